@@ -1,0 +1,74 @@
+//! The trait every isolation backend implements.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::{BoxSpec, FileEntry, PutMode, RunHandle, RunSpec, SandboxError, WorkspaceSnapshot};
+
+/// A box's identity, unique within one backend instance.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct BoxId(pub String);
+
+impl std::fmt::Display for BoxId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What a backend reports about a live box.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BoxInfo {
+    /// The box.
+    pub id: BoxId,
+    /// Labels given at creation.
+    pub labels: Vec<(String, String)>,
+    /// Runs in progress.
+    pub active_runs: usize,
+    /// Runs started since creation.
+    pub total_runs: u64,
+    /// Current memory use of the whole box, when the backend can tell.
+    pub memory_bytes: Option<u64>,
+    /// Milliseconds since the box last had an active run.
+    pub idle_ms: u64,
+}
+
+/// An isolation backend. All methods are safe to call concurrently.
+#[async_trait]
+pub trait Backend: Send + Sync + std::fmt::Debug {
+    /// Short name (`native`, `docker`).
+    fn name(&self) -> &'static str;
+
+    /// Creates a box. The box is ready for runs when this returns.
+    async fn create(&self, spec: BoxSpec) -> Result<BoxId, SandboxError>;
+
+    /// Writes files into the box's workspace. Paths never resolve through
+    /// symlinks; parent directories are created.
+    async fn put_files(
+        &self,
+        id: &BoxId,
+        files: Vec<FileEntry>,
+        mode: PutMode,
+    ) -> Result<(), SandboxError>;
+
+    /// Reads regular files from the workspace: the given paths, or every
+    /// file when `paths` is empty, up to `max_total_bytes` in all.
+    async fn get_files(
+        &self,
+        id: &BoxId,
+        paths: Vec<String>,
+        max_total_bytes: u64,
+    ) -> Result<WorkspaceSnapshot, SandboxError>;
+
+    /// Starts a program. Returns once it has been executed (or failed to).
+    async fn run(&self, id: &BoxId, spec: RunSpec) -> Result<RunHandle, SandboxError>;
+
+    /// Kills everything in the box and frees all its resources. Destroying
+    /// an unknown box is an error; destroying twice is harmless.
+    async fn destroy(&self, id: &BoxId) -> Result<(), SandboxError>;
+
+    /// Lists live boxes.
+    async fn list(&self) -> Vec<BoxInfo>;
+
+    /// Destroys every box and stops background tasks.
+    async fn shutdown(&self);
+}

@@ -1,0 +1,28 @@
+//! The backend-neutral sandbox API.
+//!
+//! Every isolation backend (native namespaces, Docker, later Kubernetes)
+//! implements [`Backend`]. The server only ever talks to this trait, and the
+//! shared conformance suite (`bytesbox-conformance`) runs against it, so two
+//! backends that pass the suite are interchangeable.
+//!
+//! The vocabulary:
+//! - a **box** is one session's isolated environment, made from a [`BoxSpec`];
+//! - a **run** is one program started in a box from a [`RunSpec`]; it yields a
+//!   [`RunHandle`] that streams [`RunEvent`]s and ends with one [`ExitReport`].
+
+mod backend;
+mod error;
+mod files;
+mod limits;
+pub mod paths;
+mod report;
+mod run;
+mod spec;
+
+pub use backend::{Backend, BoxId, BoxInfo};
+pub use error::SandboxError;
+pub use files::{FileEntry, PutMode, SkippedEntry, WorkspaceSnapshot};
+pub use limits::{BoxLimits, RunLimits};
+pub use report::{ExitReport, RunStatus};
+pub use run::{CollectedRun, RunControl, RunEvent, RunHandle, Signal, Stream};
+pub use spec::{BoxSpec, NetworkMode, RootfsSpec, RunSpec, StdioMode};
