@@ -1,1 +1,20 @@
-//! placeholder
+//! The native isolation backend: Linux namespaces, cgroups (v1 and v2),
+//! seccomp and rlimits, with no daemon.
+//!
+//! The tokio side lives here; the privileged, single-threaded side (the
+//! jailer and box inits) is `bytesbox-jail`, started as the
+//! `bytesbox-jail` binary that this crate builds.
+
+mod backend;
+mod config;
+mod instance;
+mod ipc;
+mod jailer_client;
+pub mod reaper;
+mod run;
+mod sandbox_box;
+mod uids;
+mod workspace;
+
+pub use backend::NativeBackend;
+pub use config::NativeConfig;

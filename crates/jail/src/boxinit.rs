@@ -1,0 +1,356 @@
+//! The box init: pid 1 of a box's pid namespace.
+//!
+//! It builds the root filesystem, then serves the server's requests on its
+//! control socket in a single-threaded poll loop: start programs (fork +
+//! exec), deliver signals, reap children and report exits. When the
+//! control socket closes (the server destroyed the box or died), it exits,
+//! and the kernel kills everything else in the pid namespace.
+
+use std::collections::HashMap;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+use bytesbox_seccomp::CompiledPolicy;
+use nix::fcntl::{open, OFlag};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{kill, SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::stat::Mode;
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{fork, ForkResult, Pid};
+
+use crate::channel;
+use crate::error::SetupError;
+use crate::exec::{exec_child, ChildStdio, PreparedExec};
+use crate::mounts::{execute, RealSyscalls};
+use crate::protocol::{BoxSetup, InitEvent, InitRequest, RunRequest};
+
+/// Runs the box init. Never returns.
+pub fn box_init_main(setup: BoxSetup, control: OwnedFd, seccomp: &CompiledPolicy) -> ! {
+    // SAFETY: prctl with integer arguments on this process only.
+    unsafe {
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+        libc::prctl(libc::PR_SET_NAME, c"bytesbox-init".as_ptr(), 0, 0, 0);
+    }
+    let workspace = match build_box(&setup) {
+        Ok(workspace) => workspace,
+        Err(error) => {
+            let _ = channel::send(
+                control.as_fd(),
+                &InitEvent::SetupFailed {
+                    error: error.to_string(),
+                },
+                &[],
+            );
+            // SAFETY: leaving the process without unwinding.
+            unsafe { libc::_exit(1) }
+        }
+    };
+    if channel::send(control.as_fd(), &InitEvent::Ready, &[workspace.as_raw_fd()]).is_err() {
+        // SAFETY: leaving the process without unwinding.
+        unsafe { libc::_exit(1) }
+    }
+    drop(workspace);
+    let code = match serve(&setup, &control, seccomp) {
+        Ok(()) => 0,
+        Err(_) => 1,
+    };
+    // SAFETY: leaving the process without unwinding.
+    unsafe { libc::_exit(code) }
+}
+
+/// Builds the box's filesystem, hostname and network; returns an `O_PATH`
+/// descriptor of the workspace for the server's file operations.
+fn build_box(setup: &BoxSetup) -> Result<OwnedFd, SetupError> {
+    quiet_stdio()?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(SetupError::syscall("make / private"))?;
+    let root = Path::new(&setup.new_root);
+    mount(
+        Some("tmpfs"),
+        root,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some("size=1m,nr_inodes=4096,mode=755"),
+    )
+    .map_err(SetupError::syscall("mount the root tmpfs"))?;
+    execute(&mut RealSyscalls, root, &setup.mounts)?;
+
+    nix::unistd::chdir(root).map_err(SetupError::syscall("chdir to the new root"))?;
+    nix::unistd::pivot_root(".", ".").map_err(SetupError::syscall("pivot_root"))?;
+    // The old root is now stacked on top of the new one; detach it.
+    umount2(".", MntFlags::MNT_DETACH).map_err(SetupError::syscall("detach the old root"))?;
+    nix::unistd::chdir("/").map_err(SetupError::syscall("chdir /"))?;
+    let read_only_root = MsFlags::MS_BIND
+        | MsFlags::MS_REMOUNT
+        | MsFlags::MS_RDONLY
+        | MsFlags::MS_NOSUID
+        | MsFlags::MS_NODEV;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        read_only_root,
+        None::<&str>,
+    )
+    .map_err(SetupError::syscall("make the root read-only"))?;
+
+    nix::unistd::sethostname(&setup.hostname).map_err(SetupError::syscall("sethostname"))?;
+    crate::net::bring_up_loopback()?;
+
+    open(
+        setup.workspace_dir.as_str(),
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
+        Mode::empty(),
+    )
+    .map_err(SetupError::syscall("open the workspace"))
+}
+
+/// Points the init's own stdio at `/dev/null`: nothing it inherits from
+/// the server should be reachable from the box.
+fn quiet_stdio() -> Result<(), SetupError> {
+    let null = open("/dev/null", OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(SetupError::syscall("open /dev/null"))?;
+    for target in 0..3 {
+        // SAFETY: dup2 onto the standard streams of this process.
+        if unsafe { libc::dup2(null.as_raw_fd(), target) } < 0 {
+            return Err(SetupError::Syscall {
+                what: "dup2 /dev/null",
+                errno: nix::Error::last(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The request loop.
+fn serve(setup: &BoxSetup, control: &OwnedFd, seccomp: &CompiledPolicy) -> Result<(), SetupError> {
+    let mut mask = SigSet::empty();
+    mask.add(Signal::SIGCHLD);
+    mask.thread_block()
+        .map_err(SetupError::syscall("block SIGCHLD"))?;
+    let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+        .map_err(SetupError::syscall("signalfd"))?;
+    let mut runs: HashMap<Pid, u64> = HashMap::new();
+    let mut buffer = Vec::new();
+    loop {
+        let mut fds = [
+            PollFd::new(control.as_fd(), PollFlags::POLLIN),
+            PollFd::new(signals.as_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(nix::Error::EINTR) => continue,
+            Err(e) => {
+                return Err(SetupError::Syscall {
+                    what: "poll",
+                    errno: e,
+                })
+            }
+            Ok(_) => {}
+        }
+        let control_ready = fds[0].revents().is_some_and(|r| !r.is_empty());
+        let child_ready = fds[1].revents().is_some_and(|r| !r.is_empty());
+        if child_ready {
+            while signals.read_signal().ok().flatten().is_some() {}
+            reap(control, &mut runs)?;
+        }
+        if control_ready {
+            let Some((request, fds)) = channel::recv::<InitRequest>(control.as_fd(), &mut buffer)?
+            else {
+                return Ok(());
+            };
+            match request {
+                InitRequest::Run(run) => {
+                    let run_id = run.run_id;
+                    match start_run(setup, &run, fds, seccomp) {
+                        Ok((pid, stdio)) => {
+                            runs.insert(pid, run_id);
+                            let raw: Vec<RawFd> = stdio.iter().map(AsRawFd::as_raw_fd).collect();
+                            channel::send(
+                                control.as_fd(),
+                                &InitEvent::RunStarted {
+                                    run_id,
+                                    pid: pid.as_raw(),
+                                },
+                                &raw,
+                            )?;
+                        }
+                        Err(error) => channel::send(
+                            control.as_fd(),
+                            &InitEvent::RunFailed { run_id, error },
+                            &[],
+                        )?,
+                    }
+                }
+                InitRequest::Signal { run_id, signal } => {
+                    if let Some((&pid, _)) = runs.iter().find(|(_, id)| **id == run_id) {
+                        deliver(pid, signal);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Signals the run's process group (it is a session leader), falling back
+/// to the process alone if the group is gone.
+fn deliver(pid: Pid, signal: i32) {
+    let Ok(signal) = Signal::try_from(signal) else {
+        return;
+    };
+    if kill(Pid::from_raw(-pid.as_raw()), signal).is_err() {
+        let _ = kill(pid, signal);
+    }
+}
+
+/// Reaps every exited child; reports runs' main processes.
+fn reap(control: &OwnedFd, runs: &mut HashMap<Pid, u64>) -> Result<(), SetupError> {
+    loop {
+        let status = match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) | Err(nix::Error::ECHILD) => return Ok(()),
+            Err(nix::Error::EINTR) => continue,
+            Err(e) => {
+                return Err(SetupError::Syscall {
+                    what: "waitpid",
+                    errno: e,
+                })
+            }
+            Ok(status) => status,
+        };
+        let (pid, code, signal) = match status {
+            WaitStatus::Exited(pid, code) => (pid, Some(code), None),
+            WaitStatus::Signaled(pid, signal, _) => (pid, None, Some(signal as i32)),
+            _ => continue,
+        };
+        if let Some(run_id) = runs.remove(&pid) {
+            channel::send(
+                control.as_fd(),
+                &InitEvent::RunExited {
+                    run_id,
+                    code,
+                    signal,
+                },
+                &[],
+            )?;
+        }
+    }
+}
+
+/// Forks and executes one program. Returns its pid and the server's ends
+/// of its stdio.
+fn start_run(
+    setup: &BoxSetup,
+    run: &RunRequest,
+    cgroup_procs: Vec<OwnedFd>,
+    seccomp: &CompiledPolicy,
+) -> Result<(Pid, Vec<OwnedFd>), String> {
+    let prepared = PreparedExec::new(
+        &run.argv,
+        &run.env,
+        &run.cwd,
+        setup.uid,
+        setup.gid,
+        run.rlimits,
+    )?;
+    let (child_stdio, server_stdio) =
+        make_stdio(run.pty, setup.uid, setup.gid).map_err(|e| format!("stdio: {e}"))?;
+    let (error_read, error_write) =
+        nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+    // SAFETY: the init is single-threaded, so the child may do anything,
+    // including allocate, before it executes the program.
+    match unsafe { fork() } {
+        Err(e) => Err(format!("fork: {e}")),
+        Ok(ForkResult::Child) => {
+            drop(server_stdio);
+            drop(error_read);
+            exec_child(
+                &prepared,
+                &child_stdio,
+                &cgroup_procs,
+                &error_write,
+                seccomp,
+            )
+        }
+        Ok(ForkResult::Parent { child }) => {
+            drop(child_stdio);
+            drop(error_write);
+            drop(cgroup_procs);
+            let mut errno = [0u8; 4];
+            let got = read_full(&error_read, &mut errno);
+            if got == 4 {
+                // The child has exited (127); the reaper collects it
+                // silently because it is not in the run table.
+                let error = nix::Error::from_raw(i32::from_ne_bytes(errno));
+                let program = run.argv.first().map(String::as_str).unwrap_or_default();
+                return Err(match error {
+                    nix::Error::ENOENT => format!("{program}: command not found"),
+                    nix::Error::EACCES => format!("{program}: permission denied"),
+                    other => format!("{program}: {}", other.desc()),
+                });
+            }
+            Ok((child, server_stdio))
+        }
+    }
+}
+
+fn read_full(fd: &OwnedFd, buffer: &mut [u8]) -> usize {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match nix::unistd::read(fd, &mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(nix::Error::EINTR) => continue,
+            Err(_) => break,
+        }
+    }
+    filled
+}
+
+/// Pipes, or a PTY from the box's own devpts.
+fn make_stdio(
+    pty: Option<(u16, u16)>,
+    uid: u32,
+    gid: u32,
+) -> nix::Result<(ChildStdio, Vec<OwnedFd>)> {
+    match pty {
+        None => {
+            let (stdin_r, stdin_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+            let (stdout_r, stdout_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+            let (stderr_r, stderr_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+            Ok((
+                ChildStdio::Pipes {
+                    stdin: stdin_r,
+                    stdout: stdout_w,
+                    stderr: stderr_w,
+                },
+                vec![stdin_w, stdout_r, stderr_r],
+            ))
+        }
+        Some((rows, cols)) => {
+            let size = nix::pty::Winsize {
+                ws_row: rows,
+                ws_col: cols,
+                ws_xpixel: 0,
+                ws_ypixel: 0,
+            };
+            let pair = nix::pty::openpty(Some(&size), None)?;
+            nix::unistd::fchown(&pair.slave, Some(uid.into()), Some(gid.into()))?;
+            nix::fcntl::fcntl(
+                &pair.master,
+                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+            )?;
+            nix::fcntl::fcntl(
+                &pair.slave,
+                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+            )?;
+            Ok((ChildStdio::Pty { slave: pair.slave }, vec![pair.master]))
+        }
+    }
+}

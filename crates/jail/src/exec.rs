@@ -1,0 +1,308 @@
+//! The last steps of a run's process before `execve`: session, terminal,
+//! cgroups, rlimits, credentials, capabilities and seccomp.
+//!
+//! This code runs in a child forked from the single-threaded box init, so
+//! it may allocate; still, everything is prepared before the fork so the
+//! child only makes system calls.
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+use bytesbox_seccomp::CompiledPolicy;
+use nix::sys::resource::{setrlimit, Resource};
+use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
+use nix::unistd::{Gid, Uid};
+
+use crate::protocol::RunRlimits;
+
+/// A program ready to execute, built before the fork.
+#[derive(Debug)]
+pub struct PreparedExec {
+    /// Candidate executables in `PATH` order.
+    pub candidates: Vec<CString>,
+    /// argv.
+    pub argv: Vec<CString>,
+    /// Complete environment.
+    pub env: Vec<CString>,
+    /// Working directory.
+    pub cwd: CString,
+    /// Unprivileged uid.
+    pub uid: u32,
+    /// Unprivileged gid.
+    pub gid: u32,
+    /// Per-process limits.
+    pub rlimits: RunRlimits,
+}
+
+impl PreparedExec {
+    /// Builds the exec plan: `argv[0]` is searched in the environment's
+    /// `PATH` unless it contains a `/`.
+    pub fn new(
+        argv: &[String],
+        env: &[String],
+        cwd: &str,
+        uid: u32,
+        gid: u32,
+        rlimits: RunRlimits,
+    ) -> Result<Self, String> {
+        let to_c = |s: &str| CString::new(s).map_err(|_| format!("NUL byte in {s:?}"));
+        let program = argv.first().ok_or("empty argv")?;
+        let candidates = if program.contains('/') {
+            vec![to_c(program)?]
+        } else {
+            let path = env
+                .iter()
+                .find_map(|e| e.strip_prefix("PATH="))
+                .unwrap_or("/usr/local/bin:/usr/bin:/bin");
+            path.split(':')
+                .filter(|dir| dir.starts_with('/'))
+                .map(|dir| to_c(&format!("{}/{program}", dir.trim_end_matches('/'))))
+                .collect::<Result<_, _>>()?
+        };
+        Ok(PreparedExec {
+            candidates,
+            argv: argv.iter().map(|a| to_c(a)).collect::<Result<_, _>>()?,
+            env: env.iter().map(|e| to_c(e)).collect::<Result<_, _>>()?,
+            cwd: to_c(cwd)?,
+            uid,
+            gid,
+            rlimits,
+        })
+    }
+}
+
+/// The standard streams a child gets.
+#[derive(Debug)]
+pub enum ChildStdio {
+    /// stdin read end, stdout and stderr write ends.
+    Pipes {
+        stdin: OwnedFd,
+        stdout: OwnedFd,
+        stderr: OwnedFd,
+    },
+    /// A PTY slave for all three, made the controlling terminal.
+    Pty { slave: OwnedFd },
+}
+
+/// Highest capability number we try to drop; dropping an unknown one
+/// fails with EINVAL, which ends the loop.
+const CAP_SCAN_LIMIT: libc::c_ulong = 64;
+
+/// Becomes the user's program. Never returns: on failure the errno is
+/// written to `error_pipe` and the process exits with 127.
+pub fn exec_child(
+    prepared: &PreparedExec,
+    stdio: &ChildStdio,
+    cgroup_procs: &[OwnedFd],
+    error_pipe: &OwnedFd,
+    seccomp: &CompiledPolicy,
+) -> ! {
+    let errno = match become_program(prepared, stdio, cgroup_procs, seccomp) {
+        Ok(never) => match never {},
+        Err(errno) => errno,
+    };
+    let bytes = (errno as i32).to_ne_bytes();
+    // SAFETY: writing 4 bytes from a live stack buffer to a pipe we own;
+    // then leaving without running any destructors or atexit handlers,
+    // which belong to the parent's copy of this process image.
+    unsafe {
+        libc::write(error_pipe.as_raw_fd(), bytes.as_ptr().cast(), bytes.len());
+        libc::_exit(127);
+    }
+}
+
+enum Never {}
+
+fn become_program(
+    prepared: &PreparedExec,
+    stdio: &ChildStdio,
+    cgroup_procs: &[OwnedFd],
+    seccomp: &CompiledPolicy,
+) -> Result<Never, nix::Error> {
+    // The init blocks SIGCHLD for its signalfd, and Rust ignores SIGPIPE;
+    // both would be inherited through execve.
+    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
+    // SAFETY: restoring the default disposition of SIGPIPE installs no handler.
+    unsafe { nix::sys::signal::signal(Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl) }?;
+
+    // Join the run's cgroups before anything else can happen; "0" means
+    // the writing process.
+    for procs in cgroup_procs {
+        nix::unistd::write(procs, b"0")?;
+    }
+    nix::unistd::setsid()?;
+    match stdio {
+        ChildStdio::Pipes {
+            stdin,
+            stdout,
+            stderr,
+        } => {
+            dup_onto(stdin.as_raw_fd(), 0)?;
+            dup_onto(stdout.as_raw_fd(), 1)?;
+            dup_onto(stderr.as_raw_fd(), 2)?;
+        }
+        ChildStdio::Pty { slave } => {
+            // SAFETY: TIOCSCTTY on a terminal fd we own, with argument 0
+            // (do not steal another session's terminal).
+            if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } < 0 {
+                return Err(nix::Error::last());
+            }
+            for target in 0..3 {
+                dup_onto(slave.as_raw_fd(), target)?;
+            }
+        }
+    }
+    // Every other inherited descriptor closes at exec (the error pipe
+    // already is close-on-exec and must stay open until then).
+    // SAFETY: close_range only changes flags on our own descriptor table.
+    if unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    } < 0
+    {
+        return Err(nix::Error::last());
+    }
+
+    let limits = prepared.rlimits;
+    setrlimit(
+        Resource::RLIMIT_NOFILE,
+        limits.open_files,
+        limits.open_files,
+    )?;
+    setrlimit(
+        Resource::RLIMIT_FSIZE,
+        limits.file_size_bytes,
+        limits.file_size_bytes,
+    )?;
+    setrlimit(
+        Resource::RLIMIT_STACK,
+        limits.stack_bytes,
+        limits.stack_bytes,
+    )?;
+    setrlimit(Resource::RLIMIT_CORE, 0, 0)?;
+    setrlimit(
+        Resource::RLIMIT_CPU,
+        limits.cpu_seconds,
+        limits.cpu_seconds + 1,
+    )?;
+
+    drop_privileges(prepared.uid, prepared.gid)?;
+    nix::unistd::chdir(prepared.cwd.as_c_str())?;
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
+    seccomp
+        .install()
+        .map_err(|e| nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EPERM)))?;
+
+    let mut last = nix::Error::ENOENT;
+    for candidate in &prepared.candidates {
+        match nix::unistd::execve(candidate, &prepared.argv, &prepared.env) {
+            Err(e @ (nix::Error::ENOENT | nix::Error::ENOTDIR)) => {
+                if last != nix::Error::EACCES {
+                    last = e;
+                }
+            }
+            Err(nix::Error::EACCES) => last = nix::Error::EACCES,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last)
+}
+
+fn dup_onto(fd: RawFd, target: RawFd) -> nix::Result<()> {
+    // SAFETY: dup2 onto a standard stream number; the previous descriptor
+    // there (if any) is ours to replace.
+    if unsafe { libc::dup2(fd, target) } < 0 {
+        return Err(nix::Error::last());
+    }
+    Ok(())
+}
+
+/// Drops the capability bounding set and ambient set, then switches to the
+/// unprivileged ids, which clears the permitted and effective sets.
+fn drop_privileges(uid: u32, gid: u32) -> nix::Result<()> {
+    for cap in 0..CAP_SCAN_LIMIT {
+        // SAFETY: PR_CAPBSET_DROP takes a capability number and changes
+        // only this process's bounding set.
+        if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) } < 0 {
+            if nix::Error::last() == nix::Error::EINVAL {
+                break;
+            }
+            return Err(nix::Error::last());
+        }
+    }
+    // SAFETY: clearing the ambient capability set of this process.
+    if unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL,
+            0,
+            0,
+            0,
+        )
+    } < 0
+    {
+        return Err(nix::Error::last());
+    }
+    nix::unistd::setgroups(&[Gid::from_raw(gid)])?;
+    let (gid, uid) = (Gid::from_raw(gid), Uid::from_raw(uid));
+    nix::unistd::setresgid(gid, gid, gid)?;
+    nix::unistd::setresuid(uid, uid, uid)?;
+    // Belt and braces: a uid of 0 here would be a configuration bug.
+    if nix::unistd::geteuid().is_root() {
+        return Err(nix::Error::EPERM);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> RunRlimits {
+        RunRlimits {
+            open_files: 64,
+            file_size_bytes: 1 << 20,
+            stack_bytes: 8 << 20,
+            cpu_seconds: 5,
+        }
+    }
+
+    #[test]
+    fn bare_names_are_searched_in_the_run_path() {
+        let env = vec!["PATH=/usr/local/bin:relative:/usr/bin/".to_string()];
+        let prepared = PreparedExec::new(
+            &["python3".into(), "-c".into()],
+            &env,
+            "/workspace",
+            1000,
+            1000,
+            limits(),
+        )
+        .unwrap();
+        let candidates: Vec<_> = prepared
+            .candidates
+            .iter()
+            .map(|c| c.to_str().unwrap())
+            .collect();
+        assert_eq!(candidates, ["/usr/local/bin/python3", "/usr/bin/python3"]);
+    }
+
+    #[test]
+    fn paths_with_a_slash_are_used_as_given() {
+        let prepared =
+            PreparedExec::new(&["./a.out".into()], &[], "/workspace", 1000, 1000, limits())
+                .unwrap();
+        assert_eq!(prepared.candidates.len(), 1);
+        assert_eq!(prepared.candidates[0].to_str().unwrap(), "./a.out");
+    }
+
+    #[test]
+    fn nul_bytes_are_rejected() {
+        assert!(PreparedExec::new(&["a\0b".into()], &[], "/", 1, 1, limits()).is_err());
+        assert!(PreparedExec::new(&[], &[], "/", 1, 1, limits()).is_err());
+    }
+}

@@ -1,0 +1,640 @@
+//! [`NativeBackend`]: the `Backend` trait on namespaces, cgroups, seccomp
+//! and rlimits, with no daemon.
+
+use std::collections::HashMap;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytesbox_cgroups::{Cgroup, CgroupLayout, CgroupLimits};
+use bytesbox_jail::mounts::{plan_rootfs, RealHost, RootSource, RootfsParams};
+use bytesbox_jail::protocol::{BoxSetup, InitEvent, InitRequest, RunRequest, RunRlimits};
+use bytesbox_sandbox::{
+    Backend, BoxId, BoxInfo, BoxSpec, FileEntry, PutMode, RootfsSpec, RunHandle, RunSpec,
+    SandboxError, StdioMode, WorkspaceSnapshot,
+};
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+
+use crate::config::NativeConfig;
+use crate::ipc::{AsyncChannel, EVENT_BUFFER};
+use crate::jailer_client::JailerClient;
+use crate::run::{supervise, RunStart};
+use crate::sandbox_box::SandboxBox;
+use crate::uids::UidPool;
+use crate::workspace::{self, Owner};
+use crate::{instance, reaper};
+
+/// How long a box may take to build itself.
+const READY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the init may take to report a started program.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The native backend. Cheap to clone; all clones share the same boxes.
+#[derive(Clone, Debug)]
+pub struct NativeBackend {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: NativeConfig,
+    layout: CgroupLayout,
+    instance: Cgroup,
+    instance_name: String,
+    jailer: JailerClient,
+    uids: UidPool,
+    boxes: Mutex<HashMap<BoxId, Arc<SandboxBox>>>,
+    next_box: AtomicU64,
+    shutting_down: AtomicBool,
+    new_root: PathBuf,
+    sweeper: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl NativeBackend {
+    /// Starts the backend: checks privileges, detects cgroups, clears what
+    /// a crashed server left behind, and starts the jailer. Must be called
+    /// inside a tokio runtime.
+    pub async fn start(config: NativeConfig) -> Result<NativeBackend, SandboxError> {
+        if !nix::unistd::geteuid().is_root() {
+            return Err(SandboxError::Unavailable(
+                "the native backend needs root: it creates namespaces, cgroups and mounts for every box. \
+                 Run `bytesbox serve` as root (or with sudo), or use `--backend docker`. \
+                 Rootless mode is not supported because it would lose the memory, CPU and process limits \
+                 on cgroup v1 hosts (see docs/native-sandbox.md)."
+                    .into(),
+            ));
+        }
+        let layout = CgroupLayout::detect()
+            .map_err(|e| SandboxError::Unavailable(format!("cgroups: {e}")))?;
+        let reaped = reaper::reap_dead_instances(&layout);
+        if reaped > 0 {
+            tracing::info!(reaped, "removed leftovers of a previous Bytesbox server");
+        }
+        let instance_name = instance::current_instance_name().map_err(|e| {
+            SandboxError::Unavailable(format!("cannot name this server instance: {e}"))
+        })?;
+        let instance_path = bytesbox_cgroups::instance_path(&instance_name);
+        let instance = Cgroup::create(&layout, &instance_path).map_err(|e| {
+            SandboxError::Unavailable(format!(
+                "cannot create the cgroup {}: {e}",
+                instance_path.display()
+            ))
+        })?;
+        let new_root = config.state_dir.join("newroot");
+        std::fs::create_dir_all(&new_root).map_err(|e| {
+            SandboxError::Unavailable(format!("cannot create {}: {e}", new_root.display()))
+        })?;
+        let jail_binary = match &config.jail_binary {
+            Some(path) => path.clone(),
+            None => default_jail_binary()?,
+        };
+        let jailer = match JailerClient::start(&jail_binary) {
+            Ok(jailer) => jailer,
+            Err(e) => {
+                let _ = instance.remove();
+                return Err(e);
+            }
+        };
+        let uids = UidPool::new(config.uid_base, config.uid_count);
+        let backend = NativeBackend {
+            inner: Arc::new(Inner {
+                config,
+                layout,
+                instance,
+                instance_name,
+                jailer,
+                uids,
+                boxes: Mutex::new(HashMap::new()),
+                next_box: AtomicU64::new(1),
+                shutting_down: AtomicBool::new(false),
+                new_root,
+                sweeper: Mutex::new(None),
+            }),
+        };
+        let sweeper = tokio::spawn(sweep_forever(Arc::downgrade(&backend.inner)));
+        if let Ok(mut slot) = backend.inner.sweeper.lock() {
+            *slot = Some(sweeper);
+        }
+        Ok(backend)
+    }
+
+    /// The cgroup version in use.
+    pub fn cgroup_layout(&self) -> &CgroupLayout {
+        &self.inner.layout
+    }
+
+    /// This server instance's cgroup path, relative to each hierarchy.
+    pub fn instance_cgroup(&self) -> PathBuf {
+        bytesbox_cgroups::instance_path(&self.inner.instance_name)
+    }
+
+    /// Host pids of every live box init (for leak checks and metrics).
+    pub fn init_pids(&self) -> Vec<i32> {
+        self.inner
+            .boxes
+            .lock()
+            .map(|b| b.values().map(|x| x.init_pid).collect())
+            .unwrap_or_default()
+    }
+
+    fn get(&self, id: &BoxId) -> Result<Arc<SandboxBox>, SandboxError> {
+        let boxes = self
+            .inner
+            .boxes
+            .lock()
+            .map_err(|_| SandboxError::Internal("box table poisoned".into()))?;
+        let sandbox = boxes
+            .get(id)
+            .cloned()
+            .ok_or_else(|| SandboxError::NoSuchBox(id.to_string()))?;
+        if sandbox.is_destroyed() {
+            return Err(SandboxError::BoxGone(id.to_string()));
+        }
+        Ok(sandbox)
+    }
+
+    fn root_source(&self, spec: &BoxSpec) -> Result<RootSource, SandboxError> {
+        match &spec.rootfs {
+            RootfsSpec::Host => Ok(RootSource::Host { etc_allow: self.inner.config.etc_allow.clone() }),
+            RootfsSpec::Image { dir } => {
+                if !dir.is_dir() {
+                    return Err(SandboxError::InvalidSpec(format!("image directory {} does not exist", dir.display())));
+                }
+                Ok(RootSource::Image { dir: dir.clone() })
+            }
+            RootfsSpec::Named { image } => Err(SandboxError::InvalidSpec(format!(
+                "the native backend runs from the host or an unpacked image directory, not the named image {image}"
+            ))),
+        }
+    }
+
+    async fn create_box(&self, spec: BoxSpec) -> Result<BoxId, SandboxError> {
+        let inner = &self.inner;
+        let id = BoxId(format!(
+            "b{}",
+            inner.next_box.fetch_add(1, Ordering::Relaxed)
+        ));
+        let source = self.root_source(&spec)?;
+        let uid = inner.uids.take()?;
+        let cgroup_path = self.instance_cgroup().join(&id.0);
+        let cgroup = match Cgroup::create(&inner.layout, &cgroup_path) {
+            Ok(cgroup) => cgroup,
+            Err(e) => {
+                inner.uids.give_back(uid);
+                return Err(SandboxError::Internal(format!("box cgroup: {e}")));
+            }
+        };
+        let cleanup = |cgroup: &Cgroup| {
+            reaper::remove_tree(&inner.layout, cgroup, 0);
+            inner.uids.give_back(uid);
+        };
+        match self.start_box(&id, &spec, source, uid, &cgroup).await {
+            Ok((init_pid, control, pidfd, workspace)) => {
+                let sandbox = Arc::new(SandboxBox::new(
+                    id.clone(),
+                    spec,
+                    uid,
+                    cgroup,
+                    init_pid,
+                    control,
+                    pidfd,
+                    workspace,
+                ));
+                tokio::spawn(sandbox.clone().pump_events());
+                let spare = sandbox.clone();
+                tokio::task::spawn_blocking(move || spare.refill_spare_cgroup());
+                inner
+                    .boxes
+                    .lock()
+                    .map_err(|_| SandboxError::Internal("box table poisoned".into()))?
+                    .insert(id.clone(), sandbox);
+                Ok(id)
+            }
+            Err(e) => {
+                cleanup(&cgroup);
+                Err(e)
+            }
+        }
+    }
+
+    async fn start_box(
+        &self,
+        id: &BoxId,
+        spec: &BoxSpec,
+        source: RootSource,
+        uid: u32,
+        cgroup: &Cgroup,
+    ) -> Result<(i32, AsyncChannel, AsyncFd<OwnedFd>, OwnedFd), SandboxError> {
+        let internal = |what: &str| {
+            let what = what.to_string();
+            move |e: bytesbox_cgroups::CgroupError| SandboxError::Internal(format!("{what}: {e}"))
+        };
+        cgroup
+            .apply(&CgroupLimits {
+                memory_bytes: Some(spec.limits.memory_bytes),
+                pids: Some(spec.limits.pids),
+                cpu_millicores: Some(spec.limits.cpu_millicores),
+            })
+            .map_err(internal("box limits"))?;
+        let init_cgroup = cgroup.child("init").map_err(internal("init cgroup"))?;
+        let procs = open_procs(&init_cgroup)?;
+        let params = RootfsParams {
+            source,
+            workspace_dir: spec.workspace_dir.clone(),
+            workspace_bytes: spec.limits.workspace_bytes,
+            tmp_bytes: spec.limits.tmp_bytes,
+            shm_bytes: spec.limits.shm_bytes,
+            uid,
+            gid: uid,
+            hostname: spec.hostname.clone(),
+        };
+        let setup = BoxSetup {
+            box_id: id.0.clone(),
+            hostname: spec.hostname.clone(),
+            uid,
+            gid: uid,
+            new_root: self.inner.new_root.to_string_lossy().into_owned(),
+            workspace_dir: spec.workspace_dir.clone(),
+            mounts: plan_rootfs(&params, &RealHost),
+        };
+        let started = self.inner.jailer.create_box(setup, &procs).await?;
+        drop(procs);
+        let pidfd = crate::ipc::register(started.pidfd, Interest::READABLE)
+            .map_err(|e| SandboxError::Internal(format!("pidfd: {e}")))?;
+        let control = AsyncChannel::new(started.control)
+            .map_err(|e| SandboxError::Internal(format!("box channel: {e}")))?;
+        let mut buffer = vec![0u8; EVENT_BUFFER];
+        let ready =
+            tokio::time::timeout(READY_TIMEOUT, control.recv::<InitEvent>(&mut buffer)).await;
+        let failure = match ready {
+            Ok(Ok(Some((InitEvent::Ready, mut fds)))) if fds.len() == 1 => {
+                if let Some(workspace) = fds.pop() {
+                    return Ok((started.pid, control, pidfd, workspace));
+                }
+                "the box sent no workspace".to_string()
+            }
+            Ok(Ok(Some((InitEvent::SetupFailed { error }, _)))) => {
+                format!("building the box failed: {error}")
+            }
+            Ok(Ok(Some((other, _)))) => format!("unexpected first message from the box: {other:?}"),
+            Ok(Ok(None)) => "the box init exited during set-up".into(),
+            Ok(Err(e)) => format!("box channel: {e}"),
+            Err(_) => "the box did not finish set-up within 10 s".into(),
+        };
+        kill_pidfd(pidfd.get_ref());
+        Err(SandboxError::Unavailable(failure))
+    }
+
+    async fn destroy_box(&self, sandbox: Arc<SandboxBox>) {
+        sandbox.mark_destroyed();
+        // Killing the init of a pid namespace kills every process in it.
+        kill_pidfd(sandbox.pidfd.get_ref());
+        let exited = tokio::time::timeout(Duration::from_secs(5), sandbox.pidfd.readable()).await;
+        if exited.is_err() {
+            tracing::warn!(box_id = %sandbox.id, "box init did not exit within 5 s of SIGKILL");
+        }
+        let cleanup = sandbox.clone();
+        let _ = tokio::task::spawn_blocking(move || cleanup.remove_cgroups()).await;
+        self.inner.uids.give_back(sandbox.uid);
+    }
+
+    fn take_box(&self, id: &BoxId) -> Option<Arc<SandboxBox>> {
+        self.inner
+            .boxes
+            .lock()
+            .ok()
+            .and_then(|mut boxes| boxes.remove(id))
+    }
+
+    /// Full environment of a run: the caller's, completed with defaults.
+    fn run_env(spec: &RunSpec) -> Vec<String> {
+        let terminal = matches!(spec.stdio, StdioMode::Pty { .. });
+        let defaults = [
+            (
+                "PATH",
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            ),
+            ("HOME", "/tmp"),
+            ("LANG", "C.UTF-8"),
+            ("USER", "runner"),
+            ("TERM", if terminal { "xterm-256color" } else { "dumb" }),
+        ];
+        let mut env: Vec<String> = spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        for (key, value) in defaults {
+            if !spec.env.iter().any(|(k, _)| k == key) {
+                env.push(format!("{key}={value}"));
+            }
+        }
+        env
+    }
+
+    async fn start_run(
+        &self,
+        sandbox: Arc<SandboxBox>,
+        spec: RunSpec,
+    ) -> Result<RunHandle, SandboxError> {
+        let run_cgroup = sandbox.take_run_cgroup()?;
+        let limits = &spec.limits;
+        let fail = |cgroup: &Cgroup, e: SandboxError| {
+            let _ = cgroup.remove();
+            e
+        };
+        if let Err(e) = run_cgroup.apply(&CgroupLimits {
+            memory_bytes: Some(limits.memory_bytes.min(sandbox.spec.limits.memory_bytes)),
+            pids: Some(limits.pids.min(sandbox.spec.limits.pids)),
+            cpu_millicores: Some(
+                limits
+                    .cpu_millicores
+                    .min(sandbox.spec.limits.cpu_millicores),
+            ),
+        }) {
+            return Err(fail(
+                &run_cgroup,
+                SandboxError::Internal(format!("run limits: {e}")),
+            ));
+        }
+        let procs = match open_procs(&run_cgroup) {
+            Ok(procs) => procs,
+            Err(e) => return Err(fail(&run_cgroup, e)),
+        };
+        let run_id = sandbox.next_run_id();
+        let pty = match spec.stdio {
+            StdioMode::Pty { rows, cols } => Some((rows, cols)),
+            StdioMode::Pipes => None,
+        };
+        let request = InitRequest::Run(RunRequest {
+            run_id,
+            argv: spec.argv.clone(),
+            env: Self::run_env(&spec),
+            cwd: if spec.cwd.is_empty() {
+                sandbox.spec.workspace_dir.clone()
+            } else {
+                spec.cwd.clone()
+            },
+            pty,
+            rlimits: RunRlimits {
+                open_files: limits.open_files.into(),
+                file_size_bytes: limits.file_size_bytes,
+                stack_bytes: limits.stack_bytes,
+                cpu_seconds: limits.cpu_time_ms.div_ceil(1000).max(1),
+            },
+        });
+        let box_oom_before = sandbox.cgroup.stats().map(|s| s.oom_kills).unwrap_or(0);
+        let (started_rx, exited_rx) = sandbox.register_run(run_id);
+        let started_at = Instant::now();
+        let raw: Vec<_> = procs.iter().map(|fd| fd.as_raw_fd()).collect();
+        if let Err(e) = sandbox.control.send(&request, &raw).await {
+            sandbox.finish_run(run_id);
+            let error = match e {
+                bytesbox_jail::channel::ChannelError::TooLarge(n) => SandboxError::InvalidSpec(
+                    format!("arguments and environment are too large ({n} bytes encoded)"),
+                ),
+                _ => SandboxError::BoxGone(sandbox.id.to_string()),
+            };
+            return Err(fail(&run_cgroup, error));
+        }
+        drop(procs);
+        let started = match tokio::time::timeout(START_TIMEOUT, started_rx).await {
+            Ok(Ok(Ok(started))) => Ok(started),
+            Ok(Ok(Err(message))) => Err(SandboxError::SpawnFailed(message)),
+            Ok(Err(_)) => Err(SandboxError::BoxGone(sandbox.id.to_string())),
+            Err(_) => Err(SandboxError::SpawnFailed(
+                "the box did not start the program within 10 s".into(),
+            )),
+        };
+        let (_pid, fds) = match started {
+            Ok(started) => started,
+            Err(e) => {
+                sandbox.finish_run(run_id);
+                let _ = run_cgroup.kill_all(Duration::from_secs(5));
+                return Err(fail(&run_cgroup, e));
+            }
+        };
+        let refill = sandbox.clone();
+        tokio::task::spawn_blocking(move || refill.refill_spare_cgroup());
+        let (events, control) = supervise(RunStart {
+            run_id,
+            sandbox,
+            cgroup: run_cgroup,
+            limits: spec.limits,
+            pty: pty.is_some(),
+            fds,
+            exited: exited_rx,
+            started_at,
+            initial_stdin: spec.stdin,
+            close_stdin: spec.close_stdin,
+            box_oom_before,
+        })?;
+        Ok(RunHandle::new(events, control))
+    }
+}
+
+/// Opens a cgroup's `cgroup.procs` files for the jail to write "0" into.
+fn open_procs(cgroup: &Cgroup) -> Result<Vec<OwnedFd>, SandboxError> {
+    cgroup
+        .procs_files()
+        .iter()
+        .map(|path| {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map(OwnedFd::from)
+                .map_err(|e| SandboxError::Internal(format!("open {}: {e}", path.display())))
+        })
+        .collect()
+}
+
+fn kill_pidfd(pidfd: &OwnedFd) {
+    // SAFETY: pidfd_send_signal on a pidfd we own, no siginfo, no flags.
+    unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_fd().as_raw_fd(),
+            libc::SIGKILL,
+            std::ptr::null::<()>(),
+            0,
+        );
+    }
+}
+
+fn default_jail_binary() -> Result<PathBuf, SandboxError> {
+    let exe = std::env::current_exe()
+        .map_err(|e| SandboxError::Unavailable(format!("current_exe: {e}")))?;
+    let dir = exe
+        .parent()
+        .ok_or_else(|| SandboxError::Unavailable("the executable has no directory".into()))?;
+    // Test and bench executables live one level down, in `deps/`.
+    for candidate in [dir.join("bytesbox-jail"), dir.join("../bytesbox-jail")] {
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+    }
+    Err(SandboxError::Unavailable(format!(
+        "the jailer helper `bytesbox-jail` was not found next to {}; build the whole workspace \
+         (`cargo build --release`) or set the native backend's jail_binary",
+        exe.display()
+    )))
+}
+
+/// Destroys idle boxes and boxes whose init died, until the backend goes.
+async fn sweep_forever(inner: std::sync::Weak<Inner>) {
+    loop {
+        let interval = match inner.upgrade() {
+            Some(inner) => inner.config.sweep_interval,
+            None => return,
+        };
+        tokio::time::sleep(interval).await;
+        let Some(strong) = inner.upgrade() else {
+            return;
+        };
+        let backend = NativeBackend { inner: strong };
+        let expired: Vec<BoxId> = backend
+            .inner
+            .boxes
+            .lock()
+            .map(|boxes| {
+                boxes
+                    .values()
+                    .filter(|b| b.is_idle_expired() || init_has_exited(b))
+                    .map(|b| b.id.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for id in expired {
+            if let Some(sandbox) = backend.take_box(&id) {
+                tracing::debug!(box_id = %id, "destroying an idle or dead box");
+                backend.destroy_box(sandbox).await;
+            }
+        }
+        reaper::reap_dead_instances(&backend.inner.layout);
+    }
+}
+
+fn init_has_exited(sandbox: &SandboxBox) -> bool {
+    let mut fds = [nix::poll::PollFd::new(
+        sandbox.pidfd.get_ref().as_fd(),
+        nix::poll::PollFlags::POLLIN,
+    )];
+    matches!(nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO), Ok(n) if n > 0)
+}
+
+#[async_trait]
+impl Backend for NativeBackend {
+    fn name(&self) -> &'static str {
+        "native"
+    }
+
+    async fn create(&self, spec: BoxSpec) -> Result<BoxId, SandboxError> {
+        if self.inner.shutting_down.load(Ordering::Acquire) {
+            return Err(SandboxError::ShuttingDown);
+        }
+        spec.validate()?;
+        self.create_box(spec).await
+    }
+
+    async fn put_files(
+        &self,
+        id: &BoxId,
+        files: Vec<FileEntry>,
+        mode: PutMode,
+    ) -> Result<(), SandboxError> {
+        let sandbox = self.get(id)?;
+        let workspace = sandbox.workspace.clone();
+        let owner = Owner {
+            uid: sandbox.uid,
+            gid: sandbox.uid,
+        };
+        tokio::task::spawn_blocking(move || {
+            workspace::put_files(workspace.as_fd(), &files, &mode, owner)
+        })
+        .await
+        .map_err(|e| SandboxError::Internal(format!("put_files task: {e}")))?
+    }
+
+    async fn get_files(
+        &self,
+        id: &BoxId,
+        paths: Vec<String>,
+        max_total_bytes: u64,
+    ) -> Result<WorkspaceSnapshot, SandboxError> {
+        let sandbox = self.get(id)?;
+        let workspace = sandbox.workspace.clone();
+        tokio::task::spawn_blocking(move || {
+            workspace::get_files(workspace.as_fd(), &paths, max_total_bytes)
+        })
+        .await
+        .map_err(|e| SandboxError::Internal(format!("get_files task: {e}")))?
+    }
+
+    async fn run(&self, id: &BoxId, spec: RunSpec) -> Result<RunHandle, SandboxError> {
+        spec.validate(&self.inner.config.max_run_limits)?;
+        let sandbox = self.get(id)?;
+        self.start_run(sandbox, spec).await
+    }
+
+    async fn destroy(&self, id: &BoxId) -> Result<(), SandboxError> {
+        let sandbox = self
+            .take_box(id)
+            .ok_or_else(|| SandboxError::NoSuchBox(id.to_string()))?;
+        self.destroy_box(sandbox).await;
+        Ok(())
+    }
+
+    async fn list(&self) -> Vec<BoxInfo> {
+        let boxes: Vec<_> = self
+            .inner
+            .boxes
+            .lock()
+            .map(|b| b.values().cloned().collect())
+            .unwrap_or_default();
+        let mut infos: Vec<_> = boxes.iter().map(|b| b.info()).collect();
+        infos.sort_by(|a, b| a.id.cmp(&b.id));
+        infos
+    }
+
+    async fn shutdown(&self) {
+        self.inner.shutting_down.store(true, Ordering::Release);
+        if let Some(sweeper) = self.inner.sweeper.lock().ok().and_then(|mut s| s.take()) {
+            sweeper.abort();
+        }
+        let all: Vec<_> = self
+            .inner
+            .boxes
+            .lock()
+            .map(|mut b| b.drain().map(|(_, v)| v).collect())
+            .unwrap_or_default();
+        let destroys = all.into_iter().map(|sandbox| self.destroy_box(sandbox));
+        for destroy in destroys {
+            destroy.await;
+        }
+        self.inner.jailer.stop().await;
+        let instance = self.inner.instance.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            let _ = instance.kill_all(Duration::from_secs(5));
+            let _ = instance.remove();
+        })
+        .await;
+    }
+}
+
+impl Drop for Inner {
+    /// Best-effort clean-up when the backend is dropped without
+    /// `shutdown`: kill every box and remove this instance's cgroups, so
+    /// nothing outlives the server.
+    fn drop(&mut self) {
+        if let Ok(mut boxes) = self.boxes.lock() {
+            for (_, sandbox) in boxes.drain() {
+                sandbox.mark_destroyed();
+                kill_pidfd(sandbox.pidfd.get_ref());
+                sandbox.remove_cgroups();
+            }
+        }
+        self.jailer.stop_now();
+        let _ = self.instance.kill_all(Duration::from_secs(5));
+        let _ = self.instance.remove();
+    }
+}

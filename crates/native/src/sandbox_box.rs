@@ -1,0 +1,287 @@
+//! One live box on the server side: its cgroups, control channel, init
+//! pidfd, workspace descriptor and the runs in flight.
+
+use std::collections::HashMap;
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytesbox_cgroups::Cgroup;
+use bytesbox_jail::protocol::InitEvent;
+use bytesbox_sandbox::{BoxId, BoxInfo, BoxSpec, SandboxError};
+use tokio::io::unix::AsyncFd;
+use tokio::sync::{oneshot, watch};
+
+use crate::ipc::{AsyncChannel, EVENT_BUFFER};
+
+/// What the init said about a run's start.
+pub type StartResult = Result<(i32, Vec<OwnedFd>), String>;
+/// How a run's main process ended: exit code or signal.
+pub type ExitStatus = (Option<i32>, Option<i32>);
+
+/// Waiters of one run, fed by the event pump.
+#[derive(Debug, Default)]
+struct RunWaiters {
+    started: Option<oneshot::Sender<StartResult>>,
+    exited: Option<oneshot::Sender<ExitStatus>>,
+}
+
+/// Counters for listing and the idle sweep.
+#[derive(Debug)]
+struct Activity {
+    active_runs: usize,
+    total_runs: u64,
+    last_active: Instant,
+}
+
+/// A live box.
+#[derive(Debug)]
+pub struct SandboxBox {
+    /// Identity.
+    pub id: BoxId,
+    /// How it was made.
+    pub spec: BoxSpec,
+    /// The box's unprivileged uid (and gid).
+    pub uid: u32,
+    /// Box-wide cgroup (runs and the init leaf are children).
+    pub cgroup: Cgroup,
+    /// Host pid of the box init.
+    pub init_pid: i32,
+    /// Control channel to the init.
+    pub control: AsyncChannel,
+    /// pidfd of the init: readable once it has exited.
+    pub pidfd: AsyncFd<OwnedFd>,
+    /// `O_PATH` descriptor of the workspace.
+    pub workspace: Arc<OwnedFd>,
+    waiters: Mutex<HashMap<u64, RunWaiters>>,
+    next_run: AtomicU64,
+    activity: Mutex<Activity>,
+    /// A run cgroup made ahead of time, so a warm run does not pay for
+    /// `mkdir` in every hierarchy.
+    spare_cgroup: Mutex<Option<(u64, Cgroup)>>,
+    /// Becomes true when the box is being destroyed; runs watch it.
+    destroyed: watch::Sender<bool>,
+}
+
+impl SandboxBox {
+    /// Wraps a started box.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: BoxId,
+        spec: BoxSpec,
+        uid: u32,
+        cgroup: Cgroup,
+        init_pid: i32,
+        control: AsyncChannel,
+        pidfd: AsyncFd<OwnedFd>,
+        workspace: OwnedFd,
+    ) -> SandboxBox {
+        SandboxBox {
+            id,
+            spec,
+            uid,
+            cgroup,
+            init_pid,
+            control,
+            pidfd,
+            workspace: Arc::new(workspace),
+            waiters: Mutex::new(HashMap::new()),
+            next_run: AtomicU64::new(1),
+            activity: Mutex::new(Activity {
+                active_runs: 0,
+                total_runs: 0,
+                last_active: Instant::now(),
+            }),
+            spare_cgroup: Mutex::new(None),
+            destroyed: watch::channel(false).0,
+        }
+    }
+
+    /// A fresh run id.
+    pub fn next_run_id(&self) -> u64 {
+        self.next_run.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Registers a run before its request is sent.
+    pub fn register_run(
+        &self,
+        run_id: u64,
+    ) -> (
+        oneshot::Receiver<StartResult>,
+        oneshot::Receiver<ExitStatus>,
+    ) {
+        let (started_tx, started_rx) = oneshot::channel();
+        let (exited_tx, exited_rx) = oneshot::channel();
+        if let Ok(mut waiters) = self.waiters.lock() {
+            waiters.insert(
+                run_id,
+                RunWaiters {
+                    started: Some(started_tx),
+                    exited: Some(exited_tx),
+                },
+            );
+        }
+        if let Ok(mut activity) = self.activity.lock() {
+            activity.active_runs += 1;
+            activity.total_runs += 1;
+            activity.last_active = Instant::now();
+        }
+        (started_rx, exited_rx)
+    }
+
+    /// Marks a run as over.
+    pub fn finish_run(&self, run_id: u64) {
+        if let Ok(mut waiters) = self.waiters.lock() {
+            waiters.remove(&run_id);
+        }
+        if let Ok(mut activity) = self.activity.lock() {
+            activity.active_runs = activity.active_runs.saturating_sub(1);
+            activity.last_active = Instant::now();
+        }
+    }
+
+    /// Takes the spare run cgroup, or makes one now.
+    pub fn take_run_cgroup(&self) -> Result<Cgroup, SandboxError> {
+        if let Some((_, cgroup)) = self
+            .spare_cgroup
+            .lock()
+            .ok()
+            .and_then(|mut spare| spare.take())
+        {
+            return Ok(cgroup);
+        }
+        self.make_run_cgroup()
+    }
+
+    fn make_run_cgroup(&self) -> Result<Cgroup, SandboxError> {
+        let name = format!("r{}", self.next_run_id());
+        self.cgroup
+            .child(&name)
+            .map_err(|e| SandboxError::Internal(format!("run cgroup: {e}")))
+    }
+
+    /// Makes a spare run cgroup if there is none (a blocking call).
+    pub fn refill_spare_cgroup(&self) {
+        if *self.destroyed.borrow() {
+            return;
+        }
+        let has_spare = self
+            .spare_cgroup
+            .lock()
+            .map(|s| s.is_some())
+            .unwrap_or(true);
+        if has_spare {
+            return;
+        }
+        if let Ok(cgroup) = self.make_run_cgroup() {
+            if let Ok(mut spare) = self.spare_cgroup.lock() {
+                if spare.is_none() && !*self.destroyed.borrow() {
+                    *spare = Some((0, cgroup));
+                    return;
+                }
+            }
+            let _ = cgroup.remove();
+        }
+    }
+
+    /// A receiver that turns true when the box is destroyed.
+    pub fn destroyed(&self) -> watch::Receiver<bool> {
+        self.destroyed.subscribe()
+    }
+
+    /// Flags the box as being destroyed; returns false if it already was.
+    pub fn mark_destroyed(&self) -> bool {
+        !self.destroyed.send_replace(true)
+    }
+
+    /// Whether the box is being destroyed.
+    pub fn is_destroyed(&self) -> bool {
+        *self.destroyed.borrow()
+    }
+
+    /// Idle for longer than its TTL, with no run in flight.
+    pub fn is_idle_expired(&self) -> bool {
+        self.activity
+            .lock()
+            .map(|a| a.active_runs == 0 && a.last_active.elapsed() >= self.spec.idle_ttl)
+            .unwrap_or(false)
+    }
+
+    /// A listing entry.
+    pub fn info(&self) -> BoxInfo {
+        let (active_runs, total_runs, idle) = self
+            .activity
+            .lock()
+            .map(|a| {
+                let idle = if a.active_runs > 0 {
+                    Duration::ZERO
+                } else {
+                    a.last_active.elapsed()
+                };
+                (a.active_runs, a.total_runs, idle)
+            })
+            .unwrap_or((0, 0, Duration::ZERO));
+        BoxInfo {
+            id: self.id.clone(),
+            labels: self.spec.labels.clone(),
+            active_runs,
+            total_runs,
+            memory_bytes: self.cgroup.stats().ok().map(|s| s.memory_current_bytes),
+            idle_ms: idle.as_millis().try_into().unwrap_or(u64::MAX),
+        }
+    }
+
+    /// Delivers init events to run waiters until the init goes away. When
+    /// it does, every waiter's sender is dropped, which their receivers
+    /// see as the box dying.
+    pub async fn pump_events(self: Arc<Self>) {
+        let mut buffer = vec![0u8; EVENT_BUFFER];
+        loop {
+            let event = match self.control.recv::<InitEvent>(&mut buffer).await {
+                Ok(Some((event, fds))) => (event, fds),
+                Ok(None) | Err(_) => break,
+            };
+            let Ok(mut waiters) = self.waiters.lock() else {
+                break;
+            };
+            match event {
+                (InitEvent::RunStarted { run_id, pid }, fds) => {
+                    if let Some(tx) = waiters.get_mut(&run_id).and_then(|w| w.started.take()) {
+                        let _ = tx.send(Ok((pid, fds)));
+                    }
+                }
+                (InitEvent::RunFailed { run_id, error }, _) => {
+                    if let Some(tx) = waiters.get_mut(&run_id).and_then(|w| w.started.take()) {
+                        let _ = tx.send(Err(error));
+                    }
+                }
+                (
+                    InitEvent::RunExited {
+                        run_id,
+                        code,
+                        signal,
+                    },
+                    _,
+                ) => {
+                    if let Some(tx) = waiters.get_mut(&run_id).and_then(|w| w.exited.take()) {
+                        let _ = tx.send((code, signal));
+                    }
+                }
+                (InitEvent::Ready | InitEvent::SetupFailed { .. }, _) => {}
+            }
+        }
+        if let Ok(mut waiters) = self.waiters.lock() {
+            waiters.clear();
+        }
+    }
+
+    /// Removes every cgroup of the box (blocking): runs, spare, init, box.
+    pub fn remove_cgroups(&self) {
+        if let Ok(mut spare) = self.spare_cgroup.lock() {
+            spare.take();
+        }
+        let _ = self.cgroup.kill_all(Duration::from_secs(5));
+        crate::reaper::remove_tree(self.cgroup.layout(), &self.cgroup, 0);
+    }
+}
