@@ -266,22 +266,60 @@ mod tests {
     }
 
     #[test]
-    fn kill_all_with_only_zombies_counted_freezes_lists_and_thaws() {
+    fn kill_all_with_only_zombies_counted_lists_and_stops() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         // pids.current also counts unreaped zombies; cgroup.procs does not.
         fs::write(d.join("pids.current"), "3\n").unwrap();
         fs::write(d.join("cgroup.procs"), "").unwrap();
         fs::write(d.join("freezer.state"), "THAWED\n").unwrap();
+        let check = EmptyCheck::PidsCounter;
         kill_all(
             &[d.to_path_buf()],
             index(),
             Duration::from_millis(10),
-            EmptyCheck::PidsCounter,
+            check,
         )
         .unwrap();
-        // It froze (the fake reads back FROZEN at once), found no process,
-        // and thawed again.
+        assert_eq!(
+            fs::read_to_string(d.join("freezer.state")).unwrap(),
+            "THAWED\n"
+        );
+    }
+
+    #[test]
+    fn kill_all_freezes_kills_thaws_and_reports_survivors() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let mut child = std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .unwrap();
+        let pid = i32::try_from(child.id()).unwrap();
+        // A fake cgroup that keeps listing the pid after it died.
+        fs::write(d.join("cgroup.procs"), format!("{pid}\n")).unwrap();
+        fs::write(d.join("pids.current"), "1\n").unwrap();
+        fs::write(d.join("freezer.state"), "THAWED\n").unwrap();
+        let timeout = Duration::from_millis(100);
+        let err = kill_all(
+            &[d.to_path_buf()],
+            index(),
+            timeout,
+            EmptyCheck::PidsCounter,
+        )
+        .unwrap_err();
+        match err {
+            CgroupError::KillTimeout {
+                pids, timeout: t, ..
+            } => {
+                assert_eq!(pids, vec![pid]);
+                assert_eq!(t, timeout);
+            }
+            other => panic!("unexpected {other}"),
+        }
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(child.wait().unwrap().signal(), Some(9));
+        // Never left frozen, even on error.
         assert_eq!(
             fs::read_to_string(d.join("freezer.state")).unwrap(),
             "THAWED"

@@ -452,6 +452,27 @@ fn remove_kills_what_is_left() {
 }
 
 #[test]
+fn remove_finds_a_half_joined_process() {
+    if !require_root("remove_finds_a_half_joined_process") {
+        return;
+    }
+    let instance = Instance::detected("halfjoined");
+    let run = instance.cgroup.child("box").unwrap().child("run").unwrap();
+    let files = run.procs_files();
+    let mut child = sleeper();
+    // Joined only the last hierarchy (a join interrupted half-way on v1;
+    // on v2 there is only one file, so this is a full join).
+    let last = files.last().unwrap();
+    std::fs::write(last, pid_of(&child).to_string()).unwrap();
+    run.remove().unwrap();
+    assert_sigkilled(wait_bounded(&mut child, Duration::from_secs(5)));
+    for dir in run.dirs() {
+        assert!(!dir.exists(), "{} left behind", dir.display());
+    }
+    instance.finish();
+}
+
+#[test]
 fn instances_do_not_see_each_other() {
     if !require_root("instances_do_not_see_each_other") {
         return;
