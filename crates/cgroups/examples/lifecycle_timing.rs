@@ -9,21 +9,11 @@ use std::time::{Duration, Instant};
 use bytesbox_cgroups::{Cgroup, CgroupError, CgroupLayout, CgroupLimits};
 
 fn main() -> Result<(), CgroupError> {
-    let rounds: u32 = std::env::args()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(200);
+    let rounds: u32 = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(200);
     let layout = CgroupLayout::detect()?;
     let instance = format!("timing{}", std::process::id());
-    let sandbox = Cgroup::create(
-        &layout,
-        &bytesbox_cgroups::instance_path(&instance).join("box"),
-    )?;
-    let limits = CgroupLimits {
-        memory_bytes: Some(128 << 20),
-        pids: Some(64),
-        cpu_millicores: Some(500),
-    };
+    let sandbox = Cgroup::create(&layout, &bytesbox_cgroups::instance_path(&instance).join("box"))?;
+    let limits = CgroupLimits { memory_bytes: Some(128 << 20), pids: Some(64), cpu_millicores: Some(500) };
     let mut total = [Duration::ZERO; 5];
     for i in 0..rounds {
         let t0 = Instant::now();
@@ -37,15 +27,11 @@ fn main() -> Result<(), CgroupError> {
         let t4 = Instant::now();
         run.remove()?;
         let t5 = Instant::now();
-        for (slot, d) in total
-            .iter_mut()
-            .zip([t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4])
-        {
+        for (slot, d) in total.iter_mut().zip([t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4]) {
             *slot += d;
         }
     }
-    let instance_cgroup =
-        Cgroup::open_existing(&layout, &bytesbox_cgroups::instance_path(&instance))?;
+    let instance_cgroup = Cgroup::open_existing(&layout, &bytesbox_cgroups::instance_path(&instance))?;
     instance_cgroup.remove()?;
     println!(
         "{:?} layout, {} hierarchies, {rounds} rounds, mean per run:",
@@ -54,16 +40,9 @@ fn main() -> Result<(), CgroupError> {
     );
     let names = ["create", "apply", "kill_all(empty)", "stats", "remove"];
     for (name, d) in names.iter().zip(total) {
-        println!(
-            "  {name:<16} {:>8.1} µs",
-            d.as_secs_f64() * 1e6 / f64::from(rounds)
-        );
+        println!("  {name:<16} {:>8.1} µs", d.as_secs_f64() * 1e6 / f64::from(rounds));
     }
     let sum: Duration = total.iter().sum();
-    println!(
-        "  {:<16} {:>8.1} µs",
-        "total",
-        sum.as_secs_f64() * 1e6 / f64::from(rounds)
-    );
+    println!("  {:<16} {:>8.1} µs", "total", sum.as_secs_f64() * 1e6 / f64::from(rounds));
     Ok(())
 }

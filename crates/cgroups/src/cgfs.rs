@@ -37,10 +37,7 @@ pub(crate) fn write(path: &Path, value: &str) -> Result<()> {
 }
 
 pub(crate) fn read(path: &Path) -> Result<String> {
-    fs::read_to_string(path).map_err(|source| CgroupError::Read {
-        path: path.to_path_buf(),
-        source,
-    })
+    fs::read_to_string(path).map_err(|source| CgroupError::Read { path: path.to_path_buf(), source })
 }
 
 /// Reads a file that may legitimately be absent (older kernels, swap
@@ -49,10 +46,7 @@ pub(crate) fn read_optional(path: &Path) -> Result<Option<String>> {
     match fs::read_to_string(path) {
         Ok(text) => Ok(Some(text)),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(CgroupError::Read {
-            path: path.to_path_buf(),
-            source,
-        }),
+        Err(source) => Err(CgroupError::Read { path: path.to_path_buf(), source }),
     }
 }
 
@@ -61,14 +55,10 @@ pub(crate) fn parse_procs(path: &Path, text: &str) -> Result<Vec<i32>> {
     text.lines()
         .filter(|line| !line.trim().is_empty())
         .map(|line| {
-            line.trim()
-                .parse::<i32>()
-                .ok()
-                .filter(|pid| *pid > 0)
-                .ok_or_else(|| CgroupError::Parse {
-                    path: path.to_path_buf(),
-                    reason: format!("{line:?} is not a process id"),
-                })
+            line.trim().parse::<i32>().ok().filter(|pid| *pid > 0).ok_or_else(|| CgroupError::Parse {
+                path: path.to_path_buf(),
+                reason: format!("{line:?} is not a process id"),
+            })
         })
         .collect()
 }
@@ -99,10 +89,7 @@ pub(crate) fn collect_procs_tree(dir: &Path, out: &mut Vec<i32>) -> Result<()> {
 /// Names of the child cgroups of `dir` (its subdirectories); empty if `dir`
 /// does not exist.
 pub(crate) fn subdirs(dir: &Path) -> Result<Vec<OsString>> {
-    let read_err = |source| CgroupError::Read {
-        path: dir.to_path_buf(),
-        source,
-    };
+    let read_err = |source| CgroupError::Read { path: dir.to_path_buf(), source };
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
@@ -126,10 +113,7 @@ pub(crate) fn subdirs(dir: &Path) -> Result<Vec<OsString>> {
 /// The common case (parent exists) costs one `mkdir(2)`; ancestors are only
 /// looked at after ENOENT.
 pub(crate) fn mkdir_under(root: &Path, dir: &Path, created: &mut Vec<PathBuf>) -> Result<()> {
-    let create_err = |path: &Path, source| CgroupError::Create {
-        path: path.to_path_buf(),
-        source,
-    };
+    let create_err = |path: &Path, source| CgroupError::Create { path: path.to_path_buf(), source };
     match fs::create_dir(dir) {
         Ok(()) => {
             created.push(dir.to_path_buf());
@@ -163,10 +147,7 @@ fn ensure_dir(path: &Path) -> Result<()> {
     if path.is_dir() {
         Ok(())
     } else {
-        Err(CgroupError::Create {
-            path: path.to_path_buf(),
-            source: io::Error::from_raw_os_error(libc::ENOTDIR),
-        })
+        Err(CgroupError::Create { path: path.to_path_buf(), source: io::Error::from_raw_os_error(libc::ENOTDIR) })
     }
 }
 
@@ -190,10 +171,7 @@ pub(crate) fn is_busy(e: &io::Error) -> bool {
 /// Removes the cgroup `dir` and every cgroup below it, deepest first.
 /// A leaf costs one `rmdir(2)`; children are only listed after EBUSY.
 pub(crate) fn rmdir_tree(dir: &Path) -> Result<()> {
-    let remove_err = |source| CgroupError::Remove {
-        path: dir.to_path_buf(),
-        source,
-    };
+    let remove_err = |source| CgroupError::Remove { path: dir.to_path_buf(), source };
     match fs::remove_dir(dir) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
@@ -218,10 +196,7 @@ pub(crate) fn rmdir_tree(dir: &Path) -> Result<()> {
 
 /// Calls `check` every [`POLL_INTERVAL`] until it returns true or `deadline`
 /// passes; returns whether it succeeded. `check` runs at least once.
-pub(crate) fn poll_until(
-    deadline: Instant,
-    mut check: impl FnMut() -> Result<bool>,
-) -> Result<bool> {
+pub(crate) fn poll_until(deadline: Instant, mut check: impl FnMut() -> Result<bool>) -> Result<bool> {
     loop {
         if check()? {
             return Ok(true);
@@ -270,10 +245,7 @@ mod tests {
         assert!(parse_procs(path, "0\n").is_err());
         assert!(parse_procs(path, "-1\n").is_err());
         let err = parse_procs(path, "12\nabc\n").unwrap_err().to_string();
-        assert!(
-            err.contains("abc") && err.contains("/x/cgroup.procs"),
-            "{err}"
-        );
+        assert!(err.contains("abc") && err.contains("/x/cgroup.procs"), "{err}");
     }
 
     #[test]

@@ -55,17 +55,8 @@ impl Cgroup {
     }
 
     fn at(layout: CgroupLayout, relative: PathBuf) -> Cgroup {
-        let dirs = layout
-            .hierarchies()
-            .iter()
-            .map(|root| root.join(&relative))
-            .collect();
-        Cgroup {
-            layout,
-            relative,
-            dirs,
-            ancestors_ready: false,
-        }
+        let dirs = layout.hierarchies().iter().map(|root| root.join(&relative)).collect();
+        Cgroup { layout, relative, dirs, ancestors_ready: false }
     }
 
     /// Creates the child cgroup `name` (ASCII letters, digits, `-`, `_`).
@@ -252,10 +243,7 @@ impl Cgroup {
 /// under the Bytesbox root, so a bug elsewhere cannot freeze, kill or remove
 /// a system cgroup.
 fn validate_relative(relative: &Path) -> Result<()> {
-    let invalid = |reason| CgroupError::InvalidPath {
-        path: relative.to_path_buf(),
-        reason,
-    };
+    let invalid = |reason| CgroupError::InvalidPath { path: relative.to_path_buf(), reason };
     let mut components = relative.components();
     match components.next() {
         Some(Component::Normal(first)) if first == ROOT_NAME => {}
@@ -274,26 +262,15 @@ fn validate_relative(relative: &Path) -> Result<()> {
 /// files (`memory.max`, `cgroup.procs`); the dot-less v1 files are
 /// refused explicitly.
 fn validate_name(name: &std::ffi::OsStr) -> Result<()> {
-    let invalid = |reason| CgroupError::InvalidPath {
-        path: PathBuf::from(name),
-        reason,
-    };
+    let invalid = |reason| CgroupError::InvalidPath { path: PathBuf::from(name), reason };
     let bytes = name.as_encoded_bytes();
     if bytes.is_empty() || bytes.len() > MAX_NAME_LEN {
         return Err(invalid("names must be 1 to 255 bytes long"));
     }
-    if !bytes
-        .iter()
-        .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
-    {
-        return Err(invalid(
-            "names may only contain ASCII letters, digits, `-` and `_`",
-        ));
+    if !bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_') {
+        return Err(invalid("names may only contain ASCII letters, digits, `-` and `_`"));
     }
-    if ["tasks", "notify_on_release", "release_agent"]
-        .iter()
-        .any(|reserved| name == *reserved)
-    {
+    if ["tasks", "notify_on_release", "release_agent"].iter().any(|reserved| name == *reserved) {
         return Err(invalid("name is a cgroup v1 interface file"));
     }
     Ok(())
@@ -311,11 +288,7 @@ mod tests {
     use crate::{CgroupVersion, V1Paths};
 
     fn v1_fake(root: &Path, comounted_cpu: bool) -> CgroupLayout {
-        let cpuacct = if comounted_cpu {
-            "cpu,cpuacct"
-        } else {
-            "cpuacct"
-        };
+        let cpuacct = if comounted_cpu { "cpu,cpuacct" } else { "cpuacct" };
         let paths = V1Paths {
             memory: root.join("memory"),
             pids: root.join("pids"),
@@ -323,13 +296,7 @@ mod tests {
             cpuacct: root.join(cpuacct),
             freezer: root.join("freezer"),
         };
-        for dir in [
-            &paths.memory,
-            &paths.pids,
-            &paths.cpu,
-            &paths.cpuacct,
-            &paths.freezer,
-        ] {
+        for dir in [&paths.memory, &paths.pids, &paths.cpu, &paths.cpuacct, &paths.freezer] {
             fs::create_dir_all(dir).unwrap();
         }
         CgroupLayout::v1(paths)
@@ -353,10 +320,7 @@ mod tests {
         assert_eq!(layout.version(), CgroupVersion::V1);
         let sandbox = Cgroup::create(&layout, Path::new("bytesbox/t1/box")).unwrap();
         let names = ["freezer", "pids", "memory", "cpu,cpuacct"];
-        let expected: Vec<PathBuf> = names
-            .iter()
-            .map(|h| root.join(h).join("bytesbox/t1/box/cgroup.procs"))
-            .collect();
+        let expected: Vec<PathBuf> = names.iter().map(|h| root.join(h).join("bytesbox/t1/box/cgroup.procs")).collect();
         assert_eq!(sandbox.procs_files(), expected);
         for h in names {
             assert!(root.join(h).join("bytesbox/t1/box").is_dir(), "{h}");
@@ -374,20 +338,9 @@ mod tests {
                 ("memory.swappiness", "60\n"),
             ],
         );
-        touch(
-            &cpu,
-            &[
-                ("cpu.cfs_period_us", "100000\n"),
-                ("cpu.cfs_quota_us", "-1\n"),
-            ],
-        );
+        touch(&cpu, &[("cpu.cfs_period_us", "100000\n"), ("cpu.cfs_quota_us", "-1\n")]);
         touch(&pids, &[("pids.max", "max\n")]);
-        run.apply(&CgroupLimits {
-            memory_bytes: Some(64 << 20),
-            pids: Some(32),
-            cpu_millicores: Some(1500),
-        })
-        .unwrap();
+        run.apply(&CgroupLimits { memory_bytes: Some(64 << 20), pids: Some(32), cpu_millicores: Some(1500) }).unwrap();
         assert_eq!(read(mem.join("memory.limit_in_bytes")), "67108864");
         assert_eq!(read(mem.join("memory.memsw.limit_in_bytes")), "67108864");
         // Swap accounting is on, so swappiness is not touched.
@@ -397,22 +350,13 @@ mod tests {
         assert_eq!(read(pids.join("pids.max")), "32");
 
         // Only the given limits are written.
-        run.apply(&CgroupLimits {
-            pids: Some(7),
-            ..CgroupLimits::default()
-        })
-        .unwrap();
+        run.apply(&CgroupLimits { pids: Some(7), ..CgroupLimits::default() }).unwrap();
         assert_eq!(read(pids.join("pids.max")), "7");
         assert_eq!(read(mem.join("memory.limit_in_bytes")), "67108864");
 
         // A limit the kernel would refuse is refused before any write.
-        let err = run
-            .apply(&CgroupLimits {
-                pids: Some(1),
-                cpu_millicores: Some(5),
-                ..CgroupLimits::default()
-            })
-            .unwrap_err();
+        let err =
+            run.apply(&CgroupLimits { pids: Some(1), cpu_millicores: Some(5), ..CgroupLimits::default() }).unwrap_err();
         assert!(matches!(err, CgroupError::InvalidLimit(_)), "{err}");
         assert_eq!(read(pids.join("pids.max")), "7");
 
@@ -441,16 +385,10 @@ mod tests {
             &[
                 ("memory.max_usage_in_bytes", "2097152\n"),
                 ("memory.usage_in_bytes", "1048576\n"),
-                (
-                    "memory.oom_control",
-                    "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n",
-                ),
+                ("memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n"),
             ],
         );
-        touch(
-            &root.join("cpuacct/bytesbox/t2/box/run"),
-            &[("cpuacct.usage", "5000000\n")],
-        );
+        touch(&root.join("cpuacct/bytesbox/t2/box/run"), &[("cpuacct.usage", "5000000\n")]);
         assert_eq!(
             cg.stats().unwrap(),
             CgroupStats {
@@ -517,39 +455,21 @@ mod tests {
         // The instance already exists (made by an earlier box).
         fs::create_dir_all(root.join("bytesbox/t5")).unwrap();
         touch(&root.join("bytesbox"), &[("cgroup.subtree_control", "\n")]);
-        touch(
-            &root.join("bytesbox/t5"),
-            &[("cgroup.subtree_control", "cpu memory pids\n")],
-        );
+        touch(&root.join("bytesbox/t5"), &[("cgroup.subtree_control", "cpu memory pids\n")]);
         let layout = CgroupLayout::v2(root.to_path_buf());
         assert_eq!(layout.version(), CgroupVersion::V2);
         let sandbox = Cgroup::create(&layout, Path::new("bytesbox/t5/box")).unwrap();
         assert_eq!(read(root.join("cgroup.subtree_control")), "+pids");
-        assert_eq!(
-            read(root.join("bytesbox/cgroup.subtree_control")),
-            "+memory +pids +cpu"
-        );
-        assert_eq!(
-            read(root.join("bytesbox/t5/cgroup.subtree_control")),
-            "cpu memory pids\n"
-        );
-        assert_eq!(
-            sandbox.procs_files(),
-            [root.join("bytesbox/t5/box/cgroup.procs")]
-        );
+        assert_eq!(read(root.join("bytesbox/cgroup.subtree_control")), "+memory +pids +cpu");
+        assert_eq!(read(root.join("bytesbox/t5/cgroup.subtree_control")), "cpu memory pids\n");
+        assert_eq!(sandbox.procs_files(), [root.join("bytesbox/t5/box/cgroup.procs")]);
 
         // child(): only the box itself is touched; prove it by making the
         // ancestors unreadable.
         fs::remove_file(root.join("cgroup.subtree_control")).unwrap();
-        touch(
-            &root.join("bytesbox/t5/box"),
-            &[("cgroup.subtree_control", "")],
-        );
+        touch(&root.join("bytesbox/t5/box"), &[("cgroup.subtree_control", "")]);
         let run = sandbox.child("run").unwrap();
-        assert_eq!(
-            read(root.join("bytesbox/t5/box/cgroup.subtree_control")),
-            "+memory +pids +cpu"
-        );
+        assert_eq!(read(root.join("bytesbox/t5/box/cgroup.subtree_control")), "+memory +pids +cpu");
 
         let dir = root.join("bytesbox/t5/box/run");
         touch(
@@ -561,12 +481,7 @@ mod tests {
                 ("cpu.max", "max 100000\n"),
             ],
         );
-        run.apply(&CgroupLimits {
-            memory_bytes: Some(128 << 20),
-            pids: Some(64),
-            cpu_millicores: Some(500),
-        })
-        .unwrap();
+        run.apply(&CgroupLimits { memory_bytes: Some(128 << 20), pids: Some(64), cpu_millicores: Some(500) }).unwrap();
         assert_eq!(read(dir.join("memory.max")), "134217728");
         assert_eq!(read(dir.join("memory.swap.max")), "0");
         assert_eq!(read(dir.join("pids.max")), "64");
@@ -574,11 +489,7 @@ mod tests {
 
         // Without swap accounting there is no memory.swap.max: skipped.
         fs::remove_file(dir.join("memory.swap.max")).unwrap();
-        run.apply(&CgroupLimits {
-            memory_bytes: Some(1 << 20),
-            ..CgroupLimits::default()
-        })
-        .unwrap();
+        run.apply(&CgroupLimits { memory_bytes: Some(1 << 20), ..CgroupLimits::default() }).unwrap();
         assert_eq!(read(dir.join("memory.max")), "1048576");
         assert!(!dir.join("memory.swap.max").exists());
 
@@ -597,15 +508,9 @@ mod tests {
         // just as a missing controller would fail on a real host.
         let err = Cgroup::create(&layout, Path::new("bytesbox/t6/box/run")).unwrap_err();
         let message = err.to_string();
-        assert!(
-            message.contains("bytesbox/cgroup.subtree_control"),
-            "{message}"
-        );
+        assert!(message.contains("bytesbox/cgroup.subtree_control"), "{message}");
         assert!(!root.join("bytesbox").exists());
-        assert_eq!(
-            read(root.join("cgroup.subtree_control")),
-            "+memory +pids +cpu"
-        );
+        assert_eq!(read(root.join("cgroup.subtree_control")), "+memory +pids +cpu");
     }
 
     #[test]
@@ -639,14 +544,8 @@ mod tests {
             "bytesbox/a b",
         ] {
             let err = Cgroup::create(&layout, Path::new(bad)).unwrap_err();
-            assert!(
-                matches!(err, CgroupError::InvalidPath { .. }),
-                "{bad}: {err}"
-            );
-            assert!(
-                Cgroup::open_existing(&layout, Path::new(bad)).is_err(),
-                "{bad}"
-            );
+            assert!(matches!(err, CgroupError::InvalidPath { .. }), "{bad}: {err}");
+            assert!(Cgroup::open_existing(&layout, Path::new(bad)).is_err(), "{bad}");
         }
         let cg = Cgroup::create(&layout, Path::new("bytesbox/ok_1-2")).unwrap();
         for bad in ["", "a/b", "..", ".", "cgroup.procs", "notify_on_release"] {
@@ -655,16 +554,9 @@ mod tests {
         let long = "x".repeat(256);
         assert!(cg.child(&long).is_err());
         let err = cg.child("a/b").unwrap_err().to_string();
-        assert_eq!(
-            err,
-            "invalid cgroup path \"a/b\": names may only contain ASCII letters, digits, `-` and `_`"
-        );
+        assert_eq!(err, "invalid cgroup path \"a/b\": names may only contain ASCII letters, digits, `-` and `_`");
         // Nothing but the valid cgroup was created.
-        assert_eq!(
-            fs::read_dir(root.join("bytesbox")).unwrap().count(),
-            1,
-            "stray directories"
-        );
+        assert_eq!(fs::read_dir(root.join("bytesbox")).unwrap().count(), 1, "stray directories");
         cg.remove().unwrap();
     }
 }

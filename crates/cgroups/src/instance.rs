@@ -38,14 +38,9 @@ pub fn instance_is_alive(name: &str) -> bool {
 
 /// Field 22 of `/proc/<pid>/stat`: start time in clock ticks since boot.
 fn start_time(path: &str) -> Result<u64> {
-    let text = fs::read_to_string(path).map_err(|source| CgroupError::Read {
-        path: PathBuf::from(path),
-        source,
-    })?;
-    parse_start_time(&text).ok_or_else(|| CgroupError::Parse {
-        path: PathBuf::from(path),
-        reason: "no start time field".to_owned(),
-    })
+    let text = fs::read_to_string(path).map_err(|source| CgroupError::Read { path: PathBuf::from(path), source })?;
+    parse_start_time(&text)
+        .ok_or_else(|| CgroupError::Parse { path: PathBuf::from(path), reason: "no start time field".to_owned() })
 }
 
 fn parse_start_time(stat: &str) -> Option<u64> {
@@ -63,8 +58,7 @@ mod tests {
 
     #[test]
     fn start_time_survives_odd_command_names() {
-        let stat =
-            "4242 (a) b (c) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 100";
+        let stat = "4242 (a) b (c) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 100";
         assert_eq!(parse_start_time(stat), Some(987_654));
         assert_eq!(parse_start_time("garbage"), None);
     }

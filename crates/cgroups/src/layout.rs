@@ -80,10 +80,8 @@ pub(crate) enum Kind {
 impl CgroupLayout {
     /// Detects the layout of this host from `/proc/self/mountinfo`.
     pub fn detect() -> Result<CgroupLayout> {
-        let text = fs::read_to_string(MOUNTINFO).map_err(|source| CgroupError::Mountinfo {
-            path: PathBuf::from(MOUNTINFO),
-            source,
-        })?;
+        let text = fs::read_to_string(MOUNTINFO)
+            .map_err(|source| CgroupError::Mountinfo { path: PathBuf::from(MOUNTINFO), source })?;
         Self::from_mountinfo(&text)
     }
 
@@ -93,9 +91,7 @@ impl CgroupLayout {
     /// and `freezer` are all mounted. Hybrid hosts, whose cgroup2 mount has
     /// no controllers, therefore get v1. The error names what is missing.
     pub fn from_mountinfo(text: &str) -> Result<CgroupLayout> {
-        from_mountinfo_with(text, &mut |mount| {
-            fs::read_to_string(mount.join("cgroup.controllers"))
-        })
+        from_mountinfo_with(text, &mut |mount| fs::read_to_string(mount.join("cgroup.controllers")))
     }
 
     /// A v1 layout with explicit mount points (tests use a temp directory).
@@ -115,16 +111,7 @@ impl CgroupLayout {
         let cpu = index_of(paths.cpu);
         let cpuacct = index_of(paths.cpuacct);
         CgroupLayout {
-            inner: Arc::new(Inner {
-                hierarchies,
-                kind: Kind::V1(V1Index {
-                    memory,
-                    pids,
-                    cpu,
-                    cpuacct,
-                    freezer,
-                }),
-            }),
+            inner: Arc::new(Inner { hierarchies, kind: Kind::V1(V1Index { memory, pids, cpu, cpuacct, freezer }) }),
         }
     }
 
@@ -143,12 +130,7 @@ impl CgroupLayout {
     }
 
     fn v2_with(root: PathBuf, controllers: &'static [&'static str]) -> CgroupLayout {
-        CgroupLayout {
-            inner: Arc::new(Inner {
-                hierarchies: vec![root],
-                kind: Kind::V2 { controllers },
-            }),
-        }
+        CgroupLayout { inner: Arc::new(Inner { hierarchies: vec![root], kind: Kind::V2 { controllers } }) }
     }
 
     /// Which interface this layout drives.
@@ -187,18 +169,11 @@ pub(crate) fn from_mountinfo_with(
         let available: BTreeSet<String> = match read_controllers(&mount.point) {
             Ok(list) => list.split_whitespace().map(str::to_owned).collect(),
             Err(e) => {
-                v2_problem = format!(
-                    "cannot read {:?}: {e}",
-                    mount.point.join("cgroup.controllers")
-                );
+                v2_problem = format!("cannot read {:?}: {e}", mount.point.join("cgroup.controllers"));
                 continue;
             }
         };
-        let missing: Vec<&str> = V2_CONTROLLERS
-            .iter()
-            .copied()
-            .filter(|c| !available.contains(*c))
-            .collect();
+        let missing: Vec<&str> = V2_CONTROLLERS.iter().copied().filter(|c| !available.contains(*c)).collect();
         if missing.is_empty() {
             return Ok(CgroupLayout::v2(mount.point.clone()));
         }
@@ -207,11 +182,7 @@ pub(crate) fn from_mountinfo_with(
             "cgroup v2 at {} lacks controllers {} (available: {})",
             mount.point.display(),
             missing.join(", "),
-            if available.is_empty() {
-                "none"
-            } else {
-                &available
-            },
+            if available.is_empty() { "none" } else { &available },
         );
     }
 
@@ -224,31 +195,14 @@ pub(crate) fn from_mountinfo_with(
             .find(|m| m.super_options.split(',').any(|o| o == controller))
             .map(|m| m.point.clone())
     };
-    if let (Some(memory), Some(pids), Some(cpu), Some(cpuacct), Some(freezer)) = (
-        find_v1("memory"),
-        find_v1("pids"),
-        find_v1("cpu"),
-        find_v1("cpuacct"),
-        find_v1("freezer"),
-    ) {
-        return Ok(CgroupLayout::v1(V1Paths {
-            memory,
-            pids,
-            cpu,
-            cpuacct,
-            freezer,
-        }));
+    if let (Some(memory), Some(pids), Some(cpu), Some(cpuacct), Some(freezer)) =
+        (find_v1("memory"), find_v1("pids"), find_v1("cpu"), find_v1("cpuacct"), find_v1("freezer"))
+    {
+        return Ok(CgroupLayout::v1(V1Paths { memory, pids, cpu, cpuacct, freezer }));
     }
-    let missing: Vec<&str> = V1_CONTROLLERS
-        .iter()
-        .copied()
-        .filter(|c| find_v1(c).is_none())
-        .collect();
+    let missing: Vec<&str> = V1_CONTROLLERS.iter().copied().filter(|c| find_v1(c).is_none()).collect();
     Err(CgroupError::NoUsableSetup {
-        reason: format!(
-            "{v2_problem}; cgroup v1 lacks controllers {}",
-            missing.join(", ")
-        ),
+        reason: format!("{v2_problem}; cgroup v1 lacks controllers {}", missing.join(", ")),
     })
 }
 
@@ -378,13 +332,9 @@ mod tests {
 
     #[test]
     fn hybrid_host_whose_unified_mount_has_the_controllers_uses_v2() {
-        let layout =
-            from_mountinfo_with(HYBRID, &mut controllers("cpuset cpu io memory pids\n")).unwrap();
+        let layout = from_mountinfo_with(HYBRID, &mut controllers("cpuset cpu io memory pids\n")).unwrap();
         assert_eq!(layout.version(), CgroupVersion::V2);
-        assert_eq!(
-            layout.hierarchies(),
-            [PathBuf::from("/sys/fs/cgroup/unified")]
-        );
+        assert_eq!(layout.hierarchies(), [PathBuf::from("/sys/fs/cgroup/unified")]);
     }
 
     #[test]
@@ -397,28 +347,20 @@ mod tests {
         assert_eq!(layout.hierarchies().len(), 4);
         let i = v1_index(&layout);
         assert_eq!(i.cpu, i.cpuacct);
-        assert_eq!(
-            layout.hierarchies()[i.cpu],
-            Path::new("/sys/fs/cgroup/cpu,cpuacct")
-        );
+        assert_eq!(layout.hierarchies()[i.cpu], Path::new("/sys/fs/cgroup/cpu,cpuacct"));
     }
 
     #[test]
     fn pure_v2_host_uses_v2() {
-        let layout = from_mountinfo_with(
-            PURE_V2,
-            &mut controllers("cpuset cpu io memory hugetlb pids rdma misc\n"),
-        )
-        .unwrap();
+        let layout =
+            from_mountinfo_with(PURE_V2, &mut controllers("cpuset cpu io memory hugetlb pids rdma misc\n")).unwrap();
         assert_eq!(layout.version(), CgroupVersion::V2);
         assert_eq!(layout.hierarchies(), [PathBuf::from("/sys/fs/cgroup")]);
     }
 
     #[test]
     fn pure_v2_host_without_delegated_controllers_names_them() {
-        let err = from_mountinfo_with(PURE_V2, &mut controllers("cpuset io\n"))
-            .unwrap_err()
-            .to_string();
+        let err = from_mountinfo_with(PURE_V2, &mut controllers("cpuset io\n")).unwrap_err().to_string();
         assert_eq!(
             err,
             "no usable cgroup setup: cgroup v2 at /sys/fs/cgroup lacks controllers \
@@ -429,14 +371,8 @@ mod tests {
 
     #[test]
     fn hybrid_host_without_freezer_names_both_problems() {
-        let text: String = HYBRID
-            .lines()
-            .filter(|l| !l.contains("freezer"))
-            .map(|l| format!("{l}\n"))
-            .collect();
-        let err = from_mountinfo_with(&text, &mut controllers(""))
-            .unwrap_err()
-            .to_string();
+        let text: String = HYBRID.lines().filter(|l| !l.contains("freezer")).map(|l| format!("{l}\n")).collect();
+        let err = from_mountinfo_with(&text, &mut controllers("")).unwrap_err().to_string();
         assert_eq!(
             err,
             "no usable cgroup setup: cgroup v2 at /sys/fs/cgroup/unified lacks controllers \
@@ -451,20 +387,14 @@ mod tests {
         })
         .unwrap_err()
         .to_string();
-        assert!(
-            err.contains("cannot read \"/sys/fs/cgroup/cgroup.controllers\""),
-            "{err}"
-        );
+        assert!(err.contains("cannot read \"/sys/fs/cgroup/cgroup.controllers\""), "{err}");
     }
 
     #[test]
     fn no_cgroups_at_all() {
-        let err = from_mountinfo_with(
-            "22 1 0:20 / / rw - overlay overlay rw\n",
-            &mut controllers(""),
-        )
-        .unwrap_err()
-        .to_string();
+        let err = from_mountinfo_with("22 1 0:20 / / rw - overlay overlay rw\n", &mut controllers(""))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("cgroup v2 is not mounted"), "{err}");
         assert!(err.contains("memory, pids, cpu, cpuacct, freezer"), "{err}");
     }
@@ -474,10 +404,7 @@ mod tests {
         let text = HYBRID.replace("/sys/fs/cgroup/memory ", "/sys/fs/cgroup/my\\040memory ");
         let layout = from_mountinfo_with(&text, &mut controllers("")).unwrap();
         let i = v1_index(&layout);
-        assert_eq!(
-            layout.hierarchies()[i.memory],
-            Path::new("/sys/fs/cgroup/my memory")
-        );
+        assert_eq!(layout.hierarchies()[i.memory], Path::new("/sys/fs/cgroup/my memory"));
         assert_eq!(unescape("a\\134b\\011"), "a\\b\t");
         assert_eq!(unescape("trailing\\"), "trailing\\");
     }

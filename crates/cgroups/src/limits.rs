@@ -42,9 +42,7 @@ impl CgroupLimits {
 
     pub(crate) fn validate(&self) -> Result<()> {
         if self.memory_bytes == Some(0) {
-            return Err(CgroupError::InvalidLimit(
-                "memory_bytes must be positive".to_owned(),
-            ));
+            return Err(CgroupError::InvalidLimit("memory_bytes must be positive".to_owned()));
         }
         self.cpu_quota_us().map(|_| ())
     }
@@ -57,31 +55,19 @@ mod tests {
 
     #[test]
     fn cpu_quota_is_millicores_times_100() {
-        let limits = |m| CgroupLimits {
-            cpu_millicores: Some(m),
-            ..CgroupLimits::default()
-        };
+        let limits = |m| CgroupLimits { cpu_millicores: Some(m), ..CgroupLimits::default() };
         assert_eq!(limits(500).cpu_quota_us().unwrap(), Some(50_000));
         assert_eq!(limits(2500).cpu_quota_us().unwrap(), Some(250_000));
         assert_eq!(limits(10).cpu_quota_us().unwrap(), Some(1_000));
-        assert_eq!(
-            limits(u32::MAX).cpu_quota_us().unwrap(),
-            Some(u64::from(u32::MAX) * 100)
-        );
+        assert_eq!(limits(u32::MAX).cpu_quota_us().unwrap(), Some(u64::from(u32::MAX) * 100));
         let err = limits(9).cpu_quota_us().unwrap_err().to_string();
-        assert_eq!(
-            err,
-            "invalid cgroup limit: cpu_millicores 9 is below the kernel minimum of 10"
-        );
+        assert_eq!(err, "invalid cgroup limit: cpu_millicores 9 is below the kernel minimum of 10");
         assert_eq!(CgroupLimits::default().cpu_quota_us().unwrap(), None);
     }
 
     #[test]
     fn zero_memory_is_rejected() {
-        let limits = CgroupLimits {
-            memory_bytes: Some(0),
-            ..CgroupLimits::default()
-        };
+        let limits = CgroupLimits { memory_bytes: Some(0), ..CgroupLimits::default() };
         assert!(limits.validate().is_err());
         assert!(CgroupLimits::default().validate().is_ok());
     }

@@ -36,10 +36,8 @@ pub(crate) fn parse_u64(path: &Path, text: &str) -> Result<u64> {
 /// Reads the value of `key` from a flat-keyed file such as `cpu.stat`.
 pub(crate) fn read_key(path: &Path, key: &str) -> Result<u64> {
     let text = cgfs::read(path)?;
-    cgfs::keyed_value(&text, key).ok_or_else(|| CgroupError::Parse {
-        path: path.to_path_buf(),
-        reason: format!("no `{key} <number>` line"),
-    })
+    cgfs::keyed_value(&text, key)
+        .ok_or_else(|| CgroupError::Parse { path: path.to_path_buf(), reason: format!("no `{key} <number>` line") })
 }
 
 #[cfg(test)]
@@ -57,10 +55,7 @@ mod tests {
         let bad = dir.path().join("memory.peak");
         std::fs::write(&bad, "max\n").unwrap();
         let err = read_u64(&bad).unwrap_err().to_string();
-        assert!(
-            err.contains("\"max\" is not a number") && err.contains("memory.peak"),
-            "{err}"
-        );
+        assert!(err.contains("\"max\" is not a number") && err.contains("memory.peak"), "{err}");
 
         let stat = dir.path().join("cpu.stat");
         std::fs::write(&stat, "usage_usec 1500\nuser_usec 1000\nsystem_usec 500\n").unwrap();

@@ -42,11 +42,7 @@ fn set_memory(dir: &Path, bytes: u64) -> Result<()> {
             set_memsw(dir, &value)?;
             cgfs::write(&limit, &value)
         }
-        Err(source) => Err(CgroupError::Write {
-            path: limit,
-            value,
-            source,
-        }),
+        Err(source) => Err(CgroupError::Write { path: limit, value, source }),
     }
 }
 
@@ -56,14 +52,8 @@ fn set_memsw(dir: &Path, value: &str) -> Result<()> {
         Ok(()) => Ok(()),
         // No swap accounting (swapaccount=0): the best we can do is tell
         // reclaim not to swap this cgroup's anonymous memory.
-        Err(e) if e.kind() == ErrorKind::NotFound => {
-            cgfs::write(&dir.join("memory.swappiness"), "0")
-        }
-        Err(source) => Err(CgroupError::Write {
-            path: memsw,
-            value: value.to_owned(),
-            source,
-        }),
+        Err(e) if e.kind() == ErrorKind::NotFound => cgfs::write(&dir.join("memory.swappiness"), "0"),
+        Err(source) => Err(CgroupError::Write { path: memsw, value: value.to_owned(), source }),
     }
 }
 
@@ -94,12 +84,7 @@ pub(crate) enum EmptyCheck {
 /// Kills every process in the cgroup trees `dirs`: freeze (so nothing can
 /// fork), list, SIGKILL, thaw (so the signals are delivered), and repeat
 /// until every hierarchy is empty or the timeout passes.
-pub(crate) fn kill_all(
-    dirs: &[PathBuf],
-    index: V1Index,
-    timeout: Duration,
-    check: EmptyCheck,
-) -> Result<()> {
+pub(crate) fn kill_all(dirs: &[PathBuf], index: V1Index, timeout: Duration, check: EmptyCheck) -> Result<()> {
     let mut pids = Vec::new();
     // Fast path for the usual case, a run whose programs have all exited:
     // nothing is inside, so nothing can fork its way back in.
@@ -147,11 +132,7 @@ pub(crate) fn kill_all(
             return Ok(());
         }
         if Instant::now() >= deadline {
-            return Err(CgroupError::KillTimeout {
-                path: freezer.clone(),
-                timeout,
-                pids,
-            });
+            return Err(CgroupError::KillTimeout { path: freezer.clone(), timeout, pids });
         }
     }
 }
@@ -165,11 +146,7 @@ fn freeze(state: &Path, deadline: Instant) -> Result<bool> {
         Ok(()) => {}
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
         Err(source) => {
-            return Err(CgroupError::Write {
-                path: state.to_path_buf(),
-                value: "FROZEN".to_owned(),
-                source,
-            })
+            return Err(CgroupError::Write { path: state.to_path_buf(), value: "FROZEN".to_owned(), source })
         }
     }
     cgfs::poll_until(deadline, || Ok(cgfs::read(state)?.trim() == "FROZEN"))?;
@@ -184,13 +161,7 @@ mod tests {
     use super::*;
 
     fn index() -> V1Index {
-        V1Index {
-            memory: 0,
-            pids: 0,
-            cpu: 0,
-            cpuacct: 0,
-            freezer: 0,
-        }
+        V1Index { memory: 0, pids: 0, cpu: 0, cpuacct: 0, freezer: 0 }
     }
 
     #[test]
@@ -200,19 +171,10 @@ mod tests {
         for f in ["memory.limit_in_bytes", "memory.swappiness"] {
             fs::write(d.join(f), "60\n").unwrap();
         }
-        let limits = CgroupLimits {
-            memory_bytes: Some(1 << 20),
-            ..CgroupLimits::default()
-        };
+        let limits = CgroupLimits { memory_bytes: Some(1 << 20), ..CgroupLimits::default() };
         apply(&[d.to_path_buf()], index(), &limits).unwrap();
-        assert_eq!(
-            fs::read_to_string(d.join("memory.limit_in_bytes")).unwrap(),
-            "1048576"
-        );
-        assert_eq!(
-            fs::read_to_string(d.join("memory.swappiness")).unwrap(),
-            "0"
-        );
+        assert_eq!(fs::read_to_string(d.join("memory.limit_in_bytes")).unwrap(), "1048576");
+        assert_eq!(fs::read_to_string(d.join("memory.swappiness")).unwrap(), "0");
         assert!(!d.join("memory.memsw.limit_in_bytes").exists());
     }
 
@@ -223,11 +185,7 @@ mod tests {
         fs::write(d.join("cpuacct.usage"), "123456789\n").unwrap();
         fs::write(d.join("memory.max_usage_in_bytes"), "67108864\n").unwrap();
         fs::write(d.join("memory.usage_in_bytes"), "4096\n").unwrap();
-        fs::write(
-            d.join("memory.oom_control"),
-            "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n",
-        )
-        .unwrap();
+        fs::write(d.join("memory.oom_control"), "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n").unwrap();
         let stats = stats(&[d.to_path_buf()], index()).unwrap();
         assert_eq!(
             stats,
@@ -250,19 +208,10 @@ mod tests {
         fs::write(d.join("child/cgroup.procs"), "").unwrap();
         fs::write(d.join("pids.current"), "0\n").unwrap();
         for check in [EmptyCheck::PidsCounter, EmptyCheck::EveryHierarchy] {
-            kill_all(
-                &[d.to_path_buf()],
-                index(),
-                Duration::from_millis(10),
-                check,
-            )
-            .unwrap();
+            kill_all(&[d.to_path_buf()], index(), Duration::from_millis(10), check).unwrap();
         }
         // The cgroup was never frozen.
-        assert_eq!(
-            fs::read_to_string(d.join("freezer.state")).unwrap(),
-            "THAWED\n"
-        );
+        assert_eq!(fs::read_to_string(d.join("freezer.state")).unwrap(), "THAWED\n");
     }
 
     #[test]
@@ -274,44 +223,24 @@ mod tests {
         fs::write(d.join("cgroup.procs"), "").unwrap();
         fs::write(d.join("freezer.state"), "THAWED\n").unwrap();
         let check = EmptyCheck::PidsCounter;
-        kill_all(
-            &[d.to_path_buf()],
-            index(),
-            Duration::from_millis(10),
-            check,
-        )
-        .unwrap();
-        assert_eq!(
-            fs::read_to_string(d.join("freezer.state")).unwrap(),
-            "THAWED\n"
-        );
+        kill_all(&[d.to_path_buf()], index(), Duration::from_millis(10), check).unwrap();
+        assert_eq!(fs::read_to_string(d.join("freezer.state")).unwrap(), "THAWED\n");
     }
 
     #[test]
     fn kill_all_freezes_kills_thaws_and_reports_survivors() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        let mut child = std::process::Command::new("sleep")
-            .arg("60")
-            .spawn()
-            .unwrap();
+        let mut child = std::process::Command::new("sleep").arg("60").spawn().unwrap();
         let pid = i32::try_from(child.id()).unwrap();
         // A fake cgroup that keeps listing the pid after it died.
         fs::write(d.join("cgroup.procs"), format!("{pid}\n")).unwrap();
         fs::write(d.join("pids.current"), "1\n").unwrap();
         fs::write(d.join("freezer.state"), "THAWED\n").unwrap();
         let timeout = Duration::from_millis(100);
-        let err = kill_all(
-            &[d.to_path_buf()],
-            index(),
-            timeout,
-            EmptyCheck::PidsCounter,
-        )
-        .unwrap_err();
+        let err = kill_all(&[d.to_path_buf()], index(), timeout, EmptyCheck::PidsCounter).unwrap_err();
         match err {
-            CgroupError::KillTimeout {
-                pids, timeout: t, ..
-            } => {
+            CgroupError::KillTimeout { pids, timeout: t, .. } => {
                 assert_eq!(pids, vec![pid]);
                 assert_eq!(t, timeout);
             }
@@ -320,9 +249,6 @@ mod tests {
         use std::os::unix::process::ExitStatusExt;
         assert_eq!(child.wait().unwrap().signal(), Some(9));
         // Never left frozen, even on error.
-        assert_eq!(
-            fs::read_to_string(d.join("freezer.state")).unwrap(),
-            "THAWED"
-        );
+        assert_eq!(fs::read_to_string(d.join("freezer.state")).unwrap(), "THAWED");
     }
 }

@@ -18,11 +18,7 @@ pub(crate) fn enable_controllers(dir: &Path, controllers: &[&str]) -> Result<()>
     let path = dir.join("cgroup.subtree_control");
     let current = cgfs::read(&path)?;
     let enabled: Vec<&str> = current.split_whitespace().collect();
-    let missing: Vec<String> = controllers
-        .iter()
-        .filter(|c| !enabled.contains(c))
-        .map(|c| format!("+{c}"))
-        .collect();
+    let missing: Vec<String> = controllers.iter().filter(|c| !enabled.contains(c)).map(|c| format!("+{c}")).collect();
     if missing.is_empty() {
         return Ok(());
     }
@@ -38,13 +34,7 @@ pub(crate) fn apply(dir: &Path, limits: &CgroupLimits) -> Result<()> {
             Ok(()) => {}
             // Kernels built without swap accounting have no swap files.
             Err(e) if e.kind() == ErrorKind::NotFound => {}
-            Err(source) => {
-                return Err(CgroupError::Write {
-                    path: swap,
-                    value: "0".to_owned(),
-                    source,
-                })
-            }
+            Err(source) => return Err(CgroupError::Write { path: swap, value: "0".to_owned(), source }),
         }
     }
     if let Some(pids) = limits.pids {
@@ -88,13 +78,7 @@ pub(crate) fn kill_all(dir: &Path, timeout: Duration) -> Result<()> {
     match cgfs::write_raw(&kill_file, "1") {
         Ok(()) => {}
         Err(e) if e.kind() == ErrorKind::NotFound => return kill_frozen(dir, deadline, timeout),
-        Err(source) => {
-            return Err(CgroupError::Write {
-                path: kill_file,
-                value: "1".to_owned(),
-                source,
-            })
-        }
+        Err(source) => return Err(CgroupError::Write { path: kill_file, value: "1".to_owned(), source }),
     }
     if cgfs::poll_until(deadline, || Ok(!populated(&events)?.unwrap_or(false)))? {
         return Ok(());
@@ -112,9 +96,7 @@ fn kill_frozen(dir: &Path, deadline: Instant, timeout: Duration) -> Result<()> {
     let mut pids = Vec::new();
     loop {
         cgfs::write(&freeze, "1")?;
-        let waited = cgfs::poll_until(deadline, || {
-            Ok(cgfs::keyed_value(&cgfs::read(&events)?, "frozen") == Some(1))
-        });
+        let waited = cgfs::poll_until(deadline, || Ok(cgfs::keyed_value(&cgfs::read(&events)?, "frozen") == Some(1)));
         let listed = waited.and_then(|_| kill::procs_in_trees(&tree, &mut pids));
         if listed.is_ok() {
             kill::sigkill(&pids);
@@ -139,10 +121,7 @@ fn populated(events: &Path) -> Result<Option<bool>> {
     };
     match cgfs::keyed_value(&text, "populated") {
         Some(value) => Ok(Some(value != 0)),
-        None => Err(CgroupError::Parse {
-            path: events.to_path_buf(),
-            reason: "no `populated <0|1>` line".to_owned(),
-        }),
+        None => Err(CgroupError::Parse { path: events.to_path_buf(), reason: "no `populated <0|1>` line".to_owned() }),
     }
 }
 
@@ -150,11 +129,7 @@ fn timeout_error(dir: &Path, timeout: Duration) -> CgroupError {
     let mut pids = Vec::new();
     // Best effort: the error is about the timeout, the list is a hint.
     let _ = kill::procs_in_trees(&[dir.to_path_buf()], &mut pids);
-    CgroupError::KillTimeout {
-        path: dir.to_path_buf(),
-        timeout,
-        pids,
-    }
+    CgroupError::KillTimeout { path: dir.to_path_buf(), timeout, pids }
 }
 
 #[cfg(test)]
@@ -181,26 +156,13 @@ mod tests {
     fn stats_fall_back_to_memory_current_without_memory_peak() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        fs::write(
-            d.join("cpu.stat"),
-            "usage_usec 2500\nuser_usec 2000\nsystem_usec 500\n",
-        )
-        .unwrap();
+        fs::write(d.join("cpu.stat"), "usage_usec 2500\nuser_usec 2000\nsystem_usec 500\n").unwrap();
         fs::write(d.join("memory.current"), "8192\n").unwrap();
-        fs::write(
-            d.join("memory.events"),
-            "low 0\nhigh 0\nmax 4\noom 1\noom_kill 1\noom_group_kill 0\n",
-        )
-        .unwrap();
+        fs::write(d.join("memory.events"), "low 0\nhigh 0\nmax 4\noom 1\noom_kill 1\noom_group_kill 0\n").unwrap();
         let without_peak = stats(d).unwrap();
         assert_eq!(
             without_peak,
-            CgroupStats {
-                cpu_usage_ns: 2_500_000,
-                memory_peak_bytes: 8192,
-                memory_current_bytes: 8192,
-                oom_kills: 1,
-            }
+            CgroupStats { cpu_usage_ns: 2_500_000, memory_peak_bytes: 8192, memory_current_bytes: 8192, oom_kills: 1 }
         );
         fs::write(d.join("memory.peak"), "1048576\n").unwrap();
         assert_eq!(stats(d).unwrap().memory_peak_bytes, 1 << 20);

@@ -14,8 +14,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use bytesbox_cgroups::{
-    current_instance_name, instance_is_alive, instance_path, Cgroup, CgroupLayout, CgroupLimits,
-    CgroupVersion, INIT_LEAF, ROOT_NAME,
+    current_instance_name, instance_is_alive, instance_path, Cgroup, CgroupLayout, CgroupLimits, CgroupVersion,
+    INIT_LEAF, ROOT_NAME,
 };
 
 const MIB: u64 = 1 << 20;
@@ -73,21 +73,14 @@ impl Drop for Instance {
 }
 
 fn sleeper() -> Child {
-    Command::new("sleep")
-        .arg("60")
-        .spawn()
-        .expect("spawn sleep")
+    Command::new("sleep").arg("60").spawn().expect("spawn sleep")
 }
 
 /// Starts `program args...` with a piped stdin; the program is expected to
 /// read one line before doing anything, so it can be moved into a cgroup
 /// first and everything it does is accounted there.
 fn gated(program: &str, args: &[&str]) -> (Child, ChildStdin) {
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("spawn gated program");
+    let mut child = Command::new(program).args(args).stdin(Stdio::piped()).spawn().expect("spawn gated program");
     let stdin = child.stdin.take().expect("piped stdin");
     (child, stdin)
 }
@@ -127,18 +120,11 @@ fn proc_cgroups(pid: i32) -> String {
 }
 
 fn read(path: PathBuf) -> String {
-    std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
-        .trim()
-        .to_owned()
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display())).trim().to_owned()
 }
 
 fn limits(memory: u64, pids: u32, millicores: u32) -> CgroupLimits {
-    CgroupLimits {
-        memory_bytes: Some(memory),
-        pids: Some(pids),
-        cpu_millicores: Some(millicores),
-    }
+    CgroupLimits { memory_bytes: Some(memory), pids: Some(pids), cpu_millicores: Some(millicores) }
 }
 
 #[test]
@@ -164,10 +150,7 @@ fn box_and_run_lifecycle() {
     match instance.layout.version() {
         CgroupVersion::V1 => {
             assert_eq!(read(dir_of("memory.limit_in_bytes")), "134217728");
-            if dir_of("memory.limit_in_bytes")
-                .with_file_name("memory.memsw.limit_in_bytes")
-                .exists()
-            {
+            if dir_of("memory.limit_in_bytes").with_file_name("memory.memsw.limit_in_bytes").exists() {
                 assert_eq!(read(dir_of("memory.memsw.limit_in_bytes")), "134217728");
             }
             assert_eq!(read(dir_of("cpu.cfs_quota_us")), "50000");
@@ -229,13 +212,7 @@ fn box_and_run_lifecycle() {
 
     // The reaper's view.
     let root = Cgroup::open_existing(&instance.layout, Path::new(ROOT_NAME)).unwrap();
-    let name = instance
-        .cgroup
-        .relative()
-        .file_name()
-        .unwrap()
-        .to_str()
-        .unwrap();
+    let name = instance.cgroup.relative().file_name().unwrap().to_str().unwrap();
     assert!(root.list_children().unwrap().iter().any(|n| n == name));
     assert_eq!(sandbox.list_children().unwrap(), ["init", "run1"]);
     assert!(instance_is_alive(&current_instance_name().unwrap()));
@@ -275,11 +252,7 @@ fn fork_loop_is_killed() {
     let instance = Instance::detected("forkloop");
     let sandbox = instance.cgroup.child("box").unwrap();
     let run = sandbox.child("run").unwrap();
-    run.apply(&CgroupLimits {
-        pids: Some(48),
-        ..CgroupLimits::default()
-    })
-    .unwrap();
+    run.apply(&CgroupLimits { pids: Some(48), ..CgroupLimits::default() }).unwrap();
     let (mut shell, mut gate) = gated("sh", &["-c", "read x; while :; do sleep 10 & done"]);
     run.add_pid(pid_of(&shell)).unwrap();
     release(&mut gate);
@@ -308,15 +281,8 @@ fn fork_loop_is_killed() {
     // dash gives up ("Cannot fork", status 2) once the limit bites, leaving
     // its sleeps behind; if it was still looping, kill_all got it.
     let status = wait_bounded(&mut shell, Duration::from_secs(5));
-    assert!(
-        status.signal() == Some(9) || status.code() == Some(2),
-        "{status:?}"
-    );
-    let freezer_state = run
-        .dirs()
-        .iter()
-        .map(|d| d.join("freezer.state"))
-        .find(|p| p.exists());
+    assert!(status.signal() == Some(9) || status.code() == Some(2), "{status:?}");
+    let freezer_state = run.dirs().iter().map(|d| d.join("freezer.state")).find(|p| p.exists());
     if let Some(state) = freezer_state {
         assert_eq!(read(state), "THAWED", "cgroup left frozen");
     }
@@ -332,11 +298,7 @@ fn fork_bomb_is_killed() {
     let instance = Instance::detected("forkbomb");
     let sandbox = instance.cgroup.child("box").unwrap();
     let run = sandbox.child("run").unwrap();
-    run.apply(&CgroupLimits {
-        pids: Some(40),
-        ..CgroupLimits::default()
-    })
-    .unwrap();
+    run.apply(&CgroupLimits { pids: Some(40), ..CgroupLimits::default() }).unwrap();
     // Every process forks as fast as it can and shrugs off EAGAIN, so at
     // any moment some of them are in the middle of a fork.
     let (mut bomb, mut gate) = gated(
@@ -381,18 +343,9 @@ fn memory_limit_triggers_oom_kill() {
     let instance = Instance::detected("oom");
     let sandbox = instance.cgroup.child("box").unwrap();
     let run = sandbox.child("run").unwrap();
-    run.apply(&CgroupLimits {
-        memory_bytes: Some(64 * MIB),
-        ..CgroupLimits::default()
-    })
-    .unwrap();
-    let (mut hog, mut gate) = gated(
-        PYTHON,
-        &[
-            "-c",
-            "import sys\nsys.stdin.readline()\ndata = b'x' * (200 << 20)\nprint(len(data))\n",
-        ],
-    );
+    run.apply(&CgroupLimits { memory_bytes: Some(64 * MIB), ..CgroupLimits::default() }).unwrap();
+    let (mut hog, mut gate) =
+        gated(PYTHON, &["-c", "import sys\nsys.stdin.readline()\ndata = b'x' * (200 << 20)\nprint(len(data))\n"]);
     run.add_pid(pid_of(&hog)).unwrap();
     release(&mut gate);
     assert_sigkilled(wait_bounded(&mut hog, Duration::from_secs(30)));
@@ -413,11 +366,8 @@ fn memory_limit_can_be_raised_and_lowered() {
     let instance = Instance::detected("memraise");
     let cg = instance.cgroup.child("box").unwrap();
     for mib in [64, 256, 32, 128] {
-        cg.apply(&CgroupLimits {
-            memory_bytes: Some(mib * MIB),
-            ..CgroupLimits::default()
-        })
-        .unwrap_or_else(|e| panic!("setting {mib} MiB: {e}"));
+        cg.apply(&CgroupLimits { memory_bytes: Some(mib * MIB), ..CgroupLimits::default() })
+            .unwrap_or_else(|e| panic!("setting {mib} MiB: {e}"));
         let file = match instance.layout.version() {
             CgroupVersion::V1 => "memory.limit_in_bytes",
             CgroupVersion::V2 => "memory.max",
@@ -508,10 +458,7 @@ fn v2_grouping_on_the_unified_mount() {
         return;
     }
     let Some(mount) = cgroup2_mount() else {
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED (no cgroup2 mount): v2_grouping_on_the_unified_mount"
-        );
+        let _ = writeln!(std::io::stderr(), "SKIPPED (no cgroup2 mount): v2_grouping_on_the_unified_mount");
         return;
     };
     // No controllers: only what needs none (create, join, list, kill, remove).
@@ -520,10 +467,7 @@ fn v2_grouping_on_the_unified_mount() {
     let sandbox = instance.cgroup.child("box").unwrap();
     let init = sandbox.child(INIT_LEAF).unwrap();
     let run = sandbox.child("run").unwrap();
-    assert_eq!(
-        run.procs_files(),
-        [mount.join(run.relative()).join("cgroup.procs")]
-    );
+    assert_eq!(run.procs_files(), [mount.join(run.relative()).join("cgroup.procs")]);
     let mut in_init = sleeper();
     init.add_pid(pid_of(&in_init)).unwrap();
     let mut in_run = [sleeper(), sleeper()];
@@ -536,9 +480,7 @@ fn v2_grouping_on_the_unified_mount() {
     seen.sort_unstable();
     assert_eq!(seen, expected);
     let relative = run.relative().to_str().unwrap();
-    assert!(proc_cgroups(expected[0])
-        .lines()
-        .any(|l| l == format!("0::/{relative}")));
+    assert!(proc_cgroups(expected[0]).lines().any(|l| l == format!("0::/{relative}")));
 
     run.kill_all(Duration::from_secs(5)).unwrap();
     for child in &mut in_run {

@@ -7,12 +7,7 @@
 use std::collections::BTreeMap;
 
 /// Every placeholder the runner knows.
-pub const PLACEHOLDERS: [&str; 4] = [
-    "host_port",
-    "host_secret",
-    "host_secret_path",
-    "host_abstract_socket",
-];
+pub const PLACEHOLDERS: [&str; 4] = ["host_port", "host_secret", "host_secret_path", "host_abstract_socket"];
 
 /// A placeholder that is not in [`PLACEHOLDERS`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -68,10 +63,7 @@ fn pieces(text: &str) -> Vec<Piece<'_>> {
     let mut rest = text;
     while let Some(start) = rest.find("{{") {
         let after = &rest[start + 2..];
-        let name_len = after
-            .bytes()
-            .take_while(|b| b.is_ascii_lowercase() || *b == b'_')
-            .count();
+        let name_len = after.bytes().take_while(|b| b.is_ascii_lowercase() || *b == b'_').count();
         if name_len > 0 && after[name_len..].starts_with("}}") {
             out.push(Piece::Text(&rest[..start]));
             out.push(Piece::Placeholder(&after[..name_len]));
@@ -132,6 +124,7 @@ pub fn render_toml(value: &mut toml::Value, vars: &TemplateVars) -> Result<(), U
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -139,29 +132,14 @@ mod tests {
     fn substitutes_known_placeholders() {
         let vars = TemplateVars::new(1234, "s3cr3t", "/tmp/f", "abs");
         let text = "port={{host_port}} secret={{host_secret}} path={{host_secret_path}} {{host_abstract_socket}}";
-        assert_eq!(
-            render(text, &vars).unwrap(),
-            "port=1234 secret=s3cr3t path=/tmp/f abs"
-        );
-        assert_eq!(
-            render("{{host_port}}{{host_port}}", &vars).unwrap(),
-            "12341234"
-        );
+        assert_eq!(render(text, &vars).unwrap(), "port=1234 secret=s3cr3t path=/tmp/f abs");
+        assert_eq!(render("{{host_port}}{{host_port}}", &vars).unwrap(), "12341234");
     }
 
     #[test]
     fn leaves_non_placeholders_alone() {
         let vars = TemplateVars::example();
-        for literal in [
-            "int a[1][1] = {{0}};",
-            "{{ host_port }}",
-            "{{Host}}",
-            "{{",
-            "}}",
-            "{{}}",
-            "f'{x}'",
-            "",
-        ] {
+        for literal in ["int a[1][1] = {{0}};", "{{ host_port }}", "{{Host}}", "{{", "}}", "{{}}", "f'{x}'", ""] {
             assert_eq!(render(literal, &vars).unwrap(), literal);
             assert!(placeholders(literal).is_empty(), "{literal}");
         }
@@ -173,18 +151,13 @@ mod tests {
         let err = render("a {{host_prot}} b", &TemplateVars::example()).unwrap_err();
         assert_eq!(err, UnknownPlaceholder("host_prot".into()));
         assert!(err.to_string().contains("{{host_prot}}"), "{err}");
-        assert_eq!(
-            placeholders("x {{host_port}} {{nope}}"),
-            vec!["host_port", "nope"]
-        );
+        assert_eq!(placeholders("x {{host_port}} {{nope}}"), vec!["host_port", "nope"]);
     }
 
     #[test]
     fn renders_nested_toml_strings() {
-        let mut value: toml::Value = toml::from_str(
-            "a = '{{host_port}}'\nb = ['{{host_secret}}', 3]\n[c]\nd = 'x{{host_port}}'",
-        )
-        .unwrap();
+        let mut value: toml::Value =
+            toml::from_str("a = '{{host_port}}'\nb = ['{{host_secret}}', 3]\n[c]\nd = 'x{{host_port}}'").unwrap();
         render_toml(&mut value, &TemplateVars::new(9, "S", "/p", "n")).unwrap();
         assert_eq!(value["a"].as_str(), Some("9"));
         assert_eq!(value["b"][0].as_str(), Some("S"));

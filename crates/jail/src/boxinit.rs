@@ -22,9 +22,9 @@ use nix::unistd::{fork, ForkResult, Pid};
 
 use crate::channel;
 use crate::error::SetupError;
-use crate::exec::{exec_child, ChildStdio, PreparedExec};
+use crate::exec::{exec_child, harden, join_cgroups, ChildStdio, PreparedExec};
 use crate::mounts::{execute, RealSyscalls};
-use crate::protocol::{BoxSetup, InitEvent, InitRequest, RunRequest};
+use crate::protocol::{BoxSetup, InitEvent, InitRequest, RunRequest, EXEC_MARKER, LAUNCHER_GONE};
 
 /// Runs the box init. Never returns.
 pub fn box_init_main(setup: BoxSetup, control: OwnedFd, seccomp: &CompiledPolicy) -> ! {
@@ -36,13 +36,7 @@ pub fn box_init_main(setup: BoxSetup, control: OwnedFd, seccomp: &CompiledPolicy
     let workspace = match build_box(&setup) {
         Ok(workspace) => workspace,
         Err(error) => {
-            let _ = channel::send(
-                control.as_fd(),
-                &InitEvent::SetupFailed {
-                    error: error.to_string(),
-                },
-                &[],
-            );
+            let _ = channel::send(control.as_fd(), &InitEvent::SetupFailed { error: error.to_string() }, &[]);
             // SAFETY: leaving the process without unwinding.
             unsafe { libc::_exit(1) }
         }
@@ -64,14 +58,8 @@ pub fn box_init_main(setup: BoxSetup, control: OwnedFd, seccomp: &CompiledPolicy
 /// descriptor of the workspace for the server's file operations.
 fn build_box(setup: &BoxSetup) -> Result<OwnedFd, SetupError> {
     quiet_stdio()?;
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-        None::<&str>,
-    )
-    .map_err(SetupError::syscall("make / private"))?;
+    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
+        .map_err(SetupError::syscall("make / private"))?;
     let root = Path::new(&setup.new_root);
     mount(
         Some("tmpfs"),
@@ -88,19 +76,10 @@ fn build_box(setup: &BoxSetup) -> Result<OwnedFd, SetupError> {
     // The old root is now stacked on top of the new one; detach it.
     umount2(".", MntFlags::MNT_DETACH).map_err(SetupError::syscall("detach the old root"))?;
     nix::unistd::chdir("/").map_err(SetupError::syscall("chdir /"))?;
-    let read_only_root = MsFlags::MS_BIND
-        | MsFlags::MS_REMOUNT
-        | MsFlags::MS_RDONLY
-        | MsFlags::MS_NOSUID
-        | MsFlags::MS_NODEV;
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        read_only_root,
-        None::<&str>,
-    )
-    .map_err(SetupError::syscall("make the root read-only"))?;
+    let read_only_root =
+        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+    mount(None::<&str>, "/", None::<&str>, read_only_root, None::<&str>)
+        .map_err(SetupError::syscall("make the root read-only"))?;
 
     nix::unistd::sethostname(&setup.hostname).map_err(SetupError::syscall("sethostname"))?;
     crate::net::bring_up_loopback()?;
@@ -121,73 +100,68 @@ fn quiet_stdio() -> Result<(), SetupError> {
     for target in 0..3 {
         // SAFETY: dup2 onto the standard streams of this process.
         if unsafe { libc::dup2(null.as_raw_fd(), target) } < 0 {
-            return Err(SetupError::Syscall {
-                what: "dup2 /dev/null",
-                errno: nix::Error::last(),
-            });
+            return Err(SetupError::Syscall { what: "dup2 /dev/null", errno: nix::Error::last() });
         }
     }
     Ok(())
+}
+
+/// A process forked ahead of time into the next run's cgroup.
+struct Launcher {
+    pid: Pid,
+    socket: OwnedFd,
 }
 
 /// The request loop.
 fn serve(setup: &BoxSetup, control: &OwnedFd, seccomp: &CompiledPolicy) -> Result<(), SetupError> {
     let mut mask = SigSet::empty();
     mask.add(Signal::SIGCHLD);
-    mask.thread_block()
-        .map_err(SetupError::syscall("block SIGCHLD"))?;
+    mask.thread_block().map_err(SetupError::syscall("block SIGCHLD"))?;
     let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
         .map_err(SetupError::syscall("signalfd"))?;
     let mut runs: HashMap<Pid, u64> = HashMap::new();
+    let mut launcher: Option<Launcher> = None;
     let mut buffer = Vec::new();
     loop {
-        let mut fds = [
-            PollFd::new(control.as_fd(), PollFlags::POLLIN),
-            PollFd::new(signals.as_fd(), PollFlags::POLLIN),
-        ];
+        let mut fds =
+            [PollFd::new(control.as_fd(), PollFlags::POLLIN), PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
         match poll(&mut fds, PollTimeout::NONE) {
             Err(nix::Error::EINTR) => continue,
-            Err(e) => {
-                return Err(SetupError::Syscall {
-                    what: "poll",
-                    errno: e,
-                })
-            }
+            Err(e) => return Err(SetupError::Syscall { what: "poll", errno: e }),
             Ok(_) => {}
         }
         let control_ready = fds[0].revents().is_some_and(|r| !r.is_empty());
         let child_ready = fds[1].revents().is_some_and(|r| !r.is_empty());
         if child_ready {
             while signals.read_signal().ok().flatten().is_some() {}
-            reap(control, &mut runs)?;
+            reap(control, &mut runs, &mut launcher)?;
         }
         if control_ready {
-            let Some((request, fds)) = channel::recv::<InitRequest>(control.as_fd(), &mut buffer)?
-            else {
+            let Some((request, fds)) = channel::recv::<InitRequest>(control.as_fd(), &mut buffer)? else {
                 return Ok(());
             };
             match request {
                 InitRequest::Run(run) => {
                     let run_id = run.run_id;
-                    match start_run(setup, &run, fds, seccomp) {
+                    let ready = if run.use_launcher { launcher.take() } else { None };
+                    let result = match (run.use_launcher, ready) {
+                        (true, None) => Err(LAUNCHER_GONE.to_string()),
+                        (_, ready) => start_run(setup, &run, fds, seccomp, ready),
+                    };
+                    match result {
                         Ok((pid, stdio)) => {
                             runs.insert(pid, run_id);
                             let raw: Vec<RawFd> = stdio.iter().map(AsRawFd::as_raw_fd).collect();
-                            channel::send(
-                                control.as_fd(),
-                                &InitEvent::RunStarted {
-                                    run_id,
-                                    pid: pid.as_raw(),
-                                },
-                                &raw,
-                            )?;
+                            channel::send(control.as_fd(), &InitEvent::RunStarted { run_id, pid: pid.as_raw() }, &raw)?;
                         }
-                        Err(error) => channel::send(
-                            control.as_fd(),
-                            &InitEvent::RunFailed { run_id, error },
-                            &[],
-                        )?,
+                        Err(error) => channel::send(control.as_fd(), &InitEvent::RunFailed { run_id, error }, &[])?,
                     }
+                }
+                InitRequest::PrepareLauncher => {
+                    if let Some(old) = launcher.take() {
+                        let _ = kill(old.pid, Signal::SIGKILL);
+                    }
+                    launcher = fork_launcher(setup, fds, control, &signals, seccomp);
                 }
                 InitRequest::Signal { run_id, signal } => {
                     if let Some((&pid, _)) = runs.iter().find(|(_, id)| **id == run_id) {
@@ -199,29 +173,83 @@ fn serve(setup: &BoxSetup, control: &OwnedFd, seccomp: &CompiledPolicy) -> Resul
     }
 }
 
+/// Forks a launcher: it joins the given cgroups now, then waits for one
+/// run request and becomes that program.
+fn fork_launcher(
+    setup: &BoxSetup,
+    cgroup_procs: Vec<OwnedFd>,
+    control: &OwnedFd,
+    signals: &SignalFd,
+    seccomp: &CompiledPolicy,
+) -> Option<Launcher> {
+    let (init_end, launcher_end) = channel::seqpacket_pair().ok()?;
+    // SAFETY: the init is single-threaded, so the child may do anything.
+    match unsafe { fork() } {
+        Err(_) => None,
+        Ok(ForkResult::Child) => {
+            drop(init_end);
+            // The launcher has no business with the init's channels.
+            let _ = nix::unistd::close(control.as_raw_fd());
+            let _ = nix::unistd::close(signals.as_fd().as_raw_fd());
+            for procs in &cgroup_procs {
+                if nix::unistd::write(procs, b"0").is_err() {
+                    // SAFETY: leaving the child without unwinding.
+                    unsafe { libc::_exit(1) }
+                }
+            }
+            drop(cgroup_procs);
+            if harden(seccomp).is_err() {
+                // SAFETY: leaving the child without unwinding.
+                unsafe { libc::_exit(1) }
+            }
+            launcher_main(setup, launcher_end)
+        }
+        Ok(ForkResult::Parent { child }) => Some(Launcher { pid: child, socket: init_end }),
+    }
+}
+
+/// The launcher's life: wait for a run, then become it.
+fn launcher_main(setup: &BoxSetup, socket: OwnedFd) -> ! {
+    let mut buffer = Vec::new();
+    if let Ok(Some((run, fds))) = channel::recv::<RunRequest>(socket.as_fd(), &mut buffer) {
+        let mut fds = fds.into_iter();
+        let (stdio, ready) = match (run.pty.is_some(), fds.next(), fds.next(), fds.next(), fds.next()) {
+            (true, Some(slave), Some(ready), None, None) => (ChildStdio::Pty { slave }, ready),
+            (false, Some(stdin), Some(stdout), Some(stderr), Some(ready)) => {
+                (ChildStdio::Pipes { stdin, stdout, stderr }, ready)
+            }
+            // SAFETY: leaving the child without unwinding.
+            _ => unsafe { libc::_exit(1) },
+        };
+        drop(socket);
+        match PreparedExec::new(&run.argv, &run.env, &run.cwd, setup.uid, setup.gid, run.rlimits) {
+            Ok(prepared) => exec_child(&prepared, &stdio, Some(&ready)),
+            Err(message) => {
+                let _ = nix::unistd::write(&ready, &[EXEC_MARKER]);
+                let _ = nix::unistd::write(stdio.stderr(), format!("bytesbox: {message}\n").as_bytes());
+            }
+        }
+    }
+    // SAFETY: leaving the child without unwinding.
+    unsafe { libc::_exit(1) }
+}
+
 /// Signals the run's process group (it is a session leader), falling back
 /// to the process alone if the group is gone.
 fn deliver(pid: Pid, signal: i32) {
-    let Ok(signal) = Signal::try_from(signal) else {
-        return;
-    };
+    let Ok(signal) = Signal::try_from(signal) else { return };
     if kill(Pid::from_raw(-pid.as_raw()), signal).is_err() {
         let _ = kill(pid, signal);
     }
 }
 
 /// Reaps every exited child; reports runs' main processes.
-fn reap(control: &OwnedFd, runs: &mut HashMap<Pid, u64>) -> Result<(), SetupError> {
+fn reap(control: &OwnedFd, runs: &mut HashMap<Pid, u64>, launcher: &mut Option<Launcher>) -> Result<(), SetupError> {
     loop {
         let status = match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::StillAlive) | Err(nix::Error::ECHILD) => return Ok(()),
             Err(nix::Error::EINTR) => continue,
-            Err(e) => {
-                return Err(SetupError::Syscall {
-                    what: "waitpid",
-                    errno: e,
-                })
-            }
+            Err(e) => return Err(SetupError::Syscall { what: "waitpid", errno: e }),
             Ok(status) => status,
         };
         let (pid, code, signal) = match status {
@@ -229,75 +257,79 @@ fn reap(control: &OwnedFd, runs: &mut HashMap<Pid, u64>) -> Result<(), SetupErro
             WaitStatus::Signaled(pid, signal, _) => (pid, None, Some(signal as i32)),
             _ => continue,
         };
+        if launcher.as_ref().is_some_and(|l| l.pid == pid) {
+            *launcher = None;
+        }
         if let Some(run_id) = runs.remove(&pid) {
-            channel::send(
-                control.as_fd(),
-                &InitEvent::RunExited {
-                    run_id,
-                    code,
-                    signal,
-                },
-                &[],
-            )?;
+            channel::send(control.as_fd(), &InitEvent::RunExited { run_id, code, signal }, &[])?;
         }
     }
 }
 
-/// Forks and executes one program. Returns its pid and the server's ends
-/// of its stdio.
+/// Starts one program, in the launcher when one is given, else in a fresh
+/// fork that joins the run's cgroups. Returns its pid and the server's
+/// ends of its stdio.
 fn start_run(
     setup: &BoxSetup,
     run: &RunRequest,
     cgroup_procs: Vec<OwnedFd>,
     seccomp: &CompiledPolicy,
+    launcher: Option<Launcher>,
 ) -> Result<(Pid, Vec<OwnedFd>), String> {
-    let prepared = PreparedExec::new(
-        &run.argv,
-        &run.env,
-        &run.cwd,
-        setup.uid,
-        setup.gid,
-        run.rlimits,
-    )?;
-    let (child_stdio, server_stdio) =
-        make_stdio(run.pty, setup.uid, setup.gid).map_err(|e| format!("stdio: {e}"))?;
-    let (error_read, error_write) =
-        nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
-    // SAFETY: the init is single-threaded, so the child may do anything,
-    // including allocate, before it executes the program.
-    match unsafe { fork() } {
-        Err(e) => Err(format!("fork: {e}")),
-        Ok(ForkResult::Child) => {
-            drop(server_stdio);
-            drop(error_read);
-            exec_child(
-                &prepared,
-                &child_stdio,
-                &cgroup_procs,
-                &error_write,
-                seccomp,
-            )
-        }
-        Ok(ForkResult::Parent { child }) => {
-            drop(child_stdio);
-            drop(error_write);
-            drop(cgroup_procs);
-            let mut errno = [0u8; 4];
-            let got = read_full(&error_read, &mut errno);
-            if got == 4 {
-                // The child has exited (127); the reaper collects it
-                // silently because it is not in the run table.
-                let error = nix::Error::from_raw(i32::from_ne_bytes(errno));
-                let program = run.argv.first().map(String::as_str).unwrap_or_default();
-                return Err(match error {
-                    nix::Error::ENOENT => format!("{program}: command not found"),
-                    nix::Error::EACCES => format!("{program}: permission denied"),
-                    other => format!("{program}: {}", other.desc()),
-                });
+    let (child_stdio, server_stdio) = make_stdio(run.pty, setup.uid, setup.gid).map_err(|e| format!("stdio: {e}"))?;
+    let (ready_read, ready_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+    let pid = match launcher {
+        Some(launcher) => {
+            let mut raw: Vec<RawFd> = match &child_stdio {
+                ChildStdio::Pty { slave } => vec![slave.as_raw_fd()],
+                ChildStdio::Pipes { stdin, stdout, stderr } => {
+                    vec![stdin.as_raw_fd(), stdout.as_raw_fd(), stderr.as_raw_fd()]
+                }
+            };
+            raw.push(ready_write.as_raw_fd());
+            if channel::send(launcher.socket.as_fd(), run, &raw).is_err() {
+                let _ = kill(launcher.pid, Signal::SIGKILL);
+                return Err(LAUNCHER_GONE.into());
             }
-            Ok((child, server_stdio))
+            drop(child_stdio);
+            drop(ready_write);
+            // The marker proves the launcher took the request; without it
+            // the launcher died and the server retries the slow way. The
+            // launcher is root and unsignalable by box users, so this wait
+            // is short.
+            let mut marker = [0u8; 1];
+            if read_full(&ready_read, &mut marker) != 1 || marker[0] != EXEC_MARKER {
+                let _ = kill(launcher.pid, Signal::SIGKILL);
+                return Err(LAUNCHER_GONE.into());
+            }
+            launcher.pid
         }
-    }
+        None => {
+            let prepared = PreparedExec::new(&run.argv, &run.env, &run.cwd, setup.uid, setup.gid, run.rlimits)?;
+            // SAFETY: the init is single-threaded, so the child may do
+            // anything, including allocate, before it executes the program.
+            match unsafe { fork() } {
+                Err(e) => return Err(format!("fork: {e}")),
+                Ok(ForkResult::Child) => {
+                    drop(server_stdio);
+                    drop(ready_read);
+                    if join_cgroups(&cgroup_procs).is_err() || harden(seccomp).is_err() {
+                        // SAFETY: leaving the child without unwinding; the
+                        // server sees the run exit with 126 at once.
+                        unsafe { libc::_exit(126) }
+                    }
+                    drop(cgroup_procs);
+                    drop(ready_write);
+                    exec_child(&prepared, &child_stdio, None)
+                }
+                // No need to wait for the child: it is ours, in its
+                // cgroups before it runs any user code, and reports its own
+                // exec failures on its stderr.
+                Ok(ForkResult::Parent { child }) => child,
+            }
+        }
+    };
+    Ok((pid, server_stdio))
 }
 
 fn read_full(fd: &OwnedFd, buffer: &mut [u8]) -> usize {
@@ -314,42 +346,23 @@ fn read_full(fd: &OwnedFd, buffer: &mut [u8]) -> usize {
 }
 
 /// Pipes, or a PTY from the box's own devpts.
-fn make_stdio(
-    pty: Option<(u16, u16)>,
-    uid: u32,
-    gid: u32,
-) -> nix::Result<(ChildStdio, Vec<OwnedFd>)> {
+fn make_stdio(pty: Option<(u16, u16)>, uid: u32, gid: u32) -> nix::Result<(ChildStdio, Vec<OwnedFd>)> {
     match pty {
         None => {
             let (stdin_r, stdin_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
             let (stdout_r, stdout_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
             let (stderr_r, stderr_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
             Ok((
-                ChildStdio::Pipes {
-                    stdin: stdin_r,
-                    stdout: stdout_w,
-                    stderr: stderr_w,
-                },
+                ChildStdio::Pipes { stdin: stdin_r, stdout: stdout_w, stderr: stderr_w },
                 vec![stdin_w, stdout_r, stderr_r],
             ))
         }
         Some((rows, cols)) => {
-            let size = nix::pty::Winsize {
-                ws_row: rows,
-                ws_col: cols,
-                ws_xpixel: 0,
-                ws_ypixel: 0,
-            };
+            let size = nix::pty::Winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
             let pair = nix::pty::openpty(Some(&size), None)?;
             nix::unistd::fchown(&pair.slave, Some(uid.into()), Some(gid.into()))?;
-            nix::fcntl::fcntl(
-                &pair.master,
-                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
-            )?;
-            nix::fcntl::fcntl(
-                &pair.slave,
-                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
-            )?;
+            nix::fcntl::fcntl(&pair.master, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC))?;
+            nix::fcntl::fcntl(&pair.slave, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC))?;
             Ok((ChildStdio::Pty { slave: pair.slave }, vec![pair.master]))
         }
     }

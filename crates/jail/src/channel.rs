@@ -10,8 +10,8 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use displaydoc::Display;
 use nix::cmsg_space;
 use nix::sys::socket::{
-    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
-    SockFlag, SockType, UnixAddr,
+    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType,
+    UnixAddr,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -36,31 +36,17 @@ pub enum ChannelError {
 
 /// A connected `SOCK_SEQPACKET` pair, both ends close-on-exec.
 pub fn seqpacket_pair() -> nix::Result<(OwnedFd, OwnedFd)> {
-    socketpair(
-        AddressFamily::Unix,
-        SockType::SeqPacket,
-        None,
-        SockFlag::SOCK_CLOEXEC,
-    )
+    socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
 }
 
 /// Sends one message with `fds` attached.
-pub fn send<T: Serialize>(
-    socket: BorrowedFd<'_>,
-    message: &T,
-    fds: &[RawFd],
-) -> Result<(), ChannelError> {
+pub fn send<T: Serialize>(socket: BorrowedFd<'_>, message: &T, fds: &[RawFd]) -> Result<(), ChannelError> {
     let bytes = serde_json::to_vec(message).map_err(|e| ChannelError::Malformed(e.to_string()))?;
     send_bytes(socket, &bytes, fds, MsgFlags::empty())
 }
 
 /// Sends pre-encoded bytes with `fds` attached.
-pub fn send_bytes(
-    socket: BorrowedFd<'_>,
-    bytes: &[u8],
-    fds: &[RawFd],
-    flags: MsgFlags,
-) -> Result<(), ChannelError> {
+pub fn send_bytes(socket: BorrowedFd<'_>, bytes: &[u8], fds: &[RawFd], flags: MsgFlags) -> Result<(), ChannelError> {
     if bytes.len() > MAX_PACKET {
         return Err(ChannelError::TooLarge(bytes.len()));
     }
@@ -68,13 +54,7 @@ pub fn send_bytes(
     let rights = [ControlMessage::ScmRights(fds)];
     let cmsgs: &[ControlMessage<'_>] = if fds.is_empty() { &[] } else { &rights };
     loop {
-        match sendmsg::<UnixAddr>(
-            socket.as_raw_fd(),
-            &iov,
-            cmsgs,
-            flags | MsgFlags::MSG_NOSIGNAL,
-            None,
-        ) {
+        match sendmsg::<UnixAddr>(socket.as_raw_fd(), &iov, cmsgs, flags | MsgFlags::MSG_NOSIGNAL, None) {
             Ok(_) => return Ok(()),
             Err(nix::Error::EINTR) => continue,
             Err(nix::Error::EPIPE | nix::Error::ECONNRESET) => return Err(ChannelError::Closed),
@@ -117,10 +97,7 @@ pub fn recv_bytes(
                 }
             }
         }
-        if message
-            .flags
-            .intersects(MsgFlags::MSG_TRUNC | MsgFlags::MSG_CTRUNC)
-        {
+        if message.flags.intersects(MsgFlags::MSG_TRUNC | MsgFlags::MSG_CTRUNC) {
             return Err(ChannelError::Truncated);
         }
         if message.bytes == 0 && fds.is_empty() {
@@ -135,7 +112,12 @@ pub fn recv<T: DeserializeOwned>(
     socket: BorrowedFd<'_>,
     buffer: &mut Vec<u8>,
 ) -> Result<Option<(T, Vec<OwnedFd>)>, ChannelError> {
-    buffer.resize(MAX_PACKET, 0);
+    if buffer.len() < MAX_PACKET {
+        // A fresh zeroed allocation this large comes from calloc/mmap and
+        // is not touched until the kernel writes into it, so an idle box
+        // init does not carry 192 KiB of dirty pages.
+        *buffer = vec![0u8; MAX_PACKET];
+    }
     let Some((len, fds)) = recv_bytes(socket, buffer, MsgFlags::empty())? else {
         return Ok(None);
     };
@@ -166,13 +148,9 @@ mod tests {
         let (got, mut fds): (InitEvent, _) = recv(b.as_fd(), &mut buffer).unwrap().unwrap();
         assert!(matches!(got, InitEvent::RunStarted { run_id: 7, pid: 42 }));
         assert_eq!(fds.len(), 1);
-        std::fs::File::from(write_end)
-            .write_all(b"through")
-            .unwrap();
+        std::fs::File::from(write_end).write_all(b"through").unwrap();
         let mut text = String::new();
-        std::fs::File::from(fds.remove(0))
-            .read_to_string(&mut text)
-            .unwrap();
+        std::fs::File::from(fds.remove(0)).read_to_string(&mut text).unwrap();
         assert_eq!(text, "through");
         drop(a);
         assert!(recv::<InitEvent>(b.as_fd(), &mut buffer).unwrap().is_none());
@@ -183,15 +161,9 @@ mod tests {
         let (a, b) = seqpacket_pair().unwrap();
         use std::os::fd::AsFd;
         let huge = vec![b'x'; MAX_PACKET + 1];
-        assert!(matches!(
-            send_bytes(a.as_fd(), &huge, &[], MsgFlags::empty()),
-            Err(ChannelError::TooLarge(_))
-        ));
+        assert!(matches!(send_bytes(a.as_fd(), &huge, &[], MsgFlags::empty()), Err(ChannelError::TooLarge(_))));
         send_bytes(a.as_fd(), b"{not json", &[], MsgFlags::empty()).unwrap();
         let mut buffer = Vec::new();
-        assert!(matches!(
-            recv::<InitEvent>(b.as_fd(), &mut buffer),
-            Err(ChannelError::Malformed(_))
-        ));
+        assert!(matches!(recv::<InitEvent>(b.as_fd(), &mut buffer), Err(ChannelError::Malformed(_))));
     }
 }

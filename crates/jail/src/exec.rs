@@ -1,5 +1,6 @@
-//! The last steps of a run's process before `execve`: session, terminal,
-//! cgroups, rlimits, credentials, capabilities and seccomp.
+//! The last steps of a run's process before `execve`, in two phases:
+//! [`harden`] (session, capabilities, seccomp), which a launcher does ahead
+//! of time, and [`exec_child`] (stdio, rlimits, credentials, `execve`).
 //!
 //! This code runs in a child forked from the single-threaded box init, so
 //! it may allocate; still, everything is prepared before the fork so the
@@ -13,7 +14,7 @@ use nix::sys::resource::{setrlimit, Resource};
 use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::unistd::{Gid, Uid};
 
-use crate::protocol::RunRlimits;
+use crate::protocol::{RunRlimits, EXEC_MARKER};
 
 /// A program ready to execute, built before the fork.
 #[derive(Debug)]
@@ -50,10 +51,7 @@ impl PreparedExec {
         let candidates = if program.contains('/') {
             vec![to_c(program)?]
         } else {
-            let path = env
-                .iter()
-                .find_map(|e| e.strip_prefix("PATH="))
-                .unwrap_or("/usr/local/bin:/usr/bin:/bin");
+            let path = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or("/usr/local/bin:/usr/bin:/bin");
             path.split(':')
                 .filter(|dir| dir.starts_with('/'))
                 .map(|dir| to_c(&format!("{}/{program}", dir.trim_end_matches('/'))))
@@ -75,75 +73,101 @@ impl PreparedExec {
 #[derive(Debug)]
 pub enum ChildStdio {
     /// stdin read end, stdout and stderr write ends.
-    Pipes {
-        stdin: OwnedFd,
-        stdout: OwnedFd,
-        stderr: OwnedFd,
-    },
+    Pipes { stdin: OwnedFd, stdout: OwnedFd, stderr: OwnedFd },
     /// A PTY slave for all three, made the controlling terminal.
     Pty { slave: OwnedFd },
+}
+
+impl ChildStdio {
+    /// Where the run's error output goes.
+    pub fn stderr(&self) -> &OwnedFd {
+        match self {
+            ChildStdio::Pipes { stderr, .. } => stderr,
+            ChildStdio::Pty { slave } => slave,
+        }
+    }
 }
 
 /// Highest capability number we try to drop; dropping an unknown one
 /// fails with EINVAL, which ends the loop.
 const CAP_SCAN_LIMIT: libc::c_ulong = 64;
 
-/// Becomes the user's program. Never returns: on failure the errno is
-/// written to `error_pipe` and the process exits with 127.
-pub fn exec_child(
-    prepared: &PreparedExec,
-    stdio: &ChildStdio,
-    cgroup_procs: &[OwnedFd],
-    error_pipe: &OwnedFd,
-    seccomp: &CompiledPolicy,
-) -> ! {
-    let errno = match become_program(prepared, stdio, cgroup_procs, seccomp) {
-        Ok(never) => match never {},
-        Err(errno) => errno,
-    };
-    let bytes = (errno as i32).to_ne_bytes();
-    // SAFETY: writing 4 bytes from a live stack buffer to a pipe we own;
-    // then leaving without running any destructors or atexit handlers,
-    // which belong to the parent's copy of this process image.
-    unsafe {
-        libc::write(error_pipe.as_raw_fd(), bytes.as_ptr().cast(), bytes.len());
-        libc::_exit(127);
-    }
-}
-
-enum Never {}
-
-fn become_program(
-    prepared: &PreparedExec,
-    stdio: &ChildStdio,
-    cgroup_procs: &[OwnedFd],
-    seccomp: &CompiledPolicy,
-) -> Result<Never, nix::Error> {
+/// Everything that does not depend on the run, and so may happen ahead of
+/// time in a launcher: default signal state, a new session, an empty
+/// capability bounding set, no_new_privs and the seccomp filters. The
+/// process stays root (uid 0, unsignalable by box users) until the run's
+/// credentials are set. The seccomp policy does not block any call made
+/// after this point (see `policy/default.toml`).
+pub fn harden(seccomp: &CompiledPolicy) -> nix::Result<()> {
     // The init blocks SIGCHLD for its signalfd, and Rust ignores SIGPIPE;
     // both would be inherited through execve.
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
     // SAFETY: restoring the default disposition of SIGPIPE installs no handler.
     unsafe { nix::sys::signal::signal(Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl) }?;
+    nix::unistd::setsid()?;
+    drop_bounding_set()?;
+    seccomp.install().map_err(|e| nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EPERM)))
+}
 
-    // Join the run's cgroups before anything else can happen; "0" means
-    // the writing process.
+/// Joins the run's cgroups ("0" means the writing process).
+pub fn join_cgroups(cgroup_procs: &[OwnedFd]) -> nix::Result<()> {
     for procs in cgroup_procs {
         nix::unistd::write(procs, b"0")?;
     }
-    nix::unistd::setsid()?;
+    Ok(())
+}
+
+/// Becomes the user's program. Never returns.
+///
+/// Writes [`EXEC_MARKER`] to `ready` (a launcher's) once the run's stdio is
+/// in place, so the init knows the request arrived. If the program cannot be executed,
+/// the reason goes to the run's stderr, as a shell would print it, and the
+/// process exits with 127 (126 for permission problems).
+pub fn exec_child(prepared: &PreparedExec, stdio: &ChildStdio, ready: Option<&OwnedFd>) -> ! {
+    let error = match attach_stdio(stdio) {
+        Ok(()) => {
+            if let Some(ready) = ready {
+                // SAFETY: a one-byte write from a static buffer to a pipe
+                // whose reader waits for it.
+                unsafe { libc::write(ready.as_raw_fd(), [EXEC_MARKER].as_ptr().cast(), 1) };
+            }
+            match become_program(prepared) {
+                Ok(never) => match never {},
+                Err(errno) => errno,
+            }
+        }
+        Err(errno) => errno,
+    };
+    let program = prepared.argv.first().map(|a| a.to_string_lossy().into_owned()).unwrap_or_default();
+    let (message, code) = match error {
+        nix::Error::ENOENT => (format!("{program}: command not found\n"), 127),
+        nix::Error::EACCES => (format!("{program}: permission denied\n"), 126),
+        other => (format!("{program}: cannot execute: {}\n", other.desc()), 126),
+    };
+    // SAFETY: writing a live buffer to our stderr, then leaving without
+    // running destructors or atexit handlers, which belong to the
+    // parent's copy of this process image.
+    unsafe {
+        libc::write(2, message.as_ptr().cast(), message.len());
+        libc::_exit(code);
+    }
+}
+
+enum Never {}
+
+/// Puts the run's stdio on fds 0-2 and marks every other descriptor
+/// close-on-exec.
+fn attach_stdio(stdio: &ChildStdio) -> nix::Result<()> {
     match stdio {
-        ChildStdio::Pipes {
-            stdin,
-            stdout,
-            stderr,
-        } => {
+        ChildStdio::Pipes { stdin, stdout, stderr } => {
             dup_onto(stdin.as_raw_fd(), 0)?;
             dup_onto(stdout.as_raw_fd(), 1)?;
             dup_onto(stderr.as_raw_fd(), 2)?;
         }
         ChildStdio::Pty { slave } => {
             // SAFETY: TIOCSCTTY on a terminal fd we own, with argument 0
-            // (do not steal another session's terminal).
+            // (do not steal another session's terminal). We are a session
+            // leader since `harden`.
             if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } < 0 {
                 return Err(nix::Error::last());
             }
@@ -152,50 +176,24 @@ fn become_program(
             }
         }
     }
-    // Every other inherited descriptor closes at exec (the error pipe
-    // already is close-on-exec and must stay open until then).
     // SAFETY: close_range only changes flags on our own descriptor table.
-    if unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            3u32,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        )
-    } < 0
-    {
+    if unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) } < 0 {
         return Err(nix::Error::last());
     }
+    Ok(())
+}
 
+/// The run's own limits and identity, then `execve` along `PATH`.
+fn become_program(prepared: &PreparedExec) -> Result<Never, nix::Error> {
     let limits = prepared.rlimits;
-    setrlimit(
-        Resource::RLIMIT_NOFILE,
-        limits.open_files,
-        limits.open_files,
-    )?;
-    setrlimit(
-        Resource::RLIMIT_FSIZE,
-        limits.file_size_bytes,
-        limits.file_size_bytes,
-    )?;
-    setrlimit(
-        Resource::RLIMIT_STACK,
-        limits.stack_bytes,
-        limits.stack_bytes,
-    )?;
+    setrlimit(Resource::RLIMIT_NOFILE, limits.open_files, limits.open_files)?;
+    setrlimit(Resource::RLIMIT_FSIZE, limits.file_size_bytes, limits.file_size_bytes)?;
+    setrlimit(Resource::RLIMIT_STACK, limits.stack_bytes, limits.stack_bytes)?;
     setrlimit(Resource::RLIMIT_CORE, 0, 0)?;
-    setrlimit(
-        Resource::RLIMIT_CPU,
-        limits.cpu_seconds,
-        limits.cpu_seconds + 1,
-    )?;
-
-    drop_privileges(prepared.uid, prepared.gid)?;
+    setrlimit(Resource::RLIMIT_CPU, limits.cpu_seconds, limits.cpu_seconds + 1)?;
+    switch_user(prepared.uid, prepared.gid)?;
     nix::unistd::chdir(prepared.cwd.as_c_str())?;
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
-    seccomp
-        .install()
-        .map_err(|e| nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EPERM)))?;
 
     let mut last = nix::Error::ENOENT;
     for candidate in &prepared.candidates {
@@ -221,9 +219,9 @@ fn dup_onto(fd: RawFd, target: RawFd) -> nix::Result<()> {
     Ok(())
 }
 
-/// Drops the capability bounding set and ambient set, then switches to the
-/// unprivileged ids, which clears the permitted and effective sets.
-fn drop_privileges(uid: u32, gid: u32) -> nix::Result<()> {
+/// Empties the capability bounding set and the ambient set, so nothing
+/// this process or its children execute can ever regain a capability.
+fn drop_bounding_set() -> nix::Result<()> {
     for cap in 0..CAP_SCAN_LIMIT {
         // SAFETY: PR_CAPBSET_DROP takes a capability number and changes
         // only this process's bounding set.
@@ -235,18 +233,15 @@ fn drop_privileges(uid: u32, gid: u32) -> nix::Result<()> {
         }
     }
     // SAFETY: clearing the ambient capability set of this process.
-    if unsafe {
-        libc::prctl(
-            libc::PR_CAP_AMBIENT,
-            libc::PR_CAP_AMBIENT_CLEAR_ALL,
-            0,
-            0,
-            0,
-        )
-    } < 0
-    {
+    if unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) } < 0 {
         return Err(nix::Error::last());
     }
+    Ok(())
+}
+
+/// Switches to the unprivileged ids, which clears the permitted and
+/// effective capability sets.
+fn switch_user(uid: u32, gid: u32) -> nix::Result<()> {
     nix::unistd::setgroups(&[Gid::from_raw(gid)])?;
     let (gid, uid) = (Gid::from_raw(gid), Uid::from_raw(uid));
     nix::unistd::setresgid(gid, gid, gid)?;
@@ -263,39 +258,21 @@ mod tests {
     use super::*;
 
     fn limits() -> RunRlimits {
-        RunRlimits {
-            open_files: 64,
-            file_size_bytes: 1 << 20,
-            stack_bytes: 8 << 20,
-            cpu_seconds: 5,
-        }
+        RunRlimits { open_files: 64, file_size_bytes: 1 << 20, stack_bytes: 8 << 20, cpu_seconds: 5 }
     }
 
     #[test]
     fn bare_names_are_searched_in_the_run_path() {
         let env = vec!["PATH=/usr/local/bin:relative:/usr/bin/".to_string()];
-        let prepared = PreparedExec::new(
-            &["python3".into(), "-c".into()],
-            &env,
-            "/workspace",
-            1000,
-            1000,
-            limits(),
-        )
-        .unwrap();
-        let candidates: Vec<_> = prepared
-            .candidates
-            .iter()
-            .map(|c| c.to_str().unwrap())
-            .collect();
+        let prepared =
+            PreparedExec::new(&["python3".into(), "-c".into()], &env, "/workspace", 1000, 1000, limits()).unwrap();
+        let candidates: Vec<_> = prepared.candidates.iter().map(|c| c.to_str().unwrap()).collect();
         assert_eq!(candidates, ["/usr/local/bin/python3", "/usr/bin/python3"]);
     }
 
     #[test]
     fn paths_with_a_slash_are_used_as_given() {
-        let prepared =
-            PreparedExec::new(&["./a.out".into()], &[], "/workspace", 1000, 1000, limits())
-                .unwrap();
+        let prepared = PreparedExec::new(&["./a.out".into()], &[], "/workspace", 1000, 1000, limits()).unwrap();
         assert_eq!(prepared.candidates.len(), 1);
         assert_eq!(prepared.candidates[0].to_str().unwrap(), "./a.out");
     }

@@ -13,8 +13,15 @@
 //!    be reaped by anyone else) opens a pidfd for `B` and hands the server
 //!    that pidfd and the box's control socket.
 //!
-//! The jailer dies with the server (`PR_SET_PDEATHSIG`); box inits exit
-//! when their control socket closes.
+//! Step 1's cgroup join is a cgroup migration, and on cgroup v1 the first
+//! migration after an idle spell waits for an RCU grace period (about
+//! 10 ms here). So the server asks for a *spare* ahead of time
+//! (`PrepareSpare`): an `A` that has already joined the next box's cgroups
+//! and waits for its set-up. Creating that box then costs no migration.
+//!
+//! The jailer dies with the server (`PR_SET_PDEATHSIG`), its spare and
+//! intermediates with the jailer; box inits exit when their control socket
+//! closes.
 
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 
@@ -24,7 +31,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sched::{unshare, CloneFlags};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::sys::wait::{waitpid, WaitPidFlag};
 use nix::unistd::{fork, ForkResult, Pid};
 
 use crate::boxinit::box_init_main;
@@ -83,7 +90,8 @@ fn take_control_socket() -> Result<OwnedFd, String> {
     // call fails with EBADF.
     let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(CONTROL_FD) };
     let stat = nix::sys::stat::fstat(borrowed).map_err(|_| {
-        "this helper is started by the Bytesbox server (fd 3 must be its control socket); do not run it by hand".to_string()
+        "this helper is started by the Bytesbox server (fd 3 must be its control socket); do not run it by hand"
+            .to_string()
     })?;
     if stat.st_mode & libc::S_IFMT != libc::S_IFSOCK {
         return Err("fd 3 is not a socket; this helper is started by the Bytesbox server".into());
@@ -91,151 +99,224 @@ fn take_control_socket() -> Result<OwnedFd, String> {
     // SAFETY: fd 3 was checked to be an open socket handed to us by the
     // server; we become its only owner.
     let fd = unsafe { OwnedFd::from_raw_fd(CONTROL_FD) };
-    nix::fcntl::fcntl(
-        &fd,
-        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
-    )
-    .map_err(|e| e.to_string())?;
+    nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC)).map_err(|e| e.to_string())?;
     Ok(fd)
 }
+
+/// A process forked ahead of time into a future box's init cgroup.
+struct Spare {
+    name: String,
+    pid: Pid,
+    socket: OwnedFd,
+}
+
+/// Error text of a `CreateFailed` when the named spare is gone; the
+/// server retries without it.
+pub const SPARE_GONE: &str = "the prepared spare is gone";
 
 fn serve(control: &OwnedFd, seccomp: &CompiledPolicy) -> Result<(), SetupError> {
     let mut mask = SigSet::empty();
     mask.add(Signal::SIGCHLD);
-    mask.thread_block()
-        .map_err(SetupError::syscall("block SIGCHLD"))?;
+    mask.thread_block().map_err(SetupError::syscall("block SIGCHLD"))?;
     let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
         .map_err(SetupError::syscall("signalfd"))?;
     let mut buffer = Vec::new();
+    let mut spare: Option<Spare> = None;
     loop {
-        let mut fds = [
-            PollFd::new(control.as_fd(), PollFlags::POLLIN),
-            PollFd::new(signals.as_fd(), PollFlags::POLLIN),
-        ];
+        let mut fds =
+            [PollFd::new(control.as_fd(), PollFlags::POLLIN), PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
         match poll(&mut fds, PollTimeout::NONE) {
             Err(nix::Error::EINTR) => continue,
-            Err(e) => {
-                return Err(SetupError::Syscall {
-                    what: "poll",
-                    errno: e,
-                })
-            }
+            Err(e) => return Err(SetupError::Syscall { what: "poll", errno: e }),
             Ok(_) => {}
         }
         if fds[1].revents().is_some_and(|r| !r.is_empty()) {
             while signals.read_signal().ok().flatten().is_some() {}
-            reap_exited_boxes();
+            reap_exited_children(&mut spare);
         }
         if fds[0].revents().is_some_and(|r| !r.is_empty()) {
-            let Some((request, fds)) =
-                channel::recv::<JailerRequest>(control.as_fd(), &mut buffer)?
-            else {
+            let Some((request, fds)) = channel::recv::<JailerRequest>(control.as_fd(), &mut buffer)? else {
                 return Ok(());
             };
             match request {
-                JailerRequest::CreateBox(setup) => {
+                JailerRequest::CreateBox { setup, spare: wanted } => {
                     let box_id = setup.box_id.clone();
-                    match start_box(setup, fds, control, seccomp) {
+                    let chosen = match &wanted {
+                        Some(name) if spare.as_ref().is_some_and(|s| &s.name == name) => spare.take(),
+                        _ => None,
+                    };
+                    let result = if wanted.is_some() && chosen.is_none() {
+                        Err(SPARE_GONE.to_string())
+                    } else {
+                        start_box(setup, fds, control, &signals, seccomp, chosen)
+                    };
+                    match result {
                         Ok((pid, pidfd, box_control)) => channel::send(
                             control.as_fd(),
-                            &JailerReply::BoxStarted {
-                                box_id,
-                                pid: pid.as_raw(),
-                            },
+                            &JailerReply::BoxStarted { box_id, pid: pid.as_raw() },
                             &[pidfd.as_raw_fd(), box_control.as_raw_fd()],
                         )?,
-                        Err(error) => channel::send(
-                            control.as_fd(),
-                            &JailerReply::CreateFailed { box_id, error },
-                            &[],
-                        )?,
+                        Err(error) => {
+                            channel::send(control.as_fd(), &JailerReply::CreateFailed { box_id, error }, &[])?
+                        }
                     }
+                }
+                JailerRequest::PrepareSpare { spare: name } => {
+                    if let Some(old) = spare.take() {
+                        let _ = nix::sys::signal::kill(old.pid, Signal::SIGKILL);
+                    }
+                    spare = fork_spare(name, fds, control, &signals, seccomp);
                 }
             }
         }
     }
 }
 
-/// Box inits re-parented to us end up here when they exit.
-fn reap_exited_boxes() {
+/// Reaps exited children: intermediates, spares, and box inits that were
+/// re-parented to us.
+fn reap_exited_children(spare: &mut Option<Spare>) {
     while let Ok(status) = waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-        if status == WaitStatus::StillAlive {
-            break;
+        match status.pid() {
+            None => break,
+            Some(pid) if spare.as_ref().is_some_and(|s| s.pid == pid) => *spare = None,
+            Some(_) => {}
         }
     }
 }
 
-/// Starts one box; returns its init's pid, a pidfd for it, and the
-/// server's end of its control socket.
+/// Forks a spare: it joins the given cgroups now, then waits for one box
+/// set-up and carries it out.
+fn fork_spare(
+    name: String,
+    cgroup_procs: Vec<OwnedFd>,
+    jailer_control: &OwnedFd,
+    signals: &SignalFd,
+    seccomp: &CompiledPolicy,
+) -> Option<Spare> {
+    let (jailer_end, spare_end) = channel::seqpacket_pair().ok()?;
+    // SAFETY: the jailer is single-threaded, so the child may do anything.
+    match unsafe { fork() } {
+        Err(_) => None,
+        Ok(ForkResult::Child) => {
+            drop(jailer_end);
+            detach_from_jailer(jailer_control, signals);
+            let code = match enter_cgroups(&cgroup_procs) {
+                Err(_) => 1,
+                Ok(()) => {
+                    drop(cgroup_procs);
+                    let mut buffer = Vec::new();
+                    match channel::recv::<BoxSetup>(spare_end.as_fd(), &mut buffer) {
+                        Ok(Some((setup, fds))) if fds.len() == 2 => {
+                            let mut fds = fds.into_iter();
+                            match (fds.next(), fds.next()) {
+                                (Some(init_end), Some(pid_write)) => {
+                                    drop(spare_end);
+                                    become_box(setup, init_end, &pid_write, seccomp)
+                                }
+                                _ => 1,
+                            }
+                        }
+                        _ => 1,
+                    }
+                }
+            };
+            // SAFETY: leaving the spare without unwinding.
+            unsafe { libc::_exit(code) }
+        }
+        Ok(ForkResult::Parent { child }) => Some(Spare { name, pid: child, socket: jailer_end }),
+    }
+}
+
+/// In a child of the jailer: drop the jailer's descriptors, and die with
+/// the jailer.
+fn detach_from_jailer(jailer_control: &OwnedFd, signals: &SignalFd) {
+    // SAFETY: prctl with integer arguments on this process only.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+    let _ = nix::unistd::close(jailer_control.as_raw_fd());
+    let _ = nix::unistd::close(signals.as_fd().as_raw_fd());
+}
+
+/// Starts one box, in the spare when one is given; returns its init's pid,
+/// a pidfd for it, and the server's end of its control socket.
 fn start_box(
     setup: BoxSetup,
     cgroup_procs: Vec<OwnedFd>,
     jailer_control: &OwnedFd,
+    signals: &SignalFd,
     seccomp: &CompiledPolicy,
+    spare: Option<Spare>,
 ) -> Result<(Pid, OwnedFd, OwnedFd), String> {
-    let (server_end, init_end) =
-        channel::seqpacket_pair().map_err(|e| format!("socketpair: {e}"))?;
-    let (pid_read, pid_write) =
-        nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
-    // SAFETY: the jailer is single-threaded; the child only makes system
-    // calls and forks once more before exiting.
-    match unsafe { fork() } {
-        Err(e) => Err(format!("fork: {e}")),
-        Ok(ForkResult::Child) => {
-            drop(pid_read);
-            drop(server_end);
-            let code = match enter_namespaces(&cgroup_procs) {
-                Ok(()) => {
-                    drop(cgroup_procs);
-                    fork_box_init(setup, init_end, jailer_control, &pid_write, seccomp)
-                }
-                Err(errno) => {
-                    let _ = nix::unistd::write(&pid_write, &(-(errno as i32)).to_ne_bytes());
-                    1
-                }
-            };
-            // SAFETY: leaving the intermediate process without unwinding.
-            unsafe { libc::_exit(code) }
-        }
-        Ok(ForkResult::Parent { child }) => {
-            drop(pid_write);
-            drop(init_end);
-            drop(cgroup_procs);
-            let mut raw = [0u8; 4];
-            let got = read_exact(&pid_read, &mut raw);
-            let _ = waitpid(child, None);
-            if got != 4 {
-                return Err("the box process died during start-up".into());
+    let (server_end, init_end) = channel::seqpacket_pair().map_err(|e| format!("socketpair: {e}"))?;
+    let (pid_read, pid_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+    let intermediate = match spare {
+        Some(spare) => {
+            if channel::send(spare.socket.as_fd(), &setup, &[init_end.as_raw_fd(), pid_write.as_raw_fd()]).is_err() {
+                let _ = nix::sys::signal::kill(spare.pid, Signal::SIGKILL);
+                return Err(SPARE_GONE.into());
             }
-            let pid = i32::from_ne_bytes(raw);
-            if pid <= 0 {
-                return Err(format!(
-                    "entering the box namespaces failed: {}",
-                    nix::Error::from_raw(-pid).desc()
-                ));
-            }
-            let pidfd = pidfd_open(pid).map_err(|e| format!("pidfd_open: {e}"))?;
-            Ok((Pid::from_raw(pid), pidfd, server_end))
+            spare.pid
         }
+        // SAFETY: the jailer is single-threaded; the child only makes
+        // system calls and forks once more before exiting.
+        None => match unsafe { fork() } {
+            Err(e) => return Err(format!("fork: {e}")),
+            Ok(ForkResult::Child) => {
+                drop(pid_read);
+                drop(server_end);
+                detach_from_jailer(jailer_control, signals);
+                let code = match enter_cgroups(&cgroup_procs) {
+                    Ok(()) => {
+                        drop(cgroup_procs);
+                        become_box(setup, init_end, &pid_write, seccomp)
+                    }
+                    Err(errno) => {
+                        let _ = nix::unistd::write(&pid_write, &(-(errno as i32)).to_ne_bytes());
+                        1
+                    }
+                };
+                // SAFETY: leaving the intermediate process without unwinding.
+                unsafe { libc::_exit(code) }
+            }
+            Ok(ForkResult::Parent { child }) => child,
+        },
+    };
+    drop(pid_write);
+    drop(init_end);
+    drop(cgroup_procs);
+    let mut raw = [0u8; 4];
+    let got = read_exact(&pid_read, &mut raw);
+    let _ = waitpid(intermediate, None);
+    if got != 4 {
+        return Err("the box process died during start-up".into());
     }
+    let pid = i32::from_ne_bytes(raw);
+    if pid <= 0 {
+        return Err(format!("entering the box namespaces failed: {}", nix::Error::from_raw(-pid).desc()));
+    }
+    let pidfd = pidfd_open(pid).map_err(|e| format!("pidfd_open: {e}"))?;
+    Ok((Pid::from_raw(pid), pidfd, server_end))
 }
 
-/// In the intermediate child: join the box's init cgroup, then unshare.
-fn enter_namespaces(cgroup_procs: &[OwnedFd]) -> Result<(), nix::Error> {
+/// In the intermediate: unshare every namespace, fork the box init, report
+/// its pid. Returns the intermediate's exit code.
+fn become_box(setup: BoxSetup, init_end: OwnedFd, pid_write: &OwnedFd, seccomp: &CompiledPolicy) -> i32 {
+    if let Err(errno) = unshare(BOX_NAMESPACES) {
+        let _ = nix::unistd::write(pid_write, &(-(errno as i32)).to_ne_bytes());
+        return 1;
+    }
+    fork_box_init(setup, init_end, pid_write, seccomp)
+}
+
+/// Joins the box's init leaf cgroup ("0" means the writing process).
+fn enter_cgroups(cgroup_procs: &[OwnedFd]) -> Result<(), nix::Error> {
     for procs in cgroup_procs {
         nix::unistd::write(procs, b"0")?;
     }
-    unshare(BOX_NAMESPACES)
+    Ok(())
 }
 
-/// In the intermediate child: fork the box init and report its pid.
-fn fork_box_init(
-    setup: BoxSetup,
-    init_end: OwnedFd,
-    jailer_control: &OwnedFd,
-    pid_write: &OwnedFd,
-    seccomp: &CompiledPolicy,
-) -> i32 {
+/// In the intermediate: fork the box init and report its pid.
+fn fork_box_init(setup: BoxSetup, init_end: OwnedFd, pid_write: &OwnedFd, seccomp: &CompiledPolicy) -> i32 {
     // SAFETY: the intermediate child is single-threaded.
     match unsafe { fork() } {
         Err(e) => {
@@ -247,7 +328,6 @@ fn fork_box_init(
             // socket would keep the server's channel alive): move the box's
             // control socket onto fd 3, replacing the jailer's, and close
             // everything above it.
-            let _ = jailer_control;
             let raw = init_end.into_raw_fd();
             // SAFETY: dup2/close_range only rearrange this single-threaded
             // process's descriptor table; fd 3 is then owned by `control`.
@@ -255,12 +335,7 @@ fn fork_box_init(
                 if raw != CONTROL_FD {
                     libc::dup2(raw, CONTROL_FD);
                 }
-                libc::syscall(
-                    libc::SYS_close_range,
-                    (CONTROL_FD + 1) as u32,
-                    u32::MAX,
-                    0u32,
-                );
+                libc::syscall(libc::SYS_close_range, (CONTROL_FD + 1) as u32, u32::MAX, 0u32);
                 OwnedFd::from_raw_fd(CONTROL_FD)
             };
             box_init_main(setup, control, seccomp)

@@ -21,14 +21,7 @@ pub enum MountOp {
     /// A directory (and missing parents) in the new root.
     Mkdir { path: String, mode: u32 },
     /// A size-capped tmpfs.
-    Tmpfs {
-        path: String,
-        size_bytes: u64,
-        nr_inodes: u64,
-        mode: u32,
-        uid: u32,
-        gid: u32,
-    },
+    Tmpfs { path: String, size_bytes: u64, nr_inodes: u64, mode: u32, uid: u32, gid: u32 },
     /// A host file or directory, bind-mounted read-only, nosuid, nodev.
     BindReadOnly { source: String, path: String },
     /// A host device node, bind-mounted nosuid, noexec (devices allowed).
@@ -36,11 +29,7 @@ pub enum MountOp {
     /// A symbolic link.
     Symlink { path: String, target: String },
     /// A generated file.
-    WriteFile {
-        path: String,
-        contents: String,
-        mode: u32,
-    },
+    WriteFile { path: String, contents: String, mode: u32 },
     /// A fresh procfs for the box's pid namespace, hiding other users'
     /// processes (the box init).
     Proc { path: String },
@@ -96,10 +85,7 @@ impl HostProbe for RealHost {
     fn list(&self, path: &Path) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(path)
             .map(|entries| {
-                entries
-                    .filter_map(|e| e.ok())
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
+                entries.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect()
             })
             .unwrap_or_default();
         names.sort();
@@ -161,15 +147,7 @@ pub const DEFAULT_ETC_ALLOW: &[&str] = &[
 ];
 
 /// Files under `/etc` that the box always generates itself.
-const GENERATED_ETC: &[&str] = &[
-    "passwd",
-    "group",
-    "hosts",
-    "hostname",
-    "resolv.conf",
-    "shadow",
-    "gshadow",
-];
+const GENERATED_ETC: &[&str] = &["passwd", "group", "hosts", "hostname", "resolv.conf", "shadow", "gshadow"];
 
 /// Image entries never bound: the box provides its own.
 const IMAGE_SKIP: &[&str] = &["proc", "dev", "sys", "tmp", "run", "etc"];
@@ -224,27 +202,11 @@ pub fn plan_rootfs(params: &RootfsParams, host: &dyn HostProbe) -> Vec<MountOp> 
     match &params.source {
         RootSource::Host { etc_allow } => {
             for name in HOST_RUNTIME_DIRS {
-                add_entry(
-                    &mut ops,
-                    host,
-                    Path::new("/").join(name),
-                    format!("/{name}"),
-                );
+                add_entry(&mut ops, host, Path::new("/").join(name), format!("/{name}"));
             }
-            ops.push(MountOp::Mkdir {
-                path: "/etc".into(),
-                mode: 0o755,
-            });
-            for name in etc_allow
-                .iter()
-                .filter(|n| !GENERATED_ETC.contains(&n.as_str()))
-            {
-                add_entry(
-                    &mut ops,
-                    host,
-                    Path::new("/etc").join(name),
-                    format!("/etc/{name}"),
-                );
+            ops.push(MountOp::Mkdir { path: "/etc".into(), mode: 0o755 });
+            for name in etc_allow.iter().filter(|n| !GENERATED_ETC.contains(&n.as_str())) {
+                add_entry(&mut ops, host, Path::new("/etc").join(name), format!("/etc/{name}"));
             }
         }
         RootSource::Image { dir } => {
@@ -254,10 +216,7 @@ pub fn plan_rootfs(params: &RootfsParams, host: &dyn HostProbe) -> Vec<MountOp> 
                 }
                 add_entry(&mut ops, host, dir.join(&name), format!("/{name}"));
             }
-            ops.push(MountOp::Mkdir {
-                path: "/etc".into(),
-                mode: 0o755,
-            });
+            ops.push(MountOp::Mkdir { path: "/etc".into(), mode: 0o755 });
             let etc = dir.join("etc");
             for name in host.list(&etc) {
                 if !GENERATED_ETC.contains(&name.as_str()) {
@@ -269,10 +228,7 @@ pub fn plan_rootfs(params: &RootfsParams, host: &dyn HostProbe) -> Vec<MountOp> 
     ops.extend(generated_etc(params));
 
     let workspace = params.workspace_dir.clone();
-    ops.push(MountOp::Mkdir {
-        path: workspace.clone(),
-        mode: 0o755,
-    });
+    ops.push(MountOp::Mkdir { path: workspace.clone(), mode: 0o755 });
     ops.push(MountOp::Tmpfs {
         path: workspace,
         size_bytes: params.workspace_bytes,
@@ -281,10 +237,7 @@ pub fn plan_rootfs(params: &RootfsParams, host: &dyn HostProbe) -> Vec<MountOp> 
         uid: params.uid,
         gid: params.gid,
     });
-    ops.push(MountOp::Mkdir {
-        path: "/tmp".into(),
-        mode: 0o1777,
-    });
+    ops.push(MountOp::Mkdir { path: "/tmp".into(), mode: 0o1777 });
     ops.push(MountOp::Tmpfs {
         path: "/tmp".into(),
         size_bytes: params.tmp_bytes,
@@ -305,20 +258,11 @@ fn add_entry(ops: &mut Vec<MountOp>, host: &dyn HostProbe, source: PathBuf, path
         EntryKind::Missing => {}
         EntryKind::Symlink(target) => ops.push(MountOp::Symlink { path, target }),
         EntryKind::Dir => {
-            ops.push(MountOp::Mkdir {
-                path: path.clone(),
-                mode: 0o755,
-            });
-            ops.push(MountOp::BindReadOnly {
-                source: source.to_string_lossy().into_owned(),
-                path,
-            });
+            ops.push(MountOp::Mkdir { path: path.clone(), mode: 0o755 });
+            ops.push(MountOp::BindReadOnly { source: source.to_string_lossy().into_owned(), path });
         }
         EntryKind::File => {
-            ops.push(MountOp::BindReadOnly {
-                source: source.to_string_lossy().into_owned(),
-                path,
-            });
+            ops.push(MountOp::BindReadOnly { source: source.to_string_lossy().into_owned(), path });
         }
     }
 }
@@ -333,65 +277,25 @@ fn generated_etc(params: &RootfsParams) -> Vec<MountOp> {
     let group = format!("root:x:0:\nrunner:x:{gid}:\nnogroup:x:65534:\n");
     let hosts = format!("127.0.0.1\tlocalhost {host}\n::1\tlocalhost ip6-localhost ip6-loopback\n");
     vec![
-        MountOp::WriteFile {
-            path: "/etc/passwd".into(),
-            contents: passwd,
-            mode: 0o644,
-        },
-        MountOp::WriteFile {
-            path: "/etc/group".into(),
-            contents: group,
-            mode: 0o644,
-        },
-        MountOp::WriteFile {
-            path: "/etc/hosts".into(),
-            contents: hosts,
-            mode: 0o644,
-        },
-        MountOp::WriteFile {
-            path: "/etc/hostname".into(),
-            contents: format!("{host}\n"),
-            mode: 0o644,
-        },
+        MountOp::WriteFile { path: "/etc/passwd".into(), contents: passwd, mode: 0o644 },
+        MountOp::WriteFile { path: "/etc/group".into(), contents: group, mode: 0o644 },
+        MountOp::WriteFile { path: "/etc/hosts".into(), contents: hosts, mode: 0o644 },
+        MountOp::WriteFile { path: "/etc/hostname".into(), contents: format!("{host}\n"), mode: 0o644 },
     ]
 }
 
 fn dev_plan(shm_bytes: u64) -> Vec<MountOp> {
     let mut ops = vec![
-        MountOp::Mkdir {
-            path: "/dev".into(),
-            mode: 0o755,
-        },
-        MountOp::Tmpfs {
-            path: "/dev".into(),
-            size_bytes: 64 * 1024,
-            nr_inodes: 64,
-            mode: 0o755,
-            uid: 0,
-            gid: 0,
-        },
+        MountOp::Mkdir { path: "/dev".into(), mode: 0o755 },
+        MountOp::Tmpfs { path: "/dev".into(), size_bytes: 64 * 1024, nr_inodes: 64, mode: 0o755, uid: 0, gid: 0 },
     ];
     for device in ["null", "zero", "full", "random", "urandom", "tty"] {
-        ops.push(MountOp::BindDevice {
-            source: format!("/dev/{device}"),
-            path: format!("/dev/{device}"),
-        });
+        ops.push(MountOp::BindDevice { source: format!("/dev/{device}"), path: format!("/dev/{device}") });
     }
-    ops.push(MountOp::Mkdir {
-        path: "/dev/pts".into(),
-        mode: 0o755,
-    });
-    ops.push(MountOp::Devpts {
-        path: "/dev/pts".into(),
-    });
-    ops.push(MountOp::Symlink {
-        path: "/dev/ptmx".into(),
-        target: "pts/ptmx".into(),
-    });
-    ops.push(MountOp::Mkdir {
-        path: "/dev/shm".into(),
-        mode: 0o1777,
-    });
+    ops.push(MountOp::Mkdir { path: "/dev/pts".into(), mode: 0o755 });
+    ops.push(MountOp::Devpts { path: "/dev/pts".into() });
+    ops.push(MountOp::Symlink { path: "/dev/ptmx".into(), target: "pts/ptmx".into() });
+    ops.push(MountOp::Mkdir { path: "/dev/shm".into(), mode: 0o1777 });
     ops.push(MountOp::Tmpfs {
         path: "/dev/shm".into(),
         size_bytes: shm_bytes,
@@ -406,34 +310,16 @@ fn dev_plan(shm_bytes: u64) -> Vec<MountOp> {
         ("stdout", "/proc/self/fd/1"),
         ("stderr", "/proc/self/fd/2"),
     ] {
-        ops.push(MountOp::Symlink {
-            path: format!("/dev/{link}"),
-            target: target.into(),
-        });
+        ops.push(MountOp::Symlink { path: format!("/dev/{link}"), target: target.into() });
     }
-    ops.push(MountOp::RemountReadOnly {
-        path: "/dev".into(),
-        allow_devices: true,
-    });
+    ops.push(MountOp::RemountReadOnly { path: "/dev".into(), allow_devices: true });
     ops
 }
 
 fn proc_plan() -> Vec<MountOp> {
-    let mut ops = vec![
-        MountOp::Mkdir {
-            path: "/proc".into(),
-            mode: 0o555,
-        },
-        MountOp::Proc {
-            path: "/proc".into(),
-        },
-    ];
-    ops.extend(PROC_MASKED.iter().map(|name| MountOp::Mask {
-        path: format!("/proc/{name}"),
-    }));
-    ops.extend(PROC_READ_ONLY.iter().map(|name| MountOp::ReadOnly {
-        path: format!("/proc/{name}"),
-    }));
+    let mut ops = vec![MountOp::Mkdir { path: "/proc".into(), mode: 0o555 }, MountOp::Proc { path: "/proc".into() }];
+    ops.extend(PROC_MASKED.iter().map(|name| MountOp::Mask { path: format!("/proc/{name}") }));
+    ops.extend(PROC_READ_ONLY.iter().map(|name| MountOp::ReadOnly { path: format!("/proc/{name}") }));
     ops
 }
 
@@ -479,21 +365,13 @@ impl MountSyscalls for RealSyscalls {
 
     fn mkdir_all(&mut self, path: &Path, mode: u32) -> std::io::Result<()> {
         use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o755)
-            .create(path)?;
+        std::fs::DirBuilder::new().recursive(true).mode(0o755).create(path)?;
         // DirBuilder's mode is filtered by the umask; set it exactly.
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
     }
 
     fn touch(&mut self, path: &Path) -> std::io::Result<()> {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(path)
-            .map(drop)
+        std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path).map(drop)
     }
 
     fn symlink(&mut self, target: &str, path: &Path) -> std::io::Result<()> {
@@ -516,19 +394,11 @@ fn inside(root: &Path, path: &str) -> PathBuf {
 }
 
 fn mount_err<'a>(what: &'static str, path: &'a str) -> impl FnOnce(nix::Error) -> SetupError + 'a {
-    move |errno| SetupError::Mount {
-        what,
-        path: path.to_string(),
-        errno,
-    }
+    move |errno| SetupError::Mount { what, path: path.to_string(), errno }
 }
 
 fn io_err<'a>(what: &'static str, path: &'a str) -> impl FnOnce(std::io::Error) -> SetupError + 'a {
-    move |source| SetupError::Filesystem {
-        what,
-        path: path.to_string(),
-        source,
-    }
+    move |source| SetupError::Filesystem { what, path: path.to_string(), source }
 }
 
 /// Read-only bind flags for runtime files.
@@ -540,27 +410,14 @@ const RO_BIND: MsFlags = MsFlags::MS_BIND
 
 /// Performs `ops` under `root`, which must already be a fresh tmpfs in a
 /// private mount namespace.
-pub fn execute(
-    sys: &mut dyn MountSyscalls,
-    root: &Path,
-    ops: &[MountOp],
-) -> Result<(), SetupError> {
+pub fn execute(sys: &mut dyn MountSyscalls, root: &Path, ops: &[MountOp]) -> Result<(), SetupError> {
     for op in ops {
         match op {
-            MountOp::Mkdir { path, mode } => sys
-                .mkdir_all(&inside(root, path), *mode)
-                .map_err(io_err("mkdir", path))?,
-            MountOp::Tmpfs {
-                path,
-                size_bytes,
-                nr_inodes,
-                mode,
-                uid,
-                gid,
-            } => {
-                let data = format!(
-                    "size={size_bytes},nr_inodes={nr_inodes},mode={mode:o},uid={uid},gid={gid}"
-                );
+            MountOp::Mkdir { path, mode } => {
+                sys.mkdir_all(&inside(root, path), *mode).map_err(io_err("mkdir", path))?
+            }
+            MountOp::Tmpfs { path, size_bytes, nr_inodes, mode, uid, gid } => {
+                let data = format!("size={size_bytes},nr_inodes={nr_inodes},mode={mode:o},uid={uid},gid={gid}");
                 sys.mount(
                     Some(Path::new("tmpfs")),
                     &inside(root, path),
@@ -573,99 +430,49 @@ pub fn execute(
             MountOp::BindReadOnly { source, path } => {
                 let target = inside(root, path);
                 if sys.kind(Path::new(source)) != EntryKind::Dir {
-                    sys.touch(&target)
-                        .map_err(io_err("create mount point", path))?;
+                    sys.touch(&target).map_err(io_err("create mount point", path))?;
                 }
-                sys.mount(
-                    Some(Path::new(source)),
-                    &target,
-                    None,
-                    MsFlags::MS_BIND,
-                    None,
-                )
-                .map_err(mount_err("bind", path))?;
-                sys.mount(None, &target, None, RO_BIND, None)
-                    .map_err(mount_err("read-only remount", path))?;
+                sys.mount(Some(Path::new(source)), &target, None, MsFlags::MS_BIND, None)
+                    .map_err(mount_err("bind", path))?;
+                sys.mount(None, &target, None, RO_BIND, None).map_err(mount_err("read-only remount", path))?;
             }
             MountOp::BindDevice { source, path } => {
                 let target = inside(root, path);
-                sys.touch(&target)
-                    .map_err(io_err("create device node", path))?;
-                sys.mount(
-                    Some(Path::new(source)),
-                    &target,
-                    None,
-                    MsFlags::MS_BIND,
-                    None,
-                )
-                .map_err(mount_err("device bind", path))?;
-                let flags = MsFlags::MS_BIND
-                    | MsFlags::MS_REMOUNT
-                    | MsFlags::MS_NOSUID
-                    | MsFlags::MS_NOEXEC;
-                sys.mount(None, &target, None, flags, None)
-                    .map_err(mount_err("device remount", path))?;
+                sys.touch(&target).map_err(io_err("create device node", path))?;
+                sys.mount(Some(Path::new(source)), &target, None, MsFlags::MS_BIND, None)
+                    .map_err(mount_err("device bind", path))?;
+                let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC;
+                sys.mount(None, &target, None, flags, None).map_err(mount_err("device remount", path))?;
             }
-            MountOp::Symlink { path, target } => sys
-                .symlink(target, &inside(root, path))
-                .map_err(io_err("symlink", path))?,
-            MountOp::WriteFile {
-                path,
-                contents,
-                mode,
-            } => sys
-                .write_file(&inside(root, path), contents.as_bytes(), *mode)
-                .map_err(io_err("write", path))?,
+            MountOp::Symlink { path, target } => {
+                sys.symlink(target, &inside(root, path)).map_err(io_err("symlink", path))?
+            }
+            MountOp::WriteFile { path, contents, mode } => {
+                sys.write_file(&inside(root, path), contents.as_bytes(), *mode).map_err(io_err("write", path))?
+            }
             MountOp::Proc { path } => {
                 let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-                sys.mount(
-                    Some(Path::new("proc")),
-                    &inside(root, path),
-                    Some("proc"),
-                    flags,
-                    Some("hidepid=invisible"),
-                )
-                .map_err(mount_err("proc", path))?;
+                sys.mount(Some(Path::new("proc")), &inside(root, path), Some("proc"), flags, Some("hidepid=invisible"))
+                    .map_err(mount_err("proc", path))?;
             }
             MountOp::Devpts { path } => {
                 let flags = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC;
                 let data = "newinstance,ptmxmode=0666,mode=0620";
-                sys.mount(
-                    Some(Path::new("devpts")),
-                    &inside(root, path),
-                    Some("devpts"),
-                    flags,
-                    Some(data),
-                )
-                .map_err(mount_err("devpts", path))?;
+                sys.mount(Some(Path::new("devpts")), &inside(root, path), Some("devpts"), flags, Some(data))
+                    .map_err(mount_err("devpts", path))?;
             }
             MountOp::Mask { path } => {
                 let target = inside(root, path);
                 match sys.kind(&target) {
                     EntryKind::Missing | EntryKind::Symlink(_) => {}
                     EntryKind::Dir => {
-                        let flags = MsFlags::MS_RDONLY
-                            | MsFlags::MS_NOSUID
-                            | MsFlags::MS_NODEV
-                            | MsFlags::MS_NOEXEC;
-                        sys.mount(
-                            Some(Path::new("tmpfs")),
-                            &target,
-                            Some("tmpfs"),
-                            flags,
-                            Some("size=4k,nr_inodes=1"),
-                        )
-                        .map_err(mount_err("mask", path))?;
+                        let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+                        sys.mount(Some(Path::new("tmpfs")), &target, Some("tmpfs"), flags, Some("size=4k,nr_inodes=1"))
+                            .map_err(mount_err("mask", path))?;
                     }
                     EntryKind::File => {
-                        sys.mount(
-                            Some(Path::new("/dev/null")),
-                            &target,
-                            None,
-                            MsFlags::MS_BIND,
-                            None,
-                        )
-                        .map_err(mount_err("mask", path))?;
+                        sys.mount(Some(Path::new("/dev/null")), &target, None, MsFlags::MS_BIND, None)
+                            .map_err(mount_err("mask", path))?;
                     }
                 }
             }
@@ -674,25 +481,13 @@ pub fn execute(
                 if sys.kind(&target) == EntryKind::Missing {
                     continue;
                 }
-                sys.mount(
-                    Some(&target),
-                    &target,
-                    None,
-                    MsFlags::MS_BIND | MsFlags::MS_REC,
-                    None,
-                )
-                .map_err(mount_err("bind", path))?;
+                sys.mount(Some(&target), &target, None, MsFlags::MS_BIND | MsFlags::MS_REC, None)
+                    .map_err(mount_err("bind", path))?;
                 sys.mount(None, &target, None, RO_BIND | MsFlags::MS_NOEXEC, None)
                     .map_err(mount_err("read-only remount", path))?;
             }
-            MountOp::RemountReadOnly {
-                path,
-                allow_devices,
-            } => {
-                let mut flags = MsFlags::MS_BIND
-                    | MsFlags::MS_REMOUNT
-                    | MsFlags::MS_RDONLY
-                    | MsFlags::MS_NOSUID;
+            MountOp::RemountReadOnly { path, allow_devices } => {
+                let mut flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID;
                 if *allow_devices {
                     flags |= MsFlags::MS_NOEXEC;
                 } else {
@@ -725,10 +520,7 @@ mod tests {
             map.insert("/sbin".into(), EntryKind::Symlink("usr/sbin".into()));
             map.insert("/etc/ld.so.cache".into(), EntryKind::File);
             map.insert("/etc/alternatives".into(), EntryKind::Dir);
-            map.insert(
-                "/etc/localtime".into(),
-                EntryKind::Symlink("/usr/share/zoneinfo/Etc/UTC".into()),
-            );
+            map.insert("/etc/localtime".into(), EntryKind::Symlink("/usr/share/zoneinfo/Etc/UTC".into()));
             map.insert("/etc/shadow".into(), EntryKind::File);
             map.insert("/img".into(), EntryKind::Dir);
             map.insert("/img/usr".into(), EntryKind::Dir);
@@ -743,10 +535,7 @@ mod tests {
 
     impl HostProbe for FakeHost {
         fn kind(&self, path: &Path) -> EntryKind {
-            self.0
-                .get(path.to_str().unwrap_or_default())
-                .cloned()
-                .unwrap_or(EntryKind::Missing)
+            self.0.get(path.to_str().unwrap_or_default()).cloned().unwrap_or(EntryKind::Missing)
         }
         fn list(&self, path: &Path) -> Vec<String> {
             let prefix = format!("{}/", path.display());
@@ -773,48 +562,27 @@ mod tests {
     }
 
     fn host_source(allow: &[&str]) -> RootSource {
-        RootSource::Host {
-            etc_allow: allow.iter().map(|s| s.to_string()).collect(),
-        }
+        RootSource::Host { etc_allow: allow.iter().map(|s| s.to_string()).collect() }
     }
 
     #[test]
     fn host_plan_mirrors_runtime_dirs_and_allowed_etc_only() {
         let plan = plan_rootfs(
-            &params(host_source(&[
-                "ld.so.cache",
-                "alternatives",
-                "localtime",
-                "shadow",
-                "missing",
-            ])),
+            &params(host_source(&["ld.so.cache", "alternatives", "localtime", "shadow", "missing"])),
             &FakeHost::debian(),
         );
-        assert!(plan.contains(&MountOp::BindReadOnly {
-            source: "/usr".into(),
-            path: "/usr".into()
-        }));
-        assert!(plan.contains(&MountOp::Symlink {
-            path: "/bin".into(),
-            target: "usr/bin".into()
-        }));
-        assert!(plan.contains(&MountOp::BindReadOnly {
-            source: "/etc/ld.so.cache".into(),
-            path: "/etc/ld.so.cache".into()
-        }));
-        assert!(plan.contains(&MountOp::BindReadOnly {
-            source: "/etc/alternatives".into(),
-            path: "/etc/alternatives".into()
-        }));
+        assert!(plan.contains(&MountOp::BindReadOnly { source: "/usr".into(), path: "/usr".into() }));
+        assert!(plan.contains(&MountOp::Symlink { path: "/bin".into(), target: "usr/bin".into() }));
+        assert!(plan
+            .contains(&MountOp::BindReadOnly { source: "/etc/ld.so.cache".into(), path: "/etc/ld.so.cache".into() }));
+        assert!(plan
+            .contains(&MountOp::BindReadOnly { source: "/etc/alternatives".into(), path: "/etc/alternatives".into() }));
         assert!(plan.contains(&MountOp::Symlink {
             path: "/etc/localtime".into(),
             target: "/usr/share/zoneinfo/Etc/UTC".into()
         }));
         let text = format!("{plan:?}");
-        assert!(
-            !text.contains("/etc/shadow"),
-            "shadow must never be exposed even when allowed by mistake"
-        );
+        assert!(!text.contains("/etc/shadow"), "shadow must never be exposed even when allowed by mistake");
         assert!(!text.contains("missing"));
         assert!(!text.contains("lib32"));
     }
@@ -825,12 +593,7 @@ mod tests {
         let tmpfs: Vec<_> = plan
             .iter()
             .filter_map(|op| match op {
-                MountOp::Tmpfs {
-                    path,
-                    size_bytes,
-                    uid,
-                    ..
-                } => Some((path.as_str(), *size_bytes, *uid)),
+                MountOp::Tmpfs { path, size_bytes, uid, .. } => Some((path.as_str(), *size_bytes, *uid)),
                 _ => None,
             })
             .collect();
@@ -843,24 +606,12 @@ mod tests {
     #[test]
     fn plan_masks_sensitive_proc_paths_after_mounting_proc() {
         let plan = plan_rootfs(&params(host_source(&[])), &FakeHost::debian());
-        let proc_at = plan
-            .iter()
-            .position(|op| matches!(op, MountOp::Proc { .. }))
-            .unwrap();
+        let proc_at = plan.iter().position(|op| matches!(op, MountOp::Proc { .. })).unwrap();
         for name in ["kcore", "sysrq-trigger", "keys", "timer_list"] {
-            let at = plan
-                .iter()
-                .position(|op| {
-                    *op == MountOp::Mask {
-                        path: format!("/proc/{name}"),
-                    }
-                })
-                .unwrap();
+            let at = plan.iter().position(|op| *op == MountOp::Mask { path: format!("/proc/{name}") }).unwrap();
             assert!(at > proc_at);
         }
-        assert!(plan.contains(&MountOp::ReadOnly {
-            path: "/proc/sys".into()
-        }));
+        assert!(plan.contains(&MountOp::ReadOnly { path: "/proc/sys".into() }));
     }
 
     #[test]
@@ -873,50 +624,20 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert_eq!(
-            devices,
-            [
-                "/dev/null",
-                "/dev/zero",
-                "/dev/full",
-                "/dev/random",
-                "/dev/urandom",
-                "/dev/tty"
-            ]
-        );
-        assert!(plan.contains(&MountOp::RemountReadOnly {
-            path: "/dev".into(),
-            allow_devices: true
-        }));
-        assert!(plan.contains(&MountOp::Devpts {
-            path: "/dev/pts".into()
-        }));
+        assert_eq!(devices, ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"]);
+        assert!(plan.contains(&MountOp::RemountReadOnly { path: "/dev".into(), allow_devices: true }));
+        assert!(plan.contains(&MountOp::Devpts { path: "/dev/pts".into() }));
     }
 
     #[test]
     fn image_plan_binds_image_entries_and_generates_identity_files() {
-        let plan = plan_rootfs(
-            &params(RootSource::Image { dir: "/img".into() }),
-            &FakeHost::debian(),
-        );
-        assert!(plan.contains(&MountOp::BindReadOnly {
-            source: "/img/usr".into(),
-            path: "/usr".into()
-        }));
-        assert!(plan.contains(&MountOp::Symlink {
-            path: "/bin".into(),
-            target: "usr/bin".into()
-        }));
-        assert!(plan.contains(&MountOp::BindReadOnly {
-            source: "/img/etc/ssl".into(),
-            path: "/etc/ssl".into()
-        }));
+        let plan = plan_rootfs(&params(RootSource::Image { dir: "/img".into() }), &FakeHost::debian());
+        assert!(plan.contains(&MountOp::BindReadOnly { source: "/img/usr".into(), path: "/usr".into() }));
+        assert!(plan.contains(&MountOp::Symlink { path: "/bin".into(), target: "usr/bin".into() }));
+        assert!(plan.contains(&MountOp::BindReadOnly { source: "/img/etc/ssl".into(), path: "/etc/ssl".into() }));
         let text = format!("{plan:?}");
         assert!(!text.contains("/img/proc"));
-        assert!(
-            !text.contains("/img/etc/passwd"),
-            "the image's passwd is replaced by a generated one"
-        );
+        assert!(!text.contains("/img/etc/passwd"), "the image's passwd is replaced by a generated one");
         assert!(plan.iter().any(|op| matches!(op, MountOp::WriteFile { path, contents, .. } if path == "/etc/passwd" && contents.contains(":1234:1234:"))));
     }
 
@@ -935,15 +656,11 @@ mod tests {
             flags: MsFlags,
             data: Option<&str>,
         ) -> nix::Result<()> {
-            self.calls.push(format!(
-                "mount {source:?} {} {fstype:?} {flags:?} {data:?}",
-                target.display()
-            ));
+            self.calls.push(format!("mount {source:?} {} {fstype:?} {flags:?} {data:?}", target.display()));
             Ok(())
         }
         fn mkdir_all(&mut self, path: &Path, mode: u32) -> std::io::Result<()> {
-            self.calls
-                .push(format!("mkdir {} {mode:o}", path.display()));
+            self.calls.push(format!("mkdir {} {mode:o}", path.display()));
             Ok(())
         }
         fn touch(&mut self, path: &Path) -> std::io::Result<()> {
@@ -951,13 +668,11 @@ mod tests {
             Ok(())
         }
         fn symlink(&mut self, target: &str, path: &Path) -> std::io::Result<()> {
-            self.calls
-                .push(format!("symlink {} -> {target}", path.display()));
+            self.calls.push(format!("symlink {} -> {target}", path.display()));
             Ok(())
         }
         fn write_file(&mut self, path: &Path, _: &[u8], mode: u32) -> std::io::Result<()> {
-            self.calls
-                .push(format!("write {} {mode:o}", path.display()));
+            self.calls.push(format!("write {} {mode:o}", path.display()));
             Ok(())
         }
         fn kind(&self, path: &Path) -> EntryKind {
@@ -973,37 +688,18 @@ mod tests {
     fn executor_prefixes_the_new_root_and_remounts_binds_read_only() {
         let mut recorder = Recorder::default();
         let ops = [
-            MountOp::Mkdir {
-                path: "/usr".into(),
-                mode: 0o755,
-            },
-            MountOp::BindReadOnly {
-                source: "/usr".into(),
-                path: "/usr".into(),
-            },
-            MountOp::BindReadOnly {
-                source: "/etc/ld.so.cache".into(),
-                path: "/etc/ld.so.cache".into(),
-            },
-            MountOp::Mask {
-                path: "/proc/acpi".into(),
-            },
-            MountOp::Mask {
-                path: "/proc/kcore".into(),
-            },
+            MountOp::Mkdir { path: "/usr".into(), mode: 0o755 },
+            MountOp::BindReadOnly { source: "/usr".into(), path: "/usr".into() },
+            MountOp::BindReadOnly { source: "/etc/ld.so.cache".into(), path: "/etc/ld.so.cache".into() },
+            MountOp::Mask { path: "/proc/acpi".into() },
+            MountOp::Mask { path: "/proc/kcore".into() },
         ];
         execute(&mut recorder, Path::new("/new"), &ops).unwrap();
         let calls = recorder.calls.join("\n");
         assert!(calls.contains("mkdir /new/usr 755"));
         assert!(calls.contains("mount Some(\"/usr\") /new/usr None MS_BIND None"));
-        assert!(
-            calls.contains("/new/usr None MS_RDONLY | MS_NOSUID | MS_NODEV | MS_REMOUNT | MS_BIND"),
-            "{calls}"
-        );
-        assert!(
-            calls.contains("touch /new/etc/ld.so.cache"),
-            "file binds need a file mount point"
-        );
+        assert!(calls.contains("/new/usr None MS_RDONLY | MS_NOSUID | MS_NODEV | MS_REMOUNT | MS_BIND"), "{calls}");
+        assert!(calls.contains("touch /new/etc/ld.so.cache"), "file binds need a file mount point");
         assert!(calls.contains("mount Some(\"tmpfs\") /new/proc/acpi Some(\"tmpfs\") MS_RDONLY"));
         assert!(calls.contains("mount Some(\"/dev/null\") /new/proc/kcore None MS_BIND None"));
         assert!(!calls.contains("touch /new/usr"));

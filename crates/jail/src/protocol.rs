@@ -18,8 +18,23 @@ pub const MAX_FDS: usize = 8;
 #[derive(Debug, Serialize, Deserialize)]
 pub enum JailerRequest {
     /// Create a box. Attached fds: the `cgroup.procs` files of the box's
-    /// init leaf cgroup, one per hierarchy.
-    CreateBox(BoxSetup),
+    /// init leaf cgroup, one per hierarchy; or none, when `spare` names a
+    /// spare made by `PrepareSpare`.
+    CreateBox {
+        /// How to build the box.
+        setup: BoxSetup,
+        /// Use this spare, already in the box's cgroups.
+        spare: Option<String>,
+    },
+    /// Fork a process into a future box's init cgroup now, so that creating
+    /// the box later needs no cgroup migration (on cgroup v1 the first
+    /// migration after an idle spell waits for an RCU grace period, about
+    /// 10 ms). Attached fds: the init leaf's `cgroup.procs` files. Replaces
+    /// any earlier spare.
+    PrepareSpare {
+        /// Name for the spare (the future box id).
+        spare: String,
+    },
 }
 
 /// Jailer → server.
@@ -67,8 +82,12 @@ pub struct BoxSetup {
 #[derive(Debug, Serialize, Deserialize)]
 pub enum InitRequest {
     /// Start a program. Attached fds: the run cgroup's `cgroup.procs`
-    /// files, one per hierarchy.
+    /// files, one per hierarchy; or none when `use_launcher` is set.
     Run(RunRequest),
+    /// Fork a launcher into a future run's cgroup now (see
+    /// `JailerRequest::PrepareSpare` for why). Attached fds: that cgroup's
+    /// `cgroup.procs` files. Replaces any earlier launcher.
+    PrepareLauncher,
     /// Deliver a signal to a run's process group.
     Signal {
         /// Which run.
@@ -93,7 +112,18 @@ pub struct RunRequest {
     pub pty: Option<(u16, u16)>,
     /// Resource limits applied with setrlimit.
     pub rlimits: RunRlimits,
+    /// Start the program in the prepared launcher (already in its cgroup).
+    pub use_launcher: bool,
 }
+
+/// Error text of a `RunFailed` when the launcher was gone; the server
+/// retries without it.
+pub const LAUNCHER_GONE: &str = "the prepared launcher is gone";
+
+/// First byte a starting program writes to its exec-error pipe: it proves
+/// the request arrived, so that a clean EOF afterwards means `execve`
+/// succeeded and a bare EOF means the process died first.
+pub const EXEC_MARKER: u8 = b'R';
 
 /// Per-process limits.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]

@@ -9,21 +9,22 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use bytesbox_cgroups::{Cgroup, CgroupLayout, CgroupLimits};
+use bytesbox_cgroups::{Cgroup, CgroupLayout, CgroupLimits, INIT_LEAF};
 use bytesbox_jail::mounts::{plan_rootfs, RealHost, RootSource, RootfsParams};
-use bytesbox_jail::protocol::{BoxSetup, InitEvent, InitRequest, RunRequest, RunRlimits};
+use bytesbox_jail::protocol::{BoxSetup, InitEvent, InitRequest, RunRequest, RunRlimits, LAUNCHER_GONE};
 use bytesbox_sandbox::{
-    Backend, BoxId, BoxInfo, BoxSpec, FileEntry, PutMode, RootfsSpec, RunHandle, RunSpec,
-    SandboxError, StdioMode, WorkspaceSnapshot,
+    Backend, BoxId, BoxInfo, BoxSpec, FileEntry, PutMode, RootfsSpec, RunHandle, RunLimits, RunSpec, SandboxError,
+    StdioMode, WorkspaceSnapshot,
 };
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
+use tokio::sync::oneshot;
 
 use crate::config::NativeConfig;
 use crate::ipc::{AsyncChannel, EVENT_BUFFER};
 use crate::jailer_client::JailerClient;
 use crate::run::{supervise, RunStart};
-use crate::sandbox_box::SandboxBox;
+use crate::sandbox_box::{ExitStatus, SandboxBox};
 use crate::uids::UidPool;
 use crate::workspace::{self, Owner};
 use crate::{instance, reaper};
@@ -52,6 +53,15 @@ struct Inner {
     shutting_down: AtomicBool,
     new_root: PathBuf,
     sweeper: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    spare_box: Mutex<Option<SpareBox>>,
+    preparing_spare: AtomicBool,
+}
+
+/// The next box's cgroups, with a process of the jailer already in them.
+#[derive(Debug)]
+struct SpareBox {
+    id: BoxId,
+    cgroup: Cgroup,
 }
 
 impl NativeBackend {
@@ -68,26 +78,20 @@ impl NativeBackend {
                     .into(),
             ));
         }
-        let layout = CgroupLayout::detect()
-            .map_err(|e| SandboxError::Unavailable(format!("cgroups: {e}")))?;
+        let layout = CgroupLayout::detect().map_err(|e| SandboxError::Unavailable(format!("cgroups: {e}")))?;
         let reaped = reaper::reap_dead_instances(&layout);
         if reaped > 0 {
             tracing::info!(reaped, "removed leftovers of a previous Bytesbox server");
         }
-        let instance_name = instance::current_instance_name().map_err(|e| {
-            SandboxError::Unavailable(format!("cannot name this server instance: {e}"))
-        })?;
+        let instance_name = instance::current_instance_name()
+            .map_err(|e| SandboxError::Unavailable(format!("cannot name this server instance: {e}")))?;
         let instance_path = bytesbox_cgroups::instance_path(&instance_name);
         let instance = Cgroup::create(&layout, &instance_path).map_err(|e| {
-            SandboxError::Unavailable(format!(
-                "cannot create the cgroup {}: {e}",
-                instance_path.display()
-            ))
+            SandboxError::Unavailable(format!("cannot create the cgroup {}: {e}", instance_path.display()))
         })?;
         let new_root = config.state_dir.join("newroot");
-        std::fs::create_dir_all(&new_root).map_err(|e| {
-            SandboxError::Unavailable(format!("cannot create {}: {e}", new_root.display()))
-        })?;
+        std::fs::create_dir_all(&new_root)
+            .map_err(|e| SandboxError::Unavailable(format!("cannot create {}: {e}", new_root.display())))?;
         let jail_binary = match &config.jail_binary {
             Some(path) => path.clone(),
             None => default_jail_binary()?,
@@ -113,12 +117,15 @@ impl NativeBackend {
                 shutting_down: AtomicBool::new(false),
                 new_root,
                 sweeper: Mutex::new(None),
+                spare_box: Mutex::new(None),
+                preparing_spare: AtomicBool::new(false),
             }),
         };
         let sweeper = tokio::spawn(sweep_forever(Arc::downgrade(&backend.inner)));
         if let Ok(mut slot) = backend.inner.sweeper.lock() {
             *slot = Some(sweeper);
         }
+        backend.prepare_spare_box().await;
         Ok(backend)
     }
 
@@ -134,23 +141,12 @@ impl NativeBackend {
 
     /// Host pids of every live box init (for leak checks and metrics).
     pub fn init_pids(&self) -> Vec<i32> {
-        self.inner
-            .boxes
-            .lock()
-            .map(|b| b.values().map(|x| x.init_pid).collect())
-            .unwrap_or_default()
+        self.inner.boxes.lock().map(|b| b.values().map(|x| x.init_pid).collect()).unwrap_or_default()
     }
 
     fn get(&self, id: &BoxId) -> Result<Arc<SandboxBox>, SandboxError> {
-        let boxes = self
-            .inner
-            .boxes
-            .lock()
-            .map_err(|_| SandboxError::Internal("box table poisoned".into()))?;
-        let sandbox = boxes
-            .get(id)
-            .cloned()
-            .ok_or_else(|| SandboxError::NoSuchBox(id.to_string()))?;
+        let boxes = self.inner.boxes.lock().map_err(|_| SandboxError::Internal("box table poisoned".into()))?;
+        let sandbox = boxes.get(id).cloned().ok_or_else(|| SandboxError::NoSuchBox(id.to_string()))?;
         if sandbox.is_destroyed() {
             return Err(SandboxError::BoxGone(id.to_string()));
         }
@@ -174,39 +170,31 @@ impl NativeBackend {
 
     async fn create_box(&self, spec: BoxSpec) -> Result<BoxId, SandboxError> {
         let inner = &self.inner;
-        let id = BoxId(format!(
-            "b{}",
-            inner.next_box.fetch_add(1, Ordering::Relaxed)
-        ));
         let source = self.root_source(&spec)?;
         let uid = inner.uids.take()?;
-        let cgroup_path = self.instance_cgroup().join(&id.0);
-        let cgroup = match Cgroup::create(&inner.layout, &cgroup_path) {
-            Ok(cgroup) => cgroup,
-            Err(e) => {
-                inner.uids.give_back(uid);
-                return Err(SandboxError::Internal(format!("box cgroup: {e}")));
+        let spare = inner.spare_box.lock().ok().and_then(|mut spare| spare.take());
+        let (id, cgroup, spare_name) = match spare {
+            Some(spare) => {
+                let name = spare.id.0.clone();
+                (spare.id, spare.cgroup, Some(name))
             }
+            None => match self.new_box_cgroup() {
+                Ok((id, cgroup)) => (id, cgroup, None),
+                Err(e) => {
+                    inner.uids.give_back(uid);
+                    return Err(e);
+                }
+            },
         };
-        let cleanup = |cgroup: &Cgroup| {
-            reaper::remove_tree(&inner.layout, cgroup, 0);
-            inner.uids.give_back(uid);
-        };
-        match self.start_box(&id, &spec, source, uid, &cgroup).await {
+        let result = self.start_box(&id, &spec, source, uid, &cgroup, spare_name).await;
+        let backend = self.clone();
+        tokio::spawn(async move { backend.prepare_spare_box().await });
+        match result {
             Ok((init_pid, control, pidfd, workspace)) => {
-                let sandbox = Arc::new(SandboxBox::new(
-                    id.clone(),
-                    spec,
-                    uid,
-                    cgroup,
-                    init_pid,
-                    control,
-                    pidfd,
-                    workspace,
-                ));
+                let sandbox =
+                    Arc::new(SandboxBox::new(id.clone(), spec, uid, cgroup, init_pid, control, pidfd, workspace));
                 tokio::spawn(sandbox.clone().pump_events());
-                let spare = sandbox.clone();
-                tokio::task::spawn_blocking(move || spare.refill_spare_cgroup());
+                tokio::spawn(sandbox.clone().prepare_launcher());
                 inner
                     .boxes
                     .lock()
@@ -215,10 +203,71 @@ impl NativeBackend {
                 Ok(id)
             }
             Err(e) => {
-                cleanup(&cgroup);
+                reaper::remove_tree(&inner.layout, &cgroup, 0);
+                inner.uids.give_back(uid);
                 Err(e)
             }
         }
+    }
+
+    /// A new box cgroup with its init leaf.
+    fn new_box_cgroup(&self) -> Result<(BoxId, Cgroup), SandboxError> {
+        let id = BoxId(format!("b{}", self.inner.next_box.fetch_add(1, Ordering::Relaxed)));
+        let cgroup = Cgroup::create(&self.inner.layout, &self.instance_cgroup().join(&id.0))
+            .map_err(|e| SandboxError::Internal(format!("box cgroup: {e}")))?;
+        if let Err(e) = cgroup.child(INIT_LEAF) {
+            let _ = cgroup.remove();
+            return Err(SandboxError::Internal(format!("init cgroup: {e}")));
+        }
+        Ok((id, cgroup))
+    }
+
+    /// Makes the next box's cgroups and has the jailer fork a process into
+    /// them now, off the critical path of the next `create`.
+    async fn prepare_spare_box(&self) {
+        let inner = &self.inner;
+        if inner.shutting_down.load(Ordering::Acquire) || inner.preparing_spare.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let has_spare = inner.spare_box.lock().map(|s| s.is_some()).unwrap_or(true);
+        if !has_spare {
+            let this = self.clone();
+            let made = tokio::task::spawn_blocking(move || {
+                let (id, cgroup) = this.new_box_cgroup()?;
+                let procs = Cgroup::open_existing(&this.inner.layout, &cgroup.relative().join(INIT_LEAF))
+                    .map_err(|e| SandboxError::Internal(format!("init cgroup: {e}")))
+                    .and_then(|init| open_procs(&init));
+                match procs {
+                    Ok(procs) => Ok((id, cgroup, procs)),
+                    Err(e) => {
+                        reaper::remove_tree(&this.inner.layout, &cgroup, 0);
+                        Err(e)
+                    }
+                }
+            })
+            .await;
+            if let Ok(Ok((id, cgroup, procs))) = made {
+                let stored = inner.jailer.prepare_spare(&id.0, &procs).await.is_ok()
+                    && !inner.shutting_down.load(Ordering::Acquire)
+                    && inner
+                        .spare_box
+                        .lock()
+                        .map(|mut slot| {
+                            if slot.is_none() {
+                                *slot = Some(SpareBox { id, cgroup: cgroup.clone() });
+                                true
+                            } else {
+                                false
+                            }
+                        })
+                        .unwrap_or(false);
+                if !stored {
+                    let layout = inner.layout.clone();
+                    let _ = tokio::task::spawn_blocking(move || reaper::remove_tree(&layout, &cgroup, 0)).await;
+                }
+            }
+        }
+        inner.preparing_spare.store(false, Ordering::Release);
     }
 
     async fn start_box(
@@ -228,20 +277,15 @@ impl NativeBackend {
         source: RootSource,
         uid: u32,
         cgroup: &Cgroup,
+        spare: Option<String>,
     ) -> Result<(i32, AsyncChannel, AsyncFd<OwnedFd>, OwnedFd), SandboxError> {
-        let internal = |what: &str| {
-            let what = what.to_string();
-            move |e: bytesbox_cgroups::CgroupError| SandboxError::Internal(format!("{what}: {e}"))
-        };
         cgroup
             .apply(&CgroupLimits {
                 memory_bytes: Some(spec.limits.memory_bytes),
                 pids: Some(spec.limits.pids),
                 cpu_millicores: Some(spec.limits.cpu_millicores),
             })
-            .map_err(internal("box limits"))?;
-        let init_cgroup = cgroup.child("init").map_err(internal("init cgroup"))?;
-        let procs = open_procs(&init_cgroup)?;
+            .map_err(|e| SandboxError::Internal(format!("box limits: {e}")))?;
         let params = RootfsParams {
             source,
             workspace_dir: spec.workspace_dir.clone(),
@@ -261,15 +305,25 @@ impl NativeBackend {
             workspace_dir: spec.workspace_dir.clone(),
             mounts: plan_rootfs(&params, &RealHost),
         };
-        let started = self.inner.jailer.create_box(setup, &procs).await?;
-        drop(procs);
+        let init_procs = || {
+            Cgroup::open_existing(&self.inner.layout, &cgroup.relative().join(INIT_LEAF))
+                .map_err(|e| SandboxError::Internal(format!("init cgroup: {e}")))
+                .and_then(|init| open_procs(&init))
+        };
+        let started = match spare {
+            Some(name) => match self.inner.jailer.create_box(setup.clone(), Some(name), &[]).await {
+                // The spare died; start the box the slow way.
+                Err(SandboxError::BoxGone(_)) => self.inner.jailer.create_box(setup, None, &init_procs()?).await?,
+                other => other?,
+            },
+            None => self.inner.jailer.create_box(setup, None, &init_procs()?).await?,
+        };
         let pidfd = crate::ipc::register(started.pidfd, Interest::READABLE)
             .map_err(|e| SandboxError::Internal(format!("pidfd: {e}")))?;
-        let control = AsyncChannel::new(started.control)
-            .map_err(|e| SandboxError::Internal(format!("box channel: {e}")))?;
+        let control =
+            AsyncChannel::new(started.control).map_err(|e| SandboxError::Internal(format!("box channel: {e}")))?;
         let mut buffer = vec![0u8; EVENT_BUFFER];
-        let ready =
-            tokio::time::timeout(READY_TIMEOUT, control.recv::<InitEvent>(&mut buffer)).await;
+        let ready = tokio::time::timeout(READY_TIMEOUT, control.recv::<InitEvent>(&mut buffer)).await;
         let failure = match ready {
             Ok(Ok(Some((InitEvent::Ready, mut fds)))) if fds.len() == 1 => {
                 if let Some(workspace) = fds.pop() {
@@ -277,9 +331,7 @@ impl NativeBackend {
                 }
                 "the box sent no workspace".to_string()
             }
-            Ok(Ok(Some((InitEvent::SetupFailed { error }, _)))) => {
-                format!("building the box failed: {error}")
-            }
+            Ok(Ok(Some((InitEvent::SetupFailed { error }, _)))) => format!("building the box failed: {error}"),
             Ok(Ok(Some((other, _)))) => format!("unexpected first message from the box: {other:?}"),
             Ok(Ok(None)) => "the box init exited during set-up".into(),
             Ok(Err(e)) => format!("box channel: {e}"),
@@ -303,21 +355,14 @@ impl NativeBackend {
     }
 
     fn take_box(&self, id: &BoxId) -> Option<Arc<SandboxBox>> {
-        self.inner
-            .boxes
-            .lock()
-            .ok()
-            .and_then(|mut boxes| boxes.remove(id))
+        self.inner.boxes.lock().ok().and_then(|mut boxes| boxes.remove(id))
     }
 
     /// Full environment of a run: the caller's, completed with defaults.
     fn run_env(spec: &RunSpec) -> Vec<String> {
         let terminal = matches!(spec.stdio, StdioMode::Pty { .. });
         let defaults = [
-            (
-                "PATH",
-                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            ),
+            ("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
             ("HOME", "/tmp"),
             ("LANG", "C.UTF-8"),
             ("USER", "runner"),
@@ -332,109 +377,146 @@ impl NativeBackend {
         env
     }
 
-    async fn start_run(
+    async fn start_run(&self, sandbox: Arc<SandboxBox>, spec: RunSpec) -> Result<RunHandle, SandboxError> {
+        let limits = run_cgroup_limits(&spec.limits, &sandbox.spec);
+        let attempt = match sandbox.take_launcher() {
+            Some(cgroup) => {
+                let prepared_with = run_cgroup_limits(&RunLimits::default(), &sandbox.spec);
+                let applied = if limits == prepared_with { Ok(()) } else { cgroup.apply(&limits) };
+                match applied {
+                    Ok(()) => self.launch(&sandbox, &spec, cgroup, true, Vec::new()).await,
+                    Err(e) => Err((SandboxError::Internal(format!("run limits: {e}")), Some(cgroup))),
+                }
+            }
+            None => Err((SandboxError::BoxGone(LAUNCHER_GONE.into()), None)),
+        };
+        let launched = match attempt {
+            Ok(launched) => Ok(launched),
+            // No launcher, or it died: fork and join the cgroups now.
+            Err((SandboxError::BoxGone(reason), stale)) if reason == LAUNCHER_GONE => {
+                if let Some(stale) = stale {
+                    discard_cgroup(stale).await;
+                }
+                let cgroup = sandbox.make_run_cgroup()?;
+                let procs = cgroup
+                    .apply(&limits)
+                    .map_err(|e| SandboxError::Internal(format!("run limits: {e}")))
+                    .and_then(|()| open_procs(&cgroup));
+                match procs {
+                    Ok(procs) => self.launch(&sandbox, &spec, cgroup, false, procs).await,
+                    Err(e) => Err((e, Some(cgroup))),
+                }
+            }
+            Err(other) => Err(other),
+        };
+        tokio::spawn(sandbox.clone().prepare_launcher());
+        let (run_id, cgroup, fds, exited_rx, started_at) = match launched {
+            Ok(launched) => launched,
+            Err((e, stale)) => {
+                if let Some(stale) = stale {
+                    discard_cgroup(stale).await;
+                }
+                return Err(e);
+            }
+        };
+        let (events, control) = supervise(RunStart {
+            run_id,
+            sandbox,
+            cgroup,
+            limits: spec.limits,
+            pty: matches!(spec.stdio, StdioMode::Pty { .. }),
+            fds,
+            exited: exited_rx,
+            started_at,
+            initial_stdin: spec.stdin,
+            close_stdin: spec.close_stdin,
+        })?;
+        Ok(RunHandle::new(events, control))
+    }
+
+    /// Sends one run request and waits for the init's answer.
+    async fn launch(
         &self,
-        sandbox: Arc<SandboxBox>,
-        spec: RunSpec,
-    ) -> Result<RunHandle, SandboxError> {
-        let run_cgroup = sandbox.take_run_cgroup()?;
-        let limits = &spec.limits;
-        let fail = |cgroup: &Cgroup, e: SandboxError| {
-            let _ = cgroup.remove();
-            e
-        };
-        if let Err(e) = run_cgroup.apply(&CgroupLimits {
-            memory_bytes: Some(limits.memory_bytes.min(sandbox.spec.limits.memory_bytes)),
-            pids: Some(limits.pids.min(sandbox.spec.limits.pids)),
-            cpu_millicores: Some(
-                limits
-                    .cpu_millicores
-                    .min(sandbox.spec.limits.cpu_millicores),
-            ),
-        }) {
-            return Err(fail(
-                &run_cgroup,
-                SandboxError::Internal(format!("run limits: {e}")),
-            ));
-        }
-        let procs = match open_procs(&run_cgroup) {
-            Ok(procs) => procs,
-            Err(e) => return Err(fail(&run_cgroup, e)),
-        };
+        sandbox: &Arc<SandboxBox>,
+        spec: &RunSpec,
+        cgroup: Cgroup,
+        use_launcher: bool,
+        procs: Vec<OwnedFd>,
+    ) -> Result<Launched, (SandboxError, Option<Cgroup>)> {
         let run_id = sandbox.next_run_id();
-        let pty = match spec.stdio {
-            StdioMode::Pty { rows, cols } => Some((rows, cols)),
-            StdioMode::Pipes => None,
-        };
+        let limits = &spec.limits;
         let request = InitRequest::Run(RunRequest {
             run_id,
             argv: spec.argv.clone(),
-            env: Self::run_env(&spec),
-            cwd: if spec.cwd.is_empty() {
-                sandbox.spec.workspace_dir.clone()
-            } else {
-                spec.cwd.clone()
+            env: Self::run_env(spec),
+            cwd: if spec.cwd.is_empty() { sandbox.spec.workspace_dir.clone() } else { spec.cwd.clone() },
+            pty: match spec.stdio {
+                StdioMode::Pty { rows, cols } => Some((rows, cols)),
+                StdioMode::Pipes => None,
             },
-            pty,
             rlimits: RunRlimits {
                 open_files: limits.open_files.into(),
                 file_size_bytes: limits.file_size_bytes,
                 stack_bytes: limits.stack_bytes,
                 cpu_seconds: limits.cpu_time_ms.div_ceil(1000).max(1),
             },
+            use_launcher,
         });
-        let box_oom_before = sandbox.cgroup.stats().map(|s| s.oom_kills).unwrap_or(0);
         let (started_rx, exited_rx) = sandbox.register_run(run_id);
         let started_at = Instant::now();
         let raw: Vec<_> = procs.iter().map(|fd| fd.as_raw_fd()).collect();
         if let Err(e) = sandbox.control.send(&request, &raw).await {
             sandbox.finish_run(run_id);
             let error = match e {
-                bytesbox_jail::channel::ChannelError::TooLarge(n) => SandboxError::InvalidSpec(
-                    format!("arguments and environment are too large ({n} bytes encoded)"),
-                ),
+                bytesbox_jail::channel::ChannelError::TooLarge(n) => {
+                    SandboxError::InvalidSpec(format!("arguments and environment are too large ({n} bytes encoded)"))
+                }
                 _ => SandboxError::BoxGone(sandbox.id.to_string()),
             };
-            return Err(fail(&run_cgroup, error));
+            return Err((error, Some(cgroup)));
         }
         drop(procs);
         let started = match tokio::time::timeout(START_TIMEOUT, started_rx).await {
             Ok(Ok(Ok(started))) => Ok(started),
+            Ok(Ok(Err(message))) if message == LAUNCHER_GONE => Err(SandboxError::BoxGone(message)),
             Ok(Ok(Err(message))) => Err(SandboxError::SpawnFailed(message)),
             Ok(Err(_)) => Err(SandboxError::BoxGone(sandbox.id.to_string())),
-            Err(_) => Err(SandboxError::SpawnFailed(
-                "the box did not start the program within 10 s".into(),
-            )),
+            Err(_) => Err(SandboxError::SpawnFailed("the box did not start the program within 10 s".into())),
         };
-        let (_pid, fds) = match started {
-            Ok(started) => started,
+        match started {
+            Ok((_pid, fds)) => Ok((run_id, cgroup, fds, exited_rx, started_at)),
             Err(e) => {
                 sandbox.finish_run(run_id);
-                let _ = run_cgroup.kill_all(Duration::from_secs(5));
-                return Err(fail(&run_cgroup, e));
+                Err((e, Some(cgroup)))
             }
-        };
-        let refill = sandbox.clone();
-        tokio::task::spawn_blocking(move || refill.refill_spare_cgroup());
-        let (events, control) = supervise(RunStart {
-            run_id,
-            sandbox,
-            cgroup: run_cgroup,
-            limits: spec.limits,
-            pty: pty.is_some(),
-            fds,
-            exited: exited_rx,
-            started_at,
-            initial_stdin: spec.stdin,
-            close_stdin: spec.close_stdin,
-            box_oom_before,
-        })?;
-        Ok(RunHandle::new(events, control))
+        }
+    }
+}
+
+/// What `launch` returns: run id, its cgroup, stdio, the exit waiter and
+/// the start time.
+type Launched = (u64, Cgroup, Vec<OwnedFd>, oneshot::Receiver<ExitStatus>, Instant);
+
+/// Kills and removes a run cgroup that will not be used.
+async fn discard_cgroup(cgroup: Cgroup) {
+    let _ = tokio::task::spawn_blocking(move || {
+        let _ = cgroup.kill_all(Duration::from_secs(5));
+        let _ = cgroup.remove();
+    })
+    .await;
+}
+
+/// The cgroup limits of a run, never above its box's.
+pub(crate) fn run_cgroup_limits(limits: &RunLimits, spec: &BoxSpec) -> CgroupLimits {
+    CgroupLimits {
+        memory_bytes: Some(limits.memory_bytes.min(spec.limits.memory_bytes)),
+        pids: Some(limits.pids.min(spec.limits.pids)),
+        cpu_millicores: Some(limits.cpu_millicores.min(spec.limits.cpu_millicores)),
     }
 }
 
 /// Opens a cgroup's `cgroup.procs` files for the jail to write "0" into.
-fn open_procs(cgroup: &Cgroup) -> Result<Vec<OwnedFd>, SandboxError> {
+pub(crate) fn open_procs(cgroup: &Cgroup) -> Result<Vec<OwnedFd>, SandboxError> {
     cgroup
         .procs_files()
         .iter()
@@ -451,22 +533,13 @@ fn open_procs(cgroup: &Cgroup) -> Result<Vec<OwnedFd>, SandboxError> {
 fn kill_pidfd(pidfd: &OwnedFd) {
     // SAFETY: pidfd_send_signal on a pidfd we own, no siginfo, no flags.
     unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            pidfd.as_fd().as_raw_fd(),
-            libc::SIGKILL,
-            std::ptr::null::<()>(),
-            0,
-        );
+        libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_fd().as_raw_fd(), libc::SIGKILL, std::ptr::null::<()>(), 0);
     }
 }
 
 fn default_jail_binary() -> Result<PathBuf, SandboxError> {
-    let exe = std::env::current_exe()
-        .map_err(|e| SandboxError::Unavailable(format!("current_exe: {e}")))?;
-    let dir = exe
-        .parent()
-        .ok_or_else(|| SandboxError::Unavailable("the executable has no directory".into()))?;
+    let exe = std::env::current_exe().map_err(|e| SandboxError::Unavailable(format!("current_exe: {e}")))?;
+    let dir = exe.parent().ok_or_else(|| SandboxError::Unavailable("the executable has no directory".into()))?;
     // Test and bench executables live one level down, in `deps/`.
     for candidate in [dir.join("bytesbox-jail"), dir.join("../bytesbox-jail")] {
         if candidate.is_file() {
@@ -497,11 +570,7 @@ async fn sweep_forever(inner: std::sync::Weak<Inner>) {
             .boxes
             .lock()
             .map(|boxes| {
-                boxes
-                    .values()
-                    .filter(|b| b.is_idle_expired() || init_has_exited(b))
-                    .map(|b| b.id.clone())
-                    .collect()
+                boxes.values().filter(|b| b.is_idle_expired() || init_has_exited(b)).map(|b| b.id.clone()).collect()
             })
             .unwrap_or_default();
         for id in expired {
@@ -515,10 +584,7 @@ async fn sweep_forever(inner: std::sync::Weak<Inner>) {
 }
 
 fn init_has_exited(sandbox: &SandboxBox) -> bool {
-    let mut fds = [nix::poll::PollFd::new(
-        sandbox.pidfd.get_ref().as_fd(),
-        nix::poll::PollFlags::POLLIN,
-    )];
+    let mut fds = [nix::poll::PollFd::new(sandbox.pidfd.get_ref().as_fd(), nix::poll::PollFlags::POLLIN)];
     matches!(nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO), Ok(n) if n > 0)
 }
 
@@ -536,23 +602,13 @@ impl Backend for NativeBackend {
         self.create_box(spec).await
     }
 
-    async fn put_files(
-        &self,
-        id: &BoxId,
-        files: Vec<FileEntry>,
-        mode: PutMode,
-    ) -> Result<(), SandboxError> {
+    async fn put_files(&self, id: &BoxId, files: Vec<FileEntry>, mode: PutMode) -> Result<(), SandboxError> {
         let sandbox = self.get(id)?;
         let workspace = sandbox.workspace.clone();
-        let owner = Owner {
-            uid: sandbox.uid,
-            gid: sandbox.uid,
-        };
-        tokio::task::spawn_blocking(move || {
-            workspace::put_files(workspace.as_fd(), &files, &mode, owner)
-        })
-        .await
-        .map_err(|e| SandboxError::Internal(format!("put_files task: {e}")))?
+        let owner = Owner { uid: sandbox.uid, gid: sandbox.uid };
+        tokio::task::spawn_blocking(move || workspace::put_files(workspace.as_fd(), &files, &mode, owner))
+            .await
+            .map_err(|e| SandboxError::Internal(format!("put_files task: {e}")))?
     }
 
     async fn get_files(
@@ -563,11 +619,9 @@ impl Backend for NativeBackend {
     ) -> Result<WorkspaceSnapshot, SandboxError> {
         let sandbox = self.get(id)?;
         let workspace = sandbox.workspace.clone();
-        tokio::task::spawn_blocking(move || {
-            workspace::get_files(workspace.as_fd(), &paths, max_total_bytes)
-        })
-        .await
-        .map_err(|e| SandboxError::Internal(format!("get_files task: {e}")))?
+        tokio::task::spawn_blocking(move || workspace::get_files(workspace.as_fd(), &paths, max_total_bytes))
+            .await
+            .map_err(|e| SandboxError::Internal(format!("get_files task: {e}")))?
     }
 
     async fn run(&self, id: &BoxId, spec: RunSpec) -> Result<RunHandle, SandboxError> {
@@ -577,20 +631,13 @@ impl Backend for NativeBackend {
     }
 
     async fn destroy(&self, id: &BoxId) -> Result<(), SandboxError> {
-        let sandbox = self
-            .take_box(id)
-            .ok_or_else(|| SandboxError::NoSuchBox(id.to_string()))?;
+        let sandbox = self.take_box(id).ok_or_else(|| SandboxError::NoSuchBox(id.to_string()))?;
         self.destroy_box(sandbox).await;
         Ok(())
     }
 
     async fn list(&self) -> Vec<BoxInfo> {
-        let boxes: Vec<_> = self
-            .inner
-            .boxes
-            .lock()
-            .map(|b| b.values().cloned().collect())
-            .unwrap_or_default();
+        let boxes: Vec<_> = self.inner.boxes.lock().map(|b| b.values().cloned().collect()).unwrap_or_default();
         let mut infos: Vec<_> = boxes.iter().map(|b| b.info()).collect();
         infos.sort_by(|a, b| a.id.cmp(&b.id));
         infos
@@ -601,12 +648,7 @@ impl Backend for NativeBackend {
         if let Some(sweeper) = self.inner.sweeper.lock().ok().and_then(|mut s| s.take()) {
             sweeper.abort();
         }
-        let all: Vec<_> = self
-            .inner
-            .boxes
-            .lock()
-            .map(|mut b| b.drain().map(|(_, v)| v).collect())
-            .unwrap_or_default();
+        let all: Vec<_> = self.inner.boxes.lock().map(|mut b| b.drain().map(|(_, v)| v).collect()).unwrap_or_default();
         let destroys = all.into_iter().map(|sandbox| self.destroy_box(sandbox));
         for destroy in destroys {
             destroy.await;

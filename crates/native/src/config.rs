@@ -56,9 +56,7 @@ mod secs {
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
         let secs = f64::deserialize(deserializer)?;
         if !(0.01..=3600.0).contains(&secs) {
-            return Err(serde::de::Error::custom(
-                "sweep_interval must be 0.01..=3600 seconds",
-            ));
+            return Err(serde::de::Error::custom("sweep_interval must be 0.01..=3600 seconds"));
         }
         Ok(Duration::from_secs_f64(secs))
     }

@@ -26,27 +26,15 @@ impl AsyncChannel {
         let flags = nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_GETFL)?;
         let flags = nix::fcntl::OFlag::from_bits_truncate(flags) | nix::fcntl::OFlag::O_NONBLOCK;
         nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_SETFL(flags))?;
-        Ok(AsyncChannel {
-            fd: register(fd, Interest::READABLE | Interest::WRITABLE)?,
-        })
+        Ok(AsyncChannel { fd: register(fd, Interest::READABLE | Interest::WRITABLE)? })
     }
 
     /// Sends one message with `fds` attached.
     pub async fn send<T: Serialize>(&self, message: &T, fds: &[RawFd]) -> Result<(), ChannelError> {
-        let bytes =
-            serde_json::to_vec(message).map_err(|e| ChannelError::Malformed(e.to_string()))?;
+        let bytes = serde_json::to_vec(message).map_err(|e| ChannelError::Malformed(e.to_string()))?;
         loop {
-            let mut guard = self
-                .fd
-                .writable()
-                .await
-                .map_err(|e| ChannelError::Io(io_to_nix(&e)))?;
-            match channel::send_bytes(
-                self.fd.get_ref().as_fd(),
-                &bytes,
-                fds,
-                MsgFlags::MSG_DONTWAIT,
-            ) {
+            let mut guard = self.fd.writable().await.map_err(|e| ChannelError::Io(io_to_nix(&e)))?;
+            match channel::send_bytes(self.fd.get_ref().as_fd(), &bytes, fds, MsgFlags::MSG_DONTWAIT) {
                 Err(ChannelError::Io(nix::Error::EAGAIN)) => guard.clear_ready(),
                 other => return other,
             }
@@ -59,16 +47,10 @@ impl AsyncChannel {
         buffer: &mut [u8],
     ) -> Result<Option<(T, Vec<OwnedFd>)>, ChannelError> {
         loop {
-            let mut guard = self
-                .fd
-                .readable()
-                .await
-                .map_err(|e| ChannelError::Io(io_to_nix(&e)))?;
+            let mut guard = self.fd.readable().await.map_err(|e| ChannelError::Io(io_to_nix(&e)))?;
             match channel::recv_bytes(self.fd.get_ref().as_fd(), buffer, MsgFlags::MSG_DONTWAIT) {
                 Err(ChannelError::Io(nix::Error::EAGAIN)) => guard.clear_ready(),
-                Ok(Some((len, fds))) => {
-                    return channel::decode(&buffer[..len]).map(|m| Some((m, fds)))
-                }
+                Ok(Some((len, fds))) => return channel::decode(&buffer[..len]).map(|m| Some((m, fds))),
                 Ok(None) => return Ok(None),
                 Err(e) => return Err(e),
             }

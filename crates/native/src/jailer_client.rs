@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use bytesbox_jail::channel::seqpacket_pair;
+use bytesbox_jail::jailer::SPARE_GONE;
 use bytesbox_jail::protocol::{BoxSetup, JailerReply, JailerRequest};
 use bytesbox_sandbox::SandboxError;
 use tokio::sync::Mutex;
@@ -41,16 +42,32 @@ impl JailerClient {
     /// Starts the jailer.
     pub fn start(binary: &Path) -> Result<JailerClient, SandboxError> {
         let connection = spawn(binary)?;
-        Ok(JailerClient {
-            binary: binary.to_path_buf(),
-            connection: Mutex::new(Some(connection)),
-        })
+        Ok(JailerClient { binary: binary.to_path_buf(), connection: Mutex::new(Some(connection)) })
     }
 
-    /// Asks the jailer to start a box.
+    /// Asks the jailer to fork a spare into a future box's init cgroup.
+    pub async fn prepare_spare(&self, spare: &str, cgroup_procs: &[OwnedFd]) -> Result<(), SandboxError> {
+        let mut guard = self.connection.lock().await;
+        if guard.is_none() {
+            *guard = Some(spawn(&self.binary)?);
+        }
+        let Some(connection) = guard.as_mut() else {
+            return Err(SandboxError::Unavailable("the jailer is not running".into()));
+        };
+        let raw: Vec<RawFd> = cgroup_procs.iter().map(AsRawFd::as_raw_fd).collect();
+        connection
+            .channel
+            .send(&JailerRequest::PrepareSpare { spare: spare.to_string() }, &raw)
+            .await
+            .map_err(|e| SandboxError::Unavailable(format!("jailer: {e}")))
+    }
+
+    /// Asks the jailer to start a box: in the named spare, or (with the
+    /// init leaf's `cgroup.procs` files) in a fresh process.
     pub async fn create_box(
         &self,
         setup: BoxSetup,
+        spare: Option<String>,
         cgroup_procs: &[OwnedFd],
     ) -> Result<StartedBox, SandboxError> {
         let mut guard = self.connection.lock().await;
@@ -58,46 +75,28 @@ impl JailerClient {
             *guard = Some(spawn(&self.binary)?);
         }
         let Some(connection) = guard.as_mut() else {
-            return Err(SandboxError::Unavailable(
-                "the jailer is not running".into(),
-            ));
+            return Err(SandboxError::Unavailable("the jailer is not running".into()));
         };
         let raw: Vec<RawFd> = cgroup_procs.iter().map(AsRawFd::as_raw_fd).collect();
         let box_id = setup.box_id.clone();
         let exchange = async {
-            connection
-                .channel
-                .send(&JailerRequest::CreateBox(setup), &raw)
-                .await?;
+            connection.channel.send(&JailerRequest::CreateBox { setup, spare }, &raw).await?;
             let mut buffer = vec![0u8; EVENT_BUFFER];
             connection.channel.recv::<JailerReply>(&mut buffer).await
         };
         match exchange.await {
-            Ok(Some((
-                JailerReply::BoxStarted {
-                    box_id: echoed,
-                    pid,
-                },
-                fds,
-            ))) if echoed == box_id && fds.len() == 2 => {
+            Ok(Some((JailerReply::BoxStarted { box_id: echoed, pid }, fds))) if echoed == box_id && fds.len() == 2 => {
                 let mut fds = fds.into_iter();
                 match (fds.next(), fds.next()) {
-                    (Some(pidfd), Some(control)) => Ok(StartedBox {
-                        pid,
-                        pidfd,
-                        control,
-                    }),
-                    _ => Err(SandboxError::Internal(
-                        "the jailer sent too few descriptors".into(),
-                    )),
+                    (Some(pidfd), Some(control)) => Ok(StartedBox { pid, pidfd, control }),
+                    _ => Err(SandboxError::Internal("the jailer sent too few descriptors".into())),
                 }
             }
-            Ok(Some((JailerReply::CreateFailed { error, .. }, _))) => {
-                Err(SandboxError::Unavailable(error))
+            Ok(Some((JailerReply::CreateFailed { error, .. }, _))) if error == SPARE_GONE => {
+                Err(SandboxError::BoxGone(error))
             }
-            Ok(Some((other, _))) => Err(SandboxError::Internal(format!(
-                "unexpected jailer reply {other:?}"
-            ))),
+            Ok(Some((JailerReply::CreateFailed { error, .. }, _))) => Err(SandboxError::Unavailable(error)),
+            Ok(Some((other, _))) => Err(SandboxError::Internal(format!("unexpected jailer reply {other:?}"))),
             Ok(None) | Err(_) => {
                 // The jailer is gone or confused: reap it and start afresh
                 // next time.
@@ -105,9 +104,7 @@ impl JailerClient {
                     let _ = dead.child.kill();
                     let _ = dead.child.wait();
                 }
-                Err(SandboxError::Unavailable(
-                    "the jailer helper exited; it will be restarted".into(),
-                ))
+                Err(SandboxError::Unavailable("the jailer helper exited; it will be restarted".into()))
             }
         }
     }
@@ -141,15 +138,10 @@ fn spawn(binary: &Path) -> Result<Connection, SandboxError> {
             binary.display()
         )));
     }
-    let (server_end, jail_end) =
-        seqpacket_pair().map_err(|e| SandboxError::Internal(format!("socketpair: {e}")))?;
+    let (server_end, jail_end) = seqpacket_pair().map_err(|e| SandboxError::Internal(format!("socketpair: {e}")))?;
     let raw = jail_end.as_raw_fd();
     let mut command = Command::new(binary);
-    command
-        .env_clear()
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
+    command.env_clear().stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::inherit());
     // SAFETY: the closure runs between fork and exec and only calls the
     // async-signal-safe dup2/fcntl on descriptors we own.
     unsafe {
@@ -164,11 +156,10 @@ fn spawn(binary: &Path) -> Result<Connection, SandboxError> {
             Ok(())
         });
     }
-    let child = command.spawn().map_err(|e| {
-        SandboxError::Unavailable(format!("cannot start the jailer {}: {e}", binary.display()))
-    })?;
+    let child = command
+        .spawn()
+        .map_err(|e| SandboxError::Unavailable(format!("cannot start the jailer {}: {e}", binary.display())))?;
     drop(jail_end);
-    let channel = AsyncChannel::new(server_end)
-        .map_err(|e| SandboxError::Internal(format!("jailer channel: {e}")))?;
+    let channel = AsyncChannel::new(server_end).map_err(|e| SandboxError::Internal(format!("jailer channel: {e}")))?;
     Ok(Connection { channel, child })
 }

@@ -16,9 +16,7 @@ use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use bytesbox_cgroups::Cgroup;
 use bytesbox_jail::protocol::InitRequest;
-use bytesbox_sandbox::{
-    ExitReport, RunControl, RunEvent, RunLimits, RunStatus, SandboxError, Signal, Stream,
-};
+use bytesbox_sandbox::{ExitReport, RunControl, RunEvent, RunLimits, RunStatus, SandboxError, Signal, Stream};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::sync::{mpsc, oneshot, Mutex, Notify};
@@ -52,10 +50,7 @@ fn async_fd(fd: OwnedFd) -> std::io::Result<Fd> {
     let flags = nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_GETFL)?;
     let flags = nix::fcntl::OFlag::from_bits_truncate(flags) | nix::fcntl::OFlag::O_NONBLOCK;
     nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_SETFL(flags))?;
-    Ok(Arc::new(crate::ipc::register(
-        fd,
-        Interest::READABLE | Interest::WRITABLE,
-    )?))
+    Ok(Arc::new(crate::ipc::register(fd, Interest::READABLE | Interest::WRITABLE)?))
 }
 
 /// The server's ends of a run's stdio.
@@ -69,17 +64,11 @@ impl ServerStdio {
         let wrap = |fd| async_fd(fd).map_err(|e| SandboxError::Internal(format!("stdio: {e}")));
         let mut fds = fds.into_iter();
         match (pty, fds.next(), fds.next(), fds.next()) {
-            (true, Some(master), None, None) => Ok(ServerStdio::Pty {
-                master: wrap(master)?,
-            }),
-            (false, Some(stdin), Some(stdout), Some(stderr)) => Ok(ServerStdio::Pipes {
-                stdin: wrap(stdin)?,
-                stdout: wrap(stdout)?,
-                stderr: wrap(stderr)?,
-            }),
-            _ => Err(SandboxError::Internal(
-                "the box init sent the wrong stdio descriptors".into(),
-            )),
+            (true, Some(master), None, None) => Ok(ServerStdio::Pty { master: wrap(master)? }),
+            (false, Some(stdin), Some(stdout), Some(stderr)) => {
+                Ok(ServerStdio::Pipes { stdin: wrap(stdin)?, stdout: wrap(stdout)?, stderr: wrap(stderr)? })
+            }
+            _ => Err(SandboxError::Internal("the box init sent the wrong stdio descriptors".into())),
         }
     }
 }
@@ -113,19 +102,10 @@ impl NativeRunControl {
 /// Writes all of `data`; a reader that went away swallows the rest.
 async fn write_all(fd: &Fd, mut data: &[u8]) -> Result<(), SandboxError> {
     while !data.is_empty() {
-        let mut guard = fd
-            .writable()
-            .await
-            .map_err(|e| SandboxError::Internal(format!("stdin: {e}")))?;
-        match guard
-            .try_io(|inner| nix::unistd::write(inner.get_ref(), data).map_err(std::io::Error::from))
-        {
+        let mut guard = fd.writable().await.map_err(|e| SandboxError::Internal(format!("stdin: {e}")))?;
+        match guard.try_io(|inner| nix::unistd::write(inner.get_ref(), data).map_err(std::io::Error::from)) {
             Ok(Ok(n)) => data = &data[n..],
-            Ok(Err(e))
-                if e.raw_os_error() == Some(libc::EPIPE) || e.raw_os_error() == Some(libc::EIO) =>
-            {
-                return Ok(())
-            }
+            Ok(Err(e)) if e.raw_os_error() == Some(libc::EPIPE) || e.raw_os_error() == Some(libc::EIO) => return Ok(()),
             Ok(Err(e)) => return Err(SandboxError::Internal(format!("stdin: {e}"))),
             Err(_would_block) => continue,
         }
@@ -140,9 +120,7 @@ impl RunControl for NativeRunControl {
         let sink = self.stdin.lock().await;
         match &*sink {
             StdinSink::Pipe(Some(fd)) | StdinSink::Pty(fd) => write_all(fd, &data).await,
-            StdinSink::Pipe(None) => {
-                Err(SandboxError::InvalidSpec("stdin is already closed".into()))
-            }
+            StdinSink::Pipe(None) => Err(SandboxError::InvalidSpec("stdin is already closed".into())),
         }
     }
 
@@ -163,22 +141,13 @@ impl RunControl for NativeRunControl {
     async fn resize(&self, rows: u16, cols: u16) -> Result<(), SandboxError> {
         self.check_running()?;
         if rows == 0 || cols == 0 || rows > 1000 || cols > 1000 {
-            return Err(SandboxError::InvalidSpec(
-                "pty size must be 1..=1000 in each dimension".into(),
-            ));
+            return Err(SandboxError::InvalidSpec("pty size must be 1..=1000 in each dimension".into()));
         }
         let sink = self.stdin.lock().await;
         let StdinSink::Pty(master) = &*sink else {
-            return Err(SandboxError::InvalidSpec(
-                "this run has no terminal to resize".into(),
-            ));
+            return Err(SandboxError::InvalidSpec("this run has no terminal to resize".into()));
         };
-        let size = rustix::termios::Winsize {
-            ws_row: rows,
-            ws_col: cols,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
+        let size = rustix::termios::Winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
         rustix::termios::tcsetwinsize(master.get_ref(), size)
             .map_err(|e| SandboxError::Internal(format!("resize: {e}")))
     }
@@ -190,13 +159,7 @@ impl RunControl for NativeRunControl {
         }
         self.sandbox
             .control
-            .send(
-                &InitRequest::Signal {
-                    run_id: self.run_id,
-                    signal: signal.number(),
-                },
-                &[],
-            )
+            .send(&InitRequest::Signal { run_id: self.run_id, signal: signal.number() }, &[])
             .await
             .map_err(|_| SandboxError::BoxGone(self.sandbox.id.to_string()))
     }
@@ -230,14 +193,10 @@ pub struct RunStart {
     pub initial_stdin: Vec<u8>,
     /// Close stdin after them.
     pub close_stdin: bool,
-    /// Box OOM kills before the run, to attribute box-level OOM.
-    pub box_oom_before: u64,
 }
 
 /// Starts the supervisor; returns the events receiver and the control.
-pub fn supervise(
-    start: RunStart,
-) -> Result<(mpsc::Receiver<RunEvent>, Arc<NativeRunControl>), SandboxError> {
+pub fn supervise(start: RunStart) -> Result<(mpsc::Receiver<RunEvent>, Arc<NativeRunControl>), SandboxError> {
     let stdio = ServerStdio::from_fds(start.fds, start.pty)?;
     let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
     let (kill_tx, kill_rx) = mpsc::channel(1);
@@ -246,26 +205,10 @@ pub fn supervise(
     let cap = start.limits.output_bytes;
 
     let (sink, readers) = match stdio {
-        ServerStdio::Pipes {
-            stdin,
-            stdout,
-            stderr,
-        } => {
+        ServerStdio::Pipes { stdin, stdout, stderr } => {
             let readers = vec![
-                tokio::spawn(read_stream(
-                    stdout,
-                    Stream::Stdout,
-                    cap,
-                    events_tx.clone(),
-                    output_cap_hit.clone(),
-                )),
-                tokio::spawn(read_stream(
-                    stderr,
-                    Stream::Stderr,
-                    cap,
-                    events_tx.clone(),
-                    output_cap_hit.clone(),
-                )),
+                tokio::spawn(read_stream(stdout, Stream::Stdout, cap, events_tx.clone(), output_cap_hit.clone())),
+                tokio::spawn(read_stream(stderr, Stream::Stderr, cap, events_tx.clone(), output_cap_hit.clone())),
             ];
             (StdinSink::Pipe(Some(stdin)), readers)
         }
@@ -306,29 +249,14 @@ pub fn supervise(
         cgroup: start.cgroup,
         limits: start.limits,
         started_at: start.started_at,
-        box_oom_before: start.box_oom_before,
     };
-    tokio::spawn(supervisor.run(
-        start.exited,
-        kill_rx,
-        output_cap_hit,
-        readers,
-        events_tx,
-        finished,
-        control.clone(),
-    ));
+    tokio::spawn(supervisor.run(start.exited, kill_rx, output_cap_hit, readers, events_tx, finished, control.clone()));
     Ok((events_rx, control))
 }
 
 /// Reads one stream until EOF, enforcing the output cap. Returns the
 /// number of bytes delivered.
-async fn read_stream(
-    fd: Fd,
-    stream: Stream,
-    cap: u64,
-    events: mpsc::Sender<RunEvent>,
-    cap_hit: Arc<Notify>,
-) -> u64 {
+async fn read_stream(fd: Fd, stream: Stream, cap: u64, events: mpsc::Sender<RunEvent>, cap_hit: Arc<Notify>) -> u64 {
     let mut delivered: u64 = 0;
     let mut buffer = BytesMut::with_capacity(READ_CHUNK);
     loop {
@@ -337,9 +265,8 @@ async fn read_stream(
         };
         buffer.clear();
         buffer.resize(READ_CHUNK, 0);
-        let result = guard.try_io(|inner| {
-            nix::unistd::read(inner.get_ref(), &mut buffer).map_err(std::io::Error::from)
-        });
+        let result =
+            guard.try_io(|inner| nix::unistd::read(inner.get_ref(), &mut buffer).map_err(std::io::Error::from));
         let n = match result {
             Err(_would_block) => continue,
             Ok(Ok(0)) => break,
@@ -354,14 +281,7 @@ async fn read_stream(
         if take > 0 {
             buffer.truncate(take);
             delivered += take as u64;
-            if events
-                .send(RunEvent::Output {
-                    stream,
-                    data: buffer.split().freeze(),
-                })
-                .await
-                .is_err()
-            {
+            if events.send(RunEvent::Output { stream, data: buffer.split().freeze() }).await.is_err() {
                 break;
             }
         }
@@ -379,7 +299,6 @@ struct Supervisor {
     cgroup: Cgroup,
     limits: RunLimits,
     started_at: Instant,
-    box_oom_before: u64,
 }
 
 impl Supervisor {
@@ -396,7 +315,8 @@ impl Supervisor {
     ) {
         let deadline = tokio::time::sleep(Duration::from_millis(self.limits.wall_time_ms));
         tokio::pin!(deadline);
-        let mut cpu_check = tokio::time::interval(CPU_CHECK_INTERVAL);
+        let mut cpu_check =
+            tokio::time::interval_at(tokio::time::Instant::now() + CPU_CHECK_INTERVAL, CPU_CHECK_INTERVAL);
         cpu_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut destroyed = self.sandbox.destroyed();
         let mut reason: Option<KillReason> = None;
@@ -437,13 +357,10 @@ impl Supervisor {
         for reader in readers {
             delivered.push(reader.await.unwrap_or(0));
         }
-        let box_oom_after = self
-            .sandbox
-            .cgroup
-            .stats()
-            .map(|s| s.oom_kills)
-            .unwrap_or(0);
-        let box_oom = box_oom_after > self.box_oom_before;
+        // A SIGKILL with no OOM kill in the run's own cgroup may still be
+        // the box-wide limit (several runs together); only then is the
+        // box's counter worth reading.
+        let box_oom = status.1 == Some(libc::SIGKILL) && stats.oom_kills == 0 && self.sandbox.saw_new_box_oom();
         let report = ExitReport {
             exit_code: status.0,
             signal: status.1,
@@ -465,9 +382,9 @@ impl Supervisor {
         let sandbox = self.sandbox;
         let _ = tokio::task::spawn_blocking(move || {
             let _ = cgroup.remove();
-            sandbox.refill_spare_cgroup();
         })
         .await;
+        sandbox.prepare_launcher().await;
     }
 
     /// Kills every process of the run (blocking work on a blocking thread).
@@ -481,12 +398,7 @@ impl Supervisor {
 }
 
 /// The status of a finished run.
-fn decide_status(
-    reason: Option<KillReason>,
-    status: ExitStatus,
-    oom: bool,
-    cpu_exhausted: bool,
-) -> RunStatus {
+fn decide_status(reason: Option<KillReason>, status: ExitStatus, oom: bool, cpu_exhausted: bool) -> RunStatus {
     match reason {
         Some(KillReason::Requested) => return RunStatus::Killed,
         Some(KillReason::Timeout) => return RunStatus::Timeout,
@@ -511,54 +423,24 @@ mod tests {
     #[test]
     fn the_first_kill_reason_decides() {
         let killed = (None, Some(libc::SIGKILL));
-        assert_eq!(
-            decide_status(Some(KillReason::Timeout), killed, false, false),
-            RunStatus::Timeout
-        );
-        assert_eq!(
-            decide_status(Some(KillReason::Requested), killed, true, true),
-            RunStatus::Killed
-        );
-        assert_eq!(
-            decide_status(Some(KillReason::OutputLimit), killed, false, false),
-            RunStatus::OutputLimit
-        );
-        assert_eq!(
-            decide_status(Some(KillReason::CpuLimit), killed, false, true),
-            RunStatus::CpuLimit
-        );
+        assert_eq!(decide_status(Some(KillReason::Timeout), killed, false, false), RunStatus::Timeout);
+        assert_eq!(decide_status(Some(KillReason::Requested), killed, true, true), RunStatus::Killed);
+        assert_eq!(decide_status(Some(KillReason::OutputLimit), killed, false, false), RunStatus::OutputLimit);
+        assert_eq!(decide_status(Some(KillReason::CpuLimit), killed, false, true), RunStatus::CpuLimit);
     }
 
     #[test]
     fn exits_map_to_statuses() {
-        assert_eq!(
-            decide_status(None, (Some(0), None), false, false),
-            RunStatus::Ok
-        );
-        assert_eq!(
-            decide_status(None, (Some(3), None), false, false),
-            RunStatus::Nonzero
-        );
-        assert_eq!(
-            decide_status(None, (None, Some(libc::SIGSEGV)), false, false),
-            RunStatus::Signaled
-        );
-        assert_eq!(
-            decide_status(None, (None, Some(libc::SIGKILL)), true, false),
-            RunStatus::MemoryLimit
-        );
+        assert_eq!(decide_status(None, (Some(0), None), false, false), RunStatus::Ok);
+        assert_eq!(decide_status(None, (Some(3), None), false, false), RunStatus::Nonzero);
+        assert_eq!(decide_status(None, (None, Some(libc::SIGSEGV)), false, false), RunStatus::Signaled);
+        assert_eq!(decide_status(None, (None, Some(libc::SIGKILL)), true, false), RunStatus::MemoryLimit);
         assert_eq!(
             decide_status(None, (Some(1), None), true, false),
             RunStatus::MemoryLimit,
             "a child's OOM kill counts"
         );
-        assert_eq!(
-            decide_status(None, (None, Some(libc::SIGXCPU)), false, false),
-            RunStatus::CpuLimit
-        );
-        assert_eq!(
-            decide_status(None, (None, Some(libc::SIGKILL)), false, true),
-            RunStatus::CpuLimit
-        );
+        assert_eq!(decide_status(None, (None, Some(libc::SIGXCPU)), false, false), RunStatus::CpuLimit);
+        assert_eq!(decide_status(None, (None, Some(libc::SIGKILL)), false, true), RunStatus::CpuLimit);
     }
 }

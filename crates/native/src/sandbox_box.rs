@@ -2,14 +2,15 @@
 //! pidfd, workspace descriptor and the runs in flight.
 
 use std::collections::HashMap;
+use std::os::fd::AsRawFd;
 use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytesbox_cgroups::Cgroup;
-use bytesbox_jail::protocol::InitEvent;
-use bytesbox_sandbox::{BoxId, BoxInfo, BoxSpec, SandboxError};
+use bytesbox_jail::protocol::{InitEvent, InitRequest};
+use bytesbox_sandbox::{BoxId, BoxInfo, BoxSpec, RunLimits, SandboxError};
 use tokio::io::unix::AsyncFd;
 use tokio::sync::{oneshot, watch};
 
@@ -57,11 +58,15 @@ pub struct SandboxBox {
     waiters: Mutex<HashMap<u64, RunWaiters>>,
     next_run: AtomicU64,
     activity: Mutex<Activity>,
-    /// A run cgroup made ahead of time, so a warm run does not pay for
-    /// `mkdir` in every hierarchy.
-    spare_cgroup: Mutex<Option<(u64, Cgroup)>>,
+    /// The run cgroup in which the init holds a pre-forked launcher, so a
+    /// warm run pays for neither `mkdir` nor a cgroup migration.
+    launcher: Mutex<Option<Cgroup>>,
+    /// A launcher is being prepared.
+    preparing_launcher: AtomicBool,
     /// Becomes true when the box is being destroyed; runs watch it.
     destroyed: watch::Sender<bool>,
+    /// The box cgroup's OOM-kill count when last looked at.
+    box_oom_seen: AtomicU64,
 }
 
 impl SandboxBox {
@@ -88,13 +93,11 @@ impl SandboxBox {
             workspace: Arc::new(workspace),
             waiters: Mutex::new(HashMap::new()),
             next_run: AtomicU64::new(1),
-            activity: Mutex::new(Activity {
-                active_runs: 0,
-                total_runs: 0,
-                last_active: Instant::now(),
-            }),
-            spare_cgroup: Mutex::new(None),
+            activity: Mutex::new(Activity { active_runs: 0, total_runs: 0, last_active: Instant::now() }),
+            launcher: Mutex::new(None),
+            preparing_launcher: AtomicBool::new(false),
             destroyed: watch::channel(false).0,
+            box_oom_seen: AtomicU64::new(0),
         }
     }
 
@@ -104,23 +107,11 @@ impl SandboxBox {
     }
 
     /// Registers a run before its request is sent.
-    pub fn register_run(
-        &self,
-        run_id: u64,
-    ) -> (
-        oneshot::Receiver<StartResult>,
-        oneshot::Receiver<ExitStatus>,
-    ) {
+    pub fn register_run(&self, run_id: u64) -> (oneshot::Receiver<StartResult>, oneshot::Receiver<ExitStatus>) {
         let (started_tx, started_rx) = oneshot::channel();
         let (exited_tx, exited_rx) = oneshot::channel();
         if let Ok(mut waiters) = self.waiters.lock() {
-            waiters.insert(
-                run_id,
-                RunWaiters {
-                    started: Some(started_tx),
-                    exited: Some(exited_tx),
-                },
-            );
+            waiters.insert(run_id, RunWaiters { started: Some(started_tx), exited: Some(exited_tx) });
         }
         if let Ok(mut activity) = self.activity.lock() {
             activity.active_runs += 1;
@@ -141,48 +132,75 @@ impl SandboxBox {
         }
     }
 
-    /// Takes the spare run cgroup, or makes one now.
-    pub fn take_run_cgroup(&self) -> Result<Cgroup, SandboxError> {
-        if let Some((_, cgroup)) = self
-            .spare_cgroup
-            .lock()
-            .ok()
-            .and_then(|mut spare| spare.take())
-        {
-            return Ok(cgroup);
-        }
-        self.make_run_cgroup()
+    /// Takes the cgroup of the prepared launcher, if there is one.
+    pub fn take_launcher(&self) -> Option<Cgroup> {
+        self.launcher.lock().ok().and_then(|mut launcher| launcher.take())
     }
 
-    fn make_run_cgroup(&self) -> Result<Cgroup, SandboxError> {
+    /// Makes a new, empty run cgroup (blocking).
+    pub fn make_run_cgroup(&self) -> Result<Cgroup, SandboxError> {
         let name = format!("r{}", self.next_run_id());
-        self.cgroup
-            .child(&name)
-            .map_err(|e| SandboxError::Internal(format!("run cgroup: {e}")))
+        self.cgroup.child(&name).map_err(|e| SandboxError::Internal(format!("run cgroup: {e}")))
     }
 
-    /// Makes a spare run cgroup if there is none (a blocking call).
-    pub fn refill_spare_cgroup(&self) {
-        if *self.destroyed.borrow() {
+    /// Prepares a launcher for the next run if there is none: a run cgroup
+    /// with default limits, and a process the init forks into it now.
+    pub async fn prepare_launcher(self: Arc<Self>) {
+        if self.is_destroyed() || self.preparing_launcher.swap(true, Ordering::AcqRel) {
             return;
         }
-        let has_spare = self
-            .spare_cgroup
-            .lock()
-            .map(|s| s.is_some())
-            .unwrap_or(true);
-        if has_spare {
-            return;
-        }
-        if let Ok(cgroup) = self.make_run_cgroup() {
-            if let Ok(mut spare) = self.spare_cgroup.lock() {
-                if spare.is_none() && !*self.destroyed.borrow() {
-                    *spare = Some((0, cgroup));
-                    return;
+        let has_launcher = self.launcher.lock().map(|l| l.is_some()).unwrap_or(true);
+        if !has_launcher {
+            let this = self.clone();
+            let prepared = tokio::task::spawn_blocking(move || -> Result<(Cgroup, Vec<OwnedFd>), SandboxError> {
+                let cgroup = this.make_run_cgroup()?;
+                let limits = crate::backend::run_cgroup_limits(&RunLimits::default(), &this.spec);
+                let procs = cgroup
+                    .apply(&limits)
+                    .map_err(|e| SandboxError::Internal(format!("launcher limits: {e}")))
+                    .and_then(|()| crate::backend::open_procs(&cgroup));
+                match procs {
+                    Ok(procs) => Ok((cgroup, procs)),
+                    Err(e) => {
+                        let _ = cgroup.remove();
+                        Err(e)
+                    }
+                }
+            })
+            .await;
+            if let Ok(Ok((cgroup, procs))) = prepared {
+                let raw: Vec<_> = procs.iter().map(|fd| fd.as_raw_fd()).collect();
+                let sent = !self.is_destroyed() && self.control.send(&InitRequest::PrepareLauncher, &raw).await.is_ok();
+                let stored = sent
+                    && self
+                        .launcher
+                        .lock()
+                        .map(|mut slot| {
+                            if slot.is_none() {
+                                *slot = Some(cgroup.clone());
+                                true
+                            } else {
+                                false
+                            }
+                        })
+                        .unwrap_or(false);
+                if !stored {
+                    let _ = tokio::task::spawn_blocking(move || {
+                        let _ = cgroup.kill_all(Duration::from_secs(5));
+                        let _ = cgroup.remove();
+                    })
+                    .await;
                 }
             }
-            let _ = cgroup.remove();
         }
+        self.preparing_launcher.store(false, Ordering::Release);
+    }
+
+    /// Whether the box-wide memory limit killed something since the last
+    /// look.
+    pub fn saw_new_box_oom(&self) -> bool {
+        let now = self.cgroup.stats().map(|s| s.oom_kills).unwrap_or(0);
+        now > self.box_oom_seen.swap(now, Ordering::AcqRel)
     }
 
     /// A receiver that turns true when the box is destroyed.
@@ -214,11 +232,7 @@ impl SandboxBox {
             .activity
             .lock()
             .map(|a| {
-                let idle = if a.active_runs > 0 {
-                    Duration::ZERO
-                } else {
-                    a.last_active.elapsed()
-                };
+                let idle = if a.active_runs > 0 { Duration::ZERO } else { a.last_active.elapsed() };
                 (a.active_runs, a.total_runs, idle)
             })
             .unwrap_or((0, 0, Duration::ZERO));
@@ -256,14 +270,7 @@ impl SandboxBox {
                         let _ = tx.send(Err(error));
                     }
                 }
-                (
-                    InitEvent::RunExited {
-                        run_id,
-                        code,
-                        signal,
-                    },
-                    _,
-                ) => {
+                (InitEvent::RunExited { run_id, code, signal }, _) => {
                     if let Some(tx) = waiters.get_mut(&run_id).and_then(|w| w.exited.take()) {
                         let _ = tx.send((code, signal));
                     }
@@ -278,8 +285,8 @@ impl SandboxBox {
 
     /// Removes every cgroup of the box (blocking): runs, spare, init, box.
     pub fn remove_cgroups(&self) {
-        if let Ok(mut spare) = self.spare_cgroup.lock() {
-            spare.take();
+        if let Ok(mut launcher) = self.launcher.lock() {
+            launcher.take();
         }
         let _ = self.cgroup.kill_all(Duration::from_secs(5));
         crate::reaper::remove_tree(self.cgroup.layout(), &self.cgroup, 0);

@@ -18,25 +18,14 @@ pub struct UidPool {
 impl UidPool {
     /// A pool; `base` must be non-zero.
     pub fn new(base: u32, count: u32) -> UidPool {
-        UidPool {
-            base: base.max(1),
-            count: count.max(1),
-            in_use: Mutex::new(BTreeSet::new()),
-            next: Mutex::new(0),
-        }
+        UidPool { base: base.max(1), count: count.max(1), in_use: Mutex::new(BTreeSet::new()), next: Mutex::new(0) }
     }
 
     /// Takes a free uid, rotating through the range so a just-freed uid is
     /// not reused at once.
     pub fn take(&self) -> Result<u32, SandboxError> {
-        let mut in_use = self
-            .in_use
-            .lock()
-            .map_err(|_| SandboxError::Internal("uid pool poisoned".into()))?;
-        let mut next = self
-            .next
-            .lock()
-            .map_err(|_| SandboxError::Internal("uid pool poisoned".into()))?;
+        let mut in_use = self.in_use.lock().map_err(|_| SandboxError::Internal("uid pool poisoned".into()))?;
+        let mut next = self.next.lock().map_err(|_| SandboxError::Internal("uid pool poisoned".into()))?;
         for _ in 0..self.count {
             let uid = self.base + *next;
             *next = (*next + 1) % self.count;
@@ -44,10 +33,7 @@ impl UidPool {
                 return Ok(uid);
             }
         }
-        Err(SandboxError::Unavailable(format!(
-            "all {} box user ids are in use",
-            self.count
-        )))
+        Err(SandboxError::Unavailable(format!("all {} box user ids are in use", self.count)))
     }
 
     /// Returns a uid to the pool.

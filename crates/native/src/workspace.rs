@@ -45,18 +45,11 @@ fn io_error(path: &str, errno: Errno) -> SandboxError {
             path: path.to_string(),
             reason: "the path goes through a symlink or mount point",
         },
-        Errno::NOTDIR => SandboxError::InvalidPath {
-            path: path.to_string(),
-            reason: "a parent of the path is not a directory",
-        },
-        Errno::ISDIR => SandboxError::InvalidPath {
-            path: path.to_string(),
-            reason: "the path is a directory",
-        },
-        other => SandboxError::Workspace {
-            path: path.to_string(),
-            source: other.into(),
-        },
+        Errno::NOTDIR => {
+            SandboxError::InvalidPath { path: path.to_string(), reason: "a parent of the path is not a directory" }
+        }
+        Errno::ISDIR => SandboxError::InvalidPath { path: path.to_string(), reason: "the path is a directory" },
+        other => SandboxError::Workspace { path: path.to_string(), source: other.into() },
     }
 }
 
@@ -74,12 +67,7 @@ fn open_dir(parent: BorrowedFd<'_>, name: &str) -> Result<OwnedFd, Errno> {
 
 /// Walks to (and creates, owned by `owner`) the parent directories of a
 /// validated path; returns the innermost directory.
-fn make_parents(
-    root: BorrowedFd<'_>,
-    components: &[&str],
-    owner: Owner,
-    path: &str,
-) -> Result<OwnedFd, SandboxError> {
+fn make_parents(root: BorrowedFd<'_>, components: &[&str], owner: Owner, path: &str) -> Result<OwnedFd, SandboxError> {
     let mut dir = open_dir(root, ".").map_err(|e| io_error(path, e))?;
     for component in components {
         match rustix::fs::mkdirat(&dir, *component, Mode::from_raw_mode(0o755)) {
@@ -93,9 +81,7 @@ fn make_parents(
                 .map_err(|e| io_error(path, e))?;
                 dir = created;
             }
-            Err(Errno::EXIST) => {
-                dir = open_dir(dir.as_fd(), component).map_err(|e| io_error(path, e))?
-            }
+            Err(Errno::EXIST) => dir = open_dir(dir.as_fd(), component).map_err(|e| io_error(path, e))?,
             Err(e) => return Err(io_error(path, e)),
         }
     }
@@ -104,12 +90,7 @@ fn make_parents(
 
 /// Writes files into the workspace. All paths are validated before
 /// anything is written.
-pub fn put_files(
-    root: BorrowedFd<'_>,
-    files: &[FileEntry],
-    mode: &PutMode,
-    owner: Owner,
-) -> Result<(), SandboxError> {
+pub fn put_files(root: BorrowedFd<'_>, files: &[FileEntry], mode: &PutMode, owner: Owner) -> Result<(), SandboxError> {
     validate_unique(files.iter().map(|f| f.path.as_str()))?;
     if let PutMode::Replace { keep } = mode {
         for path in keep {
@@ -123,20 +104,13 @@ pub fn put_files(
     }
     for file in files {
         let components = validate_relative(&file.path)?;
-        let (name, parents) = components
-            .split_last()
-            .ok_or_else(|| SandboxError::InvalidSpec("empty path".into()))?;
+        let (name, parents) = components.split_last().ok_or_else(|| SandboxError::InvalidSpec("empty path".into()))?;
         let dir = make_parents(root, parents, owner, &file.path)?;
         let permissions = if file.executable { 0o755 } else { 0o644 };
         let fd = openat2(
             &dir,
             *name,
-            OFlags::WRONLY
-                | OFlags::CREATE
-                | OFlags::TRUNC
-                | OFlags::NOFOLLOW
-                | OFlags::CLOEXEC
-                | OFlags::NONBLOCK,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK,
             Mode::from_raw_mode(permissions),
             RESOLVE,
         )
@@ -148,23 +122,14 @@ pub fn put_files(
                 reason: "the path is not a regular file",
             });
         }
-        rustix::fs::fchown(
-            &fd,
-            Some(rustix::fs::Uid::from_raw(owner.uid)),
-            Some(rustix::fs::Gid::from_raw(owner.gid)),
-        )
-        .map_err(|e| io_error(&file.path, e))?;
-        rustix::fs::fchmod(&fd, Mode::from_raw_mode(permissions))
+        rustix::fs::fchown(&fd, Some(rustix::fs::Uid::from_raw(owner.uid)), Some(rustix::fs::Gid::from_raw(owner.gid)))
             .map_err(|e| io_error(&file.path, e))?;
+        rustix::fs::fchmod(&fd, Mode::from_raw_mode(permissions)).map_err(|e| io_error(&file.path, e))?;
         let mut out = std::fs::File::from(fd);
-        out.write_all(&file.content)
-            .map_err(|e| match e.raw_os_error() {
-                Some(code) => io_error(&file.path, Errno::from_raw_os_error(code)),
-                None => SandboxError::Workspace {
-                    path: file.path.clone(),
-                    source: e,
-                },
-            })?;
+        out.write_all(&file.content).map_err(|e| match e.raw_os_error() {
+            Some(code) => io_error(&file.path, Errno::from_raw_os_error(code)),
+            None => SandboxError::Workspace { path: file.path.clone(), source: e },
+        })?;
     }
     Ok(())
 }
@@ -180,20 +145,12 @@ fn clear_except(
     budget: &mut usize,
 ) -> Result<(), SandboxError> {
     for (name, kind) in list_dir(dir, prefix, budget)? {
-        let path = if prefix.is_empty() {
-            name.clone()
-        } else {
-            format!("{prefix}/{name}")
-        };
+        let path = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
         if keep.contains(path.as_str()) {
             continue;
         }
-        let is_parent_of =
-            |set: &BTreeSet<&str>| set.iter().any(|p| p.starts_with(&format!("{path}/")));
-        if kind == FileType::Directory
-            && depth < MAX_DEPTH
-            && (is_parent_of(keep) || is_parent_of(wanted))
-        {
+        let is_parent_of = |set: &BTreeSet<&str>| set.iter().any(|p| p.starts_with(&format!("{path}/")));
+        if kind == FileType::Directory && depth < MAX_DEPTH && (is_parent_of(keep) || is_parent_of(wanted)) {
             let child = open_dir(dir, &name).map_err(|e| io_error(&path, e))?;
             clear_except(child.as_fd(), &path, keep, wanted, depth + 1, budget)?;
         } else {
@@ -222,14 +179,7 @@ fn remove_tree(
         }
         let child = open_dir(parent, name).map_err(|e| io_error(path, e))?;
         for (inner, inner_kind) in list_dir(child.as_fd(), path, budget)? {
-            remove_tree(
-                child.as_fd(),
-                &inner,
-                inner_kind,
-                &format!("{path}/{inner}"),
-                depth + 1,
-                budget,
-            )?;
+            remove_tree(child.as_fd(), &inner, inner_kind, &format!("{path}/{inner}"), depth + 1, budget)?;
         }
         rustix::fs::unlinkat(parent, name, AtFlags::REMOVEDIR).map_err(|e| io_error(path, e))
     } else {
@@ -239,11 +189,7 @@ fn remove_tree(
 
 /// Entries of a directory (without `.` and `..`), sorted, charged to the
 /// walk budget.
-fn list_dir(
-    dir: BorrowedFd<'_>,
-    path: &str,
-    budget: &mut usize,
-) -> Result<Vec<(String, FileType)>, SandboxError> {
+fn list_dir(dir: BorrowedFd<'_>, path: &str, budget: &mut usize) -> Result<Vec<(String, FileType)>, SandboxError> {
     let reopened = open_dir(dir, ".").map_err(|e| io_error(path, e))?;
     let mut entries = Vec::new();
     for entry in rustix::fs::Dir::read_from(&reopened).map_err(|e| io_error(path, e))? {
@@ -253,15 +199,13 @@ fn list_dir(
             continue;
         }
         if *budget == 0 {
-            return Err(SandboxError::InvalidSpec(
-                "the workspace has too many entries to walk".into(),
-            ));
+            return Err(SandboxError::InvalidSpec("the workspace has too many entries to walk".into()));
         }
         *budget -= 1;
         let mut kind = entry.file_type();
         if kind == FileType::Unknown {
-            let stat = rustix::fs::statat(dir, entry.file_name(), AtFlags::SYMLINK_NOFOLLOW)
-                .map_err(|e| io_error(path, e))?;
+            let stat =
+                rustix::fs::statat(dir, entry.file_name(), AtFlags::SYMLINK_NOFOLLOW).map_err(|e| io_error(path, e))?;
             kind = FileType::from_raw_mode(stat.st_mode);
         }
         entries.push((name, kind));
@@ -283,20 +227,12 @@ pub fn get_files(
     if paths.is_empty() {
         let dir = open_dir(root, ".").map_err(|e| io_error(".", e))?;
         let mut budget = MAX_WALK_ENTRIES;
-        collect_tree(
-            dir.as_fd(),
-            "",
-            0,
-            &mut budget,
-            &mut remaining,
-            &mut snapshot,
-        )?;
+        collect_tree(dir.as_fd(), "", 0, &mut budget, &mut remaining, &mut snapshot)?;
     } else {
         for path in paths {
             let components = validate_relative(path)?;
-            let (name, parents) = components
-                .split_last()
-                .ok_or_else(|| SandboxError::InvalidSpec("empty path".into()))?;
+            let (name, parents) =
+                components.split_last().ok_or_else(|| SandboxError::InvalidSpec("empty path".into()))?;
             let mut dir = open_dir(root, ".").map_err(|e| io_error(path, e))?;
             for component in parents {
                 dir = open_dir(dir.as_fd(), component).map_err(|e| io_error(path, e))?;
@@ -316,29 +252,16 @@ fn collect_tree(
     snapshot: &mut WorkspaceSnapshot,
 ) -> Result<(), SandboxError> {
     for (name, kind) in list_dir(dir, prefix, budget)? {
-        let path = if prefix.is_empty() {
-            name.clone()
-        } else {
-            format!("{prefix}/{name}")
-        };
+        let path = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
         match kind {
             FileType::Directory if depth + 1 < MAX_DEPTH => {
                 let child = open_dir(dir, &name).map_err(|e| io_error(&path, e))?;
                 collect_tree(child.as_fd(), &path, depth + 1, budget, remaining, snapshot)?;
             }
-            FileType::Directory => snapshot.skipped.push(SkippedEntry {
-                path,
-                reason: "too_deep".into(),
-            }),
-            FileType::Symlink => snapshot.skipped.push(SkippedEntry {
-                path,
-                reason: "symlink".into(),
-            }),
+            FileType::Directory => snapshot.skipped.push(SkippedEntry { path, reason: "too_deep".into() }),
+            FileType::Symlink => snapshot.skipped.push(SkippedEntry { path, reason: "symlink".into() }),
             FileType::RegularFile => read_entry(dir, &name, &path, remaining, snapshot)?,
-            _ => snapshot.skipped.push(SkippedEntry {
-                path,
-                reason: "special_file".into(),
-            }),
+            _ => snapshot.skipped.push(SkippedEntry { path, reason: "special_file".into() }),
         }
     }
     Ok(())
@@ -363,28 +286,19 @@ fn read_entry(
     let fd = match opened {
         Ok(fd) => fd,
         Err(Errno::LOOP) => {
-            snapshot.skipped.push(SkippedEntry {
-                path: path.to_string(),
-                reason: "symlink".into(),
-            });
+            snapshot.skipped.push(SkippedEntry { path: path.to_string(), reason: "symlink".into() });
             return Ok(());
         }
         Err(e) => return Err(io_error(path, e)),
     };
     let stat = rustix::fs::fstat(&fd).map_err(|e| io_error(path, e))?;
     if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
-        snapshot.skipped.push(SkippedEntry {
-            path: path.to_string(),
-            reason: "special_file".into(),
-        });
+        snapshot.skipped.push(SkippedEntry { path: path.to_string(), reason: "special_file".into() });
         return Ok(());
     }
     let size = u64::try_from(stat.st_size).unwrap_or(u64::MAX);
     if size > *remaining {
-        snapshot.skipped.push(SkippedEntry {
-            path: path.to_string(),
-            reason: "too_large".into(),
-        });
+        snapshot.skipped.push(SkippedEntry { path: path.to_string(), reason: "too_large".into() });
         return Ok(());
     }
     let mut content = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
@@ -392,10 +306,7 @@ fn read_entry(
     std::fs::File::from(fd)
         .take(*remaining)
         .read_to_end(&mut content)
-        .map_err(|e| SandboxError::Workspace {
-            path: path.to_string(),
-            source: e,
-        })?;
+        .map_err(|e| SandboxError::Workspace { path: path.to_string(), source: e })?;
     *remaining -= content.len() as u64;
     snapshot.files.push(FileEntry {
         path: path.to_string(),
@@ -410,19 +321,11 @@ mod tests {
     use super::*;
 
     fn owner() -> Owner {
-        Owner {
-            uid: nix::unistd::getuid().as_raw(),
-            gid: nix::unistd::getgid().as_raw(),
-        }
+        Owner { uid: nix::unistd::getuid().as_raw(), gid: nix::unistd::getgid().as_raw() }
     }
 
     fn root_fd(dir: &std::path::Path) -> OwnedFd {
-        rustix::fs::open(
-            dir,
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .unwrap()
+        rustix::fs::open(dir, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).unwrap()
     }
 
     #[test]
@@ -432,11 +335,7 @@ mod tests {
         let files = vec![
             FileEntry::new("main.py", "print(1)"),
             FileEntry::new("pkg/sub/mod.py", "x = 1"),
-            FileEntry {
-                path: "bin/run".into(),
-                content: Bytes::from_static(b"\x00\xff\xfe"),
-                executable: true,
-            },
+            FileEntry { path: "bin/run".into(), content: Bytes::from_static(b"\x00\xff\xfe"), executable: true },
         ];
         put_files(root.as_fd(), &files, &PutMode::Merge, owner()).unwrap();
         let snapshot = get_files(root.as_fd(), &[], 1 << 20).unwrap();
@@ -444,14 +343,7 @@ mod tests {
         let run = snapshot.files.iter().find(|f| f.path == "bin/run").unwrap();
         assert!(run.executable);
         assert_eq!(&run.content[..], b"\x00\xff\xfe");
-        assert!(
-            !snapshot
-                .files
-                .iter()
-                .find(|f| f.path == "main.py")
-                .unwrap()
-                .executable
-        );
+        assert!(!snapshot.files.iter().find(|f| f.path == "main.py").unwrap().executable);
     }
 
     #[test]
@@ -464,25 +356,9 @@ mod tests {
             FileEntry::new("state.db", "db"),
         ];
         put_files(root.as_fd(), &first, &PutMode::Merge, owner()).unwrap();
-        let second = vec![
-            FileEntry::new("main.cpp", "int main(){}"),
-            FileEntry::new("src/b.h", "b"),
-        ];
-        put_files(
-            root.as_fd(),
-            &second,
-            &PutMode::Replace {
-                keep: vec!["state.db".into()],
-            },
-            owner(),
-        )
-        .unwrap();
-        let names: Vec<_> = get_files(root.as_fd(), &[], 1 << 20)
-            .unwrap()
-            .files
-            .into_iter()
-            .map(|f| f.path)
-            .collect();
+        let second = vec![FileEntry::new("main.cpp", "int main(){}"), FileEntry::new("src/b.h", "b")];
+        put_files(root.as_fd(), &second, &PutMode::Replace { keep: vec!["state.db".into()] }, owner()).unwrap();
+        let names: Vec<_> = get_files(root.as_fd(), &[], 1 << 20).unwrap().files.into_iter().map(|f| f.path).collect();
         assert_eq!(names, ["main.cpp", "src/b.h", "state.db"]);
     }
 
@@ -493,27 +369,11 @@ mod tests {
         std::os::unix::fs::symlink(outside.path(), dir.path().join("evil")).unwrap();
         std::os::unix::fs::symlink(outside.path().join("target"), dir.path().join("link")).unwrap();
         let root = root_fd(dir.path());
-        let err = put_files(
-            root.as_fd(),
-            &[FileEntry::new("evil/passwd", "x")],
-            &PutMode::Merge,
-            owner(),
-        )
-        .unwrap_err();
+        let err = put_files(root.as_fd(), &[FileEntry::new("evil/passwd", "x")], &PutMode::Merge, owner()).unwrap_err();
         assert!(matches!(err, SandboxError::InvalidPath { .. }), "{err}");
-        let err = put_files(
-            root.as_fd(),
-            &[FileEntry::new("link", "x")],
-            &PutMode::Merge,
-            owner(),
-        )
-        .unwrap_err();
+        let err = put_files(root.as_fd(), &[FileEntry::new("link", "x")], &PutMode::Merge, owner()).unwrap_err();
         assert!(matches!(err, SandboxError::InvalidPath { .. }), "{err}");
-        assert_eq!(
-            std::fs::read_dir(outside.path()).unwrap().count(),
-            0,
-            "nothing may be written outside"
-        );
+        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0, "nothing may be written outside");
     }
 
     #[test]
@@ -522,10 +382,7 @@ mod tests {
         let root = root_fd(dir.path());
         for bad in ["../x", "/etc/x", "a/../../b", "a/./b"] {
             let files = vec![FileEntry::new("good.txt", "ok"), FileEntry::new(bad, "x")];
-            assert!(
-                put_files(root.as_fd(), &files, &PutMode::Merge, owner()).is_err(),
-                "{bad}"
-            );
+            assert!(put_files(root.as_fd(), &files, &PutMode::Merge, owner()).is_err(), "{bad}");
         }
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
@@ -534,22 +391,14 @@ mod tests {
     fn reads_skip_symlinks_fifos_and_oversized_files() {
         let dir = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink("/etc/passwd", dir.path().join("passwd")).unwrap();
-        nix::unistd::mkfifo(
-            &dir.path().join("fifo"),
-            nix::sys::stat::Mode::from_bits_truncate(0o644),
-        )
-        .unwrap();
+        nix::unistd::mkfifo(&dir.path().join("fifo"), nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
         std::fs::write(dir.path().join("big"), vec![b'x'; 1000]).unwrap();
         std::fs::write(dir.path().join("small"), b"hi").unwrap();
         let root = root_fd(dir.path());
         let snapshot = get_files(root.as_fd(), &[], 100).unwrap();
         assert_eq!(snapshot.files.len(), 1);
         assert_eq!(snapshot.files[0].path, "small");
-        let reasons: Vec<_> = snapshot
-            .skipped
-            .iter()
-            .map(|s| (s.path.as_str(), s.reason.as_str()))
-            .collect();
+        let reasons: Vec<_> = snapshot.skipped.iter().map(|s| (s.path.as_str(), s.reason.as_str())).collect();
         assert!(reasons.contains(&("passwd", "symlink")));
         assert!(reasons.contains(&("fifo", "special_file")));
         assert!(reasons.contains(&("big", "too_large")));

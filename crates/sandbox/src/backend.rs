@@ -43,12 +43,7 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
 
     /// Writes files into the box's workspace. Paths never resolve through
     /// symlinks; parent directories are created.
-    async fn put_files(
-        &self,
-        id: &BoxId,
-        files: Vec<FileEntry>,
-        mode: PutMode,
-    ) -> Result<(), SandboxError>;
+    async fn put_files(&self, id: &BoxId, files: Vec<FileEntry>, mode: PutMode) -> Result<(), SandboxError>;
 
     /// Reads regular files from the workspace: the given paths, or every
     /// file when `paths` is empty, up to `max_total_bytes` in all.

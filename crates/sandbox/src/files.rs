@@ -18,11 +18,7 @@ pub struct FileEntry {
 impl FileEntry {
     /// A non-executable file.
     pub fn new(path: impl Into<String>, content: impl Into<Bytes>) -> Self {
-        FileEntry {
-            path: path.into(),
-            content: content.into(),
-            executable: false,
-        }
+        FileEntry { path: path.into(), content: content.into(), executable: false }
     }
 }
 

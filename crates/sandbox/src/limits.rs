@@ -57,11 +57,7 @@ impl RunLimits {
     pub fn validate_within(&self, max: &RunLimits) -> Result<(), SandboxError> {
         let fields: [(&str, u64, u64); 9] = [
             ("memory_bytes", self.memory_bytes, max.memory_bytes),
-            (
-                "cpu_millicores",
-                self.cpu_millicores.into(),
-                max.cpu_millicores.into(),
-            ),
+            ("cpu_millicores", self.cpu_millicores.into(), max.cpu_millicores.into()),
             ("pids", self.pids.into(), max.pids.into()),
             ("wall_time_ms", self.wall_time_ms, max.wall_time_ms),
             ("cpu_time_ms", self.cpu_time_ms, max.cpu_time_ms),
@@ -72,9 +68,7 @@ impl RunLimits {
         ];
         for (name, value, limit) in fields {
             if value == 0 {
-                return Err(SandboxError::InvalidSpec(format!(
-                    "limit {name} must be positive"
-                )));
+                return Err(SandboxError::InvalidSpec(format!("limit {name} must be positive")));
             }
             if value > limit {
                 return Err(SandboxError::InvalidSpec(format!(
@@ -83,24 +77,16 @@ impl RunLimits {
             }
         }
         if self.memory_bytes < 4 * MIB {
-            return Err(SandboxError::InvalidSpec(
-                "limit memory_bytes must be at least 4 MiB".into(),
-            ));
+            return Err(SandboxError::InvalidSpec("limit memory_bytes must be at least 4 MiB".into()));
         }
         if self.cpu_millicores < 10 {
-            return Err(SandboxError::InvalidSpec(
-                "limit cpu_millicores must be at least 10".into(),
-            ));
+            return Err(SandboxError::InvalidSpec("limit cpu_millicores must be at least 10".into()));
         }
         if self.open_files < 16 {
-            return Err(SandboxError::InvalidSpec(
-                "limit open_files must be at least 16".into(),
-            ));
+            return Err(SandboxError::InvalidSpec("limit open_files must be at least 16".into()));
         }
         if self.stack_bytes < 64 * 1024 {
-            return Err(SandboxError::InvalidSpec(
-                "limit stack_bytes must be at least 64 KiB".into(),
-            ));
+            return Err(SandboxError::InvalidSpec("limit stack_bytes must be at least 64 KiB".into()));
         }
         Ok(())
     }
@@ -166,15 +152,11 @@ impl BoxLimits {
         ];
         for (name, value) in fields {
             if value == 0 {
-                return Err(SandboxError::InvalidSpec(format!(
-                    "box limit {name} must be positive"
-                )));
+                return Err(SandboxError::InvalidSpec(format!("box limit {name} must be positive")));
             }
         }
         if self.memory_bytes < 8 * MIB {
-            return Err(SandboxError::InvalidSpec(
-                "box limit memory_bytes must be at least 8 MiB".into(),
-            ));
+            return Err(SandboxError::InvalidSpec("box limit memory_bytes must be at least 8 MiB".into()));
         }
         Ok(())
     }
@@ -198,10 +180,7 @@ mod tests {
     #[test]
     fn exceeding_a_maximum_is_an_error_not_a_clamp() {
         let max = RunLimits::default();
-        let asked = RunLimits {
-            memory_bytes: max.memory_bytes + 1,
-            ..RunLimits::default()
-        };
+        let asked = RunLimits { memory_bytes: max.memory_bytes + 1, ..RunLimits::default() };
         let err = asked.validate_within(&max).unwrap_err().to_string();
         assert!(err.contains("memory_bytes"), "{err}");
         assert!(err.contains("exceeds"), "{err}");
@@ -209,15 +188,9 @@ mod tests {
 
     #[test]
     fn zero_limits_are_rejected() {
-        let asked = RunLimits {
-            pids: 0,
-            ..RunLimits::default()
-        };
+        let asked = RunLimits { pids: 0, ..RunLimits::default() };
         assert!(asked.validate_within(&RunLimits::hard_maximum()).is_err());
-        let boxed = BoxLimits {
-            tmp_bytes: 0,
-            ..BoxLimits::default()
-        };
+        let boxed = BoxLimits { tmp_bytes: 0, ..BoxLimits::default() };
         assert!(boxed.validate().is_err());
     }
 

@@ -15,10 +15,7 @@ pub const MAX_COMPONENT_BYTES: usize = 255;
 pub const MAX_DEPTH: usize = 32;
 
 fn reject(path: &str, reason: &'static str) -> SandboxError {
-    SandboxError::InvalidPath {
-        path: path.chars().take(200).collect(),
-        reason,
-    }
+    SandboxError::InvalidPath { path: path.chars().take(200).collect(), reason }
 }
 
 /// Checks that `path` is a safe workspace-relative path and returns its
@@ -51,9 +48,7 @@ pub fn validate_relative(path: &str) -> Result<Vec<&str>, SandboxError> {
             "" => return Err(reject(path, "path has an empty component")),
             "." => return Err(reject(path, "path has a `.` component")),
             ".." => return Err(reject(path, "path has a `..` component")),
-            c if c.len() > MAX_COMPONENT_BYTES => {
-                return Err(reject(path, "a path component is too long"))
-            }
+            c if c.len() > MAX_COMPONENT_BYTES => return Err(reject(path, "a path component is too long")),
             _ => {}
         }
     }
@@ -95,34 +90,16 @@ mod tests {
 
     #[test]
     fn accepts_ordinary_paths() {
-        for ok in [
-            "main.py",
-            "src/lib/util.h",
-            "a b/c-d_e.f",
-            "日本/語.txt",
-            ".hidden",
-            "..dots",
-        ] {
+        for ok in ["main.py", "src/lib/util.h", "a b/c-d_e.f", "日本/語.txt", ".hidden", "..dots"] {
             assert!(validate_relative(ok).is_ok(), "{ok}");
         }
     }
 
     #[test]
     fn rejects_hostile_paths() {
-        for bad in [
-            "",
-            "/etc/passwd",
-            "../x",
-            "a/../../x",
-            "a/./b",
-            "a//b",
-            "a/",
-            "a\0b",
-            "a\\..\\b",
-            "a\nb",
-            ".",
-            "..",
-        ] {
+        for bad in
+            ["", "/etc/passwd", "../x", "a/../../x", "a/./b", "a//b", "a/", "a\0b", "a\\..\\b", "a\nb", ".", ".."]
+        {
             assert!(validate_relative(bad).is_err(), "{bad:?}");
         }
         assert!(validate_relative(&"a/".repeat(40)).is_err());

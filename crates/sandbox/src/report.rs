@@ -89,22 +89,10 @@ mod tests {
 
     #[test]
     fn status_names_round_trip() {
-        for name in [
-            "ok",
-            "nonzero",
-            "signaled",
-            "timeout",
-            "cpu_limit",
-            "memory_limit",
-            "output_limit",
-            "killed",
-        ] {
+        for name in ["ok", "nonzero", "signaled", "timeout", "cpu_limit", "memory_limit", "output_limit", "killed"] {
             let status = RunStatus::parse(name).unwrap();
             assert_eq!(status.as_str(), name);
-            assert_eq!(
-                serde_json::to_string(&status).unwrap(),
-                format!("\"{name}\"")
-            );
+            assert_eq!(serde_json::to_string(&status).unwrap(), format!("\"{name}\""));
         }
         assert_eq!(RunStatus::parse("bogus"), None);
     }

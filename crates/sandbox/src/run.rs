@@ -92,8 +92,7 @@ impl Signal {
         }
         let upper = name.to_ascii_uppercase();
         let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
-        all.into_iter()
-            .find(|s| format!("{s:?}").to_ascii_uppercase() == format!("SIG{bare}"))
+        all.into_iter().find(|s| format!("{s:?}").to_ascii_uppercase() == format!("SIG{bare}"))
     }
 }
 
@@ -166,26 +165,14 @@ impl RunHandle {
         let mut stderr = BytesMut::new();
         while let Some(event) = self.next_event().await {
             match event {
-                RunEvent::Output {
-                    stream: Stream::Stdout,
-                    data,
-                } => stdout.extend_from_slice(&data),
-                RunEvent::Output {
-                    stream: Stream::Stderr,
-                    data,
-                } => stderr.extend_from_slice(&data),
+                RunEvent::Output { stream: Stream::Stdout, data } => stdout.extend_from_slice(&data),
+                RunEvent::Output { stream: Stream::Stderr, data } => stderr.extend_from_slice(&data),
                 RunEvent::Exit(report) => {
-                    return Ok(CollectedRun {
-                        stdout: stdout.freeze(),
-                        stderr: stderr.freeze(),
-                        report,
-                    })
+                    return Ok(CollectedRun { stdout: stdout.freeze(), stderr: stderr.freeze(), report })
                 }
             }
         }
-        Err(SandboxError::Internal(
-            "the run ended without an exit report".into(),
-        ))
+        Err(SandboxError::Internal("the run ended without an exit report".into()))
     }
 }
 

@@ -79,39 +79,24 @@ impl BoxSpec {
     pub fn validate(&self) -> Result<(), SandboxError> {
         self.limits.validate()?;
         validate_in_box_dir(&self.workspace_dir, "workspace_dir")?;
-        for reserved in [
-            "/proc", "/dev", "/tmp", "/sys", "/usr", "/etc", "/bin", "/lib", "/lib64", "/sbin",
-        ] {
-            if self.workspace_dir == reserved
-                || self.workspace_dir.starts_with(&format!("{reserved}/"))
-            {
-                return Err(SandboxError::InvalidSpec(format!(
-                    "workspace_dir may not be inside {reserved}"
-                )));
+        for reserved in ["/proc", "/dev", "/tmp", "/sys", "/usr", "/etc", "/bin", "/lib", "/lib64", "/sbin"] {
+            if self.workspace_dir == reserved || self.workspace_dir.starts_with(&format!("{reserved}/")) {
+                return Err(SandboxError::InvalidSpec(format!("workspace_dir may not be inside {reserved}")));
             }
         }
         if self.hostname.is_empty()
             || self.hostname.len() > 63
-            || !self
-                .hostname
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+            || !self.hostname.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         {
-            return Err(SandboxError::InvalidSpec(
-                "hostname must be 1-63 of [A-Za-z0-9-]".into(),
-            ));
+            return Err(SandboxError::InvalidSpec("hostname must be 1-63 of [A-Za-z0-9-]".into()));
         }
         if let RootfsSpec::Image { dir } = &self.rootfs {
             if !dir.is_absolute() {
-                return Err(SandboxError::InvalidSpec(
-                    "image dir must be an absolute path".into(),
-                ));
+                return Err(SandboxError::InvalidSpec("image dir must be an absolute path".into()));
             }
         }
         if self.idle_ttl.is_zero() {
-            return Err(SandboxError::InvalidSpec(
-                "idle_ttl must be positive".into(),
-            ));
+            return Err(SandboxError::InvalidSpec("idle_ttl must be positive".into()));
         }
         Ok(())
     }
@@ -120,16 +105,12 @@ impl BoxSpec {
 /// Validates an absolute, normalised in-box directory path.
 fn validate_in_box_dir(dir: &str, what: &str) -> Result<(), SandboxError> {
     let Some(relative) = dir.strip_prefix('/') else {
-        return Err(SandboxError::InvalidSpec(format!(
-            "{what} must be absolute"
-        )));
+        return Err(SandboxError::InvalidSpec(format!("{what} must be absolute")));
     };
     if relative.is_empty() {
         return Ok(());
     }
-    crate::paths::validate_relative(relative)
-        .map(|_| ())
-        .map_err(|e| SandboxError::InvalidSpec(format!("{what}: {e}")))
+    crate::paths::validate_relative(relative).map(|_| ()).map_err(|e| SandboxError::InvalidSpec(format!("{what}: {e}")))
 }
 
 /// How a run's standard streams are connected.
@@ -194,10 +175,7 @@ const MAX_ARGS: usize = 4096;
 impl RunSpec {
     /// A batch run of `argv` with default limits and empty, closed stdin.
     pub fn command<S: Into<String>>(argv: impl IntoIterator<Item = S>) -> Self {
-        RunSpec {
-            argv: argv.into_iter().map(Into::into).collect(),
-            ..RunSpec::default()
-        }
+        RunSpec { argv: argv.into_iter().map(Into::into).collect(), ..RunSpec::default() }
     }
 
     /// Checks the spec is complete and within `max`.
@@ -206,27 +184,19 @@ impl RunSpec {
             return Err(SandboxError::InvalidSpec("argv must name a program".into()));
         }
         if self.argv.len() > MAX_ARGS || self.env.len() > MAX_ARGS {
-            return Err(SandboxError::InvalidSpec(
-                "too many arguments or environment entries".into(),
-            ));
+            return Err(SandboxError::InvalidSpec("too many arguments or environment entries".into()));
         }
         for arg in &self.argv {
             if arg.len() > MAX_ARG_BYTES || arg.contains('\0') {
-                return Err(SandboxError::InvalidSpec(
-                    "an argument is too long or has a NUL byte".into(),
-                ));
+                return Err(SandboxError::InvalidSpec("an argument is too long or has a NUL byte".into()));
             }
         }
         for (key, value) in &self.env {
             if key.is_empty() || key.contains('=') || key.contains('\0') || value.contains('\0') {
-                return Err(SandboxError::InvalidSpec(format!(
-                    "bad environment variable name {key:?}"
-                )));
+                return Err(SandboxError::InvalidSpec(format!("bad environment variable name {key:?}")));
             }
             if key.len() + value.len() > MAX_ARG_BYTES {
-                return Err(SandboxError::InvalidSpec(format!(
-                    "environment variable {key} is too long"
-                )));
+                return Err(SandboxError::InvalidSpec(format!("environment variable {key} is too long")));
             }
         }
         if !self.cwd.is_empty() {
@@ -234,9 +204,7 @@ impl RunSpec {
         }
         if let StdioMode::Pty { rows, cols } = self.stdio {
             if rows == 0 || cols == 0 || rows > 1000 || cols > 1000 {
-                return Err(SandboxError::InvalidSpec(
-                    "pty size must be 1..=1000 in each dimension".into(),
-                ));
+                return Err(SandboxError::InvalidSpec("pty size must be 1..=1000 in each dimension".into()));
             }
         }
         self.limits.validate_within(max)
@@ -264,38 +232,18 @@ mod tests {
     #[test]
     fn default_specs_are_valid() {
         BoxSpec::default().validate().unwrap();
-        RunSpec::command(["true"])
-            .validate(&RunLimits::hard_maximum())
-            .unwrap();
+        RunSpec::command(["true"]).validate(&RunLimits::hard_maximum()).unwrap();
     }
 
     #[test]
     fn bad_box_specs_are_rejected() {
         let cases = [
-            BoxSpec {
-                workspace_dir: "workspace".into(),
-                ..BoxSpec::default()
-            },
-            BoxSpec {
-                workspace_dir: "/a/../b".into(),
-                ..BoxSpec::default()
-            },
-            BoxSpec {
-                workspace_dir: "/proc/x".into(),
-                ..BoxSpec::default()
-            },
-            BoxSpec {
-                hostname: "a b".into(),
-                ..BoxSpec::default()
-            },
-            BoxSpec {
-                idle_ttl: Duration::ZERO,
-                ..BoxSpec::default()
-            },
-            BoxSpec {
-                rootfs: RootfsSpec::Image { dir: "rel".into() },
-                ..BoxSpec::default()
-            },
+            BoxSpec { workspace_dir: "workspace".into(), ..BoxSpec::default() },
+            BoxSpec { workspace_dir: "/a/../b".into(), ..BoxSpec::default() },
+            BoxSpec { workspace_dir: "/proc/x".into(), ..BoxSpec::default() },
+            BoxSpec { hostname: "a b".into(), ..BoxSpec::default() },
+            BoxSpec { idle_ttl: Duration::ZERO, ..BoxSpec::default() },
+            BoxSpec { rootfs: RootfsSpec::Image { dir: "rel".into() }, ..BoxSpec::default() },
         ];
         for spec in cases {
             assert!(spec.validate().is_err(), "{spec:?}");
@@ -305,9 +253,7 @@ mod tests {
     #[test]
     fn bad_run_specs_are_rejected() {
         let max = RunLimits::hard_maximum();
-        assert!(RunSpec::command(Vec::<String>::new())
-            .validate(&max)
-            .is_err());
+        assert!(RunSpec::command(Vec::<String>::new()).validate(&max).is_err());
         assert!(RunSpec::command(["a\0b"]).validate(&max).is_err());
         let mut spec = RunSpec::command(["true"]);
         spec.env.push(("A=B".into(), "c".into()));

@@ -5,8 +5,8 @@ use std::fmt;
 use std::io;
 
 use seccompiler::{
-    sock_filter, BackendError, BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp,
-    SeccompCondition, SeccompFilter, SeccompRule, TargetArch,
+    sock_filter, BackendError, BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition,
+    SeccompFilter, SeccompRule, TargetArch,
 };
 
 use crate::error::SeccompError;
@@ -59,12 +59,7 @@ pub(crate) fn arch_guard() -> BpfProgram {
 }
 
 fn stmt(code: u16, k: u32) -> sock_filter {
-    sock_filter {
-        code,
-        jt: 0,
-        jf: 0,
-        k,
-    }
+    sock_filter { code, jt: 0, jf: 0, k }
 }
 
 fn jump(code: u16, k: u32, jt: u8, jf: u8) -> sock_filter {
@@ -96,16 +91,11 @@ impl Policy {
     /// and installed in any number of children.
     pub fn compile(&self) -> Result<CompiledPolicy, SeccompError> {
         if !cfg!(target_arch = "x86_64") {
-            return Err(SeccompError::UnsupportedArch {
-                arch: std::env::consts::ARCH,
-            });
+            return Err(SeccompError::UnsupportedArch { arch: std::env::consts::ARCH });
         }
         let mut by_action: Vec<(Action, Vec<&Group>)> = Vec::new();
         for group in &self.groups {
-            match by_action
-                .iter_mut()
-                .find(|(action, _)| *action == group.action)
-            {
+            match by_action.iter_mut().find(|(action, _)| *action == group.action) {
                 Some((_, groups)) => groups.push(group),
                 None => by_action.push((group.action, vec![group])),
             }
@@ -122,15 +112,8 @@ impl Policy {
 /// One filter for every group with the same action. Syscalls are unique
 /// across groups (the parser checks), so their rules never collide.
 fn compile_groups(action: Action, groups: &[&Group]) -> Result<BpfProgram, SeccompError> {
-    let names = groups
-        .iter()
-        .map(|g| g.name.as_str())
-        .collect::<Vec<_>>()
-        .join("+");
-    let err = |source: BackendError| SeccompError::Compile {
-        group: names.clone(),
-        source,
-    };
+    let names = groups.iter().map(|g| g.name.as_str()).collect::<Vec<_>>().join("+");
+    let err = |source: BackendError| SeccompError::Compile { group: names.clone(), source };
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
     for group in groups {
         for entry in &group.entries {
@@ -142,13 +125,7 @@ fn compile_groups(action: Action, groups: &[&Group]) -> Result<BpfProgram, Secco
             rules.insert(i64::from(entry.nr), entry_rules);
         }
     }
-    let filter = SeccompFilter::new(
-        rules,
-        SeccompAction::Allow,
-        action.into(),
-        TargetArch::x86_64,
-    )
-    .map_err(err)?;
+    let filter = SeccompFilter::new(rules, SeccompAction::Allow, action.into(), TargetArch::x86_64).map_err(err)?;
     BpfProgram::try_from(filter).map_err(err)
 }
 
@@ -158,8 +135,7 @@ fn rules_for(condition: &Condition) -> Result<Vec<SeccompRule>, BackendError> {
         Width::Low32 => SeccompCmpArgLen::Dword,
         Width::Full64 => SeccompCmpArgLen::Qword,
     };
-    let cond =
-        |op: SeccompCmpOp, value: u64| SeccompCondition::new(condition.arg, len.clone(), op, value);
+    let cond = |op: SeccompCmpOp, value: u64| SeccompCondition::new(condition.arg, len.clone(), op, value);
     match &condition.predicate {
         // "any bit set" = OR over bits of "(arg & bit) == bit".
         Predicate::AnyBitSet(mask) => (0..64)
@@ -169,16 +145,10 @@ fn rules_for(condition: &Condition) -> Result<Vec<SeccompRule>, BackendError> {
             .collect(),
         // "none of" = AND over values of "arg != value": one rule.
         Predicate::NotIn(values) => {
-            let conditions = values
-                .iter()
-                .map(|v| cond(SeccompCmpOp::Ne, *v))
-                .collect::<Result<Vec<_>, _>>()?;
+            let conditions = values.iter().map(|v| cond(SeccompCmpOp::Ne, *v)).collect::<Result<Vec<_>, _>>()?;
             Ok(vec![SeccompRule::new(conditions)?])
         }
-        Predicate::Eq(value) => Ok(vec![SeccompRule::new(vec![cond(
-            SeccompCmpOp::Eq,
-            *value,
-        )?])?]),
+        Predicate::Eq(value) => Ok(vec![SeccompRule::new(vec![cond(SeccompCmpOp::Eq, *value)?])?]),
     }
 }
 
@@ -195,9 +165,7 @@ pub struct CompiledPolicy {
 impl fmt::Debug for CompiledPolicy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let lens: Vec<usize> = self.programs.iter().map(Vec::len).collect();
-        f.debug_struct("CompiledPolicy")
-            .field("filter_instruction_counts", &lens)
-            .finish()
+        f.debug_struct("CompiledPolicy").field("filter_instruction_counts", &lens).finish()
     }
 }
 
@@ -257,12 +225,9 @@ impl CompiledPolicy {
             // compile() keeps every program under seccompiler's 4096-instruction
             // limit (the kernel's BPF_MAXINSNS), so this never fails in practice;
             // the error is built without allocating.
-            let len = libc::c_ushort::try_from(program.len())
-                .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-            let fprog = SockFprog {
-                len,
-                filter: program.as_ptr(),
-            };
+            let len =
+                libc::c_ushort::try_from(program.len()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+            let fprog = SockFprog { len, filter: program.as_ptr() };
             // SAFETY: `fprog` points at `len` initialised `sock_filter`s
             // (repr(C), same layout as the kernel's struct) owned by `self`,
             // which outlives the call; the kernel copies the program before

@@ -182,10 +182,7 @@ impl Policy {
     pub fn from_toml(text: &str) -> Result<Policy, SeccompError> {
         let raw: RawPolicy = toml::from_str(text)?;
         if raw.version != POLICY_VERSION {
-            return Err(SeccompError::UnsupportedVersion {
-                found: raw.version,
-                supported: POLICY_VERSION,
-            });
+            return Err(SeccompError::UnsupportedVersion { found: raw.version, supported: POLICY_VERSION });
         }
         let extra = validate_extra_syscalls(&raw.extra_syscalls)?;
         if raw.group.is_empty() {
@@ -200,23 +197,17 @@ impl Policy {
         for raw_group in &raw.group {
             let gname = raw_group.name.as_str();
             if !group_names.insert(gname) {
-                return Err(SeccompError::DuplicateGroup {
-                    group: gname.to_owned(),
-                });
+                return Err(SeccompError::DuplicateGroup { group: gname.to_owned() });
             }
             if raw_group.syscalls.is_empty() && raw_group.conditional.is_empty() {
-                return Err(SeccompError::EmptyGroup {
-                    group: gname.to_owned(),
-                });
+                return Err(SeccompError::EmptyGroup { group: gname.to_owned() });
             }
             let action = match &raw_group.action {
                 RawAction::KillProcess => Action::KillProcess,
-                RawAction::Errno(name) => Action::Errno(errno_by_name(name).ok_or_else(|| {
-                    SeccompError::UnknownErrno {
-                        group: gname.to_owned(),
-                        errno: name.clone(),
-                    }
-                })?),
+                RawAction::Errno(name) => Action::Errno(
+                    errno_by_name(name)
+                        .ok_or_else(|| SeccompError::UnknownErrno { group: gname.to_owned(), errno: name.clone() })?,
+                ),
             };
 
             let mut entries: Vec<Entry> = Vec::new();
@@ -236,11 +227,7 @@ impl Policy {
             for name in &raw_group.syscalls {
                 let nr = resolve(gname, name, &extra)?;
                 claim(name)?;
-                entries.push(Entry {
-                    name: name.clone(),
-                    nr,
-                    conditions: Vec::new(),
-                });
+                entries.push(Entry { name: name.clone(), nr, conditions: Vec::new() });
             }
 
             // Conditional entries: several for one syscall (in this group)
@@ -253,21 +240,12 @@ impl Policy {
                     existing.conditions.push(condition);
                 } else {
                     claim(&rc.syscall)?;
-                    conditional.push(Entry {
-                        name: rc.syscall.clone(),
-                        nr,
-                        conditions: vec![condition],
-                    });
+                    conditional.push(Entry { name: rc.syscall.clone(), nr, conditions: vec![condition] });
                 }
             }
             entries.extend(conditional);
 
-            groups.push(Group {
-                name: gname.to_owned(),
-                reason: raw_group.reason.clone(),
-                action,
-                entries,
-            });
+            groups.push(Group { name: gname.to_owned(), reason: raw_group.reason.clone(), action, entries });
         }
 
         Ok(Policy { groups })
@@ -276,11 +254,8 @@ impl Policy {
     /// Every syscall the policy blocks, sorted by name. Syscalls that are
     /// blocked only for some arguments (`clone`, `personality`) are included.
     pub fn blocked_syscalls(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .groups
-            .iter()
-            .flat_map(|g| g.entries.iter().map(|e| e.name.clone()))
-            .collect();
+        let mut names: Vec<String> =
+            self.groups.iter().flat_map(|g| g.entries.iter().map(|e| e.name.clone())).collect();
         names.sort();
         names.dedup();
         names
@@ -299,31 +274,18 @@ fn resolve(group: &str, name: &str, extra: &BTreeMap<String, u32>) -> Result<u32
         .get(name)
         .copied()
         .or_else(|| syscall_table::lookup(name))
-        .ok_or_else(|| SeccompError::UnknownSyscall {
-            group: group.to_owned(),
-            syscall: name.to_owned(),
-        })
+        .ok_or_else(|| SeccompError::UnknownSyscall { group: group.to_owned(), syscall: name.to_owned() })
 }
 
-fn validate_extra_syscalls(
-    extra: &BTreeMap<String, i64>,
-) -> Result<BTreeMap<String, u32>, SeccompError> {
+fn validate_extra_syscalls(extra: &BTreeMap<String, i64>) -> Result<BTreeMap<String, u32>, SeccompError> {
     let mut out = BTreeMap::new();
     let mut by_nr: BTreeMap<u32, &str> = BTreeMap::new();
     for (name, &nr) in extra {
-        let bad = |problem: String| SeccompError::BadExtraSyscall {
-            syscall: name.clone(),
-            nr,
-            problem,
-        };
+        let bad = |problem: String| SeccompError::BadExtraSyscall { syscall: name.clone(), nr, problem };
         let n = u32::try_from(nr)
             .ok()
             .filter(|n| *n < X32_SYSCALL_BIT)
-            .ok_or_else(|| {
-                bad(format!(
-                    "not a native x86_64 syscall number (0..{X32_SYSCALL_BIT:#x})"
-                ))
-            })?;
+            .ok_or_else(|| bad(format!("not a native x86_64 syscall number (0..{X32_SYSCALL_BIT:#x})")))?;
         if let Some(known) = syscall_table::lookup(name) {
             if known != n {
                 return Err(bad(format!("the built-in table says {known}")));
@@ -331,9 +293,7 @@ fn validate_extra_syscalls(
         }
         if let Some(known) = syscall_table::name_of(n) {
             if known != name {
-                return Err(bad(format!(
-                    "that number is `{known}` in the built-in table"
-                )));
+                return Err(bad(format!("that number is `{known}` in the built-in table")));
             }
         }
         if let Some(other) = by_nr.insert(n, name) {
@@ -345,11 +305,8 @@ fn validate_extra_syscalls(
 }
 
 fn validate_condition(group: &str, rc: &RawConditional) -> Result<Condition, SeccompError> {
-    let bad = |problem: String| SeccompError::BadCondition {
-        group: group.to_owned(),
-        syscall: rc.syscall.clone(),
-        problem,
-    };
+    let bad =
+        |problem: String| SeccompError::BadCondition { group: group.to_owned(), syscall: rc.syscall.clone(), problem };
     if rc.arg > 5 {
         return Err(bad(format!("arg = {} is out of range 0..=5", rc.arg)));
     }
@@ -370,17 +327,14 @@ fn validate_condition(group: &str, rc: &RawConditional) -> Result<Condition, Sec
                 return Err(bad("any_bit_set has no bits set".to_owned()));
             }
             if !fits(mask) {
-                return Err(bad(format!(
-                    "any_bit_set {mask:#x} does not fit width = 32"
-                )));
+                return Err(bad(format!("any_bit_set {mask:#x} does not fit width = 32")));
             }
             Predicate::AnyBitSet(mask)
         }
         (None, Some(values), None) => {
             if values.is_empty() {
                 return Err(bad(
-                    "not_in is empty (that would block every call; list it in `syscalls` instead)"
-                        .to_owned(),
+                    "not_in is empty (that would block every call; list it in `syscalls` instead)".to_owned()
                 ));
             }
             if let Some(v) = values.iter().find(|v| !fits(**v)) {
@@ -397,17 +351,9 @@ fn validate_condition(group: &str, rc: &RawConditional) -> Result<Condition, Sec
             }
             Predicate::Eq(*value)
         }
-        _ => {
-            return Err(bad(
-                "a conditional entry needs exactly one of any_bit_set, not_in, eq".to_owned(),
-            ))
-        }
+        _ => return Err(bad("a conditional entry needs exactly one of any_bit_set, not_in, eq".to_owned())),
     };
-    Ok(Condition {
-        arg: rc.arg,
-        width,
-        predicate,
-    })
+    Ok(Condition { arg: rc.arg, width, predicate })
 }
 
 /// The errno names a policy may use.

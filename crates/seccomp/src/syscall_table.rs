@@ -157,14 +157,8 @@ pub(crate) const X86_64: &[(&str, u32)] = &[
     ("keyctl", libc::SYS_keyctl as u32),
     ("kill", libc::SYS_kill as u32),
     ("landlock_add_rule", libc::SYS_landlock_add_rule as u32),
-    (
-        "landlock_create_ruleset",
-        libc::SYS_landlock_create_ruleset as u32,
-    ),
-    (
-        "landlock_restrict_self",
-        libc::SYS_landlock_restrict_self as u32,
-    ),
+    ("landlock_create_ruleset", libc::SYS_landlock_create_ruleset as u32),
+    ("landlock_restrict_self", libc::SYS_landlock_restrict_self as u32),
     ("lchown", libc::SYS_lchown as u32),
     ("lgetxattr", libc::SYS_lgetxattr as u32),
     ("link", libc::SYS_link as u32),
@@ -286,22 +280,13 @@ pub(crate) const X86_64: &[(&str, u32)] = &[
     ("rt_sigsuspend", libc::SYS_rt_sigsuspend as u32),
     ("rt_sigtimedwait", libc::SYS_rt_sigtimedwait as u32),
     ("rt_tgsigqueueinfo", libc::SYS_rt_tgsigqueueinfo as u32),
-    (
-        "sched_get_priority_max",
-        libc::SYS_sched_get_priority_max as u32,
-    ),
-    (
-        "sched_get_priority_min",
-        libc::SYS_sched_get_priority_min as u32,
-    ),
+    ("sched_get_priority_max", libc::SYS_sched_get_priority_max as u32),
+    ("sched_get_priority_min", libc::SYS_sched_get_priority_min as u32),
     ("sched_getaffinity", libc::SYS_sched_getaffinity as u32),
     ("sched_getattr", libc::SYS_sched_getattr as u32),
     ("sched_getparam", libc::SYS_sched_getparam as u32),
     ("sched_getscheduler", libc::SYS_sched_getscheduler as u32),
-    (
-        "sched_rr_get_interval",
-        libc::SYS_sched_rr_get_interval as u32,
-    ),
+    ("sched_rr_get_interval", libc::SYS_sched_rr_get_interval as u32),
     ("sched_setaffinity", libc::SYS_sched_setaffinity as u32),
     ("sched_setattr", libc::SYS_sched_setattr as u32),
     ("sched_setparam", libc::SYS_sched_setparam as u32),
@@ -319,10 +304,7 @@ pub(crate) const X86_64: &[(&str, u32)] = &[
     ("sendmsg", libc::SYS_sendmsg as u32),
     ("sendto", libc::SYS_sendto as u32),
     ("set_mempolicy", libc::SYS_set_mempolicy as u32),
-    (
-        "set_mempolicy_home_node",
-        libc::SYS_set_mempolicy_home_node as u32,
-    ),
+    ("set_mempolicy_home_node", libc::SYS_set_mempolicy_home_node as u32),
     ("set_robust_list", libc::SYS_set_robust_list as u32),
     ("set_thread_area", libc::SYS_set_thread_area as u32),
     ("set_tid_address", libc::SYS_set_tid_address as u32),
@@ -411,11 +393,7 @@ pub(crate) const X86_64: &[(&str, u32)] = &[
 
 /// The x86_64 number of `name`, if the table knows it.
 pub(crate) fn lookup(name: &str) -> Option<u32> {
-    X86_64
-        .binary_search_by(|(n, _)| (*n).cmp(name))
-        .ok()
-        .and_then(|i| X86_64.get(i))
-        .map(|(_, nr)| *nr)
+    X86_64.binary_search_by(|(n, _)| (*n).cmp(name)).ok().and_then(|i| X86_64.get(i)).map(|(_, nr)| *nr)
 }
 
 /// The name of x86_64 syscall `nr`, if the table knows it.
@@ -453,11 +431,7 @@ mod tests {
             ("_sysctl", libc::SYS__sysctl),
         ];
         for (name, nr) in pairs {
-            assert_eq!(
-                lookup(name).map(i64::from),
-                Some(*nr),
-                "table disagrees with libc on {name}"
-            );
+            assert_eq!(lookup(name).map(i64::from), Some(*nr), "table disagrees with libc on {name}");
         }
         assert_eq!(lookup("no_such_syscall"), None);
         assert_eq!(name_of(56), Some("clone"));

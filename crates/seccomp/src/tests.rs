@@ -5,9 +5,7 @@
 
 use seccompiler::sock_filter;
 
-use crate::compiled::{
-    arch_guard, AUDIT_ARCH_X86_64, BPF_JEQ_K, BPF_JGE_K, BPF_LD_W_ABS, BPF_RET_K,
-};
+use crate::compiled::{arch_guard, AUDIT_ARCH_X86_64, BPF_JEQ_K, BPF_JGE_K, BPF_LD_W_ABS, BPF_RET_K};
 use crate::{Action, CompiledPolicy, Policy, SeccompError};
 
 /// Every syscall the brief requires the default policy to block.
@@ -125,11 +123,7 @@ struct Data {
 
 impl Data {
     fn native(nr: u32, args: [u64; 6]) -> Data {
-        Data {
-            nr,
-            arch: AUDIT_ARCH_X86_64,
-            args,
-        }
+        Data { nr, arch: AUDIT_ARCH_X86_64, args }
     }
 
     fn load(&self, offset: u32) -> u32 {
@@ -229,10 +223,7 @@ fn default_policy_parses_and_compiles() {
 #[test]
 fn every_required_syscall_is_blocked() {
     let blocked = policy().blocked_syscalls();
-    let missing: Vec<&&str> = REQUIRED
-        .iter()
-        .filter(|s| !blocked.iter().any(|b| b == *s))
-        .collect();
+    let missing: Vec<&&str> = REQUIRED.iter().filter(|s| !blocked.iter().any(|b| b == *s)).collect();
     assert!(missing.is_empty(), "not blocked: {missing:?}");
     assert!(blocked.windows(2).all(|w| w[0] < w[1]), "sorted and unique");
 }
@@ -248,17 +239,9 @@ fn ordinary_syscalls_are_not_listed() {
 #[test]
 fn actions_are_eperm_except_clone3() {
     for group in policy().groups() {
-        let expected = if group.name() == "clone3" {
-            Action::Errno(libc::ENOSYS)
-        } else {
-            Action::Errno(libc::EPERM)
-        };
+        let expected = if group.name() == "clone3" { Action::Errno(libc::ENOSYS) } else { Action::Errno(libc::EPERM) };
         assert_eq!(group.action(), expected, "group {}", group.name());
-        assert!(
-            group.reason().is_some(),
-            "group {} has no reason",
-            group.name()
-        );
+        assert!(group.reason().is_some(), "group {} has no reason", group.name());
     }
 }
 
@@ -266,14 +249,8 @@ fn actions_are_eperm_except_clone3() {
 fn extra_syscall_numeric_fallback_is_used() {
     // open_tree_attr (Linux 6.15) is not in the 6.12 table.
     assert_eq!(crate::syscall_table::lookup("open_tree_attr"), None);
-    assert!(policy()
-        .blocked_syscalls()
-        .iter()
-        .any(|s| s == "open_tree_attr"));
-    assert_eq!(
-        run_stack(&compiled(), &Data::native(467, [0; 6])),
-        errno(libc::EPERM)
-    );
+    assert!(policy().blocked_syscalls().iter().any(|s| s == "open_tree_attr"));
+    assert_eq!(run_stack(&compiled(), &Data::native(467, [0; 6])), errno(libc::EPERM));
 }
 
 // ---------------------------------------------------------------------------
@@ -295,16 +272,9 @@ fn guard_program_has_expected_instructions() {
         (BPF_RET_K, 0, 0, 0x7fff_0000), // ret ALLOW
     ];
     for (i, (ins, (code, jt, jf, k))) in g.iter().zip(expected).enumerate() {
-        assert_eq!(
-            (ins.code, ins.jt, ins.jf, ins.k),
-            (code, jt, jf, k),
-            "instruction {i}"
-        );
+        assert_eq!((ins.code, ins.jt, ins.jf, ins.k), (code, jt, jf, k), "instruction {i}");
     }
-    assert_eq!(
-        (BPF_LD_W_ABS, BPF_JEQ_K, BPF_JGE_K, BPF_RET_K),
-        (0x20, 0x15, 0x35, 0x06)
-    );
+    assert_eq!((BPF_LD_W_ABS, BPF_JEQ_K, BPF_JGE_K, BPF_RET_K), (0x20, 0x15, 0x35, 0x06));
 }
 
 #[test]
@@ -327,11 +297,7 @@ fn guard_verdicts() {
 #[test]
 fn seccompiler_filters_kill_on_arch_mismatch_too() {
     let c = compiled();
-    let aarch64 = Data {
-        nr: nr("getpid"),
-        arch: 183 | 0x8000_0000 | 0x4000_0000,
-        args: [0; 6],
-    };
+    let aarch64 = Data { nr: nr("getpid"), arch: 183 | 0x8000_0000 | 0x4000_0000, args: [0; 6] };
     for program in &c.programs()[1..] {
         assert_eq!(run(program, &aarch64), libc::SECCOMP_RET_KILL_PROCESS);
     }
@@ -380,10 +346,7 @@ fn clone_is_blocked_only_with_namespace_flags() {
         | libc::CLONE_CHILD_CLEARTID) as u64;
     assert_eq!(verdict("clone", [thread, 0, 0, 0, 0, 0]), allow);
     // CLONE_IO (0x80000000) and CLONE_NEWTIME-in-signal-bits are not namespaces here
-    assert_eq!(
-        verdict("clone", [0x8000_0000 | sigchld, 0, 0, 0, 0, 0]),
-        allow
-    );
+    assert_eq!(verdict("clone", [0x8000_0000 | sigchld, 0, 0, 0, 0, 0]), allow);
     for flag in [
         libc::CLONE_NEWNS,
         libc::CLONE_NEWCGROUP,
@@ -394,16 +357,8 @@ fn clone_is_blocked_only_with_namespace_flags() {
         libc::CLONE_NEWNET,
     ] {
         let flags = flag as u64 | sigchld;
-        assert_eq!(
-            verdict("clone", [flags, 0, 0, 0, 0, 0]),
-            eperm,
-            "flag {flag:#x}"
-        );
-        assert_eq!(
-            verdict("clone", [flags | fork, 0, 0, 0, 0, 0]),
-            eperm,
-            "flag {flag:#x}"
-        );
+        assert_eq!(verdict("clone", [flags, 0, 0, 0, 0, 0]), eperm, "flag {flag:#x}");
+        assert_eq!(verdict("clone", [flags | fork, 0, 0, 0, 0, 0]), eperm, "flag {flag:#x}");
     }
     // Flags in arg 1 (the stack pointer) do not matter.
     assert_eq!(verdict("clone", [sigchld, 0x1000_0000, 0, 0, 0, 0]), allow);
@@ -414,28 +369,12 @@ fn personality_allows_only_the_docker_set() {
     let allow = libc::SECCOMP_RET_ALLOW;
     let eperm = errno(libc::EPERM);
     for ok in [0u64, 0x8, 0x20000, 0x20008, 0xffff_ffff] {
-        assert_eq!(
-            verdict("personality", [ok, 0, 0, 0, 0, 0]),
-            allow,
-            "{ok:#x}"
-        );
+        assert_eq!(verdict("personality", [ok, 0, 0, 0, 0, 0]), allow, "{ok:#x}");
     }
     // Width 32: the kernel ignores the high half, so does the filter.
-    assert_eq!(
-        verdict("personality", [0x1_0000_0000, 0, 0, 0, 0, 0]),
-        allow
-    );
-    for bad in [
-        0x0040000u64, /* ADDR_NO_RANDOMIZE */
-        0x0400000,    /* READ_IMPLIES_EXEC */
-        0x1,
-        0x7,
-    ] {
-        assert_eq!(
-            verdict("personality", [bad, 0, 0, 0, 0, 0]),
-            eperm,
-            "{bad:#x}"
-        );
+    assert_eq!(verdict("personality", [0x1_0000_0000, 0, 0, 0, 0, 0]), allow);
+    for bad in [0x0040000u64 /* ADDR_NO_RANDOMIZE */, 0x0400000 /* READ_IMPLIES_EXEC */, 0x1, 0x7] {
+        assert_eq!(verdict("personality", [bad, 0, 0, 0, 0, 0]), eperm, "{bad:#x}");
     }
 }
 
@@ -461,26 +400,16 @@ fn minimal_policy_compiles() {
     assert_eq!(p.blocked_syscalls(), vec!["mount".to_owned()]);
     let c = p.compile().unwrap();
     assert_eq!(c.filter_count(), 2);
-    assert_eq!(
-        run_stack(&c, &Data::native(nr("mount"), [0; 6])),
-        errno(libc::EPERM)
-    );
-    assert_eq!(
-        run_stack(&c, &Data::native(nr("umount2"), [0; 6])),
-        libc::SECCOMP_RET_ALLOW
-    );
+    assert_eq!(run_stack(&c, &Data::native(nr("mount"), [0; 6])), errno(libc::EPERM));
+    assert_eq!(run_stack(&c, &Data::native(nr("umount2"), [0; 6])), libc::SECCOMP_RET_ALLOW);
 }
 
 #[test]
 fn kill_process_action() {
-    let p =
-        Policy::from_toml(&MINIMAL.replace(r#"{ errno = "EPERM" }"#, r#""kill_process""#)).unwrap();
+    let p = Policy::from_toml(&MINIMAL.replace(r#"{ errno = "EPERM" }"#, r#""kill_process""#)).unwrap();
     assert_eq!(p.groups()[0].action(), Action::KillProcess);
     let c = p.compile().unwrap();
-    assert_eq!(
-        run_stack(&c, &Data::native(nr("mount"), [0; 6])),
-        libc::SECCOMP_RET_KILL_PROCESS
-    );
+    assert_eq!(run_stack(&c, &Data::native(nr("mount"), [0; 6])), libc::SECCOMP_RET_KILL_PROCESS);
 }
 
 #[test]
@@ -499,10 +428,7 @@ fn malformed_toml_is_a_toml_error() {
 fn wrong_version() {
     assert!(matches!(
         err(&MINIMAL.replace("version = 1", "version = 2")),
-        SeccompError::UnsupportedVersion {
-            found: 2,
-            supported: 1
-        }
+        SeccompError::UnsupportedVersion { found: 2, supported: 1 }
     ));
 }
 
@@ -511,27 +437,18 @@ fn unknown_syscall_names_group_and_syscall() {
     let e = err(&MINIMAL.replace(r#"["mount"]"#, r#"["mount", "mount_everything"]"#));
     match &e {
         SeccompError::UnknownSyscall { group, syscall } => {
-            assert_eq!(
-                (group.as_str(), syscall.as_str()),
-                ("g", "mount_everything")
-            );
+            assert_eq!((group.as_str(), syscall.as_str()), ("g", "mount_everything"));
         }
         other => panic!("wrong error {other:?}"),
     }
     let msg = e.to_string();
-    assert!(
-        msg.contains("`g`") && msg.contains("`mount_everything`"),
-        "{msg}"
-    );
+    assert!(msg.contains("`g`") && msg.contains("`mount_everything`"), "{msg}");
 }
 
 #[test]
 fn unknown_errno() {
     let e = err(&MINIMAL.replace("EPERM", "EWHATEVER"));
-    assert!(
-        matches!(&e, SeccompError::UnknownErrno { group, errno } if group == "g" && errno == "EWHATEVER"),
-        "{e:?}"
-    );
+    assert!(matches!(&e, SeccompError::UnknownErrno { group, errno } if group == "g" && errno == "EWHATEVER"), "{e:?}");
 }
 
 #[test]
@@ -541,18 +458,9 @@ fn duplicate_syscall_across_groups() {
     );
     let e = err(&text);
     match &e {
-        SeccompError::DuplicateSyscall {
-            syscall,
-            first_group,
-            second_group,
-        } => assert_eq!(
-            (
-                syscall.as_str(),
-                first_group.as_str(),
-                second_group.as_str()
-            ),
-            ("mount", "g", "h")
-        ),
+        SeccompError::DuplicateSyscall { syscall, first_group, second_group } => {
+            assert_eq!((syscall.as_str(), first_group.as_str(), second_group.as_str()), ("mount", "g", "h"))
+        }
         other => panic!("wrong error {other:?}"),
     }
     assert!(e.to_string().contains("`mount`"), "{e}");
@@ -569,19 +477,14 @@ fn duplicate_syscall_within_group_and_between_lists() {
 
 #[test]
 fn duplicate_group_name() {
-    let text = format!(
-        "{MINIMAL}\n[[group]]\nname = \"g\"\naction = \"kill_process\"\nsyscalls = [\"chroot\"]\n"
-    );
+    let text = format!("{MINIMAL}\n[[group]]\nname = \"g\"\naction = \"kill_process\"\nsyscalls = [\"chroot\"]\n");
     assert!(matches!(err(&text), SeccompError::DuplicateGroup { group } if group == "g"));
 }
 
 #[test]
 fn empty_group_and_no_groups() {
     let e = err(&MINIMAL.replace(r#"["mount"]"#, "[]"));
-    assert!(
-        matches!(&e, SeccompError::EmptyGroup { group } if group == "g"),
-        "{e:?}"
-    );
+    assert!(matches!(&e, SeccompError::EmptyGroup { group } if group == "g"), "{e:?}");
     assert!(matches!(err("version = 1"), SeccompError::NoGroups));
 }
 
@@ -589,11 +492,7 @@ fn empty_group_and_no_groups() {
 fn conditional_entries_are_validated() {
     let base = "version = 1\n[[group]]\nname = \"c\"\naction = { errno = \"EPERM\" }\n[[group.conditional]]\nsyscall = \"clone\"\n";
     let bad = |rest: &str| match err(&format!("{base}{rest}")) {
-        SeccompError::BadCondition {
-            group,
-            syscall,
-            problem,
-        } => {
+        SeccompError::BadCondition { group, syscall, problem } => {
             assert_eq!((group.as_str(), syscall.as_str()), ("c", "clone"));
             problem
         }
@@ -613,18 +512,9 @@ fn conditional_entries_are_validated() {
     .unwrap();
     let c = p.compile().unwrap();
     let clone = nr("clone");
-    assert_eq!(
-        run_stack(&c, &Data::native(clone, [0x1000_0000, 0, 0, 0, 0, 0])),
-        errno(libc::EPERM)
-    );
-    assert_eq!(
-        run_stack(&c, &Data::native(clone, [0, 7, 0, 0, 0, 0])),
-        errno(libc::EPERM)
-    );
-    assert_eq!(
-        run_stack(&c, &Data::native(clone, [0, 6, 0, 0, 0, 0])),
-        libc::SECCOMP_RET_ALLOW
-    );
+    assert_eq!(run_stack(&c, &Data::native(clone, [0x1000_0000, 0, 0, 0, 0, 0])), errno(libc::EPERM));
+    assert_eq!(run_stack(&c, &Data::native(clone, [0, 7, 0, 0, 0, 0])), errno(libc::EPERM));
+    assert_eq!(run_stack(&c, &Data::native(clone, [0, 6, 0, 0, 0, 0])), libc::SECCOMP_RET_ALLOW);
 }
 
 #[test]
@@ -637,10 +527,7 @@ fn extra_syscalls_are_validated() {
     // a fresh name works
     let p = Policy::from_toml(&with("listns = 470", "listns")).unwrap();
     let c = p.compile().unwrap();
-    assert_eq!(
-        run_stack(&c, &Data::native(470, [0; 6])),
-        errno(libc::EPERM)
-    );
+    assert_eq!(run_stack(&c, &Data::native(470, [0; 6])), errno(libc::EPERM));
     // agreeing with the table is fine
     assert!(Policy::from_toml(&with("mount = 165", "mount")).is_ok());
     // disagreeing with the table is not

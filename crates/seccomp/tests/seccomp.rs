@@ -27,10 +27,7 @@ fn compiled() -> &'static CompiledPolicy {
 /// Runs `program args...`, under the default policy if `filtered`.
 fn run(program: &str, args: &[&str], filtered: bool) -> Output {
     let mut cmd = Command::new(program);
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     if filtered {
         let policy = compiled();
         // SAFETY: the closure only calls `CompiledPolicy::install`, which
@@ -123,10 +120,7 @@ for line in open("/proc/self/status"):
 "#;
 
 /// Runs the named probes; returns name -> (ret, errno) and the status lines.
-fn probe(
-    names: &[&str],
-    filtered: bool,
-) -> (BTreeMap<String, (i64, i32)>, BTreeMap<String, String>) {
+fn probe(names: &[&str], filtered: bool) -> (BTreeMap<String, (i64, i32)>, BTreeMap<String, String>) {
     let out = python(PROBES, names, filtered);
     let stdout = text(&out.stdout);
     assert!(
@@ -209,10 +203,7 @@ fn probes_fail_differently_without_the_filter() {
         eprintln!("skipped: the test runner is itself under seccomp");
         return;
     }
-    let (results, status) = probe(
-        &["mount", "setns", "keyctl", "perf_event_open", "clone3"],
-        false,
-    );
+    let (results, status) = probe(&["mount", "setns", "keyctl", "perf_event_open", "clone3"], false);
     assert_eq!(status.get("Seccomp").map(String::as_str), Some("0"));
     assert_eq!(results["mount"], (-1, libc::EFAULT));
     assert_eq!(results["setns"], (-1, libc::EBADF));
@@ -233,12 +224,7 @@ print("after", r, ctypes.get_errno(), flush=True)
 "#;
     let out = python(script, &[], true);
     let stdout = text(&out.stdout);
-    assert_eq!(
-        out.status.signal(),
-        Some(libc::SIGSYS),
-        "{:?} {stdout}",
-        out.status
-    );
+    assert_eq!(out.status.signal(), Some(libc::SIGSYS), "{:?} {stdout}", out.status);
     assert_eq!(stdout, "before\n");
 }
 
@@ -260,10 +246,7 @@ print("after", fn(), flush=True)
 "#;
     let baseline = python(script, &[], false);
     if !baseline.status.success() {
-        eprintln!(
-            "skipped: int 0x80 does not work here: {:?}",
-            baseline.status
-        );
+        eprintln!("skipped: int 0x80 does not work here: {:?}", baseline.status);
         return;
     }
     let out = python(script, &[], true);
@@ -315,27 +298,14 @@ print("subprocess", out.stdout.decode().strip(), flush=True)
 "#;
     let out = python(script, &[], true);
     let stdout = text(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{:?}\nstdout:\n{stdout}\nstderr:\n{}",
-        out.status,
-        text(&out.stderr)
-    );
-    assert_eq!(
-        stdout,
-        "hello\nfork 7\nthreads 4\nsocket ping\nnetlink ok\nsubprocess ok\n"
-    );
+    assert!(out.status.success(), "{:?}\nstdout:\n{stdout}\nstderr:\n{}", out.status, text(&out.stderr));
+    assert_eq!(stdout, "hello\nfork 7\nthreads 4\nsocket ping\nnetlink ok\nsubprocess ok\n");
 }
 
 #[test]
 fn shell_pipeline_works_under_the_filter() {
     let out = run("/bin/sh", &["-c", "echo ok | cat"], true);
-    assert!(
-        out.status.success(),
-        "{:?} {}",
-        out.status,
-        text(&out.stderr)
-    );
+    assert!(out.status.success(), "{:?} {}", out.status, text(&out.stderr));
     assert_eq!(text(&out.stdout), "ok\n");
 }
 

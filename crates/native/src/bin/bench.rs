@@ -15,10 +15,7 @@ struct Args {
 }
 
 fn parse_args() -> Args {
-    let mut args = Args {
-        iterations: 200,
-        boxes: 200,
-    };
+    let mut args = Args { iterations: 200, boxes: 200 };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let value = it.next().and_then(|v| v.parse().ok());
@@ -59,19 +56,9 @@ async fn bare(argv: &[&str]) -> Duration {
 
 async fn boxed(backend: &NativeBackend, id: &bytesbox_sandbox::BoxId, argv: &[&str]) -> Duration {
     let start = Instant::now();
-    let done = backend
-        .run(id, RunSpec::command(argv.iter().copied()))
-        .await
-        .expect("run")
-        .collect()
-        .await
-        .expect("collect");
-    assert_eq!(
-        done.report.status,
-        RunStatus::Ok,
-        "{argv:?}: {}",
-        done.stderr_text()
-    );
+    let done =
+        backend.run(id, RunSpec::command(argv.iter().copied())).await.expect("run").collect().await.expect("collect");
+    assert_eq!(done.report.status, RunStatus::Ok, "{argv:?}: {}", done.stderr_text());
     start.elapsed()
 }
 
@@ -118,13 +105,7 @@ async fn main() {
     let id = backend.create(BoxSpec::default()).await.expect("create");
 
     let (true_bare, true_box) = compare_runs(&backend, &id, &["/bin/true"], args.iterations).await;
-    let (py_bare, py_box) = compare_runs(
-        &backend,
-        &id,
-        &["/usr/bin/python3", "-c", "pass"],
-        args.iterations / 2,
-    )
-    .await;
+    let (py_bare, py_box) = compare_runs(&backend, &id, &["/usr/bin/python3", "-c", "pass"], args.iterations / 2).await;
     backend.destroy(&id).await.expect("destroy");
 
     // New boxes: create and destroy one at a time, against a bare spawn of
@@ -144,12 +125,7 @@ async fn main() {
     let mut ids = Vec::new();
     let start = Instant::now();
     for _ in 0..args.boxes {
-        ids.push(
-            backend
-                .create(BoxSpec::default())
-                .await
-                .expect("create many"),
-        );
+        ids.push(backend.create(BoxSpec::default()).await.expect("create many"));
     }
     let create_many = start.elapsed();
     tokio::time::sleep(Duration::from_millis(1000)).await;
@@ -167,17 +143,21 @@ async fn main() {
     println!("|---|---|---|---|---|---|");
     println!(
         "| warm run `/bin/true` (median of {}) | {:.2} ms | {:.2} ms | {:+.2} ms | {:.2}x | ≤ +1 ms |",
-        args.iterations, ms(true_bare), ms(true_box), overhead_true, ms(true_box) / ms(true_bare)
+        args.iterations,
+        ms(true_bare),
+        ms(true_box),
+        overhead_true,
+        ms(true_box) / ms(true_bare)
     );
     println!(
         "| warm run `python3 -c pass` (median of {}) | {:.2} ms | {:.2} ms | {:+.2} ms | {:.3}x | ≤ 1.15x |",
-        args.iterations / 2, ms(py_bare), ms(py_box), overhead_py, ms(py_box) / ms(py_bare)
+        args.iterations / 2,
+        ms(py_bare),
+        ms(py_box),
+        overhead_py,
+        ms(py_box) / ms(py_bare)
     );
-    println!(
-        "| new box (median of {}) | | {:.2} ms | | | ≤ 5 ms |",
-        create_samples.len(),
-        ms(create)
-    );
+    println!("| new box (median of {}) | | {:.2} ms | | | ≤ 5 ms |", create_samples.len(), ms(create));
     println!(
         "| {} boxes alive at once: creation | | {:.2} ms per box | | | |",
         args.boxes,
@@ -187,10 +167,5 @@ async fn main() {
         "| host memory per idle box (MemAvailable delta / {}) | | {:.0} KiB | | | ≤ 1024 KiB |",
         args.boxes, per_box_kib
     );
-    println!(
-        "| a run in box #{} while {} are alive | | {:.2} ms | | | |",
-        args.boxes / 2,
-        args.boxes,
-        ms(check)
-    );
+    println!("| a run in box #{} while {} are alive | | {:.2} ms | | | |", args.boxes / 2, args.boxes, ms(check));
 }

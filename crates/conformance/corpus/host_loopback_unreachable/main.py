@@ -1,0 +1,48 @@
+# Attack: reach services on the host's loopback: the runner listens on
+# 127.0.0.1:{{host_port}} and on the abstract Unix socket
+# @{{host_abstract_socket}} in the host's network namespace, and records
+# every connection.
+# Expect: the box's 127.0.0.1 is its own loopback, where nothing listens:
+# ECONNREFUSED; the abstract socket namespace is per network namespace, so
+# the host's socket does not exist here either: ECONNREFUSED. The runner's
+# listeners see no connection.
+import errno
+import socket
+import sys
+
+PORT = {{host_port}}
+violations = 0
+
+
+def name(e):
+    return errno.errorcode.get(e.errno, str(e.errno))
+
+
+for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+    try:
+        s = socket.socket(family, socket.SOCK_STREAM)
+    except OSError as e:
+        print(f"tcp {host}:{PORT}: {name(e)} (socket)")
+        continue
+    s.settimeout(5)
+    try:
+        s.connect((host, PORT))
+        print(f"VIOLATION: connected to {host}:{PORT}")
+        violations += 1
+    except socket.timeout:
+        print(f"tcp {host}:{PORT}: timeout")
+    except OSError as e:
+        print(f"tcp {host}:{PORT}: {name(e)}")
+    finally:
+        s.close()
+
+u = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+try:
+    u.connect("\0{{host_abstract_socket}}")
+    print("VIOLATION: connected to the host's abstract socket")
+    violations += 1
+except OSError as e:
+    print(f"abstract socket: {name(e)}")
+finally:
+    u.close()
+sys.exit(1 if violations else 0)

@@ -1,0 +1,516 @@
+//! Corpus cases: `case.toml` parsing, validation, and resolution for one
+//! backend (templating plus that backend's documented differences).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use bytesbox_sandbox::{BoxLimits, RunLimits};
+use serde::Deserialize;
+
+use crate::expect::{decode_hex, AfterCheck, Expect, ResolvedAfter};
+use crate::template::{self, TemplateVars, PLACEHOLDERS};
+
+/// Backends a `[backend_differences.<name>]` table may name.
+pub const KNOWN_BACKENDS: [&str; 2] = ["native", "docker"];
+
+/// Where a C case's binary is built (in the box).
+pub const C_BINARY: &str = "/tmp/prog";
+
+/// Why the corpus or one case could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum CorpusError {
+    /// A file or directory could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `case.toml` is not valid TOML or does not match the schema.
+    #[error("case {case}: invalid case.toml: {message}")]
+    Parse {
+        /// The case (directory) name.
+        case: String,
+        /// The parser's message.
+        message: String,
+    },
+    /// The case parses but breaks a corpus rule.
+    #[error("case {case}: {message}")]
+    Invalid {
+        /// The case name.
+        case: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Two cases share a name.
+    #[error("duplicate case name {0}")]
+    Duplicate(String),
+    /// The corpus directory holds no case.
+    #[error("the corpus at {0} holds no case")]
+    Empty(PathBuf),
+}
+
+/// The language of a case's program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Language {
+    /// `python3 main.py`.
+    Python,
+    /// `gcc -O2 -o /tmp/prog main.c` as a separate run, then `/tmp/prog`.
+    C,
+    /// `/bin/sh main.sh`.
+    Shell,
+}
+
+impl Language {
+    /// The source file every case of this language must have.
+    pub fn main_file(self) -> &'static str {
+        match self {
+            Language::Python => "main.py",
+            Language::C => "main.c",
+            Language::Shell => "main.sh",
+        }
+    }
+
+    /// The build run, for compiled languages.
+    pub fn compile_argv(self) -> Option<Vec<String>> {
+        match self {
+            Language::C => Some(["gcc", "-O2", "-o", C_BINARY, "main.c"].map(String::from).to_vec()),
+            Language::Python | Language::Shell => None,
+        }
+    }
+
+    /// The argv of the case's main run.
+    pub fn run_argv(self, args: &[String]) -> Vec<String> {
+        let mut argv: Vec<String> = match self {
+            Language::Python => vec!["python3".into(), "main.py".into()],
+            Language::C => vec![C_BINARY.into()],
+            Language::Shell => vec!["/bin/sh".into(), "main.sh".into()],
+        };
+        argv.extend(args.iter().cloned());
+        argv
+    }
+}
+
+/// A backend that cannot give the same result: what it gives instead, and why.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendDifference {
+    /// Why the backend differs. Mandatory and non-empty.
+    pub reason: String,
+    /// `[expect]` keys replaced for this backend.
+    #[serde(default)]
+    pub expect: Option<toml::Table>,
+    /// Replaces the `[[after]]` list for this backend.
+    #[serde(default)]
+    pub after: Option<Vec<AfterCheck>>,
+}
+
+/// The schema of `case.toml`.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseSpec {
+    /// Unique name; equals the directory name.
+    pub name: String,
+    /// What the case attacks and what must happen.
+    pub description: String,
+    /// The program's language.
+    pub language: Language,
+    /// Extra arguments after the program.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Text written to stdin (then stdin is closed).
+    #[serde(default)]
+    pub stdin: Option<String>,
+    /// Bytes written to stdin, as hex.
+    #[serde(default)]
+    pub stdin_hex: Option<String>,
+    /// Run limit overrides (unset fields keep their defaults).
+    #[serde(default)]
+    pub limits: RunLimits,
+    /// Box limit overrides.
+    #[serde(default)]
+    pub box_limits: BoxLimits,
+    /// Leave the box alive after the case (the caller destroys it).
+    #[serde(default)]
+    pub keep_box: bool,
+    /// The main run's expectations.
+    pub expect: Expect,
+    /// Follow-up checks in the same box.
+    #[serde(default)]
+    pub after: Vec<AfterCheck>,
+    /// Per-backend documented differences.
+    #[serde(default)]
+    pub backend_differences: BTreeMap<String, BackendDifference>,
+}
+
+/// One file put into the box's workspace before the run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceFile {
+    /// Workspace-relative path.
+    pub path: String,
+    /// Content (templated when it is UTF-8).
+    pub content: Vec<u8>,
+}
+
+/// A loaded, validated corpus case.
+#[derive(Clone, Debug)]
+pub struct Case {
+    /// Unique name.
+    pub name: String,
+    /// What it attacks.
+    pub description: String,
+    /// The program's language.
+    pub language: Language,
+    /// The case directory (empty for in-memory cases).
+    pub dir: PathBuf,
+    /// Source files, untemplated.
+    pub files: Vec<SourceFile>,
+    spec: CaseSpec,
+    raw: toml::Table,
+}
+
+/// A case made concrete for one backend and one host context.
+#[derive(Clone, Debug)]
+pub struct ResolvedCase {
+    /// The templated spec, with the backend's differences applied.
+    pub spec: CaseSpec,
+    /// Templated source files.
+    pub files: Vec<SourceFile>,
+    /// Bytes for stdin.
+    pub stdin: Vec<u8>,
+    /// Follow-up checks, presets expanded.
+    pub after: Vec<ResolvedAfter>,
+    /// The reason of the applied backend difference, if any.
+    pub difference: Option<String>,
+}
+
+fn invalid(case: &str, message: impl Into<String>) -> CorpusError {
+    CorpusError::Invalid { case: case.to_string(), message: message.into() }
+}
+
+fn parse_spec(case: &str, table: toml::Table) -> Result<CaseSpec, CorpusError> {
+    toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| CorpusError::Parse {
+        case: case.to_string(),
+        message: e.to_string().trim().to_string(),
+    })
+}
+
+impl Case {
+    /// Loads one case directory.
+    pub fn from_dir(dir: &Path) -> Result<Case, CorpusError> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| CorpusError::Io { path, source }
+        };
+        let dir_name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let toml_path = dir.join("case.toml");
+        let text = std::fs::read_to_string(&toml_path).map_err(io(&toml_path))?;
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(io(dir))? {
+            let entry = entry.map_err(io(dir))?;
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name == "case.toml" {
+                continue;
+            }
+            if !entry.file_type().map_err(io(&path))?.is_file() {
+                return Err(invalid(&dir_name, format!("{name} is not a regular file; case directories are flat")));
+            }
+            let content = std::fs::read(&path).map_err(io(&path))?;
+            files.push(SourceFile { path: name, content });
+        }
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        let mut case = Case::from_parts(&dir_name, &text, files)?;
+        case.dir = dir.to_path_buf();
+        Ok(case)
+    }
+
+    /// Builds and validates a case from its `case.toml` text and files.
+    /// `dir_name` is the name the case must have.
+    pub fn from_parts(dir_name: &str, toml_text: &str, files: Vec<SourceFile>) -> Result<Case, CorpusError> {
+        let raw: toml::Table = toml::from_str(toml_text).map_err(|e| CorpusError::Parse {
+            case: dir_name.to_string(),
+            message: e.to_string().trim().to_string(),
+        })?;
+        let spec = parse_spec(dir_name, raw.clone())?;
+        let case = Case {
+            name: spec.name.clone(),
+            description: spec.description.clone(),
+            language: spec.language,
+            dir: PathBuf::new(),
+            files,
+            spec,
+            raw,
+        };
+        case.validate(dir_name)?;
+        Ok(case)
+    }
+
+    fn validate(&self, dir_name: &str) -> Result<(), CorpusError> {
+        let spec = &self.spec;
+        let name_ok = !spec.name.is_empty()
+            && spec.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !name_ok {
+            return Err(invalid(dir_name, format!("name {:?} must be [a-z0-9_]+", spec.name)));
+        }
+        if spec.name != dir_name {
+            return Err(invalid(dir_name, format!("name {:?} differs from its directory name", spec.name)));
+        }
+        let case = spec.name.as_str();
+        if spec.description.trim().is_empty() {
+            return Err(invalid(case, "description is empty"));
+        }
+        let main = spec.language.main_file();
+        if !self.files.iter().any(|f| f.path == main) {
+            return Err(invalid(case, format!("a {:?} case needs {main}", spec.language)));
+        }
+        if spec.stdin.is_some() && spec.stdin_hex.is_some() {
+            return Err(invalid(case, "stdin and stdin_hex exclude each other"));
+        }
+        if let Some(hex) = &spec.stdin_hex {
+            decode_hex(hex).map_err(|e| invalid(case, format!("stdin_hex: {e}")))?;
+        }
+        spec.limits.validate_within(&RunLimits::hard_maximum()).map_err(|e| invalid(case, format!("[limits]: {e}")))?;
+        spec.box_limits.validate().map_err(|e| invalid(case, format!("[box_limits]: {e}")))?;
+        spec.expect.validate().map_err(|e| invalid(case, e))?;
+        for after in &spec.after {
+            after.validate().map_err(|e| invalid(case, e))?;
+        }
+        self.validate_placeholders()?;
+        for (backend, difference) in &spec.backend_differences {
+            if difference.reason.trim().is_empty() {
+                return Err(invalid(case, format!("backend_differences.{backend} has an empty reason")));
+            }
+            if difference.expect.is_none() && difference.after.is_none() {
+                return Err(invalid(case, format!("backend_differences.{backend} changes nothing")));
+            }
+            for after in difference.after.iter().flatten() {
+                after.validate().map_err(|e| invalid(case, format!("backend_differences.{backend}: {e}")))?;
+            }
+        }
+        // Every backend's resolution must parse and still hold expectations.
+        let vars = TemplateVars::example();
+        for backend in spec.backend_differences.keys().map(String::as_str).chain(["native"]) {
+            let resolved = self.resolve(backend, &vars)?;
+            resolved.spec.expect.validate().map_err(|e| invalid(case, format!("for backend {backend}: {e}")))?;
+        }
+        Ok(())
+    }
+
+    fn validate_placeholders(&self) -> Result<(), CorpusError> {
+        let mut texts: Vec<(String, String)> = Vec::new();
+        collect_strings(&toml::Value::Table(self.raw.clone()), &mut texts, "case.toml");
+        for file in &self.files {
+            if let Ok(text) = std::str::from_utf8(&file.content) {
+                texts.push((file.path.clone(), text.to_string()));
+            }
+        }
+        for (origin, text) in &texts {
+            for name in template::placeholders(text) {
+                if !PLACEHOLDERS.contains(&name) {
+                    return Err(invalid(&self.name, format!("{origin}: unknown placeholder {{{{{name}}}}}")));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The parsed spec, placeholders not substituted.
+    pub fn spec(&self) -> &CaseSpec {
+        &self.spec
+    }
+
+    /// Templates the case and applies `backend`'s differences.
+    pub fn resolve(&self, backend: &str, vars: &TemplateVars) -> Result<ResolvedCase, CorpusError> {
+        let case = self.name.as_str();
+        let mut raw = self.raw.clone();
+        let difference = self.spec.backend_differences.get(backend);
+        if let Some(difference) = difference {
+            if let Some(overrides) = &difference.expect {
+                let expect = raw.entry("expect").or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                let toml::Value::Table(expect) = expect else {
+                    return Err(invalid(case, "[expect] is not a table"));
+                };
+                for (key, value) in overrides {
+                    expect.insert(key.clone(), value.clone());
+                }
+            }
+            if let Some(after) =
+                raw.get("backend_differences").and_then(|d| d.get(backend)).and_then(|d| d.get("after")).cloned()
+            {
+                raw.insert("after".into(), after);
+            }
+        }
+        let mut value = toml::Value::Table(raw);
+        template::render_toml(&mut value, vars).map_err(|e| invalid(case, e.to_string()))?;
+        let toml::Value::Table(table) = value else {
+            return Err(invalid(case, "case.toml is not a table"));
+        };
+        let spec = parse_spec(case, table)?;
+        let mut files = Vec::with_capacity(self.files.len());
+        for file in &self.files {
+            let content = match std::str::from_utf8(&file.content) {
+                Ok(text) => {
+                    template::render(text, vars).map_err(|e| invalid(case, format!("{}: {e}", file.path)))?.into_bytes()
+                }
+                Err(_) => file.content.clone(),
+            };
+            files.push(SourceFile { path: file.path.clone(), content });
+        }
+        let stdin = match (&spec.stdin, &spec.stdin_hex) {
+            (Some(text), _) => text.clone().into_bytes(),
+            (None, Some(hex)) => decode_hex(hex).map_err(|e| invalid(case, format!("stdin_hex: {e}")))?,
+            (None, None) => Vec::new(),
+        };
+        let after = spec.after.iter().map(AfterCheck::resolve).collect();
+        Ok(ResolvedCase { files, stdin, after, difference: difference.map(|d| d.reason.clone()), spec })
+    }
+}
+
+fn collect_strings(value: &toml::Value, out: &mut Vec<(String, String)>, origin: &str) {
+    match value {
+        toml::Value::String(s) => out.push((origin.to_string(), s.clone())),
+        toml::Value::Array(items) => items.iter().for_each(|i| collect_strings(i, out, origin)),
+        toml::Value::Table(table) => table.values().for_each(|i| collect_strings(i, out, origin)),
+        _ => {}
+    }
+}
+
+/// Loads every case directory under `root`, sorted by name.
+pub fn load_corpus_from(root: &Path) -> Result<Vec<Case>, CorpusError> {
+    let io = |source| CorpusError::Io { path: root.to_path_buf(), source };
+    let mut dirs = Vec::new();
+    for entry in std::fs::read_dir(root).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        if entry.file_type().map_err(io)?.is_dir() {
+            dirs.push(entry.path());
+        }
+    }
+    dirs.sort();
+    let mut cases: Vec<Case> = Vec::with_capacity(dirs.len());
+    for dir in dirs {
+        let case = Case::from_dir(&dir)?;
+        if cases.iter().any(|c| c.name == case.name) {
+            return Err(CorpusError::Duplicate(case.name));
+        }
+        cases.push(case);
+    }
+    if cases.is_empty() {
+        return Err(CorpusError::Empty(root.to_path_buf()));
+    }
+    Ok(cases)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use bytesbox_sandbox::RunStatus;
+
+    use super::*;
+
+    fn case(toml_text: &str) -> Result<Case, CorpusError> {
+        Case::from_parts(
+            "t",
+            toml_text,
+            vec![SourceFile { path: "main.sh".into(), content: b"echo {{host_port}}".to_vec() }],
+        )
+    }
+
+    const MINIMAL: &str = "name = 't'\ndescription = 'd'\nlanguage = 'shell'\n[expect]\nstatus = 'ok'\n";
+
+    #[test]
+    fn minimal_case_parses_with_defaults() {
+        let c = case(MINIMAL).unwrap();
+        assert_eq!(c.spec().limits, RunLimits::default());
+        assert_eq!(c.spec().expect.status, vec![RunStatus::Ok]);
+        assert_eq!(c.spec().expect.expectation_count(), 1);
+        let r = c.resolve("native", &TemplateVars::new(77, "s", "/p", "a")).unwrap();
+        assert_eq!(r.files[0].content, b"echo 77");
+        assert!(r.difference.is_none());
+        assert_eq!(Language::Shell.run_argv(&r.spec.args), vec!["/bin/sh", "main.sh"]);
+    }
+
+    #[test]
+    fn status_lists_limits_and_after_presets_parse() {
+        let c = case(&format!(
+            "{MINIMAL}signal = [11, 6]\nstdout_contains = ['a', 'b']\n[limits]\nwall_time_ms = 500\n\
+             [[after]]\npreset = 'no_survivors'\n[[after]]\nargv = ['cat', 'x']\nstdout_contains = 'y'\ndelay_ms = 5\n"
+        ))
+        .unwrap();
+        assert_eq!(c.spec().limits.wall_time_ms, 500);
+        assert_eq!(c.spec().limits.pids, RunLimits::default().pids);
+        assert_eq!(c.spec().expect.signal, vec![11, 6]);
+        let r = c.resolve("native", &TemplateVars::example()).unwrap();
+        assert_eq!(r.after[0].stdout_contains, vec!["survivors=0"]);
+        assert_eq!(r.after[1].argv, vec!["cat", "x"]);
+        assert_eq!(r.after[1].status, vec![RunStatus::Ok]);
+        assert_eq!(r.after[1].delay_ms, 5);
+    }
+
+    #[test]
+    fn schema_errors_are_reported() {
+        for (bad, needle) in [
+            ("name = 't'\ndescription = 'd'\nlanguage = 'shell'\n", "expect"),
+            (&format!("{MINIMAL}bogus = 1\n"), "bogus"),
+            (&MINIMAL.replace("'ok'", "'fine'"), "status"),
+            (&MINIMAL.replace("'shell'", "'rust'"), "rust"),
+            (&format!("{MINIMAL}[limits]\nmemory = 5\n"), "memory"),
+            (&MINIMAL.replace("description = 'd'", "description = ' '"), "description"),
+            (&MINIMAL.replace("name = 't'", "name = 'u'"), "directory"),
+            (&format!("{MINIMAL}[[after]]\nargv = ['true']\n"), "stdout_contains"),
+            (&format!("{MINIMAL}[[after]]\npreset = 'alive'\nargv = ['x']\n"), "both"),
+            (&format!("{MINIMAL}stdout_exact_hex = 'abc'\n"), "odd"),
+            (&format!("{MINIMAL}stdout_contains = '{{{{host_prot}}}}'\n"), "host_prot"),
+            (&format!("{MINIMAL}[limits]\npids = 0\n"), "pids"),
+        ] {
+            let err = case(bad).unwrap_err().to_string();
+            assert!(err.contains(needle), "{bad:?} -> {err}");
+        }
+        let err = Case::from_parts("t", MINIMAL, vec![]).unwrap_err().to_string();
+        assert!(err.contains("main.sh"), "{err}");
+    }
+
+    #[test]
+    fn backend_differences_need_a_reason_and_apply_per_backend() {
+        let without_reason = format!("{MINIMAL}[backend_differences.docker.expect]\nstatus = 'nonzero'\n");
+        let err = case(&without_reason).unwrap_err().to_string();
+        assert!(err.contains("reason"), "{err}");
+        let empty_reason =
+            format!("{MINIMAL}[backend_differences.docker]\nreason = ''\n[backend_differences.docker.expect]\nstatus = 'nonzero'\n");
+        assert!(case(&empty_reason).unwrap_err().to_string().contains("empty reason"));
+        let no_change = format!("{MINIMAL}[backend_differences.docker]\nreason = 'because'\n");
+        assert!(case(&no_change).unwrap_err().to_string().contains("changes nothing"));
+        let broken = format!(
+            "{MINIMAL}[backend_differences.docker]\nreason = 'r'\n[backend_differences.docker.expect]\nstatus = 'nope'\n"
+        );
+        assert!(case(&broken).is_err());
+
+        let good = format!(
+            "{MINIMAL}stdout_contains = 'x'\n[backend_differences.docker]\nreason = 'docker cannot'\n\
+             [backend_differences.docker.expect]\nstatus = ['nonzero', 'ok']\n\
+             [[backend_differences.docker.after]]\npreset = 'alive'\n"
+        );
+        let c = case(&good).unwrap();
+        let native = c.resolve("native", &TemplateVars::example()).unwrap();
+        assert_eq!(native.spec.expect.status, vec![RunStatus::Ok]);
+        assert!(native.after.is_empty());
+        assert!(native.difference.is_none());
+        let docker = c.resolve("docker", &TemplateVars::example()).unwrap();
+        assert_eq!(docker.spec.expect.status, vec![RunStatus::Nonzero, RunStatus::Ok]);
+        assert_eq!(docker.spec.expect.stdout_contains, vec!["x"], "untouched keys stay");
+        assert_eq!(docker.after.len(), 1);
+        assert_eq!(docker.difference.as_deref(), Some("docker cannot"));
+    }
+
+    #[test]
+    fn stdin_forms() {
+        let c = case(&format!("stdin_hex = '00ff41'\n{MINIMAL}")).unwrap();
+        assert_eq!(c.resolve("native", &TemplateVars::example()).unwrap().stdin, vec![0, 0xff, 0x41]);
+        let c = case(&format!("stdin = 'port {{{{host_port}}}}'\n{MINIMAL}")).unwrap();
+        assert_eq!(c.resolve("native", &TemplateVars::new(5, "", "", "")).unwrap().stdin, b"port 5");
+        assert!(case(&format!("stdin = 'a'\nstdin_hex = '00'\n{MINIMAL}")).is_err());
+    }
+}

@@ -1,0 +1,279 @@
+//! Running corpus cases against a backend.
+
+use std::time::{Duration, Instant};
+
+use bytesbox_sandbox::{Backend, BoxId, BoxSpec, CollectedRun, FileEntry, PutMode, RunLimits, RunSpec, StdioMode};
+
+use crate::case::{Case, ResolvedCase};
+use crate::host::HostContext;
+use crate::verdict::{self, describe_report, excerpt, Mismatch};
+
+/// Extra time the runner waits for an exit report beyond a run's own
+/// wall-time limit before declaring the backend stuck.
+pub const RUNNER_GRACE: Duration = Duration::from_secs(30);
+
+/// The label every corpus box carries, with the case name as value.
+pub const CASE_LABEL: &str = "conformance_case";
+
+/// The verdict on one case.
+#[derive(Clone, Debug)]
+pub struct CaseOutcome {
+    /// The case.
+    pub name: String,
+    /// The backend's name.
+    pub backend: String,
+    /// The reason of the backend difference applied, if any.
+    pub difference: Option<String>,
+    /// Every failed check; empty when the case passed.
+    pub mismatches: Vec<Mismatch>,
+    /// The main run's output and report, when it ran to the end.
+    pub main_run: Option<CollectedRun>,
+    /// The box, when the case asked to keep it (the caller destroys it).
+    pub kept_box: Option<BoxId>,
+    /// How long the whole case took.
+    pub duration: Duration,
+}
+
+impl CaseOutcome {
+    fn new(name: &str, backend: &str) -> Self {
+        CaseOutcome {
+            name: name.to_string(),
+            backend: backend.to_string(),
+            difference: None,
+            mismatches: Vec::new(),
+            main_run: None,
+            kept_box: None,
+            duration: Duration::ZERO,
+        }
+    }
+
+    /// Whether every check passed.
+    pub fn passed(&self) -> bool {
+        self.mismatches.is_empty()
+    }
+
+    fn fail(&mut self, check: &str, expected: impl Into<String>, got: impl Into<String>) {
+        self.mismatches.push(Mismatch::new(check, expected, got));
+    }
+}
+
+impl std::fmt::Display for CaseOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let verdict = if self.passed() { "PASS" } else { "FAIL" };
+        write!(f, "{verdict} {} [{}] in {} ms", self.name, self.backend, self.duration.as_millis())?;
+        if let Some(reason) = &self.difference {
+            write!(f, " (backend difference applied: {reason})")?;
+        }
+        if self.passed() {
+            return Ok(());
+        }
+        writeln!(f, " — {} mismatch(es):", self.mismatches.len())?;
+        for mismatch in &self.mismatches {
+            writeln!(f, "  - {mismatch}")?;
+        }
+        match &self.main_run {
+            Some(run) => {
+                writeln!(f, "  main run: {}", describe_report(&run.report))?;
+                writeln!(f, "  stdout ({} bytes): {}", run.stdout.len(), excerpt(&run.stdout))?;
+                write!(f, "  stderr ({} bytes): {}", run.stderr.len(), excerpt(&run.stderr))
+            }
+            None => write!(f, "  main run: no exit report"),
+        }
+    }
+}
+
+/// Runs one run to its end, bounded by its wall limit plus [`RUNNER_GRACE`].
+pub(crate) async fn run_to_end(backend: &dyn Backend, id: &BoxId, spec: RunSpec) -> Result<CollectedRun, String> {
+    let bound = Duration::from_millis(spec.limits.wall_time_ms) + RUNNER_GRACE;
+    let argv = spec.argv.join(" ");
+    let handle = backend.run(id, spec).await.map_err(|e| format!("backend.run({argv:?}) failed: {e}"))?;
+    match tokio::time::timeout(bound, handle.collect()).await {
+        Ok(Ok(run)) => Ok(run),
+        Ok(Err(e)) => Err(format!("collecting {argv:?} failed: {e}")),
+        Err(_) => Err(format!(
+            "no exit report for {argv:?} within {} ms (wall limit + runner grace); the backend looks stuck",
+            bound.as_millis()
+        )),
+    }
+}
+
+/// Runs one case in a fresh box and returns the verdict. Never panics; every
+/// failure, including setup errors, is a mismatch in the outcome.
+pub async fn run_case(backend: &dyn Backend, case: &Case, ctx: &HostContext) -> CaseOutcome {
+    let started = Instant::now();
+    let mut outcome = CaseOutcome::new(&case.name, backend.name());
+    let resolved = match case.resolve(backend.name(), &ctx.vars()) {
+        Ok(resolved) => resolved,
+        Err(e) => {
+            outcome.fail("setup.resolve", "the case to resolve", e.to_string());
+            return outcome;
+        }
+    };
+    outcome.difference.clone_from(&resolved.difference);
+    let spec = BoxSpec {
+        limits: resolved.spec.box_limits.clone(),
+        labels: vec![(CASE_LABEL.to_string(), case.name.clone())],
+        ..BoxSpec::default()
+    };
+    let id = match backend.create(spec).await {
+        Ok(id) => id,
+        Err(e) => {
+            outcome.fail("setup.create", "a fresh box", format!("create failed: {e}"));
+            outcome.duration = started.elapsed();
+            return outcome;
+        }
+    };
+    exercise(backend, &id, &resolved, ctx, &mut outcome).await;
+    if resolved.spec.keep_box {
+        outcome.kept_box = Some(id);
+    } else if let Err(e) = backend.destroy(&id).await {
+        outcome.fail("teardown.destroy", "the box to be destroyed", format!("destroy failed: {e}"));
+    }
+    outcome.duration = started.elapsed();
+    outcome
+}
+
+async fn exercise(
+    backend: &dyn Backend,
+    id: &BoxId,
+    case: &ResolvedCase,
+    ctx: &HostContext,
+    outcome: &mut CaseOutcome,
+) {
+    let files = case.files.iter().map(|f| FileEntry::new(f.path.clone(), f.content.clone())).collect();
+    if let Err(e) = backend.put_files(id, files, PutMode::Merge).await {
+        outcome.fail("setup.put_files", "the sources to be written", e.to_string());
+        return;
+    }
+    if let Some(argv) = case.spec.language.compile_argv() {
+        let spec = RunSpec::command(argv.clone());
+        match run_to_end(backend, id, spec).await {
+            Ok(run) if run.report.status == bytesbox_sandbox::RunStatus::Ok => {}
+            Ok(run) => {
+                outcome.fail(
+                    "setup.compile",
+                    format!("{:?} to succeed", argv.join(" ")),
+                    format!(
+                        "{}; stdout: {}; stderr: {}",
+                        describe_report(&run.report),
+                        excerpt(&run.stdout),
+                        excerpt(&run.stderr)
+                    ),
+                );
+                return;
+            }
+            Err(e) => {
+                outcome.fail("setup.compile", format!("{:?} to succeed", argv.join(" ")), e);
+                return;
+            }
+        }
+    }
+
+    let limits: RunLimits = case.spec.limits.clone();
+    let spec = RunSpec {
+        argv: case.spec.language.run_argv(&case.spec.args),
+        env: Vec::new(),
+        cwd: String::new(),
+        limits: limits.clone(),
+        stdio: StdioMode::Pipes,
+        stdin: case.stdin.clone(),
+        close_stdin: true,
+    };
+    let connections_before = ctx.connections();
+    match run_to_end(backend, id, spec).await {
+        Ok(run) => {
+            outcome.mismatches.extend(verdict::check_run(&case.spec.expect, &limits, &run));
+            outcome.main_run = Some(run);
+        }
+        Err(e) => outcome.fail("main_run", "an exit report", e),
+    }
+    if let Some(allowed) = case.spec.expect.host_connections {
+        // Give a connection that raced the exit a moment to be accepted.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let seen = ctx.connections().saturating_sub(connections_before);
+        if seen != allowed {
+            outcome.fail(
+                "host_connections",
+                format!(
+                    "{allowed} connection(s) to the host listeners (127.0.0.1:{} and @{})",
+                    ctx.port(),
+                    ctx.abstract_socket()
+                ),
+                format!("{seen} connection(s): the box reached the host"),
+            );
+        }
+    }
+
+    if let Some(expect) = &case.spec.expect.snapshot {
+        match backend.get_files(id, Vec::new(), expect.max_total_bytes).await {
+            Ok(snapshot) => outcome.mismatches.extend(verdict::check_snapshot(expect, &snapshot)),
+            Err(e) => outcome.fail("snapshot", "get_files of the whole workspace to succeed", e.to_string()),
+        }
+    }
+
+    for (index, after) in case.after.iter().enumerate() {
+        if after.delay_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(after.delay_ms)).await;
+        }
+        match run_to_end(backend, id, RunSpec::command(after.argv.clone())).await {
+            Ok(run) => outcome.mismatches.extend(verdict::check_after(index, after, &run)),
+            Err(e) => outcome.fail(&format!("after[{index}] ({})", after.label), "an exit report", e),
+        }
+    }
+}
+
+/// The verdicts on a whole corpus.
+#[derive(Clone, Debug)]
+pub struct CorpusReport {
+    /// The backend's name.
+    pub backend: String,
+    /// One outcome per case, in run order.
+    pub outcomes: Vec<CaseOutcome>,
+}
+
+impl CorpusReport {
+    /// Whether every case passed.
+    pub fn all_passed(&self) -> bool {
+        self.outcomes.iter().all(CaseOutcome::passed)
+    }
+
+    /// The failed cases.
+    pub fn failures(&self) -> impl Iterator<Item = &CaseOutcome> {
+        self.outcomes.iter().filter(|o| !o.passed())
+    }
+}
+
+impl std::fmt::Display for CorpusReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for outcome in &self.outcomes {
+            writeln!(f, "{outcome}")?;
+        }
+        let failed = self.failures().count();
+        write!(
+            f,
+            "conformance corpus on {}: {} of {} cases passed, {failed} failed",
+            self.backend,
+            self.outcomes.len() - failed,
+            self.outcomes.len()
+        )
+    }
+}
+
+/// Runs `cases` one after the other, each in its own box.
+pub async fn run_corpus(backend: &dyn Backend, cases: &[Case], ctx: &HostContext) -> CorpusReport {
+    let mut outcomes = Vec::with_capacity(cases.len());
+    for case in cases {
+        outcomes.push(run_case(backend, case, ctx).await);
+    }
+    CorpusReport { backend: backend.name().to_string(), outcomes }
+}
+
+/// Keeps the cases named in `filter` (comma-separated; all when `None` or
+/// empty), typically the value of `BYTESBOX_CONFORMANCE_CASES`.
+pub fn select_cases(cases: Vec<Case>, filter: Option<&str>) -> Vec<Case> {
+    let wanted: Vec<&str> = filter.unwrap_or("").split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    if wanted.is_empty() {
+        return cases;
+    }
+    cases.into_iter().filter(|c| wanted.contains(&c.name.as_str())).collect()
+}
