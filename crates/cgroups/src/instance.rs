@@ -1,4 +1,5 @@
-//! Instance names: `i<pid>-<starttime>` identifies one server process, so
+//! Instance names: `i<pid>-<starttime>-<serial>` identifies one backend in
+//! one server process, so
 //! parallel servers (and test binaries) never share a subtree, and a reaper
 //! can tell a dead instance's leftovers from a live one's (pids are reused,
 //! pid plus start time is not).
@@ -9,11 +10,15 @@ use std::path::PathBuf;
 use crate::error::{CgroupError, Result};
 use crate::ROOT_NAME;
 
-/// The instance name of the calling process, `i<pid>-<starttime>`.
+/// A new instance name in the calling process, `i<pid>-<starttime>-<serial>`.
 pub fn current_instance_name() -> Result<String> {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let pid = std::process::id();
     let start = start_time(&format!("/proc/{pid}/stat"))?;
-    Ok(format!("i{pid}-{start}"))
+    // Several backends may live in one process (test binaries do this):
+    // each gets its own subtree, and all of them belong to this process.
+    let serial = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Ok(format!("i{pid}-{start}-{serial}"))
 }
 
 /// The cgroup path of an instance, relative to a hierarchy root:
@@ -26,11 +31,12 @@ pub fn instance_path(instance: &str) -> PathBuf {
 /// still running. Names of any other shape are reported as not alive, so a
 /// reaper treats them as leftovers.
 pub fn instance_is_alive(name: &str) -> bool {
-    let Some((pid, start)) = name
-        .strip_prefix('i')
-        .and_then(|rest| rest.split_once('-'))
-        .and_then(|(pid, start)| Some((pid.parse::<u32>().ok()?, start.parse::<u64>().ok()?)))
-    else {
+    let Some((pid, start)) = name.strip_prefix('i').map(|rest| rest.split('-').collect::<Vec<_>>()).and_then(|parts| {
+        match parts.as_slice() {
+            [pid, start] | [pid, start, _] => Some((pid.parse::<u32>().ok()?, start.parse::<u64>().ok()?)),
+            _ => None,
+        }
+    }) else {
         return false;
     };
     matches!(start_time(&format!("/proc/{pid}/stat")), Ok(s) if s == start)
@@ -68,9 +74,14 @@ mod tests {
         let me = current_instance_name().unwrap();
         assert!(me.starts_with(&format!("i{}-", std::process::id())), "{me}");
         assert!(instance_is_alive(&me));
-        let (prefix, start) = me.rsplit_once('-').unwrap();
-        let start: u64 = start.parse().unwrap();
-        assert!(!instance_is_alive(&format!("{prefix}-{}", start + 1)));
+        let parts: Vec<&str> = me.split('-').collect();
+        let start: u64 = parts[1].parse().unwrap();
+        assert!(!instance_is_alive(&format!("{}-{}-0", parts[0], start + 1)), "another start time is another process");
+        assert!(instance_is_alive(&format!("{}-{}", parts[0], parts[1])), "names without a serial still parse");
+        let other = current_instance_name().unwrap();
+        assert_ne!(other, me, "every backend in a process gets its own name");
+        assert!(instance_is_alive(&other));
+        assert!(!instance_is_alive(&format!("{me}-extra")));
         assert!(!instance_is_alive("t123-test"));
         assert!(!instance_is_alive("i-1-2"));
         assert_eq!(instance_path(&me), PathBuf::from(format!("bytesbox/{me}")));

@@ -697,11 +697,14 @@ mod tests {
         execute(&mut recorder, Path::new("/new"), &ops).unwrap();
         let calls = recorder.calls.join("\n");
         assert!(calls.contains("mkdir /new/usr 755"));
-        assert!(calls.contains("mount Some(\"/usr\") /new/usr None MS_BIND None"));
-        assert!(calls.contains("/new/usr None MS_RDONLY | MS_NOSUID | MS_NODEV | MS_REMOUNT | MS_BIND"), "{calls}");
+        assert!(calls.contains("mount Some(\"/usr\") /new/usr None MsFlags(MS_BIND) None"), "{calls}");
+        assert!(
+            calls.contains("/new/usr None MsFlags(MS_RDONLY | MS_NOSUID | MS_NODEV | MS_REMOUNT | MS_BIND)"),
+            "{calls}"
+        );
         assert!(calls.contains("touch /new/etc/ld.so.cache"), "file binds need a file mount point");
-        assert!(calls.contains("mount Some(\"tmpfs\") /new/proc/acpi Some(\"tmpfs\") MS_RDONLY"));
-        assert!(calls.contains("mount Some(\"/dev/null\") /new/proc/kcore None MS_BIND None"));
+        assert!(calls.contains("mount Some(\"tmpfs\") /new/proc/acpi Some(\"tmpfs\") MsFlags(MS_RDONLY"));
+        assert!(calls.contains("mount Some(\"/dev/null\") /new/proc/kcore None MsFlags(MS_BIND) None"));
         assert!(!calls.contains("touch /new/usr"));
     }
 }

@@ -55,6 +55,31 @@ struct Inner {
     sweeper: Mutex<Option<tokio::task::JoinHandle<()>>>,
     spare_box: Mutex<Option<SpareBox>>,
     preparing_spare: AtomicBool,
+    /// Recently destroyed ids, so destroying twice is harmless and a run on
+    /// a destroyed box says so.
+    destroyed: Mutex<DestroyedIds>,
+}
+
+/// A bounded memory of destroyed box ids.
+#[derive(Debug, Default)]
+struct DestroyedIds {
+    set: std::collections::HashSet<BoxId>,
+    order: std::collections::VecDeque<BoxId>,
+}
+
+impl DestroyedIds {
+    const CAPACITY: usize = 65_536;
+
+    fn remember(&mut self, id: BoxId) {
+        if self.set.insert(id.clone()) {
+            self.order.push_back(id);
+            if self.order.len() > Self::CAPACITY {
+                if let Some(oldest) = self.order.pop_front() {
+                    self.set.remove(&oldest);
+                }
+            }
+        }
+    }
 }
 
 /// The next box's cgroups, with a process of the jailer already in them.
@@ -119,6 +144,7 @@ impl NativeBackend {
                 sweeper: Mutex::new(None),
                 spare_box: Mutex::new(None),
                 preparing_spare: AtomicBool::new(false),
+                destroyed: Mutex::new(DestroyedIds::default()),
             }),
         };
         let sweeper = tokio::spawn(sweep_forever(Arc::downgrade(&backend.inner)));
@@ -139,6 +165,47 @@ impl NativeBackend {
         bytesbox_cgroups::instance_path(&self.inner.instance_name)
     }
 
+    /// Everything of this backend still on the host beyond its live boxes
+    /// and its spare: cgroups, and processes running as a box uid. Empty
+    /// when nothing leaked. Meant for tests and health checks.
+    pub fn leftovers(&self) -> Vec<String> {
+        let mut found = Vec::new();
+        let mut expected: Vec<String> =
+            self.inner.boxes.lock().map(|b| b.keys().map(|id| id.0.clone()).collect()).unwrap_or_default();
+        if let Some(spare) = self.inner.spare_box.lock().ok().and_then(|s| s.as_ref().map(|s| s.id.0.clone())) {
+            expected.push(spare);
+        }
+        let instance = self.instance_cgroup();
+        let shutting_down = self.inner.shutting_down.load(Ordering::Acquire);
+        for hierarchy in self.inner.layout.hierarchies() {
+            let dir = hierarchy.join(&instance);
+            match std::fs::read_dir(&dir) {
+                Ok(entries) => {
+                    if shutting_down {
+                        found.push(format!("cgroup {} still exists after shutdown", dir.display()));
+                    }
+                    for entry in entries.flatten() {
+                        let name = entry.file_name().to_string_lossy().into_owned();
+                        if entry.path().is_dir() && !expected.contains(&name) {
+                            found.push(format!("cgroup {}", entry.path().display()));
+                        }
+                    }
+                }
+                Err(_) if shutting_down => {}
+                Err(e) => found.push(format!("cgroup {} is missing: {e}", dir.display())),
+            }
+        }
+        let live_uids: Vec<u32> =
+            self.inner.boxes.lock().map(|b| b.values().map(|x| x.uid).collect()).unwrap_or_default();
+        let range = self.inner.config.uid_base..self.inner.config.uid_base.saturating_add(self.inner.config.uid_count);
+        for (pid, uid) in processes_with_uids(&range) {
+            if !live_uids.contains(&uid) {
+                found.push(format!("process {pid} running as box uid {uid}"));
+            }
+        }
+        found
+    }
+
     /// Host pids of every live box init (for leak checks and metrics).
     pub fn init_pids(&self) -> Vec<i32> {
         self.inner.boxes.lock().map(|b| b.values().map(|x| x.init_pid).collect()).unwrap_or_default()
@@ -146,11 +213,23 @@ impl NativeBackend {
 
     fn get(&self, id: &BoxId) -> Result<Arc<SandboxBox>, SandboxError> {
         let boxes = self.inner.boxes.lock().map_err(|_| SandboxError::Internal("box table poisoned".into()))?;
-        let sandbox = boxes.get(id).cloned().ok_or_else(|| SandboxError::NoSuchBox(id.to_string()))?;
+        let Some(sandbox) = boxes.get(id).cloned() else {
+            return Err(self.missing(id));
+        };
         if sandbox.is_destroyed() {
             return Err(SandboxError::BoxGone(id.to_string()));
         }
         Ok(sandbox)
+    }
+
+    /// The error for an id that is not live: gone, or never existed.
+    fn missing(&self, id: &BoxId) -> SandboxError {
+        let gone = self.inner.destroyed.lock().map(|d| d.set.contains(id)).unwrap_or(false);
+        if gone {
+            SandboxError::BoxGone(id.to_string())
+        } else {
+            SandboxError::NoSuchBox(id.to_string())
+        }
     }
 
     fn root_source(&self, spec: &BoxSpec) -> Result<RootSource, SandboxError> {
@@ -343,6 +422,9 @@ impl NativeBackend {
 
     async fn destroy_box(&self, sandbox: Arc<SandboxBox>) {
         sandbox.mark_destroyed();
+        if let Ok(mut destroyed) = self.inner.destroyed.lock() {
+            destroyed.remember(sandbox.id.clone());
+        }
         // Killing the init of a pid namespace kills every process in it.
         kill_pidfd(sandbox.pidfd.get_ref());
         let exited = tokio::time::timeout(Duration::from_secs(5), sandbox.pidfd.readable()).await;
@@ -515,6 +597,25 @@ pub(crate) fn run_cgroup_limits(limits: &RunLimits, spec: &BoxSpec) -> CgroupLim
     }
 }
 
+/// Host processes whose real uid is in `range`, as (pid, uid).
+fn processes_with_uids(range: &std::ops::Range<u32>) -> Vec<(i32, u32)> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else { return found };
+    for entry in entries.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(status) = std::fs::read_to_string(entry.path().join("status")) else { continue };
+        let uid = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|u| u.parse::<u32>().ok());
+        if let Some(uid) = uid.filter(|u| range.contains(u)) {
+            found.push((pid, uid));
+        }
+    }
+    found
+}
+
 /// Opens a cgroup's `cgroup.procs` files for the jail to write "0" into.
 pub(crate) fn open_procs(cgroup: &Cgroup) -> Result<Vec<OwnedFd>, SandboxError> {
     cgroup
@@ -631,9 +732,16 @@ impl Backend for NativeBackend {
     }
 
     async fn destroy(&self, id: &BoxId) -> Result<(), SandboxError> {
-        let sandbox = self.take_box(id).ok_or_else(|| SandboxError::NoSuchBox(id.to_string()))?;
-        self.destroy_box(sandbox).await;
-        Ok(())
+        match self.take_box(id) {
+            Some(sandbox) => {
+                self.destroy_box(sandbox).await;
+                Ok(())
+            }
+            None => match self.missing(id) {
+                SandboxError::BoxGone(_) => Ok(()),
+                other => Err(other),
+            },
+        }
     }
 
     async fn list(&self) -> Vec<BoxInfo> {

@@ -55,7 +55,7 @@ fn io_error(path: &str, errno: Errno) -> SandboxError {
 
 /// Opens directory `name` under `parent` for reading, never following
 /// links.
-fn open_dir(parent: BorrowedFd<'_>, name: &str) -> Result<OwnedFd, Errno> {
+fn open_dir<P: rustix::path::Arg>(parent: BorrowedFd<'_>, name: P) -> Result<OwnedFd, Errno> {
     openat2(
         parent,
         name,
@@ -72,7 +72,7 @@ fn make_parents(root: BorrowedFd<'_>, components: &[&str], owner: Owner, path: &
     for component in components {
         match rustix::fs::mkdirat(&dir, *component, Mode::from_raw_mode(0o755)) {
             Ok(()) => {
-                let created = open_dir(dir.as_fd(), component).map_err(|e| io_error(path, e))?;
+                let created = open_dir(dir.as_fd(), *component).map_err(|e| io_error(path, e))?;
                 rustix::fs::fchown(
                     &created,
                     Some(rustix::fs::Uid::from_raw(owner.uid)),
@@ -81,7 +81,7 @@ fn make_parents(root: BorrowedFd<'_>, components: &[&str], owner: Owner, path: &
                 .map_err(|e| io_error(path, e))?;
                 dir = created;
             }
-            Err(Errno::EXIST) => dir = open_dir(dir.as_fd(), component).map_err(|e| io_error(path, e))?,
+            Err(Errno::EXIST) => dir = open_dir(dir.as_fd(), *component).map_err(|e| io_error(path, e))?,
             Err(e) => return Err(io_error(path, e)),
         }
     }
@@ -145,16 +145,18 @@ fn clear_except(
     budget: &mut usize,
 ) -> Result<(), SandboxError> {
     for (name, kind) in list_dir(dir, prefix, budget)? {
-        let path = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
-        if keep.contains(path.as_str()) {
+        let shown = name.display();
+        let path = if prefix.is_empty() { shown.clone() } else { format!("{prefix}/{shown}") };
+        let is_text = name.text.is_some();
+        if is_text && keep.contains(path.as_str()) {
             continue;
         }
         let is_parent_of = |set: &BTreeSet<&str>| set.iter().any(|p| p.starts_with(&format!("{path}/")));
-        if kind == FileType::Directory && depth < MAX_DEPTH && (is_parent_of(keep) || is_parent_of(wanted)) {
-            let child = open_dir(dir, &name).map_err(|e| io_error(&path, e))?;
+        if is_text && kind == FileType::Directory && depth < MAX_DEPTH && (is_parent_of(keep) || is_parent_of(wanted)) {
+            let child = open_dir(dir, name.raw.as_c_str()).map_err(|e| io_error(&path, e))?;
             clear_except(child.as_fd(), &path, keep, wanted, depth + 1, budget)?;
         } else {
-            remove_tree(dir, &name, kind, &path, depth, budget)?;
+            remove_tree(dir, name.raw.as_c_str(), kind, &path, depth, budget)?;
         }
     }
     Ok(())
@@ -164,7 +166,7 @@ fn clear_except(
 /// followed.
 fn remove_tree(
     parent: BorrowedFd<'_>,
-    name: &str,
+    name: &std::ffi::CStr,
     kind: FileType,
     path: &str,
     depth: usize,
@@ -179,7 +181,8 @@ fn remove_tree(
         }
         let child = open_dir(parent, name).map_err(|e| io_error(path, e))?;
         for (inner, inner_kind) in list_dir(child.as_fd(), path, budget)? {
-            remove_tree(child.as_fd(), &inner, inner_kind, &format!("{path}/{inner}"), depth + 1, budget)?;
+            let inner_path = format!("{path}/{}", inner.display());
+            remove_tree(child.as_fd(), inner.raw.as_c_str(), inner_kind, &inner_path, depth + 1, budget)?;
         }
         rustix::fs::unlinkat(parent, name, AtFlags::REMOVEDIR).map_err(|e| io_error(path, e))
     } else {
@@ -187,17 +190,33 @@ fn remove_tree(
     }
 }
 
+/// A directory entry's name: always its raw bytes, and its text when it is
+/// valid UTF-8 (the API's paths are strings; other names are skipped when
+/// reading and removed as bytes when clearing).
+#[derive(Debug)]
+struct Name {
+    raw: std::ffi::CString,
+    text: Option<String>,
+}
+
+impl Name {
+    fn display(&self) -> String {
+        self.text.clone().unwrap_or_else(|| String::from_utf8_lossy(self.raw.as_bytes()).into_owned())
+    }
+}
+
 /// Entries of a directory (without `.` and `..`), sorted, charged to the
 /// walk budget.
-fn list_dir(dir: BorrowedFd<'_>, path: &str, budget: &mut usize) -> Result<Vec<(String, FileType)>, SandboxError> {
+fn list_dir(dir: BorrowedFd<'_>, path: &str, budget: &mut usize) -> Result<Vec<(Name, FileType)>, SandboxError> {
     let reopened = open_dir(dir, ".").map_err(|e| io_error(path, e))?;
     let mut entries = Vec::new();
     for entry in rustix::fs::Dir::read_from(&reopened).map_err(|e| io_error(path, e))? {
         let entry = entry.map_err(|e| io_error(path, e))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name == "." || name == ".." {
+        let raw = entry.file_name().to_owned();
+        if raw.as_bytes() == b"." || raw.as_bytes() == b".." {
             continue;
         }
+        let name = Name { text: raw.to_str().ok().map(str::to_string), raw };
         if *budget == 0 {
             return Err(SandboxError::InvalidSpec("the workspace has too many entries to walk".into()));
         }
@@ -210,7 +229,7 @@ fn list_dir(dir: BorrowedFd<'_>, path: &str, budget: &mut usize) -> Result<Vec<(
         }
         entries.push((name, kind));
     }
-    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    entries.sort_by(|a, b| a.0.raw.cmp(&b.0.raw));
     Ok(entries)
 }
 
@@ -235,7 +254,7 @@ pub fn get_files(
                 components.split_last().ok_or_else(|| SandboxError::InvalidSpec("empty path".into()))?;
             let mut dir = open_dir(root, ".").map_err(|e| io_error(path, e))?;
             for component in parents {
-                dir = open_dir(dir.as_fd(), component).map_err(|e| io_error(path, e))?;
+                dir = open_dir(dir.as_fd(), *component).map_err(|e| io_error(path, e))?;
             }
             read_entry(dir.as_fd(), name, path, &mut remaining, &mut snapshot)?;
         }
@@ -252,7 +271,12 @@ fn collect_tree(
     snapshot: &mut WorkspaceSnapshot,
 ) -> Result<(), SandboxError> {
     for (name, kind) in list_dir(dir, prefix, budget)? {
-        let path = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
+        let shown = name.display();
+        let path = if prefix.is_empty() { shown } else { format!("{prefix}/{shown}") };
+        let Some(name) = name.text else {
+            snapshot.skipped.push(SkippedEntry { path, reason: "non_utf8_name".into() });
+            continue;
+        };
         match kind {
             FileType::Directory if depth + 1 < MAX_DEPTH => {
                 let child = open_dir(dir, &name).map_err(|e| io_error(&path, e))?;
@@ -385,6 +409,25 @@ mod tests {
             assert!(put_files(root.as_fd(), &files, &PutMode::Merge, owner()).is_err(), "{bad}");
         }
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn non_utf8_names_are_skipped_on_read_and_removed_on_replace() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let odd = std::ffi::OsStr::from_bytes(b"bad\xffname");
+        std::fs::write(dir.path().join(odd), b"x").unwrap();
+        std::fs::create_dir(dir.path().join(std::ffi::OsStr::from_bytes(b"dir\xfe"))).unwrap();
+        std::fs::write(dir.path().join("ok.txt"), b"fine").unwrap();
+        let root = root_fd(dir.path());
+        let snapshot = get_files(root.as_fd(), &[], 1 << 20).unwrap();
+        assert_eq!(snapshot.files.len(), 1);
+        assert_eq!(snapshot.files[0].path, "ok.txt");
+        assert_eq!(snapshot.skipped.iter().filter(|s| s.reason == "non_utf8_name").count(), 2);
+        put_files(root.as_fd(), &[FileEntry::new("new.txt", "n")], &PutMode::Replace { keep: vec![] }, owner())
+            .unwrap();
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left, [std::ffi::OsString::from("new.txt")]);
     }
 
     #[test]

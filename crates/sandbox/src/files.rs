@@ -42,7 +42,10 @@ pub enum PutMode {
 pub struct SkippedEntry {
     /// Workspace-relative path.
     pub path: String,
-    /// Why it was skipped: `symlink`, `special_file`, `too_large`, `limit_reached`.
+    /// Why it was skipped: `symlink` (never followed), `special_file`
+    /// (FIFO, socket, device), `too_large` (past the byte budget),
+    /// `too_deep` (nested deeper than the path limit) or `non_utf8_name`
+    /// (API paths are UTF-8 strings).
     pub reason: String,
 }
 

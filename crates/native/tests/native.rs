@@ -1,0 +1,349 @@
+//! Integration tests of the native backend, against the real kernel.
+//!
+//! They need root (namespaces, cgroups, mounts). In CI (`CI` set) a missing
+//! root is a failure; elsewhere each test says loudly that it was skipped.
+//! Every test ends with a leak check: no cgroup, no process running as a box
+//! user, and (after shutdown) not even the backend's own cgroup subtree.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use bytesbox_conformance::{load_selected_corpus, run_case, run_conformance_tests, HostContext};
+use bytesbox_native::{NativeBackend, NativeConfig};
+use bytesbox_sandbox::{Backend, BoxSpec, FileEntry, PutMode, RootfsSpec, RunSpec, RunStatus, SandboxError};
+
+/// True when the test can run; panics in CI without root.
+fn require_root(test: &str) -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("{test} requires root in CI (namespaces, cgroups and mounts); run the test command as root");
+    }
+    eprintln!("SKIPPED (needs root): {test} — run `scripts/test` as root to exercise the native sandbox");
+    false
+}
+
+/// Each backend in this binary gets its own range of box uids, so leak
+/// checks by uid never see another test's boxes.
+fn config() -> NativeConfig {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let slot = NEXT.fetch_add(1, Ordering::Relaxed);
+    NativeConfig {
+        jail_binary: Some(env!("CARGO_BIN_EXE_bytesbox-jail").into()),
+        uid_base: 1_700_000 + slot * 10_000,
+        uid_count: 10_000,
+        ..NativeConfig::default()
+    }
+}
+
+async fn start() -> NativeBackend {
+    NativeBackend::start(config()).await.expect("the native backend starts")
+}
+
+/// Shuts the backend down and asserts nothing of it is left on the host.
+async fn shutdown_and_check(backend: NativeBackend) {
+    backend.shutdown().await;
+    let leftovers = backend.leftovers();
+    assert!(leftovers.is_empty(), "leaked after shutdown: {leftovers:#?}");
+}
+
+fn assert_no_leaks(backend: &NativeBackend, after: &str) {
+    let leftovers = backend.leftovers();
+    assert!(leftovers.is_empty(), "leaked after {after}: {leftovers:#?}");
+}
+
+fn mount_count() -> usize {
+    std::fs::read_to_string("/proc/self/mountinfo").map(|m| m.lines().count()).unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_conformance_suite() {
+    if !require_root("shared_conformance_suite") {
+        return;
+    }
+    let mounts_before = mount_count();
+    let backend = start().await;
+    let report = run_conformance_tests(&backend).await;
+    eprintln!("{report}");
+    assert_no_leaks(&backend, "the conformance suite");
+    assert!(report.all_passed(), "{report}");
+    shutdown_and_check(backend).await;
+    assert_eq!(mount_count(), mounts_before, "boxes must not leave mounts on the host");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_corpus() {
+    if !require_root("hostile_corpus") {
+        return;
+    }
+    // The host context (listener, secret) must exist before the jailer is
+    // started, so the secret is in the environment it would leak from.
+    let ctx = HostContext::start().await.expect("host context");
+    let backend = start().await;
+    let cases = load_selected_corpus().expect("the corpus loads");
+    assert!(cases.len() >= 30, "the corpus has {} cases", cases.len());
+    let mut failures = Vec::new();
+    for case in &cases {
+        let started = Instant::now();
+        let outcome = run_case(&backend, case, &ctx).await;
+        eprintln!(
+            "{:<32} {:>6} ms {}",
+            case.name,
+            started.elapsed().as_millis(),
+            if outcome.passed() { "ok" } else { "FAILED" }
+        );
+        if !outcome.passed() {
+            failures.push(outcome.to_string());
+        }
+        let leftovers = backend.leftovers();
+        if !leftovers.is_empty() {
+            failures.push(format!("{}: leaked {leftovers:#?}", case.name));
+        }
+    }
+    assert_eq!(ctx.connections(), 0, "a box reached the host's loopback listener");
+    shutdown_and_check(backend).await;
+    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_boxes_are_destroyed_after_their_ttl() {
+    if !require_root("idle_boxes_are_destroyed_after_their_ttl") {
+        return;
+    }
+    let backend = NativeBackend::start(NativeConfig { sweep_interval: Duration::from_millis(50), ..config() })
+        .await
+        .expect("start");
+    let short = backend.create(BoxSpec { idle_ttl: Duration::from_millis(300), ..BoxSpec::default() }).await.unwrap();
+    let long = backend.create(BoxSpec::default()).await.unwrap();
+    // A run keeps the box busy past its TTL; the TTL counts from its end.
+    let mut sleeper = RunSpec::command(["sleep", "0.6"]);
+    sleeper.limits.wall_time_ms = 5_000;
+    let done = backend.run(&short, sleeper).await.unwrap().collect().await.unwrap();
+    assert_eq!(done.report.status, RunStatus::Ok);
+    assert!(backend.list().await.iter().any(|b| b.id == short), "busy boxes are not idle");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while backend.list().await.iter().any(|b| b.id == short) {
+        assert!(Instant::now() < deadline, "the idle box was not destroyed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let ids: Vec<_> = backend.list().await.into_iter().map(|b| b.id).collect();
+    assert_eq!(ids, std::slice::from_ref(&long), "only the idle box goes");
+    let err = backend.run(&short, RunSpec::command(["true"])).await.unwrap_err();
+    assert!(matches!(err, SandboxError::BoxGone(_)), "{err}");
+    backend.destroy(&short).await.expect("destroying an expired box again is harmless");
+    assert_no_leaks(&backend, "the idle sweep");
+    shutdown_and_check(backend).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_boxes_and_concurrent_runs() {
+    if !require_root("many_boxes_and_concurrent_runs") {
+        return;
+    }
+    let backend = start().await;
+    let mut ids = Vec::new();
+    for _ in 0..16 {
+        ids.push(backend.create(BoxSpec::default()).await.unwrap());
+    }
+    let mut runs = Vec::new();
+    for (n, id) in ids.iter().enumerate() {
+        for k in 0..4 {
+            let backend = backend.clone();
+            let id = id.clone();
+            runs.push(tokio::spawn(async move {
+                let script = format!("echo box{n}-run{k}; head -c 100000 /dev/zero | wc -c");
+                let done = backend.run(&id, RunSpec::command(["sh", "-c", &script])).await?.collect().await?;
+                Ok::<_, SandboxError>((n, k, done))
+            }));
+        }
+    }
+    for run in runs {
+        let (n, k, done) = run.await.unwrap().unwrap();
+        assert_eq!(done.report.status, RunStatus::Ok, "{}", done.stderr_text());
+        assert_eq!(done.stdout_text(), format!("box{n}-run{k}\n100000\n"));
+    }
+    for id in &ids {
+        backend.destroy(id).await.unwrap();
+    }
+    assert_no_leaks(&backend, "64 concurrent runs in 16 boxes");
+    shutdown_and_check(backend).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unpacked_image_directory_works_as_root() {
+    if !require_root("an_unpacked_image_directory_works_as_root") {
+        return;
+    }
+    // The smallest possible image: one statically linked program.
+    let image = tempfile::tempdir().unwrap();
+    let source = image.path().join("hello.c");
+    std::fs::write(
+        &source,
+        "#include <stdio.h>\n#include <unistd.h>\nint main(void){printf(\"hello from the image, uid %d\\n\", (int)getuid());\
+         return access(\"/usr/bin/python3\", F_OK) == 0 ? 3 : 0;}\n",
+    )
+    .unwrap();
+    std::fs::create_dir(image.path().join("bin")).unwrap();
+    let status = std::process::Command::new("gcc")
+        .args(["-static", "-O2", "-o"])
+        .arg(image.path().join("bin/hello"))
+        .arg(&source)
+        .status()
+        .expect("gcc runs");
+    assert!(status.success(), "static build of the image program");
+    std::fs::remove_file(&source).unwrap();
+
+    let backend = start().await;
+    let spec = BoxSpec { rootfs: RootfsSpec::Image { dir: image.path().to_path_buf() }, ..BoxSpec::default() };
+    let id = backend.create(spec).await.unwrap();
+    let done = backend.run(&id, RunSpec::command(["/bin/hello"])).await.unwrap().collect().await.unwrap();
+    assert_eq!(done.report.status, RunStatus::Ok, "the host's /usr must not be visible: {done:?}");
+    assert!(done.stdout_text().starts_with("hello from the image, uid "), "{}", done.stdout_text());
+    assert!(!done.stdout_text().contains("uid 0"));
+    let missing = BoxSpec { rootfs: RootfsSpec::Image { dir: "/nonexistent-image".into() }, ..BoxSpec::default() };
+    assert!(matches!(backend.create(missing).await, Err(SandboxError::InvalidSpec(_))));
+    backend.destroy(&id).await.unwrap();
+    assert_no_leaks(&backend, "the image box");
+    shutdown_and_check(backend).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workspace_files_survive_between_runs_and_replace_clears_them() {
+    if !require_root("workspace_files_survive_between_runs_and_replace_clears_them") {
+        return;
+    }
+    let backend = start().await;
+    let id = backend.create(BoxSpec::default()).await.unwrap();
+    backend.put_files(&id, vec![FileEntry::new("a/b.txt", "one\n")], PutMode::Merge).await.unwrap();
+    let done = backend
+        .run(&id, RunSpec::command(["sh", "-c", "cat a/b.txt; echo two > made.txt; ls -ln a/b.txt | cut -d' ' -f3"]))
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let lines: Vec<_> = done.stdout_text().lines().map(str::to_string).collect();
+    assert_eq!(lines[0], "one");
+    assert_ne!(lines[1], "0", "files the server writes belong to the box user");
+    let snapshot = backend.get_files(&id, vec![], 1 << 20).await.unwrap();
+    let paths: Vec<_> = snapshot.files.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(paths, ["a/b.txt", "made.txt"]);
+    backend.put_files(&id, vec![FileEntry::new("new.txt", "3")], PutMode::Replace { keep: vec![] }).await.unwrap();
+    let snapshot = backend.get_files(&id, vec![], 1 << 20).await.unwrap();
+    assert_eq!(snapshot.files.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(), ["new.txt"]);
+    backend.destroy(&id).await.unwrap();
+    shutdown_and_check(backend).await;
+}
+
+/// Runs in a child process (see the next test): starts a backend, makes a
+/// box with a program in it, then waits to be killed without cleaning up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "helper of reaper_removes_what_a_crashed_server_left"]
+async fn crashing_server_helper() {
+    let backend =
+        NativeBackend::start(NativeConfig { uid_base: 1_690_000, uid_count: 1_000, ..config() }).await.expect("start");
+    let id = backend.create(BoxSpec::default()).await.unwrap();
+    let mut sleeper = RunSpec::command(["sleep", "300"]);
+    sleeper.limits.wall_time_ms = 600_000;
+    let _handle = backend.run(&id, sleeper).await.unwrap();
+    println!("INSTANCE {}", backend.instance_cgroup().display());
+    println!("READY");
+    tokio::time::sleep(Duration::from_secs(600)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reaper_removes_what_a_crashed_server_left() {
+    if !require_root("reaper_removes_what_a_crashed_server_left") {
+        return;
+    }
+    use std::io::BufRead;
+    /// Kills the helper however this test ends.
+    struct KillOnDrop(std::process::Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "crashing_server_helper", "--ignored", "--nocapture", "--test-threads=1"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut child = KillOnDrop(child);
+    let mut instance = None;
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        // libtest prints its progress on the same line.
+        if let Some(at) = line.find("INSTANCE ") {
+            instance = Some(line[at + "INSTANCE ".len()..].trim().to_string());
+        }
+        if line == "READY" {
+            break;
+        }
+    }
+    let instance = instance.expect("the helper reported its instance");
+    // Crash: no shutdown, no destructors.
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    let leftover = std::path::Path::new("/sys/fs/cgroup/memory").join(&instance);
+    let hierarchies = ["memory", "pids", "cpu", "cpuacct", "freezer", "unified"];
+    let present =
+        || hierarchies.iter().any(|h| std::path::Path::new("/sys/fs/cgroup").join(h).join(&instance).exists());
+    assert!(present(), "the crashed server must have left its cgroups ({})", leftover.display());
+
+    // The box inits notice their server is gone and exit; a new server's
+    // reaper removes the cgroups.
+    let backend = start().await;
+    assert!(!present(), "the reaper removed {instance}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let survivors: Vec<_> = std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| std::fs::read_to_string(e.path().join("status")).ok())
+            .filter(|status| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Uid:"))
+                    .and_then(|u| u.split_whitespace().next())
+                    .is_some_and(|uid| uid.parse::<u32>().is_ok_and(|uid| (1_690_000..1_691_000).contains(&uid)))
+            })
+            .collect();
+        if survivors.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "processes of the crashed server's boxes survive: {}", survivors.len());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    shutdown_and_check(backend).await;
+}
+
+/// Runs as an unprivileged user in a child process (see the next test).
+#[tokio::test]
+#[ignore = "helper of refuses_to_start_without_root"]
+async fn unprivileged_start_helper() {
+    let err = NativeBackend::start(config()).await.expect_err("the native backend must refuse to run without root");
+    println!("ERROR {err}");
+}
+
+#[tokio::test]
+async fn refuses_to_start_without_root() {
+    if !require_root("refuses_to_start_without_root") {
+        return;
+    }
+    use std::os::unix::process::CommandExt;
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "unprivileged_start_helper", "--ignored", "--nocapture"])
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("ERROR the backend is not available: the native backend needs root"), "{stdout}");
+    assert!(stdout.contains("--backend docker"), "the message says what to do instead: {stdout}");
+}
