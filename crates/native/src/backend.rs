@@ -680,6 +680,14 @@ async fn sweep_forever(inner: std::sync::Weak<Inner>) {
                 backend.destroy_box(sandbox).await;
             }
         }
+        let live: Vec<_> = backend.inner.boxes.lock().map(|b| b.values().cloned().collect()).unwrap_or_default();
+        let release_after = backend.inner.config.launcher_idle_release;
+        let _ = tokio::task::spawn_blocking(move || {
+            for sandbox in live {
+                sandbox.release_idle_launcher(release_after);
+            }
+        })
+        .await;
         reaper::reap_dead_instances(&backend.inner.layout);
     }
 }

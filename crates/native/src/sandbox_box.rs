@@ -196,6 +196,22 @@ impl SandboxBox {
         self.preparing_launcher.store(false, Ordering::Release);
     }
 
+    /// Gives up the prepared launcher if the box has had no run for
+    /// `after` (a blocking call): its process and cgroup cost memory that an
+    /// idle box does not need. The next run takes the slower path and
+    /// prepares a new launcher.
+    pub fn release_idle_launcher(&self, after: Duration) -> bool {
+        let idle =
+            self.activity.lock().map(|a| a.active_runs == 0 && a.last_active.elapsed() >= after).unwrap_or(false);
+        if !idle {
+            return false;
+        }
+        let Some(cgroup) = self.take_launcher() else { return false };
+        let _ = cgroup.kill_all(Duration::from_secs(5));
+        let _ = cgroup.remove();
+        true
+    }
+
     /// Whether the box-wide memory limit killed something since the last
     /// look.
     pub fn saw_new_box_oom(&self) -> bool {

@@ -111,9 +111,13 @@ async fn idle_boxes_are_destroyed_after_their_ttl() {
     if !require_root("idle_boxes_are_destroyed_after_their_ttl") {
         return;
     }
-    let backend = NativeBackend::start(NativeConfig { sweep_interval: Duration::from_millis(50), ..config() })
-        .await
-        .expect("start");
+    let backend = NativeBackend::start(NativeConfig {
+        sweep_interval: Duration::from_millis(50),
+        launcher_idle_release: Duration::from_millis(100),
+        ..config()
+    })
+    .await
+    .expect("start");
     let short = backend.create(BoxSpec { idle_ttl: Duration::from_millis(300), ..BoxSpec::default() }).await.unwrap();
     let long = backend.create(BoxSpec::default()).await.unwrap();
     // A run keeps the box busy past its TTL; the TTL counts from its end.
@@ -132,6 +136,12 @@ async fn idle_boxes_are_destroyed_after_their_ttl() {
     let err = backend.run(&short, RunSpec::command(["true"])).await.unwrap_err();
     assert!(matches!(err, SandboxError::BoxGone(_)), "{err}");
     backend.destroy(&short).await.expect("destroying an expired box again is harmless");
+    // The long-lived box has been idle past the launcher release: its next
+    // runs take the fallback path and then get a new launcher.
+    for round in 0..3 {
+        let done = backend.run(&long, RunSpec::command(["echo", "still here"])).await.unwrap().collect().await.unwrap();
+        assert_eq!(done.stdout_text(), "still here\n", "run {round} after the launcher release");
+    }
     assert_no_leaks(&backend, "the idle sweep");
     shutdown_and_check(backend).await;
 }
