@@ -13,15 +13,14 @@ use std::path::Path;
 use bytesbox_seccomp::CompiledPolicy;
 use nix::fcntl::{open, OFlag};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::{kill, SigSet, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::signal::{kill, Signal};
 use nix::sys::stat::Mode;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, ForkResult, Pid};
 
 use crate::channel;
 use crate::error::SetupError;
+use crate::events::EventLoop;
 use crate::exec::{exec_child, harden, join_cgroups, ChildStdio, PreparedExec};
 use crate::mounts::{execute, RealSyscalls};
 use crate::protocol::{BoxSetup, InitEvent, InitRequest, RunRequest, EXEC_MARKER, LAUNCHER_GONE};
@@ -114,29 +113,16 @@ struct Launcher {
 
 /// The request loop.
 fn serve(setup: &BoxSetup, control: &OwnedFd, seccomp: &CompiledPolicy) -> Result<(), SetupError> {
-    let mut mask = SigSet::empty();
-    mask.add(Signal::SIGCHLD);
-    mask.thread_block().map_err(SetupError::syscall("block SIGCHLD"))?;
-    let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
-        .map_err(SetupError::syscall("signalfd"))?;
+    let events = EventLoop::new()?;
     let mut runs: HashMap<Pid, u64> = HashMap::new();
     let mut launcher: Option<Launcher> = None;
     let mut buffer = Vec::new();
     loop {
-        let mut fds =
-            [PollFd::new(control.as_fd(), PollFlags::POLLIN), PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, PollTimeout::NONE) {
-            Err(nix::Error::EINTR) => continue,
-            Err(e) => return Err(SetupError::Syscall { what: "poll", errno: e }),
-            Ok(_) => {}
-        }
-        let control_ready = fds[0].revents().is_some_and(|r| !r.is_empty());
-        let child_ready = fds[1].revents().is_some_and(|r| !r.is_empty());
-        if child_ready {
-            while signals.read_signal().ok().flatten().is_some() {}
+        let wakeup = events.wait(control)?;
+        if wakeup.children {
             reap(control, &mut runs, &mut launcher)?;
         }
-        if control_ready {
+        if wakeup.control {
             let Some((request, fds)) = channel::recv::<InitRequest>(control.as_fd(), &mut buffer)? else {
                 return Ok(());
             };
@@ -161,7 +147,7 @@ fn serve(setup: &BoxSetup, control: &OwnedFd, seccomp: &CompiledPolicy) -> Resul
                     if let Some(old) = launcher.take() {
                         let _ = kill(old.pid, Signal::SIGKILL);
                     }
-                    launcher = fork_launcher(setup, fds, control, &signals, seccomp);
+                    launcher = fork_launcher(setup, fds, control, &events, seccomp);
                 }
                 InitRequest::Signal { run_id, signal } => {
                     if let Some((&pid, _)) = runs.iter().find(|(_, id)| **id == run_id) {
@@ -179,7 +165,7 @@ fn fork_launcher(
     setup: &BoxSetup,
     cgroup_procs: Vec<OwnedFd>,
     control: &OwnedFd,
-    signals: &SignalFd,
+    events: &EventLoop,
     seccomp: &CompiledPolicy,
 ) -> Option<Launcher> {
     let (init_end, launcher_end) = channel::seqpacket_pair().ok()?;
@@ -188,17 +174,8 @@ fn fork_launcher(
         Err(_) => None,
         Ok(ForkResult::Child) => {
             drop(init_end);
-            // The launcher has no business with the init's channels.
-            let _ = nix::unistd::close(control.as_raw_fd());
-            let _ = nix::unistd::close(signals.as_fd().as_raw_fd());
-            for procs in &cgroup_procs {
-                if nix::unistd::write(procs, b"0").is_err() {
-                    // SAFETY: leaving the child without unwinding.
-                    unsafe { libc::_exit(1) }
-                }
-            }
-            drop(cgroup_procs);
-            if harden(seccomp).is_err() {
+            events.detach_child(control);
+            if join_cgroups(&cgroup_procs).is_err() || harden(seccomp).is_err() {
                 // SAFETY: leaving the child without unwinding.
                 unsafe { libc::_exit(1) }
             }

@@ -27,16 +27,16 @@ use std::os::fd::{AsFd, AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 
 use bytesbox_seccomp::{CompiledPolicy, Policy};
 use nix::fcntl::OFlag;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sched::{unshare, CloneFlags};
-use nix::sys::signal::{SigSet, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::signal::Signal;
 use nix::sys::wait::{waitpid, WaitPidFlag};
 use nix::unistd::{fork, ForkResult, Pid};
 
 use crate::boxinit::box_init_main;
 use crate::channel;
 use crate::error::SetupError;
+use crate::events::EventLoop;
+use crate::exec::join_cgroups;
 use crate::protocol::{BoxSetup, JailerReply, JailerRequest};
 
 /// The fd on which the server passes the jailer its control socket.
@@ -115,26 +115,15 @@ struct Spare {
 pub const SPARE_GONE: &str = "the prepared spare is gone";
 
 fn serve(control: &OwnedFd, seccomp: &CompiledPolicy) -> Result<(), SetupError> {
-    let mut mask = SigSet::empty();
-    mask.add(Signal::SIGCHLD);
-    mask.thread_block().map_err(SetupError::syscall("block SIGCHLD"))?;
-    let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
-        .map_err(SetupError::syscall("signalfd"))?;
+    let events = EventLoop::new()?;
     let mut buffer = Vec::new();
     let mut spare: Option<Spare> = None;
     loop {
-        let mut fds =
-            [PollFd::new(control.as_fd(), PollFlags::POLLIN), PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, PollTimeout::NONE) {
-            Err(nix::Error::EINTR) => continue,
-            Err(e) => return Err(SetupError::Syscall { what: "poll", errno: e }),
-            Ok(_) => {}
-        }
-        if fds[1].revents().is_some_and(|r| !r.is_empty()) {
-            while signals.read_signal().ok().flatten().is_some() {}
+        let wakeup = events.wait(control)?;
+        if wakeup.children {
             reap_exited_children(&mut spare);
         }
-        if fds[0].revents().is_some_and(|r| !r.is_empty()) {
+        if wakeup.control {
             let Some((request, fds)) = channel::recv::<JailerRequest>(control.as_fd(), &mut buffer)? else {
                 return Ok(());
             };
@@ -148,7 +137,7 @@ fn serve(control: &OwnedFd, seccomp: &CompiledPolicy) -> Result<(), SetupError> 
                     let result = if wanted.is_some() && chosen.is_none() {
                         Err(SPARE_GONE.to_string())
                     } else {
-                        start_box(setup, fds, control, &signals, seccomp, chosen)
+                        start_box(setup, fds, control, &events, seccomp, chosen)
                     };
                     match result {
                         Ok((pid, pidfd, box_control)) => channel::send(
@@ -165,7 +154,7 @@ fn serve(control: &OwnedFd, seccomp: &CompiledPolicy) -> Result<(), SetupError> 
                     if let Some(old) = spare.take() {
                         let _ = nix::sys::signal::kill(old.pid, Signal::SIGKILL);
                     }
-                    spare = fork_spare(name, fds, control, &signals, seccomp);
+                    spare = fork_spare(name, fds, control, &events, seccomp);
                 }
             }
         }
@@ -190,7 +179,7 @@ fn fork_spare(
     name: String,
     cgroup_procs: Vec<OwnedFd>,
     jailer_control: &OwnedFd,
-    signals: &SignalFd,
+    events: &EventLoop,
     seccomp: &CompiledPolicy,
 ) -> Option<Spare> {
     let (jailer_end, spare_end) = channel::seqpacket_pair().ok()?;
@@ -199,8 +188,8 @@ fn fork_spare(
         Err(_) => None,
         Ok(ForkResult::Child) => {
             drop(jailer_end);
-            detach_from_jailer(jailer_control, signals);
-            let code = match enter_cgroups(&cgroup_procs) {
+            detach_from_jailer(jailer_control, events);
+            let code = match join_cgroups(&cgroup_procs) {
                 Err(_) => 1,
                 Ok(()) => {
                     drop(cgroup_procs);
@@ -229,11 +218,10 @@ fn fork_spare(
 
 /// In a child of the jailer: drop the jailer's descriptors, and die with
 /// the jailer.
-fn detach_from_jailer(jailer_control: &OwnedFd, signals: &SignalFd) {
+fn detach_from_jailer(jailer_control: &OwnedFd, events: &EventLoop) {
     // SAFETY: prctl with integer arguments on this process only.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
-    let _ = nix::unistd::close(jailer_control.as_raw_fd());
-    let _ = nix::unistd::close(signals.as_fd().as_raw_fd());
+    events.detach_child(jailer_control);
 }
 
 /// Starts one box, in the spare when one is given; returns its init's pid,
@@ -242,7 +230,7 @@ fn start_box(
     setup: BoxSetup,
     cgroup_procs: Vec<OwnedFd>,
     jailer_control: &OwnedFd,
-    signals: &SignalFd,
+    events: &EventLoop,
     seccomp: &CompiledPolicy,
     spare: Option<Spare>,
 ) -> Result<(Pid, OwnedFd, OwnedFd), String> {
@@ -263,8 +251,8 @@ fn start_box(
             Ok(ForkResult::Child) => {
                 drop(pid_read);
                 drop(server_end);
-                detach_from_jailer(jailer_control, signals);
-                let code = match enter_cgroups(&cgroup_procs) {
+                detach_from_jailer(jailer_control, events);
+                let code = match join_cgroups(&cgroup_procs) {
                     Ok(()) => {
                         drop(cgroup_procs);
                         become_box(setup, init_end, &pid_write, seccomp)
@@ -305,14 +293,6 @@ fn become_box(setup: BoxSetup, init_end: OwnedFd, pid_write: &OwnedFd, seccomp: 
         return 1;
     }
     fork_box_init(setup, init_end, pid_write, seccomp)
-}
-
-/// Joins the box's init leaf cgroup ("0" means the writing process).
-fn enter_cgroups(cgroup_procs: &[OwnedFd]) -> Result<(), nix::Error> {
-    for procs in cgroup_procs {
-        nix::unistd::write(procs, b"0")?;
-    }
-    Ok(())
 }
 
 /// In the intermediate: fork the box init and report its pid.

@@ -7,6 +7,7 @@
 mod boxinit;
 pub mod channel;
 pub mod error;
+mod events;
 mod exec;
 pub mod jailer;
 pub mod mounts;

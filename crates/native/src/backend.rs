@@ -328,18 +328,7 @@ impl NativeBackend {
             if let Ok(Ok((id, cgroup, procs))) = made {
                 let stored = inner.jailer.prepare_spare(&id.0, &procs).await.is_ok()
                     && !inner.shutting_down.load(Ordering::Acquire)
-                    && inner
-                        .spare_box
-                        .lock()
-                        .map(|mut slot| {
-                            if slot.is_none() {
-                                *slot = Some(SpareBox { id, cgroup: cgroup.clone() });
-                                true
-                            } else {
-                                false
-                            }
-                        })
-                        .unwrap_or(false);
+                    && fill_empty_slot(&inner.spare_box, SpareBox { id, cgroup: cgroup.clone() });
                 if !stored {
                     let layout = inner.layout.clone();
                     let _ = tokio::task::spawn_blocking(move || reaper::remove_tree(&layout, &cgroup, 0)).await;
@@ -578,6 +567,18 @@ impl NativeBackend {
 /// What `launch` returns: run id, its cgroup, stdio, the exit waiter and
 /// the start time.
 type Launched = (u64, Cgroup, Vec<OwnedFd>, oneshot::Receiver<ExitStatus>, Instant);
+
+/// Puts `value` into `slot` if it is empty; false if it was taken (the
+/// caller then cleans up what it made).
+pub(crate) fn fill_empty_slot<T>(slot: &Mutex<Option<T>>, value: T) -> bool {
+    match slot.lock() {
+        Ok(mut slot) if slot.is_none() => {
+            *slot = Some(value);
+            true
+        }
+        _ => false,
+    }
+}
 
 /// Kills and removes a run cgroup that will not be used.
 async fn discard_cgroup(cgroup: Cgroup) {

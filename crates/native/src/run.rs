@@ -346,6 +346,11 @@ impl Supervisor {
                 self.kill_tree().await;
             }
         };
+        // A box is marked destroyed before its processes are killed, so an
+        // exit that races ahead of the notification is still a kill.
+        if reason.is_none() && self.sandbox.is_destroyed() {
+            reason = Some(KillReason::Requested);
+        }
         let wall = self.started_at.elapsed();
         // The main process is gone; anything it left behind dies now.
         self.kill_tree().await;

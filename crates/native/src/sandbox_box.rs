@@ -171,19 +171,7 @@ impl SandboxBox {
             if let Ok(Ok((cgroup, procs))) = prepared {
                 let raw: Vec<_> = procs.iter().map(|fd| fd.as_raw_fd()).collect();
                 let sent = !self.is_destroyed() && self.control.send(&InitRequest::PrepareLauncher, &raw).await.is_ok();
-                let stored = sent
-                    && self
-                        .launcher
-                        .lock()
-                        .map(|mut slot| {
-                            if slot.is_none() {
-                                *slot = Some(cgroup.clone());
-                                true
-                            } else {
-                                false
-                            }
-                        })
-                        .unwrap_or(false);
+                let stored = sent && crate::backend::fill_empty_slot(&self.launcher, cgroup.clone());
                 if !stored {
                     let _ = tokio::task::spawn_blocking(move || {
                         let _ = cgroup.kill_all(Duration::from_secs(5));
