@@ -1,0 +1,348 @@
+//! Jobs: files plus stages, run one after the other in a box.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::{Bytes, BytesMut};
+use bytesbox_sandbox::{
+    Backend, BoxId, ExitReport, FileEntry, PutMode, RunControl, RunEvent, RunSpec, RunStatus, SandboxError, Signal,
+    Stream,
+};
+use tokio::sync::mpsc;
+
+use crate::admission::{Admission, AdmissionConfig, Ticket};
+use crate::EngineError;
+
+/// Events buffered per job before the job stops reading its program's
+/// output (the program then blocks): bounded memory per job.
+const JOB_EVENT_QUEUE: usize = 16;
+/// Input typed before the run stage starts is kept up to this size.
+const MAX_EARLY_STDIN: usize = 64 * 1024;
+
+/// Which stage of a job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StageKind {
+    /// Building the program; its failure ends the job.
+    Compile,
+    /// Running the program.
+    Run,
+}
+
+impl StageKind {
+    /// The protocol name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StageKind::Compile => "compile",
+            StageKind::Run => "run",
+        }
+    }
+}
+
+/// One stage: what to run, with which limits and stdio.
+#[derive(Clone, Debug)]
+pub struct StagePlan {
+    /// Compile or run.
+    pub kind: StageKind,
+    /// The program.
+    pub spec: RunSpec,
+}
+
+/// A unit of work for a box.
+#[derive(Clone, Debug)]
+pub struct Job {
+    /// Files to write first.
+    pub files: Vec<FileEntry>,
+    /// How they replace what is there.
+    pub mode: PutMode,
+    /// Stages, in order; a compile stage that does not end `ok` stops the
+    /// job.
+    pub stages: Vec<StagePlan>,
+}
+
+/// What happens to a job, in order: maybe `Queued`, `Started`, then per
+/// stage `StageStarted`, `Output`s and `StageFinished`, then exactly one of
+/// `Finished` or `Failed`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JobEvent {
+    /// Waiting for a slot, with this many jobs ahead (including itself).
+    Queued {
+        /// Place in the queue.
+        position: usize,
+    },
+    /// Admitted: files are being written.
+    Started,
+    /// A stage began.
+    StageStarted(StageKind),
+    /// Program output.
+    Output {
+        /// Which stage.
+        stage: StageKind,
+        /// Which stream.
+        stream: Stream,
+        /// The bytes.
+        data: Bytes,
+    },
+    /// A stage ended.
+    StageFinished {
+        /// Which stage.
+        stage: StageKind,
+        /// How.
+        report: ExitReport,
+    },
+    /// Every stage that should run has run.
+    Finished,
+    /// The job could not run to the end.
+    Failed {
+        /// Stable machine-readable code.
+        code: &'static str,
+        /// Human message.
+        message: String,
+    },
+}
+
+/// Runs jobs in boxes of one backend.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    backend: Arc<dyn Backend>,
+    admission: Arc<Admission>,
+}
+
+/// A submitted job: its events and its controls.
+#[derive(Debug)]
+pub struct JobHandle {
+    /// The events; dropping the receiver stops the job.
+    pub events: mpsc::Receiver<JobEvent>,
+    /// Stdin, signals and Stop.
+    pub control: JobControl,
+}
+
+#[derive(Debug, Default)]
+struct ControlState {
+    /// The stage running now.
+    current: Mutex<Option<(StageKind, Arc<dyn RunControl>)>>,
+    /// Input that arrived before the run stage started.
+    early_stdin: Mutex<EarlyInput>,
+    killed: AtomicBool,
+}
+
+#[derive(Debug, Default)]
+struct EarlyInput {
+    data: BytesMut,
+    eof: bool,
+}
+
+/// Controls of a job; cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct JobControl {
+    state: Arc<ControlState>,
+}
+
+impl JobControl {
+    fn run_stage(&self) -> Option<Arc<dyn RunControl>> {
+        let current = self.state.current.lock().ok()?;
+        current.as_ref().filter(|(kind, _)| *kind == StageKind::Run).map(|(_, control)| control.clone())
+    }
+
+    fn any_stage(&self) -> Option<Arc<dyn RunControl>> {
+        self.state.current.lock().ok()?.as_ref().map(|(_, control)| control.clone())
+    }
+
+    /// Sends input to the program; input that arrives before the run stage
+    /// starts is held (up to 64 KiB) and delivered when it does.
+    pub async fn write_stdin(&self, data: Bytes) -> Result<(), SandboxError> {
+        if let Some(control) = self.run_stage() {
+            return control.write_stdin(data).await;
+        }
+        let mut early = self.state.early_stdin.lock().map_err(|_| SandboxError::Internal("poisoned".into()))?;
+        if early.data.len() + data.len() > MAX_EARLY_STDIN {
+            return Err(SandboxError::InvalidSpec("too much input before the program started".into()));
+        }
+        early.data.extend_from_slice(&data);
+        Ok(())
+    }
+
+    /// Ends the program's input (now, or when the run stage starts).
+    pub async fn close_stdin(&self) -> Result<(), SandboxError> {
+        if let Some(control) = self.run_stage() {
+            return control.close_stdin().await;
+        }
+        if let Ok(mut early) = self.state.early_stdin.lock() {
+            early.eof = true;
+        }
+        Ok(())
+    }
+
+    /// Resizes the run stage's terminal.
+    pub async fn resize(&self, rows: u16, cols: u16) -> Result<(), SandboxError> {
+        match self.run_stage() {
+            Some(control) => control.resize(rows, cols).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Signals the current stage.
+    pub async fn signal(&self, signal: Signal) -> Result<(), SandboxError> {
+        match self.any_stage() {
+            Some(control) => control.signal(signal).await,
+            None => Err(SandboxError::InvalidSpec("no program is running yet".into())),
+        }
+    }
+
+    /// Stops the job: kills the current stage and runs no further stage.
+    pub async fn kill(&self) {
+        self.state.killed.store(true, Ordering::Release);
+        if let Some(control) = self.any_stage() {
+            let _ = control.kill().await;
+        }
+    }
+
+    fn is_killed(&self) -> bool {
+        self.state.killed.load(Ordering::Acquire)
+    }
+
+    fn set_current(&self, stage: Option<(StageKind, Arc<dyn RunControl>)>) {
+        if let Ok(mut current) = self.state.current.lock() {
+            *current = stage;
+        }
+    }
+
+    fn take_early_input(&self) -> EarlyInput {
+        self.state.early_stdin.lock().map(|mut early| std::mem::take(&mut *early)).unwrap_or_default()
+    }
+}
+
+impl Engine {
+    /// An engine over `backend` with the given admission sizes.
+    pub fn new(backend: Arc<dyn Backend>, admission: AdmissionConfig) -> Engine {
+        Engine { backend, admission: Arc::new(Admission::new(admission)) }
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.backend
+    }
+
+    /// The admission gate (for metrics).
+    pub fn admission(&self) -> &Admission {
+        &self.admission
+    }
+
+    /// Refuses new jobs from now on.
+    pub fn close(&self) {
+        self.admission.close();
+    }
+
+    /// Submits a job to run in box `id`. Refused at once when the queue is
+    /// full or the engine is closed.
+    pub fn submit(&self, id: BoxId, job: Job) -> Result<JobHandle, EngineError> {
+        if job.stages.is_empty() {
+            return Err(EngineError::NoStages);
+        }
+        let ticket = self.admission.enter()?;
+        let (events_tx, events_rx) = mpsc::channel(JOB_EVENT_QUEUE);
+        let control = JobControl::default();
+        let runner = JobRunner { backend: self.backend.clone(), id, events: events_tx, control: control.clone() };
+        tokio::spawn(runner.run(job, ticket));
+        Ok(JobHandle { events: events_rx, control })
+    }
+}
+
+/// Why a job stopped early: the consumer went away, or it failed.
+enum Stop {
+    Gone,
+    Failed(&'static str, String),
+}
+
+struct JobRunner {
+    backend: Arc<dyn Backend>,
+    id: BoxId,
+    events: mpsc::Sender<JobEvent>,
+    control: JobControl,
+}
+
+impl JobRunner {
+    async fn send(&self, event: JobEvent) -> Result<(), Stop> {
+        self.events.send(event).await.map_err(|_| Stop::Gone)
+    }
+
+    async fn run(self, job: Job, ticket: Ticket) {
+        let last = match self.run_inner(job, ticket).await {
+            Ok(()) => JobEvent::Finished,
+            Err(Stop::Gone) => return,
+            Err(Stop::Failed(code, message)) => JobEvent::Failed { code, message },
+        };
+        let _ = self.events.send(last).await;
+    }
+
+    async fn run_inner(&self, job: Job, ticket: Ticket) -> Result<(), Stop> {
+        if ticket.position > 0 {
+            self.send(JobEvent::Queued { position: ticket.position }).await?;
+        }
+        let _slot = tokio::select! {
+            slot = ticket.wait() => slot.map_err(|e| Stop::Failed(e.code(), e.to_string()))?,
+            _ = self.events.closed() => return Err(Stop::Gone),
+        };
+        if self.control.is_killed() {
+            return Err(Stop::Failed("killed", "the job was stopped before it started".into()));
+        }
+        self.send(JobEvent::Started).await?;
+        self.backend.put_files(&self.id, job.files, job.mode).await.map_err(failed)?;
+        for stage in job.stages {
+            if self.control.is_killed() {
+                break;
+            }
+            let report = self.run_stage(stage).await?;
+            if stage_failed(&report) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    async fn run_stage(&self, stage: StagePlan) -> Result<ExitReport, Stop> {
+        let kind = stage.kind;
+        let mut handle = self.backend.run(&self.id, stage.spec).await.map_err(failed)?;
+        self.control.set_current(Some((kind, handle.control())));
+        if kind == StageKind::Run {
+            let early = self.control.take_early_input();
+            let control = handle.control();
+            if !early.data.is_empty() {
+                let _ = control.write_stdin(early.data.freeze()).await;
+            }
+            if early.eof {
+                let _ = control.close_stdin().await;
+            }
+        }
+        // A Stop that raced with the start of this stage.
+        if self.control.is_killed() {
+            let _ = handle.control().kill().await;
+        }
+        self.send(JobEvent::StageStarted(kind)).await?;
+        let result = loop {
+            match handle.next_event().await {
+                Some(RunEvent::Output { stream, data }) => {
+                    if let Err(gone) = self.send(JobEvent::Output { stage: kind, stream, data }).await {
+                        break Err(gone);
+                    }
+                }
+                Some(RunEvent::Exit(report)) => break Ok(report),
+                None => break Err(Stop::Failed("internal", "the run ended without a report".into())),
+            }
+        };
+        self.control.set_current(None);
+        // Dropping the handle (on every path) kills whatever is left.
+        drop(handle);
+        let report = result?;
+        self.send(JobEvent::StageFinished { stage: kind, report: report.clone() }).await?;
+        Ok(report)
+    }
+}
+
+/// A stage after which the job goes no further.
+fn stage_failed(report: &ExitReport) -> bool {
+    report.status != RunStatus::Ok
+}
+
+fn failed(error: SandboxError) -> Stop {
+    Stop::Failed(error.code(), error.to_string())
+}

@@ -1,0 +1,205 @@
+//! The engine against the real native backend (needs root; fails in CI
+//! without it, skips loudly elsewhere).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use bytesbox_engine::{AdmissionConfig, Engine, EngineError, Job, JobEvent, StageKind, StagePlan};
+use bytesbox_native::{NativeBackend, NativeConfig};
+use bytesbox_sandbox::{Backend, BoxId, BoxSpec, FileEntry, PutMode, RunSpec, RunStatus, Stream};
+
+fn require_root(test: &str) -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("{test} requires root in CI");
+    }
+    eprintln!("SKIPPED (needs root): {test}");
+    false
+}
+
+/// The jailer is a binary of the workspace; `cargo test --workspace` builds
+/// it into the target directory, one level above this test executable.
+fn jail_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let candidate = exe.parent().and_then(|deps| deps.parent()).map(|dir| dir.join("bytesbox-jail")).unwrap();
+    assert!(
+        candidate.is_file(),
+        "{} is missing: run the tests with `cargo test --workspace` (scripts/test), which builds it",
+        candidate.display()
+    );
+    candidate
+}
+
+async fn setup(admission: AdmissionConfig) -> (NativeBackend, Engine, BoxId) {
+    // Each backend gets its own uid range, so leak checks by uid never see
+    // another test's boxes.
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let slot = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let backend = NativeBackend::start(NativeConfig {
+        jail_binary: Some(jail_binary()),
+        uid_base: 1_800_000 + slot * 1000,
+        uid_count: 1000,
+        ..NativeConfig::default()
+    })
+    .await
+    .unwrap();
+    let id = backend.create(BoxSpec::default()).await.unwrap();
+    let engine = Engine::new(Arc::new(backend.clone()), admission);
+    (backend, engine, id)
+}
+
+async fn finish(backend: NativeBackend) {
+    backend.shutdown().await;
+    assert!(backend.leftovers().is_empty(), "{:?}", backend.leftovers());
+}
+
+fn stage(kind: StageKind, script: &str) -> StagePlan {
+    StagePlan { kind, spec: RunSpec::command(["sh", "-c", script]) }
+}
+
+async fn collect(events: &mut tokio::sync::mpsc::Receiver<JobEvent>) -> Vec<JobEvent> {
+    let mut all = Vec::new();
+    while let Some(event) = tokio::time::timeout(Duration::from_secs(20), events.recv()).await.expect("job hung") {
+        let last = matches!(event, JobEvent::Finished | JobEvent::Failed { .. });
+        all.push(event);
+        if last {
+            break;
+        }
+    }
+    all
+}
+
+fn output(events: &[JobEvent], want: StageKind, stream: Stream) -> String {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            JobEvent::Output { stage, stream: s, data } if *stage == want && *s == stream => {
+                Some(String::from_utf8_lossy(data).into_owned())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn reports(events: &[JobEvent]) -> Vec<(StageKind, RunStatus)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            JobEvent::StageFinished { stage, report } => Some((*stage, report.status)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stages_run_in_order_and_a_failed_compile_stops_the_job() {
+    if !require_root("stages_run_in_order_and_a_failed_compile_stops_the_job") {
+        return;
+    }
+    let (backend, engine, id) = setup(AdmissionConfig { max_running: 2, max_queued: 4 }).await;
+    let job = Job {
+        files: vec![FileEntry::new("src.txt", "source\n")],
+        mode: PutMode::Replace { keep: vec![] },
+        stages: vec![stage(StageKind::Compile, "cp src.txt built.txt"), stage(StageKind::Run, "cat built.txt")],
+    };
+    let mut handle = engine.submit(id.clone(), job).unwrap();
+    let events = collect(&mut handle.events).await;
+    assert_eq!(events.first(), Some(&JobEvent::Started));
+    assert_eq!(reports(&events), [(StageKind::Compile, RunStatus::Ok), (StageKind::Run, RunStatus::Ok)]);
+    assert_eq!(output(&events, StageKind::Run, Stream::Stdout), "source\n");
+    assert_eq!(events.last(), Some(&JobEvent::Finished));
+
+    let broken = Job {
+        files: vec![],
+        mode: PutMode::Merge,
+        stages: vec![
+            stage(StageKind::Compile, "echo 'main.c:1: error: expected ;' >&2; exit 1"),
+            stage(StageKind::Run, "echo must not run"),
+        ],
+    };
+    let mut handle = engine.submit(id.clone(), broken).unwrap();
+    let events = collect(&mut handle.events).await;
+    assert_eq!(reports(&events), [(StageKind::Compile, RunStatus::Nonzero)]);
+    assert_eq!(output(&events, StageKind::Compile, Stream::Stderr), "main.c:1: error: expected ;\n");
+    assert!(!events.contains(&JobEvent::StageStarted(StageKind::Run)));
+    assert_eq!(events.last(), Some(&JobEvent::Finished));
+    finish(backend).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_refuses_at_once_and_queued_jobs_report_their_place() {
+    if !require_root("a_full_queue_refuses_at_once_and_queued_jobs_report_their_place") {
+        return;
+    }
+    let (backend, engine, id) = setup(AdmissionConfig { max_running: 1, max_queued: 1 }).await;
+    let slow =
+        Job { files: vec![], mode: PutMode::Merge, stages: vec![stage(StageKind::Run, "sleep 0.5; echo first")] };
+    let mut first = engine.submit(id.clone(), slow).unwrap();
+    assert_eq!(first.events.recv().await, Some(JobEvent::Started));
+    let quick = Job { files: vec![], mode: PutMode::Merge, stages: vec![stage(StageKind::Run, "echo second")] };
+    let mut second = engine.submit(id.clone(), quick.clone()).unwrap();
+    match engine.submit(id.clone(), quick) {
+        Err(EngineError::QueueFull { queued: 1, retry_after_secs }) => assert!(retry_after_secs >= 1),
+        other => panic!("expected an immediate refusal, got {other:?}"),
+    }
+    let second_events = collect(&mut second.events).await;
+    assert_eq!(second_events.first(), Some(&JobEvent::Queued { position: 1 }));
+    assert_eq!(output(&second_events, StageKind::Run, Stream::Stdout), "second\n");
+    let first_events = collect(&mut first.events).await;
+    assert_eq!(output(&first_events, StageKind::Run, Stream::Stdout), "first\n");
+    assert_eq!(engine.admission().stats().queued, 0);
+    finish(backend).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_kills_the_running_stage_and_input_typed_early_arrives() {
+    if !require_root("stop_kills_the_running_stage_and_input_typed_early_arrives") {
+        return;
+    }
+    let (backend, engine, id) = setup(AdmissionConfig { max_running: 2, max_queued: 4 }).await;
+    let mut echo_stage = stage(StageKind::Run, "read line; echo got:$line");
+    echo_stage.spec.close_stdin = false;
+    let job =
+        Job { files: vec![], mode: PutMode::Merge, stages: vec![stage(StageKind::Compile, "sleep 0.2"), echo_stage] };
+    let mut handle = engine.submit(id.clone(), job).unwrap();
+    // Typed while the compile stage still runs.
+    handle.control.write_stdin(Bytes::from_static(b"early\n")).await.unwrap();
+    let events = collect(&mut handle.events).await;
+    assert_eq!(output(&events, StageKind::Run, Stream::Stdout), "got:early\n");
+
+    let forever = Job { files: vec![], mode: PutMode::Merge, stages: vec![stage(StageKind::Run, "echo up; sleep 60")] };
+    let mut handle = engine.submit(id.clone(), forever).unwrap();
+    loop {
+        match handle.events.recv().await.unwrap() {
+            JobEvent::Output { data, .. } if data.as_ref() == b"up\n" => break,
+            _ => {}
+        }
+    }
+    handle.control.kill().await;
+    let events = collect(&mut handle.events).await;
+    assert_eq!(reports(&events), [(StageKind::Run, RunStatus::Killed)]);
+    assert_eq!(events.last(), Some(&JobEvent::Finished));
+    finish(backend).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_goes_away_stops_its_job() {
+    if !require_root("a_client_that_goes_away_stops_its_job") {
+        return;
+    }
+    let (backend, engine, id) = setup(AdmissionConfig { max_running: 1, max_queued: 4 }).await;
+    let job = Job { files: vec![], mode: PutMode::Merge, stages: vec![stage(StageKind::Run, "echo up; sleep 60")] };
+    let mut handle = engine.submit(id.clone(), job).unwrap();
+    while !matches!(handle.events.recv().await, Some(JobEvent::StageStarted(_))) {}
+    drop(handle);
+    // The only slot frees once the abandoned run is killed.
+    let next = Job { files: vec![], mode: PutMode::Merge, stages: vec![stage(StageKind::Run, "echo next")] };
+    let mut next = engine.submit(id.clone(), next).unwrap();
+    let events = collect(&mut next.events).await;
+    assert_eq!(output(&events, StageKind::Run, Stream::Stdout), "next\n");
+    assert_eq!(engine.admission().stats().running, 0);
+    finish(backend).await;
+}
