@@ -1,6 +1,9 @@
 //! The engine against the real native backend (needs root; fails in CI
 //! without it, skips loudly elsewhere).
 
+// Tests may panic on a broken set-up; that is how they fail.
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 use std::time::Duration;
 
