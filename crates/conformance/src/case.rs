@@ -16,6 +16,11 @@ pub const KNOWN_BACKENDS: [&str; 2] = ["native", "docker"];
 /// Where a C case's binary is built (in the box).
 pub const C_BINARY: &str = "/tmp/prog";
 
+/// The corpus directory holding files several cases share. It is not a
+/// case; a case lists the files it needs in `shared = [...]`, and they are
+/// put into its workspace next to its own files.
+pub const SHARED_DIR: &str = "_shared";
+
 /// Why the corpus or one case could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum CorpusError {
@@ -56,7 +61,8 @@ pub enum CorpusError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Language {
-    /// `python3 main.py`.
+    /// `python3 -B main.py` (`-B`: modules imported from the workspace,
+    /// such as shared ones, leave no `__pycache__` behind).
     Python,
     /// `gcc -O2 -o /tmp/prog main.c` as a separate run, then `/tmp/prog`.
     C,
@@ -85,7 +91,7 @@ impl Language {
     /// The argv of the case's main run.
     pub fn run_argv(self, args: &[String]) -> Vec<String> {
         let mut argv: Vec<String> = match self {
-            Language::Python => vec!["python3".into(), "main.py".into()],
+            Language::Python => vec!["python3".into(), "-B".into(), "main.py".into()],
             Language::C => vec![C_BINARY.into()],
             Language::Shell => vec!["/bin/sh".into(), "main.sh".into()],
         };
@@ -118,6 +124,9 @@ pub struct CaseSpec {
     pub description: String,
     /// The program's language.
     pub language: Language,
+    /// Files of the corpus's [`SHARED_DIR`] put into the workspace too.
+    #[serde(default)]
+    pub shared: Vec<String>,
     /// Extra arguments after the program.
     #[serde(default)]
     pub args: Vec<String>,
@@ -166,7 +175,8 @@ pub struct Case {
     pub language: Language,
     /// The case directory (empty for in-memory cases).
     pub dir: PathBuf,
-    /// Source files, untemplated.
+    /// Source files, untemplated: the case's own and the shared ones it
+    /// lists, sorted by path.
     pub files: Vec<SourceFile>,
     spec: CaseSpec,
     raw: toml::Table,
@@ -191,6 +201,50 @@ fn invalid(case: &str, message: impl Into<String>) -> CorpusError {
     CorpusError::Invalid { case: case.to_string(), message: message.into() }
 }
 
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> CorpusError {
+    let path = path.to_path_buf();
+    move |source| CorpusError::Io { path, source }
+}
+
+fn parse_table(case: &str, text: &str) -> Result<toml::Table, CorpusError> {
+    toml::from_str(text)
+        .map_err(|e| CorpusError::Parse { case: case.to_string(), message: e.to_string().trim().to_string() })
+}
+
+/// The files of a case directory except `case.toml`; it must be flat.
+fn read_flat_dir(dir: &Path, case: &str) -> Result<Vec<SourceFile>, CorpusError> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io_error(dir))? {
+        let entry = entry.map_err(io_error(dir))?;
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name == "case.toml" {
+            continue;
+        }
+        if !entry.file_type().map_err(io_error(&path))?.is_file() {
+            return Err(invalid(case, format!("{name} is not a regular file; case directories are flat")));
+        }
+        let content = std::fs::read(&path).map_err(io_error(&path))?;
+        files.push(SourceFile { path: name, content });
+    }
+    Ok(files)
+}
+
+/// A shared file is named by its plain file name, and is never a case's
+/// `case.toml` or main program.
+fn check_shared_name(case: &str, name: &str) -> Result<(), CorpusError> {
+    let plain = !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\\', '\0']);
+    let reserved =
+        name == "case.toml" || [Language::Python, Language::C, Language::Shell].iter().any(|l| l.main_file() == name);
+    if !plain || reserved {
+        return Err(invalid(
+            case,
+            format!("shared = [..]: {name:?} must be a plain file name other than case.toml and main.*"),
+        ));
+    }
+    Ok(())
+}
+
 fn parse_spec(case: &str, table: toml::Table) -> Result<CaseSpec, CorpusError> {
     toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| CorpusError::Parse {
         case: case.to_string(),
@@ -199,43 +253,53 @@ fn parse_spec(case: &str, table: toml::Table) -> Result<CaseSpec, CorpusError> {
 }
 
 impl Case {
-    /// Loads one case directory.
+    /// Loads one case directory, with the files it lists in `shared` from
+    /// the [`SHARED_DIR`] next to it.
     pub fn from_dir(dir: &Path) -> Result<Case, CorpusError> {
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| CorpusError::Io { path, source }
-        };
         let dir_name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let toml_path = dir.join("case.toml");
-        let text = std::fs::read_to_string(&toml_path).map_err(io(&toml_path))?;
-        let mut files = Vec::new();
-        for entry in std::fs::read_dir(dir).map_err(io(dir))? {
-            let entry = entry.map_err(io(dir))?;
-            let path = entry.path();
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name == "case.toml" {
-                continue;
+        let text = std::fs::read_to_string(&toml_path).map_err(io_error(&toml_path))?;
+        let raw = parse_table(&dir_name, &text)?;
+        let spec = parse_spec(&dir_name, raw.clone())?;
+        let mut files = read_flat_dir(dir, &dir_name)?;
+        let own = files.len();
+        let shared_dir = dir.parent().unwrap_or(Path::new("")).join(SHARED_DIR);
+        for name in &spec.shared {
+            check_shared_name(&dir_name, name)?;
+            if files[..own].iter().any(|f| &f.path == name) {
+                return Err(invalid(&dir_name, format!("{name} is both its own file and a shared one")));
             }
-            if !entry.file_type().map_err(io(&path))?.is_file() {
-                return Err(invalid(&dir_name, format!("{name} is not a regular file; case directories are flat")));
+            let path = shared_dir.join(name);
+            if !path.symlink_metadata().is_ok_and(|m| m.is_file()) {
+                return Err(invalid(
+                    &dir_name,
+                    format!("shared file {name} is not a regular file in {}", shared_dir.display()),
+                ));
             }
-            let content = std::fs::read(&path).map_err(io(&path))?;
-            files.push(SourceFile { path: name, content });
+            let content = std::fs::read(&path).map_err(io_error(&path))?;
+            files.push(SourceFile { path: name.clone(), content });
         }
         files.sort_by(|a, b| a.path.cmp(&b.path));
-        let mut case = Case::from_parts(&dir_name, &text, files)?;
+        let mut case = Case::from_spec(&dir_name, raw, spec, files)?;
         case.dir = dir.to_path_buf();
         Ok(case)
     }
 
     /// Builds and validates a case from its `case.toml` text and files.
-    /// `dir_name` is the name the case must have.
+    /// `dir_name` is the name the case must have; `files` must include the
+    /// shared files the case lists.
     pub fn from_parts(dir_name: &str, toml_text: &str, files: Vec<SourceFile>) -> Result<Case, CorpusError> {
-        let raw: toml::Table = toml::from_str(toml_text).map_err(|e| CorpusError::Parse {
-            case: dir_name.to_string(),
-            message: e.to_string().trim().to_string(),
-        })?;
+        let raw = parse_table(dir_name, toml_text)?;
         let spec = parse_spec(dir_name, raw.clone())?;
+        Case::from_spec(dir_name, raw, spec, files)
+    }
+
+    fn from_spec(
+        dir_name: &str,
+        raw: toml::Table,
+        spec: CaseSpec,
+        files: Vec<SourceFile>,
+    ) -> Result<Case, CorpusError> {
         let case = Case {
             name: spec.name.clone(),
             description: spec.description.clone(),
@@ -266,6 +330,15 @@ impl Case {
         let main = spec.language.main_file();
         if !self.files.iter().any(|f| f.path == main) {
             return Err(invalid(case, format!("a {:?} case needs {main}", spec.language)));
+        }
+        for (index, name) in spec.shared.iter().enumerate() {
+            check_shared_name(case, name)?;
+            if spec.shared[..index].contains(name) {
+                return Err(invalid(case, format!("shared file {name} is listed twice")));
+            }
+            if !self.files.iter().any(|f| &f.path == name) {
+                return Err(invalid(case, format!("shared file {name} is missing")));
+            }
         }
         if spec.stdin.is_some() && spec.stdin_hex.is_some() {
             return Err(invalid(case, "stdin and stdin_hex exclude each other"));
@@ -379,13 +452,14 @@ fn collect_strings(value: &toml::Value, out: &mut Vec<(String, String)>, origin:
     }
 }
 
-/// Loads every case directory under `root`, sorted by name.
+/// Loads every case directory under `root` (all but [`SHARED_DIR`]),
+/// sorted by name.
 pub fn load_corpus_from(root: &Path) -> Result<Vec<Case>, CorpusError> {
     let io = |source| CorpusError::Io { path: root.to_path_buf(), source };
     let mut dirs = Vec::new();
     for entry in std::fs::read_dir(root).map_err(io)? {
         let entry = entry.map_err(io)?;
-        if entry.file_type().map_err(io)?.is_dir() {
+        if entry.file_type().map_err(io)?.is_dir() && entry.file_name() != SHARED_DIR {
             dirs.push(entry.path());
         }
     }
@@ -512,5 +586,58 @@ mod tests {
         let c = case(&format!("stdin = 'port {{{{host_port}}}}'\n{MINIMAL}")).unwrap();
         assert_eq!(c.resolve("native", &TemplateVars::new(5, "", "", "")).unwrap().stdin, b"port 5");
         assert!(case(&format!("stdin = 'a'\nstdin_hex = '00'\n{MINIMAL}")).is_err());
+    }
+
+    #[test]
+    fn shared_files_must_be_listed_plain_once_and_present() {
+        let shared = format!("shared = ['lib.sh']\n{MINIMAL}");
+        let files = |names: &[&str]| -> Vec<SourceFile> {
+            names.iter().map(|n| SourceFile { path: n.to_string(), content: b"true".to_vec() }).collect()
+        };
+        let c = Case::from_parts("t", &shared, files(&["lib.sh", "main.sh"])).unwrap();
+        assert_eq!(c.spec().shared, vec!["lib.sh"]);
+        let err = Case::from_parts("t", &shared, files(&["main.sh"])).unwrap_err().to_string();
+        assert!(err.contains("shared file lib.sh is missing"), "{err}");
+        for bad in ["../x.sh", "a/b.sh", "", ".hidden", "main.sh", "case.toml", "main.py"] {
+            let text = format!("shared = ['{bad}']\n{MINIMAL}");
+            let err = Case::from_parts("t", &text, files(&["main.sh", bad])).unwrap_err().to_string();
+            assert!(err.contains("plain file name"), "{bad:?} -> {err}");
+        }
+        let twice = format!("shared = ['lib.sh', 'lib.sh']\n{MINIMAL}");
+        let err = Case::from_parts("t", &twice, files(&["lib.sh", "main.sh"])).unwrap_err().to_string();
+        assert!(err.contains("listed twice"), "{err}");
+    }
+
+    fn write(path: &Path, text: &str) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    #[test]
+    fn corpus_directories_get_their_shared_files_and_shared_is_no_case() {
+        let root = tempfile::tempdir().unwrap();
+        let root = root.path();
+        write(&root.join(SHARED_DIR).join("lib.sh"), "greet() { echo {{host_port}}; }\n");
+        write(&root.join(SHARED_DIR).join("unused.sh"), "exit 1\n");
+        write(&root.join("t/case.toml"), &format!("shared = ['lib.sh']\n{MINIMAL}"));
+        write(&root.join("t/main.sh"), ". ./lib.sh; greet\n");
+        let cases = load_corpus_from(root).unwrap();
+        assert_eq!(cases.len(), 1, "{SHARED_DIR} is not a case");
+        let paths: Vec<&str> = cases[0].files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["lib.sh", "main.sh"], "only the listed shared files, next to main.sh");
+        let resolved = cases[0].resolve("native", &TemplateVars::new(9, "", "", "")).unwrap();
+        assert_eq!(resolved.files[0].content, b"greet() { echo 9; }\n", "shared files are templated too");
+
+        write(&root.join("t/lib.sh"), "own\n");
+        let err = load_corpus_from(root).unwrap_err().to_string();
+        assert!(err.contains("both its own file and a shared one"), "{err}");
+        std::fs::remove_file(root.join("t/lib.sh")).unwrap();
+
+        write(&root.join("t/case.toml"), &format!("shared = ['nope.sh']\n{MINIMAL}"));
+        let err = load_corpus_from(root).unwrap_err().to_string();
+        assert!(err.contains("shared file nope.sh is not a regular file in"), "{err}");
+        write(&root.join("t/case.toml"), &format!("shared = ['../t/main.sh']\n{MINIMAL}"));
+        let err = load_corpus_from(root).unwrap_err().to_string();
+        assert!(err.contains("plain file name"), "{err}");
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! Two parts, both backend-neutral (they only use [`bytesbox_sandbox::Backend`]):
 //!
-//! - **The corpus** (`corpus/<case>/case.toml` + sources): hostile programs
+//! - **The corpus** (`corpus/<case>/case.toml` + sources, plus helpers in
+//!   `corpus/_shared/` that cases list in `shared`): hostile programs
 //!   (bombs, floods, escapes, forbidden syscalls) with their expected
 //!   outcomes. [`load_corpus`] reads it, [`run_case`] runs one case in a
 //!   fresh box and lists every mismatch, [`run_corpus`] runs them all.
@@ -39,7 +40,7 @@ use std::path::PathBuf;
 
 pub use case::{
     load_corpus_from, BackendDifference, Case, CaseSpec, CorpusError, Language, ResolvedCase, SourceFile, C_BINARY,
-    KNOWN_BACKENDS,
+    KNOWN_BACKENDS, SHARED_DIR,
 };
 pub use expect::{decode_hex, AfterCheck, AfterPreset, Expect, ResolvedAfter, SnapshotExpect};
 pub use host::{HostContext, HostError, SECRET_ENV};

@@ -3,13 +3,13 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::BTreeSet;
-use std::io::Write;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use bytesbox_conformance::{
-    conformance_tests, load_corpus, placeholders, select_cases, Case, Language, TemplateVars, KNOWN_BACKENDS,
-    PLACEHOLDERS,
+    conformance_tests, corpus_dir, load_corpus, placeholders, select_cases, Case, Language, TemplateVars,
+    KNOWN_BACKENDS, PLACEHOLDERS, SHARED_DIR,
 };
 
 fn corpus() -> Vec<Case> {
@@ -90,7 +90,8 @@ fn templated_values_reach_sources_and_expectations() {
     let vars = TemplateVars::new(41_234, "S3CR3T", "/tmp/secret-file", "abstract-name");
     let host = cases.iter().find(|c| c.name == "host_loopback_unreachable").unwrap();
     let resolved = host.resolve("native", &vars).unwrap();
-    let source = String::from_utf8_lossy(&resolved.files[0].content).to_string();
+    let main = resolved.files.iter().find(|f| f.path == "main.py").unwrap();
+    let source = String::from_utf8_lossy(&main.content).to_string();
     assert!(source.contains("PORT = 41234"), "{source}");
     assert!(source.contains("\\0abstract-name"), "{source}");
     assert!(resolved.spec.expect.stdout_contains.contains(&"tcp 127.0.0.1:41234: ECONNREFUSED".to_string()));
@@ -191,16 +192,16 @@ fn tool_available(tool: &str) -> bool {
     Command::new(tool).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok()
 }
 
-fn check_with(tool: &str, args: &[&str], source: &[u8]) -> Result<(), String> {
-    let mut child = Command::new(tool)
+/// Runs `tool` in `dir`; its stderr is the error.
+fn check_in(dir: &Path, tool: &str, args: &[&str]) -> Result<(), String> {
+    let out = Command::new(tool)
         .args(args)
-        .stdin(Stdio::piped())
+        .current_dir(dir)
+        .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
-        .spawn()
+        .output()
         .map_err(|e| e.to_string())?;
-    child.stdin.take().unwrap().write_all(source).map_err(|e| e.to_string())?;
-    let out = child.wait_with_output().map_err(|e| e.to_string())?;
     if out.status.success() {
         Ok(())
     } else {
@@ -208,8 +209,32 @@ fn check_with(tool: &str, args: &[&str], source: &[u8]) -> Result<(), String> {
     }
 }
 
-/// Every source is a valid program: C compiles without warnings (syntax
-/// and semantics, nothing is run), Python compiles, shell parses.
+/// Run in a Python case's workspace: every `.py` file compiles, and every
+/// module one imports is found from there (the standard library, or a file
+/// put next to main.py such as a shared one), as for `python3 main.py`.
+const PYTHON_CHECK: &str = r#"
+import ast, glob, importlib.util, sys
+missing = []
+for path in sorted(glob.glob("*.py")):
+    source = open(path, "rb").read()
+    compile(source, path, "exec")
+    for node in ast.walk(ast.parse(source, path)):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            names = [node.module]
+        else:
+            continue
+        for name in names:
+            if importlib.util.find_spec(name.split(".")[0]) is None:
+                missing.append(f"{path}:{node.lineno}: no module {name} in the workspace or the standard library")
+sys.exit("\n".join(missing) or None)
+"#;
+
+/// Every case's workspace, exactly as the runner fills it (own and shared
+/// files, templated), holds valid programs: C compiles without warnings
+/// (syntax and semantics, nothing is run), every Python file compiles and
+/// its imports resolve, shell parses.
 #[test]
 fn sources_are_valid_programs() {
     let vars = TemplateVars::example();
@@ -217,19 +242,17 @@ fn sources_are_valid_programs() {
     let mut failures = Vec::new();
     for case in corpus() {
         let resolved = case.resolve("native", &vars).unwrap();
-        let main = resolved.files.iter().find(|f| f.path == case.language.main_file()).unwrap();
+        let workspace = tempfile::tempdir().unwrap();
+        for file in &resolved.files {
+            std::fs::write(workspace.path().join(&file.path), &file.content).unwrap();
+        }
+        let dir = workspace.path();
         let result = match case.language {
-            Language::C if gcc => check_with(
-                "gcc",
-                &["-O2", "-Wall", "-Wextra", "-Werror", "-fsyntax-only", "-x", "c", "-"],
-                &main.content,
-            ),
-            Language::Python if python => check_with(
-                "python3",
-                &["-c", "import sys; compile(sys.stdin.buffer.read(), 'main.py', 'exec')"],
-                &main.content,
-            ),
-            Language::Shell if sh => check_with("sh", &["-n"], &main.content),
+            Language::C if gcc => {
+                check_in(dir, "gcc", &["-O2", "-Wall", "-Wextra", "-Werror", "-fsyntax-only", "main.c"])
+            }
+            Language::Python if python => check_in(dir, "python3", &["-B", "-c", PYTHON_CHECK]),
+            Language::Shell if sh => check_in(dir, "sh", &["-n", "main.sh"]),
             _ => {
                 eprintln!("note: no {:?} toolchain here; {} not compiled", case.language, case.name);
                 Ok(())
@@ -240,4 +263,47 @@ fn sources_are_valid_programs() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Every file of `corpus/_shared` is used, and each case that lists one
+/// gets it, byte for byte, next to its main program; the syscall probes
+/// share one harness.
+#[test]
+fn shared_files_are_used_and_delivered() {
+    let mut shared = BTreeMap::new();
+    for entry in std::fs::read_dir(corpus_dir().join(SHARED_DIR)).unwrap() {
+        let entry = entry.unwrap();
+        assert!(entry.file_type().unwrap().is_file(), "{SHARED_DIR} is flat: {:?}", entry.path());
+        shared.insert(entry.file_name().into_string().unwrap(), std::fs::read(entry.path()).unwrap());
+    }
+    let cases = corpus();
+    assert!(cases.iter().all(|c| c.name != SHARED_DIR), "{SHARED_DIR} is not a case");
+    let vars = TemplateVars::example();
+    for (name, content) in &shared {
+        let users: Vec<&Case> = cases.iter().filter(|c| c.spec().shared.contains(name)).collect();
+        assert!(!users.is_empty(), "no case uses {SHARED_DIR}/{name}");
+        for case in users {
+            for backend in KNOWN_BACKENDS {
+                let resolved = case.resolve(backend, &vars).unwrap();
+                let file = resolved.files.iter().find(|f| &f.path == name);
+                let file = file.unwrap_or_else(|| panic!("{} lists {name} but does not get it", case.name));
+                assert_eq!(&file.content, content, "{}: {name} differs from {SHARED_DIR}/{name}", case.name);
+            }
+        }
+    }
+    for name in [
+        "syscall_bpf_perf_userfaultfd",
+        "syscall_io_uring",
+        "syscall_kernel_admin",
+        "syscall_keyring",
+        "syscall_mount_family",
+        "syscall_unshare_setns",
+    ] {
+        let case = cases.iter().find(|c| c.name == name).unwrap();
+        assert_eq!(case.spec().shared, ["probe.py"], "{name}");
+        let main = case.files.iter().find(|f| f.path == "main.py").unwrap();
+        let main = String::from_utf8_lossy(&main.content);
+        assert!(main.contains("from probe import SyscallProbe"), "{name} uses the shared harness");
+        assert!(!main.contains("def expect"), "{name} has its own copy of the harness again");
+    }
 }

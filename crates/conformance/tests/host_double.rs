@@ -8,8 +8,10 @@
 mod support;
 
 use bytesbox_conformance::{
-    load_corpus, run_case, run_conformance_tests_named, run_corpus, Case, CaseOutcome, HostContext,
+    corpus_dir, load_corpus, load_corpus_from, run_case, run_conformance_tests_named, run_corpus, Case, CaseOutcome,
+    HostContext, SHARED_DIR,
 };
+use bytesbox_sandbox::Backend;
 use support::HostDouble;
 
 fn cases(names: &[&str]) -> Vec<Case> {
@@ -87,6 +89,48 @@ async fn escapes_on_an_unisolated_host_are_detected() {
     let snapshot: Vec<String> =
         outcome.mismatches.iter().filter(|m| m.check.starts_with("snapshot")).map(|m| m.to_string()).collect();
     assert!(snapshot.iter().all(|m| m.contains("\"hard\"")), "{snapshot:?}");
+}
+
+/// A case that lists a shared file gets it next to main.py, where
+/// `python3 main.py` imports it: the real syscall harness of
+/// `corpus/_shared/probe.py`, probing harmless calls, reports a denied call,
+/// an allowed one (a VIOLATION) and the summary exactly as the corpus
+/// expects, and leaves no `__pycache__` behind (`python3 -B`; this host
+/// may also set PYTHONDONTWRITEBYTECODE, which the double passes on).
+#[tokio::test]
+async fn shared_files_reach_the_workspace_of_the_cases_listing_them() {
+    let root = tempfile::tempdir().unwrap();
+    let shared = root.path().join(SHARED_DIR);
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::copy(corpus_dir().join(SHARED_DIR).join("probe.py"), shared.join("probe.py")).unwrap();
+    let dir = root.path().join("shared_probe");
+    std::fs::create_dir(&dir).unwrap();
+    let expected = "close(-1): EBADF\\ngetpid: ALLOWED\\nVIOLATION: getpid was allowed\\n\
+                    1 harmless call(s) not denied as expected\\n";
+    let toml = format!(
+        "name = 'shared_probe'\ndescription = 'the shared probe harness on harmless syscalls'\n\
+         language = 'python'\nshared = ['probe.py']\nkeep_box = true\n\
+         [expect]\nstatus = 'nonzero'\nexit_code = 1\nstdout_exact = \"{expected}\"\n"
+    );
+    std::fs::write(dir.join("case.toml"), toml).unwrap();
+    let main = "from probe import SyscallProbe\n\
+                probe = SyscallProbe({'x86_64': {'close': 3, 'getpid': 39}, 'aarch64': {'close': 57, 'getpid': 172}})\n\
+                probe.expect('close(-1)', 'close', -1, want='EBADF')\n\
+                probe.expect('getpid', 'getpid')\n\
+                probe.finish('harmless')\n";
+    std::fs::write(dir.join("main.py"), main).unwrap();
+    let cases = load_corpus_from(root.path()).unwrap();
+    assert_eq!(cases.len(), 1, "{SHARED_DIR} is not a case");
+
+    let ctx = HostContext::start().await.unwrap();
+    let backend = HostDouble::default();
+    let outcome = run_case(&backend, &cases[0], &ctx).await;
+    assert!(outcome.passed(), "{outcome}");
+    let id = outcome.kept_box.unwrap();
+    let snapshot = backend.get_files(&id, Vec::new(), 1 << 20).await.unwrap();
+    let paths: Vec<&str> = snapshot.files.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(paths, ["main.py", "probe.py"], "the shared file next to main.py, and no __pycache__");
+    backend.destroy(&id).await.unwrap();
 }
 
 /// A case whose box cannot be created fails with a setup mismatch instead

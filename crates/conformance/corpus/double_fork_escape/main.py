@@ -7,6 +7,8 @@
 import os
 import time
 
+from heartbeat import beat_forever, started
+
 if os.fork() == 0:
     os.setsid()
     if os.fork() > 0:
@@ -14,18 +16,8 @@ if os.fork() == 0:
     null = os.open("/dev/null", os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(null, fd)
-    beat = 0
-    while True:
-        beat += 1
-        with open("heartbeat.tmp", "w") as f:
-            f.write(str(beat))
-        os.replace("heartbeat.tmp", "heartbeat")
-        time.sleep(0.1)
+    beat_forever()
 
 os.wait()
-for _ in range(100):
-    if os.path.exists("heartbeat"):
-        break
-    time.sleep(0.05)
-print("grandchild running" if os.path.exists("heartbeat") else "grandchild did not start", flush=True)
+print("grandchild running" if started() else "grandchild did not start", flush=True)
 time.sleep(3600)

@@ -6,35 +6,14 @@
 # ECONNREFUSED; the abstract socket namespace is per network namespace, so
 # the host's socket does not exist here either: ECONNREFUSED. The runner's
 # listeners see no connection.
-import errno
 import socket
 import sys
 
+from netprobe import errname, tcp_connect
+
 PORT = {{host_port}}
-violations = 0
-
-
-def name(e):
-    return errno.errorcode.get(e.errno, str(e.errno))
-
-
-for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
-    try:
-        s = socket.socket(family, socket.SOCK_STREAM)
-    except OSError as e:
-        print(f"tcp {host}:{PORT}: {name(e)} (socket)")
-        continue
-    s.settimeout(5)
-    try:
-        s.connect((host, PORT))
-        print(f"VIOLATION: connected to {host}:{PORT}")
-        violations += 1
-    except socket.timeout:
-        print(f"tcp {host}:{PORT}: timeout")
-    except OSError as e:
-        print(f"tcp {host}:{PORT}: {name(e)}")
-    finally:
-        s.close()
+violations = tcp_connect(socket.AF_INET, "127.0.0.1", PORT)
+violations += tcp_connect(socket.AF_INET6, "::1", PORT)
 
 u = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 try:
@@ -42,7 +21,7 @@ try:
     print("VIOLATION: connected to the host's abstract socket")
     violations += 1
 except OSError as e:
-    print(f"abstract socket: {name(e)}")
+    print(f"abstract socket: {errname(e)}")
 finally:
     u.close()
 sys.exit(1 if violations else 0)

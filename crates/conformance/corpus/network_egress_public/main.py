@@ -3,45 +3,19 @@
 # Expect: the box has only its own loopback and no route, so every attempt
 # fails immediately with ENETUNREACH (no timeout), and name resolution
 # fails. No packet leaves the box.
-import errno
 import socket
 import sys
-import time
+
+from netprobe import errname, tcp_connect
 
 violations = 0
-
-
-def outcome(e):
-    if isinstance(e, socket.timeout):
-        return "timeout"
-    return errno.errorcode.get(e.errno, str(e.errno)) if e.errno else type(e).__name__
-
-
-def tcp(family, host, port):
-    global violations
-    label = f"tcp {host}:{port}"
-    start = time.monotonic()
-    try:
-        s = socket.socket(family, socket.SOCK_STREAM)
-    except OSError as e:
-        print(f"{label}: {outcome(e)} (socket)")
-        return
-    s.settimeout(5)
-    try:
-        s.connect((host, port))
-        print(f"VIOLATION: connected to {host}:{port}")
-        violations += 1
-    except OSError as e:
-        ms = int((time.monotonic() - start) * 1000)
-        print(f"{label}: {outcome(e)} after {ms} ms")
-    finally:
-        s.close()
-
-
-tcp(socket.AF_INET, "1.1.1.1", 80)
-tcp(socket.AF_INET, "8.8.8.8", 53)
-tcp(socket.AF_INET, "93.184.216.34", 443)
-tcp(socket.AF_INET6, "2606:4700:4700::1111", 80)
+for family, host, port in (
+    (socket.AF_INET, "1.1.1.1", 80),
+    (socket.AF_INET, "8.8.8.8", 53),
+    (socket.AF_INET, "93.184.216.34", 443),
+    (socket.AF_INET6, "2606:4700:4700::1111", 80),
+):
+    violations += tcp_connect(family, host, port, timed=True)
 
 u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 try:
@@ -49,7 +23,7 @@ try:
     print("VIOLATION: a UDP datagram to 8.8.8.8:53 was sent")
     violations += 1
 except OSError as e:
-    print(f"udp 8.8.8.8:53: {outcome(e)}")
+    print(f"udp 8.8.8.8:53: {errname(e)}")
 u.close()
 
 try:
@@ -64,5 +38,5 @@ try:
         routes = [line for line in f.read().splitlines()[1:] if line.strip()]
     print(f"ipv4 routes: {len(routes)}")
 except OSError as e:
-    print(f"/proc/net/route: {outcome(e)}")
+    print(f"/proc/net/route: {errname(e)}")
 sys.exit(1 if violations else 0)

@@ -5,20 +5,12 @@
 # close), and the daemon is killed with the run: the heartbeat stops and
 # no process is left.
 import os
-import time
+
+from heartbeat import beat_forever, started
 
 if os.fork() == 0:
     os.setsid()
-    beat = 0
-    while True:
-        beat += 1
-        with open("heartbeat.tmp", "w") as f:
-            f.write(str(beat))
-        os.replace("heartbeat.tmp", "heartbeat")
-        time.sleep(0.1)
+    beat_forever()
 
-for _ in range(100):
-    if os.path.exists("heartbeat"):
-        break
-    time.sleep(0.05)
+started()
 print("daemon started, parent exiting", flush=True)
