@@ -345,8 +345,17 @@ async fn refuses_to_start_without_root() {
     if !require_root("refuses_to_start_without_root") {
         return;
     }
+    use std::os::unix::fs::PermissionsExt;
     use std::os::unix::process::CommandExt;
-    let output = std::process::Command::new(std::env::current_exe().unwrap())
+    // The checkout may sit under a directory `nobody` cannot enter (such
+    // as /root), so run a copy of this test binary from a world-readable
+    // directory.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let copy = dir.path().join("native-tests");
+    std::fs::copy(std::env::current_exe().unwrap(), &copy).unwrap();
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let output = std::process::Command::new(&copy)
         .args(["--exact", "unprivileged_start_helper", "--ignored", "--nocapture"])
         .uid(65534)
         .gid(65534)
