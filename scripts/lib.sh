@@ -22,8 +22,9 @@ ensure_apt() {
 
 # The Rust toolchain comes from rustup; a new shell may not have it on PATH.
 ensure_cargo() {
-    if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
-        export PATH="$HOME/.cargo/bin:$PATH"
+    local home="${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}"
+    if ! command -v cargo >/dev/null 2>&1 && [ -x "$home/.cargo/bin/cargo" ]; then
+        export PATH="$home/.cargo/bin:$PATH"
     fi
     command -v cargo >/dev/null 2>&1 || die "cargo is not installed; install Rust with rustup (https://rustup.rs)"
 }
