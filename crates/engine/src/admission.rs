@@ -99,6 +99,11 @@ impl Admission {
         self.slots.close();
     }
 
+    /// Whether new jobs are admitted.
+    pub fn is_open(&self) -> bool {
+        !self.closed.load(Ordering::Acquire)
+    }
+
     /// Counts for metrics.
     pub fn stats(&self) -> AdmissionStats {
         let queued = self.queued.load(Ordering::Acquire);

@@ -1,4 +1,9 @@
-//! The Bytesbox server. Built in steps: the protocol types are here; the
-//! sessions, HTTP and WebSocket handlers follow (see `docs/protocol.md`).
+//! The Bytesbox server: sessions over WebSocket (protocol v1,
+//! `docs/protocol.md`) on top of the engine. The HTTP execute API, Piston
+//! compatibility and metrics follow.
 
+pub mod app;
+pub mod planner;
 pub mod protocol;
+pub mod session;
+pub mod ws;

@@ -161,9 +161,9 @@ pub enum ServerMessage {
         /// Always [`PROTOCOL_VERSION`].
         protocol: u32,
         /// Default limits of a run.
-        default_limits: RunLimits,
+        default_limits: Box<RunLimits>,
         /// Maxima a run may ask for.
-        max_limits: RunLimits,
+        max_limits: Box<RunLimits>,
     },
     /// The run passed validation.
     Accepted {

@@ -1,0 +1,60 @@
+//! The HTTP application: routes and shared state.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
+use bytesbox_sandbox::RunLimits;
+
+use crate::planner::Planner;
+use crate::session::Sessions;
+
+/// State shared by every handler.
+#[derive(Debug)]
+pub struct AppState {
+    /// Sessions (and through them the engine and backend).
+    pub sessions: Arc<Sessions>,
+    /// Language resolution.
+    pub planner: Arc<dyn Planner>,
+    /// Limits of a run that asks for none.
+    pub default_limits: RunLimits,
+    /// Limits a run may ask for at most.
+    pub max_limits: RunLimits,
+    /// Files per project.
+    pub max_files: usize,
+    /// Bytes per project.
+    pub max_project_bytes: u64,
+}
+
+impl AppState {
+    /// The design brief's defaults: 500 files and 10 MiB per project.
+    pub fn new(sessions: Arc<Sessions>, planner: Arc<dyn Planner>) -> AppState {
+        AppState {
+            sessions,
+            planner,
+            default_limits: RunLimits::default(),
+            max_limits: RunLimits::hard_maximum(),
+            max_files: 500,
+            max_project_bytes: 10 * 1024 * 1024,
+        }
+    }
+}
+
+/// The routes.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/api/v1/ws", get(crate::ws::upgrade))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .with_state(state)
+}
+
+/// Ready while the engine admits jobs.
+async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, &'static str) {
+    match state.sessions.engine().admission().is_open() {
+        true => (StatusCode::OK, "ready"),
+        false => (StatusCode::SERVICE_UNAVAILABLE, "draining"),
+    }
+}

@@ -1,0 +1,296 @@
+//! One WebSocket connection speaking protocol v1 (`docs/protocol.md`).
+
+use std::sync::Arc;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::response::Response;
+use bytes::Bytes;
+use bytesbox_engine::{EngineError, Job, JobEvent};
+use bytesbox_sandbox::paths::validate_unique;
+use bytesbox_sandbox::{FileEntry, PutMode, Signal, StdioMode};
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+
+use crate::app::AppState;
+use crate::planner::PlanRequest;
+use crate::protocol::{valid_run_id, ClientMessage, EncodedBytes, RunRequest, ServerMessage, PROTOCOL_VERSION};
+use crate::session::Session;
+
+/// Largest frame a client may send.
+pub const MAX_FRAME_BYTES: usize = 12 * 1024 * 1024;
+
+/// Query of the upgrade request.
+#[derive(Debug, Deserialize)]
+pub struct ConnectParams {
+    /// A resume token from an earlier `hello`.
+    resume: Option<String>,
+}
+
+/// `GET /api/v1/ws`.
+pub async fn upgrade(
+    ws: WebSocketUpgrade,
+    Query(params): Query<ConnectParams>,
+    State(state): State<Arc<AppState>>,
+) -> Response {
+    ws.max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
+        .on_upgrade(move |socket| connection(socket, state, params.resume))
+}
+
+fn error(id: Option<&str>, code: &str, message: impl Into<String>) -> ServerMessage {
+    ServerMessage::Error { id: id.map(str::to_string), code: code.to_string(), message: message.into() }
+}
+
+async fn send_now(sink: &mut futures_util::stream::SplitSink<WebSocket, Message>, message: &ServerMessage) -> bool {
+    match serde_json::to_string(message) {
+        Ok(text) => sink.send(Message::Text(text.into())).await.is_ok(),
+        Err(_) => false,
+    }
+}
+
+async fn connection(socket: WebSocket, state: Arc<AppState>, resume: Option<String>) {
+    let (mut sink, mut stream) = socket.split();
+    let session = match resume.as_deref().map(|token| state.sessions.resume(token)) {
+        None => state.sessions.open(),
+        Some(Some(session)) => session,
+        Some(None) => {
+            let _ =
+                send_now(&mut sink, &error(None, "unknown_session", "the session ended or the resume token is wrong"))
+                    .await;
+            return;
+        }
+    };
+    let Some((mut outbox, generation)) = session.attach() else {
+        let _ = send_now(&mut sink, &error(None, "session_in_use", "another connection holds this session")).await;
+        return;
+    };
+    let hello = ServerMessage::Hello {
+        session: session.id.clone(),
+        resume: session.resume_token.clone(),
+        protocol: PROTOCOL_VERSION,
+        default_limits: Box::new(state.default_limits.clone()),
+        max_limits: Box::new(state.max_limits.clone()),
+    };
+    if send_now(&mut sink, &hello).await {
+        loop {
+            tokio::select! {
+                queued = outbox.recv() => match queued {
+                    Some(message) => if !send_now(&mut sink, &message).await { break },
+                    None => break,
+                },
+                frame = stream.next() => match frame {
+                    Some(Ok(Message::Text(text))) => {
+                        if let Some(reply) = handle(&state, &session, text.as_str()).await {
+                            if !send_now(&mut sink, &reply).await { break }
+                        }
+                    }
+                    Some(Ok(Message::Binary(_))) => {
+                        if !send_now(&mut sink, &error(None, "invalid_message", "frames are JSON text")).await { break }
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                },
+            }
+        }
+    }
+    session.detach(outbox);
+    state.sessions.disconnected(session, generation);
+}
+
+/// Handles one client frame; returns a direct reply, if any.
+async fn handle(state: &Arc<AppState>, session: &Arc<Session>, text: &str) -> Option<ServerMessage> {
+    let message: ClientMessage = match serde_json::from_str(text) {
+        Ok(message) => message,
+        Err(e) => return Some(error(None, "invalid_message", format!("cannot read the frame: {e}"))),
+    };
+    let control_of =
+        |id: &str| session.run(id).ok_or_else(|| error(Some(id), "unknown_run", format!("no active run {id:?}")));
+    let outcome = match message {
+        ClientMessage::Run(run) => return start_run(state, session, run).await,
+        ClientMessage::Ping { nonce } => return Some(ServerMessage::Pong { nonce }),
+        ClientMessage::Stdin { id, data, encoding } => match (control_of(&id), EncodedBytes::decode(&data, encoding)) {
+            (Err(e), _) => return Some(e),
+            (_, Err(e)) => return Some(error(Some(&id), "invalid_message", e)),
+            (Ok(control), Ok(bytes)) => (id, control.write_stdin(bytes.0).await),
+        },
+        ClientMessage::Eof { id } => match control_of(&id) {
+            Err(e) => return Some(e),
+            Ok(control) => (id, control.close_stdin().await),
+        },
+        ClientMessage::Resize { id, rows, cols } => match control_of(&id) {
+            Err(e) => return Some(e),
+            Ok(control) => (id, control.resize(rows, cols).await),
+        },
+        ClientMessage::Signal { id, signal } => match (control_of(&id), Signal::parse(&signal)) {
+            (Err(e), _) => return Some(e),
+            (_, None) => return Some(error(Some(&id), "invalid_message", format!("unknown signal {signal:?}"))),
+            (Ok(control), Some(signal)) => (id, control.signal(signal).await),
+        },
+        ClientMessage::Kill { id } => match control_of(&id) {
+            Err(e) => return Some(e),
+            Ok(control) => {
+                control.kill().await;
+                (id, Ok(()))
+            }
+        },
+    };
+    match outcome {
+        (_, Ok(())) => None,
+        // A run that just ended cannot take input any more; its `done`
+        // is on its way.
+        (_, Err(bytesbox_sandbox::SandboxError::RunFinished)) => None,
+        (id, Err(e)) => Some(error(Some(&id), e.code(), e.to_string())),
+    }
+}
+
+/// Validates, plans and submits a run.
+async fn start_run(state: &Arc<AppState>, session: &Arc<Session>, run: RunRequest) -> Option<ServerMessage> {
+    let id = run.id.clone();
+    if !valid_run_id(&id) {
+        return Some(error(None, "invalid_spec", "a run id is 1-64 of [A-Za-z0-9_.-]"));
+    }
+    if session.has_run(&id) {
+        return Some(error(Some(&id), "duplicate_run_id", format!("run {id:?} is still active")));
+    }
+    let request = match plan_request(state, run) {
+        Ok(request) => request,
+        Err(reply) => return Some(with_id(reply, &id)),
+    };
+    let plan = match state.planner.plan(&request) {
+        Ok(plan) => plan,
+        Err(e) => return Some(error(Some(&id), e.code, e.message)),
+    };
+    let job = Job { files: request.files, mode: PutMode::Replace { keep: plan.keep.clone() }, stages: plan.stages };
+    let (box_id, _created) = match session.sandbox(state.sessions.engine(), &state.sessions.config().box_spec).await {
+        Ok(found) => found,
+        Err(e) => return Some(error(Some(&id), e.code(), e.to_string())),
+    };
+    let handle = match state.sessions.engine().submit(box_id.clone(), job.clone()) {
+        Ok(handle) => handle,
+        Err(e) => return Some(error(Some(&id), e.code(), e.to_string())),
+    };
+    if let Err(code) = session.add_run(&id, handle.control.clone(), state.sessions.config().max_runs) {
+        handle.control.kill().await;
+        return Some(error(Some(&id), code, "the session has too many active runs"));
+    }
+    let accepted = ServerMessage::Accepted { id: id.clone(), language: plan.language, version: plan.version };
+    // `accepted` must precede the run's own frames, which go through the
+    // session's queue; send it there too.
+    let _ = session.send(accepted).await;
+    tokio::spawn(forward_job(state.clone(), session.clone(), id, box_id, job, handle));
+    None
+}
+
+fn with_id(message: ServerMessage, id: &str) -> ServerMessage {
+    match message {
+        ServerMessage::Error { code, message, .. } => ServerMessage::Error { id: Some(id.to_string()), code, message },
+        other => other,
+    }
+}
+
+/// Checks files, sizes and limits, and builds the planner's request.
+fn plan_request(state: &AppState, run: RunRequest) -> Result<PlanRequest, ServerMessage> {
+    if run.files.len() > state.max_files {
+        return Err(error(None, "invalid_spec", format!("at most {} files per project", state.max_files)));
+    }
+    validate_unique(run.files.iter().map(|f| f.path.as_str())).map_err(|e| error(None, e.code(), e.to_string()))?;
+    let mut total = 0u64;
+    let mut files = Vec::with_capacity(run.files.len());
+    for file in run.files {
+        let content =
+            EncodedBytes::decode(&file.content, file.encoding).map_err(|e| error(None, "invalid_message", e))?;
+        total += content.0.len() as u64;
+        if total > state.max_project_bytes {
+            return Err(error(None, "invalid_spec", format!("a project is at most {} bytes", state.max_project_bytes)));
+        }
+        files.push(FileEntry { path: file.path, content: content.0, executable: false });
+    }
+    let limits = run.limits.unwrap_or_else(|| state.default_limits.clone());
+    limits.validate_within(&state.max_limits).map_err(|e| error(None, "limit_exceeded", e.to_string()))?;
+    let stdio = match run.tty {
+        Some(size) => StdioMode::Pty { rows: size.rows, cols: size.cols },
+        None => StdioMode::Pipes,
+    };
+    Ok(PlanRequest {
+        language: run.language,
+        files,
+        entry: run.entry,
+        args: run.args,
+        limits,
+        stdio,
+        stdin: run.stdin.map(|s| Bytes::from(s).to_vec()).unwrap_or_default(),
+        close_stdin: false,
+    })
+}
+
+/// Turns a job's events into frames on the session's queue.
+async fn forward_job(
+    state: Arc<AppState>,
+    session: Arc<Session>,
+    id: String,
+    box_id: bytesbox_sandbox::BoxId,
+    job: Job,
+    mut handle: bytesbox_engine::JobHandle,
+) {
+    let mut retried = false;
+    let mut started_a_stage = false;
+    loop {
+        let Some(event) = handle.events.recv().await else {
+            let _ = session.send(error(Some(&id), "internal", "the run ended without a result")).await;
+            break;
+        };
+        let frame = match event {
+            JobEvent::Queued { position } => ServerMessage::Queued { id: id.clone(), position },
+            JobEvent::Started => continue,
+            JobEvent::StageStarted(stage) => {
+                started_a_stage = true;
+                ServerMessage::Stage { id: id.clone(), stage: stage.as_str().to_string() }
+            }
+            JobEvent::Output { stage, stream, data } => {
+                let stream = match stream {
+                    bytesbox_sandbox::Stream::Stdout => "stdout",
+                    bytesbox_sandbox::Stream::Stderr => "stderr",
+                };
+                ServerMessage::output(&id, stage.as_str(), stream, &data)
+            }
+            JobEvent::StageFinished { stage, report } => ServerMessage::exit(&id, stage.as_str(), &report),
+            JobEvent::Finished => {
+                let _ = session.send(ServerMessage::Done { id: id.clone() }).await;
+                break;
+            }
+            JobEvent::Failed { code, message } => {
+                // The backend destroyed an idle box under us: make a new
+                // one and try once more.
+                if code == "box_gone" && !retried && !started_a_stage {
+                    retried = true;
+                    session.forget_sandbox(&box_id).await;
+                    let engine = state.sessions.engine();
+                    let resubmitted = match session.sandbox(engine, &state.sessions.config().box_spec).await {
+                        Ok((new_box, _)) => engine.submit(new_box, job.clone()).map_err(|e: EngineError| e.to_string()),
+                        Err(e) => Err(e.to_string()),
+                    };
+                    match resubmitted {
+                        Ok(new_handle) => {
+                            session.remove_run(&id);
+                            let _ = session.add_run(&id, new_handle.control.clone(), usize::MAX);
+                            handle = new_handle;
+                            continue;
+                        }
+                        Err(message) => {
+                            let _ = session.send(error(Some(&id), "box_gone", message)).await;
+                            break;
+                        }
+                    }
+                }
+                let _ = session.send(error(Some(&id), code, message)).await;
+                break;
+            }
+        };
+        if !session.send(frame).await {
+            handle.control.kill().await;
+            break;
+        }
+    }
+    session.remove_run(&id);
+}

@@ -1,0 +1,280 @@
+//! The server over real WebSocket connections, on the native backend
+//! (needs root; fails in CI without it, skips loudly elsewhere). The
+//! planner here is a small shell-only one; the language catalog has its
+//! own tests.
+
+// Tests may panic on a broken set-up; that is how they fail.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytesbox_engine::{AdmissionConfig, Engine, StageKind, StagePlan};
+use bytesbox_native::{NativeBackend, NativeConfig};
+use bytesbox_sandbox::{Backend, RunSpec};
+use bytesbox_server::app::{router, AppState};
+use bytesbox_server::planner::{Plan, PlanError, PlanRequest, Planner};
+use bytesbox_server::session::{SessionConfig, Sessions};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+fn require_root(test: &str) -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("{test} requires root in CI");
+    }
+    eprintln!("SKIPPED (needs root): {test}");
+    false
+}
+
+/// `sh main.sh`, with an optional `build.sh` compile stage.
+#[derive(Debug)]
+struct ShellPlanner;
+
+impl Planner for ShellPlanner {
+    fn plan(&self, request: &PlanRequest) -> Result<Plan, PlanError> {
+        if request.language.as_deref().is_some_and(|l| l != "sh") {
+            return Err(PlanError { code: "unknown_language", message: "only sh here".into() });
+        }
+        let mut stages = Vec::new();
+        if request.files.iter().any(|f| f.path == "build.sh") {
+            stages.push(StagePlan { kind: StageKind::Compile, spec: RunSpec::command(["sh", "build.sh"]) });
+        }
+        let mut argv = vec!["sh".to_string(), "main.sh".to_string()];
+        argv.extend(request.args.iter().cloned());
+        let spec = RunSpec {
+            argv,
+            limits: request.limits.clone(),
+            stdio: request.stdio,
+            stdin: request.stdin.clone(),
+            close_stdin: request.close_stdin,
+            ..RunSpec::default()
+        };
+        stages.push(StagePlan { kind: StageKind::Run, spec });
+        Ok(Plan { language: "sh".into(), version: "posix".into(), stages, keep: vec![] })
+    }
+}
+
+struct Server {
+    url: String,
+    backend: NativeBackend,
+    sessions: Arc<Sessions>,
+}
+
+async fn start(grace: Duration) -> Server {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let slot = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let exe = std::env::current_exe().unwrap();
+    let jail = exe.parent().and_then(|d| d.parent()).unwrap().join("bytesbox-jail");
+    assert!(jail.is_file(), "{} is missing: run `cargo test --workspace`", jail.display());
+    let backend = NativeBackend::start(NativeConfig {
+        jail_binary: Some(jail),
+        uid_base: 1_900_000 + slot * 1000,
+        uid_count: 1000,
+        ..NativeConfig::default()
+    })
+    .await
+    .unwrap();
+    let engine = Engine::new(Arc::new(backend.clone()), AdmissionConfig { max_running: 4, max_queued: 8 });
+    let sessions = Sessions::new(engine, SessionConfig { grace, ..SessionConfig::default() });
+    let state = Arc::new(AppState::new(sessions.clone(), Arc::new(ShellPlanner)));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/api/v1/ws", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
+    Server { url, backend, sessions }
+}
+
+impl Server {
+    async fn stop(self) {
+        self.sessions.close_all().await;
+        self.backend.shutdown().await;
+        assert!(self.backend.leftovers().is_empty(), "{:?}", self.backend.leftovers());
+    }
+}
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(url: &str) -> (Socket, Value) {
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let hello = next(&mut socket).await;
+    assert_eq!(hello["type"], "hello");
+    (socket, hello)
+}
+
+async fn send(socket: &mut Socket, value: Value) {
+    socket.send(Message::Text(value.to_string().into())).await.unwrap();
+}
+
+async fn next(socket: &mut Socket) -> Value {
+    loop {
+        let frame =
+            tokio::time::timeout(Duration::from_secs(20), socket.next()).await.expect("no frame").unwrap().unwrap();
+        if let Message::Text(text) = frame {
+            return serde_json::from_str(&text).unwrap();
+        }
+    }
+}
+
+/// Frames of run `id` until its `done` or `error`.
+async fn until_done(socket: &mut Socket, id: &str) -> Vec<Value> {
+    let mut frames = Vec::new();
+    loop {
+        let frame = next(socket).await;
+        if frame["id"] != id {
+            continue;
+        }
+        let end = frame["type"] == "done" || frame["type"] == "error";
+        frames.push(frame);
+        if end {
+            return frames;
+        }
+    }
+}
+
+fn stdout(frames: &[Value]) -> String {
+    frames
+        .iter()
+        .filter(|f| f["type"] == "output" && f["stream"] == "stdout")
+        .map(|f| f["data"].as_str().unwrap())
+        .collect()
+}
+
+fn run(id: &str, script: &str) -> Value {
+    json!({"type": "run", "id": id, "language": "sh", "files": [{"path": "main.sh", "content": script}]})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_stream_output_and_end_with_one_done() {
+    if !require_root("runs_stream_output_and_end_with_one_done") {
+        return;
+    }
+    let server = start(Duration::from_secs(30)).await;
+    let (mut socket, hello) = connect(&server.url).await;
+    assert_eq!(hello["protocol"], 1);
+    send(&mut socket, run("r1", "echo hello; echo oops >&2; exit 3")).await;
+    let frames = until_done(&mut socket, "r1").await;
+    let types: Vec<&str> = frames.iter().map(|f| f["type"].as_str().unwrap()).collect();
+    assert_eq!(types.first(), Some(&"accepted"));
+    assert!(types.contains(&"stage"));
+    assert_eq!(stdout(&frames), "hello\n");
+    let exit = frames.iter().find(|f| f["type"] == "exit").unwrap();
+    assert_eq!(exit["status"], "nonzero");
+    assert_eq!(exit["code"], 3);
+    assert_eq!(types.last(), Some(&"done"));
+
+    // A compile stage that fails ends the run without a run stage.
+    let broken = json!({"type": "run", "id": "r2", "language": "sh", "files": [
+        {"path": "build.sh", "content": "echo 'syntax error' >&2; exit 1"},
+        {"path": "main.sh", "content": "echo never"}]});
+    send(&mut socket, broken).await;
+    let frames = until_done(&mut socket, "r2").await;
+    let stages: Vec<&str> =
+        frames.iter().filter(|f| f["type"] == "stage").map(|f| f["stage"].as_str().unwrap()).collect();
+    assert_eq!(stages, ["compile"]);
+    assert!(frames.iter().any(|f| f["type"] == "output" && f["stream"] == "stderr" && f["data"] == "syntax error\n"));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interactive_input_after_the_prompt_and_stop() {
+    if !require_root("interactive_input_after_the_prompt_and_stop") {
+        return;
+    }
+    let server = start(Duration::from_secs(30)).await;
+    let (mut socket, _) = connect(&server.url).await;
+    let mut ask = run("ask", "printf 'Name? '; read name; echo \"Hello, $name!\"");
+    ask["tty"] = json!({"rows": 24, "cols": 80});
+    send(&mut socket, ask).await;
+    // Answer only once the prompt is on screen.
+    let mut seen = String::new();
+    while !seen.contains("Name? ") {
+        let frame = next(&mut socket).await;
+        if frame["type"] == "output" {
+            seen.push_str(frame["data"].as_str().unwrap());
+        }
+    }
+    send(&mut socket, json!({"type": "stdin", "id": "ask", "data": "Ada\r"})).await;
+    let frames = until_done(&mut socket, "ask").await;
+    assert!(stdout(&frames).contains("Hello, Ada!"), "{frames:?}");
+
+    send(&mut socket, run("loop", "echo up; while :; do :; done")).await;
+    loop {
+        let frame = next(&mut socket).await;
+        if frame["type"] == "output" && frame["data"] == "up\n" {
+            break;
+        }
+    }
+    send(&mut socket, json!({"type": "kill", "id": "loop"})).await;
+    let frames = until_done(&mut socket, "loop").await;
+    let exit = frames.iter().find(|f| f["type"] == "exit").unwrap();
+    assert_eq!(exit["status"], "killed");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_frames_get_clear_errors_and_the_connection_survives() {
+    if !require_root("bad_frames_get_clear_errors_and_the_connection_survives") {
+        return;
+    }
+    let server = start(Duration::from_secs(30)).await;
+    let (mut socket, _) = connect(&server.url).await;
+    socket.send(Message::Text("{not json".into())).await.unwrap();
+    let frame = next(&mut socket).await;
+    assert_eq!((frame["type"].as_str(), frame["code"].as_str()), (Some("error"), Some("invalid_message")));
+    send(&mut socket, json!({"type": "stdin", "id": "ghost", "data": "x"})).await;
+    assert_eq!(next(&mut socket).await["code"], "unknown_run");
+    let hostile =
+        json!({"type": "run", "id": "h", "language": "sh", "files": [{"path": "../../etc/passwd", "content": "x"}]});
+    send(&mut socket, hostile).await;
+    let frame = next(&mut socket).await;
+    assert_eq!((frame["code"].as_str(), frame["id"].as_str()), (Some("invalid_path"), Some("h")));
+    let greedy = json!({"type": "run", "id": "g", "language": "sh", "files": [{"path": "main.sh", "content": "true"}],
+        "limits": {"memory_bytes": 1u64 << 50}});
+    send(&mut socket, greedy).await;
+    assert_eq!(next(&mut socket).await["code"], "limit_exceeded");
+    send(&mut socket, json!({"type": "run", "id": "x", "language": "cobol", "files": []})).await;
+    assert_eq!(next(&mut socket).await["code"], "unknown_language");
+    // Still serving.
+    send(&mut socket, json!({"type": "ping", "nonce": "n1"})).await;
+    assert_eq!(next(&mut socket).await, json!({"type": "pong", "nonce": "n1"}));
+    send(&mut socket, run("ok", "echo fine")).await;
+    assert_eq!(stdout(&until_done(&mut socket, "ok").await), "fine\n");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnect_within_the_grace_period_resumes_the_session_and_its_output() {
+    if !require_root("a_reconnect_within_the_grace_period_resumes_the_session_and_its_output") {
+        return;
+    }
+    let server = start(Duration::from_millis(1500)).await;
+    let (mut socket, hello) = connect(&server.url).await;
+    let token = hello["resume"].as_str().unwrap().to_string();
+    send(&mut socket, run("slow", "echo before; sleep 0.5; echo after")).await;
+    loop {
+        let frame = next(&mut socket).await;
+        if frame["type"] == "output" && frame["data"] == "before\n" {
+            break;
+        }
+    }
+    drop(socket);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let (mut socket, again) = connect(&format!("{}?resume={token}", server.url)).await;
+    assert_eq!(again["session"], hello["session"], "the same session");
+    let frames = until_done(&mut socket, "slow").await;
+    assert_eq!(stdout(&frames), "after\n", "output produced while away is delivered");
+    assert_eq!(frames.iter().find(|f| f["type"] == "exit").unwrap()["status"], "ok");
+    assert_eq!(server.backend.list().await.len(), 1, "the session kept its box");
+
+    // Gone for longer than the grace period: the session and its box end.
+    drop(socket);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(server.backend.list().await.is_empty(), "the box was destroyed with the session");
+    let (mut socket, _) = tokio_tungstenite::connect_async(format!("{}?resume={token}", server.url)).await.unwrap();
+    assert_eq!(next(&mut socket).await["code"], "unknown_session");
+    assert_eq!(server.sessions.count(), 0);
+    server.stop().await;
+}
