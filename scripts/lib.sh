@@ -29,8 +29,10 @@ ensure_cargo() {
     command -v cargo >/dev/null 2>&1 || die "cargo is not installed; install Rust with rustup (https://rustup.rs)"
 }
 
-# What the sandboxes and their tests use on the host: compilers and
-# runtimes that boxes run, and libc's static archive for the image test.
+# What the sandboxes and their tests use on the host: the compilers and
+# runtimes of the language catalog that boxes run (Debian's, on /usr), and
+# libc's static archive for the image test.
 ensure_runtime_packages() {
-    ensure_apt ca-certificates gcc g++ libc6-dev python3 procps iproute2
+    ensure_apt ca-certificates gcc g++ libc6-dev python3 procps iproute2 \
+        default-jdk-headless nodejs sqlite3 bash
 }

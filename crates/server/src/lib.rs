@@ -3,6 +3,7 @@
 //! compatibility and metrics follow.
 
 pub mod app;
+pub mod catalog_planner;
 pub mod planner;
 pub mod protocol;
 pub mod session;

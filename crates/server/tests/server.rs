@@ -65,6 +65,10 @@ struct Server {
 }
 
 async fn start(grace: Duration) -> Server {
+    start_with(grace, Arc::new(ShellPlanner)).await
+}
+
+async fn start_with(grace: Duration, planner: Arc<dyn Planner>) -> Server {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let slot = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let exe = std::env::current_exe().unwrap();
@@ -80,7 +84,7 @@ async fn start(grace: Duration) -> Server {
     .unwrap();
     let engine = Engine::new(Arc::new(backend.clone()), AdmissionConfig { max_running: 4, max_queued: 8 });
     let sessions = Sessions::new(engine, SessionConfig { grace, ..SessionConfig::default() });
-    let state = Arc::new(AppState::new(sessions.clone(), Arc::new(ShellPlanner)));
+    let state = Arc::new(AppState::new(sessions.clone(), planner));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("ws://{}/api/v1/ws", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
@@ -276,5 +280,38 @@ async fn a_reconnect_within_the_grace_period_resumes_the_session_and_its_output(
     let (mut socket, _) = tokio_tungstenite::connect_async(format!("{}?resume={token}", server.url)).await.unwrap();
     assert_eq!(next(&mut socket).await["code"], "unknown_session");
     assert_eq!(server.sessions.count(), 0);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catalog_languages_run_over_the_websocket() {
+    if !require_root("catalog_languages_run_over_the_websocket") {
+        return;
+    }
+    let planner = bytesbox_server::catalog_planner::CatalogPlanner::new(bytesbox_runtimes::Catalog::builtin());
+    let server = start_with(Duration::from_secs(30), Arc::new(planner)).await;
+    let (mut socket, _) = connect(&server.url).await;
+    let python = json!({"type": "run", "id": "py", "files": [
+        {"path": "main.py", "content": "from pkg.util import twice\nprint(twice(21))\n"},
+        {"path": "pkg/__init__.py", "content": ""},
+        {"path": "pkg/util.py", "content": "def twice(x):\n    return 2 * x\n"}]});
+    send(&mut socket, python).await;
+    let frames = until_done(&mut socket, "py").await;
+    let accepted = frames.iter().find(|f| f["type"] == "accepted").unwrap();
+    assert_eq!(accepted["language"], "python");
+    assert!(accepted["version"].as_str().unwrap().starts_with('3'));
+    assert_eq!(stdout(&frames), "42\n");
+
+    let c = json!({"type": "run", "id": "c", "files": [{"path": "main.c", "content": "int main(void) { return missing; }\n"}]});
+    send(&mut socket, c).await;
+    let frames = until_done(&mut socket, "c").await;
+    let exit = frames.iter().find(|f| f["type"] == "exit").unwrap();
+    assert_eq!((exit["stage"].as_str(), exit["status"].as_str()), (Some("compile"), Some("nonzero")));
+    assert!(frames.iter().any(|f| f["type"] == "output" && f["data"].as_str().unwrap().contains("missing")));
+
+    send(&mut socket, json!({"type": "run", "id": "x", "files": [{"path": "notes.txt", "content": "hi"}]})).await;
+    let frame = next(&mut socket).await;
+    assert_eq!(frame["type"], "error");
+    assert_eq!(frame["id"], "x");
     server.stop().await;
 }

@@ -1,0 +1,83 @@
+//! The command line. Every flag of `serve` also reads a `BYTESBOX_*`
+//! environment variable; a TOML file holds the rest.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Bytesbox: a self-hosted cloud IDE and code-execution service.
+#[derive(Debug, Parser)]
+#[command(name = "bytesbox", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the WebSocket and HTTP APIs.
+    Serve(ServeArgs),
+    /// Run a project once and stream its output here; the exit code
+    /// follows the program's.
+    Run(RunArgs),
+    /// List the languages this host can run, with their versions.
+    Runtimes(RuntimesArgs),
+}
+
+/// Isolation backends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BackendKind {
+    /// Linux namespaces, cgroups and seccomp; no daemon.
+    Native,
+    /// The Docker Engine API.
+    Docker,
+}
+
+/// `bytesbox serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "BYTESBOX_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Isolation backend.
+    #[arg(long, env = "BYTESBOX_BACKEND", value_enum, default_value = "native")]
+    pub backend: BackendKind,
+    /// Where the server keeps its data.
+    #[arg(long, env = "BYTESBOX_DATA_DIR", default_value = "/var/lib/bytesbox")]
+    pub data_dir: PathBuf,
+    /// A TOML configuration file (see docs/configuration.md).
+    #[arg(long, env = "BYTESBOX_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Log as JSON lines.
+    #[arg(long, env = "BYTESBOX_LOG_JSON")]
+    pub log_json: bool,
+}
+
+/// `bytesbox run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The project's files; the first decides the language unless
+    /// `--language` is given, and is the entry file.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Language id or alias.
+    #[arg(long, short)]
+    pub language: Option<String>,
+    /// A file whose bytes are the program's input.
+    #[arg(long)]
+    pub stdin: Option<PathBuf>,
+    /// Arguments for the program.
+    #[arg(last = true)]
+    pub args: Vec<String>,
+}
+
+/// `bytesbox runtimes`.
+#[derive(Debug, Args)]
+pub struct RuntimesArgs {
+    /// A catalog file instead of the built-in one.
+    #[arg(long)]
+    pub catalog: Option<PathBuf>,
+}

@@ -1,0 +1,89 @@
+//! `bytesbox serve`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use bytesbox_engine::{AdmissionConfig, Engine};
+use bytesbox_native::NativeBackend;
+use bytesbox_runtimes::Catalog;
+use bytesbox_sandbox::{Backend, BoxSpec};
+use bytesbox_server::app::{router, AppState};
+use bytesbox_server::catalog_planner::CatalogPlanner;
+use bytesbox_server::session::{SessionConfig, Sessions};
+
+use crate::cli::{BackendKind, ServeArgs};
+use crate::config::FileConfig;
+
+/// Serves until SIGTERM or Ctrl+C, then drains and exits cleanly.
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    init_logging(args.log_json);
+    if args.backend == BackendKind::Docker {
+        bail!("the Docker backend is not available in this build yet; use --backend native");
+    }
+    let config = FileConfig::load(args.config.as_deref())?;
+    std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating {}", args.data_dir.display()))?;
+    let backend = NativeBackend::start(config.native.clone()).await.context("starting the native backend")?;
+    let admission = match (config.admission.max_running, config.admission.max_queued) {
+        (0, _) | (_, 0) => AdmissionConfig::for_this_machine(),
+        (max_running, max_queued) => AdmissionConfig { max_running, max_queued },
+    };
+    let engine = Engine::new(Arc::new(backend.clone()), admission);
+    let box_spec =
+        BoxSpec { idle_ttl: Duration::from_secs(config.sessions.idle_ttl_secs.max(1)), ..BoxSpec::default() };
+    let sessions = Sessions::new(
+        engine.clone(),
+        SessionConfig { grace: config.grace(), box_spec, max_runs: config.sessions.max_runs.max(1) },
+    );
+    let planner = Arc::new(CatalogPlanner::new(Catalog::builtin()));
+    for runtime in planner.runtimes() {
+        tracing::info!(runtime = %runtime.id, available = runtime.available, version = ?runtime.version, "runtime");
+    }
+    let mut state = AppState::new(sessions.clone(), planner);
+    state.default_limits = config.limits.default.clone();
+    state.max_limits = config.limits.max.clone();
+    let listener =
+        tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
+    let address = listener.local_addr()?;
+    println!("Bytesbox is serving on http://{address} (WebSocket API at ws://{address}/api/v1/ws)");
+    let server = tokio::spawn(async move { axum::serve(listener, router(Arc::new(state))).await });
+
+    shutdown_signal().await;
+    tracing::info!("draining: no new runs; running ones get {} s", config.sessions.drain_secs);
+    engine.close();
+    let deadline = Instant::now() + Duration::from_secs(config.sessions.drain_secs);
+    while engine.admission().stats().running > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    sessions.close_all().await;
+    backend.shutdown().await;
+    server.abort();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = terminate => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

@@ -1,0 +1,81 @@
+//! The planner backed by the language catalog (`bytesbox-runtimes`).
+
+use std::collections::HashMap;
+
+use bytesbox_engine::{StageKind, StagePlan};
+use bytesbox_runtimes::{Catalog, ProjectFile, RunContext, RuntimeStatus};
+use bytesbox_sandbox::RunLimits;
+
+use crate::planner::{Plan, PlanError, PlanRequest, Planner};
+
+/// CPU share of compile stages.
+const COMPILE_MILLICORES: u32 = 1000;
+
+/// Plans runs with the catalog; runtimes whose tools are missing on this
+/// host are refused with the reason.
+#[derive(Debug)]
+pub struct CatalogPlanner {
+    catalog: Catalog,
+    status: HashMap<String, RuntimeStatus>,
+}
+
+impl CatalogPlanner {
+    /// Detects every runtime's version once (a few hundred milliseconds).
+    pub fn new(catalog: Catalog) -> CatalogPlanner {
+        let status = catalog.detect_versions().into_iter().map(|s| (s.id.clone(), s)).collect();
+        CatalogPlanner { catalog, status }
+    }
+
+    /// Each runtime's availability, in catalog order.
+    pub fn runtimes(&self) -> Vec<RuntimeStatus> {
+        self.catalog.runtimes().iter().filter_map(|r| self.status.get(&r.id).cloned()).collect()
+    }
+
+    /// The catalog.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+}
+
+impl Planner for CatalogPlanner {
+    fn plan(&self, request: &PlanRequest) -> Result<Plan, PlanError> {
+        let files: Vec<ProjectFile<'_>> = request.files.iter().map(ProjectFile::from).collect();
+        let context = RunContext::new(&request.limits, request.args.clone());
+        let plan = self
+            .catalog
+            .resolve_with(request.language.as_deref(), &files, request.entry.as_deref(), &context)
+            .map_err(|e| PlanError { code: e.code(), message: e.to_string() })?;
+        let status = self.status.get(&plan.runtime_id);
+        let version = match status {
+            Some(RuntimeStatus { available: true, version, .. }) => version.clone().unwrap_or_default(),
+            Some(RuntimeStatus { reason, .. }) => {
+                return Err(PlanError {
+                    code: "runtime_unavailable",
+                    message: format!(
+                        "{} is not available on this server: {}",
+                        plan.runtime_id,
+                        reason.clone().unwrap_or_else(|| "its tools are missing".into())
+                    ),
+                })
+            }
+            None => String::new(),
+        };
+        let mut stages = Vec::with_capacity(2);
+        if let Some(compile) = &plan.compile {
+            // Compilers are the toolchain's work, not the user's program:
+            // they get a whole CPU (twice as fast as the default half), and
+            // the box's limit still applies.
+            let limits = RunLimits {
+                cpu_millicores: request.limits.cpu_millicores.max(COMPILE_MILLICORES),
+                ..request.limits.clone()
+            };
+            stages.push(StagePlan { kind: StageKind::Compile, spec: compile.run_spec(&limits) });
+        }
+        let mut run = plan.run.run_spec(&request.limits);
+        run.stdio = request.stdio;
+        run.stdin = request.stdin.clone();
+        run.close_stdin = request.close_stdin;
+        stages.push(StagePlan { kind: StageKind::Run, spec: run });
+        Ok(Plan { language: plan.runtime_id, version, stages, keep: plan.keep })
+    }
+}
