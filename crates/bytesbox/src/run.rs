@@ -110,7 +110,7 @@ pub fn runtimes(args: RuntimesArgs) -> anyhow::Result<()> {
     let planner = CatalogPlanner::new(catalog);
     let mut out = std::io::stdout().lock();
     writeln!(out, "{:<12} {:<10} VERSION / REASON", "RUNTIME", "STATUS")?;
-    for status in planner.runtimes() {
+    for status in planner.statuses() {
         let (state, detail) = match status.available {
             true => ("available", status.version.unwrap_or_default()),
             false => ("missing", status.reason.unwrap_or_default()),

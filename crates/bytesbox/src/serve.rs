@@ -36,7 +36,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         SessionConfig { grace: config.grace(), box_spec, max_runs: config.sessions.max_runs.max(1) },
     );
     let planner = Arc::new(CatalogPlanner::new(Catalog::builtin()));
-    for runtime in planner.runtimes() {
+    for runtime in planner.statuses() {
         tracing::info!(runtime = %runtime.id, available = runtime.available, version = ?runtime.version, "runtime");
     }
     let mut state = AppState::new(sessions.clone(), planner);

@@ -46,8 +46,12 @@ impl AppState {
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/api/v1/ws", get(crate::ws::upgrade))
+        .route("/api/v1/execute", axum::routing::post(crate::http::execute))
+        .route("/api/v1/runtimes", get(crate::http::runtimes))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        // A 10 MiB project, base64-encoded, plus JSON.
+        .layer(axum::extract::DefaultBodyLimit::max(crate::ws::MAX_FRAME_BYTES + 2 * 1024 * 1024))
         .with_state(state)
 }
 

@@ -6,7 +6,7 @@ use bytesbox_engine::{StageKind, StagePlan};
 use bytesbox_runtimes::{Catalog, ProjectFile, RunContext, RuntimeStatus};
 use bytesbox_sandbox::RunLimits;
 
-use crate::planner::{Plan, PlanError, PlanRequest, Planner};
+use crate::planner::{Plan, PlanError, PlanRequest, Planner, RuntimeInfo};
 
 /// CPU share of compile stages.
 const COMPILE_MILLICORES: u32 = 1000;
@@ -27,7 +27,7 @@ impl CatalogPlanner {
     }
 
     /// Each runtime's availability, in catalog order.
-    pub fn runtimes(&self) -> Vec<RuntimeStatus> {
+    pub fn statuses(&self) -> Vec<RuntimeStatus> {
         self.catalog.runtimes().iter().filter_map(|r| self.status.get(&r.id).cloned()).collect()
     }
 
@@ -38,6 +38,25 @@ impl CatalogPlanner {
 }
 
 impl Planner for CatalogPlanner {
+    fn runtimes(&self) -> Vec<RuntimeInfo> {
+        self.catalog
+            .runtimes()
+            .iter()
+            .map(|runtime| {
+                let status = self.status.get(&runtime.id);
+                RuntimeInfo {
+                    id: runtime.id.clone(),
+                    name: runtime.name.clone(),
+                    aliases: runtime.aliases.clone(),
+                    extensions: runtime.extensions.clone(),
+                    available: status.is_some_and(|s| s.available),
+                    version: status.and_then(|s| s.version.clone()),
+                    reason: status.and_then(|s| s.reason.clone()),
+                }
+            })
+            .collect()
+    }
+
     fn plan(&self, request: &PlanRequest) -> Result<Plan, PlanError> {
         let files: Vec<ProjectFile<'_>> = request.files.iter().map(ProjectFile::from).collect();
         let context = RunContext::new(&request.limits, request.args.clone());

@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod catalog_planner;
+pub mod http;
 pub mod planner;
 pub mod protocol;
 pub mod session;

@@ -47,8 +47,29 @@ pub struct PlanError {
     pub message: String,
 }
 
+/// A language as `GET /api/v1/runtimes` lists it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RuntimeInfo {
+    /// Id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Other names accepted for it.
+    pub aliases: Vec<String>,
+    /// File extensions that select it.
+    pub extensions: Vec<String>,
+    /// Usable on this server.
+    pub available: bool,
+    /// Detected version.
+    pub version: Option<String>,
+    /// Why it is unavailable.
+    pub reason: Option<String>,
+}
+
 /// Turns requests into plans.
 pub trait Planner: Send + Sync + std::fmt::Debug {
     /// Plans one run.
     fn plan(&self, request: &PlanRequest) -> Result<Plan, PlanError>;
+    /// Every language, available or not.
+    fn runtimes(&self) -> Vec<RuntimeInfo>;
 }

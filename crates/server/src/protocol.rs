@@ -38,6 +38,11 @@ impl EncodedBytes {
         }
     }
 
+    /// Base64 of any bytes.
+    pub fn encode_base64(bytes: &[u8]) -> String {
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    }
+
     /// Text when the bytes are valid UTF-8, else base64.
     pub fn encode(bytes: &[u8]) -> (String, Encoding) {
         match std::str::from_utf8(bytes) {

@@ -190,7 +190,7 @@ fn with_id(message: ServerMessage, id: &str) -> ServerMessage {
 }
 
 /// Checks files, sizes and limits, and builds the planner's request.
-fn plan_request(state: &AppState, run: RunRequest) -> Result<PlanRequest, ServerMessage> {
+pub(crate) fn plan_request(state: &AppState, run: RunRequest) -> Result<PlanRequest, ServerMessage> {
     if run.files.len() > state.max_files {
         return Err(error(None, "invalid_spec", format!("at most {} files per project", state.max_files)));
     }

@@ -35,6 +35,18 @@ fn require_root(test: &str) -> bool {
 struct ShellPlanner;
 
 impl Planner for ShellPlanner {
+    fn runtimes(&self) -> Vec<bytesbox_server::planner::RuntimeInfo> {
+        vec![bytesbox_server::planner::RuntimeInfo {
+            id: "sh".into(),
+            name: "POSIX shell".into(),
+            aliases: vec![],
+            extensions: vec!["sh".into()],
+            available: true,
+            version: Some("posix".into()),
+            reason: None,
+        }]
+    }
+
     fn plan(&self, request: &PlanRequest) -> Result<Plan, PlanError> {
         if request.language.as_deref().is_some_and(|l| l != "sh") {
             return Err(PlanError { code: "unknown_language", message: "only sh here".into() });
@@ -69,6 +81,14 @@ async fn start(grace: Duration) -> Server {
 }
 
 async fn start_with(grace: Duration, planner: Arc<dyn Planner>) -> Server {
+    start_full(grace, planner, AdmissionConfig { max_running: 4, max_queued: 8 }).await
+}
+
+async fn start_with_admission(admission: AdmissionConfig) -> Server {
+    start_full(Duration::from_secs(30), Arc::new(ShellPlanner), admission).await
+}
+
+async fn start_full(grace: Duration, planner: Arc<dyn Planner>, admission: AdmissionConfig) -> Server {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let slot = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let exe = std::env::current_exe().unwrap();
@@ -82,7 +102,7 @@ async fn start_with(grace: Duration, planner: Arc<dyn Planner>) -> Server {
     })
     .await
     .unwrap();
-    let engine = Engine::new(Arc::new(backend.clone()), AdmissionConfig { max_running: 4, max_queued: 8 });
+    let engine = Engine::new(Arc::new(backend.clone()), admission);
     let sessions = Sessions::new(engine, SessionConfig { grace, ..SessionConfig::default() });
     let state = Arc::new(AppState::new(sessions.clone(), planner));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -313,5 +333,104 @@ async fn catalog_languages_run_over_the_websocket() {
     let frame = next(&mut socket).await;
     assert_eq!(frame["type"], "error");
     assert_eq!(frame["id"], "x");
+    server.stop().await;
+}
+
+/// One HTTP/1.1 request over a fresh connection; returns status, headers
+/// and the body parsed as JSON.
+async fn http(url: &str, method: &str, path: &str, body: Option<&str>) -> (u16, String, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = url.trim_start_matches("ws://").split('/').next().unwrap().to_string();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let body = body.unwrap_or("");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut raw)).await.unwrap().unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let status: u16 = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, head.to_string(), serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_execute_api_runs_projects_and_reports_each_stage() {
+    if !require_root("the_execute_api_runs_projects_and_reports_each_stage") {
+        return;
+    }
+    let planner = bytesbox_server::catalog_planner::CatalogPlanner::new(bytesbox_runtimes::Catalog::builtin());
+    let server = start_with(Duration::from_secs(30), Arc::new(planner)).await;
+
+    let hello = json!({"language": "python", "files": [{"path": "main.py", "content": "import sys\nprint(input().upper())\nprint('e', file=sys.stderr)\n"}], "stdin": "shout\n"});
+    let (status, _, body) = http(&server.url, "POST", "/api/v1/execute", Some(&hello.to_string())).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["language"], "python");
+    assert!(body["compile"].is_null());
+    let run = &body["run"];
+    assert_eq!((run["stdout"].as_str(), run["stderr"].as_str()), (Some("SHOUT\n"), Some("e\n")));
+    assert_eq!((run["status"].as_str(), run["code"].as_i64()), (Some("ok"), Some(0)));
+    assert!(run["wall_ms"].as_u64().unwrap() > 0 && run["memory_bytes"].as_u64().unwrap() > 0);
+
+    let c = json!({"files": [{"path": "main.c", "content": "#include <stdio.h>\n#include <math.h>\nint main(void){printf(\"%.1f\\n\", sqrt(2.25));}\n"}]});
+    let (status, _, body) = http(&server.url, "POST", "/api/v1/execute", Some(&c.to_string())).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["compile"]["status"], "ok");
+    assert_eq!(body["run"]["stdout"], "1.5\n");
+
+    let broken = json!({"files": [{"path": "main.c", "content": "int main(void){ return nope; }"}]});
+    let (_, _, body) = http(&server.url, "POST", "/api/v1/execute", Some(&broken.to_string())).await;
+    assert_eq!(body["compile"]["status"], "nonzero");
+    assert!(body["compile"]["stderr"].as_str().unwrap().contains("nope"));
+    assert!(body["run"].is_null(), "no run stage after a failed compile");
+
+    let binary = json!({"language": "bash", "files": [{"path": "main.sh", "content": "printf '\\377\\000'"}]});
+    let (_, _, body) = http(&server.url, "POST", "/api/v1/execute", Some(&binary.to_string())).await;
+    assert_eq!(body["run"]["encoding"], "base64");
+    assert_eq!(body["run"]["stdout"], "/wA=");
+
+    for (bad, code) in [
+        ("{not json".to_string(), "invalid_message"),
+        (json!({"files": [{"path": "../x.py", "content": ""}]}).to_string(), "invalid_path"),
+        (json!({"language": "python", "files": [{"path": "main.py", "content": ""}], "limits": {"wall_time_ms": 999999999}}).to_string(), "limit_exceeded"),
+        (json!({"language": "cobol", "files": [{"path": "a.cob", "content": ""}]}).to_string(), "unknown_language"),
+    ] {
+        let (status, _, body) = http(&server.url, "POST", "/api/v1/execute", Some(&bad)).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (400, Some(code)), "{bad} -> {body}");
+    }
+
+    let (status, _, body) = http(&server.url, "GET", "/api/v1/runtimes", None).await;
+    assert_eq!(status, 200);
+    let python = body.as_array().unwrap().iter().find(|r| r["id"] == "python").unwrap();
+    assert_eq!(python["available"], true);
+    assert!(python["extensions"].as_array().unwrap().contains(&json!("py")));
+    assert!(server.backend.list().await.is_empty(), "execute boxes are destroyed after use");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_answers_503_with_retry_after() {
+    if !require_root("a_full_queue_answers_503_with_retry_after") {
+        return;
+    }
+    let server = start_with_admission(AdmissionConfig { max_running: 1, max_queued: 1 }).await;
+    let slow = json!({"language": "sh", "files": [{"path": "main.sh", "content": "sleep 1"}]}).to_string();
+    let url = server.url.clone();
+    let busy: Vec<_> = (0..2)
+        .map(|_| {
+            let (url, slow) = (url.clone(), slow.clone());
+            tokio::spawn(async move { http(&url, "POST", "/api/v1/execute", Some(&slow)).await.0 })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, head, body) = http(&server.url, "POST", "/api/v1/execute", Some(&slow)).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "queue_full");
+    assert!(head.to_ascii_lowercase().contains("retry-after: "), "{head}");
+    for request in busy {
+        assert_eq!(request.await.unwrap(), 200, "admitted requests still get their answer");
+    }
     server.stop().await;
 }

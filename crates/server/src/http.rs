@@ -1,0 +1,222 @@
+//! The HTTP API: `POST /api/v1/execute` and `GET /api/v1/runtimes`, with
+//! one error type that turns into a response.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bytesbox_engine::{EngineError, Job, JobEvent, StageKind};
+use bytesbox_sandbox::{ExitReport, PutMode, RunLimits, Stream};
+use serde::{Deserialize, Serialize};
+
+use crate::app::AppState;
+use crate::planner::RuntimeInfo;
+use crate::protocol::{EncodedBytes, Encoding, RunRequest, ServerMessage, WireFile};
+
+/// An API failure: a status, a stable code and a message.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: String,
+    message: String,
+    retry_after_secs: Option<u64>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: impl Into<String>, message: impl Into<String>) -> ApiError {
+        ApiError { status, code: code.into(), message: message.into(), retry_after_secs: None }
+    }
+
+    /// The status a protocol error code maps to.
+    fn from_code(code: &str, message: String) -> ApiError {
+        let status = match code {
+            "queue_full" | "shutting_down" | "backend_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+            "rate_limited" => StatusCode::TOO_MANY_REQUESTS,
+            "internal" | "spawn_failed" | "workspace_error" => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        ApiError::new(status, code, message)
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(error: EngineError) -> ApiError {
+        let mut api = ApiError::from_code(error.code(), error.to_string());
+        if let EngineError::QueueFull { retry_after_secs, .. } = error {
+            api.retry_after_secs = Some(retry_after_secs);
+        }
+        api
+    }
+}
+
+impl From<ServerMessage> for ApiError {
+    fn from(message: ServerMessage) -> ApiError {
+        match message {
+            ServerMessage::Error { code, message, .. } => ApiError::from_code(&code, message),
+            other => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("{other:?}")),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Json(serde_json::json!({"error": {"code": self.code, "message": self.message}}));
+        let mut response = (self.status, body).into_response();
+        if let Some(secs) = self.retry_after_secs {
+            if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+        }
+        response
+    }
+}
+
+/// `POST /api/v1/execute` body: a run spec without an id or terminal.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecuteRequest {
+    /// Language id or alias.
+    #[serde(default)]
+    pub language: Option<String>,
+    /// The project.
+    pub files: Vec<WireFile>,
+    /// The entry file.
+    #[serde(default)]
+    pub entry: Option<String>,
+    /// Program arguments.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// All of the program's input.
+    #[serde(default)]
+    pub stdin: Option<String>,
+    /// Limit overrides, within the server's maxima.
+    #[serde(default)]
+    pub limits: Option<RunLimits>,
+}
+
+/// One stage's outcome.
+#[derive(Debug, Default, Serialize)]
+pub struct StageResult {
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+    /// `utf8`, or `base64` when the output is not valid UTF-8.
+    pub encoding: Encoding,
+    /// Exit code.
+    pub code: Option<i32>,
+    /// Signal.
+    pub signal: Option<i32>,
+    /// Status name.
+    pub status: String,
+    /// Wall time.
+    pub wall_ms: u64,
+    /// CPU time.
+    pub cpu_ms: u64,
+    /// Peak memory.
+    pub memory_bytes: u64,
+}
+
+/// `POST /api/v1/execute` answer.
+#[derive(Debug, Serialize)]
+pub struct ExecuteResponse {
+    /// Resolved language.
+    pub language: String,
+    /// Its version.
+    pub version: String,
+    /// The compile stage, when the language compiles.
+    pub compile: Option<StageResult>,
+    /// The run stage; absent when compiling failed.
+    pub run: Option<StageResult>,
+}
+
+/// Runs a project synchronously in a fresh box and returns every stage.
+pub async fn execute(
+    State(state): State<Arc<AppState>>,
+    body: Result<Json<ExecuteRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<ExecuteResponse>, ApiError> {
+    let Json(body) = body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_message", e.body_text()))?;
+    let run = RunRequest {
+        id: "execute".into(),
+        language: body.language,
+        files: body.files,
+        entry: body.entry,
+        args: body.args,
+        stdin: body.stdin,
+        tty: None,
+        limits: body.limits,
+    };
+    let mut request = crate::ws::plan_request(&state, run)?;
+    request.close_stdin = true;
+    let plan = state.planner.plan(&request).map_err(|e| ApiError::from_code(e.code, e.message))?;
+    let engine = state.sessions.engine();
+    let backend = engine.backend().clone();
+    let id = backend
+        .create(state.sessions.config().box_spec.clone())
+        .await
+        .map_err(|e| ApiError::from_code(e.code(), e.to_string()))?;
+    let job = Job { files: request.files, mode: PutMode::Merge, stages: plan.stages };
+    let outcome = collect(engine.submit(id.clone(), job)).await;
+    let _ = backend.destroy(&id).await;
+    let (compile, run) = outcome?;
+    Ok(Json(ExecuteResponse { language: plan.language, version: plan.version, compile, run }))
+}
+
+type Stages = (Option<StageResult>, Option<StageResult>);
+
+async fn collect(submitted: Result<bytesbox_engine::JobHandle, EngineError>) -> Result<Stages, ApiError> {
+    let mut handle = submitted?;
+    let mut buffers: [(Vec<u8>, Vec<u8>); 2] = Default::default();
+    let mut results: [Option<StageResult>; 2] = [None, None];
+    let slot = |stage: StageKind| match stage {
+        StageKind::Compile => 0,
+        StageKind::Run => 1,
+    };
+    while let Some(event) = handle.events.recv().await {
+        match event {
+            JobEvent::Output { stage, stream, data } => {
+                let (out, err) = &mut buffers[slot(stage)];
+                match stream {
+                    Stream::Stdout => out.extend_from_slice(&data),
+                    Stream::Stderr => err.extend_from_slice(&data),
+                }
+            }
+            JobEvent::StageFinished { stage, report } => {
+                let (out, err) = std::mem::take(&mut buffers[slot(stage)]);
+                results[slot(stage)] = Some(stage_result(&out, &err, &report));
+            }
+            JobEvent::Failed { code, message } => return Err(ApiError::from_code(code, message)),
+            JobEvent::Finished => break,
+            JobEvent::Queued { .. } | JobEvent::Started | JobEvent::StageStarted(_) => {}
+        }
+    }
+    let [compile, run] = results;
+    Ok((compile, run))
+}
+
+fn stage_result(stdout: &[u8], stderr: &[u8], report: &ExitReport) -> StageResult {
+    // Both streams share one encoding so clients decode them alike.
+    let text = std::str::from_utf8(stdout).is_ok() && std::str::from_utf8(stderr).is_ok();
+    let encode = |bytes: &[u8]| match text {
+        true => String::from_utf8_lossy(bytes).into_owned(),
+        false => EncodedBytes::encode_base64(bytes),
+    };
+    StageResult {
+        stdout: encode(stdout),
+        stderr: encode(stderr),
+        encoding: if text { Encoding::Utf8 } else { Encoding::Base64 },
+        code: report.exit_code,
+        signal: report.signal,
+        status: report.status.as_str().to_string(),
+        wall_ms: report.wall_ms,
+        cpu_ms: report.cpu_ms,
+        memory_bytes: report.peak_memory_bytes,
+    }
+}
+
+/// `GET /api/v1/runtimes`.
+pub async fn runtimes(State(state): State<Arc<AppState>>) -> Json<Vec<RuntimeInfo>> {
+    Json(state.planner.runtimes())
+}
