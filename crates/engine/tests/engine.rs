@@ -4,6 +4,7 @@
 // Tests may panic on a broken set-up; that is how they fail.
 #![allow(clippy::unwrap_used)]
 
+use bytesbox_testkit::require_root;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,37 +13,13 @@ use bytesbox_engine::{AdmissionConfig, Engine, EngineError, Job, JobEvent, Stage
 use bytesbox_native::{NativeBackend, NativeConfig};
 use bytesbox_sandbox::{Backend, BoxId, BoxSpec, FileEntry, PutMode, RunSpec, RunStatus, Stream};
 
-fn require_root(test: &str) -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("{test} requires root in CI");
-    }
-    eprintln!("SKIPPED (needs root): {test}");
-    false
-}
-
-/// The jailer is a binary of the workspace; `cargo test --workspace` builds
-/// it into the target directory, one level above this test executable.
-fn jail_binary() -> std::path::PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let candidate = exe.parent().and_then(|deps| deps.parent()).map(|dir| dir.join("bytesbox-jail")).unwrap();
-    assert!(
-        candidate.is_file(),
-        "{} is missing: run the tests with `cargo test --workspace` (scripts/test), which builds it",
-        candidate.display()
-    );
-    candidate
-}
-
 async fn setup(admission: AdmissionConfig) -> (NativeBackend, Engine, BoxId) {
     // Each backend gets its own uid range, so leak checks by uid never see
     // another test's boxes.
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let slot = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let backend = NativeBackend::start(NativeConfig {
-        jail_binary: Some(jail_binary()),
+        jail_binary: Some(bytesbox_testkit::jail_binary()),
         uid_base: 1_800_000 + slot * 1000,
         uid_count: 1000,
         ..NativeConfig::default()

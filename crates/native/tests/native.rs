@@ -5,24 +5,13 @@
 //! Every test ends with a leak check: no cgroup, no process running as a box
 //! user, and (after shutdown) not even the backend's own cgroup subtree.
 
+use bytesbox_testkit::require_root;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use bytesbox_conformance::{load_selected_corpus, run_case, run_conformance_tests, HostContext};
 use bytesbox_native::{NativeBackend, NativeConfig};
 use bytesbox_sandbox::{Backend, BoxSpec, FileEntry, PutMode, RootfsSpec, RunSpec, RunStatus, SandboxError};
-
-/// True when the test can run; panics in CI without root.
-fn require_root(test: &str) -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("{test} requires root in CI (namespaces, cgroups and mounts); run the test command as root");
-    }
-    eprintln!("SKIPPED (needs root): {test} — run `scripts/test` as root to exercise the native sandbox");
-    false
-}
 
 /// Each backend in this binary gets its own range of box uids, so leak
 /// checks by uid never see another test's boxes.

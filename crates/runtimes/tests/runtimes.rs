@@ -14,40 +14,12 @@
 //! A language whose tools are not installed in the box is reported and
 //! skipped; every available one must pass.
 
-use std::path::PathBuf;
+use bytesbox_testkit::require_root;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use bytesbox_native::{NativeBackend, NativeConfig};
 use bytesbox_runtimes::{Catalog, Plan, ProjectFile, RunContext, RuntimeStatus};
 use bytesbox_sandbox::{Backend, BoxId, BoxSpec, CollectedRun, FileEntry, PutMode, RunLimits, RunStatus};
-
-/// True when the test can run; panics in CI without root.
-fn require_root(test: &str) -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("{test} requires root in CI (namespaces, cgroups and mounts); run the test command as root");
-    }
-    eprintln!("SKIPPED (needs root): {test} — run `scripts/test` as root to run programs in the sandbox");
-    false
-}
-
-/// The jailer helper, built by the workspace build one level above `deps/`.
-fn jail_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let deps = exe.parent().expect("the test executable's directory");
-    let candidates = [deps.join("bytesbox-jail"), deps.join("../bytesbox-jail")];
-    match candidates.iter().find(|c| c.is_file()) {
-        Some(found) => found.clone(),
-        None => panic!(
-            "bytesbox-jail was not found at {}: these tests need the workspace build. Run \
-             `cargo test --workspace` (scripts/test), or `cargo build -p bytesbox-native --bin bytesbox-jail` \
-             with the same target directory before `cargo test -p bytesbox-runtimes`",
-            candidates[1].display()
-        ),
-    }
-}
 
 /// A backend with one box; each gets its own uid range, so concurrent tests
 /// (and other crates' test binaries) never share box users.
@@ -99,7 +71,7 @@ impl Harness {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let slot = NEXT.fetch_add(1, Ordering::Relaxed);
         let backend = NativeBackend::start(NativeConfig {
-            jail_binary: Some(jail_binary()),
+            jail_binary: Some(bytesbox_testkit::jail_binary()),
             uid_base: 1_900_000 + slot * 1000,
             uid_count: 1000,
             ..NativeConfig::default()

@@ -6,6 +6,7 @@
 // Tests may panic on a broken set-up; that is how they fail.
 #![allow(clippy::unwrap_used)]
 
+use bytesbox_testkit::require_root;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,17 +19,6 @@ use bytesbox_server::session::{SessionConfig, Sessions};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
-
-fn require_root(test: &str) -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("{test} requires root in CI");
-    }
-    eprintln!("SKIPPED (needs root): {test}");
-    false
-}
 
 /// `sh main.sh`, with an optional `build.sh` compile stage.
 #[derive(Debug)]
@@ -91,11 +81,8 @@ async fn start_with_admission(admission: AdmissionConfig) -> Server {
 async fn start_full(grace: Duration, planner: Arc<dyn Planner>, admission: AdmissionConfig) -> Server {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let slot = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let exe = std::env::current_exe().unwrap();
-    let jail = exe.parent().and_then(|d| d.parent()).unwrap().join("bytesbox-jail");
-    assert!(jail.is_file(), "{} is missing: run `cargo test --workspace`", jail.display());
     let backend = NativeBackend::start(NativeConfig {
-        jail_binary: Some(jail),
+        jail_binary: Some(bytesbox_testkit::jail_binary()),
         uid_base: 1_900_000 + slot * 1000,
         uid_count: 1000,
         ..NativeConfig::default()
