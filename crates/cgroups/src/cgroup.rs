@@ -148,6 +148,15 @@ impl Cgroup {
         cgfs::read_procs(dir)
     }
 
+    /// CPU time (user + system) of this cgroup and its descendants, in
+    /// nanoseconds: one file read, for frequent budget checks.
+    pub fn cpu_usage_ns(&self) -> Result<u64> {
+        match self.layout.inner.kind {
+            Kind::V1(index) => v1::cpu_usage_ns(&self.dirs, index),
+            Kind::V2 { .. } => v2::cpu_usage_ns(&self.dirs[0]),
+        }
+    }
+
     /// CPU, memory and OOM numbers of this cgroup and its descendants.
     pub fn stats(&self) -> Result<CgroupStats> {
         match self.layout.inner.kind {

@@ -57,10 +57,15 @@ fn set_memsw(dir: &Path, value: &str) -> Result<()> {
     }
 }
 
+/// CPU time of the subtree, in nanoseconds: one read.
+pub(crate) fn cpu_usage_ns(dirs: &[PathBuf], index: V1Index) -> Result<u64> {
+    read_u64(&dirs[index.cpuacct].join("cpuacct.usage"))
+}
+
 pub(crate) fn stats(dirs: &[PathBuf], index: V1Index) -> Result<CgroupStats> {
     let memory = &dirs[index.memory];
     Ok(CgroupStats {
-        cpu_usage_ns: read_u64(&dirs[index.cpuacct].join("cpuacct.usage"))?,
+        cpu_usage_ns: cpu_usage_ns(dirs, index)?,
         memory_peak_bytes: read_u64(&memory.join("memory.max_usage_in_bytes"))?,
         memory_current_bytes: read_u64(&memory.join("memory.usage_in_bytes"))?,
         oom_kills: read_key(&memory.join("memory.oom_control"), "oom_kill")?,

@@ -46,8 +46,12 @@ pub(crate) fn apply(dir: &Path, limits: &CgroupLimits) -> Result<()> {
     Ok(())
 }
 
+/// CPU time of the subtree, in nanoseconds: one read.
+pub(crate) fn cpu_usage_ns(dir: &Path) -> Result<u64> {
+    Ok(read_key(&dir.join("cpu.stat"), "usage_usec")?.saturating_mul(1000))
+}
+
 pub(crate) fn stats(dir: &Path) -> Result<CgroupStats> {
-    let usage_usec = read_key(&dir.join("cpu.stat"), "usage_usec")?;
     let current = read_u64(&dir.join("memory.current"))?;
     // memory.peak arrived in 5.19; before that the current use is the best
     // lower bound we have.
@@ -57,7 +61,7 @@ pub(crate) fn stats(dir: &Path) -> Result<CgroupStats> {
         None => current,
     };
     Ok(CgroupStats {
-        cpu_usage_ns: usage_usec.saturating_mul(1000),
+        cpu_usage_ns: cpu_usage_ns(dir)?,
         memory_peak_bytes: peak,
         memory_current_bytes: current,
         oom_kills: read_key(&dir.join("memory.events"), "oom_kill")?,

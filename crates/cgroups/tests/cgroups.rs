@@ -209,6 +209,9 @@ fn box_and_run_lifecycle() {
     assert_eq!(stats.oom_kills, 0, "{stats:?}");
     // The box sees its children's usage.
     assert!(sandbox.stats().unwrap().cpu_usage_ns >= stats.cpu_usage_ns);
+    // The single-read CPU counter agrees (the worker is blocked, so the
+    // counter no longer moves).
+    assert_eq!(run.cpu_usage_ns().unwrap(), run.stats().unwrap().cpu_usage_ns);
 
     // The reaper's view.
     let root = Cgroup::open_existing(&instance.layout, Path::new(ROOT_NAME)).unwrap();

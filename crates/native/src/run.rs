@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use bytesbox_cgroups::Cgroup;
 use bytesbox_jail::protocol::InitRequest;
 use bytesbox_sandbox::{ExitReport, RunControl, RunEvent, RunLimits, RunStatus, SandboxError, Signal, Stream};
@@ -27,7 +27,7 @@ use crate::sandbox_box::{ExitStatus, SandboxBox};
 /// frame per write.
 const READ_CHUNK: usize = 64 * 1024;
 /// Output events buffered per run before the readers stop reading (and
-/// the program blocks on a full pipe): at most 1 MiB per run in memory.
+/// the program blocks on a full pipe): at most 16 chunks of at most 64 KiB.
 pub const EVENT_QUEUE: usize = 16;
 /// How often the CPU budget is checked against the cgroup's counter.
 const CPU_CHECK_INTERVAL: Duration = Duration::from_millis(100);
@@ -258,13 +258,13 @@ pub fn supervise(start: RunStart) -> Result<(mpsc::Receiver<RunEvent>, Arc<Nativ
 /// number of bytes delivered.
 async fn read_stream(fd: Fd, stream: Stream, cap: u64, events: mpsc::Sender<RunEvent>, cap_hit: Arc<Notify>) -> u64 {
     let mut delivered: u64 = 0;
-    let mut buffer = BytesMut::with_capacity(READ_CHUNK);
+    // One buffer for the whole run; each event copies only the bytes read,
+    // so a one-byte write costs one byte in the queue, not a fresh 64 KiB.
+    let mut buffer = vec![0u8; READ_CHUNK];
     loop {
         let Ok(mut guard) = fd.readable().await else {
             break;
         };
-        buffer.clear();
-        buffer.resize(READ_CHUNK, 0);
         let result =
             guard.try_io(|inner| nix::unistd::read(inner.get_ref(), &mut buffer).map_err(std::io::Error::from));
         let n = match result {
@@ -279,9 +279,9 @@ async fn read_stream(fd: Fd, stream: Stream, cap: u64, events: mpsc::Sender<RunE
         let room = cap.saturating_sub(delivered);
         let take = (n as u64).min(room) as usize;
         if take > 0 {
-            buffer.truncate(take);
             delivered += take as u64;
-            if events.send(RunEvent::Output { stream, data: buffer.split().freeze() }).await.is_err() {
+            let data = Bytes::copy_from_slice(&buffer[..take]);
+            if events.send(RunEvent::Output { stream, data }).await.is_err() {
                 break;
             }
         }
@@ -333,7 +333,7 @@ impl Supervisor {
                 _ = destroyed.wait_for(|d| *d), if reason.is_none() => kill_now = Some(KillReason::Requested),
                 _ = events.closed(), if reason.is_none() => kill_now = Some(KillReason::Requested),
                 _ = cpu_check.tick(), if reason.is_none() => {
-                    let used = self.cgroup.stats().map(|s| s.cpu_usage_ns).unwrap_or(0);
+                    let used = self.cgroup.cpu_usage_ns().unwrap_or(0);
                     if used >= cpu_budget_ns {
                         kill_now = Some(KillReason::CpuLimit);
                     }
