@@ -58,6 +58,67 @@ struct Inner {
     /// Recently destroyed ids, so destroying twice is harmless and a run on
     /// a destroyed box says so.
     destroyed: Mutex<DestroyedIds>,
+    /// Boxes whose cgroups exist but which are neither live nor the stored
+    /// spare yet (being made, or a spare being prepared).
+    /// The uid is known (and its processes may still exist) for boxes
+    /// being destroyed.
+    making: Mutex<HashMap<BoxId, Option<u32>>>,
+}
+
+/// Registers a box as being made for as long as it lives; drop it only once
+/// the box is in the box table or the spare slot, or cleaned up.
+#[derive(Debug)]
+struct Making {
+    inner: Arc<Inner>,
+    id: BoxId,
+}
+
+impl Making {
+    fn new(inner: &Arc<Inner>, id: BoxId) -> Making {
+        if let Ok(mut making) = inner.making.lock() {
+            making.insert(id.clone(), None);
+        }
+        Making { inner: inner.clone(), id }
+    }
+}
+
+impl Making {
+    /// Takes the spare, registering it as being made in the same step.
+    fn take_spare(inner: &Arc<Inner>) -> Option<(Making, SpareBox)> {
+        let mut making = inner.making.lock().ok()?;
+        let spare = inner.spare_box.lock().ok()?.take()?;
+        making.insert(spare.id.clone(), None);
+        Some((Making { inner: inner.clone(), id: spare.id.clone() }, spare))
+    }
+
+    /// Puts the finished box into the box table and stops counting it as
+    /// being made, in one step.
+    fn into_box(self, sandbox: Arc<SandboxBox>) -> Result<(), SandboxError> {
+        let mut making = self.inner.making.lock().map_err(|_| SandboxError::Internal("poisoned".into()))?;
+        self.inner
+            .boxes
+            .lock()
+            .map_err(|_| SandboxError::Internal("box table poisoned".into()))?
+            .insert(self.id.clone(), sandbox);
+        making.remove(&self.id);
+        Ok(())
+    }
+
+    /// Stores the spare (false if the slot was taken), in one step.
+    fn into_spare(self, cgroup: Cgroup) -> bool {
+        let Ok(mut making) = self.inner.making.lock() else { return false };
+        let stored = fill_empty_slot(&self.inner.spare_box, SpareBox { id: self.id.clone(), cgroup });
+        making.remove(&self.id);
+        stored
+    }
+}
+
+impl Drop for Making {
+    fn drop(&mut self) {
+        if let Ok(mut making) = self.inner.making.lock() {
+            making.remove(&self.id);
+        }
+    }
 }
 
 /// A bounded memory of destroyed box ids.
@@ -145,6 +206,7 @@ impl NativeBackend {
                 spare_box: Mutex::new(None),
                 preparing_spare: AtomicBool::new(false),
                 destroyed: Mutex::new(DestroyedIds::default()),
+                making: Mutex::new(HashMap::new()),
             }),
         };
         let sweeper = tokio::spawn(sweep_forever(Arc::downgrade(&backend.inner)));
@@ -170,11 +232,16 @@ impl NativeBackend {
     /// when nothing leaked. Meant for tests and health checks.
     pub fn leftovers(&self) -> Vec<String> {
         let mut found = Vec::new();
+        // One consistent view: boxes move between the table, the spare slot
+        // and the in-transit set only while `making` is locked, and a new
+        // box cgroup is registered before its directory exists.
+        let making = self.inner.making.lock();
         let mut expected: Vec<String> =
-            self.inner.boxes.lock().map(|b| b.keys().map(|id| id.0.clone()).collect()).unwrap_or_default();
-        if let Some(spare) = self.inner.spare_box.lock().ok().and_then(|s| s.as_ref().map(|s| s.id.0.clone())) {
-            expected.push(spare);
-        }
+            making.as_ref().map(|m| m.keys().map(|id| id.0.clone()).collect()).unwrap_or_default();
+        expected.extend(
+            self.inner.boxes.lock().map(|b| b.keys().map(|id| id.0.clone()).collect::<Vec<_>>()).unwrap_or_default(),
+        );
+        expected.extend(self.inner.spare_box.lock().ok().and_then(|s| s.as_ref().map(|s| s.id.0.clone())));
         let instance = self.instance_cgroup();
         let shutting_down = self.inner.shutting_down.load(Ordering::Acquire);
         for hierarchy in self.inner.layout.hierarchies() {
@@ -195,14 +262,17 @@ impl NativeBackend {
                 Err(e) => found.push(format!("cgroup {} is missing: {e}", dir.display())),
             }
         }
-        let live_uids: Vec<u32> =
+        let mut live_uids: Vec<u32> =
             self.inner.boxes.lock().map(|b| b.values().map(|x| x.uid).collect()).unwrap_or_default();
+        live_uids
+            .extend(making.as_ref().map(|m| m.values().flatten().copied().collect::<Vec<_>>()).unwrap_or_default());
         let range = self.inner.config.uid_base..self.inner.config.uid_base.saturating_add(self.inner.config.uid_count);
         for (pid, uid) in processes_with_uids(&range) {
             if !live_uids.contains(&uid) {
                 found.push(format!("process {pid} running as box uid {uid}"));
             }
         }
+        drop(making);
         found
     }
 
@@ -251,20 +321,20 @@ impl NativeBackend {
         let inner = &self.inner;
         let source = self.root_source(&spec)?;
         let uid = inner.uids.take()?;
-        let spare = inner.spare_box.lock().ok().and_then(|mut spare| spare.take());
-        let (id, cgroup, spare_name) = match spare {
-            Some(spare) => {
+        let (making, cgroup, spare_name) = match Making::take_spare(&self.inner) {
+            Some((making, spare)) => {
                 let name = spare.id.0.clone();
-                (spare.id, spare.cgroup, Some(name))
+                (making, spare.cgroup, Some(name))
             }
             None => match self.new_box_cgroup() {
-                Ok((id, cgroup)) => (id, cgroup, None),
+                Ok((making, cgroup)) => (making, cgroup, None),
                 Err(e) => {
                     inner.uids.give_back(uid);
                     return Err(e);
                 }
             },
         };
+        let id = making.id.clone();
         let result = self.start_box(&id, &spec, source, uid, &cgroup, spare_name).await;
         let backend = self.clone();
         tokio::spawn(async move { backend.prepare_spare_box().await });
@@ -274,31 +344,29 @@ impl NativeBackend {
                     Arc::new(SandboxBox::new(id.clone(), spec, uid, cgroup, init_pid, control, pidfd, workspace));
                 tokio::spawn(sandbox.clone().pump_events());
                 tokio::spawn(sandbox.clone().prepare_launcher());
-                inner
-                    .boxes
-                    .lock()
-                    .map_err(|_| SandboxError::Internal("box table poisoned".into()))?
-                    .insert(id.clone(), sandbox);
+                making.into_box(sandbox)?;
                 Ok(id)
             }
             Err(e) => {
                 reaper::remove_tree(&inner.layout, &cgroup, 0);
                 inner.uids.give_back(uid);
+                drop(making);
                 Err(e)
             }
         }
     }
 
     /// A new box cgroup with its init leaf.
-    fn new_box_cgroup(&self) -> Result<(BoxId, Cgroup), SandboxError> {
+    fn new_box_cgroup(&self) -> Result<(Making, Cgroup), SandboxError> {
         let id = BoxId(format!("b{}", self.inner.next_box.fetch_add(1, Ordering::Relaxed)));
+        let making = Making::new(&self.inner, id.clone());
         let cgroup = Cgroup::create(&self.inner.layout, &self.instance_cgroup().join(&id.0))
             .map_err(|e| SandboxError::Internal(format!("box cgroup: {e}")))?;
         if let Err(e) = cgroup.child(INIT_LEAF) {
             let _ = cgroup.remove();
             return Err(SandboxError::Internal(format!("init cgroup: {e}")));
         }
-        Ok((id, cgroup))
+        Ok((making, cgroup))
     }
 
     /// Makes the next box's cgroups and has the jailer fork a process into
@@ -312,12 +380,12 @@ impl NativeBackend {
         if !has_spare {
             let this = self.clone();
             let made = tokio::task::spawn_blocking(move || {
-                let (id, cgroup) = this.new_box_cgroup()?;
+                let (making, cgroup) = this.new_box_cgroup()?;
                 let procs = Cgroup::open_existing(&this.inner.layout, &cgroup.relative().join(INIT_LEAF))
                     .map_err(|e| SandboxError::Internal(format!("init cgroup: {e}")))
                     .and_then(|init| open_procs(&init));
                 match procs {
-                    Ok(procs) => Ok((id, cgroup, procs)),
+                    Ok(procs) => Ok((making, cgroup, procs)),
                     Err(e) => {
                         reaper::remove_tree(&this.inner.layout, &cgroup, 0);
                         Err(e)
@@ -325,11 +393,12 @@ impl NativeBackend {
                 }
             })
             .await;
-            if let Ok(Ok((id, cgroup, procs))) = made {
-                let stored = inner.jailer.prepare_spare(&id.0, &procs).await.is_ok()
-                    && !inner.shutting_down.load(Ordering::Acquire)
-                    && fill_empty_slot(&inner.spare_box, SpareBox { id, cgroup: cgroup.clone() });
-                if !stored {
+            if let Ok(Ok((making, cgroup, procs))) = made {
+                let prepared = inner.jailer.prepare_spare(&making.id.0, &procs).await.is_ok()
+                    && !inner.shutting_down.load(Ordering::Acquire);
+                if !prepared || !making.into_spare(cgroup.clone()) {
+                    // Still counted as being made (when `into_spare` did not
+                    // run) until the clean-up is done.
                     let layout = inner.layout.clone();
                     let _ = tokio::task::spawn_blocking(move || reaper::remove_tree(&layout, &cgroup, 0)).await;
                 }
@@ -425,8 +494,13 @@ impl NativeBackend {
         self.inner.uids.give_back(sandbox.uid);
     }
 
-    fn take_box(&self, id: &BoxId) -> Option<Arc<SandboxBox>> {
-        self.inner.boxes.lock().ok().and_then(|mut boxes| boxes.remove(id))
+    /// Removes a box from the table for destruction; it counts as in
+    /// transit until the returned guard drops (after its cgroups are gone).
+    fn take_box(&self, id: &BoxId) -> Option<(Arc<SandboxBox>, Making)> {
+        let mut making = self.inner.making.lock().ok()?;
+        let sandbox = self.inner.boxes.lock().ok()?.remove(id)?;
+        making.insert(id.clone(), Some(sandbox.uid));
+        Some((sandbox, Making { inner: self.inner.clone(), id: id.clone() }))
     }
 
     /// Full environment of a run: the caller's, completed with defaults.
@@ -676,9 +750,10 @@ async fn sweep_forever(inner: std::sync::Weak<Inner>) {
             })
             .unwrap_or_default();
         for id in expired {
-            if let Some(sandbox) = backend.take_box(&id) {
+            if let Some((sandbox, in_transit)) = backend.take_box(&id) {
                 tracing::debug!(box_id = %id, "destroying an idle or dead box");
                 backend.destroy_box(sandbox).await;
+                drop(in_transit);
             }
         }
         let live: Vec<_> = backend.inner.boxes.lock().map(|b| b.values().cloned().collect()).unwrap_or_default();
@@ -742,8 +817,9 @@ impl Backend for NativeBackend {
 
     async fn destroy(&self, id: &BoxId) -> Result<(), SandboxError> {
         match self.take_box(id) {
-            Some(sandbox) => {
+            Some((sandbox, in_transit)) => {
                 self.destroy_box(sandbox).await;
+                drop(in_transit);
                 Ok(())
             }
             None => match self.missing(id) {

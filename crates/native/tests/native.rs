@@ -355,3 +355,21 @@ async fn refuses_to_start_without_root() {
     assert!(stdout.contains("ERROR the backend is not available: the native backend needs root"), "{stdout}");
     assert!(stdout.contains("--backend docker"), "the message says what to do instead: {stdout}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_leak_check_is_exact_while_spares_are_being_prepared() {
+    if !require_root("the_leak_check_is_exact_while_spares_are_being_prepared") {
+        return;
+    }
+    // Every create starts preparing the next spare in the background; a
+    // leak check right after must neither miss a real leak nor count that
+    // spare (or a box in transit) as one.
+    let backend = start().await;
+    for round in 0..30 {
+        let id = backend.create(BoxSpec::default()).await.unwrap();
+        assert_no_leaks(&backend, &format!("create {round}"));
+        backend.destroy(&id).await.unwrap();
+        assert_no_leaks(&backend, &format!("destroy {round}"));
+    }
+    shutdown_and_check(backend).await;
+}
