@@ -11,8 +11,9 @@
 //! `cargo test -p bytesbox-runtimes` alone, build it first with
 //! `cargo build -p bytesbox-native --bin bytesbox-jail`.
 //!
-//! A language whose tools are not installed in the box is reported and
-//! skipped; every available one must pass.
+//! Every language the issue requires (`REQUIRED`) must be available, and a
+//! missing one fails in CI; `scripts/test` installs their tools. Optional
+//! languages whose tools are missing are reported and skipped.
 
 use bytesbox_testkit::require_root;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -132,11 +133,20 @@ fn statuses() -> &'static [RuntimeStatus] {
     STATUSES.get_or_init(|| Catalog::builtin().detect_versions())
 }
 
-/// Whether `id` can run here; says loudly when not.
+/// The languages the server must offer; `scripts/test` installs their tools.
+const REQUIRED: &[&str] = &["python", "javascript", "java", "c", "cpp", "bash", "sqlite"];
+
+/// Whether `id` can run here. A missing required language fails in CI (a
+/// broken install must not pass as a skip); otherwise the test says loudly
+/// that it was skipped.
 fn available(id: &str, test: &str) -> bool {
     let status = statuses().iter().find(|s| s.id == id).expect("a catalog runtime");
     if !status.available {
-        eprintln!("SKIPPED {test}: {id} is unavailable: {}", status.reason.as_deref().unwrap_or("?"));
+        let reason = status.reason.as_deref().unwrap_or("?");
+        if REQUIRED.contains(&id) && std::env::var_os("CI").is_some() {
+            panic!("{test}: the required language {id} is unavailable in CI: {reason}");
+        }
+        eprintln!("SKIPPED {test}: {id} is unavailable: {reason}");
     }
     status.available
 }
@@ -207,9 +217,9 @@ async fn versions_are_detected_along_the_box_path() {
         }
     }
     // Every required language is served by a tool on a standard path here.
-    for id in ["python", "c", "cpp", "bash"] {
-        let status = statuses().iter().find(|s| s.id == id).unwrap();
-        assert!(status.available, "{id}: {:?} (scripts/test installs gcc, g++ and python3)", status.reason);
+    for id in REQUIRED {
+        let status = statuses().iter().find(|s| s.id == *id).unwrap();
+        assert!(status.available, "{id}: {:?} (scripts/test installs every required toolchain)", status.reason);
     }
 }
 
