@@ -14,14 +14,11 @@ use bytesbox_native::{NativeBackend, NativeConfig};
 use bytesbox_sandbox::{Backend, BoxId, BoxSpec, FileEntry, PutMode, RunSpec, RunStatus, Stream};
 
 async fn setup(admission: AdmissionConfig) -> (NativeBackend, Engine, BoxId) {
-    // Each backend gets its own uid range, so leak checks by uid never see
-    // another test's boxes.
-    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let slot = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let (uid_base, uid_count) = bytesbox_testkit::box_uid_range();
     let backend = NativeBackend::start(NativeConfig {
         jail_binary: Some(bytesbox_testkit::jail_binary()),
-        uid_base: 1_800_000 + slot * 1000,
-        uid_count: 1000,
+        uid_base,
+        uid_count,
         ..NativeConfig::default()
     })
     .await

@@ -6,7 +6,6 @@
 //! user, and (after shutdown) not even the backend's own cgroup subtree.
 
 use bytesbox_testkit::require_root;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use bytesbox_conformance::{load_selected_corpus, run_case, run_conformance_tests, HostContext};
@@ -16,12 +15,11 @@ use bytesbox_sandbox::{Backend, BoxSpec, FileEntry, PutMode, RootfsSpec, RunSpec
 /// Each backend in this binary gets its own range of box uids, so leak
 /// checks by uid never see another test's boxes.
 fn config() -> NativeConfig {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let slot = NEXT.fetch_add(1, Ordering::Relaxed);
+    let (uid_base, uid_count) = bytesbox_testkit::box_uid_range();
     NativeConfig {
         jail_binary: Some(env!("CARGO_BIN_EXE_bytesbox-jail").into()),
-        uid_base: 1_700_000 + slot * 10_000,
-        uid_count: 10_000,
+        uid_base,
+        uid_count,
         ..NativeConfig::default()
     }
 }

@@ -16,7 +16,6 @@
 //! languages whose tools are missing are reported and skipped.
 
 use bytesbox_testkit::require_root;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use bytesbox_native::{NativeBackend, NativeConfig};
 use bytesbox_runtimes::{Catalog, Plan, ProjectFile, RunContext, RuntimeStatus};
@@ -69,12 +68,11 @@ impl Outcome {
 
 impl Harness {
     async fn start() -> Harness {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let slot = NEXT.fetch_add(1, Ordering::Relaxed);
+        let (uid_base, uid_count) = bytesbox_testkit::box_uid_range();
         let backend = NativeBackend::start(NativeConfig {
             jail_binary: Some(bytesbox_testkit::jail_binary()),
-            uid_base: 1_900_000 + slot * 1000,
-            uid_count: 1000,
+            uid_base,
+            uid_count,
             ..NativeConfig::default()
         })
         .await

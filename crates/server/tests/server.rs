@@ -79,12 +79,11 @@ async fn start_with_admission(admission: AdmissionConfig) -> Server {
 }
 
 async fn start_full(grace: Duration, planner: Arc<dyn Planner>, admission: AdmissionConfig) -> Server {
-    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let slot = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let (uid_base, uid_count) = bytesbox_testkit::box_uid_range();
     let backend = NativeBackend::start(NativeConfig {
         jail_binary: Some(bytesbox_testkit::jail_binary()),
-        uid_base: 1_900_000 + slot * 1000,
-        uid_count: 1000,
+        uid_base,
+        uid_count,
         ..NativeConfig::default()
     })
     .await

@@ -35,3 +35,34 @@ pub fn jail_binary() -> PathBuf {
         ),
     }
 }
+
+/// Box uids a test's backend may use, as `(base, count)`: distinct for
+/// every backend of this process and, by the pid, from backends of other
+/// test processes running at the same time (cargo runs test binaries one
+/// after another, nextest runs every test in its own process). Leak checks
+/// look for processes by uid, so ranges must never overlap.
+pub fn box_uid_range() -> (u32, u32) {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const BASE: u32 = 2_000_000;
+    const COUNT: u32 = 1024;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let per_process = NEXT.fetch_add(1, Ordering::Relaxed) % 16;
+    let slot = (std::process::id() % 4096) * 16 + per_process;
+    (BASE + slot * COUNT, COUNT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uid_ranges_of_one_process_never_overlap() {
+        let ranges: Vec<_> = (0..16).map(|_| box_uid_range()).collect();
+        for (i, (base, count)) in ranges.iter().enumerate() {
+            assert!(*base >= 2_000_000 && base.checked_add(*count).is_some());
+            for (other, _) in &ranges[i + 1..] {
+                assert!(base.abs_diff(*other) >= *count, "{ranges:?}");
+            }
+        }
+    }
+}
