@@ -168,21 +168,14 @@ fn fork_launcher(
     events: &EventLoop,
     seccomp: &CompiledPolicy,
 ) -> Option<Launcher> {
-    let (init_end, launcher_end) = channel::seqpacket_pair().ok()?;
-    // SAFETY: the init is single-threaded, so the child may do anything.
-    match unsafe { fork() } {
-        Err(_) => None,
-        Ok(ForkResult::Child) => {
-            drop(init_end);
-            events.detach_child(control);
-            if join_cgroups(&cgroup_procs).is_err() || harden(seccomp).is_err() {
-                // SAFETY: leaving the child without unwinding.
-                unsafe { libc::_exit(1) }
-            }
-            launcher_main(setup, launcher_end)
+    let (pid, socket) = events.fork_connected(control, |launcher_end| {
+        if join_cgroups(&cgroup_procs).is_err() || harden(seccomp).is_err() {
+            return 1;
         }
-        Ok(ForkResult::Parent { child }) => Some(Launcher { pid: child, socket: init_end }),
-    }
+        drop(cgroup_procs);
+        launcher_main(setup, launcher_end)
+    })?;
+    Some(Launcher { pid, socket })
 }
 
 /// The launcher's life: wait for a run, then become it.

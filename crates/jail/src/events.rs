@@ -6,7 +6,9 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::unistd::{fork, ForkResult, Pid};
 
+use crate::channel;
 use crate::error::SetupError;
 
 /// What woke the loop up.
@@ -54,6 +56,29 @@ impl EventLoop {
                 while self.signals.read_signal().ok().flatten().is_some() {}
             }
             return Ok(wakeup);
+        }
+    }
+
+    /// Forks a child connected to this process by a new packet socket.
+    /// The child closes this loop's descriptors (see
+    /// [`EventLoop::detach_child`]), runs `body` with its end of the socket
+    /// and exits with the code `body` returns; the parent gets the child's
+    /// pid and its own end.
+    pub fn fork_connected(&self, control: &OwnedFd, body: impl FnOnce(OwnedFd) -> i32) -> Option<(Pid, OwnedFd)> {
+        let (parent_end, child_end) = channel::seqpacket_pair().ok()?;
+        // SAFETY: the loop's process (jailer or box init) is
+        // single-threaded, so the child may do anything before it exits.
+        match unsafe { fork() } {
+            Err(_) => None,
+            Ok(ForkResult::Child) => {
+                drop(parent_end);
+                self.detach_child(control);
+                let code = body(child_end);
+                // SAFETY: leaving the child without unwinding: destructors
+                // and atexit handlers belong to the parent's copy.
+                unsafe { libc::_exit(code) }
+            }
+            Ok(ForkResult::Parent { child }) => Some((child, parent_end)),
         }
     }
 

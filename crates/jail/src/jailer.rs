@@ -182,46 +182,37 @@ fn fork_spare(
     events: &EventLoop,
     seccomp: &CompiledPolicy,
 ) -> Option<Spare> {
-    let (jailer_end, spare_end) = channel::seqpacket_pair().ok()?;
-    // SAFETY: the jailer is single-threaded, so the child may do anything.
-    match unsafe { fork() } {
-        Err(_) => None,
-        Ok(ForkResult::Child) => {
-            drop(jailer_end);
-            detach_from_jailer(jailer_control, events);
-            let code = match join_cgroups(&cgroup_procs) {
-                Err(_) => 1,
-                Ok(()) => {
-                    drop(cgroup_procs);
-                    let mut buffer = Vec::new();
-                    match channel::recv::<BoxSetup>(spare_end.as_fd(), &mut buffer) {
-                        Ok(Some((setup, fds))) if fds.len() == 2 => {
-                            let mut fds = fds.into_iter();
-                            match (fds.next(), fds.next()) {
-                                (Some(init_end), Some(pid_write)) => {
-                                    drop(spare_end);
-                                    become_box(setup, init_end, &pid_write, seccomp)
-                                }
-                                _ => 1,
-                            }
-                        }
-                        _ => 1,
-                    }
-                }
-            };
-            // SAFETY: leaving the spare without unwinding.
-            unsafe { libc::_exit(code) }
+    let (pid, socket) = events.fork_connected(jailer_control, |spare_end| {
+        die_with_jailer();
+        if join_cgroups(&cgroup_procs).is_err() {
+            return 1;
         }
-        Ok(ForkResult::Parent { child }) => Some(Spare { name, pid: child, socket: jailer_end }),
-    }
+        drop(cgroup_procs);
+        let mut buffer = Vec::new();
+        let Ok(Some((setup, fds))) = channel::recv::<BoxSetup>(spare_end.as_fd(), &mut buffer) else { return 1 };
+        let mut fds = fds.into_iter();
+        match (fds.next(), fds.next(), fds.next()) {
+            (Some(init_end), Some(pid_write), None) => {
+                drop(spare_end);
+                become_box(setup, init_end, &pid_write, seccomp)
+            }
+            _ => 1,
+        }
+    })?;
+    Some(Spare { name, pid, socket })
 }
 
 /// In a child of the jailer: drop the jailer's descriptors, and die with
 /// the jailer.
 fn detach_from_jailer(jailer_control: &OwnedFd, events: &EventLoop) {
+    die_with_jailer();
+    events.detach_child(jailer_control);
+}
+
+/// In a child of the jailer: be killed when the jailer exits.
+fn die_with_jailer() {
     // SAFETY: prctl with integer arguments on this process only.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
-    events.detach_child(jailer_control);
 }
 
 /// Starts one box, in the spare when one is given; returns its init's pid,
