@@ -158,7 +158,8 @@ impl NativeBackend {
         if !nix::unistd::geteuid().is_root() {
             return Err(SandboxError::Unavailable(
                 "the native backend needs root: it creates namespaces, cgroups and mounts for every box. \
-                 Run `bytesbox serve` as root (or with sudo), or use `--backend docker`. \
+                 Run bytesbox as root (for example with sudo); the Docker backend (`--backend docker`), \
+                 once your build has it, needs no root of its own. \
                  Rootless mode is not supported because it would lose the memory, CPU and process limits \
                  on cgroup v1 hosts (see docs/native-sandbox.md)."
                     .into(),
