@@ -159,7 +159,7 @@ impl NativeBackend {
             return Err(SandboxError::Unavailable(
                 "the native backend needs root: it creates namespaces, cgroups and mounts for every box. \
                  Run bytesbox as root (for example with sudo); the Docker backend (`--backend docker`), \
-                 once your build has it, needs no root of its own. \
+                 once your build has it, needs access to the Docker socket instead. \
                  Rootless mode is not supported because it would lose the memory, CPU and process limits \
                  on cgroup v1 hosts (see docs/native-sandbox.md)."
                     .into(),
