@@ -110,11 +110,6 @@ impl Admission {
         let running = self.config.max_running.max(1).saturating_sub(self.slots.available_permits());
         AdmissionStats { running, queued }
     }
-
-    /// The configuration.
-    pub fn config(&self) -> AdmissionConfig {
-        self.config
-    }
 }
 
 impl Ticket {

@@ -218,11 +218,6 @@ impl NativeBackend {
         Ok(backend)
     }
 
-    /// The cgroup version in use.
-    pub fn cgroup_layout(&self) -> &CgroupLayout {
-        &self.inner.layout
-    }
-
     /// This server instance's cgroup path, relative to each hierarchy.
     pub fn instance_cgroup(&self) -> PathBuf {
         bytesbox_cgroups::instance_path(&self.inner.instance_name)
@@ -275,11 +270,6 @@ impl NativeBackend {
         }
         drop(making);
         found
-    }
-
-    /// Host pids of every live box init (for leak checks and metrics).
-    pub fn init_pids(&self) -> Vec<i32> {
-        self.inner.boxes.lock().map(|b| b.values().map(|x| x.init_pid).collect()).unwrap_or_default()
     }
 
     fn get(&self, id: &BoxId) -> Result<Arc<SandboxBox>, SandboxError> {

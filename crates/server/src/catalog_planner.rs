@@ -30,11 +30,6 @@ impl CatalogPlanner {
     pub fn statuses(&self) -> Vec<RuntimeStatus> {
         self.catalog.runtimes().iter().filter_map(|r| self.status.get(&r.id).cloned()).collect()
     }
-
-    /// The catalog.
-    pub fn catalog(&self) -> &Catalog {
-        &self.catalog
-    }
 }
 
 impl Planner for CatalogPlanner {
