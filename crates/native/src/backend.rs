@@ -331,8 +331,8 @@ impl NativeBackend {
         tokio::spawn(async move { backend.prepare_spare_box().await });
         match result {
             Ok((init_pid, control, pidfd, workspace)) => {
-                let sandbox =
-                    Arc::new(SandboxBox::new(id.clone(), spec, uid, cgroup, init_pid, control, pidfd, workspace));
+                tracing::debug!(box_id = %id, init_pid, uid, "box started");
+                let sandbox = Arc::new(SandboxBox::new(id.clone(), spec, uid, cgroup, control, pidfd, workspace));
                 tokio::spawn(sandbox.clone().pump_events());
                 tokio::spawn(sandbox.clone().prepare_launcher());
                 making.into_box(sandbox)?;

@@ -47,8 +47,6 @@ pub struct SandboxBox {
     pub uid: u32,
     /// Box-wide cgroup (runs and the init leaf are children).
     pub cgroup: Cgroup,
-    /// Host pid of the box init.
-    pub init_pid: i32,
     /// Control channel to the init.
     pub control: AsyncChannel,
     /// pidfd of the init: readable once it has exited.
@@ -71,13 +69,11 @@ pub struct SandboxBox {
 
 impl SandboxBox {
     /// Wraps a started box.
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         id: BoxId,
         spec: BoxSpec,
         uid: u32,
         cgroup: Cgroup,
-        init_pid: i32,
         control: AsyncChannel,
         pidfd: AsyncFd<OwnedFd>,
         workspace: OwnedFd,
@@ -87,7 +83,6 @@ impl SandboxBox {
             spec,
             uid,
             cgroup,
-            init_pid,
             control,
             pidfd,
             workspace: Arc::new(workspace),
