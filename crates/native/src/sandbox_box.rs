@@ -65,6 +65,10 @@ pub struct SandboxBox {
     destroyed: watch::Sender<bool>,
     /// The box cgroup's OOM-kill count when last looked at.
     box_oom_seen: AtomicU64,
+    /// Held while a run cgroup is made and while the box tree is removed,
+    /// so a launcher being prepared cannot add a child cgroup between the
+    /// removal's listing of children and its `rmdir` of the box.
+    tree_lock: Mutex<()>,
 }
 
 impl SandboxBox {
@@ -93,6 +97,7 @@ impl SandboxBox {
             preparing_launcher: AtomicBool::new(false),
             destroyed: watch::channel(false).0,
             box_oom_seen: AtomicU64::new(0),
+            tree_lock: Mutex::new(()),
         }
     }
 
@@ -134,6 +139,10 @@ impl SandboxBox {
 
     /// Makes a new, empty run cgroup (blocking).
     pub fn make_run_cgroup(&self) -> Result<Cgroup, SandboxError> {
+        let _tree = self.tree_lock.lock().map_err(|_| SandboxError::Internal("box tree lock poisoned".into()))?;
+        if self.is_destroyed() {
+            return Err(SandboxError::BoxGone(self.id.to_string()));
+        }
         let name = format!("r{}", self.next_run_id());
         self.cgroup.child(&name).map_err(|e| SandboxError::Internal(format!("run cgroup: {e}")))
     }
@@ -284,6 +293,9 @@ impl SandboxBox {
 
     /// Removes every cgroup of the box (blocking): runs, spare, init, box.
     pub fn remove_cgroups(&self) {
+        // The box is already marked destroyed, so once this lock is held no
+        // new run cgroup can appear under it.
+        let _tree = self.tree_lock.lock();
         if let Ok(mut launcher) = self.launcher.lock() {
             launcher.take();
         }
