@@ -12,8 +12,10 @@ use bytesbox_sandbox::{ExitReport, PutMode, RunLimits, Stream};
 use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
+use crate::metrics::BoxOrigin;
 use crate::planner::RuntimeInfo;
 use crate::protocol::{EncodedBytes, Encoding, RunRequest, ServerMessage, WireFile};
+use crate::rate_limit::Client;
 
 /// An API failure: a status, a stable code and a message.
 #[derive(Debug)]
@@ -27,6 +29,22 @@ pub struct ApiError {
 impl ApiError {
     fn new(status: StatusCode, code: impl Into<String>, message: impl Into<String>) -> ApiError {
         ApiError { status, code: code.into(), message: message.into(), retry_after_secs: None }
+    }
+
+    /// 429 for a client over its rate limit.
+    pub fn rate_limited(retry_after_secs: u64) -> ApiError {
+        let mut error = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            ApiError::rate_limited_message(retry_after_secs),
+        );
+        error.retry_after_secs = Some(retry_after_secs);
+        error
+    }
+
+    /// The human message of `rate_limited`.
+    pub fn rate_limited_message(retry_after_secs: u64) -> String {
+        format!("too many runs from this client; try again in {retry_after_secs} s")
     }
 
     /// The status a protocol error code maps to.
@@ -135,8 +153,10 @@ pub struct ExecuteResponse {
 /// Runs a project synchronously in a fresh box and returns every stage.
 pub async fn execute(
     State(state): State<Arc<AppState>>,
+    client: Client,
     body: Result<Json<ExecuteRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<ExecuteResponse>, ApiError> {
+    state.rate_limits.check(client.0).map_err(ApiError::rate_limited)?;
     let Json(body) = body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_message", e.body_text()))?;
     let run = RunRequest {
         id: "execute".into(),
@@ -157,7 +177,8 @@ pub async fn execute(
         .create(state.sessions.config().box_spec.clone())
         .await
         .map_err(|e| ApiError::from_code(e.code(), e.to_string()))?;
-    let job = Job { files: request.files, mode: PutMode::Merge, stages: plan.stages };
+    state.metrics.box_acquired(BoxOrigin::Execute, true);
+    let job = Job { language: plan.language.clone(), files: request.files, mode: PutMode::Merge, stages: plan.stages };
     let outcome = collect(engine.submit(id.clone(), job)).await;
     let _ = backend.destroy(&id).await;
     let (compile, run) = outcome?;
