@@ -25,6 +25,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         bail!("the Docker backend is not available in this build yet; use --backend native");
     }
     let config = FileConfig::load(args.config.as_deref())?;
+    raise_open_file_limit();
     std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating {}", args.data_dir.display()))?;
     let backend = NativeBackend::start(config.native.clone()).await.context("starting the native backend")?;
     let admission = match (config.admission.max_running, config.admission.max_queued) {
@@ -92,5 +93,16 @@ fn init_logging(json: bool) {
         builder.json().init();
     } else {
         builder.init();
+    }
+}
+
+/// Every connected session holds a socket: take the whole hard limit on
+/// open files rather than the usual soft 1024.
+fn raise_open_file_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let raised =
+        getrlimit(Resource::RLIMIT_NOFILE).and_then(|(_, hard)| setrlimit(Resource::RLIMIT_NOFILE, hard, hard));
+    if let Err(e) = raised {
+        tracing::warn!(error = %e, "could not raise the open-file limit");
     }
 }
