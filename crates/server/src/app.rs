@@ -48,6 +48,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/ws", get(crate::ws::upgrade))
         .route("/api/v1/execute", axum::routing::post(crate::http::execute))
         .route("/api/v1/runtimes", get(crate::http::runtimes))
+        .route("/api/v2/execute", axum::routing::post(crate::piston::rest::execute))
+        .route("/api/v2/runtimes", get(crate::piston::rest::runtimes))
+        .route("/api/v2/connect", get(crate::piston::ws::connect))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         // A 10 MiB project, base64-encoded, plus JSON.

@@ -5,6 +5,7 @@
 pub mod app;
 pub mod catalog_planner;
 pub mod http;
+pub mod piston;
 pub mod planner;
 pub mod protocol;
 pub mod session;
