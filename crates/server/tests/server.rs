@@ -20,6 +20,9 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
+#[path = "server/piston.rs"]
+mod piston;
+
 /// `sh main.sh`, with an optional `build.sh` compile stage.
 #[derive(Debug)]
 struct ShellPlanner;
