@@ -75,11 +75,7 @@ pub async fn execute(State(state): State<Arc<AppState>>, headers: HeaderMap, bod
 }
 
 async fn execute_inner(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<PistonResult, PistonError> {
-    let json_content = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("application/json"));
-    if !json_content {
+    if !is_json(headers) {
         return Err(PistonError {
             status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
             message: "requests must be of type application/json".into(),
@@ -96,7 +92,33 @@ async fn execute_inner(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Re
     Ok(PistonResult { language: prepared.runtime.language, version: prepared.runtime.version, run, compile })
 }
 
+/// Piston takes only JSON bodies (415 otherwise).
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/json"))
+}
+
 /// `GET /api/v2/runtimes`: the runtimes available on this server.
 pub async fn runtimes(State(state): State<Arc<AppState>>) -> Json<Vec<PistonRuntime>> {
     Json(piston_runtimes(&state.planner.runtimes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn only_json_bodies_are_taken() {
+        let mut headers = HeaderMap::new();
+        assert!(!is_json(&headers));
+        for (value, json) in
+            [("application/json", true), ("application/json; charset=utf-8", true), ("text/plain", false)]
+        {
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(value));
+            assert_eq!(is_json(&headers), json, "{value}");
+        }
+    }
 }
