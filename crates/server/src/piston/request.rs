@@ -127,11 +127,10 @@ pub(crate) fn prepare(state: &AppState, body: &Value, batch: bool) -> Result<Pre
             return Err(PistonError::bad_request(format!("files[{i}].content is required as a string")));
         }
     }
-    let runtime = select(&piston_runtimes(&state.planner.runtimes()), language, version)
+    let infos = state.planner.runtimes();
+    let runtime = select(&piston_runtimes(&infos), language, version)
         .ok_or_else(|| PistonError::bad_request(format!("{language}-{version} runtime is unknown")))?;
-    let extension = state
-        .planner
-        .runtimes()
+    let extension = infos
         .into_iter()
         .find(|info| info.id == runtime.language)
         .and_then(|info| info.extensions.first().cloned())
