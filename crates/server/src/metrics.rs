@@ -50,7 +50,8 @@ struct OriginLabel {
 pub enum BoxOrigin {
     /// A WebSocket session's box.
     Session,
-    /// A one-shot box of a synchronous execute request.
+    /// A one-shot box: a synchronous execute request (v1 or Piston) or a
+    /// Piston connection.
     Execute,
 }
 

@@ -32,7 +32,7 @@ pub struct ConnectParams {
 
 /// Bytes read from the socket at a time. Small, because every connected
 /// session holds one such buffer; bigger frames are assembled separately.
-const READ_BUFFER_BYTES: usize = 4 * 1024;
+pub(crate) const READ_BUFFER_BYTES: usize = 4 * 1024;
 
 /// `GET /api/v1/ws`.
 pub async fn upgrade(

@@ -24,6 +24,8 @@ use tokio_tungstenite::tungstenite::Message;
 
 #[path = "server/api.rs"]
 mod api;
+#[path = "server/piston.rs"]
+mod piston;
 
 /// `sh main.sh`, with an optional `build.sh` compile stage.
 #[derive(Debug)]
