@@ -287,3 +287,98 @@ async fn fifty_sessions_at_once_each_get_exactly_their_own_answer() {
     assert_eq!(server.backend.list().await.len(), 50, "one box per session");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_and_hostile_input_gets_clear_errors_and_harms_no_other_session() {
+    if !require_root("oversized_and_hostile_input_gets_clear_errors_and_harms_no_other_session") {
+        return;
+    }
+    let server = start(Duration::from_secs(30)).await;
+    // A bystander session with a program running throughout.
+    let (mut bystander, _) = connect(&server.url).await;
+    send(&mut bystander, run("tick", "for i in 1 2 3 4 5 6; do echo tick $i; sleep 0.3; done")).await;
+
+    let (mut socket, _) = connect(&server.url).await;
+    let code_of =
+        |frame: &Value| (frame["type"].as_str().map(str::to_string), frame["code"].as_str().map(str::to_string));
+    let error = |code: &str| (Some("error".to_string()), Some(code.to_string()));
+    let cases = [
+        // 11 MiB of files in a frame under the 12 MiB frame cap: over the
+        // 10 MiB project size.
+        (
+            json!({"type": "run", "id": "big", "language": "sh",
+            "files": [{"path": "main.sh", "content": "x".repeat(11 << 20)}]}),
+            "invalid_spec",
+        ),
+        (
+            json!({"type": "run", "id": "many", "language": "sh", "files":
+            (0..501).map(|n| json!({"path": format!("f{n}.sh"), "content": ""})).collect::<Vec<_>>()}),
+            "invalid_spec",
+        ),
+        (
+            json!({"type": "run", "id": "dup", "language": "sh", "files": [
+            {"path": "main.sh", "content": ""}, {"path": "./main.sh", "content": ""}]}),
+            "invalid_path",
+        ),
+        (
+            json!({"type": "run", "id": "nul", "language": "sh", "files": [{"path": "a\u{0}b.sh", "content": ""}]}),
+            "invalid_path",
+        ),
+        (
+            json!({"type": "run", "id": "abs", "language": "sh", "files": [{"path": "/etc/passwd", "content": ""}]}),
+            "invalid_path",
+        ),
+        (
+            json!({"type": "run", "id": "b64", "language": "sh", "files": [{"path": "main.sh", "content": "%%%", "encoding": "base64"}]}),
+            "invalid_message",
+        ),
+        (json!({"type": "run", "id": "../../x", "language": "sh", "files": []}), "invalid_spec"),
+        (json!({"type": "launch_missiles"}), "invalid_message"),
+    ];
+    for (frame, code) in cases {
+        send(&mut socket, frame.clone()).await;
+        let reply = next(&mut socket).await;
+        assert_eq!(
+            code_of(&reply),
+            error(code),
+            "{} -> {reply}",
+            &frame.to_string()[..frame.to_string().len().min(120)]
+        );
+    }
+    socket.send(Message::Binary(vec![0xff, 0x00].into())).await.unwrap();
+    assert_eq!(code_of(&next(&mut socket).await), error("invalid_message"));
+
+    // A time limit and an output flood, each ended cleanly.
+    let mut slow = run("slow", "sleep 10");
+    slow["limits"] = json!({"wall_time_ms": 500});
+    send(&mut socket, slow).await;
+    let frames = until_done(&mut socket, "slow").await;
+    assert_eq!(exit_of(&frames, "run")["status"], "timeout", "{frames:#?}");
+    send(&mut socket, run("flood", "yes flooding")).await;
+    let frames = until_done(&mut socket, "flood").await;
+    assert_eq!(exit_of(&frames, "run")["status"], "output_limit");
+    let delivered = stdout(&frames).len();
+    assert!((1 << 19..=1 << 20).contains(&delivered), "{delivered} bytes of a 1 MiB cap");
+
+    // A frame over the 12 MiB frame cap ends that connection only.
+    let huge = "y".repeat(13 << 20);
+    let _ = socket.send(Message::Text(huge.into())).await;
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match socket.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "an oversized frame closes its connection");
+
+    // The bystander's program ran on undisturbed.
+    let frames = until_done(&mut bystander, "tick").await;
+    assert_eq!(stdout(&frames), (1..=6).map(|i| format!("tick {i}\n")).collect::<String>());
+    let (mut fresh, _) = connect(&server.url).await;
+    send(&mut fresh, run("ok", "echo still serving")).await;
+    assert_eq!(stdout(&until_done(&mut fresh, "ok").await), "still serving\n");
+    server.stop().await;
+}
