@@ -273,6 +273,8 @@ async fn jobs_of_one_box_write_their_files_in_turn() {
         stages: vec![stage(StageKind::Run, "cat data.txt")],
     };
     let mut first = engine.submit(id.clone(), first).unwrap();
+    // `Started` comes once the job holds the box's staging lock.
+    assert_eq!(first.events.recv().await, Some(JobEvent::Started));
     let mut second = engine.submit(id.clone(), second).unwrap();
     let (first, second) = tokio::join!(collect(&mut first.events), collect(&mut second.events));
     assert_eq!(output(&first, StageKind::Run, Stream::Stdout), "first\n");
