@@ -392,7 +392,13 @@ impl JobRunner {
         }
         self.send(JobEvent::StageStarted(kind)).await?;
         let result = loop {
-            match handle.next_event().await {
+            // A client that goes away while the program is silent must
+            // still stop it.
+            let event = tokio::select! {
+                event = handle.next_event() => event,
+                _ = self.events.closed() => break Err(Stop::Gone),
+            };
+            match event {
                 Some(RunEvent::Output { stream, data }) => {
                     if let Err(gone) = self.send(JobEvent::Output { stage: kind, stream, data }).await {
                         break Err(gone);
