@@ -8,4 +8,5 @@ pub mod http;
 pub mod planner;
 pub mod protocol;
 pub mod session;
+pub mod web;
 pub mod ws;

@@ -131,8 +131,11 @@ export class WorkspaceStore extends Store<WorkspaceSnapshot> {
   /** Deletes a project; deleting the open one opens another (or a new one). */
   async remove(id: string): Promise<void> {
     await this.flush();
+    const wasOpen = this.get().project?.id === id;
+    // Nothing may write the deleted project back.
+    if (wasOpen) this.set({ ...this.get(), project: null });
     await this.db.delete(id);
-    if (this.get().project?.id === id) {
+    if (wasOpen) {
       const list = await this.db.list();
       if (list.length) {
         await this.open(list[0].id);
