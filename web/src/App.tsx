@@ -114,10 +114,14 @@ export function App({
     open: (path) => {
       change((p) => openTab(p, path), false);
       if (narrow) setMobileView('code');
+      setTimeout(() => window.dispatchEvent(new Event('bytesbox:focus-editor')), 0);
     },
     newFile: async (folder) => {
       const name = await prompt('New file', folder ? `Name (in ${folder}/)` : 'Name', '', 'Create');
-      if (name && change((p) => createFile(p, join(folder, name)))) if (narrow) setMobileView('code');
+      if (name && change((p) => createFile(p, join(folder, name)))) {
+        if (narrow) setMobileView('code');
+        setTimeout(() => window.dispatchEvent(new Event('bytesbox:focus-editor')), 0);
+      }
     },
     newFolder: async (folder) => {
       const name = await prompt('New folder', folder ? `Name (in ${folder}/)` : 'Name', '', 'Create');

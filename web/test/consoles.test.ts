@@ -90,6 +90,17 @@ describe('applyMessage', () => {
     expect(state.phase).toBe('failed');
   });
 
+  it('ignores an error about a control frame that crossed the run’s end', () => {
+    const { state, out } = play([
+      exit('run', 'ok'),
+      { type: 'done', id: 'r1' },
+      { type: 'error', id: 'r1', code: 'unknown_run', message: 'no active run' },
+    ]);
+    expect(state.phase).toBe('finished');
+    expect(state.outcome).toBe('Exited with code 0');
+    expect(out).not.toContain('no active run');
+  });
+
   it('tracks the queue position', () => {
     const { state, out } = play([{ type: 'queued', id: 'r1', position: 3 }]);
     expect(state.phase).toBe('queued');

@@ -78,7 +78,7 @@ export function Consoles({ store, theme }: { store: ConsolesStore; theme: 'light
     for (const c of consoles) {
       if (terms.current.has(c.id)) continue;
       const el = document.createElement('div');
-      el.className = 'terminal';
+      el.className = 'term-host';
       el.dataset.console = c.id;
       host.current!.appendChild(el);
       const term = new Terminal({

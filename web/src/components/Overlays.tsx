@@ -72,7 +72,7 @@ export function ProjectsDialog({
         <h3>New project</h3>
         <label className="field">
           <span>Name</span>
-          <input value={name} onChange={(e) => setName(e.target.value)} placeholder="Untitled" />
+          <input value={name} onChange={(e) => setName(e.target.value)} placeholder="Untitled" aria-label="Project name" />
         </label>
         <label className="field">
           <span>Language</span>

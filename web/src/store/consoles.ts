@@ -184,6 +184,9 @@ export function applyMessage(state: ConsoleState, message: RunMessage, now: numb
       next = { ...state, phase: 'finished', queuePosition: null };
       break;
     case 'error': {
+      // A control frame (resize, input) that crossed the run's end; the
+      // run's own ending already came.
+      if (!isActive(state)) return { console: state, writes };
       const text = describeError(message.code, message.message);
       next = { ...state, phase: 'failed', outcome: text, queuePosition: null };
       writes.push(`\r\n${BOLD_RED}✖ ${text}${RESET}\r\n`);

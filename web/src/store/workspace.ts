@@ -56,7 +56,9 @@ export class WorkspaceStore extends Store<WorkspaceSnapshot> {
 
   fromTemplate(name: string, language: string, kind: TemplateKind): Project {
     const t = template(language, kind);
-    return makeProject(name, t.files, t.entry);
+    // One file: run the current file. Several: the template's entry is marked.
+    const project = makeProject(name, t.files, t.entry);
+    return Object.keys(t.files).length > 1 ? project : { ...project, entry: null };
   }
 
   /** Applies a change to the open project; `immediate` writes it now. */
