@@ -82,6 +82,9 @@ export function Consoles({ store, theme }: { store: ConsolesStore; theme: 'light
       el.dataset.console = c.id;
       host.current!.appendChild(el);
       const term = new Terminal({
+        // The size the run was started with, so fitting sends no resize.
+        rows: lastSize.rows,
+        cols: lastSize.cols,
         convertEol: true,
         cursorBlink: true,
         fontSize: 13,
