@@ -122,41 +122,19 @@ mod tests {
         Router::new().route("/healthz", axum::routing::get(|| async { "ok" }))
     }
 
-    fn built_dir() -> tempfile_dir::Dir {
-        let dir = tempfile_dir::Dir::new("built");
-        std::fs::create_dir_all(dir.0.join("assets")).expect("mkdir");
-        std::fs::write(dir.0.join("index.html"), "<!doctype html><title>IDE</title>").expect("write");
-        std::fs::write(dir.0.join("assets/app-1234.js"), "console.log(1)").expect("write");
+    fn built_dir() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("assets")).expect("mkdir");
+        std::fs::write(dir.path().join("index.html"), "<!doctype html><title>IDE</title>").expect("write");
+        std::fs::write(dir.path().join("assets/app-1234.js"), "console.log(1)").expect("write");
         dir
-    }
-
-    /// A directory removed on drop (the server crate has no tempfile dependency).
-    mod tempfile_dir {
-        pub struct Dir(pub std::path::PathBuf);
-        impl Dir {
-            pub fn new(tag: &str) -> Dir {
-                let path = std::env::temp_dir().join(format!(
-                    "bytesbox-web-{tag}-{}-{:?}",
-                    std::process::id(),
-                    std::thread::current().id()
-                ));
-                let _ = std::fs::remove_dir_all(&path);
-                std::fs::create_dir_all(&path).expect("mkdir");
-                Dir(path)
-            }
-        }
-        impl Drop for Dir {
-            fn drop(&mut self) {
-                let _ = std::fs::remove_dir_all(&self.0);
-            }
-        }
     }
 
     #[tokio::test]
     async fn built_assets_are_served_with_an_index_fallback() {
         let dir = built_dir();
-        let assets = WebAssets::find(&dir.0);
-        assert_eq!(assets, WebAssets::Directory(dir.0.clone()));
+        let assets = WebAssets::find(dir.path());
+        assert_eq!(assets, WebAssets::Directory(dir.path().to_path_buf()));
         let (status, headers, body) = get(with_web_ui(api(), &assets), "/", "").await;
         assert!(status.contains("200"), "{status}");
         assert_eq!(body, b"<!doctype html><title>IDE</title>");
@@ -176,8 +154,8 @@ mod tests {
     #[tokio::test]
     async fn gzip_siblings_go_to_browsers_that_accept_them() {
         let dir = built_dir();
-        std::fs::write(dir.0.join("assets/app-1234.js.gz"), b"\x1f\x8bfake").expect("write");
-        let router = with_web_ui(api(), &WebAssets::find(&dir.0));
+        std::fs::write(dir.path().join("assets/app-1234.js.gz"), b"\x1f\x8bfake").expect("write");
+        let router = with_web_ui(api(), &WebAssets::find(dir.path()));
         let (_, headers, body) = get(router.clone(), "/assets/app-1234.js", "Accept-Encoding: gzip\r\n").await;
         assert!(headers.contains("content-encoding: gzip"), "{headers}");
         assert_eq!(body, b"\x1f\x8bfake");
@@ -189,10 +167,10 @@ mod tests {
     #[tokio::test]
     async fn paths_outside_the_directory_are_not_served() {
         let dir = built_dir();
-        let outside = dir.0.parent().expect("parent").join(format!("bytesbox-web-secret-{}", std::process::id()));
+        let outside = dir.path().parent().expect("parent").join(format!("bytesbox-web-secret-{}", std::process::id()));
         std::fs::write(&outside, "secret").expect("write");
         let name = outside.file_name().expect("name").to_string_lossy().to_string();
-        let router = with_web_ui(api(), &WebAssets::find(&dir.0));
+        let router = with_web_ui(api(), &WebAssets::find(dir.path()));
         for path in [format!("/../{name}"), format!("/%2e%2e/{name}"), format!("/assets/..%2f..%2f{name}")] {
             let (_, _, body) = get(router.clone(), &path, "").await;
             assert_ne!(body, b"secret", "{path}");
@@ -202,8 +180,8 @@ mod tests {
 
     #[tokio::test]
     async fn without_a_build_the_root_says_how_to_make_one() {
-        let dir = tempfile_dir::Dir::new("empty");
-        let assets = WebAssets::find(&dir.0);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let assets = WebAssets::find(dir.path());
         assert!(matches!(assets, WebAssets::NotBuilt(_)));
         let (status, headers, body) = get(with_web_ui(api(), &assets), "/", "").await;
         assert!(status.contains("200"), "{status}");

@@ -120,10 +120,10 @@ export function FileTree({ project, actions }: { project: Project; actions: Tree
     <nav className="files" aria-label="Files">
       <div className="files-toolbar" role="toolbar" aria-label="File actions">
         <button type="button" className="icon" aria-label="New file" title="New file (Alt+N)" onClick={() => actions.newFile(selectedFolder)}>
-          ＋<span className="icon-label">File</span>
+          +<span className="icon-label">File</span>
         </button>
         <button type="button" className="icon" aria-label="New folder" title="New folder" onClick={() => actions.newFolder(selectedFolder)}>
-          ＋<span className="icon-label">Folder</span>
+          +<span className="icon-label">Folder</span>
         </button>
         <button type="button" className="icon" aria-label="Upload files" title="Upload files" onClick={() => actions.uploadFiles(selectedFolder)}>
           ⇪<span className="icon-label">Files</span>
@@ -204,7 +204,7 @@ export function FileTree({ project, actions }: { project: Project; actions: Tree
             </li>
           );
         })}
-        {nodes.length === 0 && <li className="empty">No files yet: add one with ＋ File.</li>}
+        {nodes.length === 0 && <li className="empty">No files yet: add one with + File.</li>}
       </ul>
     </nav>
   );
