@@ -26,6 +26,8 @@ interface Entry {
   term: Terminal;
   fit: FitAddon;
   el: HTMLDivElement;
+  /** The console it shows; null while it is the spare. */
+  owner: string | null;
 }
 
 /** The size a new run's terminal starts with (the last one fitted). */
@@ -65,7 +67,46 @@ export function Consoles({ store, theme }: { store: ConsolesStore; theme: 'light
     [store],
   );
 
-  // One terminal per console; created on first sight, disposed on close.
+  // One terminal per console, disposed on close. A spare terminal is made
+  // ahead of time (like the server's spare boxes), so pressing Run does not
+  // spend the time the program runs in building a terminal, which would
+  // delay the first output.
+  const spare = useRef<Entry | null>(null);
+  const makeEntry = (): Entry => {
+    const el = document.createElement('div');
+    el.className = 'term-host';
+    el.hidden = true;
+    host.current!.appendChild(el);
+    const term = new Terminal({
+      // The size runs start with, so fitting sends no resize.
+      rows: lastSize.rows,
+      cols: lastSize.cols,
+      convertEol: true,
+      cursorBlink: true,
+      fontSize: 13,
+      fontFamily: 'ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace',
+      scrollback: 5000,
+      theme: themeRef.current === 'dark' ? DARK : LIGHT,
+    });
+    const fit = new FitAddon();
+    term.loadAddon(fit);
+    term.open(el);
+    const entry: Entry = { term, fit, el, owner: null };
+    term.onData((data) => entry.owner && store.input(entry.owner, data));
+    term.onResize(({ rows, cols }) => entry.owner && store.resize(entry.owner, rows, cols));
+    return entry;
+  };
+  const themeRef = useRef(theme);
+  themeRef.current = theme;
+
+  useEffect(() => {
+    const timer = setTimeout(() => {
+      spare.current ??= makeEntry();
+    }, 200);
+    return () => clearTimeout(timer);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [consoles.length]);
+
   useEffect(() => {
     const live = new Set(consoles.map((c) => c.id));
     for (const [id, entry] of terms.current) {
@@ -77,32 +118,16 @@ export function Consoles({ store, theme }: { store: ConsolesStore; theme: 'light
     }
     for (const c of consoles) {
       if (terms.current.has(c.id)) continue;
-      const el = document.createElement('div');
-      el.className = 'term-host';
-      el.dataset.console = c.id;
-      host.current!.appendChild(el);
-      const term = new Terminal({
-        // The size the run was started with, so fitting sends no resize.
-        rows: lastSize.rows,
-        cols: lastSize.cols,
-        convertEol: true,
-        cursorBlink: true,
-        fontSize: 13,
-        fontFamily: 'ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace',
-        scrollback: 5000,
-        theme: theme === 'dark' ? DARK : LIGHT,
-        screenReaderMode: false,
-      });
-      const fit = new FitAddon();
-      term.loadAddon(fit);
-      term.open(el);
-      term.textarea?.setAttribute('aria-label', `Console ${c.title}: type input for the program here`);
-      term.onData((data) => store.input(c.id, data));
-      term.onResize(({ rows, cols }) => store.resize(c.id, rows, cols));
-      for (const chunk of store.history(c.id)) term.write(chunk);
-      terms.current.set(c.id, { term, fit, el });
+      const entry = spare.current ?? makeEntry();
+      spare.current = null;
+      entry.owner = c.id;
+      entry.el.dataset.console = c.id;
+      entry.term.textarea?.setAttribute('aria-label', `Console ${c.title}: type input for the program here`);
+      for (const chunk of store.history(c.id)) entry.term.write(chunk);
+      terms.current.set(c.id, entry);
     }
-  }, [consoles, store, theme]);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [consoles, store]);
 
   // Show the active terminal, fitted and focused.
   useEffect(() => {
@@ -119,7 +144,9 @@ export function Consoles({ store, theme }: { store: ConsolesStore; theme: 'light
   }, [activeId, consoles.length]);
 
   useEffect(() => {
-    for (const entry of terms.current.values()) entry.term.options.theme = theme === 'dark' ? DARK : LIGHT;
+    for (const entry of [...terms.current.values(), ...(spare.current ? [spare.current] : [])]) {
+      entry.term.options.theme = theme === 'dark' ? DARK : LIGHT;
+    }
   }, [theme]);
 
   useEffect(() => {
