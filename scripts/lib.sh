@@ -36,3 +36,29 @@ ensure_runtime_packages() {
     ensure_apt ca-certificates gcc g++ libc6-dev python3 procps iproute2 \
         default-jdk-headless nodejs sqlite3 bash
 }
+
+# Node.js and npm for the web IDE's build (Vite needs Node 20.19 or newer).
+ensure_node() {
+    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+        ensure_apt nodejs npm
+    fi
+    local version
+    version="$(node -p 'process.versions.node')"
+    node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)' \
+        || die "the web IDE's build needs Node.js 20.19 or newer; this machine has $version"
+}
+
+# Builds the web IDE into web/dist (npm ci from the committed lock file, then
+# the Vite build, which prints the gzipped size of the initial JavaScript).
+build_web() {
+    ensure_node
+    say "web: npm ci"
+    (cd web && npm ci --no-audit --no-fund --loglevel=error)
+    say "web: build"
+    (cd web && npm run --silent build)
+}
+
+# Debian's Chromium, which the browser tests drive (no browser download).
+ensure_chromium() {
+    ensure_apt chromium fonts-dejavu-core
+}

@@ -54,6 +54,9 @@ pub struct ServeArgs {
     /// Log as JSON lines.
     #[arg(long, env = "BYTESBOX_LOG_JSON")]
     pub log_json: bool,
+    /// The web IDE's built assets (`npm run build` in `web/`), served at `/`.
+    #[arg(long, env = "BYTESBOX_WEB_DIR", default_value = "web/dist")]
+    pub web_dir: PathBuf,
 }
 
 /// `bytesbox run`.

@@ -14,6 +14,7 @@ use bytesbox_server::catalog_planner::CatalogPlanner;
 use bytesbox_server::metrics::Metrics;
 use bytesbox_server::rate_limit::RateLimits;
 use bytesbox_server::session::{SessionConfig, Sessions};
+use bytesbox_server::web::{with_web_ui, WebAssets};
 
 use crate::cli::{BackendKind, ServeArgs};
 use crate::config::FileConfig;
@@ -52,9 +53,16 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
     let address = listener.local_addr()?;
     println!("Bytesbox is serving on http://{address} (WebSocket API at ws://{address}/api/v1/ws)");
-    let server = tokio::spawn(async move {
-        axum::serve(listener, router(Arc::new(state)).into_make_service_with_connect_info::<SocketAddr>()).await
-    });
+    let web = WebAssets::find(&args.web_dir);
+    match &web {
+        WebAssets::Directory(dir) => tracing::info!(dir = %dir.display(), "serving the web IDE"),
+        WebAssets::NotBuilt(dir) => tracing::warn!(dir = %dir.display(), "the web IDE is not built; `/` says how"),
+    }
+    let app = with_web_ui(router(Arc::new(state)), &web);
+    let server =
+        tokio::spawn(
+            async move { axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await },
+        );
 
     shutdown_signal().await;
     tracing::info!("draining: no new runs; running ones get {} s", config.sessions.drain_secs);

@@ -11,4 +11,5 @@ pub mod planner;
 pub mod protocol;
 pub mod rate_limit;
 pub mod session;
+pub mod web;
 pub mod ws;

@@ -1,0 +1,192 @@
+// Shared set-up of the browser tests: a real `bytesbox serve` (native
+// backend, ephemeral port) and Debian's Chromium driven by playwright-core.
+//
+// Needs root (the native sandbox) and /usr/bin/chromium. Outside CI a
+// missing prerequisite makes every test report SKIPPED loudly; in CI
+// (CI=true) it is a failure.
+
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const webDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const repoDir = resolve(webDir, '..');
+/** Screenshots and figures, kept as CI artifacts. */
+export const artifactsDir = process.env.BYTESBOX_WEB_ARTIFACTS ?? join(repoDir, 'target', 'web-artifacts');
+
+const CHROMIUM = process.env.BYTESBOX_CHROMIUM ?? '/usr/bin/chromium';
+const BROWSER_FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-quic',
+];
+
+function serverBinary() {
+  if (process.env.BYTESBOX_BIN) return process.env.BYTESBOX_BIN;
+  for (const profile of ['debug', 'release']) {
+    const path = join(process.env.CARGO_TARGET_DIR ?? join(repoDir, 'target'), profile, 'bytesbox');
+    if (existsSync(path)) return path;
+  }
+  return null;
+}
+
+/** Why the suite cannot run here, or null. */
+export function missingPrerequisite() {
+  if (process.getuid?.() !== 0) return 'not root (the native sandbox needs root)';
+  if (!existsSync(CHROMIUM)) return `no browser at ${CHROMIUM} (Debian package chromium)`;
+  if (!serverBinary()) return 'no bytesbox binary (cargo build --workspace --bins)';
+  if (!existsSync(join(webDir, 'dist', 'index.html'))) return 'web/dist is not built (npm run build)';
+  return null;
+}
+
+/** Skips (outside CI) or fails (in CI) when a prerequisite is missing. */
+export function requirePrerequisites(t) {
+  const missing = missingPrerequisite();
+  if (!missing) return true;
+  if (process.env.CI) throw new Error(`browser tests cannot run: ${missing}`);
+  console.error(`\n*** SKIPPED: browser tests: ${missing} ***\n`);
+  t.skip(`SKIPPED: ${missing}`);
+  return false;
+}
+
+/** Starts `bytesbox serve` on an ephemeral port; resolves with its URL and a stop function. */
+export async function startServer() {
+  const dataDir = mkdtempSync(join(tmpdir(), 'bytesbox-e2e-'));
+  const child = spawn(
+    serverBinary(),
+    ['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--web-dir', join(webDir, 'dist'), '--backend', 'native'],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' } },
+  );
+  let log = '';
+  child.stderr.on('data', (d) => {
+    log += d;
+    if (log.length > 200000) log = log.slice(-100000);
+  });
+  const url = await new Promise((resolveUrl, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the server did not start in 30 s:\n${log}`)), 30000);
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/serving on (http:\/\/[^\s]+)/);
+      if (m) {
+        clearTimeout(timer);
+        resolveUrl(m[1]);
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the server exited (${code}):\n${log}`));
+    });
+  });
+  const stop = async () => {
+    if (child.exitCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15000);
+      await exited;
+      clearTimeout(timer);
+    }
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  return { url, stop, log: () => log };
+}
+
+export async function startBrowser() {
+  // launch() gives every browser a fresh, temporary profile (its own
+  // --user-data-dir), removed when it closes.
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: BROWSER_FLAGS, timeout: 60000 });
+}
+
+export function artifact(name) {
+  mkdirSync(artifactsDir, { recursive: true });
+  return join(artifactsDir, name);
+}
+
+// ---- page helpers -------------------------------------------------------
+
+/** Opens the IDE in a fresh context (fresh IndexedDB) and waits until it is connected. */
+export async function openIde(browser, url, options = {}) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...options });
+  const page = await context.newPage();
+  page.on('pageerror', (e) => console.error('page error:', e.message));
+  if (process.env.BYTESBOX_E2E_TRACE) {
+    page.on('websocket', (ws) => {
+      ws.on('framesent', (f) => console.error('>>', String(f.payload).slice(0, 160)));
+      ws.on('framereceived', (f) => console.error('<<', String(f.payload).slice(0, 160)));
+    });
+  }
+  await page.goto(url);
+  await connected(page);
+  return { context, page };
+}
+
+export async function connected(page) {
+  await page.getByTestId('connection').filter({ hasText: 'Connected' }).waitFor({ timeout: 15000 });
+  await page.locator('.cm-content').first().waitFor();
+}
+
+/** A new project from a template, through the project list. */
+export async function newProject(page, name, languageId, kind) {
+  await page.getByRole('button', { name: /^Projects/ }).click();
+  const dialog = page.getByRole('dialog', { name: 'Projects' });
+  await dialog.getByRole('textbox', { name: 'Project name' }).fill(name);
+  await dialog.getByLabel('Template language').selectOption(languageId);
+  await dialog.getByLabel('Template', { exact: true }).selectOption(kind);
+  await dialog.getByRole('button', { name: 'Create' }).click();
+  await page.locator('.project-name', { hasText: name }).waitFor();
+}
+
+/** Replaces the open file's text, as a paste would. */
+export async function setCode(page, text) {
+  await page.locator('.cm-content').click();
+  await page.keyboard.press('ControlOrMeta+A');
+  await page.keyboard.press('Delete');
+  await page.keyboard.insertText(text);
+}
+
+/** The text of the visible console. */
+export async function consoleText(page) {
+  return page.locator('.term-host:not([hidden]) .xterm-rows').innerText();
+}
+
+export async function waitForConsole(page, pattern, timeout = 30000) {
+  const deadline = Date.now() + timeout;
+  let text = '';
+  while (Date.now() < deadline) {
+    text = await consoleText(page).catch(() => '');
+    if (pattern.test(text)) return text;
+    await page.waitForTimeout(50);
+  }
+  throw new Error(`the console never showed ${pattern}; it shows:\n${text}`);
+}
+
+export async function outcome(page, pattern, timeout = 60000) {
+  const status = page.getByTestId('console-outcome');
+  await status.filter({ hasText: pattern }).waitFor({ timeout });
+  return status.innerText();
+}
+
+/** Opens a file by clicking it in the tree. */
+export async function openFile(page, path) {
+  await page.locator(`[role="treeitem"][data-path="${path}"]`).click();
+}
+
+export async function treePaths(page) {
+  return page.locator('[role="treeitem"]').evaluateAll((els) => els.map((e) => e.getAttribute('data-path')));
+}
+
+/** Answers the open prompt dialog. */
+export async function answer(page, value) {
+  const dialog = page.locator('dialog[open]');
+  await dialog.locator('input').fill(value);
+  await dialog.locator('button[type="submit"]').click();
+  await dialog.waitFor({ state: 'detached', timeout: 5000 }).catch(() => {});
+}

@@ -1,0 +1,241 @@
+// Consoles: a tab per run, each with its own xterm.js terminal. Keys typed
+// into a terminal go to the run's PTY, which echoes and edits the line.
+
+import { useEffect, useRef } from 'react';
+import { Terminal } from '@xterm/xterm';
+import { FitAddon } from '@xterm/addon-fit';
+import '@xterm/xterm/css/xterm.css';
+import type { ConsoleState, ConsolesStore } from '../store/consoles';
+import { isActive } from '../store/consoles';
+import { useStore } from '../hooks';
+
+const DARK = { background: '#14161a', foreground: '#d7dae0', cursor: '#d7dae0', selectionBackground: '#3a4150' };
+const LIGHT = {
+  background: '#fbfbfc',
+  foreground: '#1f2328',
+  cursor: '#1f2328',
+  selectionBackground: '#c8d7f0',
+  red: '#c62828',
+  green: '#2e7d32',
+  yellow: '#8d6e00',
+  cyan: '#00838f',
+  brightBlack: '#6b7280',
+};
+
+interface Entry {
+  term: Terminal;
+  fit: FitAddon;
+  el: HTMLDivElement;
+  /** The console it shows; null while it is the spare. */
+  owner: string | null;
+}
+
+/** The size a new run's terminal starts with (the last one fitted). */
+export const lastSize = { rows: 24, cols: 80 };
+
+function phaseLabel(c: ConsoleState): string {
+  switch (c.phase) {
+    case 'starting':
+      return 'starting';
+    case 'queued':
+      return `queued #${c.queuePosition}`;
+    case 'compiling':
+      return 'compiling';
+    case 'running':
+      return 'running';
+    case 'finished':
+      return c.exit?.status === 'ok' ? 'done' : (c.exit?.status ?? 'done');
+    case 'failed':
+      return 'error';
+    case 'lost':
+      return 'lost';
+  }
+}
+
+export function Consoles({ store, theme }: { store: ConsolesStore; theme: 'light' | 'dark' }) {
+  const { consoles, activeId } = useStore(store);
+  const host = useRef<HTMLDivElement>(null);
+  const terms = useRef(new Map<string, Entry>());
+
+  // Terminal writes, from the store.
+  useEffect(
+    () =>
+      store.attach((id, data) => {
+        const entry = terms.current.get(id);
+        if (entry) entry.term.write(data, () => markPainted(id, data));
+      }),
+    [store],
+  );
+
+  // One terminal per console, disposed on close. A spare terminal is made
+  // ahead of time (like the server's spare boxes), so pressing Run does not
+  // spend the time the program runs in building a terminal, which would
+  // delay the first output.
+  const spare = useRef<Entry | null>(null);
+  const makeEntry = (): Entry => {
+    const el = document.createElement('div');
+    el.className = 'term-host';
+    el.hidden = true;
+    host.current!.appendChild(el);
+    const term = new Terminal({
+      // The size runs start with, so fitting sends no resize.
+      rows: lastSize.rows,
+      cols: lastSize.cols,
+      convertEol: true,
+      cursorBlink: true,
+      fontSize: 13,
+      fontFamily: 'ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace',
+      scrollback: 5000,
+      theme: themeRef.current === 'dark' ? DARK : LIGHT,
+    });
+    const fit = new FitAddon();
+    term.loadAddon(fit);
+    term.open(el);
+    const entry: Entry = { term, fit, el, owner: null };
+    term.onData((data) => entry.owner && store.input(entry.owner, data));
+    term.onResize(({ rows, cols }) => entry.owner && store.resize(entry.owner, rows, cols));
+    return entry;
+  };
+  const themeRef = useRef(theme);
+  themeRef.current = theme;
+
+  useEffect(() => {
+    const timer = setTimeout(() => {
+      spare.current ??= makeEntry();
+    }, 200);
+    return () => clearTimeout(timer);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [consoles.length]);
+
+  useEffect(() => {
+    const live = new Set(consoles.map((c) => c.id));
+    for (const [id, entry] of terms.current) {
+      if (!live.has(id)) {
+        entry.term.dispose();
+        entry.el.remove();
+        terms.current.delete(id);
+      }
+    }
+    for (const c of consoles) {
+      if (terms.current.has(c.id)) continue;
+      const entry = spare.current ?? makeEntry();
+      spare.current = null;
+      entry.owner = c.id;
+      entry.el.dataset.console = c.id;
+      entry.term.textarea?.setAttribute('aria-label', `Console ${c.title}: type input for the program here`);
+      for (const chunk of store.history(c.id)) entry.term.write(chunk);
+      terms.current.set(c.id, entry);
+    }
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [consoles, store]);
+
+  // Show the active terminal, fitted and focused.
+  useEffect(() => {
+    for (const [id, entry] of terms.current) {
+      const shown = id === activeId;
+      entry.el.hidden = !shown;
+      if (shown) {
+        requestAnimationFrame(() => {
+          fitTerminal(entry);
+          entry.term.focus();
+        });
+      }
+    }
+  }, [activeId, consoles.length]);
+
+  useEffect(() => {
+    for (const entry of [...terms.current.values(), ...(spare.current ? [spare.current] : [])]) {
+      entry.term.options.theme = theme === 'dark' ? DARK : LIGHT;
+    }
+  }, [theme]);
+
+  useEffect(() => {
+    const el = host.current!;
+    const observer = new ResizeObserver(() => {
+      const entry = activeId ? terms.current.get(activeId) : undefined;
+      if (entry) fitTerminal(entry);
+    });
+    observer.observe(el);
+    const focus = () => (activeId ? terms.current.get(activeId)?.term.focus() : undefined);
+    window.addEventListener('bytesbox:focus-console', focus);
+    return () => {
+      observer.disconnect();
+      window.removeEventListener('bytesbox:focus-console', focus);
+    };
+  }, [activeId]);
+
+  const active = consoles.find((c) => c.id === activeId) ?? null;
+
+  return (
+    <section className="consoles" aria-label="Consoles">
+      <div className="console-tabs" role="tablist" aria-label="Console tabs">
+        {consoles.map((c, i) => (
+          <div key={c.id} className={`console-tab ${c.id === activeId ? 'active' : ''}`} data-phase={c.phase}>
+            <button
+              type="button"
+              role="tab"
+              aria-selected={c.id === activeId}
+              aria-label={`Console ${i + 1}: ${c.title}, ${phaseLabel(c)}`}
+              onClick={() => store.activate(c.id)}
+            >
+              <span className={`phase-dot ${c.phase}`} aria-hidden="true" />
+              {c.title}
+              <span className="phase">{phaseLabel(c)}</span>
+            </button>
+            <button type="button" className="icon" aria-label={`Close console ${c.title}`} onClick={() => store.close(c.id)}>
+              ✕
+            </button>
+          </div>
+        ))}
+        {consoles.length === 0 && <span className="muted console-hint">Run a program to open a console (Ctrl+Enter).</span>}
+        {active && (
+          <span className="console-actions">
+            {isActive(active) && (
+              <>
+                <button type="button" onClick={() => store.input(active.id, '\x03')} aria-label="Interrupt (Ctrl+C)" title="Interrupt (Ctrl+C)">
+                  ^C
+                </button>
+                <button type="button" onClick={() => store.input(active.id, '\x04')} aria-label="End of input (Ctrl+D)" title="End of input (Ctrl+D)">
+                  ^D
+                </button>
+              </>
+            )}
+            <button
+              type="button"
+              aria-label="Clear console"
+              onClick={() => {
+                store.clear(active.id);
+                terms.current.get(active.id)?.term.clear();
+              }}
+            >
+              Clear
+            </button>
+          </span>
+        )}
+      </div>
+      {active?.outcome && (
+        <div className={`console-status ${active.phase}`} role="status" data-testid="console-outcome">
+          {active.outcome}
+        </div>
+      )}
+      <div className="terminals" ref={host} />
+    </section>
+  );
+}
+
+function fitTerminal(entry: Entry) {
+  try {
+    entry.fit.fit();
+    lastSize.rows = entry.term.rows;
+    lastSize.cols = entry.term.cols;
+  } catch {
+    /* hidden */
+  }
+}
+
+/** Run→first-output latency, as painted: read by the browser tests. */
+function markPainted(id: string, data: string | Uint8Array) {
+  const w = window as unknown as { __bytesbox?: { painted: Record<string, number> } };
+  w.__bytesbox ??= { painted: {} };
+  if (!(id in w.__bytesbox.painted) && typeof data !== 'string') w.__bytesbox.painted[id] = performance.now();
+}

@@ -1,0 +1,122 @@
+// The `?` overlay and the project list.
+
+import { useState } from 'react';
+import { Modal } from './Dialogs';
+import type { ProjectSummary } from '../store/db';
+import { LANGUAGES } from '../languages';
+import { TEMPLATE_KINDS, type TemplateKind } from '../templates';
+
+export const SHORTCUTS: [string, string][] = [
+  ['Ctrl/⌘ + Enter', 'Run'],
+  ['Ctrl/⌘ + .', 'Stop the current console’s run'],
+  ['Ctrl/⌘ + S', 'Save the file'],
+  ['Alt + ] / Alt + [', 'Next / previous file tab'],
+  ['Alt + Shift + ] / [', 'Next / previous console'],
+  ['Alt + N', 'New file'],
+  ['Alt + 1 / 2 / 3', 'Focus files / editor / console'],
+  ['Ctrl/⌘ + F', 'Search and replace (in the editor)'],
+  ['Ctrl/⌘ + Z / Shift+Z', 'Undo / redo'],
+  ['Ctrl + C / Ctrl + D', 'In a console: interrupt / end of input'],
+  ['F2 / Delete', 'In the file tree: rename / delete'],
+  ['?', 'This list (outside the editor and consoles); F1 anywhere'],
+];
+
+export function ShortcutsOverlay({ onClose }: { onClose: () => void }) {
+  return (
+    <Modal title="Keyboard shortcuts" onClose={onClose}>
+      <table className="shortcuts">
+        <tbody>
+          {SHORTCUTS.map(([keys, what]) => (
+            <tr key={keys}>
+              <td>
+                <kbd>{keys}</kbd>
+              </td>
+              <td>{what}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </Modal>
+  );
+}
+
+export function ProjectsDialog({
+  projects,
+  currentId,
+  onOpen,
+  onCreate,
+  onRename,
+  onDelete,
+  onClose,
+}: {
+  projects: ProjectSummary[];
+  currentId: string | null;
+  onOpen: (id: string) => void;
+  onCreate: (name: string, language: string, kind: TemplateKind) => void;
+  onRename: (id: string) => void;
+  onDelete: (id: string) => void;
+  onClose: () => void;
+}) {
+  const [name, setName] = useState('');
+  const [language, setLanguage] = useState('python');
+  const [kind, setKind] = useState<TemplateKind>('hello');
+  return (
+    <Modal title="Projects" onClose={onClose} className="projects-dialog">
+      <form
+        className="new-project"
+        onSubmit={(e) => {
+          e.preventDefault();
+          onCreate(name.trim() || `${LANGUAGES.find((l) => l.id === language)?.name} project`, language, kind);
+        }}
+      >
+        <h3>New project</h3>
+        <label className="field">
+          <span>Name</span>
+          <input value={name} onChange={(e) => setName(e.target.value)} placeholder="Untitled" aria-label="Project name" />
+        </label>
+        <label className="field">
+          <span>Language</span>
+          <select value={language} onChange={(e) => setLanguage(e.target.value)} aria-label="Template language">
+            {LANGUAGES.map((l) => (
+              <option key={l.id} value={l.id}>
+                {l.name}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label className="field">
+          <span>Start from</span>
+          <select value={kind} onChange={(e) => setKind(e.target.value as TemplateKind)} aria-label="Template">
+            {TEMPLATE_KINDS.map((t) => (
+              <option key={t.kind} value={t.kind}>
+                {t.name}
+              </option>
+            ))}
+          </select>
+        </label>
+        <button type="submit" className="primary">
+          Create
+        </button>
+      </form>
+      <h3>Your projects</h3>
+      <ul className="project-list">
+        {projects.map((p) => (
+          <li key={p.id} className={p.id === currentId ? 'current' : ''}>
+            <button type="button" className="project-open" onClick={() => onOpen(p.id)} aria-label={`Open project ${p.name}`}>
+              <strong>{p.name}</strong>
+              <span className="muted">
+                {p.files} file{p.files === 1 ? '' : 's'} · {new Date(p.updatedAt).toLocaleString()}
+              </span>
+            </button>
+            <button type="button" className="icon" aria-label={`Rename project ${p.name}`} onClick={() => onRename(p.id)}>
+              ✎
+            </button>
+            <button type="button" className="icon danger" aria-label={`Delete project ${p.name}`} onClick={() => onDelete(p.id)}>
+              🗑
+            </button>
+          </li>
+        ))}
+      </ul>
+    </Modal>
+  );
+}

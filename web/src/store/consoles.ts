@@ -1,0 +1,336 @@
+// Consoles: one per run. `applyMessage` turns a server frame into the
+// console's next state plus the text (with ANSI colours) to write to its
+// terminal; `ConsolesStore` holds every console and talks to the client.
+
+import type { BytesboxClient, ConnectionState } from '../protocol/client';
+import type { RunMessage, RunRequest, ServerMessage } from '../protocol/types';
+import { decodeData } from '../protocol/types';
+import { Store } from './store';
+
+export type Phase = 'starting' | 'queued' | 'compiling' | 'running' | 'finished' | 'failed' | 'lost';
+
+export interface ExitInfo {
+  stage: string;
+  status: string;
+  code: number | null;
+  signal: number | null;
+  wallMs: number;
+  cpuMs: number;
+  memoryBytes: number;
+}
+
+export interface ConsoleState {
+  id: string;
+  title: string;
+  phase: Phase;
+  language: string | null;
+  version: string | null;
+  queuePosition: number | null;
+  /** The last stage's exit, once there is one. */
+  exit: ExitInfo | null;
+  /** A one-line summary of how the run ended. */
+  outcome: string | null;
+  /** `performance.now()` when Run was pressed and when output first arrived. */
+  startedAt: number;
+  firstOutputAt: number | null;
+}
+
+const DIM = '\x1b[2m';
+const RED = '\x1b[31m';
+const BOLD_RED = '\x1b[1;31m';
+const CYAN = '\x1b[36m';
+const GREEN = '\x1b[32m';
+const YELLOW = '\x1b[33m';
+const RESET = '\x1b[0m';
+
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
+  if (bytes < 1024 * 1024 * 1024) return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+  return `${(bytes / 1024 / 1024 / 1024).toFixed(2)} GiB`;
+}
+
+export function formatMs(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(2)} s`;
+}
+
+/** What an exit status means to a person. */
+export function describeExit(exit: ExitInfo): string {
+  const what = exit.stage === 'compile' ? 'Compilation' : 'The program';
+  switch (exit.status) {
+    case 'ok':
+      return exit.stage === 'compile' ? 'Compiled' : 'Exited with code 0';
+    case 'nonzero':
+      return exit.stage === 'compile' ? `Compilation failed (code ${exit.code})` : `Exited with code ${exit.code}`;
+    case 'signaled':
+      return `${what} was killed by signal ${exit.signal}`;
+    case 'timeout':
+      return `Time limit reached: ${what.toLowerCase()} was stopped`;
+    case 'cpu_limit':
+      return `CPU time limit reached: ${what.toLowerCase()} was stopped`;
+    case 'memory_limit':
+      return `Memory limit reached: ${what.toLowerCase()} was stopped`;
+    case 'output_limit':
+      return `Output limit reached: ${what.toLowerCase()} was stopped`;
+    case 'killed':
+      return 'Stopped';
+    default:
+      return `Ended: ${exit.status}`;
+  }
+}
+
+/** What an error code means to a person (docs/protocol.md's table). */
+export function describeError(code: string, message: string): string {
+  switch (code) {
+    case 'queue_full':
+      return `The server is busy (its queue is full). Try again in a moment. (${message})`;
+    case 'too_many_runs':
+      return 'Too many programs are running in this session: stop one first.';
+    case 'runtime_unavailable':
+      return `This language is not installed on the server. (${message})`;
+    case 'unknown_language':
+      return `The language could not be chosen: ${message}`;
+    case 'no_entry_file':
+      return `No entry file: ${message}`;
+    case 'shutting_down':
+      return 'The server is shutting down; try again shortly.';
+    default:
+      return `${message} [${code}]`;
+  }
+}
+
+function exitLine(exit: ExitInfo): string {
+  const good = exit.status === 'ok';
+  const colour = good ? GREEN : exit.status === 'killed' ? YELLOW : BOLD_RED;
+  const figures = `wall ${formatMs(exit.wallMs)} · CPU ${formatMs(exit.cpuMs)} · memory ${formatBytes(exit.memoryBytes)}`;
+  return `\r\n${colour}■ ${describeExit(exit)}${RESET} ${DIM}(${figures})${RESET}\r\n`;
+}
+
+export function newConsole(id: string, title: string, now: number): ConsoleState {
+  return {
+    id,
+    title,
+    phase: 'starting',
+    language: null,
+    version: null,
+    queuePosition: null,
+    exit: null,
+    outcome: null,
+    startedAt: now,
+    firstOutputAt: null,
+  };
+}
+
+export interface Applied {
+  console: ConsoleState;
+  /** Text for the terminal. */
+  writes: (string | Uint8Array)[];
+}
+
+/** The console after one frame about its run. */
+export function applyMessage(state: ConsoleState, message: RunMessage, now: number): Applied {
+  const writes: (string | Uint8Array)[] = [];
+  let next = state;
+  switch (message.type) {
+    case 'accepted':
+      next = { ...state, language: message.language, version: message.version };
+      break;
+    case 'queued':
+      next = { ...state, phase: 'queued', queuePosition: message.position };
+      writes.push(`${DIM}Waiting for a free slot (position ${message.position})…${RESET}\r\n`);
+      break;
+    case 'stage':
+      if (message.stage === 'compile') {
+        next = { ...state, phase: 'compiling', queuePosition: null };
+        writes.push(`${CYAN}▶ Compiling${state.version ? ` (${state.version})` : ''}…${RESET}\r\n`);
+      } else {
+        next = { ...state, phase: 'running', queuePosition: null };
+        if (state.phase === 'compiling') writes.push(`${CYAN}▶ Running${RESET}\r\n`);
+      }
+      break;
+    case 'output': {
+      next = state.firstOutputAt === null ? { ...state, firstOutputAt: now } : state;
+      const bytes = decodeData(message.data, message.encoding);
+      if (message.stream === 'stderr') {
+        writes.push(RED, bytes, RESET);
+      } else {
+        writes.push(bytes);
+      }
+      break;
+    }
+    case 'output_dropped':
+      writes.push(`\r\n${YELLOW}[${message.bytes} bytes of output were dropped while disconnected]${RESET}\r\n`);
+      break;
+    case 'exit': {
+      const exit: ExitInfo = {
+        stage: message.stage,
+        status: message.status,
+        code: message.code,
+        signal: message.signal,
+        wallMs: message.wall_ms,
+        cpuMs: message.cpu_ms,
+        memoryBytes: message.memory_bytes,
+      };
+      next = { ...state, exit, outcome: describeExit(exit) };
+      const compiledOk = exit.stage === 'compile' && exit.status === 'ok';
+      if (compiledOk) {
+        writes.push(`${DIM}  compiled in ${formatMs(exit.wallMs)}${RESET}\r\n`);
+      } else {
+        writes.push(exitLine(exit));
+      }
+      break;
+    }
+    case 'done':
+      next = { ...state, phase: 'finished', queuePosition: null };
+      break;
+    case 'error': {
+      // A control frame (resize, input) that crossed the run's end; the
+      // run's own ending already came.
+      if (!isActive(state)) return { console: state, writes };
+      const text = describeError(message.code, message.message);
+      next = { ...state, phase: 'failed', outcome: text, queuePosition: null };
+      writes.push(`\r\n${BOLD_RED}✖ ${text}${RESET}\r\n`);
+      break;
+    }
+  }
+  return { console: next, writes };
+}
+
+export function isActive(state: ConsoleState): boolean {
+  return state.phase === 'starting' || state.phase === 'queued' || state.phase === 'compiling' || state.phase === 'running';
+}
+
+/** The run was in a session that ended; nothing more will come. */
+export function markLost(state: ConsoleState): Applied {
+  const outcome = 'Lost connection: the session ended before the run did, so its result is unknown.';
+  return {
+    console: { ...state, phase: 'lost', outcome },
+    writes: [`\r\n${BOLD_RED}✖ ${outcome}${RESET}\r\n`],
+  };
+}
+
+export type TerminalSink = (id: string, data: string | Uint8Array) => void;
+
+export interface ConsolesSnapshot {
+  consoles: ConsoleState[];
+  activeId: string | null;
+  connection: ConnectionState;
+}
+
+let counter = 0;
+
+/** Every console, wired to a client. */
+export class ConsolesStore extends Store<ConsolesSnapshot> {
+  private sinks = new Set<TerminalSink>();
+  /** Text written before a terminal attached, by console. */
+  private backlog = new Map<string, (string | Uint8Array)[]>();
+
+  constructor(
+    private client: BytesboxClient,
+    private clock: () => number = () => performance.now(),
+  ) {
+    super({ consoles: [], activeId: null, connection: client.state });
+    client.on('state', (connection) => this.set({ ...this.get(), connection }));
+    client.on('message', (message) => this.onMessage(message));
+    client.on('sessionLost', () => this.onSessionLost());
+  }
+
+  /** Receives every terminal write; returns a detach function. */
+  attach(sink: TerminalSink): () => void {
+    this.sinks.add(sink);
+    return () => this.sinks.delete(sink);
+  }
+
+  /** Text a new terminal must replay. */
+  history(id: string): (string | Uint8Array)[] {
+    return this.backlog.get(id) ?? [];
+  }
+
+  private write(id: string, chunks: (string | Uint8Array)[]) {
+    if (!chunks.length) return;
+    let log = this.backlog.get(id);
+    if (!log) this.backlog.set(id, (log = []));
+    log.push(...chunks);
+    // Terminals keep their own scrollback; the log only replays into a
+    // terminal that is created later (a console tab opened after output).
+    if (log.length > 20000) log.splice(0, log.length - 20000);
+    for (const chunk of chunks) for (const sink of this.sinks) sink(id, chunk);
+  }
+
+  private update(id: string, change: (c: ConsoleState) => Applied) {
+    const snapshot = this.get();
+    const index = snapshot.consoles.findIndex((c) => c.id === id);
+    if (index < 0) return;
+    const { console: next, writes } = change(snapshot.consoles[index]);
+    const consoles = snapshot.consoles.slice();
+    consoles[index] = next;
+    this.set({ ...snapshot, consoles });
+    this.write(id, writes);
+  }
+
+  private onMessage(message: ServerMessage) {
+    if (!('id' in message) || !message.id) return;
+    const now = this.clock();
+    this.update(message.id, (c) => applyMessage(c, message as RunMessage, now));
+  }
+
+  private onSessionLost() {
+    for (const c of this.get().consoles) if (isActive(c)) this.update(c.id, markLost);
+  }
+
+  /** Starts a run in a new console and makes it the active one. */
+  start(title: string, request: Omit<RunRequest, 'id'>): string {
+    const id = `run-${Date.now().toString(36)}-${++counter}`;
+    const console = newConsole(id, title, this.clock());
+    const snapshot = this.get();
+    this.set({ ...snapshot, consoles: [...snapshot.consoles, console], activeId: id });
+    this.write(id, [`\x1b[2m$ run ${title}\x1b[0m\r\n`]);
+    this.client.send({ type: 'run', id, ...request });
+    return id;
+  }
+
+  input(id: string, data: string) {
+    const c = this.find(id);
+    if (!c || !isActive(c)) return;
+    // Ctrl+C interrupts the current stage, Ctrl+D ends the input; the
+    // terminal in the box does the rest of the line editing.
+    if (data === '\x03') this.client.send({ type: 'signal', id, signal: 'SIGINT' });
+    else if (data === '\x04') this.client.send({ type: 'eof', id });
+    else this.client.send({ type: 'stdin', id, data });
+  }
+
+  resize(id: string, rows: number, cols: number) {
+    const c = this.find(id);
+    if (c && isActive(c)) this.client.send({ type: 'resize', id, rows, cols });
+  }
+
+  stop(id: string) {
+    const c = this.find(id);
+    if (c && isActive(c)) this.client.send({ type: 'kill', id });
+  }
+
+  activate(id: string) {
+    this.set({ ...this.get(), activeId: id });
+  }
+
+  /** Closes a console tab, stopping its run first. */
+  close(id: string) {
+    this.stop(id);
+    const snapshot = this.get();
+    const index = snapshot.consoles.findIndex((c) => c.id === id);
+    const consoles = snapshot.consoles.filter((c) => c.id !== id);
+    const activeId =
+      snapshot.activeId === id ? (consoles[Math.min(index, consoles.length - 1)]?.id ?? null) : snapshot.activeId;
+    this.backlog.delete(id);
+    this.set({ ...snapshot, consoles, activeId });
+  }
+
+  /** Clears a console's text (the run goes on). */
+  clear(id: string) {
+    this.backlog.set(id, []);
+  }
+
+  find(id: string): ConsoleState | undefined {
+    return this.get().consoles.find((c) => c.id === id);
+  }
+}

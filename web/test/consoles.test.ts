@@ -1,0 +1,228 @@
+import { describe, expect, it } from 'vitest';
+import {
+  ConsolesStore,
+  applyMessage,
+  describeExit,
+  formatBytes,
+  isActive,
+  newConsole,
+  type ConsoleState,
+} from '../src/store/consoles';
+import { BytesboxClient, type SocketLike } from '../src/protocol/client';
+import type { RunMessage } from '../src/protocol/types';
+
+const text = (writes: (string | Uint8Array)[]) =>
+  writes.map((w) => (typeof w === 'string' ? w : new TextDecoder().decode(w))).join('');
+
+function play(messages: RunMessage[]): { state: ConsoleState; out: string } {
+  let state = newConsole('r1', 'main.py', 0);
+  let out = '';
+  messages.forEach((m, i) => {
+    const applied = applyMessage(state, m, 100 + i);
+    state = applied.console;
+    out += text(applied.writes);
+  });
+  return { state, out };
+}
+
+const exit = (stage: string, status: string, code: number | null = 0) =>
+  ({
+    type: 'exit',
+    id: 'r1',
+    stage,
+    code,
+    signal: null,
+    status,
+    wall_ms: 1500,
+    cpu_ms: 20,
+    memory_bytes: 6815744,
+  }) as RunMessage;
+
+describe('applyMessage', () => {
+  it('shows a compile stage on its own, then the run, then the figures', () => {
+    const { state, out } = play([
+      { type: 'accepted', id: 'r1', language: 'cpp', version: 'g++ 12.2.0' },
+      { type: 'stage', id: 'r1', stage: 'compile' },
+      exit('compile', 'ok'),
+      { type: 'stage', id: 'r1', stage: 'run' },
+      { type: 'output', id: 'r1', stage: 'run', stream: 'stdout', data: 'hi\r\n', encoding: 'utf8' },
+      exit('run', 'ok'),
+      { type: 'done', id: 'r1' },
+    ]);
+    expect(out).toContain('Compiling (g++ 12.2.0)');
+    expect(out).toContain('Running');
+    expect(out.indexOf('Compiling')).toBeLessThan(out.indexOf('hi'));
+    expect(out).toContain('Exited with code 0');
+    expect(out).toContain('wall 1.50 s · CPU 20 ms · memory 6.5 MiB');
+    expect(state.phase).toBe('finished');
+    expect(state.firstOutputAt).toBe(104);
+    expect(isActive(state)).toBe(false);
+  });
+
+  it('colours stderr and decodes base64 output', () => {
+    const { out } = play([
+      { type: 'output', id: 'r1', stage: 'run', stream: 'stderr', data: 'oops', encoding: 'utf8' },
+      { type: 'output', id: 'r1', stage: 'run', stream: 'stdout', data: btoa('\x1b[32mgreen'), encoding: 'base64' },
+    ]);
+    expect(out).toContain('\x1b[31moops\x1b[0m');
+    expect(out).toContain('\x1b[32mgreen');
+  });
+
+  it('says clearly why a run ended', () => {
+    const cases: [string, string][] = [
+      ['timeout', 'Time limit reached'],
+      ['memory_limit', 'Memory limit reached'],
+      ['output_limit', 'Output limit reached'],
+      ['cpu_limit', 'CPU time limit reached'],
+      ['killed', 'Stopped'],
+    ];
+    for (const [status, words] of cases) {
+      const { state, out } = play([exit('run', status, null), { type: 'done', id: 'r1' }]);
+      expect(out).toContain(words);
+      expect(state.outcome).toContain(words);
+    }
+    expect(play([exit('compile', 'nonzero', 1)]).out).toContain('Compilation failed (code 1)');
+  });
+
+  it('turns a full queue into advice, and ends the run', () => {
+    const { state, out } = play([{ type: 'error', id: 'r1', code: 'queue_full', message: 'retry in 2 s' }]);
+    expect(out).toContain('The server is busy');
+    expect(state.phase).toBe('failed');
+  });
+
+  it('ignores an error about a control frame that crossed the run’s end', () => {
+    const { state, out } = play([
+      exit('run', 'ok'),
+      { type: 'done', id: 'r1' },
+      { type: 'error', id: 'r1', code: 'unknown_run', message: 'no active run' },
+    ]);
+    expect(state.phase).toBe('finished');
+    expect(state.outcome).toBe('Exited with code 0');
+    expect(out).not.toContain('no active run');
+  });
+
+  it('tracks the queue position', () => {
+    const { state, out } = play([{ type: 'queued', id: 'r1', position: 3 }]);
+    expect(state.phase).toBe('queued');
+    expect(state.queuePosition).toBe(3);
+    expect(out).toContain('position 3');
+  });
+
+  it('formats sizes and exits', () => {
+    expect(formatBytes(512)).toBe('512 B');
+    expect(formatBytes(2048)).toBe('2.0 KiB');
+    expect(describeExit({ stage: 'run', status: 'nonzero', code: 3, signal: null, wallMs: 1, cpuMs: 1, memoryBytes: 1 })).toBe(
+      'Exited with code 3',
+    );
+  });
+});
+
+class Socket implements SocketLike {
+  readyState = 1;
+  sent: Record<string, unknown>[] = [];
+  onopen = null;
+  onclose: ((ev: { code: number }) => void) | null = null;
+  onerror = null;
+  onmessage: ((ev: { data: unknown }) => void) | null = null;
+  send(data: string) {
+    this.sent.push(JSON.parse(data));
+  }
+  close() {
+    this.onclose?.({ code: 1006 });
+  }
+  receive(m: object) {
+    this.onmessage?.({ data: JSON.stringify(m) });
+  }
+}
+
+function setup() {
+  const sockets: Socket[] = [];
+  const client = new BytesboxClient({
+    url: 'ws://x/api/v1/ws',
+    socket: () => {
+      const s = new Socket();
+      sockets.push(s);
+      return s;
+    },
+    pingMs: 0,
+    backoffMs: [0],
+  });
+  client.connect();
+  sockets[0].receive({ type: 'hello', session: 's', resume: 'r', protocol: 1, default_limits: {}, max_limits: {} });
+  const store = new ConsolesStore(client, () => 0);
+  const writes: [string, string][] = [];
+  store.attach((id, d) => writes.push([id, typeof d === 'string' ? d : new TextDecoder().decode(d)]));
+  return { sockets, store, writes };
+}
+
+describe('ConsolesStore', () => {
+  it('runs two programs at once, each in its own console', () => {
+    const { sockets, store, writes } = setup();
+    const a = store.start('server.py', { files: [{ path: 'server.py', content: '' }], tty: { rows: 24, cols: 80 } });
+    const b = store.start('client.py', { files: [{ path: 'client.py', content: '' }], tty: { rows: 24, cols: 80 } });
+    expect(a).not.toBe(b);
+    expect(sockets[0].sent.map((m) => [m.type, m.id])).toEqual([
+      ['run', a],
+      ['run', b],
+    ]);
+    sockets[0].receive({ type: 'output', id: b, stage: 'run', stream: 'stdout', data: 'from b', encoding: 'utf8' });
+    sockets[0].receive({ type: 'output', id: a, stage: 'run', stream: 'stdout', data: 'from a', encoding: 'utf8' });
+    expect(writes.filter(([id]) => id === a).map(([, d]) => d).join('')).toContain('from a');
+    expect(writes.filter(([id]) => id === a).map(([, d]) => d).join('')).not.toContain('from b');
+    expect(store.get().activeId).toBe(b);
+    expect(store.history(b).length).toBeGreaterThan(1);
+  });
+
+  it('sends keys as input, Ctrl+C as SIGINT, Ctrl+D as end of input, and Stop as kill', () => {
+    const { sockets, store } = setup();
+    const id = store.start('main.py', { files: [] });
+    store.input(id, 'Ada\r');
+    store.input(id, '\x03');
+    store.input(id, '\x04');
+    store.resize(id, 30, 100);
+    store.stop(id);
+    expect(sockets[0].sent.slice(1)).toEqual([
+      { type: 'stdin', id, data: 'Ada\r' },
+      { type: 'signal', id, signal: 'SIGINT' },
+      { type: 'eof', id },
+      { type: 'resize', id, rows: 30, cols: 100 },
+      { type: 'kill', id },
+    ]);
+  });
+
+  it('sends nothing for a run that is over', () => {
+    const { sockets, store } = setup();
+    const id = store.start('main.py', { files: [] });
+    sockets[0].receive({ type: 'done', id });
+    store.input(id, 'x');
+    store.stop(id);
+    expect(sockets[0].sent).toHaveLength(1);
+  });
+
+  it('marks running programs lost when the session cannot be resumed', async () => {
+    const { sockets, store, writes } = setup();
+    const id = store.start('main.py', { files: [] });
+    sockets[0].close();
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    sockets[1].receive({ type: 'error', code: 'unknown_session', message: 'gone' });
+    expect(store.find(id)?.phase).toBe('lost');
+    expect(writes.map(([, d]) => d).join('')).toContain('Lost connection');
+  });
+
+  it('follows the connection state', () => {
+    const { sockets, store } = setup();
+    expect(store.get().connection).toBe('open');
+    sockets[0].close();
+    expect(store.get().connection).toBe('reconnecting');
+  });
+
+  it('closing a console stops its run and picks a neighbour', () => {
+    const { sockets, store } = setup();
+    const a = store.start('a.py', { files: [] });
+    const b = store.start('b.py', { files: [] });
+    store.close(b);
+    expect(sockets[0].sent.at(-1)).toEqual({ type: 'kill', id: b });
+    expect(store.get().activeId).toBe(a);
+    expect(store.get().consoles.map((c) => c.id)).toEqual([a]);
+  });
+});

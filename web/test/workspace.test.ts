@@ -1,0 +1,83 @@
+import 'fake-indexeddb/auto';
+import { IDBFactory } from 'fake-indexeddb';
+import { describe, expect, it } from 'vitest';
+import { ProjectDb } from '../src/store/db';
+import { WorkspaceStore } from '../src/store/workspace';
+import { SettingsStore, resolveTheme } from '../src/store/settings';
+import { createFile, editFile } from '../src/store/project';
+
+class Memory {
+  map = new Map<string, string>();
+  getItem(k: string) {
+    return this.map.get(k) ?? null;
+  }
+  setItem(k: string, v: string) {
+    this.map.set(k, v);
+  }
+}
+
+describe('WorkspaceStore', () => {
+  it('makes a first project, and finds it (with unsaved edits) after a "reload"', async () => {
+    const factory = new IDBFactory();
+    const kv = new Memory();
+    const first = new WorkspaceStore(new ProjectDb(factory), kv, 5);
+    await first.load();
+    const id = first.get().project!.id;
+    first.change((p) => createFile(p, 'notes/todo.txt', 'buy milk'));
+    first.change((p) => editFile(p, 'notes/todo.txt', 'buy oat milk'), false);
+    await first.flush();
+
+    const second = new WorkspaceStore(new ProjectDb(factory), kv, 5);
+    await second.load();
+    const p = second.get().project!;
+    expect(p.id).toBe(id);
+    expect(p.files['notes/todo.txt'].content).toBe('buy milk');
+    expect(p.drafts['notes/todo.txt']).toBe('buy oat milk');
+    expect(second.get().saveState).toBe('saved');
+  });
+
+  it('keeps a list of projects to switch between, and deletes them', async () => {
+    const store = new WorkspaceStore(new ProjectDb(new IDBFactory()), new Memory(), 5);
+    await store.load();
+    const first = store.get().project!.id;
+    await store.create('Java things', 'java', 'multi');
+    const java = store.get().project!;
+    expect(java.name).toBe('Java things');
+    expect(java.entry).toBe('com/example/app/Main.java');
+    expect(store.get().projects.map((p) => p.name).sort()).toEqual(['Java things', 'My first project']);
+    await store.open(first);
+    expect(store.get().project!.id).toBe(first);
+    await store.rename(java.id, 'Renamed');
+    expect(store.get().projects.find((p) => p.id === java.id)?.name).toBe('Renamed');
+    await store.remove(first);
+    expect(store.get().project!.id).toBe(java.id);
+    expect(store.get().projects).toHaveLength(1);
+  });
+
+  it('writes typing after a pause, not on every key', async () => {
+    const db = new ProjectDb(new IDBFactory());
+    const store = new WorkspaceStore(db, new Memory(), 30);
+    await store.load();
+    const id = store.get().project!.id;
+    store.change((p) => editFile(p, 'main.py', 'typed'), false);
+    expect(store.get().saveState).toBe('saving');
+    expect((await db.get(id))!.drafts['main.py']).toBeUndefined();
+    await new Promise((r) => setTimeout(r, 80));
+    expect((await db.get(id))!.drafts['main.py']).toBe('typed');
+    expect(store.get().saveState).toBe('saved');
+  });
+});
+
+describe('SettingsStore', () => {
+  it('remembers theme and tab width, and ignores junk', () => {
+    const kv = new Memory();
+    new SettingsStore(kv).update({ theme: 'dark', tabWidth: 2 });
+    expect(new SettingsStore(kv).get()).toEqual({ theme: 'dark', tabWidth: 2 });
+    kv.setItem('bytesbox.settings', '{"theme":"purple","tabWidth":99}');
+    expect(new SettingsStore(kv).get()).toEqual({ theme: 'system', tabWidth: 4 });
+    kv.setItem('bytesbox.settings', 'not json');
+    expect(new SettingsStore(kv).get().theme).toBe('system');
+    expect(resolveTheme('system', true)).toBe('dark');
+    expect(resolveTheme('light', true)).toBe('light');
+  });
+});
