@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use axum::serve::ListenerExt;
 use bytesbox_engine::{AdmissionConfig, Engine};
 use bytesbox_native::NativeBackend;
 use bytesbox_runtimes::Catalog;
@@ -59,10 +60,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         WebAssets::NotBuilt(dir) => tracing::warn!(dir = %dir.display(), "the web IDE is not built; `/` says how"),
     }
     let app = with_web_ui(router(Arc::new(state)), &web);
-    let server =
-        tokio::spawn(
-            async move { axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await },
-        );
+    // Output frames are small and latency-bound: no Nagle delay (which,
+    // with the client's delayed ACK, held a run's last frames ~40 ms).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
+    let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    let server = tokio::spawn(async move { axum::serve(listener, service).await });
 
     shutdown_signal().await;
     tracing::info!("draining: no new runs; running ones get {} s", config.sessions.drain_secs);

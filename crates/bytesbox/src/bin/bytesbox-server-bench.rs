@@ -92,7 +92,8 @@ impl Server {
     }
 
     async fn connect(&self) -> Result<Socket> {
-        let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{}/api/v1/ws", self.address)).await?;
+        let url = format!("ws://{}/api/v1/ws", self.address);
+        let (mut socket, _) = tokio_tungstenite::connect_async_with_config(url, None, true).await?;
         let hello = next(&mut socket).await?;
         if hello["type"] != "hello" {
             bail!("expected hello, got {hello}");
