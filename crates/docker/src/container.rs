@@ -48,6 +48,10 @@ pub async fn create_network(docker: &Docker, objects: &BoxObjects, subnet: &str)
             // Containers of one session may talk to each other; nothing else.
             ("com.docker.network.bridge.enable_icc".to_string(), "true".to_string()),
             ("com.docker.network.bridge.enable_ip_masquerade".to_string(), "false".to_string()),
+            // No address on the host's side of the bridge: the host (and
+            // every service listening on any of its addresses) is not
+            // reachable from the session network at all.
+            ("com.docker.network.bridge.inhibit_ipv4".to_string(), "true".to_string()),
         ])),
         labels: Some(objects.labels.clone()),
         ..NetworkCreateRequest::default()
@@ -119,7 +123,9 @@ pub async fn create_container(
         }]),
         tmpfs: Some(HashMap::from([(
             "/tmp".to_string(),
-            format!("rw,nosuid,nodev,size={},mode=1777", limits.tmp_bytes),
+            // `exec`: Docker's tmpfs default is noexec, and compilers put
+            // their binaries here.
+            format!("rw,exec,nosuid,nodev,size={},mode=1777", limits.tmp_bytes),
         )])),
         shm_size: Some(i64::try_from(limits.shm_bytes).unwrap_or(i64::MAX)),
         readonly_rootfs: Some(true),
@@ -143,10 +149,12 @@ pub async fn create_container(
     let body = ContainerCreateBody {
         image: Some(plan.image.into()),
         hostname: Some(plan.spec.hostname.clone()),
-        user: Some(format!("{}:{}", plan.uid, plan.gid)),
+        // PID 1 runs as a uid of its own, so programs (the sandbox uid)
+        // can neither signal it nor read its /proc entries.
+        user: Some(format!("{}:{}", plan.uid.saturating_sub(1), plan.gid.saturating_sub(1))),
         cmd: Some(vec!["perl".into(), "-e".into(), INIT_PERL.into()]),
         entrypoint: Some(Vec::new()),
-        working_dir: Some(plan.spec.workspace_dir.clone()),
+        working_dir: Some("/".into()),
         env: Some(vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()]),
         labels: Some(objects.labels.clone()),
         network_disabled: Some(false),
