@@ -3,7 +3,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
+use bytesbox_docker::{DockerBackend, DockerConfig};
 use bytesbox_engine::{AdmissionConfig, Engine};
 use bytesbox_native::NativeBackend;
 use bytesbox_runtimes::Catalog;
@@ -18,17 +19,21 @@ use crate::config::FileConfig;
 /// Serves until SIGTERM or Ctrl+C, then drains and exits cleanly.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_json);
-    if args.backend == BackendKind::Docker {
-        bail!("the Docker backend is not available in this build yet; use --backend native");
-    }
     let config = FileConfig::load(args.config.as_deref())?;
     std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating {}", args.data_dir.display()))?;
-    let backend = NativeBackend::start(config.native.clone()).await.context("starting the native backend")?;
+    let backend: Arc<dyn Backend> = match args.backend {
+        BackendKind::Native => {
+            Arc::new(NativeBackend::start(config.native.clone()).await.context("starting the native backend")?)
+        }
+        BackendKind::Docker => {
+            Arc::new(DockerBackend::start(DockerConfig::default()).await.context("starting the Docker backend")?)
+        }
+    };
     let admission = match (config.admission.max_running, config.admission.max_queued) {
         (0, _) | (_, 0) => AdmissionConfig::for_this_machine(),
         (max_running, max_queued) => AdmissionConfig { max_running, max_queued },
     };
-    let engine = Engine::new(Arc::new(backend.clone()), admission);
+    let engine = Engine::new(backend.clone(), admission);
     let box_spec =
         BoxSpec { idle_ttl: Duration::from_secs(config.sessions.idle_ttl_secs.max(1)), ..BoxSpec::default() };
     let sessions = Sessions::new(
