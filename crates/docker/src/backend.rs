@@ -304,14 +304,37 @@ impl Backend for DockerBackend {
         let id = BoxId(name.clone());
         let objects =
             BoxObjects { name: name.clone(), labels: container::box_labels(&inner.instance, &name, &spec.labels) };
-        let (subnet_index, subnet) = inner
-            .subnets
-            .lock()
-            .map_err(|_| SandboxError::Internal("subnet pool poisoned".into()))?
-            .take()
-            .ok_or_else(|| SandboxError::Unavailable("every session subnet of the pool is in use".into()))?;
+        // Another server (or backend) on this engine may hold a subnet our
+        // pool thinks is free: the engine says it overlaps, and we move on.
+        let mut network = None;
+        for _ in 0..64 {
+            let (index, subnet) = inner
+                .subnets
+                .lock()
+                .map_err(|_| SandboxError::Internal("subnet pool poisoned".into()))?
+                .take()
+                .ok_or_else(|| SandboxError::Unavailable("every session subnet of the pool is in use".into()))?;
+            match container::create_network(&inner.docker, &objects, &subnet).await {
+                Ok(_) => {
+                    network = Some(index);
+                    break;
+                }
+                Err(e) if e.to_string().contains("overlaps") => {
+                    if let Ok(mut pool) = inner.subnets.lock() {
+                        pool.mark_foreign(index);
+                    }
+                }
+                Err(e) => {
+                    if let Ok(mut pool) = inner.subnets.lock() {
+                        pool.give_back(index);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        let subnet_index =
+            network.ok_or_else(|| SandboxError::Unavailable("no free session subnet on this engine".into()))?;
         let made = async {
-            container::create_network(&inner.docker, &objects, &subnet).await?;
             container::create_volume(
                 &inner.docker,
                 &objects,
@@ -406,8 +429,10 @@ impl Backend for DockerBackend {
 
     async fn destroy(&self, id: &BoxId) -> Result<(), SandboxError> {
         let removed = self.inner.boxes.lock().ok().and_then(|mut boxes| boxes.remove(id));
-        let Some(bx) = removed else {
-            if self.inner.destroyed.lock().map(|d| d.contains(id)).unwrap_or(false) {
+        let removed_was_sweeping = removed.as_ref().is_some_and(|bx| bx.is_destroyed());
+        let Some(bx) = removed.filter(|bx| !bx.is_destroyed()) else {
+            // Destroyed before, or being torn down by the idle sweep.
+            if self.inner.destroyed.lock().map(|d| d.contains(id)).unwrap_or(false) || removed_was_sweeping {
                 return Ok(());
             }
             return Err(SandboxError::NoSuchBox(id.to_string()));
@@ -484,12 +509,17 @@ async fn sweep(inner: Weak<Inner>) {
             })
             .unwrap_or_default();
         for bx in idle {
-            let removed = inner.boxes.lock().ok().and_then(|mut boxes| boxes.remove(&bx.id));
-            if removed.is_some() {
-                if let Ok(mut destroyed) = inner.destroyed.lock() {
-                    destroyed.insert(bx.id.clone());
-                }
-                inner.teardown(&bx).await;
+            // Torn down before it leaves the table, so a box that is no
+            // longer listed has nothing left in the engine.
+            if bx.is_destroyed() {
+                continue;
+            }
+            inner.teardown(&bx).await;
+            if let Ok(mut destroyed) = inner.destroyed.lock() {
+                destroyed.insert(bx.id.clone());
+            }
+            if let Ok(mut boxes) = inner.boxes.lock() {
+                boxes.remove(&bx.id);
             }
         }
         if last_reap.elapsed() >= REAP_INTERVAL {

@@ -54,11 +54,13 @@ pub fn unreachable_error(address: &str, detail: &str) -> SandboxError {
 /// refusal of one request).
 pub fn is_connection_error(error: &bollard::errors::Error) -> bool {
     use bollard::errors::Error as E;
-    match error {
-        E::DockerResponseServerError { .. } | E::JsonDataError { .. } | E::JsonSerdeError { .. } => false,
-        E::DockerStreamError { .. } => false,
-        _ => true,
-    }
+    !matches!(
+        error,
+        E::DockerResponseServerError { .. }
+            | E::JsonDataError { .. }
+            | E::JsonSerdeError { .. }
+            | E::DockerStreamError { .. }
+    )
 }
 
 /// HTTP status of an engine refusal, if it was one.

@@ -382,6 +382,7 @@ mod tests {
         let mut dir = tar::Header::new_gnu();
         dir.set_entry_type(tar::EntryType::Directory);
         dir.set_mode(0o700);
+        dir.set_size(0);
         out.append_data(&mut dir, "workspace", std::io::empty()).unwrap();
         for entry in tar::Archive::new(inner.as_slice()).entries().unwrap() {
             let mut entry = entry.unwrap();

@@ -197,6 +197,10 @@ async fn launch(
         .map_err(|_| SandboxError::SpawnFailed("the run did not start within 20 s".into()))??;
     // The wrapper is stopped: nothing of the run can fork before it is in
     // its cgroup. A pidfd taken now cannot refer to a reused pid.
+    // The terminal gets its size before the program can ask for it.
+    if let Some((rows, cols)) = pty {
+        let _ = docker.resize_exec(&exec.id, ResizeExecOptions { h: rows.into(), w: cols.into() }).await;
+    }
     let pidfd = match pid {
         Some(pid) => {
             let fd = pidfd(pid)?;
@@ -207,9 +211,6 @@ async fn launch(
         }
         None => None,
     };
-    if let Some((rows, cols)) = pty {
-        let _ = docker.resize_exec(&exec.id, ResizeExecOptions { h: rows.into(), w: cols.into() }).await;
-    }
     let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
     let (kill_tx, kill_rx) = mpsc::channel(1);
     let finished = Arc::new(AtomicBool::new(false));
@@ -471,11 +472,8 @@ impl Supervisor {
         let mut reason: Option<KillReason> = None;
         let mut reader_watch = true;
         let exited = async {
-            match &pidfd {
-                Some(fd) => {
-                    let _ = fd.readable().await;
-                }
-                None => {}
+            if let Some(fd) = &pidfd {
+                let _ = fd.readable().await;
             }
         };
         tokio::pin!(exited);

@@ -14,6 +14,8 @@ pub struct SubnetPool {
     pool_prefix: u8,
     prefix: u8,
     in_use: BTreeSet<u32>,
+    /// Taken by someone else (another server, another backend).
+    reserved: BTreeSet<u32>,
 }
 
 impl SubnetPool {
@@ -26,7 +28,13 @@ impl SubnetPool {
             )));
         }
         let mask = u32::MAX << (32 - pool_prefix);
-        Ok(SubnetPool { base: u32::from(base) & mask, pool_prefix, prefix, in_use: BTreeSet::new() })
+        Ok(SubnetPool {
+            base: u32::from(base) & mask,
+            pool_prefix,
+            prefix,
+            in_use: BTreeSet::new(),
+            reserved: BTreeSet::new(),
+        })
     }
 
     /// How many subnets the pool holds.
@@ -36,16 +44,24 @@ impl SubnetPool {
 
     /// Takes the lowest free subnet: its index and CIDR text.
     pub fn take(&mut self) -> Option<(u32, String)> {
-        let index = (0..self.capacity()).find(|i| !self.in_use.contains(i))?;
+        let index = (0..self.capacity()).find(|i| !self.in_use.contains(i) && !self.reserved.contains(i))?;
         self.in_use.insert(index);
         Some((index, self.cidr(index)))
     }
 
-    /// Marks a subnet as used (one found on an existing network).
+    /// Marks a subnet as used by someone else (one found on an existing
+    /// network); it is never handed out.
     pub fn reserve_cidr(&mut self, cidr: &str) {
         if let Some(index) = (0..self.capacity()).find(|i| self.cidr(*i) == cidr) {
-            self.in_use.insert(index);
+            self.reserved.insert(index);
         }
+    }
+
+    /// A subnet we took turned out to be someone else's: keep it out of
+    /// the pool.
+    pub fn mark_foreign(&mut self, index: u32) {
+        self.in_use.remove(&index);
+        self.reserved.insert(index);
     }
 
     /// Returns a subnet to the pool.
@@ -53,7 +69,7 @@ impl SubnetPool {
         self.in_use.remove(&index);
     }
 
-    /// Subnets handed out and not given back.
+    /// Subnets handed out by this pool and not given back.
     pub fn in_use(&self) -> usize {
         self.in_use.len()
     }
@@ -87,8 +103,10 @@ mod tests {
         let mut pool = SubnetPool::new(Ipv4Addr::new(192, 168, 0, 0), 28, 29).unwrap();
         assert!(pool.take().is_some() && pool.take().is_some());
         assert!(pool.take().is_none());
+        pool.give_back(1);
         pool.reserve_cidr("192.168.0.8/29");
-        assert_eq!(pool.in_use(), 2);
+        assert!(pool.take().is_none(), "a reserved subnet is never handed out");
+        assert_eq!(pool.in_use(), 1);
     }
 
     #[test]

@@ -102,14 +102,14 @@ async fn idle_boxes_are_destroyed_after_their_ttl() {
         DockerBackend::start(DockerConfig { sweep_interval: Duration::from_millis(100), ..DockerConfig::default() })
             .await
             .expect("start");
-    let short = backend.create(BoxSpec { idle_ttl: Duration::from_millis(500), ..BoxSpec::default() }).await.unwrap();
+    let short = backend.create(BoxSpec { idle_ttl: Duration::from_secs(2), ..BoxSpec::default() }).await.unwrap();
     let long = backend.create(BoxSpec::default()).await.unwrap();
-    let mut sleeper = RunSpec::command(["sleep", "0.8"]);
+    let mut sleeper = RunSpec::command(["sleep", "2.5"]);
     sleeper.limits.wall_time_ms = 5_000;
     let done = backend.run(&short, sleeper).await.unwrap().collect().await.unwrap();
     assert_eq!(done.report.status, RunStatus::Ok);
     assert!(backend.list().await.iter().any(|b| b.id == short), "busy boxes are not idle");
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(15);
     while backend.list().await.iter().any(|b| b.id == short) {
         assert!(Instant::now() < deadline, "the idle box was not destroyed");
         tokio::time::sleep(Duration::from_millis(50)).await;
