@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use bytesbox_native::NativeConfig;
 use bytesbox_sandbox::RunLimits;
+use bytesbox_server::rate_limit::RateLimitConfig;
 use serde::Deserialize;
 
 /// Everything not on the command line. Every section is optional.
@@ -20,6 +21,8 @@ pub struct FileConfig {
     pub admission: AdmissionConfig,
     /// Limits of runs.
     pub limits: LimitsConfig,
+    /// Per-client rate limits.
+    pub rate_limit: RateLimitConfig,
 }
 
 /// `[sessions]`.

@@ -54,7 +54,8 @@ async fn run_plan(
 ) -> anyhow::Result<i32> {
     let id = backend.create(BoxSpec::default()).await?;
     let engine = Engine::new(Arc::new(backend.clone()), AdmissionConfig { max_running: 1, max_queued: 1 });
-    let mut handle = engine.submit(id, Job { files, mode: PutMode::Merge, stages: plan.stages })?;
+    let mut handle =
+        engine.submit(id, Job { language: plan.language.clone(), files, mode: PutMode::Merge, stages: plan.stages })?;
     let mut last: Option<(StageKind, ExitReport)> = None;
     while let Some(event) = handle.events.recv().await {
         match event {

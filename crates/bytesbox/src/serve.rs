@@ -1,5 +1,6 @@
 //! `bytesbox serve`.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,6 +12,8 @@ use bytesbox_runtimes::Catalog;
 use bytesbox_sandbox::{Backend, BoxSpec};
 use bytesbox_server::app::{router, AppState};
 use bytesbox_server::catalog_planner::CatalogPlanner;
+use bytesbox_server::metrics::Metrics;
+use bytesbox_server::rate_limit::RateLimits;
 use bytesbox_server::session::{SessionConfig, Sessions};
 
 use crate::cli::{BackendKind, ServeArgs};
@@ -20,6 +23,7 @@ use crate::config::FileConfig;
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_json);
     let config = FileConfig::load(args.config.as_deref())?;
+    raise_open_file_limit();
     std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating {}", args.data_dir.display()))?;
     let backend: Arc<dyn Backend> = match args.backend {
         BackendKind::Native => {
@@ -33,7 +37,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         (0, _) | (_, 0) => AdmissionConfig::for_this_machine(),
         (max_running, max_queued) => AdmissionConfig { max_running, max_queued },
     };
-    let engine = Engine::new(backend.clone(), admission);
+    let metrics = Arc::new(Metrics::new());
+    let engine = Engine::new(backend.clone(), admission).with_observer(metrics.clone());
     let box_spec =
         BoxSpec { idle_ttl: Duration::from_secs(config.sessions.idle_ttl_secs.max(1)), ..BoxSpec::default() };
     let sessions = Sessions::new(
@@ -44,14 +49,17 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     for runtime in planner.statuses() {
         tracing::info!(runtime = %runtime.id, available = runtime.available, version = ?runtime.version, "runtime");
     }
-    let mut state = AppState::new(sessions.clone(), planner);
+    let mut state = AppState::new(sessions.clone(), planner, metrics);
+    state.rate_limits = RateLimits::new(&config.rate_limit);
     state.default_limits = config.limits.default.clone();
     state.max_limits = config.limits.max.clone();
     let listener =
         tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
     let address = listener.local_addr()?;
     println!("Bytesbox is serving on http://{address} (WebSocket API at ws://{address}/api/v1/ws)");
-    let server = tokio::spawn(async move { axum::serve(listener, router(Arc::new(state))).await });
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router(Arc::new(state)).into_make_service_with_connect_info::<SocketAddr>()).await
+    });
 
     shutdown_signal().await;
     tracing::info!("draining: no new runs; running ones get {} s", config.sessions.drain_secs);
@@ -90,5 +98,16 @@ fn init_logging(json: bool) {
         builder.json().init();
     } else {
         builder.init();
+    }
+}
+
+/// Every connected session holds a socket: take the whole hard limit on
+/// open files rather than the usual soft 1024.
+fn raise_open_file_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let raised =
+        getrlimit(Resource::RLIMIT_NOFILE).and_then(|(_, hard)| setrlimit(Resource::RLIMIT_NOFILE, hard, hard));
+    if let Err(e) = raised {
+        tracing::warn!(error = %e, "could not raise the open-file limit");
     }
 }

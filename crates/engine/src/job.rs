@@ -1,16 +1,19 @@
 //! Jobs: files plus stages, run one after the other in a box.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use bytesbox_sandbox::{
     Backend, BoxId, ExitReport, FileEntry, PutMode, RunControl, RunEvent, RunSpec, RunStatus, SandboxError, Signal,
     Stream,
 };
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedMutexGuard};
 
 use crate::admission::{Admission, AdmissionConfig, Ticket};
+use crate::observer::{JobObserver, JobOutcome, NoObserver};
 use crate::EngineError;
 
 /// Events buffered per job before the job stops reading its program's
@@ -50,6 +53,8 @@ pub struct StagePlan {
 /// A unit of work for a box.
 #[derive(Clone, Debug)]
 pub struct Job {
+    /// The language, as a label for observers (metrics).
+    pub language: String,
     /// Files to write first.
     pub files: Vec<FileEntry>,
     /// How they replace what is there.
@@ -105,6 +110,31 @@ pub enum JobEvent {
 pub struct Engine {
     backend: Arc<dyn Backend>,
     admission: Arc<Admission>,
+    observer: Arc<dyn JobObserver>,
+    staging: Arc<StagingLocks>,
+}
+
+/// One lock per box, held by a job from writing its files until its run
+/// stage has started (its compile stage included). Jobs of one box share
+/// its workspace: without this, a second job's files could replace the
+/// first's between their writing and their use.
+#[derive(Debug, Default)]
+struct StagingLocks {
+    by_box: Mutex<HashMap<BoxId, Weak<tokio::sync::Mutex<()>>>>,
+}
+
+impl StagingLocks {
+    fn of(&self, id: &BoxId) -> Arc<tokio::sync::Mutex<()>> {
+        let Ok(mut locks) = self.by_box.lock() else { return Arc::default() };
+        if let Some(lock) = locks.get(id).and_then(Weak::upgrade) {
+            return lock;
+        }
+        // Forget boxes no job holds any more.
+        locks.retain(|_, lock| lock.strong_count() > 0);
+        let lock = Arc::new(tokio::sync::Mutex::new(()));
+        locks.insert(id.clone(), Arc::downgrade(&lock));
+        lock
+    }
 }
 
 /// A submitted job: its events and its controls.
@@ -214,7 +244,18 @@ impl JobControl {
 impl Engine {
     /// An engine over `backend` with the given admission sizes.
     pub fn new(backend: Arc<dyn Backend>, admission: AdmissionConfig) -> Engine {
-        Engine { backend, admission: Arc::new(Admission::new(admission)) }
+        Engine {
+            backend,
+            admission: Arc::new(Admission::new(admission)),
+            observer: Arc::new(NoObserver),
+            staging: Arc::default(),
+        }
+    }
+
+    /// Reports every job to `observer` from now on.
+    pub fn with_observer(mut self, observer: Arc<dyn JobObserver>) -> Engine {
+        self.observer = observer;
+        self
     }
 
     /// The backend.
@@ -238,10 +279,26 @@ impl Engine {
         if job.stages.is_empty() {
             return Err(EngineError::NoStages);
         }
-        let ticket = self.admission.enter()?;
+        let submitted = Instant::now();
+        let ticket = match self.admission.enter() {
+            Ok(ticket) => ticket,
+            Err(error) => {
+                self.observer.job_ended(&job.language, JobOutcome::Rejected(error.code()), submitted.elapsed());
+                return Err(error);
+            }
+        };
         let (events_tx, events_rx) = mpsc::channel(JOB_EVENT_QUEUE);
         let control = JobControl::default();
-        let runner = JobRunner { backend: self.backend.clone(), id, events: events_tx, control: control.clone() };
+        let runner = JobRunner {
+            backend: self.backend.clone(),
+            staging: self.staging.of(&id),
+            id,
+            events: events_tx,
+            control: control.clone(),
+            observer: self.observer.clone(),
+            language: job.language.clone(),
+            submitted,
+        };
         tokio::spawn(runner.run(job, ticket));
         Ok(JobHandle { events: events_rx, control })
     }
@@ -255,9 +312,13 @@ enum Stop {
 
 struct JobRunner {
     backend: Arc<dyn Backend>,
+    staging: Arc<tokio::sync::Mutex<()>>,
     id: BoxId,
     events: mpsc::Sender<JobEvent>,
     control: JobControl,
+    observer: Arc<dyn JobObserver>,
+    language: String,
+    submitted: Instant,
 }
 
 impl JobRunner {
@@ -266,12 +327,15 @@ impl JobRunner {
     }
 
     async fn run(self, job: Job, ticket: Ticket) {
-        let last = match self.run_inner(job, ticket).await {
-            Ok(()) => JobEvent::Finished,
-            Err(Stop::Gone) => return,
-            Err(Stop::Failed(code, message)) => JobEvent::Failed { code, message },
+        let (last, outcome) = match self.run_inner(job, ticket).await {
+            Ok(()) => (JobEvent::Finished, JobOutcome::Finished),
+            Err(Stop::Gone) => (JobEvent::Finished, JobOutcome::Abandoned),
+            Err(Stop::Failed(code, message)) => (JobEvent::Failed { code, message }, JobOutcome::Failed(code)),
         };
-        let _ = self.events.send(last).await;
+        self.observer.job_ended(&self.language, outcome, self.submitted.elapsed());
+        if outcome != JobOutcome::Abandoned {
+            let _ = self.events.send(last).await;
+        }
     }
 
     async fn run_inner(&self, job: Job, ticket: Ticket) -> Result<(), Stop> {
@@ -285,13 +349,17 @@ impl JobRunner {
         if self.control.is_killed() {
             return Err(Stop::Failed("killed", "the job was stopped before it started".into()));
         }
+        let mut staging = Some(tokio::select! {
+            guard = self.staging.clone().lock_owned() => guard,
+            _ = self.events.closed() => return Err(Stop::Gone),
+        });
         self.send(JobEvent::Started).await?;
         self.backend.put_files(&self.id, job.files, job.mode).await.map_err(failed)?;
         for stage in job.stages {
             if self.control.is_killed() {
                 break;
             }
-            let report = self.run_stage(stage).await?;
+            let report = self.run_stage(stage, &mut staging).await?;
             if stage_failed(&report) {
                 break;
             }
@@ -299,9 +367,14 @@ impl JobRunner {
         Ok(())
     }
 
-    async fn run_stage(&self, stage: StagePlan) -> Result<ExitReport, Stop> {
+    /// Runs one stage; the staging lock is let go once a run stage has
+    /// started.
+    async fn run_stage(&self, stage: StagePlan, staging: &mut Option<OwnedMutexGuard<()>>) -> Result<ExitReport, Stop> {
         let kind = stage.kind;
         let mut handle = self.backend.run(&self.id, stage.spec).await.map_err(failed)?;
+        if kind == StageKind::Run {
+            staging.take();
+        }
         self.control.set_current(Some((kind, handle.control())));
         if kind == StageKind::Run {
             let early = self.control.take_early_input();
@@ -333,6 +406,7 @@ impl JobRunner {
         // Dropping the handle (on every path) kills whatever is left.
         drop(handle);
         let report = result?;
+        self.observer.stage_finished(&self.language, kind, &report);
         self.send(JobEvent::StageFinished { stage: kind, report: report.clone() }).await?;
         Ok(report)
     }

@@ -10,7 +10,9 @@
 mod admission;
 mod error;
 mod job;
+mod observer;
 
 pub use admission::{Admission, AdmissionConfig, AdmissionStats};
 pub use error::EngineError;
 pub use job::{Engine, Job, JobControl, JobEvent, JobHandle, StageKind, StagePlan};
+pub use observer::{JobObserver, JobOutcome, NoObserver};

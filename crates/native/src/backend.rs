@@ -33,6 +33,9 @@ use crate::{instance, reaper};
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the init may take to report a started program.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a run waits for a launcher that is being prepared before it
+/// takes the slow path itself (which costs about as much).
+const LAUNCHER_PATIENCE: Duration = Duration::from_millis(50);
 
 /// The native backend. Cheap to clone; all clones share the same boxes.
 #[derive(Clone, Debug)]
@@ -515,7 +518,7 @@ impl NativeBackend {
 
     async fn start_run(&self, sandbox: Arc<SandboxBox>, spec: RunSpec) -> Result<RunHandle, SandboxError> {
         let limits = run_cgroup_limits(&spec.limits, &sandbox.spec);
-        let attempt = match sandbox.take_launcher() {
+        let attempt = match sandbox.take_launcher_waiting(LAUNCHER_PATIENCE).await {
             Some(cgroup) => {
                 let prepared_with = run_cgroup_limits(&RunLimits::default(), &sandbox.spec);
                 let applied = if limits == prepared_with { Ok(()) } else { cgroup.apply(&limits) };

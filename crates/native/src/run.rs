@@ -201,7 +201,7 @@ pub fn supervise(start: RunStart) -> Result<(mpsc::Receiver<RunEvent>, Arc<Nativ
     let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
     let (kill_tx, kill_rx) = mpsc::channel(1);
     let finished = Arc::new(AtomicBool::new(false));
-    let output_cap_hit = Arc::new(Notify::new());
+    let output_cap_hit = Arc::new(CapHit::default());
     let cap = start.limits.output_bytes;
 
     let (sink, readers) = match stdio {
@@ -254,9 +254,16 @@ pub fn supervise(start: RunStart) -> Result<(mpsc::Receiver<RunEvent>, Arc<Nativ
     Ok((events_rx, control))
 }
 
+/// Set by a reader whose stream went over the output cap.
+#[derive(Debug, Default)]
+struct CapHit {
+    hit: AtomicBool,
+    notify: Notify,
+}
+
 /// Reads one stream until EOF, enforcing the output cap. Returns the
 /// number of bytes delivered.
-async fn read_stream(fd: Fd, stream: Stream, cap: u64, events: mpsc::Sender<RunEvent>, cap_hit: Arc<Notify>) -> u64 {
+async fn read_stream(fd: Fd, stream: Stream, cap: u64, events: mpsc::Sender<RunEvent>, cap_hit: Arc<CapHit>) -> u64 {
     let mut delivered: u64 = 0;
     // One buffer for the whole run; each event copies only the bytes read,
     // so a one-byte write costs one byte in the queue, not a fresh 64 KiB.
@@ -286,7 +293,8 @@ async fn read_stream(fd: Fd, stream: Stream, cap: u64, events: mpsc::Sender<RunE
             }
         }
         if (n as u64) > room {
-            cap_hit.notify_one();
+            cap_hit.hit.store(true, Ordering::Release);
+            cap_hit.notify.notify_one();
             break;
         }
     }
@@ -307,7 +315,7 @@ impl Supervisor {
         self,
         mut exited: oneshot::Receiver<ExitStatus>,
         mut kill_rx: mpsc::Receiver<()>,
-        cap_hit: Arc<Notify>,
+        cap_hit: Arc<CapHit>,
         readers: Vec<tokio::task::JoinHandle<u64>>,
         events: mpsc::Sender<RunEvent>,
         finished: Arc<AtomicBool>,
@@ -329,7 +337,7 @@ impl Supervisor {
                 result = &mut exited => break result.unwrap_or((None, Some(libc::SIGKILL))),
                 _ = &mut deadline, if reason.is_none() => kill_now = Some(KillReason::Timeout),
                 Some(()) = kill_rx.recv() => kill_now = Some(KillReason::Requested),
-                _ = cap_hit.notified() => kill_now = Some(KillReason::OutputLimit),
+                _ = cap_hit.notify.notified() => kill_now = Some(KillReason::OutputLimit),
                 _ = destroyed.wait_for(|d| *d), if reason.is_none() => kill_now = Some(KillReason::Requested),
                 _ = events.closed(), if reason.is_none() => kill_now = Some(KillReason::Requested),
                 _ = cpu_check.tick(), if reason.is_none() => {
@@ -350,6 +358,11 @@ impl Supervisor {
         // exit that races ahead of the notification is still a kill.
         if reason.is_none() && self.sandbox.is_destroyed() {
             reason = Some(KillReason::Requested);
+        }
+        // Likewise a program that died of the closed pipe (SIGPIPE, or an
+        // error exit on EPIPE) before the cap's notification was seen.
+        if reason.is_none() && cap_hit.hit.load(Ordering::Acquire) {
+            reason = Some(KillReason::OutputLimit);
         }
         let wall = self.started_at.elapsed();
         // The main process is gone; anything it left behind dies now.

@@ -61,6 +61,8 @@ pub struct SandboxBox {
     launcher: Mutex<Option<Cgroup>>,
     /// A launcher is being prepared.
     preparing_launcher: AtomicBool,
+    /// Woken when a launcher preparation ends (stored or not).
+    launcher_settled: tokio::sync::Notify,
     /// Becomes true when the box is being destroyed; runs watch it.
     destroyed: watch::Sender<bool>,
     /// The box cgroup's OOM-kill count when last looked at.
@@ -95,6 +97,7 @@ impl SandboxBox {
             activity: Mutex::new(Activity { active_runs: 0, total_runs: 0, last_active: Instant::now() }),
             launcher: Mutex::new(None),
             preparing_launcher: AtomicBool::new(false),
+            launcher_settled: tokio::sync::Notify::new(),
             destroyed: watch::channel(false).0,
             box_oom_seen: AtomicU64::new(0),
             tree_lock: Mutex::new(()),
@@ -135,6 +138,29 @@ impl SandboxBox {
     /// Takes the cgroup of the prepared launcher, if there is one.
     pub fn take_launcher(&self) -> Option<Cgroup> {
         self.launcher.lock().ok().and_then(|mut launcher| launcher.take())
+    }
+
+    /// Takes the prepared launcher, waiting up to `patience` for one being
+    /// prepared. A run that comes right after another would otherwise
+    /// take the slow path (a cgroup migration, which on cgroup v1 waits
+    /// for an RCU grace period) while the launcher preparation pays that
+    /// same wait in the background; the rest of that wait is never longer.
+    pub async fn take_launcher_waiting(&self, patience: Duration) -> Option<Cgroup> {
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            let settled = self.launcher_settled.notified();
+            tokio::pin!(settled);
+            settled.as_mut().enable();
+            if let Some(cgroup) = self.take_launcher() {
+                return Some(cgroup);
+            }
+            if !self.preparing_launcher.load(Ordering::Acquire) {
+                return None;
+            }
+            if tokio::time::timeout_at(deadline, settled).await.is_err() {
+                return self.take_launcher();
+            }
+        }
     }
 
     /// Makes a new, empty run cgroup (blocking).
@@ -186,6 +212,7 @@ impl SandboxBox {
             }
         }
         self.preparing_launcher.store(false, Ordering::Release);
+        self.launcher_settled.notify_waiters();
     }
 
     /// Gives up the prepared launcher if the box has had no run for

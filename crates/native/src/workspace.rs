@@ -107,31 +107,64 @@ pub fn put_files(root: BorrowedFd<'_>, files: &[FileEntry], mode: &PutMode, owne
         let (name, parents) = components.split_last().ok_or_else(|| SandboxError::InvalidSpec("empty path".into()))?;
         let dir = make_parents(root, parents, owner, &file.path)?;
         let permissions = if file.executable { 0o755 } else { 0o644 };
-        let fd = openat2(
-            &dir,
-            *name,
-            OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK,
-            Mode::from_raw_mode(permissions),
-            RESOLVE,
-        )
-        .map_err(|e| io_error(&file.path, e))?;
-        let stat = rustix::fs::fstat(&fd).map_err(|e| io_error(&file.path, e))?;
-        if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
-            return Err(SandboxError::InvalidPath {
-                path: file.path.clone(),
-                reason: "the path is not a regular file",
-            });
-        }
-        rustix::fs::fchown(&fd, Some(rustix::fs::Uid::from_raw(owner.uid)), Some(rustix::fs::Gid::from_raw(owner.gid)))
-            .map_err(|e| io_error(&file.path, e))?;
-        rustix::fs::fchmod(&fd, Mode::from_raw_mode(permissions)).map_err(|e| io_error(&file.path, e))?;
-        let mut out = std::fs::File::from(fd);
-        out.write_all(&file.content).map_err(|e| match e.raw_os_error() {
-            Some(code) => io_error(&file.path, Errno::from_raw_os_error(code)),
-            None => SandboxError::Workspace { path: file.path.clone(), source: e },
-        })?;
+        write_replacing(dir.as_fd(), name, &file.content, permissions, owner, &file.path)?;
     }
     Ok(())
+}
+
+/// Writes `content` to a new file beside `name`, then renames it over
+/// `name`. A program still running from the old file (a shell reading its
+/// script as it goes, say) keeps the old inode, and a failed write leaves
+/// the old file whole. `rename` replaces a symlink itself, never its
+/// target.
+fn write_replacing(
+    dir: BorrowedFd<'_>,
+    name: &str,
+    content: &[u8],
+    permissions: u32,
+    owner: Owner,
+    path: &str,
+) -> Result<(), SandboxError> {
+    if let Ok(existing) = rustix::fs::statat(dir, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW) {
+        if FileType::from_raw_mode(existing.st_mode) == FileType::Directory {
+            return Err(SandboxError::InvalidPath { path: path.to_string(), reason: "the path is not a regular file" });
+        }
+    }
+    let temporary = format!(".bytesbox-write-{}", uuid_like());
+    let fd = openat2(
+        dir,
+        temporary.as_str(),
+        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK,
+        Mode::from_raw_mode(permissions),
+        RESOLVE,
+    )
+    .map_err(|e| io_error(path, e))?;
+    let written = (|| {
+        rustix::fs::fchown(&fd, Some(rustix::fs::Uid::from_raw(owner.uid)), Some(rustix::fs::Gid::from_raw(owner.gid)))
+            .map_err(|e| io_error(path, e))?;
+        rustix::fs::fchmod(&fd, Mode::from_raw_mode(permissions)).map_err(|e| io_error(path, e))?;
+        let mut out = std::fs::File::from(fd);
+        out.write_all(content).map_err(|e| match e.raw_os_error() {
+            Some(code) => io_error(path, Errno::from_raw_os_error(code)),
+            None => SandboxError::Workspace { path: path.to_string(), source: e },
+        })?;
+        rustix::fs::renameat(dir, temporary.as_str(), dir, name).map_err(|e| io_error(path, e))
+    })();
+    if written.is_err() {
+        let _ = rustix::fs::unlinkat(dir, temporary.as_str(), rustix::fs::AtFlags::empty());
+    }
+    written
+}
+
+/// A name part no program in the box can predict in advance (it could
+/// otherwise plant a symlink or directory there; `O_EXCL` makes that a
+/// clean error anyway).
+fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SERIAL: AtomicU64 = AtomicU64::new(0);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    format!("{}-{}-{nanos:x}", std::process::id(), SERIAL.fetch_add(1, Ordering::Relaxed))
 }
 
 /// Removes everything under `dir` except kept paths, the parents of kept
@@ -371,6 +404,23 @@ mod tests {
     }
 
     #[test]
+    fn rewrites_replace_the_file_so_open_readers_keep_their_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = root_fd(dir.path());
+        let script = FileEntry::new("main.sh", "echo started; sleep 1; echo finished\n");
+        put_files(root.as_fd(), std::slice::from_ref(&script), &PutMode::Merge, owner()).unwrap();
+        let mut running = std::fs::File::open(dir.path().join("main.sh")).unwrap();
+        let next = FileEntry::new("main.sh", "echo started; sleep 600\n");
+        put_files(root.as_fd(), &[next], &PutMode::Replace { keep: vec![] }, owner()).unwrap();
+        let mut seen = String::new();
+        running.read_to_string(&mut seen).unwrap();
+        assert_eq!(seen, "echo started; sleep 1; echo finished\n", "the open file is untouched");
+        assert_eq!(std::fs::read_to_string(dir.path().join("main.sh")).unwrap(), "echo started; sleep 600\n");
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, ["main.sh"], "no temporary file is left");
+    }
+
+    #[test]
     fn replace_removes_stale_files_but_keeps_what_is_asked() {
         let dir = tempfile::tempdir().unwrap();
         let root = root_fd(dir.path());
@@ -395,8 +445,11 @@ mod tests {
         let root = root_fd(dir.path());
         let err = put_files(root.as_fd(), &[FileEntry::new("evil/passwd", "x")], &PutMode::Merge, owner()).unwrap_err();
         assert!(matches!(err, SandboxError::InvalidPath { .. }), "{err}");
-        let err = put_files(root.as_fd(), &[FileEntry::new("link", "x")], &PutMode::Merge, owner()).unwrap_err();
-        assert!(matches!(err, SandboxError::InvalidPath { .. }), "{err}");
+        // A planted symlink at the file's own path is replaced, not
+        // followed.
+        put_files(root.as_fd(), &[FileEntry::new("link", "x")], &PutMode::Merge, owner()).unwrap();
+        let link = std::fs::symlink_metadata(dir.path().join("link")).unwrap();
+        assert!(link.file_type().is_file(), "the symlink became the sent file");
         assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0, "nothing may be written outside");
     }
 

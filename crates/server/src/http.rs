@@ -12,16 +12,18 @@ use bytesbox_sandbox::{ExitReport, PutMode, RunLimits, Stream};
 use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
+use crate::metrics::BoxOrigin;
 use crate::planner::RuntimeInfo;
 use crate::protocol::{EncodedBytes, Encoding, RunRequest, ServerMessage, WireFile};
+use crate::rate_limit::Client;
 
 /// An API failure: a status, a stable code and a message.
 #[derive(Debug)]
 pub struct ApiError {
-    status: StatusCode,
-    code: String,
-    message: String,
-    retry_after_secs: Option<u64>,
+    pub(crate) status: StatusCode,
+    pub(crate) code: String,
+    pub(crate) message: String,
+    pub(crate) retry_after_secs: Option<u64>,
 }
 
 impl ApiError {
@@ -29,8 +31,24 @@ impl ApiError {
         ApiError { status, code: code.into(), message: message.into(), retry_after_secs: None }
     }
 
+    /// 429 for a client over its rate limit.
+    pub fn rate_limited(retry_after_secs: u64) -> ApiError {
+        let mut error = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            ApiError::rate_limited_message(retry_after_secs),
+        );
+        error.retry_after_secs = Some(retry_after_secs);
+        error
+    }
+
+    /// The human message of `rate_limited`.
+    pub fn rate_limited_message(retry_after_secs: u64) -> String {
+        format!("too many runs from this client; try again in {retry_after_secs} s")
+    }
+
     /// The status a protocol error code maps to.
-    fn from_code(code: &str, message: String) -> ApiError {
+    pub(crate) fn from_code(code: &str, message: String) -> ApiError {
         let status = match code {
             "queue_full" | "shutting_down" | "backend_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
             "rate_limited" => StatusCode::TOO_MANY_REQUESTS,
@@ -135,8 +153,10 @@ pub struct ExecuteResponse {
 /// Runs a project synchronously in a fresh box and returns every stage.
 pub async fn execute(
     State(state): State<Arc<AppState>>,
+    client: Client,
     body: Result<Json<ExecuteRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<ExecuteResponse>, ApiError> {
+    state.rate_limits.check(client.0).map_err(ApiError::rate_limited)?;
     let Json(body) = body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_message", e.body_text()))?;
     let run = RunRequest {
         id: "execute".into(),
@@ -151,25 +171,53 @@ pub async fn execute(
     let mut request = crate::ws::plan_request(&state, run)?;
     request.close_stdin = true;
     let plan = state.planner.plan(&request).map_err(|e| ApiError::from_code(e.code, e.message))?;
+    let job = Job { language: plan.language.clone(), files: request.files, mode: PutMode::Merge, stages: plan.stages };
+    let [compile, run] = run_in_fresh_box(&state, job).await?;
+    let result = |stage: Option<CollectedStage>| stage.map(|s| stage_result(&s.stdout, &s.stderr, &s.report));
+    Ok(Json(ExecuteResponse {
+        language: plan.language,
+        version: plan.version,
+        compile: result(compile),
+        run: result(run),
+    }))
+}
+
+/// What one stage of a batch run produced.
+#[derive(Debug)]
+pub(crate) struct CollectedStage {
+    /// Standard output.
+    pub stdout: Vec<u8>,
+    /// Standard error.
+    pub stderr: Vec<u8>,
+    /// Both streams, in the order their chunks arrived.
+    pub output: Vec<u8>,
+    /// How the stage ended.
+    pub report: ExitReport,
+}
+
+/// Compile and run stages; a stage that did not run is `None`.
+pub(crate) type CollectedStages = [Option<CollectedStage>; 2];
+
+/// Runs a job in a box made for it alone, destroyed afterwards, and
+/// collects every stage's output.
+pub(crate) async fn run_in_fresh_box(state: &AppState, job: Job) -> Result<CollectedStages, ApiError> {
     let engine = state.sessions.engine();
     let backend = engine.backend().clone();
     let id = backend
         .create(state.sessions.config().box_spec.clone())
         .await
         .map_err(|e| ApiError::from_code(e.code(), e.to_string()))?;
-    let job = Job { files: request.files, mode: PutMode::Merge, stages: plan.stages };
+    state.metrics.box_acquired(BoxOrigin::Execute, true);
     let outcome = collect(engine.submit(id.clone(), job)).await;
     let _ = backend.destroy(&id).await;
-    let (compile, run) = outcome?;
-    Ok(Json(ExecuteResponse { language: plan.language, version: plan.version, compile, run }))
+    outcome
 }
 
-type Stages = (Option<StageResult>, Option<StageResult>);
-
-async fn collect(submitted: Result<bytesbox_engine::JobHandle, EngineError>) -> Result<Stages, ApiError> {
+async fn collect(submitted: Result<bytesbox_engine::JobHandle, EngineError>) -> Result<CollectedStages, ApiError> {
     let mut handle = submitted?;
-    let mut buffers: [(Vec<u8>, Vec<u8>); 2] = Default::default();
-    let mut results: [Option<StageResult>; 2] = [None, None];
+    // stdout, stderr, and both in arrival order, per stage.
+    let mut buffers: [(Vec<u8>, Vec<u8>, Vec<u8>); 2] = Default::default();
+    let mut results: CollectedStages = [None, None];
     let slot = |stage: StageKind| match stage {
         StageKind::Compile => 0,
         StageKind::Run => 1,
@@ -177,23 +225,23 @@ async fn collect(submitted: Result<bytesbox_engine::JobHandle, EngineError>) -> 
     while let Some(event) = handle.events.recv().await {
         match event {
             JobEvent::Output { stage, stream, data } => {
-                let (out, err) = &mut buffers[slot(stage)];
+                let (out, err, both) = &mut buffers[slot(stage)];
                 match stream {
                     Stream::Stdout => out.extend_from_slice(&data),
                     Stream::Stderr => err.extend_from_slice(&data),
                 }
+                both.extend_from_slice(&data);
             }
             JobEvent::StageFinished { stage, report } => {
-                let (out, err) = std::mem::take(&mut buffers[slot(stage)]);
-                results[slot(stage)] = Some(stage_result(&out, &err, &report));
+                let (stdout, stderr, output) = std::mem::take(&mut buffers[slot(stage)]);
+                results[slot(stage)] = Some(CollectedStage { stdout, stderr, output, report });
             }
             JobEvent::Failed { code, message } => return Err(ApiError::from_code(code, message)),
             JobEvent::Finished => break,
             JobEvent::Queued { .. } | JobEvent::Started | JobEvent::StageStarted(_) => {}
         }
     }
-    let [compile, run] = results;
-    Ok((compile, run))
+    Ok(results)
 }
 
 fn stage_result(stdout: &[u8], stderr: &[u8], report: &ExitReport) -> StageResult {

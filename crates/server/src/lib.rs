@@ -5,7 +5,10 @@
 pub mod app;
 pub mod catalog_planner;
 pub mod http;
+pub mod metrics;
+pub mod piston;
 pub mod planner;
 pub mod protocol;
+pub mod rate_limit;
 pub mod session;
 pub mod ws;

@@ -13,8 +13,11 @@ use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 
 use crate::app::AppState;
+use crate::http::ApiError;
+use crate::metrics::BoxOrigin;
 use crate::planner::PlanRequest;
 use crate::protocol::{valid_run_id, ClientMessage, EncodedBytes, RunRequest, ServerMessage, PROTOCOL_VERSION};
+use crate::rate_limit::Client;
 use crate::session::Session;
 
 /// Largest frame a client may send.
@@ -27,15 +30,24 @@ pub struct ConnectParams {
     resume: Option<String>,
 }
 
+/// Bytes read from the socket at a time. Small, because every connected
+/// session holds one such buffer; bigger frames are assembled separately.
+pub(crate) const READ_BUFFER_BYTES: usize = 4 * 1024;
+
 /// `GET /api/v1/ws`.
 pub async fn upgrade(
     ws: WebSocketUpgrade,
     Query(params): Query<ConnectParams>,
     State(state): State<Arc<AppState>>,
-) -> Response {
-    ws.max_message_size(MAX_FRAME_BYTES)
+    client: Client,
+) -> Result<Response, ApiError> {
+    state.rate_limits.check(client.0).map_err(ApiError::rate_limited)?;
+    Ok(ws
+        .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
-        .on_upgrade(move |socket| connection(socket, state, params.resume))
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(0)
+        .on_upgrade(move |socket| connection(socket, state, params.resume, client)))
 }
 
 fn error(id: Option<&str>, code: &str, message: impl Into<String>) -> ServerMessage {
@@ -49,7 +61,7 @@ async fn send_now(sink: &mut futures_util::stream::SplitSink<WebSocket, Message>
     }
 }
 
-async fn connection(socket: WebSocket, state: Arc<AppState>, resume: Option<String>) {
+async fn connection(socket: WebSocket, state: Arc<AppState>, resume: Option<String>, client: Client) {
     let (mut sink, mut stream) = socket.split();
     let session = match resume.as_deref().map(|token| state.sessions.resume(token)) {
         None => state.sessions.open(),
@@ -81,7 +93,7 @@ async fn connection(socket: WebSocket, state: Arc<AppState>, resume: Option<Stri
                 },
                 frame = stream.next() => match frame {
                     Some(Ok(Message::Text(text))) => {
-                        if let Some(reply) = handle(&state, &session, text.as_str()).await {
+                        if let Some(reply) = handle(&state, &session, client, text.as_str()).await {
                             if !send_now(&mut sink, &reply).await { break }
                         }
                     }
@@ -99,7 +111,7 @@ async fn connection(socket: WebSocket, state: Arc<AppState>, resume: Option<Stri
 }
 
 /// Handles one client frame; returns a direct reply, if any.
-async fn handle(state: &Arc<AppState>, session: &Arc<Session>, text: &str) -> Option<ServerMessage> {
+async fn handle(state: &Arc<AppState>, session: &Arc<Session>, client: Client, text: &str) -> Option<ServerMessage> {
     let message: ClientMessage = match serde_json::from_str(text) {
         Ok(message) => message,
         Err(e) => return Some(error(None, "invalid_message", format!("cannot read the frame: {e}"))),
@@ -107,7 +119,12 @@ async fn handle(state: &Arc<AppState>, session: &Arc<Session>, text: &str) -> Op
     let control_of =
         |id: &str| session.run(id).ok_or_else(|| error(Some(id), "unknown_run", format!("no active run {id:?}")));
     let outcome = match message {
-        ClientMessage::Run(run) => return start_run(state, session, run).await,
+        ClientMessage::Run(run) => {
+            if let Err(retry_after_secs) = state.rate_limits.check(client.0) {
+                return Some(error(Some(&run.id), "rate_limited", ApiError::rate_limited_message(retry_after_secs)));
+            }
+            return start_run(state, session, run).await;
+        }
         ClientMessage::Ping { nonce } => return Some(ServerMessage::Pong { nonce }),
         ClientMessage::Stdin { id, data, encoding } => match (control_of(&id), EncodedBytes::decode(&data, encoding)) {
             (Err(e), _) => return Some(e),
@@ -161,11 +178,17 @@ async fn start_run(state: &Arc<AppState>, session: &Arc<Session>, run: RunReques
         Ok(plan) => plan,
         Err(e) => return Some(error(Some(&id), e.code, e.message)),
     };
-    let job = Job { files: request.files, mode: PutMode::Replace { keep: plan.keep.clone() }, stages: plan.stages };
-    let (box_id, _created) = match session.sandbox(state.sessions.engine(), &state.sessions.config().box_spec).await {
+    let job = Job {
+        language: plan.language.clone(),
+        files: request.files,
+        mode: PutMode::Replace { keep: plan.keep.clone() },
+        stages: plan.stages,
+    };
+    let (box_id, created) = match session.sandbox(state.sessions.engine(), &state.sessions.config().box_spec).await {
         Ok(found) => found,
         Err(e) => return Some(error(Some(&id), e.code(), e.to_string())),
     };
+    state.metrics.box_acquired(BoxOrigin::Session, created);
     let handle = match state.sessions.engine().submit(box_id.clone(), job.clone()) {
         Ok(handle) => handle,
         Err(e) => return Some(error(Some(&id), e.code(), e.to_string())),
@@ -175,10 +198,7 @@ async fn start_run(state: &Arc<AppState>, session: &Arc<Session>, run: RunReques
         return Some(error(Some(&id), code, "the session has too many active runs"));
     }
     let accepted = ServerMessage::Accepted { id: id.clone(), language: plan.language, version: plan.version };
-    // `accepted` must precede the run's own frames, which go through the
-    // session's queue; send it there too.
-    let _ = session.send(accepted).await;
-    tokio::spawn(forward_job(state.clone(), session.clone(), id, box_id, job, handle));
+    tokio::spawn(forward_job(state.clone(), session.clone(), id, box_id, job, handle, accepted));
     None
 }
 
@@ -232,7 +252,14 @@ async fn forward_job(
     box_id: bytesbox_sandbox::BoxId,
     job: Job,
     mut handle: bytesbox_engine::JobHandle,
+    accepted: ServerMessage,
 ) {
+    // `accepted` precedes the run's own frames on the session's queue. It
+    // is queued here, not by the connection task: with the queue full,
+    // that task would wait on itself.
+    if !session.send(accepted).await {
+        return;
+    }
     let mut retried = false;
     let mut started_a_stage = false;
     loop {
@@ -267,7 +294,10 @@ async fn forward_job(
                     session.forget_sandbox(&box_id).await;
                     let engine = state.sessions.engine();
                     let resubmitted = match session.sandbox(engine, &state.sessions.config().box_spec).await {
-                        Ok((new_box, _)) => engine.submit(new_box, job.clone()).map_err(|e: EngineError| e.to_string()),
+                        Ok((new_box, created)) => {
+                            state.metrics.box_acquired(BoxOrigin::Session, created);
+                            engine.submit(new_box, job.clone()).map_err(|e: EngineError| e.to_string())
+                        }
                         Err(e) => Err(e.to_string()),
                     };
                     match resubmitted {

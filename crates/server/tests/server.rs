@@ -14,11 +14,18 @@ use bytesbox_engine::{AdmissionConfig, Engine, StageKind, StagePlan};
 use bytesbox_native::{NativeBackend, NativeConfig};
 use bytesbox_sandbox::{Backend, RunSpec};
 use bytesbox_server::app::{router, AppState};
+use bytesbox_server::metrics::Metrics;
 use bytesbox_server::planner::{Plan, PlanError, PlanRequest, Planner};
+use bytesbox_server::rate_limit::{RateLimitConfig, RateLimits};
 use bytesbox_server::session::{SessionConfig, Sessions};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
+
+#[path = "server/api.rs"]
+mod api;
+#[path = "server/piston.rs"]
+mod piston;
 
 /// `sh main.sh`, with an optional `build.sh` compile stage.
 #[derive(Debug)]
@@ -79,6 +86,32 @@ async fn start_with_admission(admission: AdmissionConfig) -> Server {
 }
 
 async fn start_full(grace: Duration, planner: Arc<dyn Planner>, admission: AdmissionConfig) -> Server {
+    start_custom(Options { grace, planner, admission, rate_limit: RateLimitConfig::default() }).await
+}
+
+/// Everything a test may change about its server.
+struct Options {
+    grace: Duration,
+    planner: Arc<dyn Planner>,
+    admission: AdmissionConfig,
+    rate_limit: RateLimitConfig,
+}
+
+impl Options {
+    fn catalog() -> Options {
+        Options {
+            grace: Duration::from_secs(30),
+            planner: Arc::new(bytesbox_server::catalog_planner::CatalogPlanner::new(
+                bytesbox_runtimes::Catalog::builtin(),
+            )),
+            admission: AdmissionConfig { max_running: 4, max_queued: 8 },
+            rate_limit: RateLimitConfig::default(),
+        }
+    }
+}
+
+async fn start_custom(options: Options) -> Server {
+    let Options { grace, planner, admission, rate_limit } = options;
     let (uid_base, uid_count) = bytesbox_testkit::box_uid_range();
     let backend = NativeBackend::start(NativeConfig {
         jail_binary: Some(bytesbox_testkit::jail_binary()),
@@ -88,12 +121,15 @@ async fn start_full(grace: Duration, planner: Arc<dyn Planner>, admission: Admis
     })
     .await
     .unwrap();
-    let engine = Engine::new(Arc::new(backend.clone()), admission);
+    let metrics = Arc::new(Metrics::new());
+    let engine = Engine::new(Arc::new(backend.clone()), admission).with_observer(metrics.clone());
     let sessions = Sessions::new(engine, SessionConfig { grace, ..SessionConfig::default() });
-    let state = Arc::new(AppState::new(sessions.clone(), planner));
+    let mut state = AppState::new(sessions.clone(), planner, metrics);
+    state.rate_limits = RateLimits::new(&rate_limit);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("ws://{}/api/v1/ws", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
+    let app = router(Arc::new(state)).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     Server { url, backend, sessions }
 }
 
@@ -325,9 +361,26 @@ async fn catalog_languages_run_over_the_websocket() {
 /// One HTTP/1.1 request over a fresh connection; returns status, headers
 /// and the body parsed as JSON.
 async fn http(url: &str, method: &str, path: &str, body: Option<&str>) -> (u16, String, Value) {
+    let (status, head, text) = http_from(None, url, method, path, body).await;
+    (status, head, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// One HTTP/1.1 request, from a given local address if any; returns
+/// status, headers and the raw body.
+async fn http_from(
+    source: Option<std::net::IpAddr>,
+    url: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> (u16, String, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let address = url.trim_start_matches("ws://").split('/').next().unwrap().to_string();
-    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    if let Some(source) = source {
+        socket.bind(std::net::SocketAddr::new(source, 0)).unwrap();
+    }
+    let mut stream = socket.connect(address.parse().unwrap()).await.unwrap();
     let body = body.unwrap_or("");
     let request = format!(
         "{method} {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -339,7 +392,7 @@ async fn http(url: &str, method: &str, path: &str, body: Option<&str>) -> (u16, 
     let text = String::from_utf8(raw).unwrap();
     let (head, body) = text.split_once("\r\n\r\n").unwrap();
     let status: u16 = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (status, head.to_string(), serde_json::from_str(body).unwrap_or(Value::Null))
+    (status, head.to_string(), body.to_string())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

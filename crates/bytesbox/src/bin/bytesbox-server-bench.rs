@@ -1,0 +1,320 @@
+//! Server benchmark: a real `bytesbox serve` process (native backend,
+//! language catalog) measured over WebSocket against bare processes
+//! spawned by this process, interleaved so machine drift hits both alike.
+//!
+//! - end-to-end latency of Python `print("hi")` in a warm session, from
+//!   `run` sent to the exit report received, against bare
+//!   `python3 -c 'print("hi")'`;
+//! - throughput of such runs at saturation against bare processes on the
+//!   same cores;
+//! - server memory per idle connected session, with many connected.
+//!
+//! Usage (as root): `bytesbox-server-bench [--iterations N] [--seconds S]
+//! [--sessions N]`. Prints a Markdown table.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+const PYTHON_SOURCE: &str = "print(\"hi\")\n";
+
+struct Args {
+    iterations: usize,
+    seconds: u64,
+    sessions: usize,
+}
+
+fn parse_args() -> Result<Args> {
+    let mut args = Args { iterations: 100, seconds: 10, sessions: 10_000 };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value: Option<u64> = it.next().and_then(|v| v.parse().ok());
+        match (flag.as_str(), value) {
+            ("--iterations", Some(n)) => args.iterations = usize::try_from(n)?,
+            ("--seconds", Some(n)) => args.seconds = n,
+            ("--sessions", Some(n)) => args.sessions = usize::try_from(n)?,
+            _ => bail!("usage: bytesbox-server-bench [--iterations N] [--seconds S] [--sessions N]"),
+        }
+    }
+    Ok(args)
+}
+
+/// The server under test, in its own process so its memory is its own.
+struct Server {
+    child: Child,
+    address: String,
+    _data: tempfile::TempDir,
+}
+
+impl Server {
+    fn start() -> Result<Server> {
+        let exe = std::env::current_exe()?;
+        let dir = exe.parent().context("the bench binary has no directory")?;
+        let data = tempfile::tempdir()?;
+        let config = data.path().join("bench.toml");
+        // Rate limits off: every connection comes from this one address.
+        // Enough run slots and queue for the saturation test's clients.
+        std::fs::write(&config, "[rate_limit]\nper_minute = 0\n")?;
+        let mut child = Command::new(dir.join("bytesbox"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(data.path())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("starting bytesbox serve (build it next to this binary)")?;
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().context("no stdout")?).read_line(&mut line)?;
+        let address = line
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .with_context(|| format!("no address in {line:?}"))?
+            .to_string();
+        Ok(Server { child, address, _data: data })
+    }
+
+    fn rss_kib(&self) -> Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .context("no VmRSS")
+    }
+
+    async fn connect(&self) -> Result<Socket> {
+        let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{}/api/v1/ws", self.address)).await?;
+        let hello = next(&mut socket).await?;
+        if hello["type"] != "hello" {
+            bail!("expected hello, got {hello}");
+        }
+        Ok(socket)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+async fn next(socket: &mut Socket) -> Result<Value> {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(60), socket.next())
+            .await
+            .context("no frame within 60 s")?
+            .context("connection closed")??;
+        if let Message::Text(text) = frame {
+            return Ok(serde_json::from_str(&text)?);
+        }
+    }
+}
+
+/// One warm-session run over the WebSocket: `run` sent to exit report.
+async fn ws_run(socket: &mut Socket, id: &str) -> Result<Duration> {
+    let run = json!({"type": "run", "id": id, "language": "python",
+        "files": [{"path": "main.py", "content": PYTHON_SOURCE}]});
+    let start = Instant::now();
+    socket.send(Message::Text(run.to_string().into())).await?;
+    let mut output = String::new();
+    loop {
+        let frame = next(socket).await?;
+        match frame["type"].as_str() {
+            Some("output") => output.push_str(frame["data"].as_str().unwrap_or_default()),
+            Some("exit") if frame["stage"] == "run" => {
+                let elapsed = start.elapsed();
+                if frame["status"] != "ok" || output != "hi\n" {
+                    bail!("run failed: {frame} with output {output:?}");
+                }
+                // Drain the `done` so the next run starts clean.
+                while next(socket).await?["type"] != "done" {}
+                return Ok(elapsed);
+            }
+            Some("error") => bail!("run failed: {frame}"),
+            _ => {}
+        }
+    }
+}
+
+/// The `python3` a box finds: the first on the boxes' fixed `PATH` (not
+/// this shell's, which may hold a version manager's shim).
+fn box_python() -> Result<std::path::PathBuf> {
+    ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+        .iter()
+        .map(|dir| std::path::Path::new(dir).join("python3"))
+        .find(|path| path.is_file())
+        .context("no python3 on the boxes' PATH")
+}
+
+async fn bare_run() -> Result<Duration> {
+    static PYTHON: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    let python = match PYTHON.get() {
+        Some(python) => python,
+        None => PYTHON.get_or_init(|| box_python().unwrap_or_else(|_| "python3".into())),
+    };
+    let start = Instant::now();
+    let output = tokio::process::Command::new(python)
+        .args(["-c", "print(\"hi\")"])
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .context("spawning python3")?;
+    if !output.status.success() || output.stdout != b"hi\n" {
+        bail!("bare python3 failed");
+    }
+    Ok(start.elapsed())
+}
+
+fn median(samples: &mut [Duration]) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+async fn latency(server: &Server, iterations: usize) -> Result<(Duration, Duration)> {
+    let mut socket = server.connect().await?;
+    // Warm up: the session's box, the page cache, the launcher.
+    for n in 0..5 {
+        ws_run(&mut socket, &format!("warm{n}")).await?;
+        bare_run().await?;
+    }
+    let (mut bare, mut served) = (Vec::new(), Vec::new());
+    for n in 0..iterations {
+        bare.push(bare_run().await?);
+        served.push(ws_run(&mut socket, &format!("r{n}")).await?);
+    }
+    Ok((median(&mut bare), median(&mut served)))
+}
+
+/// Runs per second with `workers` clients looping for `seconds`.
+async fn throughput<F, Fut>(workers: usize, seconds: u64, make: F) -> Result<f64>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = Result<u64>> + Send + 'static,
+{
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..workers).map(|w| tokio::spawn(make(w))).collect();
+    let mut total = 0;
+    for task in tasks {
+        total += task.await??;
+    }
+    let _ = seconds;
+    Ok(total as f64 / start.elapsed().as_secs_f64())
+}
+
+async fn saturation(server: &Server, seconds: u64) -> Result<(f64, f64, usize)> {
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    // The server admits two running jobs per CPU by default; as many
+    // clients keep it busy, and as many bare workers keep the cores busy.
+    let workers = cpus * 2;
+    let deadline = Duration::from_secs(seconds);
+    let bare = throughput(workers, seconds, move |_| async move {
+        let start = Instant::now();
+        let mut runs = 0;
+        while start.elapsed() < deadline {
+            bare_run().await?;
+            runs += 1;
+        }
+        Ok(runs)
+    })
+    .await?;
+    let mut sockets = Vec::new();
+    for _ in 0..workers {
+        let mut socket = server.connect().await?;
+        ws_run(&mut socket, "warm").await?;
+        sockets.push(socket);
+    }
+    let sockets = std::sync::Arc::new(tokio::sync::Mutex::new(sockets));
+    let served = throughput(workers, seconds, move |_| {
+        let sockets = sockets.clone();
+        async move {
+            let mut socket = sockets.lock().await.pop().context("a socket per worker")?;
+            let start = Instant::now();
+            let mut runs = 0u64;
+            while start.elapsed() < deadline {
+                ws_run(&mut socket, &format!("t{runs}")).await?;
+                runs += 1;
+            }
+            Ok(runs)
+        }
+    })
+    .await?;
+    Ok((bare, served, workers))
+}
+
+/// Server memory per idle session: RSS growth after `count` connections
+/// that said hello and then nothing, divided by `count`.
+async fn idle_sessions(server: &Server, count: usize) -> Result<(f64, u64, u64)> {
+    // Let the server settle, then measure.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = server.rss_kib()?;
+    let mut sockets = Vec::with_capacity(count);
+    for chunk in 0..count.div_ceil(100) {
+        let batch: Vec<_> = (0..100.min(count - chunk * 100)).map(|_| server.connect()).collect();
+        for socket in futures_util::future::join_all(batch).await {
+            sockets.push(socket?);
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = server.rss_kib()?;
+    drop(sockets);
+    Ok((after.saturating_sub(before) as f64 / count as f64, before, after))
+}
+
+fn raise_open_file_limit() -> Result<()> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
+    setrlimit(Resource::RLIMIT_NOFILE, hard, hard)?;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = parse_args()?;
+    if !nix::unistd::geteuid().is_root() {
+        bail!("the server benchmark runs the native backend: run it as root");
+    }
+    raise_open_file_limit()?;
+    let server = Server::start()?;
+    eprintln!("latency: {} interleaved runs each ...", args.iterations);
+    let (bare, served) = latency(&server, args.iterations).await?;
+    eprintln!("saturation: {} s each ...", args.seconds);
+    let (bare_rate, served_rate, workers) = saturation(&server, args.seconds).await?;
+    eprintln!("idle sessions: {} ...", args.sessions);
+    let (per_session, before, after) = idle_sessions(&server, args.sessions).await?;
+
+    println!("| measurement | bare | Bytesbox | ratio | target |");
+    println!("|---|---|---|---|---|");
+    println!(
+        "| Python `print(\"hi\")`, warm session, `run` sent → exit report (median of {}) | {:.2} ms | {:.2} ms | {:.3}x | ≤ 1.3x |",
+        args.iterations,
+        ms(bare),
+        ms(served),
+        served.as_secs_f64() / bare.as_secs_f64()
+    );
+    println!(
+        "| the same at saturation, {workers} clients for {} s | {bare_rate:.1} runs/s | {served_rate:.1} runs/s | {:.0} % | ≥ 80 % |",
+        args.seconds,
+        100.0 * served_rate / bare_rate
+    );
+    println!(
+        "| server memory per idle connected session ({} sessions; RSS {before} → {after} KiB) | | {per_session:.1} KiB | | ≤ 20 KiB |",
+        args.sessions
+    );
+    Ok(())
+}

@@ -1,0 +1,287 @@
+//! The `bytesbox` binary itself: `serve` as a real process (SIGTERM
+//! drain, memory under a slow reader) and `run` (exit codes). Needs root
+//! for the native backend: fails in CI without it, skips loudly elsewhere.
+
+// Tests may panic on a broken set-up; that is how they fail.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytesbox_testkit::require_root;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+const BYTESBOX: &str = env!("CARGO_BIN_EXE_bytesbox");
+
+/// A `bytesbox serve` process on an ephemeral port.
+struct Served {
+    child: Child,
+    address: String,
+    _data: tempfile::TempDir,
+}
+
+impl Served {
+    fn start(extra_config: &str) -> Served {
+        let data = tempfile::tempdir().unwrap();
+        let (uid_base, uid_count) = bytesbox_testkit::box_uid_range();
+        let config = data.path().join("bytesbox.toml");
+        let jail = bytesbox_testkit::jail_binary();
+        std::fs::write(
+            &config,
+            format!("[native]\njail_binary = {jail:?}\nuid_base = {uid_base}\nuid_count = {uid_count}\n{extra_config}"),
+        )
+        .unwrap();
+        let mut child = Command::new(BYTESBOX)
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(data.path())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let address = line
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .to_string();
+        Served { child, address, _data: data }
+    }
+
+    fn pid(&self) -> i32 {
+        i32::try_from(self.child.id()).unwrap()
+    }
+
+    async fn connect(&self) -> Socket {
+        let (mut socket, _) =
+            tokio_tungstenite::connect_async(format!("ws://{}/api/v1/ws", self.address)).await.unwrap();
+        assert_eq!(next(&mut socket).await["type"], "hello");
+        socket
+    }
+
+    /// Resident memory of the server process, in KiB.
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+
+    /// Cgroups of this server's backend instance still on the host.
+    fn instance_cgroups(&self) -> Vec<String> {
+        let prefix = format!("i{}-", self.pid());
+        std::fs::read_dir("/sys/fs/cgroup/pids/bytesbox")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with(&prefix))
+            .collect()
+    }
+
+    fn terminate(&self) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), nix::sys::signal::Signal::SIGTERM).unwrap();
+    }
+
+    /// Waits for the process to end; its exit status.
+    fn wait(&mut self, within: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the server did not exit within {within:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            self.terminate();
+            let _ = self.wait(Duration::from_secs(30));
+        }
+    }
+}
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn send(socket: &mut Socket, value: Value) {
+    socket.send(Message::Text(value.to_string().into())).await.unwrap();
+}
+
+async fn next(socket: &mut Socket) -> Value {
+    loop {
+        let frame =
+            tokio::time::timeout(Duration::from_secs(30), socket.next()).await.expect("no frame").unwrap().unwrap();
+        if let Message::Text(text) = frame {
+            return serde_json::from_str(&text).unwrap();
+        }
+    }
+}
+
+/// A plain HTTP GET; the status code.
+async fn get_status(address: &str, path: &str) -> Option<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address).await.ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.ok()?;
+    String::from_utf8_lossy(&raw).split_whitespace().nth(1)?.parse().ok()
+}
+
+fn bash_run(id: &str, script: &str) -> Value {
+    json!({"type": "run", "id": id, "language": "bash", "files": [{"path": "main.sh", "content": script}]})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_runs_then_destroys_every_box_and_exits_zero() {
+    if !require_root("sigterm_drains_runs_then_destroys_every_box_and_exits_zero") {
+        return;
+    }
+    let mut served = Served::start("[sessions]\ndrain_secs = 2\n");
+    assert_eq!(get_status(&served.address, "/readyz").await, Some(200));
+    let mut socket = served.connect().await;
+    // One run that finishes within the drain deadline, one that never
+    // would: one project, two entries (runs of a session share its
+    // workspace).
+    let files = json!([
+        {"path": "quick.sh", "content": "echo started; sleep 1; echo finished"},
+        {"path": "forever.sh", "content": "echo started; sleep 600"}]);
+    for id in ["quick", "forever"] {
+        let run = json!({"type": "run", "id": id, "language": "bash", "entry": format!("{id}.sh"), "files": files});
+        send(&mut socket, run).await;
+    }
+    let mut started = 0;
+    while started < 2 {
+        let frame = next(&mut socket).await;
+        if frame["type"] == "output" && frame["data"] == "started\n" {
+            started += 1;
+        }
+    }
+    assert!(!served.instance_cgroups().is_empty(), "the server has a cgroup tree while it runs");
+    served.terminate();
+    let drain_began = Instant::now();
+    // Draining: not ready, and new runs are refused with a clear code.
+    while get_status(&served.address, "/readyz").await == Some(200) {
+        assert!(drain_began.elapsed() < Duration::from_secs(2), "readyz still says ready");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    send(&mut socket, bash_run("late", "echo too late")).await;
+    let mut endings = std::collections::HashMap::new();
+    while endings.len() < 3 {
+        let Ok(Some(Ok(Message::Text(text)))) = tokio::time::timeout(Duration::from_secs(10), socket.next()).await
+        else {
+            break;
+        };
+        let frame: Value = serde_json::from_str(&text).unwrap();
+        match frame["type"].as_str() {
+            Some("exit") if frame["stage"] == "run" => {
+                endings.insert(frame["id"].as_str().unwrap().to_string(), frame["status"].clone());
+            }
+            Some("error") => {
+                endings.insert(frame["id"].as_str().unwrap_or_default().to_string(), frame["code"].clone());
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(endings.get("late"), Some(&json!("shutting_down")), "{endings:?}");
+    assert_eq!(endings.get("quick"), Some(&json!("ok")), "a run within the deadline finishes: {endings:?}");
+    assert_eq!(endings.get("forever"), Some(&json!("killed")), "a run past the deadline is killed: {endings:?}");
+    let status = served.wait(Duration::from_secs(20));
+    assert!(status.success(), "{status:?}");
+    assert!(drain_began.elapsed() >= Duration::from_secs(2), "the drain waited for its deadline");
+    assert!(served.instance_cgroups().is_empty(), "leftover cgroups: {:?}", served.instance_cgroups());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_reader_holds_its_program_back_and_server_memory_stays_bounded() {
+    if !require_root("a_slow_reader_holds_its_program_back_and_server_memory_stays_bounded") {
+        return;
+    }
+    // The default maxima allow 16 MiB of output per stream; this server
+    // allows more so that the flood outlasts the buffers.
+    let served =
+        Served::start("[limits.max]\noutput_bytes = 1073741824\nwall_time_ms = 120000\ncpu_time_ms = 120000\n");
+    let mut socket = served.connect().await;
+    // 64 MiB of output, allowed by the run's own output limit: twice the
+    // memory growth the server is allowed.
+    let total: u64 = 64 * 1024 * 1024;
+    let allowed_growth_kib = 32 * 1024;
+    let mut flood = bash_run("flood", &format!("head -c {total} /dev/zero | tr '\\0' x; echo; echo end >&2"));
+    flood["limits"] = json!({"output_bytes": total + 1024, "wall_time_ms": 120_000, "cpu_time_ms": 120_000});
+    send(&mut socket, flood).await;
+    // Read nothing for a while: the program must wait, not the server's
+    // memory grow.
+    let before = served.rss_kib();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let during = served.rss_kib();
+    assert!(
+        during < before + allowed_growth_kib,
+        "server memory grew from {before} KiB to {during} KiB while the client slept"
+    );
+    // Then read everything: nothing was lost.
+    let mut received: u64 = 0;
+    let mut stderr = String::new();
+    let mut peak = during;
+    for frames in 0u64.. {
+        let frame = next(&mut socket).await;
+        if frames % 64 == 0 {
+            peak = peak.max(served.rss_kib());
+        }
+        match frame["type"].as_str() {
+            Some("output") if frame["stream"] == "stdout" => {
+                let data = frame["data"].as_str().unwrap();
+                received += match frame["encoding"].as_str() {
+                    Some("base64") => base64_len(data),
+                    _ => data.len() as u64,
+                };
+            }
+            Some("output") => stderr.push_str(frame["data"].as_str().unwrap()),
+            Some("exit") => assert_eq!(frame["status"], "ok", "{frame}"),
+            Some("done") => break,
+            Some("error") => panic!("{frame}"),
+            _ => {}
+        }
+    }
+    assert_eq!(received, total + 1, "every byte arrives once");
+    assert_eq!(stderr, "end\n");
+    assert!(peak < before + allowed_growth_kib, "server memory peaked at {peak} KiB from {before} KiB");
+}
+
+fn base64_len(text: &str) -> u64 {
+    let padding = text.bytes().rev().take_while(|b| *b == b'=').count() as u64;
+    text.len() as u64 / 4 * 3 - padding
+}
+
+fn run_cli(args: &[&str], dir: &std::path::Path) -> std::process::Output {
+    Command::new(BYTESBOX).arg("run").args(args).current_dir(dir).output().unwrap()
+}
+
+#[test]
+fn run_streams_output_and_its_exit_code_follows_the_program() {
+    if !require_root("run_streams_output_and_its_exit_code_follows_the_program") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("main.py"), "import sys\nprint(input()[::-1])\nsys.exit(3)\n").unwrap();
+    std::fs::write(dir.path().join("input.txt"), "olleh\n").unwrap();
+    std::fs::write(dir.path().join("broken.c"), "int main(void) { return nope; }\n").unwrap();
+    let output = run_cli(&["main.py", "--stdin", "input.txt"], dir.path());
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "hello\n");
+    assert_eq!(output.status.code(), Some(3), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = run_cli(&["broken.c"], dir.path());
+    assert_eq!(output.status.code(), Some(1), "a failed compile exits 1");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("nope"), "the compiler's message is shown");
+}

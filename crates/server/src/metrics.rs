@@ -1,0 +1,180 @@
+//! `GET /metrics`: Prometheus (OpenMetrics text) counters of runs by
+//! language and status, a job-latency histogram, queue depth, sessions and
+//! boxes, and box creations against warm reuses.
+//!
+//! Label values are bounded: languages are catalog ids (resolved before a
+//! job exists), statuses and outcomes are fixed codes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytesbox_engine::{JobObserver, JobOutcome, StageKind};
+use bytesbox_sandbox::ExitReport;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+use crate::app::AppState;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StageLabels {
+    language: String,
+    stage: &'static str,
+    status: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JobLabels {
+    language: String,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LanguageLabel {
+    language: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OriginLabel {
+    origin: &'static str,
+}
+
+/// Where a box was asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BoxOrigin {
+    /// A WebSocket session's box.
+    Session,
+    /// A one-shot box: a synchronous execute request (v1 or Piston) or a
+    /// Piston connection.
+    Execute,
+}
+
+impl BoxOrigin {
+    fn as_str(self) -> &'static str {
+        match self {
+            BoxOrigin::Session => "session",
+            BoxOrigin::Execute => "execute",
+        }
+    }
+}
+
+/// Every metric of the server.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    stages: Family<StageLabels, Counter>,
+    jobs: Family<JobLabels, Counter>,
+    job_seconds: Family<LanguageLabel, Histogram>,
+    box_creations: Family<OriginLabel, Counter>,
+    box_reuses: Family<OriginLabel, Counter>,
+    queued: Gauge,
+    running: Gauge,
+    sessions: Gauge,
+    boxes: Gauge,
+}
+
+fn job_histogram() -> Histogram {
+    // 1 ms to about 65 s.
+    Histogram::new(exponential_buckets(0.001, 2.0, 17))
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("bytesbox");
+        let stages = Family::<StageLabels, Counter>::default();
+        registry.register("runs", "Stages that ended, by language, stage and exit status", stages.clone());
+        let jobs = Family::<JobLabels, Counter>::default();
+        registry.register(
+            "jobs",
+            "Jobs that ended, by language and outcome (finished, abandoned, or an error code)",
+            jobs.clone(),
+        );
+        let job_seconds = Family::<LanguageLabel, Histogram>::new_with_constructor(job_histogram as fn() -> Histogram);
+        registry.register(
+            "job_duration_seconds",
+            "Time from submission to the end of a job, queueing and compiling included",
+            job_seconds.clone(),
+        );
+        let box_creations = Family::<OriginLabel, Counter>::default();
+        registry.register("box_creations", "Boxes created for a job", box_creations.clone());
+        let box_reuses = Family::<OriginLabel, Counter>::default();
+        registry.register("box_reuses", "Jobs that ran in a box that was already warm", box_reuses.clone());
+        let queued = Gauge::default();
+        registry.register("queue_depth", "Jobs waiting for a run slot", queued.clone());
+        let running = Gauge::default();
+        registry.register("running_jobs", "Jobs holding a run slot", running.clone());
+        let sessions = Gauge::default();
+        registry.register(
+            "sessions_active",
+            "Live WebSocket sessions, connected or within their grace",
+            sessions.clone(),
+        );
+        let boxes = Gauge::default();
+        registry.register("boxes_active", "Live boxes of the backend", boxes.clone());
+        Metrics { registry, stages, jobs, job_seconds, box_creations, box_reuses, queued, running, sessions, boxes }
+    }
+
+    /// Counts a box handed to a job: made now, or reused warm.
+    pub fn box_acquired(&self, origin: BoxOrigin, created: bool) {
+        let labels = OriginLabel { origin: origin.as_str() };
+        match created {
+            true => self.box_creations.get_or_create(&labels).inc(),
+            false => self.box_reuses.get_or_create(&labels).inc(),
+        };
+    }
+
+    fn encode(&self) -> Result<String, std::fmt::Error> {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
+        Ok(text)
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl JobObserver for Metrics {
+    fn stage_finished(&self, language: &str, stage: StageKind, report: &ExitReport) {
+        let labels =
+            StageLabels { language: language.to_string(), stage: stage.as_str(), status: report.status.as_str() };
+        self.stages.get_or_create(&labels).inc();
+    }
+
+    fn job_ended(&self, language: &str, outcome: JobOutcome, elapsed: Duration) {
+        self.jobs.get_or_create(&JobLabels { language: language.to_string(), outcome: outcome.as_str() }).inc();
+        if !matches!(outcome, JobOutcome::Rejected(_)) {
+            self.job_seconds
+                .get_or_create(&LanguageLabel { language: language.to_string() })
+                .observe(elapsed.as_secs_f64());
+        }
+    }
+}
+
+fn gauge_value(count: usize) -> i64 {
+    i64::try_from(count).unwrap_or(i64::MAX)
+}
+
+/// `GET /metrics`.
+pub async fn scrape(State(state): State<Arc<AppState>>) -> Response {
+    let engine = state.sessions.engine();
+    let admission = engine.admission().stats();
+    state.metrics.queued.set(gauge_value(admission.queued));
+    state.metrics.running.set(gauge_value(admission.running));
+    state.metrics.sessions.set(gauge_value(state.sessions.count()));
+    state.metrics.boxes.set(gauge_value(engine.backend().list().await.len()));
+    match state.metrics.encode() {
+        Ok(text) => ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text)
+            .into_response(),
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "metrics could not be encoded").into_response(),
+    }
+}
