@@ -13,6 +13,7 @@ use bytesbox_sandbox::{
     Backend, BoxId, BoxInfo, BoxSpec, FileEntry, PutMode, RootfsSpec, RunHandle, RunSpec, SandboxError,
     WorkspaceSnapshot,
 };
+use bytesbox_seccomp::Policy;
 use tokio::task::JoinHandle;
 
 use crate::container::{self, BoxObjects, ContainerPlan};
@@ -40,6 +41,8 @@ struct Inner {
     config: DockerConfig,
     instance: String,
     layout: CgroupLayout,
+    /// Docker's JSON form of the native seccomp policy.
+    seccomp_profile: String,
     boxes: StdMutex<HashMap<BoxId, Arc<DockerBox>>>,
     destroyed: StdMutex<HashSet<BoxId>>,
     subnets: StdMutex<SubnetPool>,
@@ -80,6 +83,10 @@ impl DockerBackend {
         }
         let layout = CgroupLayout::detect()
             .map_err(|e| SandboxError::Unavailable(format!("cgroups are not usable here ({e}); run as root")))?;
+        let seccomp_profile = Policy::default_policy()
+            .map_err(|e| SandboxError::Internal(format!("the seccomp policy: {e}")))?
+            .docker_profile()
+            .to_string();
         let instance = current_instance_name().map_err(|e| SandboxError::Internal(format!("instance name: {e}")))?;
         let reaped = reaper::reap_orphans(&docker, &layout).await;
         if reaped > 0 {
@@ -95,6 +102,7 @@ impl DockerBackend {
             config,
             instance,
             layout,
+            seccomp_profile,
             boxes: StdMutex::new(HashMap::new()),
             destroyed: StdMutex::new(HashSet::new()),
             subnets: StdMutex::new(pool),
@@ -189,6 +197,7 @@ impl Inner {
             cgroup_parent: self.cgroup_parent(),
             uid: self.config.sandbox_uid,
             gid: self.config.sandbox_gid,
+            seccomp_profile: &self.seccomp_profile,
         };
         let id = container::create_container(&self.docker, objects, &plan).await?;
         let relative = instance_path(&self.instance).join(&id);

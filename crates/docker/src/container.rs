@@ -100,6 +100,8 @@ pub struct ContainerPlan<'a> {
     pub uid: u32,
     /// The sandbox group.
     pub gid: u32,
+    /// The seccomp profile (Docker's JSON), made from the native policy.
+    pub seccomp_profile: &'a str,
 }
 
 /// Creates and starts the hardened container; returns its full id.
@@ -130,9 +132,9 @@ pub async fn create_container(
         shm_size: Some(i64::try_from(limits.shm_bytes).unwrap_or(i64::MAX)),
         readonly_rootfs: Some(true),
         cap_drop: Some(vec!["ALL".into()]),
-        // Docker's default seccomp profile applies unless told otherwise;
-        // it is never turned off here.
-        security_opt: Some(vec!["no-new-privileges:true".into()]),
+        // The native sandbox's seccomp policy, not Docker's default profile
+        // (which allows io_uring and ptrace of one's own children).
+        security_opt: Some(vec!["no-new-privileges:true".into(), format!("seccomp={}", plan.seccomp_profile)]),
         memory: Some(memory),
         memory_swap: Some(memory),
         memory_swappiness: Some(0),

@@ -1,7 +1,7 @@
 //! The Docker isolation backend.
 //!
 //! Each box is one hardened container (read-only root, every capability
-//! dropped, no-new-privileges, Docker's default seccomp profile, a
+//! dropped, no-new-privileges, the native seccomp policy as a Docker profile, a
 //! non-root user, memory = memory+swap, pids and CPU limits) on its own
 //! internal bridge network, with its workspace on a size-capped tmpfs
 //! volume. Runs are execs in it, each in its own cgroup below the
