@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use bytesbox_docker::{DockerBackend, DockerConfig};
+use bytesbox_docker::{detect_runtimes, DockerBackend, DockerConfig};
 use bytesbox_engine::{AdmissionConfig, Engine};
 use bytesbox_native::NativeBackend;
 use bytesbox_runtimes::Catalog;
@@ -25,12 +25,18 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = FileConfig::load(args.config.as_deref())?;
     raise_open_file_limit();
     std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating {}", args.data_dir.display()))?;
-    let backend: Arc<dyn Backend> = match args.backend {
-        BackendKind::Native => {
-            Arc::new(NativeBackend::start(config.native.clone()).await.context("starting the native backend")?)
-        }
+    // Native runtimes are this host's programs; Docker's are whatever the
+    // runtime images hold, probed in a box of each image.
+    let (backend, planner): (Arc<dyn Backend>, CatalogPlanner) = match args.backend {
+        BackendKind::Native => (
+            Arc::new(NativeBackend::start(config.native.clone()).await.context("starting the native backend")?),
+            CatalogPlanner::new(Catalog::builtin()),
+        ),
         BackendKind::Docker => {
-            Arc::new(DockerBackend::start(DockerConfig::default()).await.context("starting the Docker backend")?)
+            let docker = DockerBackend::start(DockerConfig::default()).await.context("starting the Docker backend")?;
+            let catalog = Catalog::builtin();
+            let statuses = detect_runtimes(&docker, &catalog).await.into_iter().map(|r| r.status).collect();
+            (Arc::new(docker), CatalogPlanner::with_statuses(catalog, statuses))
         }
     };
     let admission = match (config.admission.max_running, config.admission.max_queued) {
@@ -45,7 +51,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         engine.clone(),
         SessionConfig { grace: config.grace(), box_spec, max_runs: config.sessions.max_runs.max(1) },
     );
-    let planner = Arc::new(CatalogPlanner::new(Catalog::builtin()));
+    let planner = Arc::new(planner);
     for runtime in planner.statuses() {
         tracing::info!(runtime = %runtime.id, available = runtime.available, version = ?runtime.version, "runtime");
     }

@@ -41,6 +41,18 @@ pub async fn connect(host: Option<&str>) -> Result<Docker, SandboxError> {
     Ok(docker)
 }
 
+/// Whether the engine (at `DOCKER_HOST` or the local socket) answers and
+/// has `image`; the error says what is missing and how to fix it.
+pub async fn check_ready(image: &str) -> Result<(), SandboxError> {
+    let docker = connect(None).await?;
+    match docker.inspect_image(image).await {
+        Ok(_) => Ok(()),
+        Err(e) => Err(SandboxError::Unavailable(format!(
+            "the image {image} is missing ({e}); build the images with `sudo scripts/images build`"
+        ))),
+    }
+}
+
 /// The message for a daemon that does not answer at start-up.
 pub fn unreachable_error(address: &str, detail: &str) -> SandboxError {
     SandboxError::Unavailable(format!(

@@ -16,11 +16,13 @@ mod daemon;
 mod files;
 mod reaper;
 mod run;
+mod runtimes;
 mod sandbox_box;
 mod subnets;
 
 pub use backend::{DockerBackend, Leftover};
 pub use config::{DockerConfig, DEFAULT_IMAGE};
-pub use daemon::{connect, labels};
+pub use daemon::{check_ready, connect, labels};
 pub use reaper::reap_orphans;
+pub use runtimes::{detect_runtimes, ImageRuntime, ImageState};
 pub use subnets::SubnetPool;

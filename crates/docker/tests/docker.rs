@@ -20,14 +20,7 @@ async fn require_docker(test: &str) -> bool {
     if !require_root(test) {
         return false;
     }
-    let problem = match bytesbox_docker::connect(None).await {
-        Err(e) => Some(e.to_string()),
-        Ok(docker) => match docker.inspect_image(DEFAULT_IMAGE).await {
-            Ok(_) => None,
-            Err(e) => Some(format!("the image {DEFAULT_IMAGE} is missing ({e}); run `sudo scripts/images build`")),
-        },
-    };
-    let Some(problem) = problem else { return true };
+    let Err(problem) = bytesbox_docker::check_ready(DEFAULT_IMAGE).await else { return true };
     if std::env::var_os("CI").is_some() {
         panic!("{test} needs the Docker engine and the runtime images in CI: {problem}");
     }
