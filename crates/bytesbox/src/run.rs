@@ -112,7 +112,9 @@ pub async fn runtimes(args: RuntimesArgs) -> anyhow::Result<()> {
     };
     let mut out = std::io::stdout().lock();
     if args.backend == BackendKind::Docker {
-        let backend = DockerBackend::start(DockerConfig::default()).await.context("starting the Docker backend")?;
+        // One box per image and done: no spare box for a next session.
+        let config = DockerConfig { spare_box: false, ..DockerConfig::default() };
+        let backend = DockerBackend::start(config).await.context("starting the Docker backend")?;
         let found = detect_runtimes(&backend, &catalog).await;
         backend.shutdown().await;
         writeln!(out, "{:<12} {:<10} {:<40} VERSION / REASON", "RUNTIME", "STATUS", "IMAGE")?;

@@ -22,6 +22,7 @@ use crate::files;
 use crate::reaper;
 use crate::run;
 use crate::sandbox_box::{DockerBox, LiveContainer};
+use crate::spare::{self, MadeBox, SpareSlot};
 use crate::subnets::SubnetPool;
 use crate::DockerConfig;
 
@@ -49,6 +50,8 @@ struct Inner {
     next_box: AtomicU64,
     shutting_down: AtomicBool,
     sweeper: StdMutex<Option<JoinHandle<()>>>,
+    /// A box made ahead of the next `create` (see `prepare_spare`).
+    spare: StdMutex<SpareSlot>,
 }
 
 /// Something of this backend still on the host or in the engine.
@@ -109,12 +112,25 @@ impl DockerBackend {
             next_box: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
             sweeper: StdMutex::new(None),
+            spare: StdMutex::new(SpareSlot::default()),
         });
         let sweeper = tokio::spawn(sweep(Arc::downgrade(&inner)));
         if let Ok(mut slot) = inner.sweeper.lock() {
             *slot = Some(sweeper);
         }
+        // The first session finds its box ready.
+        prepare_spare(
+            &inner,
+            spare::shape_of(&BoxSpec::default(), &inner.config.default_image),
+            inner.config.default_image.clone(),
+        );
         Ok(DockerBackend { inner })
+    }
+
+    /// Waits until the spare box being made (if any) is ready. For
+    /// benchmarks that measure a new session with its spare in place.
+    pub async fn spare_settled(&self) {
+        self.inner.settle_spare().await;
     }
 
     /// This backend's instance name (its label value and cgroup directory).
@@ -131,8 +147,15 @@ impl DockerBackend {
     /// (everything, once it has been shut down). Tests assert this is empty.
     pub async fn leftovers(&self) -> Vec<Leftover> {
         let inner = &self.inner;
-        let live: HashSet<String> =
+        // A spare being made is finished first, so nothing is half made.
+        inner.settle_spare().await;
+        let mut live: HashSet<String> =
             inner.boxes.lock().map(|b| b.values().map(|x| x.objects.name.clone()).collect()).unwrap_or_default();
+        if let Some(name) =
+            inner.spare.lock().ok().and_then(|slot| slot.ready.as_ref().map(|(_, made)| made.objects.name.clone()))
+        {
+            live.insert(name);
+        }
         let mut found = Vec::new();
         for (kind, name) in reaper::objects_of_instance(&inner.docker, &inner.instance).await {
             if live.contains(&name) {
@@ -211,6 +234,117 @@ impl Inner {
         }
     }
 
+    /// Makes a box's network, volume and container. The box id is the
+    /// objects' name; the caller's labels are on all three.
+    async fn make_box(&self, spec: &BoxSpec, image: &str) -> Result<MadeBox, SandboxError> {
+        let serial = self.next_box.fetch_add(1, Ordering::Relaxed);
+        let name = format!("bytesbox-{}-b{serial}", self.instance);
+        let objects =
+            BoxObjects { name: name.clone(), labels: container::box_labels(&self.instance, &name, &spec.labels) };
+        // Another server (or backend) on this engine may hold a subnet our
+        // pool thinks is free: the engine says it overlaps, and we move on.
+        let mut network = None;
+        for _ in 0..64 {
+            let (index, subnet) = self
+                .subnets
+                .lock()
+                .map_err(|_| SandboxError::Internal("subnet pool poisoned".into()))?
+                .take()
+                .ok_or_else(|| SandboxError::Unavailable("every session subnet of the pool is in use".into()))?;
+            match container::create_network(&self.docker, &objects, &subnet).await {
+                Ok(_) => {
+                    network = Some(index);
+                    break;
+                }
+                Err(e) if e.to_string().contains("overlaps") => {
+                    if let Ok(mut pool) = self.subnets.lock() {
+                        pool.mark_foreign(index);
+                    }
+                }
+                Err(e) => {
+                    if let Ok(mut pool) = self.subnets.lock() {
+                        pool.give_back(index);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        let subnet_index =
+            network.ok_or_else(|| SandboxError::Unavailable("no free session subnet on this engine".into()))?;
+        let made = async {
+            container::create_volume(
+                &self.docker,
+                &objects,
+                spec.limits.workspace_bytes,
+                self.config.sandbox_uid,
+                self.config.sandbox_gid,
+            )
+            .await?;
+            self.new_container(spec, image, &objects).await
+        }
+        .await;
+        match made {
+            Ok(live) => Ok(MadeBox { objects, subnet_index, live, image: image.to_string() }),
+            Err(e) => {
+                container::remove_network(&self.docker, &name).await;
+                container::remove_volume(&self.docker, &name).await;
+                if let Ok(mut pool) = self.subnets.lock() {
+                    pool.give_back(subnet_index);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// The spare, if it was made for boxes of this shape.
+    fn take_spare(&self, shape: &BoxSpec) -> Option<MadeBox> {
+        let mut slot = self.spare.lock().ok()?;
+        match &slot.ready {
+            Some((made_for, _)) if made_for == shape => slot.ready.take().map(|(_, made)| made),
+            _ => None,
+        }
+    }
+
+    /// Removes a spare nobody took.
+    async fn remove_made(&self, made: MadeBox) {
+        self.remove_objects(&made.objects.name, Some(made.live), made.subnet_index).await;
+    }
+
+    /// Kills what runs in the container and removes the container, the
+    /// network and the volume; the subnet returns to the pool.
+    async fn remove_objects(&self, name: &str, live: Option<LiveContainer>, subnet_index: u32) {
+        if let Some(live) = live {
+            let cgroup = live.cgroup.clone();
+            let _ = tokio::task::spawn_blocking(move || cgroup.kill_all(Duration::from_secs(5))).await;
+            container::remove_container(&self.docker, &live.id).await;
+        }
+        let network_gone = container::remove_network(&self.docker, name).await;
+        container::remove_volume(&self.docker, name).await;
+        if network_gone {
+            if let Ok(mut pool) = self.subnets.lock() {
+                pool.give_back(subnet_index);
+            }
+        }
+    }
+
+    /// Waits until no spare is being made.
+    async fn settle_spare(&self) {
+        let preparing = self.spare.lock().ok().and_then(|mut slot| slot.preparing.take());
+        if let Some(task) = preparing {
+            let _ = task.await;
+        }
+    }
+
+    /// Waits for a spare being made (so nothing is half made), then
+    /// removes the spare.
+    async fn drop_spare(&self) {
+        self.settle_spare().await;
+        let ready = self.spare.lock().ok().and_then(|mut slot| slot.ready.take());
+        if let Some((_, made)) = ready {
+            self.remove_made(made).await;
+        }
+    }
+
     /// The box's container, replacing it first when it broke.
     async fn live_container(&self, bx: &DockerBox) -> Result<LiveContainer, SandboxError> {
         let mut slot = bx.container.lock().await;
@@ -233,18 +367,7 @@ impl Inner {
     async fn teardown(&self, bx: &DockerBox) {
         bx.mark_destroyed();
         let container = bx.container.lock().await.take();
-        if let Some(live) = container {
-            let cgroup = live.cgroup.clone();
-            let _ = tokio::task::spawn_blocking(move || cgroup.kill_all(Duration::from_secs(5))).await;
-            container::remove_container(&self.docker, &live.id).await;
-        }
-        let network_gone = container::remove_network(&self.docker, &bx.objects.name).await;
-        container::remove_volume(&self.docker, &bx.objects.name).await;
-        if network_gone {
-            if let Ok(mut pool) = self.subnets.lock() {
-                pool.give_back(bx.subnet_index);
-            }
-        }
+        self.remove_objects(&bx.objects.name, container, bx.subnet_index).await;
     }
 }
 
@@ -308,65 +431,23 @@ impl Backend for DockerBackend {
                 ))
             }
         };
-        let serial = inner.next_box.fetch_add(1, Ordering::Relaxed);
-        let name = format!("bytesbox-{}-b{serial}", inner.instance);
-        let id = BoxId(name.clone());
-        let objects =
-            BoxObjects { name: name.clone(), labels: container::box_labels(&inner.instance, &name, &spec.labels) };
-        // Another server (or backend) on this engine may hold a subnet our
-        // pool thinks is free: the engine says it overlaps, and we move on.
-        let mut network = None;
-        for _ in 0..64 {
-            let (index, subnet) = inner
-                .subnets
-                .lock()
-                .map_err(|_| SandboxError::Internal("subnet pool poisoned".into()))?
-                .take()
-                .ok_or_else(|| SandboxError::Unavailable("every session subnet of the pool is in use".into()))?;
-            match container::create_network(&inner.docker, &objects, &subnet).await {
-                Ok(_) => {
-                    network = Some(index);
-                    break;
-                }
-                Err(e) if e.to_string().contains("overlaps") => {
-                    if let Ok(mut pool) = inner.subnets.lock() {
-                        pool.mark_foreign(index);
-                    }
-                }
-                Err(e) => {
-                    if let Ok(mut pool) = inner.subnets.lock() {
-                        pool.give_back(index);
-                    }
-                    return Err(e);
-                }
-            }
-        }
-        let subnet_index =
-            network.ok_or_else(|| SandboxError::Unavailable("no free session subnet on this engine".into()))?;
-        let made = async {
-            container::create_volume(
-                &inner.docker,
-                &objects,
-                spec.limits.workspace_bytes,
-                inner.config.sandbox_uid,
-                inner.config.sandbox_gid,
-            )
-            .await?;
-            inner.new_container(&spec, &image, &objects).await
-        }
-        .await;
-        let live = match made {
-            Ok(live) => live,
-            Err(e) => {
-                container::remove_network(&inner.docker, &name).await;
-                container::remove_volume(&inner.docker, &name).await;
-                if let Ok(mut pool) = inner.subnets.lock() {
-                    pool.give_back(subnet_index);
-                }
-                return Err(e);
-            }
+        let shape = spare::shape_of(&spec, &image);
+        let made = match inner.take_spare(&shape) {
+            Some(made) => made,
+            None => inner.make_box(&spec, &image).await?,
         };
-        let bx = Arc::new(DockerBox::new(id.clone(), spec, image, objects, subnet_index, inner.user(), live));
+        // The next session of this shape finds its box ready.
+        prepare_spare(&self.inner, shape, image);
+        let id = BoxId(made.objects.name.clone());
+        let bx = Arc::new(DockerBox::new(
+            id.clone(),
+            spec,
+            made.image,
+            made.objects,
+            made.subnet_index,
+            inner.user(),
+            made.live,
+        ));
         inner.boxes.lock().map_err(|_| SandboxError::Internal("box table poisoned".into()))?.insert(id.clone(), bx);
         Ok(id)
     }
@@ -485,10 +566,83 @@ impl Backend for DockerBackend {
             inner.boxes.lock().map(|mut b| b.drain().map(|(_, v)| v).collect()).unwrap_or_default();
         let teardowns = boxes.iter().map(|bx| inner.teardown(bx));
         futures_util::future::join_all(teardowns).await;
+        inner.drop_spare().await;
         // The engine removed each container's cgroup; the parent is ours.
         if let Ok(cgroup) = Cgroup::open_existing(&inner.layout, &PathBuf::from(ROOT_NAME).join(&inner.instance)) {
             let _ = tokio::task::spawn_blocking(move || cgroup.remove()).await;
         }
+    }
+}
+
+/// Starts making a spare box of `shape` in the background, unless one is
+/// ready or being made. A spare of another shape is removed first: the
+/// spare follows the shape last asked for (a server asks for one shape).
+fn prepare_spare(inner: &Arc<Inner>, shape: BoxSpec, image: String) {
+    if !inner.config.spare_box || inner.shutting_down.load(Ordering::Acquire) {
+        return;
+    }
+    let Ok(mut slot) = inner.spare.lock() else { return };
+    if slot.preparing.as_ref().is_some_and(|task| !task.is_finished()) {
+        return;
+    }
+    let stale = match &slot.ready {
+        Some((made_for, _)) if *made_for == shape => return,
+        Some(_) => slot.ready.take(),
+        None => None,
+    };
+    let inner_for_task = inner.clone();
+    slot.preparing = Some(tokio::spawn(async move {
+        let inner = inner_for_task;
+        if let Some((_, made)) = stale {
+            inner.remove_made(made).await;
+        }
+        let made = match inner.make_box(&shape, &image).await {
+            Ok(made) => made,
+            Err(e) => {
+                tracing::warn!(error = %e, "making a spare box");
+                return;
+            }
+        };
+        let surplus = match inner.spare.lock() {
+            Ok(mut slot) if slot.ready.is_none() && !inner.shutting_down.load(Ordering::Acquire) => {
+                slot.ready = Some((shape, made));
+                None
+            }
+            _ => Some(made),
+        };
+        if let Some(made) = surplus {
+            inner.remove_made(made).await;
+        }
+    }));
+}
+
+/// Whether the spare's container still runs (an engine restart stops it);
+/// a dead one is replaced.
+async fn check_spare(inner: &Arc<Inner>) {
+    let ready = inner
+        .spare
+        .lock()
+        .ok()
+        .and_then(|slot| slot.ready.as_ref().map(|(s, m)| (s.clone(), m.live.id.clone(), m.image.clone())));
+    let Some((shape, container_id, image)) = ready else { return };
+    let running = inner
+        .docker
+        .inspect_container(&container_id, None::<bollard::query_parameters::InspectContainerOptions>)
+        .await
+        .ok()
+        .and_then(|c| c.state)
+        .and_then(|s| s.running)
+        .unwrap_or(false);
+    if running {
+        return;
+    }
+    let dead = inner.spare.lock().ok().and_then(|mut slot| match &slot.ready {
+        Some((_, made)) if made.live.id == container_id => slot.ready.take(),
+        _ => None,
+    });
+    if let Some((_, made)) = dead {
+        inner.remove_made(made).await;
+        prepare_spare(inner, shape, image);
     }
 }
 
@@ -531,6 +685,7 @@ async fn sweep(inner: Weak<Inner>) {
                 boxes.remove(&bx.id);
             }
         }
+        check_spare(&inner).await;
         if last_reap.elapsed() >= REAP_INTERVAL {
             last_reap = Instant::now();
             reaper::reap_orphans(&inner.docker, &inner.layout).await;

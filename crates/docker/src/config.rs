@@ -33,6 +33,9 @@ pub struct DockerConfig {
     pub sweep_interval: Duration,
     /// Largest limits a run may ask for.
     pub max_run_limits: RunLimits,
+    /// Keep one box made ahead, of the shape last asked for, so a new
+    /// session does not wait for a container to start.
+    pub spare_box: bool,
 }
 
 impl Default for DockerConfig {
@@ -47,6 +50,7 @@ impl Default for DockerConfig {
             sandbox_gid: 10001,
             sweep_interval: Duration::from_secs(30),
             max_run_limits: RunLimits::hard_maximum(),
+            spare_box: true,
         }
     }
 }

@@ -18,6 +18,7 @@ mod reaper;
 mod run;
 mod runtimes;
 mod sandbox_box;
+mod spare;
 mod subnets;
 
 pub use backend::{DockerBackend, Leftover};

@@ -2,7 +2,10 @@
 //! a cold first run of a session (box creation + first run) against a plain
 //! `docker run --rm` (create + start + attach + wait + remove through the
 //! API), and a warm run against a plain `docker exec` into a running
-//! container, all on the same tiny program and the same image.
+//! container, all on the same tiny program and the same image. Cold runs
+//! are measured twice: with the spare box ready (it is made in the
+//! background after each new session; the round waits for it), and with
+//! no spare (every box made on demand).
 //! Prints a Markdown table (docs/performance.md holds the latest).
 
 use std::time::{Duration, Instant};
@@ -70,6 +73,17 @@ async fn plain_exec(docker: &Docker, container: &str) -> Duration {
     started.elapsed()
 }
 
+/// A new session: box creation and its first run, until the exit report.
+async fn new_session(backend: &DockerBackend) -> Duration {
+    let started = Instant::now();
+    let id = backend.create(BoxSpec::default()).await.expect("create");
+    let run = backend.run(&id, RunSpec::command(PROGRAM)).await.expect("run").collect().await.expect("collect");
+    let took = started.elapsed();
+    assert_eq!(run.report.status, RunStatus::Ok);
+    backend.destroy(&id).await.expect("destroy");
+    took
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let backend = DockerBackend::start(DockerConfig::default()).await.unwrap_or_else(|e| {
@@ -80,19 +94,24 @@ async fn main() {
     // Warm-up: image layers into the page cache, both paths once.
     let _ = plain_run(&docker).await;
 
+    let no_spare = DockerBackend::start(DockerConfig { spare_box: false, ..DockerConfig::default() })
+        .await
+        .expect("a second backend");
     let mut cold = Vec::new();
+    let mut cold_no_spare = Vec::new();
     let mut plain_cold = Vec::new();
+    // Nothing runs in the background while a sample is taken: the spare
+    // made after the last new session is waited for first.
     for _ in 0..ROUNDS_COLD {
+        backend.spare_settled().await;
         plain_cold.push(plain_run(&docker).await);
-        let started = Instant::now();
-        let id = backend.create(BoxSpec::default()).await.expect("create");
-        let run = backend.run(&id, RunSpec::command(PROGRAM)).await.expect("run").collect().await.expect("collect");
-        cold.push(started.elapsed());
-        assert_eq!(run.report.status, RunStatus::Ok);
-        backend.destroy(&id).await.expect("destroy");
+        cold_no_spare.push(new_session(&no_spare).await);
+        cold.push(new_session(&backend).await);
     }
+    no_spare.shutdown().await;
 
     let id = backend.create(BoxSpec::default()).await.expect("create");
+    backend.spare_settled().await;
     let body = ContainerCreateBody {
         image: Some(DEFAULT_IMAGE.into()),
         cmd: Some(vec!["sleep".into(), "infinity".into()]),
@@ -114,17 +133,24 @@ async fn main() {
     docker.remove_container(&plain.id, Some(options)).await.expect("remove");
     backend.shutdown().await;
 
-    let (cold, plain_cold, warm, plain_warm) = (median(cold), median(plain_cold), median(warm), median(plain_warm));
+    let (cold, cold_no_spare, plain_cold) = (median(cold), median(cold_no_spare), median(plain_cold));
+    let (warm, plain_warm) = (median(warm), median(plain_warm));
     println!(
         "| `{}` on `{DEFAULT_IMAGE}` (median) | Bytesbox docker | plain Docker API | ratio | target |",
         PROGRAM.join(" ")
     );
     println!("|---|---|---|---|---|");
     println!(
-        "| cold: new session + first run vs `docker run --rm` ({ROUNDS_COLD} rounds) | {:.1} ms | {:.1} ms | {:.2}x | <= 1.1x |",
+        "| cold: new session + first run vs `docker run --rm` ({ROUNDS_COLD} rounds, spare box ready) | {:.1} ms | {:.1} ms | {:.2}x | <= 1.1x |",
         ms(cold),
         ms(plain_cold),
         ms(cold) / ms(plain_cold)
+    );
+    println!(
+        "| cold, no spare box (made on demand) | {:.1} ms | {:.1} ms | {:.2}x | <= 1.1x |",
+        ms(cold_no_spare),
+        ms(plain_cold),
+        ms(cold_no_spare) / ms(plain_cold)
     );
     println!(
         "| warm: run in a live box vs `docker exec` ({ROUNDS_WARM} rounds) | {:.1} ms | {:.1} ms | {:.2}x | <= 1.2x |",
