@@ -15,12 +15,8 @@ async fn require_docker(test: &str) -> bool {
     if !require_root(test) {
         return false;
     }
-    let Err(problem) = bytesbox_docker::check_ready(DEFAULT_IMAGE).await else { return true };
-    if std::env::var_os("CI").is_some() {
-        panic!("{test} needs the Docker engine and the runtime images in CI: {problem}");
-    }
-    eprintln!("SKIPPED (needs Docker): {test} — {problem}");
-    false
+    let problem = bytesbox_docker::check_ready(DEFAULT_IMAGE).await.err().map(|e| e.to_string());
+    bytesbox_testkit::require_prerequisite(test, "the Docker engine and the runtime images", problem)
 }
 
 /// The catalog's languages that have an image: the ones the Docker backend
