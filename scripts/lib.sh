@@ -62,3 +62,25 @@ build_web() {
 ensure_chromium() {
     ensure_apt chromium fonts-dejavu-core
 }
+
+# The Docker engine for the docker backend: Debian's docker.io, and dockerd
+# started in the background when nothing answers on its socket (CI machines
+# and containers have no init system to start it). Its log goes to
+# /var/log/bytesbox-dockerd.log.
+ensure_docker() {
+    ensure_apt docker.io debootstrap ca-certificates
+    if docker_answers; then return 0; fi
+    [ "$(id -u)" -eq 0 ] || die "the Docker daemon is not running; start it (systemctl start docker) or run as root"
+    say "starting dockerd in the background"
+    nohup dockerd >/var/log/bytesbox-dockerd.log 2>&1 &
+    local waited=0
+    until docker_answers; do
+        sleep 0.5
+        waited=$((waited + 1))
+        [ "$waited" -lt 120 ] || die "dockerd did not answer within 60 s; see /var/log/bytesbox-dockerd.log"
+    done
+}
+
+docker_answers() {
+    docker version --format '{{.Server.Version}}' >/dev/null 2>&1
+}

@@ -83,4 +83,8 @@ pub struct RuntimesArgs {
     /// A catalog file instead of the built-in one.
     #[arg(long)]
     pub catalog: Option<PathBuf>,
+    /// Whose runtimes: this host's (native) or the runtime images' (docker:
+    /// each runtime's image, present or missing, probed in a box of it).
+    #[arg(long, env = "BYTESBOX_BACKEND", value_enum, default_value = "native")]
+    pub backend: BackendKind,
 }

@@ -20,7 +20,7 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             cli::Command::Serve(args) => serve::serve(args).await.map(|()| 0),
             cli::Command::Run(args) => run::run(args).await,
-            cli::Command::Runtimes(args) => run::runtimes(args).map(|()| 0),
+            cli::Command::Runtimes(args) => run::runtimes(args).await.map(|()| 0),
         }
     });
     match result {

@@ -5,14 +5,15 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use bytes::Bytes;
+use bytesbox_docker::{detect_runtimes, DockerBackend, DockerConfig};
 use bytesbox_engine::{AdmissionConfig, Engine, Job, JobEvent, StageKind};
 use bytesbox_native::{NativeBackend, NativeConfig};
-use bytesbox_runtimes::Catalog;
+use bytesbox_runtimes::{Catalog, RuntimeStatus};
 use bytesbox_sandbox::{Backend, BoxSpec, ExitReport, FileEntry, PutMode, RunLimits, RunStatus, StdioMode, Stream};
 use bytesbox_server::catalog_planner::CatalogPlanner;
 use bytesbox_server::planner::{PlanRequest, Planner};
 
-use crate::cli::{RunArgs, RuntimesArgs};
+use crate::cli::{BackendKind, RunArgs, RuntimesArgs};
 
 /// Runs a project once; returns the exit code to leave with.
 pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
@@ -102,23 +103,47 @@ fn exit_code(stage: StageKind, report: &ExitReport) -> i32 {
     }
 }
 
-/// Prints every runtime with its availability and version.
-pub fn runtimes(args: RuntimesArgs) -> anyhow::Result<()> {
+/// Prints every runtime with its availability and version; for the Docker
+/// backend also its image and whether the engine has it.
+pub async fn runtimes(args: RuntimesArgs) -> anyhow::Result<()> {
     let catalog = match &args.catalog {
         Some(path) => Catalog::load(path)?,
         None => Catalog::builtin(),
     };
-    let planner = CatalogPlanner::new(catalog);
     let mut out = std::io::stdout().lock();
+    if args.backend == BackendKind::Docker {
+        // One box per image and done: no spare box for a next session.
+        let config = DockerConfig { spare_box: false, ..DockerConfig::default() };
+        let backend = DockerBackend::start(config).await.context("starting the Docker backend")?;
+        let found = detect_runtimes(&backend, &catalog).await;
+        backend.shutdown().await;
+        writeln!(out, "{:<12} {:<10} {:<40} VERSION / REASON", "RUNTIME", "STATUS", "IMAGE")?;
+        for runtime in found {
+            let image = match &runtime.image {
+                Some(name) => format!("{name} ({})", runtime.image_state.as_str()),
+                None => "-".into(),
+            };
+            let id = runtime.status.id.clone();
+            let (state, detail) = status_columns(runtime.status);
+            writeln!(out, "{id:<12} {state:<10} {image:<40} {detail}")?;
+        }
+        return Ok(());
+    }
+    let planner = CatalogPlanner::new(catalog);
     writeln!(out, "{:<12} {:<10} VERSION / REASON", "RUNTIME", "STATUS")?;
     for status in planner.statuses() {
-        let (state, detail) = match status.available {
-            true => ("available", status.version.unwrap_or_default()),
-            false => ("missing", status.reason.unwrap_or_default()),
-        };
-        writeln!(out, "{:<12} {:<10} {detail}", status.id, state)?;
+        let id = status.id.clone();
+        let (state, detail) = status_columns(status);
+        writeln!(out, "{id:<12} {state:<10} {detail}")?;
     }
     Ok(())
+}
+
+fn status_columns(status: RuntimeStatus) -> (&'static str, String) {
+    match status.available {
+        true => ("available", status.version.unwrap_or_default()),
+        false => ("missing", status.reason.unwrap_or_default()),
+    }
 }
 
 #[cfg(test)]

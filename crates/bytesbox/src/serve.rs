@@ -4,8 +4,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use axum::serve::ListenerExt;
+use bytesbox_docker::{detect_runtimes, DockerBackend, DockerConfig};
 use bytesbox_engine::{AdmissionConfig, Engine};
 use bytesbox_native::NativeBackend;
 use bytesbox_runtimes::Catalog;
@@ -23,26 +24,36 @@ use crate::config::FileConfig;
 /// Serves until SIGTERM or Ctrl+C, then drains and exits cleanly.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_json);
-    if args.backend == BackendKind::Docker {
-        bail!("the Docker backend is not available in this build yet; use --backend native");
-    }
     let config = FileConfig::load(args.config.as_deref())?;
     raise_open_file_limit();
     std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating {}", args.data_dir.display()))?;
-    let backend = NativeBackend::start(config.native.clone()).await.context("starting the native backend")?;
+    // Native runtimes are this host's programs; Docker's are whatever the
+    // runtime images hold, probed in a box of each image.
+    let (backend, planner): (Arc<dyn Backend>, CatalogPlanner) = match args.backend {
+        BackendKind::Native => (
+            Arc::new(NativeBackend::start(config.native.clone()).await.context("starting the native backend")?),
+            CatalogPlanner::new(Catalog::builtin()),
+        ),
+        BackendKind::Docker => {
+            let docker = DockerBackend::start(DockerConfig::default()).await.context("starting the Docker backend")?;
+            let catalog = Catalog::builtin();
+            let statuses = detect_runtimes(&docker, &catalog).await.into_iter().map(|r| r.status).collect();
+            (Arc::new(docker), CatalogPlanner::with_statuses(catalog, statuses))
+        }
+    };
     let admission = match (config.admission.max_running, config.admission.max_queued) {
         (0, _) | (_, 0) => AdmissionConfig::for_this_machine(),
         (max_running, max_queued) => AdmissionConfig { max_running, max_queued },
     };
     let metrics = Arc::new(Metrics::new());
-    let engine = Engine::new(Arc::new(backend.clone()), admission).with_observer(metrics.clone());
+    let engine = Engine::new(backend.clone(), admission).with_observer(metrics.clone());
     let box_spec =
         BoxSpec { idle_ttl: Duration::from_secs(config.sessions.idle_ttl_secs.max(1)), ..BoxSpec::default() };
     let sessions = Sessions::new(
         engine.clone(),
         SessionConfig { grace: config.grace(), box_spec, max_runs: config.sessions.max_runs.max(1) },
     );
-    let planner = Arc::new(CatalogPlanner::new(Catalog::builtin()));
+    let planner = Arc::new(planner);
     for runtime in planner.statuses() {
         tracing::info!(runtime = %runtime.id, available = runtime.available, version = ?runtime.version, "runtime");
     }

@@ -14,6 +14,9 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
+#[path = "bytesbox/docker.rs"]
+mod docker;
+
 const BYTESBOX: &str = env!("CARGO_BIN_EXE_bytesbox");
 
 /// A `bytesbox serve` process on an ephemeral port.
@@ -25,6 +28,10 @@ struct Served {
 
 impl Served {
     fn start(extra_config: &str) -> Served {
+        Served::start_with_backend(extra_config, "native")
+    }
+
+    fn start_with_backend(extra_config: &str, backend: &str) -> Served {
         let data = tempfile::tempdir().unwrap();
         let (uid_base, uid_count) = bytesbox_testkit::box_uid_range();
         let config = data.path().join("bytesbox.toml");
@@ -35,7 +42,7 @@ impl Served {
         )
         .unwrap();
         let mut child = Command::new(BYTESBOX)
-            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .args(["serve", "--listen", "127.0.0.1:0", "--backend", backend, "--config"])
             .arg(&config)
             .arg("--data-dir")
             .arg(data.path())

@@ -40,8 +40,10 @@ pub struct Runtime {
     /// Header extensions: never compiled; their directories are `{header_dirs}`.
     #[serde(default)]
     pub headers: Vec<String>,
-    /// Container image that serves this language.
-    pub image: String,
+    /// Container image that serves this language with the Docker backend;
+    /// `None` when no image holds it.
+    #[serde(default)]
+    pub image: Option<String>,
     /// Programs that must exist for the language to be available.
     pub requires: Vec<String>,
     /// argv printing the version.
@@ -250,8 +252,10 @@ impl Runtime {
         if let Some(ext) = self.headers.iter().find(|h| self.extensions.contains(h)) {
             return Err(format!(".{ext} cannot be both a source and a header extension"));
         }
-        if self.image.is_empty() {
-            return Err("image must name a container image".into());
+        if let Some(image) = &self.image {
+            if image.is_empty() || image.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(format!("image {image:?} must name a container image (or be left out)"));
+            }
         }
         if self.requires.is_empty() || self.requires.iter().any(|p| p.is_empty()) {
             return Err("requires must list the programs the runtime needs".into());

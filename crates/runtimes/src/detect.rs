@@ -82,18 +82,29 @@ fn detect(runtime: &Runtime, search_path: &str, timeout: Duration) -> RuntimeSta
         Ok(done) => done,
         Err(reason) => return unavailable(runtime, format!("`{command}` {reason}")),
     };
-    let line = first_line(&stdout).or_else(|| first_line(&stderr)).unwrap_or_default();
-    if !status.success() {
-        let said = first_line(&stderr).or_else(|| first_line(&stdout)).unwrap_or_default();
-        return unavailable(runtime, format!("`{command}` failed ({status}): {said}"));
+    let failure = (!status.success()).then(|| status.to_string());
+    runtime.status_from_version_output(failure.as_deref(), &stdout, &stderr)
+}
+
+impl Runtime {
+    /// The runtime's status from what its version command printed, wherever
+    /// it ran (on this host, or in a container of its image). `failure`
+    /// describes an unsuccessful end (`exit status: 1`).
+    pub fn status_from_version_output(&self, failure: Option<&str>, stdout: &str, stderr: &str) -> RuntimeStatus {
+        let line = first_line(stdout).or_else(|| first_line(stderr)).unwrap_or_default();
+        if let Some(failure) = failure {
+            let command = self.version_command.join(" ");
+            let said = first_line(stderr).or_else(|| first_line(stdout)).unwrap_or_default();
+            return unavailable(self, format!("`{command}` failed ({failure}): {said}"));
+        }
+        let version = match (version_number(&line), &self.version_name) {
+            (Some(number), Some(name)) => format!("{name} {number}"),
+            (Some(number), None) => number,
+            (None, _) if line.is_empty() => "unknown".into(),
+            (None, _) => line,
+        };
+        RuntimeStatus { id: self.id.clone(), available: true, version: Some(version), reason: None }
     }
-    let version = match (version_number(&line), &runtime.version_name) {
-        (Some(number), Some(name)) => format!("{name} {number}"),
-        (Some(number), None) => number,
-        (None, _) if line.is_empty() => "unknown".into(),
-        (None, _) => line,
-    };
-    RuntimeStatus { id: runtime.id.clone(), available: true, version: Some(version), reason: None }
 }
 
 /// `program` along `search_path`, or as given when it holds a `/`.

@@ -66,6 +66,12 @@
 //!   placement calls fail with EPERM, `setarch -R` (ADDR_NO_RANDOMIZE) fails,
 //!   and x32 or `int 0x80` (i386) system calls kill the process with SIGSYS.
 //!
+//! # Docker
+//!
+//! [`Policy::docker_profile`] writes the same policy as a Docker seccomp
+//! profile (JSON), which the Docker backend gives every container, so both
+//! backends deny the same calls from one source.
+//!
 //! # Architectures
 //!
 //! Only x86_64 is supported: [`Policy::compile`] returns
@@ -73,6 +79,7 @@
 //! policy file can be checked on any machine).
 
 mod compiled;
+mod docker_profile;
 mod error;
 mod policy;
 mod syscall_table;

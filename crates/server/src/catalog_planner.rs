@@ -22,7 +22,14 @@ pub struct CatalogPlanner {
 impl CatalogPlanner {
     /// Detects every runtime's version once (a few hundred milliseconds).
     pub fn new(catalog: Catalog) -> CatalogPlanner {
-        let status = catalog.detect_versions().into_iter().map(|s| (s.id.clone(), s)).collect();
+        let statuses = catalog.detect_versions();
+        CatalogPlanner::with_statuses(catalog, statuses)
+    }
+
+    /// A planner for runtimes whose availability was found elsewhere (the
+    /// Docker backend probes its images instead of this host).
+    pub fn with_statuses(catalog: Catalog, statuses: Vec<RuntimeStatus>) -> CatalogPlanner {
+        let status = statuses.into_iter().map(|s| (s.id.clone(), s)).collect();
         CatalogPlanner { catalog, status }
     }
 

@@ -16,6 +16,18 @@ pub fn require_root(test: &str) -> bool {
     false
 }
 
+/// True when a test's other prerequisite is there (`problem` is `None`),
+/// with [`require_root`]'s policy otherwise: a panic in CI, a loud skip
+/// elsewhere. `needs` names it ("Docker").
+pub fn require_prerequisite(test: &str, needs: &str, problem: Option<String>) -> bool {
+    let Some(problem) = problem else { return true };
+    if std::env::var_os("CI").is_some() {
+        panic!("{test} needs {needs} in CI: {problem}");
+    }
+    eprintln!("SKIPPED (needs {needs}): {test} — {problem}");
+    false
+}
+
 /// The `bytesbox-jail` helper that `cargo test --workspace` builds into the
 /// target directory, one level above the test executable (cargo does not
 /// build binaries of dependencies, so a crate's tests cannot ask for it).

@@ -1,0 +1,234 @@
+//! `bytesbox serve --backend docker` and `bytesbox runtimes --backend
+//! docker`, as real processes against the engine and the runtime images.
+//! Without root, the engine or the images: a failure in CI, a loud skip
+//! elsewhere.
+
+use std::collections::HashMap;
+
+use bollard::query_parameters::{ListContainersOptions, ListNetworksOptions, ListVolumesOptions};
+use bytesbox_docker::{labels, DEFAULT_IMAGE};
+use bytesbox_runtimes::Catalog;
+
+use super::*;
+
+async fn require_docker(test: &str) -> bool {
+    if !require_root(test) {
+        return false;
+    }
+    let problem = bytesbox_docker::check_ready(DEFAULT_IMAGE).await.err().map(|e| e.to_string());
+    bytesbox_testkit::require_prerequisite(test, "the Docker engine and the runtime images", problem)
+}
+
+/// The catalog's languages that have an image: the ones the Docker backend
+/// must serve.
+fn languages_with_an_image() -> Vec<(String, String, String)> {
+    let catalog = Catalog::builtin();
+    let languages: Vec<_> = catalog
+        .runtimes()
+        .iter()
+        .filter(|r| r.image.is_some())
+        .map(|r| (r.id.clone(), r.example.path.clone(), r.example.source.clone()))
+        .collect();
+    assert_eq!(languages.len(), 7, "python, javascript, java, c, cpp, bash and sqlite have an image");
+    languages
+}
+
+/// A plain HTTP/1.1 request with a JSON body (or none); status and JSON answer.
+async fn http_json(address: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(120), stream.read_to_end(&mut raw)).await.expect("an answer").unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, payload) = text.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no header end in {text:?}"));
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap();
+    let payload = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        dechunk(payload)
+    } else {
+        payload.to_string()
+    };
+    let value = serde_json::from_str(&payload).unwrap_or_else(|e| panic!("{e}: {payload:?}"));
+    (status, value)
+}
+
+fn dechunk(mut rest: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        out.push_str(&after[..size]);
+        rest = after[size..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// Runs one program over the session's WebSocket; its run stage's stdout
+/// and exit frame.
+async fn run_over_websocket(
+    socket: &mut Socket,
+    id: &str,
+    language: &str,
+    path: &str,
+    source: &str,
+) -> (String, Value) {
+    send(socket, json!({"type": "run", "id": id, "language": language, "files": [{"path": path, "content": source}]}))
+        .await;
+    let mut stdout = String::new();
+    let mut exit = Value::Null;
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(90), next(socket)).await.expect("frames keep coming");
+        match frame["type"].as_str() {
+            Some("output") if frame["stage"] == "run" && frame["stream"] == "stdout" => {
+                stdout.push_str(frame["data"].as_str().unwrap())
+            }
+            Some("exit") if frame["stage"] == "run" => exit = frame,
+            Some("exit") => assert_eq!(frame["status"], "ok", "{language}: compile failed: {frame}"),
+            Some("done") => return (stdout, exit),
+            Some("error") => panic!("{language}: {frame}"),
+            _ => {}
+        }
+    }
+}
+
+/// Containers, networks and volumes of the server process `pid`.
+async fn engine_objects_of(pid: i32) -> Vec<String> {
+    let docker = bytesbox_docker::connect(None).await.unwrap();
+    let prefix = format!("i{pid}-");
+    let filters =
+        Some(HashMap::from([("label".to_string(), vec![format!("{}={}", labels::BACKEND, labels::BACKEND_VALUE)])]));
+    let ours = |l: Option<&HashMap<String, String>>| {
+        l.and_then(|l| l.get(labels::INSTANCE)).is_some_and(|i| i.starts_with(&prefix))
+    };
+    let mut found = Vec::new();
+    let options = ListContainersOptions { all: true, filters: filters.clone(), ..ListContainersOptions::default() };
+    for c in docker.list_containers(Some(options)).await.unwrap() {
+        if ours(c.labels.as_ref()) {
+            found.push(format!("container {:?}", c.names));
+        }
+    }
+    for n in docker.list_networks(Some(ListNetworksOptions { filters: filters.clone() })).await.unwrap() {
+        if ours(n.labels.as_ref()) {
+            found.push(format!("network {:?}", n.name));
+        }
+    }
+    for v in docker.list_volumes(Some(ListVolumesOptions { filters })).await.unwrap().volumes.unwrap_or_default() {
+        if ours(Some(&v.labels)) {
+            found.push(format!("volume {}", v.name));
+        }
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_with_docker_runs_every_catalog_language_through_every_api() {
+    if !require_docker("serve_with_docker_runs_every_catalog_language_through_every_api").await {
+        return;
+    }
+    let mut served = Served::start_with_backend("", "docker");
+    let address = served.address.clone();
+    let languages = languages_with_an_image();
+
+    // The runtimes are the image's, probed in it.
+    let (status, runtimes) = http_json(&address, "GET", "/api/v1/runtimes", None).await;
+    assert_eq!(status, 200, "{runtimes}");
+    for (id, _, _) in &languages {
+        let runtime = runtimes.as_array().unwrap().iter().find(|r| r["id"] == id.as_str()).unwrap();
+        assert_eq!(runtime["available"], true, "{runtime}");
+    }
+    for absent in ["ruby", "go", "rust", "typescript"] {
+        let runtime = runtimes.as_array().unwrap().iter().find(|r| r["id"] == absent).unwrap();
+        assert_eq!(runtime["available"], false, "no image holds {absent}: {runtime}");
+    }
+
+    let mut socket = served.connect().await;
+    for (id, path, source) in &languages {
+        let files = json!([{"path": path, "content": source}]);
+        let (status, answer) =
+            http_json(&address, "POST", "/api/v1/execute", Some(&json!({"language": id, "files": files}))).await;
+        assert_eq!(status, 200, "{id} over /api/v1/execute: {answer}");
+        assert_eq!(answer["run"]["status"], "ok", "{id} over /api/v1/execute: {answer}");
+        assert_eq!(answer["run"]["stdout"], "Hello, World!\n", "{id} over /api/v1/execute: {answer}");
+
+        let piston = json!({"language": id, "version": "*", "files": [{"name": path, "content": source}]});
+        let (status, answer) = http_json(&address, "POST", "/api/v2/execute", Some(&piston)).await;
+        assert_eq!(status, 200, "{id} over /api/v2/execute: {answer}");
+        assert_eq!(answer["run"]["code"], 0, "{id} over /api/v2/execute: {answer}");
+        assert_eq!(answer["run"]["stdout"], "Hello, World!\n", "{id} over /api/v2/execute: {answer}");
+
+        let (stdout, exit) = run_over_websocket(&mut socket, &format!("r-{id}"), id, path, source).await;
+        assert_eq!(exit["status"], "ok", "{id} over the WebSocket: {exit}");
+        assert_eq!(stdout, "Hello, World!\n", "{id} over the WebSocket");
+    }
+    // Input reaches a program in the container, over each API.
+    let echo = "print(input().upper())";
+    let request = json!({"language": "python", "files": [{"path": "main.py", "content": echo}], "stdin": "hi\n"});
+    let (_, answer) = http_json(&address, "POST", "/api/v1/execute", Some(&request)).await;
+    assert_eq!(answer["run"]["stdout"], "HI\n", "{answer}");
+    let piston = json!({"language": "py", "version": "3.x", "files": [{"content": echo}], "stdin": "ho\n"});
+    let (_, answer) = http_json(&address, "POST", "/api/v2/execute", Some(&piston)).await;
+    assert_eq!(answer["run"]["stdout"], "HO\n", "{answer}");
+
+    drop(socket);
+    let pid = served.pid();
+    assert!(!engine_objects_of(pid).await.is_empty(), "the session's box is a container of this server");
+    served.terminate();
+    assert!(served.wait(Duration::from_secs(60)).success());
+    let left = engine_objects_of(pid).await;
+    assert!(left.is_empty(), "the server left engine objects behind: {left:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runtimes_with_docker_show_each_image_present_or_missing() {
+    if !require_docker("runtimes_with_docker_show_each_image_present_or_missing").await {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let runtimes = |catalog: Option<&std::path::Path>| {
+        let mut command = Command::new(BYTESBOX);
+        command.args(["runtimes", "--backend", "docker"]);
+        if let Some(path) = catalog {
+            command.arg("--catalog").arg(path);
+        }
+        let output = command.output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let line_of = |table: &str, id: &str| -> String {
+        table.lines().find(|l| l.split_whitespace().next() == Some(id)).unwrap_or_default().to_string()
+    };
+
+    let table = runtimes(None);
+    for (id, _, _) in languages_with_an_image() {
+        let line = line_of(&table, &id);
+        assert!(line.contains("available") && line.contains(&format!("{DEFAULT_IMAGE} (present)")), "{table}");
+    }
+    // The versions are the image's, from its own tools.
+    assert!(line_of(&table, "python").contains("3."), "{table}");
+    for id in ["ruby", "go", "rust", "typescript"] {
+        let line = line_of(&table, id);
+        assert!(line.contains("missing") && line.contains("no runtime image holds"), "{table}");
+    }
+
+    // A catalog naming an image the engine does not have.
+    let catalog = bytesbox_runtimes::BUILTIN_CATALOG.replacen(
+        &format!("image = \"{DEFAULT_IMAGE}\""),
+        "image = \"bytesbox-runtime:no-such-image\"",
+        1,
+    );
+    let path = dir.path().join("catalog.toml");
+    std::fs::write(&path, catalog).unwrap();
+    let table = runtimes(Some(&path));
+    let python = line_of(&table, "python");
+    assert!(python.contains("missing") && python.contains("bytesbox-runtime:no-such-image (missing)"), "{table}");
+    assert!(python.contains("scripts/images build"), "the fix is named: {table}");
+    assert!(line_of(&table, "javascript").contains("available"), "{table}");
+}

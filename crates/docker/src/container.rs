@@ -1,0 +1,222 @@
+//! The Docker objects of one box: its internal network, its workspace
+//! volume and its hardened container.
+
+use std::collections::HashMap;
+
+use bollard::models::{
+    ContainerCreateBody, EndpointSettings, HostConfig, Ipam, IpamConfig, Mount, MountType, NetworkCreateRequest,
+    NetworkingConfig, ResourcesUlimits, VolumeCreateRequest,
+};
+use bollard::query_parameters::{CreateContainerOptions, RemoveContainerOptions, RemoveVolumeOptions};
+use bollard::Docker;
+use bytesbox_sandbox::{BoxSpec, SandboxError};
+
+use crate::daemon::{api_error, labels, status_code};
+
+/// PID 1 of every box container: reaps the orphans that runs leave (each
+/// run's leftovers are killed through its cgroup, and their zombies must
+/// not pile up) and otherwise sleeps. perl-base is part of every Debian
+/// minbase, so the images need nothing extra. SIGTERM ends it.
+const INIT_PERL: &str =
+    "$0 = 'bytesbox-init'; $SIG{TERM} = sub { exit 0 }; $SIG{CHLD} = sub { 1 while waitpid(-1, 1) > 0 }; \
+while (1) { sleep 3600; 1 while waitpid(-1, 1) > 0 }";
+
+/// Names and settings shared by a box's objects.
+#[derive(Clone, Debug)]
+pub struct BoxObjects {
+    /// Name of the container, the network and the volume.
+    pub name: String,
+    /// Labels on all three.
+    pub labels: HashMap<String, String>,
+}
+
+/// Creates the box's internal bridge network on `subnet`. `internal`
+/// networks have no route out of the bridge; the gateway address is
+/// disabled so the host is not reachable through it either.
+pub async fn create_network(docker: &Docker, objects: &BoxObjects, subnet: &str) -> Result<String, SandboxError> {
+    let request = NetworkCreateRequest {
+        name: objects.name.clone(),
+        driver: Some("bridge".into()),
+        internal: Some(true),
+        attachable: Some(false),
+        ipam: Some(Ipam {
+            driver: Some("default".into()),
+            config: Some(vec![IpamConfig { subnet: Some(subnet.into()), ..IpamConfig::default() }]),
+            options: None,
+        }),
+        options: Some(HashMap::from([
+            // Containers of one session may talk to each other; nothing else.
+            ("com.docker.network.bridge.enable_icc".to_string(), "true".to_string()),
+            ("com.docker.network.bridge.enable_ip_masquerade".to_string(), "false".to_string()),
+            // No address on the host's side of the bridge: the host (and
+            // every service listening on any of its addresses) is not
+            // reachable from the session network at all.
+            ("com.docker.network.bridge.inhibit_ipv4".to_string(), "true".to_string()),
+        ])),
+        labels: Some(objects.labels.clone()),
+        ..NetworkCreateRequest::default()
+    };
+    let created = docker.create_network(request).await.map_err(|e| api_error("creating the box network", e))?;
+    Ok(created.id)
+}
+
+/// Creates the workspace: a named volume backed by a size-capped tmpfs
+/// owned by the sandbox user. A volume (not a `--tmpfs` mount) because the
+/// archive API writes into volumes but not into tmpfs mounts.
+pub async fn create_volume(
+    docker: &Docker,
+    objects: &BoxObjects,
+    size_bytes: u64,
+    uid: u32,
+    gid: u32,
+) -> Result<(), SandboxError> {
+    let options = format!("size={size_bytes},uid={uid},gid={gid},mode=0700,nosuid,nodev");
+    let request = VolumeCreateRequest {
+        name: Some(objects.name.clone()),
+        driver: Some("local".into()),
+        driver_opts: Some(HashMap::from([
+            ("type".to_string(), "tmpfs".to_string()),
+            ("device".to_string(), "tmpfs".to_string()),
+            ("o".to_string(), options),
+        ])),
+        labels: Some(objects.labels.clone()),
+        ..VolumeCreateRequest::default()
+    };
+    docker.create_volume(request).await.map_err(|e| api_error("creating the workspace volume", e))?;
+    Ok(())
+}
+
+/// Everything `create_container` needs besides the objects.
+#[derive(Debug)]
+pub struct ContainerPlan<'a> {
+    /// The box spec.
+    pub spec: &'a BoxSpec,
+    /// Image reference.
+    pub image: &'a str,
+    /// cgroup parent, `/bytesbox/<instance>` (runs get cgroups below the
+    /// container's own).
+    pub cgroup_parent: String,
+    /// The sandbox user.
+    pub uid: u32,
+    /// The sandbox group.
+    pub gid: u32,
+    /// The seccomp profile (Docker's JSON), made from the native policy.
+    pub seccomp_profile: &'a str,
+}
+
+/// Creates and starts the hardened container; returns its full id.
+pub async fn create_container(
+    docker: &Docker,
+    objects: &BoxObjects,
+    plan: &ContainerPlan<'_>,
+) -> Result<String, SandboxError> {
+    let limits = &plan.spec.limits;
+    let memory = i64::try_from(limits.memory_bytes).unwrap_or(i64::MAX);
+    let ulimit =
+        |name: &str, value: i64| ResourcesUlimits { name: Some(name.into()), soft: Some(value), hard: Some(value) };
+    let host_config = HostConfig {
+        network_mode: Some(objects.name.clone()),
+        mounts: Some(vec![Mount {
+            target: Some(plan.spec.workspace_dir.clone()),
+            source: Some(objects.name.clone()),
+            typ: Some(MountType::VOLUME),
+            read_only: Some(false),
+            ..Mount::default()
+        }]),
+        tmpfs: Some(HashMap::from([(
+            "/tmp".to_string(),
+            // `exec`: Docker's tmpfs default is noexec, and compilers put
+            // their binaries here.
+            format!("rw,exec,nosuid,nodev,size={},mode=1777", limits.tmp_bytes),
+        )])),
+        shm_size: Some(i64::try_from(limits.shm_bytes).unwrap_or(i64::MAX)),
+        readonly_rootfs: Some(true),
+        cap_drop: Some(vec!["ALL".into()]),
+        // The native sandbox's seccomp policy, not Docker's default profile
+        // (which allows io_uring and ptrace of one's own children).
+        security_opt: Some(vec!["no-new-privileges:true".into(), format!("seccomp={}", plan.seccomp_profile)]),
+        memory: Some(memory),
+        memory_swap: Some(memory),
+        memory_swappiness: Some(0),
+        nano_cpus: Some(i64::from(limits.cpu_millicores) * 1_000_000),
+        pids_limit: Some(i64::from(limits.pids)),
+        ulimits: Some(vec![ulimit("core", 0), ulimit("nofile", 4096), ulimit("nproc", i64::from(limits.pids))]),
+        cgroup_parent: Some(plan.cgroup_parent.clone()),
+        privileged: Some(false),
+        init: Some(false),
+        auto_remove: Some(false),
+        ipc_mode: Some("private".into()),
+        ..HostConfig::default()
+    };
+    let body = ContainerCreateBody {
+        image: Some(plan.image.into()),
+        hostname: Some(plan.spec.hostname.clone()),
+        // PID 1 runs as a uid of its own, so programs (the sandbox uid)
+        // can neither signal it nor read its /proc entries.
+        user: Some(format!("{}:{}", plan.uid.saturating_sub(1), plan.gid.saturating_sub(1))),
+        cmd: Some(vec!["perl".into(), "-e".into(), INIT_PERL.into()]),
+        entrypoint: Some(Vec::new()),
+        working_dir: Some("/".into()),
+        env: Some(vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()]),
+        labels: Some(objects.labels.clone()),
+        network_disabled: Some(false),
+        stop_signal: Some("SIGKILL".into()),
+        host_config: Some(host_config),
+        networking_config: Some(NetworkingConfig {
+            endpoints_config: Some(HashMap::from([(objects.name.clone(), EndpointSettings::default())])),
+        }),
+        ..ContainerCreateBody::default()
+    };
+    let options = CreateContainerOptions { name: Some(objects.name.clone()), ..CreateContainerOptions::default() };
+    let created = docker.create_container(Some(options), body).await.map_err(|e| match status_code(&e) {
+        Some(404) => SandboxError::Unavailable(format!(
+            "the runtime image {} is missing: build the images with `sudo scripts/images build`",
+            plan.image
+        )),
+        _ => api_error("creating the box container", e),
+    })?;
+    if let Err(e) = docker.start_container(&created.id, None::<bollard::query_parameters::StartContainerOptions>).await
+    {
+        remove_container(docker, &created.id).await;
+        return Err(api_error("starting the box container", e));
+    }
+    Ok(created.id)
+}
+
+/// Removes a container (killing what runs in it); a missing one is fine.
+pub async fn remove_container(docker: &Docker, id: &str) -> bool {
+    let options = RemoveContainerOptions { force: true, v: true, ..RemoveContainerOptions::default() };
+    match docker.remove_container(id, Some(options)).await {
+        Ok(()) => true,
+        Err(e) => status_code(&e) == Some(404),
+    }
+}
+
+/// Removes a network; a missing one is fine.
+pub async fn remove_network(docker: &Docker, name: &str) -> bool {
+    match docker.remove_network(name).await {
+        Ok(()) => true,
+        Err(e) => status_code(&e) == Some(404),
+    }
+}
+
+/// Removes a volume; a missing one is fine.
+pub async fn remove_volume(docker: &Docker, name: &str) -> bool {
+    match docker.remove_volume(name, Some(RemoveVolumeOptions { force: true })).await {
+        Ok(()) => true,
+        Err(e) => status_code(&e) == Some(404),
+    }
+}
+
+/// The labels of a box's objects.
+pub fn box_labels(instance: &str, box_id: &str, user: &[(String, String)]) -> HashMap<String, String> {
+    let mut map = HashMap::from([
+        (labels::BACKEND.to_string(), labels::BACKEND_VALUE.to_string()),
+        (labels::INSTANCE.to_string(), instance.to_string()),
+        (labels::BOX.to_string(), box_id.to_string()),
+    ]);
+    for (key, value) in user {
+        map.insert(format!("{}{key}", labels::USER_PREFIX), value.clone());
+    }
+    map
+}
