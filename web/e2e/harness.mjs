@@ -152,9 +152,14 @@ export async function setCode(page, text) {
   await page.keyboard.insertText(text);
 }
 
+/** The terminal of the console shown (not the hidden ones, nor the spare). */
+export function activeTerminal(page) {
+  return page.locator('.term-host[data-console]:not([hidden])');
+}
+
 /** The text of the visible console. */
 export async function consoleText(page) {
-  return page.locator('.term-host:not([hidden]) .xterm-rows').innerText();
+  return activeTerminal(page).locator('.xterm-rows').innerText();
 }
 
 export async function waitForConsole(page, pattern, timeout = 30000) {

@@ -25,7 +25,7 @@ import {
   saveFile,
   type Project,
 } from './store/project';
-import { useMedia, useStore } from './hooks';
+import { useMedia, useStore, useStoreValue } from './hooks';
 import { FileTree, type TreeActions } from './components/FileTree';
 import { Editor } from './components/Editor';
 import { Consoles, lastSize } from './components/Consoles';
@@ -54,7 +54,14 @@ export function App({
   settings: SettingsStore;
 }) {
   const { project, projects, saveState, error } = useStore(workspace);
-  const consolesState = useStore(consoles);
+  // Only what the toolbar shows: the whole app does not re-render for
+  // every frame of a run.
+  const running = useStoreValue(consoles, (s) => {
+    const active = s.consoles.find((c) => c.id === s.activeId);
+    return active ? isActive(active) : false;
+  });
+  const connection = useStoreValue(consoles, (s) => s.connection);
+  const consoleCount = useStoreValue(consoles, (s) => s.consoles.length);
   const { theme, tabWidth } = useStore(settings);
   const prefersDark = useMedia('(prefers-color-scheme: dark)');
   const narrow = useMedia('(max-width: 760px)');
@@ -198,7 +205,9 @@ export function App({
       setNotice('Open a file or mark one as the entry to run.');
       return;
     }
-    workspace.change(saveAll);
+    // Saved in memory now; written to IndexedDB a moment later (the drafts
+    // are already there), not while the program starts.
+    workspace.change(saveAll, false);
     const request = runRequestOf(workspace.get().project!);
     consoles.start(entry, { ...request, tty: { rows: lastSize.rows, cols: lastSize.cols } });
     if (narrow) setMobileView('console');
@@ -274,8 +283,6 @@ export function App({
 
   const entry = entryFile(project);
   const inferred = entry ? languageOfPath(entry) : null;
-  const activeConsole = consolesState.consoles.find((c) => c.id === consolesState.activeId) ?? null;
-  const running = activeConsole ? isActive(activeConsole) : false;
   const available = (id: string) => {
     const r = runtimes.find((x) => x.id === id);
     return !r || r.available;
@@ -283,7 +290,6 @@ export function App({
   const sourceFiles = Object.keys(project.files)
     .filter((p) => languageOfPath(p))
     .sort();
-  const connection = consolesState.connection;
 
   const tabsBar = (
     <div className="file-tabs" role="tablist" aria-label="Open files">
@@ -423,7 +429,7 @@ export function App({
           <nav className="view-switch" aria-label="Views">
             {(['files', 'code', 'console'] as MobileView[]).map((v) => (
               <button key={v} type="button" aria-pressed={mobileView === v} onClick={() => setMobileView(v)}>
-                {v === 'files' ? 'Files' : v === 'code' ? 'Code' : `Console${consolesState.consoles.length ? ` (${consolesState.consoles.length})` : ''}`}
+                {v === 'files' ? 'Files' : v === 'code' ? 'Code' : `Console${consoleCount ? ` (${consoleCount})` : ''}`}
               </button>
             ))}
           </nav>
