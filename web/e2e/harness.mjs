@@ -6,7 +6,7 @@
 // (CI=true) it is a failure.
 
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -57,12 +57,21 @@ export function requirePrerequisites(t) {
   return false;
 }
 
-/** Starts `bytesbox serve` on an ephemeral port; resolves with its URL and a stop function. */
-export async function startServer() {
+/**
+ * Starts `bytesbox serve` on an ephemeral port; resolves with its URL and a
+ * stop function. `config` is the text of a config file (docs/configuration.md).
+ */
+export async function startServer({ config } = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), 'bytesbox-e2e-'));
+  const args = ['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--web-dir', join(webDir, 'dist'), '--backend', 'native'];
+  if (config) {
+    const path = join(dataDir, 'config.toml');
+    writeFileSync(path, config);
+    args.push('--config', path);
+  }
   const child = spawn(
     serverBinary(),
-    ['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--web-dir', join(webDir, 'dist'), '--backend', 'native'],
+    args,
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' } },
   );
   let log = '';

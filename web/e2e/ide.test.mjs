@@ -1,6 +1,10 @@
 // The web IDE in a real browser against a real server (issue 5's list).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { unzipSync } from 'fflate';
 import {
   activeTerminal,
   answer,
@@ -138,6 +142,144 @@ describe('web IDE', () => {
     await page.getByRole('menuitem', { name: 'Delete' }).click();
     await page.locator('dialog[open]').getByRole('button', { name: 'Delete' }).click();
     assert.deepEqual(await treePaths(page), ['main.py']);
+    await context.close();
+  });
+
+  it('uploads files and a folder, runs with them, and downloads a file and the project as a zip', async (t) => {
+    if (!requirePrerequisites(t) || !ready()) return;
+    const local = mkdtempSync(join(tmpdir(), 'bytesbox-upload-'));
+    t.after(() => rmSync(local, { recursive: true, force: true }));
+    const binary = Uint8Array.from({ length: 256 }, (_, i) => i);
+    writeFileSync(join(local, 'data.txt'), 'hello upload\n');
+    writeFileSync(join(local, 'blob.bin'), binary);
+    mkdirSync(join(local, 'pkg', 'sub'), { recursive: true });
+    writeFileSync(join(local, 'pkg', '__init__.py'), '');
+    writeFileSync(join(local, 'pkg', 'mod.py'), 'X = 7\n');
+    writeFileSync(join(local, 'pkg', 'sub', 'deep.txt'), 'deep\n');
+
+    const { context, page } = await openIde(browser, server.url, { acceptDownloads: true });
+    await newProject(page, 'Transfers', 'python', 'hello');
+    let chooser = page.waitForEvent('filechooser');
+    await page.getByRole('button', { name: 'Upload files', exact: true }).click();
+    await (await chooser).setFiles([join(local, 'data.txt'), join(local, 'blob.bin')]);
+    await page.locator('[role="treeitem"][data-path="blob.bin"]').waitFor();
+    chooser = page.waitForEvent('filechooser');
+    await page.getByRole('button', { name: 'Upload a folder', exact: true }).click();
+    await (await chooser).setFiles(join(local, 'pkg'));
+    await page.locator('[role="treeitem"][data-path="pkg/sub/deep.txt"]').waitFor();
+    assert.deepEqual(await treePaths(page), [
+      'pkg',
+      'pkg/sub',
+      'pkg/sub/deep.txt',
+      'pkg/__init__.py',
+      'pkg/mod.py',
+      'blob.bin',
+      'data.txt',
+      'main.py',
+    ]);
+    // The uploads reach the box byte for byte (the binary one as base64).
+    await openFile(page, 'main.py');
+    await setCode(
+      page,
+      'from pkg.mod import X\nprint("uploaded", X, open("data.txt").read().strip(), sum(open("blob.bin", "rb").read()), open("pkg/sub/deep.txt").read().strip())\n',
+    );
+    await page.keyboard.press('ControlOrMeta+Enter');
+    await waitForConsole(page, new RegExp(`uploaded 7 hello upload ${binary.reduce((a, b) => a + b, 0)} deep`));
+
+    let download = page.waitForEvent('download');
+    await page.getByRole('button', { name: 'Actions for data.txt', exact: true }).click();
+    await page.getByRole('menuitem', { name: 'Download', exact: true }).click();
+    let file = await download;
+    assert.equal(file.suggestedFilename(), 'data.txt');
+    assert.equal(readFileSync(await file.path(), 'utf8'), 'hello upload\n');
+
+    download = page.waitForEvent('download');
+    await page.getByRole('button', { name: 'Download project as zip' }).click();
+    file = await download;
+    assert.equal(file.suggestedFilename(), 'Transfers.zip');
+    const zip = unzipSync(new Uint8Array(readFileSync(await file.path())));
+    assert.deepEqual(Object.keys(zip).sort(), [
+      'blob.bin',
+      'data.txt',
+      'main.py',
+      'pkg/__init__.py',
+      'pkg/mod.py',
+      'pkg/sub/deep.txt',
+    ]);
+    assert.deepEqual(zip['blob.bin'], binary);
+    assert.equal(new TextDecoder().decode(zip['pkg/mod.py']), 'X = 7\n');
+    assert.match(new TextDecoder().decode(zip['main.py']), /^from pkg\.mod import X/);
+
+    // A folder downloads as its own zip, paths relative to it.
+    download = page.waitForEvent('download');
+    await page.getByRole('button', { name: 'Actions for pkg', exact: true }).click();
+    await page.getByRole('menuitem', { name: 'Download as zip' }).click();
+    file = await download;
+    assert.equal(file.suggestedFilename(), 'pkg.zip');
+    assert.deepEqual(Object.keys(unzipSync(new Uint8Array(readFileSync(await file.path())))).sort(), [
+      '__init__.py',
+      'mod.py',
+      'sub/deep.txt',
+    ]);
+    await context.close();
+  });
+
+  it('moves files and folders by drag and drop in the file tree', async (t) => {
+    if (!requirePrerequisites(t) || !ready()) return;
+    const { context, page } = await openIde(browser, server.url);
+    await newProject(page, 'Dragging', 'python', 'multi');
+    await page.getByRole('button', { name: 'New folder' }).click();
+    await answer(page, 'lib');
+    const row = (path) => page.locator(`li.tree-row:has(> [data-path="${path}"])`);
+    await row('main.py').dragTo(row('lib'));
+    await page.locator('[role="treeitem"][data-path="lib/main.py"]').waitFor();
+    await row('geometry').dragTo(row('lib'));
+    await page.locator('[role="treeitem"][data-path="lib/geometry/shapes.py"]').waitFor();
+    assert.deepEqual(await treePaths(page), ['lib', 'lib/geometry', 'lib/geometry/__init__.py', 'lib/geometry/shapes.py', 'lib/main.py']);
+    // Dropped on the tree's empty space: back to the top level.
+    const tree = page.getByRole('tree', { name: 'Project files' });
+    const box = await tree.boundingBox();
+    await row('lib/main.py').dragTo(tree, { targetPosition: { x: box.width / 2, y: box.height - 10 } });
+    await page.locator('[role="treeitem"][data-path="main.py"]').waitFor();
+    await row('lib/geometry').dragTo(tree, { targetPosition: { x: box.width / 2, y: box.height - 10 } });
+    await page.locator('[role="treeitem"][data-path="geometry/shapes.py"]').waitFor();
+    assert.deepEqual(await treePaths(page), ['geometry', 'geometry/__init__.py', 'geometry/shapes.py', 'lib', 'main.py']);
+    // The moved project still runs (the entry followed the move).
+    await page.getByRole('button', { name: /^Run/ }).click();
+    await waitForConsole(page, /Area: 12\.57/);
+    await outcome(page, 'Exited with code 0');
+    await context.close();
+  });
+
+  it('interrupts a program with Ctrl+C and ends its input with Ctrl+D, typed in the console', async (t) => {
+    if (!requirePrerequisites(t) || !ready()) return;
+    const { context, page } = await openIde(browser, server.url);
+    await newProject(page, 'Keys', 'python', 'hello');
+    await setCode(page, 'import sys\nprint(len(sys.stdin.read()), "characters")\n');
+    await page.getByRole('button', { name: /^Run/ }).click();
+    await page.getByTestId('console-outcome').filter({ hasText: 'running' }).waitFor();
+    await activeTerminal(page).click();
+    await page.keyboard.type('abc');
+    await page.keyboard.press('Enter');
+    await page.keyboard.type('de');
+    await page.keyboard.press('Enter');
+    await waitForConsole(page, /de\s*$/m);
+    await page.keyboard.press('Control+D');
+    await waitForConsole(page, /^7 characters/m);
+    await outcome(page, 'Exited with code 0');
+
+    await openFile(page, 'main.py');
+    await setCode(
+      page,
+      'import time\nprint("waiting", flush=True)\ntry:\n    time.sleep(60)\nexcept KeyboardInterrupt:\n    print("interrupted")\n    raise SystemExit(3)\n',
+    );
+    await page.getByRole('button', { name: /^Run/ }).click();
+    await waitForConsole(page, /waiting/);
+    await activeTerminal(page).click();
+    await page.keyboard.press('Control+C');
+    // SIGINT reached the program, which caught it and chose its exit code.
+    await waitForConsole(page, /interrupted/, 10000);
+    assert.match(await outcome(page, 'Exited with code 3', 10000), /code 3/);
     await context.close();
   });
 
