@@ -53,6 +53,8 @@ describe('web IDE', () => {
     assert.match(await outcome(page, 'Exited with code 0'), /Exited with code 0/);
     assert.match(await waitForConsole(page, /wall .* CPU .* memory/), /memory \d/);
     assert.ok(text.indexOf('Name?') < text.indexOf('Hello, Ada'), text);
+    // Only the run's own text: nothing left over from preparing the terminal.
+    assert.match(text, /^\$ run main\.py\n/);
     await context.close();
   });
 
@@ -366,6 +368,40 @@ describe('web IDE', () => {
     });
     const width = await page.evaluate(() => document.documentElement.scrollWidth);
     assert.ok(width <= 390, `the page is ${width} px wide`);
+    // The toolbar is one row: every control in it sits on the same line.
+    const rows = await page.evaluate(() => {
+      const bar = document.querySelector('header.toolbar');
+      const tops = [...bar.children]
+        .filter((el) => el.getBoundingClientRect().height > 0 && !el.classList.contains('more-panel'))
+        .map((el) => Math.round(el.getBoundingClientRect().top + el.getBoundingClientRect().height / 2));
+      return { height: bar.getBoundingClientRect().height, lines: new Set(tops.map((y) => Math.round(y / 8))).size };
+    });
+    assert.equal(rows.lines, 1, `the toolbar has ${rows.lines} rows`);
+    assert.ok(rows.height <= 56, `the toolbar is ${rows.height} px high`);
+    // Everything else is one tap away (no hover), with labels.
+    const more = page.getByRole('button', { name: 'More options' });
+    assert.equal(await more.getAttribute('aria-expanded'), 'false');
+    await more.tap();
+    const panel = page.getByRole('group', { name: 'More options' });
+    await panel.waitFor();
+    assert.equal(await more.getAttribute('aria-expanded'), 'true');
+    for (const label of ['Entry file', 'Language', 'Theme', 'Tab width']) {
+      assert.ok(await panel.getByLabel(label, { exact: true }).isVisible(), label);
+    }
+    await panel.getByLabel('Tab width', { exact: true }).selectOption('2');
+    await panel.getByLabel('Theme', { exact: true }).selectOption('light');
+    const panelBox = await panel.boundingBox();
+    assert.ok(panelBox.x >= 0 && panelBox.x + panelBox.width <= 390, `the panel spans ${panelBox.x}…${panelBox.x + panelBox.width}`);
+    await page.screenshot({ path: artifact('phone-more.png') });
+    await panel.getByRole('button', { name: 'Keyboard shortcuts' }).tap();
+    await page.getByRole('dialog', { name: 'Keyboard shortcuts' }).waitFor();
+    await page.keyboard.press('Escape');
+    await more.tap();
+    await panel.waitFor();
+    // A tap elsewhere closes it.
+    await page.locator('.statusbar').tap();
+    await panel.waitFor({ state: 'detached' });
+    assert.equal(await page.evaluate(() => localStorage.getItem('bytesbox.settings')?.includes('"tabWidth":2')), true);
     await page.getByRole('button', { name: 'Files', exact: true }).tap();
     await page.locator('[role="treeitem"][data-path="main.py"]').tap();
     await page.locator('.cm-content').waitFor();
@@ -380,7 +416,7 @@ describe('web IDE', () => {
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth);
     assert.ok(overflow <= 390, `the page is ${overflow} px wide`);
     await page.screenshot({ path: artifact('phone-console.png') });
-    console.log(`screenshots: ${artifact('phone-editor.png')}, ${artifact('phone-console.png')}`);
+    console.log(`screenshots: ${artifact('phone-editor.png')}, ${artifact('phone-more.png')}, ${artifact('phone-console.png')}`);
     await context.close();
   });
 

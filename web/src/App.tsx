@@ -69,6 +69,8 @@ export function App({
   const [dialog, setDialog] = useState<DialogSpec | null>(null);
   const [showProjects, setShowProjects] = useState(false);
   const [showShortcuts, setShowShortcuts] = useState(false);
+  const [showMore, setShowMore] = useState(false);
+  const morePanel = useRef<HTMLDivElement>(null);
   const [mobileView, setMobileView] = useState<MobileView>('code');
   const [sideWidth, setSideWidth] = useState(240);
   const [consoleHeight, setConsoleHeight] = useState(280);
@@ -81,6 +83,18 @@ export function App({
   useEffect(() => {
     document.documentElement.dataset.theme = shown;
   }, [shown]);
+
+  // The phone's ⋯ panel closes on a tap anywhere else.
+  useEffect(() => {
+    if (!showMore) return;
+    const onDown = (e: PointerEvent) => {
+      const target = e.target as Node;
+      if (morePanel.current?.contains(target) || (target as HTMLElement).closest?.('.more-button')) return;
+      setShowMore(false);
+    };
+    document.addEventListener('pointerdown', onDown, true);
+    return () => document.removeEventListener('pointerdown', onDown, true);
+  }, [showMore]);
 
   useEffect(() => {
     fetch('/api/v1/runtimes')
@@ -334,9 +348,87 @@ export function App({
   );
   const consolePane = <Consoles store={consoles} theme={shown} />;
 
+  const connectionText =
+    connection === 'open' ? 'Connected' : connection === 'closed' ? 'Offline' : connection === 'connecting' ? 'Connecting…' : 'Reconnecting…';
+  // What runs and how: inline on a desktop, in the ⋯ panel on a phone.
+  const runOptions = (
+    <>
+      <label className="compact">
+        <span className="label-text">Entry</span>
+        <select
+          aria-label="Entry file"
+          value={project.entry ?? ''}
+          onChange={(e) => change((p) => ({ ...p, entry: e.target.value || null }))}
+        >
+          <option value="">Current file{project.entry === null && entry ? ` (${baseName(entry)})` : ''}</option>
+          {sourceFiles.map((p) => (
+            <option key={p} value={p}>
+              {p}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label className="compact">
+        <span className="label-text">Language</span>
+        <select
+          aria-label="Language"
+          value={project.language ?? ''}
+          onChange={(e) => change((p) => ({ ...p, language: e.target.value || null }))}
+        >
+          <option value="">Auto{inferred ? ` (${inferred.name})` : ''}</option>
+          {LANGUAGES.map((l) => (
+            <option key={l.id} value={l.id} disabled={!available(l.id)}>
+              {l.name}
+              {available(l.id) ? '' : ' (not installed)'}
+            </option>
+          ))}
+        </select>
+      </label>
+    </>
+  );
+  const viewOptions = (
+    <>
+      <label className="compact">
+        <span className="label-text">Theme</span>
+        <select aria-label="Theme" value={theme} onChange={(e) => settings.update({ theme: e.target.value as Theme })}>
+          <option value="system">System</option>
+          <option value="light">Light</option>
+          <option value="dark">Dark</option>
+        </select>
+      </label>
+      <label className="compact">
+        <span className="label-text">Tab</span>
+        <select aria-label="Tab width" value={tabWidth} onChange={(e) => settings.update({ tabWidth: Number(e.target.value) })}>
+          <option value={2}>2</option>
+          <option value={4}>4</option>
+          <option value={8}>8</option>
+        </select>
+      </label>
+    </>
+  );
+  const saveStatus = (
+    <span className="save-state" data-testid="save-state" aria-live="polite">
+      {saveState === 'saved' ? 'Saved' : saveState === 'saving' ? 'Saving…' : 'Not saved'}
+    </span>
+  );
+  const shortcutsButton = (
+    <button
+      type="button"
+      className="icon"
+      aria-label="Keyboard shortcuts"
+      title="Keyboard shortcuts (?)"
+      onClick={() => {
+        setShowMore(false);
+        setShowShortcuts(true);
+      }}
+    >
+      {narrow ? '? Shortcuts' : '?'}
+    </button>
+  );
+
   return (
     <div className={`app ${narrow ? 'narrow' : 'wide'}`}>
-      <header className="toolbar" role="banner">
+      <header className={`toolbar ${narrow ? 'one-row' : ''}`} role="banner">
         <button type="button" className="project-button" onClick={() => setShowProjects(true)} aria-label={`Projects (current: ${project.name})`}>
           <span className="logo" aria-hidden="true">▣</span>
           <span className="project-name">{project.name}</span>
@@ -347,67 +439,54 @@ export function App({
             ▶ Run
           </button>
           <button type="button" className="stop" onClick={stop} disabled={!running} aria-label="Stop (Ctrl+.)" title="Stop (Ctrl/⌘+.)">
-            ■ Stop
+            ■<span className="stop-text"> Stop</span>
           </button>
         </div>
-        <label className="compact">
-          <span className="label-text">Entry</span>
-          <select
-            aria-label="Entry file"
-            value={project.entry ?? ''}
-            onChange={(e) => change((p) => ({ ...p, entry: e.target.value || null }))}
-          >
-            <option value="">Current file{project.entry === null && entry ? ` (${baseName(entry)})` : ''}</option>
-            {sourceFiles.map((p) => (
-              <option key={p} value={p}>
-                {p}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label className="compact">
-          <span className="label-text">Language</span>
-          <select
-            aria-label="Language"
-            value={project.language ?? ''}
-            onChange={(e) => change((p) => ({ ...p, language: e.target.value || null }))}
-          >
-            <option value="">Auto{inferred ? ` (${inferred.name})` : ''}</option>
-            {LANGUAGES.map((l) => (
-              <option key={l.id} value={l.id} disabled={!available(l.id)}>
-                {l.name}
-                {available(l.id) ? '' : ' (not installed)'}
-              </option>
-            ))}
-          </select>
-        </label>
+        {!narrow && runOptions}
         <span className="spacer" />
-        <span className={`connection ${connection}`} role="status" aria-live="polite" data-testid="connection">
+        <span className={`connection ${connection}`} role="status" aria-live="polite" data-testid="connection" title={connectionText}>
           <span className="dot" aria-hidden="true" />
-          {connection === 'open' ? 'Connected' : connection === 'closed' ? 'Offline' : connection === 'connecting' ? 'Connecting…' : 'Reconnecting…'}
+          <span className="connection-text">{connectionText}</span>
         </span>
-        <span className="save-state" data-testid="save-state" aria-live="polite">
-          {saveState === 'saved' ? 'Saved' : saveState === 'saving' ? 'Saving…' : 'Not saved'}
-        </span>
-        <label className="compact">
-          <span className="label-text">Theme</span>
-          <select aria-label="Theme" value={theme} onChange={(e) => settings.update({ theme: e.target.value as Theme })}>
-            <option value="system">System</option>
-            <option value="light">Light</option>
-            <option value="dark">Dark</option>
-          </select>
-        </label>
-        <label className="compact">
-          <span className="label-text">Tab</span>
-          <select aria-label="Tab width" value={tabWidth} onChange={(e) => settings.update({ tabWidth: Number(e.target.value) })}>
-            <option value={2}>2</option>
-            <option value={4}>4</option>
-            <option value={8}>8</option>
-          </select>
-        </label>
-        <button type="button" className="icon" aria-label="Keyboard shortcuts" title="Keyboard shortcuts (?)" onClick={() => setShowShortcuts(true)}>
-          ?
-        </button>
+        {!narrow && saveStatus}
+        {!narrow && viewOptions}
+        {narrow ? (
+          <button
+            type="button"
+            className="icon more-button"
+            aria-label="More options"
+            aria-haspopup="true"
+            aria-expanded={showMore}
+            aria-controls="more-options"
+            onClick={() => setShowMore((v) => !v)}
+          >
+            ⋯
+          </button>
+        ) : (
+          shortcutsButton
+        )}
+        {narrow && showMore && (
+          <div
+            id="more-options"
+            className="more-panel"
+            role="group"
+            aria-label="More options"
+            ref={morePanel}
+            onKeyDown={(e) => {
+              if (e.key === 'Escape') {
+                setShowMore(false);
+                document.querySelector<HTMLElement>('.more-button')?.focus();
+              }
+            }}
+          >
+            {runOptions}
+            {viewOptions}
+            <div className="more-footer">
+              {saveStatus}
+              {shortcutsButton}
+            </div>
+          </div>
+        )}
       </header>
 
       {connection === 'reconnecting' && (

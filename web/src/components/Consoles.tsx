@@ -28,6 +28,8 @@ interface Entry {
   el: HTMLDivElement;
   /** The console it shows; null while it is the spare. */
   owner: string | null;
+  /** The warm-up text is still in it. */
+  warming: boolean;
 }
 
 /** The size a new run's terminal starts with (the last one fitted). */
@@ -91,11 +93,11 @@ export function Consoles({ store, theme }: { store: ConsolesStore; theme: 'light
     const fit = new FitAddon();
     term.loadAddon(fit);
     term.open(el);
-    const entry: Entry = { term, fit, el, owner: null };
+    const entry: Entry = { term, fit, el, owner: null, warming: false };
     term.onData((data) => entry.owner && store.input(entry.owner, data));
     term.onResize(({ rows, cols }) => entry.owner && store.resize(entry.owner, rows, cols));
     fitTerminal(entry);
-    warmUp(term);
+    warmUp(entry);
     return entry;
   };
   const themeRef = useRef(theme);
@@ -130,6 +132,7 @@ export function Consoles({ store, theme }: { store: ConsolesStore; theme: 'light
       if (terms.current.has(c.id)) continue;
       const entry = spare.current ?? makeEntry();
       spare.current = null;
+      endWarmUp(entry);
       entry.owner = c.id;
       entry.el.classList.remove('spare');
       entry.el.hidden = c.id !== activeId;
@@ -263,12 +266,21 @@ const WARM_UP_TEXT = (() => {
   return `${ascii}▶■✖·…●\r\n\x1b[1m${ascii}▶■✖\x1b[0m`;
 })();
 
-function warmUp(term: Terminal) {
-  term.write(WARM_UP_TEXT);
-  const done = term.onRender(() => {
-    done.dispose();
-    term.reset();
-  });
+function warmUp(entry: Entry) {
+  entry.warming = true;
+  // Parsed, then drawn in the next frame (xterm's own frame callback was
+  // queued while parsing, so it runs first), then wiped.
+  entry.term.write(WARM_UP_TEXT, () => requestAnimationFrame(() => endWarmUp(entry)));
+}
+
+/** Wipes the warm-up text (now, if a run needs the terminal first). */
+function endWarmUp(entry: Entry) {
+  if (!entry.warming) return;
+  entry.warming = false;
+  // A full reset (RIS) written into the stream, so it lands after the
+  // warm-up text however far xterm got with parsing it, and before the
+  // console's own text.
+  entry.term.write('\x1bc');
 }
 
 /** Calls `fn` when the browser is idle; returns a cancel function. */
