@@ -42,7 +42,8 @@ function serverBinary() {
 export function missingPrerequisite() {
   if (process.getuid?.() !== 0) return 'not root (the native sandbox needs root)';
   if (!existsSync(CHROMIUM)) return `no browser at ${CHROMIUM} (Debian package chromium)`;
-  if (!serverBinary()) return 'no bytesbox binary (cargo build --workspace --bins)';
+  const binary = serverBinary();
+  if (!binary || !existsSync(binary)) return `no bytesbox binary${binary ? ` at ${binary}` : ''} (cargo build --workspace --bins)`;
   if (!existsSync(join(webDir, 'dist', 'index.html'))) return 'web/dist is not built (npm run build)';
   return null;
 }
