@@ -70,6 +70,9 @@ ensure_chromium() {
 # (root, Chromium, the binary, the build) is a failure; elsewhere the
 # browser tests say SKIPPED.
 test_web() {
+    if [ "$(id -u)" -ne 0 ] && [ -n "${CI:-}" ]; then
+        die "the browser tests must run as root in CI (the native sandbox needs it)"
+    fi
     ensure_node
     say "web: npm ci"
     (cd web && npm ci --no-audit --no-fund --loglevel=error)
@@ -78,11 +81,7 @@ test_web() {
     say "web: build"
     (cd web && npm run --silent build)
     say "web: browser tests (Chromium, bytesbox serve with the native backend)"
-    if [ "$(id -u)" -eq 0 ]; then
-        ensure_chromium
-    elif [ -n "${CI:-}" ]; then
-        die "the browser tests must run as root in CI (the native sandbox needs it)"
-    fi
+    if [ "$(id -u)" -eq 0 ]; then ensure_chromium; fi
     ensure_cargo
     cargo build --workspace --bins --locked
     local target
