@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { after, before } from 'node:test';
 import { chromium } from 'playwright-core';
 
 export const webDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -56,6 +57,29 @@ export function requirePrerequisites(t) {
   console.error(`\n*** SKIPPED: browser tests: ${missing} ***\n`);
   t.skip(`SKIPPED: ${missing}`);
   return false;
+}
+
+/**
+ * A server and a browser for the enclosing suite: started before its
+ * tests (when the prerequisites are there), stopped after them. Tests call
+ * `fixture.ready(t)` first: false means skipped (outside CI).
+ */
+export function suiteFixture(serverOptions) {
+  const fixture = {
+    server: null,
+    browser: null,
+    ready: (t) => requirePrerequisites(t) && !!fixture.server && !!fixture.browser,
+  };
+  before(async () => {
+    if (missingPrerequisite()) return;
+    fixture.server = await startServer(serverOptions);
+    fixture.browser = await startBrowser();
+  });
+  after(async () => {
+    await fixture.browser?.close();
+    await fixture.server?.stop();
+  });
+  return fixture;
 }
 
 /**

@@ -1,5 +1,5 @@
 // The web IDE in a real browser against a real server (issue 5's list).
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,33 +15,18 @@ import {
   openFile,
   openIde,
   outcome,
-  requirePrerequisites,
   setCode,
-  startBrowser,
-  startServer,
+  suiteFixture,
   treePaths,
   waitForConsole,
-  missingPrerequisite,
 } from './harness.mjs';
 
-let server;
-let browser;
-const ready = () => server && browser;
-
 describe('web IDE', () => {
-  before(async () => {
-    if (missingPrerequisite()) return;
-    server = await startServer();
-    browser = await startBrowser();
-  });
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-  });
+  const fixture = suiteFixture();
 
   it('runs a Python program that asks for a name, and greets the name typed into the console', async (t) => {
-    if (!requirePrerequisites(t) || !ready()) return;
-    const { context, page } = await openIde(browser, server.url);
+    if (!fixture.ready(t)) return;
+    const { context, page } = await openIde(fixture.browser, fixture.server.url);
     await newProject(page, 'Greeter', 'python', 'hello');
     await setCode(page, 'name = input("Name? ")\nprint(f"Hello, {name}!")\n');
     await page.getByRole('button', { name: /^Run/ }).click();
@@ -59,8 +44,8 @@ describe('web IDE', () => {
   });
 
   it('stops an infinite loop with Stop and says so', async (t) => {
-    if (!requirePrerequisites(t) || !ready()) return;
-    const { context, page } = await openIde(browser, server.url);
+    if (!fixture.ready(t)) return;
+    const { context, page } = await openIde(fixture.browser, fixture.server.url);
     await newProject(page, 'Loop', 'python', 'hello');
     await setCode(page, 'import itertools\nfor i in itertools.count():\n    if i % 5000000 == 0:\n        print("still going", i, flush=True)\n');
     await page.keyboard.press('ControlOrMeta+Enter');
@@ -73,8 +58,8 @@ describe('web IDE', () => {
   });
 
   it('compiles and runs a multi-file C++ project with a header in a subfolder', async (t) => {
-    if (!requirePrerequisites(t) || !ready()) return;
-    const { context, page } = await openIde(browser, server.url);
+    if (!fixture.ready(t)) return;
+    const { context, page } = await openIde(fixture.browser, fixture.server.url);
     await newProject(page, 'Geometry', 'cpp', 'multi');
     assert.deepEqual(await treePaths(page), ['geometry', 'geometry/point.cpp', 'geometry/point.hpp', 'main.cpp']);
     await page.getByRole('button', { name: /^Run/ }).click();
@@ -86,8 +71,8 @@ describe('web IDE', () => {
   });
 
   it('runs a Java program whose main class is in a package', async (t) => {
-    if (!requirePrerequisites(t) || !ready()) return;
-    const { context, page } = await openIde(browser, server.url);
+    if (!fixture.ready(t)) return;
+    const { context, page } = await openIde(fixture.browser, fixture.server.url);
     await newProject(page, 'Packaged', 'java', 'multi');
     await openFile(page, 'com/example/util/Greeter.java');
     // The entry is marked, so the file being edited does not matter.
@@ -98,8 +83,8 @@ describe('web IDE', () => {
   });
 
   it('creates, renames, moves and deletes files and folders', async (t) => {
-    if (!requirePrerequisites(t) || !ready()) return;
-    const { context, page } = await openIde(browser, server.url);
+    if (!fixture.ready(t)) return;
+    const { context, page } = await openIde(fixture.browser, fixture.server.url);
     await newProject(page, 'Files', 'python', 'hello');
     await page.getByRole('button', { name: 'New folder' }).click();
     await answer(page, 'pkg');
@@ -148,7 +133,7 @@ describe('web IDE', () => {
   });
 
   it('uploads files and a folder, runs with them, and downloads a file and the project as a zip', async (t) => {
-    if (!requirePrerequisites(t) || !ready()) return;
+    if (!fixture.ready(t)) return;
     const local = mkdtempSync(join(tmpdir(), 'bytesbox-upload-'));
     t.after(() => rmSync(local, { recursive: true, force: true }));
     const binary = Uint8Array.from({ length: 256 }, (_, i) => i);
@@ -159,7 +144,7 @@ describe('web IDE', () => {
     writeFileSync(join(local, 'pkg', 'mod.py'), 'X = 7\n');
     writeFileSync(join(local, 'pkg', 'sub', 'deep.txt'), 'deep\n');
 
-    const { context, page } = await openIde(browser, server.url, { acceptDownloads: true });
+    const { context, page } = await openIde(fixture.browser, fixture.server.url, { acceptDownloads: true });
     await newProject(page, 'Transfers', 'python', 'hello');
     let chooser = page.waitForEvent('filechooser');
     await page.getByRole('button', { name: 'Upload files', exact: true }).click();
@@ -227,8 +212,8 @@ describe('web IDE', () => {
   });
 
   it('moves files and folders by drag and drop in the file tree', async (t) => {
-    if (!requirePrerequisites(t) || !ready()) return;
-    const { context, page } = await openIde(browser, server.url);
+    if (!fixture.ready(t)) return;
+    const { context, page } = await openIde(fixture.browser, fixture.server.url);
     await newProject(page, 'Dragging', 'python', 'multi');
     await page.getByRole('button', { name: 'New folder' }).click();
     await answer(page, 'lib');
@@ -254,8 +239,8 @@ describe('web IDE', () => {
   });
 
   it('interrupts a program with Ctrl+C and ends its input with Ctrl+D, typed in the console', async (t) => {
-    if (!requirePrerequisites(t) || !ready()) return;
-    const { context, page } = await openIde(browser, server.url);
+    if (!fixture.ready(t)) return;
+    const { context, page } = await openIde(fixture.browser, fixture.server.url);
     await newProject(page, 'Keys', 'python', 'hello');
     await setCode(page, 'import sys\nprint(len(sys.stdin.read()), "characters")\n');
     await page.getByRole('button', { name: /^Run/ }).click();
@@ -286,8 +271,8 @@ describe('web IDE', () => {
   });
 
   it('keeps files, edits and projects across a reload', async (t) => {
-    if (!requirePrerequisites(t) || !ready()) return;
-    const { context, page } = await openIde(browser, server.url);
+    if (!fixture.ready(t)) return;
+    const { context, page } = await openIde(fixture.browser, fixture.server.url);
     await newProject(page, 'Persistent', 'python', 'hello');
     await page.getByRole('button', { name: 'New file' }).click();
     await answer(page, 'notes/todo.txt');
@@ -309,8 +294,8 @@ describe('web IDE', () => {
   });
 
   it('runs two programs at once in two consoles: a server and its client', async (t) => {
-    if (!requirePrerequisites(t) || !ready()) return;
-    const { context, page } = await openIde(browser, server.url);
+    if (!fixture.ready(t)) return;
+    const { context, page } = await openIde(fixture.browser, fixture.server.url);
     await newProject(page, 'Client and server', 'python', 'hello');
     await setCode(
       page,
@@ -344,8 +329,8 @@ describe('web IDE', () => {
   });
 
   it('keeps a running program’s output across a dropped connection', async (t) => {
-    if (!requirePrerequisites(t) || !ready()) return;
-    const { context, page } = await openIde(browser, server.url);
+    if (!fixture.ready(t)) return;
+    const { context, page } = await openIde(fixture.browser, fixture.server.url);
     await newProject(page, 'Resume', 'python', 'hello');
     await setCode(page, 'import time\nfor i in range(1, 9):\n    print("tick", i, flush=True)\n    time.sleep(0.25)\n');
     await page.getByRole('button', { name: /^Run/ }).click();
@@ -359,8 +344,8 @@ describe('web IDE', () => {
   });
 
   it('works on a 390 px phone screen, in one column (screenshot)', async (t) => {
-    if (!requirePrerequisites(t) || !ready()) return;
-    const { context, page } = await openIde(browser, server.url, {
+    if (!fixture.ready(t)) return;
+    const { context, page } = await openIde(fixture.browser, fixture.server.url, {
       viewport: { width: 390, height: 844 },
       isMobile: true,
       hasTouch: true,
@@ -421,8 +406,8 @@ describe('web IDE', () => {
   });
 
   it('has light and dark themes (screenshots)', async (t) => {
-    if (!requirePrerequisites(t) || !ready()) return;
-    const { context, page } = await openIde(browser, server.url);
+    if (!fixture.ready(t)) return;
+    const { context, page } = await openIde(fixture.browser, fixture.server.url);
     await newProject(page, 'Themes', 'cpp', 'input');
     await page.getByRole('button', { name: /^Run/ }).click();
     await waitForConsole(page, /What is your name\?/, 90000);
@@ -447,8 +432,8 @@ describe('web IDE', () => {
   });
 
   it('shows the shortcut overlay on ?', async (t) => {
-    if (!requirePrerequisites(t) || !ready()) return;
-    const { context, page } = await openIde(browser, server.url);
+    if (!fixture.ready(t)) return;
+    const { context, page } = await openIde(fixture.browser, fixture.server.url);
     await page.getByRole('button', { name: 'Resize the file tree' }).focus().catch(() => {});
     await page.locator('body').click({ position: { x: 5, y: 790 } });
     await page.keyboard.press('?');

@@ -9,13 +9,10 @@
 // bare one), and the samples are interleaved so a loaded machine hits both
 // alike. The same run with pipes instead of a terminal shows what the PTY
 // costs on the server.
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
-import { artifact, missingPrerequisite, newProject, openIde, requirePrerequisites, startBrowser, startServer } from './harness.mjs';
-
-let server;
-let browser;
+import { artifact, newProject, openIde, suiteFixture } from './harness.mjs';
 
 const WARM_UP = 3;
 const ROUNDS = 15;
@@ -28,19 +25,11 @@ const median = (xs) => {
 const ms = (x) => `${x.toFixed(1)} ms`;
 
 describe('latency', () => {
-  before(async () => {
-    if (missingPrerequisite()) return;
-    server = await startServer();
-    browser = await startBrowser();
-  });
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-  });
+  const fixture = suiteFixture();
 
   it('measures Run → first output against the server’s own latency (printed, not asserted)', async (t) => {
-    if (!requirePrerequisites(t) || !server || !browser) return;
-    const { context, page } = await openIde(browser, server.url);
+    if (!fixture.ready(t)) return;
+    const { context, page } = await openIde(fixture.browser, fixture.server.url);
     await newProject(page, 'Latency', 'python', 'hello');
     await page.evaluate(async () => {
       const app = window.__bytesboxApp;

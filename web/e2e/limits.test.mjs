@@ -1,19 +1,9 @@
 // What the IDE tells a person when the server says no or stops a program:
 // the time limit and a full queue. A server of its own, with one running
 // slot, one queue place and a 3 s wall-time limit, so both happen quickly.
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  missingPrerequisite,
-  newProject,
-  openIde,
-  outcome,
-  requirePrerequisites,
-  setCode,
-  startBrowser,
-  startServer,
-  waitForConsole,
-} from './harness.mjs';
+import { newProject, openIde, outcome, setCode, suiteFixture, waitForConsole } from './harness.mjs';
 
 const TINY = `
 [admission]
@@ -26,23 +16,12 @@ wall_time_ms = 3000
 
 const SLEEPER = 'import time\nprint("sleeping", flush=True)\ntime.sleep(60)\n';
 
-let server;
-let browser;
-
 describe('limits in the IDE', () => {
-  before(async () => {
-    if (missingPrerequisite()) return;
-    server = await startServer({ config: TINY });
-    browser = await startBrowser();
-  });
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-  });
+  const fixture = suiteFixture({ config: TINY });
 
   it('says a program reached the time limit, with its figures', async (t) => {
-    if (!requirePrerequisites(t) || !server || !browser) return;
-    const { context, page } = await openIde(browser, server.url);
+    if (!fixture.ready(t)) return;
+    const { context, page } = await openIde(fixture.browser, fixture.server.url);
     await newProject(page, 'Sleepy', 'python', 'hello');
     await setCode(page, SLEEPER);
     await page.getByRole('button', { name: /^Run/ }).click();
@@ -55,8 +34,8 @@ describe('limits in the IDE', () => {
   });
 
   it('shows a queued run waiting, and says clearly when the queue is full', async (t) => {
-    if (!requirePrerequisites(t) || !server || !browser) return;
-    const { context, page } = await openIde(browser, server.url);
+    if (!fixture.ready(t)) return;
+    const { context, page } = await openIde(fixture.browser, fixture.server.url);
     await newProject(page, 'Crowded', 'python', 'hello');
     await setCode(page, SLEEPER);
     const run = page.getByRole('button', { name: /^Run/ });
