@@ -84,3 +84,29 @@ ensure_docker() {
 docker_answers() {
     docker version --format '{{.Server.Version}}' >/dev/null 2>&1
 }
+
+# The web IDE's tests, run last by scripts/test: npm ci, Vitest, the build
+# (with its initial-JavaScript budget), then the browser suite (Debian's
+# Chromium through playwright-core) against the `bytesbox` binary built
+# here and now, never an older one. In CI (CI set) a missing prerequisite
+# (root, Chromium, the binary, the build) is a failure; elsewhere the
+# browser tests say SKIPPED.
+test_web() {
+    if [ "$(id -u)" -ne 0 ] && [ -n "${CI:-}" ]; then
+        die "the browser tests must run as root in CI (the native sandbox needs it)"
+    fi
+    ensure_node
+    say "web: npm ci"
+    (cd web && npm ci --no-audit --no-fund --loglevel=error)
+    say "web: unit tests (vitest)"
+    (cd web && npx --no-install vitest run)
+    say "web: build"
+    (cd web && npm run --silent build)
+    say "web: browser tests (Chromium, bytesbox serve with the native backend)"
+    if [ "$(id -u)" -eq 0 ]; then ensure_chromium; fi
+    ensure_cargo
+    cargo build --workspace --bins --locked
+    local target
+    target="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)"
+    (cd web && BYTESBOX_BIN="$target/debug/bytesbox" node --test --test-concurrency=1 e2e/*.test.mjs)
+}

@@ -6,10 +6,11 @@
 // (CI=true) it is a failure.
 
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { after, before } from 'node:test';
 import { chromium } from 'playwright-core';
 
 export const webDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -42,7 +43,8 @@ function serverBinary() {
 export function missingPrerequisite() {
   if (process.getuid?.() !== 0) return 'not root (the native sandbox needs root)';
   if (!existsSync(CHROMIUM)) return `no browser at ${CHROMIUM} (Debian package chromium)`;
-  if (!serverBinary()) return 'no bytesbox binary (cargo build --workspace --bins)';
+  const binary = serverBinary();
+  if (!binary || !existsSync(binary)) return `no bytesbox binary${binary ? ` at ${binary}` : ''} (cargo build --workspace --bins)`;
   if (!existsSync(join(webDir, 'dist', 'index.html'))) return 'web/dist is not built (npm run build)';
   return null;
 }
@@ -57,12 +59,44 @@ export function requirePrerequisites(t) {
   return false;
 }
 
-/** Starts `bytesbox serve` on an ephemeral port; resolves with its URL and a stop function. */
-export async function startServer() {
+/**
+ * A server and a browser for the enclosing suite: started before its
+ * tests (when the prerequisites are there), stopped after them. Tests call
+ * `fixture.ready(t)` first: false means skipped (outside CI).
+ */
+export function suiteFixture(serverOptions) {
+  const fixture = {
+    server: null,
+    browser: null,
+    ready: (t) => requirePrerequisites(t) && !!fixture.server && !!fixture.browser,
+  };
+  before(async () => {
+    if (missingPrerequisite()) return;
+    fixture.server = await startServer(serverOptions);
+    fixture.browser = await startBrowser();
+  });
+  after(async () => {
+    await fixture.browser?.close();
+    await fixture.server?.stop();
+  });
+  return fixture;
+}
+
+/**
+ * Starts `bytesbox serve` on an ephemeral port; resolves with its URL and a
+ * stop function. `config` is the text of a config file (docs/configuration.md).
+ */
+export async function startServer({ config } = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), 'bytesbox-e2e-'));
+  const args = ['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--web-dir', join(webDir, 'dist'), '--backend', 'native'];
+  if (config) {
+    const path = join(dataDir, 'config.toml');
+    writeFileSync(path, config);
+    args.push('--config', path);
+  }
   const child = spawn(
     serverBinary(),
-    ['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--web-dir', join(webDir, 'dist'), '--backend', 'native'],
+    args,
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' } },
   );
   let log = '';
@@ -152,9 +186,14 @@ export async function setCode(page, text) {
   await page.keyboard.insertText(text);
 }
 
+/** The terminal of the console shown (not the hidden ones, nor the spare). */
+export function activeTerminal(page) {
+  return page.locator('.term-host[data-console]:not([hidden])');
+}
+
 /** The text of the visible console. */
 export async function consoleText(page) {
-  return page.locator('.term-host:not([hidden]) .xterm-rows').innerText();
+  return activeTerminal(page).locator('.xterm-rows').innerText();
 }
 
 export async function waitForConsole(page, pattern, timeout = 30000) {

@@ -25,7 +25,7 @@ import {
   saveFile,
   type Project,
 } from './store/project';
-import { useMedia, useStore } from './hooks';
+import { useMedia, useStore, useStoreValue } from './hooks';
 import { FileTree, type TreeActions } from './components/FileTree';
 import { Editor } from './components/Editor';
 import { Consoles, lastSize } from './components/Consoles';
@@ -54,7 +54,14 @@ export function App({
   settings: SettingsStore;
 }) {
   const { project, projects, saveState, error } = useStore(workspace);
-  const consolesState = useStore(consoles);
+  // Only what the toolbar shows: the whole app does not re-render for
+  // every frame of a run.
+  const running = useStoreValue(consoles, (s) => {
+    const active = s.consoles.find((c) => c.id === s.activeId);
+    return active ? isActive(active) : false;
+  });
+  const connection = useStoreValue(consoles, (s) => s.connection);
+  const consoleCount = useStoreValue(consoles, (s) => s.consoles.length);
   const { theme, tabWidth } = useStore(settings);
   const prefersDark = useMedia('(prefers-color-scheme: dark)');
   const narrow = useMedia('(max-width: 760px)');
@@ -62,6 +69,8 @@ export function App({
   const [dialog, setDialog] = useState<DialogSpec | null>(null);
   const [showProjects, setShowProjects] = useState(false);
   const [showShortcuts, setShowShortcuts] = useState(false);
+  const [showMore, setShowMore] = useState(false);
+  const morePanel = useRef<HTMLDivElement>(null);
   const [mobileView, setMobileView] = useState<MobileView>('code');
   const [sideWidth, setSideWidth] = useState(240);
   const [consoleHeight, setConsoleHeight] = useState(280);
@@ -74,6 +83,18 @@ export function App({
   useEffect(() => {
     document.documentElement.dataset.theme = shown;
   }, [shown]);
+
+  // The phone's ⋯ panel closes on a tap anywhere else.
+  useEffect(() => {
+    if (!showMore) return;
+    const onDown = (e: PointerEvent) => {
+      const target = e.target as Node;
+      if (morePanel.current?.contains(target) || (target as HTMLElement).closest?.('.more-button')) return;
+      setShowMore(false);
+    };
+    document.addEventListener('pointerdown', onDown, true);
+    return () => document.removeEventListener('pointerdown', onDown, true);
+  }, [showMore]);
 
   useEffect(() => {
     fetch('/api/v1/runtimes')
@@ -198,7 +219,9 @@ export function App({
       setNotice('Open a file or mark one as the entry to run.');
       return;
     }
-    workspace.change(saveAll);
+    // Saved in memory now; written to IndexedDB a moment later (the drafts
+    // are already there), not while the program starts.
+    workspace.change(saveAll, false);
     const request = runRequestOf(workspace.get().project!);
     consoles.start(entry, { ...request, tty: { rows: lastSize.rows, cols: lastSize.cols } });
     if (narrow) setMobileView('console');
@@ -274,8 +297,6 @@ export function App({
 
   const entry = entryFile(project);
   const inferred = entry ? languageOfPath(entry) : null;
-  const activeConsole = consolesState.consoles.find((c) => c.id === consolesState.activeId) ?? null;
-  const running = activeConsole ? isActive(activeConsole) : false;
   const available = (id: string) => {
     const r = runtimes.find((x) => x.id === id);
     return !r || r.available;
@@ -283,7 +304,6 @@ export function App({
   const sourceFiles = Object.keys(project.files)
     .filter((p) => languageOfPath(p))
     .sort();
-  const connection = consolesState.connection;
 
   const tabsBar = (
     <div className="file-tabs" role="tablist" aria-label="Open files">
@@ -328,9 +348,87 @@ export function App({
   );
   const consolePane = <Consoles store={consoles} theme={shown} />;
 
+  const connectionText =
+    connection === 'open' ? 'Connected' : connection === 'closed' ? 'Offline' : connection === 'connecting' ? 'Connecting…' : 'Reconnecting…';
+  // What runs and how: inline on a desktop, in the ⋯ panel on a phone.
+  const runOptions = (
+    <>
+      <label className="compact">
+        <span className="label-text">Entry</span>
+        <select
+          aria-label="Entry file"
+          value={project.entry ?? ''}
+          onChange={(e) => change((p) => ({ ...p, entry: e.target.value || null }))}
+        >
+          <option value="">Current file{project.entry === null && entry ? ` (${baseName(entry)})` : ''}</option>
+          {sourceFiles.map((p) => (
+            <option key={p} value={p}>
+              {p}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label className="compact">
+        <span className="label-text">Language</span>
+        <select
+          aria-label="Language"
+          value={project.language ?? ''}
+          onChange={(e) => change((p) => ({ ...p, language: e.target.value || null }))}
+        >
+          <option value="">Auto{inferred ? ` (${inferred.name})` : ''}</option>
+          {LANGUAGES.map((l) => (
+            <option key={l.id} value={l.id} disabled={!available(l.id)}>
+              {l.name}
+              {available(l.id) ? '' : ' (not installed)'}
+            </option>
+          ))}
+        </select>
+      </label>
+    </>
+  );
+  const viewOptions = (
+    <>
+      <label className="compact">
+        <span className="label-text">Theme</span>
+        <select aria-label="Theme" value={theme} onChange={(e) => settings.update({ theme: e.target.value as Theme })}>
+          <option value="system">System</option>
+          <option value="light">Light</option>
+          <option value="dark">Dark</option>
+        </select>
+      </label>
+      <label className="compact">
+        <span className="label-text">Tab</span>
+        <select aria-label="Tab width" value={tabWidth} onChange={(e) => settings.update({ tabWidth: Number(e.target.value) })}>
+          <option value={2}>2</option>
+          <option value={4}>4</option>
+          <option value={8}>8</option>
+        </select>
+      </label>
+    </>
+  );
+  const saveStatus = (
+    <span className="save-state" data-testid="save-state" aria-live="polite">
+      {saveState === 'saved' ? 'Saved' : saveState === 'saving' ? 'Saving…' : 'Not saved'}
+    </span>
+  );
+  const shortcutsButton = (
+    <button
+      type="button"
+      className="icon"
+      aria-label="Keyboard shortcuts"
+      title="Keyboard shortcuts (?)"
+      onClick={() => {
+        setShowMore(false);
+        setShowShortcuts(true);
+      }}
+    >
+      {narrow ? '? Shortcuts' : '?'}
+    </button>
+  );
+
   return (
     <div className={`app ${narrow ? 'narrow' : 'wide'}`}>
-      <header className="toolbar" role="banner">
+      <header className={`toolbar ${narrow ? 'one-row' : ''}`} role="banner">
         <button type="button" className="project-button" onClick={() => setShowProjects(true)} aria-label={`Projects (current: ${project.name})`}>
           <span className="logo" aria-hidden="true">▣</span>
           <span className="project-name">{project.name}</span>
@@ -341,67 +439,54 @@ export function App({
             ▶ Run
           </button>
           <button type="button" className="stop" onClick={stop} disabled={!running} aria-label="Stop (Ctrl+.)" title="Stop (Ctrl/⌘+.)">
-            ■ Stop
+            ■<span className="stop-text"> Stop</span>
           </button>
         </div>
-        <label className="compact">
-          <span className="label-text">Entry</span>
-          <select
-            aria-label="Entry file"
-            value={project.entry ?? ''}
-            onChange={(e) => change((p) => ({ ...p, entry: e.target.value || null }))}
-          >
-            <option value="">Current file{project.entry === null && entry ? ` (${baseName(entry)})` : ''}</option>
-            {sourceFiles.map((p) => (
-              <option key={p} value={p}>
-                {p}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label className="compact">
-          <span className="label-text">Language</span>
-          <select
-            aria-label="Language"
-            value={project.language ?? ''}
-            onChange={(e) => change((p) => ({ ...p, language: e.target.value || null }))}
-          >
-            <option value="">Auto{inferred ? ` (${inferred.name})` : ''}</option>
-            {LANGUAGES.map((l) => (
-              <option key={l.id} value={l.id} disabled={!available(l.id)}>
-                {l.name}
-                {available(l.id) ? '' : ' (not installed)'}
-              </option>
-            ))}
-          </select>
-        </label>
+        {!narrow && runOptions}
         <span className="spacer" />
-        <span className={`connection ${connection}`} role="status" aria-live="polite" data-testid="connection">
+        <span className={`connection ${connection}`} role="status" aria-live="polite" data-testid="connection" title={connectionText}>
           <span className="dot" aria-hidden="true" />
-          {connection === 'open' ? 'Connected' : connection === 'closed' ? 'Offline' : connection === 'connecting' ? 'Connecting…' : 'Reconnecting…'}
+          <span className="connection-text">{connectionText}</span>
         </span>
-        <span className="save-state" data-testid="save-state" aria-live="polite">
-          {saveState === 'saved' ? 'Saved' : saveState === 'saving' ? 'Saving…' : 'Not saved'}
-        </span>
-        <label className="compact">
-          <span className="label-text">Theme</span>
-          <select aria-label="Theme" value={theme} onChange={(e) => settings.update({ theme: e.target.value as Theme })}>
-            <option value="system">System</option>
-            <option value="light">Light</option>
-            <option value="dark">Dark</option>
-          </select>
-        </label>
-        <label className="compact">
-          <span className="label-text">Tab</span>
-          <select aria-label="Tab width" value={tabWidth} onChange={(e) => settings.update({ tabWidth: Number(e.target.value) })}>
-            <option value={2}>2</option>
-            <option value={4}>4</option>
-            <option value={8}>8</option>
-          </select>
-        </label>
-        <button type="button" className="icon" aria-label="Keyboard shortcuts" title="Keyboard shortcuts (?)" onClick={() => setShowShortcuts(true)}>
-          ?
-        </button>
+        {!narrow && saveStatus}
+        {!narrow && viewOptions}
+        {narrow ? (
+          <button
+            type="button"
+            className="icon more-button"
+            aria-label="More options"
+            aria-haspopup="true"
+            aria-expanded={showMore}
+            aria-controls="more-options"
+            onClick={() => setShowMore((v) => !v)}
+          >
+            ⋯
+          </button>
+        ) : (
+          shortcutsButton
+        )}
+        {narrow && showMore && (
+          <div
+            id="more-options"
+            className="more-panel"
+            role="group"
+            aria-label="More options"
+            ref={morePanel}
+            onKeyDown={(e) => {
+              if (e.key === 'Escape') {
+                setShowMore(false);
+                document.querySelector<HTMLElement>('.more-button')?.focus();
+              }
+            }}
+          >
+            {runOptions}
+            {viewOptions}
+            <div className="more-footer">
+              {saveStatus}
+              {shortcutsButton}
+            </div>
+          </div>
+        )}
       </header>
 
       {connection === 'reconnecting' && (
@@ -423,7 +508,7 @@ export function App({
           <nav className="view-switch" aria-label="Views">
             {(['files', 'code', 'console'] as MobileView[]).map((v) => (
               <button key={v} type="button" aria-pressed={mobileView === v} onClick={() => setMobileView(v)}>
-                {v === 'files' ? 'Files' : v === 'code' ? 'Code' : `Console${consolesState.consoles.length ? ` (${consolesState.consoles.length})` : ''}`}
+                {v === 'files' ? 'Files' : v === 'code' ? 'Code' : `Console${consoleCount ? ` (${consoleCount})` : ''}`}
               </button>
             ))}
           </nav>

@@ -5,14 +5,32 @@ export function useStore<T>(store: Store<T>): T {
   return useSyncExternalStore(store.subscribe, store.get);
 }
 
+/**
+ * One value derived from a store: the component re-renders only when that
+ * value changes (compared with `Object.is`), so `select` should return a
+ * primitive. The toolbar uses it to stay still while output streams.
+ */
+export function useStoreValue<T, V>(store: Store<T>, select: (value: T) => V): V {
+  return useSyncExternalStore(store.subscribe, () => select(store.get()));
+}
+
 /** True when the media query matches, live. */
 export function useMedia(query: string): boolean {
+  const list = mediaList(query);
   return useSyncExternalStore(
     (onChange) => {
-      const list = window.matchMedia(query);
       list.addEventListener('change', onChange);
       return () => list.removeEventListener('change', onChange);
     },
-    () => window.matchMedia(query).matches,
+    () => list.matches,
   );
+}
+
+const lists = new Map<string, MediaQueryList>();
+
+/** One live list per query (matchMedia is not free, and renders ask often). */
+function mediaList(query: string): MediaQueryList {
+  let list = lists.get(query);
+  if (!list) lists.set(query, (list = window.matchMedia(query)));
+  return list;
 }

@@ -216,6 +216,30 @@ describe('ConsolesStore', () => {
     expect(store.get().connection).toBe('reconnecting');
   });
 
+  it('sends the run frame before anyone is told about the new console', () => {
+    const { sockets, store } = setup();
+    const seen: number[] = [];
+    store.subscribe(() => seen.push(sockets[0].sent.length));
+    store.start('main.py', { files: [] });
+    expect(seen[0]).toBe(1);
+  });
+
+  it('re-renders nothing for output after the first chunk, but writes it all', () => {
+    const { sockets, store, writes } = setup();
+    const id = store.start('main.py', { files: [] });
+    const chunk = (data: string) => ({ type: 'output', id, stage: 'run', stream: 'stdout', data, encoding: 'utf8' });
+    sockets[0].receive({ type: 'stage', id, stage: 'run' });
+    let notified = 0;
+    store.subscribe(() => notified++);
+    sockets[0].receive(chunk('one '));
+    expect(notified).toBe(1); // the first output is a state change (its time is kept)
+    for (let i = 0; i < 50; i++) sockets[0].receive(chunk(`${i} `));
+    expect(notified).toBe(1);
+    expect(writes.filter(([w]) => w === id).map(([, d]) => d).join('')).toContain('one 0 1 2');
+    sockets[0].receive({ type: 'done', id });
+    expect(notified).toBe(2);
+  });
+
   it('closing a console stops its run and picks a neighbour', () => {
     const { sockets, store } = setup();
     const a = store.start('a.py', { files: [] });

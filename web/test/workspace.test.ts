@@ -54,6 +54,27 @@ describe('WorkspaceStore', () => {
     expect(store.get().projects).toHaveLength(1);
   });
 
+  it('keeps the project list current after a write without reading every project back', async () => {
+    const db = new ProjectDb(new IDBFactory());
+    const store = new WorkspaceStore(db, new Memory(), 5);
+    await store.load();
+    await store.create('Second', 'python', 'hello');
+    let listed = 0;
+    const list = db.list.bind(db);
+    db.list = () => {
+      listed++;
+      return list();
+    };
+    store.change((p) => createFile(p, 'extra.py', ''));
+    await store.flush();
+    expect(listed).toBe(0);
+    expect(store.get().projects.map((p) => [p.name, p.files])).toEqual([
+      ['Second', 2],
+      ['My first project', 1],
+    ]);
+    expect(await list()).toEqual(store.get().projects);
+  });
+
   it('writes typing after a pause, not on every key', async () => {
     const db = new ProjectDb(new IDBFactory());
     const store = new WorkspaceStore(db, new Memory(), 30);

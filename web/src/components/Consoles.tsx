@@ -28,6 +28,8 @@ interface Entry {
   el: HTMLDivElement;
   /** The console it shows; null while it is the spare. */
   owner: string | null;
+  /** The warm-up text is still in it. */
+  warming: boolean;
 }
 
 /** The size a new run's terminal starts with (the last one fitted). */
@@ -70,15 +72,15 @@ export function Consoles({ store, theme }: { store: ConsolesStore; theme: 'light
   // One terminal per console, disposed on close. A spare terminal is made
   // ahead of time (like the server's spare boxes), so pressing Run does not
   // spend the time the program runs in building a terminal, which would
-  // delay the first output.
+  // delay the first output. The spare sits invisible over the console area,
+  // fitted, so its size is the size the next run asks for: no resize
+  // follows a run's start.
   const spare = useRef<Entry | null>(null);
   const makeEntry = (): Entry => {
     const el = document.createElement('div');
-    el.className = 'term-host';
-    el.hidden = true;
+    el.className = 'term-host spare';
     host.current!.appendChild(el);
     const term = new Terminal({
-      // The size runs start with, so fitting sends no resize.
       rows: lastSize.rows,
       cols: lastSize.cols,
       convertEol: true,
@@ -91,22 +93,32 @@ export function Consoles({ store, theme }: { store: ConsolesStore; theme: 'light
     const fit = new FitAddon();
     term.loadAddon(fit);
     term.open(el);
-    const entry: Entry = { term, fit, el, owner: null };
+    const entry: Entry = { term, fit, el, owner: null, warming: false };
     term.onData((data) => entry.owner && store.input(entry.owner, data));
     term.onResize(({ rows, cols }) => entry.owner && store.resize(entry.owner, rows, cols));
+    fitTerminal(entry);
+    warmUp(entry);
     return entry;
   };
   const themeRef = useRef(theme);
   themeRef.current = theme;
 
+  // The spare is built while nothing is waiting for its first output, so
+  // building it does not compete with a starting program for the CPU (or
+  // after a second at the latest, for a program that prints nothing).
+  const awaitingOutput = consoles.some((c) => isActive(c) && c.firstOutputAt === null);
   useEffect(() => {
-    const timer = setTimeout(() => {
+    if (spare.current) return;
+    const make = () => {
       spare.current ??= makeEntry();
-    }, 200);
-    return () => clearTimeout(timer);
+    };
+    if (awaitingOutput) {
+      const timer = setTimeout(make, 1000);
+      return () => clearTimeout(timer);
+    }
+    return whenIdle(make);
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [consoles.length]);
-
+  }, [awaitingOutput, consoles.length]);
   useEffect(() => {
     const live = new Set(consoles.map((c) => c.id));
     for (const [id, entry] of terms.current) {
@@ -120,7 +132,10 @@ export function Consoles({ store, theme }: { store: ConsolesStore; theme: 'light
       if (terms.current.has(c.id)) continue;
       const entry = spare.current ?? makeEntry();
       spare.current = null;
+      endWarmUp(entry);
       entry.owner = c.id;
+      entry.el.classList.remove('spare');
+      entry.el.hidden = c.id !== activeId;
       entry.el.dataset.console = c.id;
       entry.term.textarea?.setAttribute('aria-label', `Console ${c.title}: type input for the program here`);
       for (const chunk of store.history(c.id)) entry.term.write(chunk);
@@ -154,6 +169,7 @@ export function Consoles({ store, theme }: { store: ConsolesStore; theme: 'light
     const observer = new ResizeObserver(() => {
       const entry = activeId ? terms.current.get(activeId) : undefined;
       if (entry) fitTerminal(entry);
+      if (spare.current) fitTerminal(spare.current);
     });
     observer.observe(el);
     const focus = () => (activeId ? terms.current.get(activeId)?.term.focus() : undefined);
@@ -213,11 +229,15 @@ export function Consoles({ store, theme }: { store: ConsolesStore; theme: 'light
           </span>
         )}
       </div>
-      {active?.outcome && (
-        <div className={`console-status ${active.phase}`} role="status" data-testid="console-outcome">
-          {active.outcome}
-        </div>
-      )}
+      {/* Always there (empty while running), so the terminal keeps its size when a run ends. */}
+      <div
+        className={`console-status ${active?.phase ?? ''}`}
+        role="status"
+        data-testid="console-outcome"
+        title={active?.outcome ?? undefined}
+      >
+        {active?.outcome ?? (active ? phaseLabel(active) : '')}
+      </div>
       <div className="terminals" ref={host} />
     </section>
   );
@@ -233,9 +253,58 @@ function fitTerminal(entry: Entry) {
   }
 }
 
-/** Run→first-output latency, as painted: read by the browser tests. */
+/**
+ * xterm's DOM renderer measures each character's width the first time it
+ * draws it, forcing a layout per character; in a fresh terminal that is most
+ * of the cost of showing a run's first line. The spare draws the characters
+ * runs usually print (plain and bold, and the console's own symbols) while
+ * the browser is idle, then resets: the measurements stay cached.
+ */
+const WARM_UP_TEXT = (() => {
+  let ascii = '';
+  for (let c = 0x20; c < 0x7f; c++) ascii += String.fromCharCode(c);
+  return `${ascii}▶■✖·…●\r\n\x1b[1m${ascii}▶■✖\x1b[0m`;
+})();
+
+function warmUp(entry: Entry) {
+  entry.warming = true;
+  // Parsed, then drawn in the next frame (xterm's own frame callback was
+  // queued while parsing, so it runs first), then wiped.
+  entry.term.write(WARM_UP_TEXT, () => requestAnimationFrame(() => endWarmUp(entry)));
+}
+
+/** Wipes the warm-up text (now, if a run needs the terminal first). */
+function endWarmUp(entry: Entry) {
+  if (!entry.warming) return;
+  entry.warming = false;
+  // A full reset (RIS) written into the stream, so it lands after the
+  // warm-up text however far xterm got with parsing it, and before the
+  // console's own text.
+  entry.term.write('\x1bc');
+}
+
+/** Calls `fn` when the browser is idle; returns a cancel function. */
+function whenIdle(fn: () => void): () => void {
+  if (typeof requestIdleCallback === 'function') {
+    const handle = requestIdleCallback(fn, { timeout: 2000 });
+    return () => cancelIdleCallback(handle);
+  }
+  const timer = setTimeout(fn, 200);
+  return () => clearTimeout(timer);
+}
+
+/**
+ * Run→first-output latency, read by the browser tests: the animation frame
+ * after xterm parsed the run's first output, i.e. the frame that shows it.
+ */
 function markPainted(id: string, data: string | Uint8Array) {
-  const w = window as unknown as { __bytesbox?: { painted: Record<string, number> } };
-  w.__bytesbox ??= { painted: {} };
-  if (!(id in w.__bytesbox.painted) && typeof data !== 'string') w.__bytesbox.painted[id] = performance.now();
+  const w = window as unknown as { __bytesbox?: { painted: Record<string, number>; pending: Set<string> } };
+  w.__bytesbox ??= { painted: {}, pending: new Set() };
+  const marks = w.__bytesbox;
+  if (typeof data === 'string' || id in marks.painted || marks.pending.has(id)) return;
+  marks.pending.add(id);
+  requestAnimationFrame(() => {
+    marks.painted[id] = performance.now();
+    marks.pending.delete(id);
+  });
 }

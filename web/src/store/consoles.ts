@@ -262,9 +262,12 @@ export class ConsolesStore extends Store<ConsolesSnapshot> {
     const index = snapshot.consoles.findIndex((c) => c.id === id);
     if (index < 0) return;
     const { console: next, writes } = change(snapshot.consoles[index]);
-    const consoles = snapshot.consoles.slice();
-    consoles[index] = next;
-    this.set({ ...snapshot, consoles });
+    // Output after the first chunk changes no state: nothing re-renders for it.
+    if (next !== snapshot.consoles[index]) {
+      const consoles = snapshot.consoles.slice();
+      consoles[index] = next;
+      this.set({ ...snapshot, consoles });
+    }
     this.write(id, writes);
   }
 
@@ -283,9 +286,10 @@ export class ConsolesStore extends Store<ConsolesSnapshot> {
     const id = `run-${Date.now().toString(36)}-${++counter}`;
     const console = newConsole(id, title, this.clock());
     const snapshot = this.get();
+    // The frame goes out before anything is drawn for it.
+    this.client.send({ type: 'run', id, ...request });
     this.set({ ...snapshot, consoles: [...snapshot.consoles, console], activeId: id });
     this.write(id, [`\x1b[2m$ run ${title}\x1b[0m\r\n`]);
-    this.client.send({ type: 'run', id, ...request });
     return id;
   }
 

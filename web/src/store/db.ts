@@ -13,6 +13,10 @@ export interface ProjectSummary {
   files: number;
 }
 
+export function summaryOf(p: Project): ProjectSummary {
+  return { id: p.id, name: p.name, updatedAt: p.updatedAt, files: Object.keys(p.files).length };
+}
+
 function request<T>(req: IDBRequest<T>): Promise<T> {
   return new Promise((resolve, reject) => {
     req.onsuccess = () => resolve(req.result);
@@ -59,8 +63,6 @@ export class ProjectDb {
   /** Every project, most recently changed first. */
   async list(): Promise<ProjectSummary[]> {
     const all = (await request((await this.store('readonly')).getAll())) as Project[];
-    return all
-      .map((p) => ({ id: p.id, name: p.name, updatedAt: p.updatedAt, files: Object.keys(p.files).length }))
-      .sort((a, b) => b.updatedAt - a.updatedAt);
+    return all.map(summaryOf).sort((a, b) => b.updatedAt - a.updatedAt);
   }
 }

@@ -4,7 +4,7 @@
 // is written after a short pause, and pending writes are flushed when the
 // page is hidden, so a reload loses nothing.
 
-import type { ProjectDb, ProjectSummary } from './db';
+import { summaryOf, type ProjectDb, type ProjectSummary } from './db';
 import type { Project } from './project';
 import { makeProject, newProjectId } from './project';
 import { Store } from './store';
@@ -81,9 +81,13 @@ export class WorkspaceStore extends Store<WorkspaceSnapshot> {
     if (!project) return this.writing;
     this.writing = this.writing
       .then(() => this.db.put(project))
-      .then(async () => {
-        if (this.get().project === project) this.set({ ...this.get(), saveState: 'saved', error: null });
-        this.set({ ...this.get(), projects: await this.db.list() });
+      .then(() => {
+        // The list's entry for this project, updated here rather than by
+        // reading every project back from the database.
+        const summary = summaryOf(project);
+        const projects = [summary, ...this.get().projects.filter((p) => p.id !== project.id)];
+        const saved = this.get().project === project;
+        this.set({ ...this.get(), projects, ...(saved ? { saveState: 'saved' as const, error: null } : {}) });
       })
       .catch((e: unknown) => {
         this.set({ ...this.get(), saveState: 'error', error: `Could not save: ${String(e)}` });
