@@ -406,7 +406,10 @@ async fn read_output(
     done: oneshot::Sender<Option<String>>,
 ) -> ReaderEnd {
     let mut counts = [0u64; 2];
-    let mut over_cap = false;
+    // Per stream: the engine copies stdout and stderr separately, so one
+    // stream's last frames may arrive after the other went over its cap.
+    let mut over_cap = [false; 2];
+    let mut consumer_gone = false;
     let mut engine_error = None;
     while let Some(item) = output.next().await {
         let (stream, data) = match item {
@@ -418,20 +421,20 @@ async fn read_output(
                 break;
             }
         };
-        if over_cap {
+        let index = usize::from(stream == Stream::Stderr);
+        if consumer_gone || over_cap[index] {
             continue;
         }
-        let index = usize::from(stream == Stream::Stderr);
         let room = cap.saturating_sub(counts[index]);
         let take = (data.len() as u64).min(room) as usize;
         if take > 0 {
             counts[index] += take as u64;
             if events.send(RunEvent::Output { stream, data: data.slice(..take) }).await.is_err() {
-                over_cap = true;
+                consumer_gone = true;
             }
         }
         if data.len() > take {
-            over_cap = true;
+            over_cap[index] = true;
             cap_hit.notify_one();
         }
     }
