@@ -29,7 +29,9 @@ use bollard::query_parameters::ResizeExecOptions;
 use bollard::Docker;
 use bytes::Bytes;
 use bytesbox_cgroups::{Cgroup, CgroupLimits};
-use bytesbox_sandbox::{ExitReport, RunControl, RunEvent, RunHandle, RunSpec, RunStatus, SandboxError, Signal, Stream};
+use bytesbox_sandbox::{
+    Ending, ExitReport, RunControl, RunEvent, RunHandle, RunSpec, RunStatus, SandboxError, Signal, StopReason, Stream,
+};
 use futures_util::{Stream as FuturesStream, StreamExt};
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -593,28 +595,21 @@ fn split_exit(code: Option<i64>, reason: Option<KillReason>) -> (Option<i32>, Op
     }
 }
 
-/// The status of a finished run (as the native backend decides it).
+/// The status of a finished run, by the rule every backend shares; an
+/// engine that went away counts as a kill.
 fn decide_status(
     reason: Option<KillReason>,
     status: (Option<i32>, Option<i32>),
     oom: bool,
     cpu_exhausted: bool,
 ) -> RunStatus {
-    match reason {
-        Some(KillReason::Requested) | Some(KillReason::EngineGone) => return RunStatus::Killed,
-        Some(KillReason::Timeout) => return RunStatus::Timeout,
-        Some(KillReason::OutputLimit) => return RunStatus::OutputLimit,
-        Some(KillReason::CpuLimit) => return RunStatus::CpuLimit,
-        None => {}
-    }
-    match status {
-        _ if oom => RunStatus::MemoryLimit,
-        (_, Some(libc::SIGXCPU)) => RunStatus::CpuLimit,
-        (_, Some(libc::SIGKILL)) if cpu_exhausted => RunStatus::CpuLimit,
-        (_, Some(_)) => RunStatus::Signaled,
-        (Some(0), None) => RunStatus::Ok,
-        _ => RunStatus::Nonzero,
-    }
+    let stop = reason.map(|reason| match reason {
+        KillReason::Timeout => StopReason::Timeout,
+        KillReason::CpuLimit => StopReason::CpuLimit,
+        KillReason::OutputLimit => StopReason::OutputLimit,
+        KillReason::Requested | KillReason::EngineGone => StopReason::Killed,
+    });
+    RunStatus::decide(stop, Ending { exit_code: status.0, signal: status.1, oom, cpu_exhausted })
 }
 
 #[cfg(test)]
@@ -632,11 +627,8 @@ mod tests {
     }
 
     #[test]
-    fn statuses_follow_the_native_rules() {
-        assert_eq!(decide_status(None, (Some(0), None), false, false), RunStatus::Ok);
-        assert_eq!(decide_status(None, (Some(3), None), false, false), RunStatus::Nonzero);
+    fn kill_reasons_map_to_statuses() {
         assert_eq!(decide_status(None, (None, Some(9)), true, false), RunStatus::MemoryLimit);
-        assert_eq!(decide_status(None, (None, Some(9)), false, true), RunStatus::CpuLimit);
         assert_eq!(decide_status(Some(KillReason::EngineGone), (None, Some(9)), false, false), RunStatus::Killed);
         assert_eq!(decide_status(Some(KillReason::Timeout), (None, Some(9)), true, true), RunStatus::Timeout);
     }

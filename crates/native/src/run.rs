@@ -16,7 +16,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use bytesbox_cgroups::Cgroup;
 use bytesbox_jail::protocol::InitRequest;
-use bytesbox_sandbox::{ExitReport, RunControl, RunEvent, RunLimits, RunStatus, SandboxError, Signal, Stream};
+use bytesbox_sandbox::{
+    Ending, ExitReport, RunControl, RunEvent, RunLimits, RunStatus, SandboxError, Signal, StopReason, Stream,
+};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::sync::{mpsc, oneshot, Mutex, Notify};
@@ -415,23 +417,15 @@ impl Supervisor {
     }
 }
 
-/// The status of a finished run.
+/// The status of a finished run, by the rule every backend shares.
 fn decide_status(reason: Option<KillReason>, status: ExitStatus, oom: bool, cpu_exhausted: bool) -> RunStatus {
-    match reason {
-        Some(KillReason::Requested) => return RunStatus::Killed,
-        Some(KillReason::Timeout) => return RunStatus::Timeout,
-        Some(KillReason::OutputLimit) => return RunStatus::OutputLimit,
-        Some(KillReason::CpuLimit) => return RunStatus::CpuLimit,
-        None => {}
-    }
-    match status {
-        _ if oom => RunStatus::MemoryLimit,
-        (_, Some(libc::SIGXCPU)) => RunStatus::CpuLimit,
-        (_, Some(libc::SIGKILL)) if cpu_exhausted => RunStatus::CpuLimit,
-        (_, Some(_)) => RunStatus::Signaled,
-        (Some(0), None) => RunStatus::Ok,
-        _ => RunStatus::Nonzero,
-    }
+    let stop = reason.map(|reason| match reason {
+        KillReason::Timeout => StopReason::Timeout,
+        KillReason::CpuLimit => StopReason::CpuLimit,
+        KillReason::OutputLimit => StopReason::OutputLimit,
+        KillReason::Requested => StopReason::Killed,
+    });
+    RunStatus::decide(stop, Ending { exit_code: status.0, signal: status.1, oom, cpu_exhausted })
 }
 
 #[cfg(test)]
@@ -439,26 +433,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_first_kill_reason_decides() {
+    fn kill_reasons_map_to_statuses() {
         let killed = (None, Some(libc::SIGKILL));
         assert_eq!(decide_status(Some(KillReason::Timeout), killed, false, false), RunStatus::Timeout);
         assert_eq!(decide_status(Some(KillReason::Requested), killed, true, true), RunStatus::Killed);
         assert_eq!(decide_status(Some(KillReason::OutputLimit), killed, false, false), RunStatus::OutputLimit);
         assert_eq!(decide_status(Some(KillReason::CpuLimit), killed, false, true), RunStatus::CpuLimit);
-    }
-
-    #[test]
-    fn exits_map_to_statuses() {
-        assert_eq!(decide_status(None, (Some(0), None), false, false), RunStatus::Ok);
-        assert_eq!(decide_status(None, (Some(3), None), false, false), RunStatus::Nonzero);
-        assert_eq!(decide_status(None, (None, Some(libc::SIGSEGV)), false, false), RunStatus::Signaled);
-        assert_eq!(decide_status(None, (None, Some(libc::SIGKILL)), true, false), RunStatus::MemoryLimit);
-        assert_eq!(
-            decide_status(None, (Some(1), None), true, false),
-            RunStatus::MemoryLimit,
-            "a child's OOM kill counts"
-        );
-        assert_eq!(decide_status(None, (None, Some(libc::SIGXCPU)), false, false), RunStatus::CpuLimit);
-        assert_eq!(decide_status(None, (None, Some(libc::SIGKILL)), false, true), RunStatus::CpuLimit);
+        assert_eq!(decide_status(None, killed, true, false), RunStatus::MemoryLimit);
     }
 }

@@ -23,6 +23,6 @@ pub use backend::{Backend, BoxId, BoxInfo};
 pub use error::SandboxError;
 pub use files::{FileEntry, PutMode, SkippedEntry, WorkspaceSnapshot};
 pub use limits::{BoxLimits, RunLimits};
-pub use report::{ExitReport, RunStatus};
+pub use report::{Ending, ExitReport, RunStatus, StopReason};
 pub use run::{CollectedRun, RunControl, RunEvent, RunHandle, Signal, Stream};
 pub use spec::{BoxSpec, NetworkMode, RootfsSpec, RunSpec, StdioMode};

@@ -56,6 +56,61 @@ impl RunStatus {
     }
 }
 
+/// Why a backend ended a run itself, before or instead of its own exit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    /// Past its wall-time limit.
+    Timeout,
+    /// Past its CPU-time budget.
+    CpuLimit,
+    /// Over its output cap.
+    OutputLimit,
+    /// Stop, a dropped handle, the box destroyed, or the backend itself
+    /// gone.
+    Killed,
+}
+
+/// How the process ended and what the cgroup saw, as every backend
+/// measures them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Ending {
+    /// Exit code, if it exited.
+    pub exit_code: Option<i32>,
+    /// Signal, if a signal ended it.
+    pub signal: Option<i32>,
+    /// The out-of-memory killer acted in its cgroup.
+    pub oom: bool,
+    /// It used its whole CPU-time budget.
+    pub cpu_exhausted: bool,
+}
+
+/// SIGKILL and SIGXCPU on Linux (every architecture Bytesbox runs on).
+const SIGKILL: i32 = 9;
+const SIGXCPU: i32 = 24;
+
+impl RunStatus {
+    /// The one rule every backend reports by: the backend's own reason
+    /// wins (the first one, as it was the cause); otherwise an OOM kill,
+    /// then CPU exhaustion, then the signal or exit code.
+    pub fn decide(stop: Option<StopReason>, ending: Ending) -> RunStatus {
+        match stop {
+            Some(StopReason::Killed) => return RunStatus::Killed,
+            Some(StopReason::Timeout) => return RunStatus::Timeout,
+            Some(StopReason::OutputLimit) => return RunStatus::OutputLimit,
+            Some(StopReason::CpuLimit) => return RunStatus::CpuLimit,
+            None => {}
+        }
+        match (ending.exit_code, ending.signal) {
+            _ if ending.oom => RunStatus::MemoryLimit,
+            (_, Some(SIGXCPU)) => RunStatus::CpuLimit,
+            (_, Some(SIGKILL)) if ending.cpu_exhausted => RunStatus::CpuLimit,
+            (_, Some(_)) => RunStatus::Signaled,
+            (Some(0), None) => RunStatus::Ok,
+            _ => RunStatus::Nonzero,
+        }
+    }
+}
+
 impl std::fmt::Display for RunStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -86,6 +141,34 @@ pub struct ExitReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ended(exit_code: Option<i32>, signal: Option<i32>, oom: bool, cpu_exhausted: bool) -> Ending {
+        Ending { exit_code, signal, oom, cpu_exhausted }
+    }
+
+    #[test]
+    fn the_backend_s_own_reason_decides_first() {
+        let killed = ended(None, Some(SIGKILL), true, true);
+        assert_eq!(RunStatus::decide(Some(StopReason::Timeout), killed), RunStatus::Timeout);
+        assert_eq!(RunStatus::decide(Some(StopReason::Killed), killed), RunStatus::Killed);
+        assert_eq!(RunStatus::decide(Some(StopReason::OutputLimit), killed), RunStatus::OutputLimit);
+        assert_eq!(RunStatus::decide(Some(StopReason::CpuLimit), killed), RunStatus::CpuLimit);
+    }
+
+    #[test]
+    fn exits_map_to_statuses() {
+        assert_eq!(RunStatus::decide(None, ended(Some(0), None, false, false)), RunStatus::Ok);
+        assert_eq!(RunStatus::decide(None, ended(Some(3), None, false, false)), RunStatus::Nonzero);
+        assert_eq!(RunStatus::decide(None, ended(None, Some(11), false, false)), RunStatus::Signaled);
+        assert_eq!(RunStatus::decide(None, ended(None, Some(SIGKILL), true, false)), RunStatus::MemoryLimit);
+        assert_eq!(
+            RunStatus::decide(None, ended(Some(1), None, true, false)),
+            RunStatus::MemoryLimit,
+            "a child's OOM kill counts"
+        );
+        assert_eq!(RunStatus::decide(None, ended(None, Some(SIGXCPU), false, false)), RunStatus::CpuLimit);
+        assert_eq!(RunStatus::decide(None, ended(None, Some(SIGKILL), false, true)), RunStatus::CpuLimit);
+    }
 
     #[test]
     fn status_names_round_trip() {
