@@ -110,3 +110,43 @@ test_web() {
     target="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)"
     (cd web && BYTESBOX_BIN="$target/debug/bytesbox" node --test --test-concurrency=1 e2e/*.test.mjs)
 }
+
+# PostgreSQL for the store's tests: Debian's postgresql, its cluster started
+# in the background (as the postgres user, through pg_ctlcluster) when
+# nothing answers, and a fresh test database `bytesbox_test` (dropped and
+# made again, so every run applies the migrations from scratch). Exports
+# BYTESBOX_TEST_POSTGRES_URL. Needs root. The server's log goes to the
+# cluster's usual log under /var/log/postgresql.
+ensure_postgres() {
+    ensure_apt postgresql
+    local cluster version name port
+    cluster="$(pg_lsclusters --no-header | head -n 1)"
+    if [ -z "$cluster" ]; then
+        version="$(ls /usr/lib/postgresql | sort -V | tail -n 1)"
+        say "creating a PostgreSQL $version cluster"
+        pg_createcluster "$version" main >/dev/null
+        cluster="$(pg_lsclusters --no-header | head -n 1)"
+    fi
+    read -r version name port _ <<<"$cluster"
+    if ! pg_isready -q -h 127.0.0.1 -p "$port"; then
+        say "starting PostgreSQL $version/$name in the background"
+        pg_ctlcluster "$version" "$name" start
+        local waited=0
+        until pg_isready -q -h 127.0.0.1 -p "$port"; do
+            sleep 0.5
+            waited=$((waited + 1))
+            [ "$waited" -lt 60 ] || die "PostgreSQL did not answer within 30 s; see /var/log/postgresql/"
+        done
+    fi
+    runuser -u postgres -- psql -q -p "$port" -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS bytesbox_test WITH (FORCE);
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bytesbox_test') THEN
+        CREATE ROLE bytesbox_test LOGIN PASSWORD 'bytesbox_test';
+    END IF;
+END $$;
+CREATE DATABASE bytesbox_test OWNER bytesbox_test;
+SQL
+    export BYTESBOX_TEST_POSTGRES_URL="postgres://bytesbox_test:bytesbox_test@127.0.0.1:$port/bytesbox_test"
+}

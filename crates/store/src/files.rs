@@ -1,0 +1,120 @@
+//! A project's file index, with a version per file. Version 0 stands for
+//! "no such file": writing with expected version 0 creates a file, and a
+//! conflict whose current version is 0 means another writer deleted it.
+
+use sqlx::any::AnyRow;
+
+use crate::error::{StoreError, StoreResult};
+use crate::model::{FileEntry, ProjectId, UserId};
+use crate::{column, now_ms, Store};
+
+const FILE_COLUMNS: &str = "path, size_bytes, object_key, version, updated_at";
+
+impl Store {
+    /// Records a write of `path` (whose contents the caller already put in
+    /// the object store under `object_key`), if the file is still at
+    /// `expected_version` (0: it must not exist yet).
+    pub async fn put_file_entry(
+        &self,
+        owner: &UserId,
+        project: &ProjectId,
+        path: &str,
+        size_bytes: i64,
+        object_key: &str,
+        expected_version: i64,
+    ) -> StoreResult<FileEntry> {
+        self.project(owner, project).await?;
+        let now = now_ms();
+        let written = if expected_version == 0 {
+            let sql = format!(
+                "INSERT INTO project_files (project_id, path, size_bytes, object_key, version, updated_at) \
+                 VALUES ($1, $2, $3, $4, 1, $5) RETURNING {FILE_COLUMNS}"
+            );
+            let inserted = sqlx::query(&sql)
+                .bind(&project.0)
+                .bind(path)
+                .bind(size_bytes)
+                .bind(object_key)
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await;
+            match inserted {
+                Err(sqlx::Error::Database(error)) if error.is_unique_violation() => None,
+                other => other?,
+            }
+        } else {
+            let sql = format!(
+                "UPDATE project_files SET size_bytes = $1, object_key = $2, version = version + 1, updated_at = $3 \
+                 WHERE project_id = $4 AND path = $5 AND version = $6 RETURNING {FILE_COLUMNS}"
+            );
+            sqlx::query(&sql)
+                .bind(size_bytes)
+                .bind(object_key)
+                .bind(now)
+                .bind(&project.0)
+                .bind(path)
+                .bind(expected_version)
+                .fetch_optional(&self.pool)
+                .await?
+        };
+        match written {
+            Some(row) => file_from_row(&row),
+            None => Err(self.file_conflict(project, path, expected_version).await),
+        }
+    }
+
+    /// Removes `path` from the index if it is still at `expected_version`;
+    /// returns the entry, whose object the caller then deletes.
+    pub async fn delete_file_entry(
+        &self,
+        owner: &UserId,
+        project: &ProjectId,
+        path: &str,
+        expected_version: i64,
+    ) -> StoreResult<FileEntry> {
+        self.project(owner, project).await?;
+        let sql = format!(
+            "DELETE FROM project_files WHERE project_id = $1 AND path = $2 AND version = $3 RETURNING {FILE_COLUMNS}"
+        );
+        let row =
+            sqlx::query(&sql).bind(&project.0).bind(path).bind(expected_version).fetch_optional(&self.pool).await?;
+        match row {
+            Some(row) => file_from_row(&row),
+            None => Err(self.file_conflict(project, path, expected_version).await),
+        }
+    }
+
+    /// The owner's project's files, by path.
+    pub async fn list_files(&self, owner: &UserId, project: &ProjectId) -> StoreResult<Vec<FileEntry>> {
+        self.project(owner, project).await?;
+        let sql = format!("SELECT {FILE_COLUMNS} FROM project_files WHERE project_id = $1 ORDER BY path");
+        let rows = sqlx::query(&sql).bind(&project.0).fetch_all(&self.pool).await?;
+        rows.iter().map(file_from_row).collect()
+    }
+
+    async fn file_conflict(&self, project: &ProjectId, path: &str, expected: i64) -> StoreError {
+        let current = sqlx::query("SELECT version FROM project_files WHERE project_id = $1 AND path = $2")
+            .bind(&project.0)
+            .bind(path)
+            .fetch_optional(&self.pool)
+            .await;
+        match current {
+            Ok(Some(row)) => match column::<i64>(&row, "version") {
+                Ok(current) => StoreError::Conflict { expected, current },
+                Err(error) => error,
+            },
+            Ok(None) => StoreError::Conflict { expected, current: 0 },
+            Err(error) => StoreError::Database(error),
+        }
+    }
+}
+
+fn file_from_row(row: &AnyRow) -> StoreResult<FileEntry> {
+    Ok(FileEntry {
+        path: column(row, "path")?,
+        size_bytes: column(row, "size_bytes")?,
+        object_key: column(row, "object_key")?,
+        version: column(row, "version")?,
+        updated_at_ms: column(row, "updated_at")?,
+    })
+}
