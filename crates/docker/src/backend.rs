@@ -182,6 +182,20 @@ impl DockerBackend {
         found
     }
 
+    /// Starts one run in the box's container (replacing a broken one first).
+    async fn start_run(&self, bx: &Arc<DockerBox>, run_id: u64, spec: RunSpec) -> Result<RunHandle, SandboxError> {
+        let live = self.inner.live_container(bx).await?;
+        run::start(run::RunStart {
+            docker: self.inner.docker.clone(),
+            sandbox: bx.clone(),
+            container: live.id,
+            container_cgroup: live.cgroup,
+            run_id,
+            spec,
+        })
+        .await
+    }
+
     fn lookup(&self, id: &BoxId) -> Result<Arc<DockerBox>, SandboxError> {
         if self.inner.shutting_down.load(Ordering::Acquire) {
             return Err(SandboxError::ShuttingDown);
@@ -345,6 +359,27 @@ impl Inner {
         }
     }
 
+    /// Whether the engine says the container runs (false when it is gone
+    /// or the engine does not answer).
+    async fn container_running(&self, id: &str) -> bool {
+        self.docker
+            .inspect_container(id, None::<bollard::query_parameters::InspectContainerOptions>)
+            .await
+            .ok()
+            .and_then(|c| c.state)
+            .and_then(|s| s.running)
+            .unwrap_or(false)
+    }
+
+    /// Whether the box's current container runs.
+    async fn box_container_running(&self, bx: &DockerBox) -> bool {
+        let id = bx.container.lock().await.as_ref().map(|live| live.id.clone());
+        match id {
+            Some(id) => self.container_running(&id).await,
+            None => false,
+        }
+    }
+
     /// The box's container, replacing it first when it broke.
     async fn live_container(&self, bx: &DockerBox) -> Result<LiveContainer, SandboxError> {
         let mut slot = bx.container.lock().await;
@@ -432,8 +467,14 @@ impl Backend for DockerBackend {
             }
         };
         let shape = spare::shape_of(&spec, &image);
+        // An engine restart stops the spare's container; the idle sweep
+        // notices only later, so a taken spare is checked (one inspect).
         let made = match inner.take_spare(&shape) {
-            Some(made) => made,
+            Some(made) if inner.container_running(&made.live.id).await => made,
+            Some(stopped) => {
+                inner.remove_made(stopped).await;
+                inner.make_box(&spec, &image).await?
+            }
             None => inner.make_box(&spec, &image).await?,
         };
         // The next session of this shape finds its box ready.
@@ -498,19 +539,14 @@ impl Backend for DockerBackend {
             return Err(SandboxError::BoxGone(id.to_string()));
         }
         let run_id = bx.begin_run();
-        let started = async {
-            let live = self.inner.live_container(&bx).await?;
-            run::start(run::RunStart {
-                docker: self.inner.docker.clone(),
-                sandbox: bx.clone(),
-                container: live.id,
-                container_cgroup: live.cgroup,
-                run_id,
-                spec,
-            })
-            .await
+        let mut started = self.start_run(&bx, run_id, spec.clone()).await;
+        // A container that stopped while the box was idle (an engine
+        // restart stops them all) fails the exec: the run gets a fresh
+        // container, once. Only this failure path pays for the inspect.
+        if started.is_err() && !bx.is_destroyed() && !self.inner.box_container_running(&bx).await {
+            bx.mark_broken();
+            started = self.start_run(&bx, run_id, spec).await;
         }
-        .await;
         if started.is_err() {
             bx.finish_run(run_id);
         }
@@ -625,15 +661,7 @@ async fn check_spare(inner: &Arc<Inner>) {
         .ok()
         .and_then(|slot| slot.ready.as_ref().map(|(s, m)| (s.clone(), m.live.id.clone(), m.image.clone())));
     let Some((shape, container_id, image)) = ready else { return };
-    let running = inner
-        .docker
-        .inspect_container(&container_id, None::<bollard::query_parameters::InspectContainerOptions>)
-        .await
-        .ok()
-        .and_then(|c| c.state)
-        .and_then(|s| s.running)
-        .unwrap_or(false);
-    if running {
+    if inner.container_running(&container_id).await {
         return;
     }
     let dead = inner.spare.lock().ok().and_then(|mut slot| match &slot.ready {

@@ -13,6 +13,15 @@ use bytesbox_conformance::{load_selected_corpus, run_case, run_conformance_tests
 use bytesbox_docker::{DockerBackend, DockerConfig, DEFAULT_IMAGE};
 use bytesbox_sandbox::{Backend, BoxSpec, FileEntry, PutMode, RootfsSpec, RunSpec, RunStatus};
 use bytesbox_testkit::require_root;
+use tokio::sync::RwLock;
+
+#[path = "docker/daemon_failures.rs"]
+mod daemon_failures;
+
+/// Held shared by every test that uses the engine, and exclusively by the
+/// one that restarts it, so a restart never pulls the engine from under
+/// another test of this binary.
+static ENGINE: RwLock<()> = RwLock::const_new(());
 
 /// True when the engine answers and the default image exists. Without
 /// them: a failure in CI, a loud skip elsewhere.
@@ -40,6 +49,7 @@ async fn shutdown_and_check(backend: DockerBackend) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shared_conformance_suite() {
+    let _engine = ENGINE.read().await;
     if !require_docker("shared_conformance_suite").await {
         return;
     }
@@ -53,6 +63,7 @@ async fn shared_conformance_suite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_corpus() {
+    let _engine = ENGINE.read().await;
     if !require_docker("hostile_corpus").await {
         return;
     }
@@ -84,6 +95,7 @@ async fn hostile_corpus() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_boxes_are_destroyed_after_their_ttl() {
+    let _engine = ENGINE.read().await;
     if !require_docker("idle_boxes_are_destroyed_after_their_ttl").await {
         return;
     }
@@ -110,6 +122,7 @@ async fn idle_boxes_are_destroyed_after_their_ttl() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_are_on_separate_internal_networks() {
+    let _engine = ENGINE.read().await;
     if !require_docker("sessions_are_on_separate_internal_networks").await {
         return;
     }
@@ -151,6 +164,7 @@ async fn sessions_are_on_separate_internal_networks() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_image_is_a_clear_error_and_leaks_nothing() {
+    let _engine = ENGINE.read().await;
     if !require_docker("a_missing_image_is_a_clear_error_and_leaks_nothing").await {
         return;
     }
@@ -165,6 +179,7 @@ async fn a_missing_image_is_a_clear_error_and_leaks_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_container_removed_under_a_box_is_replaced() {
+    let _engine = ENGINE.read().await;
     if !require_docker("a_container_removed_under_a_box_is_replaced").await {
         return;
     }
@@ -178,19 +193,15 @@ async fn a_container_removed_under_a_box_is_replaced() {
     backend.docker().remove_container(&id.0, Some(options)).await.unwrap();
     let ended = tokio::time::timeout(Duration::from_secs(30), live.collect()).await.expect("no hang").unwrap();
     assert_ne!(ended.report.status, RunStatus::Ok, "{:?}", ended.report);
-    // The next run gets a fresh container (and an empty workspace).
-    let mut next = None;
-    for _ in 0..3 {
-        match backend.run(&id, RunSpec::command(["sh", "-c", "ls; echo fresh"])).await {
-            Ok(handle) => {
-                next = Some(handle.collect().await.unwrap());
-                break;
-            }
-            Err(e) => eprintln!("run after the container vanished: {e}"),
-        }
-    }
-    let next = next.expect("a later run works");
-    assert!(next.stdout_text().contains("fresh"), "{:?}", next.stdout_text());
+    // The very next run gets a fresh container (and an empty workspace).
+    let next = backend
+        .run(&id, RunSpec::command(["sh", "-c", "ls; echo fresh"]))
+        .await
+        .expect("the next run starts")
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(next.stdout_text(), "fresh\n", "{:?}", next.report);
     backend.destroy(&id).await.unwrap();
     assert_no_leaks(&backend, "a replaced container").await;
     shutdown_and_check(backend).await;

@@ -232,3 +232,36 @@ async fn runtimes_with_docker_show_each_image_present_or_missing() {
     assert!(python.contains("scripts/images build"), "the fix is named: {table}");
     assert!(line_of(&table, "javascript").contains("available"), "{table}");
 }
+
+/// `bytesbox serve --backend docker` with no engine behind `DOCKER_HOST`
+/// exits at once with a message that names the problem and the fix. No
+/// root, engine or images needed.
+#[test]
+fn serve_with_docker_says_how_to_fix_an_engine_that_does_not_answer() {
+    let data = tempfile::tempdir().unwrap();
+    let address = "unix:///nonexistent/bytesbox-test/docker.sock";
+    let mut child = Command::new(BYTESBOX)
+        .args(["serve", "--listen", "127.0.0.1:0", "--backend", "docker", "--data-dir"])
+        .arg(data.path())
+        .env("DOCKER_HOST", address)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("bytesbox serve kept running with no engine to talk to");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "serve refuses to start: {stderr}");
+    assert!(output.stdout.is_empty(), "nothing listens: {}", String::from_utf8_lossy(&output.stdout));
+    assert!(stderr.contains(address) && stderr.contains("does not answer"), "names the problem: {stderr}");
+    assert!(stderr.contains("dockerd") && stderr.contains("DOCKER_HOST"), "says how to fix it: {stderr}");
+    assert!(stderr.contains("scripts/images build"), "and how to get the images: {stderr}");
+}
