@@ -8,13 +8,13 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytesbox_engine::{EngineError, Job, JobEvent, StageKind};
-use bytesbox_sandbox::{ExitReport, PutMode, RunLimits, Stream};
+use bytesbox_sandbox::{ExitReport, PutMode, Stream};
 use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
 use crate::metrics::BoxOrigin;
 use crate::planner::RuntimeInfo;
-use crate::protocol::{EncodedBytes, Encoding, RunRequest, ServerMessage, WireFile};
+use crate::protocol::{EncodedBytes, Encoding, LimitOverrides, RunRequest, ServerMessage, WireFile};
 use crate::rate_limit::Client;
 
 /// An API failure: a status, a stable code and a message.
@@ -111,7 +111,7 @@ pub struct ExecuteRequest {
     pub stdin: Option<String>,
     /// Limit overrides, within the server's maxima.
     #[serde(default)]
-    pub limits: Option<RunLimits>,
+    pub limits: Option<LimitOverrides>,
 }
 
 /// One stage's outcome.

@@ -100,7 +100,35 @@ pub struct RunRequest {
     pub tty: Option<TtySize>,
     /// Limit overrides, within the server's maxima.
     #[serde(default)]
-    pub limits: Option<RunLimits>,
+    pub limits: Option<LimitOverrides>,
+}
+
+/// The limits a request names; the rest keep the server's defaults (not
+/// the built-in ones, which an operator may have changed).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct LimitOverrides(serde_json::Map<String, serde_json::Value>);
+
+impl LimitOverrides {
+    /// `defaults` with these overrides; unknown or ill-typed fields are an
+    /// error that names them.
+    pub fn apply(&self, defaults: &RunLimits) -> Result<RunLimits, String> {
+        let mut merged = match serde_json::to_value(defaults) {
+            Ok(serde_json::Value::Object(map)) => map,
+            _ => return Err("the server's default limits cannot be read".into()),
+        };
+        merged.extend(self.0.iter().map(|(key, value)| (key.clone(), value.clone())));
+        serde_json::from_value(serde_json::Value::Object(merged)).map_err(|e| format!("limits: {e}"))
+    }
+}
+
+impl From<&RunLimits> for LimitOverrides {
+    fn from(limits: &RunLimits) -> LimitOverrides {
+        match serde_json::to_value(limits) {
+            Ok(serde_json::Value::Object(map)) => LimitOverrides(map),
+            _ => LimitOverrides::default(),
+        }
+    }
 }
 
 /// Client → server.
@@ -283,6 +311,16 @@ pub fn valid_run_id(id: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn limit_overrides_keep_the_server_s_defaults_for_what_they_do_not_name() {
+        let server_defaults = RunLimits { memory_bytes: 512 << 20, ..RunLimits::default() };
+        let overrides: LimitOverrides = serde_json::from_str(r#"{"wall_time_ms": 5000}"#).unwrap();
+        let limits = overrides.apply(&server_defaults).unwrap();
+        assert_eq!((limits.wall_time_ms, limits.memory_bytes), (5000, 512 << 20));
+        let typo: LimitOverrides = serde_json::from_str(r#"{"wall_time": 5000}"#).unwrap();
+        assert!(typo.apply(&server_defaults).unwrap_err().contains("wall_time"));
+    }
 
     #[test]
     fn the_documented_run_message_parses() {

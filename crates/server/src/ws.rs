@@ -226,7 +226,10 @@ pub(crate) fn plan_request(state: &AppState, run: RunRequest) -> Result<PlanRequ
         }
         files.push(FileEntry { path: file.path, content: content.0, executable: false });
     }
-    let limits = run.limits.unwrap_or_else(|| state.default_limits.clone());
+    let limits = match run.limits {
+        Some(overrides) => overrides.apply(&state.default_limits).map_err(|e| error(None, "invalid_spec", e))?,
+        None => state.default_limits.clone(),
+    };
     limits.validate_within(&state.max_limits).map_err(|e| error(None, "limit_exceeded", e.to_string()))?;
     let stdio = match run.tty {
         Some(size) => StdioMode::Pty { rows: size.rows, cols: size.cols },

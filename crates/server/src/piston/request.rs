@@ -15,7 +15,7 @@ use serde_json::Value;
 use super::version::{piston_runtimes, select, PistonRuntime};
 use crate::app::AppState;
 use crate::http::ApiError;
-use crate::protocol::{EncodedBytes, Encoding, RunRequest, ServerMessage, WireFile};
+use crate::protocol::{EncodedBytes, Encoding, LimitOverrides, RunRequest, ServerMessage, WireFile};
 
 /// A failure, shaped as Piston shapes it: a status and `{"message"}`.
 #[derive(Debug)]
@@ -156,7 +156,7 @@ pub(crate) fn prepare(state: &AppState, body: &Value, batch: bool) -> Result<Pre
         args: args(body)?,
         stdin: Some(stdin),
         tty: None,
-        limits: Some(run_limits),
+        limits: Some(LimitOverrides::from(&run_limits)),
     };
     let mut request = crate::ws::plan_request(state, run)?;
     request.close_stdin = batch;
