@@ -570,6 +570,10 @@ impl Backend for DockerBackend {
         Ok(())
     }
 
+    fn live_boxes(&self) -> usize {
+        self.inner.boxes.lock().map(|boxes| boxes.len()).unwrap_or(0)
+    }
+
     async fn list(&self) -> Vec<BoxInfo> {
         let boxes: Vec<Arc<DockerBox>> =
             self.inner.boxes.lock().map(|b| b.values().cloned().collect()).unwrap_or_default();

@@ -823,6 +823,10 @@ impl Backend for NativeBackend {
         }
     }
 
+    fn live_boxes(&self) -> usize {
+        self.inner.boxes.lock().map(|boxes| boxes.len()).unwrap_or(0)
+    }
+
     async fn list(&self) -> Vec<BoxInfo> {
         let boxes: Vec<_> = self.inner.boxes.lock().map(|b| b.values().cloned().collect()).unwrap_or_default();
         let mut infos: Vec<_> = boxes.iter().map(|b| b.info()).collect();

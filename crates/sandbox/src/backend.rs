@@ -64,6 +64,10 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// Lists live boxes.
     async fn list(&self) -> Vec<BoxInfo>;
 
+    /// How many boxes are live: for metrics, without reading each box's
+    /// usage as [`Backend::list`] does.
+    fn live_boxes(&self) -> usize;
+
     /// Destroys every box and stops background tasks.
     async fn shutdown(&self);
 }

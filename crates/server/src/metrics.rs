@@ -171,7 +171,7 @@ pub async fn scrape(State(state): State<Arc<AppState>>) -> Response {
     state.metrics.queued.set(gauge_value(admission.queued));
     state.metrics.running.set(gauge_value(admission.running));
     state.metrics.sessions.set(gauge_value(state.sessions.count()));
-    state.metrics.boxes.set(gauge_value(engine.backend().list().await.len()));
+    state.metrics.boxes.set(gauge_value(engine.backend().live_boxes()));
     match state.metrics.encode() {
         Ok(text) => ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text)
             .into_response(),

@@ -121,6 +121,9 @@ pub async fn box_listing(backend: &dyn Backend) -> TestResult {
         let mut live = bx.start(command(&["/bin/sh", "-c", "echo up; exec sleep 60"])).await?;
         live.wait_for("up").await?;
         let listed = backend.list().await;
+        ensure(backend.live_boxes() == listed.len(), || {
+            format!("live_boxes() says {} but list() has {} boxes", backend.live_boxes(), listed.len())
+        })?;
         let info = listed
             .iter()
             .find(|info| info.id == bx.id)

@@ -432,6 +432,10 @@ impl Backend for HostDouble {
         }
     }
 
+    fn live_boxes(&self) -> usize {
+        self.boxes.lock().unwrap().len()
+    }
+
     async fn list(&self) -> Vec<BoxInfo> {
         let boxes = self.boxes.lock().unwrap();
         boxes
