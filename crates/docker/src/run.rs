@@ -225,19 +225,7 @@ async fn launch(
         kill: kill_tx,
         finished: finished.clone(),
     });
-    if !spec.stdin.is_empty() || spec.close_stdin {
-        let feeder = control.clone();
-        let data = Bytes::from(spec.stdin);
-        let close = spec.close_stdin;
-        tokio::spawn(async move {
-            if !data.is_empty() {
-                let _ = feeder.write_stdin(data).await;
-            }
-            if close {
-                let _ = feeder.close_stdin().await;
-            }
-        });
-    }
+    bytesbox_sandbox::feed_initial_input(control.clone(), spec.stdin, spec.close_stdin);
     let cap_hit = Arc::new(Notify::new());
     let (reader_tx, reader_rx) = oneshot::channel();
     let reader =

@@ -232,19 +232,7 @@ pub fn supervise(start: RunStart) -> Result<(mpsc::Receiver<RunEvent>, Arc<Nativ
         kill: kill_tx,
         finished: finished.clone(),
     });
-    if !start.initial_stdin.is_empty() || start.close_stdin {
-        let feeder = control.clone();
-        let data = Bytes::from(start.initial_stdin);
-        let close = start.close_stdin;
-        tokio::spawn(async move {
-            if !data.is_empty() {
-                let _ = feeder.write_stdin(data).await;
-            }
-            if close {
-                let _ = feeder.close_stdin().await;
-            }
-        });
-    }
+    bytesbox_sandbox::feed_initial_input(control.clone(), start.initial_stdin, start.close_stdin);
     let supervisor = Supervisor {
         run_id: start.run_id,
         sandbox: start.sandbox,

@@ -24,5 +24,5 @@ pub use error::SandboxError;
 pub use files::{FileEntry, PutMode, SkippedEntry, WorkspaceSnapshot};
 pub use limits::{BoxLimits, RunLimits};
 pub use report::{Ending, ExitReport, RunStatus, StopReason};
-pub use run::{CollectedRun, RunControl, RunEvent, RunHandle, Signal, Stream};
+pub use run::{feed_initial_input, CollectedRun, RunControl, RunEvent, RunHandle, Signal, Stream};
 pub use spec::{BoxSpec, NetworkMode, RootfsSpec, RunSpec, StdioMode};

@@ -112,6 +112,22 @@ pub trait RunControl: Send + Sync + std::fmt::Debug {
     async fn kill(&self) -> Result<(), SandboxError>;
 }
 
+/// Writes a run's initial input, then ends it when asked, in the
+/// background: the program may read slowly, and the caller must not wait.
+pub fn feed_initial_input(control: std::sync::Arc<dyn RunControl>, data: Vec<u8>, close: bool) {
+    if data.is_empty() && !close {
+        return;
+    }
+    tokio::spawn(async move {
+        if !data.is_empty() {
+            let _ = control.write_stdin(Bytes::from(data)).await;
+        }
+        if close {
+            let _ = control.close_stdin().await;
+        }
+    });
+}
+
 /// A started run. Dropping the handle kills the run.
 #[derive(Debug)]
 pub struct RunHandle {
