@@ -79,7 +79,7 @@ function exists(project: Project, path: string): boolean {
 }
 
 function touch(project: Project, change: Partial<Project>): Project {
-  return { ...project, ...change, updatedAt: Date.now() };
+  return { ...project, ...change, updatedAt: changeTime() };
 }
 
 export function createFile(project: Project, rawPath: string, content = ''): Project {
@@ -218,6 +218,18 @@ export function makeProject(name: string, files: Record<string, string>, entry: 
     drafts: {},
     openTabs: first ? [first] : [],
     activeTab: first,
-    updatedAt: Date.now(),
+    updatedAt: changeTime(),
   };
+}
+
+let lastChange = 0;
+
+/**
+ * A time for "changed now" that never repeats: two changes within one
+ * millisecond must still sort as they happened (the project list is
+ * ordered by it).
+ */
+export function changeTime(): number {
+  lastChange = Math.max(Date.now(), lastChange + 1);
+  return lastChange;
 }

@@ -6,7 +6,7 @@
 
 import { summaryOf, type ProjectDb, type ProjectSummary } from './db';
 import type { Project } from './project';
-import { makeProject, newProjectId } from './project';
+import { changeTime, makeProject, newProjectId } from './project';
 import { Store } from './store';
 import { template, type TemplateKind } from '../templates';
 
@@ -114,7 +114,7 @@ export class WorkspaceStore extends Store<WorkspaceSnapshot> {
   /** Adds a project made elsewhere (an upload) and opens it. */
   async add(project: Project): Promise<void> {
     await this.flush();
-    const copy = { ...project, id: newProjectId(), updatedAt: Date.now() };
+    const copy = { ...project, id: newProjectId(), updatedAt: changeTime() };
     await this.db.put(copy);
     this.kv.setItem(LAST_PROJECT, copy.id);
     this.set({ ...this.get(), project: copy, projects: await this.db.list() });
@@ -130,7 +130,7 @@ export class WorkspaceStore extends Store<WorkspaceSnapshot> {
     }
     const project = await this.db.get(id);
     if (!project) return;
-    await this.db.put({ ...project, name: trimmed, updatedAt: Date.now() });
+    await this.db.put({ ...project, name: trimmed, updatedAt: changeTime() });
     this.set({ ...this.get(), projects: await this.db.list() });
   }
 
