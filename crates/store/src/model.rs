@@ -158,3 +158,14 @@ pub struct RunRecord {
     /// Wall time.
     pub duration_ms: i64,
 }
+
+/// What a user stores, counted against the quotas of their plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Usage {
+    /// Projects owned.
+    pub projects: u64,
+    /// Files across all of them.
+    pub files: u64,
+    /// Bytes of file contents across all of them.
+    pub bytes: u64,
+}
