@@ -31,6 +31,12 @@ pub fn read_zip(archive: &[u8], max_files: u64, max_bytes: u64) -> Result<Vec<Ne
             zip.len()
         )));
     }
+    // The reader keeps one entry per name: count the central directory's
+    // records ourselves to see duplicates it merged away.
+    let records = central_directory_records(archive, zip.central_directory_start(), zip.offset());
+    if records != Some(zip.len()) {
+        return Err(FilesError::InvalidArchive("it has duplicate or unreadable entries".to_owned()));
+    }
     let mut files = Vec::new();
     let mut total: u64 = 0;
     for index in 0..zip.len() {
@@ -73,6 +79,27 @@ pub fn read_zip(archive: &[u8], max_files: u64, max_bytes: u64) -> Result<Vec<Ne
         other => other,
     })?;
     Ok(files)
+}
+
+/// How many central directory file headers follow the directory's start
+/// (tried as an absolute position, then relative to prepended data).
+fn central_directory_records(archive: &[u8], start: u64, offset: u64) -> Option<usize> {
+    const SIGNATURE: [u8; 4] = [0x50, 0x4b, 0x01, 0x02];
+    const FIXED: usize = 46;
+    [start, start.saturating_add(offset)].into_iter().find_map(|start| {
+        let mut at = usize::try_from(start).ok()?;
+        if archive.get(at..at + 4)? != SIGNATURE {
+            return None;
+        }
+        let mut count = 0;
+        while archive.get(at..at + 4) == Some(&SIGNATURE[..]) {
+            let header = archive.get(at..at + FIXED)?;
+            let length = |field: usize| usize::from(u16::from_le_bytes([header[field], header[field + 1]]));
+            at += FIXED + length(28) + length(30) + length(32);
+            count += 1;
+        }
+        Some(count)
+    })
 }
 
 fn check_entry_name(name: &str) -> Result<(), FilesError> {
