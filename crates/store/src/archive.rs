@@ -149,12 +149,13 @@ impl ProjectFiles {
         quota: &Quota,
     ) -> Result<(Project, Vec<FileEntry>), FilesError> {
         let usage = self.usage(owner).await?;
-        if usage.projects >= quota.max_projects {
+        let count = |value: i64| u64::try_from(value).unwrap_or(0);
+        if count(usage.projects) >= quota.max_projects {
             return Err(FilesError::QuotaExceeded { quota: QuotaKind::Projects, limit: quota.max_projects });
         }
         let (max_files, max_bytes) = (quota.max_files, quota.max_bytes);
-        let files_left = max_files.saturating_sub(usage.files);
-        let bytes_left = max_bytes.saturating_sub(usage.bytes);
+        let files_left = max_files.saturating_sub(count(usage.files));
+        let bytes_left = max_bytes.saturating_sub(count(usage.bytes));
         let files = tokio::task::spawn_blocking(move || read_zip(&archive, files_left, bytes_left))
             .await
             .map_err(|error| FilesError::Io(std::io::Error::other(error)))?

@@ -5,7 +5,7 @@
 use sqlx::any::AnyRow;
 
 use crate::error::{StoreError, StoreResult};
-use crate::model::{FileEntry, ProjectId, Usage, UserId};
+use crate::model::{FileEntry, ProjectId, UserId};
 use crate::{column, now_ms, Store};
 
 const FILE_COLUMNS: &str = "path, size_bytes, object_key, version, updated_at";
@@ -149,27 +149,6 @@ impl Store {
         let row =
             sqlx::query("SELECT id FROM projects WHERE id = $1").bind(&project.0).fetch_optional(&self.pool).await?;
         Ok(row.is_some())
-    }
-
-    /// What the user stores: projects, files and bytes of contents.
-    pub async fn usage(&self, owner: &UserId) -> StoreResult<Usage> {
-        let projects = sqlx::query("SELECT COUNT(*) AS n FROM projects WHERE owner_id = $1")
-            .bind(&owner.0)
-            .fetch_one(&self.pool)
-            .await?;
-        // SUM of BIGINT is NUMERIC on PostgreSQL, which `Any` cannot
-        // decode: cast it back.
-        let files = sqlx::query(
-            "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(f.size_bytes), 0) AS BIGINT) AS bytes \
-             FROM project_files f JOIN projects p ON p.id = f.project_id WHERE p.owner_id = $1",
-        )
-        .bind(&owner.0)
-        .fetch_one(&self.pool)
-        .await?;
-        let count = |row: &AnyRow, name: &str| -> StoreResult<u64> {
-            Ok(u64::try_from(column::<i64>(row, name)?).unwrap_or(0))
-        };
-        Ok(Usage { projects: count(&projects, "n")?, files: count(&files, "n")?, bytes: count(&files, "bytes")? })
     }
 
     async fn file_conflict(&self, project: &ProjectId, path: &str, expected: i64) -> StoreError {

@@ -18,6 +18,7 @@ mod runs;
 mod secrets;
 mod sessions;
 mod tokens;
+mod usage;
 mod users;
 
 use std::path::Path;

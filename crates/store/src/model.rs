@@ -32,10 +32,20 @@ pub enum Role {
 }
 
 impl Role {
-    pub(crate) fn as_str(self) -> &'static str {
+    /// The name stored and shown: `user` or `admin`.
+    pub fn as_str(self) -> &'static str {
         match self {
             Role::User => "user",
             Role::Admin => "admin",
+        }
+    }
+
+    /// The role a name gives, if it is one.
+    pub fn from_name(text: &str) -> Option<Role> {
+        match text {
+            "user" => Some(Role::User),
+            "admin" => Some(Role::Admin),
+            _ => None,
         }
     }
 
@@ -159,13 +169,13 @@ pub struct RunRecord {
     pub duration_ms: i64,
 }
 
-/// What a user stores, counted against the quotas of their plan.
+/// What a user has stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Usage {
-    /// Projects owned.
-    pub projects: u64,
-    /// Files across all of them.
-    pub files: u64,
-    /// Bytes of file contents across all of them.
-    pub bytes: u64,
+    /// Projects.
+    pub projects: i64,
+    /// Files over all projects.
+    pub files: i64,
+    /// Bytes over all projects.
+    pub bytes: i64,
 }

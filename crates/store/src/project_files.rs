@@ -79,10 +79,11 @@ impl Quota {
     /// its limit. A change that does not grow a count is always allowed, so
     /// a user over a lowered quota can still shrink or delete.
     fn check(&self, before: Usage, after: Usage) -> Result<(), FilesError> {
+        let count = |value: i64| u64::try_from(value).unwrap_or(0);
         for (kind, old, new) in [
-            (QuotaKind::Projects, before.projects, after.projects),
-            (QuotaKind::Files, before.files, after.files),
-            (QuotaKind::Bytes, before.bytes, after.bytes),
+            (QuotaKind::Projects, count(before.projects), count(after.projects)),
+            (QuotaKind::Files, count(before.files), count(after.files)),
+            (QuotaKind::Bytes, count(before.bytes), count(after.bytes)),
         ] {
             if new > old && new > self.limit(kind) {
                 return Err(FilesError::QuotaExceeded { quota: kind, limit: self.limit(kind) });
@@ -192,10 +193,6 @@ fn size_of(content: &Bytes) -> i64 {
     i64::try_from(content.len()).unwrap_or(i64::MAX)
 }
 
-fn size_u64(size: i64) -> u64 {
-    u64::try_from(size).unwrap_or(0)
-}
-
 /// The store and the object store, kept consistent. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct ProjectFiles {
@@ -252,10 +249,10 @@ impl ProjectFiles {
             (Some(_), _) => {}
         }
         let before = self.store.usage(owner).await?;
-        let old_size = previous.map_or(0, |file| size_u64(file.size_bytes));
+        let old_size = previous.map_or(0, |file| file.size_bytes);
         let after = Usage {
-            files: before.files + u64::from(previous.is_none()),
-            bytes: (before.bytes - old_size.min(before.bytes)).saturating_add(content.len() as u64),
+            files: before.files + i64::from(previous.is_none()),
+            bytes: (before.bytes - old_size).saturating_add(size_of(&content)),
             ..before
         };
         quota.check(before, after)?;
@@ -343,10 +340,10 @@ impl ProjectFiles {
     ) -> Result<(Project, Vec<FileEntry>), FilesError> {
         check_paths(files.iter().map(|file| file.path.as_str()))?;
         let before = self.store.usage(owner).await?;
-        let added_bytes = files.iter().fold(0u64, |sum, file| sum.saturating_add(file.content.len() as u64));
+        let added_bytes = files.iter().fold(0i64, |sum, file| sum.saturating_add(size_of(&file.content)));
         let after = Usage {
             projects: before.projects + 1,
-            files: before.files.saturating_add(files.len() as u64),
+            files: before.files.saturating_add(i64::try_from(files.len()).unwrap_or(i64::MAX)),
             bytes: before.bytes.saturating_add(added_bytes),
         };
         quota.check(before, after)?;
