@@ -26,6 +26,8 @@ use tokio_tungstenite::tungstenite::Message;
 mod api;
 #[path = "server/piston.rs"]
 mod piston;
+#[path = "server/projects.rs"]
+mod projects;
 
 /// `sh main.sh`, with an optional `build.sh` compile stage.
 #[derive(Debug)]
