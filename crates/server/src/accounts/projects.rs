@@ -12,7 +12,9 @@ use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use bytesbox_store::{FileEntry, FilesError, NewFile, Project, ProjectFiles, ProjectId, ProjectSettings, Quota, User};
+use bytesbox_store::{
+    FileEntry, FilesError, NewFile, Project, ProjectFiles, ProjectId, ProjectSettings, Quota, RunRecord, User,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -422,6 +424,82 @@ pub async fn runs(
         })
         .collect();
     Ok(Json(json!({ "runs": runs })))
+}
+
+/// A run of a saved project, to record in its history when it ends.
+#[derive(Debug)]
+pub struct SavedRun {
+    files: ProjectFiles,
+    owner: bytesbox_store::UserId,
+    project: ProjectId,
+    started_at_ms: i64,
+    started: std::time::Instant,
+}
+
+impl SavedRun {
+    /// Records the run (language, status, duration) in the project's
+    /// history; a failure is logged, never the run's problem.
+    pub async fn record(self, language: &str, status: &str) {
+        let duration_ms = i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        let run = RunRecord {
+            started_at_ms: self.started_at_ms,
+            language: language.to_owned(),
+            status: status.to_owned(),
+            duration_ms,
+        };
+        if let Err(error) = self.files.store().record_run(&self.owner, &self.project, &run).await {
+            // The project may have been deleted meanwhile.
+            tracing::debug!(project = %self.project, %error, "run not recorded");
+        }
+    }
+}
+
+/// For a run that names a saved project (`"project": "<id>"`), reads the
+/// caller's saved files into the request, with the project's language and
+/// entry file as defaults. Only users have saved projects; naming one
+/// together with `files` is an error.
+pub async fn load_saved_project(
+    state: &AppState,
+    caller: &Caller,
+    run: &mut crate::protocol::RunRequest,
+) -> Result<Option<SavedRun>, ApiError> {
+    let Some(id) = run.project.take() else {
+        return Ok(None);
+    };
+    if !run.files.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_spec",
+            "send either files or a saved project, not both",
+        ));
+    }
+    let (user, files, _) = context(state, caller)?;
+    let id = project_id(id);
+    let project = files.store().project(&user.id, &id).await?;
+    let started_at_ms = now_ms();
+    let started = std::time::Instant::now();
+    run.files = files
+        .read_all(&user.id, &id)
+        .await?
+        .into_iter()
+        .map(|(entry, content)| {
+            let (content, encoding) = EncodedBytes::encode(&content);
+            crate::protocol::WireFile { path: entry.path, content, encoding }
+        })
+        .collect();
+    if run.language.is_none() {
+        run.language = project.language;
+    }
+    if run.entry.is_none() {
+        run.entry = project.entry_file;
+    }
+    Ok(Some(SavedRun { files, owner: user.id, project: id, started_at_ms, started }))
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

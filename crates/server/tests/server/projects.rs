@@ -385,3 +385,81 @@ async fn another_user_gets_404_and_a_guest_403() {
     assert_eq!(got.json()["files"].as_array().unwrap().len(), 1);
     server.server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saved_project_runs_by_id_and_its_runs_are_recorded() {
+    if !require_root("a_saved_project_runs_by_id_and_its_runs_are_recorded") {
+        return;
+    }
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+    let server = start_projects().await;
+    let alice = server.user("default").await;
+    let bob = server.user("default").await;
+    let created = server
+        .json(
+            &alice,
+            "POST",
+            "/api/v1/projects",
+            json!({"name": "runnable", "language": "sh", "entry_file": "main.sh", "files": [
+                {"path": "main.sh", "content": ". ./lib/greet.sh\ngreet saved\n"},
+                {"path": "lib/greet.sh", "content": "greet() { echo \"hello from $1\"; }\n"},
+            ]}),
+        )
+        .await;
+    let id = created.json()["project"]["id"].as_str().unwrap().to_owned();
+
+    // Over the execute API: no files sent, the language comes from the project.
+    let executed = server.json(&alice, "POST", "/api/v1/execute", json!({"project": id})).await;
+    assert_eq!(executed.status, 200, "{executed:?}");
+    assert_eq!(executed.json()["language"], "sh");
+    assert_eq!(executed.json()["run"]["stdout"], "hello from saved\n", "{executed:?}");
+
+    // Over the WebSocket, after a save: the run sees the saved change.
+    let put = server
+        .call(Some(&alice), "PUT", &format!("/api/v1/projects/{id}/files/main.sh?version=1"), b"echo changed\nexit 3\n")
+        .await;
+    assert_eq!(put.status, 200, "{put:?}");
+    let mut request = format!("ws://{}/api/v1/ws", server.address).into_client_request().unwrap();
+    request.headers_mut().insert("authorization", alice.auth.parse().unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    assert_eq!(next(&mut socket).await["type"], "hello");
+    send(&mut socket, json!({"type": "run", "id": "r1", "project": id})).await;
+    let frames = until_done(&mut socket, "r1").await;
+    assert_eq!(stdout(&frames), "changed\n", "{frames:#?}");
+    let exit = frames.iter().find(|f| f["type"] == "exit" && f["stage"] == "run").unwrap();
+    assert_eq!(exit["code"], 3);
+
+    // Someone else's project, and files with a project, are refused.
+    send(
+        &mut socket,
+        json!({"type": "run", "id": "r2", "project": id, "files": [{"path": "main.sh", "content": "x"}]}),
+    )
+    .await;
+    let both = until_done(&mut socket, "r2").await;
+    assert_eq!(both.last().unwrap()["code"], "invalid_spec", "{both:#?}");
+    let stolen = server.json(&bob, "POST", "/api/v1/execute", json!({"project": id})).await;
+    assert_eq!((stolen.status, stolen.code()), (404, "not_found".to_owned()), "{stolen:?}");
+    let guest = server.call(None, "POST", "/api/v1/execute", json!({"project": id}).to_string().as_bytes()).await;
+    assert_eq!((guest.status, guest.code()), (403, "sign_in_required".to_owned()), "{guest:?}");
+
+    // The history: newest first, with the project's language. The
+    // WebSocket run is recorded as it ends, so wait for it briefly.
+    let mut runs = Value::Null;
+    for _ in 0..100 {
+        runs = server.call(Some(&alice), "GET", &format!("/api/v1/projects/{id}/runs"), b"").await.json();
+        if runs["runs"].as_array().is_some_and(|runs| runs.len() == 2) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let runs = runs["runs"].as_array().unwrap_or_else(|| panic!("{runs}")).clone();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert!(runs.iter().all(|run| run["language"] == "sh"), "{runs:?}");
+    // Newest first: the WebSocket run that exited 3, then the execute run.
+    assert_eq!((runs[0]["status"].as_str(), runs[1]["status"].as_str()), (Some("nonzero"), Some("ok")), "{runs:?}");
+    assert!(runs[0]["started_at_ms"].as_i64() >= runs[1]["started_at_ms"].as_i64());
+    let bobs = server.call(Some(&bob), "GET", &format!("/api/v1/projects/{id}/runs"), b"").await;
+    assert_eq!(bobs.status, 404);
+    drop(socket);
+    server.server.stop().await;
+}
