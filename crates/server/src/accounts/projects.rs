@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::http::{HeaderValue, StatusCode};
@@ -176,6 +176,14 @@ fn bad_json(rejection: JsonRejection) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, "invalid_input", rejection.body_text())
 }
 
+/// A raw body that could not be read: over the router's body limit (413
+/// `too_large`), or broken off.
+fn bad_bytes(rejection: BytesRejection) -> ApiError {
+    let status = rejection.status();
+    let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "too_large" } else { "invalid_input" };
+    ApiError::new(status, code, rejection.body_text())
+}
+
 fn bad_query(rejection: QueryRejection) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, "invalid_input", rejection.body_text())
 }
@@ -332,10 +340,11 @@ pub async fn write_file(
     caller: Caller,
     Path((id, path)): Path<(String, String)>,
     query: Result<Query<VersionQuery>, QueryRejection>,
-    content: Bytes,
+    content: Result<Bytes, BytesRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let (user, files, quota) = context(&state, &caller)?;
     let version = required_version(query)?;
+    let content = content.map_err(bad_bytes)?;
     let entry = files.write_file(&user.id, &project_id(id), &path, content, version, &quota).await?;
     Ok(Json(json!({ "file": FileView::from(&entry) })))
 }
@@ -393,9 +402,10 @@ pub async fn import(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     query: Result<Query<ImportQuery>, QueryRejection>,
-    archive: Bytes,
+    archive: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let (user, files, quota) = context(&state, &caller)?;
+    let archive = archive.map_err(bad_bytes)?;
     let Query(query) = query.map_err(bad_query)?;
     let Some(name) = query.name else {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_input", "name the new project: ?name=NAME"));
