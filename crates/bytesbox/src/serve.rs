@@ -80,12 +80,16 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(objects = ?objects_config, "project files");
     let accounts = Accounts::new(store.clone(), plans, accounts_config).with_objects(objects);
     if let Some(files) = accounts.files.clone() {
-        // What a crash left behind: objects no index row points at. An
-        // hour's grace spares other replicas' writes in flight.
+        // What a crash (or a failed best-effort delete) left behind:
+        // objects no index row points at. At start-up, then daily; an
+        // hour's grace spares writes in flight here and on other replicas.
         tokio::spawn(async move {
-            match files.sweep_orphans(Duration::from_secs(3600)).await {
-                Ok(report) => tracing::info!(?report, "swept orphaned project file objects"),
-                Err(error) => tracing::warn!(%error, "could not sweep orphaned project file objects"),
+            loop {
+                match files.sweep_orphans(Duration::from_secs(3600)).await {
+                    Ok(report) => tracing::info!(?report, "swept orphaned project file objects"),
+                    Err(error) => tracing::warn!(%error, "could not sweep orphaned project file objects"),
+                }
+                tokio::time::sleep(Duration::from_secs(24 * 3600)).await;
             }
         });
     }

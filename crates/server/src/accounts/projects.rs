@@ -201,6 +201,15 @@ fn required_version(query: Result<Query<VersionQuery>, QueryRejection>) -> Resul
     }
 }
 
+/// An entry file follows the run rules like every path (it need not
+/// exist yet: the IDE may set it before saving the file).
+fn check_entry_file(entry_file: Option<&str>) -> Result<(), ApiError> {
+    match entry_file {
+        Some(path) => bytesbox_store::check_path(path).map_err(ApiError::from),
+        None => Ok(()),
+    }
+}
+
 /// A project id as the store wants it; anything that is not a canonical
 /// UUID cannot be one of ours, so it is simply not found.
 fn project_id(id: String) -> ProjectId {
@@ -260,6 +269,7 @@ pub async fn create(
         })?;
         new_files.push(NewFile { path: file.path, content });
     }
+    check_entry_file(body.entry_file.as_deref())?;
     let settings = ProjectSettings { name: body.name, language: body.language, entry_file: body.entry_file };
     let (project, entries) = files.create_project(&user.id, &settings, new_files, &quota).await?;
     Ok((StatusCode::CREATED, Json(project_with_files(&project, &entries))).into_response())
@@ -287,6 +297,7 @@ pub async fn update(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let (user, files, _) = context(&state, &caller)?;
     let Json(body) = body.map_err(bad_json)?;
+    check_entry_file(body.entry_file.as_deref())?;
     let settings = ProjectSettings { name: body.name, language: body.language, entry_file: body.entry_file };
     let project = files.store().update_project(&user.id, &project_id(id), body.version, &settings).await?;
     Ok(Json(json!({ "project": ProjectView::from(&project) })))

@@ -194,6 +194,8 @@ async fn projects_and_files_are_versioned_and_stale_writes_get_409() {
     let path = format!("/api/v1/projects/{id}");
     let renamed = server.json(&alice, "PUT", &path, json!({"version": 1, "name": "renamed", "language": "sh"})).await;
     assert_eq!((renamed.status, renamed.json()["project"]["version"].as_i64()), (200, Some(2)), "{renamed:?}");
+    let bad_entry = server.json(&alice, "PUT", &path, json!({"version": 2, "name": "x", "entry_file": "../x"})).await;
+    assert_eq!((bad_entry.status, bad_entry.code()), (400, "invalid_input".to_owned()), "{bad_entry:?}");
     let stale = server.json(&alice, "PUT", &path, json!({"version": 1, "name": "stale", "language": "sh"})).await;
     assert_eq!((stale.status, stale.code()), (409, "conflict".to_owned()), "{stale:?}");
     assert_eq!(stale.json()["error"]["current_version"], 2);
