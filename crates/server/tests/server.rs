@@ -26,6 +26,8 @@ use tokio_tungstenite::tungstenite::Message;
 mod accounts;
 #[path = "server/api.rs"]
 mod api;
+#[path = "server/authz.rs"]
+mod authz;
 #[path = "server/piston.rs"]
 mod piston;
 #[path = "server/projects.rs"]
