@@ -7,6 +7,7 @@ use sqlx::any::AnyRow;
 use crate::error::{StoreError, StoreResult};
 use crate::model::{FileEntry, NewFileEntry, ProjectId, Usage, UserId};
 use crate::project_files::{Quota, QuotaKind};
+use crate::usage::usage_in;
 use crate::{column, now_ms, Database, Store};
 
 const FILE_COLUMNS: &str = "path, size_bytes, object_key, version, updated_at";
@@ -231,22 +232,6 @@ pub(crate) enum Checked<T> {
     Done(T),
     /// Refused: it would exceed this quota.
     Over(QuotaKind),
-}
-
-/// The user's usage as the transaction sees it.
-pub(crate) async fn usage_in(tx: &mut sqlx::AnyConnection, owner: &UserId) -> StoreResult<Usage> {
-    // SUM of a BIGINT is NUMERIC on PostgreSQL, which `Any` cannot decode.
-    let row = sqlx::query(
-        "SELECT (SELECT COUNT(*) FROM projects WHERE owner_id = $1) AS projects, \
-                (SELECT COUNT(*) FROM project_files JOIN projects ON projects.id = project_files.project_id \
-                  WHERE projects.owner_id = $1) AS files, \
-                (SELECT CAST(COALESCE(SUM(project_files.size_bytes), 0) AS BIGINT) FROM project_files \
-                  JOIN projects ON projects.id = project_files.project_id WHERE projects.owner_id = $1) AS bytes",
-    )
-    .bind(&owner.0)
-    .fetch_one(&mut *tx)
-    .await?;
-    Ok(Usage { projects: column(&row, "projects")?, files: column(&row, "files")?, bytes: column(&row, "bytes")? })
 }
 
 fn file_from_row(row: &AnyRow) -> StoreResult<FileEntry> {

@@ -4,9 +4,10 @@
 use sqlx::any::AnyRow;
 
 use crate::error::{StoreError, StoreResult};
-use crate::files::{usage_in, Checked};
+use crate::files::Checked;
 use crate::model::{FileEntry, NewFileEntry, Project, ProjectId, ProjectSettings, Usage, UserId};
 use crate::project_files::Quota;
+use crate::usage::usage_in;
 use crate::{column, new_id, now_ms, Store};
 
 const PROJECT_COLUMNS: &str = "id, owner_id, name, language, entry_file, version, created_at, updated_at";
