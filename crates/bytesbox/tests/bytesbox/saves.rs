@@ -196,6 +196,9 @@ async fn a_server_killed_during_heavy_saves_keeps_one_complete_version_of_every_
     let (mut server, address) = serve_in(data.path());
     let intact = verify(&http, &format!("http://{address}"), &project, ROUNDS).await;
     assert_eq!(intact, FILES, "every writer's file survived");
+    // By default the contents live under the data dir.
+    let stored = std::fs::read_dir(data.path().join("objects/projects").join(&project)).unwrap().count();
+    assert!(stored >= FILES, "{stored} objects in the data dir");
     server.kill().unwrap();
     server.wait().unwrap();
 }
