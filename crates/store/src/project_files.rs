@@ -288,7 +288,9 @@ impl ProjectFiles {
                 Err(quota.error(kind))
             }
             Err(error) => {
-                self.objects.delete_best_effort(key.as_ref()).await;
+                if surely_not_written(&error) {
+                    self.objects.delete_best_effort(key.as_ref()).await;
+                }
                 Err(error.into())
             }
         }
@@ -385,15 +387,19 @@ impl ProjectFiles {
             }
             written.push(NewFileEntry { path: file.path, size_bytes: size, object_key: key.to_string() });
         }
+        let mut undo = true;
         let created = match put {
             Ok(()) => match self.store.create_project_with_files(owner, &id, settings, &written, quota).await {
                 Ok(Checked::Done(created)) => Ok(created),
                 Ok(Checked::Over(kind)) => Err(quota.error(kind)),
-                Err(error) => Err(error.into()),
+                Err(error) => {
+                    undo = surely_not_written(&error);
+                    Err(error.into())
+                }
             },
             Err(error) => Err(error),
         };
-        if created.is_err() {
+        if created.is_err() && undo {
             for file in &written {
                 self.objects.delete_best_effort(&file.object_key).await;
             }
@@ -490,6 +496,14 @@ impl ProjectFiles {
         }
         Ok(report)
     }
+}
+
+/// Whether a failed index write certainly did not happen. A database
+/// failure might have come after the commit took effect (a connection lost
+/// while committing): then the new objects stay, and the sweep deletes
+/// them only if the index does not point at them.
+fn surely_not_written(error: &StoreError) -> bool {
+    !matches!(error, StoreError::Database(_))
 }
 
 fn parse_key(key: &str) -> Result<ObjectPath, FilesError> {
