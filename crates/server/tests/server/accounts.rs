@@ -25,35 +25,18 @@ pub(super) async fn start_accounts(config: AccountsConfig, plans_toml: &str) -> 
     let data = tempfile::tempdir().unwrap();
     let store = Store::open_in_data_dir(data.path()).await.unwrap();
     let configured: BTreeMap<String, PlanConfig> = toml::from_str(plans_toml).unwrap();
-    let (uid_base, uid_count) = bytesbox_testkit::box_uid_range();
-    let backend = NativeBackend::start(NativeConfig {
-        jail_binary: Some(bytesbox_testkit::jail_binary()),
-        uid_base,
-        uid_count,
-        ..NativeConfig::default()
-    })
-    .await
-    .unwrap();
-    let metrics = Arc::new(Metrics::new());
-    let admission = AdmissionConfig { max_running: 4, max_queued: 8 };
-    let engine = Engine::new(Arc::new(backend.clone()), admission).with_observer(metrics.clone());
-    let sessions = Sessions::new(engine, SessionConfig::default());
-    let planner =
-        Arc::new(bytesbox_server::catalog_planner::CatalogPlanner::new(bytesbox_runtimes::Catalog::builtin()));
-    let mut state = AppState::new(sessions.clone(), planner, metrics);
-    let plans = Plans::new(&configured, &state.default_limits, &state.max_limits).unwrap();
+    let mut built = build(Options::catalog()).await;
+    let plans = Plans::new(&configured, &built.state.default_limits, &built.state.max_limits).unwrap();
     // Project files in memory: the project routes work, nothing outlives the test.
     let accounts = Accounts::new(store.clone(), plans, config).with_objects(bytesbox_store::Objects::in_memory());
-    state.accounts = Some(Arc::new(accounts));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let app = router(Arc::new(state)).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    built.state.accounts = Some(Arc::new(accounts));
+    let server = serve(built).await;
+    let ws_url = server.url.clone();
     AccountsServer {
-        base: format!("http://{address}"),
-        ws_url: format!("ws://{address}/api/v1/ws"),
+        base: ws_url.replace("ws://", "http://").replace("/api/v1/ws", ""),
+        ws_url,
         store,
-        server: Server { url: format!("ws://{address}/api/v1/ws"), backend, sessions },
+        server,
         _data: data,
     }
 }
