@@ -7,7 +7,6 @@
 
 use super::*;
 
-use std::path::Path;
 use std::sync::Arc;
 
 const FILES: usize = 3;
@@ -47,39 +46,6 @@ fn check_version(path: &str, content: &[u8]) -> Result<(), String> {
         return Err(format!("{path}: {} bytes are not generation {generation}'s {len} bytes", content.len()));
     }
     Ok(())
-}
-
-/// `bytesbox serve` on an existing data dir.
-fn serve_in(data: &Path) -> (Child, String) {
-    let (uid_base, uid_count) = bytesbox_testkit::box_uid_range();
-    let config = data.join("bytesbox.toml");
-    let jail = bytesbox_testkit::jail_binary();
-    std::fs::write(
-        &config,
-        format!("[native]\njail_binary = {jail:?}\nuid_base = {uid_base}\nuid_count = {uid_count}\n"),
-    )
-    .unwrap();
-    let mut child = Command::new(BYTESBOX)
-        .args(["serve", "--listen", "127.0.0.1:0", "--backend", "native", "--config"])
-        .arg(&config)
-        .arg("--data-dir")
-        .arg(data)
-        .env_remove("DATABASE_URL")
-        .env_remove("BYTESBOX_OBJECTS")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let address = line
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
-    (child, address)
 }
 
 fn client(secret: &str) -> reqwest::Client {
@@ -123,7 +89,7 @@ async fn a_server_killed_during_heavy_saves_keeps_one_complete_version_of_every_
     let mut project = String::new();
     let mut files_before = 0;
     for round in 0..ROUNDS {
-        let (mut server, address) = serve_in(data.path());
+        let (mut server, address) = serve_in(data.path(), "native", "");
         let base = format!("http://{address}");
         if round == 0 {
             let created: Value = http
@@ -193,7 +159,7 @@ async fn a_server_killed_during_heavy_saves_keeps_one_complete_version_of_every_
     }
 
     // The last restart: everything is there and whole.
-    let (mut server, address) = serve_in(data.path());
+    let (mut server, address) = serve_in(data.path(), "native", "");
     let intact = verify(&http, &format!("http://{address}"), &project, ROUNDS).await;
     assert_eq!(intact, FILES, "every writer's file survived");
     // By default the contents live under the data dir.
