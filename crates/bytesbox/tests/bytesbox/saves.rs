@@ -12,41 +12,7 @@ use std::sync::Arc;
 const FILES: usize = 3;
 const ROUNDS: usize = 5;
 
-/// A self-describing version: a header with file, generation and length,
-/// then bytes derived from them, so a reader can tell a complete version
-/// from a truncated or mixed one without knowing what was written.
-fn version(file: usize, generation: u64, len: usize) -> Vec<u8> {
-    let mut content = format!("bytesbox-save file={file} gen={generation} len={len}\n").into_bytes();
-    let mut state = generation ^ ((file as u64 + 1) << 56) ^ 0x9e37_79b9_7f4a_7c15;
-    while content.len() < len {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        content.extend_from_slice(&state.to_le_bytes());
-    }
-    content.truncate(len);
-    content
-}
-
-fn check_version(path: &str, content: &[u8]) -> Result<(), String> {
-    let end = content.iter().position(|&b| b == b'\n').ok_or_else(|| format!("{path}: no header"))?;
-    let header = String::from_utf8_lossy(&content[..end]).into_owned();
-    let field = |name: &str| -> Result<u64, String> {
-        header
-            .split(' ')
-            .find_map(|part| part.strip_prefix(name))
-            .and_then(|value| value.parse().ok())
-            .ok_or_else(|| format!("{path}: header {header:?} lacks {name}"))
-    };
-    let (file, generation, len) = (field("file=")?, field("gen=")?, field("len=")?);
-    if format!("f{file}.bin") != path {
-        return Err(format!("{path}: holds file {file}'s contents"));
-    }
-    if content != version(file as usize, generation, len as usize).as_slice() {
-        return Err(format!("{path}: {} bytes are not generation {generation}'s {len} bytes", content.len()));
-    }
-    Ok(())
-}
+use bytesbox_testkit::versions::{check_version, version};
 
 fn client(secret: &str) -> reqwest::Client {
     let mut headers = reqwest::header::HeaderMap::new();

@@ -22,44 +22,7 @@ const FILES: usize = 3;
 const ROUNDS: usize = 6;
 const BATCH_FILES: usize = 4;
 
-/// A version's contents: a header naming the file, generation and length,
-/// then bytes that depend on all three. Any truncation, mix of two versions
-/// or stray byte fails [`check_version`].
-fn version(file: usize, generation: u64, len: usize) -> Vec<u8> {
-    let mut content = format!("bytesbox-crash file={file} gen={generation} len={len}\n").into_bytes();
-    let mut state = generation ^ ((file as u64 + 1) << 56) ^ 0x9e37_79b9_7f4a_7c15;
-    while content.len() < len {
-        // xorshift64
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        content.extend_from_slice(&state.to_le_bytes());
-    }
-    content.truncate(len);
-    content
-}
-
-fn check_version(path: &str, content: &[u8]) -> Result<(), String> {
-    let header_end = content.iter().position(|&b| b == b'\n').ok_or_else(|| format!("{path}: no header"))?;
-    let header = std::str::from_utf8(&content[..header_end]).map_err(|_| format!("{path}: header is not text"))?;
-    let fields: Vec<&str> = header.split(' ').collect();
-    let field = |name: &str| -> Result<u64, String> {
-        fields
-            .iter()
-            .find_map(|field| field.strip_prefix(name))
-            .and_then(|value| value.parse().ok())
-            .ok_or_else(|| format!("{path}: header {header:?} has no {name}"))
-    };
-    let (file, generation, len) = (field("file=")?, field("gen=")?, field("len=")?);
-    if format!("f{file}.bin") != path {
-        return Err(format!("{path}: holds file {file}'s contents"));
-    }
-    let expected = version(file as usize, generation, len as usize);
-    if content != expected.as_slice() {
-        return Err(format!("{path}: {} bytes are not generation {generation}'s {len} bytes", content.len()));
-    }
-    Ok(())
-}
+use bytesbox_testkit::versions::{check_version, version};
 
 async fn open(dir: &Path) -> ProjectFiles {
     let store = Store::open_in_data_dir(dir).await.unwrap();
