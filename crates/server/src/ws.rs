@@ -137,7 +137,10 @@ async fn handle(
             if let Err(retry_after_secs) = state.rate_limits.check(client.0) {
                 return Some(error(Some(&run.id), "rate_limited", ApiError::rate_limited_message(retry_after_secs)));
             }
-            return start_run(state, session, caller, run).await;
+            // Boxed: starting a run may read a saved project from the
+            // database, and those futures are large. Inline, they would
+            // grow every idle connection's task by kilobytes.
+            return Box::pin(start_run(state, session, caller, run)).await;
         }
         ClientMessage::Ping { nonce } => return Some(ServerMessage::Pong { nonce }),
         ClientMessage::Stdin { id, data, encoding } => match (control_of(&id), EncodedBytes::decode(&data, encoding)) {
