@@ -171,7 +171,11 @@ ensure_s3_mock() {
     pidfile="$target/s3-mock.pid"
     portfile="$target/s3-mock.port"
     ensure_apt python3 python3-venv
-    if [ ! -x "$venv/bin/moto_server" ] || ! "$venv/bin/pip" show moto 2>/dev/null | grep -qx "Version: $BYTESBOX_MOTO_VERSION"; then
+    local installed=""
+    if [ -x "$venv/bin/moto_server" ]; then
+        installed="$("$venv/bin/pip" show moto 2>/dev/null | sed -n 's/^Version: //p')"
+    fi
+    if [ "$installed" != "$BYTESBOX_MOTO_VERSION" ]; then
         say "s3 mock: installing moto[server]==$BYTESBOX_MOTO_VERSION into $venv"
         rm -rf "$venv"
         /usr/bin/python3 -m venv "$venv"
