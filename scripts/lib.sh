@@ -150,3 +150,74 @@ CREATE DATABASE bytesbox_test OWNER bytesbox_test;
 SQL
     export BYTESBOX_TEST_POSTGRES_URL="postgres://bytesbox_test:bytesbox_test@127.0.0.1:$port/bytesbox_test"
 }
+
+# An S3-compatible endpoint for the store's S3 tests: moto's server (PyPI's
+# `moto[server]`, pinned below) in a Python venv under the target directory
+# (target/s3-mock-venv, built once and kept), started in the background on
+# a free port of 127.0.0.1 when none of ours answers (its log and pid go to
+# target/s3-mock.log and target/s3-mock.pid), with the bucket
+# `bytesbox-test` made through its API. Exports only test variables, never
+# the AWS_* ones the server reads: BYTESBOX_TEST_S3_URL (a fresh prefix per
+# run; each test adds its own below it), BYTESBOX_TEST_S3_ENDPOINT,
+# BYTESBOX_TEST_S3_ACCESS_KEY_ID, BYTESBOX_TEST_S3_SECRET_ACCESS_KEY and
+# BYTESBOX_TEST_S3_REGION. moto accepts any credentials; the tests pass
+# these to the S3 client exactly as a real deployment's would be.
+BYTESBOX_MOTO_VERSION="5.2.5"
+ensure_s3_mock() {
+    local target venv log pidfile portfile
+    target="$(mkdir -p "${CARGO_TARGET_DIR:-target}" && cd "${CARGO_TARGET_DIR:-target}" && pwd)"
+    venv="$target/s3-mock-venv"
+    log="$target/s3-mock.log"
+    pidfile="$target/s3-mock.pid"
+    portfile="$target/s3-mock.port"
+    ensure_apt python3 python3-venv
+    local installed=""
+    if [ -x "$venv/bin/moto_server" ]; then
+        installed="$("$venv/bin/pip" show moto 2>/dev/null | sed -n 's/^Version: //p')"
+    fi
+    if [ "$installed" != "$BYTESBOX_MOTO_VERSION" ]; then
+        say "s3 mock: installing moto[server]==$BYTESBOX_MOTO_VERSION into $venv"
+        rm -rf "$venv"
+        /usr/bin/python3 -m venv "$venv"
+        "$venv/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$BYTESBOX_MOTO_VERSION"
+    fi
+    local port=""
+    if [ -f "$pidfile" ] && [ -f "$portfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null \
+        && s3_mock_answers "$venv" "$(cat "$portfile")"; then
+        port="$(cat "$portfile")"
+    else
+        port="$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+        say "s3 mock: starting moto_server on 127.0.0.1:$port in the background"
+        nohup "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+        echo $! >"$pidfile"
+        echo "$port" >"$portfile"
+        local waited=0
+        until s3_mock_answers "$venv" "$port"; do
+            kill -0 "$(cat "$pidfile")" 2>/dev/null || die "moto_server exited; see $log"
+            sleep 0.2
+            waited=$((waited + 1))
+            [ "$waited" -lt 150 ] || die "moto_server did not answer within 30 s; see $log"
+        done
+    fi
+    # Make the bucket (an existing one of ours is fine) through the S3 API.
+    "$venv/bin/python" - "$port" <<'PY' || die "could not create the test bucket; see $log"
+import sys, urllib.error, urllib.request
+request = urllib.request.Request(f"http://127.0.0.1:{sys.argv[1]}/bytesbox-test", method="PUT")
+try:
+    urllib.request.urlopen(request, timeout=10).close()
+except urllib.error.HTTPError as error:
+    if b"BucketAlreadyOwnedByYou" not in error.read():
+        raise
+PY
+    export BYTESBOX_TEST_S3_URL="s3://bytesbox-test/run-$(date +%s)-$$"
+    export BYTESBOX_TEST_S3_ENDPOINT="http://127.0.0.1:$port"
+    export BYTESBOX_TEST_S3_ACCESS_KEY_ID="bytesbox-test"
+    export BYTESBOX_TEST_S3_SECRET_ACCESS_KEY="bytesbox-test-secret"
+    export BYTESBOX_TEST_S3_REGION="us-east-1"
+}
+
+# Whether moto_server on 127.0.0.1:$2 answers (with the venv $1's Python).
+s3_mock_answers() {
+    "$1/bin/python" -c 'import sys, urllib.request; urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/", timeout=2).close()' \
+        "$2" >/dev/null 2>&1
+}

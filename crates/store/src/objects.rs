@@ -165,16 +165,32 @@ impl Objects {
 }
 
 #[cfg(feature = "s3")]
+impl Objects {
+    /// Opens the bucket `bucket` under the key prefix `prefix` (may be
+    /// empty) with an S3 client configured by `builder`. [`Objects::open`]
+    /// passes `AmazonS3Builder::from_env()`; tests pass their own endpoint
+    /// and credentials, so they exercise the same code without touching
+    /// the process environment.
+    pub fn open_s3_with(
+        builder: object_store::aws::AmazonS3Builder,
+        bucket: &str,
+        prefix: &str,
+    ) -> Result<Objects, FilesError> {
+        let store = builder.with_bucket_name(bucket).build()?;
+        let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
+            Arc::new(store)
+        } else {
+            let prefix = ObjectPath::parse(prefix)
+                .map_err(|error| FilesError::Config(format!("invalid S3 key prefix: {error}")))?;
+            Arc::new(object_store::prefix::PrefixStore::new(store, prefix))
+        };
+        Ok(Objects { store, local_root: None })
+    }
+}
+
+#[cfg(feature = "s3")]
 fn open_s3(bucket: &str, prefix: &str) -> Result<Objects, FilesError> {
-    let store = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket).build()?;
-    let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
-        Arc::new(store)
-    } else {
-        let prefix =
-            ObjectPath::parse(prefix).map_err(|error| FilesError::Config(format!("invalid S3 key prefix: {error}")))?;
-        Arc::new(object_store::prefix::PrefixStore::new(store, prefix))
-    };
-    Ok(Objects { store, local_root: None })
+    Objects::open_s3_with(object_store::aws::AmazonS3Builder::from_env(), bucket, prefix)
 }
 
 #[cfg(not(feature = "s3"))]

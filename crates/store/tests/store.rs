@@ -1,7 +1,10 @@
 //! The store's suite. Every case runs against SQLite (a fresh file per
 //! test) and, when `BYTESBOX_TEST_POSTGRES_URL` is set, against PostgreSQL
-//! (`scripts/test` starts one as root). In CI a missing PostgreSQL URL is a
-//! failure; elsewhere those cases say SKIPPED. Cases on a shared PostgreSQL
+//! (`scripts/test` starts one as root). The project-files cases also run
+//! with their contents in S3 (metadata on SQLite) when
+//! `BYTESBOX_TEST_S3_URL` is set (`scripts/test` starts a local moto
+//! server as root). In CI a missing PostgreSQL or S3 URL is a failure;
+//! elsewhere those cases say SKIPPED. Cases on a shared PostgreSQL
 //! database stay apart by using fresh usernames: everything is per user.
 // Tests may panic on a broken set-up; that is how they fail (the cases are
 // plain functions that the generated tests call).
@@ -47,16 +50,107 @@ fn unique_suffix() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..20].to_owned()
 }
 
+/// Where a `files` case keeps file contents.
+#[derive(Debug)]
+pub enum ObjectsUnderTest {
+    /// A fresh local directory (`<dir>/objects`), removed with the value.
+    Local(tempfile::TempDir),
+    /// The test S3 bucket, under a key prefix of this test's own.
+    S3(bytesbox_store::Objects),
+}
+
+impl ObjectsUnderTest {
+    fn local() -> ObjectsUnderTest {
+        ObjectsUnderTest::Local(tempfile::tempdir().unwrap())
+    }
+
+    /// The object store itself.
+    pub fn open(&self) -> bytesbox_store::Objects {
+        match self {
+            ObjectsUnderTest::Local(dir) => {
+                bytesbox_store::Objects::open(&bytesbox_store::ObjectsConfig::local_in_data_dir(dir.path())).unwrap()
+            }
+            ObjectsUnderTest::S3(objects) => objects.clone(),
+        }
+    }
+
+    /// The data directory of a local store (its objects are in `objects/`).
+    pub fn local_dir(&self) -> Option<&std::path::Path> {
+        match self {
+            ObjectsUnderTest::Local(dir) => Some(dir.path()),
+            ObjectsUnderTest::S3(_) => None,
+        }
+    }
+}
+
+/// The test S3 bucket (`BYTESBOX_TEST_S3_URL`, `s3://bucket/prefix`, and
+/// the endpoint and credentials in `BYTESBOX_TEST_S3_*`, which
+/// `scripts/test` sets as root with a local moto server), under a fresh
+/// prefix for this test so that listings and sweeps see only its objects;
+/// `None` (SKIPPED) without one, a failure in CI. The client is configured
+/// from these variables only, never from the process's `AWS_*` ones.
+#[cfg(feature = "s3")]
+fn s3_objects(test: &str) -> Option<ObjectsUnderTest> {
+    let var = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+    let url = var("BYTESBOX_TEST_S3_URL");
+    let endpoint = var("BYTESBOX_TEST_S3_ENDPOINT");
+    let problem = match (&url, &endpoint) {
+        (Some(_), Some(_)) => None,
+        _ => Some(
+            "BYTESBOX_TEST_S3_URL and BYTESBOX_TEST_S3_ENDPOINT are not set (scripts/test starts an S3 mock as root)"
+                .to_owned(),
+        ),
+    };
+    if !bytesbox_testkit::require_prerequisite(test, "an S3 endpoint", problem) {
+        return None;
+    }
+    let (url, endpoint) = (url?, endpoint?);
+    let Ok(bytesbox_store::ObjectsConfig::S3 { bucket, prefix }) =
+        bytesbox_store::ObjectsConfig::parse(&url, std::path::Path::new("/"))
+    else {
+        panic!("BYTESBOX_TEST_S3_URL must be s3://bucket/prefix, not {url:?}");
+    };
+    let own = format!("t{}", unique_suffix());
+    let prefix = if prefix.is_empty() { own } else { format!("{prefix}/{own}") };
+    let builder = object_store::aws::AmazonS3Builder::new()
+        .with_endpoint(&endpoint)
+        .with_allow_http(endpoint.starts_with("http://"))
+        .with_access_key_id(var("BYTESBOX_TEST_S3_ACCESS_KEY_ID").unwrap_or_default())
+        .with_secret_access_key(var("BYTESBOX_TEST_S3_SECRET_ACCESS_KEY").unwrap_or_default())
+        .with_region(var("BYTESBOX_TEST_S3_REGION").unwrap_or_else(|| "us-east-1".to_owned()));
+    let objects = bytesbox_store::Objects::open_s3_with(builder, &bucket, &prefix).unwrap();
+    Some(ObjectsUnderTest::S3(objects))
+}
+
+#[cfg(not(feature = "s3"))]
+fn s3_objects(test: &str) -> Option<ObjectsUnderTest> {
+    let problem = Some("this build has no S3 support (the `s3` feature of bytesbox-store)".to_owned());
+    bytesbox_testkit::require_prerequisite(test, "an S3 endpoint", problem);
+    None
+}
+
 /// Makes, for each case `store::<module>::<name>(&Store)`, one test on
-/// SQLite and one on PostgreSQL.
+/// SQLite and one on PostgreSQL; and for each `files` case
+/// `store::files::<name>(&Store, &ObjectsUnderTest)`, one on SQLite and one
+/// on PostgreSQL with local objects, and one on SQLite with S3 objects.
 macro_rules! on_both_databases {
-    ($($module:ident :: $case:ident),* $(,)?) => {
+    (
+        store: [$($module:ident :: $case:ident),* $(,)?],
+        files: [$($files_case:ident),* $(,)?] $(,)?
+    ) => {
         mod sqlite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
                     let (store, _dir) = super::sqlite_store().await;
                     crate::store::$module::$case(&store).await;
+                }
+            )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $files_case() {
+                    let (store, _dir) = super::sqlite_store().await;
+                    crate::store::files::$files_case(&store, &super::ObjectsUnderTest::local()).await;
                 }
             )*
         }
@@ -70,33 +164,60 @@ macro_rules! on_both_databases {
                     crate::store::$module::$case(&store).await;
                 }
             )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $files_case() {
+                    let Some(store) = super::postgres_store(concat!("postgres::", stringify!($files_case))).await
+                    else {
+                        return;
+                    };
+                    crate::store::files::$files_case(&store, &super::ObjectsUnderTest::local()).await;
+                }
+            )*
+        }
+        mod s3 {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $files_case() {
+                    let Some(objects) = super::s3_objects(concat!("s3::", stringify!($files_case))) else {
+                        return;
+                    };
+                    let (store, _dir) = super::sqlite_store().await;
+                    crate::store::files::$files_case(&store, &objects).await;
+                }
+            )*
         }
     };
 }
 
 on_both_databases!(
-    accounts::login_checks_the_password_and_never_says_whether_the_user_exists,
-    accounts::usernames_are_unique_whatever_their_case,
-    accounts::bad_usernames_and_passwords_are_refused,
-    accounts::a_disabled_account_cannot_sign_in_or_use_its_sessions,
-    accounts::sessions_work_until_revoked_or_expired,
-    accounts::api_tokens_are_listed_without_secrets_and_revoked_only_by_their_owner,
-    projects::projects_are_created_listed_and_read_by_their_owner_only,
-    projects::a_stale_version_is_a_conflict_and_never_overwrites,
-    projects::concurrent_updates_of_one_version_let_exactly_one_win,
-    projects::deleting_a_project_takes_its_files_and_runs_with_it,
-    projects::file_writes_are_versioned_per_file,
-    runs::a_project_keeps_its_last_fifty_runs_newest_first,
-    files::writes_replace_objects_and_stale_ones_leave_nothing_behind,
-    files::concurrent_writers_of_one_version_let_exactly_one_win,
-    files::paths_follow_the_run_rules_and_never_clash,
-    files::another_users_project_files_are_not_found,
-    files::quotas_refuse_growth_say_which_and_allow_shrinking,
-    files::projects_are_created_duplicated_and_deleted_with_their_objects,
-    files::zips_round_trip_and_hostile_ones_are_refused,
-    files::the_sweep_removes_orphans_and_only_orphans,
-    files::readers_during_saves_always_get_one_complete_version,
-    files::concurrent_saves_and_creations_never_overshoot_a_quota,
+    store: [
+        accounts::login_checks_the_password_and_never_says_whether_the_user_exists,
+        accounts::usernames_are_unique_whatever_their_case,
+        accounts::bad_usernames_and_passwords_are_refused,
+        accounts::a_disabled_account_cannot_sign_in_or_use_its_sessions,
+        accounts::sessions_work_until_revoked_or_expired,
+        accounts::api_tokens_are_listed_without_secrets_and_revoked_only_by_their_owner,
+        projects::projects_are_created_listed_and_read_by_their_owner_only,
+        projects::a_stale_version_is_a_conflict_and_never_overwrites,
+        projects::concurrent_updates_of_one_version_let_exactly_one_win,
+        projects::deleting_a_project_takes_its_files_and_runs_with_it,
+        projects::file_writes_are_versioned_per_file,
+        runs::a_project_keeps_its_last_fifty_runs_newest_first,
+    ],
+    files: [
+        writes_replace_objects_and_stale_ones_leave_nothing_behind,
+        concurrent_writers_of_one_version_let_exactly_one_win,
+        paths_follow_the_run_rules_and_never_clash,
+        another_users_project_files_are_not_found,
+        quotas_refuse_growth_say_which_and_allow_shrinking,
+        projects_are_created_duplicated_and_deleted_with_their_objects,
+        zips_round_trip_and_hostile_ones_are_refused,
+        the_sweep_removes_orphans_and_only_orphans,
+        the_sweep_goes_through_listings_longer_than_one_page,
+        readers_during_saves_always_get_one_complete_version,
+        concurrent_saves_and_creations_never_overshoot_a_quota,
+    ],
 );
 
 #[tokio::test]

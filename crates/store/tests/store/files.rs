@@ -1,25 +1,23 @@
-//! Project files: contents in a local object store, kept consistent with
-//! the index; quotas; zip export and hostile imports; the orphan sweep.
+//! Project files: contents in an object store (a local directory, or S3),
+//! kept consistent with the index; quotas; zip export and hostile imports;
+//! the orphan sweep.
 
 use std::io::Write as _;
 use std::time::Duration;
 
 use bytes::Bytes;
 use bytesbox_store::{
-    project_prefix, FilesError, NewFile, Objects, ObjectsConfig, ProjectFiles, ProjectId, ProjectSettings, Quota,
-    QuotaKind, Store, StoreError,
+    project_prefix, FilesError, NewFile, ProjectFiles, ProjectId, ProjectSettings, Quota, QuotaKind, Store, StoreError,
 };
 use futures_util::TryStreamExt as _;
 use object_store::path::Path as ObjectPath;
 use zip::write::SimpleFileOptions;
 
-use crate::fresh_user;
+use crate::{fresh_user, ObjectsUnderTest};
 
-/// The store with a fresh local object directory; keep the directory alive.
-fn files_on(store: &Store) -> (ProjectFiles, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let objects = Objects::open(&ObjectsConfig::local_in_data_dir(dir.path())).unwrap();
-    (ProjectFiles::new(store.clone(), objects), dir)
+/// The store with the object store under test.
+fn files_on(store: &Store, objects: &ObjectsUnderTest) -> ProjectFiles {
+    ProjectFiles::new(store.clone(), objects.open())
 }
 
 fn settings(name: &str) -> ProjectSettings {
@@ -57,8 +55,8 @@ fn assert_quota(error: FilesError, which: QuotaKind) {
     }
 }
 
-pub async fn writes_replace_objects_and_stale_ones_leave_nothing_behind(store: &Store) {
-    let (files, _dir) = files_on(store);
+pub async fn writes_replace_objects_and_stale_ones_leave_nothing_behind(store: &Store, backend: &ObjectsUnderTest) {
+    let files = files_on(store, backend);
     let user = fresh_user(store).await;
     let (project, entries) = files.create_project(&user.id, &settings("p"), vec![], &Quota::UNLIMITED).await.unwrap();
     assert!(entries.is_empty());
@@ -95,8 +93,8 @@ pub async fn writes_replace_objects_and_stale_ones_leave_nothing_behind(store: &
     assert_eq!(objects_of(&files, id).await, vec![empty.object_key]);
 }
 
-pub async fn concurrent_writers_of_one_version_let_exactly_one_win(store: &Store) {
-    let (files, _dir) = files_on(store);
+pub async fn concurrent_writers_of_one_version_let_exactly_one_win(store: &Store, backend: &ObjectsUnderTest) {
+    let files = files_on(store, backend);
     let user = fresh_user(store).await;
     let (project, _) =
         files.create_project(&user.id, &settings("race"), vec![file("a.txt", "0")], &Quota::UNLIMITED).await.unwrap();
@@ -122,8 +120,8 @@ pub async fn concurrent_writers_of_one_version_let_exactly_one_win(store: &Store
     assert_eq!(objects_of(&files, &project.id).await, vec![entry.object_key], "no loser's object is left");
 }
 
-pub async fn paths_follow_the_run_rules_and_never_clash(store: &Store) {
-    let (files, _dir) = files_on(store);
+pub async fn paths_follow_the_run_rules_and_never_clash(store: &Store, backend: &ObjectsUnderTest) {
+    let files = files_on(store, backend);
     let user = fresh_user(store).await;
     let q = &Quota::UNLIMITED;
     for bad in ["../x", "/etc/passwd", "a/../b", "a//b", "a/./b", "", "a\\b", "new\nline", "trailing/"] {
@@ -151,8 +149,8 @@ pub async fn paths_follow_the_run_rules_and_never_clash(store: &Store) {
     assert_eq!(files.list_files(&user.id, &project.id).await.unwrap().len(), 1);
 }
 
-pub async fn another_users_project_files_are_not_found(store: &Store) {
-    let (files, _dir) = files_on(store);
+pub async fn another_users_project_files_are_not_found(store: &Store, backend: &ObjectsUnderTest) {
+    let files = files_on(store, backend);
     let alice = fresh_user(store).await;
     let bob = fresh_user(store).await;
     let q = &Quota::UNLIMITED;
@@ -175,8 +173,8 @@ pub async fn another_users_project_files_are_not_found(store: &Store) {
     assert!(files.store().list_projects(&bob.id).await.unwrap().is_empty());
 }
 
-pub async fn quotas_refuse_growth_say_which_and_allow_shrinking(store: &Store) {
-    let (files, _dir) = files_on(store);
+pub async fn quotas_refuse_growth_say_which_and_allow_shrinking(store: &Store, backend: &ObjectsUnderTest) {
+    let files = files_on(store, backend);
     let user = fresh_user(store).await;
     let quota = Quota { max_projects: 2, max_files: 3, max_bytes: 100 };
     let (one, _) =
@@ -213,8 +211,8 @@ pub async fn quotas_refuse_growth_say_which_and_allow_shrinking(store: &Store) {
     assert_eq!(files.usage(&user.id).await.unwrap(), bytesbox_store::Usage { projects: 2, files: 2, bytes: 99 });
 }
 
-pub async fn projects_are_created_duplicated_and_deleted_with_their_objects(store: &Store) {
-    let (files, _dir) = files_on(store);
+pub async fn projects_are_created_duplicated_and_deleted_with_their_objects(store: &Store, backend: &ObjectsUnderTest) {
+    let files = files_on(store, backend);
     let user = fresh_user(store).await;
     let q = &Quota::UNLIMITED;
     let initial = vec![file("main.py", "import lib.util\n"), file("lib/util.py", "X = 1\n")];
@@ -263,8 +261,8 @@ fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
     zip.finish().unwrap().into_inner()
 }
 
-pub async fn zips_round_trip_and_hostile_ones_are_refused(store: &Store) {
-    let (files, _dir) = files_on(store);
+pub async fn zips_round_trip_and_hostile_ones_are_refused(store: &Store, backend: &ObjectsUnderTest) {
+    let files = files_on(store, backend);
     let user = fresh_user(store).await;
     let q = &Quota::UNLIMITED;
     let binary: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
@@ -368,21 +366,26 @@ fn replace_all(haystack: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
     out
 }
 
-pub async fn the_sweep_removes_orphans_and_only_orphans(store: &Store) {
-    let (files, dir) = files_on(store);
+pub async fn the_sweep_removes_orphans_and_only_orphans(store: &Store, backend: &ObjectsUnderTest) {
+    let files = files_on(store, backend);
     let user = fresh_user(store).await;
     let q = &Quota::UNLIMITED;
     let (project, entries) =
         files.create_project(&user.id, &settings("swept"), vec![file("a", "A"), file("b", "B")], q).await.unwrap();
     let objects = files.objects().store().clone();
 
-    // What a crash leaves: an object never indexed, a staging file, and the
-    // objects of a project whose row is gone.
+    // What a crash leaves: an object never indexed, a staging file (a
+    // local store's only: an S3 put is one request, which leaves nothing
+    // when it fails), and the objects of a project whose row is gone.
     let orphan = bytesbox_store::new_object_key(&project.id).unwrap();
     objects.put(&orphan, Bytes::from("orphan").into()).await.unwrap();
-    let project_dir = dir.path().join("objects").join(project_prefix(&project.id).unwrap().as_ref());
-    let staging = project_dir.join(format!("{}#1", uuid::Uuid::new_v4().simple()));
-    std::fs::write(&staging, b"half a write").unwrap();
+    let staging = backend.local_dir().map(|dir| {
+        let project_dir = dir.join("objects").join(project_prefix(&project.id).unwrap().as_ref());
+        let staging = project_dir.join(format!("{}#1", uuid::Uuid::new_v4().simple()));
+        std::fs::write(&staging, b"half a write").unwrap();
+        staging
+    });
+    let staging_files = u64::from(staging.is_some());
     let vanished = ProjectId(uuid::Uuid::new_v4().to_string());
     let vanished_key = bytesbox_store::new_object_key(&vanished).unwrap();
     objects.put(&vanished_key, Bytes::from("gone").into()).await.unwrap();
@@ -393,11 +396,12 @@ pub async fn the_sweep_removes_orphans_and_only_orphans(store: &Store) {
     // Young leftovers may be writes in flight: a long grace keeps them.
     let report = files.sweep_orphans(Duration::from_secs(3600)).await.unwrap();
     assert_eq!((report.orphan_objects, report.staging_files), (0, 0));
-    assert!(staging.exists());
+    assert!(staging.iter().all(|staging| staging.exists()));
+    assert_eq!(objects_of(&files, &project.id).await.len(), 3);
 
     let report = files.sweep_orphans(Duration::ZERO).await.unwrap();
-    assert_eq!((report.orphan_objects, report.staging_files), (2, 1));
-    assert!(!staging.exists());
+    assert_eq!((report.orphan_objects, report.staging_files), (2, staging_files));
+    assert!(staging.iter().all(|staging| !staging.exists()));
     assert_eq!(objects_of(&files, &project.id).await, indexed_keys(&files, &user.id, &project.id).await);
     assert!(objects_of(&files, &vanished).await.is_empty());
     assert!(objects.head(&foreign).await.is_ok());
@@ -407,8 +411,8 @@ pub async fn the_sweep_removes_orphans_and_only_orphans(store: &Store) {
     assert_eq!(files.sweep_orphans(Duration::ZERO).await.unwrap(), bytesbox_store::SweepReport::default());
 }
 
-pub async fn readers_during_saves_always_get_one_complete_version(store: &Store) {
-    let (files, _dir) = files_on(store);
+pub async fn readers_during_saves_always_get_one_complete_version(store: &Store, backend: &ObjectsUnderTest) {
+    let files = files_on(store, backend);
     let user = fresh_user(store).await;
     let q = &Quota::UNLIMITED;
     let version = |n: usize| Bytes::from(format!("{n:08}").repeat(4096));
@@ -439,8 +443,8 @@ pub async fn readers_during_saves_always_get_one_complete_version(store: &Store)
     assert_eq!(objects_of(&files, &project.id).await.len(), 1, "every replaced object was deleted");
 }
 
-pub async fn concurrent_saves_and_creations_never_overshoot_a_quota(store: &Store) {
-    let (files, _dir) = files_on(store);
+pub async fn concurrent_saves_and_creations_never_overshoot_a_quota(store: &Store, backend: &ObjectsUnderTest) {
+    let files = files_on(store, backend);
     let user = fresh_user(store).await;
     let quota = Quota { max_projects: 3, max_files: 100, max_bytes: 350 };
     let (project, _) = files.create_project(&user.id, &settings("full"), vec![], &quota).await.unwrap();
@@ -482,4 +486,29 @@ pub async fn concurrent_saves_and_creations_never_overshoot_a_quota(store: &Stor
     }
     assert_eq!(created, 2);
     assert_eq!(files.store().list_projects(&user.id).await.unwrap().len(), 3);
+}
+
+pub async fn the_sweep_goes_through_listings_longer_than_one_page(store: &Store, backend: &ObjectsUnderTest) {
+    use futures_util::StreamExt as _;
+    let files = files_on(store, backend);
+    let user = fresh_user(store).await;
+    let (project, entries) =
+        files.create_project(&user.id, &settings("many"), vec![file("kept", "K")], &Quota::UNLIMITED).await.unwrap();
+    // S3 lists at most 1000 keys a page: more orphans than that must all
+    // be found, on every page, and the indexed object on whichever page
+    // it lands must stay.
+    let orphans = 1100;
+    let objects = files.objects().store().clone();
+    let puts = futures_util::stream::iter(0..orphans).map(|_| {
+        let (objects, key) = (objects.clone(), bytesbox_store::new_object_key(&project.id).unwrap());
+        async move { objects.put(&key, Bytes::from_static(b"orphan").into()).await }
+    });
+    let written: Vec<_> = puts.buffer_unordered(16).collect().await;
+    assert!(written.iter().all(Result::is_ok), "every orphan was written");
+    assert_eq!(objects_of(&files, &project.id).await.len(), orphans + 1);
+
+    let report = files.sweep_orphans(Duration::ZERO).await.unwrap();
+    assert_eq!(report.orphan_objects, orphans as u64);
+    assert_eq!(objects_of(&files, &project.id).await, vec![entries[0].object_key.clone()]);
+    assert_eq!(&files.read_file(&user.id, &project.id, "kept").await.unwrap().1[..], b"K");
 }
