@@ -105,7 +105,8 @@ export function ProjectsDialog({
             <button type="button" className="project-open" onClick={() => onOpen(p.id)} aria-label={`Open project ${p.name}`}>
               <strong>{p.name}</strong>
               <span className="muted">
-                {p.files} file{p.files === 1 ? '' : 's'} · {new Date(p.updatedAt).toLocaleString()}
+                {p.files === null ? '' : `${p.files} file${p.files === 1 ? '' : 's'} · `}
+                {new Date(p.updatedAt).toLocaleString()}
               </span>
             </button>
             <button type="button" className="icon" aria-label={`Rename project ${p.name}`} onClick={() => onRename(p.id)}>
