@@ -352,7 +352,10 @@ export function App({
     const flush = () => void workspace.flush();
     window.addEventListener('pagehide', flush);
     document.addEventListener('visibilitychange', flush);
+    // Back online: saved projects retry at once rather than at the next backoff.
+    window.addEventListener('online', flush);
     return () => {
+      window.removeEventListener('online', flush);
       window.removeEventListener('pagehide', flush);
       document.removeEventListener('visibilitychange', flush);
     };

@@ -153,7 +153,16 @@ export class ApiClient {
     }
     let response: Response;
     try {
-      response = await this.fetchImpl(this.base + path, { method, headers, body: payload, credentials: 'same-origin' });
+      // A small write may outlive the page (autosave when the tab closes).
+      const size = payload instanceof Uint8Array ? payload.length : typeof payload === 'string' ? payload.length : Infinity;
+      const keepalive = method !== 'GET' && size < 60000;
+      response = await this.fetchImpl(this.base + path, {
+        method,
+        headers,
+        body: payload,
+        credentials: 'same-origin',
+        ...(keepalive ? { keepalive } : {}),
+      });
     } catch (e) {
       throw new ApiError(0, 'network', `The server could not be reached (${e instanceof Error ? e.message : String(e)})`);
     }
