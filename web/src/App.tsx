@@ -136,7 +136,13 @@ export function App({
 
   const signOut = useCallback(async () => {
     try {
-      await workspace.flush();
+      const saved = await workspace.flush();
+      if (
+        saved === false &&
+        !(await confirmDialog('Sign out without saving?', 'Some changes could not be saved to the server and will be lost.', 'Sign out'))
+      ) {
+        return;
+      }
       await account?.api.signOut();
       window.location.reload();
     } catch (e) {
@@ -479,6 +485,22 @@ export function App({
       {SAVE_TEXT[saveState]}
     </span>
   );
+  // Who is signed in: in the toolbar on a desktop, in the ⋯ panel on a phone.
+  const accountControl =
+    accountState.status === 'user' && me?.user ? (
+      <UserMenu
+        username={me.user.username}
+        admin={me.user.role === 'admin'}
+        onSettings={() => setPage('settings')}
+        onAdmin={() => setPage('admin')}
+        onImport={() => setPage('import')}
+        onSignOut={() => void signOut()}
+      />
+    ) : accountState.status === 'guest' ? (
+      <button type="button" className="sign-in-button" onClick={() => setPage('signin')}>
+        Sign in
+      </button>
+    ) : null;
   const shortcutsButton = (
     <button
       type="button"
@@ -518,20 +540,7 @@ export function App({
         </span>
         {!narrow && saveStatus}
         {!narrow && viewOptions}
-        {accountState.status === 'user' && me?.user ? (
-          <UserMenu
-            username={me.user.username}
-            admin={me.user.role === 'admin'}
-            onSettings={() => setPage('settings')}
-            onAdmin={() => setPage('admin')}
-            onImport={() => setPage('import')}
-            onSignOut={() => void signOut()}
-          />
-        ) : accountState.status === 'guest' ? (
-          <button type="button" className="sign-in-button" onClick={() => setPage('signin')}>
-            Sign in
-          </button>
-        ) : null}
+        {!narrow && accountControl}
         {narrow ? (
           <button
             type="button"
@@ -564,6 +573,7 @@ export function App({
             {runOptions}
             {viewOptions}
             <div className="more-footer">
+              {accountControl}
               {saveStatus}
               {shortcutsButton}
             </div>

@@ -63,6 +63,15 @@ describe('ProjectSync', () => {
     expect(server.writes()).toHaveLength(2);
   });
 
+  it('does not flip to "Saving…" when nothing changed (a tab switch), nor write', async () => {
+    const { server, sync, states } = await setUp();
+    sync.schedule();
+    expect(sync.snapshot.status).toBe('saved');
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(states).toEqual([]);
+    expect(server.writes()).toEqual([]);
+  });
+
   it('renames as "create the new file, then delete the old one", and saves the settings', async () => {
     const { server, sync, desired, id } = await setUp({ 'a.py': 'A', 'b.py': 'B' });
     desired.files = { 'src/a.py': { content: 'A' }, 'b.py': { content: 'B' } };

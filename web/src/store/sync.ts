@@ -146,6 +146,9 @@ export class ProjectSync {
   schedule() {
     if (this.closed) return;
     if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    // Nothing to write (a tab switched, an edit undone): no "Saving…" flicker.
+    if (!this.running && this.snapshot.status === 'saved' && this.inSync()) return;
     this.timer = setTimeout(() => {
       this.timer = null;
       void this.flush();
