@@ -25,6 +25,46 @@ pub enum Command {
     Run(RunArgs),
     /// List the languages this host can run, with their versions.
     Runtimes(RuntimesArgs),
+    /// Administer accounts (the first administrator comes from here).
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+/// `bytesbox admin …`.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an account. The password is read from `BYTESBOX_PASSWORD`,
+    /// or else from the first line of standard input.
+    CreateUser(CreateUserArgs),
+}
+
+/// Where the metadata store is: the same flags as `serve`.
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    /// Where the server keeps its data (the SQLite database by default).
+    #[arg(long, env = "BYTESBOX_DATA_DIR", default_value = "/var/lib/bytesbox")]
+    pub data_dir: PathBuf,
+    /// A PostgreSQL (`postgres://…`) or SQLite (`sqlite:…`) URL instead of
+    /// `bytesbox.db` in the data dir.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+/// `bytesbox admin create-user`.
+#[derive(Debug, Args)]
+pub struct CreateUserArgs {
+    /// The login name.
+    #[arg(long)]
+    pub username: String,
+    /// Make the account an administrator.
+    #[arg(long)]
+    pub admin: bool,
+    /// The account's resource plan.
+    #[arg(long)]
+    pub plan: Option<String>,
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 /// Isolation backends.
@@ -45,9 +85,9 @@ pub struct ServeArgs {
     /// Isolation backend.
     #[arg(long, env = "BYTESBOX_BACKEND", value_enum, default_value = "native")]
     pub backend: BackendKind,
-    /// Where the server keeps its data.
-    #[arg(long, env = "BYTESBOX_DATA_DIR", default_value = "/var/lib/bytesbox")]
-    pub data_dir: PathBuf,
+    /// The data dir and the database.
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// A TOML configuration file (see docs/configuration.md).
     #[arg(long, env = "BYTESBOX_CONFIG")]
     pub config: Option<PathBuf>,

@@ -1,11 +1,13 @@
 //! The TOML configuration file of `bytesbox serve`.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
 use bytesbox_native::NativeConfig;
 use bytesbox_sandbox::RunLimits;
+use bytesbox_server::accounts::{AccountsConfig, PlanConfig};
 use bytesbox_server::rate_limit::RateLimitConfig;
 use serde::Deserialize;
 
@@ -23,6 +25,55 @@ pub struct FileConfig {
     pub limits: LimitsConfig,
     /// Per-client rate limits.
     pub rate_limit: RateLimitConfig,
+    /// Accounts and guests.
+    pub accounts: AccountsSection,
+    /// Resource plans, over the built-in `guest`, `default` and `large`.
+    pub plans: BTreeMap<String, PlanConfig>,
+}
+
+/// `[accounts]`.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccountsSection {
+    /// Let people use the IDE and the run APIs without an account.
+    pub guests: bool,
+    /// Let anyone create an account.
+    pub signup: bool,
+    /// Force `Secure` cookies on or off; unset: when the request came over
+    /// TLS through a trusted proxy.
+    pub secure_cookies: Option<bool>,
+    /// Other origins allowed to use the cookie and open WebSockets.
+    pub allowed_origins: Vec<String>,
+    /// How long a sign-in lasts, in days.
+    pub session_days: u64,
+}
+
+impl Default for AccountsSection {
+    fn default() -> Self {
+        AccountsSection {
+            guests: true,
+            signup: true,
+            secure_cookies: None,
+            allowed_origins: Vec::new(),
+            session_days: 30,
+        }
+    }
+}
+
+impl AccountsSection {
+    /// The server's account settings.
+    pub fn to_config(&self, trust_forwarded_for: bool) -> AccountsConfig {
+        let defaults = AccountsConfig::default();
+        AccountsConfig {
+            guests: self.guests,
+            signup: self.signup,
+            secure_cookies: self.secure_cookies,
+            allowed_origins: self.allowed_origins.clone(),
+            session_ttl: Duration::from_secs(self.session_days.clamp(1, 365) * 24 * 3600),
+            sign_in_per_address: RateLimitConfig { trust_forwarded_for, ..defaults.sign_in_per_address },
+            sign_in_per_username: defaults.sign_in_per_username,
+        }
+    }
 }
 
 /// `[sessions]`.

@@ -1,5 +1,6 @@
 //! `bytesbox`: serve the IDE and APIs, run a project once, list runtimes.
 
+mod admin;
 mod cli;
 mod config;
 mod run;
@@ -21,6 +22,7 @@ fn main() -> std::process::ExitCode {
             cli::Command::Serve(args) => serve::serve(args).await.map(|()| 0),
             cli::Command::Run(args) => run::run(args).await,
             cli::Command::Runtimes(args) => run::runtimes(args).await.map(|()| 0),
+            cli::Command::Admin(command) => admin::admin(command).await.map(|()| 0),
         }
     });
     match result {

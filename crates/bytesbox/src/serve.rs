@@ -11,6 +11,7 @@ use bytesbox_engine::{AdmissionConfig, Engine};
 use bytesbox_native::NativeBackend;
 use bytesbox_runtimes::Catalog;
 use bytesbox_sandbox::{Backend, BoxSpec};
+use bytesbox_server::accounts::{Accounts, Plans};
 use bytesbox_server::app::{router, AppState};
 use bytesbox_server::catalog_planner::CatalogPlanner;
 use bytesbox_server::metrics::Metrics;
@@ -26,7 +27,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_json);
     let config = FileConfig::load(args.config.as_deref())?;
     raise_open_file_limit();
-    std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating {}", args.data_dir.display()))?;
+    let data_dir = &args.store.data_dir;
+    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    // The store first: a wrong DATABASE_URL should fail before the
+    // sandbox backend starts.
+    let store = crate::admin::open_store(&args.store).await?;
+    let plans = Plans::new(&config.plans, &config.limits.default, &config.limits.max).context("[plans]")?;
     // Native runtimes are this host's programs; Docker's are whatever the
     // runtime images hold, probed in a box of each image.
     let (backend, planner): (Arc<dyn Backend>, CatalogPlanner) = match args.backend {
@@ -61,6 +67,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     state.rate_limits = RateLimits::new(&config.rate_limit);
     state.default_limits = config.limits.default.clone();
     state.max_limits = config.limits.max.clone();
+    let accounts_config = config.accounts.to_config(config.rate_limit.trust_forwarded_for);
+    tracing::info!(
+        database = ?store.database(),
+        guests = accounts_config.guests,
+        signup = accounts_config.signup,
+        "accounts"
+    );
+    state.accounts = Some(Arc::new(Accounts::new(store.clone(), plans, accounts_config)));
     let listener =
         tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
     let address = listener.local_addr()?;
@@ -91,6 +105,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     sessions.close_all().await;
     backend.shutdown().await;
     server.abort();
+    store.close().await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -217,10 +217,10 @@ async fn a_slow_reader_holds_its_program_back_and_server_memory_stays_bounded() 
     if !require_root("a_slow_reader_holds_its_program_back_and_server_memory_stays_bounded") {
         return;
     }
-    // The default maxima allow 16 MiB of output per stream; this server
-    // allows more so that the flood outlasts the buffers.
-    let served =
-        Served::start("[limits.max]\noutput_bytes = 1073741824\nwall_time_ms = 120000\ncpu_time_ms = 120000\n");
+    // The default maxima allow 16 MiB of output per stream (8 MiB for a
+    // guest); this server allows more so that the flood outlasts the buffers.
+    let raised = "output_bytes = 1073741824\nwall_time_ms = 120000\ncpu_time_ms = 120000\n";
+    let served = Served::start(&format!("[limits.max]\n{raised}[plans.guest.max_limits]\n{raised}"));
     let mut socket = served.connect().await;
     // 64 MiB of output, allowed by the run's own output limit: twice the
     // memory growth the server is allowed.

@@ -91,6 +91,22 @@ impl RunLimits {
         Ok(())
     }
 
+    /// Each field the smaller of `self` and `cap`: a resource plan's limits
+    /// never exceed what the server allows.
+    pub fn capped_by(&self, cap: &RunLimits) -> RunLimits {
+        RunLimits {
+            memory_bytes: self.memory_bytes.min(cap.memory_bytes),
+            cpu_millicores: self.cpu_millicores.min(cap.cpu_millicores),
+            pids: self.pids.min(cap.pids),
+            wall_time_ms: self.wall_time_ms.min(cap.wall_time_ms),
+            cpu_time_ms: self.cpu_time_ms.min(cap.cpu_time_ms),
+            output_bytes: self.output_bytes.min(cap.output_bytes),
+            open_files: self.open_files.min(cap.open_files),
+            file_size_bytes: self.file_size_bytes.min(cap.file_size_bytes),
+            stack_bytes: self.stack_bytes.min(cap.stack_bytes),
+        }
+    }
+
     /// Generous maxima a backend accepts when the caller sets none.
     pub fn hard_maximum() -> RunLimits {
         RunLimits {

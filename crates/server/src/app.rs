@@ -1,13 +1,16 @@
-//! The HTTP application: routes and shared state.
+//! The HTTP application: shared state and the router (whose routes are in
+//! `crate::routes`).
 
 use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
 use axum::Router;
 use bytesbox_sandbox::RunLimits;
 
+use crate::accounts::run_slots::{RunSlot, RunSlots};
+use crate::accounts::{Accounts, Caller};
+use crate::http::ApiError;
 use crate::metrics::Metrics;
 use crate::planner::Planner;
 use crate::rate_limit::{RateLimitConfig, RateLimits};
@@ -24,14 +27,32 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Per-client rate limits.
     pub rate_limits: RateLimits,
-    /// Limits of a run that asks for none.
+    /// Limits of a run that asks for none (plans override them).
     pub default_limits: RunLimits,
-    /// Limits a run may ask for at most.
+    /// Limits a run may ask for at most (no plan exceeds them).
     pub max_limits: RunLimits,
     /// Files per project.
     pub max_files: usize,
     /// Bytes per project.
     pub max_project_bytes: u64,
+    /// Accounts, projects and plans; `None` serves everyone anonymously
+    /// with the server's limits (the embedded library's default).
+    pub accounts: Option<Arc<Accounts>>,
+    /// Runs going per caller.
+    pub run_slots: RunSlots,
+}
+
+/// What a caller's runs may use: its plan, resolved.
+#[derive(Clone, Debug)]
+pub struct RunPolicy {
+    /// The plan's name (`unlimited` without accounts).
+    pub plan: String,
+    /// Limits of a run that asks for none.
+    pub default_limits: RunLimits,
+    /// The most a run may ask for.
+    pub max_limits: RunLimits,
+    /// Runs going at once.
+    pub max_concurrent_runs: usize,
 }
 
 impl AppState {
@@ -47,29 +68,66 @@ impl AppState {
             max_limits: RunLimits::hard_maximum(),
             max_files: 500,
             max_project_bytes: 10 * 1024 * 1024,
+            accounts: None,
+            run_slots: RunSlots::default(),
         }
+    }
+
+    /// The accounts, or the error of a server without them.
+    pub fn accounts(&self) -> Result<&Accounts, ApiError> {
+        self.accounts.as_deref().ok_or_else(|| {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "accounts_unavailable", "this server runs without accounts")
+        })
+    }
+
+    /// The limits of `caller`'s runs.
+    pub fn run_policy(&self, caller: &Caller) -> RunPolicy {
+        let plan = match (&self.accounts, caller) {
+            (None, _) | (_, Caller::Anonymous { .. }) => None,
+            (Some(accounts), Caller::Guest { .. }) => Some(accounts.plans.get(crate::accounts::plans::GUEST_PLAN)),
+            (Some(accounts), Caller::User { user, .. }) => Some(accounts.plans.get(&user.plan)),
+        };
+        match plan {
+            Some(plan) => RunPolicy {
+                plan: plan.name.clone(),
+                default_limits: plan.limits.clone(),
+                max_limits: plan.max_limits.clone(),
+                max_concurrent_runs: plan.max_concurrent_runs,
+            },
+            None => RunPolicy {
+                plan: "unlimited".into(),
+                default_limits: self.default_limits.clone(),
+                max_limits: self.max_limits.clone(),
+                max_concurrent_runs: usize::MAX,
+            },
+        }
+    }
+
+    /// A place for one more run of `caller`, or `too_many_runs`.
+    pub fn run_slot(&self, caller: &Caller, policy: &RunPolicy) -> Result<RunSlot, ApiError> {
+        self.run_slots.acquire(&caller.principal(), policy.max_concurrent_runs).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_runs",
+                format!(
+                    "your plan ({}) allows {} runs at once; wait for one to finish",
+                    policy.plan, policy.max_concurrent_runs
+                ),
+            )
+        })
     }
 }
 
 /// The routes.
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
-        .route("/api/v1/ws", get(crate::ws::upgrade))
-        .route("/api/v1/execute", axum::routing::post(crate::http::execute))
-        .route("/api/v1/runtimes", get(crate::http::runtimes))
-        .route("/api/v2/execute", axum::routing::post(crate::piston::rest::execute))
-        .route("/api/v2/runtimes", get(crate::piston::rest::runtimes))
-        .route("/api/v2/connect", get(crate::piston::ws::connect))
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(crate::metrics::scrape))
+    crate::routes::router_from_table(&state)
         // A 10 MiB project, base64-encoded, plus JSON.
         .layer(axum::extract::DefaultBodyLimit::max(crate::ws::MAX_FRAME_BYTES + 2 * 1024 * 1024))
         .with_state(state)
 }
 
 /// Ready while the engine admits jobs.
-async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, &'static str) {
+pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, &'static str) {
     match state.sessions.engine().admission().is_open() {
         true => (StatusCode::OK, "ready"),
         false => (StatusCode::SERVICE_UNAVAILABLE, "draining"),

@@ -11,6 +11,7 @@ use bytesbox_engine::{EngineError, Job, JobEvent, StageKind};
 use bytesbox_sandbox::{ExitReport, PutMode, Stream};
 use serde::{Deserialize, Serialize};
 
+use crate::accounts::Caller;
 use crate::app::AppState;
 use crate::metrics::BoxOrigin;
 use crate::planner::RuntimeInfo;
@@ -22,13 +23,39 @@ use crate::rate_limit::Client;
 pub struct ApiError {
     pub(crate) status: StatusCode,
     pub(crate) code: String,
-    pub(crate) message: String,
+    /// The human message.
+    pub message: String,
     pub(crate) retry_after_secs: Option<u64>,
+    /// More fields of the error object (`current_version` of a conflict).
+    pub(crate) details: serde_json::Map<String, serde_json::Value>,
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: impl Into<String>, message: impl Into<String>) -> ApiError {
-        ApiError { status, code: code.into(), message: message.into(), retry_after_secs: None }
+    /// An error with a status, a stable code and a message.
+    pub fn new(status: StatusCode, code: impl Into<String>, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code: code.into(),
+            message: message.into(),
+            retry_after_secs: None,
+            details: serde_json::Map::new(),
+        }
+    }
+
+    /// The same error with one more field in its object.
+    pub fn with_detail(mut self, name: &str, value: impl Into<serde_json::Value>) -> ApiError {
+        self.details.insert(name.to_string(), value.into());
+        self
+    }
+
+    /// The stable code.
+    pub fn code(&self) -> &str {
+        &self.code
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
     }
 
     /// 429 for a client over its rate limit.
@@ -80,7 +107,10 @@ impl From<ServerMessage> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Json(serde_json::json!({"error": {"code": self.code, "message": self.message}}));
+        let mut error = self.details;
+        error.insert("code".to_string(), self.code.into());
+        error.insert("message".to_string(), self.message.into());
+        let body = Json(serde_json::json!({ "error": error }));
         let mut response = (self.status, body).into_response();
         if let Some(secs) = self.retry_after_secs {
             if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
@@ -154,9 +184,12 @@ pub struct ExecuteResponse {
 pub async fn execute(
     State(state): State<Arc<AppState>>,
     client: Client,
+    caller: Caller,
     body: Result<Json<ExecuteRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<ExecuteResponse>, ApiError> {
     state.rate_limits.check(client.0).map_err(ApiError::rate_limited)?;
+    let policy = state.run_policy(&caller);
+    let _slot = state.run_slot(&caller, &policy)?;
     let Json(body) = body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_message", e.body_text()))?;
     let run = RunRequest {
         id: "execute".into(),
@@ -168,7 +201,7 @@ pub async fn execute(
         tty: None,
         limits: body.limits,
     };
-    let mut request = crate::ws::plan_request(&state, run)?;
+    let mut request = crate::ws::plan_request(&state, &policy, run)?;
     request.close_stdin = true;
     let plan = state.planner.plan(&request).map_err(|e| ApiError::from_code(e.code, e.message))?;
     let job = Job { language: plan.language.clone(), files: request.files, mode: PutMode::Merge, stages: plan.stages };

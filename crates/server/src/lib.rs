@@ -2,6 +2,7 @@
 //! `docs/protocol.md`) on top of the engine. The HTTP execute API, Piston
 //! compatibility and metrics follow.
 
+pub mod accounts;
 pub mod app;
 pub mod catalog_planner;
 pub mod http;
@@ -10,6 +11,7 @@ pub mod piston;
 pub mod planner;
 pub mod protocol;
 pub mod rate_limit;
+pub mod routes;
 pub mod session;
 pub mod web;
 pub mod ws;

@@ -120,6 +120,18 @@ impl LimitOverrides {
         merged.extend(self.0.iter().map(|(key, value)| (key.clone(), value.clone())));
         serde_json::from_value(serde_json::Value::Object(merged)).map_err(|e| format!("limits: {e}"))
     }
+
+    /// Overrides from a field → value map.
+    pub fn from_map(map: serde_json::Map<String, serde_json::Value>) -> LimitOverrides {
+        LimitOverrides(map)
+    }
+
+    /// These overrides, then `later`'s on top.
+    pub fn merged(&self, later: &LimitOverrides) -> LimitOverrides {
+        let mut map = self.0.clone();
+        map.extend(later.0.iter().map(|(key, value)| (key.clone(), value.clone())));
+        LimitOverrides(map)
+    }
 }
 
 impl From<&RunLimits> for LimitOverrides {

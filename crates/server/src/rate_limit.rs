@@ -79,7 +79,13 @@ impl RateLimits {
         })
     }
 
-    fn client_of(&self, parts: &Parts) -> IpAddr {
+    /// Whether proxy headers (`X-Forwarded-For`, `X-Forwarded-Proto`) are
+    /// trusted.
+    pub fn trusts_proxy(&self) -> bool {
+        self.trust_forwarded_for
+    }
+
+    pub(crate) fn client_of(&self, parts: &Parts) -> IpAddr {
         if self.trust_forwarded_for {
             let forwarded = parts.headers.get_all("x-forwarded-for").iter().next_back().and_then(|v| v.to_str().ok());
             if let Some(ip) = forwarded.and_then(|v| v.rsplit(',').next()).and_then(|v| v.trim().parse().ok()) {

@@ -13,6 +13,7 @@ use bytesbox_engine::{Engine, JobControl};
 use bytesbox_sandbox::{BoxId, BoxSpec, SandboxError};
 use tokio::sync::mpsc;
 
+use crate::accounts::Principal;
 use crate::protocol::ServerMessage;
 
 /// Frames queued per session before its programs wait for the client.
@@ -42,6 +43,10 @@ pub struct Session {
     pub id: String,
     /// Secret that lets a new connection take the session over.
     pub resume_token: String,
+    /// Whose session it is: only the same caller may resume it.
+    pub owner: Principal,
+    /// The owner's username, for the admin page.
+    pub owner_name: Option<String>,
     sandbox: tokio::sync::Mutex<Option<BoxId>>,
     runs: Mutex<HashMap<String, JobControl>>,
     outbox_tx: mpsc::Sender<ServerMessage>,
@@ -51,11 +56,13 @@ pub struct Session {
 }
 
 impl Session {
-    fn new() -> Session {
+    fn new(owner: Principal, owner_name: Option<String>) -> Session {
         let (outbox_tx, outbox_rx) = mpsc::channel(OUTBOX_FRAMES);
         Session {
             id: format!("s-{}", uuid::Uuid::new_v4().simple()),
             resume_token: uuid::Uuid::new_v4().simple().to_string(),
+            owner,
+            owner_name,
             sandbox: tokio::sync::Mutex::new(None),
             runs: Mutex::new(HashMap::new()),
             outbox_tx,
@@ -89,6 +96,31 @@ impl Session {
 
     fn generation(&self) -> u64 {
         self.generation.lock().map(|g| *g).unwrap_or(0)
+    }
+
+    /// Whether a connection holds the session now.
+    pub fn is_connected(&self) -> bool {
+        !self.is_detached()
+    }
+
+    /// Runs going now.
+    pub fn active_runs(&self) -> usize {
+        self.runs.lock().map(|runs| runs.len()).unwrap_or(0)
+    }
+
+    /// The session's box, unless one is being made right now.
+    pub fn current_box(&self) -> Option<BoxId> {
+        self.sandbox.try_lock().ok().and_then(|slot| slot.clone())
+    }
+
+    /// Whether `caller` may take this session over: its owner, or any
+    /// guest for a guest session (a guest's address may change, and the
+    /// resume token is itself a 128-bit secret).
+    pub fn may_resume(&self, caller: &Principal) -> bool {
+        match (&self.owner, caller) {
+            (Principal::Guest(_), Principal::Guest(_)) => true,
+            (owner, caller) => owner == caller,
+        }
     }
 
     fn is_detached(&self) -> bool {
@@ -181,9 +213,9 @@ impl Sessions {
         &self.config
     }
 
-    /// A new session.
-    pub fn open(&self) -> Arc<Session> {
-        let session = Arc::new(Session::new());
+    /// A new session of `owner`.
+    pub fn open(&self, owner: Principal, owner_name: Option<String>) -> Arc<Session> {
+        let session = Arc::new(Session::new(owner, owner_name));
         if let Ok(mut sessions) = self.by_token.lock() {
             sessions.insert(session.resume_token.clone(), session.clone());
         }
@@ -193,6 +225,25 @@ impl Sessions {
     /// The session a resume token names, if it still exists.
     pub fn resume(&self, token: &str) -> Option<Arc<Session>> {
         self.by_token.lock().ok()?.get(token).cloned()
+    }
+
+    /// Every live session.
+    pub fn list(&self) -> Vec<Arc<Session>> {
+        self.by_token.lock().map(|s| s.values().cloned().collect()).unwrap_or_default()
+    }
+
+    /// A live session by its public id.
+    pub fn find(&self, id: &str) -> Option<Arc<Session>> {
+        self.by_token.lock().ok()?.values().find(|session| session.id == id).cloned()
+    }
+
+    /// Ends every session of `owner` (an account was disabled).
+    pub async fn close_owned_by(&self, owner: &Principal) -> usize {
+        let owned: Vec<Arc<Session>> = self.list().into_iter().filter(|s| &s.owner == owner).collect();
+        for session in &owned {
+            self.close(session).await;
+        }
+        owned.len()
     }
 
     /// Live sessions.

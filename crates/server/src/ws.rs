@@ -12,7 +12,9 @@ use bytesbox_sandbox::{FileEntry, PutMode, Signal, StdioMode};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 
-use crate::app::AppState;
+use crate::accounts::run_slots::RunSlot;
+use crate::accounts::Caller;
+use crate::app::{AppState, RunPolicy};
 use crate::http::ApiError;
 use crate::metrics::BoxOrigin;
 use crate::planner::PlanRequest;
@@ -40,6 +42,7 @@ pub async fn upgrade(
     Query(params): Query<ConnectParams>,
     State(state): State<Arc<AppState>>,
     client: Client,
+    caller: Caller,
 ) -> Result<Response, ApiError> {
     state.rate_limits.check(client.0).map_err(ApiError::rate_limited)?;
     Ok(ws
@@ -47,7 +50,7 @@ pub async fn upgrade(
         .max_frame_size(MAX_FRAME_BYTES)
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(0)
-        .on_upgrade(move |socket| connection(socket, state, params.resume, client)))
+        .on_upgrade(move |socket| connection(socket, state, params.resume, client, caller)))
 }
 
 fn error(id: Option<&str>, code: &str, message: impl Into<String>) -> ServerMessage {
@@ -61,11 +64,14 @@ async fn send_now(sink: &mut futures_util::stream::SplitSink<WebSocket, Message>
     }
 }
 
-async fn connection(socket: WebSocket, state: Arc<AppState>, resume: Option<String>, client: Client) {
+async fn connection(socket: WebSocket, state: Arc<AppState>, resume: Option<String>, client: Client, caller: Caller) {
     let (mut sink, mut stream) = socket.split();
-    let session = match resume.as_deref().map(|token| state.sessions.resume(token)) {
-        None => state.sessions.open(),
+    let principal = caller.principal();
+    let resumed = resume.as_deref().map(|token| state.sessions.resume(token).filter(|s| s.may_resume(&principal)));
+    let session = match resumed {
+        None => state.sessions.open(principal, caller.user().map(|user| user.username.clone())),
         Some(Some(session)) => session,
+        // Another caller's token gets the same answer as a wrong one.
         Some(None) => {
             let _ =
                 send_now(&mut sink, &error(None, "unknown_session", "the session ended or the resume token is wrong"))
@@ -77,12 +83,13 @@ async fn connection(socket: WebSocket, state: Arc<AppState>, resume: Option<Stri
         let _ = send_now(&mut sink, &error(None, "session_in_use", "another connection holds this session")).await;
         return;
     };
+    let policy = state.run_policy(&caller);
     let hello = ServerMessage::Hello {
         session: session.id.clone(),
         resume: session.resume_token.clone(),
         protocol: PROTOCOL_VERSION,
-        default_limits: Box::new(state.default_limits.clone()),
-        max_limits: Box::new(state.max_limits.clone()),
+        default_limits: Box::new(policy.default_limits.clone()),
+        max_limits: Box::new(policy.max_limits.clone()),
     };
     if send_now(&mut sink, &hello).await {
         loop {
@@ -93,7 +100,7 @@ async fn connection(socket: WebSocket, state: Arc<AppState>, resume: Option<Stri
                 },
                 frame = stream.next() => match frame {
                     Some(Ok(Message::Text(text))) => {
-                        if let Some(reply) = handle(&state, &session, client, text.as_str()).await {
+                        if let Some(reply) = handle(&state, &session, client, &caller, text.as_str()).await {
                             if !send_now(&mut sink, &reply).await { break }
                         }
                     }
@@ -111,7 +118,13 @@ async fn connection(socket: WebSocket, state: Arc<AppState>, resume: Option<Stri
 }
 
 /// Handles one client frame; returns a direct reply, if any.
-async fn handle(state: &Arc<AppState>, session: &Arc<Session>, client: Client, text: &str) -> Option<ServerMessage> {
+async fn handle(
+    state: &Arc<AppState>,
+    session: &Arc<Session>,
+    client: Client,
+    caller: &Caller,
+    text: &str,
+) -> Option<ServerMessage> {
     let message: ClientMessage = match serde_json::from_str(text) {
         Ok(message) => message,
         Err(e) => return Some(error(None, "invalid_message", format!("cannot read the frame: {e}"))),
@@ -123,7 +136,7 @@ async fn handle(state: &Arc<AppState>, session: &Arc<Session>, client: Client, t
             if let Err(retry_after_secs) = state.rate_limits.check(client.0) {
                 return Some(error(Some(&run.id), "rate_limited", ApiError::rate_limited_message(retry_after_secs)));
             }
-            return start_run(state, session, run).await;
+            return start_run(state, session, caller, run).await;
         }
         ClientMessage::Ping { nonce } => return Some(ServerMessage::Pong { nonce }),
         ClientMessage::Stdin { id, data, encoding } => match (control_of(&id), EncodedBytes::decode(&data, encoding)) {
@@ -162,7 +175,12 @@ async fn handle(state: &Arc<AppState>, session: &Arc<Session>, client: Client, t
 }
 
 /// Validates, plans and submits a run.
-async fn start_run(state: &Arc<AppState>, session: &Arc<Session>, run: RunRequest) -> Option<ServerMessage> {
+async fn start_run(
+    state: &Arc<AppState>,
+    session: &Arc<Session>,
+    caller: &Caller,
+    run: RunRequest,
+) -> Option<ServerMessage> {
     let id = run.id.clone();
     if !valid_run_id(&id) {
         return Some(error(None, "invalid_spec", "a run id is 1-64 of [A-Za-z0-9_.-]"));
@@ -170,7 +188,12 @@ async fn start_run(state: &Arc<AppState>, session: &Arc<Session>, run: RunReques
     if session.has_run(&id) {
         return Some(error(Some(&id), "duplicate_run_id", format!("run {id:?} is still active")));
     }
-    let request = match plan_request(state, run) {
+    let policy = state.run_policy(caller);
+    let slot = match state.run_slot(caller, &policy) {
+        Ok(slot) => slot,
+        Err(e) => return Some(error(Some(&id), e.code(), e.message.clone())),
+    };
+    let request = match plan_request(state, &policy, run) {
         Ok(request) => request,
         Err(reply) => return Some(with_id(reply, &id)),
     };
@@ -198,7 +221,8 @@ async fn start_run(state: &Arc<AppState>, session: &Arc<Session>, run: RunReques
         return Some(error(Some(&id), code, "the session has too many active runs"));
     }
     let accepted = ServerMessage::Accepted { id: id.clone(), language: plan.language, version: plan.version };
-    tokio::spawn(forward_job(state.clone(), session.clone(), id, box_id, job, handle, accepted));
+    let submitted = Submitted { id, box_id, job, handle, accepted, slot };
+    tokio::spawn(forward_job(state.clone(), session.clone(), submitted));
     None
 }
 
@@ -210,7 +234,11 @@ fn with_id(message: ServerMessage, id: &str) -> ServerMessage {
 }
 
 /// Checks files, sizes and limits, and builds the planner's request.
-pub(crate) fn plan_request(state: &AppState, run: RunRequest) -> Result<PlanRequest, ServerMessage> {
+pub(crate) fn plan_request(
+    state: &AppState,
+    policy: &RunPolicy,
+    run: RunRequest,
+) -> Result<PlanRequest, ServerMessage> {
     if run.files.len() > state.max_files {
         return Err(error(None, "invalid_spec", format!("at most {} files per project", state.max_files)));
     }
@@ -227,10 +255,13 @@ pub(crate) fn plan_request(state: &AppState, run: RunRequest) -> Result<PlanRequ
         files.push(FileEntry { path: file.path, content: content.0, executable: false });
     }
     let limits = match run.limits {
-        Some(overrides) => overrides.apply(&state.default_limits).map_err(|e| error(None, "invalid_spec", e))?,
-        None => state.default_limits.clone(),
+        Some(overrides) => overrides.apply(&policy.default_limits).map_err(|e| error(None, "invalid_spec", e))?,
+        None => policy.default_limits.clone(),
     };
-    limits.validate_within(&state.max_limits).map_err(|e| error(None, "limit_exceeded", e.to_string()))?;
+    limits.validate_within(&policy.max_limits).map_err(|e| {
+        let message = format!("{e} (plan {})", policy.plan);
+        error(None, "limit_exceeded", message)
+    })?;
     let stdio = match run.tty {
         Some(size) => StdioMode::Pty { rows: size.rows, cols: size.cols },
         None => StdioMode::Pipes,
@@ -247,16 +278,20 @@ pub(crate) fn plan_request(state: &AppState, run: RunRequest) -> Result<PlanRequ
     })
 }
 
-/// Turns a job's events into frames on the session's queue.
-async fn forward_job(
-    state: Arc<AppState>,
-    session: Arc<Session>,
+/// A run the engine accepted, on its way to the client.
+struct Submitted {
     id: String,
     box_id: bytesbox_sandbox::BoxId,
     job: Job,
-    mut handle: bytesbox_engine::JobHandle,
+    handle: bytesbox_engine::JobHandle,
     accepted: ServerMessage,
-) {
+    /// Held until the run ends: the caller's place among its plan's runs.
+    slot: RunSlot,
+}
+
+/// Turns a job's events into frames on the session's queue.
+async fn forward_job(state: Arc<AppState>, session: Arc<Session>, submitted: Submitted) {
+    let Submitted { id, box_id, job, mut handle, accepted, slot: _slot } = submitted;
     // `accepted` precedes the run's own frames on the session's queue. It
     // is queued here, not by the connection task: with the queue full,
     // that task would wait on itself.

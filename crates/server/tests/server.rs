@@ -22,6 +22,8 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
+#[path = "server/accounts.rs"]
+mod accounts;
 #[path = "server/api.rs"]
 mod api;
 #[path = "server/piston.rs"]

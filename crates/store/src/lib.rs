@@ -13,6 +13,7 @@ mod runs;
 mod secrets;
 mod sessions;
 mod tokens;
+mod usage;
 mod users;
 
 use std::path::Path;
@@ -24,7 +25,8 @@ use sqlx::{AnyPool, Executor as _};
 
 pub use error::{StoreError, StoreResult};
 pub use model::{
-    ApiToken, FileEntry, NewApiToken, NewSession, Project, ProjectId, ProjectSettings, Role, RunRecord, User, UserId,
+    ApiToken, FileEntry, NewApiToken, NewSession, Project, ProjectId, ProjectSettings, Role, RunRecord, Usage, User,
+    UserId,
 };
 pub use runs::RUNS_KEPT_PER_PROJECT;
 pub use tokens::API_TOKEN_PREFIX;

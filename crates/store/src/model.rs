@@ -32,10 +32,20 @@ pub enum Role {
 }
 
 impl Role {
-    pub(crate) fn as_str(self) -> &'static str {
+    /// The name stored and shown: `user` or `admin`.
+    pub fn as_str(self) -> &'static str {
         match self {
             Role::User => "user",
             Role::Admin => "admin",
+        }
+    }
+
+    /// The role a name gives, if it is one.
+    pub fn from_name(text: &str) -> Option<Role> {
+        match text {
+            "user" => Some(Role::User),
+            "admin" => Some(Role::Admin),
+            _ => None,
         }
     }
 
@@ -157,4 +167,15 @@ pub struct RunRecord {
     pub status: String,
     /// Wall time.
     pub duration_ms: i64,
+}
+
+/// What a user has stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Usage {
+    /// Projects.
+    pub projects: i64,
+    /// Files over all projects.
+    pub files: i64,
+    /// Bytes over all projects.
+    pub bytes: i64,
 }

@@ -99,6 +99,48 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Every account, by username (the admin page).
+    pub async fn list_users(&self) -> StoreResult<Vec<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY users.username");
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    /// Moves an account to another resource plan. The caller checks the
+    /// plan exists; the store keeps only its name.
+    pub async fn set_user_plan(&self, id: &UserId, plan: &str) -> StoreResult<()> {
+        if plan.is_empty() || plan.len() > 64 || plan.chars().any(char::is_control) {
+            return Err(StoreError::InvalidInput("a plan name is 1 to 64 printable characters"));
+        }
+        let done =
+            sqlx::query("UPDATE users SET plan = $1 WHERE id = $2").bind(plan).bind(&id.0).execute(&self.pool).await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Makes an account an administrator or a plain user.
+    pub async fn set_user_role(&self, id: &UserId, role: Role) -> StoreResult<()> {
+        let done = sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
+            .bind(role.as_str())
+            .bind(&id.0)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// How many accounts exist (`bytesbox admin create-user` reports it).
+    pub async fn count_users(&self) -> StoreResult<i64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM users").fetch_one(&self.pool).await?;
+        column(&row, "n")
+    }
+}
+
 pub(crate) fn user_from_row(row: &AnyRow) -> StoreResult<User> {
     Ok(User {
         id: UserId(column(row, "id")?),

@@ -13,7 +13,7 @@ use bytesbox_sandbox::{PutMode, RunLimits};
 use serde_json::Value;
 
 use super::version::{piston_runtimes, select, PistonRuntime};
-use crate::app::AppState;
+use crate::app::{AppState, RunPolicy};
 use crate::http::ApiError;
 use crate::protocol::{EncodedBytes, Encoding, LimitOverrides, RunRequest, ServerMessage, WireFile};
 
@@ -116,7 +116,12 @@ type Overrides = [Option<u64>; 3];
 
 /// Checks a request and plans it. `batch` is `execute` (all input given
 /// at once, then closed) as opposed to the WebSocket (input keeps coming).
-pub(crate) fn prepare(state: &AppState, body: &Value, batch: bool) -> Result<Prepared, PistonError> {
+pub(crate) fn prepare(
+    state: &AppState,
+    policy: &RunPolicy,
+    body: &Value,
+    batch: bool,
+) -> Result<Prepared, PistonError> {
     let language = required_string(body, "language")?;
     let version = required_string(body, "version")?;
     let Some(files) = body.get("files").and_then(Value::as_array) else {
@@ -140,8 +145,8 @@ pub(crate) fn prepare(state: &AppState, body: &Value, batch: bool) -> Result<Pre
     let Some(entry) = files.iter().find(|f| f.encoding == Encoding::Utf8).map(|f| f.path.clone()) else {
         return Err(PistonError::bad_request("files must include at least one utf8 encoded file"));
     };
-    let [compile_overrides, run_overrides] = constraints(body, &state.max_limits)?;
-    let mut run_limits = state.default_limits.clone();
+    let [compile_overrides, run_overrides] = constraints(body, &policy.max_limits)?;
+    let mut run_limits = policy.default_limits.clone();
     apply(&mut run_limits, &run_overrides);
     let mut stdin = optional_string(body, "stdin")?.unwrap_or_default();
     // Piston ends a batch run's input with a newline when it has none.
@@ -158,7 +163,7 @@ pub(crate) fn prepare(state: &AppState, body: &Value, batch: bool) -> Result<Pre
         tty: None,
         limits: Some(LimitOverrides::from(&run_limits)),
     };
-    let mut request = crate::ws::plan_request(state, run)?;
+    let mut request = crate::ws::plan_request(state, policy, run)?;
     request.close_stdin = batch;
     let mut plan =
         state.planner.plan(&request).map_err(|e| PistonError::from(ApiError::from_code(e.code, e.message)))?;

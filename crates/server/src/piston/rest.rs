@@ -13,6 +13,7 @@ use serde_json::Value;
 use super::outcome::{outcome, Outcome};
 use super::request::{prepare, PistonError};
 use super::version::{piston_runtimes, PistonRuntime};
+use crate::accounts::Caller;
 use crate::app::AppState;
 use crate::http::ApiError;
 use crate::http::{run_in_fresh_box, CollectedStage};
@@ -69,17 +70,28 @@ pub struct PistonResult {
 }
 
 /// `POST /api/v2/execute`: runs a project once in a fresh box.
-pub async fn execute(State(state): State<Arc<AppState>>, client: Client, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn execute(
+    State(state): State<Arc<AppState>>,
+    client: Client,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if let Err(retry_after_secs) = state.rate_limits.check(client.0) {
         return PistonError::from(ApiError::rate_limited(retry_after_secs)).into_response();
     }
-    match execute_inner(&state, &headers, &body).await {
+    match execute_inner(&state, &caller, &headers, &body).await {
         Ok(result) => Json(result).into_response(),
         Err(error) => error.into_response(),
     }
 }
 
-async fn execute_inner(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<PistonResult, PistonError> {
+async fn execute_inner(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<PistonResult, PistonError> {
     if !is_json(headers) {
         return Err(PistonError {
             status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -89,7 +101,9 @@ async fn execute_inner(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Re
     }
     let body: Value = serde_json::from_slice(body)
         .map_err(|e| PistonError::bad_request(format!("the body is not valid JSON: {e}")))?;
-    let prepared = prepare(state, &body, true)?;
+    let policy = state.run_policy(caller);
+    let _slot = state.run_slot(caller, &policy)?;
+    let prepared = prepare(state, &policy, &body, true)?;
     let [compile, run] = run_in_fresh_box(state, prepared.job).await?;
     let [compile_cap, run_cap] = prepared.output_caps;
     let compile = compile.map(|stage| PistonStage::new(&stage, compile_cap));

@@ -24,6 +24,8 @@ use tokio::sync::mpsc;
 use super::outcome::outcome;
 use super::request::{prepare, slot};
 use super::PistonConfig;
+use crate::accounts::run_slots::RunSlot;
+use crate::accounts::Caller;
 use crate::app::AppState;
 use crate::http::ApiError;
 use crate::metrics::BoxOrigin;
@@ -47,6 +49,7 @@ pub async fn connect(
     ws: WebSocketUpgrade,
     State(state): State<Arc<AppState>>,
     client: Client,
+    caller: Caller,
     config: Option<Extension<PistonConfig>>,
 ) -> Response {
     // A connection runs one job: it costs one token, taken at the upgrade.
@@ -57,7 +60,7 @@ pub async fn connect(
     ws.max_message_size(crate::ws::MAX_FRAME_BYTES)
         .max_frame_size(crate::ws::MAX_FRAME_BYTES)
         .read_buffer_size(crate::ws::READ_BUFFER_BYTES)
-        .on_upgrade(move |socket| serve(socket, state, config))
+        .on_upgrade(move |socket| serve(socket, state, config, caller))
 }
 
 /// The connection's job, once `init` started it.
@@ -67,10 +70,13 @@ struct Running {
     output_caps: [u64; 2],
     /// Incomplete UTF-8 sequences at the end of each stream's last chunk.
     pending: [Utf8Stream; 2],
+    /// The caller's place among its plan's runs, until the job ends.
+    _slot: RunSlot,
 }
 
 struct Connection {
     state: Arc<AppState>,
+    caller: Caller,
     sink: SplitSink<WebSocket, Message>,
     initialized: bool,
     sandbox: Option<BoxId>,
@@ -85,9 +91,9 @@ enum Next {
     Fail(String),
 }
 
-async fn serve(socket: WebSocket, state: Arc<AppState>, config: PistonConfig) {
+async fn serve(socket: WebSocket, state: Arc<AppState>, config: PistonConfig, caller: Caller) {
     let (sink, mut stream) = socket.split();
-    let mut connection = Connection { state, sink, initialized: false, sandbox: None, job: None };
+    let mut connection = Connection { state, caller, sink, initialized: false, sandbox: None, job: None };
     let init_deadline = tokio::time::sleep(config.init_timeout);
     tokio::pin!(init_deadline);
     let ending = loop {
@@ -154,7 +160,12 @@ impl Connection {
 
     async fn init(&mut self, message: &Value) -> Next {
         self.initialized = true;
-        let prepared = match prepare(&self.state, message, false) {
+        let policy = self.state.run_policy(&self.caller);
+        let slot = match self.state.run_slot(&self.caller, &policy) {
+            Ok(slot) => slot,
+            Err(error) => return Next::Fail(error.message),
+        };
+        let prepared = match prepare(&self.state, &policy, message, false) {
             Ok(prepared) => prepared,
             Err(error) => return Next::Fail(error.message),
         };
@@ -174,6 +185,7 @@ impl Connection {
             control: handle.control,
             output_caps: prepared.output_caps,
             pending: Default::default(),
+            _slot: slot,
         });
         let runtime =
             json!({"type": "runtime", "language": prepared.runtime.language, "version": prepared.runtime.version});

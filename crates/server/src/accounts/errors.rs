@@ -1,0 +1,40 @@
+//! Store errors as API answers. The store's messages are already safe to
+//! show: none says whether another user's name or object exists.
+
+use axum::http::StatusCode;
+use bytesbox_store::StoreError;
+
+use crate::http::ApiError;
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> ApiError {
+        let message = error.to_string();
+        let (status, code) = match &error {
+            StoreError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
+            StoreError::AccountDisabled => (StatusCode::FORBIDDEN, "account_disabled"),
+            StoreError::UsernameTaken => (StatusCode::CONFLICT, "username_taken"),
+            StoreError::InvalidUsername(_) | StoreError::InvalidPassword(_) | StoreError::InvalidInput(_) => {
+                (StatusCode::BAD_REQUEST, "invalid_input")
+            }
+            StoreError::ProjectNameTaken => (StatusCode::CONFLICT, "name_taken"),
+            StoreError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            StoreError::Conflict { current, .. } => {
+                return ApiError::new(StatusCode::CONFLICT, "conflict", message)
+                    .with_detail("current_version", *current)
+            }
+            StoreError::UnsupportedUrl
+            | StoreError::Database(_)
+            | StoreError::Migration(_)
+            | StoreError::Hashing(_) => {
+                // Details go to the log, not to the client.
+                tracing::error!(%error, "store failure");
+                return ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "accounts_unavailable",
+                    "the account database is unavailable; try again",
+                );
+            }
+        };
+        ApiError::new(status, code, message)
+    }
+}

@@ -1,0 +1,595 @@
+//! Accounts end to end over real HTTP and WebSocket connections: sign-up,
+//! sign-in and sign-out with cookies, CSRF and Origin checks, sign-in rate
+//! limits, API tokens, guest mode, resource plans on every run API, and
+//! the admin API. Each server has its own SQLite store in a temp dir.
+
+use super::*;
+
+use bytesbox_server::accounts::{Accounts, AccountsConfig, PlanConfig, Plans};
+use bytesbox_store::{Role, Store};
+use reqwest::header::{HeaderMap, HeaderValue, ORIGIN, SET_COOKIE};
+use reqwest::StatusCode;
+use std::collections::BTreeMap;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+/// A server with accounts on a fresh SQLite store.
+pub(super) struct AccountsServer {
+    pub(super) base: String,
+    pub(super) ws_url: String,
+    pub(super) store: Store,
+    server: Server,
+    _data: tempfile::TempDir,
+}
+
+pub(super) async fn start_accounts(config: AccountsConfig, plans_toml: &str) -> AccountsServer {
+    let data = tempfile::tempdir().unwrap();
+    let store = Store::open_in_data_dir(data.path()).await.unwrap();
+    let configured: BTreeMap<String, PlanConfig> = toml::from_str(plans_toml).unwrap();
+    let (uid_base, uid_count) = bytesbox_testkit::box_uid_range();
+    let backend = NativeBackend::start(NativeConfig {
+        jail_binary: Some(bytesbox_testkit::jail_binary()),
+        uid_base,
+        uid_count,
+        ..NativeConfig::default()
+    })
+    .await
+    .unwrap();
+    let metrics = Arc::new(Metrics::new());
+    let admission = AdmissionConfig { max_running: 4, max_queued: 8 };
+    let engine = Engine::new(Arc::new(backend.clone()), admission).with_observer(metrics.clone());
+    let sessions = Sessions::new(engine, SessionConfig::default());
+    let planner =
+        Arc::new(bytesbox_server::catalog_planner::CatalogPlanner::new(bytesbox_runtimes::Catalog::builtin()));
+    let mut state = AppState::new(sessions.clone(), planner, metrics);
+    let plans = Plans::new(&configured, &state.default_limits, &state.max_limits).unwrap();
+    state.accounts = Some(Arc::new(Accounts::new(store.clone(), plans, config)));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let app = router(Arc::new(state)).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    AccountsServer {
+        base: format!("http://{address}"),
+        ws_url: format!("ws://{address}/api/v1/ws"),
+        store,
+        server: Server { url: format!("ws://{address}/api/v1/ws"), backend, sessions },
+        _data: data,
+    }
+}
+
+impl AccountsServer {
+    pub(super) async fn stop(self) {
+        self.server.stop().await;
+    }
+}
+
+/// A browser-like client: keeps cookies, remembers the CSRF token.
+pub(super) struct Browser {
+    pub(super) http: reqwest::Client,
+    pub(super) base: String,
+    pub(super) csrf: Option<String>,
+}
+
+impl Browser {
+    pub(super) fn new(base: &str) -> Browser {
+        let http = reqwest::Client::builder().cookie_store(true).build().unwrap();
+        Browser { http, base: base.to_string(), csrf: None }
+    }
+
+    pub(super) async fn sign_up(base: &str, username: &str) -> Browser {
+        let mut browser = Browser::new(base);
+        let (status, me) = browser.auth("signup", username, "correct horse battery").await;
+        assert_eq!(status, StatusCode::CREATED, "{me}");
+        browser
+    }
+
+    pub(super) async fn auth(&mut self, what: &str, username: &str, password: &str) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .post(format!("{}/api/v1/auth/{what}", self.base))
+            .json(&json!({"username": username, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if status.is_success() {
+            self.csrf = body["csrf"].as_str().map(str::to_string);
+        }
+        (status, body)
+    }
+
+    /// A request with the CSRF token, as the IDE sends it.
+    pub(super) fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(csrf) = &self.csrf {
+            request = request.header("x-csrf-token", csrf);
+        }
+        request
+    }
+
+    pub(super) async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut request = self.request(method, path);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The `Cookie` header this browser would send (for WebSocket upgrades).
+    pub(super) fn cookie_header(&self, response_headers: &HeaderMap) -> String {
+        response_headers
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|v| v.split(';').next())
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+/// Signs in with a raw client and returns the `Cookie` header value and
+/// the CSRF token.
+pub(super) async fn sign_in_raw(base: &str, username: &str, signup: bool) -> (String, String) {
+    let http = reqwest::Client::new();
+    let what = if signup { "signup" } else { "login" };
+    let response = http
+        .post(format!("{base}/api/v1/auth/{what}"))
+        .json(&json!({"username": username, "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    let cookie = Browser::new(base).cookie_header(response.headers());
+    let body: Value = response.json().await.unwrap();
+    (cookie, body["csrf"].as_str().unwrap().to_string())
+}
+
+/// Opens a WebSocket with extra headers; `Err(status)` when refused.
+pub(super) async fn ws_with(url: &str, headers: &[(&str, &str)]) -> Result<(Socket, Value), u16> {
+    let mut request = url.into_client_request().unwrap();
+    for (name, value) in headers {
+        request.headers_mut().insert(
+            reqwest::header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            HeaderValue::from_str(value).unwrap(),
+        );
+    }
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((mut socket, _)) => {
+            let hello = next(&mut socket).await;
+            Ok((socket, hello))
+        }
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Err(response.status().as_u16()),
+        Err(other) => panic!("{other}"),
+    }
+}
+
+fn shell(id: &str, script: &str) -> Value {
+    json!({"type": "run", "id": id, "language": "bash", "files": [{"path": "main.sh", "content": script}]})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_up_in_and_out_with_http_only_cookies() {
+    if !require_root("sign_up_in_and_out_with_http_only_cookies") {
+        return;
+    }
+    let server = start_accounts(AccountsConfig::default(), "").await;
+    let http = reqwest::Client::new();
+    let response = http
+        .post(format!("{}/api/v1/auth/signup", server.base))
+        .json(&json!({"username": "Alice", "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let cookies: Vec<String> =
+        response.headers().get_all(SET_COOKIE).iter().map(|v| v.to_str().unwrap().to_string()).collect();
+    let session = cookies.iter().find(|c| c.starts_with("bbx_session=")).expect("a session cookie");
+    assert!(session.contains("HttpOnly") && session.contains("SameSite=Lax") && session.contains("Path=/"));
+    assert!(!session.contains("Secure"), "plain HTTP without a TLS proxy: no Secure flag");
+    let me: Value = response.json().await.unwrap();
+    assert_eq!(me["user"]["username"], "alice", "usernames are folded to lower case");
+    assert_eq!(me["plan"]["name"], "default");
+    assert_eq!(me["usage"]["projects"], 0);
+
+    let mut browser = Browser::new(&server.base);
+    let (status, _) = browser.auth("signup", "alice", "another password").await;
+    assert_eq!(status, StatusCode::CONFLICT, "the name is taken, whatever the case");
+    let (status, me) = browser.auth("login", "ALICE", "correct horse battery").await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    let (status, me) = browser.call(reqwest::Method::GET, "/api/v1/auth/me", None).await;
+    assert_eq!((status, me["user"]["username"].as_str()), (StatusCode::OK, Some("alice")));
+    assert_eq!(me["csrf"].as_str(), browser.csrf.as_deref());
+
+    // Sign-out ends the session on the server, not only in this browser.
+    let stolen = browser.cookie_header(&HeaderMap::new());
+    assert!(stolen.is_empty());
+    let (cookie, csrf) = sign_in_raw(&server.base, "alice", false).await;
+    let out = http
+        .post(format!("{}/api/v1/auth/logout", server.base))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), StatusCode::NO_CONTENT);
+    let after = http.get(format!("{}/api/v1/auth/tokens", server.base)).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(after.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = after.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_session");
+    // `me` with the dead cookie is a guest (guest mode is on), not an error.
+    let me: Value = http
+        .get(format!("{}/api/v1/auth/me", server.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!((me["guest"].as_bool(), me["plan"]["name"].as_str()), (Some(true), Some("guest")));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_and_an_unknown_user_get_the_same_answer() {
+    if !require_root("a_wrong_password_and_an_unknown_user_get_the_same_answer") {
+        return;
+    }
+    let server = start_accounts(AccountsConfig::default(), "").await;
+    Browser::sign_up(&server.base, "bob").await;
+    let mut browser = Browser::new(&server.base);
+    let (wrong_status, wrong) = browser.auth("login", "bob", "not the password").await;
+    let (unknown_status, unknown) = browser.auth("login", "nobody-here", "not the password").await;
+    assert_eq!(wrong_status, StatusCode::UNAUTHORIZED);
+    assert_eq!((wrong_status, &wrong), (unknown_status, &unknown));
+    assert_eq!(wrong["error"]["message"], "invalid username or password");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cookie_writes_need_the_csrf_token_and_an_allowed_origin_tokens_do_not() {
+    if !require_root("cookie_writes_need_the_csrf_token_and_an_allowed_origin_tokens_do_not") {
+        return;
+    }
+    let server = start_accounts(AccountsConfig::default(), "").await;
+    let (cookie, csrf) = sign_in_raw(&server.base, "carol", true).await;
+    let http = reqwest::Client::new();
+    let create = |csrf: Option<&str>, origin: Option<&str>| {
+        let mut request = http
+            .post(format!("{}/api/v1/auth/tokens", server.base))
+            .header("cookie", &cookie)
+            .json(&json!({"name": "ci"}));
+        if let Some(csrf) = csrf {
+            request = request.header("x-csrf-token", csrf);
+        }
+        if let Some(origin) = origin {
+            request = request.header(ORIGIN, origin);
+        }
+        request.send()
+    };
+    for (csrf, origin) in
+        [(None, None), (Some("forged"), None), (Some(csrf.as_str()), Some("http://evil.example")), (Some(""), None)]
+    {
+        let response = create(csrf, origin).await.unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "csrf {csrf:?} origin {origin:?}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "csrf_failed");
+    }
+    let own_origin = server.base.clone();
+    let response = create(Some(&csrf), Some(&own_origin)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let created: Value = response.json().await.unwrap();
+    let secret = created["secret"].as_str().unwrap().to_string();
+    assert!(secret.starts_with("bbx_"));
+
+    // A program with the token needs no CSRF token: there is no ambient
+    // credential to abuse.
+    let with_token = http
+        .post(format!("{}/api/v1/auth/tokens", server.base))
+        .bearer_auth(&secret)
+        .json(&json!({"name": "second"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_token.status(), StatusCode::CREATED);
+    let listed: Value = http
+        .get(format!("{}/api/v1/auth/tokens", server.base))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["tokens"].as_array().unwrap().len(), 2);
+    assert!(listed.to_string().find("bbx_").is_none(), "secrets are never listed: {listed}");
+    // Revoked, the token stops working at once.
+    let id = created["token"]["id"].as_str().unwrap();
+    let revoked = http
+        .delete(format!("{}/api/v1/auth/tokens/{id}", server.base))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
+    let refused = http.get(format!("{}/api/v1/auth/tokens", server.base)).bearer_auth(&secret).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+
+    // Sign-in posted from another site is refused (login CSRF).
+    let cross = http
+        .post(format!("{}/api/v1/auth/login", server.base))
+        .header(ORIGIN, "http://evil.example")
+        .json(&json!({"username": "carol", "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross.status(), StatusCode::FORBIDDEN);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_upgrades_from_other_origins_are_refused() {
+    if !require_root("websocket_upgrades_from_other_origins_are_refused") {
+        return;
+    }
+    let server = start_accounts(AccountsConfig::default(), "").await;
+    let own = server.base.clone();
+    assert_eq!(ws_with(&server.ws_url, &[("origin", "http://evil.example")]).await.err(), Some(403));
+    assert_eq!(ws_with(&server.ws_url, &[("origin", "null")]).await.err(), Some(403));
+    let piston = server.ws_url.replace("/api/v1/ws", "/api/v2/connect");
+    let mut request = piston.as_str().into_client_request().unwrap();
+    request.headers_mut().insert("origin", HeaderValue::from_static("http://evil.example"));
+    assert!(tokio_tungstenite::connect_async(request).await.is_err(), "Piston's WebSocket is guarded too");
+    let (mut socket, hello) = ws_with(&server.ws_url, &[("origin", &own)]).await.expect("own origin is fine");
+    assert_eq!(hello["type"], "hello");
+    send(&mut socket, shell("r", "echo same-origin")).await;
+    assert_eq!(stdout(&until_done(&mut socket, "r").await), "same-origin\n");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_attempts_are_rate_limited_per_username_and_address() {
+    if !require_root("sign_in_attempts_are_rate_limited_per_username_and_address") {
+        return;
+    }
+    let config = AccountsConfig {
+        sign_in_per_username: RateLimitConfig { per_minute: 1, burst: 3, trust_forwarded_for: false },
+        ..AccountsConfig::default()
+    };
+    let server = start_accounts(config, "").await;
+    Browser::sign_up(&server.base, "dave").await;
+    let mut browser = Browser::new(&server.base);
+    for _ in 0..3 {
+        assert_eq!(browser.auth("login", "dave", "wrong password").await.0, StatusCode::UNAUTHORIZED);
+    }
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/v1/auth/login", server.base))
+        .json(&json!({"username": "dave", "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS, "even the right password waits");
+    let wait: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait));
+    assert_eq!(browser.auth("login", "someone-else", "wrong password").await.0, StatusCode::UNAUTHORIZED);
+
+    let config = AccountsConfig {
+        sign_in_per_address: RateLimitConfig { per_minute: 1, burst: 2, trust_forwarded_for: false },
+        ..AccountsConfig::default()
+    };
+    let strict = start_accounts(config, "").await;
+    let mut browser = Browser::new(&strict.base);
+    assert_eq!(browser.auth("login", "a-name", "wrong password").await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(browser.auth("login", "b-name", "wrong password").await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(browser.auth("signup", "c-name", "a long password").await.0, StatusCode::TOO_MANY_REQUESTS);
+    strict.stop().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_guest_mode_every_run_api_needs_a_sign_in() {
+    if !require_root("without_guest_mode_every_run_api_needs_a_sign_in") {
+        return;
+    }
+    let server = start_accounts(AccountsConfig { guests: false, ..AccountsConfig::default() }, "").await;
+    let http = reqwest::Client::new();
+    let body = json!({"language": "bash", "files": [{"path": "main.sh", "content": "echo hi"}]});
+    let piston_body = json!({"language": "bash", "version": "*", "files": [{"content": "echo hi"}]});
+    for (path, body) in [("/api/v1/execute", &body), ("/api/v2/execute", &piston_body)] {
+        let response = http.post(format!("{}{path}", server.base)).json(body).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{path}");
+    }
+    assert_eq!(ws_with(&server.ws_url, &[]).await.err(), Some(401));
+    assert_eq!(http.get(format!("{}/api/v1/auth/me", server.base)).send().await.unwrap().status(), 401);
+    // Catalogs and health stay open.
+    assert_eq!(http.get(format!("{}/api/v1/runtimes", server.base)).send().await.unwrap().status(), 200);
+
+    // A signed-in browser's cookie and a program's token both work.
+    let (cookie, _) = sign_in_raw(&server.base, "erin", true).await;
+    let (mut socket, hello) = ws_with(&server.ws_url, &[("cookie", &cookie)]).await.expect("signed in");
+    assert_eq!(hello["max_limits"]["memory_bytes"], 1024 * 1024 * 1024, "the default plan's maxima");
+    send(&mut socket, shell("r", "echo signed-in")).await;
+    assert_eq!(stdout(&until_done(&mut socket, "r").await), "signed-in\n");
+    let user = server.store.verify_password("erin", "correct horse battery").await.unwrap();
+    let token = server.store.create_api_token(&user.id, "ci").await.unwrap();
+    let response = http
+        .post(format!("{}/api/v1/execute", server.base))
+        .bearer_auth(&token.secret)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["run"]["stdout"], "hi\n");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plans_limit_runs_on_every_api() {
+    if !require_root("plans_limit_runs_on_every_api") {
+        return;
+    }
+    let plans = "[guest]\nmax_concurrent_runs = 1\n[guest.max_limits]\nwall_time_ms = 2000\n\
+                 [default]\nmax_concurrent_runs = 2\n";
+    let server = start_accounts(AccountsConfig::default(), plans).await;
+    let http = reqwest::Client::new();
+    let (mut socket, hello) = ws_with(&server.ws_url, &[]).await.unwrap();
+    assert_eq!(hello["max_limits"]["wall_time_ms"], 2000);
+    assert_eq!(hello["default_limits"]["wall_time_ms"], 2000, "defaults are capped by the plan");
+
+    // Over the plan's maxima, on each API.
+    let mut greedy = shell("greedy", "echo never");
+    greedy["limits"] = json!({"wall_time_ms": 5000});
+    send(&mut socket, greedy).await;
+    let frames = until_done(&mut socket, "greedy").await;
+    assert_eq!(frames.last().unwrap()["code"], "limit_exceeded", "{frames:?}");
+    let body = json!({"language": "bash", "files": [{"path": "main.sh", "content": "echo hi"}],
+                      "limits": {"wall_time_ms": 5000}});
+    let response = http.post(format!("{}/api/v1/execute", server.base)).json(&body).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let piston = json!({"language": "bash", "version": "*", "files": [{"content": "echo hi"}], "run_timeout": 5000});
+    let response = http.post(format!("{}/api/v2/execute", server.base)).json(&piston).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST, "Piston's run_timeout is checked against the plan");
+
+    // One run at a time for a guest, across APIs.
+    send(&mut socket, shell("long", "echo started; sleep 30")).await;
+    loop {
+        let frame = next(&mut socket).await;
+        if frame["type"] == "output" {
+            break;
+        }
+    }
+    send(&mut socket, shell("second", "echo second")).await;
+    let frames = until_done(&mut socket, "second").await;
+    assert_eq!(frames.last().unwrap()["code"], "too_many_runs", "{frames:?}");
+    let quick = json!({"language": "bash", "files": [{"path": "main.sh", "content": "echo hi"}]});
+    let response = http.post(format!("{}/api/v1/execute", server.base)).json(&quick).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let piston_quick = json!({"language": "bash", "version": "*", "files": [{"content": "echo hi"}]});
+    let response = http.post(format!("{}/api/v2/execute", server.base)).json(&piston_quick).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    // A signed-in user is counted apart from the guests of that address.
+    let (cookie, csrf) = sign_in_raw(&server.base, "frank", true).await;
+    let response = http
+        .post(format!("{}/api/v1/execute", server.base))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .json(&quick)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    // When the run ends its place is free again.
+    send(&mut socket, json!({"type": "kill", "id": "long"})).await;
+    until_done(&mut socket, "long").await;
+    let response = http.post(format!("{}/api/v1/execute", server.base)).json(&quick).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_see_users_sessions_and_boxes_change_plans_disable_and_kill() {
+    if !require_root("admins_see_users_sessions_and_boxes_change_plans_disable_and_kill") {
+        return;
+    }
+    let server = start_accounts(AccountsConfig::default(), "").await;
+    server.store.create_user("root-admin", "correct horse battery", Role::Admin).await.unwrap();
+    let mut admin = Browser::new(&server.base);
+    assert_eq!(admin.auth("login", "root-admin", "correct horse battery").await.0, StatusCode::OK);
+    let user = Browser::sign_up(&server.base, "grace").await;
+
+    // Plain users and guests are refused.
+    for path in ["/api/v1/admin/users", "/api/v1/admin/sessions", "/api/v1/admin/boxes"] {
+        assert_eq!(user.call(reqwest::Method::GET, path, None).await.0, StatusCode::FORBIDDEN, "{path}");
+        assert_eq!(Browser::new(&server.base).call(reqwest::Method::GET, path, None).await.0, StatusCode::FORBIDDEN);
+    }
+
+    // grace runs something: the admin sees her session and its box.
+    let (cookie, _) = sign_in_raw(&server.base, "grace", false).await;
+    let (mut socket, _) = ws_with(&server.ws_url, &[("cookie", &cookie)]).await.unwrap();
+    send(&mut socket, shell("long", "echo up; sleep 60")).await;
+    loop {
+        if next(&mut socket).await["type"] == "output" {
+            break;
+        }
+    }
+    let (status, sessions) = admin.call(reqwest::Method::GET, "/api/v1/admin/sessions", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let mine = sessions["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["owner"]["username"] == "grace")
+        .unwrap_or_else(|| panic!("{sessions}"))
+        .clone();
+    assert_eq!(mine["runs"], 1);
+    assert!(mine["box"]["memory_bytes"].as_u64().unwrap() > 0, "{mine}");
+    let (_, boxes) = admin.call(reqwest::Method::GET, "/api/v1/admin/boxes", None).await;
+    assert!(boxes["boxes"].as_array().unwrap().iter().any(|b| b["session"] == mine["id"]), "{boxes}");
+    let (_, users) = admin.call(reqwest::Method::GET, "/api/v1/admin/users", None).await;
+    let grace = users["users"].as_array().unwrap().iter().find(|u| u["username"] == "grace").unwrap().clone();
+    assert_eq!(grace["running"], 1);
+
+    // Killing the session ends its run.
+    let path = format!("/api/v1/admin/sessions/{}", mine["id"].as_str().unwrap());
+    assert_eq!(admin.call(reqwest::Method::DELETE, &path, None).await.0, StatusCode::NO_CONTENT);
+    let frames = until_done(&mut socket, "long").await;
+    assert!(
+        frames.iter().any(|f| f["type"] == "exit" && f["status"] == "killed")
+            || frames.last().unwrap()["type"] == "error",
+        "{frames:?}"
+    );
+    assert_eq!(admin.call(reqwest::Method::DELETE, &path, None).await.0, StatusCode::NOT_FOUND);
+
+    // A plan change shows in `me`; an unknown plan is refused.
+    let id = grace["id"].as_str().unwrap();
+    let user_path = format!("/api/v1/admin/users/{id}");
+    let (status, _) = admin.call(reqwest::Method::PATCH, &user_path, Some(json!({"plan": "gold"}))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, changed) = admin.call(reqwest::Method::PATCH, &user_path, Some(json!({"plan": "large"}))).await;
+    assert_eq!((status, changed["user"]["plan"].as_str()), (StatusCode::OK, Some("large")));
+    let (_, me) = user.call(reqwest::Method::GET, "/api/v1/auth/me", None).await;
+    assert_eq!(me["plan"]["name"], "large");
+
+    // Disabling ends her sign-ins and tokens at once.
+    let (status, disabled) = admin.call(reqwest::Method::PATCH, &user_path, Some(json!({"disabled": true}))).await;
+    assert_eq!((status, disabled["user"]["disabled"].as_bool()), (StatusCode::OK, Some(true)));
+    assert_eq!(user.call(reqwest::Method::GET, "/api/v1/auth/tokens", None).await.0, StatusCode::UNAUTHORIZED);
+    let mut again = Browser::new(&server.base);
+    let (status, body) = again.auth("login", "grace", "correct horse battery").await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("account_disabled")));
+    // An admin cannot lock themselves out.
+    let (_, me) = admin.call(reqwest::Method::GET, "/api/v1/auth/me", None).await;
+    let own = format!("/api/v1/admin/users/{}", me["user"]["id"].as_str().unwrap());
+    assert_eq!(
+        admin.call(reqwest::Method::PATCH, &own, Some(json!({"disabled": true}))).await.0,
+        StatusCode::BAD_REQUEST
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_can_be_resumed_only_by_its_owner() {
+    if !require_root("a_session_can_be_resumed_only_by_its_owner") {
+        return;
+    }
+    let server = start_accounts(AccountsConfig::default(), "").await;
+    let (alice, _) = sign_in_raw(&server.base, "heidi", true).await;
+    let (bob, _) = sign_in_raw(&server.base, "ivan", true).await;
+    let (socket, hello) = ws_with(&server.ws_url, &[("cookie", &alice)]).await.unwrap();
+    drop(socket);
+    let resume = format!("{}?resume={}", server.ws_url, hello["resume"].as_str().unwrap());
+    // Give the server a moment to see the first connection go.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (_, refused) = ws_with(&resume, &[("cookie", &bob)]).await.unwrap();
+    assert_eq!(refused["code"], "unknown_session", "another user's token looks like a wrong one");
+    let (_, guest) = ws_with(&resume, &[]).await.unwrap();
+    assert_eq!(guest["code"], "unknown_session", "and so does a guest's");
+    let (_, resumed) = ws_with(&resume, &[("cookie", &alice)]).await.unwrap();
+    assert_eq!((resumed["type"].as_str(), &resumed["session"]), (Some("hello"), &hello["session"]));
+    server.stop().await;
+}

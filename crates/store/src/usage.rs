@@ -1,0 +1,24 @@
+//! What a user has stored, for quotas and the account pages.
+
+use crate::error::StoreResult;
+use crate::model::{Usage, UserId};
+use crate::{column, Store};
+
+impl Store {
+    /// The user's projects, files and bytes over all projects.
+    pub async fn usage(&self, owner: &UserId) -> StoreResult<Usage> {
+        // SUM of a BIGINT is NUMERIC on PostgreSQL, which `Any` cannot
+        // decode: cast it back.
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM projects WHERE owner_id = $1) AS projects, \
+                    (SELECT COUNT(*) FROM project_files JOIN projects ON projects.id = project_files.project_id \
+                      WHERE projects.owner_id = $1) AS files, \
+                    (SELECT CAST(COALESCE(SUM(project_files.size_bytes), 0) AS BIGINT) FROM project_files \
+                      JOIN projects ON projects.id = project_files.project_id WHERE projects.owner_id = $1) AS bytes",
+        )
+        .bind(&owner.0)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Usage { projects: column(&row, "projects")?, files: column(&row, "files")?, bytes: column(&row, "bytes")? })
+    }
+}
