@@ -232,3 +232,56 @@ describe('a server without guests', () => {
     }
   });
 });
+
+describe('the admin page', () => {
+  const admin = { username: unique('root'), password: PASSWORD };
+  const fixture = suiteFixture({ admin });
+
+  it('lists users and live sessions, changes a plan, kills a session and disables a user', async (t) => {
+    if (!fixture.ready(t)) return;
+    const dave = unique('dave');
+    const user = await openIde(fixture.browser, fixture.server.url);
+    await signUpFromIde(user.page, dave);
+
+    const { context, page } = await openIde(fixture.browser, fixture.server.url);
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await submitAuth(page, 'signin', admin.username);
+    await page.getByTestId('user-button').click();
+    await page.getByRole('menuitem', { name: 'Admin' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Admin' });
+    const row = dialog.locator(`tr[data-username="${dave}"]`);
+    await row.waitFor({ timeout: 15000 });
+
+    await row.getByLabel(`Plan of ${dave}`).selectOption('large');
+    const planOf = () =>
+      page.evaluate(async (name) => {
+        const { users } = await (await fetch('/api/v1/admin/users')).json();
+        return users.find((u) => u.username === name);
+      }, dave);
+    for (let i = 0; i < 50 && (await planOf()).plan !== 'large'; i++) await page.waitForTimeout(100);
+    assert.equal((await planOf()).plan, 'large');
+
+    // Dave's WebSocket session is listed, and can be killed.
+    await dialog.getByRole('tab', { name: /^Live sessions/ }).click();
+    const sessionRow = dialog.locator('table[aria-label="Live sessions"] tr', { hasText: dave });
+    await sessionRow.first().waitFor({ timeout: 15000 });
+    const sessionsOf = () =>
+      page.evaluate(async (name) => {
+        const { sessions } = await (await fetch('/api/v1/admin/sessions')).json();
+        return sessions.filter((s) => s.owner.username === name).map((s) => s.id);
+      }, dave);
+    const before = await sessionsOf();
+    assert.equal(before.length, 1, JSON.stringify(before));
+    await sessionRow.first().getByRole('button', { name: 'Kill' }).click();
+    for (let i = 0; i < 50 && (await sessionsOf()).includes(before[0]); i++) await page.waitForTimeout(100);
+    assert.ok(!(await sessionsOf()).includes(before[0]), 'the killed session is gone');
+
+    await dialog.getByRole('tab', { name: /^Users/ }).click();
+    await row.getByRole('button', { name: 'Disable' }).click();
+    await row.getByRole('button', { name: 'Enable' }).waitFor();
+    const status = await user.page.evaluate(async () => (await fetch('/api/v1/auth/me')).status);
+    assert.equal(status, 401, 'a disabled user is signed out');
+    await user.context.close();
+    await context.close();
+  });
+});

@@ -72,22 +72,32 @@ export interface NewFile {
 
 export interface AdminUser extends User {
   usage: Usage | null;
+  /** Runs going now, over all the user's sessions. */
+  running?: number;
+}
+
+/**
+ * A box's resource use. docs/api.md names `cpu_time_ms` and `pids`; the
+ * server also reports `active_runs`, `total_runs` and `idle_ms`, and
+ * `memory_bytes` only when the backend can tell: every figure is optional.
+ */
+export interface AdminBox {
+  id: string;
+  session?: string | null;
+  memory_bytes?: number | null;
+  cpu_time_ms?: number | null;
+  pids?: number | null;
+  active_runs?: number;
+  total_runs?: number;
+  idle_ms?: number;
 }
 
 export interface AdminSession {
   id: string;
-  owner: { user_id: string; username: string } | { guest: string };
+  owner: { user_id: string; username: string } | { guest: string } | { anonymous: true };
   connected: boolean;
   runs: number;
-  box: { id: string; memory_bytes: number; cpu_time_ms: number; pids: number } | null;
-}
-
-export interface AdminBox {
-  id: string;
-  session: string | null;
-  memory_bytes: number;
-  cpu_time_ms: number;
-  pids: number;
+  box: AdminBox | null;
 }
 
 /**

@@ -306,6 +306,18 @@ export function SettingsPage({ api, me, onSignOut, onClose }: { api: ApiClient; 
 
 type AdminTab = 'users' | 'sessions' | 'boxes';
 
+/** What a box uses, in words, from the figures the server gave. */
+export function boxUse(b: AdminBox, memory = true): string {
+  const parts: string[] = [];
+  if (memory && b.memory_bytes !== undefined) parts.push(`${formatBytes(b.memory_bytes)} memory`);
+  if (typeof b.cpu_time_ms === 'number') parts.push(`${b.cpu_time_ms} ms CPU`);
+  if (typeof b.pids === 'number') parts.push(`${b.pids} processes`);
+  if (typeof b.active_runs === 'number') parts.push(`${b.active_runs} running`);
+  if (typeof b.total_runs === 'number') parts.push(`${b.total_runs} runs`);
+  if (typeof b.idle_ms === 'number' && !b.active_runs) parts.push(`idle ${Math.round(b.idle_ms / 1000)} s`);
+  return parts.join(', ') || '—';
+}
+
 export function AdminPage({ api, me, onClose }: { api: ApiClient; me: Me; onClose: () => void }) {
   const [tab, setTab] = useState<AdminTab>('users');
   const [users, setUsers] = useState<AdminUser[] | null>(null);
@@ -386,6 +398,7 @@ export function AdminPage({ api, me, onClose }: { api: ApiClient; me: Me; onClos
                 </td>
                 <td className="muted">
                   {u.usage ? `${u.usage.projects} projects, ${u.usage.files} files, ${formatBytes(u.usage.bytes)}` : '—'}
+                  {u.running ? `; ${u.running} running` : ''}
                 </td>
                 <td>
                   {u.id === me.user?.id ? (
@@ -423,10 +436,10 @@ export function AdminPage({ api, me, onClose }: { api: ApiClient; me: Me; onClos
                 <td>
                   <code>{s.id.slice(0, 8)}</code>
                 </td>
-                <td>{'username' in s.owner ? s.owner.username : `guest ${s.owner.guest}`}</td>
+                <td>{'username' in s.owner ? s.owner.username : 'guest' in s.owner ? `guest ${s.owner.guest}` : 'anonymous'}</td>
                 <td>{s.connected ? 'yes' : 'no (grace)'}</td>
                 <td>{s.runs}</td>
-                <td className="muted">{s.box ? `${formatBytes(s.box.memory_bytes)}, ${s.box.cpu_time_ms} ms CPU, ${s.box.pids} pids` : '—'}</td>
+                <td className="muted">{s.box ? boxUse(s.box) : '—'}</td>
                 <td>
                   <button type="button" className="danger" onClick={() => void act(api.adminKillSession(s.id))}>
                     Kill
@@ -444,8 +457,7 @@ export function AdminPage({ api, me, onClose }: { api: ApiClient; me: Me; onClos
               <th>Box</th>
               <th>Session</th>
               <th>Memory</th>
-              <th>CPU time</th>
-              <th>Processes</th>
+              <th>Use</th>
             </tr>
           </thead>
           <tbody>
@@ -458,8 +470,7 @@ export function AdminPage({ api, me, onClose }: { api: ApiClient; me: Me; onClos
                   <code>{b.session ? b.session.slice(0, 8) : '—'}</code>
                 </td>
                 <td>{formatBytes(b.memory_bytes)}</td>
-                <td>{b.cpu_time_ms} ms</td>
-                <td>{b.pids}</td>
+                <td className="muted">{boxUse(b, false)}</td>
               </tr>
             ))}
           </tbody>
