@@ -292,3 +292,37 @@ fn run_streams_output_and_its_exit_code_follows_the_program() {
     assert_eq!(output.status.code(), Some(1), "a failed compile exits 1");
     assert!(String::from_utf8_lossy(&output.stderr).contains("nope"), "the compiler's message is shown");
 }
+
+/// `bytesbox admin create-user`: the first administrator, from the host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_create_user_makes_an_account_the_server_signs_in() {
+    let data = tempfile::tempdir().unwrap();
+    let create = |username: &str, password: &str, admin: bool| {
+        let mut command = Command::new(BYTESBOX);
+        command.args(["admin", "create-user", "--username", username, "--data-dir"]).arg(data.path());
+        if admin {
+            command.arg("--admin");
+        }
+        command.env_remove("DATABASE_URL").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = command.spawn().unwrap();
+        use std::io::Write as _;
+        child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let made = create("Root", "a long admin password", true);
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    assert!(String::from_utf8_lossy(&made.stdout).contains("created admin root"));
+
+    let again = create("root", "another long password", false);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("username is taken"), "{again:?}");
+    let weak = create("second", "short", false);
+    assert!(!weak.status.success());
+    assert!(String::from_utf8_lossy(&weak.stderr).contains("at least 8 characters"), "{weak:?}");
+
+    let store = bytesbox_store::Store::open_in_data_dir(data.path()).await.unwrap();
+    let root = store.verify_password("root", "a long admin password").await.unwrap();
+    assert_eq!(root.role, bytesbox_store::Role::Admin);
+    assert_eq!(store.count_users().await.unwrap(), 1, "the failed attempts made nothing");
+    store.close().await;
+}

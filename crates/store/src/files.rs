@@ -92,6 +92,65 @@ impl Store {
         rows.iter().map(file_from_row).collect()
     }
 
+    /// One file of the owner's project; a missing file is `NotFound`.
+    pub async fn file_entry(&self, owner: &UserId, project: &ProjectId, path: &str) -> StoreResult<FileEntry> {
+        self.project(owner, project).await?;
+        let sql = format!("SELECT {FILE_COLUMNS} FROM project_files WHERE project_id = $1 AND path = $2");
+        let row = sqlx::query(&sql).bind(&project.0).bind(path).fetch_optional(&self.pool).await?;
+        row.as_ref().map(file_from_row).transpose()?.ok_or(StoreError::NotFound)
+    }
+
+    /// Replaces `previous` (an entry the caller read) with a new object, if
+    /// the file is still at that version *and* that object: the caller then
+    /// knows for sure which object it replaced and may delete it. A file
+    /// deleted and made again in between is a conflict too.
+    pub async fn replace_file_entry(
+        &self,
+        owner: &UserId,
+        project: &ProjectId,
+        previous: &FileEntry,
+        size_bytes: i64,
+        object_key: &str,
+    ) -> StoreResult<FileEntry> {
+        self.project(owner, project).await?;
+        let sql = format!(
+            "UPDATE project_files SET size_bytes = $1, object_key = $2, version = version + 1, updated_at = $3 \
+             WHERE project_id = $4 AND path = $5 AND version = $6 AND object_key = $7 RETURNING {FILE_COLUMNS}"
+        );
+        let row = sqlx::query(&sql)
+            .bind(size_bytes)
+            .bind(object_key)
+            .bind(now_ms())
+            .bind(&project.0)
+            .bind(&previous.path)
+            .bind(previous.version)
+            .bind(&previous.object_key)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => file_from_row(&row),
+            None => Err(self.file_conflict(project, &previous.path, previous.version).await),
+        }
+    }
+
+    /// Every object key the index of `project` points at, whoever owns it
+    /// (for the orphan sweep: not for answering users).
+    pub async fn indexed_object_keys(&self, project: &ProjectId) -> StoreResult<Vec<String>> {
+        let rows = sqlx::query("SELECT object_key FROM project_files WHERE project_id = $1")
+            .bind(&project.0)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|row| column(row, "object_key")).collect()
+    }
+
+    /// Whether a project with this id exists, whoever owns it (for the
+    /// orphan sweep).
+    pub async fn project_exists(&self, project: &ProjectId) -> StoreResult<bool> {
+        let row =
+            sqlx::query("SELECT id FROM projects WHERE id = $1").bind(&project.0).fetch_optional(&self.pool).await?;
+        Ok(row.is_some())
+    }
+
     async fn file_conflict(&self, project: &ProjectId, path: &str, expected: i64) -> StoreError {
         let current = sqlx::query("SELECT version FROM project_files WHERE project_id = $1 AND path = $2")
             .bind(&project.0)

@@ -2,12 +2,17 @@
 //! projects, their file index and run history, in SQLite (the embedded
 //! default, one file under the data dir) or PostgreSQL (for several server
 //! replicas). One [`Store`] API over both, through `sqlx::Any`; the schema
-//! comes from the migrations in `migrations/<database>/`. Design notes:
+//! comes from the migrations in `migrations/<database>/`. File contents live
+//! in an object store ([`Objects`]: a local directory, S3 or memory), kept
+//! consistent with the index by [`ProjectFiles`]. Design notes:
 //! `docs/accounts.md`.
 
+mod archive;
 mod error;
 mod files;
 mod model;
+mod objects;
+mod project_files;
 mod projects;
 mod runs;
 mod secrets;
@@ -23,11 +28,14 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor as _};
 
+pub use archive::{read_zip, write_zip, MAX_ARCHIVE_ENTRIES};
 pub use error::{StoreError, StoreResult};
 pub use model::{
     ApiToken, FileEntry, NewApiToken, NewSession, Project, ProjectId, ProjectSettings, Role, RunRecord, Usage, User,
     UserId,
 };
+pub use objects::{new_object_key, project_prefix, Objects, ObjectsConfig, OBJECTS_ROOT};
+pub use project_files::{check_path, check_paths, FilesError, NewFile, ProjectFiles, Quota, QuotaKind, SweepReport};
 pub use runs::RUNS_KEPT_PER_PROJECT;
 pub use tokens::API_TOKEN_PREFIX;
 

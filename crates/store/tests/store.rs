@@ -9,6 +9,9 @@
 
 mod store {
     pub mod accounts;
+    pub mod crash;
+    pub mod files;
+    pub mod keys;
     pub mod projects;
     pub mod runs;
 }
@@ -84,6 +87,14 @@ on_both_databases!(
     projects::deleting_a_project_takes_its_files_and_runs_with_it,
     projects::file_writes_are_versioned_per_file,
     runs::a_project_keeps_its_last_fifty_runs_newest_first,
+    files::writes_replace_objects_and_stale_ones_leave_nothing_behind,
+    files::concurrent_writers_of_one_version_let_exactly_one_win,
+    files::paths_follow_the_run_rules_and_never_clash,
+    files::another_users_project_files_are_not_found,
+    files::quotas_refuse_growth_say_which_and_allow_shrinking,
+    files::projects_are_created_duplicated_and_deleted_with_their_objects,
+    files::zips_round_trip_and_hostile_ones_are_refused,
+    files::the_sweep_removes_orphans_and_only_orphans,
 );
 
 #[tokio::test]

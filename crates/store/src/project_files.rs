@@ -1,0 +1,519 @@
+//! Projects with their files: the metadata [`Store`] plus the [`Objects`]
+//! holding the contents, behind one API that keeps them consistent.
+//!
+//! **The write protocol.** Every saved version of a file is a new object
+//! under a new key. A write (1) puts the bytes under the new key and waits
+//! until they are durable, (2) moves the index to the new key with one
+//! conditional statement naming the version (and object) it replaces, and
+//! (3) deletes the replaced object, best-effort. A conflict at (2) deletes
+//! the new object instead. So the index only ever points at a complete
+//! object, and a crash at any moment leaves the last good version readable;
+//! what a crash can leave behind is an object no index row points at (an
+//! orphan), which [`ProjectFiles::sweep_orphans`] removes.
+
+use std::collections::HashSet;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use futures_util::TryStreamExt as _;
+use object_store::path::Path as ObjectPath;
+
+use crate::model::{FileEntry, Project, ProjectId, ProjectSettings, Usage, UserId};
+use crate::objects::{self, Objects, OBJECTS_ROOT};
+use crate::{Store, StoreError};
+
+/// Which quota a write would exceed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaKind {
+    /// Projects per user.
+    Projects,
+    /// Files per user, across projects.
+    Files,
+    /// Bytes of file contents per user, across projects.
+    Bytes,
+}
+
+impl QuotaKind {
+    /// The plan field that sets it: `max_projects`, `max_files`, `max_bytes`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QuotaKind::Projects => "max_projects",
+            QuotaKind::Files => "max_files",
+            QuotaKind::Bytes => "max_bytes",
+        }
+    }
+
+    fn unit(self) -> &'static str {
+        match self {
+            QuotaKind::Projects => "projects",
+            QuotaKind::Files => "files",
+            QuotaKind::Bytes => "bytes of files",
+        }
+    }
+}
+
+/// A user's storage quotas (from their plan; the caller passes them in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    /// Most projects the user may own.
+    pub max_projects: u64,
+    /// Most files across the user's projects.
+    pub max_files: u64,
+    /// Most bytes of contents across the user's projects.
+    pub max_bytes: u64,
+}
+
+impl Quota {
+    /// No limits (administrative tools, tests).
+    pub const UNLIMITED: Quota = Quota { max_projects: u64::MAX, max_files: u64::MAX, max_bytes: u64::MAX };
+
+    fn limit(&self, kind: QuotaKind) -> u64 {
+        match kind {
+            QuotaKind::Projects => self.max_projects,
+            QuotaKind::Files => self.max_files,
+            QuotaKind::Bytes => self.max_bytes,
+        }
+    }
+
+    /// Refuses a change from `before` to `after` that grows a count past
+    /// its limit. A change that does not grow a count is always allowed, so
+    /// a user over a lowered quota can still shrink or delete.
+    fn check(&self, before: Usage, after: Usage) -> Result<(), FilesError> {
+        let count = |value: i64| u64::try_from(value).unwrap_or(0);
+        for (kind, old, new) in [
+            (QuotaKind::Projects, count(before.projects), count(after.projects)),
+            (QuotaKind::Files, count(before.files), count(after.files)),
+            (QuotaKind::Bytes, count(before.bytes), count(after.bytes)),
+        ] {
+            if new > old && new > self.limit(kind) {
+                return Err(FilesError::QuotaExceeded { quota: kind, limit: self.limit(kind) });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What went wrong in a [`ProjectFiles`] call. Messages are safe to show
+/// to the user who made the request.
+#[derive(Debug, thiserror::Error)]
+pub enum FilesError {
+    /// The metadata store refused or failed (not found, conflict, name
+    /// taken, invalid settings, database down).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A file path outside the run rules (`docs/protocol.md`).
+    #[error("invalid path: {0}")]
+    InvalidPath(String),
+    /// The write would take the user past a quota of their plan.
+    #[error("quota exceeded: your plan allows at most {limit} {unit} ({name})", unit = quota.unit(), name = quota.as_str())]
+    QuotaExceeded {
+        /// Which quota.
+        quota: QuotaKind,
+        /// Its limit.
+        limit: u64,
+    },
+    /// An uploaded zip that is malformed or hostile.
+    #[error("invalid zip archive: {0}")]
+    InvalidArchive(String),
+    /// The index points at an object the object store does not have
+    /// (deleted behind the server's back).
+    #[error("the contents of {path} are missing from object storage")]
+    MissingObject {
+        /// The file's path.
+        path: String,
+    },
+    /// A project id that cannot be part of an object key (never one the
+    /// store made).
+    #[error("invalid object key")]
+    InvalidKey,
+    /// Object storage misconfigured.
+    #[error("object storage configuration: {0}")]
+    Config(String),
+    /// Object storage failed or is unreachable.
+    #[error("object storage error: {0}")]
+    Objects(#[from] object_store::Error),
+    /// A local file-system operation failed.
+    #[error("object storage I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl FilesError {
+    /// `(expected, current)` when this is a version conflict.
+    pub fn conflict(&self) -> Option<(i64, i64)> {
+        match self {
+            FilesError::Store(StoreError::Conflict { expected, current }) => Some((*expected, *current)),
+            _ => None,
+        }
+    }
+
+    fn conflict_with(expected: i64, current: i64) -> FilesError {
+        FilesError::Store(StoreError::Conflict { expected, current })
+    }
+}
+
+/// One file to create: a path and its contents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewFile {
+    /// Workspace-relative path (checked against the run rules).
+    pub path: String,
+    /// The contents.
+    pub content: Bytes,
+}
+
+/// What [`ProjectFiles::sweep_orphans`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Objects no index row points at.
+    pub orphan_objects: u64,
+    /// Staging files of local writes that never finished.
+    pub staging_files: u64,
+}
+
+/// Checks one file path against the run rules.
+pub fn check_path(path: &str) -> Result<(), FilesError> {
+    bytesbox_sandbox::paths::validate_relative(path).map(|_| ()).map_err(path_error)
+}
+
+/// Checks a whole set of paths: each valid, no duplicates, no file that is
+/// also a folder of another — so a saved project is always runnable.
+pub fn check_paths<'a>(paths: impl IntoIterator<Item = &'a str>) -> Result<(), FilesError> {
+    bytesbox_sandbox::paths::validate_unique(paths).map_err(path_error)
+}
+
+fn path_error(error: bytesbox_sandbox::SandboxError) -> FilesError {
+    match error {
+        bytesbox_sandbox::SandboxError::InvalidPath { path, reason } => {
+            FilesError::InvalidPath(format!("{reason}: {path:?}"))
+        }
+        other => FilesError::InvalidPath(other.to_string()),
+    }
+}
+
+fn size_of(content: &Bytes) -> i64 {
+    i64::try_from(content.len()).unwrap_or(i64::MAX)
+}
+
+/// The store and the object store, kept consistent. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ProjectFiles {
+    store: Store,
+    objects: Objects,
+}
+
+impl ProjectFiles {
+    /// Combines a metadata store and an object store.
+    pub fn new(store: Store, objects: Objects) -> ProjectFiles {
+        ProjectFiles { store, objects }
+    }
+
+    /// The metadata store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The object store.
+    pub fn objects(&self) -> &Objects {
+        &self.objects
+    }
+
+    /// What the user stores now.
+    pub async fn usage(&self, owner: &UserId) -> Result<Usage, FilesError> {
+        Ok(self.store.usage(owner).await?)
+    }
+
+    /// The project's files, by path.
+    pub async fn list_files(&self, owner: &UserId, project: &ProjectId) -> Result<Vec<FileEntry>, FilesError> {
+        Ok(self.store.list_files(owner, project).await?)
+    }
+
+    /// Writes `path` if it is still at `expected_version` (0: it must not
+    /// exist yet), within `quota`. Returns the new entry.
+    pub async fn write_file(
+        &self,
+        owner: &UserId,
+        project: &ProjectId,
+        path: &str,
+        content: Bytes,
+        expected_version: i64,
+        quota: &Quota,
+    ) -> Result<FileEntry, FilesError> {
+        check_path(path)?;
+        let files = self.store.list_files(owner, project).await?;
+        let previous = files.iter().find(|file| file.path == path);
+        match (previous, expected_version) {
+            (None, 0) => check_paths(files.iter().map(|file| file.path.as_str()).chain([path]))?,
+            (None, expected) => return Err(FilesError::conflict_with(expected, 0)),
+            (Some(previous), expected) if previous.version != expected => {
+                return Err(FilesError::conflict_with(expected, previous.version))
+            }
+            (Some(_), _) => {}
+        }
+        let before = self.store.usage(owner).await?;
+        let old_size = previous.map_or(0, |file| file.size_bytes);
+        let after = Usage {
+            files: before.files + i64::from(previous.is_none()),
+            bytes: (before.bytes - old_size).saturating_add(size_of(&content)),
+            ..before
+        };
+        quota.check(before, after)?;
+
+        let key = objects::new_object_key(project)?;
+        let size = size_of(&content);
+        self.objects.put_durable(&key, content).await?;
+        let written = match previous {
+            None => self.store.put_file_entry(owner, project, path, size, key.as_ref(), 0).await,
+            Some(previous) => self.store.replace_file_entry(owner, project, previous, size, key.as_ref()).await,
+        };
+        match written {
+            Ok(entry) => {
+                if let Some(previous) = previous {
+                    self.objects.delete_best_effort(&previous.object_key).await;
+                }
+                Ok(entry)
+            }
+            Err(error) => {
+                self.objects.delete_best_effort(key.as_ref()).await;
+                Err(error.into())
+            }
+        }
+    }
+
+    /// Reads one file: its entry and contents.
+    pub async fn read_file(
+        &self,
+        owner: &UserId,
+        project: &ProjectId,
+        path: &str,
+    ) -> Result<(FileEntry, Bytes), FilesError> {
+        check_path(path)?;
+        let mut entry = self.store.file_entry(owner, project, path).await?;
+        // A concurrent write may replace the entry and delete its object
+        // between our two reads: then read the index again.
+        for _ in 0..5 {
+            if let Some(content) = self.objects.get(&parse_key(&entry.object_key)?).await? {
+                return Ok((entry, content));
+            }
+            let again = self.store.file_entry(owner, project, path).await?;
+            if again.object_key == entry.object_key {
+                break;
+            }
+            entry = again;
+        }
+        Err(FilesError::MissingObject { path: path.to_owned() })
+    }
+
+    /// Reads every file of a project (to run it, or export it).
+    pub async fn read_all(&self, owner: &UserId, project: &ProjectId) -> Result<Vec<(FileEntry, Bytes)>, FilesError> {
+        let files = self.store.list_files(owner, project).await?;
+        let mut read = Vec::with_capacity(files.len());
+        for file in files {
+            match self.objects.get(&parse_key(&file.object_key)?).await? {
+                Some(content) => read.push((file, content)),
+                // Replaced since we listed: read it afresh.
+                None => read.push(self.read_file(owner, project, &file.path).await?),
+            }
+        }
+        Ok(read)
+    }
+
+    /// Deletes `path` if it is still at `expected_version`.
+    pub async fn delete_file(
+        &self,
+        owner: &UserId,
+        project: &ProjectId,
+        path: &str,
+        expected_version: i64,
+    ) -> Result<(), FilesError> {
+        check_path(path)?;
+        let entry = self.store.delete_file_entry(owner, project, path, expected_version).await?;
+        self.objects.delete_best_effort(&entry.object_key).await;
+        Ok(())
+    }
+
+    /// Creates a project with its first files, within `quota`.
+    pub async fn create_project(
+        &self,
+        owner: &UserId,
+        settings: &ProjectSettings,
+        files: Vec<NewFile>,
+        quota: &Quota,
+    ) -> Result<(Project, Vec<FileEntry>), FilesError> {
+        check_paths(files.iter().map(|file| file.path.as_str()))?;
+        let before = self.store.usage(owner).await?;
+        let added_bytes = files.iter().fold(0i64, |sum, file| sum.saturating_add(size_of(&file.content)));
+        let after = Usage {
+            projects: before.projects + 1,
+            files: before.files.saturating_add(i64::try_from(files.len()).unwrap_or(i64::MAX)),
+            bytes: before.bytes.saturating_add(added_bytes),
+        };
+        quota.check(before, after)?;
+        let project = self.store.create_project(owner, settings).await?;
+        match self.add_files(owner, &project.id, files).await {
+            Ok(entries) => Ok((project, entries)),
+            Err(error) => {
+                // Undo: the project goes, and its objects with it.
+                if let Err(undo) = self.delete_project(owner, &project.id, project.version).await {
+                    tracing::warn!(project = %project.id, %undo, "could not undo a failed project creation");
+                }
+                Err(error)
+            }
+        }
+    }
+
+    async fn add_files(
+        &self,
+        owner: &UserId,
+        project: &ProjectId,
+        files: Vec<NewFile>,
+    ) -> Result<Vec<FileEntry>, FilesError> {
+        let mut entries = Vec::with_capacity(files.len());
+        for file in files {
+            let key = objects::new_object_key(project)?;
+            let size = size_of(&file.content);
+            self.objects.put_durable(&key, file.content).await?;
+            match self.store.put_file_entry(owner, project, &file.path, size, key.as_ref(), 0).await {
+                Ok(entry) => entries.push(entry),
+                Err(error) => {
+                    self.objects.delete_best_effort(key.as_ref()).await;
+                    return Err(error.into());
+                }
+            }
+        }
+        entries.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(entries)
+    }
+
+    /// Copies a project, files and settings, under a new name.
+    pub async fn duplicate_project(
+        &self,
+        owner: &UserId,
+        source: &ProjectId,
+        name: &str,
+        quota: &Quota,
+    ) -> Result<(Project, Vec<FileEntry>), FilesError> {
+        let original = self.store.project(owner, source).await?;
+        let files = self.read_all(owner, source).await?;
+        let settings =
+            ProjectSettings { name: name.to_owned(), language: original.language, entry_file: original.entry_file };
+        let files = files.into_iter().map(|(entry, content)| NewFile { path: entry.path, content }).collect();
+        self.create_project(owner, &settings, files, quota).await
+    }
+
+    /// Deletes a project if it is still at `expected_version`: its index
+    /// rows and runs go with it in the database, then its objects,
+    /// best-effort (leftovers are orphans for the sweep).
+    pub async fn delete_project(
+        &self,
+        owner: &UserId,
+        project: &ProjectId,
+        expected_version: i64,
+    ) -> Result<(), FilesError> {
+        let files = self.store.list_files(owner, project).await?;
+        self.store.delete_project(owner, project, expected_version).await?;
+        for file in &files {
+            self.objects.delete_best_effort(&file.object_key).await;
+        }
+        // Anything else under the prefix is an orphan of this project.
+        if let Ok(prefix) = objects::project_prefix(project) {
+            let leftovers: Vec<_> = match self.objects.store().list(Some(&prefix)).try_collect().await {
+                Ok(listed) => listed,
+                Err(error) => {
+                    tracing::warn!(%project, %error, "could not list a deleted project's objects");
+                    Vec::new()
+                }
+            };
+            for meta in leftovers {
+                self.objects.delete_best_effort(meta.location.as_ref()).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes objects that no index row points at and that are older than
+    /// `grace`, and (local storage) staging files of writes that never
+    /// finished. A crash can leave both behind; neither is ever readable
+    /// through the index. The grace period protects writes in flight — on
+    /// this server or another replica — whose index update has not
+    /// happened yet: use minutes, not zero, on a live deployment. The
+    /// server runs it once at start-up, in the background.
+    pub async fn sweep_orphans(&self, grace: Duration) -> Result<SweepReport, FilesError> {
+        let cutoff = SystemTime::now().checked_sub(grace).unwrap_or(SystemTime::UNIX_EPOCH);
+        let mut report = SweepReport::default();
+        if let Some(root) = self.objects.local_root() {
+            let root = root.join(OBJECTS_ROOT);
+            report.staging_files = tokio::task::spawn_blocking(move || sweep_staging_files(&root, cutoff))
+                .await
+                .map_err(|error| FilesError::Io(std::io::Error::other(error)))??;
+        }
+        let root = ObjectPath::from(OBJECTS_ROOT);
+        let listed: Vec<_> = self.objects.store().list(Some(&root)).try_collect().await?;
+        let mut by_project: std::collections::BTreeMap<String, Vec<object_store::ObjectMeta>> = Default::default();
+        for meta in listed {
+            let old_enough = SystemTime::from(meta.last_modified) <= cutoff;
+            match objects::key_project(&meta.location) {
+                Some(project) if old_enough => by_project.entry(project.0).or_default().push(meta),
+                Some(_) => {}
+                None => tracing::warn!(key = %meta.location, "an object of unknown shape under projects/: left alone"),
+            }
+        }
+        for (project, metas) in by_project {
+            let project = ProjectId(project);
+            let indexed: HashSet<String> = if self.store.project_exists(&project).await? {
+                self.store.indexed_object_keys(&project).await?.into_iter().collect()
+            } else {
+                HashSet::new()
+            };
+            for meta in metas {
+                if !indexed.contains(meta.location.as_ref()) {
+                    self.objects.delete_best_effort(meta.location.as_ref()).await;
+                    report.orphan_objects += 1;
+                }
+            }
+        }
+        Ok(report)
+    }
+}
+
+fn parse_key(key: &str) -> Result<ObjectPath, FilesError> {
+    ObjectPath::parse(key).map_err(|_| FilesError::InvalidKey)
+}
+
+/// Removes `LocalFileSystem` staging files (`<key>#<digits>`) older than
+/// `cutoff` under `root`, and empty project directories. Returns how many
+/// files it removed.
+fn sweep_staging_files(root: &std::path::Path, cutoff: SystemTime) -> Result<u64, FilesError> {
+    let mut removed = 0;
+    let projects = match std::fs::read_dir(root) {
+        Ok(projects) => projects,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(error) => return Err(error.into()),
+    };
+    for project in projects {
+        let project = project?;
+        if !project.file_type()?.is_dir() {
+            continue;
+        }
+        let mut remaining = 0;
+        for object in std::fs::read_dir(project.path())? {
+            let object = object?;
+            let name = object.file_name();
+            let name = name.to_string_lossy();
+            let staging = name
+                .split_once('#')
+                .is_some_and(|(_, suffix)| !suffix.is_empty() && suffix.bytes().all(|b| b.is_ascii_digit()));
+            let old = object.metadata()?.modified()? <= cutoff;
+            if staging && old {
+                std::fs::remove_file(object.path())?;
+                removed += 1;
+            } else {
+                remaining += 1;
+            }
+        }
+        if remaining == 0 {
+            // Another writer may create a file in it right now; then the
+            // removal fails (not empty) or its put recreates the directory.
+            let _ = std::fs::remove_dir(project.path());
+        }
+    }
+    Ok(removed)
+}

@@ -1,0 +1,403 @@
+//! Project files: contents in a local object store, kept consistent with
+//! the index; quotas; zip export and hostile imports; the orphan sweep.
+
+use std::io::Write as _;
+use std::time::Duration;
+
+use bytes::Bytes;
+use bytesbox_store::{
+    project_prefix, FilesError, NewFile, Objects, ObjectsConfig, ProjectFiles, ProjectId, ProjectSettings, Quota,
+    QuotaKind, Store, StoreError,
+};
+use futures_util::TryStreamExt as _;
+use object_store::path::Path as ObjectPath;
+use zip::write::SimpleFileOptions;
+
+use crate::fresh_user;
+
+/// The store with a fresh local object directory; keep the directory alive.
+fn files_on(store: &Store) -> (ProjectFiles, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let objects = Objects::open(&ObjectsConfig::local_in_data_dir(dir.path())).unwrap();
+    (ProjectFiles::new(store.clone(), objects), dir)
+}
+
+fn settings(name: &str) -> ProjectSettings {
+    ProjectSettings { name: name.to_owned(), language: Some("python".to_owned()), entry_file: Some("main.py".into()) }
+}
+
+fn file(path: &str, content: &str) -> NewFile {
+    NewFile { path: path.to_owned(), content: Bytes::from(content.to_owned()) }
+}
+
+/// Every object under a project's prefix, sorted.
+async fn objects_of(files: &ProjectFiles, project: &ProjectId) -> Vec<String> {
+    let prefix = project_prefix(project).unwrap();
+    let listed: Vec<_> = files.objects().store().list(Some(&prefix)).try_collect().await.unwrap();
+    let mut keys: Vec<_> = listed.into_iter().map(|meta| meta.location.to_string()).collect();
+    keys.sort();
+    keys
+}
+
+async fn indexed_keys(files: &ProjectFiles, owner: &bytesbox_store::UserId, project: &ProjectId) -> Vec<String> {
+    let mut keys: Vec<_> =
+        files.list_files(owner, project).await.unwrap().into_iter().map(|file| file.object_key).collect();
+    keys.sort();
+    keys
+}
+
+fn assert_conflict(error: FilesError, expected: i64, current: i64) {
+    assert_eq!(error.conflict(), Some((expected, current)), "{error}");
+}
+
+fn assert_quota(error: FilesError, which: QuotaKind) {
+    match error {
+        FilesError::QuotaExceeded { quota, .. } => assert_eq!(quota, which),
+        other => panic!("expected {which:?} quota exceeded, got {other}"),
+    }
+}
+
+pub async fn writes_replace_objects_and_stale_ones_leave_nothing_behind(store: &Store) {
+    let (files, _dir) = files_on(store);
+    let user = fresh_user(store).await;
+    let (project, entries) = files.create_project(&user.id, &settings("p"), vec![], &Quota::UNLIMITED).await.unwrap();
+    assert!(entries.is_empty());
+    let id = &project.id;
+    let q = &Quota::UNLIMITED;
+
+    let first = files.write_file(&user.id, id, "src/main.py", Bytes::from("print(1)\n"), 0, q).await.unwrap();
+    assert_eq!((first.version, first.size_bytes), (1, 9));
+    let (entry, content) = files.read_file(&user.id, id, "src/main.py").await.unwrap();
+    assert_eq!((entry, &content[..]), (first.clone(), &b"print(1)\n"[..]));
+
+    let second = files.write_file(&user.id, id, "src/main.py", Bytes::from("print(22)\n"), 1, q).await.unwrap();
+    assert_eq!(second.version, 2);
+    assert_ne!(second.object_key, first.object_key, "every version is a new object");
+    assert_eq!(objects_of(&files, id).await, vec![second.object_key.clone()], "the replaced object is deleted");
+
+    // A stale tab: a conflict, the file keeps version 2, and its new
+    // object is gone again.
+    assert_conflict(files.write_file(&user.id, id, "src/main.py", Bytes::from("old"), 1, q).await.unwrap_err(), 1, 2);
+    assert_conflict(files.write_file(&user.id, id, "src/main.py", Bytes::from("new"), 0, q).await.unwrap_err(), 0, 2);
+    assert_conflict(files.write_file(&user.id, id, "absent.py", Bytes::from("x"), 3, q).await.unwrap_err(), 3, 0);
+    assert_eq!(&files.read_file(&user.id, id, "src/main.py").await.unwrap().1[..], b"print(22)\n");
+    assert_eq!(objects_of(&files, id).await, indexed_keys(&files, &user.id, id).await);
+
+    // An empty file is a file.
+    let empty = files.write_file(&user.id, id, "empty.txt", Bytes::new(), 0, q).await.unwrap();
+    assert_eq!(empty.size_bytes, 0);
+    assert!(files.read_file(&user.id, id, "empty.txt").await.unwrap().1.is_empty());
+
+    assert_conflict(files.delete_file(&user.id, id, "src/main.py", 1).await.unwrap_err(), 1, 2);
+    files.delete_file(&user.id, id, "src/main.py", 2).await.unwrap();
+    let gone = files.read_file(&user.id, id, "src/main.py").await.unwrap_err();
+    assert!(matches!(gone, FilesError::Store(StoreError::NotFound)), "{gone}");
+    assert_eq!(objects_of(&files, id).await, vec![empty.object_key]);
+}
+
+pub async fn concurrent_writers_of_one_version_let_exactly_one_win(store: &Store) {
+    let (files, _dir) = files_on(store);
+    let user = fresh_user(store).await;
+    let (project, _) =
+        files.create_project(&user.id, &settings("race"), vec![file("a.txt", "0")], &Quota::UNLIMITED).await.unwrap();
+    let writers: Vec<_> = (0..8)
+        .map(|writer| {
+            let (files, user, id) = (files.clone(), user.id.clone(), project.id.clone());
+            tokio::spawn(async move {
+                let content = Bytes::from(format!("writer {writer}"));
+                files.write_file(&user, &id, "a.txt", content, 1, &Quota::UNLIMITED).await.map(|_| writer)
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for writer in writers {
+        match writer.await.unwrap() {
+            Ok(writer) => winners.push(writer),
+            Err(error) => assert_conflict(error, 1, 2),
+        }
+    }
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    let (entry, content) = files.read_file(&user.id, &project.id, "a.txt").await.unwrap();
+    assert_eq!((entry.version, &content[..]), (2, format!("writer {}", winners[0]).as_bytes()));
+    assert_eq!(objects_of(&files, &project.id).await, vec![entry.object_key], "no loser's object is left");
+}
+
+pub async fn paths_follow_the_run_rules_and_never_clash(store: &Store) {
+    let (files, _dir) = files_on(store);
+    let user = fresh_user(store).await;
+    let q = &Quota::UNLIMITED;
+    for bad in ["../x", "/etc/passwd", "a/../b", "a//b", "a/./b", "", "a\\b", "new\nline", "trailing/"] {
+        let error = files.create_project(&user.id, &settings("bad"), vec![file(bad, "x")], q).await.unwrap_err();
+        assert!(matches!(error, FilesError::InvalidPath(_)), "{bad:?}: {error}");
+    }
+    let clash = vec![file("lib", "x"), file("lib/util.py", "y")];
+    let error = files.create_project(&user.id, &settings("bad"), clash, q).await.unwrap_err();
+    assert!(matches!(error, FilesError::InvalidPath(_)), "{error}");
+    let duplicate = vec![file("a", "x"), file("a", "y")];
+    assert!(matches!(
+        files.create_project(&user.id, &settings("bad"), duplicate, q).await,
+        Err(FilesError::InvalidPath(_))
+    ));
+    assert!(files.store().list_projects(&user.id).await.unwrap().is_empty(), "nothing was created");
+
+    let (project, _) =
+        files.create_project(&user.id, &settings("ok"), vec![file("lib/util.py", "y")], q).await.unwrap();
+    for clashing in ["lib", "lib/util.py/x"] {
+        let error = files.write_file(&user.id, &project.id, clashing, Bytes::from("x"), 0, q).await.unwrap_err();
+        assert!(matches!(error, FilesError::InvalidPath(_)), "{clashing}: {error}");
+    }
+    let error = files.write_file(&user.id, &project.id, "../../etc/x", Bytes::from("x"), 0, q).await.unwrap_err();
+    assert!(matches!(error, FilesError::InvalidPath(_)), "{error}");
+    assert_eq!(files.list_files(&user.id, &project.id).await.unwrap().len(), 1);
+}
+
+pub async fn another_users_project_files_are_not_found(store: &Store) {
+    let (files, _dir) = files_on(store);
+    let alice = fresh_user(store).await;
+    let bob = fresh_user(store).await;
+    let q = &Quota::UNLIMITED;
+    let (project, _) =
+        files.create_project(&alice.id, &settings("mine"), vec![file("a.py", "secret")], q).await.unwrap();
+    let id = &project.id;
+    for error in [
+        files.read_file(&bob.id, id, "a.py").await.unwrap_err(),
+        files.write_file(&bob.id, id, "a.py", Bytes::from("x"), 1, q).await.unwrap_err(),
+        files.write_file(&bob.id, id, "b.py", Bytes::from("x"), 0, q).await.unwrap_err(),
+        files.delete_file(&bob.id, id, "a.py", 1).await.unwrap_err(),
+        files.delete_project(&bob.id, id, 1).await.unwrap_err(),
+        files.duplicate_project(&bob.id, id, "copy", q).await.unwrap_err(),
+        files.export_zip(&bob.id, id).await.unwrap_err(),
+        files.read_all(&bob.id, id).await.unwrap_err(),
+    ] {
+        assert!(matches!(error, FilesError::Store(StoreError::NotFound)), "{error}");
+    }
+    assert_eq!(&files.read_file(&alice.id, id, "a.py").await.unwrap().1[..], b"secret");
+    assert!(files.store().list_projects(&bob.id).await.unwrap().is_empty());
+}
+
+pub async fn quotas_refuse_growth_say_which_and_allow_shrinking(store: &Store) {
+    let (files, _dir) = files_on(store);
+    let user = fresh_user(store).await;
+    let quota = Quota { max_projects: 2, max_files: 3, max_bytes: 100 };
+    let (one, _) =
+        files.create_project(&user.id, &settings("one"), vec![file("a", &"x".repeat(40))], &quota).await.unwrap();
+    files.create_project(&user.id, &settings("two"), vec![], &quota).await.unwrap();
+    assert_quota(
+        files.create_project(&user.id, &settings("three"), vec![], &quota).await.unwrap_err(),
+        QuotaKind::Projects,
+    );
+    let error = files.duplicate_project(&user.id, &one.id, "copy", &quota).await.unwrap_err();
+    assert_quota(error, QuotaKind::Projects);
+    assert!(FilesError::QuotaExceeded { quota: QuotaKind::Projects, limit: 2 }.to_string().contains("max_projects"));
+
+    let id = &one.id;
+    let too_big = Bytes::from("y".repeat(61));
+    assert_quota(files.write_file(&user.id, id, "b", too_big, 0, &quota).await.unwrap_err(), QuotaKind::Bytes);
+    // Replacing a file counts its new size instead of its old one.
+    files.write_file(&user.id, id, "a", Bytes::from("z".repeat(100)), 1, &quota).await.unwrap();
+    // An empty file adds a file but no bytes.
+    files.write_file(&user.id, id, "b", Bytes::new(), 0, &quota).await.unwrap();
+    assert_quota(files.write_file(&user.id, id, "c", Bytes::from("1"), 0, &quota).await.unwrap_err(), QuotaKind::Bytes);
+    files.write_file(&user.id, id, "c", Bytes::new(), 0, &quota).await.unwrap();
+    assert_quota(files.write_file(&user.id, id, "d", Bytes::new(), 0, &quota).await.unwrap_err(), QuotaKind::Files);
+    let usage = files.usage(&user.id).await.unwrap();
+    assert_eq!(usage, bytesbox_store::Usage { projects: 2, files: 3, bytes: 100 }, "refused writes left nothing");
+    assert_eq!(objects_of(&files, id).await.len(), 3);
+
+    // A lowered quota: growth is refused, shrinking is not.
+    let lowered = Quota { max_projects: 1, max_files: 1, max_bytes: 10 };
+    let shrunk = files.write_file(&user.id, id, "a", Bytes::from("z".repeat(99)), 2, &lowered).await.unwrap();
+    assert_eq!(shrunk.size_bytes, 99);
+    assert_quota(files.write_file(&user.id, id, "e", Bytes::new(), 0, &lowered).await.unwrap_err(), QuotaKind::Files);
+    files.delete_file(&user.id, id, "b", 1).await.unwrap();
+    assert_eq!(files.usage(&user.id).await.unwrap(), bytesbox_store::Usage { projects: 2, files: 2, bytes: 99 });
+}
+
+pub async fn projects_are_created_duplicated_and_deleted_with_their_objects(store: &Store) {
+    let (files, _dir) = files_on(store);
+    let user = fresh_user(store).await;
+    let q = &Quota::UNLIMITED;
+    let initial = vec![file("main.py", "import lib.util\n"), file("lib/util.py", "X = 1\n")];
+    let (original, entries) = files.create_project(&user.id, &settings("orig"), initial, q).await.unwrap();
+    let paths: Vec<_> = entries.iter().map(|entry| (entry.path.as_str(), entry.version)).collect();
+    assert_eq!(paths, [("lib/util.py", 1), ("main.py", 1)]);
+
+    let (copy, copied) = files.duplicate_project(&user.id, &original.id, "copy", q).await.unwrap();
+    assert_eq!((copy.language.as_deref(), copy.entry_file.as_deref()), (Some("python"), Some("main.py")));
+    assert_eq!(copied.len(), 2);
+    let originals = files.read_all(&user.id, &original.id).await.unwrap();
+    let copies = files.read_all(&user.id, &copy.id).await.unwrap();
+    let contents = |read: &[(bytesbox_store::FileEntry, Bytes)]| -> Vec<(String, Bytes)> {
+        read.iter().map(|(entry, content)| (entry.path.clone(), content.clone())).collect()
+    };
+    assert_eq!(contents(&originals), contents(&copies));
+    let name_taken = files.duplicate_project(&user.id, &original.id, "copy", q).await.unwrap_err();
+    assert!(matches!(name_taken, FilesError::Store(StoreError::ProjectNameTaken)), "{name_taken}");
+
+    // The copy is independent of the original.
+    files.write_file(&user.id, &copy.id, "main.py", Bytes::from("changed"), 1, q).await.unwrap();
+    assert_eq!(&files.read_file(&user.id, &original.id, "main.py").await.unwrap().1[..], b"import lib.util\n");
+
+    assert_conflict(files.delete_project(&user.id, &original.id, 2).await.unwrap_err(), 2, 1);
+    assert_eq!(objects_of(&files, &original.id).await.len(), 2);
+    files.delete_project(&user.id, &original.id, 1).await.unwrap();
+    assert!(objects_of(&files, &original.id).await.is_empty());
+    assert_eq!(objects_of(&files, &copy.id).await.len(), 2);
+    let usage = files.usage(&user.id).await.unwrap();
+    assert_eq!((usage.projects, usage.files), (1, 2));
+}
+
+/// A zip written entry by entry with `options`.
+fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    for (name, content) in entries {
+        zip.start_file(*name, options).unwrap();
+        zip.write_all(content).unwrap();
+    }
+    zip.finish().unwrap().into_inner()
+}
+
+pub async fn zips_round_trip_and_hostile_ones_are_refused(store: &Store) {
+    let (files, _dir) = files_on(store);
+    let user = fresh_user(store).await;
+    let q = &Quota::UNLIMITED;
+    let binary: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+    let initial = vec![
+        file("main.py", "print('hi')\n"),
+        file("src/日本.txt", "ünïcode"),
+        NewFile { path: "data/blob.bin".into(), content: Bytes::from(binary.clone()) },
+    ];
+    let (project, _) = files.create_project(&user.id, &settings("zipped"), initial, q).await.unwrap();
+    let archive = files.export_zip(&user.id, &project.id).await.unwrap();
+    let (imported, entries) = files.import_zip(&user.id, "unzipped", Bytes::from(archive), q).await.unwrap();
+    assert_eq!(imported.name, "unzipped");
+    assert_eq!(entries.len(), 3);
+    let original: Vec<_> =
+        files.read_all(&user.id, &project.id).await.unwrap().into_iter().map(|(e, c)| (e.path, c)).collect();
+    let round: Vec<_> =
+        files.read_all(&user.id, &imported.id).await.unwrap().into_iter().map(|(e, c)| (e.path, c)).collect();
+    assert_eq!(original, round);
+    assert!(round.iter().any(|(path, content)| path == "data/blob.bin" && content[..] == binary[..]));
+
+    // Folders are skipped; files under them kept.
+    let with_dirs = {
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        zip.add_directory("src/", SimpleFileOptions::default()).unwrap();
+        zip.start_file("src/a.py", SimpleFileOptions::default()).unwrap();
+        zip.write_all(b"a").unwrap();
+        zip.finish().unwrap().into_inner()
+    };
+    let (_, entries) = files.import_zip(&user.id, "dirs", Bytes::from(with_dirs), q).await.unwrap();
+    assert_eq!(entries.iter().map(|e| e.path.as_str()).collect::<Vec<_>>(), ["src/a.py"]);
+
+    let before = files.store().list_projects(&user.id).await.unwrap();
+    let invalid = |error: FilesError| assert!(matches!(error, FilesError::InvalidArchive(_)), "{error}");
+    for name in ["../escape.txt", "/etc/cron.d/x", "a/../../b", "a\\..\\b", "./a", "a//b"] {
+        invalid(files.import_zip(&user.id, "evil", Bytes::from(zip_of(&[(name, b"x")])), q).await.unwrap_err());
+    }
+    invalid(files.import_zip(&user.id, "evil", Bytes::from_static(b"not a zip at all"), q).await.unwrap_err());
+    invalid(files.import_zip(&user.id, "evil", Bytes::new(), q).await.unwrap_err());
+    let truncated = zip_of(&[("a.txt", b"hello")]);
+    invalid(
+        files
+            .import_zip(&user.id, "evil", Bytes::from(truncated[..truncated.len() / 2].to_vec()), q)
+            .await
+            .unwrap_err(),
+    );
+
+    let symlink = {
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        zip.add_symlink("link", "/etc/passwd", SimpleFileOptions::default()).unwrap();
+        zip.finish().unwrap().into_inner()
+    };
+    invalid(files.import_zip(&user.id, "evil", Bytes::from(symlink), q).await.unwrap_err());
+
+    // The writer refuses duplicate names, so rename one in place.
+    let duplicate = zip_of(&[("dup1.txt", b"one"), ("dup2.txt", b"two")]);
+    let duplicate = replace_all(&duplicate, b"dup2.txt", b"dup1.txt");
+    invalid(files.import_zip(&user.id, "evil", Bytes::from(duplicate), q).await.unwrap_err());
+    let clash = zip_of(&[("lib", b"one"), ("lib/x.py", b"two")]);
+    invalid(files.import_zip(&user.id, "evil", Bytes::from(clash), q).await.unwrap_err());
+
+    // A zip bomb: 8 MiB of zeros in a few kilobytes, against 1 MiB left.
+    let bomb = zip_of(&[("zeros.bin", &vec![0u8; 8 << 20])]);
+    assert!(bomb.len() < 64 << 10, "{}", bomb.len());
+    let small = Quota { max_projects: 100, max_files: 100, max_bytes: 1 << 20 };
+    assert_quota(files.import_zip(&user.id, "bomb", Bytes::from(bomb), &small).await.unwrap_err(), QuotaKind::Bytes);
+    // Many entries: the files quota, then the entry cap for folders.
+    let many: Vec<(String, Vec<u8>)> = (0..20).map(|n| (format!("f{n}"), Vec::new())).collect();
+    let many: Vec<(&str, &[u8])> = many.iter().map(|(n, c)| (n.as_str(), c.as_slice())).collect();
+    let few = Quota { max_projects: 100, max_files: 10, max_bytes: 1 << 20 };
+    assert_quota(
+        files.import_zip(&user.id, "many", Bytes::from(zip_of(&many)), &few).await.unwrap_err(),
+        QuotaKind::Files,
+    );
+    let folders = {
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        for n in 0..200 {
+            zip.add_directory(format!("d{n}/"), SimpleFileOptions::default()).unwrap();
+        }
+        zip.finish().unwrap().into_inner()
+    };
+    invalid(files.import_zip(&user.id, "folders", Bytes::from(folders), &few).await.unwrap_err());
+
+    assert_eq!(files.store().list_projects(&user.id).await.unwrap(), before, "no refused import left a project");
+}
+
+fn replace_all(haystack: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    assert_eq!(from.len(), to.len());
+    let mut out = haystack.to_vec();
+    let mut replaced = 0;
+    let mut index = 0;
+    while index + from.len() <= out.len() {
+        if &out[index..index + from.len()] == from {
+            out[index..index + from.len()].copy_from_slice(to);
+            replaced += 1;
+            index += from.len();
+        } else {
+            index += 1;
+        }
+    }
+    assert!(replaced >= 2, "the name is in the local header and the central directory");
+    out
+}
+
+pub async fn the_sweep_removes_orphans_and_only_orphans(store: &Store) {
+    let (files, dir) = files_on(store);
+    let user = fresh_user(store).await;
+    let q = &Quota::UNLIMITED;
+    let (project, entries) =
+        files.create_project(&user.id, &settings("swept"), vec![file("a", "A"), file("b", "B")], q).await.unwrap();
+    let objects = files.objects().store().clone();
+
+    // What a crash leaves: an object never indexed, a staging file, and the
+    // objects of a project whose row is gone.
+    let orphan = bytesbox_store::new_object_key(&project.id).unwrap();
+    objects.put(&orphan, Bytes::from("orphan").into()).await.unwrap();
+    let project_dir = dir.path().join("objects").join(project_prefix(&project.id).unwrap().as_ref());
+    let staging = project_dir.join(format!("{}#1", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&staging, b"half a write").unwrap();
+    let vanished = ProjectId(uuid::Uuid::new_v4().to_string());
+    let vanished_key = bytesbox_store::new_object_key(&vanished).unwrap();
+    objects.put(&vanished_key, Bytes::from("gone").into()).await.unwrap();
+    // Not ours: a key of another shape is left alone.
+    let foreign = ObjectPath::from_iter(["projects", "README"]);
+    objects.put(&foreign, Bytes::from("keep").into()).await.unwrap();
+
+    // Young leftovers may be writes in flight: a long grace keeps them.
+    let report = files.sweep_orphans(Duration::from_secs(3600)).await.unwrap();
+    assert_eq!((report.orphan_objects, report.staging_files), (0, 0));
+    assert!(staging.exists());
+
+    let report = files.sweep_orphans(Duration::ZERO).await.unwrap();
+    assert_eq!((report.orphan_objects, report.staging_files), (2, 1));
+    assert!(!staging.exists());
+    assert_eq!(objects_of(&files, &project.id).await, indexed_keys(&files, &user.id, &project.id).await);
+    assert!(objects_of(&files, &vanished).await.is_empty());
+    assert!(objects.head(&foreign).await.is_ok());
+    for entry in entries {
+        assert_eq!(files.read_file(&user.id, &project.id, &entry.path).await.unwrap().1.len(), 1);
+    }
+    assert_eq!(files.sweep_orphans(Duration::ZERO).await.unwrap(), bytesbox_store::SweepReport::default());
+}
