@@ -257,6 +257,56 @@ describe('ServerWorkspaceStore', () => {
     expect(server.text(id, 'main.py')).toBe('print("from the other tab")');
   });
 
+  it('keeps edits that could not be saved across a reload, and saves them when the server answers', async () => {
+    const { server, api } = await store();
+    const kv = new Memory();
+    const first = new ServerWorkspaceStore(api, kv, 800, [1000]);
+    await first.load();
+    const id = first.get().project!.id;
+    server.offline = true;
+    first.change((q) => editFile(q, 'main.py', 'print("typed offline")'), false);
+    await vi.advanceTimersByTimeAsync(800);
+    expect(first.get().saveState).toBe('offline');
+    await first.flush();
+    first.close(); // the tab is closed
+
+    server.offline = false;
+    const second = new ServerWorkspaceStore(api, kv, 800, [1000]);
+    await second.load();
+    const p = second.get().project!;
+    expect(p.id).toBe(id);
+    expect(p.drafts['main.py']).toBe('print("typed offline")');
+    await vi.advanceTimersByTimeAsync(800);
+    expect(server.text(id, 'main.py')).toBe('print("typed offline")');
+    expect(second.get().project!.drafts).toEqual({});
+    // Saved: nothing is kept any more.
+    const third = new ServerWorkspaceStore(api, kv);
+    await third.load();
+    expect(third.get().project!.drafts).toEqual({});
+  });
+
+  it('an unsaved edit kept from an older version meets a conflict, not a silent overwrite', async () => {
+    const { server, api } = await store();
+    const kv = new Memory();
+    const first = new ServerWorkspaceStore(api, kv, 800, [1000]);
+    await first.load();
+    const id = first.get().project!.id;
+    server.offline = true;
+    first.change((q) => editFile(q, 'main.py', 'print("old tab")'), false);
+    await first.flush();
+    first.close();
+    server.offline = false;
+    server.writeBehind(id, 'main.py', 'print("newer, from elsewhere")');
+
+    const second = new ServerWorkspaceStore(api, kv, 800, [1000]);
+    await second.load();
+    await vi.advanceTimersByTimeAsync(800);
+    expect(second.get().saveState).toBe('conflict');
+    expect(server.text(id, 'main.py')).toBe('print("newer, from elsewhere")');
+    await second.resolveConflict('keep');
+    expect(server.text(id, 'main.py')).toBe('print("old tab")');
+  });
+
   it('creates, duplicates, renames and deletes projects, and imports browser projects', async () => {
     const { server, ws } = await store();
     await ws.load();

@@ -11,11 +11,15 @@ import type { ProjectSummary } from './db';
 import { deletePath, type Project } from './project';
 import { changeTime, makeProject } from './project';
 import { Store } from './store';
-import { ProjectSync, fileOfBytes, type Desired, type SyncSnapshot } from './sync';
+import { ProjectSync, fileOfBytes, type Desired, type SyncFile, type SyncSnapshot } from './sync';
 import type { KeyValue, Workspace, WorkspaceSnapshot } from './workspace';
 import { template, type TemplateKind } from '../templates';
 
 const LAST_PROJECT = 'bytesbox.lastServerProject';
+/** Edits not yet on the server, per project: `{path: {text, base}}` (base: the version they were made on). */
+const PENDING = 'bytesbox.pending.';
+
+type Pending = Record<string, { text: string; base: number }>;
 
 function summaryOfServer(p: ServerProject): ProjectSummary {
   return { id: p.id, name: p.name, updatedAt: p.updated_at_ms, files: null };
@@ -51,6 +55,7 @@ export function desiredOf(project: Project): Desired {
 export class ServerWorkspaceStore extends Store<WorkspaceSnapshot> implements Workspace {
   readonly kind = 'server' as const;
   private sync: ProjectSync | null = null;
+  private pendingTimer: ReturnType<typeof setTimeout> | null = null;
   private list: ServerProject[] = [];
 
   constructor(
@@ -90,19 +95,34 @@ export class ServerWorkspaceStore extends Store<WorkspaceSnapshot> implements Wo
     const read = await Promise.all(
       files.map(async (f) => {
         const { bytes, version } = await this.api.readFile(id, f.path);
-        return { path: f.path, version, content: fileOfBytes(bytes) };
+        return { path: f.path, version, content: fileOfBytes(bytes) as SyncFile | null };
       }),
     );
-    const paths = read.map((f) => f.path).sort();
+    const contents: Record<string, SyncFile> = Object.fromEntries(read.map((f) => [f.path, f.content!]));
+    // Edits this browser made but could not save (offline, the tab closed):
+    // back as drafts. One made on an older version than the server's now is
+    // written on that older version, so it meets a conflict, not a silent
+    // overwrite.
+    const drafts: Record<string, string> = {};
+    const known = new Map(read.map((f) => [f.path, f]));
+    for (const [path, { text, base }] of Object.entries(this.readPending(id))) {
+      const file = known.get(path);
+      if (!file && base === 0) contents[path] = { content: '' };
+      else if (!file) known.set(path, { path, version: base, content: null });
+      else if (file.version !== base) known.set(path, { path, version: base, content: null });
+      if (!contents[path]) contents[path] = { content: '' };
+      if (contents[path].base64 || contents[path].content !== text) drafts[path] = text;
+    }
+    const paths = Object.keys(contents).sort();
     const first = server.entry_file && paths.includes(server.entry_file) ? server.entry_file : (paths[0] ?? null);
     const project: Project = {
       id: server.id,
       name: server.name,
-      files: Object.fromEntries(read.map((f) => [f.path, f.content])),
+      files: contents,
       folders: [],
       entry: server.entry_file ?? null,
       language: server.language ?? null,
-      drafts: {},
+      drafts,
       openTabs: first ? [first] : [],
       activeTab: first,
       updatedAt: server.updated_at_ms,
@@ -111,7 +131,7 @@ export class ServerWorkspaceStore extends Store<WorkspaceSnapshot> implements Wo
     const sync = new ProjectSync(
       this.api,
       server,
-      read,
+      [...known.values()],
       () => {
         const p = this.get().project;
         return p && p.id === server.id ? desiredOf(p) : desiredOf(project);
@@ -121,6 +141,44 @@ export class ServerWorkspaceStore extends Store<WorkspaceSnapshot> implements Wo
     this.sync = sync;
     this.kv.setItem(LAST_PROJECT, id);
     this.set({ ...this.get(), project, saveState: 'saved', error: null, conflict: null });
+    if (Object.keys(drafts).length) sync.schedule();
+  }
+
+  /** Stops autosave (the page is going away, or the user signs out); drafts stay kept in the browser. */
+  close() {
+    this.keepPending();
+    this.sync?.close();
+  }
+
+  private readPending(id: string): Pending {
+    try {
+      const raw = this.kv.getItem(PENDING + id);
+      return raw ? (JSON.parse(raw) as Pending) : {};
+    } catch {
+      return {};
+    }
+  }
+
+  /** Keeps the drafts (edits not on the server yet) in this browser, so closing the tab loses nothing. */
+  private keepPending() {
+    if (this.pendingTimer) clearTimeout(this.pendingTimer);
+    this.pendingTimer = null;
+    const project = this.get().project;
+    const sync = this.sync;
+    if (!project || !sync || sync.id !== project.id) return;
+    const pending: Pending = {};
+    for (const [path, text] of Object.entries(project.drafts)) pending[path] = { text, base: sync.versionOf(path) };
+    try {
+      if (Object.keys(pending).length) this.kv.setItem(PENDING + project.id, JSON.stringify(pending));
+      else if (this.kv.removeItem) this.kv.removeItem(PENDING + project.id);
+      else this.kv.setItem(PENDING + project.id, '{}');
+    } catch {
+      /* storage full: the edits are still in the tab */
+    }
+  }
+
+  private schedulePending() {
+    if (!this.pendingTimer) this.pendingTimer = setTimeout(() => this.keepPending(), 250);
   }
 
   private onSync(sync: ProjectSync, s: SyncSnapshot) {
@@ -140,6 +198,7 @@ export class ServerWorkspaceStore extends Store<WorkspaceSnapshot> implements Wo
       error: s.status === 'offline' ? null : s.error,
       conflict: s.conflict,
     });
+    if (s.status === 'saved') this.keepPending();
   }
 
   private settle(project: Project, sync: ProjectSync): Project {
@@ -162,12 +221,14 @@ export class ServerWorkspaceStore extends Store<WorkspaceSnapshot> implements Wo
     const project = update(current);
     if (project === current) return;
     this.set({ ...this.get(), project });
+    if (project.drafts !== current.drafts) this.schedulePending();
     if (immediate) void this.sync.flush();
     else this.sync.schedule();
   }
 
   /** Writes now (Ctrl+S, Run, the page going away). True when all is on the server. */
   async flush(): Promise<boolean> {
+    if (this.pendingTimer) this.keepPending();
     return this.sync ? this.sync.flush() : true;
   }
 

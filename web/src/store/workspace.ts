@@ -42,6 +42,7 @@ export interface Workspace {
 export interface KeyValue {
   getItem(key: string): string | null;
   setItem(key: string, value: string): void;
+  removeItem?(key: string): void;
 }
 
 const LAST_PROJECT = 'bytesbox.lastProject';
