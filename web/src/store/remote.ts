@@ -107,6 +107,8 @@ export class ServerWorkspaceStore extends Store<WorkspaceSnapshot> implements Wo
     const known = new Map(read.map((f) => [f.path, f]));
     for (const [path, { text, base }] of Object.entries(this.readPending(id))) {
       const file = known.get(path);
+      // Already saved (by this tab before it went, or by another tab of this browser).
+      if (file?.content && !file.content.base64 && file.content.content === text) continue;
       if (!file && base === 0) contents[path] = { content: '' };
       else if (!file) known.set(path, { path, version: base, content: null });
       else if (file.version !== base) known.set(path, { path, version: base, content: null });
