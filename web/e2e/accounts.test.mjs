@@ -6,6 +6,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  artifact,
   connected,
   newProject,
   openIde,
@@ -188,6 +189,37 @@ describe('accounts and saved projects', () => {
     await fresh.close();
   });
 
+  it('shows the account, plan and usage in Settings, and creates and revokes an API token', async (t) => {
+    if (!fixture.ready(t)) return;
+    assert.ok(alicePage, 'the sign-up test ran first');
+    const page = alicePage;
+    await page.getByTestId('user-button').click();
+    await page.getByRole('menuitem', { name: 'Settings' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Settings' });
+    assert.equal(await dialog.getByTestId('settings-username').innerText(), alice);
+    assert.equal(await dialog.getByTestId('settings-plan').innerText(), 'default');
+    await dialog.getByRole('meter', { name: /^Projects: \d+ of \d+$/ }).waitFor();
+    await dialog.getByLabel('Token name').fill('ci');
+    await dialog.getByRole('button', { name: 'Create token' }).click();
+    const secret = (await dialog.getByTestId('token-secret').locator('code').innerText()).trim();
+    assert.match(secret, /^bbx_/);
+    await page.screenshot({ path: artifact('settings.png') });
+    // The token works for a program, without the cookie.
+    const status = await page.evaluate(
+      async (token) => (await fetch('/api/v1/projects', { credentials: 'omit', headers: { Authorization: `Bearer ${token}` } })).status,
+      secret,
+    );
+    assert.equal(status, 200);
+    await dialog.getByRole('button', { name: 'Revoke token ci' }).click();
+    await dialog.getByRole('button', { name: 'Revoke token ci' }).waitFor({ state: 'detached' });
+    const after = await page.evaluate(
+      async (token) => (await fetch('/api/v1/auth/me', { credentials: 'omit', headers: { Authorization: `Bearer ${token}` } })).status,
+      secret,
+    );
+    assert.equal(after, 401);
+    await dialog.getByRole('button', { name: 'Close' }).click();
+  });
+
   it('signs out back to the guest IDE, whose browser projects are still there', async (t) => {
     if (!fixture.ready(t)) return;
     assert.ok(alicePage, 'the sign-up test ran first');
@@ -221,6 +253,7 @@ describe('a server without guests', () => {
       const page = await context.newPage();
       await page.goto(fixture.server.url);
       await page.locator('main.auth-page form.auth-form').waitFor({ timeout: 15000 });
+      await page.screenshot({ path: artifact('sign-in.png') });
       const status = await page.evaluate(async () => (await fetch('/api/v1/auth/me')).status);
       assert.equal(status, 401);
       await submitAuth(page, 'signup', unique('carol'));
@@ -252,6 +285,7 @@ describe('the admin page', () => {
     const row = dialog.locator(`tr[data-username="${dave}"]`);
     await row.waitFor({ timeout: 15000 });
 
+    await page.screenshot({ path: artifact('admin.png') });
     await row.getByLabel(`Plan of ${dave}`).selectOption('large');
     const planOf = () =>
       page.evaluate(async (name) => {
