@@ -205,11 +205,11 @@ describe('accounts and saved projects', () => {
     assert.match(secret, /^bbx_/);
     await page.screenshot({ path: artifact('settings.png') });
     // The token works for a program, without the cookie.
-    const status = await page.evaluate(
-      async (token) => (await fetch('/api/v1/projects', { credentials: 'omit', headers: { Authorization: `Bearer ${token}` } })).status,
+    const me = await page.evaluate(
+      async (token) => (await fetch('/api/v1/auth/me', { credentials: 'omit', headers: { Authorization: `Bearer ${token}` } })).json(),
       secret,
     );
-    assert.equal(status, 200);
+    assert.equal(me.user?.username, alice);
     await dialog.getByRole('button', { name: 'Revoke token ci' }).click();
     await dialog.getByRole('button', { name: 'Revoke token ci' }).waitFor({ state: 'detached' });
     const after = await page.evaluate(
