@@ -38,6 +38,13 @@ async function submitAuth(page, mode, username) {
   await connected(page);
 }
 
+/** Answers "Not now" to the offer to import the browser's guest projects. */
+async function declineImport(page) {
+  const offer = page.getByRole('dialog', { name: 'Import projects from this browser' });
+  await offer.getByRole('button', { name: 'Not now' }).click({ timeout: 15000 });
+  await offer.waitFor({ state: 'detached' });
+}
+
 async function signUpFromIde(page, username) {
   await page.getByRole('button', { name: 'Sign in', exact: true }).click();
   await submitAuth(page, 'signup', username);
@@ -142,6 +149,7 @@ describe('accounts and saved projects', () => {
     const bob = unique('bob');
     const { context, page } = await openIde(fixture.browser, fixture.server.url);
     await signUpFromIde(page, bob);
+    await declineImport(page);
     await page.getByRole('button', { name: /^Projects/ }).click();
     const dialog = page.getByRole('dialog', { name: 'Projects' });
     await dialog.locator('.project-list li').first().waitFor();
@@ -234,7 +242,7 @@ describe('accounts and saved projects', () => {
     // Signing in again finds the saved project.
     await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await submitAuth(page, 'signin', alice);
-    await page.getByRole('dialog', { name: 'Import projects from this browser' }).getByRole('button', { name: 'Not now' }).click();
+    await declineImport(page);
     await openProject(page, 'Saved hello');
     await page.locator('.cm-content', { hasText: 'first tab wins' }).waitFor();
     await aliceContext.close();
@@ -279,6 +287,7 @@ describe('the admin page', () => {
     const { context, page } = await openIde(fixture.browser, fixture.server.url);
     await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await submitAuth(page, 'signin', admin.username);
+    await declineImport(page);
     await page.getByTestId('user-button').click();
     await page.getByRole('menuitem', { name: 'Admin' }).click();
     const dialog = page.getByRole('dialog', { name: 'Admin' });
