@@ -48,6 +48,11 @@ pub struct StoreArgs {
     /// `bytesbox.db` in the data dir.
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
+    /// Where saved projects' file contents live: empty for `objects/` in
+    /// the data dir, an absolute directory, or `s3://bucket/prefix` (with
+    /// the `AWS_*` variables for credentials, region and endpoint).
+    #[arg(long, env = "BYTESBOX_OBJECTS", default_value = "")]
+    pub objects: String,
 }
 
 /// `bytesbox admin create-user`.

@@ -18,6 +18,7 @@ use bytesbox_server::metrics::Metrics;
 use bytesbox_server::rate_limit::RateLimits;
 use bytesbox_server::session::{SessionConfig, Sessions};
 use bytesbox_server::web::{with_web_ui, WebAssets};
+use bytesbox_store::{Objects, ObjectsConfig};
 
 use crate::cli::{BackendKind, ServeArgs};
 use crate::config::FileConfig;
@@ -74,7 +75,25 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         signup = accounts_config.signup,
         "accounts"
     );
-    state.accounts = Some(Arc::new(Accounts::new(store.clone(), plans, accounts_config)));
+    let objects_config = ObjectsConfig::parse(&args.store.objects, data_dir).context("--objects")?;
+    let objects = Objects::open(&objects_config).context("opening the object store for project files")?;
+    tracing::info!(objects = ?objects_config, "project files");
+    let accounts = Accounts::new(store.clone(), plans, accounts_config).with_objects(objects);
+    if let Some(files) = accounts.files.clone() {
+        // What a crash (or a failed best-effort delete) left behind:
+        // objects no index row points at. At start-up, then daily; an
+        // hour's grace spares writes in flight here and on other replicas.
+        tokio::spawn(async move {
+            loop {
+                match files.sweep_orphans(Duration::from_secs(3600)).await {
+                    Ok(report) => tracing::info!(?report, "swept orphaned project file objects"),
+                    Err(error) => tracing::warn!(%error, "could not sweep orphaned project file objects"),
+                }
+                tokio::time::sleep(Duration::from_secs(24 * 3600)).await;
+            }
+        });
+    }
+    state.accounts = Some(Arc::new(accounts));
     let listener =
         tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
     let address = listener.local_addr()?;

@@ -16,6 +16,8 @@ use tokio_tungstenite::tungstenite::Message;
 
 #[path = "bytesbox/docker.rs"]
 mod docker;
+#[path = "bytesbox/saves.rs"]
+mod saves;
 
 const BYTESBOX: &str = env!("CARGO_BIN_EXE_bytesbox");
 

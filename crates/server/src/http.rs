@@ -128,8 +128,12 @@ pub struct ExecuteRequest {
     /// Language id or alias.
     #[serde(default)]
     pub language: Option<String>,
-    /// The project.
+    /// The project's files (none when `project` names a saved one).
+    #[serde(default)]
     pub files: Vec<WireFile>,
+    /// A saved project of the caller's to run instead of `files`.
+    #[serde(default)]
+    pub project: Option<String>,
     /// The entry file.
     #[serde(default)]
     pub entry: Option<String>,
@@ -191,21 +195,31 @@ pub async fn execute(
     let policy = state.run_policy(&caller);
     let _slot = state.run_slot(&caller, &policy)?;
     let Json(body) = body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_message", e.body_text()))?;
-    let run = RunRequest {
+    let mut run = RunRequest {
         id: "execute".into(),
         language: body.language,
         files: body.files,
+        project: body.project,
         entry: body.entry,
         args: body.args,
         stdin: body.stdin,
         tty: None,
         limits: body.limits,
     };
+    let saved = crate::accounts::projects::load_saved_project(&state, &caller, &mut run).await?;
     let mut request = crate::ws::plan_request(&state, &policy, run)?;
     request.close_stdin = true;
     let plan = state.planner.plan(&request).map_err(|e| ApiError::from_code(e.code, e.message))?;
     let job = Job { language: plan.language.clone(), files: request.files, mode: PutMode::Merge, stages: plan.stages };
-    let [compile, run] = run_in_fresh_box(&state, job).await?;
+    let outcome = run_in_fresh_box(&state, job).await;
+    if let Some(saved) = saved {
+        let status = match &outcome {
+            Ok([compile, run]) => run.as_ref().or(compile.as_ref()).map_or("internal", |s| s.report.status.as_str()),
+            Err(error) => error.code(),
+        };
+        saved.record(&plan.language, status).await;
+    }
+    let [compile, run] = outcome?;
     let result = |stage: Option<CollectedStage>| stage.map(|s| stage_result(&s.stdout, &s.stderr, &s.report));
     Ok(Json(ExecuteResponse {
         language: plan.language,

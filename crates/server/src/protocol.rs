@@ -84,8 +84,13 @@ pub struct RunRequest {
     /// Language id or alias; inferred from the entry when absent.
     #[serde(default)]
     pub language: Option<String>,
-    /// The project.
+    /// The project's files (none when `project` names a saved one).
+    #[serde(default)]
     pub files: Vec<WireFile>,
+    /// A saved project of the caller's to run instead of `files`; its
+    /// language and entry file are the defaults.
+    #[serde(default)]
+    pub project: Option<String>,
     /// The entry file.
     #[serde(default)]
     pub entry: Option<String>,

@@ -61,7 +61,7 @@ where
 
 /// Every route of the server.
 pub fn route_table() -> Vec<Route> {
-    use crate::accounts::{admin, auth};
+    use crate::accounts::{admin, auth, projects};
     use Access::{Admin, Caller, Open, SignIn, User};
     use Method as M;
     vec![
@@ -82,6 +82,18 @@ pub fn route_table() -> Vec<Route> {
         route(M::POST, "/api/v1/auth/tokens", User, auth::create_token),
         route(M::DELETE, "/api/v1/auth/tokens/{id}", User, auth::revoke_token),
         route(M::GET, "/api/v1/plans", Caller, auth::plans),
+        route(M::GET, "/api/v1/projects", User, projects::list),
+        route(M::POST, "/api/v1/projects", User, projects::create),
+        route(M::POST, "/api/v1/projects/import", User, projects::import),
+        route(M::GET, "/api/v1/projects/{id}", User, projects::get),
+        route(M::PUT, "/api/v1/projects/{id}", User, projects::update),
+        route(M::DELETE, "/api/v1/projects/{id}", User, projects::delete),
+        route(M::POST, "/api/v1/projects/{id}/duplicate", User, projects::duplicate),
+        route(M::GET, "/api/v1/projects/{id}/files/{*path}", User, projects::read_file),
+        route(M::PUT, "/api/v1/projects/{id}/files/{*path}", User, projects::write_file),
+        route(M::DELETE, "/api/v1/projects/{id}/files/{*path}", User, projects::delete_file),
+        route(M::GET, "/api/v1/projects/{id}/export", User, projects::export),
+        route(M::GET, "/api/v1/projects/{id}/runs", User, projects::runs),
         route(M::GET, "/api/v1/admin/users", Admin, admin::users),
         route(M::PATCH, "/api/v1/admin/users/{id}", Admin, admin::update_user),
         route(M::GET, "/api/v1/admin/sessions", Admin, admin::sessions),

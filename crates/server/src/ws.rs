@@ -12,6 +12,7 @@ use bytesbox_sandbox::{FileEntry, PutMode, Signal, StdioMode};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 
+use crate::accounts::projects::SavedRun;
 use crate::accounts::run_slots::RunSlot;
 use crate::accounts::Caller;
 use crate::app::{AppState, RunPolicy};
@@ -179,7 +180,7 @@ async fn start_run(
     state: &Arc<AppState>,
     session: &Arc<Session>,
     caller: &Caller,
-    run: RunRequest,
+    mut run: RunRequest,
 ) -> Option<ServerMessage> {
     let id = run.id.clone();
     if !valid_run_id(&id) {
@@ -191,6 +192,10 @@ async fn start_run(
     let policy = state.run_policy(caller);
     let slot = match state.run_slot(caller, &policy) {
         Ok(slot) => slot,
+        Err(e) => return Some(error(Some(&id), e.code(), e.message.clone())),
+    };
+    let saved = match crate::accounts::projects::load_saved_project(state, caller, &mut run).await {
+        Ok(saved) => saved,
         Err(e) => return Some(error(Some(&id), e.code(), e.message.clone())),
     };
     let request = match plan_request(state, &policy, run) {
@@ -221,7 +226,7 @@ async fn start_run(
         return Some(error(Some(&id), code, "the session has too many active runs"));
     }
     let accepted = ServerMessage::Accepted { id: id.clone(), language: plan.language, version: plan.version };
-    let submitted = Submitted { id, box_id, job, handle, accepted, slot };
+    let submitted = Submitted { id, box_id, job, handle, accepted, slot, saved };
     tokio::spawn(forward_job(state.clone(), session.clone(), submitted));
     None
 }
@@ -287,11 +292,15 @@ struct Submitted {
     accepted: ServerMessage,
     /// Held until the run ends: the caller's place among its plan's runs.
     slot: RunSlot,
+    /// The saved project it runs, to record the run in its history.
+    saved: Option<SavedRun>,
 }
 
 /// Turns a job's events into frames on the session's queue.
 async fn forward_job(state: Arc<AppState>, session: Arc<Session>, submitted: Submitted) {
-    let Submitted { id, box_id, job, mut handle, accepted, slot: _slot } = submitted;
+    let Submitted { id, box_id, job, mut handle, accepted, slot: _slot, saved } = submitted;
+    // The last stage's status, or the failure's code: the history's status.
+    let mut status: Option<String> = None;
     // `accepted` precedes the run's own frames on the session's queue. It
     // is queued here, not by the connection task: with the queue full,
     // that task would wait on itself.
@@ -319,7 +328,10 @@ async fn forward_job(state: Arc<AppState>, session: Arc<Session>, submitted: Sub
                 };
                 ServerMessage::output(&id, stage.as_str(), stream, &data)
             }
-            JobEvent::StageFinished { stage, report } => ServerMessage::exit(&id, stage.as_str(), &report),
+            JobEvent::StageFinished { stage, report } => {
+                status = Some(report.status.as_str().to_string());
+                ServerMessage::exit(&id, stage.as_str(), &report)
+            }
             JobEvent::Finished => {
                 let _ = session.send(ServerMessage::Done { id: id.clone() }).await;
                 break;
@@ -351,6 +363,7 @@ async fn forward_job(state: Arc<AppState>, session: Arc<Session>, submitted: Sub
                         }
                     }
                 }
+                status = Some(code.to_string());
                 let _ = session.send(error(Some(&id), code, message)).await;
                 break;
             }
@@ -361,4 +374,7 @@ async fn forward_job(state: Arc<AppState>, session: Arc<Session>, submitted: Sub
         }
     }
     session.remove_run(&id);
+    if let Some(saved) = saved {
+        saved.record(&job.language, status.as_deref().unwrap_or("internal")).await;
+    }
 }

@@ -26,8 +26,12 @@ use tokio_tungstenite::tungstenite::Message;
 mod accounts;
 #[path = "server/api.rs"]
 mod api;
+#[path = "server/authz.rs"]
+mod authz;
 #[path = "server/piston.rs"]
 mod piston;
+#[path = "server/projects.rs"]
+mod projects;
 
 /// `sh main.sh`, with an optional `build.sh` compile stage.
 #[derive(Debug)]

@@ -31,8 +31,8 @@ use sqlx::{AnyPool, Executor as _};
 pub use archive::{read_zip, write_zip, MAX_ARCHIVE_ENTRIES};
 pub use error::{StoreError, StoreResult};
 pub use model::{
-    ApiToken, FileEntry, NewApiToken, NewSession, Project, ProjectId, ProjectSettings, Role, RunRecord, Usage, User,
-    UserId,
+    ApiToken, FileEntry, NewApiToken, NewFileEntry, NewSession, Project, ProjectId, ProjectSettings, Role, RunRecord,
+    Usage, User, UserId,
 };
 pub use objects::{new_object_key, project_prefix, Objects, ObjectsConfig, OBJECTS_ROOT};
 pub use project_files::{check_path, check_paths, FilesError, NewFile, ProjectFiles, Quota, QuotaKind, SweepReport};

@@ -16,6 +16,13 @@ impl fmt::Display for UserId {
     }
 }
 
+impl ProjectId {
+    /// A fresh id, for a project about to be created.
+    pub fn random() -> ProjectId {
+        ProjectId(crate::new_id())
+    }
+}
+
 impl fmt::Display for ProjectId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -178,4 +185,16 @@ pub struct Usage {
     pub files: i64,
     /// Bytes over all projects.
     pub bytes: i64,
+}
+
+/// A file of a project being created: its contents are already in the
+/// object store under `object_key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewFileEntry {
+    /// Workspace-relative path (validated by the caller).
+    pub path: String,
+    /// Size of the contents.
+    pub size_bytes: i64,
+    /// Where the contents are.
+    pub object_key: String,
 }

@@ -235,3 +235,49 @@ pub(crate) fn key_project(key: &ObjectPath) -> Option<ProjectId> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configuration_values_are_read_strictly() {
+        let data = FsPath::new("/srv/data");
+        assert_eq!(ObjectsConfig::parse("", data).unwrap(), ObjectsConfig::Local { dir: "/srv/data/objects".into() });
+        assert_eq!(ObjectsConfig::parse(" /mnt/o ", data).unwrap(), ObjectsConfig::Local { dir: "/mnt/o".into() });
+        assert_eq!(ObjectsConfig::parse("file:///mnt/o", data).unwrap(), ObjectsConfig::Local { dir: "/mnt/o".into() });
+        assert_eq!(ObjectsConfig::parse("memory:", data).unwrap(), ObjectsConfig::InMemory);
+        assert_eq!(
+            ObjectsConfig::parse("s3://bucket/a/b/", data).unwrap(),
+            ObjectsConfig::S3 { bucket: "bucket".into(), prefix: "a/b".into() }
+        );
+        assert_eq!(
+            ObjectsConfig::parse("s3://bucket", data).unwrap(),
+            ObjectsConfig::S3 { bucket: "bucket".into(), prefix: String::new() }
+        );
+        for bad in ["s3://", "s3:///prefix", "relative/dir", "gs://bucket"] {
+            assert!(matches!(ObjectsConfig::parse(bad, data), Err(FilesError::Config(_))), "{bad}");
+        }
+    }
+
+    #[cfg(feature = "s3")]
+    #[test]
+    fn an_s3_store_is_built_from_the_environment_without_contacting_it() {
+        // Building checks the configuration only; credentials and the
+        // endpoint are used on the first request.
+        let objects = Objects::open(&ObjectsConfig::S3 { bucket: "bytesbox-test".into(), prefix: "a/b".into() });
+        let objects = objects.unwrap();
+        assert!(objects.local_root().is_none(), "S3 writes are not fsynced locally");
+        assert!(format!("{:?}", objects.store()).contains("bytesbox-test"));
+    }
+
+    #[test]
+    fn keys_name_their_project() {
+        let project = ProjectId(uuid::Uuid::new_v4().to_string());
+        let key = new_object_key(&project).unwrap();
+        assert_eq!(key_project(&key), Some(project));
+        assert_eq!(key_project(&ObjectPath::from_iter([OBJECTS_ROOT, "README"])), None);
+        let not_uuid = ObjectPath::from_iter([OBJECTS_ROOT, "x", "y"]);
+        assert_eq!(key_project(&not_uuid), None);
+    }
+}

@@ -18,7 +18,7 @@ use bytes::Bytes;
 use futures_util::TryStreamExt as _;
 use object_store::path::Path as ObjectPath;
 
-use crate::model::{FileEntry, Project, ProjectId, ProjectSettings, Usage, UserId};
+use crate::model::{FileEntry, NewFileEntry, Project, ProjectId, ProjectSettings, Usage, UserId};
 use crate::objects::{self, Objects, OBJECTS_ROOT};
 use crate::{Store, StoreError};
 
@@ -347,40 +347,40 @@ impl ProjectFiles {
             bytes: before.bytes.saturating_add(added_bytes),
         };
         quota.check(before, after)?;
-        let project = self.store.create_project(owner, settings).await?;
-        match self.add_files(owner, &project.id, files).await {
-            Ok(entries) => Ok((project, entries)),
-            Err(error) => {
-                // Undo: the project goes, and its objects with it.
-                if let Err(undo) = self.delete_project(owner, &project.id, project.version).await {
-                    tracing::warn!(project = %project.id, %undo, "could not undo a failed project creation");
-                }
-                Err(error)
-            }
-        }
-    }
-
-    async fn add_files(
-        &self,
-        owner: &UserId,
-        project: &ProjectId,
-        files: Vec<NewFile>,
-    ) -> Result<Vec<FileEntry>, FilesError> {
-        let mut entries = Vec::with_capacity(files.len());
+        // Contents first, each durable under a new key of the new id; then
+        // the project and its whole index in one transaction. A failure or
+        // crash before the commit leaves only unindexed objects (deleted
+        // here, or swept).
+        let id = ProjectId::random();
+        let mut written: Vec<NewFileEntry> = Vec::with_capacity(files.len());
+        let mut put = Ok(());
         for file in files {
-            let key = objects::new_object_key(project)?;
-            let size = size_of(&file.content);
-            self.objects.put_durable(&key, file.content).await?;
-            match self.store.put_file_entry(owner, project, &file.path, size, key.as_ref(), 0).await {
-                Ok(entry) => entries.push(entry),
+            let key = match objects::new_object_key(&id) {
+                Ok(key) => key,
                 Err(error) => {
-                    self.objects.delete_best_effort(key.as_ref()).await;
-                    return Err(error.into());
+                    put = Err(error);
+                    break;
                 }
+            };
+            let size = size_of(&file.content);
+            if let Err(error) = self.objects.put_durable(&key, file.content).await {
+                put = Err(error);
+                break;
+            }
+            written.push(NewFileEntry { path: file.path, size_bytes: size, object_key: key.to_string() });
+        }
+        let created = match put {
+            Ok(()) => {
+                self.store.create_project_with_files(owner, &id, settings, &written).await.map_err(FilesError::from)
+            }
+            Err(error) => Err(error),
+        };
+        if created.is_err() {
+            for file in &written {
+                self.objects.delete_best_effort(&file.object_key).await;
             }
         }
-        entries.sort_by(|a, b| a.path.cmp(&b.path));
-        Ok(entries)
+        created
     }
 
     /// Copies a project, files and settings, under a new name.

@@ -4,7 +4,7 @@
 use sqlx::any::AnyRow;
 
 use crate::error::{StoreError, StoreResult};
-use crate::model::{Project, ProjectId, ProjectSettings, UserId};
+use crate::model::{FileEntry, NewFileEntry, Project, ProjectId, ProjectSettings, UserId};
 use crate::{column, new_id, now_ms, Store};
 
 const PROJECT_COLUMNS: &str = "id, owner_id, name, language, entry_file, version, created_at, updated_at";
@@ -38,6 +38,70 @@ impl Store {
         .await
         .map_err(|error| StoreError::unique_as(error, StoreError::ProjectNameTaken))?;
         Ok(project)
+    }
+
+    /// Creates project `id` (from [`ProjectId::random`]) at version 1 with
+    /// its whole file index in one transaction: the project appears with
+    /// all of its files or not at all. The caller has already put each
+    /// file's contents under its `object_key`.
+    pub async fn create_project_with_files(
+        &self,
+        owner: &UserId,
+        id: &ProjectId,
+        settings: &ProjectSettings,
+        files: &[NewFileEntry],
+    ) -> StoreResult<(Project, Vec<FileEntry>)> {
+        let settings = checked(settings)?;
+        let now = now_ms();
+        let project = Project {
+            id: id.clone(),
+            owner: owner.clone(),
+            name: settings.name,
+            language: settings.language,
+            entry_file: settings.entry_file,
+            version: 1,
+            created_at_ms: now,
+            updated_at_ms: now,
+        };
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO projects (id, owner_id, name, language, entry_file, version, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, 1, $6, $6)",
+        )
+        .bind(&project.id.0)
+        .bind(&owner.0)
+        .bind(&project.name)
+        .bind(&project.language)
+        .bind(&project.entry_file)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(|error| StoreError::unique_as(error, StoreError::ProjectNameTaken))?;
+        let mut entries = Vec::with_capacity(files.len());
+        for file in files {
+            sqlx::query(
+                "INSERT INTO project_files (project_id, path, size_bytes, object_key, version, updated_at) \
+                 VALUES ($1, $2, $3, $4, 1, $5)",
+            )
+            .bind(&project.id.0)
+            .bind(&file.path)
+            .bind(file.size_bytes)
+            .bind(&file.object_key)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(|error| StoreError::unique_as(error, StoreError::InvalidInput("duplicate path")))?;
+            entries.push(FileEntry {
+                path: file.path.clone(),
+                size_bytes: file.size_bytes,
+                object_key: file.object_key.clone(),
+                version: 1,
+                updated_at_ms: now,
+            });
+        }
+        tx.commit().await?;
+        entries.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok((project, entries))
     }
 
     /// The owner's projects, by name.

@@ -95,6 +95,7 @@ on_both_databases!(
     files::projects_are_created_duplicated_and_deleted_with_their_objects,
     files::zips_round_trip_and_hostile_ones_are_refused,
     files::the_sweep_removes_orphans_and_only_orphans,
+    files::readers_during_saves_always_get_one_complete_version,
 );
 
 #[tokio::test]

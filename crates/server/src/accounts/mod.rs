@@ -10,12 +10,13 @@ pub mod cookies;
 mod errors;
 pub mod origin;
 pub mod plans;
+pub mod projects;
 pub mod run_slots;
 pub mod sign_in_limits;
 
 use std::time::Duration;
 
-use bytesbox_store::Store;
+use bytesbox_store::{Objects, ProjectFiles, Store};
 
 pub use caller::{Caller, Principal};
 pub use plans::{Plan, PlanConfig, Plans};
@@ -71,12 +72,22 @@ pub struct Accounts {
     pub config: AccountsConfig,
     /// Sign-in attempt limits.
     pub(crate) sign_in: SignInLimits,
+    /// Saved projects' files: the store plus the object store of their
+    /// contents (`None` until [`Accounts::with_objects`]: the project
+    /// routes then answer 503).
+    pub files: Option<ProjectFiles>,
 }
 
 impl Accounts {
     /// Accounts over `store`.
     pub fn new(store: Store, plans: Plans, config: AccountsConfig) -> Accounts {
         let sign_in = SignInLimits::new(&config.sign_in_per_address, &config.sign_in_per_username);
-        Accounts { store, plans, config, sign_in }
+        Accounts { store, plans, config, sign_in, files: None }
+    }
+
+    /// The same accounts with project files kept in `objects`.
+    pub fn with_objects(mut self, objects: Objects) -> Accounts {
+        self.files = Some(ProjectFiles::new(self.store.clone(), objects));
+        self
     }
 }

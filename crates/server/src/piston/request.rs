@@ -157,6 +157,7 @@ pub(crate) fn prepare(
         id: "piston".into(),
         language: Some(runtime.language.clone()),
         files,
+        project: None,
         entry: Some(entry),
         args: args(body)?,
         stdin: Some(stdin),

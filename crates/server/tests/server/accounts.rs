@@ -42,7 +42,9 @@ pub(super) async fn start_accounts(config: AccountsConfig, plans_toml: &str) -> 
         Arc::new(bytesbox_server::catalog_planner::CatalogPlanner::new(bytesbox_runtimes::Catalog::builtin()));
     let mut state = AppState::new(sessions.clone(), planner, metrics);
     let plans = Plans::new(&configured, &state.default_limits, &state.max_limits).unwrap();
-    state.accounts = Some(Arc::new(Accounts::new(store.clone(), plans, config)));
+    // Project files in memory: the project routes work, nothing outlives the test.
+    let accounts = Accounts::new(store.clone(), plans, config).with_objects(bytesbox_store::Objects::in_memory());
+    state.accounts = Some(Arc::new(accounts));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let app = router(Arc::new(state)).into_make_service_with_connect_info::<std::net::SocketAddr>();

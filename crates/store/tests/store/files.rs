@@ -233,6 +233,11 @@ pub async fn projects_are_created_duplicated_and_deleted_with_their_objects(stor
     assert_eq!(contents(&originals), contents(&copies));
     let name_taken = files.duplicate_project(&user.id, &original.id, "copy", q).await.unwrap_err();
     assert!(matches!(name_taken, FilesError::Store(StoreError::ProjectNameTaken)), "{name_taken}");
+    // The refused copy's objects were written first, then deleted again:
+    // the store holds exactly the indexed objects of the two projects.
+    let root = object_store::path::Path::from(bytesbox_store::OBJECTS_ROOT);
+    let all: Vec<_> = files.objects().store().list(Some(&root)).try_collect().await.unwrap();
+    assert_eq!(all.len(), 4, "{all:?}");
 
     // The copy is independent of the original.
     files.write_file(&user.id, &copy.id, "main.py", Bytes::from("changed"), 1, q).await.unwrap();
@@ -400,4 +405,36 @@ pub async fn the_sweep_removes_orphans_and_only_orphans(store: &Store) {
         assert_eq!(files.read_file(&user.id, &project.id, &entry.path).await.unwrap().1.len(), 1);
     }
     assert_eq!(files.sweep_orphans(Duration::ZERO).await.unwrap(), bytesbox_store::SweepReport::default());
+}
+
+pub async fn readers_during_saves_always_get_one_complete_version(store: &Store) {
+    let (files, _dir) = files_on(store);
+    let user = fresh_user(store).await;
+    let q = &Quota::UNLIMITED;
+    let version = |n: usize| Bytes::from(format!("{n:08}").repeat(4096));
+    let (project, _) = files
+        .create_project(&user.id, &settings("busy"), vec![NewFile { path: "f".into(), content: version(0) }], q)
+        .await
+        .unwrap();
+    let writer = {
+        let (files, user, id) = (files.clone(), user.id.clone(), project.id.clone());
+        tokio::spawn(async move {
+            for n in 1..=40 {
+                files.write_file(&user, &id, "f", version(n), n as i64, &Quota::UNLIMITED).await.unwrap();
+            }
+        })
+    };
+    let mut reads = 0;
+    while !writer.is_finished() {
+        // Every read finds an object (a replaced one is re-read through
+        // the index) and it is one whole version.
+        let (entry, content) = files.read_file(&user.id, &project.id, "f").await.unwrap();
+        let n: usize = std::str::from_utf8(&content[..8]).unwrap().parse().unwrap();
+        assert_eq!(content, version(n), "read {reads}");
+        assert_eq!(entry.version, n as i64 + 1);
+        reads += 1;
+    }
+    writer.await.unwrap();
+    assert!(reads > 0);
+    assert_eq!(objects_of(&files, &project.id).await.len(), 1, "every replaced object was deleted");
 }

@@ -116,3 +116,34 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_bytes_are_never_a_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let _ = read_zip(&bytes, 10, 1 << 16);
+    }
+
+    #[test]
+    fn a_damaged_zip_is_refused_or_read_within_its_limits(
+        damage in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8)
+    ) {
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        for (name, content) in [("a.txt", &b"hello hello hello"[..]), ("dir/b.bin", &[0u8; 300][..])] {
+            zip.start_file(name, options).unwrap();
+            zip.write_all(content).unwrap();
+        }
+        let mut archive = zip.finish().unwrap().into_inner();
+        for (index, byte) in damage {
+            let at = index.index(archive.len());
+            archive[at] = byte;
+        }
+        if let Ok(files) = read_zip(&archive, 2, 400) {
+            prop_assert!(files.len() <= 2);
+            prop_assert!(files.iter().map(|file| file.content.len()).sum::<usize>() <= 400);
+            prop_assert!(check_paths(files.iter().map(|file| file.path.as_str())).is_ok());
+        }
+    }
+}

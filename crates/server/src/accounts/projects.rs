@@ -1,0 +1,537 @@
+//! `/api/v1/projects`: a user's saved projects and their files
+//! (`docs/api.md`, "Accounts, projects and admin"). Contents go through
+//! `bytesbox_store::ProjectFiles`, which keeps the object store and the
+//! file index consistent; quotas come from the caller's plan.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bytesbox_store::{
+    FileEntry, FilesError, NewFile, Project, ProjectFiles, ProjectId, ProjectSettings, Quota, RunRecord, User,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::Caller;
+use crate::app::AppState;
+use crate::http::ApiError;
+use crate::protocol::{EncodedBytes, Encoding};
+
+/// The header that carries a file's version on `GET …/files/{path}`.
+pub const VERSION_HEADER: &str = "x-bytesbox-version";
+
+/// A project as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct ProjectView {
+    /// Id.
+    pub id: String,
+    /// Name, unique among the owner's projects.
+    pub name: String,
+    /// Catalog language id.
+    pub language: Option<String>,
+    /// The file that runs.
+    pub entry_file: Option<String>,
+    /// Named by every write.
+    pub version: i64,
+    /// Unix milliseconds.
+    pub created_at_ms: i64,
+    /// Unix milliseconds.
+    pub updated_at_ms: i64,
+}
+
+impl From<&Project> for ProjectView {
+    fn from(project: &Project) -> ProjectView {
+        ProjectView {
+            id: project.id.0.clone(),
+            name: project.name.clone(),
+            language: project.language.clone(),
+            entry_file: project.entry_file.clone(),
+            version: project.version,
+            created_at_ms: project.created_at_ms,
+            updated_at_ms: project.updated_at_ms,
+        }
+    }
+}
+
+/// A file as the API shows it (no object key: that is the server's).
+#[derive(Debug, Serialize)]
+pub struct FileView {
+    /// Workspace-relative path.
+    pub path: String,
+    /// Size of the contents.
+    pub size_bytes: i64,
+    /// Named by every write of this file.
+    pub version: i64,
+    /// Unix milliseconds.
+    pub updated_at_ms: i64,
+}
+
+impl From<&FileEntry> for FileView {
+    fn from(file: &FileEntry) -> FileView {
+        FileView {
+            path: file.path.clone(),
+            size_bytes: file.size_bytes,
+            version: file.version,
+            updated_at_ms: file.updated_at_ms,
+        }
+    }
+}
+
+fn project_with_files(project: &Project, files: &[FileEntry]) -> serde_json::Value {
+    json!({
+        "project": ProjectView::from(project),
+        "files": files.iter().map(FileView::from).collect::<Vec<_>>(),
+    })
+}
+
+/// One file of `POST /api/v1/projects`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewFileBody {
+    /// Workspace-relative path.
+    pub path: String,
+    /// The contents, in `encoding`.
+    pub content: String,
+    /// `utf8` (the default) or `base64`.
+    #[serde(default)]
+    pub encoding: Encoding,
+}
+
+/// `POST /api/v1/projects`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBody {
+    /// The project's name.
+    pub name: String,
+    /// Catalog language id.
+    #[serde(default)]
+    pub language: Option<String>,
+    /// The file that runs.
+    #[serde(default)]
+    pub entry_file: Option<String>,
+    /// The first files.
+    #[serde(default)]
+    pub files: Vec<NewFileBody>,
+}
+
+/// `PUT /api/v1/projects/{id}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateBody {
+    /// The version this change is based on.
+    pub version: i64,
+    /// The new name.
+    pub name: String,
+    /// The new language (null clears it).
+    #[serde(default)]
+    pub language: Option<String>,
+    /// The new entry file (null clears it).
+    #[serde(default)]
+    pub entry_file: Option<String>,
+}
+
+/// `POST /api/v1/projects/{id}/duplicate`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DuplicateBody {
+    /// The copy's name.
+    pub name: String,
+}
+
+/// `?version=N` of writes and deletions.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VersionQuery {
+    /// The version the write is based on (0: the file does not exist yet).
+    pub version: Option<i64>,
+}
+
+/// `?name=NAME` of an import.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportQuery {
+    /// The new project's name.
+    pub name: Option<String>,
+}
+
+/// The caller's user, the project files service and the plan's quota.
+fn context(state: &AppState, caller: &Caller) -> Result<(User, ProjectFiles, Quota), ApiError> {
+    let user = caller.require_user()?.clone();
+    let accounts = state.accounts()?;
+    let files = accounts.files.clone().ok_or_else(|| {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "accounts_unavailable", "this server has no project storage")
+    })?;
+    let plan = accounts.plans.get(&user.plan);
+    let quota = Quota { max_projects: plan.max_projects, max_files: plan.max_files, max_bytes: plan.max_bytes };
+    Ok((user, files, quota))
+}
+
+fn bad_json(rejection: JsonRejection) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "invalid_input", rejection.body_text())
+}
+
+/// A raw body that could not be read: over the router's body limit (413
+/// `too_large`), or broken off.
+fn bad_bytes(rejection: BytesRejection) -> ApiError {
+    let status = rejection.status();
+    let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "too_large" } else { "invalid_input" };
+    ApiError::new(status, code, rejection.body_text())
+}
+
+fn bad_query(rejection: QueryRejection) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "invalid_input", rejection.body_text())
+}
+
+fn required_version(query: Result<Query<VersionQuery>, QueryRejection>) -> Result<i64, ApiError> {
+    let Query(query) = query.map_err(bad_query)?;
+    match query.version {
+        Some(version) if version >= 0 => Ok(version),
+        Some(_) => Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_input", "a version is 0 or more")),
+        None => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_input",
+            "name the version this change is based on: ?version=N (0 for a new file)",
+        )),
+    }
+}
+
+/// An entry file follows the run rules like every path (it need not
+/// exist yet: the IDE may set it before saving the file).
+fn check_entry_file(entry_file: Option<&str>) -> Result<(), ApiError> {
+    match entry_file {
+        Some(path) => bytesbox_store::check_path(path).map_err(ApiError::from),
+        None => Ok(()),
+    }
+}
+
+/// A project id as the store wants it; anything that is not a canonical
+/// UUID cannot be one of ours, so it is simply not found.
+fn project_id(id: String) -> ProjectId {
+    ProjectId(id)
+}
+
+impl From<FilesError> for ApiError {
+    fn from(error: FilesError) -> ApiError {
+        let message = error.to_string();
+        match error {
+            FilesError::Store(error) => ApiError::from(error),
+            FilesError::QuotaExceeded { quota, limit } => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "quota_exceeded", message)
+                    .with_detail("quota", quota.as_str())
+                    .with_detail("limit", limit)
+            }
+            FilesError::InvalidPath(_) | FilesError::InvalidArchive(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_input", message)
+            }
+            // Not a key the store made: not one of the caller's projects.
+            FilesError::InvalidKey => ApiError::new(StatusCode::NOT_FOUND, "not_found", "not found"),
+            FilesError::MissingObject { .. } => {
+                tracing::error!(%error, "a file's contents are missing from object storage");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+            }
+            FilesError::Objects(_) | FilesError::Io(_) | FilesError::Config(_) => {
+                tracing::error!(%error, "object storage failure");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "accounts_unavailable",
+                    "file storage is unavailable; try again",
+                )
+            }
+        }
+    }
+}
+
+/// `GET /api/v1/projects`.
+pub async fn list(State(state): State<Arc<AppState>>, caller: Caller) -> Result<Json<serde_json::Value>, ApiError> {
+    let (user, files, _) = context(&state, &caller)?;
+    let projects = files.store().list_projects(&user.id).await?;
+    Ok(Json(json!({ "projects": projects.iter().map(ProjectView::from).collect::<Vec<_>>() })))
+}
+
+/// `POST /api/v1/projects`.
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    body: Result<Json<CreateBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let (user, files, quota) = context(&state, &caller)?;
+    let Json(body) = body.map_err(bad_json)?;
+    let mut new_files = Vec::with_capacity(body.files.len());
+    for file in body.files {
+        let EncodedBytes(content) = EncodedBytes::decode(&file.content, file.encoding).map_err(|error| {
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_input", format!("{}: {error}", file.path))
+        })?;
+        new_files.push(NewFile { path: file.path, content });
+    }
+    check_entry_file(body.entry_file.as_deref())?;
+    let settings = ProjectSettings { name: body.name, language: body.language, entry_file: body.entry_file };
+    let (project, entries) = files.create_project(&user.id, &settings, new_files, &quota).await?;
+    Ok((StatusCode::CREATED, Json(project_with_files(&project, &entries))).into_response())
+}
+
+/// `GET /api/v1/projects/{id}`.
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let (user, files, _) = context(&state, &caller)?;
+    let id = project_id(id);
+    let project = files.store().project(&user.id, &id).await?;
+    let entries = files.list_files(&user.id, &id).await?;
+    Ok(Json(project_with_files(&project, &entries)))
+}
+
+/// `PUT /api/v1/projects/{id}`.
+pub async fn update(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Result<Json<UpdateBody>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let (user, files, _) = context(&state, &caller)?;
+    let Json(body) = body.map_err(bad_json)?;
+    check_entry_file(body.entry_file.as_deref())?;
+    let settings = ProjectSettings { name: body.name, language: body.language, entry_file: body.entry_file };
+    let project = files.store().update_project(&user.id, &project_id(id), body.version, &settings).await?;
+    Ok(Json(json!({ "project": ProjectView::from(&project) })))
+}
+
+/// `DELETE /api/v1/projects/{id}?version=N`.
+pub async fn delete(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    query: Result<Query<VersionQuery>, QueryRejection>,
+) -> Result<StatusCode, ApiError> {
+    let (user, files, _) = context(&state, &caller)?;
+    let version = required_version(query)?;
+    files.delete_project(&user.id, &project_id(id), version).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/v1/projects/{id}/duplicate`.
+pub async fn duplicate(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Result<Json<DuplicateBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let (user, files, quota) = context(&state, &caller)?;
+    let Json(body) = body.map_err(bad_json)?;
+    let (project, entries) = files.duplicate_project(&user.id, &project_id(id), &body.name, &quota).await?;
+    Ok((StatusCode::CREATED, Json(project_with_files(&project, &entries))).into_response())
+}
+
+/// `GET /api/v1/projects/{id}/files/{path}`: the raw bytes.
+pub async fn read_file(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((id, path)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let (user, files, _) = context(&state, &caller)?;
+    let (entry, content) = files.read_file(&user.id, &project_id(id), &path).await?;
+    let mut response = content.into_response();
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    headers.insert(VERSION_HEADER, HeaderValue::from(entry.version));
+    Ok(response)
+}
+
+/// `PUT /api/v1/projects/{id}/files/{path}?version=N`: the body is the
+/// raw bytes.
+pub async fn write_file(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((id, path)): Path<(String, String)>,
+    query: Result<Query<VersionQuery>, QueryRejection>,
+    content: Result<Bytes, BytesRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let (user, files, quota) = context(&state, &caller)?;
+    let version = required_version(query)?;
+    let content = content.map_err(bad_bytes)?;
+    let entry = files.write_file(&user.id, &project_id(id), &path, content, version, &quota).await?;
+    Ok(Json(json!({ "file": FileView::from(&entry) })))
+}
+
+/// `DELETE /api/v1/projects/{id}/files/{path}?version=N`.
+pub async fn delete_file(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path((id, path)): Path<(String, String)>,
+    query: Result<Query<VersionQuery>, QueryRejection>,
+) -> Result<StatusCode, ApiError> {
+    let (user, files, _) = context(&state, &caller)?;
+    let version = required_version(query)?;
+    files.delete_file(&user.id, &project_id(id), &path, version).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/v1/projects/{id}/export`: a zip of the files.
+pub async fn export(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let (user, files, _) = context(&state, &caller)?;
+    let id = project_id(id);
+    let project = files.store().project(&user.id, &id).await?;
+    let archive = files.export_zip(&user.id, &id).await?;
+    let mut response = archive.into_response();
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/zip"));
+    let disposition = format!("attachment; filename=\"{}.zip\"", download_name(&project.name));
+    if let Ok(value) = HeaderValue::from_str(&disposition) {
+        headers.insert(CONTENT_DISPOSITION, value);
+    }
+    Ok(response)
+}
+
+/// A file name for a download: the project's name with anything outside
+/// a safe ASCII set replaced.
+fn download_name(name: &str) -> String {
+    let safe: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ' ') { c } else { '_' })
+        .collect();
+    let safe = safe.trim_matches(['.', ' ']);
+    if safe.is_empty() {
+        "project".to_owned()
+    } else {
+        safe.to_owned()
+    }
+}
+
+/// `POST /api/v1/projects/import?name=NAME`: the body is a zip.
+pub async fn import(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    query: Result<Query<ImportQuery>, QueryRejection>,
+    archive: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let (user, files, quota) = context(&state, &caller)?;
+    let archive = archive.map_err(bad_bytes)?;
+    let Query(query) = query.map_err(bad_query)?;
+    let Some(name) = query.name else {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_input", "name the new project: ?name=NAME"));
+    };
+    let (project, entries) = files.import_zip(&user.id, &name, archive, &quota).await?;
+    Ok((StatusCode::CREATED, Json(project_with_files(&project, &entries))).into_response())
+}
+
+/// `GET /api/v1/projects/{id}/runs`: the last runs, newest first.
+pub async fn runs(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let (user, files, _) = context(&state, &caller)?;
+    let runs = files.store().list_runs(&user.id, &project_id(id)).await?;
+    let runs: Vec<_> = runs
+        .iter()
+        .map(|run| {
+            json!({
+                "started_at_ms": run.started_at_ms,
+                "language": run.language,
+                "status": run.status,
+                "duration_ms": run.duration_ms,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "runs": runs })))
+}
+
+/// A run of a saved project, to record in its history when it ends.
+#[derive(Debug)]
+pub struct SavedRun {
+    files: ProjectFiles,
+    owner: bytesbox_store::UserId,
+    project: ProjectId,
+    started_at_ms: i64,
+    started: std::time::Instant,
+}
+
+impl SavedRun {
+    /// Records the run (language, status, duration) in the project's
+    /// history; a failure is logged, never the run's problem.
+    pub async fn record(self, language: &str, status: &str) {
+        let duration_ms = i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        let run = RunRecord {
+            started_at_ms: self.started_at_ms,
+            language: language.to_owned(),
+            status: status.to_owned(),
+            duration_ms,
+        };
+        if let Err(error) = self.files.store().record_run(&self.owner, &self.project, &run).await {
+            // The project may have been deleted meanwhile.
+            tracing::debug!(project = %self.project, %error, "run not recorded");
+        }
+    }
+}
+
+/// For a run that names a saved project (`"project": "<id>"`), reads the
+/// caller's saved files into the request, with the project's language and
+/// entry file as defaults. Only users have saved projects; naming one
+/// together with `files` is an error.
+pub async fn load_saved_project(
+    state: &AppState,
+    caller: &Caller,
+    run: &mut crate::protocol::RunRequest,
+) -> Result<Option<SavedRun>, ApiError> {
+    let Some(id) = run.project.take() else {
+        return Ok(None);
+    };
+    if !run.files.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_spec",
+            "send either files or a saved project, not both",
+        ));
+    }
+    let (user, files, _) = context(state, caller)?;
+    let id = project_id(id);
+    let project = files.store().project(&user.id, &id).await?;
+    let started_at_ms = now_ms();
+    let started = std::time::Instant::now();
+    run.files = files
+        .read_all(&user.id, &id)
+        .await?
+        .into_iter()
+        .map(|(entry, content)| {
+            let (content, encoding) = EncodedBytes::encode(&content);
+            crate::protocol::WireFile { path: entry.path, content, encoding }
+        })
+        .collect();
+    if run.language.is_none() {
+        run.language = project.language;
+    }
+    if run.entry.is_none() {
+        run.entry = project.entry_file;
+    }
+    Ok(Some(SavedRun { files, owner: user.id, project: id, started_at_ms, started }))
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn download_names_are_safe_header_values() {
+        assert_eq!(download_name("my project-1.0"), "my project-1.0");
+        assert_eq!(download_name("a\"b\r\nc/d"), "a_b__c_d");
+        assert_eq!(download_name("..."), "project");
+        assert_eq!(download_name("日本"), "__");
+    }
+}
