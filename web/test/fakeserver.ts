@@ -42,6 +42,7 @@ export class FakeServer {
     if (!id) {
       if (method === 'GET') return ok({ projects: [...this.projects.values()].map(view) });
       const b = json();
+      if ([...this.projects.values()].some((x) => x.name === b.name)) return error(409, 'name_taken', 'a project with that name already exists');
       const p = this.add(b.name, b.language ?? null, b.entry_file ?? null);
       for (const f of b.files ?? []) {
         const bytes = f.encoding === 'base64' ? Uint8Array.from(atob(f.content), (c) => c.charCodeAt(0)) : new TextEncoder().encode(f.content);

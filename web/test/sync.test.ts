@@ -328,6 +328,12 @@ describe('ServerWorkspaceStore', () => {
     expect(await ws.importProjects([local])).toBe(1);
     const imported = [...server.projects.values()].find((p) => p.name === 'From the browser')!;
     expect(new TextDecoder().decode(imported.files.get('main.py')!.bytes)).toBe('print("draft")');
+    // A name the account already has gets a suffix rather than failing.
+    expect(await ws.importProjects([local, local])).toBe(2);
+    const names = [...server.projects.values()].map((p) => p.name).filter((n) => n.startsWith('From the browser'));
+    expect(names.sort()).toEqual(['From the browser', 'From the browser (from this browser 2)', 'From the browser (from this browser)']);
+    // Making a project does not rename silently.
+    await expect(ws.create('First!', 'python', 'hello')).rejects.toMatchObject({ code: 'name_taken' });
   });
 
   it('desiredOf sends drafts, and binary files as they are', () => {

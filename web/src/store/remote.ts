@@ -266,14 +266,20 @@ export class ServerWorkspaceStore extends Store<WorkspaceSnapshot> implements Wo
   }
 
   /** Makes a server project from a local one (a template, an import) and opens it. */
-  async createFrom(project: Project, open = true): Promise<string> {
+  async createFrom(project: Project, open = true, renameIfTaken = false): Promise<string> {
     await this.flush();
-    const { project: server } = await this.api.createProject({
-      name: project.name,
-      language: project.language,
-      entry_file: project.entry,
-      files: filesOf(project),
-    });
+    const files = filesOf(project);
+    let server: ServerProject | null = null;
+    // Names are unique per user: an import takes "name (from this browser)", then "… 2", ….
+    for (let attempt = 0; !server; attempt++) {
+      const name =
+        attempt === 0 ? project.name : `${project.name} (from this browser${attempt > 1 ? ` ${attempt}` : ''})`;
+      try {
+        server = (await this.api.createProject({ name, language: project.language, entry_file: project.entry, files })).project;
+      } catch (e) {
+        if (!(renameIfTaken && e instanceof ApiError && e.code === 'name_taken' && attempt < 20)) throw e;
+      }
+    }
     await this.refreshList();
     if (open) await this.open(server.id);
     return server.id;
@@ -333,7 +339,7 @@ export class ServerWorkspaceStore extends Store<WorkspaceSnapshot> implements Wo
   async importProjects(projects: Project[]): Promise<number> {
     let done = 0;
     for (const p of projects) {
-      await this.createFrom(p, false);
+      await this.createFrom(p, false, true);
       done++;
     }
     return done;
