@@ -220,11 +220,12 @@ describe('accounts and saved projects', () => {
     assert.equal(me.user?.username, alice);
     await dialog.getByRole('button', { name: 'Revoke token ci' }).click();
     await dialog.getByRole('button', { name: 'Revoke token ci' }).waitFor({ state: 'detached' });
-    const after = await page.evaluate(
-      async (token) => (await fetch('/api/v1/auth/me', { credentials: 'omit', headers: { Authorization: `Bearer ${token}` } })).status,
-      secret,
-    );
-    assert.equal(after, 401);
+    // Revoked: refused (`me` itself answers a stale credential as a guest, by design).
+    const after = await page.evaluate(async (token) => {
+      const r = await fetch('/api/v1/auth/tokens', { credentials: 'omit', headers: { Authorization: `Bearer ${token}` } });
+      return [r.status, (await r.json()).error?.code];
+    }, secret);
+    assert.deepEqual(after, [401, 'invalid_session']);
     await dialog.getByRole('button', { name: 'Close' }).click();
   });
 
@@ -322,8 +323,14 @@ describe('the admin page', () => {
     await dialog.getByRole('tab', { name: /^Users/ }).click();
     await row.getByRole('button', { name: 'Disable' }).click();
     await row.getByRole('button', { name: 'Enable' }).waitFor();
-    const status = await user.page.evaluate(async () => (await fetch('/api/v1/auth/me')).status);
-    assert.equal(status, 401, 'a disabled user is signed out');
+    const [status, code, guest] = await user.page.evaluate(async () => {
+      const r = await fetch('/api/v1/projects');
+      const me = await (await fetch('/api/v1/auth/me')).json();
+      return [r.status, (await r.json()).error?.code, me.guest];
+    });
+    assert.equal(status, 401, `a disabled user is signed out (${code})`);
+    assert.equal(code, 'invalid_session');
+    assert.equal(guest, true);
     await user.context.close();
     await context.close();
   });
