@@ -57,7 +57,7 @@ export function UserMenu({
         data-testid="user-button"
         onClick={() => setOpen((v) => !v)}
       >
-        <span aria-hidden="true">●</span> {username} <span aria-hidden="true">▾</span>
+        <span aria-hidden="true">●</span> <span className="user-name">{username}</span> <span aria-hidden="true">▾</span>
       </button>
       {open && (
         <div className="menu" role="menu" aria-label="Account">
