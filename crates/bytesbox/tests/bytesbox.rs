@@ -21,6 +21,42 @@ mod saves;
 
 const BYTESBOX: &str = env!("CARGO_BIN_EXE_bytesbox");
 
+/// Starts `bytesbox serve` on an ephemeral port with its data (database,
+/// project files, config) in `data`, which may hold an earlier server's;
+/// returns the process and its address. Stores named by the environment
+/// are ignored, so the test owns everything.
+fn serve_in(data: &std::path::Path, backend: &str, extra_config: &str) -> (Child, String) {
+    let (uid_base, uid_count) = bytesbox_testkit::box_uid_range();
+    let config = data.join("bytesbox.toml");
+    let jail = bytesbox_testkit::jail_binary();
+    std::fs::write(
+        &config,
+        format!("[native]\njail_binary = {jail:?}\nuid_base = {uid_base}\nuid_count = {uid_count}\n{extra_config}"),
+    )
+    .unwrap();
+    let mut child = Command::new(BYTESBOX)
+        .args(["serve", "--listen", "127.0.0.1:0", "--backend", backend, "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(data)
+        .env_remove("DATABASE_URL")
+        .env_remove("BYTESBOX_OBJECTS")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let address = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    (child, address)
+}
+
 /// A `bytesbox serve` process on an ephemeral port.
 struct Served {
     child: Child,
@@ -35,32 +71,7 @@ impl Served {
 
     fn start_with_backend(extra_config: &str, backend: &str) -> Served {
         let data = tempfile::tempdir().unwrap();
-        let (uid_base, uid_count) = bytesbox_testkit::box_uid_range();
-        let config = data.path().join("bytesbox.toml");
-        let jail = bytesbox_testkit::jail_binary();
-        std::fs::write(
-            &config,
-            format!("[native]\njail_binary = {jail:?}\nuid_base = {uid_base}\nuid_count = {uid_count}\n{extra_config}"),
-        )
-        .unwrap();
-        let mut child = Command::new(BYTESBOX)
-            .args(["serve", "--listen", "127.0.0.1:0", "--backend", backend, "--config"])
-            .arg(&config)
-            .arg("--data-dir")
-            .arg(data.path())
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let address = line
-            .split("http://")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .to_string();
+        let (child, address) = serve_in(data.path(), backend, extra_config);
         Served { child, address, _data: data }
     }
 

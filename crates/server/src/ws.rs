@@ -137,7 +137,10 @@ async fn handle(
             if let Err(retry_after_secs) = state.rate_limits.check(client.0) {
                 return Some(error(Some(&run.id), "rate_limited", ApiError::rate_limited_message(retry_after_secs)));
             }
-            return start_run(state, session, caller, run).await;
+            // Boxed: starting a run may read a saved project from the
+            // database, and those futures are large. Inline, they would
+            // grow every idle connection's task by kilobytes.
+            return Box::pin(start_run(state, session, caller, run)).await;
         }
         ClientMessage::Ping { nonce } => return Some(ServerMessage::Pong { nonce }),
         ClientMessage::Stdin { id, data, encoding } => match (control_of(&id), EncodedBytes::decode(&data, encoding)) {
@@ -298,7 +301,7 @@ struct Submitted {
 
 /// Turns a job's events into frames on the session's queue.
 async fn forward_job(state: Arc<AppState>, session: Arc<Session>, submitted: Submitted) {
-    let Submitted { id, box_id, job, mut handle, accepted, slot: _slot, saved } = submitted;
+    let Submitted { id, box_id, job, mut handle, accepted, slot, saved } = submitted;
     // The last stage's status, or the failure's code: the history's status.
     let mut status: Option<String> = None;
     // `accepted` precedes the run's own frames on the session's queue. It
@@ -309,10 +312,12 @@ async fn forward_job(state: Arc<AppState>, session: Arc<Session>, submitted: Sub
     }
     let mut retried = false;
     let mut started_a_stage = false;
-    loop {
+    // The frame that ends the run (`done` or `error`), sent once the run
+    // has given back its slot and id, so a client that starts the next
+    // run as soon as it sees it is never refused.
+    let last = loop {
         let Some(event) = handle.events.recv().await else {
-            let _ = session.send(error(Some(&id), "internal", "the run ended without a result")).await;
-            break;
+            break Some(error(Some(&id), "internal", "the run ended without a result"));
         };
         let frame = match event {
             JobEvent::Queued { position } => ServerMessage::Queued { id: id.clone(), position },
@@ -332,10 +337,7 @@ async fn forward_job(state: Arc<AppState>, session: Arc<Session>, submitted: Sub
                 status = Some(report.status.as_str().to_string());
                 ServerMessage::exit(&id, stage.as_str(), &report)
             }
-            JobEvent::Finished => {
-                let _ = session.send(ServerMessage::Done { id: id.clone() }).await;
-                break;
-            }
+            JobEvent::Finished => break Some(ServerMessage::Done { id: id.clone() }),
             JobEvent::Failed { code, message } => {
                 // The backend destroyed an idle box under us: make a new
                 // one and try once more.
@@ -357,24 +359,24 @@ async fn forward_job(state: Arc<AppState>, session: Arc<Session>, submitted: Sub
                             handle = new_handle;
                             continue;
                         }
-                        Err(message) => {
-                            let _ = session.send(error(Some(&id), "box_gone", message)).await;
-                            break;
-                        }
+                        Err(message) => break Some(error(Some(&id), "box_gone", message)),
                     }
                 }
                 status = Some(code.to_string());
-                let _ = session.send(error(Some(&id), code, message)).await;
-                break;
+                break Some(error(Some(&id), code, message));
             }
         };
         if !session.send(frame).await {
             handle.control.kill().await;
-            break;
+            break None;
         }
-    }
+    };
+    drop(slot);
     session.remove_run(&id);
     if let Some(saved) = saved {
         saved.record(&job.language, status.as_deref().unwrap_or("internal")).await;
+    }
+    if let Some(last) = last {
+        let _ = session.send(last).await;
     }
 }

@@ -104,6 +104,16 @@ struct Options {
 }
 
 impl Options {
+    /// The shell-only planner and the usual admission.
+    fn shell() -> Options {
+        Options {
+            grace: Duration::from_secs(30),
+            planner: Arc::new(ShellPlanner),
+            admission: AdmissionConfig { max_running: 4, max_queued: 8 },
+            rate_limit: RateLimitConfig::default(),
+        }
+    }
+
     fn catalog() -> Options {
         Options {
             grace: Duration::from_secs(30),
@@ -117,6 +127,18 @@ impl Options {
 }
 
 async fn start_custom(options: Options) -> Server {
+    serve(build(options).await).await
+}
+
+/// A test server before it serves: its state, backend and sessions, for a
+/// test to add to (accounts, plans) first.
+struct Built {
+    state: AppState,
+    backend: NativeBackend,
+    sessions: Arc<Sessions>,
+}
+
+async fn build(options: Options) -> Built {
     let Options { grace, planner, admission, rate_limit } = options;
     let (uid_base, uid_count) = bytesbox_testkit::box_uid_range();
     let backend = NativeBackend::start(NativeConfig {
@@ -132,6 +154,12 @@ async fn start_custom(options: Options) -> Server {
     let sessions = Sessions::new(engine, SessionConfig { grace, ..SessionConfig::default() });
     let mut state = AppState::new(sessions.clone(), planner, metrics);
     state.rate_limits = RateLimits::new(&rate_limit);
+    Built { state, backend, sessions }
+}
+
+/// Serves a built server on an ephemeral port.
+async fn serve(built: Built) -> Server {
+    let Built { state, backend, sessions } = built;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("ws://{}/api/v1/ws", listener.local_addr().unwrap());
     let app = router(Arc::new(state)).into_make_service_with_connect_info::<std::net::SocketAddr>();

@@ -5,8 +5,10 @@
 use sqlx::any::AnyRow;
 
 use crate::error::{StoreError, StoreResult};
-use crate::model::{FileEntry, ProjectId, UserId};
-use crate::{column, now_ms, Store};
+use crate::model::{FileEntry, NewFileEntry, ProjectId, Usage, UserId};
+use crate::project_files::{Quota, QuotaKind};
+use crate::usage::usage_in;
+use crate::{column, now_ms, Database, Store};
 
 const FILE_COLUMNS: &str = "path, size_bytes, object_key, version, updated_at";
 
@@ -100,37 +102,92 @@ impl Store {
         row.as_ref().map(file_from_row).transpose()?.ok_or(StoreError::NotFound)
     }
 
-    /// Replaces `previous` (an entry the caller read) with a new object, if
-    /// the file is still at that version *and* that object: the caller then
-    /// knows for sure which object it replaced and may delete it. A file
-    /// deleted and made again in between is a conflict too.
-    pub async fn replace_file_entry(
+    /// Starts a transaction that holds off the user's other quota-checked
+    /// writes until it ends: SQLite takes its write lock at once
+    /// (`BEGIN IMMEDIATE`); PostgreSQL locks the user's row.
+    pub(crate) async fn begin_for_user(&self, owner: &UserId) -> StoreResult<sqlx::Transaction<'static, sqlx::Any>> {
+        match self.database {
+            Database::Sqlite => Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?),
+            Database::Postgres => {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("SELECT id FROM users WHERE id = $1 FOR UPDATE").bind(&owner.0).execute(&mut *tx).await?;
+                Ok(tx)
+            }
+        }
+    }
+
+    /// Moves `path` to a new object if it is still at `expected_version`
+    /// (0: it must not exist) and the change keeps the user within
+    /// `quota` — checked and written in one transaction that holds off the
+    /// user's other writes, so concurrent saves cannot overshoot a quota
+    /// together. Returns the new entry and the object key it replaced.
+    pub(crate) async fn commit_file_write(
         &self,
         owner: &UserId,
         project: &ProjectId,
-        previous: &FileEntry,
-        size_bytes: i64,
-        object_key: &str,
-    ) -> StoreResult<FileEntry> {
-        self.project(owner, project).await?;
-        let sql = format!(
-            "UPDATE project_files SET size_bytes = $1, object_key = $2, version = version + 1, updated_at = $3 \
-             WHERE project_id = $4 AND path = $5 AND version = $6 AND object_key = $7 RETURNING {FILE_COLUMNS}"
-        );
-        let row = sqlx::query(&sql)
-            .bind(size_bytes)
-            .bind(object_key)
-            .bind(now_ms())
+        file: &NewFileEntry,
+        expected_version: i64,
+        quota: &Quota,
+    ) -> StoreResult<Checked<(FileEntry, Option<String>)>> {
+        let NewFileEntry { path, size_bytes, object_key } = file;
+        let (size_bytes, object_key) = (*size_bytes, object_key.as_str());
+        let mut tx = self.begin_for_user(owner).await?;
+        let owned = sqlx::query("SELECT id FROM projects WHERE id = $1 AND owner_id = $2")
             .bind(&project.0)
-            .bind(&previous.path)
-            .bind(previous.version)
-            .bind(&previous.object_key)
-            .fetch_optional(&self.pool)
+            .bind(&owner.0)
+            .fetch_optional(&mut *tx)
             .await?;
-        match row {
-            Some(row) => file_from_row(&row),
-            None => Err(self.file_conflict(project, &previous.path, previous.version).await),
+        if owned.is_none() {
+            return Err(StoreError::NotFound);
         }
+        let sql = format!("SELECT {FILE_COLUMNS} FROM project_files WHERE project_id = $1 AND path = $2");
+        let current = sqlx::query(&sql).bind(&project.0).bind(path).fetch_optional(&mut *tx).await?;
+        let current = current.as_ref().map(file_from_row).transpose()?;
+        let current_version = current.as_ref().map_or(0, |file| file.version);
+        if current_version != expected_version {
+            return Err(StoreError::Conflict { expected: expected_version, current: current_version });
+        }
+        let before = usage_in(&mut tx, owner).await?;
+        let after = Usage {
+            files: before.files + i64::from(current.is_none()),
+            bytes: before.bytes - current.as_ref().map_or(0, |file| file.size_bytes) + size_bytes,
+            ..before
+        };
+        if let Some(kind) = quota.exceeded(before, after) {
+            return Ok(Checked::Over(kind));
+        }
+        let now = now_ms();
+        let row = if current.is_none() {
+            let sql = format!(
+                "INSERT INTO project_files (project_id, path, size_bytes, object_key, version, updated_at) \
+                 VALUES ($1, $2, $3, $4, 1, $5) RETURNING {FILE_COLUMNS}"
+            );
+            sqlx::query(&sql)
+                .bind(&project.0)
+                .bind(path)
+                .bind(size_bytes)
+                .bind(object_key)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?
+        } else {
+            let sql = format!(
+                "UPDATE project_files SET size_bytes = $1, object_key = $2, version = version + 1, updated_at = $3 \
+                 WHERE project_id = $4 AND path = $5 AND version = $6 RETURNING {FILE_COLUMNS}"
+            );
+            sqlx::query(&sql)
+                .bind(size_bytes)
+                .bind(object_key)
+                .bind(now)
+                .bind(&project.0)
+                .bind(path)
+                .bind(expected_version)
+                .fetch_one(&mut *tx)
+                .await?
+        };
+        let entry = file_from_row(&row)?;
+        tx.commit().await?;
+        Ok(Checked::Done((entry, current.map(|file| file.object_key))))
     }
 
     /// Every object key the index of `project` points at, whoever owns it
@@ -166,6 +223,15 @@ impl Store {
             Err(error) => StoreError::Database(error),
         }
     }
+}
+
+/// A write refused for a quota, or done.
+#[derive(Debug)]
+pub(crate) enum Checked<T> {
+    /// Written.
+    Done(T),
+    /// Refused: it would exceed this quota.
+    Over(QuotaKind),
 }
 
 fn file_from_row(row: &AnyRow) -> StoreResult<FileEntry> {

@@ -18,6 +18,7 @@ use bytes::Bytes;
 use futures_util::TryStreamExt as _;
 use object_store::path::Path as ObjectPath;
 
+use crate::files::Checked;
 use crate::model::{FileEntry, NewFileEntry, Project, ProjectId, ProjectSettings, Usage, UserId};
 use crate::objects::{self, Objects, OBJECTS_ROOT};
 use crate::{Store, StoreError};
@@ -79,17 +80,27 @@ impl Quota {
     /// its limit. A change that does not grow a count is always allowed, so
     /// a user over a lowered quota can still shrink or delete.
     fn check(&self, before: Usage, after: Usage) -> Result<(), FilesError> {
+        match self.exceeded(before, after) {
+            Some(kind) => Err(self.error(kind)),
+            None => Ok(()),
+        }
+    }
+
+    /// The quota a change from `before` to `after` would exceed, if any.
+    pub(crate) fn exceeded(&self, before: Usage, after: Usage) -> Option<QuotaKind> {
         let count = |value: i64| u64::try_from(value).unwrap_or(0);
-        for (kind, old, new) in [
+        [
             (QuotaKind::Projects, count(before.projects), count(after.projects)),
             (QuotaKind::Files, count(before.files), count(after.files)),
             (QuotaKind::Bytes, count(before.bytes), count(after.bytes)),
-        ] {
-            if new > old && new > self.limit(kind) {
-                return Err(FilesError::QuotaExceeded { quota: kind, limit: self.limit(kind) });
-            }
-        }
-        Ok(())
+        ]
+        .into_iter()
+        .find(|&(kind, old, new)| new > old && new > self.limit(kind))
+        .map(|(kind, _, _)| kind)
+    }
+
+    pub(crate) fn error(&self, kind: QuotaKind) -> FilesError {
+        FilesError::QuotaExceeded { quota: kind, limit: self.limit(kind) }
     }
 }
 
@@ -257,22 +268,29 @@ impl ProjectFiles {
         };
         quota.check(before, after)?;
 
+        // The checks above spare an upload that would be refused; the
+        // index update checks version and quota again, atomically, with
+        // the user's other writes held off.
         let key = objects::new_object_key(project)?;
         let size = size_of(&content);
         self.objects.put_durable(&key, content).await?;
-        let written = match previous {
-            None => self.store.put_file_entry(owner, project, path, size, key.as_ref(), 0).await,
-            Some(previous) => self.store.replace_file_entry(owner, project, previous, size, key.as_ref()).await,
-        };
+        let file = NewFileEntry { path: path.to_owned(), size_bytes: size, object_key: key.to_string() };
+        let written = self.store.commit_file_write(owner, project, &file, expected_version, quota).await;
         match written {
-            Ok(entry) => {
-                if let Some(previous) = previous {
-                    self.objects.delete_best_effort(&previous.object_key).await;
+            Ok(Checked::Done((entry, replaced))) => {
+                if let Some(replaced) = replaced {
+                    self.objects.delete_best_effort(&replaced).await;
                 }
                 Ok(entry)
             }
-            Err(error) => {
+            Ok(Checked::Over(kind)) => {
                 self.objects.delete_best_effort(key.as_ref()).await;
+                Err(quota.error(kind))
+            }
+            Err(error) => {
+                if surely_not_written(&error) {
+                    self.objects.delete_best_effort(key.as_ref()).await;
+                }
                 Err(error.into())
             }
         }
@@ -369,13 +387,19 @@ impl ProjectFiles {
             }
             written.push(NewFileEntry { path: file.path, size_bytes: size, object_key: key.to_string() });
         }
+        let mut undo = true;
         let created = match put {
-            Ok(()) => {
-                self.store.create_project_with_files(owner, &id, settings, &written).await.map_err(FilesError::from)
-            }
+            Ok(()) => match self.store.create_project_with_files(owner, &id, settings, &written, quota).await {
+                Ok(Checked::Done(created)) => Ok(created),
+                Ok(Checked::Over(kind)) => Err(quota.error(kind)),
+                Err(error) => {
+                    undo = surely_not_written(&error);
+                    Err(error.into())
+                }
+            },
             Err(error) => Err(error),
         };
-        if created.is_err() {
+        if created.is_err() && undo {
             for file in &written {
                 self.objects.delete_best_effort(&file.object_key).await;
             }
@@ -472,6 +496,14 @@ impl ProjectFiles {
         }
         Ok(report)
     }
+}
+
+/// Whether a failed index write certainly did not happen. A database
+/// failure might have come after the commit took effect (a connection lost
+/// while committing): then the new objects stay, and the sweep deletes
+/// them only if the index does not point at them.
+fn surely_not_written(error: &StoreError) -> bool {
+    !matches!(error, StoreError::Database(_))
 }
 
 fn parse_key(key: &str) -> Result<ObjectPath, FilesError> {

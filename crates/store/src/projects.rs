@@ -4,7 +4,10 @@
 use sqlx::any::AnyRow;
 
 use crate::error::{StoreError, StoreResult};
-use crate::model::{FileEntry, NewFileEntry, Project, ProjectId, ProjectSettings, UserId};
+use crate::files::Checked;
+use crate::model::{FileEntry, NewFileEntry, Project, ProjectId, ProjectSettings, Usage, UserId};
+use crate::project_files::Quota;
+use crate::usage::usage_in;
 use crate::{column, new_id, now_ms, Store};
 
 const PROJECT_COLUMNS: &str = "id, owner_id, name, language, entry_file, version, created_at, updated_at";
@@ -41,17 +44,29 @@ impl Store {
     }
 
     /// Creates project `id` (from [`ProjectId::random`]) at version 1 with
-    /// its whole file index in one transaction: the project appears with
-    /// all of its files or not at all. The caller has already put each
-    /// file's contents under its `object_key`.
-    pub async fn create_project_with_files(
+    /// its whole file index in one transaction, if the user stays within
+    /// `quota`: the project appears with all of its files or not at all,
+    /// and concurrent creations cannot overshoot a quota together. The
+    /// caller has already put each file's contents under its `object_key`.
+    pub(crate) async fn create_project_with_files(
         &self,
         owner: &UserId,
         id: &ProjectId,
         settings: &ProjectSettings,
         files: &[NewFileEntry],
-    ) -> StoreResult<(Project, Vec<FileEntry>)> {
+        quota: &Quota,
+    ) -> StoreResult<Checked<(Project, Vec<FileEntry>)>> {
         let settings = checked(settings)?;
+        let mut tx = self.begin_for_user(owner).await?;
+        let before = usage_in(&mut tx, owner).await?;
+        let after = Usage {
+            projects: before.projects + 1,
+            files: before.files.saturating_add(i64::try_from(files.len()).unwrap_or(i64::MAX)),
+            bytes: files.iter().fold(before.bytes, |sum, file| sum.saturating_add(file.size_bytes)),
+        };
+        if let Some(kind) = quota.exceeded(before, after) {
+            return Ok(Checked::Over(kind));
+        }
         let now = now_ms();
         let project = Project {
             id: id.clone(),
@@ -63,7 +78,6 @@ impl Store {
             created_at_ms: now,
             updated_at_ms: now,
         };
-        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO projects (id, owner_id, name, language, entry_file, version, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, 1, $6, $6)",
@@ -101,7 +115,7 @@ impl Store {
         }
         tx.commit().await?;
         entries.sort_by(|a, b| a.path.cmp(&b.path));
-        Ok((project, entries))
+        Ok(Checked::Done((project, entries)))
     }
 
     /// The owner's projects, by name.

@@ -96,6 +96,7 @@ on_both_databases!(
     files::zips_round_trip_and_hostile_ones_are_refused,
     files::the_sweep_removes_orphans_and_only_orphans,
     files::readers_during_saves_always_get_one_complete_version,
+    files::concurrent_saves_and_creations_never_overshoot_a_quota,
 );
 
 #[tokio::test]

@@ -1,5 +1,7 @@
 //! Helpers shared by the integration tests of several crates.
 
+pub mod versions;
+
 use std::path::PathBuf;
 
 /// True when a test that needs root can run. Without root it panics in CI

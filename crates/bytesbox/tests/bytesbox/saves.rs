@@ -7,80 +7,12 @@
 
 use super::*;
 
-use std::path::Path;
 use std::sync::Arc;
 
 const FILES: usize = 3;
 const ROUNDS: usize = 5;
 
-/// A self-describing version: a header with file, generation and length,
-/// then bytes derived from them, so a reader can tell a complete version
-/// from a truncated or mixed one without knowing what was written.
-fn version(file: usize, generation: u64, len: usize) -> Vec<u8> {
-    let mut content = format!("bytesbox-save file={file} gen={generation} len={len}\n").into_bytes();
-    let mut state = generation ^ ((file as u64 + 1) << 56) ^ 0x9e37_79b9_7f4a_7c15;
-    while content.len() < len {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        content.extend_from_slice(&state.to_le_bytes());
-    }
-    content.truncate(len);
-    content
-}
-
-fn check_version(path: &str, content: &[u8]) -> Result<(), String> {
-    let end = content.iter().position(|&b| b == b'\n').ok_or_else(|| format!("{path}: no header"))?;
-    let header = String::from_utf8_lossy(&content[..end]).into_owned();
-    let field = |name: &str| -> Result<u64, String> {
-        header
-            .split(' ')
-            .find_map(|part| part.strip_prefix(name))
-            .and_then(|value| value.parse().ok())
-            .ok_or_else(|| format!("{path}: header {header:?} lacks {name}"))
-    };
-    let (file, generation, len) = (field("file=")?, field("gen=")?, field("len=")?);
-    if format!("f{file}.bin") != path {
-        return Err(format!("{path}: holds file {file}'s contents"));
-    }
-    if content != version(file as usize, generation, len as usize).as_slice() {
-        return Err(format!("{path}: {} bytes are not generation {generation}'s {len} bytes", content.len()));
-    }
-    Ok(())
-}
-
-/// `bytesbox serve` on an existing data dir.
-fn serve_in(data: &Path) -> (Child, String) {
-    let (uid_base, uid_count) = bytesbox_testkit::box_uid_range();
-    let config = data.join("bytesbox.toml");
-    let jail = bytesbox_testkit::jail_binary();
-    std::fs::write(
-        &config,
-        format!("[native]\njail_binary = {jail:?}\nuid_base = {uid_base}\nuid_count = {uid_count}\n"),
-    )
-    .unwrap();
-    let mut child = Command::new(BYTESBOX)
-        .args(["serve", "--listen", "127.0.0.1:0", "--backend", "native", "--config"])
-        .arg(&config)
-        .arg("--data-dir")
-        .arg(data)
-        .env_remove("DATABASE_URL")
-        .env_remove("BYTESBOX_OBJECTS")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let address = line
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
-    (child, address)
-}
+use bytesbox_testkit::versions::{check_version, version};
 
 fn client(secret: &str) -> reqwest::Client {
     let mut headers = reqwest::header::HeaderMap::new();
@@ -123,7 +55,7 @@ async fn a_server_killed_during_heavy_saves_keeps_one_complete_version_of_every_
     let mut project = String::new();
     let mut files_before = 0;
     for round in 0..ROUNDS {
-        let (mut server, address) = serve_in(data.path());
+        let (mut server, address) = serve_in(data.path(), "native", "");
         let base = format!("http://{address}");
         if round == 0 {
             let created: Value = http
@@ -193,9 +125,12 @@ async fn a_server_killed_during_heavy_saves_keeps_one_complete_version_of_every_
     }
 
     // The last restart: everything is there and whole.
-    let (mut server, address) = serve_in(data.path());
+    let (mut server, address) = serve_in(data.path(), "native", "");
     let intact = verify(&http, &format!("http://{address}"), &project, ROUNDS).await;
     assert_eq!(intact, FILES, "every writer's file survived");
+    // By default the contents live under the data dir.
+    let stored = std::fs::read_dir(data.path().join("objects/projects").join(&project)).unwrap().count();
+    assert!(stored >= FILES, "{stored} objects in the data dir");
     server.kill().unwrap();
     server.wait().unwrap();
 }

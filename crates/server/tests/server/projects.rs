@@ -50,31 +50,17 @@ async fn start_projects() -> ProjectsServer {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_in_data_dir(dir.path()).await.unwrap();
     let objects = Objects::open(&ObjectsConfig::local_in_data_dir(dir.path())).unwrap();
-    let (uid_base, uid_count) = bytesbox_testkit::box_uid_range();
-    let backend = NativeBackend::start(NativeConfig {
-        jail_binary: Some(bytesbox_testkit::jail_binary()),
-        uid_base,
-        uid_count,
-        ..NativeConfig::default()
-    })
-    .await
-    .unwrap();
-    let metrics = Arc::new(Metrics::new());
-    let engine = Engine::new(Arc::new(backend.clone()), AdmissionConfig { max_running: 2, max_queued: 4 })
-        .with_observer(metrics.clone());
-    let sessions = Sessions::new(engine, SessionConfig::default());
-    let mut state = AppState::new(sessions.clone(), Arc::new(ShellPlanner), metrics);
+    let options = Options { admission: AdmissionConfig { max_running: 2, max_queued: 4 }, ..Options::shell() };
+    let mut built = build(options).await;
     let tiny = PlanConfig { max_projects: Some(2), max_files: Some(3), max_bytes: Some(1000), ..PlanConfig::default() };
     let plans =
-        Plans::new(&BTreeMap::from([("tiny".to_owned(), tiny)]), &state.default_limits, &state.max_limits).unwrap();
+        Plans::new(&BTreeMap::from([("tiny".to_owned(), tiny)]), &built.state.default_limits, &built.state.max_limits)
+            .unwrap();
     let accounts = Accounts::new(store.clone(), plans, AccountsConfig::default()).with_objects(objects);
-    state.accounts = Some(Arc::new(accounts));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap().to_string();
-    let url = format!("ws://{address}/api/v1/ws");
-    let app = router(Arc::new(state)).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    ProjectsServer { address, store, server: Server { url, backend, sessions }, _dir: dir }
+    built.state.accounts = Some(Arc::new(accounts));
+    let server = serve(built).await;
+    let address = server.url.trim_start_matches("ws://").trim_end_matches("/api/v1/ws").to_string();
+    ProjectsServer { address, store, server, _dir: dir }
 }
 
 impl ProjectsServer {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use bytesbox_store::{
-    project_prefix, Objects, ObjectsConfig, ProjectFiles, ProjectSettings, Quota, Role, Store, StoreError,
+    project_prefix, NewFile, Objects, ObjectsConfig, ProjectFiles, ProjectSettings, Quota, Role, Store, StoreError,
 };
 use futures_util::TryStreamExt as _;
 
@@ -20,45 +20,9 @@ const USERNAME: &str = "crasher";
 const PASSWORD: &str = "a long password";
 const FILES: usize = 3;
 const ROUNDS: usize = 6;
+const BATCH_FILES: usize = 4;
 
-/// A version's contents: a header naming the file, generation and length,
-/// then bytes that depend on all three. Any truncation, mix of two versions
-/// or stray byte fails [`check_version`].
-fn version(file: usize, generation: u64, len: usize) -> Vec<u8> {
-    let mut content = format!("bytesbox-crash file={file} gen={generation} len={len}\n").into_bytes();
-    let mut state = generation ^ ((file as u64 + 1) << 56) ^ 0x9e37_79b9_7f4a_7c15;
-    while content.len() < len {
-        // xorshift64
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        content.extend_from_slice(&state.to_le_bytes());
-    }
-    content.truncate(len);
-    content
-}
-
-fn check_version(path: &str, content: &[u8]) -> Result<(), String> {
-    let header_end = content.iter().position(|&b| b == b'\n').ok_or_else(|| format!("{path}: no header"))?;
-    let header = std::str::from_utf8(&content[..header_end]).map_err(|_| format!("{path}: header is not text"))?;
-    let fields: Vec<&str> = header.split(' ').collect();
-    let field = |name: &str| -> Result<u64, String> {
-        fields
-            .iter()
-            .find_map(|field| field.strip_prefix(name))
-            .and_then(|value| value.parse().ok())
-            .ok_or_else(|| format!("{path}: header {header:?} has no {name}"))
-    };
-    let (file, generation, len) = (field("file=")?, field("gen=")?, field("len=")?);
-    if format!("f{file}.bin") != path {
-        return Err(format!("{path}: holds file {file}'s contents"));
-    }
-    let expected = version(file as usize, generation, len as usize);
-    if content != expected.as_slice() {
-        return Err(format!("{path}: {} bytes are not generation {generation}'s {len} bytes", content.len()));
-    }
-    Ok(())
-}
+use bytesbox_testkit::versions::{check_version, version};
 
 async fn open(dir: &Path) -> ProjectFiles {
     let store = Store::open_in_data_dir(dir).await.unwrap();
@@ -74,7 +38,7 @@ async fn user_and_project(files: &ProjectFiles) -> (bytesbox_store::UserId, byte
         Err(error) => panic!("{error}"),
     };
     let projects = store.list_projects(&user.id).await.unwrap();
-    let project = match projects.into_iter().next() {
+    let project = match projects.into_iter().find(|project| project.name == "crash") {
         Some(project) => project,
         None => {
             let settings = ProjectSettings { name: "crash".into(), ..ProjectSettings::default() };
@@ -112,9 +76,27 @@ async fn crash_child_saves_forever() {
             })
         })
         .collect();
+    // Meanwhile whole projects of four files are made and deleted again:
+    // a kill must never leave one with only some of its files.
+    let creator = tokio::spawn(async move {
+        loop {
+            let generation = uuid::Uuid::new_v4().as_u64_pair().0;
+            let batch: Vec<NewFile> = (0..BATCH_FILES)
+                .map(|file| {
+                    let len = (64 << 10) + ((generation >> (file * 8)) % (1 << 20)) as usize;
+                    NewFile { path: format!("f{file}.bin"), content: Bytes::from(version(file, generation, len)) }
+                })
+                .collect();
+            let settings = ProjectSettings { name: format!("batch {generation}"), ..ProjectSettings::default() };
+            let (made, _) = files.create_project(&user, &settings, batch, &Quota::UNLIMITED).await.unwrap();
+            println!("created {}", made.id);
+            files.delete_project(&user, &made.id, made.version).await.unwrap();
+        }
+    });
     for writer in writers {
         writer.await.unwrap();
     }
+    creator.await.unwrap();
 }
 
 /// Checks the state a kill left; returns how many files are indexed.
@@ -123,6 +105,22 @@ async fn verify(dir: &Path, round: usize) -> usize {
     let (user, project) = user_and_project(&files).await;
     let entries = files.list_files(&user, &project).await.unwrap();
     let objects_dir = dir.join("objects");
+    // A batch project caught by the kill is there whole or not at all.
+    let mut batches = 0;
+    for other in files.store().list_projects(&user).await.unwrap() {
+        if other.id == project {
+            continue;
+        }
+        let batch = files.read_all(&user, &other.id).await.unwrap();
+        assert_eq!(batch.len(), BATCH_FILES, "round {round}: {} has only some of its files", other.name);
+        for (entry, content) in batch {
+            assert_eq!(content.len() as i64, entry.size_bytes);
+            if let Err(problem) = check_version(&entry.path, &content) {
+                panic!("round {round}: {}: {problem}", other.name);
+            }
+        }
+        batches += 1;
+    }
     for entry in &entries {
         // Straight from the disk, and through the API.
         let on_disk = std::fs::read(objects_dir.join(&entry.object_key))
@@ -136,7 +134,7 @@ async fn verify(dir: &Path, round: usize) -> usize {
     }
     // The sweep removes what the kill left behind, and nothing indexed.
     let report = files.sweep_orphans(Duration::ZERO).await.unwrap();
-    eprintln!("round {round}: {} files intact; swept {report:?}", entries.len());
+    eprintln!("round {round}: {} files and {batches} batch projects intact; swept {report:?}", entries.len());
     let prefix = project_prefix(&project).unwrap();
     let listed: Vec<_> = files.objects().store().list(Some(&prefix)).try_collect().await.unwrap();
     let mut stored: Vec<_> = listed.into_iter().map(|meta| meta.location.to_string()).collect();

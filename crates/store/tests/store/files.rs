@@ -438,3 +438,48 @@ pub async fn readers_during_saves_always_get_one_complete_version(store: &Store)
     assert!(reads > 0);
     assert_eq!(objects_of(&files, &project.id).await.len(), 1, "every replaced object was deleted");
 }
+
+pub async fn concurrent_saves_and_creations_never_overshoot_a_quota(store: &Store) {
+    let (files, _dir) = files_on(store);
+    let user = fresh_user(store).await;
+    let quota = Quota { max_projects: 3, max_files: 100, max_bytes: 350 };
+    let (project, _) = files.create_project(&user.id, &settings("full"), vec![], &quota).await.unwrap();
+    // Ten new 100-byte files at once against 350 bytes: each passes the
+    // early check alone, but only three may land.
+    let savers: Vec<_> = (0..10)
+        .map(|n| {
+            let (files, user, id) = (files.clone(), user.id.clone(), project.id.clone());
+            tokio::spawn(async move {
+                files.write_file(&user, &id, &format!("f{n}"), Bytes::from(vec![b'x'; 100]), 0, &quota).await
+            })
+        })
+        .collect();
+    let mut saved = 0;
+    for saver in savers {
+        match saver.await.unwrap() {
+            Ok(_) => saved += 1,
+            Err(error) => assert_quota(error, QuotaKind::Bytes),
+        }
+    }
+    assert_eq!(saved, 3);
+    let usage = files.usage(&user.id).await.unwrap();
+    assert_eq!((usage.files, usage.bytes), (3, 300));
+    assert_eq!(objects_of(&files, &project.id).await.len(), 3, "refused saves left no object");
+
+    // Six creations at once against two projects left.
+    let creators: Vec<_> = (0..6)
+        .map(|n| {
+            let (files, user) = (files.clone(), user.id.clone());
+            tokio::spawn(async move { files.create_project(&user, &settings(&format!("p{n}")), vec![], &quota).await })
+        })
+        .collect();
+    let mut created = 0;
+    for creator in creators {
+        match creator.await.unwrap() {
+            Ok(_) => created += 1,
+            Err(error) => assert_quota(error, QuotaKind::Projects),
+        }
+    }
+    assert_eq!(created, 2);
+    assert_eq!(files.store().list_projects(&user.id).await.unwrap().len(), 3);
+}
