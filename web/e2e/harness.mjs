@@ -5,7 +5,7 @@
 // missing prerequisite makes every test report SKIPPED loudly; in CI
 // (CI=true) it is a failure.
 
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -84,10 +84,18 @@ export function suiteFixture(serverOptions) {
 
 /**
  * Starts `bytesbox serve` on an ephemeral port; resolves with its URL and a
- * stop function. `config` is the text of a config file (docs/configuration.md).
+ * stop function. `config` is the text of a config file (docs/configuration.md);
+ * `admin` ({username, password}) is an administrator made first with
+ * `bytesbox admin create-user`.
  */
-export async function startServer({ config } = {}) {
+export async function startServer({ config, admin } = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), 'bytesbox-e2e-'));
+  if (admin) {
+    execFileSync(serverBinary(), ['admin', 'create-user', '--data-dir', dataDir, '--username', admin.username, '--admin'], {
+      env: { ...process.env, BYTESBOX_PASSWORD: admin.password },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+  }
   const args = ['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--web-dir', join(webDir, 'dist'), '--backend', 'native'];
   if (config) {
     const path = join(dataDir, 'config.toml');

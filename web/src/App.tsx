@@ -1,9 +1,13 @@
 // The IDE: toolbar, file tree, editor tabs, consoles; and the keyboard.
 
-import { useCallback, useEffect, useRef, useState } from 'react';
+import { Suspense, lazy, useCallback, useEffect, useRef, useState } from 'react';
 import type { ConsolesStore } from './store/consoles';
 import { isActive } from './store/consoles';
-import type { WorkspaceStore } from './store/workspace';
+import type { Workspace } from './store/workspace';
+import type { ServerWorkspaceStore } from './store/remote';
+import { OFFER_IMPORT, type AccountState, type AccountStore } from './store/account';
+import { Store } from './store/store';
+import { ProjectDb } from './store/db';
 import type { SettingsStore, Theme } from './store/settings';
 import { resolveTheme } from './store/settings';
 import {
@@ -29,7 +33,8 @@ import { useMedia, useStore, useStoreValue } from './hooks';
 import { FileTree, type TreeActions } from './components/FileTree';
 import { Editor } from './components/Editor';
 import { Consoles, lastSize } from './components/Consoles';
-import { DialogHost, type DialogSpec } from './components/Dialogs';
+import { ConflictDialog, DialogHost, type DialogSpec } from './components/Dialogs';
+import { UserMenu } from './components/UserMenu';
 import { ProjectsDialog, ShortcutsOverlay } from './components/Overlays';
 import { Splitter } from './components/Splitter';
 import { LANGUAGES, languageName, languageOfPath } from './languages';
@@ -43,17 +48,35 @@ interface Runtime {
 }
 
 type MobileView = 'files' | 'code' | 'console';
+type AccountPage = 'signin' | 'settings' | 'admin' | 'import' | null;
+
+// The account pages are a chunk of their own, loaded on first use.
+const accountPages = () => import('./components/Account');
+const AuthDialog = lazy(() => accountPages().then((m) => ({ default: m.AuthDialog })));
+const SettingsPage = lazy(() => accountPages().then((m) => ({ default: m.SettingsPage })));
+const AdminPage = lazy(() => accountPages().then((m) => ({ default: m.AdminPage })));
+const ImportDialog = lazy(() => accountPages().then((m) => ({ default: m.ImportDialog })));
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
 
 export function App({
   workspace,
   consoles,
   settings,
+  account,
 }: {
-  workspace: WorkspaceStore;
+  workspace: Workspace;
   consoles: ConsolesStore;
   settings: SettingsStore;
+  account?: AccountStore;
 }) {
-  const { project, projects, saveState, error } = useStore(workspace);
+  const { project, projects, saveState, error, conflict } = useStore(workspace);
+  const accountState = useStoreValue(account ?? NO_ACCOUNT, (s) => s);
+  const me = accountState.status === 'user' || accountState.status === 'guest' ? accountState.me : null;
+  const remote = workspace.kind === 'server' ? (workspace as ServerWorkspaceStore) : null;
+  const [page, setPage] = useState<AccountPage>(null);
   // Only what the toolbar shows: the whole app does not re-render for
   // every frame of a run.
   const running = useStoreValue(consoles, (s) => {
@@ -101,6 +124,35 @@ export function App({
       .then((r) => (r.ok ? r.json() : []))
       .then((list: Runtime[]) => setRuntimes(Array.isArray(list) ? list : []))
       .catch(() => setRuntimes([]));
+  }, []);
+
+  // After signing in or up, offer the browser's projects once.
+  useEffect(() => {
+    if (remote && window.sessionStorage.getItem(OFFER_IMPORT)) {
+      window.sessionStorage.removeItem(OFFER_IMPORT);
+      void hasLocalProjects().then((yes) => yes && setPage('import'));
+    }
+  }, [remote]);
+
+  const signOut = useCallback(async () => {
+    try {
+      const saved = await workspace.flush();
+      if (
+        saved === false &&
+        !(await confirmDialog('Sign out without saving?', 'Some changes could not be saved to the server and will be lost.', 'Sign out'))
+      ) {
+        return;
+      }
+      await account?.api.signOut();
+      window.location.reload();
+    } catch (e) {
+      setNotice(`Could not sign out: ${errorText(e)}`);
+    }
+  }, [workspace, account]);
+
+  /** Runs a workspace operation, showing a failure as a notice. */
+  const attempt = useCallback((what: Promise<unknown>) => {
+    what.catch((e: unknown) => setNotice(errorText(e)));
   }, []);
 
   useEffect(() => {
@@ -211,7 +263,7 @@ export function App({
     if (uploadDir.current) uploadDir.current.value = '';
   };
 
-  const run = useCallback(() => {
+  const run = useCallback(async () => {
     const p = workspace.get().project;
     if (!p) return;
     const entry = entryFile(p);
@@ -219,13 +271,28 @@ export function App({
       setNotice('Open a file or mark one as the entry to run.');
       return;
     }
-    // Saved in memory now; written to IndexedDB a moment later (the drafts
-    // are already there), not while the program starts.
-    workspace.change(saveAll, false);
-    const request = runRequestOf(workspace.get().project!);
-    consoles.start(entry, { ...request, tty: { rows: lastSize.rows, cols: lastSize.cols } });
+    const tty = { rows: lastSize.rows, cols: lastSize.cols };
+    if (remote) {
+      // A saved project: write what is pending, then the server reads the
+      // files itself. If saving fails (offline, a conflict), the files go
+      // with the run as the editor shows them.
+      const saved = await remote.saveForRun();
+      const request = runRequestOf(workspace.get().project!);
+      if (saved) {
+        const { entry: e, language } = request;
+        consoles.start(entry, { project: saved, ...(e ? { entry: e } : {}), ...(language ? { language } : {}), tty });
+      } else {
+        consoles.start(entry, { ...request, tty });
+      }
+    } else {
+      // Saved in memory now; written to IndexedDB a moment later (the drafts
+      // are already there), not while the program starts.
+      workspace.change(saveAll, false);
+      const request = runRequestOf(workspace.get().project!);
+      consoles.start(entry, { ...request, tty });
+    }
     if (narrow) setMobileView('console');
-  }, [workspace, consoles, narrow]);
+  }, [workspace, remote, consoles, narrow]);
 
   const stop = useCallback(() => {
     const { activeId } = consoles.get();
@@ -233,9 +300,13 @@ export function App({
   }, [consoles]);
 
   const save = useCallback(() => {
+    if (remote) {
+      void remote.flush();
+      return;
+    }
     const p = workspace.get().project;
     if (p?.activeTab) workspace.change((q) => saveFile(q, p.activeTab!));
-  }, [workspace]);
+  }, [workspace, remote]);
 
   // The keyboard: captured before the editor and terminal see the keys.
   useEffect(() => {
@@ -255,7 +326,7 @@ export function App({
         consoles.activate(list[(i + step + list.length) % list.length].id);
       };
       let handled = true;
-      if (mod && !e.shiftKey && !e.altKey && e.key === 'Enter') run();
+      if (mod && !e.shiftKey && !e.altKey && e.key === 'Enter') void run();
       else if (mod && e.key === '.') stop();
       else if (mod && !e.shiftKey && (e.key === 's' || e.key === 'S')) save();
       else if (e.altKey && !mod && e.code === 'BracketRight') (e.shiftKey ? cycleConsole : cycleTab)(1);
@@ -287,7 +358,10 @@ export function App({
     const flush = () => void workspace.flush();
     window.addEventListener('pagehide', flush);
     document.addEventListener('visibilitychange', flush);
+    // Back online: saved projects retry at once rather than at the next backoff.
+    window.addEventListener('online', flush);
     return () => {
+      window.removeEventListener('online', flush);
       window.removeEventListener('pagehide', flush);
       document.removeEventListener('visibilitychange', flush);
     };
@@ -407,10 +481,26 @@ export function App({
     </>
   );
   const saveStatus = (
-    <span className="save-state" data-testid="save-state" aria-live="polite">
-      {saveState === 'saved' ? 'Saved' : saveState === 'saving' ? 'Saving…' : 'Not saved'}
+    <span className="save-state" data-testid="save-state" data-state={saveState} aria-live="polite">
+      {SAVE_TEXT[saveState]}
     </span>
   );
+  // Who is signed in: in the toolbar on a desktop, in the ⋯ panel on a phone.
+  const accountControl =
+    accountState.status === 'user' && me?.user ? (
+      <UserMenu
+        username={me.user.username}
+        admin={me.user.role === 'admin'}
+        onSettings={() => setPage('settings')}
+        onAdmin={() => setPage('admin')}
+        onImport={() => setPage('import')}
+        onSignOut={() => void signOut()}
+      />
+    ) : accountState.status === 'guest' ? (
+      <button type="button" className="sign-in-button" onClick={() => setPage('signin')}>
+        Sign in
+      </button>
+    ) : null;
   const shortcutsButton = (
     <button
       type="button"
@@ -435,7 +525,7 @@ export function App({
           <span aria-hidden="true">▾</span>
         </button>
         <div className="run-group">
-          <button type="button" className="primary run" onClick={run} aria-label="Run (Ctrl+Enter)" title="Run (Ctrl/⌘+Enter)" disabled={!entry}>
+          <button type="button" className="primary run" onClick={() => void run()} aria-label="Run (Ctrl+Enter)" title="Run (Ctrl/⌘+Enter)" disabled={!entry}>
             ▶ Run
           </button>
           <button type="button" className="stop" onClick={stop} disabled={!running} aria-label="Stop (Ctrl+.)" title="Stop (Ctrl/⌘+.)">
@@ -450,6 +540,7 @@ export function App({
         </span>
         {!narrow && saveStatus}
         {!narrow && viewOptions}
+        {!narrow && accountControl}
         {narrow ? (
           <button
             type="button"
@@ -482,6 +573,7 @@ export function App({
             {runOptions}
             {viewOptions}
             <div className="more-footer">
+              {accountControl}
               {saveStatus}
               {shortcutsButton}
             </div>
@@ -559,29 +651,58 @@ export function App({
         onChange={(e) => void onUpload(e.target.files)}
       />
       <DialogHost spec={dialog} onDone={() => setDialog(null)} />
+      {remote && conflict && (
+        <ConflictDialog
+          conflict={conflict}
+          onReload={() => attempt(remote.resolveConflict('reload'))}
+          onKeep={() => attempt(remote.resolveConflict('keep'))}
+        />
+      )}
+      {page && account && (
+        <Suspense fallback={null}>
+          {page === 'signin' && <AuthDialog api={account.api} onClose={() => setPage(null)} />}
+          {page === 'settings' && me && <SettingsPage api={account.api} me={me} onSignOut={() => void signOut()} onClose={() => setPage(null)} />}
+          {page === 'admin' && me && <AdminPage api={account.api} me={me} onClose={() => setPage(null)} />}
+          {page === 'import' && remote && <ImportDialog workspace={remote} onClose={() => setPage(null)} />}
+        </Suspense>
+      )}
       {showShortcuts && <ShortcutsOverlay onClose={() => setShowShortcuts(false)} />}
       {showProjects && (
         <ProjectsDialog
           projects={projects}
           currentId={project.id}
           onClose={() => setShowProjects(false)}
+          saved={!!remote}
           onOpen={(id) => {
-            void workspace.open(id);
+            attempt(workspace.open(id));
             setShowProjects(false);
           }}
           onCreate={(name, language, kind) => {
-            void workspace.create(name, language, kind);
+            attempt(workspace.create(name, language, kind));
             setShowProjects(false);
           }}
           onRename={async (id) => {
             const old = projects.find((p) => p.id === id)?.name ?? '';
             const name = await prompt('Rename project', 'Name', old, 'Rename');
-            if (name) await workspace.rename(id, name);
+            if (name) attempt(workspace.rename(id, name));
           }}
+          onDuplicate={
+            remote
+              ? async (id) => {
+                  const old = projects.find((p) => p.id === id)?.name ?? '';
+                  const name = await prompt('Duplicate project', 'Name of the copy', `${old} (copy)`, 'Duplicate');
+                  if (name) {
+                    attempt(remote.duplicate(id, name.trim()));
+                    setShowProjects(false);
+                  }
+                }
+              : undefined
+          }
           onDelete={async (id) => {
             const name = projects.find((p) => p.id === id)?.name ?? '';
-            if (await confirmDialog(`Delete project ${name}?`, 'Its files are deleted from this browser.', 'Delete')) {
-              await workspace.remove(id);
+            const where = remote ? 'from your account on the server' : 'from this browser';
+            if (await confirmDialog(`Delete project ${name}?`, `Its files are deleted ${where}.`, 'Delete')) {
+              attempt(workspace.remove(id));
             }
           }}
         />
@@ -600,4 +721,24 @@ function isTextTarget(target: EventTarget | null): boolean {
     el.tagName === 'SELECT' ||
     !!el.closest('.cm-editor, .terminal')
   );
+}
+
+const SAVE_TEXT: Record<string, string> = {
+  saved: 'Saved',
+  saving: 'Saving…',
+  offline: 'Offline — changes kept',
+  conflict: 'Conflict',
+  error: 'Not saved',
+};
+
+/** Stands in for the account store when the IDE runs without one (tests). */
+const NO_ACCOUNT = new Store<AccountState>({ status: 'no-accounts' });
+
+/** True when this browser holds guest projects (opened only to ask). */
+async function hasLocalProjects(): Promise<boolean> {
+  try {
+    return (await new ProjectDb().list()).length > 0;
+  } catch {
+    return false;
+  }
 }

@@ -1,7 +1,11 @@
 import { useSyncExternalStore } from 'react';
-import type { Store } from './store/store';
+/** Anything observable like `Store`. */
+export interface Observable<T> {
+  get(): T;
+  subscribe(listener: () => void): () => void;
+}
 
-export function useStore<T>(store: Store<T>): T {
+export function useStore<T>(store: Observable<T>): T {
   return useSyncExternalStore(store.subscribe, store.get);
 }
 
@@ -10,7 +14,7 @@ export function useStore<T>(store: Store<T>): T {
  * value changes (compared with `Object.is`), so `select` should return a
  * primitive. The toolbar uses it to stay still while output streams.
  */
-export function useStoreValue<T, V>(store: Store<T>, select: (value: T) => V): V {
+export function useStoreValue<T, V>(store: Observable<T>, select: (value: T) => V): V {
   return useSyncExternalStore(store.subscribe, () => select(store.get()));
 }
 

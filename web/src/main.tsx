@@ -1,28 +1,60 @@
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { App } from './App';
+import { ApiClient } from './api/client';
 import { BytesboxClient, defaultUrl } from './protocol/client';
+import { AccountStore } from './store/account';
 import { ConsolesStore } from './store/consoles';
 import { ProjectDb } from './store/db';
+import { ServerWorkspaceStore } from './store/remote';
 import { SettingsStore } from './store/settings';
-import { WorkspaceStore } from './store/workspace';
+import { WorkspaceStore, type Workspace } from './store/workspace';
 import './styles.css';
 
+const api = new ApiClient();
+const account = new AccountStore(api);
 const client = new BytesboxClient({ url: defaultUrl(window.location) });
 const consoles = new ConsolesStore(client);
-const workspace = new WorkspaceStore(new ProjectDb(), window.localStorage);
 const settings = new SettingsStore(window.localStorage);
+const root = createRoot(document.getElementById('root')!);
 
 // For the browser tests and for debugging from the console.
-Object.assign(window, { __bytesboxApp: { client, consoles, workspace, settings } });
+const debug: Record<string, unknown> = { client, consoles, settings, account, api };
+Object.assign(window, { __bytesboxApp: debug });
 
-client.connect();
-workspace.load().catch((e: unknown) => {
-  document.body.textContent = `Bytesbox could not open its storage in this browser: ${String(e)}`;
-});
+const render = (node: React.ReactNode) => root.render(<StrictMode>{node}</StrictMode>);
 
-createRoot(document.getElementById('root')!).render(
-  <StrictMode>
-    <App workspace={workspace} consoles={consoles} settings={settings} />
-  </StrictMode>,
-);
+async function start() {
+  render(<div className="loading">Loading…</div>);
+  // Who is calling decides where projects live; the WebSocket session
+  // belongs to that caller, so it opens only now.
+  const state = await account.load();
+  let workspace: Workspace;
+  if (state.status === 'sign-in' || state.status === 'error') {
+    // The account pages are a chunk of their own, loaded when needed.
+    const { SignInPage, StartError } = await import('./components/Account');
+    if (state.status === 'sign-in') render(<SignInPage api={api} reason={state.reason} />);
+    else render(<StartError message={`Bytesbox could not reach its server: ${state.message}`} />);
+    return;
+  }
+  if (state.status === 'user') {
+    const remote = new ServerWorkspaceStore(api, window.localStorage);
+    workspace = remote;
+    remote.load().catch(async (e: unknown) => {
+      const { StartError } = await import('./components/Account');
+      render(<StartError message={`Your projects could not be loaded: ${e instanceof Error ? e.message : String(e)}`} api={api} />);
+    });
+  } else {
+    // A guest (or a server without accounts): projects stay in this browser.
+    const local = new WorkspaceStore(new ProjectDb(), window.localStorage);
+    workspace = local;
+    local.load().catch((e: unknown) => {
+      document.body.textContent = `Bytesbox could not open its storage in this browser: ${String(e)}`;
+    });
+  }
+  debug.workspace = workspace;
+  client.connect();
+  render(<App workspace={workspace} consoles={consoles} settings={settings} account={account} />);
+}
+
+void start();

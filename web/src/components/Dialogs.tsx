@@ -116,3 +116,47 @@ export function Modal({
     </dialog>
   );
 }
+
+/**
+ * A write refused because the server's copy changed (another tab, another
+ * browser): the user decides; nothing is overwritten silently. It cannot
+ * be dismissed without a choice (saving waits for it).
+ */
+export function ConflictDialog({
+  conflict,
+  onReload,
+  onKeep,
+}: {
+  conflict: { path: string | null; currentVersion: number; action: string };
+  onReload: () => void;
+  onKeep: () => void;
+}) {
+  const ref = useRef<HTMLDialogElement>(null);
+  useEffect(() => {
+    const dialog = ref.current;
+    if (dialog && !dialog.open) dialog.showModal();
+    return () => dialog?.close();
+  }, []);
+  const what =
+    conflict.path === null
+      ? "The project's settings (name, entry, language) were changed"
+      : conflict.currentVersion === 0
+        ? `${conflict.path} was deleted`
+        : `${conflict.path} was changed`;
+  return (
+    <dialog ref={ref} className="dialog conflict-dialog" aria-labelledby="conflict-title" onCancel={(e) => e.preventDefault()}>
+      <h2 id="conflict-title">Changed somewhere else</h2>
+      <p>
+        {what} in another tab or browser since this one loaded it. Your changes here are not saved yet.
+      </p>
+      <div className="dialog-buttons">
+        <button type="button" onClick={onReload}>
+          Reload from server
+        </button>
+        <button type="button" className="danger" onClick={onKeep}>
+          Keep mine (overwrite)
+        </button>
+      </div>
+    </dialog>
+  );
+}

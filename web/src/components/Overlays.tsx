@@ -47,7 +47,9 @@ export function ProjectsDialog({
   onCreate,
   onRename,
   onDelete,
+  onDuplicate,
   onClose,
+  saved = false,
 }: {
   projects: ProjectSummary[];
   currentId: string | null;
@@ -55,7 +57,11 @@ export function ProjectsDialog({
   onCreate: (name: string, language: string, kind: TemplateKind) => void;
   onRename: (id: string) => void;
   onDelete: (id: string) => void;
+  /** Only for saved (server) projects. */
+  onDuplicate?: (id: string) => void;
   onClose: () => void;
+  /** The list is the account's (on the server), not this browser's. */
+  saved?: boolean;
 }) {
   const [name, setName] = useState('');
   const [language, setLanguage] = useState('python');
@@ -98,19 +104,25 @@ export function ProjectsDialog({
           Create
         </button>
       </form>
-      <h3>Your projects</h3>
+      <h3>{saved ? 'Your projects (saved in your account)' : 'Your projects (in this browser)'}</h3>
       <ul className="project-list">
         {projects.map((p) => (
           <li key={p.id} className={p.id === currentId ? 'current' : ''}>
             <button type="button" className="project-open" onClick={() => onOpen(p.id)} aria-label={`Open project ${p.name}`}>
               <strong>{p.name}</strong>
               <span className="muted">
-                {p.files} file{p.files === 1 ? '' : 's'} · {new Date(p.updatedAt).toLocaleString()}
+                {p.files === null ? '' : `${p.files} file${p.files === 1 ? '' : 's'} · `}
+                {new Date(p.updatedAt).toLocaleString()}
               </span>
             </button>
             <button type="button" className="icon" aria-label={`Rename project ${p.name}`} onClick={() => onRename(p.id)}>
               ✎
             </button>
+            {onDuplicate && (
+              <button type="button" className="icon" aria-label={`Duplicate project ${p.name}`} onClick={() => onDuplicate(p.id)}>
+                ⧉
+              </button>
+            )}
             <button type="button" className="icon danger" aria-label={`Delete project ${p.name}`} onClick={() => onDelete(p.id)}>
               🗑
             </button>

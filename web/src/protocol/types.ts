@@ -23,7 +23,9 @@ export interface RunLimits {
 export interface RunRequest {
   id: string;
   language?: string;
-  files: WireFile[];
+  /** The files to run; or `project` names a saved project whose files the server reads. */
+  files?: WireFile[];
+  project?: string;
   entry?: string;
   args?: string[];
   stdin?: string;

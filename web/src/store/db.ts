@@ -10,7 +10,8 @@ export interface ProjectSummary {
   id: string;
   name: string;
   updatedAt: number;
-  files: number;
+  /** How many files, when known (the server's list does not say). */
+  files: number | null;
 }
 
 export function summaryOf(p: Project): ProjectSummary {

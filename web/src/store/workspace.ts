@@ -8,25 +8,47 @@ import { summaryOf, type ProjectDb, type ProjectSummary } from './db';
 import type { Project } from './project';
 import { changeTime, makeProject, newProjectId } from './project';
 import { Store } from './store';
+import type { SyncConflict } from './sync';
 import { template, type TemplateKind } from '../templates';
 
-export type SaveState = 'saved' | 'saving' | 'error';
+/** `offline` and `conflict` happen only to saved (server) projects. */
+export type SaveState = 'saved' | 'saving' | 'error' | 'offline' | 'conflict';
 
 export interface WorkspaceSnapshot {
   project: Project | null;
   projects: ProjectSummary[];
   saveState: SaveState;
   error: string | null;
+  /** A stale write the user must decide about (server projects only). */
+  conflict?: SyncConflict | null;
+}
+
+/**
+ * What the IDE needs of a workspace: the browser's (IndexedDB, for
+ * guests) or the server's (a signed-in user's saved projects).
+ */
+export interface Workspace {
+  readonly kind: 'local' | 'server';
+  get(): WorkspaceSnapshot;
+  subscribe(listener: () => void): () => void;
+  change(update: (p: Project) => Project, immediate?: boolean): void;
+  flush(): Promise<unknown>;
+  open(id: string): Promise<void>;
+  create(name: string, language: string, kind: TemplateKind): Promise<void>;
+  rename(id: string, name: string): Promise<void>;
+  remove(id: string): Promise<void>;
 }
 
 export interface KeyValue {
   getItem(key: string): string | null;
   setItem(key: string, value: string): void;
+  removeItem?(key: string): void;
 }
 
 const LAST_PROJECT = 'bytesbox.lastProject';
 
-export class WorkspaceStore extends Store<WorkspaceSnapshot> {
+export class WorkspaceStore extends Store<WorkspaceSnapshot> implements Workspace {
+  readonly kind = 'local' as const;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private writing: Promise<void> = Promise.resolve();
 

@@ -1,0 +1,72 @@
+// The signed-in user in the toolbar, with a menu: settings, admin,
+// importing the browser's projects, signing out.
+
+import { useEffect, useRef, useState } from 'react';
+
+export function UserMenu({
+  username,
+  admin,
+  onSettings,
+  onAdmin,
+  onImport,
+  onSignOut,
+}: {
+  username: string;
+  admin: boolean;
+  onSettings: () => void;
+  onAdmin: () => void;
+  onImport: () => void;
+  onSignOut: () => void;
+}) {
+  const [open, setOpen] = useState(false);
+  const box = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    if (!open) return;
+    const onDown = (e: PointerEvent) => {
+      if (!box.current?.contains(e.target as Node)) setOpen(false);
+    };
+    document.addEventListener('pointerdown', onDown, true);
+    return () => document.removeEventListener('pointerdown', onDown, true);
+  }, [open]);
+  const item = (label: string, action: () => void) => (
+    <button
+      type="button"
+      role="menuitem"
+      onClick={() => {
+        setOpen(false);
+        action();
+      }}
+    >
+      {label}
+    </button>
+  );
+  return (
+    <div
+      className="user-menu"
+      ref={box}
+      onKeyDown={(e) => {
+        if (e.key === 'Escape') setOpen(false);
+      }}
+    >
+      <button
+        type="button"
+        className="user-button"
+        aria-haspopup="menu"
+        aria-expanded={open}
+        aria-label={`Account: ${username}`}
+        data-testid="user-button"
+        onClick={() => setOpen((v) => !v)}
+      >
+        <span aria-hidden="true">●</span> <span className="user-name">{username}</span> <span aria-hidden="true">▾</span>
+      </button>
+      {open && (
+        <div className="menu" role="menu" aria-label="Account">
+          {item('Settings', onSettings)}
+          {admin && item('Admin', onAdmin)}
+          {item('Import browser projects…', onImport)}
+          {item('Sign out', onSignOut)}
+        </div>
+      )}
+    </div>
+  );
+}
