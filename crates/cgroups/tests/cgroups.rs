@@ -177,7 +177,8 @@ fn box_and_run_lifecycle() {
             "import sys\n\
              sys.stdin.readline()\n\
              data = b'x' * (24 << 20)\n\
-             sum(i * i for i in range(2_000_000))\n\
+             import time\n\
+             while time.process_time() < 0.15: pass\n\
              print('done', flush=True)\n\
              sys.stdin.readline()\n",
         ],
@@ -196,7 +197,8 @@ fn box_and_run_lifecycle() {
     assert_eq!(joined, instance.layout.hierarchies().len(), "{membership}");
 
     release(&mut gate);
-    // Wait for the worker's allocation and loop to finish (it then blocks).
+    // Wait for the worker's allocation and loop to finish (it spins until
+    // its own CPU time passes 150 ms, whatever the CPU's speed, then blocks).
     let deadline = Instant::now() + Duration::from_secs(20);
     while run.stats().unwrap().cpu_usage_ns < 100_000_000 && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(20));
