@@ -200,8 +200,18 @@ fn box_and_run_lifecycle() {
     // Wait for the worker's allocation and loop to finish (it spins until
     // its own CPU time passes 150 ms, whatever the CPU's speed, then blocks).
     let deadline = Instant::now() + Duration::from_secs(20);
-    while run.stats().unwrap().cpu_usage_ns < 100_000_000 && Instant::now() < deadline {
+    while run.stats().unwrap().cpu_usage_ns < 150_000_000 && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(20));
+    }
+    // Then until the counter stops moving: the worker printed and blocks.
+    let mut last = run.cpu_usage_ns().unwrap();
+    while Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(50));
+        let now = run.cpu_usage_ns().unwrap();
+        if now == last {
+            break;
+        }
+        last = now;
     }
     let stats = run.stats().unwrap();
     assert!(stats.cpu_usage_ns >= 100_000_000, "{stats:?}");
