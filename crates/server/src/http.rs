@@ -206,8 +206,8 @@ pub async fn execute(
         tty: None,
         limits: body.limits,
     };
-    let saved = crate::accounts::projects::load_saved_project(&state, &caller, &mut run).await?;
-    let mut request = crate::ws::plan_request(&state, &policy, run)?;
+    let (saved, saved_files) = crate::accounts::projects::load_saved_project(&state, &caller, &mut run).await?.unzip();
+    let mut request = crate::ws::plan_request(&state, &policy, run, saved_files)?;
     request.close_stdin = true;
     let plan = state.planner.plan(&request).map_err(|e| ApiError::from_code(e.code, e.message))?;
     let job = Job { language: plan.language.clone(), files: request.files, mode: PutMode::Merge, stages: plan.stages };

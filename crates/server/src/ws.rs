@@ -19,7 +19,9 @@ use crate::app::{AppState, RunPolicy};
 use crate::http::ApiError;
 use crate::metrics::BoxOrigin;
 use crate::planner::PlanRequest;
-use crate::protocol::{valid_run_id, ClientMessage, EncodedBytes, RunRequest, ServerMessage, PROTOCOL_VERSION};
+use crate::protocol::{
+    valid_run_id, ClientMessage, EncodedBytes, RunRequest, ServerMessage, WireFile, PROTOCOL_VERSION,
+};
 use crate::rate_limit::Client;
 use crate::session::Session;
 
@@ -201,7 +203,8 @@ async fn start_run(
         Ok(saved) => saved,
         Err(e) => return Some(error(Some(&id), e.code(), e.message.clone())),
     };
-    let request = match plan_request(state, &policy, run) {
+    let (saved, saved_files) = saved.unzip();
+    let request = match plan_request(state, &policy, run, saved_files) {
         Ok(request) => request,
         Err(reply) => return Some(with_id(reply, &id)),
     };
@@ -246,22 +249,17 @@ pub(crate) fn plan_request(
     state: &AppState,
     policy: &RunPolicy,
     run: RunRequest,
+    saved_files: Option<Vec<FileEntry>>,
 ) -> Result<PlanRequest, ServerMessage> {
-    if run.files.len() > state.max_files {
-        return Err(error(None, "invalid_spec", format!("at most {} files per project", state.max_files)));
-    }
-    validate_unique(run.files.iter().map(|f| f.path.as_str())).map_err(|e| error(None, e.code(), e.to_string()))?;
-    let mut total = 0u64;
-    let mut files = Vec::with_capacity(run.files.len());
-    for file in run.files {
-        let content =
-            EncodedBytes::decode(&file.content, file.encoding).map_err(|e| error(None, "invalid_message", e))?;
-        total += content.0.len() as u64;
-        if total > state.max_project_bytes {
-            return Err(error(None, "invalid_spec", format!("a project is at most {} bytes", state.max_project_bytes)));
+    // A saved project's files come from the store already decoded; a
+    // request's come encoded in the frame.
+    let files = match saved_files {
+        Some(files) => {
+            check_project_size(state, files.len(), files.iter().map(|f| f.content.len() as u64).sum())?;
+            files
         }
-        files.push(FileEntry { path: file.path, content: content.0, executable: false });
-    }
+        None => decode_files(state, run.files)?,
+    };
     let limits = match run.limits {
         Some(overrides) => overrides.apply(&policy.default_limits).map_err(|e| error(None, "invalid_spec", e))?,
         None => policy.default_limits.clone(),
@@ -284,6 +282,34 @@ pub(crate) fn plan_request(
         stdin: run.stdin.map(|s| Bytes::from(s).to_vec()).unwrap_or_default(),
         close_stdin: false,
     })
+}
+
+/// Checks a project's file count and total size against the server's caps.
+fn check_project_size(state: &AppState, count: usize, total_bytes: u64) -> Result<(), ServerMessage> {
+    if count > state.max_files {
+        return Err(error(None, "invalid_spec", format!("at most {} files per project", state.max_files)));
+    }
+    if total_bytes > state.max_project_bytes {
+        return Err(error(None, "invalid_spec", format!("a project is at most {} bytes", state.max_project_bytes)));
+    }
+    Ok(())
+}
+
+/// Checks and decodes a request's files, stopping as soon as the total
+/// passes the cap.
+fn decode_files(state: &AppState, wire: Vec<WireFile>) -> Result<Vec<FileEntry>, ServerMessage> {
+    check_project_size(state, wire.len(), 0)?;
+    validate_unique(wire.iter().map(|f| f.path.as_str())).map_err(|e| error(None, e.code(), e.to_string()))?;
+    let mut total = 0u64;
+    let mut files = Vec::with_capacity(wire.len());
+    for file in wire {
+        let content =
+            EncodedBytes::decode(&file.content, file.encoding).map_err(|e| error(None, "invalid_message", e))?;
+        total += content.0.len() as u64;
+        check_project_size(state, 0, total)?;
+        files.push(FileEntry { path: file.path, content: content.0, executable: false });
+    }
+    Ok(files)
 }
 
 /// A run the engine accepted, on its way to the client.

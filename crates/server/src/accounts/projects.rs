@@ -476,14 +476,14 @@ impl SavedRun {
 }
 
 /// For a run that names a saved project (`"project": "<id>"`), reads the
-/// caller's saved files into the request, with the project's language and
-/// entry file as defaults. Only users have saved projects; naming one
+/// caller's saved files (returned, decoded, beside the history record) and
+/// fills in the project's language and entry file as defaults. Only users have saved projects; naming one
 /// together with `files` is an error.
 pub async fn load_saved_project(
     state: &AppState,
     caller: &Caller,
     run: &mut crate::protocol::RunRequest,
-) -> Result<Option<SavedRun>, ApiError> {
+) -> Result<Option<(SavedRun, Vec<bytesbox_sandbox::FileEntry>)>, ApiError> {
     let Some(id) = run.project.take() else {
         return Ok(None);
     };
@@ -499,14 +499,13 @@ pub async fn load_saved_project(
     let project = files.store().project(&user.id, &id).await?;
     let started_at_ms = now_ms();
     let started = std::time::Instant::now();
-    run.files = files
+    // The files go to the run as they are: no encoding for the frame's
+    // sake only to decode them again.
+    let saved_files = files
         .read_all(&user.id, &id)
         .await?
         .into_iter()
-        .map(|(entry, content)| {
-            let (content, encoding) = EncodedBytes::encode(&content);
-            crate::protocol::WireFile { path: entry.path, content, encoding }
-        })
+        .map(|(entry, content)| bytesbox_sandbox::FileEntry { path: entry.path, content, executable: false })
         .collect();
     if run.language.is_none() {
         run.language = project.language;
@@ -514,7 +513,7 @@ pub async fn load_saved_project(
     if run.entry.is_none() {
         run.entry = project.entry_file;
     }
-    Ok(Some(SavedRun { files, owner: user.id, project: id, started_at_ms, started }))
+    Ok(Some((SavedRun { files, owner: user.id, project: id, started_at_ms, started }, saved_files)))
 }
 
 fn now_ms() -> i64 {

@@ -164,7 +164,7 @@ pub(crate) fn prepare(
         tty: None,
         limits: Some(LimitOverrides::from(&run_limits)),
     };
-    let mut request = crate::ws::plan_request(state, policy, run)?;
+    let mut request = crate::ws::plan_request(state, policy, run, None)?;
     request.close_stdin = batch;
     let mut plan =
         state.planner.plan(&request).map_err(|e| PistonError::from(ApiError::from_code(e.code, e.message)))?;
