@@ -86,6 +86,13 @@ impl ApiError {
     }
 }
 
+/// A JSON body that could not be read: 400 `invalid_message`.
+impl From<axum::extract::rejection::JsonRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::JsonRejection) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_message", rejection.body_text())
+    }
+}
+
 impl From<EngineError> for ApiError {
     fn from(error: EngineError) -> ApiError {
         let mut api = ApiError::from_code(error.code(), error.to_string());
@@ -194,7 +201,7 @@ pub async fn execute(
     state.rate_limits.check(client.0).map_err(ApiError::rate_limited)?;
     let policy = state.run_policy(&caller);
     let _slot = state.run_slot(&caller, &policy)?;
-    let Json(body) = body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_message", e.body_text()))?;
+    let Json(body) = body?;
     let mut run = RunRequest {
         id: "execute".into(),
         language: body.language,

@@ -53,7 +53,7 @@ pub async fn update_user(
     body: Result<Json<UserChange>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let accounts = state.accounts()?;
-    let Json(change) = body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_message", e.body_text()))?;
+    let Json(change) = body?;
     let id = UserId(id);
     let invalid = |message: &str| ApiError::new(StatusCode::BAD_REQUEST, "invalid_input", message.to_string());
     let role = match change.role.as_deref() {

@@ -100,13 +100,11 @@ pub async fn signup(
     headers: HeaderMap,
     body: Result<Json<Credentials>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let accounts = state.accounts()?;
-    check_sign_in_origin(accounts, &headers)?;
+    let accounts = admit_attempt(&state, client, &headers)?;
     if !accounts.config.signup {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "signup_disabled", "sign-up is switched off on this server"));
     }
-    accounts.sign_in.check_address(client.0).map_err(too_many_attempts)?;
-    let Json(credentials) = body.map_err(bad_body)?;
+    let Json(credentials) = body?;
     let user = accounts.store.create_user(&credentials.username, &credentials.password, Role::User).await?;
     tracing::info!(user = %user.username, "signed up");
     start_session(&state, accounts, &user, &headers, StatusCode::CREATED).await
@@ -119,10 +117,8 @@ pub async fn login(
     headers: HeaderMap,
     body: Result<Json<Credentials>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let accounts = state.accounts()?;
-    check_sign_in_origin(accounts, &headers)?;
-    accounts.sign_in.check_address(client.0).map_err(too_many_attempts)?;
-    let Json(credentials) = body.map_err(bad_body)?;
+    let accounts = admit_attempt(&state, client, &headers)?;
+    let Json(credentials) = body?;
     accounts.sign_in.check_username(&credentials.username).map_err(too_many_attempts)?;
     let user = accounts.store.verify_password(&credentials.username, &credentials.password).await?;
     start_session(&state, accounts, &user, &headers, StatusCode::OK).await
@@ -189,12 +185,16 @@ async fn start_session(
     Ok(response)
 }
 
-/// Sign-in forms posted from another site are refused (login CSRF).
-fn check_sign_in_origin(accounts: &Accounts, headers: &HeaderMap) -> Result<(), ApiError> {
+/// What every sign-up and sign-in attempt passes first: accounts exist,
+/// the form was not posted from another site (login CSRF), and the client
+/// address is within its attempt limit.
+fn admit_attempt<'a>(state: &'a AppState, client: Client, headers: &HeaderMap) -> Result<&'a Accounts, ApiError> {
+    let accounts = state.accounts()?;
     if headers.contains_key(ORIGIN) && !origin_allowed(headers, &accounts.config.allowed_origins) {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "csrf_failed", "sign-in from another site is refused"));
     }
-    Ok(())
+    accounts.sign_in.check_address(client.0).map_err(too_many_attempts)?;
+    Ok(accounts)
 }
 
 fn secure_cookies(state: &AppState, accounts: &Accounts, headers: &HeaderMap) -> bool {
@@ -215,10 +215,6 @@ fn too_many_attempts(retry_after_secs: u64) -> ApiError {
     );
     error.retry_after_secs = Some(retry_after_secs);
     error
-}
-
-fn bad_body(rejection: JsonRejection) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "invalid_message", rejection.body_text())
 }
 
 /// `POST /api/v1/auth/tokens` body.
@@ -271,7 +267,7 @@ pub async fn create_token(
     body: Result<Json<NewTokenRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let user = caller.require_user()?;
-    let Json(body) = body.map_err(bad_body)?;
+    let Json(body) = body?;
     let name = body.name.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_input", "a token name is 1 to 100 characters"));
