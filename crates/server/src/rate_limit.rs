@@ -46,37 +46,61 @@ impl Default for RateLimitConfig {
 /// How many clients may have a bucket before idle buckets are dropped.
 const CLEANUP_EVERY: u64 = 4096;
 
-/// The limiter shared by every route.
+/// GCRA buckets per key, with idle buckets dropped now and then so
+/// random keys cannot grow the map without bound.
 #[derive(Debug)]
-pub struct RateLimits {
-    limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
-    trust_forwarded_for: bool,
+pub struct KeyedLimits<K: std::hash::Hash + Eq + Clone> {
+    limiter: Option<DefaultKeyedRateLimiter<K>>,
     checks: AtomicU64,
 }
 
-impl RateLimits {
-    /// A limiter with `config`'s sizes.
-    pub fn new(config: &RateLimitConfig) -> RateLimits {
-        let limiter = NonZeroU32::new(config.per_minute).map(|per_minute| {
-            let burst = NonZeroU32::new(config.burst).unwrap_or(per_minute);
+impl<K: std::hash::Hash + Eq + Clone> KeyedLimits<K> {
+    /// Buckets of `burst` tokens refilled at `per_minute`; a `per_minute`
+    /// of 0 turns the limit off, a `burst` of 0 means `per_minute`.
+    pub fn new(per_minute: u32, burst: u32) -> KeyedLimits<K> {
+        let limiter = NonZeroU32::new(per_minute).map(|per_minute| {
+            let burst = NonZeroU32::new(burst).unwrap_or(per_minute);
             RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst))
         });
-        RateLimits { limiter, trust_forwarded_for: config.trust_forwarded_for, checks: AtomicU64::new(0) }
+        KeyedLimits { limiter, checks: AtomicU64::new(0) }
     }
 
-    /// Takes one token of `client`'s bucket, or says how long until one is
+    /// Takes one token of `key`'s bucket, or says how long until one is
     /// back (in whole seconds, at least 1).
-    pub fn check(&self, client: IpAddr) -> Result<(), u64> {
+    pub fn check(&self, key: &K) -> Result<(), u64> {
         let Some(limiter) = &self.limiter else { return Ok(()) };
         if self.checks.fetch_add(1, Ordering::Relaxed) % CLEANUP_EVERY == CLEANUP_EVERY - 1 {
             // Buckets that are full again hold no information.
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }
-        limiter.check_key(&client).map_err(|not_until| {
+        limiter.check_key(key).map_err(|not_until| {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             wait.as_secs() + u64::from(wait.subsec_nanos() > 0 || wait == Duration::ZERO)
         })
+    }
+}
+
+/// The limiter shared by every route, keyed by client address.
+#[derive(Debug)]
+pub struct RateLimits {
+    buckets: KeyedLimits<IpAddr>,
+    trust_forwarded_for: bool,
+}
+
+impl RateLimits {
+    /// A limiter with `config`'s sizes.
+    pub fn new(config: &RateLimitConfig) -> RateLimits {
+        RateLimits {
+            buckets: KeyedLimits::new(config.per_minute, config.burst),
+            trust_forwarded_for: config.trust_forwarded_for,
+        }
+    }
+
+    /// Takes one token of `client`'s bucket, or says how long until one is
+    /// back (in whole seconds, at least 1).
+    pub fn check(&self, client: IpAddr) -> Result<(), u64> {
+        self.buckets.check(&client)
     }
 
     /// Whether proxy headers (`X-Forwarded-For`, `X-Forwarded-Proto`) are

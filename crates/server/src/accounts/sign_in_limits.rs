@@ -2,34 +2,27 @@
 //! username, so neither one address nor a botnet aimed at one account can
 //! guess passwords quickly. Argon2 already makes each guess cost ~20 ms of
 //! a core; the limits keep that cost from becoming a denial of service.
+//! Both are `crate::rate_limit`'s keyed buckets, which drop idle keys, so
+//! random usernames cannot grow the map without bound.
 
 use std::net::IpAddr;
-use std::num::NonZeroU32;
 
-use governor::clock::{Clock as _, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-
-use crate::rate_limit::{RateLimitConfig, RateLimits};
-
-/// Keys are dropped once this many are tracked and idle, so random
-/// usernames cannot grow the map without bound.
-const MAX_TRACKED_USERNAMES: usize = 100_000;
+use crate::rate_limit::{KeyedLimits, RateLimitConfig, RateLimits};
 
 /// The two limiters.
 #[derive(Debug)]
 pub struct SignInLimits {
     by_address: RateLimits,
-    by_username: Option<DefaultKeyedRateLimiter<String>>,
+    by_username: KeyedLimits<String>,
 }
 
 impl SignInLimits {
     /// Limits with the given rates; a `per_minute` of 0 turns one off.
     pub fn new(per_address: &RateLimitConfig, per_username: &RateLimitConfig) -> SignInLimits {
-        let by_username = NonZeroU32::new(per_username.per_minute).map(|per_minute| {
-            let burst = NonZeroU32::new(per_username.burst).unwrap_or(per_minute);
-            RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst))
-        });
-        SignInLimits { by_address: RateLimits::new(per_address), by_username }
+        SignInLimits {
+            by_address: RateLimits::new(per_address),
+            by_username: KeyedLimits::new(per_username.per_minute, per_username.burst),
+        }
     }
 
     /// One attempt from `address`; `Err(seconds)` to wait when over.
@@ -39,15 +32,8 @@ impl SignInLimits {
 
     /// One attempt at `username` (folded to lower case, as accounts are).
     pub fn check_username(&self, username: &str) -> Result<(), u64> {
-        let Some(limiter) = &self.by_username else { return Ok(()) };
-        if limiter.len() > MAX_TRACKED_USERNAMES {
-            limiter.retain_recent();
-        }
         let key: String = username.trim().to_ascii_lowercase().chars().take(64).collect();
-        limiter.check_key(&key).map_err(|not_until| {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            wait.as_secs().max(1)
-        })
+        self.by_username.check(&key)
     }
 }
 
