@@ -497,7 +497,14 @@ async fn a_full_queue_answers_503_with_retry_after() {
             tokio::spawn(async move { http(&url, "POST", "/api/v1/execute", Some(&slow)).await.0 })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Wait until one runs and one waits (not a fixed sleep: a loaded
+    // machine may take longer to admit them).
+    let admission = server.sessions.engine().admission();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while admission.stats().running + admission.stats().queued < 2 {
+        assert!(std::time::Instant::now() < deadline, "the two slow runs were never admitted");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let (status, head, body) = http(&server.url, "POST", "/api/v1/execute", Some(&slow)).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"]["code"], "queue_full");
