@@ -102,7 +102,7 @@ pub struct ApiToken {
     pub name: String,
     /// Unix milliseconds.
     pub created_at_ms: i64,
-    /// Unix milliseconds of the last request that used it.
+    /// Unix milliseconds of the last request that used it, to the minute.
     pub last_used_at_ms: Option<i64>,
 }
 

@@ -8,6 +8,9 @@ use crate::{column, new_id, now_ms, secrets, Store};
 /// Every API token starts with this, so secret scanners can spot leaked ones.
 pub const API_TOKEN_PREFIX: &str = "bbx_";
 
+/// How precisely a token's last use is recorded.
+const LAST_USED_RESOLUTION_MS: i64 = 60_000;
+
 impl Store {
     /// Creates an API token named `name` (1 to 100 characters).
     pub async fn create_api_token(&self, user: &UserId, name: &str) -> StoreResult<NewApiToken> {
@@ -61,25 +64,32 @@ impl Store {
         Ok(())
     }
 
-    /// The user an API token belongs to (recording its use); `None` when it
-    /// is unknown or revoked, or its user is disabled.
+    /// The user an API token belongs to (recording its use, to the
+    /// minute); `None` when it is unknown or revoked, or its user is
+    /// disabled.
     pub async fn api_token_user(&self, secret: &str) -> StoreResult<Option<User>> {
         if !secret.starts_with(API_TOKEN_PREFIX) {
             return Ok(None);
         }
         let hash = secrets::secret_hash(secret);
         let sql = format!(
-            "SELECT {USER_COLUMNS} FROM api_tokens JOIN users ON users.id = api_tokens.user_id \
+            "SELECT {USER_COLUMNS}, api_tokens.last_used_at FROM api_tokens JOIN users ON users.id = api_tokens.user_id \
              WHERE api_tokens.token_hash = $1 AND users.disabled = 0"
         );
         let Some(row) = sqlx::query(&sql).bind(&hash).fetch_optional(&self.pool).await? else {
             return Ok(None);
         };
-        sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE token_hash = $2")
-            .bind(now_ms())
-            .bind(&hash)
-            .execute(&self.pool)
-            .await?;
+        // A program may call many times a second: write the time of use
+        // only when the stored one is a minute old, not on every request.
+        let now = now_ms();
+        let last_used: Option<i64> = column(&row, "last_used_at")?;
+        if last_used.is_none_or(|last| now - last >= LAST_USED_RESOLUTION_MS) {
+            sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE token_hash = $2")
+                .bind(now)
+                .bind(&hash)
+                .execute(&self.pool)
+                .await?;
+        }
         user_from_row(&row).map(Some)
     }
 }
