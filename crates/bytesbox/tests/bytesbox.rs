@@ -18,6 +18,8 @@ mod docker;
 #[path = "bytesbox/saves.rs"]
 mod saves;
 
+#[path = "common/docker_engine.rs"]
+mod docker_engine;
 #[path = "common/served.rs"]
 mod served;
 use served::*;

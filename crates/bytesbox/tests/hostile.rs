@@ -9,8 +9,13 @@
 // Tests may panic on a broken set-up; that is how they fail.
 #![allow(clippy::unwrap_used)]
 
+#[path = "common/docker_engine.rs"]
+mod docker_engine;
 #[path = "common/served.rs"]
 mod served;
 
 #[path = "hostile/report.rs"]
 mod report;
+
+#[path = "hostile/cancellation.rs"]
+mod cancellation;

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use bollard::Docker;
 use bytesbox_cgroups::{current_instance_name, instance_path, Cgroup, CgroupLayout, CgroupVersion, ROOT_NAME};
 use bytesbox_sandbox::{
-    Backend, BoxId, BoxInfo, BoxSpec, FileEntry, PutMode, RootfsSpec, RunHandle, RunSpec, SandboxError,
+    Backend, BoxId, BoxInfo, BoxSpec, DetachedWork, FileEntry, PutMode, RootfsSpec, RunHandle, RunSpec, SandboxError,
     WorkspaceSnapshot,
 };
 use bytesbox_seccomp::Policy;
@@ -29,6 +29,9 @@ use crate::DockerConfig;
 /// How often orphans of dead servers are looked for (the idle sweep may run
 /// more often).
 const REAP_INTERVAL: Duration = Duration::from_secs(30);
+
+/// How long shutdown waits for boxes being made and runs being started.
+const DETACHED_WORK_PATIENCE: Duration = Duration::from_secs(30);
 
 /// The Docker backend. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -52,6 +55,9 @@ struct Inner {
     sweeper: StdMutex<Option<JoinHandle<()>>>,
     /// A box made ahead of the next `create` (see `prepare_spare`).
     spare: StdMutex<SpareSlot>,
+    /// Boxes being made and runs being started, each on a task of its own
+    /// so that a caller that vanishes cannot leave a container half made.
+    detached: DetachedWork,
 }
 
 /// Something of this backend still on the host or in the engine.
@@ -113,6 +119,7 @@ impl DockerBackend {
             shutting_down: AtomicBool::new(false),
             sweeper: StdMutex::new(None),
             spare: StdMutex::new(SpareSlot::default()),
+            detached: DetachedWork::new(),
         });
         let sweeper = tokio::spawn(sweep(Arc::downgrade(&inner)));
         if let Ok(mut slot) = inner.sweeper.lock() {
@@ -209,6 +216,62 @@ impl DockerBackend {
             return Err(SandboxError::BoxGone(id.to_string()));
         }
         Err(SandboxError::NoSuchBox(id.to_string()))
+    }
+
+    /// Makes a box (on a detached task: see `Backend::create`).
+    async fn create_box(&self, spec: BoxSpec) -> Result<BoxId, SandboxError> {
+        let inner = &self.inner;
+        let image = match &spec.rootfs {
+            RootfsSpec::Host => inner.config.default_image.clone(),
+            RootfsSpec::Named { image } => image.clone(),
+            RootfsSpec::Image { .. } => {
+                return Err(SandboxError::InvalidSpec(
+                    "the docker backend runs images (RootfsSpec::Named), not unpacked directories".into(),
+                ))
+            }
+        };
+        let shape = spare::shape_of(&spec, &image);
+        // An engine restart stops the spare's container; the idle sweep
+        // notices only later, so a taken spare is checked (one inspect).
+        let made = match inner.take_spare(&shape) {
+            Some(made) if inner.container_running(&made.live.id).await => made,
+            Some(stopped) => {
+                inner.remove_made(stopped).await;
+                inner.make_box(&spec, &image).await?
+            }
+            None => inner.make_box(&spec, &image).await?,
+        };
+        // The next session of this shape finds its box ready.
+        prepare_spare(&self.inner, shape, image);
+        let id = BoxId(made.objects.name.clone());
+        let bx = Arc::new(DockerBox::new(
+            id.clone(),
+            spec,
+            made.image,
+            made.objects,
+            made.subnet_index,
+            inner.user(),
+            made.live,
+        ));
+        inner.boxes.lock().map_err(|_| SandboxError::Internal("box table poisoned".into()))?.insert(id.clone(), bx);
+        Ok(id)
+    }
+
+    /// Starts a run (on a detached task: see `Backend::run`).
+    async fn start_run_in(&self, bx: Arc<DockerBox>, spec: RunSpec) -> Result<RunHandle, SandboxError> {
+        let run_id = bx.begin_run();
+        let mut started = self.start_run(&bx, run_id, spec.clone()).await;
+        // A container that stopped while the box was idle (an engine
+        // restart stops them all) fails the exec: the run gets a fresh
+        // container, once. Only this failure path pays for the inspect.
+        if started.is_err() && !bx.is_destroyed() && !self.inner.box_container_running(&bx).await {
+            bx.mark_broken();
+            started = self.start_run(&bx, run_id, spec).await;
+        }
+        if started.is_err() {
+            bx.finish_run(run_id);
+        }
+        started
     }
 }
 
@@ -453,44 +516,16 @@ impl Backend for DockerBackend {
 
     async fn create(&self, spec: BoxSpec) -> Result<BoxId, SandboxError> {
         spec.validate()?;
-        let inner = &self.inner;
-        if inner.shutting_down.load(Ordering::Acquire) {
+        if self.inner.shutting_down.load(Ordering::Acquire) {
             return Err(SandboxError::ShuttingDown);
         }
-        let image = match &spec.rootfs {
-            RootfsSpec::Host => inner.config.default_image.clone(),
-            RootfsSpec::Named { image } => image.clone(),
-            RootfsSpec::Image { .. } => {
-                return Err(SandboxError::InvalidSpec(
-                    "the docker backend runs images (RootfsSpec::Named), not unpacked directories".into(),
-                ))
-            }
-        };
-        let shape = spare::shape_of(&spec, &image);
-        // An engine restart stops the spare's container; the idle sweep
-        // notices only later, so a taken spare is checked (one inspect).
-        let made = match inner.take_spare(&shape) {
-            Some(made) if inner.container_running(&made.live.id).await => made,
-            Some(stopped) => {
-                inner.remove_made(stopped).await;
-                inner.make_box(&spec, &image).await?
-            }
-            None => inner.make_box(&spec, &image).await?,
-        };
-        // The next session of this shape finds its box ready.
-        prepare_spare(&self.inner, shape, image);
-        let id = BoxId(made.objects.name.clone());
-        let bx = Arc::new(DockerBox::new(
-            id.clone(),
-            spec,
-            made.image,
-            made.objects,
-            made.subnet_index,
-            inner.user(),
-            made.live,
-        ));
-        inner.boxes.lock().map_err(|_| SandboxError::Internal("box table poisoned".into()))?.insert(id.clone(), bx);
-        Ok(id)
+        let (making, undoing) = (self.clone(), self.clone());
+        self.inner
+            .detached
+            .run(async move { making.create_box(spec).await }, move |id| async move {
+                let _ = undoing.destroy(&id).await;
+            })
+            .await
     }
 
     async fn put_files(&self, id: &BoxId, files: Vec<FileEntry>, mode: PutMode) -> Result<(), SandboxError> {
@@ -538,19 +573,13 @@ impl Backend for DockerBackend {
         if bx.is_destroyed() {
             return Err(SandboxError::BoxGone(id.to_string()));
         }
-        let run_id = bx.begin_run();
-        let mut started = self.start_run(&bx, run_id, spec.clone()).await;
-        // A container that stopped while the box was idle (an engine
-        // restart stops them all) fails the exec: the run gets a fresh
-        // container, once. Only this failure path pays for the inspect.
-        if started.is_err() && !bx.is_destroyed() && !self.inner.box_container_running(&bx).await {
-            bx.mark_broken();
-            started = self.start_run(&bx, run_id, spec).await;
-        }
-        if started.is_err() {
-            bx.finish_run(run_id);
-        }
-        started
+        let starting = self.clone();
+        // A run started for a caller that is gone is killed: dropping its
+        // handle kills it.
+        self.inner
+            .detached
+            .run(async move { starting.start_run_in(bx, spec).await }, |run| async move { drop(run) })
+            .await
     }
 
     async fn destroy(&self, id: &BoxId) -> Result<(), SandboxError> {
@@ -601,6 +630,11 @@ impl Backend for DockerBackend {
         inner.shutting_down.store(true, Ordering::Release);
         if let Some(sweeper) = inner.sweeper.lock().ok().and_then(|mut s| s.take()) {
             sweeper.abort();
+        }
+        // Boxes being made finish first (or are undone), so that none is
+        // made after the table is emptied.
+        if !inner.detached.close_and_wait(DETACHED_WORK_PATIENCE).await {
+            tracing::warn!("boxes were still being made {DETACHED_WORK_PATIENCE:?} into the shutdown");
         }
         let boxes: Vec<Arc<DockerBox>> =
             inner.boxes.lock().map(|mut b| b.drain().map(|(_, v)| v).collect()).unwrap_or_default();

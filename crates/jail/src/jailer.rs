@@ -128,7 +128,7 @@ fn serve(control: &OwnedFd, seccomp: &CompiledPolicy) -> Result<(), SetupError> 
                 return Ok(());
             };
             match request {
-                JailerRequest::CreateBox { setup, spare: wanted } => {
+                JailerRequest::CreateBox { request, setup, spare: wanted } => {
                     let box_id = setup.box_id.clone();
                     let chosen = match &wanted {
                         Some(name) if spare.as_ref().is_some_and(|s| &s.name == name) => spare.take(),
@@ -142,11 +142,11 @@ fn serve(control: &OwnedFd, seccomp: &CompiledPolicy) -> Result<(), SetupError> 
                     match result {
                         Ok((pid, pidfd, box_control)) => channel::send(
                             control.as_fd(),
-                            &JailerReply::BoxStarted { box_id, pid: pid.as_raw() },
+                            &JailerReply::BoxStarted { request, box_id, pid: pid.as_raw() },
                             &[pidfd.as_raw_fd(), box_control.as_raw_fd()],
                         )?,
                         Err(error) => {
-                            channel::send(control.as_fd(), &JailerReply::CreateFailed { box_id, error }, &[])?
+                            channel::send(control.as_fd(), &JailerReply::CreateFailed { request, box_id, error }, &[])?
                         }
                     }
                 }

@@ -21,6 +21,9 @@ pub enum JailerRequest {
     /// init leaf cgroup, one per hierarchy; or none, when `spare` names a
     /// spare made by `PrepareSpare`.
     CreateBox {
+        /// Server-chosen id, echoed in the reply, so that a reply can
+        /// never be taken for another request's.
+        request: u64,
         /// How to build the box.
         setup: BoxSetup,
         /// Use this spare, already in the box's cgroups.
@@ -44,6 +47,8 @@ pub enum JailerReply {
     /// pidfd of the box init, then the server's end of the box's control
     /// socket, on which the init reports `Ready` or `SetupFailed`.
     BoxStarted {
+        /// Echo of the request's id.
+        request: u64,
         /// Echo of the request's box id.
         box_id: String,
         /// Host pid of the box init.
@@ -51,6 +56,8 @@ pub enum JailerReply {
     },
     /// The box could not even be started.
     CreateFailed {
+        /// Echo of the request's id.
+        request: u64,
         /// Echo of the request's box id.
         box_id: String,
         /// What went wrong.

@@ -13,14 +13,15 @@ use bytesbox_cgroups::{Cgroup, CgroupLayout, CgroupLimits, INIT_LEAF};
 use bytesbox_jail::mounts::{plan_rootfs, RealHost, RootSource, RootfsParams};
 use bytesbox_jail::protocol::{BoxSetup, InitEvent, InitRequest, RunRequest, RunRlimits, LAUNCHER_GONE};
 use bytesbox_sandbox::{
-    Backend, BoxId, BoxInfo, BoxSpec, FileEntry, PutMode, RootfsSpec, RunHandle, RunLimits, RunSpec, SandboxError,
-    StdioMode, WorkspaceSnapshot,
+    Backend, BoxId, BoxInfo, BoxSpec, DetachedWork, FileEntry, PutMode, RootfsSpec, RunHandle, RunLimits, RunSpec,
+    SandboxError, StdioMode, WorkspaceSnapshot,
 };
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::sync::oneshot;
 
 use crate::config::NativeConfig;
+use crate::health::Health;
 use crate::ipc::{AsyncChannel, EVENT_BUFFER};
 use crate::jailer_client::JailerClient;
 use crate::run::{supervise, RunStart};
@@ -29,6 +30,8 @@ use crate::uids::UidPool;
 use crate::workspace::{self, Owner};
 use crate::{instance, reaper};
 
+/// How long shutdown waits for boxes being made and runs being started.
+const DETACHED_WORK_PATIENCE: Duration = Duration::from_secs(15);
 /// How long a box may take to build itself.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the init may take to report a started program.
@@ -66,6 +69,11 @@ struct Inner {
     /// The uid is known (and its processes may still exist) for boxes
     /// being destroyed.
     making: Mutex<HashMap<BoxId, Option<u32>>>,
+    /// Boxes being made and runs being started, each on a task of its own
+    /// so that a caller that vanishes cannot cut them short.
+    detached: DetachedWork,
+    /// Whether boxes can be made.
+    health: Health,
 }
 
 /// Registers a box as being made for as long as it lives; drop it only once
@@ -211,6 +219,8 @@ impl NativeBackend {
                 preparing_spare: AtomicBool::new(false),
                 destroyed: Mutex::new(DestroyedIds::default()),
                 making: Mutex::new(HashMap::new()),
+                detached: DetachedWork::new(),
+                health: Health::default(),
             }),
         };
         let sweeper = tokio::spawn(sweep_forever(Arc::downgrade(&backend.inner)));
@@ -363,6 +373,28 @@ impl NativeBackend {
         Ok((making, cgroup))
     }
 
+    /// Mends a backend whose boxes keep failing: a new jailer, then a probe
+    /// box, whose success ends the spell (see `crate::health`).
+    async fn mend(&self) {
+        if self.inner.shutting_down.load(Ordering::Acquire) {
+            return;
+        }
+        tracing::warn!(reason = ?self.inner.health.status().err(), "restarting the jailer");
+        self.inner.jailer.stop().await;
+        // The old jailer's spare died with it.
+        if let Some(stale) = self.inner.spare_box.lock().ok().and_then(|mut s| s.take()) {
+            let layout = self.inner.layout.clone();
+            let _ = tokio::task::spawn_blocking(move || reaper::remove_tree(&layout, &stale.cgroup, 0)).await;
+        }
+        match self.create(BoxSpec::default()).await {
+            Ok(probe) => {
+                let _ = self.destroy(&probe).await;
+                tracing::info!("the backend makes boxes again");
+            }
+            Err(e) => tracing::warn!(error = %e, "the backend still cannot make boxes"),
+        }
+    }
+
     /// Makes the next box's cgroups and has the jailer fork a process into
     /// them now, off the critical path of the next `create`.
     async fn prepare_spare_box(&self) {
@@ -388,7 +420,7 @@ impl NativeBackend {
             })
             .await;
             if let Ok(Ok((making, cgroup, procs))) = made {
-                let prepared = inner.jailer.prepare_spare(&making.id.0, &procs).await.is_ok()
+                let prepared = inner.jailer.prepare_spare(&making.id.0, procs).await.is_ok()
                     && !inner.shutting_down.load(Ordering::Acquire);
                 if !prepared || !making.into_spare(cgroup.clone()) {
                     // Still counted as being made (when `into_spare` did not
@@ -442,12 +474,12 @@ impl NativeBackend {
                 .and_then(|init| open_procs(&init))
         };
         let started = match spare {
-            Some(name) => match self.inner.jailer.create_box(setup.clone(), Some(name), &[]).await {
+            Some(name) => match self.inner.jailer.create_box(setup.clone(), Some(name), Vec::new()).await {
                 // The spare died; start the box the slow way.
-                Err(SandboxError::BoxGone(_)) => self.inner.jailer.create_box(setup, None, &init_procs()?).await?,
+                Err(SandboxError::BoxGone(_)) => self.inner.jailer.create_box(setup, None, init_procs()?).await?,
                 other => other?,
             },
-            None => self.inner.jailer.create_box(setup, None, &init_procs()?).await?,
+            None => self.inner.jailer.create_box(setup, None, init_procs()?).await?,
         };
         let pidfd = crate::ipc::register(started.pidfd, Interest::READABLE)
             .map_err(|e| SandboxError::Internal(format!("pidfd: {e}")))?;
@@ -759,6 +791,9 @@ async fn sweep_forever(inner: std::sync::Weak<Inner>) {
         })
         .await;
         reaper::reap_dead_instances(&backend.inner.layout);
+        if backend.inner.health.failing() {
+            backend.mend().await;
+        }
     }
 }
 
@@ -778,7 +813,16 @@ impl Backend for NativeBackend {
             return Err(SandboxError::ShuttingDown);
         }
         spec.validate()?;
-        self.create_box(spec).await
+        let (making, undoing) = (self.clone(), self.clone());
+        let made = self
+            .inner
+            .detached
+            .run(async move { making.create_box(spec).await }, move |id| async move {
+                let _ = undoing.destroy(&id).await;
+            })
+            .await;
+        self.inner.health.record(&made);
+        made
     }
 
     async fn put_files(&self, id: &BoxId, files: Vec<FileEntry>, mode: PutMode) -> Result<(), SandboxError> {
@@ -806,7 +850,17 @@ impl Backend for NativeBackend {
     async fn run(&self, id: &BoxId, spec: RunSpec) -> Result<RunHandle, SandboxError> {
         spec.validate(&self.inner.config.max_run_limits)?;
         let sandbox = self.get(id)?;
-        self.start_run(sandbox, spec).await
+        let starting = self.clone();
+        // A run started for a caller that is gone is killed: dropping its
+        // handle kills it.
+        self.inner
+            .detached
+            .run(async move { starting.start_run(sandbox, spec).await }, |run| async move { drop(run) })
+            .await
+    }
+
+    fn health(&self) -> Result<(), String> {
+        self.inner.health.status()
     }
 
     async fn destroy(&self, id: &BoxId) -> Result<(), SandboxError> {
@@ -838,6 +892,11 @@ impl Backend for NativeBackend {
         self.inner.shutting_down.store(true, Ordering::Release);
         if let Some(sweeper) = self.inner.sweeper.lock().ok().and_then(|mut s| s.take()) {
             sweeper.abort();
+        }
+        // Boxes being made finish first (or are undone), so that none is
+        // made after the table is emptied.
+        if !self.inner.detached.close_and_wait(DETACHED_WORK_PATIENCE).await {
+            tracing::warn!("boxes were still being made {DETACHED_WORK_PATIENCE:?} into the shutdown");
         }
         let all: Vec<_> = self.inner.boxes.lock().map(|mut b| b.drain().map(|(_, v)| v).collect()).unwrap_or_default();
         let destroys = all.into_iter().map(|sandbox| self.destroy_box(sandbox));

@@ -7,6 +7,7 @@
 
 mod backend;
 mod config;
+mod health;
 mod instance;
 mod ipc;
 mod jailer_client;

@@ -32,7 +32,11 @@ pub struct BoxInfo {
     pub idle_ms: u64,
 }
 
-/// An isolation backend. All methods are safe to call concurrently.
+/// An isolation backend. All methods are safe to call concurrently, and
+/// cancel-safe: a caller may be dropped at any await (its client vanished)
+/// and nothing is left behind or confused; a box being made or a run being
+/// started for a caller that is gone is finished and then destroyed (see
+/// [`crate::DetachedWork`]).
 #[async_trait]
 pub trait Backend: Send + Sync + std::fmt::Debug {
     /// Short name (`native`, `docker`).
@@ -67,6 +71,13 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// How many boxes are live: for metrics, without reading each box's
     /// usage as [`Backend::list`] does.
     fn live_boxes(&self) -> usize;
+
+    /// Whether the backend can make boxes now, or why not: for readiness
+    /// probes. A backend that went wrong mends itself (for example with a
+    /// new helper process) and says so here meanwhile.
+    fn health(&self) -> Result<(), String> {
+        Ok(())
+    }
 
     /// Destroys every box and stops background tasks.
     async fn shutdown(&self);

@@ -11,6 +11,7 @@
 //!   [`RunHandle`] that streams [`RunEvent`]s and ends with one [`ExitReport`].
 
 mod backend;
+mod detached;
 mod error;
 mod files;
 mod limits;
@@ -20,6 +21,7 @@ mod run;
 mod spec;
 
 pub use backend::{Backend, BoxId, BoxInfo};
+pub use detached::DetachedWork;
 pub use error::SandboxError;
 pub use files::{FileEntry, PutMode, SkippedEntry, WorkspaceSnapshot};
 pub use limits::{BoxLimits, RunLimits};

@@ -126,10 +126,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// Ready while the engine admits jobs.
-pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, &'static str) {
-    match state.sessions.engine().admission().is_open() {
-        true => (StatusCode::OK, "ready"),
-        false => (StatusCode::SERVICE_UNAVAILABLE, "draining"),
+/// Ready while the engine admits jobs and the backend can make boxes.
+pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, String) {
+    let engine = state.sessions.engine();
+    if !engine.admission().is_open() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "draining".into());
+    }
+    match engine.backend().health() {
+        Ok(()) => (StatusCode::OK, "ready".into()),
+        Err(reason) => (StatusCode::SERVICE_UNAVAILABLE, format!("backend unhealthy: {reason}")),
     }
 }

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::accounts::Caller;
 use crate::app::AppState;
+use crate::box_lease::BoxLease;
 use crate::metrics::BoxOrigin;
 use crate::planner::RuntimeInfo;
 use crate::protocol::{EncodedBytes, Encoding, LimitOverrides, RunRequest, ServerMessage, WireFile};
@@ -252,18 +253,17 @@ pub(crate) struct CollectedStage {
 /// Compile and run stages; a stage that did not run is `None`.
 pub(crate) type CollectedStages = [Option<CollectedStage>; 2];
 
-/// Runs a job in a box made for it alone, destroyed afterwards, and
+/// Runs a job in a box made for it alone, destroyed afterwards (also when
+/// the caller goes away midway), and
 /// collects every stage's output.
 pub(crate) async fn run_in_fresh_box(state: &AppState, job: Job) -> Result<CollectedStages, ApiError> {
     let engine = state.sessions.engine();
-    let backend = engine.backend().clone();
-    let id = backend
-        .create(state.sessions.config().box_spec.clone())
+    let sandbox = BoxLease::create(engine.backend(), state.sessions.config().box_spec.clone())
         .await
         .map_err(|e| ApiError::from_code(e.code(), e.to_string()))?;
     state.metrics.box_acquired(BoxOrigin::Execute, true);
-    let outcome = collect(engine.submit(id.clone(), job)).await;
-    let _ = backend.destroy(&id).await;
+    let outcome = collect(engine.submit(sandbox.id().clone(), job)).await;
+    sandbox.destroy().await;
     outcome
 }
 

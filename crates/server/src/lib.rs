@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod app;
+mod box_lease;
 pub mod catalog_planner;
 pub mod http;
 pub mod metrics;

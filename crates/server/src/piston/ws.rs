@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use bytes::Bytes;
 use bytesbox_engine::{JobControl, JobEvent};
-use bytesbox_sandbox::{BoxId, SandboxError, Signal, Stream};
+use bytesbox_sandbox::{SandboxError, Signal, Stream};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -27,6 +27,7 @@ use super::PistonConfig;
 use crate::accounts::run_slots::RunSlot;
 use crate::accounts::Caller;
 use crate::app::AppState;
+use crate::box_lease::BoxLease;
 use crate::http::ApiError;
 use crate::metrics::BoxOrigin;
 use crate::rate_limit::Client;
@@ -79,7 +80,7 @@ struct Connection {
     caller: Caller,
     sink: SplitSink<WebSocket, Message>,
     initialized: bool,
-    sandbox: Option<BoxId>,
+    sandbox: Option<BoxLease>,
     job: Option<Running>,
 }
 
@@ -170,13 +171,14 @@ impl Connection {
             Err(error) => return Next::Fail(error.message),
         };
         let engine = self.state.sessions.engine();
-        let sandbox = match engine.backend().create(self.state.sessions.config().box_spec.clone()).await {
-            Ok(id) => id,
+        let sandbox = match BoxLease::create(engine.backend(), self.state.sessions.config().box_spec.clone()).await {
+            Ok(lease) => lease,
             Err(e) => return Next::Fail(e.to_string()),
         };
         self.state.metrics.box_acquired(BoxOrigin::Execute, true);
-        self.sandbox = Some(sandbox.clone());
-        let handle = match engine.submit(sandbox, prepared.job) {
+        let id = sandbox.id().clone();
+        self.sandbox = Some(sandbox);
+        let handle = match engine.submit(id, prepared.job) {
             Ok(handle) => handle,
             Err(e) => return Next::Fail(e.to_string()),
         };
@@ -273,7 +275,7 @@ impl Connection {
             job.control.kill().await;
         }
         if let Some(sandbox) = self.sandbox.take() {
-            let _ = self.state.sessions.engine().backend().destroy(&sandbox).await;
+            sandbox.destroy().await;
         }
         if let Some((code, reason)) = ending {
             let frame = CloseFrame { code, reason: reason.into() };
