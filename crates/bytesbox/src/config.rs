@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use bytesbox_native::NativeConfig;
 use bytesbox_sandbox::RunLimits;
+use bytesbox_server::accounts::origin::origin_of_url;
 use bytesbox_server::accounts::{AccountsConfig, PlanConfig};
 use bytesbox_server::rate_limit::RateLimitConfig;
 use serde::Deserialize;
@@ -42,6 +43,10 @@ pub struct AccountsSection {
     /// Force `Secure` cookies on or off; unset: when the request came over
     /// TLS through a trusted proxy.
     pub secure_cookies: Option<bool>,
+    /// The address people reach the server at (`https://ide.example.com`):
+    /// its host name is answered besides `localhost` and IP addresses, and
+    /// its origin may use the cookie and open WebSockets.
+    pub public_url: Option<String>,
     /// Other origins allowed to use the cookie and open WebSockets.
     pub allowed_origins: Vec<String>,
     /// How long a sign-in lasts, in days.
@@ -54,6 +59,7 @@ impl Default for AccountsSection {
             guests: true,
             signup: true,
             secure_cookies: None,
+            public_url: None,
             allowed_origins: Vec::new(),
             session_days: 30,
         }
@@ -68,11 +74,16 @@ impl AccountsSection {
             guests: self.guests,
             signup: self.signup,
             secure_cookies: self.secure_cookies,
-            allowed_origins: self.allowed_origins.clone(),
+            allowed_origins: self.public_origin().into_iter().chain(self.allowed_origins.iter().cloned()).collect(),
             session_ttl: Duration::from_secs(self.session_days.clamp(1, 365) * 24 * 3600),
             sign_in_per_address: RateLimitConfig { trust_forwarded_for, ..defaults.sign_in_per_address },
             sign_in_per_username: defaults.sign_in_per_username,
         }
+    }
+
+    /// The origin of `public_url` (checked by [`FileConfig::load`]).
+    fn public_origin(&self) -> Option<String> {
+        self.public_url.as_deref().and_then(|url| origin_of_url(url).ok())
     }
 }
 
@@ -142,6 +153,9 @@ impl FileConfig {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let config: FileConfig = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         config.limits.default.validate_within(&config.limits.max).context("[limits] default exceeds max")?;
+        if let Some(url) = &config.accounts.public_url {
+            origin_of_url(url).map_err(anyhow::Error::msg).context("[accounts] public_url")?;
+        }
         Ok(config)
     }
 
@@ -175,6 +189,15 @@ mod tests {
         std::fs::write(&typo, "[sessions]\ngrace_sec = 5\n").unwrap();
         let err = format!("{:#}", FileConfig::load(Some(&typo)).unwrap_err());
         assert!(err.contains("grace_sec"), "{err}");
+        let public = dir.join("public.toml");
+        std::fs::write(&public, "[accounts]\npublic_url = \"https://IDE.example.com/\"\n").unwrap();
+        let config = FileConfig::load(Some(&public)).unwrap();
+        let origins = config.accounts.to_config(false).allowed_origins;
+        assert_eq!(origins, ["https://ide.example.com"]);
+        let not_a_url = dir.join("not_a_url.toml");
+        std::fs::write(&not_a_url, "[accounts]\npublic_url = \"ide.example.com\"\n").unwrap();
+        let err = format!("{:#}", FileConfig::load(Some(&not_a_url)).unwrap_err());
+        assert!(err.contains("public_url"), "{err}");
         let greedy = dir.join("greedy.toml");
         std::fs::write(&greedy, "[limits.default]\nmemory_bytes = 99999999999999\n").unwrap();
         assert!(FileConfig::load(Some(&greedy)).is_err());

@@ -19,3 +19,5 @@ mod report;
 
 #[path = "hostile/cancellation.rs"]
 mod cancellation;
+#[path = "hostile/rebinding.rs"]
+mod rebinding;

@@ -16,6 +16,7 @@ use bytesbox_sandbox::{
 use bytesbox_seccomp::Policy;
 use tokio::task::JoinHandle;
 
+use crate::cgroup_dirs;
 use crate::container::{self, BoxObjects, ContainerPlan};
 use crate::daemon::{self, api_error};
 use crate::files;
@@ -179,11 +180,16 @@ impl DockerBackend {
             found.push(Leftover::Subnets(in_use - live.len()));
         }
         if inner.shutting_down.load(Ordering::Acquire) {
+            // Every hierarchy of the host: the engine makes the instance's
+            // directory in more of them than the layout uses.
+            let mut mounts = cgroup_dirs::cgroup_mounts();
             for root in inner.layout.hierarchies() {
-                let dir = root.join(instance_path(&inner.instance));
-                if dir.exists() {
-                    found.push(Leftover::Cgroup(dir));
+                if !mounts.contains(root) {
+                    mounts.push(root.clone());
                 }
+            }
+            for dir in cgroup_dirs::existing_dirs(&mounts, &instance_path(&inner.instance)) {
+                found.push(Leftover::Cgroup(dir));
             }
         }
         found
@@ -645,6 +651,11 @@ impl Backend for DockerBackend {
         if let Ok(cgroup) = Cgroup::open_existing(&inner.layout, &PathBuf::from(ROOT_NAME).join(&inner.instance)) {
             let _ = tokio::task::spawn_blocking(move || cgroup.remove()).await;
         }
+        // The engine made it in the host's other hierarchies too.
+        let relative = instance_path(&inner.instance);
+        let _ =
+            tokio::task::spawn_blocking(move || cgroup_dirs::remove_empty(&cgroup_dirs::cgroup_mounts(), &relative))
+                .await;
     }
 }
 

@@ -21,6 +21,15 @@ const INIT_PERL: &str =
     "$0 = 'bytesbox-init'; $SIG{TERM} = sub { exit 0 }; $SIG{CHLD} = sub { 1 while waitpid(-1, 1) > 0 }; \
 while (1) { sleep 3600; 1 while waitpid(-1, 1) > 0 }";
 
+/// Paths hidden in every box container (`HostConfig.MaskedPaths`, which
+/// replaces Docker's default list): the native jail's masked procfs files
+/// (Docker's defaults and the host kernel information both backends hide),
+/// plus Docker's `/sys` defaults. A missing path is skipped by the runtime.
+pub fn masked_paths() -> Vec<String> {
+    let proc = bytesbox_jail::mounts::PROC_MASKED.iter().map(|name| format!("/proc/{name}"));
+    proc.chain(["/sys/firmware".to_string(), "/sys/devices/virtual/powercap".to_string()]).collect()
+}
+
 /// Names and settings shared by a box's objects.
 #[derive(Clone, Debug)]
 pub struct BoxObjects {
@@ -146,6 +155,7 @@ pub async fn create_container(
         init: Some(false),
         auto_remove: Some(false),
         ipc_mode: Some("private".into()),
+        masked_paths: Some(masked_paths()),
         ..HostConfig::default()
     };
     let body = ContainerCreateBody {
@@ -219,4 +229,32 @@ pub fn box_labels(instance: &str, box_id: &str, user: &[(String, String)]) -> Ha
         map.insert(format!("{}{key}", labels::USER_PREFIX), value.clone());
     }
     map
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masked_paths_keep_dockers_defaults_and_hide_host_kernel_information() {
+        let masked = masked_paths();
+        for docker_default in [
+            "/proc/asound",
+            "/proc/acpi",
+            "/proc/kcore",
+            "/proc/keys",
+            "/proc/latency_stats",
+            "/proc/timer_list",
+            "/proc/timer_stats",
+            "/proc/sched_debug",
+            "/proc/scsi",
+            "/sys/firmware",
+            "/sys/devices/virtual/powercap",
+        ] {
+            assert!(masked.iter().any(|path| path == docker_default), "{docker_default} is not masked");
+        }
+        for host_information in ["/proc/kallsyms", "/proc/config.gz", "/proc/modules", "/proc/cmdline"] {
+            assert!(masked.iter().any(|path| path == host_information), "{host_information} is not masked");
+        }
+    }
 }

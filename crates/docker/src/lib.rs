@@ -10,6 +10,7 @@
 //! the `docker` command is never run. Design notes: `docs/docker-backend.md`.
 
 mod backend;
+mod cgroup_dirs;
 mod config;
 mod container;
 mod daemon;

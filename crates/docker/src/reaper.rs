@@ -112,6 +112,12 @@ pub async fn reap_orphans(docker: &Docker, layout: &CgroupLayout) -> usize {
         if let Ok(cgroup) = Cgroup::open_existing(layout, &PathBuf::from(ROOT_NAME).join(&instance)) {
             let _ = tokio::task::spawn_blocking(move || cgroup.remove()).await;
         }
+        // The engine's directories in the hierarchies the layout does not use.
+        let relative = PathBuf::from(ROOT_NAME).join(&instance);
+        let _ = tokio::task::spawn_blocking(move || {
+            crate::cgroup_dirs::remove_empty(&crate::cgroup_dirs::cgroup_mounts(), &relative)
+        })
+        .await;
     }
     removed
 }

@@ -152,20 +152,39 @@ const GENERATED_ETC: &[&str] = &["passwd", "group", "hosts", "hostname", "resolv
 /// Image entries never bound: the box provides its own.
 const IMAGE_SKIP: &[&str] = &["proc", "dev", "sys", "tmp", "run", "etc"];
 
-/// procfs files hidden behind `/dev/null` or an empty tmpfs, following
-/// the masked paths of the OCI runtimes.
+/// procfs files hidden behind `/dev/null` or an empty tmpfs: the masked
+/// paths of the OCI runtimes, plus the world-readable files that describe
+/// the host rather than the box — its kernel build (`config.gz`), symbols
+/// and modules (`kallsyms`, `modules`), boot command line, hardware map
+/// (`iomem`, `ioports`, `mtrr`), disks and swap, other users' key quotas
+/// (`key-users`) and its physical memory layout (`buddyinfo`, `zoneinfo`).
+/// They help an attacker pick a kernel exploit and tell boxes nothing
+/// they need. Missing entries (a kernel without `config.gz`) are skipped.
+/// The Docker backend masks the same list.
 pub const PROC_MASKED: &[&str] = &[
     "acpi",
     "asound",
+    "buddyinfo",
+    "cmdline",
+    "config.gz",
     "interrupts",
+    "iomem",
+    "ioports",
+    "kallsyms",
     "kcore",
+    "key-users",
     "keys",
     "latency_stats",
+    "modules",
+    "mtrr",
+    "partitions",
     "sched_debug",
     "scsi",
+    "swaps",
     "sysrq-trigger",
     "timer_list",
     "timer_stats",
+    "zoneinfo",
 ];
 
 /// procfs directories made read-only.
@@ -607,7 +626,7 @@ mod tests {
     fn plan_masks_sensitive_proc_paths_after_mounting_proc() {
         let plan = plan_rootfs(&params(host_source(&[])), &FakeHost::debian());
         let proc_at = plan.iter().position(|op| matches!(op, MountOp::Proc { .. })).unwrap();
-        for name in ["kcore", "sysrq-trigger", "keys", "timer_list"] {
+        for name in ["kcore", "sysrq-trigger", "keys", "timer_list", "kallsyms", "config.gz", "modules", "cmdline"] {
             let at = plan.iter().position(|op| *op == MountOp::Mask { path: format!("/proc/{name}") }).unwrap();
             assert!(at > proc_at);
         }

@@ -81,7 +81,8 @@ async fn hostile_corpus() {
     let ctx = HostContext::start().await.expect("host context");
     let backend = start().await;
     let cases = load_selected_corpus().expect("the corpus loads");
-    assert!(cases.len() >= 30, "the corpus has {} cases", cases.len());
+    let selected = std::env::var(bytesbox_conformance::CASES_ENV).is_ok();
+    assert!(selected || cases.len() >= 30, "the corpus has {} cases", cases.len());
     let mut failures = Vec::new();
     for case in &cases {
         let started = Instant::now();

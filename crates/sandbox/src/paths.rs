@@ -1,7 +1,10 @@
 //! Validation of workspace-relative paths received from untrusted clients.
 //!
 //! A valid path is relative, uses `/` as separator, and has no empty, `.` or
-//! `..` components, no NUL bytes and no control characters. Validation is
+//! `..` components, no NUL bytes, no control characters and no invisible
+//! formatting characters (bidirectional overrides and the like, which make
+//! a name display as another, e.g. `evil\u{202e}txt.exe` as
+//! `evilexe.txt`). Validation is
 //! purely lexical; backends must still resolve paths without following
 //! symlinks (see the native backend's `workspace` module).
 
@@ -36,6 +39,9 @@ pub fn validate_relative(path: &str) -> Result<Vec<&str>, SandboxError> {
     if path.chars().any(|c| c.is_control()) {
         return Err(reject(path, "path contains a control character"));
     }
+    if path.chars().any(is_invisible_format) {
+        return Err(reject(path, "path contains an invisible or bidirectional formatting character"));
+    }
     if path.contains('\\') {
         return Err(reject(path, "path contains a backslash; use `/`"));
     }
@@ -53,6 +59,39 @@ pub fn validate_relative(path: &str) -> Result<Vec<&str>, SandboxError> {
         }
     }
     Ok(components)
+}
+
+/// Whether `c` is a formatting character (Unicode general category Cf:
+/// bidirectional embeddings, overrides and isolates, zero-width spaces and
+/// joiners, the byte-order mark, tag characters, ...) or an invisible line
+/// or paragraph separator (Zl, Zp). None of them shows in a file name; all
+/// of them can make one look like another. The ranges are Cf as of Unicode
+/// 15.1 (std has no general-category lookup; `char::is_control` is Cc only).
+pub fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{0600}'..='\u{0605}'
+            | '\u{061C}'
+            | '\u{06DD}'
+            | '\u{070F}'
+            | '\u{0890}'..='\u{0891}'
+            | '\u{08E2}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{110BD}'
+            | '\u{110CD}'
+            | '\u{13430}'..='\u{1343F}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0001}'
+            | '\u{E0020}'..='\u{E007F}'
+    )
 }
 
 /// Validates a list of paths and rejects duplicates, including a file that
@@ -104,6 +143,32 @@ mod tests {
         }
         assert!(validate_relative(&"a/".repeat(40)).is_err());
         assert!(validate_relative(&"x".repeat(300)).is_err());
+    }
+
+    #[test]
+    fn rejects_bidirectional_and_invisible_format_characters() {
+        for bad in [
+            "evil\u{202E}txt.exe",
+            "a\u{202A}b",
+            "a\u{202D}b",
+            "src/\u{2066}main.py",
+            "\u{2069}x",
+            "zero\u{200B}width",
+            "rtl\u{200F}mark",
+            "\u{FEFF}bom.txt",
+            "soft\u{00AD}hyphen",
+            "word\u{2060}joiner",
+            "line\u{2028}sep",
+            "tag\u{E0041}",
+        ] {
+            let error = validate_relative(bad).expect_err(bad).to_string();
+            assert!(error.contains("invisible or bidirectional formatting character"), "{bad:?}: {error}");
+            assert!(validate_unique([bad]).is_err(), "{bad:?}");
+        }
+        // Visible non-ASCII stays fine, right-to-left scripts included.
+        for ok in ["שלום.txt", "مرحبا/ملف.py", "émoji-😀.md", "a\u{00A0}b"] {
+            assert!(validate_relative(ok).is_ok(), "{ok:?}");
+        }
     }
 
     #[test]

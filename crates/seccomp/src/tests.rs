@@ -76,6 +76,8 @@ const REQUIRED: &[&str] = &[
     "set_mempolicy",
     "move_pages",
     "migrate_pages",
+    "socket",
+    "socketpair",
 ];
 
 /// Syscalls that must stay allowed (the policy must not list them).
@@ -87,7 +89,6 @@ const MUST_ALLOW: &[&str] = &[
     "fork",
     "vfork",
     "wait4",
-    "socket",
     "connect",
     "bind",
     "memfd_secret",
@@ -203,13 +204,13 @@ fn verdict(name: &str, args: [u64; 6]) -> u32 {
 fn default_policy_parses_and_compiles() {
     let policy = policy();
     let compiled = policy.compile().unwrap();
-    // The guard, then one filter per distinct action (EPERM, ENOSYS).
+    // The guard, then one filter per distinct action (EPERM, ENOSYS, EAFNOSUPPORT).
     let mut actions: Vec<_> = policy.groups().iter().map(|g| g.action()).collect();
     actions.dedup();
     actions.sort_by_key(|a| format!("{a:?}"));
     actions.dedup();
     assert_eq!(compiled.filter_count(), actions.len() + 1);
-    assert_eq!(compiled.filter_count(), 3);
+    assert_eq!(compiled.filter_count(), 4);
     assert_eq!(compiled.programs()[0], arch_guard());
     for program in compiled.programs() {
         assert!(program.len() < 4096);
@@ -237,9 +238,13 @@ fn ordinary_syscalls_are_not_listed() {
 }
 
 #[test]
-fn actions_are_eperm_except_clone3() {
+fn actions_are_eperm_except_clone3_and_vsock() {
     for group in policy().groups() {
-        let expected = if group.name() == "clone3" { Action::Errno(libc::ENOSYS) } else { Action::Errno(libc::EPERM) };
+        let expected = match group.name() {
+            "clone3" => Action::Errno(libc::ENOSYS),
+            "vsock" => Action::Errno(libc::EAFNOSUPPORT),
+            _ => Action::Errno(libc::EPERM),
+        };
         assert_eq!(group.action(), expected, "group {}", group.name());
         assert!(group.reason().is_some(), "group {} has no reason", group.name());
     }
@@ -376,6 +381,23 @@ fn personality_allows_only_the_docker_set() {
     for bad in [0x0040000u64 /* ADDR_NO_RANDOMIZE */, 0x0400000 /* READ_IMPLIES_EXEC */, 0x1, 0x7] {
         assert_eq!(verdict("personality", [bad, 0, 0, 0, 0, 0]), eperm, "{bad:#x}");
     }
+}
+
+#[test]
+fn only_vsock_sockets_are_refused() {
+    let allow = libc::SECCOMP_RET_ALLOW;
+    let refused = errno(libc::EAFNOSUPPORT);
+    let stream = libc::SOCK_STREAM as u64;
+    for family in [libc::AF_UNIX, libc::AF_INET, libc::AF_INET6, libc::AF_NETLINK] {
+        assert_eq!(verdict("socket", [family as u64, stream, 0, 0, 0, 0]), allow, "family {family}");
+        assert_eq!(verdict("socketpair", [family as u64, stream, 0, 0, 0, 0]), allow, "family {family}");
+    }
+    let vsock = libc::AF_VSOCK as u64;
+    assert_eq!(verdict("socket", [vsock, stream, 0, 0, 0, 0]), refused);
+    assert_eq!(verdict("socket", [vsock, libc::SOCK_DGRAM as u64, 0, 0, 0, 0]), refused);
+    assert_eq!(verdict("socketpair", [vsock, stream, 0, 0, 0, 0]), refused);
+    // Width 32: the kernel reads an int, so garbage in the high half is no way around.
+    assert_eq!(verdict("socket", [0xffff_ffff_0000_0000 | vsock, stream, 0, 0, 0, 0]), refused);
 }
 
 // ---------------------------------------------------------------------------

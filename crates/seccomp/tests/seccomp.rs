@@ -106,6 +106,7 @@ PROBES = {
     "sethostname":     lambda: sc(170, 0, 0),
     "personality_aslr_off": lambda: sc(135, 0x0040000),      # ADDR_NO_RANDOMIZE
     "personality_query":    lambda: sc(135, 0xffffffff),
+    "socket_vsock":    lambda: sc(41, 40, 1, 0),             # AF_VSOCK, SOCK_STREAM
     "getpid":          lambda: sc(39),
 }
 
@@ -171,6 +172,7 @@ fn dangerous_syscalls_fail_with_the_expected_errno() {
         ("open_by_handle_at", libc::EPERM),
         ("sethostname", libc::EPERM),
         ("personality_aslr_off", libc::EPERM),
+        ("socket_vsock", libc::EAFNOSUPPORT),
     ];
     let names: Vec<&str> = expected.iter().map(|(n, _)| *n).collect();
     let (results, _) = probe(&names, true);

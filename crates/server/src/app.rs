@@ -123,6 +123,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     crate::routes::router_from_table(&state)
         // A 10 MiB project, base64-encoded, plus JSON.
         .layer(axum::extract::DefaultBodyLimit::max(crate::ws::MAX_FRAME_BYTES + 2 * 1024 * 1024))
+        .layer(axum::middleware::from_fn(crate::security_headers::add))
         .with_state(state)
 }
 

@@ -15,7 +15,7 @@ use axum::routing::{on, MethodFilter, MethodRouter};
 
 use crate::accounts::caller::{identify, Credential};
 use crate::accounts::cookies::{csrf_token, same_secret};
-use crate::accounts::origin::origin_allowed;
+use crate::accounts::origin::{host_allowed, origin_allowed};
 use crate::accounts::Caller;
 use crate::app::AppState;
 use crate::http::ApiError;
@@ -112,12 +112,21 @@ pub fn router_from_table(state: &Arc<AppState>) -> axum::Router<Arc<AppState>> {
     router
 }
 
-/// Identifies the caller, enforces the route's access, CSRF on
-/// cookie-authenticated writes and the Origin of WebSocket upgrades, and
-/// leaves the caller in the request for the handler.
+/// Refuses hosts the server does not answer to (DNS rebinding), identifies
+/// the caller, enforces the route's access, CSRF on cookie-authenticated
+/// writes and the Origin of WebSocket upgrades, and leaves the caller in
+/// the request for the handler.
 async fn guard(State((state, access)): State<(Arc<AppState>, Access)>, request: Request, next: Next) -> Response {
     let (mut parts, body) = request.into_parts();
     let allowed_origins = state.accounts.as_ref().map(|a| a.config.allowed_origins.as_slice()).unwrap_or_default();
+    if !host_allowed(&parts.headers, allowed_origins) {
+        return ApiError::new(
+            StatusCode::MISDIRECTED_REQUEST,
+            "host_refused",
+            "this server does not answer to that host name; its address is set with [accounts] public_url",
+        )
+        .into_response();
+    }
     if parts.headers.contains_key(UPGRADE) && !origin_allowed(&parts.headers, allowed_origins) {
         return ApiError::new(
             StatusCode::FORBIDDEN,

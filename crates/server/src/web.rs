@@ -37,25 +37,32 @@ impl WebAssets {
     }
 }
 
-/// Adds the IDE to `router` as the fallback for every path it does not route.
+/// Adds the IDE to `router` as the fallback for every path it does not route,
+/// with the security headers (`crate::security_headers`) on every response:
+/// the fallback is added after `crate::app::router` laid its own layers.
 pub fn with_web_ui(router: Router, assets: &WebAssets) -> Router {
     match assets {
         WebAssets::Directory(dir) => {
             let index = ServeFile::new(dir.join("index.html")).precompressed_gzip();
             let files = ServeDir::new(dir).precompressed_gzip().append_index_html_on_directories(true).fallback(index);
-            router.fallback_service(files).layer(middleware::from_fn(cache_headers))
+            router
+                .fallback_service(files)
+                .layer(middleware::from_fn(cache_headers))
+                .layer(middleware::from_fn(crate::security_headers::add))
         }
         WebAssets::NotBuilt(dir) => {
             let page = not_built_page(dir);
-            router.fallback(move |request: Request| {
-                let page = page.clone();
-                async move {
-                    match request.uri().path() {
-                        "/" | "/index.html" => (StatusCode::OK, Html(page)).into_response(),
-                        _ => StatusCode::NOT_FOUND.into_response(),
+            router
+                .fallback(move |request: Request| {
+                    let page = page.clone();
+                    async move {
+                        match request.uri().path() {
+                            "/" | "/index.html" => (StatusCode::OK, Html(page)).into_response(),
+                            _ => StatusCode::NOT_FOUND.into_response(),
+                        }
                     }
-                }
-            })
+                })
+                .layer(middleware::from_fn(crate::security_headers::add))
         }
     }
 }
@@ -149,6 +156,23 @@ mod tests {
         assert_eq!(body, b"<!doctype html><title>IDE</title>");
         let (_, _, body) = get(with_web_ui(api(), &assets), "/healthz", "").await;
         assert_eq!(body, b"ok");
+    }
+
+    #[tokio::test]
+    async fn the_ide_its_assets_and_the_api_carry_the_security_headers() {
+        let dir = built_dir();
+        let router = with_web_ui(api(), &WebAssets::find(dir.path()));
+        for path in ["/", "/assets/app-1234.js", "/projects/p1", "/healthz"] {
+            let (_, headers, _) = get(router.clone(), path, "").await;
+            assert!(headers.contains("x-content-type-options: nosniff"), "{path}: {headers}");
+            assert!(headers.contains("x-frame-options: deny"), "{path}: {headers}");
+            assert!(headers.contains("referrer-policy: no-referrer"), "{path}: {headers}");
+            let policy = crate::security_headers::IDE_POLICY.to_lowercase();
+            assert!(headers.contains(&format!("content-security-policy: {policy}")), "{path}: {headers}");
+        }
+        let not_built = tempfile::tempdir().expect("tempdir");
+        let (_, headers, _) = get(with_web_ui(api(), &WebAssets::find(not_built.path())), "/", "").await;
+        assert!(headers.contains("frame-ancestors 'none'"), "{headers}");
     }
 
     #[tokio::test]

@@ -1,5 +1,5 @@
-# Attack: reach the internet: TCP to public addresses, UDP DNS to a public
-# resolver, IPv6, and a DNS lookup.
+# Attack: reach the internet: TCP to public addresses (IPv4 and IPv6), a
+# UDP DNS query to a public resolver, and a DNS lookup.
 # Expect: the box has only its own loopback and no route, so every attempt
 # fails immediately with ENETUNREACH (no timeout), and name resolution
 # fails. No packet leaves the box.
@@ -17,11 +17,20 @@ for family, host, port in (
 ):
     violations += tcp_connect(family, host, port, timed=True)
 
+# A real DNS query (example.com, type A), so only an answer proves egress:
+# a backend whose box has a route may accept the datagram locally and drop
+# it later, which is no egress; a reply is.
+QUERY = bytes.fromhex("b10b01000001000000000000076578616d706c6503636f6d0000010001")
 u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.settimeout(3)
 try:
-    u.sendto(b"\x00", ("8.8.8.8", 53))
-    print("VIOLATION: a UDP datagram to 8.8.8.8:53 was sent")
-    violations += 1
+    u.sendto(QUERY, ("8.8.8.8", 53))
+    try:
+        reply, sender = u.recvfrom(512)
+        print(f"VIOLATION: {len(reply)} bytes came back from {sender[0]}:{sender[1]}")
+        violations += 1
+    except OSError as e:
+        print(f"udp 8.8.8.8:53: sent, no reply ({errname(e)})")
 except OSError as e:
     print(f"udp 8.8.8.8:53: {errname(e)}")
 u.close()

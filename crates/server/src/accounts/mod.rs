@@ -37,7 +37,10 @@ pub struct AccountsConfig {
     /// `X-Forwarded-Proto: https`).
     pub secure_cookies: Option<bool>,
     /// Origins besides the server's own that may use the cookie and open
-    /// WebSockets (`https://ide.example.com`).
+    /// WebSockets (`https://ide.example.com`); their host names are also
+    /// the names the server answers to besides `localhost` and IP
+    /// addresses (DNS rebinding, `docs/security.md`). The configured
+    /// public URL's origin is the first.
     pub allowed_origins: Vec<String>,
     /// How long a sign-in lasts.
     pub session_ttl: Duration,

@@ -341,6 +341,12 @@ pub async fn read_file(
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
     headers.insert(VERSION_HEADER, HeaderValue::from(entry.version));
+    // A download, never a page: an HTML file of a project opened from the
+    // API must not run in the IDE's origin.
+    let name = download_name(path.rsplit('/').next().unwrap_or_default());
+    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        headers.insert(CONTENT_DISPOSITION, value);
+    }
     Ok(response)
 }
 

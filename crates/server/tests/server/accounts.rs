@@ -339,6 +339,71 @@ async fn websocket_upgrades_from_other_origins_are_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dns_rebinding_is_refused_loopback_and_the_public_url_are_served() {
+    if !require_root("dns_rebinding_is_refused_loopback_and_the_public_url_are_served") {
+        return;
+    }
+    let config =
+        AccountsConfig { allowed_origins: vec!["https://ide.example.com".into()], ..AccountsConfig::default() };
+    let server = start_accounts(config, "").await;
+    let port = server.base.rsplit(':').next().unwrap().to_string();
+    // The rebinding page: Host and Origin both name the attacker's domain,
+    // now pointing at this server. Host alone must not make it same-origin.
+    let rebound_host = format!("attacker.example:{port}");
+    let rebound_origin = format!("http://attacker.example:{port}");
+    let rebound = [("host", rebound_host.as_str()), ("origin", rebound_origin.as_str())];
+    assert_eq!(ws_with(&server.ws_url, &rebound).await.err(), Some(421));
+    let piston = server.ws_url.replace("/api/v1/ws", "/api/v2/connect");
+    assert_eq!(ws_with(&piston, &rebound).await.err(), Some(421));
+    let http = reqwest::Client::new();
+    for (method, path) in [("GET", "/api/v1/runtimes"), ("POST", "/api/v1/execute"), ("GET", "/api/v1/auth/me")] {
+        let response = http
+            .request(method.parse().unwrap(), format!("{}{path}", server.base))
+            .header("host", &rebound_host)
+            .header(ORIGIN, &rebound_origin)
+            .json(&json!({"language": "bash", "files": [{"path": "main.sh", "content": "echo pwned"}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::MISDIRECTED_REQUEST, "{method} {path}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "host_refused", "{method} {path}");
+    }
+    // Without an Origin (a script's fetch from the rebound page would send
+    // one; an image or a form might not), the Host is still refused.
+    let no_origin = http.get(format!("{}/api/v1/runtimes", server.base)).header("host", &rebound_host).send().await;
+    assert_eq!(no_origin.unwrap().status(), StatusCode::MISDIRECTED_REQUEST);
+
+    // Loopback, by address and by name, and the configured public URL work.
+    let loopback = format!("http://localhost:{port}");
+    let localhost_host = format!("localhost:{port}");
+    for headers in [
+        vec![("origin", server.base.as_str())],
+        vec![("host", localhost_host.as_str()), ("origin", loopback.as_str())],
+        vec![("host", "ide.example.com"), ("origin", "https://ide.example.com")],
+    ] {
+        let (mut socket, hello) = ws_with(&server.ws_url, &headers).await.expect("a trusted host is served");
+        assert_eq!(hello["type"], "hello", "{headers:?}");
+        send(&mut socket, shell("r", "echo served")).await;
+        assert_eq!(stdout(&until_done(&mut socket, "r").await), "served\n", "{headers:?}");
+    }
+    // The public URL's host with another site's origin is still cross-site.
+    assert_eq!(
+        ws_with(&server.ws_url, &[("host", "ide.example.com"), ("origin", "http://attacker.example")]).await.err(),
+        Some(403)
+    );
+    // Every API answer carries the hardening headers.
+    let runtimes = http.get(format!("{}/api/v1/runtimes", server.base)).send().await.unwrap();
+    assert_eq!(runtimes.status(), StatusCode::OK);
+    let headers = runtimes.headers();
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert_eq!(headers["referrer-policy"], "no-referrer");
+    assert_eq!(headers["content-security-policy"], bytesbox_server::security_headers::API_POLICY);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_attempts_are_rate_limited_per_username_and_address() {
     if !require_root("sign_in_attempts_are_rate_limited_per_username_and_address") {
         return;

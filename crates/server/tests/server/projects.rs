@@ -191,6 +191,10 @@ async fn projects_and_files_are_versioned_and_stale_writes_get_409() {
     let read = server.call(Some(&alice), "GET", &file, b"").await;
     assert_eq!((read.status, read.body.as_slice()), (200, &[0u8, 1, 2, 255][..]), "{read:?}");
     assert_eq!(read.headers.get("x-bytesbox-version").map(String::as_str), Some("1"));
+    // A download, never a page the browser would render or sniff.
+    assert_eq!(read.headers.get("content-disposition").map(String::as_str), Some("attachment; filename=\"bin\""));
+    assert_eq!(read.headers.get("x-content-type-options").map(String::as_str), Some("nosniff"));
+    assert!(read.headers["content-security-policy"].contains("sandbox"), "{read:?}");
     let saved = server.call(Some(&alice), "PUT", &format!("{file}?version=1"), &[9, 9, 9]).await;
     assert_eq!((saved.status, saved.json()["file"]["version"].as_i64()), (200, Some(2)), "{saved:?}");
     assert_eq!(saved.json()["file"]["size_bytes"], 3);
@@ -213,7 +217,11 @@ async fn projects_and_files_are_versioned_and_stale_writes_get_409() {
     assert_eq!((gone.status, gone.code()), (404, "not_found".to_owned()));
 
     // Paths outside the run rules and clashes are refused.
-    for bad in ["..%2F..%2Fetc%2Fpasswd", "a/%2E%2E/b", "a//b", "main.sh/x", "x%0Ay"] {
+    // Bidirectional overrides and invisible characters too: `evil\u{202E}txt.exe`
+    // would list as `evilexe.txt`.
+    for bad in
+        ["..%2F..%2Fetc%2Fpasswd", "a/%2E%2E/b", "a//b", "main.sh/x", "x%0Ay", "evil%E2%80%AEtxt.exe", "zero%E2%80%8Bw"]
+    {
         let answer =
             server.call(Some(&alice), "PUT", &format!("/api/v1/projects/{id}/files/{bad}?version=0"), b"x").await;
         assert_eq!((answer.status, answer.code()), (400, "invalid_input".to_owned()), "{bad}: {answer:?}");
