@@ -176,7 +176,7 @@ impl Connection {
         };
         self.state.metrics.box_acquired(BoxOrigin::Execute, true);
         self.sandbox = Some(sandbox.clone());
-        let handle = match engine.submit(sandbox, prepared.job) {
+        let handle = match engine.submit_as(sandbox, prepared.job, slot.requester()) {
             Ok(handle) => handle,
             Err(e) => return Next::Fail(e.to_string()),
         };
