@@ -14,3 +14,9 @@ mod served;
 
 #[path = "hostile/report.rs"]
 mod report;
+
+#[path = "hostile/fairness.rs"]
+mod fairness;
+
+#[path = "hostile/kernel_memory.rs"]
+mod kernel_memory;
