@@ -496,3 +496,31 @@ impl Sessions {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_caller_gets_at_most_max_box_places_and_anonymous_callers_are_not_counted() {
+        let counts = BoxCounts::default();
+        let guest = Principal::Guest("127.0.0.2".parse().expect("an address"));
+        let first = BoxPlace::acquire(&counts, &guest, 2).expect("first");
+        let _second = BoxPlace::acquire(&counts, &guest, 2).expect("second");
+        assert!(BoxPlace::acquire(&counts, &guest, 2).is_none(), "a third is refused");
+        let other = Principal::User("bob-id".into());
+        assert!(BoxPlace::acquire(&counts, &other, 2).is_some(), "others are not affected");
+        drop(first);
+        assert!(BoxPlace::acquire(&counts, &guest, 2).is_some(), "a freed place is taken again");
+        let anonymous: Vec<_> = (0..10).filter_map(|_| BoxPlace::acquire(&counts, &Principal::Anonymous, 1)).collect();
+        assert_eq!(anonymous.len(), 10);
+    }
+
+    #[test]
+    fn the_box_cap_error_names_the_cap_and_has_a_code() {
+        let error = SessionBoxError::TooManyBoxes { max: 4 };
+        assert_eq!(error.code(), "too_many_boxes");
+        assert!(error.to_string().contains("allows 4 sessions with a box"), "{error}");
+        assert_eq!(SessionBoxError::from(SandboxError::ShuttingDown).code(), "shutting_down");
+    }
+}
