@@ -21,3 +21,8 @@ mod report;
 mod cancellation;
 #[path = "hostile/rebinding.rs"]
 mod rebinding;
+#[path = "hostile/fairness.rs"]
+mod fairness;
+
+#[path = "hostile/kernel_memory.rs"]
+mod kernel_memory;

@@ -14,7 +14,10 @@ const MIN_CPU_QUOTA_US: u64 = 1_000;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CgroupLimits {
     /// Memory in bytes. Always applied with swap off: the same value goes to
-    /// the memory+swap limit (v1) or 0 to `memory.swap.max` (v2).
+    /// the memory+swap limit (v1) or 0 to `memory.swap.max` (v2). It covers
+    /// kernel memory the cgroup causes: on v2 all of it (socket buffers
+    /// included) counts against this limit; on v1 slab and pipe buffers do,
+    /// and TCP buffers get a separate cap of the same size.
     pub memory_bytes: Option<u64>,
     /// Processes and threads alive at once.
     pub pids: Option<u32>,

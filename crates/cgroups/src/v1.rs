@@ -30,19 +30,42 @@ pub(crate) fn apply(dirs: &[PathBuf], index: V1Index, limits: &CgroupLimits) -> 
 }
 
 /// Sets the memory limit with swap off: memory+swap gets the same value, so
-/// nothing can be swapped out to dodge the limit.
+/// nothing can be swapped out to dodge the limit. Kernel memory the box
+/// causes is capped too (see [`set_tcp_memory`]).
 fn set_memory(dir: &Path, bytes: u64) -> Result<()> {
     let value = bytes.to_string();
     let limit = dir.join("memory.limit_in_bytes");
     match cgfs::write_raw(&limit, &value) {
-        Ok(()) => set_memsw(dir, &value),
+        Ok(()) => set_memsw(dir, &value)?,
         // The kernel keeps limit <= memsw limit, so raising an existing
         // limit needs the memsw limit raised first.
         Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
             set_memsw(dir, &value)?;
-            cgfs::write(&limit, &value)
+            cgfs::write(&limit, &value)?;
         }
-        Err(source) => Err(CgroupError::Write { path: limit, value, source }),
+        Err(source) => return Err(CgroupError::Write { path: limit, value, source }),
+    }
+    set_tcp_memory(dir, &value)
+}
+
+/// Caps the cgroup's TCP socket buffers at `value` bytes. On v1, slab,
+/// pipe buffers and other `__GFP_ACCOUNT` kernel memory are charged to
+/// `memory.usage_in_bytes` (so the memory limit covers them), but TCP
+/// buffers are charged only to their own counter, and only once a TCP
+/// limit has been written: without this, a box can queue gigabytes in
+/// loopback send buffers to itself while its memory use looks small.
+/// When the cap is reached, sends wait (or fail with `EAGAIN`). The old
+/// `memory.kmem.limit_in_bytes` is not written: kernels since 5.16 ignore
+/// it, and the memory limit already covers that memory.
+fn set_tcp_memory(dir: &Path, value: &str) -> Result<()> {
+    let tcp = dir.join("memory.kmem.tcp.limit_in_bytes");
+    match cgfs::write_raw(&tcp, value) {
+        Ok(()) => Ok(()),
+        // A kernel without kernel-memory accounting (`cgroup.memory=nokmem`
+        // or built without it) has no such file, and no TCP accounting to
+        // turn on.
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(CgroupError::Write { path: tcp, value: value.to_owned(), source }),
     }
 }
 
@@ -181,6 +204,21 @@ mod tests {
         assert_eq!(fs::read_to_string(d.join("memory.limit_in_bytes")).unwrap(), "1048576");
         assert_eq!(fs::read_to_string(d.join("memory.swappiness")).unwrap(), "0");
         assert!(!d.join("memory.memsw.limit_in_bytes").exists());
+        assert!(!d.join("memory.kmem.tcp.limit_in_bytes").exists(), "no TCP accounting, nothing to turn on");
+    }
+
+    #[test]
+    fn memory_limit_also_caps_tcp_buffers() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        for f in ["memory.limit_in_bytes", "memory.memsw.limit_in_bytes", "memory.kmem.tcp.limit_in_bytes"] {
+            fs::write(d.join(f), "9223372036854771712\n").unwrap();
+        }
+        let limits = CgroupLimits { memory_bytes: Some(128 << 20), ..CgroupLimits::default() };
+        apply(&[d.to_path_buf()], index(), &limits).unwrap();
+        for f in ["memory.limit_in_bytes", "memory.memsw.limit_in_bytes", "memory.kmem.tcp.limit_in_bytes"] {
+            assert_eq!(fs::read_to_string(d.join(f)).unwrap(), "134217728", "{f}");
+        }
     }
 
     #[test]

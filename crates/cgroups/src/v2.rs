@@ -26,6 +26,9 @@ pub(crate) fn enable_controllers(dir: &Path, controllers: &[&str]) -> Result<()>
     cgfs::write(&path, &missing.join(" "))
 }
 
+/// On v2, `memory.max` covers kernel memory as well: slab, pipe buffers
+/// and socket buffers (`sock` in `memory.stat`) are all charged to
+/// `memory.current`, so no separate kernel-memory limit exists or is needed.
 pub(crate) fn apply(dir: &Path, limits: &CgroupLimits) -> Result<()> {
     if let Some(bytes) = limits.memory_bytes {
         cgfs::write(&dir.join("memory.max"), &bytes.to_string())?;

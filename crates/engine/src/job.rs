@@ -12,7 +12,7 @@ use bytesbox_sandbox::{
 };
 use tokio::sync::{mpsc, OwnedMutexGuard};
 
-use crate::admission::{Admission, AdmissionConfig, Ticket};
+use crate::admission::{Admission, AdmissionConfig, Requester, Ticket};
 use crate::observer::{JobObserver, JobOutcome, NoObserver};
 use crate::EngineError;
 
@@ -276,11 +276,17 @@ impl Engine {
     /// Submits a job to run in box `id`. Refused at once when the queue is
     /// full or the engine is closed.
     pub fn submit(&self, id: BoxId, job: Job) -> Result<JobHandle, EngineError> {
+        self.submit_as(id, job, Requester::default())
+    }
+
+    /// Submits a job of `requester`, who takes turns for slots with other
+    /// requesters (see [`Requester`]).
+    pub fn submit_as(&self, id: BoxId, job: Job, requester: Requester) -> Result<JobHandle, EngineError> {
         if job.stages.is_empty() {
             return Err(EngineError::NoStages);
         }
         let submitted = Instant::now();
-        let ticket = match self.admission.enter() {
+        let ticket = match self.admission.enter_as(requester) {
             Ok(ticket) => ticket,
             Err(error) => {
                 self.observer.job_ended(&job.language, JobOutcome::Rejected(error.code()), submitted.elapsed());

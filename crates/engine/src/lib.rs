@@ -1,7 +1,8 @@
 //! The engine between front ends (HTTP, WebSocket, CLI) and a sandbox
-//! backend: it admits jobs (a bounded queue in front of a cap on
-//! concurrent runs), writes a job's files into its box, runs its stages
-//! (compile, then run) and streams what happens as [`JobEvent`]s.
+//! backend: it admits jobs (a bounded queue, fair across requesters, in
+//! front of a cap on concurrent runs), writes a job's files into its box,
+//! runs its stages (compile, then run) and streams what happens as
+//! [`JobEvent`]s.
 //!
 //! Every submitted job gets exactly one final event ([`JobEvent::Finished`]
 //! or [`JobEvent::Failed`]); a full queue is refused at once, never left
@@ -12,7 +13,7 @@ mod error;
 mod job;
 mod observer;
 
-pub use admission::{Admission, AdmissionConfig, AdmissionStats};
+pub use admission::{Admission, AdmissionConfig, AdmissionStats, Requester};
 pub use error::EngineError;
 pub use job::{Engine, Job, JobControl, JobEvent, JobHandle, StageKind, StagePlan};
 pub use observer::{JobObserver, JobOutcome, NoObserver};

@@ -8,13 +8,13 @@ use axum::http::StatusCode;
 use axum::Router;
 use bytesbox_sandbox::RunLimits;
 
-use crate::accounts::run_slots::{RunSlot, RunSlots};
+use crate::accounts::run_slots::{requester_of, RunSlot, RunSlots};
 use crate::accounts::{Accounts, Caller};
 use crate::http::ApiError;
 use crate::metrics::Metrics;
 use crate::planner::Planner;
 use crate::rate_limit::{RateLimitConfig, RateLimits};
-use crate::session::Sessions;
+use crate::session::{BoxCaps, Sessions};
 
 /// State shared by every handler.
 #[derive(Debug)]
@@ -53,6 +53,10 @@ pub struct RunPolicy {
     pub max_limits: RunLimits,
     /// Runs going at once.
     pub max_concurrent_runs: usize,
+    /// The share of the server's run slots the plan's callers may hold.
+    pub run_slot_share_percent: u8,
+    /// Session boxes the caller may keep (and what idle ones may hold).
+    pub boxes: BoxCaps,
 }
 
 impl AppState {
@@ -93,19 +97,25 @@ impl AppState {
                 default_limits: plan.limits.clone(),
                 max_limits: plan.max_limits.clone(),
                 max_concurrent_runs: plan.max_concurrent_runs,
+                run_slot_share_percent: plan.run_slot_share_percent,
+                boxes: BoxCaps { max_boxes: plan.max_boxes, max_idle_bytes: plan.max_idle_box_bytes },
             },
             None => RunPolicy {
                 plan: "unlimited".into(),
                 default_limits: self.default_limits.clone(),
                 max_limits: self.max_limits.clone(),
                 max_concurrent_runs: usize::MAX,
+                run_slot_share_percent: 100,
+                boxes: BoxCaps::UNLIMITED,
             },
         }
     }
 
     /// A place for one more run of `caller`, or `too_many_runs`.
     pub fn run_slot(&self, caller: &Caller, policy: &RunPolicy) -> Result<RunSlot, ApiError> {
-        self.run_slots.acquire(&caller.principal(), policy.max_concurrent_runs).ok_or_else(|| {
+        let requester = requester_of(caller, &policy.plan, policy.run_slot_share_percent);
+        let slot = self.run_slots.acquire(&caller.principal(), policy.max_concurrent_runs);
+        slot.map(|slot| slot.for_requester(requester)).ok_or_else(|| {
             ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "too_many_runs",

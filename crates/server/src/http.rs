@@ -201,7 +201,7 @@ pub async fn execute(
 ) -> Result<Json<ExecuteResponse>, ApiError> {
     state.rate_limits.check(client.0).map_err(ApiError::rate_limited)?;
     let policy = state.run_policy(&caller);
-    let _slot = state.run_slot(&caller, &policy)?;
+    let slot = state.run_slot(&caller, &policy)?;
     let Json(body) = body?;
     let mut run = RunRequest {
         id: "execute".into(),
@@ -219,7 +219,7 @@ pub async fn execute(
     request.close_stdin = true;
     let plan = state.planner.plan(&request).map_err(|e| ApiError::from_code(e.code, e.message))?;
     let job = Job { language: plan.language.clone(), files: request.files, mode: PutMode::Merge, stages: plan.stages };
-    let outcome = run_in_fresh_box(&state, job).await;
+    let outcome = run_in_fresh_box(&state, job, slot.requester()).await;
     if let Some(saved) = saved {
         let status = match &outcome {
             Ok([compile, run]) => run.as_ref().or(compile.as_ref()).map_or("internal", |s| s.report.status.as_str()),
@@ -256,13 +256,17 @@ pub(crate) type CollectedStages = [Option<CollectedStage>; 2];
 /// Runs a job in a box made for it alone, destroyed afterwards (also when
 /// the caller goes away midway), and
 /// collects every stage's output.
-pub(crate) async fn run_in_fresh_box(state: &AppState, job: Job) -> Result<CollectedStages, ApiError> {
+pub(crate) async fn run_in_fresh_box(
+    state: &AppState,
+    job: Job,
+    requester: bytesbox_engine::Requester,
+) -> Result<CollectedStages, ApiError> {
     let engine = state.sessions.engine();
     let sandbox = BoxLease::create(engine.backend(), state.sessions.config().box_spec.clone())
         .await
         .map_err(|e| ApiError::from_code(e.code(), e.to_string()))?;
     state.metrics.box_acquired(BoxOrigin::Execute, true);
-    let outcome = collect(engine.submit(sandbox.id().clone(), job)).await;
+    let outcome = collect(engine.submit_as(sandbox.id().clone(), job, requester)).await;
     sandbox.destroy().await;
     outcome
 }

@@ -218,12 +218,12 @@ async fn start_run(
         mode: PutMode::Replace { keep: plan.keep.clone() },
         stages: plan.stages,
     };
-    let (box_id, created) = match session.sandbox(state.sessions.engine(), &state.sessions.config().box_spec).await {
+    let (box_id, created) = match state.sessions.sandbox(session, policy.boxes).await {
         Ok(found) => found,
         Err(e) => return Some(error(Some(&id), e.code(), e.to_string())),
     };
     state.metrics.box_acquired(BoxOrigin::Session, created);
-    let handle = match state.sessions.engine().submit(box_id.clone(), job.clone()) {
+    let handle = match state.sessions.engine().submit_as(box_id.clone(), job.clone(), slot.requester()) {
         Ok(handle) => handle,
         Err(e) => return Some(error(Some(&id), e.code(), e.to_string())),
     };
@@ -371,10 +371,12 @@ async fn forward_job(state: Arc<AppState>, session: Arc<Session>, submitted: Sub
                     retried = true;
                     session.forget_sandbox(&box_id).await;
                     let engine = state.sessions.engine();
-                    let resubmitted = match session.sandbox(engine, &state.sessions.config().box_spec).await {
+                    let resubmitted = match state.sessions.sandbox(&session, session.box_caps()).await {
                         Ok((new_box, created)) => {
                             state.metrics.box_acquired(BoxOrigin::Session, created);
-                            engine.submit(new_box, job.clone()).map_err(|e: EngineError| e.to_string())
+                            engine
+                                .submit_as(new_box, job.clone(), slot.requester())
+                                .map_err(|e: EngineError| e.to_string())
                         }
                         Err(e) => Err(e.to_string()),
                     };

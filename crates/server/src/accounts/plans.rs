@@ -27,6 +27,15 @@ pub struct PlanConfig {
     pub max_limits: LimitOverrides,
     /// Runs going at once, over all of the caller's sessions and APIs.
     pub max_concurrent_runs: Option<usize>,
+    /// The share of the server's run slots (percent) that all callers of
+    /// this plan together may hold; 100: no share of their own.
+    pub run_slot_share_percent: Option<u8>,
+    /// Session boxes the caller may keep alive at once.
+    pub max_boxes: Option<usize>,
+    /// Bytes the caller's idle session boxes may hold together (their
+    /// files in `/workspace`, `/tmp`, `/dev/shm` and other memory); beyond
+    /// it, the longest idle boxes are destroyed.
+    pub max_idle_box_bytes: Option<u64>,
     /// Saved projects.
     pub max_projects: Option<u64>,
     /// Saved files over all projects.
@@ -46,6 +55,12 @@ pub struct Plan {
     pub max_limits: RunLimits,
     /// Runs going at once.
     pub max_concurrent_runs: usize,
+    /// The share of the server's run slots its callers may hold together.
+    pub run_slot_share_percent: u8,
+    /// Session boxes per caller.
+    pub max_boxes: usize,
+    /// Bytes a caller's idle session boxes may hold.
+    pub max_idle_box_bytes: u64,
     /// Saved projects.
     pub max_projects: u64,
     /// Saved files over all projects.
@@ -102,6 +117,11 @@ fn builtin(name: &str) -> PlanConfig {
                 ("output_bytes", 8 * MIB),
             ]),
             max_concurrent_runs: Some(4),
+            // Guests together leave a quarter of the slots (at least one)
+            // to signed-in users.
+            run_slot_share_percent: Some(75),
+            max_boxes: Some(4),
+            max_idle_box_bytes: Some(128 * MIB),
             max_projects: Some(0),
             max_files: Some(0),
             max_bytes: Some(0),
@@ -117,12 +137,18 @@ fn builtin(name: &str) -> PlanConfig {
                 ("output_bytes", 64 * MIB),
             ]),
             max_concurrent_runs: Some(8),
+            run_slot_share_percent: Some(100),
+            max_boxes: Some(16),
+            max_idle_box_bytes: Some(1024 * MIB),
             max_projects: Some(100),
             max_files: Some(5_000),
             max_bytes: Some(200 * MIB),
         },
         _ => PlanConfig {
             max_concurrent_runs: Some(32),
+            run_slot_share_percent: Some(100),
+            max_boxes: Some(64),
+            max_idle_box_bytes: Some(4096 * MIB),
             max_projects: Some(1_000),
             max_files: Some(50_000),
             max_bytes: Some(2048 * MIB),
@@ -148,6 +174,9 @@ impl Plans {
                     limits: base.limits.merged(&config.limits),
                     max_limits: base.max_limits.merged(&config.max_limits),
                     max_concurrent_runs: config.max_concurrent_runs.or(base.max_concurrent_runs),
+                    run_slot_share_percent: config.run_slot_share_percent.or(base.run_slot_share_percent),
+                    max_boxes: config.max_boxes.or(base.max_boxes),
+                    max_idle_box_bytes: config.max_idle_box_bytes.or(base.max_idle_box_bytes),
                     max_projects: config.max_projects.or(base.max_projects),
                     max_files: config.max_files.or(base.max_files),
                     max_bytes: config.max_bytes.or(base.max_bytes),
@@ -170,6 +199,13 @@ impl Plans {
                 limits,
                 max_limits,
                 max_concurrent_runs: config.max_concurrent_runs.or(fallback.max_concurrent_runs).unwrap_or(1).max(1),
+                run_slot_share_percent: config
+                    .run_slot_share_percent
+                    .or(fallback.run_slot_share_percent)
+                    .unwrap_or(100)
+                    .clamp(1, 100),
+                max_boxes: config.max_boxes.or(fallback.max_boxes).unwrap_or(1).max(1),
+                max_idle_box_bytes: config.max_idle_box_bytes.or(fallback.max_idle_box_bytes).unwrap_or(0),
                 max_projects: config.max_projects.or(fallback.max_projects).unwrap_or(0),
                 max_files: config.max_files.or(fallback.max_files).unwrap_or(0),
                 max_bytes: config.max_bytes.or(fallback.max_bytes).unwrap_or(0),
@@ -216,18 +252,33 @@ mod tests {
         let user = plans.get(DEFAULT_PLAN);
         assert!(guest.max_limits.memory_bytes < user.max_limits.memory_bytes);
         assert!(guest.max_concurrent_runs < user.max_concurrent_runs);
+        assert!(guest.run_slot_share_percent < 100, "guests leave slots to users");
+        assert_eq!(user.run_slot_share_percent, 100);
+        assert!(guest.max_boxes < user.max_boxes);
+        assert!(guest.max_idle_box_bytes < user.max_idle_box_bytes);
         assert_eq!(guest.max_projects, 0);
         assert_eq!(guest.limits, RunLimits::default(), "defaults follow [limits.default]");
     }
 
     #[test]
     fn configuration_changes_only_what_it_names() {
-        let plans = plans("[guest]\nmax_concurrent_runs = 1\n[guest.max_limits]\nwall_time_ms = 5000\n");
+        let plans = plans(
+            "[guest]\nmax_concurrent_runs = 1\nrun_slot_share_percent = 50\nmax_boxes = 2\n\
+             [guest.max_limits]\nwall_time_ms = 5000\n",
+        );
         let guest = plans.get(GUEST_PLAN);
         assert_eq!(guest.max_concurrent_runs, 1);
+        assert_eq!((guest.run_slot_share_percent, guest.max_boxes), (50, 2));
+        assert_eq!(guest.max_idle_box_bytes, 128 * MIB, "the built-in value stays");
         assert_eq!(guest.max_limits.wall_time_ms, 5000);
         assert_eq!(guest.max_limits.memory_bytes, 256 * MIB, "the built-in value stays");
         assert_eq!(guest.limits.wall_time_ms, 5000, "defaults are capped by the plan's maxima");
+    }
+
+    #[test]
+    fn a_share_of_the_run_slots_is_at_least_one_percent() {
+        let guest = plans("[guest]\nrun_slot_share_percent = 0\n").get(GUEST_PLAN).clone();
+        assert_eq!(guest.run_slot_share_percent, 1);
     }
 
     #[test]

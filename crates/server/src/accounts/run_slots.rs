@@ -1,10 +1,13 @@
 //! Concurrent runs per caller, over all of its sessions and APIs: a plan's
-//! `max_concurrent_runs`. A run holds a [`RunSlot`] until it ends.
+//! `max_concurrent_runs`. A run holds a [`RunSlot`] until it ends. The slot
+//! also says who the run is for in the engine's fair queue.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use super::Principal;
+use bytesbox_engine::Requester;
+
+use super::{Caller, Principal};
 
 /// Runs going per principal.
 #[derive(Debug, Default)]
@@ -17,6 +20,20 @@ pub struct RunSlots {
 pub struct RunSlot {
     running: Arc<Mutex<HashMap<Principal, usize>>>,
     principal: Option<Principal>,
+    requester: Requester,
+}
+
+/// Whom the engine's fair queue serves `caller`'s runs as: one line per
+/// user, per guest address or (without accounts) per client address. The
+/// callers of a plan with a share of the run slots below 100% (guests, by
+/// default) form one pool that never holds more than that share.
+pub fn requester_of(caller: &Caller, plan: &str, run_slot_share_percent: u8) -> Requester {
+    let key = match caller {
+        Caller::Anonymous { address } => format!("address:{address}"),
+        Caller::Guest { address } => format!("guest:{address}"),
+        Caller::User { user, .. } => format!("user:{}", user.id.0),
+    };
+    Requester::new(key).in_pool(format!("plan:{plan}"), run_slot_share_percent)
 }
 
 impl RunSlots {
@@ -24,7 +41,7 @@ impl RunSlots {
     /// runs going. Anonymous callers (no accounts) are not counted.
     pub fn acquire(&self, principal: &Principal, max: usize) -> Option<RunSlot> {
         if *principal == Principal::Anonymous {
-            return Some(RunSlot { running: self.running.clone(), principal: None });
+            return Some(RunSlot { running: self.running.clone(), principal: None, requester: Requester::default() });
         }
         let mut running = self.running.lock().ok()?;
         let count = running.entry(principal.clone()).or_insert(0);
@@ -32,12 +49,26 @@ impl RunSlots {
             return None;
         }
         *count += 1;
-        Some(RunSlot { running: self.running.clone(), principal: Some(principal.clone()) })
+        let requester = Requester::default();
+        Some(RunSlot { running: self.running.clone(), principal: Some(principal.clone()), requester })
     }
 
     /// Runs `principal` has going.
     pub fn running(&self, principal: &Principal) -> usize {
         self.running.lock().map(|running| running.get(principal).copied().unwrap_or(0)).unwrap_or(0)
+    }
+}
+
+impl RunSlot {
+    /// The slot, for runs of `requester` in the engine's queue.
+    pub fn for_requester(mut self, requester: Requester) -> RunSlot {
+        self.requester = requester;
+        self
+    }
+
+    /// Whom to submit the run's job as.
+    pub fn requester(&self) -> Requester {
+        self.requester.clone()
     }
 }
 

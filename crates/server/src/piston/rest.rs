@@ -102,9 +102,9 @@ async fn execute_inner(
     let body: Value = serde_json::from_slice(body)
         .map_err(|e| PistonError::bad_request(format!("the body is not valid JSON: {e}")))?;
     let policy = state.run_policy(caller);
-    let _slot = state.run_slot(caller, &policy)?;
+    let slot = state.run_slot(caller, &policy)?;
     let prepared = prepare(state, &policy, &body, true)?;
-    let [compile, run] = run_in_fresh_box(state, prepared.job).await?;
+    let [compile, run] = run_in_fresh_box(state, prepared.job, slot.requester()).await?;
     let [compile_cap, run_cap] = prepared.output_caps;
     let compile = compile.map(|stage| PistonStage::new(&stage, compile_cap));
     let run = run.map(|stage| PistonStage::new(&stage, run_cap)).or_else(|| compile.clone());

@@ -178,7 +178,7 @@ impl Connection {
         self.state.metrics.box_acquired(BoxOrigin::Execute, true);
         let id = sandbox.id().clone();
         self.sandbox = Some(sandbox);
-        let handle = match engine.submit(id, prepared.job) {
+        let handle = match engine.submit_as(id, prepared.job, slot.requester()) {
             Ok(handle) => handle,
             Err(e) => return Next::Fail(e.to_string()),
         };
