@@ -19,10 +19,10 @@ mod report;
 
 #[path = "hostile/cancellation.rs"]
 mod cancellation;
-#[path = "hostile/rebinding.rs"]
-mod rebinding;
 #[path = "hostile/fairness.rs"]
 mod fairness;
+#[path = "hostile/rebinding.rs"]
+mod rebinding;
 
 #[path = "hostile/kernel_memory.rs"]
 mod kernel_memory;

@@ -21,21 +21,6 @@ use bytesbox_cgroups::{
 const MIB: u64 = 1 << 20;
 const PYTHON: &str = "/usr/bin/python3";
 
-/// Root tests skip loudly without root, except in CI, where a skip would
-/// hide that nothing was tested.
-fn require_root(test: &str) -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("{test} requires root in CI");
-    }
-    // Straight to the stderr handle: eprintln! would be swallowed by the
-    // test harness's output capture for a passing test.
-    let _ = writeln!(std::io::stderr(), "SKIPPED (needs root): {test}");
-    false
-}
-
 /// One test's instance cgroup. Dropping it kills and removes everything
 /// inside, so a failed assertion leaves no cgroups (or processes) behind.
 struct Instance {
@@ -129,7 +114,7 @@ fn limits(memory: u64, pids: u32, millicores: u32) -> CgroupLimits {
 
 #[test]
 fn box_and_run_lifecycle() {
-    if !require_root("box_and_run_lifecycle") {
+    if !bytesbox_testkit::require_root("box_and_run_lifecycle") {
         return;
     }
     let instance = Instance::detected("lifecycle");
@@ -261,7 +246,7 @@ fn box_and_run_lifecycle() {
 
 #[test]
 fn fork_loop_is_killed() {
-    if !require_root("fork_loop_is_killed") {
+    if !bytesbox_testkit::require_root("fork_loop_is_killed") {
         return;
     }
     let instance = Instance::detected("forkloop");
@@ -307,7 +292,7 @@ fn fork_loop_is_killed() {
 
 #[test]
 fn fork_bomb_is_killed() {
-    if !require_root("fork_bomb_is_killed") {
+    if !bytesbox_testkit::require_root("fork_bomb_is_killed") {
         return;
     }
     let instance = Instance::detected("forkbomb");
@@ -352,7 +337,7 @@ fn fork_bomb_is_killed() {
 
 #[test]
 fn memory_limit_triggers_oom_kill() {
-    if !require_root("memory_limit_triggers_oom_kill") {
+    if !bytesbox_testkit::require_root("memory_limit_triggers_oom_kill") {
         return;
     }
     let instance = Instance::detected("oom");
@@ -375,7 +360,7 @@ fn memory_limit_triggers_oom_kill() {
 
 #[test]
 fn memory_limit_can_be_raised_and_lowered() {
-    if !require_root("memory_limit_can_be_raised_and_lowered") {
+    if !bytesbox_testkit::require_root("memory_limit_can_be_raised_and_lowered") {
         return;
     }
     let instance = Instance::detected("memraise");
@@ -395,7 +380,7 @@ fn memory_limit_can_be_raised_and_lowered() {
 
 #[test]
 fn remove_kills_what_is_left() {
-    if !require_root("remove_kills_what_is_left") {
+    if !bytesbox_testkit::require_root("remove_kills_what_is_left") {
         return;
     }
     let instance = Instance::detected("removebusy");
@@ -418,7 +403,7 @@ fn remove_kills_what_is_left() {
 
 #[test]
 fn remove_finds_a_half_joined_process() {
-    if !require_root("remove_finds_a_half_joined_process") {
+    if !bytesbox_testkit::require_root("remove_finds_a_half_joined_process") {
         return;
     }
     let instance = Instance::detected("halfjoined");
@@ -439,7 +424,7 @@ fn remove_finds_a_half_joined_process() {
 
 #[test]
 fn instances_do_not_see_each_other() {
-    if !require_root("instances_do_not_see_each_other") {
+    if !bytesbox_testkit::require_root("instances_do_not_see_each_other") {
         return;
     }
     let one = Instance::detected("isolated1");
@@ -469,11 +454,15 @@ fn cgroup2_mount() -> Option<PathBuf> {
 
 #[test]
 fn v2_grouping_on_the_unified_mount() {
-    if !require_root("v2_grouping_on_the_unified_mount") {
+    if !bytesbox_testkit::require_root("v2_grouping_on_the_unified_mount") {
         return;
     }
     let Some(mount) = cgroup2_mount() else {
-        let _ = writeln!(std::io::stderr(), "SKIPPED (no cgroup2 mount): v2_grouping_on_the_unified_mount");
+        bytesbox_testkit::skip_for_machine(
+            "v2_grouping_on_the_unified_mount",
+            "the host has no cgroup2 mount",
+            "no cgroup2 line in mountinfo",
+        );
         return;
     };
     // No controllers: only what needs none (create, join, list, kill, remove).

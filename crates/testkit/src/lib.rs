@@ -4,30 +4,68 @@ pub mod versions;
 
 use std::path::PathBuf;
 
+/// The variable naming the file where skips are recorded; the test
+/// command sets it and prints the file's summary at the end.
+pub const SKIP_LOG_VARIABLE: &str = "BYTESBOX_SKIP_LOG";
+
+/// Properties of a machine that a test may be skipped for even in CI,
+/// because no install step can change them. The test command's summary
+/// names each skip; `docs/testing.md` lists them.
+pub const MACHINE_PROPERTIES: &[&str] =
+    &["the test runner is itself under seccomp", "the kernel has no ia32 emulation", "the host has no cgroup2 mount"];
+
 /// True when a test that needs root can run. Without root it panics in CI
 /// (`CI` set), so a missing privilege can never pass silently, and
-/// elsewhere says loudly that the test was skipped.
+/// elsewhere the skip is recorded for the test command's summary.
 pub fn require_root(test: &str) -> bool {
     if nix::unistd::geteuid().is_root() {
         return true;
     }
-    if std::env::var_os("CI").is_some() {
+    if in_ci() {
         panic!("{test} requires root in CI (namespaces, cgroups and mounts); run the test command as root");
     }
-    eprintln!("SKIPPED (needs root): {test} — run `scripts/test` as root to exercise the sandbox");
+    record_skip(test, "needs root: run the test command as root to exercise the sandbox");
     false
 }
 
 /// True when a test's other prerequisite is there (`problem` is `None`),
-/// with [`require_root`]'s policy otherwise: a panic in CI, a loud skip
+/// with [`require_root`]'s policy otherwise: a panic in CI, a recorded skip
 /// elsewhere. `needs` names it ("Docker").
 pub fn require_prerequisite(test: &str, needs: &str, problem: Option<String>) -> bool {
     let Some(problem) = problem else { return true };
-    if std::env::var_os("CI").is_some() {
+    if in_ci() {
         panic!("{test} needs {needs} in CI: {problem}");
     }
-    eprintln!("SKIPPED (needs {needs}): {test} — {problem}");
+    record_skip(test, &format!("needs {needs}: {problem}"));
     false
+}
+
+/// Skips a test for a property of this machine that no install step can
+/// change, one of [`MACHINE_PROPERTIES`]; allowed in CI too, and named in
+/// the test command's summary. Any other reason panics in CI.
+pub fn skip_for_machine(test: &str, property: &str, detail: &str) {
+    if in_ci() && !MACHINE_PROPERTIES.contains(&property) {
+        panic!("{test} cannot be skipped in CI for {property:?}, which is not a documented machine property");
+    }
+    record_skip(test, &format!("machine property: {property} ({detail})"));
+}
+
+fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|value| !value.is_empty() && value != "false")
+}
+
+/// Writes a skip straight to stderr (the harness would swallow `eprintln!`
+/// of a passing test) and appends it to the skip log.
+fn record_skip(test: &str, reason: &str) {
+    use std::io::Write;
+    let line = format!("SKIPPED {test}: {reason}\n");
+    let _ = std::io::stderr().write_all(line.as_bytes());
+    if let Some(path) = std::env::var_os(SKIP_LOG_VARIABLE) {
+        let opened = std::fs::OpenOptions::new().create(true).append(true).open(path);
+        if let Ok(mut log) = opened {
+            let _ = log.write_all(line.as_bytes());
+        }
+    }
 }
 
 /// The `bytesbox-jail` helper that `cargo test --workspace` builds into the

@@ -18,7 +18,16 @@ pub const BYTESBOX: &str = env!("CARGO_BIN_EXE_bytesbox");
 /// returns the process and its address. Stores named by the environment
 /// are ignored, so the test owns everything.
 pub fn serve_in(data: &std::path::Path, backend: &str, extra_config: &str) -> (Child, String) {
-    let (uid_base, uid_count) = bytesbox_testkit::box_uid_range();
+    serve_in_uid_range(data, backend, extra_config, bytesbox_testkit::box_uid_range())
+}
+
+/// [`serve_in`], with the native backend's box uids from `base..base + count`.
+pub fn serve_in_uid_range(
+    data: &std::path::Path,
+    backend: &str,
+    extra_config: &str,
+    (uid_base, uid_count): (u32, u32),
+) -> (Child, String) {
     let config = data.join("bytesbox.toml");
     let jail = bytesbox_testkit::jail_binary();
     std::fs::write(
@@ -54,6 +63,8 @@ pub struct Served {
     pub child: Child,
     pub address: String,
     pub data: tempfile::TempDir,
+    /// The native backend's box uids, as `(base, count)`.
+    pub uid_range: (u32, u32),
 }
 
 impl Served {
@@ -63,8 +74,9 @@ impl Served {
 
     pub fn start_with_backend(extra_config: &str, backend: &str) -> Served {
         let data = tempfile::tempdir().unwrap();
-        let (child, address) = serve_in(data.path(), backend, extra_config);
-        Served { child, address, data }
+        let uid_range = bytesbox_testkit::box_uid_range();
+        let (child, address) = serve_in_uid_range(data.path(), backend, extra_config, uid_range);
+        Served { child, address, data, uid_range }
     }
 
     pub fn pid(&self) -> i32 {

@@ -261,9 +261,9 @@ fn box_cgroups(served: &Served) -> Vec<String> {
     found
 }
 
-/// Host processes running as one of the test's box uids.
-fn box_processes() -> Vec<String> {
-    let (base, count) = bytesbox_testkit::box_uid_range();
+/// Host processes running as one of the server's box uids.
+fn box_processes(served: &Served) -> Vec<String> {
+    let (base, count) = served.uid_range;
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Ok(status) = std::fs::read_to_string(entry.path().join("status")) else { continue };
@@ -392,7 +392,7 @@ async fn fuzz(backend: &str) {
             box_cgroups(&served).iter().filter_map(|p| p.rsplit('/').next()).map(str::to_string).collect();
         let engine_objects = if is_docker { engine_objects_of(pid).await } else { Vec::new() };
         let containers = engine_objects.iter().filter(|o| o.starts_with("container")).count();
-        box_names.len() <= 1 && containers <= 1 && engine_objects.len() <= 3 && box_processes().is_empty()
+        box_names.len() <= 1 && containers <= 1 && engine_objects.len() <= 3 && box_processes(&served).is_empty()
     };
     let settled = eventually(Duration::from_secs(30), spare_only).await;
     let cgroup_dirs = box_cgroups(&served);
@@ -401,7 +401,7 @@ async fn fuzz(backend: &str) {
     report::record(attack, "box cgroups left (the spare's allowed)", box_names.len());
     let engine_objects = if is_docker { engine_objects_of(pid).await } else { Vec::new() };
     report::record(attack, "containers, networks, volumes left (the spare's allowed)", engine_objects.len());
-    let processes = box_processes();
+    let processes = box_processes(&served);
     report::record(attack, "box processes left (the spare has none)", processes.len());
     assert!(
         settled,
@@ -416,7 +416,7 @@ async fn fuzz(backend: &str) {
     let after_shutdown = box_cgroups(&served);
     assert!(after_shutdown.is_empty(), "box cgroups left after shutdown: {after_shutdown:?}");
     assert!(served.instance_cgroups().is_empty(), "instance cgroups left after shutdown");
-    assert!(box_processes().is_empty(), "box processes left after shutdown: {:?}", box_processes());
+    assert!(box_processes(&served).is_empty(), "box processes left after shutdown: {:?}", box_processes(&served));
     if backend == "docker" {
         let engine_objects = engine_objects_of(served.pid()).await;
         assert!(engine_objects.is_empty(), "engine objects left after shutdown: {engine_objects:?}");
