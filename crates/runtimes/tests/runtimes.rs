@@ -9,7 +9,7 @@
 //! of dependencies. `cargo test --workspace` (what `scripts/test` runs)
 //! puts it in the target directory next to this test's `deps/`; after
 //! `cargo test -p bytesbox-runtimes` alone, build it first with
-//! `cargo build -p bytesbox-native --bin bytesbox-jail`.
+//! `cargo build -p bytesbox-jail`.
 //!
 //! Every language the issue requires (`REQUIRED`) must be available, and a
 //! missing one fails in CI; `scripts/test` installs their tools. Optional

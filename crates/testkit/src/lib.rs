@@ -83,7 +83,7 @@ pub fn jail_binary() -> PathBuf {
         Some(path) if path.is_file() => path,
         other => panic!(
             "the jailer helper is missing ({other:?}): run the tests with `cargo test --workspace` (scripts/test), \
-             or build it first with `cargo build -p bytesbox-native --bin bytesbox-jail`"
+             or build it first with `cargo build -p bytesbox-jail`"
         ),
     }
 }

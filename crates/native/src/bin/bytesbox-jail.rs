@@ -1,5 +1,0 @@
-//! The jailer helper. The Bytesbox server starts it; see `bytesbox_jail::jailer`.
-
-fn main() {
-    std::process::exit(bytesbox_jail::jailer_main());
-}
