@@ -273,7 +273,7 @@ pub async fn zips_round_trip_and_hostile_ones_are_refused(store: &Store, backend
     ];
     let (project, _) = files.create_project(&user.id, &settings("zipped"), initial, q).await.unwrap();
     let archive = files.export_zip(&user.id, &project.id).await.unwrap();
-    let (imported, entries) = files.import_zip(&user.id, "unzipped", Bytes::from(archive), q).await.unwrap();
+    let (imported, entries) = files.import_zip(&user.id, "unzipped", Bytes::from(archive), q, u64::MAX).await.unwrap();
     assert_eq!(imported.name, "unzipped");
     assert_eq!(entries.len(), 3);
     let original: Vec<_> =
@@ -291,20 +291,20 @@ pub async fn zips_round_trip_and_hostile_ones_are_refused(store: &Store, backend
         zip.write_all(b"a").unwrap();
         zip.finish().unwrap().into_inner()
     };
-    let (_, entries) = files.import_zip(&user.id, "dirs", Bytes::from(with_dirs), q).await.unwrap();
+    let (_, entries) = files.import_zip(&user.id, "dirs", Bytes::from(with_dirs), q, u64::MAX).await.unwrap();
     assert_eq!(entries.iter().map(|e| e.path.as_str()).collect::<Vec<_>>(), ["src/a.py"]);
 
     let before = files.store().list_projects(&user.id).await.unwrap();
     let invalid = |error: FilesError| assert!(matches!(error, FilesError::InvalidArchive(_)), "{error}");
     for name in ["../escape.txt", "/etc/cron.d/x", "a/../../b", "a\\..\\b", "./a", "a//b"] {
-        invalid(files.import_zip(&user.id, "evil", Bytes::from(zip_of(&[(name, b"x")])), q).await.unwrap_err());
+        invalid(files.import_zip(&user.id, "evil", Bytes::from(zip_of(&[(name, b"x")])), q, u64::MAX).await.unwrap_err());
     }
-    invalid(files.import_zip(&user.id, "evil", Bytes::from_static(b"not a zip at all"), q).await.unwrap_err());
-    invalid(files.import_zip(&user.id, "evil", Bytes::new(), q).await.unwrap_err());
+    invalid(files.import_zip(&user.id, "evil", Bytes::from_static(b"not a zip at all"), q, u64::MAX).await.unwrap_err());
+    invalid(files.import_zip(&user.id, "evil", Bytes::new(), q, u64::MAX).await.unwrap_err());
     let truncated = zip_of(&[("a.txt", b"hello")]);
     invalid(
         files
-            .import_zip(&user.id, "evil", Bytes::from(truncated[..truncated.len() / 2].to_vec()), q)
+            .import_zip(&user.id, "evil", Bytes::from(truncated[..truncated.len() / 2].to_vec()), q, u64::MAX)
             .await
             .unwrap_err(),
     );
@@ -314,26 +314,26 @@ pub async fn zips_round_trip_and_hostile_ones_are_refused(store: &Store, backend
         zip.add_symlink("link", "/etc/passwd", SimpleFileOptions::default()).unwrap();
         zip.finish().unwrap().into_inner()
     };
-    invalid(files.import_zip(&user.id, "evil", Bytes::from(symlink), q).await.unwrap_err());
+    invalid(files.import_zip(&user.id, "evil", Bytes::from(symlink), q, u64::MAX).await.unwrap_err());
 
     // The writer refuses duplicate names, so rename one in place.
     let duplicate = zip_of(&[("dup1.txt", b"one"), ("dup2.txt", b"two")]);
     let duplicate = replace_all(&duplicate, b"dup2.txt", b"dup1.txt");
-    invalid(files.import_zip(&user.id, "evil", Bytes::from(duplicate), q).await.unwrap_err());
+    invalid(files.import_zip(&user.id, "evil", Bytes::from(duplicate), q, u64::MAX).await.unwrap_err());
     let clash = zip_of(&[("lib", b"one"), ("lib/x.py", b"two")]);
-    invalid(files.import_zip(&user.id, "evil", Bytes::from(clash), q).await.unwrap_err());
+    invalid(files.import_zip(&user.id, "evil", Bytes::from(clash), q, u64::MAX).await.unwrap_err());
 
     // A zip bomb: 8 MiB of zeros in a few kilobytes, against 1 MiB left.
     let bomb = zip_of(&[("zeros.bin", &vec![0u8; 8 << 20])]);
     assert!(bomb.len() < 64 << 10, "{}", bomb.len());
     let small = Quota { max_projects: 100, max_files: 100, max_bytes: 1 << 20 };
-    assert_quota(files.import_zip(&user.id, "bomb", Bytes::from(bomb), &small).await.unwrap_err(), QuotaKind::Bytes);
+    assert_quota(files.import_zip(&user.id, "bomb", Bytes::from(bomb), &small, u64::MAX).await.unwrap_err(), QuotaKind::Bytes);
     // Many entries: the files quota, then the entry cap for folders.
     let many: Vec<(String, Vec<u8>)> = (0..20).map(|n| (format!("f{n}"), Vec::new())).collect();
     let many: Vec<(&str, &[u8])> = many.iter().map(|(n, c)| (n.as_str(), c.as_slice())).collect();
     let few = Quota { max_projects: 100, max_files: 10, max_bytes: 1 << 20 };
     assert_quota(
-        files.import_zip(&user.id, "many", Bytes::from(zip_of(&many)), &few).await.unwrap_err(),
+        files.import_zip(&user.id, "many", Bytes::from(zip_of(&many)), &few, u64::MAX).await.unwrap_err(),
         QuotaKind::Files,
     );
     let folders = {
@@ -343,7 +343,7 @@ pub async fn zips_round_trip_and_hostile_ones_are_refused(store: &Store, backend
         }
         zip.finish().unwrap().into_inner()
     };
-    invalid(files.import_zip(&user.id, "folders", Bytes::from(folders), &few).await.unwrap_err());
+    invalid(files.import_zip(&user.id, "folders", Bytes::from(folders), &few, u64::MAX).await.unwrap_err());
 
     assert_eq!(files.store().list_projects(&user.id).await.unwrap(), before, "no refused import left a project");
 }
