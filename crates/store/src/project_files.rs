@@ -374,7 +374,8 @@ impl ProjectFiles {
             return Err(FilesError::TooLarge { what: SizeLimit::ProjectFiles, limit: max_files });
         }
         let too_large = || FilesError::TooLarge { what: SizeLimit::ProjectBytes, limit: max_bytes };
-        let indexed = files.iter().fold(0u64, |sum, file| sum.saturating_add(u64::try_from(file.size_bytes).unwrap_or(0)));
+        let indexed =
+            files.iter().fold(0u64, |sum, file| sum.saturating_add(u64::try_from(file.size_bytes).unwrap_or(0)));
         if indexed > max_bytes {
             return Err(too_large());
         }
@@ -553,7 +554,11 @@ impl ProjectFiles {
         let key = objects::new_object_key(to)?;
         for _ in 0..5 {
             if self.objects.copy_durable(&parse_key(&entry.object_key)?, &key).await? {
-                return Ok(NewFileEntry { path: entry.path, size_bytes: entry.size_bytes, object_key: key.to_string() });
+                return Ok(NewFileEntry {
+                    path: entry.path,
+                    size_bytes: entry.size_bytes,
+                    object_key: key.to_string(),
+                });
             }
             let again = self.store.file_entry(owner, project, &entry.path).await?;
             if again.object_key == entry.object_key {

@@ -279,9 +279,11 @@ impl ProjectFiles {
                 let _ = sender.send(Err(error)).await;
             }
         });
-        let chunks = stream::unfold(receiver, |mut receiver| async move {
-            receiver.recv().await.map(|chunk| (chunk, receiver))
-        });
+        let chunks =
+            stream::unfold(
+                receiver,
+                |mut receiver| async move { receiver.recv().await.map(|chunk| (chunk, receiver)) },
+            );
         Ok(chunks.boxed())
     }
 

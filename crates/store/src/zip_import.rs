@@ -287,9 +287,7 @@ impl ProjectFiles {
         // otherwise the unpacking's refusal is the answer.
         let outcome = stored.and(unpacked.and_then(|unpacked| unpacked)).map_err(|error| match error {
             // Report the plan's limit, not what was left of it.
-            FilesError::QuotaExceeded { quota: kind @ (QuotaKind::Files | QuotaKind::Bytes), .. } => {
-                quota.error(kind)
-            }
+            FilesError::QuotaExceeded { quota: kind @ (QuotaKind::Files | QuotaKind::Bytes), .. } => quota.error(kind),
             other => other,
         });
         if let Err(error) = outcome {
