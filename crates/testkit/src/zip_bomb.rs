@@ -8,8 +8,6 @@
 //! before itself; repeating it N times is a valid deflate stream of N MiB
 //! of zeros, closed by an empty final block.
 
-use std::io::Write as _;
-
 const MIB: usize = 1024 * 1024;
 
 /// One entry of a bomb.
@@ -72,47 +70,47 @@ pub fn zip_bomb(entries: &[BombEntry]) -> Vec<u8> {
         let name_length = u16::try_from(name.len()).expect("a short name");
         let crc = crc_of_zeros(entry.mebibytes);
         // Local file header.
-        zip.write_all(&0x0403_4b50u32.to_le_bytes()).unwrap();
-        zip.write_all(&20u16.to_le_bytes()).unwrap();
-        zip.write_all(&0u16.to_le_bytes()).unwrap();
-        zip.write_all(&8u16.to_le_bytes()).unwrap();
-        zip.write_all(&[0, 0, 0x21, 0]).unwrap();
-        zip.write_all(&crc.to_le_bytes()).unwrap();
-        zip.write_all(&compressed.to_le_bytes()).unwrap();
-        zip.write_all(&size.to_le_bytes()).unwrap();
-        zip.write_all(&name_length.to_le_bytes()).unwrap();
-        zip.write_all(&0u16.to_le_bytes()).unwrap();
-        zip.write_all(name).unwrap();
+        zip.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
+        zip.extend_from_slice(&20u16.to_le_bytes());
+        zip.extend_from_slice(&0u16.to_le_bytes());
+        zip.extend_from_slice(&8u16.to_le_bytes());
+        zip.extend_from_slice(&[0, 0, 0x21, 0]);
+        zip.extend_from_slice(&crc.to_le_bytes());
+        zip.extend_from_slice(&compressed.to_le_bytes());
+        zip.extend_from_slice(&size.to_le_bytes());
+        zip.extend_from_slice(&name_length.to_le_bytes());
+        zip.extend_from_slice(&0u16.to_le_bytes());
+        zip.extend_from_slice(name);
         for _ in 0..entry.mebibytes {
-            zip.write_all(&piece).unwrap();
+            zip.extend_from_slice(&piece);
         }
-        zip.write_all(&FINAL_BLOCK).unwrap();
+        zip.extend_from_slice(&FINAL_BLOCK);
         // Its central directory header.
-        central.write_all(&0x0201_4b50u32.to_le_bytes()).unwrap();
-        central.write_all(&((3u16 << 8) | 20).to_le_bytes()).unwrap();
-        central.write_all(&20u16.to_le_bytes()).unwrap();
-        central.write_all(&0u16.to_le_bytes()).unwrap();
-        central.write_all(&8u16.to_le_bytes()).unwrap();
-        central.write_all(&[0, 0, 0x21, 0]).unwrap();
-        central.write_all(&crc.to_le_bytes()).unwrap();
-        central.write_all(&compressed.to_le_bytes()).unwrap();
-        central.write_all(&size.to_le_bytes()).unwrap();
-        central.write_all(&name_length.to_le_bytes()).unwrap();
-        central.write_all(&[0; 8]).unwrap();
-        central.write_all(&(0o100_644u32 << 16).to_le_bytes()).unwrap();
-        central.write_all(&offset.to_le_bytes()).unwrap();
-        central.write_all(name).unwrap();
+        central.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
+        central.extend_from_slice(&((3u16 << 8) | 20).to_le_bytes());
+        central.extend_from_slice(&20u16.to_le_bytes());
+        central.extend_from_slice(&0u16.to_le_bytes());
+        central.extend_from_slice(&8u16.to_le_bytes());
+        central.extend_from_slice(&[0, 0, 0x21, 0]);
+        central.extend_from_slice(&crc.to_le_bytes());
+        central.extend_from_slice(&compressed.to_le_bytes());
+        central.extend_from_slice(&size.to_le_bytes());
+        central.extend_from_slice(&name_length.to_le_bytes());
+        central.extend_from_slice(&[0; 8]);
+        central.extend_from_slice(&(0o100_644u32 << 16).to_le_bytes());
+        central.extend_from_slice(&offset.to_le_bytes());
+        central.extend_from_slice(name);
     }
     let directory_start = u32::try_from(zip.len()).expect("a bomb under 4 GiB");
     let directory_size = u32::try_from(central.len()).expect("small");
     let count = u16::try_from(entries.len()).expect("few entries");
     zip.extend_from_slice(&central);
-    zip.write_all(&0x0605_4b50u32.to_le_bytes()).unwrap();
-    zip.write_all(&[0; 4]).unwrap();
-    zip.write_all(&count.to_le_bytes()).unwrap();
-    zip.write_all(&count.to_le_bytes()).unwrap();
-    zip.write_all(&directory_size.to_le_bytes()).unwrap();
-    zip.write_all(&directory_start.to_le_bytes()).unwrap();
-    zip.write_all(&0u16.to_le_bytes()).unwrap();
+    zip.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
+    zip.extend_from_slice(&[0; 4]);
+    zip.extend_from_slice(&count.to_le_bytes());
+    zip.extend_from_slice(&count.to_le_bytes());
+    zip.extend_from_slice(&directory_size.to_le_bytes());
+    zip.extend_from_slice(&directory_start.to_le_bytes());
+    zip.extend_from_slice(&0u16.to_le_bytes());
     zip
 }
