@@ -189,6 +189,22 @@ impl Objects {
         }
     }
 
+    /// An object's contents, if it is at most `max_bytes` long (its size
+    /// is known before reading it): `Ok(None)` if it does not exist,
+    /// `Err(size)` inside if it is longer.
+    pub(crate) async fn get_within(
+        &self,
+        key: &ObjectPath,
+        max_bytes: u64,
+    ) -> Result<Option<Result<Bytes, u64>>, FilesError> {
+        match self.store.get(key).await {
+            Ok(result) if result.meta.size > max_bytes => Ok(Some(Err(result.meta.size))),
+            Ok(result) => Ok(Some(Ok(result.bytes().await?))),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(error) => Err(error.into()),
+        }
+    }
+
     /// An object's contents as a stream of chunks; `None` if it does not
     /// exist.
     pub(crate) async fn get_stream(
@@ -196,7 +212,12 @@ impl Objects {
         key: &ObjectPath,
     ) -> Result<Option<BoxStream<'static, object_store::Result<Bytes>>>, FilesError> {
         match self.store.get(key).await {
-            Ok(result) => Ok(Some(result.into_stream())),
+            Ok(result) => Ok(Some(match result.payload {
+                // `into_stream` reads a local file 8 KiB per blocking
+                // task; read bigger chunks.
+                object_store::GetResultPayload::File(file, _) => local_file_chunks(file),
+                object_store::GetResultPayload::Stream(stream) => stream,
+            })),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(error) => Err(error.into()),
         }
@@ -325,6 +346,28 @@ fn open_s3(bucket: &str, prefix: &str) -> Result<Objects, FilesError> {
 #[cfg(not(feature = "s3"))]
 fn open_s3(_bucket: &str, _prefix: &str) -> Result<Objects, FilesError> {
     Err(FilesError::Config("this build has no S3 support (the `s3` feature of bytesbox-store)".to_owned()))
+}
+
+/// How much of a local object one blocking read takes.
+const LOCAL_READ_BYTES: usize = 256 * 1024;
+
+/// A local object's file as a stream of chunks, each read on a blocking
+/// thread.
+fn local_file_chunks(file: std::fs::File) -> BoxStream<'static, object_store::Result<Bytes>> {
+    use futures_util::StreamExt as _;
+    let read = futures_util::stream::try_unfold(file, |mut file| async move {
+        let (file, chunk) = tokio::task::spawn_blocking(move || {
+            use std::io::Read as _;
+            let mut chunk = Vec::with_capacity(LOCAL_READ_BYTES);
+            (&mut file).take(LOCAL_READ_BYTES as u64).read_to_end(&mut chunk)?;
+            Ok::<_, std::io::Error>((file, chunk))
+        })
+        .await
+        .map_err(std::io::Error::other)??;
+        Ok::<_, std::io::Error>((!chunk.is_empty()).then(|| (Bytes::from(chunk), file)))
+    });
+    read.map(|chunk| chunk.map_err(|source| object_store::Error::Generic { store: "local", source: Box::new(source) }))
+        .boxed()
 }
 
 /// fsyncs `file` and its `levels` nearest parent directories.

@@ -380,18 +380,33 @@ impl ProjectFiles {
             return Err(too_large());
         }
         let mut read = Vec::with_capacity(files.len());
-        let mut total = 0u64;
-        for file in files {
-            let (entry, mut chunks) = self.open_current(owner, project, file).await?;
-            let mut content = Vec::with_capacity(usize::try_from(entry.size_bytes).unwrap_or(0));
-            while let Some(chunk) = chunks.try_next().await? {
-                total = total.saturating_add(chunk.len() as u64);
-                if total > max_bytes {
-                    return Err(too_large());
+        let mut left = max_bytes;
+        for mut entry in files {
+            // The object's own size is checked before reading it: a file
+            // saved since the listing may have grown.
+            let mut content = None;
+            for _ in 0..5 {
+                match self.objects.get_within(&parse_key(&entry.object_key)?, left).await? {
+                    Some(Ok(bytes)) => {
+                        content = Some(bytes);
+                        break;
+                    }
+                    Some(Err(_)) => return Err(too_large()),
+                    // Replaced since we listed: look it up again.
+                    None => {
+                        let again = self.store.file_entry(owner, project, &entry.path).await?;
+                        if again.object_key == entry.object_key {
+                            break;
+                        }
+                        entry = again;
+                    }
                 }
-                content.extend_from_slice(&chunk);
             }
-            read.push((entry, Bytes::from(content)));
+            let Some(content) = content else {
+                return Err(FilesError::MissingObject { path: entry.path });
+            };
+            left = left.saturating_sub(content.len() as u64);
+            read.push((entry, content));
         }
         Ok(read)
     }

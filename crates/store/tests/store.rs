@@ -219,6 +219,7 @@ on_both_databases!(
         concurrent_saves_and_creations_never_overshoot_a_quota,
         zip_bombs_are_refused_as_they_expand_without_holding_them,
         exports_stream_and_duplicates_copy_without_reading,
+        reads_for_a_run_check_the_caps_before_reading,
     ],
 );
 

@@ -700,3 +700,31 @@ pub async fn exports_stream_and_duplicates_copy_without_reading(store: &Store, b
     files.delete_project(&user.id, &copy.id, 1).await.unwrap();
     assert!(files.export_zip_stream(&user.id, &copy.id).await.is_err());
 }
+
+pub async fn reads_for_a_run_check_the_caps_before_reading(store: &Store, backend: &ObjectsUnderTest) {
+    let files = files_on(store, backend);
+    let user = fresh_user(store).await;
+    let q = &Quota::UNLIMITED;
+    let three = vec![file("a", &"a".repeat(100)), file("b", &"b".repeat(100)), file("c", &"c".repeat(100))];
+    let (project, entries) = files.create_project(&user.id, &settings("capped"), three, q).await.unwrap();
+    let too_large = |error: FilesError, what: bytesbox_store::SizeLimit, limit: u64| match error {
+        FilesError::TooLarge { what: got, limit: got_limit } => assert_eq!((got, got_limit), (what, limit)),
+        other => panic!("expected too large, got {other}"),
+    };
+    let read = files.read_all_within(&user.id, &project.id, 3, 300).await.unwrap();
+    assert_eq!(
+        read.iter().map(|(entry, content)| (entry.path.as_str(), content.len())).collect::<Vec<_>>(),
+        [("a", 100), ("b", 100), ("c", 100)]
+    );
+    // With the objects gone, the caps still answer: from the index alone.
+    for entry in &entries {
+        let key = ObjectPath::parse(&entry.object_key).unwrap();
+        files.objects().store().delete(&key).await.unwrap();
+    }
+    let error = files.read_all_within(&user.id, &project.id, 2, 300).await.unwrap_err();
+    too_large(error, bytesbox_store::SizeLimit::ProjectFiles, 2);
+    let error = files.read_all_within(&user.id, &project.id, 3, 299).await.unwrap_err();
+    too_large(error, bytesbox_store::SizeLimit::ProjectBytes, 299);
+    let error = files.read_all_within(&user.id, &project.id, 3, 300).await.unwrap_err();
+    assert!(matches!(error, FilesError::MissingObject { .. }), "{error}");
+}
