@@ -19,7 +19,7 @@ const MIB: u64 = 1024 * 1024;
 const BOUND_MIB: u64 = 256;
 /// The large project: files of 12 MiB (under the body limit of a `PUT`).
 const FILE_MIB: usize = 12;
-const FILES: usize = 8;
+const FILES: usize = 16;
 const PARALLEL_IMPORTS: usize = 12;
 const PARALLEL_EXPORTS: usize = 8;
 const PARALLEL_DUPLICATES: usize = 8;
