@@ -556,3 +556,48 @@ async fn a_saved_project_over_the_run_cap_is_refused_before_its_files_are_read()
     drop(socket);
     server.server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_whose_client_hangs_up_finishes_or_cleans_up() {
+    if !require_root("an_import_whose_client_hangs_up_finishes_or_cleans_up") {
+        return;
+    }
+    use bytesbox_testkit::zip_bomb::{zip_bomb, BombEntry};
+    use tokio::io::AsyncWriteExt as _;
+    let server = start_projects().await;
+    let user = server.user("default").await;
+    // 240 MiB in 8 MiB files that claim 100 bytes each: refused at the
+    // plan's 200 MiB, after writing objects for a while.
+    let entries: Vec<_> = (0..30).map(|n| BombEntry::lying(&format!("f{n}.bin"), 8, 100)).collect();
+    let bomb = zip_bomb(&entries);
+    let mut stream = tokio::net::TcpStream::connect(&server.address).await.unwrap();
+    let head = format!(
+        "POST /api/v1/projects/import?name=gone HTTP/1.1\r\nHost: {}\r\nAuthorization: {}\r\nContent-Length: {}\r\n\r\n",
+        server.address,
+        user.auth,
+        bomb.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&bomb).await.unwrap();
+    // Hang up once the import is writing objects.
+    for _ in 0..2000 {
+        if !object_files(&server).is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    drop(stream);
+    // The import still ends in its refusal, which deletes what it wrote.
+    let mut left = object_files(&server);
+    for _ in 0..1200 {
+        if left.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        left = object_files(&server);
+    }
+    assert_eq!(left, Vec::<std::path::PathBuf>::new(), "the import left files");
+    let listed = server.call(Some(&user), "GET", "/api/v1/projects", b"").await;
+    assert_eq!(listed.json()["projects"], json!([]));
+    server.server.stop().await;
+}
