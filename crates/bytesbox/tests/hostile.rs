@@ -26,3 +26,5 @@ mod rebinding;
 
 #[path = "hostile/kernel_memory.rs"]
 mod kernel_memory;
+#[path = "hostile/projects_memory.rs"]
+mod projects_memory;

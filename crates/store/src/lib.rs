@@ -7,7 +7,6 @@
 //! consistent with the index by [`ProjectFiles`]. Design notes:
 //! `docs/accounts.md`.
 
-mod archive;
 mod error;
 mod files;
 mod model;
@@ -20,6 +19,8 @@ mod sessions;
 mod tokens;
 mod usage;
 mod users;
+mod zip_export;
+mod zip_import;
 
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -28,16 +29,19 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor as _};
 
-pub use archive::{read_zip, write_zip, MAX_ARCHIVE_ENTRIES};
 pub use error::{StoreError, StoreResult};
 pub use model::{
     ApiToken, FileEntry, NewApiToken, NewFileEntry, NewSession, Project, ProjectId, ProjectSettings, Role, RunRecord,
     Usage, User, UserId,
 };
 pub use objects::{new_object_key, project_prefix, Objects, ObjectsConfig, OBJECTS_ROOT};
-pub use project_files::{check_path, check_paths, FilesError, NewFile, ProjectFiles, Quota, QuotaKind, SweepReport};
+pub use project_files::{
+    check_path, check_paths, FilesError, NewFile, ProjectFiles, Quota, QuotaKind, SizeLimit, SweepReport,
+};
 pub use runs::RUNS_KEPT_PER_PROJECT;
 pub use tokens::API_TOKEN_PREFIX;
+pub use zip_export::{ZipStream, ZipStreamWriter};
+pub use zip_import::{read_zip, unpack_zip, ArchiveLimits, EntrySink, MAX_ARCHIVE_ENTRIES};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");

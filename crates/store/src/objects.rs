@@ -12,16 +12,24 @@ use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures_util::stream::BoxStream;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, PutPayload};
+use object_store::{ObjectStore, PutPayload, WriteMultipart};
 
 use crate::model::ProjectId;
 use crate::project_files::FilesError;
 
 /// The first segment of every object key.
 pub const OBJECTS_ROOT: &str = "projects";
+
+/// The part size of a streamed write to a local directory (or memory):
+/// what an [`ObjectWriter`] buffers before handing a part on.
+const LOCAL_PART_BYTES: usize = 1024 * 1024;
+/// The part size of a streamed write to S3: its multipart uploads need
+/// parts of at least 5 MiB (all but the last).
+const S3_PART_BYTES: usize = 5 * 1024 * 1024;
 
 /// Where file contents are kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +97,8 @@ pub struct Objects {
     /// The directory of a local store: its writes are fsynced and its
     /// crash leftovers swept through the file system.
     local_root: Option<PathBuf>,
+    /// What a streamed write buffers before handing a part on.
+    part_bytes: usize,
 }
 
 impl Objects {
@@ -101,7 +111,7 @@ impl Objects {
                 let root = std::fs::canonicalize(dir)
                     .map_err(|error| FilesError::Config(format!("cannot open the objects directory: {error}")))?;
                 let store = LocalFileSystem::new_with_prefix(&root)?;
-                Ok(Objects { store: Arc::new(store), local_root: Some(root) })
+                Ok(Objects { store: Arc::new(store), local_root: Some(root), part_bytes: LOCAL_PART_BYTES })
             }
             ObjectsConfig::S3 { bucket, prefix } => open_s3(bucket, prefix),
             ObjectsConfig::InMemory => Ok(Objects::in_memory()),
@@ -110,7 +120,7 @@ impl Objects {
 
     /// A store in process memory (tests).
     pub fn in_memory() -> Objects {
-        Objects { store: Arc::new(InMemory::new()), local_root: None }
+        Objects { store: Arc::new(InMemory::new()), local_root: None, part_bytes: LOCAL_PART_BYTES }
     }
 
     /// The underlying store.
@@ -130,7 +140,37 @@ impl Objects {
     /// put created, so the index never points at an object that a power
     /// cut could still lose.
     pub(crate) async fn put_durable(&self, key: &ObjectPath, content: Bytes) -> Result<(), FilesError> {
-        self.store.put(key, PutPayload::from_bytes(content)).await?;
+        self.put_payload_durable(key, PutPayload::from_bytes(content)).await
+    }
+
+    async fn put_payload_durable(&self, key: &ObjectPath, payload: PutPayload) -> Result<(), FilesError> {
+        self.store.put(key, payload).await?;
+        self.sync_local(key).await
+    }
+
+    /// A writer of a new object under `key` from chunks as they come: see
+    /// [`ObjectWriter`].
+    pub(crate) fn writer(&self, key: ObjectPath) -> ObjectWriter {
+        ObjectWriter { objects: self.clone(), key, pending: Vec::new(), pending_bytes: 0, upload: None, size: 0 }
+    }
+
+    /// Copies the object `from` to the new key `to` without reading it
+    /// here (a hard link on a local store, a server-side copy on S3), and
+    /// returns once the copy is durable. `Ok(false)` if `from` does not
+    /// exist.
+    pub(crate) async fn copy_durable(&self, from: &ObjectPath, to: &ObjectPath) -> Result<bool, FilesError> {
+        match self.store.copy(from, to).await {
+            Ok(()) => {}
+            Err(object_store::Error::NotFound { .. }) => return Ok(false),
+            Err(error) => return Err(error.into()),
+        }
+        self.sync_local(to).await?;
+        Ok(true)
+    }
+
+    /// For a local store, fsyncs the object's file and the directories a
+    /// put may have created; nothing for the others.
+    async fn sync_local(&self, key: &ObjectPath) -> Result<(), FilesError> {
         if let Some(root) = &self.local_root {
             let file = root.join(key.as_ref());
             tokio::task::spawn_blocking(move || sync_file_and_parents(&file, 3))
@@ -149,6 +189,40 @@ impl Objects {
         }
     }
 
+    /// An object's contents, if it is at most `max_bytes` long (its size
+    /// is known before reading it): `Ok(None)` if it does not exist,
+    /// `Err(size)` inside if it is longer.
+    pub(crate) async fn get_within(
+        &self,
+        key: &ObjectPath,
+        max_bytes: u64,
+    ) -> Result<Option<Result<Bytes, u64>>, FilesError> {
+        match self.store.get(key).await {
+            Ok(result) if result.meta.size > max_bytes => Ok(Some(Err(result.meta.size))),
+            Ok(result) => Ok(Some(Ok(result.bytes().await?))),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// An object's contents as a stream of chunks; `None` if it does not
+    /// exist.
+    pub(crate) async fn get_stream(
+        &self,
+        key: &ObjectPath,
+    ) -> Result<Option<BoxStream<'static, object_store::Result<Bytes>>>, FilesError> {
+        match self.store.get(key).await {
+            Ok(result) => Ok(Some(match result.payload {
+                // `into_stream` reads a local file 8 KiB per blocking
+                // task; read bigger chunks.
+                object_store::GetResultPayload::File(file, _) => local_file_chunks(file),
+                object_store::GetResultPayload::Stream(stream) => stream,
+            })),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(error) => Err(error.into()),
+        }
+    }
+
     /// Deletes an object, logging (not returning) a failure: used once the
     /// index no longer points at it, where a leftover is only an orphan
     /// for the sweep.
@@ -160,6 +234,82 @@ impl Objects {
         match self.store.delete(&path).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
             Err(error) => tracing::warn!(key, %error, "could not delete an object; the orphan sweep will"),
+        }
+    }
+}
+
+/// Writes one new object from chunks as they come, holding at most about
+/// two parts in memory whatever the object's size: a small object (up to
+/// one part) is one ordinary put; a larger one becomes a multipart upload
+/// (on a local store, a staging file renamed into place at the end, as an
+/// ordinary put does), with at most one part in flight. Like
+/// [`Objects::put_durable`], [`ObjectWriter::finish`] returns once the
+/// object is durable and visible all at once. A writer dropped or aborted
+/// before it finishes leaves no object (a local staging file is removed
+/// on drop; an S3 upload is aborted by [`ObjectWriter::abort`]).
+#[derive(Debug)]
+pub(crate) struct ObjectWriter {
+    objects: Objects,
+    key: ObjectPath,
+    /// Chunks not handed on yet (before the upload starts).
+    pending: Vec<Bytes>,
+    pending_bytes: usize,
+    upload: Option<WriteMultipart>,
+    size: u64,
+}
+
+impl ObjectWriter {
+    /// The object's key.
+    pub(crate) fn key(&self) -> &ObjectPath {
+        &self.key
+    }
+
+    /// Appends `chunk`, waiting while a part is still being written.
+    pub(crate) async fn write(&mut self, chunk: Bytes) -> Result<(), FilesError> {
+        self.size += chunk.len() as u64;
+        if let Some(upload) = &mut self.upload {
+            // At most one part in flight and one filling: memory stays
+            // bounded however fast the chunks come.
+            upload.wait_for_capacity(1).await?;
+            upload.put(chunk);
+            return Ok(());
+        }
+        self.pending_bytes += chunk.len();
+        self.pending.push(chunk);
+        if self.pending_bytes >= self.objects.part_bytes {
+            let upload = self.objects.store.put_multipart(&self.key).await?;
+            let mut upload = WriteMultipart::new_with_chunk_size(upload, self.objects.part_bytes);
+            for pending in self.pending.drain(..) {
+                upload.put(pending);
+            }
+            self.pending_bytes = 0;
+            self.upload = Some(upload);
+        }
+        Ok(())
+    }
+
+    /// Completes the object and waits until it is durable; its size.
+    pub(crate) async fn finish(self) -> Result<u64, FilesError> {
+        match self.upload {
+            Some(upload) => {
+                upload.finish().await?;
+                self.objects.sync_local(&self.key).await?;
+            }
+            None => {
+                let payload: PutPayload = self.pending.into_iter().collect();
+                self.objects.put_payload_durable(&self.key, payload).await?;
+            }
+        }
+        Ok(self.size)
+    }
+
+    /// Gives up: nothing of the object remains (a failure to abort an S3
+    /// upload is logged; its parts are the bucket's lifecycle rule's).
+    pub(crate) async fn abort(self) {
+        if let Some(upload) = self.upload {
+            if let Err(error) = upload.abort().await {
+                tracing::warn!(key = %self.key, %error, "could not abort an upload");
+            }
         }
     }
 }
@@ -184,7 +334,7 @@ impl Objects {
                 .map_err(|error| FilesError::Config(format!("invalid S3 key prefix: {error}")))?;
             Arc::new(object_store::prefix::PrefixStore::new(store, prefix))
         };
-        Ok(Objects { store, local_root: None })
+        Ok(Objects { store, local_root: None, part_bytes: S3_PART_BYTES })
     }
 }
 
@@ -196,6 +346,28 @@ fn open_s3(bucket: &str, prefix: &str) -> Result<Objects, FilesError> {
 #[cfg(not(feature = "s3"))]
 fn open_s3(_bucket: &str, _prefix: &str) -> Result<Objects, FilesError> {
     Err(FilesError::Config("this build has no S3 support (the `s3` feature of bytesbox-store)".to_owned()))
+}
+
+/// How much of a local object one blocking read takes.
+const LOCAL_READ_BYTES: usize = 256 * 1024;
+
+/// A local object's file as a stream of chunks, each read on a blocking
+/// thread.
+fn local_file_chunks(file: std::fs::File) -> BoxStream<'static, object_store::Result<Bytes>> {
+    use futures_util::StreamExt as _;
+    let read = futures_util::stream::try_unfold(file, |mut file| async move {
+        let (file, chunk) = tokio::task::spawn_blocking(move || {
+            use std::io::Read as _;
+            let mut chunk = Vec::with_capacity(LOCAL_READ_BYTES);
+            (&mut file).take(LOCAL_READ_BYTES as u64).read_to_end(&mut chunk)?;
+            Ok::<_, std::io::Error>((file, chunk))
+        })
+        .await
+        .map_err(std::io::Error::other)??;
+        Ok::<_, std::io::Error>((!chunk.is_empty()).then(|| (Bytes::from(chunk), file)))
+    });
+    read.map(|chunk| chunk.map_err(|source| object_store::Error::Generic { store: "local", source: Box::new(source) }))
+        .boxed()
 }
 
 /// fsyncs `file` and its `levels` nearest parent directories.

@@ -15,6 +15,7 @@ use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
+use futures_util::stream::BoxStream;
 use futures_util::TryStreamExt as _;
 use object_store::path::Path as ObjectPath;
 
@@ -123,6 +124,15 @@ pub enum FilesError {
         /// Its limit.
         limit: u64,
     },
+    /// Over a size limit that is not a quota: one file's bytes, or a
+    /// project's files or bytes (e.g. what a run may take).
+    #[error("{} is over the limit of {limit}", what.describe())]
+    TooLarge {
+        /// Which limit.
+        what: SizeLimit,
+        /// Its value.
+        limit: u64,
+    },
     /// An uploaded zip that is malformed or hostile.
     #[error("invalid zip archive: {0}")]
     InvalidArchive(String),
@@ -159,6 +169,27 @@ impl FilesError {
 
     fn conflict_with(expected: i64, current: i64) -> FilesError {
         FilesError::Store(StoreError::Conflict { expected, current })
+    }
+}
+
+/// A size limit of [`FilesError::TooLarge`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SizeLimit {
+    /// Bytes of one file.
+    FileBytes,
+    /// Files of one project.
+    ProjectFiles,
+    /// Bytes of one project, all files together.
+    ProjectBytes,
+}
+
+impl SizeLimit {
+    fn describe(self) -> &'static str {
+        match self {
+            SizeLimit::FileBytes => "a file's size in bytes",
+            SizeLimit::ProjectFiles => "the project's number of files",
+            SizeLimit::ProjectBytes => "the project's size in bytes",
+        }
     }
 }
 
@@ -320,18 +351,86 @@ impl ProjectFiles {
         Err(FilesError::MissingObject { path: path.to_owned() })
     }
 
-    /// Reads every file of a project (to run it, or export it).
+    /// Reads every file of a project into memory, without a limit (tests,
+    /// administrative tools): the server uses [`ProjectFiles::read_all_within`].
     pub async fn read_all(&self, owner: &UserId, project: &ProjectId) -> Result<Vec<(FileEntry, Bytes)>, FilesError> {
+        self.read_all_within(owner, project, u64::MAX, u64::MAX).await
+    }
+
+    /// Reads every file of a project (to run it) if it has at most
+    /// `max_files` files of `max_bytes` in all. The index's sizes are
+    /// checked before any content is read, and the bytes are counted again
+    /// as they come (a file replaced meanwhile may have grown), so at most
+    /// `max_bytes` are ever held.
+    pub async fn read_all_within(
+        &self,
+        owner: &UserId,
+        project: &ProjectId,
+        max_files: u64,
+        max_bytes: u64,
+    ) -> Result<Vec<(FileEntry, Bytes)>, FilesError> {
         let files = self.store.list_files(owner, project).await?;
+        if files.len() as u64 > max_files {
+            return Err(FilesError::TooLarge { what: SizeLimit::ProjectFiles, limit: max_files });
+        }
+        let too_large = || FilesError::TooLarge { what: SizeLimit::ProjectBytes, limit: max_bytes };
+        let indexed =
+            files.iter().fold(0u64, |sum, file| sum.saturating_add(u64::try_from(file.size_bytes).unwrap_or(0)));
+        if indexed > max_bytes {
+            return Err(too_large());
+        }
         let mut read = Vec::with_capacity(files.len());
-        for file in files {
-            match self.objects.get(&parse_key(&file.object_key)?).await? {
-                Some(content) => read.push((file, content)),
-                // Replaced since we listed: read it afresh.
-                None => read.push(self.read_file(owner, project, &file.path).await?),
+        let mut left = max_bytes;
+        for mut entry in files {
+            // The object's own size is checked before reading it: a file
+            // saved since the listing may have grown.
+            let mut content = None;
+            for _ in 0..5 {
+                match self.objects.get_within(&parse_key(&entry.object_key)?, left).await? {
+                    Some(Ok(bytes)) => {
+                        content = Some(bytes);
+                        break;
+                    }
+                    Some(Err(_)) => return Err(too_large()),
+                    // Replaced since we listed: look it up again.
+                    None => {
+                        let again = self.store.file_entry(owner, project, &entry.path).await?;
+                        if again.object_key == entry.object_key {
+                            break;
+                        }
+                        entry = again;
+                    }
+                }
             }
+            let Some(content) = content else {
+                return Err(FilesError::MissingObject { path: entry.path });
+            };
+            left = left.saturating_sub(content.len() as u64);
+            read.push((entry, content));
         }
         Ok(read)
+    }
+
+    /// The contents of the file `entry` lists, as a stream; if a
+    /// concurrent write replaced the file since (its old object is gone),
+    /// the entry is looked up again. Returns the entry actually read.
+    pub(crate) async fn open_current(
+        &self,
+        owner: &UserId,
+        project: &ProjectId,
+        mut entry: FileEntry,
+    ) -> Result<(FileEntry, BoxStream<'static, object_store::Result<Bytes>>), FilesError> {
+        for _ in 0..5 {
+            if let Some(stream) = self.objects.get_stream(&parse_key(&entry.object_key)?).await? {
+                return Ok((entry, stream));
+            }
+            let again = self.store.file_entry(owner, project, &entry.path).await?;
+            if again.object_key == entry.object_key {
+                break;
+            }
+            entry = again;
+        }
+        Err(FilesError::MissingObject { path: entry.path })
     }
 
     /// Deletes `path` if it is still at `expected_version`.
@@ -357,57 +456,80 @@ impl ProjectFiles {
         quota: &Quota,
     ) -> Result<(Project, Vec<FileEntry>), FilesError> {
         check_paths(files.iter().map(|file| file.path.as_str()))?;
-        let before = self.store.usage(owner).await?;
         let added_bytes = files.iter().fold(0i64, |sum, file| sum.saturating_add(size_of(&file.content)));
-        let after = Usage {
-            projects: before.projects + 1,
-            files: before.files.saturating_add(i64::try_from(files.len()).unwrap_or(i64::MAX)),
-            bytes: before.bytes.saturating_add(added_bytes),
-        };
-        quota.check(before, after)?;
+        self.check_new_project(owner, files.len(), added_bytes, quota).await?;
         // Contents first, each durable under a new key of the new id; then
-        // the project and its whole index in one transaction. A failure or
-        // crash before the commit leaves only unindexed objects (deleted
-        // here, or swept).
+        // the project and its whole index in one transaction.
         let id = ProjectId::random();
         let mut written: Vec<NewFileEntry> = Vec::with_capacity(files.len());
-        let mut put = Ok(());
         for file in files {
-            let key = match objects::new_object_key(&id) {
-                Ok(key) => key,
-                Err(error) => {
-                    put = Err(error);
-                    break;
-                }
+            let put = async {
+                let key = objects::new_object_key(&id)?;
+                let size = size_of(&file.content);
+                self.objects.put_durable(&key, file.content).await?;
+                Ok(NewFileEntry { path: file.path, size_bytes: size, object_key: key.to_string() })
             };
-            let size = size_of(&file.content);
-            if let Err(error) = self.objects.put_durable(&key, file.content).await {
-                put = Err(error);
-                break;
-            }
-            written.push(NewFileEntry { path: file.path, size_bytes: size, object_key: key.to_string() });
-        }
-        let mut undo = true;
-        let created = match put {
-            Ok(()) => match self.store.create_project_with_files(owner, &id, settings, &written, quota).await {
-                Ok(Checked::Done(created)) => Ok(created),
-                Ok(Checked::Over(kind)) => Err(quota.error(kind)),
+            match put.await {
+                Ok(entry) => written.push(entry),
                 Err(error) => {
-                    undo = surely_not_written(&error);
-                    Err(error.into())
+                    self.discard(&written).await;
+                    return Err(error);
                 }
-            },
-            Err(error) => Err(error),
-        };
-        if created.is_err() && undo {
-            for file in &written {
-                self.objects.delete_best_effort(&file.object_key).await;
             }
         }
+        self.commit_new_project(owner, &id, settings, written, quota).await
+    }
+
+    /// The early quota check of a new project of `files` files and
+    /// `bytes` bytes: spares writing objects that would be refused.
+    pub(crate) async fn check_new_project(
+        &self,
+        owner: &UserId,
+        files: usize,
+        bytes: i64,
+        quota: &Quota,
+    ) -> Result<(), FilesError> {
+        let before = self.store.usage(owner).await?;
+        let after = Usage {
+            projects: before.projects + 1,
+            files: before.files.saturating_add(i64::try_from(files).unwrap_or(i64::MAX)),
+            bytes: before.bytes.saturating_add(bytes),
+        };
+        quota.check(before, after)
+    }
+
+    /// Inserts the project `id` and its whole index, whose objects are
+    /// `written` already, in one transaction: a project appears with all
+    /// its files or not at all. A refusal or failure before the commit
+    /// deletes the objects (a crash leaves them to the orphan sweep).
+    pub(crate) async fn commit_new_project(
+        &self,
+        owner: &UserId,
+        id: &ProjectId,
+        settings: &ProjectSettings,
+        written: Vec<NewFileEntry>,
+        quota: &Quota,
+    ) -> Result<(Project, Vec<FileEntry>), FilesError> {
+        let created = match self.store.create_project_with_files(owner, id, settings, &written, quota).await {
+            Ok(Checked::Done(created)) => return Ok(created),
+            Ok(Checked::Over(kind)) => Err(quota.error(kind)),
+            Err(error) if surely_not_written(&error) => Err(error.into()),
+            Err(error) => return Err(error.into()),
+        };
+        self.discard(&written).await;
         created
     }
 
-    /// Copies a project, files and settings, under a new name.
+    /// Deletes the objects of a project that was not created.
+    pub(crate) async fn discard(&self, written: &[NewFileEntry]) {
+        for file in written {
+            self.objects.delete_best_effort(&file.object_key).await;
+        }
+    }
+
+    /// Copies a project, files and settings, under a new name. The
+    /// objects are copied by the object store (a hard link on a local
+    /// store, a server-side copy on S3): nothing is read into memory here.
     pub async fn duplicate_project(
         &self,
         owner: &UserId,
@@ -416,11 +538,50 @@ impl ProjectFiles {
         quota: &Quota,
     ) -> Result<(Project, Vec<FileEntry>), FilesError> {
         let original = self.store.project(owner, source).await?;
-        let files = self.read_all(owner, source).await?;
+        let files = self.store.list_files(owner, source).await?;
+        let indexed = files.iter().fold(0i64, |sum, file| sum.saturating_add(file.size_bytes));
+        self.check_new_project(owner, files.len(), indexed, quota).await?;
         let settings =
             ProjectSettings { name: name.to_owned(), language: original.language, entry_file: original.entry_file };
-        let files = files.into_iter().map(|(entry, content)| NewFile { path: entry.path, content }).collect();
-        self.create_project(owner, &settings, files, quota).await
+        let id = ProjectId::random();
+        let mut written: Vec<NewFileEntry> = Vec::with_capacity(files.len());
+        for file in files {
+            match self.copy_current(owner, source, file, &id).await {
+                Ok(entry) => written.push(entry),
+                Err(error) => {
+                    self.discard(&written).await;
+                    return Err(error);
+                }
+            }
+        }
+        self.commit_new_project(owner, &id, &settings, written, quota).await
+    }
+
+    /// Copies the file `entry` lists to a new key of the project `to`; if
+    /// a concurrent write replaced it since, looks the entry up again.
+    async fn copy_current(
+        &self,
+        owner: &UserId,
+        project: &ProjectId,
+        mut entry: FileEntry,
+        to: &ProjectId,
+    ) -> Result<NewFileEntry, FilesError> {
+        let key = objects::new_object_key(to)?;
+        for _ in 0..5 {
+            if self.objects.copy_durable(&parse_key(&entry.object_key)?, &key).await? {
+                return Ok(NewFileEntry {
+                    path: entry.path,
+                    size_bytes: entry.size_bytes,
+                    object_key: key.to_string(),
+                });
+            }
+            let again = self.store.file_entry(owner, project, &entry.path).await?;
+            if again.object_key == entry.object_key {
+                break;
+            }
+            entry = again;
+        }
+        Err(FilesError::MissingObject { path: entry.path })
     }
 
     /// Deletes a project if it is still at `expected_version`: its index

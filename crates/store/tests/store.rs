@@ -217,6 +217,9 @@ on_both_databases!(
         the_sweep_goes_through_listings_longer_than_one_page,
         readers_during_saves_always_get_one_complete_version,
         concurrent_saves_and_creations_never_overshoot_a_quota,
+        zip_bombs_are_refused_as_they_expand_without_holding_them,
+        exports_stream_and_duplicates_copy_without_reading,
+        reads_for_a_run_check_the_caps_before_reading,
     ],
 );
 

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests of several crates.
 
 pub mod versions;
+pub mod zip_bomb;
 
 use std::path::PathBuf;
 

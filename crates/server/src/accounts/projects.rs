@@ -13,7 +13,8 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytesbox_store::{
-    FileEntry, FilesError, NewFile, Project, ProjectFiles, ProjectId, ProjectSettings, Quota, RunRecord, User,
+    FileEntry, FilesError, NewFile, Project, ProjectFiles, ProjectId, ProjectSettings, Quota, RunRecord, SizeLimit,
+    User,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -226,6 +227,9 @@ impl From<FilesError> for ApiError {
                     .with_detail("quota", quota.as_str())
                     .with_detail("limit", limit)
             }
+            FilesError::TooLarge { what, limit } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message)
+                .with_detail("limit", limit)
+                .with_detail("what", size_limit_name(what)),
             FilesError::InvalidPath(_) | FilesError::InvalidArchive(_) => {
                 ApiError::new(StatusCode::BAD_REQUEST, "invalid_input", message)
             }
@@ -244,6 +248,14 @@ impl From<FilesError> for ApiError {
                 )
             }
         }
+    }
+}
+
+fn size_limit_name(what: SizeLimit) -> &'static str {
+    match what {
+        SizeLimit::FileBytes => "file_bytes",
+        SizeLimit::ProjectFiles => "project_files",
+        SizeLimit::ProjectBytes => "project_bytes",
     }
 }
 
@@ -379,7 +391,9 @@ pub async fn delete_file(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `GET /api/v1/projects/{id}/export`: a zip of the files.
+/// `GET /api/v1/projects/{id}/export`: a zip of the files, streamed as
+/// it is made (bounded memory whatever the project's size; a failure
+/// midway cuts the response short).
 pub async fn export(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -388,8 +402,8 @@ pub async fn export(
     let (user, files, _) = context(&state, &caller)?;
     let id = project_id(id);
     let project = files.store().project(&user.id, &id).await?;
-    let archive = files.export_zip(&user.id, &id).await?;
-    let mut response = archive.into_response();
+    let archive = files.export_zip_stream(&user.id, &id).await?;
+    let mut response = axum::body::Body::from_stream(archive).into_response();
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/zip"));
     let disposition = format!("attachment; filename=\"{}.zip\"", download_name(&project.name));
@@ -427,7 +441,9 @@ pub async fn import(
     let Some(name) = query.name else {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_input", "name the new project: ?name=NAME"));
     };
-    let (project, entries) = files.import_zip(&user.id, &name, archive, &quota).await?;
+    // No single file larger than a project may be to run: a zip brings
+    // nothing that could never run.
+    let (project, entries) = files.import_zip(&user.id, &name, archive, &quota, state.max_project_bytes).await?;
     Ok((StatusCode::CREATED, Json(project_with_files(&project, &entries))).into_response())
 }
 
@@ -506,10 +522,21 @@ pub async fn load_saved_project(
     let started_at_ms = now_ms();
     let started = std::time::Instant::now();
     // The files go to the run as they are: no encoding for the frame's
-    // sake only to decode them again.
+    // sake only to decode them again. The run's caps on a project are
+    // checked against the index before any content is read.
+    let max_files = u64::try_from(state.max_files).unwrap_or(u64::MAX);
     let saved_files = files
-        .read_all(&user.id, &id)
-        .await?
+        .read_all_within(&user.id, &id, max_files, state.max_project_bytes)
+        .await
+        .map_err(|error| match error {
+            FilesError::TooLarge { what: SizeLimit::ProjectFiles, limit } => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_spec", format!("at most {limit} files per project"))
+            }
+            FilesError::TooLarge { limit, .. } => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_spec", format!("a project is at most {limit} bytes"))
+            }
+            other => ApiError::from(other),
+        })?
         .into_iter()
         .map(|(entry, content)| bytesbox_sandbox::FileEntry { path: entry.path, content, executable: false })
         .collect();

@@ -9,13 +9,14 @@ use std::io::Write as _;
 
 use bytesbox_server::accounts::{Accounts, AccountsConfig, PlanConfig, Plans};
 use bytesbox_store::{Objects, ObjectsConfig, Role, Store};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use zip::write::SimpleFileOptions;
 
 struct ProjectsServer {
     address: String,
     store: Store,
     server: Server,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 /// A user on `plan` and the bearer header of an API token of theirs.
@@ -47,11 +48,17 @@ impl std::fmt::Debug for Answer {
 }
 
 async fn start_projects() -> ProjectsServer {
+    start_projects_with(|_| {}).await
+}
+
+/// A server with projects whose state `adjust` may change first.
+async fn start_projects_with(adjust: impl FnOnce(&mut AppState)) -> ProjectsServer {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_in_data_dir(dir.path()).await.unwrap();
     let objects = Objects::open(&ObjectsConfig::local_in_data_dir(dir.path())).unwrap();
     let options = Options { admission: AdmissionConfig { max_running: 2, max_queued: 4 }, ..Options::shell() };
     let mut built = build(options).await;
+    adjust(&mut built.state);
     let tiny = PlanConfig { max_projects: Some(2), max_files: Some(3), max_bytes: Some(1000), ..PlanConfig::default() };
     let plans =
         Plans::new(&BTreeMap::from([("tiny".to_owned(), tiny)]), &built.state.default_limits, &built.state.max_limits)
@@ -60,7 +67,7 @@ async fn start_projects() -> ProjectsServer {
     built.state.accounts = Some(Arc::new(accounts));
     let server = serve(built).await;
     let address = server.url.trim_start_matches("ws://").trim_end_matches("/api/v1/ws").to_string();
-    ProjectsServer { address, store, server, _dir: dir }
+    ProjectsServer { address, store, server, dir }
 }
 
 impl ProjectsServer {
@@ -400,7 +407,6 @@ async fn a_saved_project_runs_by_id_and_its_runs_are_recorded() {
     if !require_root("a_saved_project_runs_by_id_and_its_runs_are_recorded") {
         return;
     }
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
     let server = start_projects().await;
     let alice = server.user("default").await;
     let bob = server.user("default").await;
@@ -470,5 +476,136 @@ async fn a_saved_project_runs_by_id_and_its_runs_are_recorded() {
     let bobs = server.call(Some(&bob), "GET", &format!("/api/v1/projects/{id}/runs"), b"").await;
     assert_eq!(bobs.status, 404);
     drop(socket);
+    server.server.stop().await;
+}
+
+/// Every file under the server's objects directory (objects and staging
+/// files).
+fn object_files(server: &ProjectsServer) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut dirs = vec![server.dir.path().join("objects")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if entry.file_type().unwrap().is_dir() {
+                dirs.push(entry.path());
+            } else {
+                found.push(entry.path());
+            }
+        }
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zip_bombs_are_refused_as_they_expand_and_leave_nothing() {
+    if !require_root("zip_bombs_are_refused_as_they_expand_and_leave_nothing") {
+        return;
+    }
+    use bytesbox_testkit::zip_bomb::{zip_bomb, BombEntry};
+    let server = start_projects().await;
+    let user = server.user("default").await;
+    // 200 MiB in one entry that claims 100 bytes: over the 10 MiB a file
+    // of a project may have, found while decompressing.
+    let bomb = zip_bomb(&[BombEntry::lying("zeros.bin", 200, 100)]);
+    assert!(bomb.len() < 256 << 10, "{}", bomb.len());
+    let answer = server.call(Some(&user), "POST", "/api/v1/projects/import?name=bomb", &bomb).await;
+    assert_eq!((answer.status, answer.code()), (413, "too_large".to_owned()), "{answer:?}");
+    assert_eq!(answer.json()["error"]["what"], "file_bytes", "{answer:?}");
+    // Many files of 8 MiB that claim 100 bytes each, against the plan's
+    // 200 MiB: the quota, found while decompressing.
+    let entries: Vec<_> = (0..30).map(|n| BombEntry::lying(&format!("f{n}.bin"), 8, 100)).collect();
+    let answer = server.call(Some(&user), "POST", "/api/v1/projects/import?name=many", &zip_bomb(&entries)).await;
+    assert_eq!((answer.status, answer.json()["error"]["quota"].as_str()), (413, Some("max_bytes")), "{answer:?}");
+    let listed = server.call(Some(&user), "GET", "/api/v1/projects", b"").await;
+    assert_eq!(listed.json()["projects"], json!([]), "no refused import left a project");
+    assert_eq!(object_files(&server), Vec::<std::path::PathBuf>::new(), "no refused import left a file");
+    server.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saved_project_over_the_run_cap_is_refused_before_its_files_are_read() {
+    if !require_root("a_saved_project_over_the_run_cap_is_refused_before_its_files_are_read") {
+        return;
+    }
+    let server = start_projects_with(|state| state.max_project_bytes = 64 << 10).await;
+    let user = server.user("default").await;
+    let half = "x".repeat(40 << 10);
+    let mut ids = Vec::new();
+    for (name, files) in [
+        (
+            "big",
+            json!([{"path": "main.sh", "content": "echo hi\n"}, {"path": "a", "content": half}, {"path": "b", "content": half}]),
+        ),
+        ("small", json!([{"path": "main.sh", "content": "echo hi\n"}])),
+    ] {
+        let body = json!({"name": name, "language": "sh", "entry_file": "main.sh", "files": files});
+        let created = server.json(&user, "POST", "/api/v1/projects", body).await;
+        assert_eq!(created.status, 201, "{created:?}");
+        ids.push(created.json()["project"]["id"].as_str().unwrap().to_owned());
+    }
+    // The contents vanish behind the server's back: reading any file
+    // would now fail with 500.
+    for file in object_files(&server) {
+        std::fs::remove_file(file).unwrap();
+    }
+    let refused = server.json(&user, "POST", "/api/v1/execute", json!({"project": ids[0]})).await;
+    assert_eq!((refused.status, refused.code()), (400, "invalid_spec".to_owned()), "{refused:?}");
+    assert!(refused.json()["error"]["message"].as_str().unwrap().contains("65536 bytes"), "{refused:?}");
+    let read = server.json(&user, "POST", "/api/v1/execute", json!({"project": ids[1]})).await;
+    assert_eq!((read.status, read.code()), (500, "internal".to_owned()), "the small one is read: {read:?}");
+
+    let mut request = format!("ws://{}/api/v1/ws", server.address).into_client_request().unwrap();
+    request.headers_mut().insert("authorization", user.auth.parse().unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    assert_eq!(next(&mut socket).await["type"], "hello");
+    send(&mut socket, json!({"type": "run", "id": "r1", "project": ids[0]})).await;
+    let frames = until_done(&mut socket, "r1").await;
+    assert_eq!(frames.last().unwrap()["code"], "invalid_spec", "{frames:#?}");
+    drop(socket);
+    server.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_whose_client_hangs_up_finishes_or_cleans_up() {
+    if !require_root("an_import_whose_client_hangs_up_finishes_or_cleans_up") {
+        return;
+    }
+    use bytesbox_testkit::zip_bomb::{zip_bomb, BombEntry};
+    use tokio::io::AsyncWriteExt as _;
+    let server = start_projects().await;
+    let user = server.user("default").await;
+    // 240 MiB in 8 MiB files that claim 100 bytes each: refused at the
+    // plan's 200 MiB, after writing objects for a while.
+    let entries: Vec<_> = (0..30).map(|n| BombEntry::lying(&format!("f{n}.bin"), 8, 100)).collect();
+    let bomb = zip_bomb(&entries);
+    let mut stream = tokio::net::TcpStream::connect(&server.address).await.unwrap();
+    let head = format!(
+        "POST /api/v1/projects/import?name=gone HTTP/1.1\r\nHost: {}\r\nAuthorization: {}\r\nContent-Length: {}\r\n\r\n",
+        server.address,
+        user.auth,
+        bomb.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&bomb).await.unwrap();
+    // Hang up once the import is writing objects.
+    for _ in 0..2000 {
+        if !object_files(&server).is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    drop(stream);
+    // The import still ends in its refusal, which deletes what it wrote.
+    let mut left = object_files(&server);
+    for _ in 0..1200 {
+        if left.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        left = object_files(&server);
+    }
+    assert_eq!(left, Vec::<std::path::PathBuf>::new(), "the import left files");
+    let listed = server.call(Some(&user), "GET", "/api/v1/projects", b"").await;
+    assert_eq!(listed.json()["projects"], json!([]));
     server.server.stop().await;
 }

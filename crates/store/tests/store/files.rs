@@ -273,7 +273,7 @@ pub async fn zips_round_trip_and_hostile_ones_are_refused(store: &Store, backend
     ];
     let (project, _) = files.create_project(&user.id, &settings("zipped"), initial, q).await.unwrap();
     let archive = files.export_zip(&user.id, &project.id).await.unwrap();
-    let (imported, entries) = files.import_zip(&user.id, "unzipped", Bytes::from(archive), q).await.unwrap();
+    let (imported, entries) = files.import_zip(&user.id, "unzipped", Bytes::from(archive), q, u64::MAX).await.unwrap();
     assert_eq!(imported.name, "unzipped");
     assert_eq!(entries.len(), 3);
     let original: Vec<_> =
@@ -291,20 +291,24 @@ pub async fn zips_round_trip_and_hostile_ones_are_refused(store: &Store, backend
         zip.write_all(b"a").unwrap();
         zip.finish().unwrap().into_inner()
     };
-    let (_, entries) = files.import_zip(&user.id, "dirs", Bytes::from(with_dirs), q).await.unwrap();
+    let (_, entries) = files.import_zip(&user.id, "dirs", Bytes::from(with_dirs), q, u64::MAX).await.unwrap();
     assert_eq!(entries.iter().map(|e| e.path.as_str()).collect::<Vec<_>>(), ["src/a.py"]);
 
     let before = files.store().list_projects(&user.id).await.unwrap();
     let invalid = |error: FilesError| assert!(matches!(error, FilesError::InvalidArchive(_)), "{error}");
     for name in ["../escape.txt", "/etc/cron.d/x", "a/../../b", "a\\..\\b", "./a", "a//b"] {
-        invalid(files.import_zip(&user.id, "evil", Bytes::from(zip_of(&[(name, b"x")])), q).await.unwrap_err());
+        invalid(
+            files.import_zip(&user.id, "evil", Bytes::from(zip_of(&[(name, b"x")])), q, u64::MAX).await.unwrap_err(),
+        );
     }
-    invalid(files.import_zip(&user.id, "evil", Bytes::from_static(b"not a zip at all"), q).await.unwrap_err());
-    invalid(files.import_zip(&user.id, "evil", Bytes::new(), q).await.unwrap_err());
+    invalid(
+        files.import_zip(&user.id, "evil", Bytes::from_static(b"not a zip at all"), q, u64::MAX).await.unwrap_err(),
+    );
+    invalid(files.import_zip(&user.id, "evil", Bytes::new(), q, u64::MAX).await.unwrap_err());
     let truncated = zip_of(&[("a.txt", b"hello")]);
     invalid(
         files
-            .import_zip(&user.id, "evil", Bytes::from(truncated[..truncated.len() / 2].to_vec()), q)
+            .import_zip(&user.id, "evil", Bytes::from(truncated[..truncated.len() / 2].to_vec()), q, u64::MAX)
             .await
             .unwrap_err(),
     );
@@ -314,26 +318,29 @@ pub async fn zips_round_trip_and_hostile_ones_are_refused(store: &Store, backend
         zip.add_symlink("link", "/etc/passwd", SimpleFileOptions::default()).unwrap();
         zip.finish().unwrap().into_inner()
     };
-    invalid(files.import_zip(&user.id, "evil", Bytes::from(symlink), q).await.unwrap_err());
+    invalid(files.import_zip(&user.id, "evil", Bytes::from(symlink), q, u64::MAX).await.unwrap_err());
 
     // The writer refuses duplicate names, so rename one in place.
     let duplicate = zip_of(&[("dup1.txt", b"one"), ("dup2.txt", b"two")]);
     let duplicate = replace_all(&duplicate, b"dup2.txt", b"dup1.txt");
-    invalid(files.import_zip(&user.id, "evil", Bytes::from(duplicate), q).await.unwrap_err());
+    invalid(files.import_zip(&user.id, "evil", Bytes::from(duplicate), q, u64::MAX).await.unwrap_err());
     let clash = zip_of(&[("lib", b"one"), ("lib/x.py", b"two")]);
-    invalid(files.import_zip(&user.id, "evil", Bytes::from(clash), q).await.unwrap_err());
+    invalid(files.import_zip(&user.id, "evil", Bytes::from(clash), q, u64::MAX).await.unwrap_err());
 
     // A zip bomb: 8 MiB of zeros in a few kilobytes, against 1 MiB left.
     let bomb = zip_of(&[("zeros.bin", &vec![0u8; 8 << 20])]);
     assert!(bomb.len() < 64 << 10, "{}", bomb.len());
     let small = Quota { max_projects: 100, max_files: 100, max_bytes: 1 << 20 };
-    assert_quota(files.import_zip(&user.id, "bomb", Bytes::from(bomb), &small).await.unwrap_err(), QuotaKind::Bytes);
+    assert_quota(
+        files.import_zip(&user.id, "bomb", Bytes::from(bomb), &small, u64::MAX).await.unwrap_err(),
+        QuotaKind::Bytes,
+    );
     // Many entries: the files quota, then the entry cap for folders.
     let many: Vec<(String, Vec<u8>)> = (0..20).map(|n| (format!("f{n}"), Vec::new())).collect();
     let many: Vec<(&str, &[u8])> = many.iter().map(|(n, c)| (n.as_str(), c.as_slice())).collect();
     let few = Quota { max_projects: 100, max_files: 10, max_bytes: 1 << 20 };
     assert_quota(
-        files.import_zip(&user.id, "many", Bytes::from(zip_of(&many)), &few).await.unwrap_err(),
+        files.import_zip(&user.id, "many", Bytes::from(zip_of(&many)), &few, u64::MAX).await.unwrap_err(),
         QuotaKind::Files,
     );
     let folders = {
@@ -343,7 +350,7 @@ pub async fn zips_round_trip_and_hostile_ones_are_refused(store: &Store, backend
         }
         zip.finish().unwrap().into_inner()
     };
-    invalid(files.import_zip(&user.id, "folders", Bytes::from(folders), &few).await.unwrap_err());
+    invalid(files.import_zip(&user.id, "folders", Bytes::from(folders), &few, u64::MAX).await.unwrap_err());
 
     assert_eq!(files.store().list_projects(&user.id).await.unwrap(), before, "no refused import left a project");
 }
@@ -511,4 +518,213 @@ pub async fn the_sweep_goes_through_listings_longer_than_one_page(store: &Store,
     assert_eq!(report.orphan_objects, orphans as u64);
     assert_eq!(objects_of(&files, &project.id).await, vec![entries[0].object_key.clone()]);
     assert_eq!(&files.read_file(&user.id, &project.id, "kept").await.unwrap().1[..], b"K");
+}
+
+/// The peak resident memory of this process while `work` runs, over what
+/// it was before, in MiB. Other tests of the binary run meanwhile, so
+/// bounds on it are generous; what they catch is a whole archive or
+/// project held at once (hundreds of MiB).
+async fn peak_growth_mib<T>(work: impl std::future::Future<Output = T>) -> (T, u64) {
+    fn rss_kib() -> u64 {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+    let before = rss_kib();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut peak = rss_kib();
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(rss_kib());
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            peak.max(rss_kib())
+        })
+    };
+    let result = work.await;
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let peak = sampler.join().unwrap();
+    (result, peak.saturating_sub(before) / 1024)
+}
+
+/// Nothing under `projects/` in the object store, and (local) no staging
+/// file either.
+async fn assert_no_objects(files: &ProjectFiles, backend: &ObjectsUnderTest, what: &str) {
+    let root = ObjectPath::from(bytesbox_store::OBJECTS_ROOT);
+    let all: Vec<_> = files.objects().store().list(Some(&root)).try_collect().await.unwrap();
+    assert!(all.is_empty(), "{what} left objects: {all:?}");
+    if let Some(dir) = backend.local_dir() {
+        let mut left = Vec::new();
+        let mut dirs = vec![dir.join("objects")];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                if entry.file_type().unwrap().is_dir() {
+                    dirs.push(entry.path());
+                } else {
+                    left.push(entry.path());
+                }
+            }
+        }
+        assert!(left.is_empty(), "{what} left files: {left:?}");
+    }
+}
+
+pub async fn zip_bombs_are_refused_as_they_expand_without_holding_them(store: &Store, backend: &ObjectsUnderTest) {
+    use bytesbox_testkit::zip_bomb::{zip_bomb, BombEntry};
+    let files = files_on(store, backend);
+    let user = fresh_user(store).await;
+    let quota = Quota { max_projects: 10, max_files: 100, max_bytes: 256 << 20 };
+    let unlimited_file = u64::MAX;
+
+    // Entries that claim 1000 bytes each and hold 160 MiB: the first is
+    // streamed whole into an object, the second passes the quota midway.
+    let lying = zip_bomb(&[BombEntry::lying("a.bin", 160, 1000), BombEntry::lying("b.bin", 160, 1000)]);
+    assert!(lying.len() < 512 << 10, "{}", lying.len());
+    let (refused, growth) =
+        peak_growth_mib(files.import_zip(&user.id, "lying", Bytes::from(lying), &quota, unlimited_file)).await;
+    assert_quota(refused.unwrap_err(), QuotaKind::Bytes);
+    assert!(growth < 128, "importing 320 MiB grew memory by {growth} MiB");
+    assert_no_objects(&files, backend, "the lying bomb").await;
+
+    // One file over the per-file limit, whatever it claims.
+    let big_file = zip_bomb(&[BombEntry::lying("big.bin", 64, 10)]);
+    let refused = files.import_zip(&user.id, "big", Bytes::from(big_file), &quota, 16 << 20).await.unwrap_err();
+    assert!(
+        matches!(refused, FilesError::TooLarge { what: bytesbox_store::SizeLimit::FileBytes, limit } if limit == 16 << 20),
+        "{refused}"
+    );
+    assert_no_objects(&files, backend, "the big file").await;
+
+    // An honest bomb is refused by what it declares, before decompressing.
+    let honest = zip_bomb(&[BombEntry::zeros("huge.bin", 512)]);
+    let (refused, growth) =
+        peak_growth_mib(files.import_zip(&user.id, "honest", Bytes::from(honest), &quota, unlimited_file)).await;
+    assert_quota(refused.unwrap_err(), QuotaKind::Bytes);
+    assert!(growth < 128, "{growth} MiB");
+    assert_no_objects(&files, backend, "the honest bomb").await;
+    assert!(files.store().list_projects(&user.id).await.unwrap().is_empty(), "no refused import left a project");
+
+    // Within the limits, the same kind of archive imports whole: files
+    // larger than a part (multipart) and small ones (one put).
+    let good = zip_bomb(&[BombEntry::zeros("zeros/big.bin", 24), BombEntry::zeros("small.bin", 0)]);
+    let (imported, growth) =
+        peak_growth_mib(files.import_zip(&user.id, "good", Bytes::from(good), &quota, unlimited_file)).await;
+    let (project, entries) = imported.unwrap();
+    assert!(growth < 128, "{growth} MiB");
+    let sizes: Vec<_> = entries.iter().map(|entry| (entry.path.as_str(), entry.size_bytes)).collect();
+    assert_eq!(sizes, [("small.bin", 0), ("zeros/big.bin", 24 << 20)]);
+    let (_, content) = files.read_file(&user.id, &project.id, "zeros/big.bin").await.unwrap();
+    assert!(content.len() == 24 << 20 && content.iter().all(|&byte| byte == 0));
+    assert_eq!(objects_of(&files, &project.id).await, indexed_keys(&files, &user.id, &project.id).await);
+}
+
+/// Bytes that do not compress (a xorshift sequence), so a zip of them is
+/// as large as they are.
+fn incompressible(length: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    let mut out = Vec::with_capacity(length + 8);
+    while out.len() < length {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        out.extend_from_slice(&state.to_le_bytes());
+    }
+    out.truncate(length);
+    out
+}
+
+fn digest(content: &[u8]) -> Vec<u8> {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(content).to_vec()
+}
+
+pub async fn exports_stream_and_duplicates_copy_without_reading(store: &Store, backend: &ObjectsUnderTest) {
+    let files = files_on(store, backend);
+    let user = fresh_user(store).await;
+    let q = &Quota::UNLIMITED;
+    let (project, _) = files.create_project(&user.id, &settings("large"), vec![], q).await.unwrap();
+    // 128 MiB that deflate quickly, and some that do not compress.
+    let contents = [
+        ("data/zeros.bin", Bytes::from(vec![0u8; 128 << 20])),
+        ("data/noise-1.bin", Bytes::from(incompressible(3 << 20, 1))),
+        ("data/noise-2.bin", Bytes::from(incompressible(3 << 20, 2))),
+        ("main.py", Bytes::from("print(1)\n")),
+    ];
+    let mut expected = Vec::new();
+    for (path, content) in contents {
+        files.write_file(&user.id, &project.id, path, content.clone(), 0, q).await.unwrap();
+        expected.push((path.to_owned(), digest(&content)));
+    }
+    expected.sort();
+
+    // Duplicating reads none of it here.
+    let (copied, growth) = peak_growth_mib(files.duplicate_project(&user.id, &project.id, "copy", q)).await;
+    let (copy, entries) = copied.unwrap();
+    assert!(growth < 64, "duplicating grew memory by {growth} MiB");
+    assert_eq!(entries.len(), expected.len());
+    let copy_keys = indexed_keys(&files, &user.id, &copy.id).await;
+    assert_eq!(objects_of(&files, &copy.id).await, copy_keys, "the copy has objects of its own");
+
+    // The export is consumed as it is made: a few chunks at a time.
+    let export = async {
+        let mut stream = files.export_zip_stream(&user.id, &copy.id).await.unwrap();
+        let mut spool = std::io::BufWriter::new(tempfile::tempfile().unwrap());
+        while let Some(chunk) = stream.try_next().await.unwrap() {
+            spool.write_all(&chunk).unwrap();
+        }
+        spool.into_inner().unwrap()
+    };
+    let (mut spool, growth) = peak_growth_mib(export).await;
+    assert!(growth < 64, "exporting 134 MiB grew memory by {growth} MiB");
+
+    // The archive holds exactly the files.
+    use std::io::{Read as _, Seek as _};
+    spool.rewind().unwrap();
+    let mut zip = zip::ZipArchive::new(spool).unwrap();
+    let mut read = Vec::new();
+    for index in 0..zip.len() {
+        let mut entry = zip.by_index(index).unwrap();
+        let mut content = Vec::new();
+        entry.read_to_end(&mut content).unwrap();
+        read.push((entry.name().to_owned(), digest(&content)));
+    }
+    read.sort();
+    assert_eq!(read, expected);
+
+    // A missing project is an error before any byte.
+    files.delete_project(&user.id, &copy.id, 1).await.unwrap();
+    assert!(files.export_zip_stream(&user.id, &copy.id).await.is_err());
+}
+
+pub async fn reads_for_a_run_check_the_caps_before_reading(store: &Store, backend: &ObjectsUnderTest) {
+    let files = files_on(store, backend);
+    let user = fresh_user(store).await;
+    let q = &Quota::UNLIMITED;
+    let three = vec![file("a", &"a".repeat(100)), file("b", &"b".repeat(100)), file("c", &"c".repeat(100))];
+    let (project, entries) = files.create_project(&user.id, &settings("capped"), three, q).await.unwrap();
+    let too_large = |error: FilesError, what: bytesbox_store::SizeLimit, limit: u64| match error {
+        FilesError::TooLarge { what: got, limit: got_limit } => assert_eq!((got, got_limit), (what, limit)),
+        other => panic!("expected too large, got {other}"),
+    };
+    let read = files.read_all_within(&user.id, &project.id, 3, 300).await.unwrap();
+    assert_eq!(
+        read.iter().map(|(entry, content)| (entry.path.as_str(), content.len())).collect::<Vec<_>>(),
+        [("a", 100), ("b", 100), ("c", 100)]
+    );
+    // With the objects gone, the caps still answer: from the index alone.
+    for entry in &entries {
+        let key = ObjectPath::parse(&entry.object_key).unwrap();
+        files.objects().store().delete(&key).await.unwrap();
+    }
+    let error = files.read_all_within(&user.id, &project.id, 2, 300).await.unwrap_err();
+    too_large(error, bytesbox_store::SizeLimit::ProjectFiles, 2);
+    let error = files.read_all_within(&user.id, &project.id, 3, 299).await.unwrap_err();
+    too_large(error, bytesbox_store::SizeLimit::ProjectBytes, 299);
+    let error = files.read_all_within(&user.id, &project.id, 3, 300).await.unwrap_err();
+    assert!(matches!(error, FilesError::MissingObject { .. }), "{error}");
 }
