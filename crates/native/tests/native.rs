@@ -17,7 +17,7 @@ use bytesbox_sandbox::{Backend, BoxSpec, FileEntry, PutMode, RootfsSpec, RunSpec
 fn config() -> NativeConfig {
     let (uid_base, uid_count) = bytesbox_testkit::box_uid_range();
     NativeConfig {
-        jail_binary: Some(env!("CARGO_BIN_EXE_bytesbox-jail").into()),
+        jail_binary: Some(bytesbox_testkit::jail_binary()),
         uid_base,
         uid_count,
         ..NativeConfig::default()
