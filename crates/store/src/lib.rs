@@ -17,6 +17,7 @@ mod projects;
 mod runs;
 mod secrets;
 mod sessions;
+mod storage;
 mod tokens;
 mod usage;
 mod users;
@@ -37,6 +38,7 @@ pub use model::{
 pub use objects::{new_object_key, project_prefix, Objects, ObjectsConfig, OBJECTS_ROOT};
 pub use project_files::{check_path, check_paths, FilesError, NewFile, ProjectFiles, Quota, QuotaKind, SweepReport};
 pub use runs::RUNS_KEPT_PER_PROJECT;
+pub use storage::{StorageFull, StorageLimits, UserStorage};
 pub use tokens::API_TOKEN_PREFIX;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -56,6 +58,9 @@ pub enum Database {
 pub struct Store {
     pool: AnyPool,
     database: Database,
+    /// Server-wide caps on project file writes (none unless set with
+    /// [`Store::with_storage_limits`]).
+    storage: storage::StorageGuard,
 }
 
 impl Store {
@@ -95,7 +100,7 @@ impl Store {
             Database::Postgres => &POSTGRES_MIGRATIONS,
         };
         migrator.run(&pool).await?;
-        Ok(Store { pool, database })
+        Ok(Store { pool, database, storage: storage::StorageGuard::default() })
     }
 
     /// Which database this store talks to.

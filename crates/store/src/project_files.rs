@@ -21,6 +21,7 @@ use object_store::path::Path as ObjectPath;
 use crate::files::Checked;
 use crate::model::{FileEntry, NewFileEntry, Project, ProjectId, ProjectSettings, Usage, UserId};
 use crate::objects::{self, Objects, OBJECTS_ROOT};
+use crate::storage::StorageLimits;
 use crate::{Store, StoreError};
 
 /// Which quota a write would exceed.
@@ -217,6 +218,24 @@ impl ProjectFiles {
         ProjectFiles { store, objects }
     }
 
+    /// The same, with server-wide caps on what all users store together;
+    /// the watermark watches the local object store's disk (none for
+    /// remote object storage).
+    pub fn with_storage_limits(mut self, limits: StorageLimits) -> ProjectFiles {
+        self.store = self.store.with_storage_limits(limits, self.objects.local_root());
+        self
+    }
+
+    /// Refuses, before any upload, a write that would add `added_bytes`
+    /// when the server is out of storage (its budget or its disk's
+    /// watermark). Every write path of this type calls it, and its commit
+    /// checks again in the index transaction; a new write path (a
+    /// streaming import, a copy) calls it before uploading, per entry or
+    /// for the total it knows.
+    pub async fn check_storage(&self, added_bytes: u64) -> Result<(), FilesError> {
+        Ok(self.store.check_storage(added_bytes).await?)
+    }
+
     /// The metadata store.
     pub fn store(&self) -> &Store {
         &self.store
@@ -267,6 +286,10 @@ impl ProjectFiles {
             ..before
         };
         quota.check(before, after)?;
+        let growth = after.bytes - before.bytes;
+        if growth > 0 || previous.is_none() {
+            self.check_storage(u64::try_from(growth).unwrap_or(0)).await?;
+        }
 
         // The checks above spare an upload that would be refused; the
         // index update checks version and quota again, atomically, with
@@ -365,6 +388,7 @@ impl ProjectFiles {
             bytes: before.bytes.saturating_add(added_bytes),
         };
         quota.check(before, after)?;
+        self.check_storage(u64::try_from(added_bytes).unwrap_or(0)).await?;
         // Contents first, each durable under a new key of the new id; then
         // the project and its whole index in one transaction. A failure or
         // crash before the commit leaves only unindexed objects (deleted
