@@ -14,3 +14,6 @@ mod served;
 
 #[path = "hostile/report.rs"]
 mod report;
+
+#[path = "hostile/sign_in.rs"]
+mod sign_in;
