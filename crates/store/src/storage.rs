@@ -10,6 +10,7 @@
 //! users can free space. Decisions: `docs/security.md`, "Storage caps".
 
 use std::path::Path;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use crate::error::{StoreError, StoreResult};
@@ -170,7 +171,9 @@ impl Store {
         }
         let Some(free) = self.disk_free_bytes() else { return Ok(()) };
         if free.saturating_sub(incoming) < min_free {
-            tracing::warn!(free, min_free, incoming, "a write was refused: the data disk is at its watermark");
+            if time_to_warn() {
+                tracing::warn!(free, min_free, incoming, "writes are refused: the data disk is at its watermark");
+            }
             return Err(StoreError::StorageFull(StorageFull::Disk));
         }
         Ok(())
@@ -184,11 +187,23 @@ impl Store {
         // empty project or file): otherwise they could be added forever.
         let full = if added == 0 { total >= budget } else { total.saturating_add(added) > budget };
         if full {
-            tracing::warn!(total, added_bytes, budget, "a write was refused: the storage budget is used up");
+            if time_to_warn() {
+                tracing::warn!(total, added_bytes, budget, "writes are refused: the storage budget is used up");
+            }
             return Err(StoreError::StorageFull(StorageFull::Budget));
         }
         Ok(())
     }
+}
+
+/// Whether to log a refusal: at most once a minute, so a flood of refused
+/// writes does not flood the log too.
+fn time_to_warn() -> bool {
+    static LAST_WARNED_MS: AtomicI64 = AtomicI64::new(i64::MIN);
+    let now = crate::now_ms();
+    let last = LAST_WARNED_MS.load(Ordering::Relaxed);
+    now.saturating_sub(last) >= 60_000
+        && LAST_WARNED_MS.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
 }
 
 /// Bytes over all projects as `connection` (or its transaction) sees them.
