@@ -37,6 +37,24 @@ describe('ApiClient', () => {
     expect(calls[0].url).toBe('/api/v1/auth/logout');
   });
 
+  it('reads the admin storage listing, and a full server as 507 storage_full', async () => {
+    const listing = {
+      total_bytes: 900,
+      budget_bytes: 1000,
+      disk: { free_bytes: null, min_free_bytes: 1024 },
+      users: [{ id: 'u1', username: 'bob', projects: 1, files: 2, bytes: 900 }],
+    };
+    const { calls, fetch } = recording(() => Response.json(listing));
+    const storage = await new ApiClient(fetch).adminStorage(5);
+    expect(calls[0].url).toBe('/api/v1/admin/storage?limit=5');
+    expect(storage.users[0].username).toBe('bob');
+    expect(storage.budget_bytes).toBe(1000);
+    const full = { error: { code: 'storage_full', message: "the server's storage budget is used up", reason: 'budget' } };
+    const refusing = recording(() => Response.json(full, { status: 507 }));
+    const e = (await new ApiClient(refusing.fetch).adminStorage().catch((e: unknown) => e)) as ApiError;
+    expect([e.status, e.code]).toEqual([507, 'storage_full']);
+  });
+
   it("turns the server's error into an ApiError with code, message and current_version", async () => {
     const server = new FakeServer();
     const api = new ApiClient(server.fetch);

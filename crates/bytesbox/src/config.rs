@@ -8,8 +8,9 @@ use anyhow::Context;
 use bytesbox_native::NativeConfig;
 use bytesbox_sandbox::RunLimits;
 use bytesbox_server::accounts::origin::origin_of_url;
-use bytesbox_server::accounts::{AccountsConfig, PlanConfig};
+use bytesbox_server::accounts::{AccountsConfig, PlanConfig, SignInRates};
 use bytesbox_server::rate_limit::RateLimitConfig;
+use bytesbox_store::StorageLimits;
 use serde::Deserialize;
 
 /// Everything not on the command line. Every section is optional.
@@ -51,10 +52,46 @@ pub struct AccountsSection {
     pub allowed_origins: Vec<String>,
     /// How long a sign-in lasts, in days.
     pub session_days: u64,
+    /// Accounts one client address may create per UTC day; 0: no limit.
+    pub signups_per_address_per_day: u32,
+    /// Total bytes of all saved projects of all users; 0: no budget.
+    pub storage_budget_bytes: u64,
+    /// Writes that add data are refused while the data disk (the local
+    /// object store's) has less free space than this; 0: no check.
+    pub storage_min_free_bytes: u64,
+    /// Sign-in and sign-up attempts per client address.
+    pub sign_in_per_address: AttemptRate,
+    /// Sign-in attempts at one username from one address.
+    pub sign_in_per_address_and_username: AttemptRate,
+    /// Sign-in attempts at one username from addresses that have failed
+    /// on it before (the owner at a clean address never counts).
+    pub sign_in_per_username_after_failure: AttemptRate,
+}
+
+/// A rate of attempts: `per_minute` come back each minute, `burst` may be
+/// spent at once; a `per_minute` of 0 turns the limit off.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AttemptRate {
+    /// Attempts back per minute.
+    pub per_minute: u32,
+    /// Attempts at once.
+    pub burst: u32,
+}
+
+impl AttemptRate {
+    fn of(config: &RateLimitConfig) -> AttemptRate {
+        AttemptRate { per_minute: config.per_minute, burst: config.burst }
+    }
+
+    fn to_config(self) -> RateLimitConfig {
+        RateLimitConfig { per_minute: self.per_minute, burst: self.burst, trust_forwarded_for: false }
+    }
 }
 
 impl Default for AccountsSection {
     fn default() -> Self {
+        let defaults = AccountsConfig::default();
         AccountsSection {
             guests: true,
             signup: true,
@@ -62,22 +99,37 @@ impl Default for AccountsSection {
             public_url: None,
             allowed_origins: Vec::new(),
             session_days: 30,
+            signups_per_address_per_day: defaults.sign_in.signups_per_address_per_day,
+            storage_budget_bytes: defaults.storage.budget_bytes.unwrap_or(0),
+            storage_min_free_bytes: defaults.storage.min_free_bytes,
+            sign_in_per_address: AttemptRate::of(&defaults.sign_in.per_address),
+            sign_in_per_address_and_username: AttemptRate::of(&defaults.sign_in.per_address_and_username),
+            sign_in_per_username_after_failure: AttemptRate::of(&defaults.sign_in.per_username_after_failure),
         }
     }
 }
 
 impl AccountsSection {
     /// The server's account settings.
-    pub fn to_config(&self, trust_forwarded_for: bool) -> AccountsConfig {
-        let defaults = AccountsConfig::default();
+    /// (`trust_forwarded_for` is decided by `[rate_limit]`, which finds
+    /// every request's client address, sign-ins' too.)
+    pub fn to_config(&self, _trust_forwarded_for: bool) -> AccountsConfig {
         AccountsConfig {
             guests: self.guests,
             signup: self.signup,
             secure_cookies: self.secure_cookies,
             allowed_origins: self.public_origin().into_iter().chain(self.allowed_origins.iter().cloned()).collect(),
             session_ttl: Duration::from_secs(self.session_days.clamp(1, 365) * 24 * 3600),
-            sign_in_per_address: RateLimitConfig { trust_forwarded_for, ..defaults.sign_in_per_address },
-            sign_in_per_username: defaults.sign_in_per_username,
+            sign_in: SignInRates {
+                per_address: self.sign_in_per_address.to_config(),
+                per_address_and_username: self.sign_in_per_address_and_username.to_config(),
+                per_username_after_failure: self.sign_in_per_username_after_failure.to_config(),
+                signups_per_address_per_day: self.signups_per_address_per_day,
+            },
+            storage: StorageLimits {
+                budget_bytes: (self.storage_budget_bytes > 0).then_some(self.storage_budget_bytes),
+                min_free_bytes: self.storage_min_free_bytes,
+            },
         }
     }
 
@@ -202,5 +254,28 @@ mod tests {
         std::fs::write(&greedy, "[limits.default]\nmemory_bytes = 99999999999999\n").unwrap();
         assert!(FileConfig::load(Some(&greedy)).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn account_limits_default_to_the_servers_and_are_read_from_the_file() {
+        let defaults = FileConfig::load(None).unwrap().accounts.to_config(false);
+        let builtin = AccountsConfig::default();
+        assert_eq!((&defaults.sign_in, defaults.storage), (&builtin.sign_in, builtin.storage));
+
+        let configured: FileConfig = toml::from_str(
+            "[accounts]\nsignups_per_address_per_day = 3\nstorage_budget_bytes = 1000\nstorage_min_free_bytes = 0\n\
+             [accounts.sign_in_per_address_and_username]\nper_minute = 2\nburst = 4\n",
+        )
+        .unwrap();
+        let config = configured.accounts.to_config(false);
+        assert_eq!(config.sign_in.signups_per_address_per_day, 3);
+        assert_eq!(config.storage, StorageLimits { budget_bytes: Some(1000), min_free_bytes: 0 });
+        assert_eq!(
+            (config.sign_in.per_address_and_username.per_minute, config.sign_in.per_address_and_username.burst),
+            (2, 4)
+        );
+        assert_eq!(config.sign_in.per_address, builtin.sign_in.per_address);
+        let unbudgeted: FileConfig = toml::from_str("[accounts]\nstorage_budget_bytes = 0\n").unwrap();
+        assert_eq!(unbudgeted.accounts.to_config(false).storage.budget_bytes, None);
     }
 }

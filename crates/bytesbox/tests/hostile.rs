@@ -28,3 +28,5 @@ mod rebinding;
 mod kernel_memory;
 #[path = "hostile/projects_memory.rs"]
 mod projects_memory;
+#[path = "hostile/sign_in.rs"]
+mod sign_in;

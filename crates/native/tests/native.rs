@@ -16,12 +16,7 @@ use bytesbox_sandbox::{Backend, BoxSpec, FileEntry, PutMode, RootfsSpec, RunSpec
 /// checks by uid never see another test's boxes.
 fn config() -> NativeConfig {
     let (uid_base, uid_count) = bytesbox_testkit::box_uid_range();
-    NativeConfig {
-        jail_binary: Some(bytesbox_testkit::jail_binary()),
-        uid_base,
-        uid_count,
-        ..NativeConfig::default()
-    }
+    NativeConfig { jail_binary: Some(bytesbox_testkit::jail_binary()), uid_base, uid_count, ..NativeConfig::default() }
 }
 
 async fn start() -> NativeBackend {

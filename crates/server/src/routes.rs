@@ -99,6 +99,7 @@ pub fn route_table() -> Vec<Route> {
         route(M::GET, "/api/v1/admin/sessions", Admin, admin::sessions),
         route(M::DELETE, "/api/v1/admin/sessions/{id}", Admin, admin::kill_session),
         route(M::GET, "/api/v1/admin/boxes", Admin, admin::boxes),
+        route(M::GET, "/api/v1/admin/storage", Admin, admin::storage),
     ]
 }
 

@@ -37,6 +37,10 @@ pub enum StoreError {
         /// The version in the store now.
         current: i64,
     },
+    /// A write refused because the server as a whole is out of storage
+    /// (its budget, or its disk's free-space watermark), whoever writes.
+    #[error("{0}; the write was refused (ask the administrator)")]
+    StorageFull(crate::storage::StorageFull),
     /// A database URL that is neither `sqlite:` nor `postgres:`.
     #[error("unsupported database URL: expected sqlite:… or postgres://…")]
     UnsupportedUrl,

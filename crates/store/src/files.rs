@@ -156,6 +156,7 @@ impl Store {
         if let Some(kind) = quota.exceeded(before, after) {
             return Ok(Checked::Over(kind));
         }
+        self.check_storage_in(&mut tx, after.bytes - before.bytes, current.is_none()).await?;
         let now = now_ms();
         let row = if current.is_none() {
             let sql = format!(

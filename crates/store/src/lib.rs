@@ -16,6 +16,7 @@ mod projects;
 mod runs;
 mod secrets;
 mod sessions;
+mod storage;
 mod tokens;
 mod usage;
 mod users;
@@ -39,6 +40,7 @@ pub use project_files::{
     check_path, check_paths, FilesError, NewFile, ProjectFiles, Quota, QuotaKind, SizeLimit, SweepReport,
 };
 pub use runs::RUNS_KEPT_PER_PROJECT;
+pub use storage::{StorageFull, StorageLimits, UserStorage};
 pub use tokens::API_TOKEN_PREFIX;
 pub use zip_export::{ZipStream, ZipStreamWriter};
 pub use zip_import::{read_zip, unpack_zip, ArchiveLimits, EntrySink, MAX_ARCHIVE_ENTRIES};
@@ -60,6 +62,9 @@ pub enum Database {
 pub struct Store {
     pool: AnyPool,
     database: Database,
+    /// Server-wide caps on project file writes (none unless set with
+    /// [`Store::with_storage_limits`]).
+    storage: storage::StorageGuard,
 }
 
 impl Store {
@@ -99,7 +104,7 @@ impl Store {
             Database::Postgres => &POSTGRES_MIGRATIONS,
         };
         migrator.run(&pool).await?;
-        Ok(Store { pool, database })
+        Ok(Store { pool, database, storage: storage::StorageGuard::default() })
     }
 
     /// Which database this store talks to.

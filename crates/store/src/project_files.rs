@@ -22,6 +22,7 @@ use object_store::path::Path as ObjectPath;
 use crate::files::Checked;
 use crate::model::{FileEntry, NewFileEntry, Project, ProjectId, ProjectSettings, Usage, UserId};
 use crate::objects::{self, Objects, OBJECTS_ROOT};
+use crate::storage::StorageLimits;
 use crate::{Store, StoreError};
 
 /// Which quota a write would exceed.
@@ -248,6 +249,24 @@ impl ProjectFiles {
         ProjectFiles { store, objects }
     }
 
+    /// The same, with server-wide caps on what all users store together;
+    /// the watermark watches the local object store's disk (none for
+    /// remote object storage).
+    pub fn with_storage_limits(mut self, limits: StorageLimits) -> ProjectFiles {
+        self.store = self.store.with_storage_limits(limits, self.objects.local_root());
+        self
+    }
+
+    /// Refuses, before any upload, a write that would add `added_bytes`
+    /// when the server is out of storage (its budget or its disk's
+    /// watermark). Every write path of this type calls it, and its commit
+    /// checks again in the index transaction; a new write path (a
+    /// streaming import, a copy) calls it before uploading, per entry or
+    /// for the total it knows.
+    pub async fn check_storage(&self, added_bytes: u64) -> Result<(), FilesError> {
+        Ok(self.store.check_storage(added_bytes).await?)
+    }
+
     /// The metadata store.
     pub fn store(&self) -> &Store {
         &self.store
@@ -298,6 +317,10 @@ impl ProjectFiles {
             ..before
         };
         quota.check(before, after)?;
+        let growth = after.bytes - before.bytes;
+        if growth > 0 || previous.is_none() {
+            self.check_storage(u64::try_from(growth).unwrap_or(0)).await?;
+        }
 
         // The checks above spare an upload that would be refused; the
         // index update checks version and quota again, atomically, with
@@ -495,7 +518,10 @@ impl ProjectFiles {
             files: before.files.saturating_add(i64::try_from(files).unwrap_or(i64::MAX)),
             bytes: before.bytes.saturating_add(bytes),
         };
-        quota.check(before, after)
+        quota.check(before, after)?;
+        // The storage budget and the disk watermark, before any upload
+        // (the commit checks them again).
+        self.check_storage(u64::try_from(bytes).unwrap_or(0)).await
     }
 
     /// Inserts the project `id` and its whole index, whose objects are

@@ -67,6 +67,7 @@ impl Store {
         if let Some(kind) = quota.exceeded(before, after) {
             return Ok(Checked::Over(kind));
         }
+        self.check_storage_in(&mut tx, after.bytes - before.bytes, true).await?;
         let now = now_ms();
         let project = Project {
             id: id.clone(),

@@ -17,6 +17,7 @@ mod store {
     pub mod keys;
     pub mod projects;
     pub mod runs;
+    pub mod storage;
 }
 
 use bytesbox_store::{Role, Store, User};

@@ -92,6 +92,17 @@ export interface AdminBox {
   idle_ms?: number;
 }
 
+/** `GET /api/v1/admin/storage`: who stores the most, and the server's total against its caps. */
+export interface AdminStorage {
+  total_bytes: number;
+  /** The server-wide budget; `null`: none. */
+  budget_bytes: number | null;
+  /** The data disk's free bytes (`null` with remote object storage) and the watermark below which writes stop. */
+  disk: { free_bytes: number | null; min_free_bytes: number };
+  /** The users who store the most, most first. */
+  users: { id: string; username: string; projects: number; files: number; bytes: number }[];
+}
+
 export interface AdminSession {
   id: string;
   owner: { user_id: string; username: string } | { guest: string } | { anonymous: true };
@@ -309,6 +320,10 @@ export class ApiClient {
 
   async adminBoxes(): Promise<AdminBox[]> {
     return (await this.json<{ boxes: AdminBox[] }>('GET', '/api/v1/admin/boxes')).boxes;
+  }
+
+  async adminStorage(limit = 20): Promise<AdminStorage> {
+    return this.json<AdminStorage>('GET', `/api/v1/admin/storage?limit=${limit}`);
   }
 }
 

@@ -3,7 +3,7 @@
 // the offer to import the browser's projects into the account.
 
 import { useCallback, useEffect, useState } from 'react';
-import { ApiError, type AdminBox, type AdminSession, type AdminUser, type ApiClient, type Me, type Plan, type Token } from '../api/client';
+import { ApiError, type AdminBox, type AdminSession, type AdminStorage, type AdminUser, type ApiClient, type Me, type Plan, type Token } from '../api/client';
 import { OFFER_IMPORT } from '../store/account';
 import { ProjectDb, type ProjectSummary } from '../store/db';
 import type { ServerWorkspaceStore } from '../store/remote';
@@ -304,7 +304,7 @@ export function SettingsPage({ api, me, onSignOut, onClose }: { api: ApiClient; 
   );
 }
 
-type AdminTab = 'users' | 'sessions' | 'boxes';
+type AdminTab = 'users' | 'sessions' | 'boxes' | 'storage';
 
 /** What a box uses, in words, from the figures the server gave. */
 export function boxUse(b: AdminBox, memory = true): string {
@@ -323,6 +323,7 @@ export function AdminPage({ api, me, onClose }: { api: ApiClient; me: Me; onClos
   const [users, setUsers] = useState<AdminUser[] | null>(null);
   const [sessions, setSessions] = useState<AdminSession[] | null>(null);
   const [boxes, setBoxes] = useState<AdminBox[] | null>(null);
+  const [storage, setStorage] = useState<AdminStorage | null>(null);
   const [plans, setPlans] = useState<Plan[]>([]);
   const [error, setError] = useState<string | null>(null);
 
@@ -331,6 +332,7 @@ export function AdminPage({ api, me, onClose }: { api: ApiClient; me: Me; onClos
     api.adminUsers().then(setUsers, fail);
     api.adminSessions().then(setSessions, fail);
     api.adminBoxes().then(setBoxes, fail);
+    api.adminStorage().then(setStorage, fail);
   }, [api]);
   useEffect(() => {
     reload();
@@ -353,9 +355,15 @@ export function AdminPage({ api, me, onClose }: { api: ApiClient; me: Me; onClos
   return (
     <Modal title="Admin" onClose={onClose} className="page-dialog admin-page">
       <div className="auth-tabs" role="tablist" aria-label="Admin sections">
-        {(['users', 'sessions', 'boxes'] as AdminTab[]).map((t) => (
+        {(['users', 'sessions', 'boxes', 'storage'] as AdminTab[]).map((t) => (
           <button key={t} type="button" role="tab" aria-selected={tab === t} onClick={() => setTab(t)}>
-            {t === 'users' ? `Users${users ? ` (${users.length})` : ''}` : t === 'sessions' ? `Live sessions${sessions ? ` (${sessions.length})` : ''}` : `Boxes${boxes ? ` (${boxes.length})` : ''}`}
+            {t === 'users'
+              ? `Users${users ? ` (${users.length})` : ''}`
+              : t === 'sessions'
+                ? `Live sessions${sessions ? ` (${sessions.length})` : ''}`
+                : t === 'boxes'
+                  ? `Boxes${boxes ? ` (${boxes.length})` : ''}`
+                  : 'Storage'}
           </button>
         ))}
         <button type="button" onClick={reload} aria-label="Refresh">
@@ -475,6 +483,38 @@ export function AdminPage({ api, me, onClose }: { api: ApiClient; me: Me; onClos
             ))}
           </tbody>
         </table>
+      )}
+      {tab === 'storage' && storage && (
+        <>
+          <p className="muted" aria-label="Storage total">
+            {formatBytes(storage.total_bytes)} stored
+            {storage.budget_bytes !== null ? ` of a ${formatBytes(storage.budget_bytes)} budget` : ' (no budget)'}
+            {storage.disk.free_bytes !== null
+              ? `; ${formatBytes(storage.disk.free_bytes)} free on the data disk, writes stop below ${formatBytes(storage.disk.min_free_bytes)}`
+              : ''}
+            .
+          </p>
+          <table className="table" aria-label="Storage by user">
+            <thead>
+              <tr>
+                <th>User</th>
+                <th>Projects</th>
+                <th>Files</th>
+                <th>Stored</th>
+              </tr>
+            </thead>
+            <tbody>
+              {storage.users.map((u) => (
+                <tr key={u.id} data-username={u.username}>
+                  <td>{u.username}</td>
+                  <td>{u.projects}</td>
+                  <td>{u.files}</td>
+                  <td>{formatBytes(u.bytes)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </>
       )}
     </Modal>
   );

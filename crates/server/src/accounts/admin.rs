@@ -1,11 +1,11 @@
-//! `/api/v1/admin/*`: users, live sessions and boxes. The route table
+//! `/api/v1/admin/*`: users, live sessions and boxes, storage. The route table
 //! lets only administrators in.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use bytesbox_sandbox::BoxInfo;
@@ -178,4 +178,44 @@ pub async fn boxes(State(state): State<Arc<AppState>>) -> Json<serde_json::Value
         .map(|info| box_view(info, owners.get(&info.id.to_string()).cloned()))
         .collect();
     Json(serde_json::json!({ "boxes": boxes }))
+}
+
+/// `?limit=N` of `GET /api/v1/admin/storage`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageQuery {
+    /// How many users to list (default 20, at most 1000).
+    pub limit: Option<u32>,
+}
+
+/// `GET /api/v1/admin/storage`: the users who store the most, most first,
+/// and what the server stores against its budget and disk watermark.
+pub async fn storage(
+    State(state): State<Arc<AppState>>,
+    query: Result<Query<StorageQuery>, QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Query(query) =
+        query.map_err(|rejection| ApiError::new(StatusCode::BAD_REQUEST, "invalid_input", rejection.body_text()))?;
+    let store = &state.accounts()?.store;
+    let limits = store.storage_limits();
+    let users: Vec<serde_json::Value> = store
+        .storage_by_user(query.limit.unwrap_or(20).clamp(1, 1000))
+        .await?
+        .into_iter()
+        .map(|user| {
+            serde_json::json!({
+                "id": user.id.0,
+                "username": user.username,
+                "projects": user.projects,
+                "files": user.files,
+                "bytes": user.bytes,
+            })
+        })
+        .collect();
+    Ok(Json(serde_json::json!({
+        "total_bytes": store.total_stored_bytes().await?,
+        "budget_bytes": limits.budget_bytes,
+        "disk": { "free_bytes": store.disk_free_bytes(), "min_free_bytes": limits.min_free_bytes },
+        "users": users,
+    })))
 }

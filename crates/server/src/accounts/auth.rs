@@ -9,7 +9,7 @@ use axum::http::header::ORIGIN;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use bytesbox_store::{ApiToken, Role, Usage, User};
+use bytesbox_store::{ApiToken, Role, StoreError, Usage, User};
 use serde::{Deserialize, Serialize};
 
 use super::caller::Credential;
@@ -105,8 +105,10 @@ pub async fn signup(
         return Err(ApiError::new(StatusCode::FORBIDDEN, "signup_disabled", "sign-up is switched off on this server"));
     }
     let Json(credentials) = body?;
-    let user = accounts.store.create_user(&credentials.username, &credentials.password, Role::User).await?;
-    tracing::info!(user = %user.username, "signed up");
+    accounts.sign_in.reserve_signup(client.0).map_err(too_many_signups)?;
+    let created = accounts.store.create_user(&credentials.username, &credentials.password, Role::User).await;
+    let user = created.inspect_err(|_| accounts.sign_in.release_signup(client.0))?;
+    tracing::info!(user = %user.username, address = %client.0, "signed up");
     start_session(&state, accounts, &user, &headers, StatusCode::CREATED).await
 }
 
@@ -119,8 +121,18 @@ pub async fn login(
 ) -> Result<Response, ApiError> {
     let accounts = admit_attempt(&state, client, &headers)?;
     let Json(credentials) = body?;
-    accounts.sign_in.check_username(&credentials.username).map_err(too_many_attempts)?;
-    let user = accounts.store.verify_password(&credentials.username, &credentials.password).await?;
+    let (address, username) = (client.0, credentials.username.as_str());
+    accounts.sign_in.check_sign_in(address, username).map_err(too_many_attempts)?;
+    let user = match accounts.store.verify_password(username, &credentials.password).await {
+        Ok(user) => user,
+        Err(error) => {
+            if matches!(error, StoreError::InvalidCredentials) {
+                accounts.sign_in.record_failure(address, username);
+            }
+            return Err(error.into());
+        }
+    };
+    accounts.sign_in.record_success(address, username);
     start_session(&state, accounts, &user, &headers, StatusCode::OK).await
 }
 
@@ -212,6 +224,16 @@ fn too_many_attempts(retry_after_secs: u64) -> ApiError {
         StatusCode::TOO_MANY_REQUESTS,
         "rate_limited",
         format!("too many sign-in attempts; try again in {retry_after_secs} s"),
+    );
+    error.retry_after_secs = Some(retry_after_secs);
+    error
+}
+
+fn too_many_signups(retry_after_secs: u64) -> ApiError {
+    let mut error = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        "too many accounts were created from this address today; try again tomorrow",
     );
     error.retry_after_secs = Some(retry_after_secs);
     error

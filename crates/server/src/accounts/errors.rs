@@ -18,6 +18,10 @@ impl From<StoreError> for ApiError {
             }
             StoreError::ProjectNameTaken => (StatusCode::CONFLICT, "name_taken"),
             StoreError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            StoreError::StorageFull(why) => {
+                return ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "storage_full", message)
+                    .with_detail("reason", why.as_str())
+            }
             StoreError::Conflict { current, .. } => {
                 return ApiError::new(StatusCode::CONFLICT, "conflict", message)
                     .with_detail("current_version", *current)

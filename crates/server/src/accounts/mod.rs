@@ -16,13 +16,14 @@ pub mod sign_in_limits;
 
 use std::time::Duration;
 
-use bytesbox_store::{Objects, ProjectFiles, Store};
+use bytesbox_store::{Objects, ProjectFiles, StorageLimits, Store};
 
 pub use caller::{Caller, Principal};
 pub use plans::{Plan, PlanConfig, Plans};
 
 use crate::rate_limit::RateLimitConfig;
 use sign_in_limits::SignInLimits;
+pub use sign_in_limits::SignInRates;
 
 /// How accounts behave (`[accounts]` in the configuration).
 #[derive(Clone, Debug)]
@@ -44,11 +45,14 @@ pub struct AccountsConfig {
     pub allowed_origins: Vec<String>,
     /// How long a sign-in lasts.
     pub session_ttl: Duration,
-    /// Sign-in and sign-up attempts per client address.
-    pub sign_in_per_address: RateLimitConfig,
-    /// Sign-in attempts per username, from anywhere.
-    pub sign_in_per_username: RateLimitConfig,
+    /// Sign-in and sign-up limits (`sign_in_limits.rs`).
+    pub sign_in: SignInRates,
+    /// Server-wide caps on what all users store together.
+    pub storage: StorageLimits,
 }
+
+/// 1 GiB: room for the database, logs and a few large saves in flight.
+pub const DEFAULT_MIN_FREE_BYTES: u64 = 1024 * 1024 * 1024;
 
 impl Default for AccountsConfig {
     fn default() -> Self {
@@ -58,10 +62,19 @@ impl Default for AccountsConfig {
             secure_cookies: None,
             allowed_origins: Vec::new(),
             session_ttl: Duration::from_secs(30 * 24 * 3600),
-            sign_in_per_address: RateLimitConfig { per_minute: 20, burst: 10, trust_forwarded_for: false },
-            sign_in_per_username: RateLimitConfig { per_minute: 10, burst: 5, trust_forwarded_for: false },
+            sign_in: SignInRates {
+                per_address: rate(20, 10),
+                per_address_and_username: rate(1, 5),
+                per_username_after_failure: rate(6, 6),
+                signups_per_address_per_day: 20,
+            },
+            storage: StorageLimits { budget_bytes: None, min_free_bytes: DEFAULT_MIN_FREE_BYTES },
         }
     }
+}
+
+fn rate(per_minute: u32, burst: u32) -> RateLimitConfig {
+    RateLimitConfig { per_minute, burst, trust_forwarded_for: false }
 }
 
 /// Everything the account routes need.
@@ -84,13 +97,17 @@ pub struct Accounts {
 impl Accounts {
     /// Accounts over `store`.
     pub fn new(store: Store, plans: Plans, config: AccountsConfig) -> Accounts {
-        let sign_in = SignInLimits::new(&config.sign_in_per_address, &config.sign_in_per_username);
+        let sign_in = SignInLimits::new(&config.sign_in);
         Accounts { store, plans, config, sign_in, files: None }
     }
 
-    /// The same accounts with project files kept in `objects`.
+    /// The same accounts with project files kept in `objects`, within the
+    /// configured storage caps (the watermark watches a local object
+    /// store's disk).
     pub fn with_objects(mut self, objects: Objects) -> Accounts {
-        self.files = Some(ProjectFiles::new(self.store.clone(), objects));
+        let files = ProjectFiles::new(self.store.clone(), objects).with_storage_limits(self.config.storage);
+        self.store = files.store().clone();
+        self.files = Some(files);
         self
     }
 }

@@ -22,6 +22,16 @@ pub(super) struct AccountsServer {
 }
 
 pub(super) async fn start_accounts(config: AccountsConfig, plans_toml: &str) -> AccountsServer {
+    start_accounts_with(config, plans_toml, false).await
+}
+
+/// The same with project files on the local disk (in the data dir), as
+/// `bytesbox serve` keeps them by default, instead of in memory.
+pub(super) async fn start_accounts_on_disk(config: AccountsConfig) -> AccountsServer {
+    start_accounts_with(config, "", true).await
+}
+
+async fn start_accounts_with(config: AccountsConfig, plans_toml: &str, on_disk: bool) -> AccountsServer {
     let data = tempfile::tempdir().unwrap();
     let store = Store::open_in_data_dir(data.path()).await.unwrap();
     let configured: BTreeMap<String, PlanConfig> = toml::from_str(plans_toml).unwrap();
@@ -30,8 +40,14 @@ pub(super) async fn start_accounts(config: AccountsConfig, plans_toml: &str) -> 
     let no_rate_limit = RateLimitConfig { per_minute: 0, burst: 0, trust_forwarded_for: false };
     let mut built = build(Options { rate_limit: no_rate_limit, ..Options::catalog() }).await;
     let plans = Plans::new(&configured, &built.state.default_limits, &built.state.max_limits).unwrap();
-    // Project files in memory: the project routes work, nothing outlives the test.
-    let accounts = Accounts::new(store.clone(), plans, config).with_objects(bytesbox_store::Objects::in_memory());
+    // Project files in memory unless asked: the project routes work,
+    // nothing outlives the test.
+    let objects = if on_disk {
+        bytesbox_store::Objects::open(&bytesbox_store::ObjectsConfig::local_in_data_dir(data.path())).unwrap()
+    } else {
+        bytesbox_store::Objects::in_memory()
+    };
+    let accounts = Accounts::new(store.clone(), plans, config).with_objects(objects);
     built.state.accounts = Some(Arc::new(accounts));
     let server = serve(built).await;
     let ws_url = server.url.clone();
@@ -60,6 +76,17 @@ pub(super) struct Browser {
 impl Browser {
     pub(super) fn new(base: &str) -> Browser {
         let http = reqwest::Client::builder().cookie_store(true).build().unwrap();
+        Browser { http, base: base.to_string(), csrf: None }
+    }
+
+    /// A browser whose connections come from `address` (any of
+    /// 127.0.0.0/8 reaches the test server): another client address.
+    pub(super) fn from_address(base: &str, address: &str) -> Browser {
+        let http = reqwest::Client::builder()
+            .cookie_store(true)
+            .local_address(address.parse::<std::net::IpAddr>().unwrap())
+            .build()
+            .unwrap();
         Browser { http, base: base.to_string(), csrf: None }
     }
 
@@ -404,14 +431,12 @@ async fn dns_rebinding_is_refused_loopback_and_the_public_url_are_served() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sign_in_attempts_are_rate_limited_per_username_and_address() {
-    if !require_root("sign_in_attempts_are_rate_limited_per_username_and_address") {
+async fn sign_in_attempts_are_rate_limited_per_address_and_username() {
+    if !require_root("sign_in_attempts_are_rate_limited_per_address_and_username") {
         return;
     }
-    let config = AccountsConfig {
-        sign_in_per_username: RateLimitConfig { per_minute: 1, burst: 3, trust_forwarded_for: false },
-        ..AccountsConfig::default()
-    };
+    let mut config = AccountsConfig::default();
+    config.sign_in.per_address_and_username = RateLimitConfig { per_minute: 1, burst: 3, trust_forwarded_for: false };
     let server = start_accounts(config, "").await;
     Browser::sign_up(&server.base, "dave").await;
     let mut browser = Browser::new(&server.base);
@@ -424,21 +449,199 @@ async fn sign_in_attempts_are_rate_limited_per_username_and_address() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS, "even the right password waits");
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS, "this address guessed enough at dave");
     let wait: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&wait));
     assert_eq!(browser.auth("login", "someone-else", "wrong password").await.0, StatusCode::UNAUTHORIZED);
+    let mut owner = Browser::from_address(&server.base, "127.0.0.2");
+    assert_eq!(owner.auth("login", "dave", "correct horse battery").await.0, StatusCode::OK, "dave's own address");
 
-    let config = AccountsConfig {
-        sign_in_per_address: RateLimitConfig { per_minute: 1, burst: 2, trust_forwarded_for: false },
-        ..AccountsConfig::default()
-    };
+    let mut config = AccountsConfig::default();
+    config.sign_in.per_address = RateLimitConfig { per_minute: 1, burst: 2, trust_forwarded_for: false };
     let strict = start_accounts(config, "").await;
     let mut browser = Browser::new(&strict.base);
     assert_eq!(browser.auth("login", "a-name", "wrong password").await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(browser.auth("login", "b-name", "wrong password").await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(browser.auth("signup", "c-name", "a long password").await.0, StatusCode::TOO_MANY_REQUESTS);
     strict.stop().await;
+    server.stop().await;
+}
+
+/// Issue 10, item 9: seven wrong passwords for `admin` from one address
+/// locked the real admin out everywhere (429 at another address).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guesser_cannot_lock_the_owner_out_of_sign_in() {
+    if !require_root("a_guesser_cannot_lock_the_owner_out_of_sign_in") {
+        return;
+    }
+    let server = start_accounts(AccountsConfig::default(), "").await;
+    server.store.create_user("admin", "correct horse battery", Role::Admin).await.unwrap();
+    let mut guesser = Browser::new(&server.base);
+    let mut answers = Vec::new();
+    for attempt in 0..7 {
+        answers.push(guesser.auth("login", "admin", &format!("guess number {attempt}")).await.0);
+    }
+    assert!(answers.iter().all(|status| [StatusCode::UNAUTHORIZED, StatusCode::TOO_MANY_REQUESTS].contains(status)));
+    assert_eq!(answers.last(), Some(&StatusCode::TOO_MANY_REQUESTS), "the guesser is throttled: {answers:?}");
+
+    // The admin, at another address, signs in at the first try.
+    let mut admin = Browser::from_address(&server.base, "127.0.0.2");
+    let (status, me) = admin.auth("login", "admin", "correct horse battery").await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    assert_eq!(me["user"]["role"], "admin");
+
+    // A distributed guesser: each address's first wrong guess is free,
+    // later ones share one slow bucket per username, which the admin at a
+    // clean address never touches.
+    let mut config = AccountsConfig::default();
+    config.sign_in.per_username_after_failure = RateLimitConfig { per_minute: 1, burst: 2, trust_forwarded_for: false };
+    let botnet = start_accounts(config, "").await;
+    botnet.store.create_user("admin", "correct horse battery", Role::Admin).await.unwrap();
+    let mut bots: Vec<Browser> =
+        (3..8).map(|last| Browser::from_address(&botnet.base, &format!("127.0.0.{last}"))).collect();
+    let mut refused = Vec::new();
+    for round in 0..3 {
+        for bot in &mut bots {
+            let status = bot.auth("login", "admin", &format!("round {round} guess")).await.0;
+            refused.push(status == StatusCode::TOO_MANY_REQUESTS);
+        }
+    }
+    assert!(!refused[..5].contains(&true), "first guesses are not refused: {refused:?}");
+    // Ten later guesses share a bucket of two (and one more a minute).
+    let later = refused[5..].iter().filter(|refused| **refused).count();
+    assert!(later >= 5, "after their first guess the bots share one bucket: {refused:?}");
+    let mut admin = Browser::from_address(&botnet.base, "127.0.0.2");
+    assert_eq!(admin.auth("login", "admin", "correct horse battery").await.0, StatusCode::OK);
+    botnet.stop().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_ups_are_capped_per_address_per_day() {
+    if !require_root("sign_ups_are_capped_per_address_per_day") {
+        return;
+    }
+    let mut config = AccountsConfig::default();
+    config.sign_in.signups_per_address_per_day = 2;
+    let server = start_accounts(config, "").await;
+    Browser::sign_up(&server.base, "first").await;
+    // A sign-up that creates no account does not count.
+    let (status, _) = Browser::new(&server.base).auth("signup", "first", "correct horse battery").await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    Browser::sign_up(&server.base, "second").await;
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/v1/auth/signup", server.base))
+        .json(&json!({"username": "third", "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=24 * 3600).contains(&wait), "{wait}");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
+    // Another address has its own count; signing in is not a sign-up.
+    let mut elsewhere = Browser::from_address(&server.base, "127.0.0.2");
+    assert_eq!(elsewhere.auth("signup", "third", "correct horse battery").await.0, StatusCode::CREATED);
+    assert_eq!(Browser::new(&server.base).auth("login", "first", "correct horse battery").await.0, StatusCode::OK);
+    server.stop().await;
+}
+
+/// A zip of one file of `size` bytes.
+fn zip_of(path: &str, size: usize) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    writer.start_file(path, zip::write::SimpleFileOptions::default()).unwrap();
+    writer.write_all(&vec![b'z'; size]).unwrap();
+    writer.finish().unwrap().into_inner()
+}
+
+fn new_project(name: &str, size: usize) -> Value {
+    json!({"name": name, "files": [{"path": "data.txt", "content": "x".repeat(size)}]})
+}
+
+/// Issue 10, item 10: open sign-up filled the disk, nothing capped what
+/// all accounts store together.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_storage_budget_holds_across_accounts_and_admins_see_who_holds_what() {
+    if !require_root("the_storage_budget_holds_across_accounts_and_admins_see_who_holds_what") {
+        return;
+    }
+    let mut config = AccountsConfig::default();
+    config.storage.budget_bytes = Some(10_000);
+    let server = start_accounts(config, "").await;
+    let (alice, bob) = (Browser::sign_up(&server.base, "alice").await, Browser::sign_up(&server.base, "bob").await);
+    let (status, body) = alice.call(reqwest::Method::POST, "/api/v1/projects", Some(new_project("a", 6_000))).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let alices = body["project"]["id"].as_str().unwrap().to_string();
+
+    // Bob's plan allows 200 MiB, but the server has 4,000 bytes left.
+    let (status, body) = bob.call(reqwest::Method::POST, "/api/v1/projects", Some(new_project("b", 5_000))).await;
+    assert_eq!(status, StatusCode::INSUFFICIENT_STORAGE, "{body}");
+    assert_eq!(body["error"]["code"], "storage_full");
+    assert_eq!(body["error"]["reason"], "budget", "{body}");
+    let response = bob
+        .request(reqwest::Method::POST, "/api/v1/projects/import?name=zipped")
+        .body(zip_of("main.py", 5_000))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::INSUFFICIENT_STORAGE);
+    let path = format!("/api/v1/projects/{alices}/duplicate");
+    let (status, body) = alice.call(reqwest::Method::POST, &path, Some(json!({"name": "copy"}))).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::INSUFFICIENT_STORAGE, Some("storage_full")));
+    let response = bob
+        .request(reqwest::Method::POST, "/api/v1/projects/import?name=zipped")
+        .body(zip_of("main.py", 3_000))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED, "what fits is still stored");
+
+    // The admin sees who holds the most, and the total against the budget.
+    server.store.create_user("root-admin", "correct horse battery", Role::Admin).await.unwrap();
+    let mut admin = Browser::new(&server.base);
+    assert_eq!(admin.auth("login", "root-admin", "correct horse battery").await.0, StatusCode::OK);
+    assert_eq!(bob.call(reqwest::Method::GET, "/api/v1/admin/storage", None).await.0, StatusCode::FORBIDDEN);
+    let (status, storage) = admin.call(reqwest::Method::GET, "/api/v1/admin/storage?limit=2", None).await;
+    assert_eq!(status, StatusCode::OK, "{storage}");
+    assert_eq!(storage["total_bytes"], 9_000);
+    assert_eq!(storage["budget_bytes"], 10_000);
+    let users: Vec<(&str, i64)> = storage["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|user| (user["username"].as_str().unwrap(), user["bytes"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(users, [("alice", 6_000), ("bob", 3_000)]);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_stop_at_the_data_disk_watermark() {
+    if !require_root("writes_stop_at_the_data_disk_watermark") {
+        return;
+    }
+    // A watermark above the disk's free space: the disk counts as full.
+    let mut config = AccountsConfig::default();
+    config.storage.min_free_bytes = u64::MAX / 2;
+    let server = start_accounts_on_disk(config).await;
+    let user = Browser::sign_up(&server.base, "erin").await;
+    let (status, body) = user.call(reqwest::Method::POST, "/api/v1/projects", Some(new_project("p", 10))).await;
+    assert_eq!(status, StatusCode::INSUFFICIENT_STORAGE, "{body}");
+    assert_eq!(
+        (body["error"]["code"].as_str(), body["error"]["reason"].as_str()),
+        (Some("storage_full"), Some("disk"))
+    );
+    // Reading and signing in still work.
+    assert_eq!(user.call(reqwest::Method::GET, "/api/v1/projects", None).await.0, StatusCode::OK);
+    server.stop().await;
+
+    // The default watermark (1 GiB) leaves a normal disk writable.
+    let server = start_accounts_on_disk(AccountsConfig::default()).await;
+    let user = Browser::sign_up(&server.base, "erin").await;
+    let (status, body) = user.call(reqwest::Method::POST, "/api/v1/projects", Some(new_project("p", 10))).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
     server.stop().await;
 }
 
