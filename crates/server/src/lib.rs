@@ -5,7 +5,11 @@
 pub mod accounts;
 pub mod app;
 pub mod catalog_planner;
+pub mod connections;
 pub mod http;
+pub mod inbound;
+pub mod listener;
+pub mod memory_budget;
 pub mod metrics;
 pub mod piston;
 pub mod planner;
