@@ -14,3 +14,6 @@ mod served;
 
 #[path = "hostile/report.rs"]
 mod report;
+
+#[path = "hostile/connections.rs"]
+mod connections;
