@@ -287,7 +287,9 @@ mod tests {
 
     const MIB: usize = 1024 * 1024;
 
-    fn metered(budget: &Arc<MemoryBudget>) -> (MeteredIo<tokio::io::DuplexStream>, tokio::io::DuplexStream, InboundMeter) {
+    fn metered(
+        budget: &Arc<MemoryBudget>,
+    ) -> (MeteredIo<tokio::io::DuplexStream>, tokio::io::DuplexStream, InboundMeter) {
         let (server, client) = tokio::io::duplex(4 * MIB);
         let meter = InboundMeter::new(budget.clone());
         let permit = ConnectionLimits::new(None, 10).admit("127.0.0.1".parse().expect("ip")).expect("admitted");

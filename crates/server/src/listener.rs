@@ -110,4 +110,3 @@ fn refuse(tcp: TcpStream, refusal: Refusal) {
     let mut tcp = tcp;
     let _ = futures_util::FutureExt::now_or_never(tcp.shutdown());
 }
-

@@ -58,7 +58,9 @@ impl From<ReadRefused> for ApiError {
                 error.retry_after_secs = Some(1);
                 error
             }
-            ReadRefused::Stalled(_) => ApiError::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", refused.to_string()),
+            ReadRefused::Stalled(_) => {
+                ApiError::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", refused.to_string())
+            }
         }
     }
 }
@@ -187,10 +189,7 @@ impl HttpBody for BudgetedBody {
     type Data = Bytes;
     type Error = axum::Error;
 
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let this = self.get_mut();
         if this.reserved.is_none() {
             let declared = this.inner.size_hint().exact().and_then(|n| usize::try_from(n).ok()).unwrap_or(0);
@@ -299,7 +298,8 @@ mod tests {
         use futures_util::StreamExt;
         let first = Ok::<_, std::io::Error>(Frame::data(Bytes::from_static(b"{")));
         let stream = futures_util::stream::iter([first]).chain(futures_util::stream::pending());
-        let body = BudgetedBody::wrap(Body::new(http_body_util::StreamBody::new(stream)), &budget, Duration::from_millis(300));
+        let body =
+            BudgetedBody::wrap(Body::new(http_body_util::StreamBody::new(stream)), &budget, Duration::from_millis(300));
         let error = body.collect().await.expect_err("stalled");
         assert_eq!(ReadRefused::find(&error), Some(&ReadRefused::Stalled(0)));
         assert_eq!(ApiError::from(ReadRefused::Stalled(3)).code(), "request_timeout");

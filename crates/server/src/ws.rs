@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
-use axum::Extension;
 use axum::response::Response;
+use axum::Extension;
 use bytes::Bytes;
 use bytesbox_engine::{EngineError, Job, JobEvent};
 use bytesbox_sandbox::paths::validate_unique;
@@ -67,7 +67,10 @@ pub async fn upgrade(
 /// had room for: the reason says which.
 pub(crate) fn inbound_close(inbound: &Inbound, timed_out: bool) -> Option<CloseFrame> {
     if timed_out {
-        Some(CloseFrame { code: close_code::POLICY, reason: "message_timeout: a message took too long to arrive".into() })
+        Some(CloseFrame {
+            code: close_code::POLICY,
+            reason: "message_timeout: a message took too long to arrive".into(),
+        })
     } else if inbound.refused() {
         Some(CloseFrame { code: close_code::AGAIN, reason: "server_busy: no room for this message; try again".into() })
     } else {

@@ -236,11 +236,11 @@ async fn half_sent_websocket_messages_are_bounded_and_timed_out() {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let started = Instant::now();
         let tcp = connect_from(VICTIM, address).await.unwrap();
-        let (mut socket, _) =
-            tokio_tungstenite::client_async(format!("ws://{address}/api/v1/ws"), tcp).await.unwrap();
+        let (mut socket, _) = tokio_tungstenite::client_async(format!("ws://{address}/api/v1/ws"), tcp).await.unwrap();
         let hello = next_json(&mut socket).await;
         assert_eq!(hello["type"], "hello");
-        let run = json!({"type": "run", "id": "v", "language": "bash", "files": [{"path": "main.sh", "content": "echo hi"}]});
+        let run =
+            json!({"type": "run", "id": "v", "language": "bash", "files": [{"path": "main.sh", "content": "echo hi"}]});
         socket.send(Message::Text(run.to_string().into())).await.unwrap();
         let mut output = String::new();
         loop {

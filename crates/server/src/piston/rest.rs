@@ -71,12 +71,7 @@ pub struct PistonResult {
 }
 
 /// `POST /api/v2/execute`: runs a project once in a fresh box.
-pub async fn execute(
-    State(state): State<Arc<AppState>>,
-    client: Client,
-    caller: Caller,
-    request: Request,
-) -> Response {
+pub async fn execute(State(state): State<Arc<AppState>>, client: Client, caller: Caller, request: Request) -> Response {
     if let Err(retry_after_secs) = state.rate_limits.check(client.0) {
         return PistonError::from(ApiError::rate_limited(retry_after_secs)).into_response();
     }
