@@ -10,7 +10,7 @@
 //! frames (a client cannot desynchronise a parser it never meets), and it
 //! dates the oldest unreceived byte, which is the message assembly clock.
 //!
-//! A connection may hold a few KiB unbudgeted, so small messages never
+//! A connection may hold a few KiB unbudgeted (`UNBUDGETED_BYTES`), so small messages never
 //! touch the budget. Past that, reading waits for room (the budget's
 //! wait), then fails, which closes the connection.
 
@@ -26,10 +26,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::connections::ConnectionPermit;
-use crate::memory_budget::{MemoryBudget, ReadRefused, Reservation};
-
-/// Bytes a connection may hold in a partial message without reserving.
-const UNBUDGETED_BYTES: usize = 8 * 1024;
+use crate::memory_budget::{MemoryBudget, ReadRefused, Reservation, UNBUDGETED_BYTES};
 
 /// Bytes reserved at a time past that.
 const RESERVE_STEP: usize = 256 * 1024;

@@ -24,6 +24,11 @@ use crate::http::ApiError;
 /// arrives, without waiting.
 pub const UPFRONT_MAX_BYTES: usize = crate::ws::MAX_FRAME_BYTES + 2 * 1024 * 1024;
 
+/// Bytes a body or a WebSocket connection may hold without reserving, so
+/// that ordinary small requests and messages never wait for the budget
+/// (bounded anyway by the connection caps: 16 KiB times 10,000).
+pub const UNBUDGETED_BYTES: usize = 16 * 1024;
+
 /// Why the server stopped reading a body or message.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ReadRefused {
@@ -193,8 +198,8 @@ impl HttpBody for BudgetedBody {
         let this = self.get_mut();
         if this.reserved.is_none() {
             let declared = this.inner.size_hint().exact().and_then(|n| usize::try_from(n).ok()).unwrap_or(0);
-            let reserving =
-                this.reserving.get_or_insert_with(|| Box::pin(this.budget.reserve(declared.min(UPFRONT_MAX_BYTES))));
+            let upfront = declared.saturating_sub(UNBUDGETED_BYTES).min(UPFRONT_MAX_BYTES);
+            let reserving = this.reserving.get_or_insert_with(|| Box::pin(this.budget.reserve(upfront)));
             match reserving.as_mut().poll(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Err(refused)) => return this.refuse(refused),
@@ -219,7 +224,7 @@ impl HttpBody for BudgetedBody {
                 if let Some(data) = frame.data_ref() {
                     this.read += data.len();
                     let reserved = this.reserved.get_or_insert_with(Reservation::default);
-                    let missing = this.read.saturating_sub(reserved.bytes());
+                    let missing = this.read.saturating_sub(UNBUDGETED_BYTES + reserved.bytes());
                     if missing > 0 {
                         match this.budget.try_reserve(missing) {
                             Ok(more) => reserved.merge(more),
@@ -269,6 +274,14 @@ mod tests {
         let bytes = body.collect().await.expect("read").to_bytes();
         assert_eq!(bytes.len(), 3 * MIB);
         assert_eq!(budget.in_use(), 0, "a finished body gives its share back");
+    }
+
+    #[tokio::test]
+    async fn small_bodies_pass_even_when_the_budget_is_full() {
+        let budget = MemoryBudget::new(MIB, Duration::from_millis(50));
+        let _all = budget.reserve(MIB).await.expect("room");
+        let body = BudgetedBody::wrap(Body::from(vec![b'{'; UNBUDGETED_BYTES]), &budget, Duration::from_secs(5));
+        assert_eq!(body.collect().await.expect("read").to_bytes().len(), UNBUDGETED_BYTES);
     }
 
     #[tokio::test]

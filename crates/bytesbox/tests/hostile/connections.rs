@@ -167,6 +167,32 @@ async fn half_sent_requests_from_one_address_do_not_starve_others() {
     victim_is_served(&served, ATTACK).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_past_the_address_cap_is_answered_503_unread() {
+    if !require_root("a_connection_past_the_address_cap_is_answered_503_unread") {
+        return;
+    }
+    let served = Served::start("[connections]\nmax_per_address = 2\n");
+    let address = socket_address(&served);
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut stream = connect_from(ATTACKER, address).await.unwrap();
+        stream.write_all(b"GET /healthz HTTP/1.1\r\n").await.unwrap();
+        held.push(stream);
+    }
+    // The server admits connections in order, so once a request on a third
+    // one is refused, both are counted.
+    let mut third = connect_from(ATTACKER, address).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), third.read_to_end(&mut answer)).await.unwrap().unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("too_many_connections"), "{answer}");
+    let health = client_from(VICTIM).get(format!("http://{address}/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200, "another address is not affected");
+    drop(held);
+}
+
 /// Opens a WebSocket by hand (the frame that follows is not one a library
 /// would send) and reads the `101` answer.
 async fn raw_websocket(address: SocketAddr) -> TcpStream {
@@ -319,4 +345,50 @@ async fn bodies_from_a_rate_limited_address_are_not_read() {
         answers.iter().all(|status| status.as_deref().is_none_or(|status| status == "429")),
         "answers: {answers:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_past_the_memory_budget_are_refused_and_stalled_ones_time_out() {
+    if !require_root("bodies_past_the_memory_budget_are_refused_and_stalled_ones_time_out") {
+        return;
+    }
+    const ATTACK: &str = "conn-budget-bodies";
+    const BODIES: usize = 80;
+    // No rate limit and room for every run: only the memory budget stands
+    // between these bodies and the server's memory.
+    let served = Served::start(
+        "[rate_limit]\nper_minute = 0\n[plans.guest]\nmax_concurrent_runs = 100\n\
+         [connections]\nidle_timeout_secs = 3\n",
+    );
+    let address = socket_address(&served);
+    let idle = served.rss_kib();
+    let peak = RssPeak::start(served.pid());
+    let declared = 14 * MIB;
+    let answers = futures_util::future::join_all((0..BODIES).map(|_| async move {
+        let mut stream = connect_from(ATTACKER, address).await.unwrap();
+        let head = format!(
+            "POST /api/v1/execute HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
+             Content-Length: {declared}\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let body = vec![b' '; usize::try_from(declared).unwrap() - 1];
+        let _ = tokio::time::timeout(Duration::from_secs(60), stream.write_all(&body)).await;
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(60), stream.read_to_end(&mut answer)).await;
+        let answer = String::from_utf8_lossy(&answer).into_owned();
+        ["server_busy", "request_timeout"].into_iter().find(|code| answer.contains(code)).unwrap_or("none")
+    }));
+    let victim = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        victim_is_served(&served, ATTACK).await;
+    };
+    let (answers, ()) = tokio::join!(answers, victim);
+    let peak = peak.finish();
+    let count = |code: &str| answers.iter().filter(|answer| **answer == code).count();
+    record(ATTACK, "server memory over idle at peak (MiB)", peak.saturating_sub(idle) / 1024);
+    record(ATTACK, "refused 503 server_busy", format!("{} of {BODIES}", count("server_busy")));
+    record(ATTACK, "stalled, 408 request_timeout", format!("{} of {BODIES}", count("request_timeout")));
+    assert!(peak < idle + ALLOWED_GROWTH_KIB, "server memory peaked at {peak} KiB from {idle} KiB");
+    assert!(count("server_busy") > 0, "answers: {answers:?}");
+    assert!(count("request_timeout") > 0, "answers: {answers:?}");
 }
