@@ -248,13 +248,15 @@ async fn half_sent_websocket_messages_are_bounded_and_timed_out() {
     let idle = served.rss_kib();
     let peak = RssPeak::start(served.pid());
     let frame_bytes = 12 * MIB - 64;
+    // One frame for all.
+    let mut frame = text_frame_header(frame_bytes);
+    frame.resize(frame.len() + usize::try_from(frame_bytes).unwrap() - 1, b'x');
+    let frame: &[u8] = &frame;
     let attackers = futures_util::future::join_all((0..CONNECTIONS).map(|_| async move {
         let mut stream = raw_websocket(address).await;
-        let mut frame = text_frame_header(frame_bytes);
-        frame.resize(frame.len() + usize::try_from(frame_bytes).unwrap() - 1, b'x');
         // The server stops reading when the budget is full; the write ends
         // when it closes the connection.
-        let _ = tokio::time::timeout(Duration::from_secs(60), stream.write_all(&frame)).await;
+        let _ = tokio::time::timeout(Duration::from_secs(60), stream.write_all(frame)).await;
         close_code(&mut stream).await
     }));
     let victim = async {
@@ -321,6 +323,9 @@ async fn bodies_from_a_rate_limited_address_are_not_read() {
     let idle = served.rss_kib();
     let peak = RssPeak::start(served.pid());
     let declared = 14 * MIB;
+    // One body for all (the test's memory and time go to the attack, not
+    // to making 80 copies).
+    let body: &[u8] = &vec![b' '; usize::try_from(declared).unwrap() - 1];
     let answers = futures_util::future::join_all((0..BODIES).map(|_| async move {
         let mut stream = connect_from(ATTACKER, address).await.unwrap();
         let head = format!(
@@ -328,9 +333,8 @@ async fn bodies_from_a_rate_limited_address_are_not_read() {
              Content-Length: {declared}\r\n\r\n"
         );
         stream.write_all(head.as_bytes()).await.unwrap();
-        let body = vec![b' '; usize::try_from(declared).unwrap() - 1];
         // Refused unread, the body stops going in when the server closes.
-        let _ = tokio::time::timeout(Duration::from_secs(60), stream.write_all(&body)).await;
+        let _ = tokio::time::timeout(Duration::from_secs(60), stream.write_all(body)).await;
         let mut answer = Vec::new();
         let _ = tokio::time::timeout(Duration::from_secs(60), stream.read_to_end(&mut answer)).await;
         String::from_utf8_lossy(&answer).split_whitespace().nth(1).map(str::to_string)
@@ -364,6 +368,9 @@ async fn bodies_past_the_memory_budget_are_refused_and_stalled_ones_time_out() {
     let idle = served.rss_kib();
     let peak = RssPeak::start(served.pid());
     let declared = 14 * MIB;
+    // One body for all (the test's memory and time go to the attack, not
+    // to making 80 copies).
+    let body: &[u8] = &vec![b' '; usize::try_from(declared).unwrap() - 1];
     let answers = futures_util::future::join_all((0..BODIES).map(|_| async move {
         let mut stream = connect_from(ATTACKER, address).await.unwrap();
         let head = format!(
@@ -371,8 +378,7 @@ async fn bodies_past_the_memory_budget_are_refused_and_stalled_ones_time_out() {
              Content-Length: {declared}\r\n\r\n"
         );
         stream.write_all(head.as_bytes()).await.unwrap();
-        let body = vec![b' '; usize::try_from(declared).unwrap() - 1];
-        let _ = tokio::time::timeout(Duration::from_secs(60), stream.write_all(&body)).await;
+        let _ = tokio::time::timeout(Duration::from_secs(60), stream.write_all(body)).await;
         let mut answer = Vec::new();
         let _ = tokio::time::timeout(Duration::from_secs(60), stream.read_to_end(&mut answer)).await;
         let answer = String::from_utf8_lossy(&answer).into_owned();
