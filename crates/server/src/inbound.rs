@@ -17,6 +17,7 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -27,6 +28,10 @@ use tokio::time::Instant;
 
 use crate::connections::ConnectionPermit;
 use crate::memory_budget::{MemoryBudget, ReadRefused, Reservation, UNBUDGETED_BYTES};
+
+/// A client's control frame beyond its payload: two header bytes (its
+/// payload is at most 125 bytes) and the four-byte mask.
+const CONTROL_FRAME_OVERHEAD: usize = 6;
 
 /// Bytes reserved at a time past that.
 const RESERVE_STEP: usize = 256 * 1024;
@@ -48,6 +53,8 @@ impl std::fmt::Debug for InboundMeter {
 
 struct Shared {
     budget: Arc<MemoryBudget>,
+    /// Set once, after the upgrade; before it, reads pass without a lock.
+    armed: AtomicBool,
     state: Mutex<State>,
     /// When the oldest byte not yet part of a received message came in.
     pending_since: watch::Sender<Option<Instant>>,
@@ -55,7 +62,6 @@ struct Shared {
 
 #[derive(Default)]
 struct State {
-    armed: bool,
     unreceived: usize,
     reserved: Reservation,
     reserving: Option<Reserving>,
@@ -66,7 +72,9 @@ impl InboundMeter {
     /// A disarmed meter charging `budget`.
     pub fn new(budget: Arc<MemoryBudget>) -> InboundMeter {
         let (pending_since, _) = watch::channel(None);
-        InboundMeter { shared: Arc::new(Shared { budget, state: Mutex::default(), pending_since }) }
+        InboundMeter {
+            shared: Arc::new(Shared { budget, armed: AtomicBool::new(false), state: Mutex::default(), pending_since }),
+        }
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -75,11 +83,24 @@ impl InboundMeter {
 
     /// Starts charging: the connection now carries WebSocket frames.
     pub fn arm(&self) {
-        self.state().armed = true;
+        self.shared.armed.store(true, Ordering::Release);
     }
 
-    /// The handler received a message: what was read so far is no longer
-    /// held by the WebSocket library.
+    /// The handler received a ping or pong with `payload` bytes. Only that
+    /// frame's bytes are given back: it may have come between the
+    /// fragments of a data message the library still holds (RFC 6455
+    /// allows control frames there), and pings must not reset its clock.
+    pub fn received_control(&self, payload: usize) {
+        let mut state = self.state();
+        state.unreceived = state.unreceived.saturating_sub(payload + CONTROL_FRAME_OVERHEAD);
+        if state.unreceived == 0 {
+            state.reserved = Reservation::default();
+            self.shared.pending_since.send_replace(None);
+        }
+    }
+
+    /// The handler received a data message: what was read so far is no
+    /// longer held by the WebSocket library.
     pub fn received(&self) {
         let mut state = self.state();
         state.unreceived = 0;
@@ -122,10 +143,10 @@ impl InboundMeter {
     /// How many bytes the socket may read now: `None` for any number
     /// (not armed), else at least one once the budget has room.
     fn poll_allowance(&self, cx: &mut Context<'_>) -> Poll<io::Result<Option<usize>>> {
-        let mut state = self.state();
-        if !state.armed {
+        if !self.shared.armed.load(Ordering::Acquire) {
             return Poll::Ready(Ok(None));
         }
+        let mut state = self.state();
         loop {
             let allowance = (UNBUDGETED_BYTES + state.reserved.bytes()).saturating_sub(state.unreceived);
             if allowance > 0 {
@@ -149,13 +170,14 @@ impl InboundMeter {
     }
 
     fn read(&self, bytes: usize) {
-        let mut state = self.state();
-        if state.armed && bytes > 0 {
-            if state.unreceived == 0 {
-                self.shared.pending_since.send_replace(Some(Instant::now()));
-            }
-            state.unreceived += bytes;
+        if bytes == 0 || !self.shared.armed.load(Ordering::Acquire) {
+            return;
         }
+        let mut state = self.state();
+        if state.unreceived == 0 {
+            self.shared.pending_since.send_replace(Some(Instant::now()));
+        }
+        state.unreceived += bytes;
     }
 }
 
@@ -252,10 +274,17 @@ impl Inbound {
         Inbound { meter, timeout }
     }
 
-    /// A message (of any kind) arrived.
+    /// A data message arrived.
     pub fn received(&self) {
         if let Some(meter) = &self.meter {
             meter.received();
+        }
+    }
+
+    /// A ping or pong with `payload` bytes arrived.
+    pub fn received_control(&self, payload: usize) {
+        if let Some(meter) = &self.meter {
+            meter.received_control(payload);
         }
     }
 
@@ -318,6 +347,21 @@ mod tests {
         assert!(error.to_string().contains("too many"), "{error}");
         meter.received();
         assert_eq!(budget.in_use(), 0, "a received message gives its bytes back");
+    }
+
+    #[tokio::test]
+    async fn pings_between_fragments_give_back_only_their_own_bytes() {
+        let budget = MemoryBudget::new(MIB, Duration::from_millis(20));
+        let (mut server, mut client, meter) = metered(&budget);
+        meter.arm();
+        // A fragment of a data message, then a ping with a 4-byte payload.
+        client.write_all(&[0u8; 100 + 10]).await.expect("write");
+        let mut read = [0u8; 110];
+        server.read_exact(&mut read).await.expect("read");
+        meter.received_control(4);
+        assert_eq!(meter.unreceived(), 100, "the fragment is still held");
+        meter.received_control(94);
+        assert_eq!(meter.unreceived(), 0);
     }
 
     #[tokio::test]

@@ -166,8 +166,10 @@ pub(crate) async fn next_message(
     inbound: &Inbound,
 ) -> Option<Result<Message, axum::Error>> {
     let frame = stream.next().await;
-    if let Some(Ok(_)) = &frame {
-        inbound.received();
+    match &frame {
+        Some(Ok(Message::Ping(payload) | Message::Pong(payload))) => inbound.received_control(payload.len()),
+        Some(Ok(_)) => inbound.received(),
+        Some(Err(_)) | None => {}
     }
     frame
 }
