@@ -195,10 +195,10 @@ async fn a_connection_past_the_address_cap_is_answered_503_unread() {
 
 /// Opens a WebSocket by hand (the frame that follows is not one a library
 /// would send) and reads the `101` answer.
-async fn raw_websocket(address: SocketAddr) -> TcpStream {
+async fn raw_websocket(address: SocketAddr, path: &str) -> TcpStream {
     let mut stream = connect_from(ATTACKER, address).await.unwrap();
     let upgrade = format!(
-        "GET /api/v1/ws HTTP/1.1\r\nHost: {address}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
     );
     stream.write_all(upgrade.as_bytes()).await.unwrap();
@@ -218,6 +218,26 @@ fn text_frame_header(length: u64) -> Vec<u8> {
     header.extend_from_slice(&length.to_be_bytes());
     header.extend_from_slice(&[1, 2, 3, 4]);
     header
+}
+
+/// A whole masked text frame (with a zero mask, so the payload is as is).
+fn text_frame(payload: &str) -> Vec<u8> {
+    let length = payload.len();
+    let mut frame = vec![0x81];
+    match length {
+        0..=125 => frame.push(0x80 | u8::try_from(length).unwrap()),
+        126..=65535 => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&u16::try_from(length).unwrap().to_be_bytes());
+        }
+        _ => {
+            frame.push(0x80 | 127);
+            frame.extend_from_slice(&(length as u64).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(&[0, 0, 0, 0]);
+    frame.extend_from_slice(payload.as_bytes());
+    frame
 }
 
 /// Reads until the server closes; the close frame's code, if it sent one.
@@ -253,7 +273,7 @@ async fn half_sent_websocket_messages_are_bounded_and_timed_out() {
     frame.resize(frame.len() + usize::try_from(frame_bytes).unwrap() - 1, b'x');
     let frame: &[u8] = &frame;
     let attackers = futures_util::future::join_all((0..CONNECTIONS).map(|_| async move {
-        let mut stream = raw_websocket(address).await;
+        let mut stream = raw_websocket(address, "/api/v1/ws").await;
         // The server stops reading when the budget is full; the write ends
         // when it closes the connection.
         let _ = tokio::time::timeout(Duration::from_secs(60), stream.write_all(frame)).await;
@@ -397,4 +417,23 @@ async fn bodies_past_the_memory_budget_are_refused_and_stalled_ones_time_out() {
     assert!(peak < idle + ALLOWED_GROWTH_KIB, "server memory peaked at {peak} KiB from {idle} KiB");
     assert!(count("server_busy") > 0, "answers: {answers:?}");
     assert!(count("request_timeout") > 0, "answers: {answers:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_sent_piston_message_is_closed_by_the_message_timeout() {
+    if !require_root("a_half_sent_piston_message_is_closed_by_the_message_timeout") {
+        return;
+    }
+    let served = Served::start("[connections]\nmessage_timeout_secs = 2\n");
+    let address = socket_address(&served);
+    let mut stream = raw_websocket(address, "/api/v2/connect").await;
+    // A job waiting for its input, so the connection stays up for it...
+    let init =
+        json!({"type": "init", "language": "bash", "version": "*", "files": [{"content": "read line; echo $line"}]});
+    stream.write_all(&text_frame(&init.to_string())).await.unwrap();
+    // ...then a 1 MiB `data` message of which a fifth comes.
+    let mut partial = text_frame_header(MIB);
+    partial.resize(partial.len() + usize::try_from(MIB / 5).unwrap(), b'x');
+    stream.write_all(&partial).await.unwrap();
+    assert_eq!(close_code(&mut stream).await, Some(1008));
 }
