@@ -9,6 +9,7 @@ use bytesbox_native::NativeConfig;
 use bytesbox_sandbox::RunLimits;
 use bytesbox_server::accounts::origin::origin_of_url;
 use bytesbox_server::accounts::{AccountsConfig, PlanConfig, SignInRates};
+use bytesbox_server::connections::ConnectionConfig;
 use bytesbox_server::rate_limit::RateLimitConfig;
 use bytesbox_store::StorageLimits;
 use serde::Deserialize;
@@ -27,6 +28,8 @@ pub struct FileConfig {
     pub limits: LimitsConfig,
     /// Per-client rate limits.
     pub rate_limit: RateLimitConfig,
+    /// Timeouts, connection caps and the memory budget of reads.
+    pub connections: ConnectionConfig,
     /// Accounts and guests.
     pub accounts: AccountsSection,
     /// Resource plans, over the built-in `guest`, `default` and `large`.
@@ -233,9 +236,15 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("bytesbox-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let good = dir.join("good.toml");
-        std::fs::write(&good, "[sessions]\ngrace_secs = 5\n[admission]\nmax_running = 3\n").unwrap();
+        std::fs::write(
+            &good,
+            "[sessions]\ngrace_secs = 5\n[admission]\nmax_running = 3\n[connections]\nmax_per_address = 7\n",
+        )
+        .unwrap();
         let config = FileConfig::load(Some(&good)).unwrap();
         assert_eq!(config.sessions.grace_secs, 5);
+        assert_eq!(config.connections.max_per_address, 7);
+        assert_eq!(config.connections.header_timeout_secs, 10, "unset settings keep their defaults");
         assert_eq!(config.admission.max_running, 3);
         let typo = dir.join("typo.toml");
         std::fs::write(&typo, "[sessions]\ngrace_sec = 5\n").unwrap();

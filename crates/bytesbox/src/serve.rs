@@ -1,11 +1,9 @@
 //! `bytesbox serve`.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use bytesbox_docker::{detect_runtimes, DockerBackend, DockerConfig};
 use bytesbox_engine::{AdmissionConfig, Engine};
 use bytesbox_native::NativeBackend;
@@ -14,6 +12,7 @@ use bytesbox_sandbox::{Backend, BoxSpec};
 use bytesbox_server::accounts::{Accounts, Plans};
 use bytesbox_server::app::{router, AppState};
 use bytesbox_server::catalog_planner::CatalogPlanner;
+use bytesbox_server::listener::ListenerSettings;
 use bytesbox_server::metrics::Metrics;
 use bytesbox_server::rate_limit::RateLimits;
 use bytesbox_server::session::{SessionConfig, Sessions};
@@ -26,8 +25,19 @@ use crate::config::FileConfig;
 /// Serves until SIGTERM or Ctrl+C, then drains and exits cleanly.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_json);
-    let config = FileConfig::load(args.config.as_deref())?;
-    raise_open_file_limit();
+    let mut config = FileConfig::load(args.config.as_deref())?;
+    let open_files = raise_open_file_limit();
+    // Connections past the open-file limit would fail anyway, and starve
+    // boxes, the database and the jailer of descriptors first.
+    let fitting = usize::try_from(open_files.saturating_sub(RESERVED_FILES)).unwrap_or(usize::MAX).max(1);
+    if config.connections.max_total > fitting {
+        tracing::warn!(
+            configured = config.connections.max_total,
+            fitting,
+            "[connections] max_total lowered to fit the open-file limit"
+        );
+        config.connections.max_total = fitting;
+    }
     let data_dir = &args.store.data_dir;
     std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
     // The store first: a wrong DATABASE_URL should fail before the
@@ -64,7 +74,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     for runtime in planner.statuses() {
         tracing::info!(runtime = %runtime.id, available = runtime.available, version = ?runtime.version, "runtime");
     }
-    let mut state = AppState::new(sessions.clone(), planner, metrics);
+    let mut state = AppState::new(sessions.clone(), planner, metrics).with_connections(config.connections.clone());
     state.rate_limits = RateLimits::new(&config.rate_limit);
     state.default_limits = config.limits.default.clone();
     state.max_limits = config.limits.max.clone();
@@ -103,16 +113,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         WebAssets::Directory(dir) => tracing::info!(dir = %dir.display(), "serving the web IDE"),
         WebAssets::NotBuilt(dir) => tracing::warn!(dir = %dir.display(), "the web IDE is not built; `/` says how"),
     }
+    let settings = ListenerSettings {
+        config: config.connections.clone(),
+        trusted_proxy: config.rate_limit.trust_forwarded_for,
+        budget: state.memory.clone(),
+    };
+    tracing::info!(connections = ?settings.config, "connection limits");
     let app = with_web_ui(router(Arc::new(state)), &web);
-    // Output frames are small and latency-bound: no Nagle delay (which,
-    // with the client's delayed ACK, held a run's last frames ~40 ms).
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::warn!(error = %e, "could not set TCP_NODELAY");
-        }
-    });
-    let service = app.into_make_service_with_connect_info::<SocketAddr>();
-    let server = tokio::spawn(async move { axum::serve(listener, service).await });
+    let server = tokio::spawn(bytesbox_server::listener::serve(listener, app, settings));
 
     shutdown_signal().await;
     tracing::info!("draining: no new runs; running ones get {} s", config.sessions.drain_secs);
@@ -155,13 +163,22 @@ fn init_logging(json: bool) {
     }
 }
 
+/// Descriptors kept out of `[connections] max_total`'s reach: boxes'
+/// sockets and pidfds, the database, the object store, the jailer.
+const RESERVED_FILES: u64 = 1024;
+
 /// Every connected session holds a socket: take the whole hard limit on
-/// open files rather than the usual soft 1024.
-fn raise_open_file_limit() {
+/// open files rather than the usual soft 1024. Returns the limit now in
+/// force.
+fn raise_open_file_limit() -> u64 {
     use nix::sys::resource::{getrlimit, setrlimit, Resource};
-    let raised =
-        getrlimit(Resource::RLIMIT_NOFILE).and_then(|(_, hard)| setrlimit(Resource::RLIMIT_NOFILE, hard, hard));
-    if let Err(e) = raised {
-        tracing::warn!(error = %e, "could not raise the open-file limit");
+    let raised = getrlimit(Resource::RLIMIT_NOFILE)
+        .and_then(|(_, hard)| setrlimit(Resource::RLIMIT_NOFILE, hard, hard).map(|()| hard));
+    match raised {
+        Ok(limit) => limit,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not raise the open-file limit");
+            getrlimit(Resource::RLIMIT_NOFILE).map_or(1024, |(soft, _)| soft)
+        }
     }
 }

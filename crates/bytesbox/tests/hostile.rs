@@ -19,14 +19,15 @@ mod report;
 
 #[path = "hostile/cancellation.rs"]
 mod cancellation;
+#[path = "hostile/connections.rs"]
+mod connections;
 #[path = "hostile/fairness.rs"]
 mod fairness;
-#[path = "hostile/rebinding.rs"]
-mod rebinding;
-
 #[path = "hostile/kernel_memory.rs"]
 mod kernel_memory;
 #[path = "hostile/projects_memory.rs"]
 mod projects_memory;
+#[path = "hostile/rebinding.rs"]
+mod rebinding;
 #[path = "hostile/sign_in.rs"]
 mod sign_in;

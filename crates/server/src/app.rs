@@ -10,7 +10,9 @@ use bytesbox_sandbox::RunLimits;
 
 use crate::accounts::run_slots::{requester_of, RunSlot, RunSlots};
 use crate::accounts::{Accounts, Caller};
+use crate::connections::ConnectionConfig;
 use crate::http::ApiError;
+use crate::memory_budget::MemoryBudget;
 use crate::metrics::Metrics;
 use crate::planner::Planner;
 use crate::rate_limit::{RateLimitConfig, RateLimits};
@@ -40,6 +42,11 @@ pub struct AppState {
     pub accounts: Option<Arc<Accounts>>,
     /// Runs going per caller.
     pub run_slots: RunSlots,
+    /// Timeouts of bodies and WebSocket messages (and the accept loop's
+    /// caps, which `crate::listener` applies).
+    pub connections: ConnectionConfig,
+    /// The memory request bodies and partial WebSocket messages may take.
+    pub memory: Arc<MemoryBudget>,
 }
 
 /// What a caller's runs may use: its plan, resolved.
@@ -74,6 +81,11 @@ impl AppState {
             max_project_bytes: 10 * 1024 * 1024,
             accounts: None,
             run_slots: RunSlots::default(),
+            memory: MemoryBudget::new(
+                ConnectionConfig::default().memory_budget_bytes(),
+                ConnectionConfig::default().memory_wait(),
+            ),
+            connections: ConnectionConfig::default(),
         }
     }
 
@@ -111,6 +123,22 @@ impl AppState {
         }
     }
 
+    /// Uses `config` for connections and the memory budget.
+    pub fn with_connections(mut self, config: ConnectionConfig) -> AppState {
+        self.memory = MemoryBudget::new(config.memory_budget_bytes(), config.memory_wait());
+        self.connections = config;
+        self
+    }
+
+    /// Refuses a run before its body is read when no run could be admitted
+    /// now (the server is draining).
+    pub fn check_admission(&self) -> Result<(), ApiError> {
+        match self.sessions.engine().admission().is_open() {
+            true => Ok(()),
+            false => Err(ApiError::from(bytesbox_engine::EngineError::ShuttingDown)),
+        }
+    }
+
     /// A place for one more run of `caller`, or `too_many_runs`.
     pub fn run_slot(&self, caller: &Caller, policy: &RunPolicy) -> Result<RunSlot, ApiError> {
         let requester = requester_of(caller, &policy.plan, policy.run_slot_share_percent);
@@ -132,7 +160,7 @@ impl AppState {
 pub fn router(state: Arc<AppState>) -> Router {
     crate::routes::router_from_table(&state)
         // A 10 MiB project, base64-encoded, plus JSON.
-        .layer(axum::extract::DefaultBodyLimit::max(crate::ws::MAX_FRAME_BYTES + 2 * 1024 * 1024))
+        .layer(axum::extract::DefaultBodyLimit::max(crate::memory_budget::UPFRONT_MAX_BYTES))
         .layer(axum::middleware::from_fn(crate::security_headers::add))
         .with_state(state)
 }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::accounts::Caller;
 use crate::app::AppState;
 use crate::box_lease::BoxLease;
+use crate::memory_budget::ReadRefused;
 use crate::metrics::BoxOrigin;
 use crate::planner::RuntimeInfo;
 use crate::protocol::{EncodedBytes, Encoding, LimitOverrides, RunRequest, ServerMessage, WireFile};
@@ -87,9 +88,14 @@ impl ApiError {
     }
 }
 
-/// A JSON body that could not be read: 400 `invalid_message`.
+/// A JSON body that could not be read: 400 `invalid_message`, unless the
+/// server stopped reading it (no room in the memory budget, or a client
+/// that stopped sending).
 impl From<axum::extract::rejection::JsonRejection> for ApiError {
     fn from(rejection: axum::extract::rejection::JsonRejection) -> ApiError {
+        if let Some(refused) = ReadRefused::find(&rejection) {
+            return refused.clone().into();
+        }
         ApiError::new(StatusCode::BAD_REQUEST, "invalid_message", rejection.body_text())
     }
 }
@@ -197,12 +203,14 @@ pub async fn execute(
     State(state): State<Arc<AppState>>,
     client: Client,
     caller: Caller,
-    body: Result<Json<ExecuteRequest>, axum::extract::rejection::JsonRejection>,
+    request: Request,
 ) -> Result<Json<ExecuteResponse>, ApiError> {
+    // Everything that can refuse the run does so before the body is read.
     state.rate_limits.check(client.0).map_err(ApiError::rate_limited)?;
     let policy = state.run_policy(&caller);
     let slot = state.run_slot(&caller, &policy)?;
-    let Json(body) = body?;
+    state.check_admission()?;
+    let Json(body) = Json::<ExecuteRequest>::from_request(request, &state).await?;
     let mut run = RunRequest {
         id: "execute".into(),
         language: body.language,

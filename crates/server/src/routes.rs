@@ -19,6 +19,7 @@ use crate::accounts::origin::{host_allowed, origin_allowed};
 use crate::accounts::Caller;
 use crate::app::AppState;
 use crate::http::ApiError;
+use crate::memory_budget::BudgetedBody;
 
 /// The header that carries the CSRF token on cookie-authenticated writes.
 pub const CSRF_HEADER: &str = "x-csrf-token";
@@ -119,6 +120,9 @@ pub fn router_from_table(state: &Arc<AppState>) -> axum::Router<Arc<AppState>> {
 /// the request for the handler.
 async fn guard(State((state, access)): State<(Arc<AppState>, Access)>, request: Request, next: Next) -> Response {
     let (mut parts, body) = request.into_parts();
+    // Whatever reads the body from here on holds its share of the memory
+    // budget while it does, and gives up on a client that stops sending.
+    let body = BudgetedBody::wrap(body, &state.memory, state.connections.idle_timeout());
     let allowed_origins = state.accounts.as_ref().map(|a| a.config.allowed_origins.as_slice()).unwrap_or_default();
     if !host_allowed(&parts.headers, allowed_origins) {
         return ApiError::new(

@@ -2,9 +2,10 @@
 
 use std::sync::Arc;
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::response::Response;
+use axum::Extension;
 use bytes::Bytes;
 use bytesbox_engine::{EngineError, Job, JobEvent};
 use bytesbox_sandbox::paths::validate_unique;
@@ -17,6 +18,7 @@ use crate::accounts::run_slots::RunSlot;
 use crate::accounts::Caller;
 use crate::app::{AppState, RunPolicy};
 use crate::http::ApiError;
+use crate::inbound::{Inbound, InboundMeter};
 use crate::metrics::BoxOrigin;
 use crate::planner::PlanRequest;
 use crate::protocol::{
@@ -46,6 +48,7 @@ pub async fn upgrade(
     State(state): State<Arc<AppState>>,
     client: Client,
     caller: Caller,
+    meter: Option<Extension<InboundMeter>>,
 ) -> Result<Response, ApiError> {
     state.rate_limits.check(client.0).map_err(ApiError::rate_limited)?;
     Ok(ws
@@ -53,7 +56,26 @@ pub async fn upgrade(
         .max_frame_size(MAX_FRAME_BYTES)
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(0)
-        .on_upgrade(move |socket| connection(socket, state, params.resume, client, caller)))
+        .on_upgrade(move |socket| {
+            let inbound = Inbound::start(meter.map(|Extension(meter)| meter), state.connections.message_timeout());
+            connection(socket, state, params.resume, client, caller, inbound)
+        }))
+}
+
+/// The close frame of a connection whose client took longer than the
+/// message timeout to send a message, or sent more than the memory budget
+/// had room for: the reason says which.
+pub(crate) fn inbound_close(inbound: &Inbound, timed_out: bool) -> Option<CloseFrame> {
+    if timed_out {
+        Some(CloseFrame {
+            code: close_code::POLICY,
+            reason: "message_timeout: a message took too long to arrive".into(),
+        })
+    } else if inbound.refused() {
+        Some(CloseFrame { code: close_code::AGAIN, reason: "server_busy: no room for this message; try again".into() })
+    } else {
+        None
+    }
 }
 
 fn error(id: Option<&str>, code: &str, message: impl Into<String>) -> ServerMessage {
@@ -67,7 +89,14 @@ async fn send_now(sink: &mut futures_util::stream::SplitSink<WebSocket, Message>
     }
 }
 
-async fn connection(socket: WebSocket, state: Arc<AppState>, resume: Option<String>, client: Client, caller: Caller) {
+async fn connection(
+    socket: WebSocket,
+    state: Arc<AppState>,
+    resume: Option<String>,
+    client: Client,
+    caller: Caller,
+    inbound: Inbound,
+) {
     let (mut sink, mut stream) = socket.split();
     let principal = caller.principal();
     let resumed = resume.as_deref().map(|token| state.sessions.resume(token).filter(|s| s.may_resume(&principal)));
@@ -95,13 +124,19 @@ async fn connection(socket: WebSocket, state: Arc<AppState>, resume: Option<Stri
         max_limits: Box::new(policy.max_limits.clone()),
     };
     if send_now(&mut sink, &hello).await {
+        let message_timed_out = inbound.timed_out();
+        tokio::pin!(message_timed_out);
         loop {
             tokio::select! {
                 queued = outbox.recv() => match queued {
                     Some(message) => if !send_now(&mut sink, &message).await { break },
                     None => break,
                 },
-                frame = stream.next() => match frame {
+                () = &mut message_timed_out => {
+                    let _ = sink.send(Message::Close(inbound_close(&inbound, true))).await;
+                    break;
+                }
+                frame = next_message(&mut stream, &inbound) => match frame {
                     Some(Ok(Message::Text(text))) => {
                         if let Some(reply) = handle(&state, &session, client, &caller, text.as_str()).await {
                             if !send_now(&mut sink, &reply).await { break }
@@ -111,6 +146,10 @@ async fn connection(socket: WebSocket, state: Arc<AppState>, resume: Option<Stri
                         if !send_now(&mut sink, &error(None, "invalid_message", "frames are JSON text")).await { break }
                     }
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    Some(Err(_)) if inbound.refused() => {
+                        let _ = sink.send(Message::Close(inbound_close(&inbound, false))).await;
+                        break;
+                    }
                     Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
                 },
             }
@@ -118,6 +157,21 @@ async fn connection(socket: WebSocket, state: Arc<AppState>, resume: Option<Stri
     }
     session.detach(outbox);
     state.sessions.disconnected(session, generation);
+}
+
+/// The client's next message; tells the meter it arrived (its bytes are
+/// no longer partial). Cancel-safe, as `StreamExt::next` is.
+pub(crate) async fn next_message(
+    stream: &mut futures_util::stream::SplitStream<WebSocket>,
+    inbound: &Inbound,
+) -> Option<Result<Message, axum::Error>> {
+    let frame = stream.next().await;
+    match &frame {
+        Some(Ok(Message::Ping(payload) | Message::Pong(payload))) => inbound.received_control(payload.len()),
+        Some(Ok(_)) => inbound.received(),
+        Some(Err(_)) | None => {}
+    }
+    frame
 }
 
 /// Handles one client frame; returns a direct reply, if any.

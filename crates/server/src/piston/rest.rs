@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -17,6 +17,7 @@ use crate::accounts::Caller;
 use crate::app::AppState;
 use crate::http::ApiError;
 use crate::http::{run_in_fresh_box, CollectedStage};
+use crate::memory_budget::ReadRefused;
 use crate::rate_limit::Client;
 
 /// One stage of an `execute` answer.
@@ -70,39 +71,34 @@ pub struct PistonResult {
 }
 
 /// `POST /api/v2/execute`: runs a project once in a fresh box.
-pub async fn execute(
-    State(state): State<Arc<AppState>>,
-    client: Client,
-    caller: Caller,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub async fn execute(State(state): State<Arc<AppState>>, client: Client, caller: Caller, request: Request) -> Response {
     if let Err(retry_after_secs) = state.rate_limits.check(client.0) {
         return PistonError::from(ApiError::rate_limited(retry_after_secs)).into_response();
     }
-    match execute_inner(&state, &caller, &headers, &body).await {
+    match execute_inner(&state, &caller, request).await {
         Ok(result) => Json(result).into_response(),
         Err(error) => error.into_response(),
     }
 }
 
-async fn execute_inner(
-    state: &AppState,
-    caller: &Caller,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<PistonResult, PistonError> {
-    if !is_json(headers) {
+async fn execute_inner(state: &Arc<AppState>, caller: &Caller, request: Request) -> Result<PistonResult, PistonError> {
+    if !is_json(request.headers()) {
         return Err(PistonError {
             status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
             message: "requests must be of type application/json".into(),
             retry_after_secs: None,
         });
     }
-    let body: Value = serde_json::from_slice(body)
-        .map_err(|e| PistonError::bad_request(format!("the body is not valid JSON: {e}")))?;
+    // Everything that can refuse the run does so before the body is read.
     let policy = state.run_policy(caller);
     let slot = state.run_slot(caller, &policy)?;
+    state.check_admission()?;
+    let body = Bytes::from_request(request, state).await.map_err(|rejection| match ReadRefused::find(&rejection) {
+        Some(refused) => PistonError::from(ApiError::from(refused.clone())),
+        None => PistonError { status: rejection.status(), message: rejection.body_text(), retry_after_secs: None },
+    })?;
+    let body: Value = serde_json::from_slice(&body)
+        .map_err(|e| PistonError::bad_request(format!("the body is not valid JSON: {e}")))?;
     let prepared = prepare(state, &policy, &body, true)?;
     let [compile, run] = run_in_fresh_box(state, prepared.job, slot.requester()).await?;
     let [compile_cap, run_cap] = prepared.output_caps;

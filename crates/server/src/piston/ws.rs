@@ -29,6 +29,7 @@ use crate::accounts::Caller;
 use crate::app::AppState;
 use crate::box_lease::BoxLease;
 use crate::http::ApiError;
+use crate::inbound::{Inbound, InboundMeter};
 use crate::metrics::BoxOrigin;
 use crate::rate_limit::Client;
 
@@ -41,6 +42,10 @@ mod close {
     pub const ONLY_STDIN: (u16, &str) = (4004, "Can only write to stdin");
     pub const INVALID_SIGNAL: (u16, &str) = (4005, "Invalid signal");
     pub const JOB_COMPLETED: (u16, &str) = (4999, "Job Completed");
+    // Ours, in the standard range: a message slower than the message
+    // timeout, or one the memory budget had no room for.
+    pub const MESSAGE_TIMEOUT: (u16, &str) = (1008, "Message Timeout");
+    pub const SERVER_BUSY: (u16, &str) = (1013, "Server Busy");
 }
 
 type Close = (u16, &'static str);
@@ -52,6 +57,7 @@ pub async fn connect(
     client: Client,
     caller: Caller,
     config: Option<Extension<PistonConfig>>,
+    meter: Option<Extension<InboundMeter>>,
 ) -> Response {
     // A connection runs one job: it costs one token, taken at the upgrade.
     if let Err(retry_after_secs) = state.rate_limits.check(client.0) {
@@ -61,7 +67,10 @@ pub async fn connect(
     ws.max_message_size(crate::ws::MAX_FRAME_BYTES)
         .max_frame_size(crate::ws::MAX_FRAME_BYTES)
         .read_buffer_size(crate::ws::READ_BUFFER_BYTES)
-        .on_upgrade(move |socket| serve(socket, state, config, caller))
+        .on_upgrade(move |socket| {
+            let inbound = Inbound::start(meter.map(|Extension(meter)| meter), state.connections.message_timeout());
+            serve(socket, state, config, caller, inbound)
+        })
 }
 
 /// The connection's job, once `init` started it.
@@ -92,22 +101,26 @@ enum Next {
     Fail(String),
 }
 
-async fn serve(socket: WebSocket, state: Arc<AppState>, config: PistonConfig, caller: Caller) {
+async fn serve(socket: WebSocket, state: Arc<AppState>, config: PistonConfig, caller: Caller, inbound: Inbound) {
     let (sink, mut stream) = socket.split();
     let mut connection = Connection { state, caller, sink, initialized: false, sandbox: None, job: None };
     let init_deadline = tokio::time::sleep(config.init_timeout);
     tokio::pin!(init_deadline);
+    let message_timed_out = inbound.timed_out();
+    tokio::pin!(message_timed_out);
     let ending = loop {
         let next = tokio::select! {
             _ = &mut init_deadline, if !connection.initialized => Next::Close(close::INITIALIZATION_TIMEOUT),
+            () = &mut message_timed_out => Next::Close(close::MESSAGE_TIMEOUT),
             event = next_event(&mut connection.job) => connection.forward(event).await,
-            frame = stream.next() => match frame {
+            frame = crate::ws::next_message(&mut stream, &inbound) => match frame {
                 Some(Ok(Message::Text(text))) => connection.handle(text.as_str()).await,
                 Some(Ok(Message::Binary(data))) => match std::str::from_utf8(&data) {
                     Ok(text) => connection.handle(text).await,
                     Err(_) => Next::Fail("frames are JSON text".into()),
                 },
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => Next::Continue,
+                Some(Err(_)) if inbound.refused() => Next::Close(close::SERVER_BUSY),
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break None,
             },
         };
