@@ -149,3 +149,50 @@ pub async fn box_listing(backend: &dyn Backend) -> TestResult {
     .await;
     bx.finish(result).await
 }
+
+/// Forks sleepers until fork fails, then says how many it holds and waits.
+const FILL_PROCESSES_PY: &str = "import os, time
+held = 0
+while held < 100000:
+    try:
+        pid = os.fork()
+    except OSError:
+        break
+    if pid == 0:
+        time.sleep(300)
+        os._exit(0)
+    held += 1
+print('full %d' % held, flush=True)
+time.sleep(300)
+";
+
+/// A box that holds every process its limit allows does not stop another
+/// box from starting processes: the limit is per box, never shared
+/// through a common uid (on Docker, a per-user `RLIMIT_NPROC` would count
+/// every box's processes together).
+pub async fn process_limit_is_per_box(backend: &dyn Backend) -> TestResult {
+    let a = TestBox::create(backend, "process_limit_is_per_box_a").await?;
+    let b = match TestBox::create(backend, "process_limit_is_per_box_b").await {
+        Ok(b) => b,
+        Err(e) => return a.finish(Err(e)).await,
+    };
+    let result = async {
+        let mut filler = a.start(command(&["python3", "-c", FILL_PROCESSES_PY])).await?;
+        filler.wait_for("full").await?;
+        let run = b.sh("echo one | cat | cat; echo forked").await?;
+        let forked = run.stdout_text();
+        filler.control().kill().await.map_err(|e| format!("kill failed: {e}"))?;
+        filler.expect_exit(RunStatus::Killed).await?;
+        ensure(run.report.status == RunStatus::Ok && forked == "one\nforked\n", || {
+            format!(
+                "box B could not start processes while box A held its limit ({}): {:?} stdout {forked:?} stderr {:?}",
+                filler.stdout_text().trim(),
+                run.report.status,
+                String::from_utf8_lossy(&run.stderr),
+            )
+        })
+    }
+    .await;
+    let result_b = b.finish(Ok(())).await;
+    a.finish(result.and(result_b)).await
+}

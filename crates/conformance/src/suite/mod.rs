@@ -61,6 +61,7 @@ pub fn conformance_tests() -> Vec<(&'static str, ConformanceTest)> {
         put_files_hostile_paths => files::put_files_hostile_paths,
         put_files_planted_symlink => files::put_files_planted_symlink,
         boxes_isolated => boxes::boxes_isolated,
+        process_limit_is_per_box => boxes::process_limit_is_per_box,
         destroy_while_running => boxes::destroy_while_running,
         destroyed_box_rejects_use => boxes::destroyed_box_rejects_use,
         box_listing => boxes::box_listing,
