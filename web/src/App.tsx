@@ -51,7 +51,7 @@ type MobileView = 'files' | 'code' | 'console';
 type AccountPage = 'signin' | 'settings' | 'admin' | 'import' | null;
 
 // The account pages are a chunk of their own, loaded on first use.
-const accountPages = () => import('./components/Account');
+const accountPages = () => import('./components/account');
 const AuthDialog = lazy(() => accountPages().then((m) => ({ default: m.AuthDialog })));
 const SettingsPage = lazy(() => accountPages().then((m) => ({ default: m.SettingsPage })));
 const AdminPage = lazy(() => accountPages().then((m) => ({ default: m.AdminPage })));

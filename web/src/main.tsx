@@ -32,7 +32,7 @@ async function start() {
   let workspace: Workspace;
   if (state.status === 'sign-in' || state.status === 'error') {
     // The account pages are a chunk of their own, loaded when needed.
-    const { SignInPage, StartError } = await import('./components/Account');
+    const { SignInPage, StartError } = await import('./components/account');
     if (state.status === 'sign-in') render(<SignInPage api={api} reason={state.reason} />);
     else render(<StartError message={`Bytesbox could not reach its server: ${state.message}`} />);
     return;
@@ -41,7 +41,7 @@ async function start() {
     const remote = new ServerWorkspaceStore(api, window.localStorage);
     workspace = remote;
     remote.load().catch(async (e: unknown) => {
-      const { StartError } = await import('./components/Account');
+      const { StartError } = await import('./components/account');
       render(<StartError message={`Your projects could not be loaded: ${e instanceof Error ? e.message : String(e)}`} api={api} />);
     });
   } else {
