@@ -1,11 +1,12 @@
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
-import { App } from './App';
+import { App } from './app/App';
 import { ApiClient } from './api/client';
 import { BytesboxClient, defaultUrl } from './protocol/client';
 import { AccountStore } from './store/account';
 import { ConsolesStore } from './store/consoles';
 import { ProjectDb } from './store/db';
+import { RuntimesStore } from './store/runtimes';
 import { ServerWorkspaceStore } from './store/remote';
 import { SettingsStore } from './store/settings';
 import { WorkspaceStore, type Workspace } from './store/workspace';
@@ -16,6 +17,7 @@ const account = new AccountStore(api);
 const client = new BytesboxClient({ url: defaultUrl(window.location) });
 const consoles = new ConsolesStore(client);
 const settings = new SettingsStore(window.localStorage);
+const runtimes = new RuntimesStore();
 const root = createRoot(document.getElementById('root')!);
 
 // For the browser tests and for debugging from the console.
@@ -28,6 +30,7 @@ async function start() {
   render(<div className="loading">Loading…</div>);
   // Who is calling decides where projects live; the WebSocket session
   // belongs to that caller, so it opens only now.
+  void runtimes.load(api);
   const state = await account.load();
   let workspace: Workspace;
   if (state.status === 'sign-in' || state.status === 'error') {
@@ -54,7 +57,7 @@ async function start() {
   }
   debug.workspace = workspace;
   client.connect();
-  render(<App workspace={workspace} consoles={consoles} settings={settings} account={account} />);
+  render(<App workspace={workspace} consoles={consoles} settings={settings} runtimes={runtimes} account={account} />);
 }
 
 void start();

@@ -2,7 +2,7 @@
 
 import { useCallback, useEffect, useState } from 'react';
 import type { AdminBox, AdminSession, AdminStorage, AdminUser, ApiClient, Me, Plan } from '../../api/client';
-import { Modal } from '../Dialogs';
+import { Modal } from '../Dialogs/Dialogs';
 import { boxUse, formatBytes, messageOf } from './format';
 
 type AdminTab = 'users' | 'sessions' | 'boxes' | 'storage';

@@ -3,7 +3,7 @@
 import { useEffect, useState } from 'react';
 import { ProjectDb, type ProjectSummary } from '../../store/db';
 import type { ServerWorkspaceStore } from '../../store/remote';
-import { Modal } from '../Dialogs';
+import { Modal } from '../Dialogs/Dialogs';
 import { messageOf } from './format';
 
 /**

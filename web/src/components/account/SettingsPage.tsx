@@ -2,7 +2,7 @@
 
 import { useCallback, useEffect, useState } from 'react';
 import type { ApiClient, Me, Token } from '../../api/client';
-import { Modal } from '../Dialogs';
+import { Modal } from '../Dialogs/Dialogs';
 import { formatBytes, messageOf, when } from './format';
 
 function Meter({ label, used, max, bytes }: { label: string; used: number; max: number; bytes?: boolean }) {

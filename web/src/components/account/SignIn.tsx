@@ -5,7 +5,7 @@
 import { useState } from 'react';
 import type { ApiClient } from '../../api/client';
 import { OFFER_IMPORT } from '../../store/account';
-import { Modal } from '../Dialogs';
+import { Modal } from '../Dialogs/Dialogs';
 import { messageOf } from './format';
 
 /** After signing in or up: a fresh page, so the WebSocket session and the projects are the user's. */

@@ -28,8 +28,8 @@ import {
 import { closeBrackets, closeBracketsKeymap } from '@codemirror/autocomplete';
 import { highlightSelectionMatches, search, searchKeymap } from '@codemirror/search';
 import { oneDark } from '@codemirror/theme-one-dark';
-import { loadMode } from '../editor/modes';
-import { modeOfPath } from '../languages';
+import { loadMode } from '../../editor/modes';
+import { modeOfPath } from '../../languages';
 
 interface Props {
   path: string | null;

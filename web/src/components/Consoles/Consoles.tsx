@@ -5,9 +5,9 @@ import { useEffect, useRef } from 'react';
 import { Terminal } from '@xterm/xterm';
 import { FitAddon } from '@xterm/addon-fit';
 import '@xterm/xterm/css/xterm.css';
-import type { ConsoleState, ConsolesStore } from '../store/consoles';
-import { isActive } from '../store/consoles';
-import { useStore } from '../hooks';
+import type { ConsoleState, ConsolesStore } from '../../store/consoles';
+import { isActive } from '../../store/consoles';
+import { useStore } from '../../hooks';
 
 const DARK = { background: '#14161a', foreground: '#d7dae0', cursor: '#d7dae0', selectionBackground: '#3a4150' };
 const LIGHT = {
