@@ -12,6 +12,7 @@ import { Store } from '../store/store';
 import type { SettingsStore } from '../store/settings';
 import { resolveTheme } from '../store/settings';
 import { currentText, editFile } from '../store/project';
+import { modeOfPath } from '../editor/modes';
 import { useMedia, useStore } from '../hooks';
 import { FileTree } from '../components/FileTree/FileTree';
 import { Editor } from '../components/Editor/Editor';
@@ -71,7 +72,7 @@ export function App({
   const change = useProjectChange(workspace, setNotice);
   const uploads = useUploads(change);
   const treeActions = useTreeActions({ project, change, ask, uploads, show });
-  const runActions = useRunActions({ workspace, remote, consoles, setNotice, show });
+  const runActions = useRunActions({ workspace, remote, consoles, languages, setNotice, show });
   const { page, setPage, signOut } = useAccountPages({ workspace, remote, account, ask, setNotice });
   useShortcuts({
     workspace,
@@ -91,6 +92,7 @@ export function App({
       <FileTabs project={project} change={change} />
       <Editor
         path={activePath}
+        mode={activePath ? modeOfPath(languages, activePath) : null}
         text={activePath ? currentText(project, activePath) : ''}
         binary={!!activePath && !!project.files[activePath]?.base64 && !(activePath in project.drafts)}
         theme={shown}
@@ -109,7 +111,7 @@ export function App({
         actions={runActions}
         consoles={consoles}
         settings={settings}
-        runtimes={languages}
+        languages={languages}
         account={accountState}
         narrow={narrow}
         onProjects={() => setShowProjects(true)}
@@ -127,7 +129,7 @@ export function App({
         editor={editor}
         consolePane={<Consoles store={consoles} theme={shown} />}
       />
-      <StatusBar project={project} />
+      <StatusBar project={project} languages={languages} />
 
       {uploads.inputs}
       <DialogHost spec={dialog} onDone={closeDialog} />
@@ -143,6 +145,7 @@ export function App({
       {showProjects && (
         <ProjectsDialog
           projects={projects}
+          languages={languages}
           currentId={project.id}
           onClose={() => setShowProjects(false)}
           saved={!!remote}

@@ -1,6 +1,7 @@
 // Run, Stop and Save, as the toolbar and the keyboard trigger them.
 
 import { useCallback } from 'react';
+import type { Runtime } from '../api/client';
 import type { ConsolesStore } from '../store/consoles';
 import type { ServerWorkspaceStore } from '../store/remote';
 import type { Workspace } from '../store/workspace';
@@ -19,6 +20,7 @@ export function useRunActions({
   workspace,
   remote,
   consoles,
+  languages,
   setNotice,
   show,
 }: {
@@ -26,6 +28,8 @@ export function useRunActions({
   /** The signed-in user's workspace, or null for a guest. */
   remote: ServerWorkspaceStore | null;
   consoles: ConsolesStore;
+  /** The server's languages, for the one the entry's extension implies. */
+  languages: Runtime[];
   setNotice: (message: string) => void;
   show: (view: View) => void;
 }): RunActions {
@@ -43,7 +47,7 @@ export function useRunActions({
       // files itself. If saving fails (offline, a conflict), the files go
       // with the run as the editor shows them.
       const saved = await remote.saveForRun();
-      const request = runRequestOf(workspace.get().project!);
+      const request = runRequestOf(workspace.get().project!, languages);
       if (saved) {
         const { entry: e, language } = request;
         consoles.start(entry, { project: saved, ...(e ? { entry: e } : {}), ...(language ? { language } : {}), tty });
@@ -54,11 +58,11 @@ export function useRunActions({
       // Saved in memory now; written to IndexedDB a moment later (the drafts
       // are already there), not while the program starts.
       workspace.change(saveAll, false);
-      const request = runRequestOf(workspace.get().project!);
+      const request = runRequestOf(workspace.get().project!, languages);
       consoles.start(entry, { ...request, tty });
     }
     show('console');
-  }, [workspace, remote, consoles, setNotice, show]);
+  }, [workspace, remote, consoles, languages, setNotice, show]);
 
   const stop = useCallback(() => {
     const { activeId } = consoles.get();

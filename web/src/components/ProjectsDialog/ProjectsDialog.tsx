@@ -3,11 +3,13 @@
 import { useState } from 'react';
 import { Modal } from '../Dialogs/Dialogs';
 import type { ProjectSummary } from '../../store/db';
-import { LANGUAGES } from '../../languages';
-import { TEMPLATE_KINDS, type TemplateKind } from '../../templates';
+import type { Runtime } from '../../api/client';
+import { languageName } from '../../languages';
+import { TEMPLATES, TEMPLATE_KINDS, type TemplateKind } from '../../templates';
 
 export function ProjectsDialog({
   projects,
+  languages,
   currentId,
   onOpen,
   onCreate,
@@ -18,6 +20,8 @@ export function ProjectsDialog({
   saved = false,
 }: {
   projects: ProjectSummary[];
+  /** The server's languages; those with templates are offered. */
+  languages: Runtime[];
   currentId: string | null;
   onOpen: (id: string) => void;
   onCreate: (name: string, language: string, kind: TemplateKind) => void;
@@ -38,7 +42,7 @@ export function ProjectsDialog({
         className="new-project"
         onSubmit={(e) => {
           e.preventDefault();
-          onCreate(name.trim() || `${LANGUAGES.find((l) => l.id === language)?.name} project`, language, kind);
+          onCreate(name.trim() || `${languageName(languages, language)} project`, language, kind);
         }}
       >
         <h3>New project</h3>
@@ -49,11 +53,13 @@ export function ProjectsDialog({
         <label className="field">
           <span>Language</span>
           <select value={language} onChange={(e) => setLanguage(e.target.value)} aria-label="Template language">
-            {LANGUAGES.map((l) => (
-              <option key={l.id} value={l.id}>
-                {l.name}
-              </option>
-            ))}
+            {languages
+              .filter((l) => l.id in TEMPLATES)
+              .map((l) => (
+                <option key={l.id} value={l.id}>
+                  {l.name}
+                </option>
+              ))}
           </select>
         </label>
         <label className="field">

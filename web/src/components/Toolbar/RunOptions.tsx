@@ -3,18 +3,14 @@
 
 import { baseName, entryFile, type Project } from '../../store/project';
 import type { ChangeProject } from '../../app/useProjectChange';
-import { LANGUAGES, languageOfPath } from '../../languages';
+import { languageOfPath } from '../../languages';
 import type { Runtime } from '../../api/client';
 
-export function RunOptions({ project, change, runtimes }: { project: Project; change: ChangeProject; runtimes: Runtime[] }) {
+export function RunOptions({ project, change, languages }: { project: Project; change: ChangeProject; languages: Runtime[] }) {
   const entry = entryFile(project);
-  const inferred = entry ? languageOfPath(entry) : null;
-  const available = (id: string) => {
-    const r = runtimes.find((x) => x.id === id);
-    return !r || r.available;
-  };
+  const inferred = entry ? languageOfPath(languages, entry) : null;
   const sourceFiles = Object.keys(project.files)
-    .filter((p) => languageOfPath(p))
+    .filter((p) => languageOfPath(languages, p))
     .sort();
   return (
     <>
@@ -41,10 +37,10 @@ export function RunOptions({ project, change, runtimes }: { project: Project; ch
           onChange={(e) => change((p) => ({ ...p, language: e.target.value || null }))}
         >
           <option value="">Auto{inferred ? ` (${inferred.name})` : ''}</option>
-          {LANGUAGES.map((l) => (
-            <option key={l.id} value={l.id} disabled={!available(l.id)}>
+          {languages.map((l) => (
+            <option key={l.id} value={l.id} disabled={!l.available}>
               {l.name}
-              {available(l.id) ? '' : ' (not installed)'}
+              {l.available ? '' : ' (not installed)'}
             </option>
           ))}
         </select>

@@ -26,7 +26,7 @@ export function Toolbar({
   actions,
   consoles,
   settings,
-  runtimes,
+  languages,
   account,
   narrow,
   onProjects,
@@ -40,7 +40,8 @@ export function Toolbar({
   actions: RunActions;
   consoles: ConsolesStore;
   settings: SettingsStore;
-  runtimes: Runtime[];
+  /** The server's languages. */
+  languages: Runtime[];
   account: AccountState;
   narrow: boolean;
   onProjects: () => void;
@@ -68,7 +69,7 @@ export function Toolbar({
     return () => document.removeEventListener('pointerdown', onDown, true);
   }, [showMore]);
 
-  const runOptions = <RunOptions project={project} change={change} runtimes={runtimes} />;
+  const runOptions = <RunOptions project={project} change={change} languages={languages} />;
   const viewOptions = <ViewOptions settings={settings} />;
   const saveStatus = <SaveStatus state={saveState} />;
   const accountControl = <AccountControl account={account} onPage={onPage} onSignOut={onSignOut} />;
