@@ -128,7 +128,10 @@ describe('accounts and saved projects', () => {
     await newProject(page, 'Saved hello', 'python', 'hello');
     await setCode(page, 'print("hello from the server", 6 * 7)\n');
     await savedOnServer(page);
-    savedId = await page.evaluate(() => window.__bytesboxApp.workspace.get().project.id);
+    savedId = await page.evaluate(async () => {
+      const { projects } = await (await fetch('/api/v1/projects')).json();
+      return projects.find((p) => p.name === 'Saved hello').id;
+    });
 
     await page.reload();
     await connected(page);

@@ -86,9 +86,10 @@ export function suiteFixture(serverOptions) {
  * Starts `bytesbox serve` on an ephemeral port; resolves with its URL and a
  * stop function. `config` is the text of a config file (docs/configuration.md);
  * `admin` ({username, password}) is an administrator made first with
- * `bytesbox admin create-user`.
+ * `bytesbox admin create-user`; `web` is the built IDE to serve (web/dist
+ * unless given).
  */
-export async function startServer({ config, admin } = {}) {
+export async function startServer({ config, admin, web = join(webDir, 'dist') } = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), 'bytesbox-e2e-'));
   if (admin) {
     execFileSync(serverBinary(), ['admin', 'create-user', '--data-dir', dataDir, '--username', admin.username, '--admin'], {
@@ -96,7 +97,7 @@ export async function startServer({ config, admin } = {}) {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
   }
-  const args = ['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--web-dir', join(webDir, 'dist'), '--backend', 'native'];
+  const args = ['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--web-dir', web, '--backend', 'native'];
   if (config) {
     const path = join(dataDir, 'config.toml');
     writeFileSync(path, config);
@@ -154,9 +155,13 @@ export function artifact(name) {
 
 // ---- page helpers -------------------------------------------------------
 
-/** Opens the IDE in a fresh context (fresh IndexedDB) and waits until it is connected. */
-export async function openIde(browser, url, options = {}) {
+/**
+ * Opens the IDE in a fresh context (fresh IndexedDB) and waits until it is
+ * connected. `beforeLoad(context)` runs before the page is loaded.
+ */
+export async function openIde(browser, url, { beforeLoad, ...options } = {}) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...options });
+  await beforeLoad?.(context);
   const page = await context.newPage();
   page.on('pageerror', (e) => console.error('page error:', e.message));
   if (process.env.BYTESBOX_E2E_TRACE) {
@@ -168,6 +173,36 @@ export async function openIde(browser, url, options = {}) {
   await page.goto(url);
   await connected(page);
   return { context, page };
+}
+
+/**
+ * Routes the context's protocol WebSockets through Playwright, so a test can
+ * drop them as a network failure would: `drop()` closes every open one,
+ * the page's side and the server's.
+ */
+export async function droppableConnections(context) {
+  const open = new Set();
+  await context.routeWebSocket(/\/api\/v1\/ws/, (page) => {
+    // With no message handlers, frames pass through both ways unchanged.
+    const server = page.connectToServer();
+    const connection = { page, server };
+    open.add(connection);
+    // Handling the page's close turns off Playwright's forwarding of it.
+    page.onClose(() => {
+      open.delete(connection);
+      void server.close();
+    });
+  });
+  return {
+    drop: async () => {
+      if (!open.size) throw new Error('no protocol WebSocket is open to drop');
+      for (const { page, server } of open) {
+        await server.close({ code: 4000, reason: 'dropped' });
+        await page.close({ code: 4000, reason: 'dropped' });
+      }
+      open.clear();
+    },
+  };
 }
 
 export async function connected(page) {

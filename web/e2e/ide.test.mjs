@@ -11,6 +11,7 @@ import {
   artifact,
   connected,
   consoleText,
+  droppableConnections,
   newProject,
   openFile,
   openIde,
@@ -330,12 +331,15 @@ describe('web IDE', () => {
 
   it('keeps a running program’s output across a dropped connection', async (t) => {
     if (!fixture.ready(t)) return;
-    const { context, page } = await openIde(fixture.browser, fixture.server.url);
+    let connections;
+    const { context, page } = await openIde(fixture.browser, fixture.server.url, {
+      beforeLoad: async (context) => (connections = await droppableConnections(context)),
+    });
     await newProject(page, 'Resume', 'python', 'hello');
     await setCode(page, 'import time\nfor i in range(1, 9):\n    print("tick", i, flush=True)\n    time.sleep(0.25)\n');
     await page.getByRole('button', { name: /^Run/ }).click();
     await waitForConsole(page, /tick 2/);
-    await page.evaluate(() => window.__bytesboxApp.client.dropConnection());
+    await connections.drop();
     await page.getByTestId('connection').filter({ hasText: 'Connected' }).waitFor({ timeout: 15000 });
     const text = await waitForConsole(page, /tick 8/);
     await outcome(page, 'Exited with code 0');

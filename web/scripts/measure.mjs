@@ -2,7 +2,7 @@
 // (index.html's module script and everything it imports statically),
 // gzipped, prints it, and fails the build above the 400 KB budget. Also
 // writes a `.gz` beside every text asset, which the server sends to
-// browsers that accept gzip.
+// browsers that accept gzip. Fails too if a test hook is in the bundle.
 
 import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join, dirname, relative } from 'node:path';
@@ -53,5 +53,13 @@ const kb = (n) => `${(n / 1024).toFixed(1)} KB`;
 console.log(`initial JavaScript: ${kb(total)} gzipped in ${initial.size} file(s) (budget ${kb(BUDGET)}); lazily loaded: ${kb(lazy)} gzipped`);
 if (total > BUDGET) {
   console.error('error: the initial JavaScript is over budget');
+  process.exit(1);
+}
+
+// Hooks for the latency benchmark and for debugging (`__bytesboxApp`,
+// `__bytesbox`) exist only in builds of another mode (src/main.tsx).
+const hooked = walk(dist).filter((path) => path.endsWith('.js') && readFileSync(path, 'utf8').includes('__bytesbox'));
+if (hooked.length) {
+  console.error(`error: test hooks in the production bundle: ${hooked.map((p) => relative(dist, p)).join(', ')}`);
   process.exit(1);
 }

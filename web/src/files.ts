@@ -6,9 +6,15 @@ import type { WireFile } from './protocol/types';
 import type { Project } from './store/project';
 import { currentText, entryFile } from './store/project';
 import { languageOfPath } from './languages';
+import type { Runtime } from './api/client';
 
-/** What a run sends: every file as the editor shows it, and how to start. */
-export function runRequestOf(project: Project): { files: WireFile[]; entry?: string; language?: string } {
+/**
+ * What a run sends: every file as the editor shows it, and how to start.
+ * The language is the project's, else the one the entry's extension
+ * implies among `languages` (none while they are unknown: the server then
+ * infers it the same way).
+ */
+export function runRequestOf(project: Project, languages: Runtime[]): { files: WireFile[]; entry?: string; language?: string } {
   const files: WireFile[] = Object.keys(project.files)
     .sort()
     .map((path) => {
@@ -17,7 +23,7 @@ export function runRequestOf(project: Project): { files: WireFile[]; entry?: str
       return { path, content: currentText(project, path) };
     });
   const entry = entryFile(project) ?? undefined;
-  const inferred = entry ? languageOfPath(entry)?.id : undefined;
+  const inferred = entry ? languageOfPath(languages, entry)?.id : undefined;
   const language = project.language ?? inferred;
   return { files, ...(entry ? { entry } : {}), ...(language ? { language } : {}) };
 }

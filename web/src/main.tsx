@@ -1,11 +1,12 @@
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
-import { App } from './App';
+import { App } from './app/App';
 import { ApiClient } from './api/client';
 import { BytesboxClient, defaultUrl } from './protocol/client';
 import { AccountStore } from './store/account';
 import { ConsolesStore } from './store/consoles';
 import { ProjectDb } from './store/db';
+import { RuntimesStore } from './store/runtimes';
 import { ServerWorkspaceStore } from './store/remote';
 import { SettingsStore } from './store/settings';
 import { WorkspaceStore, type Workspace } from './store/workspace';
@@ -16,11 +17,15 @@ const account = new AccountStore(api);
 const client = new BytesboxClient({ url: defaultUrl(window.location) });
 const consoles = new ConsolesStore(client);
 const settings = new SettingsStore(window.localStorage);
+const runtimes = new RuntimesStore();
 const root = createRoot(document.getElementById('root')!);
 
-// For the browser tests and for debugging from the console.
+// The stores as a window global, for the latency benchmark
+// (benchmarks/latency.mjs builds with `--mode benchmark`) and for debugging
+// in `npm run dev`. Vite replaces the mode with a constant, so the production
+// bundle has neither the global nor this code (scripts/measure.mjs checks).
 const debug: Record<string, unknown> = { client, consoles, settings, account, api };
-Object.assign(window, { __bytesboxApp: debug });
+if (import.meta.env.MODE !== 'production') Object.assign(window, { __bytesboxApp: debug });
 
 const render = (node: React.ReactNode) => root.render(<StrictMode>{node}</StrictMode>);
 
@@ -28,11 +33,12 @@ async function start() {
   render(<div className="loading">Loading…</div>);
   // Who is calling decides where projects live; the WebSocket session
   // belongs to that caller, so it opens only now.
+  void runtimes.load(api);
   const state = await account.load();
   let workspace: Workspace;
   if (state.status === 'sign-in' || state.status === 'error') {
     // The account pages are a chunk of their own, loaded when needed.
-    const { SignInPage, StartError } = await import('./components/Account');
+    const { SignInPage, StartError } = await import('./components/account');
     if (state.status === 'sign-in') render(<SignInPage api={api} reason={state.reason} />);
     else render(<StartError message={`Bytesbox could not reach its server: ${state.message}`} />);
     return;
@@ -41,7 +47,7 @@ async function start() {
     const remote = new ServerWorkspaceStore(api, window.localStorage);
     workspace = remote;
     remote.load().catch(async (e: unknown) => {
-      const { StartError } = await import('./components/Account');
+      const { StartError } = await import('./components/account');
       render(<StartError message={`Your projects could not be loaded: ${e instanceof Error ? e.message : String(e)}`} api={api} />);
     });
   } else {
@@ -54,7 +60,7 @@ async function start() {
   }
   debug.workspace = workspace;
   client.connect();
-  render(<App workspace={workspace} consoles={consoles} settings={settings} account={account} />);
+  render(<App workspace={workspace} consoles={consoles} settings={settings} runtimes={runtimes} account={account} />);
 }
 
 void start();

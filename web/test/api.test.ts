@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { ApiClient, ApiError, encodePath, type FetchLike } from '../src/api/client';
 import { FakeServer } from './fakeserver';
+import { RuntimesStore } from '../src/store/runtimes';
+import { catalogRuntimes } from './catalog';
 
 function recording(answer: () => Response | Promise<Response>) {
   const calls: { url: string; init: RequestInit }[] = [];
@@ -107,5 +109,20 @@ describe('ApiClient', () => {
     const read = await api.readFile(project.id, 'dir one/a b.txt');
     expect(read.version).toBe(2);
     expect(new TextDecoder().decode(read.bytes)).toBe('hello');
+  });
+});
+
+describe('the server\'s languages', () => {
+  it('are read through the client, and stay empty when the server cannot be asked', async () => {
+    const catalog = catalogRuntimes();
+    const { calls, fetch } = recording(() => new Response(JSON.stringify(catalog), { status: 200 }));
+    const store = new RuntimesStore();
+    await store.load(new ApiClient(fetch));
+    expect(calls[0].url).toBe('/api/v1/runtimes');
+    expect(store.get().map((l) => l.id)).toEqual(catalog.map((l) => l.id));
+
+    const down = new RuntimesStore();
+    await down.load(new ApiClient(() => Promise.reject(new TypeError('Failed to fetch'))));
+    expect(down.get()).toEqual([]);
   });
 });

@@ -19,7 +19,11 @@ import {
 import { runRequestOf, zipOf } from '../src/files';
 import { unzipSync, strFromU8 } from 'fflate';
 import { TEMPLATES } from '../src/templates';
-import { LANGUAGES, languageOfPath } from '../src/languages';
+import { languageOfPath } from '../src/languages';
+import { EDITOR_MODES, modeOfPath } from '../src/editor/modes';
+import { catalogRuntimes } from './catalog';
+
+const LANGUAGES = catalogRuntimes();
 
 const base = () => makeProject('p', { 'main.py': 'print(1)\n' }, null);
 
@@ -94,14 +98,16 @@ describe('run requests and zips', () => {
     let p = createFile(base(), 'util/u.py', 'u');
     p = editFile(p, 'main.py', 'edited');
     p = { ...p, entry: 'main.py' };
-    const req = runRequestOf(p);
+    const req = runRequestOf(p, LANGUAGES);
     expect(req.entry).toBe('main.py');
     expect(req.language).toBe('python');
     expect(req.files).toEqual([
       { path: 'main.py', content: 'edited' },
       { path: 'util/u.py', content: 'u' },
     ]);
-    expect(runRequestOf({ ...p, language: 'bash' }).language).toBe('bash');
+    expect(runRequestOf({ ...p, language: 'bash' }, LANGUAGES).language).toBe('bash');
+    // Before the server's list is known, the server infers the language.
+    expect(runRequestOf(p, []).language).toBeUndefined();
   });
 
   it('zip the project or one folder', () => {
@@ -116,14 +122,29 @@ describe('run requests and zips', () => {
   });
 });
 
+describe('the server\'s languages', () => {
+  it('are read from the catalog', () => {
+    expect(LANGUAGES.map((l) => l.id)).toContain('python');
+    expect(LANGUAGES.every((l) => l.name && l.extensions.length)).toBe(true);
+  });
+
+  it('each have an editor mode, and files get theirs', () => {
+    for (const language of LANGUAGES) expect(EDITOR_MODES, language.id).toContain(language.id);
+    expect(modeOfPath(LANGUAGES, 'src/main.rs')).toBe('rust');
+    expect(modeOfPath(LANGUAGES, 'include/util.hpp')).toBe('cpp');
+    expect(modeOfPath(LANGUAGES, 'README.md')).toBeNull();
+    expect(modeOfPath([], 'main.py')).toBeNull();
+  });
+});
+
 describe('templates', () => {
-  it('exist for every language, and each entry belongs to its language', () => {
+  it('exist for every language of the catalog, and each entry belongs to its language', () => {
     for (const language of LANGUAGES) {
       const kinds = TEMPLATES[language.id];
       expect(kinds, language.id).toBeDefined();
       for (const t of Object.values(kinds)) {
         expect(t.entry && t.entry in t.files, language.id).toBe(true);
-        expect(languageOfPath(t.entry!)?.id).toBe(language.id);
+        expect(languageOfPath(LANGUAGES, t.entry!)?.id).toBe(language.id);
       }
       expect(Object.keys(kinds.multi.files).length).toBeGreaterThan(1);
     }

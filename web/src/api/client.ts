@@ -116,6 +116,19 @@ export interface AdminSession {
  * `currentVersion` for a 409 `conflict`), or `network` when no answer came
  * (offline, server down), with `status` 0.
  */
+/** One language of the server's catalog (`GET /api/v1/runtimes`). */
+export interface Runtime {
+  id: string;
+  name: string;
+  aliases: string[];
+  extensions: string[];
+  /** Its tools are installed on this server. */
+  available: boolean;
+  version?: string | null;
+  /** Why it is not available. */
+  reason?: string | null;
+}
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,
@@ -199,6 +212,13 @@ export class ApiClient {
     } catch {
       throw new ApiError(response.status, 'invalid_answer', `The server's answer to ${method} ${path} was not JSON`);
     }
+  }
+
+  // ---- the catalog ----
+
+  async runtimes(): Promise<Runtime[]> {
+    const list = await this.json<Runtime[]>('GET', '/api/v1/runtimes');
+    return Array.isArray(list) ? list : [];
   }
 
   // ---- auth ----

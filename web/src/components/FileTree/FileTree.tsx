@@ -2,8 +2,8 @@
 // key (no hover-only controls), so it works on touch screens too.
 
 import { useMemo, useRef, useState } from 'react';
-import type { Project } from '../store/project';
-import { allFolders, baseName, isUnsaved, parentOf } from '../store/project';
+import type { Project } from '../../store/project';
+import { allFolders, baseName, isUnsaved, parentOf } from '../../store/project';
 
 export interface TreeActions {
   open(path: string): void;

@@ -28,11 +28,12 @@ import {
 import { closeBrackets, closeBracketsKeymap } from '@codemirror/autocomplete';
 import { highlightSelectionMatches, search, searchKeymap } from '@codemirror/search';
 import { oneDark } from '@codemirror/theme-one-dark';
-import { loadMode } from '../editor/modes';
-import { modeOfPath } from '../languages';
+import { loadMode } from '../../editor/modes';
 
 interface Props {
   path: string | null;
+  /** Its catalog id for editor/modes.ts, or null for plain text. */
+  mode: string | null;
   text: string;
   binary: boolean;
   theme: 'light' | 'dark';
@@ -52,7 +53,7 @@ function tabExtension(width: number): Extension {
   return [EditorState.tabSize.of(width), indentUnit.of(' '.repeat(width))];
 }
 
-export function Editor({ path, text, binary, theme, tabWidth, onChange }: Props) {
+export function Editor({ path, mode, text, binary, theme, tabWidth, onChange }: Props) {
   const host = useRef<HTMLDivElement>(null);
   const view = useRef<EditorView | null>(null);
   const states = useRef(new Map<string, EditorState>());
@@ -121,7 +122,7 @@ export function Editor({ path, text, binary, theme, tabWidth, onChange }: Props)
       });
     }
     let cancelled = false;
-    loadMode(modeOfPath(path))
+    loadMode(mode)
       .then((mode) => {
         if (!cancelled && current.current.path === path) v.dispatch({ effects: language.reconfigure(mode) });
       })
@@ -132,7 +133,7 @@ export function Editor({ path, text, binary, theme, tabWidth, onChange }: Props)
       cancelled = true;
     };
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [path, text]);
+  }, [path, text, mode]);
 
   useEffect(() => {
     view.current?.dispatch({

@@ -1,47 +1,15 @@
-// The `?` overlay and the project list.
+// The project list: open, create from a template, rename, duplicate, delete.
 
 import { useState } from 'react';
-import { Modal } from './Dialogs';
-import type { ProjectSummary } from '../store/db';
-import { LANGUAGES } from '../languages';
-import { TEMPLATE_KINDS, type TemplateKind } from '../templates';
-
-export const SHORTCUTS: [string, string][] = [
-  ['Ctrl/⌘ + Enter', 'Run'],
-  ['Ctrl/⌘ + .', 'Stop the current console’s run'],
-  ['Ctrl/⌘ + S', 'Save the file'],
-  ['Alt + ] / Alt + [', 'Next / previous file tab'],
-  ['Alt + Shift + ] / [', 'Next / previous console'],
-  ['Alt + N', 'New file'],
-  ['Alt + 1 / 2 / 3', 'Focus files / editor / console'],
-  ['Ctrl/⌘ + F', 'Search and replace (in the editor)'],
-  ['Ctrl/⌘ + Z / Shift+Z', 'Undo / redo'],
-  ['Ctrl + C / Ctrl + D', 'In a console: interrupt / end of input'],
-  ['F2 / Delete', 'In the file tree: rename / delete'],
-  ['?', 'This list (outside the editor and consoles); F1 anywhere'],
-];
-
-export function ShortcutsOverlay({ onClose }: { onClose: () => void }) {
-  return (
-    <Modal title="Keyboard shortcuts" onClose={onClose}>
-      <table className="shortcuts">
-        <tbody>
-          {SHORTCUTS.map(([keys, what]) => (
-            <tr key={keys}>
-              <td>
-                <kbd>{keys}</kbd>
-              </td>
-              <td>{what}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </Modal>
-  );
-}
+import { Modal } from '../Dialogs/Dialogs';
+import type { ProjectSummary } from '../../store/db';
+import type { Runtime } from '../../api/client';
+import { languageName } from '../../languages';
+import { TEMPLATES, TEMPLATE_KINDS, type TemplateKind } from '../../templates';
 
 export function ProjectsDialog({
   projects,
+  languages,
   currentId,
   onOpen,
   onCreate,
@@ -52,6 +20,8 @@ export function ProjectsDialog({
   saved = false,
 }: {
   projects: ProjectSummary[];
+  /** The server's languages; those with templates are offered. */
+  languages: Runtime[];
   currentId: string | null;
   onOpen: (id: string) => void;
   onCreate: (name: string, language: string, kind: TemplateKind) => void;
@@ -72,7 +42,7 @@ export function ProjectsDialog({
         className="new-project"
         onSubmit={(e) => {
           e.preventDefault();
-          onCreate(name.trim() || `${LANGUAGES.find((l) => l.id === language)?.name} project`, language, kind);
+          onCreate(name.trim() || `${languageName(languages, language)} project`, language, kind);
         }}
       >
         <h3>New project</h3>
@@ -83,11 +53,13 @@ export function ProjectsDialog({
         <label className="field">
           <span>Language</span>
           <select value={language} onChange={(e) => setLanguage(e.target.value)} aria-label="Template language">
-            {LANGUAGES.map((l) => (
-              <option key={l.id} value={l.id}>
-                {l.name}
-              </option>
-            ))}
+            {languages
+              .filter((l) => l.id in TEMPLATES)
+              .map((l) => (
+                <option key={l.id} value={l.id}>
+                  {l.name}
+                </option>
+              ))}
           </select>
         </label>
         <label className="field">

@@ -1,0 +1,25 @@
+// Prompts and confirmations as promises, shown by one <DialogHost>.
+
+import { useCallback, useState } from 'react';
+import type { DialogSpec } from '../components/Dialogs/Dialogs';
+
+export interface Ask {
+  prompt(title: string, label: string, value: string, confirm: string): Promise<string | null>;
+  confirm(title: string, message: string, confirm: string): Promise<boolean>;
+}
+
+export function useDialogs() {
+  const [dialog, setDialog] = useState<DialogSpec | null>(null);
+  const prompt = useCallback(
+    (title: string, label: string, value: string, confirm: string) =>
+      new Promise<string | null>((resolve) => setDialog({ kind: 'prompt', title, label, value, confirm, resolve })),
+    [],
+  );
+  const confirm = useCallback(
+    (title: string, message: string, confirm: string) =>
+      new Promise<boolean>((resolve) => setDialog({ kind: 'confirm', title, message, confirm, resolve })),
+    [],
+  );
+  const ask: Ask = { prompt, confirm };
+  return { dialog, closeDialog: () => setDialog(null), ask };
+}
