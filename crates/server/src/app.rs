@@ -11,7 +11,7 @@ use bytesbox_sandbox::RunLimits;
 use crate::accounts::run_slots::{requester_of, RunSlot, RunSlots};
 use crate::accounts::{Accounts, Caller};
 use crate::connections::ConnectionConfig;
-use crate::http::ApiError;
+use crate::api_error::ApiError;
 use crate::memory_budget::MemoryBudget;
 use crate::metrics::Metrics;
 use crate::planner::Planner;

@@ -1,139 +1,21 @@
-//! The HTTP API: `POST /api/v1/execute` and `GET /api/v1/runtimes`, with
-//! one error type that turns into a response.
+//! The HTTP API: `POST /api/v1/execute` and `GET /api/v1/runtimes`.
 
 use std::sync::Arc;
 
 use axum::extract::{FromRequest, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytesbox_engine::{EngineError, Job, JobEvent, StageKind};
 use bytesbox_sandbox::{ExitReport, PutMode, Stream};
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::Caller;
+use crate::api_error::{ApiError, ApiJson};
 use crate::app::AppState;
 use crate::box_lease::BoxLease;
-use crate::memory_budget::ReadRefused;
 use crate::metrics::BoxOrigin;
 use crate::planner::RuntimeInfo;
-use crate::protocol::{EncodedBytes, Encoding, LimitOverrides, RunRequest, ServerMessage, WireFile};
+use crate::protocol::{EncodedBytes, Encoding, LimitOverrides, RunRequest, WireFile};
 use crate::rate_limit::Client;
-
-/// An API failure: a status, a stable code and a message.
-#[derive(Debug)]
-pub struct ApiError {
-    pub(crate) status: StatusCode,
-    pub(crate) code: String,
-    /// The human message.
-    pub message: String,
-    pub(crate) retry_after_secs: Option<u64>,
-    /// More fields of the error object (`current_version` of a conflict).
-    pub(crate) details: serde_json::Map<String, serde_json::Value>,
-}
-
-impl ApiError {
-    /// An error with a status, a stable code and a message.
-    pub fn new(status: StatusCode, code: impl Into<String>, message: impl Into<String>) -> ApiError {
-        ApiError {
-            status,
-            code: code.into(),
-            message: message.into(),
-            retry_after_secs: None,
-            details: serde_json::Map::new(),
-        }
-    }
-
-    /// The same error with one more field in its object.
-    pub fn with_detail(mut self, name: &str, value: impl Into<serde_json::Value>) -> ApiError {
-        self.details.insert(name.to_string(), value.into());
-        self
-    }
-
-    /// The stable code.
-    pub fn code(&self) -> &str {
-        &self.code
-    }
-
-    /// The HTTP status.
-    pub fn status(&self) -> StatusCode {
-        self.status
-    }
-
-    /// 429 for a client over its rate limit.
-    pub fn rate_limited(retry_after_secs: u64) -> ApiError {
-        let mut error = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            ApiError::rate_limited_message(retry_after_secs),
-        );
-        error.retry_after_secs = Some(retry_after_secs);
-        error
-    }
-
-    /// The human message of `rate_limited`.
-    pub fn rate_limited_message(retry_after_secs: u64) -> String {
-        format!("too many runs from this client; try again in {retry_after_secs} s")
-    }
-
-    /// The status a protocol error code maps to.
-    pub(crate) fn from_code(code: &str, message: String) -> ApiError {
-        let status = match code {
-            "queue_full" | "shutting_down" | "backend_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
-            "rate_limited" => StatusCode::TOO_MANY_REQUESTS,
-            "internal" | "spawn_failed" | "workspace_error" => StatusCode::INTERNAL_SERVER_ERROR,
-            _ => StatusCode::BAD_REQUEST,
-        };
-        ApiError::new(status, code, message)
-    }
-}
-
-/// A JSON body that could not be read: 400 `invalid_message`, unless the
-/// server stopped reading it (no room in the memory budget, or a client
-/// that stopped sending).
-impl From<axum::extract::rejection::JsonRejection> for ApiError {
-    fn from(rejection: axum::extract::rejection::JsonRejection) -> ApiError {
-        if let Some(refused) = ReadRefused::find(&rejection) {
-            return refused.clone().into();
-        }
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_message", rejection.body_text())
-    }
-}
-
-impl From<EngineError> for ApiError {
-    fn from(error: EngineError) -> ApiError {
-        let mut api = ApiError::from_code(error.code(), error.to_string());
-        if let EngineError::QueueFull { retry_after_secs, .. } = error {
-            api.retry_after_secs = Some(retry_after_secs);
-        }
-        api
-    }
-}
-
-impl From<ServerMessage> for ApiError {
-    fn from(message: ServerMessage) -> ApiError {
-        match message {
-            ServerMessage::Error { code, message, .. } => ApiError::from_code(&code, message),
-            other => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("{other:?}")),
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let mut error = self.details;
-        error.insert("code".to_string(), self.code.into());
-        error.insert("message".to_string(), self.message.into());
-        let body = Json(serde_json::json!({ "error": error }));
-        let mut response = (self.status, body).into_response();
-        if let Some(secs) = self.retry_after_secs {
-            if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, value);
-            }
-        }
-        response
-    }
-}
 
 /// `POST /api/v1/execute` body: a run spec without an id or terminal.
 #[derive(Debug, Deserialize)]
@@ -210,7 +92,7 @@ pub async fn execute(
     let policy = state.run_policy(&caller);
     let slot = state.run_slot(&caller, &policy)?;
     state.check_admission()?;
-    let Json(body) = Json::<ExecuteRequest>::from_request(request, &state).await?;
+    let ApiJson(body) = ApiJson::<ExecuteRequest>::from_request(request, &state).await?;
     let mut run = RunRequest {
         id: "execute".into(),
         language: body.language,

@@ -3,6 +3,7 @@
 //! compatibility and metrics follow.
 
 pub mod accounts;
+pub mod api_error;
 pub mod app;
 mod box_lease;
 pub mod catalog_planner;

@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 /// Protocol version spoken by this server.
 pub const PROTOCOL_VERSION: u32 = 1;
 
+/// Largest frame a client may send (also of Piston's WebSocket).
+pub const MAX_FRAME_BYTES: usize = 12 * 1024 * 1024;
+
 /// How bytes are written in a frame.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -17,18 +17,15 @@ use crate::accounts::projects::SavedRun;
 use crate::accounts::run_slots::RunSlot;
 use crate::accounts::Caller;
 use crate::app::{AppState, RunPolicy};
-use crate::http::ApiError;
+use crate::api_error::ApiError;
 use crate::inbound::{Inbound, InboundMeter};
 use crate::metrics::BoxOrigin;
 use crate::planner::PlanRequest;
 use crate::protocol::{
-    valid_run_id, ClientMessage, EncodedBytes, RunRequest, ServerMessage, WireFile, PROTOCOL_VERSION,
+    valid_run_id, ClientMessage, EncodedBytes, RunRequest, ServerMessage, WireFile, MAX_FRAME_BYTES, PROTOCOL_VERSION,
 };
 use crate::rate_limit::Client;
 use crate::session::Session;
-
-/// Largest frame a client may send.
-pub const MAX_FRAME_BYTES: usize = 12 * 1024 * 1024;
 
 /// Query of the upgrade request.
 #[derive(Debug, Deserialize)]

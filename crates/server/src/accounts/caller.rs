@@ -16,7 +16,7 @@ use bytesbox_store::{Role, User, API_TOKEN_PREFIX};
 
 use super::cookies::{self, SESSION_COOKIE};
 use crate::app::AppState;
-use crate::http::ApiError;
+use crate::api_error::ApiError;
 
 /// How a user proved who they are.
 #[derive(Clone, Debug, PartialEq, Eq)]

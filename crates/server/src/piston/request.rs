@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::version::{piston_runtimes, select, PistonRuntime};
 use crate::app::{AppState, RunPolicy};
-use crate::http::ApiError;
+use crate::api_error::ApiError;
 use crate::protocol::{EncodedBytes, Encoding, LimitOverrides, RunRequest, ServerMessage, WireFile};
 
 /// A failure, shaped as Piston shapes it: a status and `{"message"}`.

@@ -15,7 +15,7 @@ use super::request::{prepare, PistonError};
 use super::version::{piston_runtimes, PistonRuntime};
 use crate::accounts::Caller;
 use crate::app::AppState;
-use crate::http::ApiError;
+use crate::api_error::ApiError;
 use crate::http::{run_in_fresh_box, CollectedStage};
 use crate::memory_budget::ReadRefused;
 use crate::rate_limit::Client;

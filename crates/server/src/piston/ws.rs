@@ -28,7 +28,7 @@ use crate::accounts::run_slots::RunSlot;
 use crate::accounts::Caller;
 use crate::app::AppState;
 use crate::box_lease::BoxLease;
-use crate::http::ApiError;
+use crate::api_error::ApiError;
 use crate::inbound::{Inbound, InboundMeter};
 use crate::metrics::BoxOrigin;
 use crate::rate_limit::Client;
@@ -64,8 +64,8 @@ pub async fn connect(
         return ApiError::rate_limited(retry_after_secs).into_response();
     }
     let config = config.map(|Extension(config)| config).unwrap_or_default();
-    ws.max_message_size(crate::ws::MAX_FRAME_BYTES)
-        .max_frame_size(crate::ws::MAX_FRAME_BYTES)
+    ws.max_message_size(crate::protocol::MAX_FRAME_BYTES)
+        .max_frame_size(crate::protocol::MAX_FRAME_BYTES)
         .read_buffer_size(crate::ws::READ_BUFFER_BYTES)
         .on_upgrade(move |socket| {
             let inbound = Inbound::start(meter.map(|Extension(meter)| meter), state.connections.message_timeout());
