@@ -12,7 +12,6 @@ use bytesbox_engine::EngineError;
 use serde::de::DeserializeOwned;
 
 use crate::memory_budget::ReadRefused;
-use crate::protocol::ServerMessage;
 
 /// An API failure: a status, a stable code and a message.
 #[derive(Debug)]
@@ -89,15 +88,6 @@ impl From<EngineError> for ApiError {
             api.retry_after_secs = Some(retry_after_secs);
         }
         api
-    }
-}
-
-impl From<ServerMessage> for ApiError {
-    fn from(message: ServerMessage) -> ApiError {
-        match message {
-            ServerMessage::Error { code, message, .. } => ApiError::from_code(&code, message),
-            other => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("{other:?}")),
-        }
     }
 }
 

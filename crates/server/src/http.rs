@@ -4,18 +4,16 @@ use std::sync::Arc;
 
 use axum::extract::{FromRequest, Request, State};
 use axum::Json;
-use bytesbox_engine::{EngineError, Job, JobEvent, StageKind};
-use bytesbox_sandbox::{ExitReport, PutMode, Stream};
+use bytesbox_sandbox::ExitReport;
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::Caller;
 use crate::api_error::{ApiError, ApiJson};
 use crate::app::AppState;
-use crate::box_lease::BoxLease;
-use crate::metrics::BoxOrigin;
 use crate::planner::RuntimeInfo;
 use crate::protocol::{EncodedBytes, Encoding, LimitOverrides, RunRequest, WireFile};
 use crate::rate_limit::Client;
+use crate::runs::{plan_run, run_in_fresh_box, CollectedStage, PlannedRun, Workspace};
 
 /// `POST /api/v1/execute` body: a run spec without an id or terminal.
 #[derive(Debug, Deserialize)]
@@ -93,7 +91,7 @@ pub async fn execute(
     let slot = state.run_slot(&caller, &policy)?;
     state.check_admission()?;
     let ApiJson(body) = ApiJson::<ExecuteRequest>::from_request(request, &state).await?;
-    let mut run = RunRequest {
+    let run = RunRequest {
         id: "execute".into(),
         language: body.language,
         files: body.files,
@@ -104,92 +102,24 @@ pub async fn execute(
         tty: None,
         limits: body.limits,
     };
-    let (saved, saved_files) = crate::accounts::projects::load_saved_project(&state, &caller, &mut run).await?.unzip();
-    let mut request = crate::ws::plan_request(&state, &policy, run, saved_files)?;
-    request.close_stdin = true;
-    let plan = state.planner.plan(&request).map_err(|e| ApiError::from_code(e.code, e.message))?;
-    let job = Job { language: plan.language.clone(), files: request.files, mode: PutMode::Merge, stages: plan.stages };
+    let PlannedRun { job, version, saved, .. } = plan_run(&state, &caller, &policy, run, Workspace::Fresh, true).await?;
+    let language = job.language.clone();
     let outcome = run_in_fresh_box(&state, job, slot.requester()).await;
     if let Some(saved) = saved {
         let status = match &outcome {
             Ok([compile, run]) => run.as_ref().or(compile.as_ref()).map_or("internal", |s| s.report.status.as_str()),
             Err(error) => error.code(),
         };
-        saved.record(&plan.language, status).await;
+        saved.record(&language, status).await;
     }
     let [compile, run] = outcome?;
     let result = |stage: Option<CollectedStage>| stage.map(|s| stage_result(&s.stdout, &s.stderr, &s.report));
     Ok(Json(ExecuteResponse {
-        language: plan.language,
-        version: plan.version,
+        language,
+        version,
         compile: result(compile),
         run: result(run),
     }))
-}
-
-/// What one stage of a batch run produced.
-#[derive(Debug)]
-pub(crate) struct CollectedStage {
-    /// Standard output.
-    pub stdout: Vec<u8>,
-    /// Standard error.
-    pub stderr: Vec<u8>,
-    /// Both streams, in the order their chunks arrived.
-    pub output: Vec<u8>,
-    /// How the stage ended.
-    pub report: ExitReport,
-}
-
-/// Compile and run stages; a stage that did not run is `None`.
-pub(crate) type CollectedStages = [Option<CollectedStage>; 2];
-
-/// Runs a job in a box made for it alone, destroyed afterwards (also when
-/// the caller goes away midway), and
-/// collects every stage's output.
-pub(crate) async fn run_in_fresh_box(
-    state: &AppState,
-    job: Job,
-    requester: bytesbox_engine::Requester,
-) -> Result<CollectedStages, ApiError> {
-    let engine = state.sessions.engine();
-    let sandbox = BoxLease::create(engine.backend(), state.sessions.config().box_spec.clone())
-        .await
-        .map_err(|e| ApiError::from_code(e.code(), e.to_string()))?;
-    state.metrics.box_acquired(BoxOrigin::Execute, true);
-    let outcome = collect(engine.submit_as(sandbox.id().clone(), job, requester)).await;
-    sandbox.destroy().await;
-    outcome
-}
-
-async fn collect(submitted: Result<bytesbox_engine::JobHandle, EngineError>) -> Result<CollectedStages, ApiError> {
-    let mut handle = submitted?;
-    // stdout, stderr, and both in arrival order, per stage.
-    let mut buffers: [(Vec<u8>, Vec<u8>, Vec<u8>); 2] = Default::default();
-    let mut results: CollectedStages = [None, None];
-    let slot = |stage: StageKind| match stage {
-        StageKind::Compile => 0,
-        StageKind::Run => 1,
-    };
-    while let Some(event) = handle.events.recv().await {
-        match event {
-            JobEvent::Output { stage, stream, data } => {
-                let (out, err, both) = &mut buffers[slot(stage)];
-                match stream {
-                    Stream::Stdout => out.extend_from_slice(&data),
-                    Stream::Stderr => err.extend_from_slice(&data),
-                }
-                both.extend_from_slice(&data);
-            }
-            JobEvent::StageFinished { stage, report } => {
-                let (stdout, stderr, output) = std::mem::take(&mut buffers[slot(stage)]);
-                results[slot(stage)] = Some(CollectedStage { stdout, stderr, output, report });
-            }
-            JobEvent::Failed { code, message } => return Err(ApiError::from_code(code, message)),
-            JobEvent::Finished => break,
-            JobEvent::Queued { .. } | JobEvent::Started | JobEvent::StageStarted(_) => {}
-        }
-    }
-    Ok(results)
 }
 
 fn stage_result(stdout: &[u8], stderr: &[u8], report: &ExitReport) -> StageResult {

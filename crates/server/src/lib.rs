@@ -18,6 +18,7 @@ pub mod planner;
 pub mod protocol;
 pub mod rate_limit;
 pub mod routes;
+pub mod runs;
 pub mod security_headers;
 pub mod session;
 pub mod web;

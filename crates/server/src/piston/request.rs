@@ -9,13 +9,15 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytesbox_engine::{Job, StageKind};
-use bytesbox_sandbox::{PutMode, RunLimits};
+use bytesbox_sandbox::RunLimits;
 use serde_json::Value;
 
 use super::version::{piston_runtimes, select, PistonRuntime};
-use crate::app::{AppState, RunPolicy};
+use crate::accounts::Caller;
+use crate::app::AppState;
 use crate::api_error::ApiError;
-use crate::protocol::{EncodedBytes, Encoding, LimitOverrides, RunRequest, ServerMessage, WireFile};
+use crate::protocol::{EncodedBytes, Encoding, LimitOverrides, RunRequest, WireFile};
+use crate::runs::{plan_run, stage_slot, PlannedRun, RunPolicy, Workspace};
 
 /// A failure, shaped as Piston shapes it: a status and `{"message"}`.
 #[derive(Debug)]
@@ -34,12 +36,6 @@ impl PistonError {
 impl From<ApiError> for PistonError {
     fn from(error: ApiError) -> PistonError {
         PistonError { status: error.status, message: error.message, retry_after_secs: error.retry_after_secs }
-    }
-}
-
-impl From<ServerMessage> for PistonError {
-    fn from(message: ServerMessage) -> PistonError {
-        ApiError::from(message).into()
     }
 }
 
@@ -65,14 +61,6 @@ pub(crate) struct Prepared {
     pub job: Job,
     /// Per-stream output limit of the compile and run stages.
     pub output_caps: [u64; 2],
-}
-
-/// The slot of a stage in `[compile, run]` arrays.
-pub(crate) fn slot(stage: StageKind) -> usize {
-    match stage {
-        StageKind::Compile => 0,
-        StageKind::Run => 1,
-    }
 }
 
 /// Limits Piston lets a request set, per stage.
@@ -116,8 +104,9 @@ type Overrides = [Option<u64>; 3];
 
 /// Checks a request and plans it. `batch` is `execute` (all input given
 /// at once, then closed) as opposed to the WebSocket (input keeps coming).
-pub(crate) fn prepare(
+pub(crate) async fn prepare(
     state: &AppState,
+    caller: &Caller,
     policy: &RunPolicy,
     body: &Value,
     batch: bool,
@@ -164,18 +153,14 @@ pub(crate) fn prepare(
         tty: None,
         limits: Some(LimitOverrides::from(&run_limits)),
     };
-    let mut request = crate::ws::plan_request(state, policy, run, None)?;
-    request.close_stdin = batch;
-    let mut plan =
-        state.planner.plan(&request).map_err(|e| PistonError::from(ApiError::from_code(e.code, e.message)))?;
-    let mut output_caps = [request.limits.output_bytes; 2];
-    for stage in &mut plan.stages {
+    let PlannedRun { mut job, limits, .. } = plan_run(state, caller, policy, run, Workspace::Fresh, batch).await?;
+    let mut output_caps = [limits.output_bytes; 2];
+    for stage in &mut job.stages {
         if stage.kind == StageKind::Compile {
             apply(&mut stage.spec.limits, &compile_overrides);
         }
-        output_caps[slot(stage.kind)] = stage.spec.limits.output_bytes;
+        output_caps[stage_slot(stage.kind)] = stage.spec.limits.output_bytes;
     }
-    let job = Job { language: plan.language.clone(), files: request.files, mode: PutMode::Merge, stages: plan.stages };
     Ok(Prepared { runtime, job, output_caps })
 }
 
