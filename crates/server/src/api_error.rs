@@ -108,13 +108,19 @@ impl From<ReadRefused> for ApiError {
     }
 }
 
-/// A JSON body that could not be read: 400 with `code`, unless the server
-/// stopped reading it (see `From<ReadRefused>`).
-fn bad_json(rejection: JsonRejection, code: &str) -> ApiError {
-    match ReadRefused::find(&rejection) {
-        Some(refused) => refused.clone().into(),
-        None => ApiError::new(StatusCode::BAD_REQUEST, code, rejection.body_text()),
-    }
+/// Reads a JSON body. One that cannot be read is 400 with `code`, unless
+/// the server stopped reading it (see `From<ReadRefused>`).
+async fn read_json<T: DeserializeOwned, S: Send + Sync>(
+    request: Request,
+    state: &S,
+    code: &str,
+) -> Result<T, ApiError> {
+    Json::<T>::from_request(request, state).await.map(|Json(value)| value).map_err(|rejection: JsonRejection| {
+        match ReadRefused::find(&rejection) {
+            Some(refused) => refused.clone().into(),
+            None => ApiError::new(StatusCode::BAD_REQUEST, code, rejection.body_text()),
+        }
+    })
 }
 
 /// A JSON body; one that cannot be read or parsed is 400
@@ -128,10 +134,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(request, state).await {
-            Ok(Json(value)) => Ok(ApiJson(value)),
-            Err(rejection) => Err(bad_json(rejection, "invalid_message")),
-        }
+        read_json(request, state, "invalid_message").await.map(ApiJson)
     }
 }
 
@@ -144,10 +147,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for InputJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(request, state).await {
-            Ok(Json(value)) => Ok(InputJson(value)),
-            Err(rejection) => Err(bad_json(rejection, "invalid_input")),
-        }
+        read_json(request, state, "invalid_input").await.map(InputJson)
     }
 }
 

@@ -10,8 +10,8 @@ use bytesbox_sandbox::RunLimits;
 
 use crate::accounts::run_slots::RunSlots;
 use crate::accounts::Accounts;
-use crate::connections::ConnectionConfig;
 use crate::api_error::ApiError;
+use crate::connections::ConnectionConfig;
 use crate::memory_budget::MemoryBudget;
 use crate::metrics::Metrics;
 use crate::planner::Planner;

@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 use crate::accounts::Caller;
 use crate::api_error::{ApiError, ApiJson};
 use crate::app::AppState;
+use crate::limits::RequestedLimits;
 use crate::planner::RuntimeInfo;
-use crate::protocol::{EncodedBytes, Encoding, LimitOverrides, RunRequest, WireFile};
+use crate::protocol::{EncodedBytes, Encoding, RunRequest, WireFile};
 use crate::rate_limit::Client;
 use crate::runs::{plan_run, run_in_fresh_box, CollectedStage, PlannedRun, Workspace};
 
@@ -37,9 +38,9 @@ pub struct ExecuteRequest {
     /// All of the program's input.
     #[serde(default)]
     pub stdin: Option<String>,
-    /// Limit overrides, within the server's maxima.
+    /// Limit overrides, within the caller's plan's maxima.
     #[serde(default)]
-    pub limits: Option<LimitOverrides>,
+    pub limits: Option<RequestedLimits>,
 }
 
 /// One stage's outcome.
@@ -102,7 +103,8 @@ pub async fn execute(
         tty: None,
         limits: body.limits,
     };
-    let PlannedRun { job, version, saved, .. } = plan_run(&state, &caller, &policy, run, Workspace::Fresh, true).await?;
+    let PlannedRun { job, version, saved, .. } =
+        plan_run(&state, &caller, &policy, run, Workspace::Fresh, true).await?;
     let language = job.language.clone();
     let outcome = run_in_fresh_box(&state, job, slot.requester()).await;
     if let Some(saved) = saved {
@@ -114,12 +116,7 @@ pub async fn execute(
     }
     let [compile, run] = outcome?;
     let result = |stage: Option<CollectedStage>| stage.map(|s| stage_result(&s.stdout, &s.stderr, &s.report));
-    Ok(Json(ExecuteResponse {
-        language,
-        version,
-        compile: result(compile),
-        run: result(run),
-    }))
+    Ok(Json(ExecuteResponse { language, version, compile: result(compile), run: result(run) }))
 }
 
 fn stage_result(stdout: &[u8], stderr: &[u8], report: &ExitReport) -> StageResult {

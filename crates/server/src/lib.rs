@@ -10,6 +10,7 @@ pub mod catalog_planner;
 pub mod connections;
 pub mod http;
 pub mod inbound;
+pub mod limits;
 pub mod listener;
 pub mod memory_budget;
 pub mod metrics;

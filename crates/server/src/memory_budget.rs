@@ -16,7 +16,6 @@ use axum::body::{Body, Bytes, HttpBody};
 use http_body::{Frame, SizeHint};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-
 /// The most a body reserves up front: the largest body a route takes
 /// (`crate::app::router`'s limit). Anything past it is reserved as it
 /// arrives, without waiting.

@@ -17,6 +17,7 @@ use crate::accounts::Caller;
 use crate::api_error::ApiError;
 use crate::app::AppState;
 use crate::box_lease::BoxLease;
+use crate::limits::{LimitOverrides, RequestedLimits};
 use crate::metrics::BoxOrigin;
 use crate::planner::{Plan, PlanRequest};
 use crate::protocol::{EncodedBytes, RunRequest, WireFile};
@@ -137,15 +138,7 @@ pub(crate) async fn plan_run(
         }
         None => decode_files(state, run.files)?,
     };
-    let limits = match run.limits {
-        Some(overrides) => {
-            overrides.apply(&policy.default_limits).map_err(|e| ApiError::from_code("invalid_spec", e))?
-        }
-        None => policy.default_limits.clone(),
-    };
-    limits
-        .validate_within(&policy.max_limits)
-        .map_err(|e| ApiError::from_code("limit_exceeded", format!("{e} (plan {})", policy.plan)))?;
+    let limits = run_limits(run.limits.as_ref(), policy)?;
     let stdio = match run.tty {
         Some(size) => StdioMode::Pty { rows: size.rows, cols: size.cols },
         None => StdioMode::Pipes,
@@ -170,6 +163,21 @@ pub(crate) async fn plan_run(
     Ok(PlannedRun { job, version, limits: request.limits, saved })
 }
 
+/// The run's limits: the plan's defaults with the request's overrides,
+/// checked against the plan's maxima. The one check of a request's limits:
+/// everything after it takes them as they are.
+fn run_limits(requested: Option<&RequestedLimits>, policy: &RunPolicy) -> Result<RunLimits, ApiError> {
+    let overrides = match requested {
+        Some(requested) => requested.read().map_err(|reason| ApiError::from_code("invalid_spec", reason))?,
+        None => LimitOverrides::default(),
+    };
+    let limits = overrides.over(&policy.default_limits);
+    limits
+        .validate_within(&policy.max_limits)
+        .map_err(|e| ApiError::from_code("limit_exceeded", format!("{e} (plan {})", policy.plan)))?;
+    Ok(limits)
+}
+
 /// Checks a project's file count and total size against the server's caps.
 fn check_project_size(state: &AppState, count: usize, total_bytes: u64) -> Result<(), ApiError> {
     if count > state.max_files {
@@ -192,8 +200,8 @@ fn decode_files(state: &AppState, wire: Vec<WireFile>) -> Result<Vec<FileEntry>,
     let mut total = 0u64;
     let mut files = Vec::with_capacity(wire.len());
     for file in wire {
-        let content =
-            EncodedBytes::decode(&file.content, file.encoding).map_err(|e| ApiError::from_code("invalid_message", e))?;
+        let content = EncodedBytes::decode(&file.content, file.encoding)
+            .map_err(|e| ApiError::from_code("invalid_message", e))?;
         total += content.0.len() as u64;
         check_project_size(state, 0, total)?;
         files.push(FileEntry { path: file.path, content: content.0, executable: false });
@@ -272,5 +280,43 @@ pub(crate) fn stage_slot(stage: StageKind) -> usize {
     match stage {
         StageKind::Compile => 0,
         StageKind::Run => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> RunPolicy {
+        RunPolicy {
+            plan: "guest".into(),
+            default_limits: RunLimits::default(),
+            max_limits: RunLimits { wall_time_ms: 60_000, ..RunLimits::default() },
+            max_concurrent_runs: 1,
+            run_slot_share_percent: 100,
+            boxes: BoxCaps::UNLIMITED,
+        }
+    }
+
+    fn requested(json: &str) -> RequestedLimits {
+        serde_json::from_str(json).expect("an object")
+    }
+
+    #[test]
+    fn a_run_s_limits_are_the_plan_s_defaults_with_its_overrides_within_the_plan_s_maxima() {
+        assert_eq!(run_limits(None, &policy()).expect("defaults"), RunLimits::default());
+        let asked = run_limits(Some(&requested(r#"{"wall_time_ms": 60000}"#)), &policy()).expect("within");
+        assert_eq!(asked, RunLimits { wall_time_ms: 60_000, ..RunLimits::default() });
+        let over = run_limits(Some(&requested(r#"{"wall_time_ms": 60001}"#)), &policy()).expect_err("over");
+        assert_eq!(over.code(), "limit_exceeded");
+        assert_eq!(
+            over.message,
+            "invalid specification: limit wall_time_ms=60001 exceeds the allowed maximum 60000 (plan guest)"
+        );
+        let typo = run_limits(Some(&requested(r#"{"wall_time": 1}"#)), &policy()).expect_err("unknown");
+        assert_eq!((typo.status(), typo.code()), (StatusCode::BAD_REQUEST, "invalid_spec"));
+        assert!(typo.message.starts_with("limits: unknown field `wall_time`"), "{}", typo.message);
+        let zero = run_limits(Some(&requested(r#"{"pids": 0}"#)), &policy()).expect_err("zero");
+        assert_eq!(zero.code(), "limit_exceeded");
     }
 }

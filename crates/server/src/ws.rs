@@ -14,8 +14,8 @@ use serde::Deserialize;
 use crate::accounts::projects::SavedRun;
 use crate::accounts::run_slots::RunSlot;
 use crate::accounts::Caller;
-use crate::app::AppState;
 use crate::api_error::ApiError;
+use crate::app::AppState;
 use crate::inbound::{Inbound, InboundMeter};
 use crate::metrics::BoxOrigin;
 use crate::protocol::{
@@ -191,7 +191,7 @@ async fn handle(
             // Boxed: starting a run may read a saved project from the
             // database, and those futures are large. Inline, they would
             // grow every idle connection's task by kilobytes.
-            return Box::pin(start_run(state, session, caller, run)).await;
+            return Box::pin(start_run(state, session, caller, *run)).await;
         }
         ClientMessage::Ping { nonce } => return Some(ServerMessage::Pong { nonce }),
         ClientMessage::Stdin { id, data, encoding } => match (control_of(&id), EncodedBytes::decode(&data, encoding)) {

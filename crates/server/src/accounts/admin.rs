@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::{UsageView, UserView};
 use super::{Caller, Principal};
-use crate::app::AppState;
 use crate::api_error::{ApiError, ApiJson};
+use crate::app::AppState;
 
 /// `GET /api/v1/admin/users`.
 pub async fn users(State(state): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, ApiError> {

@@ -16,8 +16,8 @@ use super::cookies::{clear_sign_in, csrf_token, set_sign_in};
 use super::origin::origin_allowed;
 use super::plans::{Plan, GUEST_PLAN};
 use super::{Accounts, Caller};
-use crate::app::AppState;
 use crate::api_error::{ApiError, ApiJson};
+use crate::app::AppState;
 use crate::rate_limit::Client;
 
 /// Sign-up and sign-in body.

@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::Caller;
-use crate::app::AppState;
 use crate::api_error::{ApiError, InputJson};
+use crate::app::AppState;
 use crate::protocol::{EncodedBytes, Encoding};
 
 /// The header that carries a file's version on `GET …/files/{path}`.
