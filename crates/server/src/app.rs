@@ -8,15 +8,15 @@ use axum::http::StatusCode;
 use axum::Router;
 use bytesbox_sandbox::RunLimits;
 
-use crate::accounts::run_slots::{requester_of, RunSlot, RunSlots};
-use crate::accounts::{Accounts, Caller};
+use crate::accounts::run_slots::RunSlots;
+use crate::accounts::Accounts;
+use crate::api_error::ApiError;
 use crate::connections::ConnectionConfig;
-use crate::http::ApiError;
 use crate::memory_budget::MemoryBudget;
 use crate::metrics::Metrics;
 use crate::planner::Planner;
 use crate::rate_limit::{RateLimitConfig, RateLimits};
-use crate::session::{BoxCaps, Sessions};
+use crate::session::Sessions;
 
 /// State shared by every handler.
 #[derive(Debug)]
@@ -49,23 +49,6 @@ pub struct AppState {
     pub memory: Arc<MemoryBudget>,
 }
 
-/// What a caller's runs may use: its plan, resolved.
-#[derive(Clone, Debug)]
-pub struct RunPolicy {
-    /// The plan's name (`unlimited` without accounts).
-    pub plan: String,
-    /// Limits of a run that asks for none.
-    pub default_limits: RunLimits,
-    /// The most a run may ask for.
-    pub max_limits: RunLimits,
-    /// Runs going at once.
-    pub max_concurrent_runs: usize,
-    /// The share of the server's run slots the plan's callers may hold.
-    pub run_slot_share_percent: u8,
-    /// Session boxes the caller may keep (and what idle ones may hold).
-    pub boxes: BoxCaps,
-}
-
 impl AppState {
     /// The design brief's defaults: 500 files and 10 MiB per project.
     /// `metrics` should be the observer of the sessions' engine.
@@ -96,63 +79,11 @@ impl AppState {
         })
     }
 
-    /// The limits of `caller`'s runs.
-    pub fn run_policy(&self, caller: &Caller) -> RunPolicy {
-        let plan = match (&self.accounts, caller) {
-            (None, _) | (_, Caller::Anonymous { .. }) => None,
-            (Some(accounts), Caller::Guest { .. }) => Some(accounts.plans.get(crate::accounts::plans::GUEST_PLAN)),
-            (Some(accounts), Caller::User { user, .. }) => Some(accounts.plans.get(&user.plan)),
-        };
-        match plan {
-            Some(plan) => RunPolicy {
-                plan: plan.name.clone(),
-                default_limits: plan.limits.clone(),
-                max_limits: plan.max_limits.clone(),
-                max_concurrent_runs: plan.max_concurrent_runs,
-                run_slot_share_percent: plan.run_slot_share_percent,
-                boxes: BoxCaps { max_boxes: plan.max_boxes, max_idle_bytes: plan.max_idle_box_bytes },
-            },
-            None => RunPolicy {
-                plan: "unlimited".into(),
-                default_limits: self.default_limits.clone(),
-                max_limits: self.max_limits.clone(),
-                max_concurrent_runs: usize::MAX,
-                run_slot_share_percent: 100,
-                boxes: BoxCaps::UNLIMITED,
-            },
-        }
-    }
-
     /// Uses `config` for connections and the memory budget.
     pub fn with_connections(mut self, config: ConnectionConfig) -> AppState {
         self.memory = MemoryBudget::new(config.memory_budget_bytes(), config.memory_wait());
         self.connections = config;
         self
-    }
-
-    /// Refuses a run before its body is read when no run could be admitted
-    /// now (the server is draining).
-    pub fn check_admission(&self) -> Result<(), ApiError> {
-        match self.sessions.engine().admission().is_open() {
-            true => Ok(()),
-            false => Err(ApiError::from(bytesbox_engine::EngineError::ShuttingDown)),
-        }
-    }
-
-    /// A place for one more run of `caller`, or `too_many_runs`.
-    pub fn run_slot(&self, caller: &Caller, policy: &RunPolicy) -> Result<RunSlot, ApiError> {
-        let requester = requester_of(caller, &policy.plan, policy.run_slot_share_percent);
-        let slot = self.run_slots.acquire(&caller.principal(), policy.max_concurrent_runs);
-        slot.map(|slot| slot.for_requester(requester)).ok_or_else(|| {
-            ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_runs",
-                format!(
-                    "your plan ({}) allows {} runs at once; wait for one to finish",
-                    policy.plan, policy.max_concurrent_runs
-                ),
-            )
-        })
     }
 }
 

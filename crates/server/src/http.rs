@@ -1,139 +1,20 @@
-//! The HTTP API: `POST /api/v1/execute` and `GET /api/v1/runtimes`, with
-//! one error type that turns into a response.
+//! The HTTP API: `POST /api/v1/execute` and `GET /api/v1/runtimes`.
 
 use std::sync::Arc;
 
 use axum::extract::{FromRequest, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
 use axum::Json;
-use bytesbox_engine::{EngineError, Job, JobEvent, StageKind};
-use bytesbox_sandbox::{ExitReport, PutMode, Stream};
+use bytesbox_sandbox::ExitReport;
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::Caller;
+use crate::api_error::{ApiError, ApiJson};
 use crate::app::AppState;
-use crate::box_lease::BoxLease;
-use crate::memory_budget::ReadRefused;
-use crate::metrics::BoxOrigin;
+use crate::limits::RequestedLimits;
 use crate::planner::RuntimeInfo;
-use crate::protocol::{EncodedBytes, Encoding, LimitOverrides, RunRequest, ServerMessage, WireFile};
+use crate::protocol::{EncodedBytes, Encoding, RunRequest, WireFile};
 use crate::rate_limit::Client;
-
-/// An API failure: a status, a stable code and a message.
-#[derive(Debug)]
-pub struct ApiError {
-    pub(crate) status: StatusCode,
-    pub(crate) code: String,
-    /// The human message.
-    pub message: String,
-    pub(crate) retry_after_secs: Option<u64>,
-    /// More fields of the error object (`current_version` of a conflict).
-    pub(crate) details: serde_json::Map<String, serde_json::Value>,
-}
-
-impl ApiError {
-    /// An error with a status, a stable code and a message.
-    pub fn new(status: StatusCode, code: impl Into<String>, message: impl Into<String>) -> ApiError {
-        ApiError {
-            status,
-            code: code.into(),
-            message: message.into(),
-            retry_after_secs: None,
-            details: serde_json::Map::new(),
-        }
-    }
-
-    /// The same error with one more field in its object.
-    pub fn with_detail(mut self, name: &str, value: impl Into<serde_json::Value>) -> ApiError {
-        self.details.insert(name.to_string(), value.into());
-        self
-    }
-
-    /// The stable code.
-    pub fn code(&self) -> &str {
-        &self.code
-    }
-
-    /// The HTTP status.
-    pub fn status(&self) -> StatusCode {
-        self.status
-    }
-
-    /// 429 for a client over its rate limit.
-    pub fn rate_limited(retry_after_secs: u64) -> ApiError {
-        let mut error = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            ApiError::rate_limited_message(retry_after_secs),
-        );
-        error.retry_after_secs = Some(retry_after_secs);
-        error
-    }
-
-    /// The human message of `rate_limited`.
-    pub fn rate_limited_message(retry_after_secs: u64) -> String {
-        format!("too many runs from this client; try again in {retry_after_secs} s")
-    }
-
-    /// The status a protocol error code maps to.
-    pub(crate) fn from_code(code: &str, message: String) -> ApiError {
-        let status = match code {
-            "queue_full" | "shutting_down" | "backend_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
-            "rate_limited" => StatusCode::TOO_MANY_REQUESTS,
-            "internal" | "spawn_failed" | "workspace_error" => StatusCode::INTERNAL_SERVER_ERROR,
-            _ => StatusCode::BAD_REQUEST,
-        };
-        ApiError::new(status, code, message)
-    }
-}
-
-/// A JSON body that could not be read: 400 `invalid_message`, unless the
-/// server stopped reading it (no room in the memory budget, or a client
-/// that stopped sending).
-impl From<axum::extract::rejection::JsonRejection> for ApiError {
-    fn from(rejection: axum::extract::rejection::JsonRejection) -> ApiError {
-        if let Some(refused) = ReadRefused::find(&rejection) {
-            return refused.clone().into();
-        }
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_message", rejection.body_text())
-    }
-}
-
-impl From<EngineError> for ApiError {
-    fn from(error: EngineError) -> ApiError {
-        let mut api = ApiError::from_code(error.code(), error.to_string());
-        if let EngineError::QueueFull { retry_after_secs, .. } = error {
-            api.retry_after_secs = Some(retry_after_secs);
-        }
-        api
-    }
-}
-
-impl From<ServerMessage> for ApiError {
-    fn from(message: ServerMessage) -> ApiError {
-        match message {
-            ServerMessage::Error { code, message, .. } => ApiError::from_code(&code, message),
-            other => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("{other:?}")),
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let mut error = self.details;
-        error.insert("code".to_string(), self.code.into());
-        error.insert("message".to_string(), self.message.into());
-        let body = Json(serde_json::json!({ "error": error }));
-        let mut response = (self.status, body).into_response();
-        if let Some(secs) = self.retry_after_secs {
-            if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, value);
-            }
-        }
-        response
-    }
-}
+use crate::runs::{plan_run, run_in_fresh_box, CollectedStage, PlannedRun, Workspace};
 
 /// `POST /api/v1/execute` body: a run spec without an id or terminal.
 #[derive(Debug, Deserialize)]
@@ -157,9 +38,9 @@ pub struct ExecuteRequest {
     /// All of the program's input.
     #[serde(default)]
     pub stdin: Option<String>,
-    /// Limit overrides, within the server's maxima.
+    /// Limit overrides, within the caller's plan's maxima.
     #[serde(default)]
-    pub limits: Option<LimitOverrides>,
+    pub limits: Option<RequestedLimits>,
 }
 
 /// One stage's outcome.
@@ -210,8 +91,8 @@ pub async fn execute(
     let policy = state.run_policy(&caller);
     let slot = state.run_slot(&caller, &policy)?;
     state.check_admission()?;
-    let Json(body) = Json::<ExecuteRequest>::from_request(request, &state).await?;
-    let mut run = RunRequest {
+    let ApiJson(body) = ApiJson::<ExecuteRequest>::from_request(request, &state).await?;
+    let run = RunRequest {
         id: "execute".into(),
         language: body.language,
         files: body.files,
@@ -222,92 +103,20 @@ pub async fn execute(
         tty: None,
         limits: body.limits,
     };
-    let (saved, saved_files) = crate::accounts::projects::load_saved_project(&state, &caller, &mut run).await?.unzip();
-    let mut request = crate::ws::plan_request(&state, &policy, run, saved_files)?;
-    request.close_stdin = true;
-    let plan = state.planner.plan(&request).map_err(|e| ApiError::from_code(e.code, e.message))?;
-    let job = Job { language: plan.language.clone(), files: request.files, mode: PutMode::Merge, stages: plan.stages };
+    let PlannedRun { job, version, saved, .. } =
+        plan_run(&state, &caller, &policy, run, Workspace::Fresh, true).await?;
+    let language = job.language.clone();
     let outcome = run_in_fresh_box(&state, job, slot.requester()).await;
     if let Some(saved) = saved {
         let status = match &outcome {
             Ok([compile, run]) => run.as_ref().or(compile.as_ref()).map_or("internal", |s| s.report.status.as_str()),
             Err(error) => error.code(),
         };
-        saved.record(&plan.language, status).await;
+        saved.record(&language, status).await;
     }
     let [compile, run] = outcome?;
     let result = |stage: Option<CollectedStage>| stage.map(|s| stage_result(&s.stdout, &s.stderr, &s.report));
-    Ok(Json(ExecuteResponse {
-        language: plan.language,
-        version: plan.version,
-        compile: result(compile),
-        run: result(run),
-    }))
-}
-
-/// What one stage of a batch run produced.
-#[derive(Debug)]
-pub(crate) struct CollectedStage {
-    /// Standard output.
-    pub stdout: Vec<u8>,
-    /// Standard error.
-    pub stderr: Vec<u8>,
-    /// Both streams, in the order their chunks arrived.
-    pub output: Vec<u8>,
-    /// How the stage ended.
-    pub report: ExitReport,
-}
-
-/// Compile and run stages; a stage that did not run is `None`.
-pub(crate) type CollectedStages = [Option<CollectedStage>; 2];
-
-/// Runs a job in a box made for it alone, destroyed afterwards (also when
-/// the caller goes away midway), and
-/// collects every stage's output.
-pub(crate) async fn run_in_fresh_box(
-    state: &AppState,
-    job: Job,
-    requester: bytesbox_engine::Requester,
-) -> Result<CollectedStages, ApiError> {
-    let engine = state.sessions.engine();
-    let sandbox = BoxLease::create(engine.backend(), state.sessions.config().box_spec.clone())
-        .await
-        .map_err(|e| ApiError::from_code(e.code(), e.to_string()))?;
-    state.metrics.box_acquired(BoxOrigin::Execute, true);
-    let outcome = collect(engine.submit_as(sandbox.id().clone(), job, requester)).await;
-    sandbox.destroy().await;
-    outcome
-}
-
-async fn collect(submitted: Result<bytesbox_engine::JobHandle, EngineError>) -> Result<CollectedStages, ApiError> {
-    let mut handle = submitted?;
-    // stdout, stderr, and both in arrival order, per stage.
-    let mut buffers: [(Vec<u8>, Vec<u8>, Vec<u8>); 2] = Default::default();
-    let mut results: CollectedStages = [None, None];
-    let slot = |stage: StageKind| match stage {
-        StageKind::Compile => 0,
-        StageKind::Run => 1,
-    };
-    while let Some(event) = handle.events.recv().await {
-        match event {
-            JobEvent::Output { stage, stream, data } => {
-                let (out, err, both) = &mut buffers[slot(stage)];
-                match stream {
-                    Stream::Stdout => out.extend_from_slice(&data),
-                    Stream::Stderr => err.extend_from_slice(&data),
-                }
-                both.extend_from_slice(&data);
-            }
-            JobEvent::StageFinished { stage, report } => {
-                let (stdout, stderr, output) = std::mem::take(&mut buffers[slot(stage)]);
-                results[slot(stage)] = Some(CollectedStage { stdout, stderr, output, report });
-            }
-            JobEvent::Failed { code, message } => return Err(ApiError::from_code(code, message)),
-            JobEvent::Finished => break,
-            JobEvent::Queued { .. } | JobEvent::Started | JobEvent::StageStarted(_) => {}
-        }
-    }
-    Ok(results)
+    Ok(Json(ExecuteResponse { language, version, compile: result(compile), run: result(run) }))
 }
 
 fn stage_result(stdout: &[u8], stderr: &[u8], report: &ExitReport) -> StageResult {

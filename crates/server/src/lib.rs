@@ -3,12 +3,14 @@
 //! compatibility and metrics follow.
 
 pub mod accounts;
+pub mod api_error;
 pub mod app;
 mod box_lease;
 pub mod catalog_planner;
 pub mod connections;
 pub mod http;
 pub mod inbound;
+pub mod limits;
 pub mod listener;
 pub mod memory_budget;
 pub mod metrics;
@@ -17,6 +19,7 @@ pub mod planner;
 pub mod protocol;
 pub mod rate_limit;
 pub mod routes;
+pub mod runs;
 pub mod security_headers;
 pub mod session;
 pub mod web;

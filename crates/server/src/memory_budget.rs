@@ -13,16 +13,13 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes, HttpBody};
-use axum::http::StatusCode;
 use http_body::{Frame, SizeHint};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-
-use crate::http::ApiError;
 
 /// The most a body reserves up front: the largest body a route takes
 /// (`crate::app::router`'s limit). Anything past it is reserved as it
 /// arrives, without waiting.
-pub const UPFRONT_MAX_BYTES: usize = crate::ws::MAX_FRAME_BYTES + 2 * 1024 * 1024;
+pub const UPFRONT_MAX_BYTES: usize = crate::protocol::MAX_FRAME_BYTES + 2 * 1024 * 1024;
 
 /// Bytes a body or a WebSocket connection may hold without reserving, so
 /// that ordinary small requests and messages never wait for the budget
@@ -52,21 +49,6 @@ impl ReadRefused {
             next = error.source();
         }
         None
-    }
-}
-
-impl From<ReadRefused> for ApiError {
-    fn from(refused: ReadRefused) -> ApiError {
-        match refused {
-            ReadRefused::Busy => {
-                let mut error = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "server_busy", refused.to_string());
-                error.retry_after_secs = Some(1);
-                error
-            }
-            ReadRefused::Stalled(_) => {
-                ApiError::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", refused.to_string())
-            }
-        }
     }
 }
 
@@ -291,7 +273,6 @@ mod tests {
         let body = BudgetedBody::wrap(Body::from(vec![0u8; 3 * MIB]), &budget, Duration::from_secs(5));
         let error = body.collect().await.expect_err("refused");
         assert_eq!(ReadRefused::find(&error), Some(&ReadRefused::Busy));
-        assert_eq!(ApiError::from(ReadRefused::Busy).status(), StatusCode::SERVICE_UNAVAILABLE);
     }
 
     #[tokio::test]
@@ -315,6 +296,5 @@ mod tests {
             BudgetedBody::wrap(Body::new(http_body_util::StreamBody::new(stream)), &budget, Duration::from_millis(300));
         let error = body.collect().await.expect_err("stalled");
         assert_eq!(ReadRefused::find(&error), Some(&ReadRefused::Stalled(0)));
-        assert_eq!(ApiError::from(ReadRefused::Stalled(3)).code(), "request_timeout");
     }
 }

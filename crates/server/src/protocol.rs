@@ -8,8 +8,13 @@ use bytes::Bytes;
 use bytesbox_sandbox::{ExitReport, RunLimits};
 use serde::{Deserialize, Serialize};
 
+use crate::limits::RequestedLimits;
+
 /// Protocol version spoken by this server.
 pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Largest frame a client may send (also of Piston's WebSocket).
+pub const MAX_FRAME_BYTES: usize = 12 * 1024 * 1024;
 
 /// How bytes are written in a frame.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,7 +81,7 @@ pub struct TtySize {
 }
 
 /// A `run` request.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunRequest {
     /// Client-chosen run id.
@@ -103,57 +108,17 @@ pub struct RunRequest {
     /// A terminal, or pipes when absent.
     #[serde(default)]
     pub tty: Option<TtySize>,
-    /// Limit overrides, within the server's maxima.
+    /// Limit overrides, within the caller's plan's maxima.
     #[serde(default)]
-    pub limits: Option<LimitOverrides>,
+    pub limits: Option<RequestedLimits>,
 }
 
-/// The limits a request names; the rest keep the server's defaults (not
-/// the built-in ones, which an operator may have changed).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct LimitOverrides(serde_json::Map<String, serde_json::Value>);
-
-impl LimitOverrides {
-    /// `defaults` with these overrides; unknown or ill-typed fields are an
-    /// error that names them.
-    pub fn apply(&self, defaults: &RunLimits) -> Result<RunLimits, String> {
-        let mut merged = match serde_json::to_value(defaults) {
-            Ok(serde_json::Value::Object(map)) => map,
-            _ => return Err("the server's default limits cannot be read".into()),
-        };
-        merged.extend(self.0.iter().map(|(key, value)| (key.clone(), value.clone())));
-        serde_json::from_value(serde_json::Value::Object(merged)).map_err(|e| format!("limits: {e}"))
-    }
-
-    /// Overrides from a field → value map.
-    pub fn from_map(map: serde_json::Map<String, serde_json::Value>) -> LimitOverrides {
-        LimitOverrides(map)
-    }
-
-    /// These overrides, then `later`'s on top.
-    pub fn merged(&self, later: &LimitOverrides) -> LimitOverrides {
-        let mut map = self.0.clone();
-        map.extend(later.0.iter().map(|(key, value)| (key.clone(), value.clone())));
-        LimitOverrides(map)
-    }
-}
-
-impl From<&RunLimits> for LimitOverrides {
-    fn from(limits: &RunLimits) -> LimitOverrides {
-        match serde_json::to_value(limits) {
-            Ok(serde_json::Value::Object(map)) => LimitOverrides(map),
-            _ => LimitOverrides::default(),
-        }
-    }
-}
-
-/// Client → server.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Client → server (read only: the server never writes these).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientMessage {
     /// Start a run.
-    Run(RunRequest),
+    Run(Box<RunRequest>),
     /// Input.
     Stdin {
         /// Run id.
@@ -328,16 +293,6 @@ pub fn valid_run_id(id: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn limit_overrides_keep_the_server_s_defaults_for_what_they_do_not_name() {
-        let server_defaults = RunLimits { memory_bytes: 512 << 20, ..RunLimits::default() };
-        let overrides: LimitOverrides = serde_json::from_str(r#"{"wall_time_ms": 5000}"#).unwrap();
-        let limits = overrides.apply(&server_defaults).unwrap();
-        assert_eq!((limits.wall_time_ms, limits.memory_bytes), (5000, 512 << 20));
-        let typo: LimitOverrides = serde_json::from_str(r#"{"wall_time": 5000}"#).unwrap();
-        assert!(typo.apply(&server_defaults).unwrap_err().contains("wall_time"));
-    }
 
     #[test]
     fn the_documented_run_message_parses() {

@@ -17,8 +17,8 @@ use crate::accounts::caller::{identify, Credential};
 use crate::accounts::cookies::{csrf_token, same_secret};
 use crate::accounts::origin::{host_allowed, origin_allowed};
 use crate::accounts::Caller;
+use crate::api_error::ApiError;
 use crate::app::AppState;
-use crate::http::ApiError;
 use crate::memory_budget::BudgetedBody;
 
 /// The header that carries the CSRF token on cookie-authenticated writes.

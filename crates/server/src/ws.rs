@@ -6,29 +6,24 @@ use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpg
 use axum::extract::{Query, State};
 use axum::response::Response;
 use axum::Extension;
-use bytes::Bytes;
 use bytesbox_engine::{EngineError, Job, JobEvent};
-use bytesbox_sandbox::paths::validate_unique;
-use bytesbox_sandbox::{FileEntry, PutMode, Signal, StdioMode};
+use bytesbox_sandbox::Signal;
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 
 use crate::accounts::projects::SavedRun;
 use crate::accounts::run_slots::RunSlot;
 use crate::accounts::Caller;
-use crate::app::{AppState, RunPolicy};
-use crate::http::ApiError;
+use crate::api_error::ApiError;
+use crate::app::AppState;
 use crate::inbound::{Inbound, InboundMeter};
 use crate::metrics::BoxOrigin;
-use crate::planner::PlanRequest;
 use crate::protocol::{
-    valid_run_id, ClientMessage, EncodedBytes, RunRequest, ServerMessage, WireFile, PROTOCOL_VERSION,
+    valid_run_id, ClientMessage, EncodedBytes, RunRequest, ServerMessage, MAX_FRAME_BYTES, PROTOCOL_VERSION,
 };
 use crate::rate_limit::Client;
+use crate::runs::{plan_run, PlannedRun, Workspace};
 use crate::session::Session;
-
-/// Largest frame a client may send.
-pub const MAX_FRAME_BYTES: usize = 12 * 1024 * 1024;
 
 /// Query of the upgrade request.
 #[derive(Debug, Deserialize)]
@@ -196,7 +191,7 @@ async fn handle(
             // Boxed: starting a run may read a saved project from the
             // database, and those futures are large. Inline, they would
             // grow every idle connection's task by kilobytes.
-            return Box::pin(start_run(state, session, caller, run)).await;
+            return Box::pin(start_run(state, session, caller, *run)).await;
         }
         ClientMessage::Ping { nonce } => return Some(ServerMessage::Pong { nonce }),
         ClientMessage::Stdin { id, data, encoding } => match (control_of(&id), EncodedBytes::decode(&data, encoding)) {
@@ -239,7 +234,7 @@ async fn start_run(
     state: &Arc<AppState>,
     session: &Arc<Session>,
     caller: &Caller,
-    mut run: RunRequest,
+    run: RunRequest,
 ) -> Option<ServerMessage> {
     let id = run.id.clone();
     if !valid_run_id(&id) {
@@ -253,25 +248,11 @@ async fn start_run(
         Ok(slot) => slot,
         Err(e) => return Some(error(Some(&id), e.code(), e.message.clone())),
     };
-    let saved = match crate::accounts::projects::load_saved_project(state, caller, &mut run).await {
-        Ok(saved) => saved,
-        Err(e) => return Some(error(Some(&id), e.code(), e.message.clone())),
-    };
-    let (saved, saved_files) = saved.unzip();
-    let request = match plan_request(state, &policy, run, saved_files) {
-        Ok(request) => request,
-        Err(reply) => return Some(with_id(reply, &id)),
-    };
-    let plan = match state.planner.plan(&request) {
-        Ok(plan) => plan,
-        Err(e) => return Some(error(Some(&id), e.code, e.message)),
-    };
-    let job = Job {
-        language: plan.language.clone(),
-        files: request.files,
-        mode: PutMode::Replace { keep: plan.keep.clone() },
-        stages: plan.stages,
-    };
+    let PlannedRun { job, version, saved, .. } =
+        match plan_run(state, caller, &policy, run, Workspace::Session, false).await {
+            Ok(planned) => planned,
+            Err(e) => return Some(error(Some(&id), e.code(), e.message.clone())),
+        };
     let (box_id, created) = match state.sessions.sandbox(session, policy.boxes).await {
         Ok(found) => found,
         Err(e) => return Some(error(Some(&id), e.code(), e.to_string())),
@@ -285,85 +266,10 @@ async fn start_run(
         handle.control.kill().await;
         return Some(error(Some(&id), code, "the session has too many active runs"));
     }
-    let accepted = ServerMessage::Accepted { id: id.clone(), language: plan.language, version: plan.version };
+    let accepted = ServerMessage::Accepted { id: id.clone(), language: job.language.clone(), version };
     let submitted = Submitted { id, box_id, job, handle, accepted, slot, saved };
     tokio::spawn(forward_job(state.clone(), session.clone(), submitted));
     None
-}
-
-fn with_id(message: ServerMessage, id: &str) -> ServerMessage {
-    match message {
-        ServerMessage::Error { code, message, .. } => ServerMessage::Error { id: Some(id.to_string()), code, message },
-        other => other,
-    }
-}
-
-/// Checks files, sizes and limits, and builds the planner's request.
-pub(crate) fn plan_request(
-    state: &AppState,
-    policy: &RunPolicy,
-    run: RunRequest,
-    saved_files: Option<Vec<FileEntry>>,
-) -> Result<PlanRequest, ServerMessage> {
-    // A saved project's files come from the store already decoded; a
-    // request's come encoded in the frame.
-    let files = match saved_files {
-        Some(files) => {
-            check_project_size(state, files.len(), files.iter().map(|f| f.content.len() as u64).sum())?;
-            files
-        }
-        None => decode_files(state, run.files)?,
-    };
-    let limits = match run.limits {
-        Some(overrides) => overrides.apply(&policy.default_limits).map_err(|e| error(None, "invalid_spec", e))?,
-        None => policy.default_limits.clone(),
-    };
-    limits.validate_within(&policy.max_limits).map_err(|e| {
-        let message = format!("{e} (plan {})", policy.plan);
-        error(None, "limit_exceeded", message)
-    })?;
-    let stdio = match run.tty {
-        Some(size) => StdioMode::Pty { rows: size.rows, cols: size.cols },
-        None => StdioMode::Pipes,
-    };
-    Ok(PlanRequest {
-        language: run.language,
-        files,
-        entry: run.entry,
-        args: run.args,
-        limits,
-        stdio,
-        stdin: run.stdin.map(|s| Bytes::from(s).to_vec()).unwrap_or_default(),
-        close_stdin: false,
-    })
-}
-
-/// Checks a project's file count and total size against the server's caps.
-fn check_project_size(state: &AppState, count: usize, total_bytes: u64) -> Result<(), ServerMessage> {
-    if count > state.max_files {
-        return Err(error(None, "invalid_spec", format!("at most {} files per project", state.max_files)));
-    }
-    if total_bytes > state.max_project_bytes {
-        return Err(error(None, "invalid_spec", format!("a project is at most {} bytes", state.max_project_bytes)));
-    }
-    Ok(())
-}
-
-/// Checks and decodes a request's files, stopping as soon as the total
-/// passes the cap.
-fn decode_files(state: &AppState, wire: Vec<WireFile>) -> Result<Vec<FileEntry>, ServerMessage> {
-    check_project_size(state, wire.len(), 0)?;
-    validate_unique(wire.iter().map(|f| f.path.as_str())).map_err(|e| error(None, e.code(), e.to_string()))?;
-    let mut total = 0u64;
-    let mut files = Vec::with_capacity(wire.len());
-    for file in wire {
-        let content =
-            EncodedBytes::decode(&file.content, file.encoding).map_err(|e| error(None, "invalid_message", e))?;
-        total += content.0.len() as u64;
-        check_project_size(state, 0, total)?;
-        files.push(FileEntry { path: file.path, content: content.0, executable: false });
-    }
-    Ok(files)
 }
 
 /// A run the engine accepted, on its way to the client.

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::{UsageView, UserView};
 use super::{Caller, Principal};
+use crate::api_error::{ApiError, ApiJson};
 use crate::app::AppState;
-use crate::http::ApiError;
 
 /// `GET /api/v1/admin/users`.
 pub async fn users(State(state): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, ApiError> {
@@ -50,10 +50,9 @@ pub async fn update_user(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(id): Path<String>,
-    body: Result<Json<UserChange>, JsonRejection>,
+    ApiJson(change): ApiJson<UserChange>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let accounts = state.accounts()?;
-    let Json(change) = body?;
     let id = UserId(id);
     let invalid = |message: &str| ApiError::new(StatusCode::BAD_REQUEST, "invalid_input", message.to_string());
     let role = match change.role.as_deref() {

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::header::ORIGIN;
 use axum::http::{HeaderMap, StatusCode};
@@ -17,8 +16,8 @@ use super::cookies::{clear_sign_in, csrf_token, set_sign_in};
 use super::origin::origin_allowed;
 use super::plans::{Plan, GUEST_PLAN};
 use super::{Accounts, Caller};
+use crate::api_error::{ApiError, ApiJson};
 use crate::app::AppState;
-use crate::http::ApiError;
 use crate::rate_limit::Client;
 
 /// Sign-up and sign-in body.
@@ -98,13 +97,13 @@ pub async fn signup(
     State(state): State<Arc<AppState>>,
     client: Client,
     headers: HeaderMap,
-    body: Result<Json<Credentials>, JsonRejection>,
+    body: Result<ApiJson<Credentials>, ApiError>,
 ) -> Result<Response, ApiError> {
     let accounts = admit_attempt(&state, client, &headers)?;
     if !accounts.config.signup {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "signup_disabled", "sign-up is switched off on this server"));
     }
-    let Json(credentials) = body?;
+    let ApiJson(credentials) = body?;
     accounts.sign_in.reserve_signup(client.0).map_err(too_many_signups)?;
     let created = accounts.store.create_user(&credentials.username, &credentials.password, Role::User).await;
     let user = created.inspect_err(|_| accounts.sign_in.release_signup(client.0))?;
@@ -117,10 +116,10 @@ pub async fn login(
     State(state): State<Arc<AppState>>,
     client: Client,
     headers: HeaderMap,
-    body: Result<Json<Credentials>, JsonRejection>,
+    body: Result<ApiJson<Credentials>, ApiError>,
 ) -> Result<Response, ApiError> {
     let accounts = admit_attempt(&state, client, &headers)?;
-    let Json(credentials) = body?;
+    let ApiJson(credentials) = body?;
     let (address, username) = (client.0, credentials.username.as_str());
     accounts.sign_in.check_sign_in(address, username).map_err(too_many_attempts)?;
     let user = match accounts.store.verify_password(username, &credentials.password).await {
@@ -286,10 +285,9 @@ pub async fn list_tokens(
 pub async fn create_token(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-    body: Result<Json<NewTokenRequest>, JsonRejection>,
+    ApiJson(body): ApiJson<NewTokenRequest>,
 ) -> Result<Response, ApiError> {
     let user = caller.require_user()?;
-    let Json(body) = body?;
     let name = body.name.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_input", "a token name is 1 to 100 characters"));

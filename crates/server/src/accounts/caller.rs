@@ -15,8 +15,8 @@ use axum::http::StatusCode;
 use bytesbox_store::{Role, User, API_TOKEN_PREFIX};
 
 use super::cookies::{self, SESSION_COOKIE};
+use crate::api_error::ApiError;
 use crate::app::AppState;
-use crate::http::ApiError;
 
 /// How a user proved who they are.
 #[derive(Clone, Debug, PartialEq, Eq)]

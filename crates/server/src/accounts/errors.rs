@@ -4,7 +4,7 @@
 use axum::http::StatusCode;
 use bytesbox_store::StoreError;
 
-use crate::http::ApiError;
+use crate::api_error::ApiError;
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> ApiError {

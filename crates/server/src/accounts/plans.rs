@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use bytesbox_sandbox::RunLimits;
 use serde::{Deserialize, Serialize};
 
-use crate::protocol::LimitOverrides;
+use crate::limits::{LimitOverrides, RequestedLimits};
 
 /// The plan of every caller who is not signed in.
 pub const GUEST_PLAN: &str = "guest";
@@ -18,13 +18,13 @@ pub const DEFAULT_PLAN: &str = "default";
 const MIB: u64 = 1024 * 1024;
 
 /// A plan as written in the configuration (`[plans.NAME]`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PlanConfig {
     /// Limits of a run that asks for none, over `[limits.default]`.
-    pub limits: LimitOverrides,
+    pub limits: RequestedLimits,
     /// The most a run may ask for, over `[limits.max]`.
-    pub max_limits: LimitOverrides,
+    pub max_limits: RequestedLimits,
     /// Runs going at once, over all of the caller's sessions and APIs.
     pub max_concurrent_runs: Option<usize>,
     /// The share of the server's run slots (percent) that all callers of
@@ -101,21 +101,18 @@ pub enum PlanError {
 /// guests get the least, users a comfortable amount, `large` what the
 /// server allows.
 fn builtin(name: &str) -> PlanConfig {
-    let overrides = |pairs: &[(&str, u64)]| {
-        let map = pairs.iter().map(|(key, value)| ((*key).to_string(), serde_json::Value::from(*value))).collect();
-        LimitOverrides::from_map(map)
-    };
     match name {
         GUEST_PLAN => PlanConfig {
-            limits: LimitOverrides::default(),
-            max_limits: overrides(&[
-                ("memory_bytes", 256 * MIB),
-                ("cpu_millicores", 1000),
-                ("pids", 128),
-                ("wall_time_ms", 60_000),
-                ("cpu_time_ms", 60_000),
-                ("output_bytes", 8 * MIB),
-            ]),
+            limits: RequestedLimits::default(),
+            max_limits: RequestedLimits::from(LimitOverrides {
+                memory_bytes: Some(256 * MIB),
+                cpu_millicores: Some(1000),
+                pids: Some(128),
+                wall_time_ms: Some(60_000),
+                cpu_time_ms: Some(60_000),
+                output_bytes: Some(8 * MIB),
+                ..LimitOverrides::default()
+            }),
             max_concurrent_runs: Some(4),
             // Guests together leave a quarter of the slots (at least one)
             // to signed-in users.
@@ -127,15 +124,16 @@ fn builtin(name: &str) -> PlanConfig {
             max_bytes: Some(0),
         },
         DEFAULT_PLAN => PlanConfig {
-            limits: LimitOverrides::default(),
-            max_limits: overrides(&[
-                ("memory_bytes", 1024 * MIB),
-                ("cpu_millicores", 2000),
-                ("pids", 512),
-                ("wall_time_ms", 300_000),
-                ("cpu_time_ms", 300_000),
-                ("output_bytes", 64 * MIB),
-            ]),
+            limits: RequestedLimits::default(),
+            max_limits: RequestedLimits::from(LimitOverrides {
+                memory_bytes: Some(1024 * MIB),
+                cpu_millicores: Some(2000),
+                pids: Some(512),
+                wall_time_ms: Some(300_000),
+                cpu_time_ms: Some(300_000),
+                output_bytes: Some(64 * MIB),
+                ..LimitOverrides::default()
+            }),
             max_concurrent_runs: Some(8),
             run_slot_share_percent: Some(100),
             max_boxes: Some(16),
@@ -171,8 +169,8 @@ impl Plans {
             // A configured built-in plan changes only what it names.
             let merged = match configs.remove(name) {
                 Some(base) => PlanConfig {
-                    limits: base.limits.merged(&config.limits),
-                    max_limits: base.max_limits.merged(&config.max_limits),
+                    limits: base.limits.then(&config.limits),
+                    max_limits: base.max_limits.then(&config.max_limits),
                     max_concurrent_runs: config.max_concurrent_runs.or(base.max_concurrent_runs),
                     run_slot_share_percent: config.run_slot_share_percent.or(base.run_slot_share_percent),
                     max_boxes: config.max_boxes.or(base.max_boxes),
@@ -188,8 +186,8 @@ impl Plans {
         let mut by_name = BTreeMap::new();
         for (name, config) in configs {
             let bad = |message: String| PlanError::BadLimits { plan: name.clone(), message };
-            let max_limits = config.max_limits.apply(server_max).map_err(bad)?.capped_by(server_max);
-            let limits = config.limits.apply(server_defaults).map_err(bad)?.capped_by(&max_limits);
+            let max_limits = config.max_limits.read().map_err(bad)?.over(server_max).capped_by(server_max);
+            let limits = config.limits.read().map_err(bad)?.over(server_defaults).capped_by(&max_limits);
             limits
                 .validate_within(&max_limits)
                 .map_err(|e| PlanError::InvalidDefaults { plan: name.clone(), message: e.to_string() })?;

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::http::{HeaderValue, StatusCode};
@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::Caller;
+use crate::api_error::{ApiError, InputJson};
 use crate::app::AppState;
-use crate::http::ApiError;
 use crate::protocol::{EncodedBytes, Encoding};
 
 /// The header that carries a file's version on `GET …/files/{path}`.
@@ -173,10 +173,6 @@ fn context(state: &AppState, caller: &Caller) -> Result<(User, ProjectFiles, Quo
     Ok((user, files, quota))
 }
 
-fn bad_json(rejection: JsonRejection) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "invalid_input", rejection.body_text())
-}
-
 /// A raw body that could not be read: over the router's body limit (413
 /// `too_large`), or broken off.
 fn bad_bytes(rejection: BytesRejection) -> ApiError {
@@ -270,10 +266,10 @@ pub async fn list(State(state): State<Arc<AppState>>, caller: Caller) -> Result<
 pub async fn create(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-    body: Result<Json<CreateBody>, JsonRejection>,
+    body: Result<InputJson<CreateBody>, ApiError>,
 ) -> Result<Response, ApiError> {
     let (user, files, quota) = context(&state, &caller)?;
-    let Json(body) = body.map_err(bad_json)?;
+    let InputJson(body) = body?;
     let mut new_files = Vec::with_capacity(body.files.len());
     for file in body.files {
         let EncodedBytes(content) = EncodedBytes::decode(&file.content, file.encoding).map_err(|error| {
@@ -305,10 +301,10 @@ pub async fn update(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(id): Path<String>,
-    body: Result<Json<UpdateBody>, JsonRejection>,
+    body: Result<InputJson<UpdateBody>, ApiError>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let (user, files, _) = context(&state, &caller)?;
-    let Json(body) = body.map_err(bad_json)?;
+    let InputJson(body) = body?;
     check_entry_file(body.entry_file.as_deref())?;
     let settings = ProjectSettings { name: body.name, language: body.language, entry_file: body.entry_file };
     let project = files.store().update_project(&user.id, &project_id(id), body.version, &settings).await?;
@@ -333,10 +329,10 @@ pub async fn duplicate(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(id): Path<String>,
-    body: Result<Json<DuplicateBody>, JsonRejection>,
+    body: Result<InputJson<DuplicateBody>, ApiError>,
 ) -> Result<Response, ApiError> {
     let (user, files, quota) = context(&state, &caller)?;
-    let Json(body) = body.map_err(bad_json)?;
+    let InputJson(body) = body?;
     let (project, entries) = files.duplicate_project(&user.id, &project_id(id), &body.name, &quota).await?;
     Ok((StatusCode::CREATED, Json(project_with_files(&project, &entries))).into_response())
 }

@@ -9,13 +9,16 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytesbox_engine::{Job, StageKind};
-use bytesbox_sandbox::{PutMode, RunLimits};
+use bytesbox_sandbox::RunLimits;
 use serde_json::Value;
 
 use super::version::{piston_runtimes, select, PistonRuntime};
-use crate::app::{AppState, RunPolicy};
-use crate::http::ApiError;
-use crate::protocol::{EncodedBytes, Encoding, LimitOverrides, RunRequest, ServerMessage, WireFile};
+use crate::accounts::Caller;
+use crate::api_error::ApiError;
+use crate::app::AppState;
+use crate::limits::LimitOverrides;
+use crate::protocol::{EncodedBytes, Encoding, RunRequest, WireFile};
+use crate::runs::{plan_run, stage_slot, PlannedRun, RunPolicy, Workspace};
 
 /// A failure, shaped as Piston shapes it: a status and `{"message"}`.
 #[derive(Debug)]
@@ -34,12 +37,6 @@ impl PistonError {
 impl From<ApiError> for PistonError {
     fn from(error: ApiError) -> PistonError {
         PistonError { status: error.status, message: error.message, retry_after_secs: error.retry_after_secs }
-    }
-}
-
-impl From<ServerMessage> for PistonError {
-    fn from(message: ServerMessage) -> PistonError {
-        ApiError::from(message).into()
     }
 }
 
@@ -65,14 +62,6 @@ pub(crate) struct Prepared {
     pub job: Job,
     /// Per-stream output limit of the compile and run stages.
     pub output_caps: [u64; 2],
-}
-
-/// The slot of a stage in `[compile, run]` arrays.
-pub(crate) fn slot(stage: StageKind) -> usize {
-    match stage {
-        StageKind::Compile => 0,
-        StageKind::Run => 1,
-    }
 }
 
 /// Limits Piston lets a request set, per stage.
@@ -102,22 +91,20 @@ impl Constraint {
         }
     }
 
-    fn field(self, limits: &mut RunLimits) -> &mut u64 {
+    fn field(self, overrides: &mut LimitOverrides) -> &mut Option<u64> {
         match self {
-            Constraint::Timeout => &mut limits.wall_time_ms,
-            Constraint::CpuTime => &mut limits.cpu_time_ms,
-            Constraint::MemoryLimit => &mut limits.memory_bytes,
+            Constraint::Timeout => &mut overrides.wall_time_ms,
+            Constraint::CpuTime => &mut overrides.cpu_time_ms,
+            Constraint::MemoryLimit => &mut overrides.memory_bytes,
         }
     }
 }
 
-/// One stage's limits as asked: `None` keeps what the planner chose.
-type Overrides = [Option<u64>; 3];
-
 /// Checks a request and plans it. `batch` is `execute` (all input given
 /// at once, then closed) as opposed to the WebSocket (input keeps coming).
-pub(crate) fn prepare(
+pub(crate) async fn prepare(
     state: &AppState,
+    caller: &Caller,
     policy: &RunPolicy,
     body: &Value,
     batch: bool,
@@ -146,8 +133,6 @@ pub(crate) fn prepare(
         return Err(PistonError::bad_request("files must include at least one utf8 encoded file"));
     };
     let [compile_overrides, run_overrides] = constraints(body, &policy.max_limits)?;
-    let mut run_limits = policy.default_limits.clone();
-    apply(&mut run_limits, &run_overrides);
     let mut stdin = optional_string(body, "stdin")?.unwrap_or_default();
     // Piston ends a batch run's input with a newline when it has none.
     if batch && !stdin.ends_with('\n') {
@@ -162,20 +147,16 @@ pub(crate) fn prepare(
         args: args(body)?,
         stdin: Some(stdin),
         tty: None,
-        limits: Some(LimitOverrides::from(&run_limits)),
+        limits: Some(run_overrides.into()),
     };
-    let mut request = crate::ws::plan_request(state, policy, run, None)?;
-    request.close_stdin = batch;
-    let mut plan =
-        state.planner.plan(&request).map_err(|e| PistonError::from(ApiError::from_code(e.code, e.message)))?;
-    let mut output_caps = [request.limits.output_bytes; 2];
-    for stage in &mut plan.stages {
+    let PlannedRun { mut job, limits, .. } = plan_run(state, caller, policy, run, Workspace::Fresh, batch).await?;
+    let mut output_caps = [limits.output_bytes; 2];
+    for stage in &mut job.stages {
         if stage.kind == StageKind::Compile {
-            apply(&mut stage.spec.limits, &compile_overrides);
+            stage.spec.limits = compile_overrides.over(&stage.spec.limits);
         }
-        output_caps[slot(stage.kind)] = stage.spec.limits.output_bytes;
+        output_caps[stage_slot(stage.kind)] = stage.spec.limits.output_bytes;
     }
-    let job = Job { language: plan.language.clone(), files: request.files, mode: PutMode::Merge, stages: plan.stages };
     Ok(Prepared { runtime, job, output_caps })
 }
 
@@ -271,10 +252,10 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
 /// `0` means the default; anything else must be a number, not negative,
 /// and within the server's maximum. A memory limit of `-1` is Piston's
 /// "no limit": here, the server's maximum (never unlimited).
-fn constraints(body: &Value, max: &RunLimits) -> Result<[Overrides; 2], PistonError> {
-    let mut stages = [[None; 3]; 2];
+fn constraints(body: &Value, max: &RunLimits) -> Result<[LimitOverrides; 2], PistonError> {
+    let mut stages = [LimitOverrides::default(); 2];
     for (slot, stage) in ["compile", "run"].into_iter().enumerate() {
-        for (index, constraint) in Constraint::ALL.into_iter().enumerate() {
+        for constraint in Constraint::ALL {
             let name = format!("{stage}_{}", constraint.suffix());
             let maximum = constraint.get(max);
             let value = match body.get(&name) {
@@ -286,7 +267,7 @@ fn constraints(body: &Value, max: &RunLimits) -> Result<[Overrides; 2], PistonEr
                 continue;
             }
             if value == -1.0 && matches!(constraint, Constraint::MemoryLimit) {
-                stages[slot][index] = Some(maximum);
+                *constraint.field(&mut stages[slot]) = Some(maximum);
                 continue;
             }
             if value > maximum as f64 {
@@ -297,18 +278,10 @@ fn constraints(body: &Value, max: &RunLimits) -> Result<[Overrides; 2], PistonEr
             if value < 0.0 {
                 return Err(PistonError::bad_request(format!("{name} must be non-negative")));
             }
-            stages[slot][index] = Some(value.ceil() as u64);
+            *constraint.field(&mut stages[slot]) = Some(value.ceil() as u64);
         }
     }
     Ok(stages)
-}
-
-fn apply(limits: &mut RunLimits, overrides: &Overrides) {
-    for (constraint, value) in Constraint::ALL.into_iter().zip(overrides) {
-        if let Some(value) = value {
-            *constraint.field(limits) = *value;
-        }
-    }
 }
 
 #[cfg(test)]
@@ -321,8 +294,8 @@ mod tests {
         let max = RunLimits::default();
         let body = json!({"run_timeout": 2500, "compile_memory_limit": -1, "run_cpu_time": 0, "compile_timeout": null});
         let [compile, run] = constraints(&body, &max).unwrap();
-        assert_eq!(run, [None, Some(2500), None]);
-        assert_eq!(compile, [Some(max.memory_bytes), None, None]);
+        assert_eq!(run, LimitOverrides { wall_time_ms: Some(2500), ..LimitOverrides::default() });
+        assert_eq!(compile, LimitOverrides { memory_bytes: Some(max.memory_bytes), ..LimitOverrides::default() });
         for (bad, message) in [
             (json!({"run_timeout": "3s"}), "If specified, run_timeout must be a number"),
             (json!({"run_timeout": 30_001}), "run_timeout cannot exceed the configured limit of 30000"),

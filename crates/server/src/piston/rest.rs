@@ -14,11 +14,11 @@ use super::outcome::{outcome, Outcome};
 use super::request::{prepare, PistonError};
 use super::version::{piston_runtimes, PistonRuntime};
 use crate::accounts::Caller;
+use crate::api_error::ApiError;
 use crate::app::AppState;
-use crate::http::ApiError;
-use crate::http::{run_in_fresh_box, CollectedStage};
 use crate::memory_budget::ReadRefused;
 use crate::rate_limit::Client;
+use crate::runs::{run_in_fresh_box, CollectedStage};
 
 /// One stage of an `execute` answer.
 #[derive(Clone, Debug, Serialize)]
@@ -99,7 +99,7 @@ async fn execute_inner(state: &Arc<AppState>, caller: &Caller, request: Request)
     })?;
     let body: Value = serde_json::from_slice(&body)
         .map_err(|e| PistonError::bad_request(format!("the body is not valid JSON: {e}")))?;
-    let prepared = prepare(state, &policy, &body, true)?;
+    let prepared = prepare(state, caller, &policy, &body, true).await?;
     let [compile, run] = run_in_fresh_box(state, prepared.job, slot.requester()).await?;
     let [compile_cap, run_cap] = prepared.output_caps;
     let compile = compile.map(|stage| PistonStage::new(&stage, compile_cap));

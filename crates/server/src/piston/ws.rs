@@ -22,16 +22,16 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::outcome::outcome;
-use super::request::{prepare, slot};
+use super::request::prepare;
 use super::PistonConfig;
 use crate::accounts::run_slots::RunSlot;
 use crate::accounts::Caller;
+use crate::api_error::ApiError;
 use crate::app::AppState;
 use crate::box_lease::BoxLease;
-use crate::http::ApiError;
 use crate::inbound::{Inbound, InboundMeter};
-use crate::metrics::BoxOrigin;
 use crate::rate_limit::Client;
+use crate::runs::{fresh_box, stage_slot};
 
 /// Piston's close codes.
 mod close {
@@ -64,8 +64,8 @@ pub async fn connect(
         return ApiError::rate_limited(retry_after_secs).into_response();
     }
     let config = config.map(|Extension(config)| config).unwrap_or_default();
-    ws.max_message_size(crate::ws::MAX_FRAME_BYTES)
-        .max_frame_size(crate::ws::MAX_FRAME_BYTES)
+    ws.max_message_size(crate::protocol::MAX_FRAME_BYTES)
+        .max_frame_size(crate::protocol::MAX_FRAME_BYTES)
         .read_buffer_size(crate::ws::READ_BUFFER_BYTES)
         .on_upgrade(move |socket| {
             let inbound = Inbound::start(meter.map(|Extension(meter)| meter), state.connections.message_timeout());
@@ -179,19 +179,17 @@ impl Connection {
             Ok(slot) => slot,
             Err(error) => return Next::Fail(error.message),
         };
-        let prepared = match prepare(&self.state, &policy, message, false) {
+        let prepared = match prepare(&self.state, &self.caller, &policy, message, false).await {
             Ok(prepared) => prepared,
             Err(error) => return Next::Fail(error.message),
         };
-        let engine = self.state.sessions.engine();
-        let sandbox = match BoxLease::create(engine.backend(), self.state.sessions.config().box_spec.clone()).await {
+        let sandbox = match fresh_box(&self.state).await {
             Ok(lease) => lease,
-            Err(e) => return Next::Fail(e.to_string()),
+            Err(e) => return Next::Fail(e.message),
         };
-        self.state.metrics.box_acquired(BoxOrigin::Execute, true);
         let id = sandbox.id().clone();
         self.sandbox = Some(sandbox);
-        let handle = match engine.submit_as(id, prepared.job, slot.requester()) {
+        let handle = match self.state.sessions.engine().submit_as(id, prepared.job, slot.requester()) {
             Ok(handle) => handle,
             Err(e) => return Next::Fail(e.to_string()),
         };
@@ -257,7 +255,7 @@ impl Connection {
                     .map(|stream| (stream, job.pending[stream_index(stream)].finish()))
                     .filter(|(_, rest)| !rest.is_empty())
                     .collect();
-                let cap = job.output_caps[slot(stage)];
+                let cap = job.output_caps[stage_slot(stage)];
                 for (stream, rest) in rests {
                     let frame = json!({"type": "data", "stream": stream_name(stream), "data": rest});
                     if let next @ Next::Close(_) = self.send_or_close(frame).await {
