@@ -14,12 +14,6 @@ const ROUNDS: usize = 5;
 
 use bytesbox_testkit::versions::{check_version, version};
 
-fn client(secret: &str) -> reqwest::Client {
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {secret}").parse().unwrap());
-    reqwest::Client::builder().default_headers(headers).build().unwrap()
-}
-
 /// Checks every file of the project; returns how many there are.
 async fn verify(http: &reqwest::Client, base: &str, project: &str, round: usize) -> usize {
     let listed: Value =
@@ -50,7 +44,7 @@ async fn a_server_killed_during_heavy_saves_keeps_one_complete_version_of_every_
     let user = store.create_user("saver", "a long password", bytesbox_store::Role::User).await.unwrap();
     let token = store.create_api_token(&user.id, "saves").await.unwrap();
     store.close().await;
-    let http = client(&token.secret);
+    let http = token_client(&token.secret);
 
     let mut project = String::new();
     let mut files_before = 0;

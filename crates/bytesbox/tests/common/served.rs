@@ -164,3 +164,48 @@ pub async fn get_status(address: &str, path: &str) -> Option<u16> {
     stream.read_to_end(&mut raw).await.ok()?;
     String::from_utf8_lossy(&raw).split_whitespace().nth(1)?.parse().ok()
 }
+
+/// Signs `username` up through the API (as the IDE does: cookie and CSRF
+/// token) and makes an API token; its secret.
+pub async fn sign_up_with_token(base: &str, username: &str) -> String {
+    let browser = reqwest::Client::builder().cookie_store(true).build().unwrap();
+    let me: Value = browser
+        .post(format!("{base}/api/v1/auth/signup"))
+        .json(&serde_json::json!({"username": username, "password": "a long enough password"}))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let csrf = me["csrf"].as_str().unwrap_or_else(|| panic!("no csrf in {me}")).to_owned();
+    let token: Value = browser
+        .post(format!("{base}/api/v1/auth/tokens"))
+        .header("x-csrf-token", csrf)
+        .json(&serde_json::json!({"name": "test"}))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    token["secret"].as_str().unwrap_or_else(|| panic!("no secret in {token}")).to_owned()
+}
+
+/// An HTTP client that sends `secret` as its bearer token.
+pub fn token_client(secret: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {secret}").parse().unwrap());
+    reqwest::Client::builder().default_headers(headers).build().unwrap()
+}
+
+/// An HTTP client (with a cookie store) whose connections come from
+/// `from`, a loopback address: another client address for per-address
+/// limits.
+pub fn client_from(from: std::net::IpAddr) -> reqwest::Client {
+    reqwest::Client::builder().cookie_store(true).local_address(from).timeout(Duration::from_secs(30)).build().unwrap()
+}

@@ -114,31 +114,9 @@ async fn websocket_and_drop(
 /// A signed-up user's API token and one saved Python project.
 async fn user_with_project(address: &str) -> (String, String) {
     let base = format!("http://{address}");
-    let http = reqwest::Client::builder().cookie_store(true).build().unwrap();
-    let me: Value = http
-        .post(format!("{base}/api/v1/auth/signup"))
-        .json(&json!({"username": "canceller", "password": "a long enough password"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let csrf = me["csrf"].as_str().unwrap_or_else(|| panic!("no csrf in {me}")).to_string();
-    let token: Value = http
-        .post(format!("{base}/api/v1/auth/tokens"))
-        .header("x-csrf-token", &csrf)
-        .json(&json!({"name": "fuzzer"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let secret = token["secret"].as_str().unwrap_or_else(|| panic!("no secret in {token}")).to_string();
-    let project: Value = reqwest::Client::new()
+    let secret = sign_up_with_token(&base, "canceller").await;
+    let project: Value = token_client(&secret)
         .post(format!("{base}/api/v1/projects"))
-        .bearer_auth(&secret)
         .json(&json!({"name": "hello", "language": "python", "entry_file": "main.py",
                       "files": [{"path": "main.py", "content": HELLO}]}))
         .send()
@@ -177,30 +155,23 @@ async fn drop_one(address: &str, api: Api, after: Duration, token: &str, project
     }
 }
 
+/// Python's hello through `POST /api/v1/execute` (`piston`: false) or
+/// Piston's `POST /api/v2/execute`; the answer.
+async fn execute_hello(base: &str, piston: bool) -> Value {
+    let (path, body) = match piston {
+        false => ("/api/v1/execute", json!({"language": "python", "files": [{"path": "main.py", "content": HELLO}]})),
+        true => ("/api/v2/execute", json!({"language": "python", "version": "*", "files": [{"content": HELLO}]})),
+    };
+    reqwest::Client::new().post(format!("{base}{path}")).json(&body).send().await.unwrap().json().await.unwrap()
+}
+
 /// Normal runs on every one-shot API and a session: all must succeed.
 async fn normal_runs_succeed(served: &Served) {
     let base = format!("http://{}", served.address);
-    let http = reqwest::Client::new();
     for _ in 0..3 {
-        let answer: Value = http
-            .post(format!("{base}/api/v1/execute"))
-            .json(&json!({"language": "python", "files": [{"path": "main.py", "content": HELLO}]}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let answer = execute_hello(&base, false).await;
         assert_eq!(answer["run"]["stdout"], "hello\n", "v1 execute after the cancellations: {answer}");
-        let answer: Value = http
-            .post(format!("{base}/api/v2/execute"))
-            .json(&json!({"language": "python", "version": "*", "files": [{"content": HELLO}]}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let answer = execute_hello(&base, true).await;
         assert_eq!(answer["run"]["stdout"], "hello\n", "Piston execute after the cancellations: {answer}");
     }
     let mut socket = served.connect().await;
@@ -450,17 +421,7 @@ async fn a_killed_jailer_is_replaced_without_a_restart() {
     }
     let served = Served::start("[rate_limit]\nper_minute = 0\n");
     let base = format!("http://{}", served.address);
-    let execute = async || -> Value {
-        reqwest::Client::new()
-            .post(format!("{base}/api/v1/execute"))
-            .json(&json!({"language": "python", "files": [{"path": "main.py", "content": HELLO}]}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    };
+    let execute = async || execute_hello(&base, false).await;
     assert_eq!(execute().await["run"]["stdout"], "hello\n");
     let jailers = jailers_of(served.pid());
     assert_eq!(jailers.len(), 1, "one jailer: {jailers:?}");

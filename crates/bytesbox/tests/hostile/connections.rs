@@ -17,7 +17,7 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::report::record;
-use crate::served::Served;
+use crate::served::{client_from, Served};
 
 const ATTACKER: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const VICTIM: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
@@ -82,11 +82,6 @@ impl RssPeak {
 fn rss_kib(pid: i32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?.trim().trim_end_matches("kB").trim().parse().ok()
-}
-
-/// An HTTP client whose connections come from `from`.
-fn client_from(from: IpAddr) -> reqwest::Client {
-    reqwest::Client::builder().local_address(from).timeout(Duration::from_secs(30)).build().unwrap()
 }
 
 /// The victim's `/healthz` and an `echo` run: both must be answered; their

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use tokio_tungstenite::MaybeTlsStream;
 
 use crate::report;
-use crate::served::{self, Served, Socket};
+use crate::served::{self, sign_up_with_token, Served, Socket};
 
 const ATTACK: &str = "fairness";
 
@@ -76,37 +76,6 @@ async fn still_running(socket: &mut Socket) -> bool {
     }
 }
 
-/// A signed-in user's API token.
-async fn user_token(served: &Served, username: &str) -> String {
-    let http = reqwest::Client::builder().cookie_store(true).build().unwrap();
-    let base = format!("http://{}", served.address);
-    let me: Value = http
-        .post(format!("{base}/api/v1/auth/signup"))
-        .json(&json!({"username": username, "password": "a long enough password"}))
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let csrf = me["csrf"].as_str().unwrap().to_string();
-    let token: Value = http
-        .post(format!("{base}/api/v1/auth/tokens"))
-        .header("X-CSRF-Token", csrf)
-        .json(&json!({"name": "victim"}))
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    token["secret"].as_str().unwrap().to_string()
-}
-
 /// `echo hi` through `POST /api/v1/execute` as the token's user; its
 /// latency.
 async fn victim_echo(served: &Served, token: &str) -> Duration {
@@ -134,7 +103,7 @@ async fn guests_holding_every_run_they_may_leave_a_slot_for_users() {
         return;
     }
     let served = Served::start(FOUR_SLOTS);
-    let token = user_token(&served, "victim").await;
+    let token = sign_up_with_token(&format!("http://{}", served.address), "victim").await;
     let idle = victim_echo(&served, &token).await;
     report::record(ATTACK, "victim echo, idle server (ms)", idle.as_millis());
 

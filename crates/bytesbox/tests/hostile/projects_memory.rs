@@ -12,7 +12,7 @@ use bytesbox_testkit::zip_bomb::{zip_bomb, BombEntry};
 use serde_json::{json, Value};
 
 use crate::report;
-use crate::served::{get_status, Served};
+use crate::served::{get_status, sign_up_with_token, token_client, Served};
 
 const MIB: u64 = 1024 * 1024;
 /// The bound the issue sets on memory over idle during an attack.
@@ -29,35 +29,6 @@ const PARALLEL_DUPLICATES: usize = 8;
 fn config() -> String {
     let bytes = (FILE_MIB * FILES) as u64 * MIB * (PARALLEL_DUPLICATES as u64 + 2);
     format!("[plans.default]\nmax_bytes = {bytes}\nmax_projects = 100\n")
-}
-
-/// Signs up through the API and makes an API token; a client sending it.
-async fn sign_up(base: &str) -> reqwest::Client {
-    let browser = reqwest::Client::builder().cookie_store(true).build().unwrap();
-    let me: Value = browser
-        .post(format!("{base}/api/v1/auth/signup"))
-        .json(&json!({"username": "bomber", "password": "a long password"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let csrf = me["csrf"].as_str().unwrap_or_else(|| panic!("{me}")).to_owned();
-    let token: Value = browser
-        .post(format!("{base}/api/v1/auth/tokens"))
-        .header("x-csrf-token", csrf)
-        .json(&json!({"name": "attack"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let secret = token["secret"].as_str().unwrap_or_else(|| panic!("{token}"));
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {secret}").parse().unwrap());
-    reqwest::Client::builder().default_headers(headers).build().unwrap()
 }
 
 /// The server's peak resident memory and the victim's slowest `/healthz`
@@ -122,7 +93,7 @@ async fn zip_bombs_exports_and_duplicates_stay_in_bounded_memory() {
     }
     let served = Served::start(&config());
     let base = format!("http://{}", served.address);
-    let http = sign_up(&base).await;
+    let http = token_client(&sign_up_with_token(&base, "bomber").await);
     let idle = served.rss_kib();
     report::record("projects_memory", "server memory at idle (MiB)", idle / 1024);
 

@@ -9,18 +9,13 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::report;
-use crate::served::Served;
+use crate::served::{client_from, Served};
 
 const PASSWORD: &str = "correct horse battery";
 
 /// A client whose connections come from `address` (loopback only).
-fn client_from(address: &str) -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .local_address(address.parse::<IpAddr>().unwrap())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
+fn client_at(address: &str) -> reqwest::Client {
+    client_from(address.parse::<IpAddr>().unwrap())
 }
 
 async fn auth(
@@ -59,7 +54,7 @@ async fn guessing_the_admins_password_does_not_lock_the_admin_out() {
         .map(|(n, from)| {
             let address = address.clone();
             tokio::spawn(async move {
-                let client = client_from(from);
+                let client = client_at(from);
                 let (mut checked, mut refused) = (0u32, 0u32);
                 for guess in 0..40 {
                     if Instant::now() > deadline {
@@ -81,12 +76,12 @@ async fn guessing_the_admins_password_does_not_lock_the_admin_out() {
     // from an address of their own.
     let waited = Instant::now();
     loop {
-        let (status, _) = auth(&client_from("127.0.0.9"), &address, "login", "admin", "probe guess").await;
+        let (status, _) = auth(&client_at("127.0.0.9"), &address, "login", "admin", "probe guess").await;
         if status == StatusCode::TOO_MANY_REQUESTS || waited.elapsed() > Duration::from_secs(15) {
             break;
         }
     }
-    let admin = client_from("127.0.0.2");
+    let admin = client_at("127.0.0.2");
     let started = Instant::now();
     let (status, me) = auth(&admin, &address, "login", "admin", PASSWORD).await;
     let latency = started.elapsed();
@@ -141,7 +136,7 @@ async fn a_sign_up_and_import_flood_stops_at_the_storage_budget() {
     let address = served.address.clone();
 
     // The victim: an account with a saved project, made before the flood.
-    let victim = client_from("127.0.0.2");
+    let victim = client_at("127.0.0.2");
     let (status, me) = auth(&victim, &address, "signup", "victim", PASSWORD).await;
     assert_eq!(status, StatusCode::CREATED, "{me}");
     let csrf = me["csrf"].as_str().unwrap_or_else(|| panic!("{me}")).to_string();
@@ -166,7 +161,7 @@ async fn a_sign_up_and_import_flood_stops_at_the_storage_budget() {
             if Instant::now() > deadline {
                 break 'flood;
             }
-            let client = client_from(from);
+            let client = client_at(from);
             let (status, me) = auth(&client, &address, "signup", &format!("flood-{from}-{n}"), PASSWORD).await;
             if status != StatusCode::CREATED {
                 assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{me}");
