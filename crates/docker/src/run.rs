@@ -28,10 +28,11 @@ use bollard::models::ExecConfig;
 use bollard::query_parameters::ResizeExecOptions;
 use bollard::Docker;
 use bytes::Bytes;
-use bytesbox_cgroups::{Cgroup, CgroupLimits};
+use bytesbox_cgroups::Cgroup;
 use bytesbox_sandbox::{
     Ending, ExitReport, RunControl, RunEvent, RunHandle, RunSpec, RunStatus, SandboxError, Signal, StopReason, Stream,
 };
+use bytesbox_supervisor::run_cgroup_limits;
 use futures_util::{Stream as FuturesStream, StreamExt};
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -84,25 +85,6 @@ fn wrapper_script(spec: &RunSpec) -> String {
     )
 }
 
-/// The environment of a run: the caller's, or a default one, with PATH,
-/// HOME, LANG and TERM added when missing.
-fn run_env(spec: &RunSpec, workspace: &str) -> Vec<String> {
-    let mut env: Vec<(String, String)> = spec.env.clone();
-    let pty = matches!(spec.stdio, bytesbox_sandbox::StdioMode::Pty { .. });
-    let defaults = [
-        ("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
-        ("HOME", workspace),
-        ("LANG", "C.UTF-8"),
-        ("TERM", if pty { "xterm-256color" } else { "dumb" }),
-    ];
-    for (key, value) in defaults {
-        if !env.iter().any(|(k, _)| k == key) {
-            env.push((key.to_string(), value.to_string()));
-        }
-    }
-    env.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
-}
-
 /// Everything needed to start a run.
 pub struct RunStart {
     /// The engine.
@@ -122,13 +104,7 @@ pub struct RunStart {
 /// Starts a run and its supervisor.
 pub async fn start(start: RunStart) -> Result<RunHandle, SandboxError> {
     let RunStart { docker, sandbox, container, container_cgroup, run_id, spec } = start;
-    let box_limits = &sandbox.spec.limits;
-    let cgroup_limits = CgroupLimits {
-        memory_bytes: Some(spec.limits.memory_bytes.min(box_limits.memory_bytes)),
-        pids: Some(spec.limits.pids.min(box_limits.pids)),
-        // On cgroup v1 a child's quota may not exceed its parent's.
-        cpu_millicores: Some(spec.limits.cpu_millicores.min(box_limits.cpu_millicores)),
-    };
+    let cgroup_limits = run_cgroup_limits(&spec.limits, &sandbox.spec);
     let name = format!("run{run_id}");
     let cgroup = tokio::task::spawn_blocking(move || {
         let cgroup = container_cgroup.child(&name)?;
@@ -171,7 +147,7 @@ async fn launch(
     cmd.extend(spec.argv.iter().cloned());
     let config = ExecConfig {
         cmd: Some(cmd),
-        env: Some(run_env(&spec, &workspace)),
+        env: Some(bytesbox_sandbox::run_env(&spec)),
         user: Some(sandbox.user.clone()),
         working_dir: Some(if spec.cwd.is_empty() { workspace.clone() } else { spec.cwd.clone() }),
         tty: Some(pty.is_some()),
@@ -628,7 +604,5 @@ mod tests {
         assert!(script.contains("ulimit -n 256 "), "{script}");
         assert!(script.contains("ulimit -f 131072 "), "64 MiB in 512-byte blocks: {script}");
         assert!(script.ends_with("kill -STOP $$; exec \"$@\""), "{script}");
-        let env = run_env(&spec, "/workspace");
-        assert!(env.contains(&"HOME=/workspace".to_string()) && env.iter().any(|e| e.starts_with("PATH=")));
     }
 }

@@ -16,6 +16,7 @@ use bytesbox_sandbox::{
     Backend, BoxId, BoxInfo, BoxSpec, DetachedWork, FileEntry, PutMode, RootfsSpec, RunHandle, RunLimits, RunSpec,
     SandboxError, StdioMode, WorkspaceSnapshot,
 };
+use bytesbox_supervisor::run_cgroup_limits;
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::sync::oneshot;
@@ -529,25 +530,6 @@ impl NativeBackend {
         Some((sandbox, Making { inner: self.inner.clone(), id: id.clone() }))
     }
 
-    /// Full environment of a run: the caller's, completed with defaults.
-    fn run_env(spec: &RunSpec) -> Vec<String> {
-        let terminal = matches!(spec.stdio, StdioMode::Pty { .. });
-        let defaults = [
-            ("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
-            ("HOME", "/tmp"),
-            ("LANG", "C.UTF-8"),
-            ("USER", "runner"),
-            ("TERM", if terminal { "xterm-256color" } else { "dumb" }),
-        ];
-        let mut env: Vec<String> = spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        for (key, value) in defaults {
-            if !spec.env.iter().any(|(k, _)| k == key) {
-                env.push(format!("{key}={value}"));
-            }
-        }
-        env
-    }
-
     async fn start_run(&self, sandbox: Arc<SandboxBox>, spec: RunSpec) -> Result<RunHandle, SandboxError> {
         let limits = run_cgroup_limits(&spec.limits, &sandbox.spec);
         let attempt = match sandbox.take_launcher_waiting(LAUNCHER_PATIENCE).await {
@@ -619,7 +601,7 @@ impl NativeBackend {
         let request = InitRequest::Run(RunRequest {
             run_id,
             argv: spec.argv.clone(),
-            env: Self::run_env(spec),
+            env: bytesbox_sandbox::run_env(spec),
             cwd: if spec.cwd.is_empty() { sandbox.spec.workspace_dir.clone() } else { spec.cwd.clone() },
             pty: match spec.stdio {
                 StdioMode::Pty { rows, cols } => Some((rows, cols)),
@@ -687,15 +669,6 @@ async fn discard_cgroup(cgroup: Cgroup) {
         let _ = cgroup.remove();
     })
     .await;
-}
-
-/// The cgroup limits of a run, never above its box's.
-pub(crate) fn run_cgroup_limits(limits: &RunLimits, spec: &BoxSpec) -> CgroupLimits {
-    CgroupLimits {
-        memory_bytes: Some(limits.memory_bytes.min(spec.limits.memory_bytes)),
-        pids: Some(limits.pids.min(spec.limits.pids)),
-        cpu_millicores: Some(limits.cpu_millicores.min(spec.limits.cpu_millicores)),
-    }
 }
 
 /// Host processes whose real uid is in `range`, as (pid, uid).

@@ -184,7 +184,7 @@ impl SandboxBox {
             let this = self.clone();
             let prepared = tokio::task::spawn_blocking(move || -> Result<(Cgroup, Vec<OwnedFd>), SandboxError> {
                 let cgroup = this.make_run_cgroup()?;
-                let limits = crate::backend::run_cgroup_limits(&RunLimits::default(), &this.spec);
+                let limits = bytesbox_supervisor::run_cgroup_limits(&RunLimits::default(), &this.spec);
                 let procs = cgroup
                     .apply(&limits)
                     .map_err(|e| SandboxError::Internal(format!("launcher limits: {e}")))

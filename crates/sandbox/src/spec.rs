@@ -137,7 +137,8 @@ pub struct RunSpec {
     /// Program and arguments; `argv[0]` is looked up in `PATH` when it has no `/`.
     pub argv: Vec<String>,
     /// Environment, replacing the default one entirely when non-empty
-    /// (a `PATH`, `HOME`, `LANG` and `TERM` are added when missing).
+    /// (`PATH`, `HOME`, `LANG`, `USER` and `TERM` are added when missing:
+    /// [`crate::run_env`]).
     pub env: Vec<(String, String)>,
     /// Absolute in-box working directory; the workspace when empty.
     pub cwd: String,
