@@ -16,7 +16,7 @@ use bytesbox_sandbox::{
     Backend, BoxId, BoxInfo, BoxSpec, DetachedWork, FileEntry, PutMode, RootfsSpec, RunHandle, RunLimits, RunSpec,
     SandboxError, StdioMode, WorkspaceSnapshot,
 };
-use bytesbox_supervisor::run_cgroup_limits;
+use bytesbox_supervisor::{discard_cgroup, run_cgroup_limits, ExitStatus};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::sync::oneshot;
@@ -26,7 +26,7 @@ use crate::health::Health;
 use crate::ipc::{AsyncChannel, EVENT_BUFFER};
 use crate::jailer_client::JailerClient;
 use crate::run::{supervise, RunStart};
-use crate::sandbox_box::{ExitStatus, SandboxBox};
+use crate::sandbox_box::SandboxBox;
 use crate::uids::UidPool;
 use crate::workspace::{self, Owner};
 use crate::{instance, reaper};
@@ -660,15 +660,6 @@ pub(crate) fn fill_empty_slot<T>(slot: &Mutex<Option<T>>, value: T) -> bool {
         }
         _ => false,
     }
-}
-
-/// Kills and removes a run cgroup that will not be used.
-async fn discard_cgroup(cgroup: Cgroup) {
-    let _ = tokio::task::spawn_blocking(move || {
-        let _ = cgroup.kill_all(Duration::from_secs(5));
-        let _ = cgroup.remove();
-    })
-    .await;
 }
 
 /// Host processes whose real uid is in `range`, as (pid, uid).
