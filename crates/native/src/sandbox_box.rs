@@ -187,7 +187,7 @@ impl SandboxBox {
                 let procs = cgroup
                     .apply(&limits)
                     .map_err(|e| SandboxError::Internal(format!("launcher limits: {e}")))
-                    .and_then(|()| crate::backend::open_procs(&cgroup));
+                    .and_then(|()| crate::cgroup_procs::open_procs(&cgroup));
                 match procs {
                     Ok(procs) => Ok((cgroup, procs)),
                     Err(e) => {
@@ -200,7 +200,7 @@ impl SandboxBox {
             if let Ok(Ok((cgroup, procs))) = prepared {
                 let raw: Vec<_> = procs.iter().map(|fd| fd.as_raw_fd()).collect();
                 let sent = !self.is_destroyed() && self.control.send(&InitRequest::PrepareLauncher, &raw).await.is_ok();
-                let stored = sent && crate::backend::fill_empty_slot(&self.launcher, cgroup.clone());
+                let stored = sent && crate::slot::fill_empty_slot(&self.launcher, cgroup.clone());
                 if !stored {
                     bytesbox_supervisor::discard_cgroup(cgroup).await;
                 }
