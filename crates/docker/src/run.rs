@@ -293,9 +293,7 @@ impl RunControl for DockerRunControl {
         if !self.pty {
             return Err(SandboxError::InvalidSpec("this run has no terminal to resize".into()));
         }
-        if rows == 0 || cols == 0 || rows > 1000 || cols > 1000 {
-            return Err(SandboxError::InvalidSpec("pty size must be 1..=1000 in each dimension".into()));
-        }
+        bytesbox_sandbox::validate_pty_size(rows, cols)?;
         self.docker
             .resize_exec(&self.exec_id, ResizeExecOptions { h: rows.into(), w: cols.into() })
             .await

@@ -109,9 +109,7 @@ impl RunControl for NativeRunControl {
 
     async fn resize(&self, rows: u16, cols: u16) -> Result<(), SandboxError> {
         self.switch.check_running()?;
-        if rows == 0 || cols == 0 || rows > 1000 || cols > 1000 {
-            return Err(SandboxError::InvalidSpec("pty size must be 1..=1000 in each dimension".into()));
-        }
+        bytesbox_sandbox::validate_pty_size(rows, cols)?;
         let sink = self.stdin.lock().await;
         let StdinSink::Pty(master) = &*sink else {
             return Err(SandboxError::InvalidSpec("this run has no terminal to resize".into()));

@@ -29,4 +29,4 @@ pub use limits::{BoxLimits, RunLimits};
 pub use report::{Ending, ExitReport, RunStatus, StopReason};
 pub use run::{feed_initial_input, CollectedRun, RunControl, RunEvent, RunHandle, Signal, Stream};
 pub use run_env::{run_env, RUN_HOME, RUN_PATH, RUN_USER};
-pub use spec::{BoxSpec, NetworkMode, RootfsSpec, RunSpec, StdioMode};
+pub use spec::{validate_pty_size, BoxSpec, NetworkMode, RootfsSpec, RunSpec, StdioMode};
