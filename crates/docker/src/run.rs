@@ -165,8 +165,7 @@ async fn launch(
         }
         None => None,
     };
-    let (mut supervision, events) = Supervision::new(spec.limits.output_bytes);
-    let switch = supervision.switch().ok_or_else(|| SandboxError::Internal("run switch taken twice".into()))?;
+    let (supervision, switch, events) = Supervision::new(spec.limits.output_bytes);
     let control = Arc::new(DockerRunControl {
         docker: docker.clone(),
         exec_id: exec.id.clone(),

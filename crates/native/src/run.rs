@@ -163,7 +163,7 @@ pub struct RunStart {
 /// Starts the supervisor; returns the events receiver and the control.
 pub fn supervise(start: RunStart) -> Result<(mpsc::Receiver<RunEvent>, Arc<NativeRunControl>), SandboxError> {
     let stdio = ServerStdio::from_fds(start.fds, start.pty)?;
-    let (mut supervision, events) = Supervision::new(start.limits.output_bytes);
+    let (supervision, switch, events) = Supervision::new(start.limits.output_bytes);
     let output = supervision.output();
     let (sink, readers) = match stdio {
         ServerStdio::Pipes { stdin, stdout, stderr } => {
@@ -178,7 +178,6 @@ pub fn supervise(start: RunStart) -> Result<(mpsc::Receiver<RunEvent>, Arc<Nativ
             (StdinSink::Pty(master), vec![reader])
         }
     };
-    let switch = supervision.switch().ok_or_else(|| SandboxError::Internal("run switch taken twice".into()))?;
     let control = Arc::new(NativeRunControl {
         run_id: start.run_id,
         sandbox: start.sandbox.clone(),

@@ -128,29 +128,24 @@ pub struct Supervision {
     output: Arc<RunOutput>,
     kill: mpsc::Receiver<()>,
     finished: Arc<AtomicBool>,
-    switch: Option<RunSwitch>,
 }
 
 impl Supervision {
     /// A new supervision with output capped at `output_cap` bytes per
-    /// stream, and the receiver of the run's events.
-    pub fn new(output_cap: u64) -> (Supervision, mpsc::Receiver<RunEvent>) {
+    /// stream, the switch for the run's control, and the receiver of the
+    /// run's events.
+    pub fn new(output_cap: u64) -> (Supervision, RunSwitch, mpsc::Receiver<RunEvent>) {
         let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
         let (kill_tx, kill_rx) = mpsc::channel(1);
         let finished = Arc::new(AtomicBool::new(false));
         let switch = RunSwitch { kill: kill_tx, finished: finished.clone() };
         let output = Arc::new(RunOutput::new(output_cap, events_tx));
-        (Supervision { output, kill: kill_rx, finished, switch: Some(switch) }, events_rx)
+        (Supervision { output, kill: kill_rx, finished }, switch, events_rx)
     }
 
     /// Where the readers deliver output.
     pub fn output(&self) -> Arc<RunOutput> {
         self.output.clone()
-    }
-
-    /// The switch for the run's control (once).
-    pub fn switch(&mut self) -> Option<RunSwitch> {
-        self.switch.take()
     }
 
     /// Starts the supervisor task.
