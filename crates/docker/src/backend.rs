@@ -589,20 +589,28 @@ impl Backend for DockerBackend {
     }
 
     async fn destroy(&self, id: &BoxId) -> Result<(), SandboxError> {
-        let removed = self.inner.boxes.lock().ok().and_then(|mut boxes| boxes.remove(id));
-        let removed_was_sweeping = removed.as_ref().is_some_and(|bx| bx.is_destroyed());
-        let Some(bx) = removed.filter(|bx| !bx.is_destroyed()) else {
-            // Destroyed before, or being torn down by the idle sweep.
-            if self.inner.destroyed.lock().map(|d| d.contains(id)).unwrap_or(false) || removed_was_sweeping {
-                return Ok(());
-            }
-            return Err(SandboxError::NoSuchBox(id.to_string()));
-        };
-        if let Ok(mut destroyed) = self.inner.destroyed.lock() {
-            destroyed.insert(id.clone());
-        }
-        self.inner.teardown(&bx).await;
-        Ok(())
+        // Once the box is out of the table nothing else would tear it down,
+        // so the teardown runs to its end even if the caller goes.
+        let (inner, id) = (self.inner.clone(), id.clone());
+        self.inner
+            .detached
+            .finish(async move {
+                let removed = inner.boxes.lock().ok().and_then(|mut boxes| boxes.remove(&id));
+                let removed_was_sweeping = removed.as_ref().is_some_and(|bx| bx.is_destroyed());
+                let Some(bx) = removed.filter(|bx| !bx.is_destroyed()) else {
+                    // Destroyed before, or being torn down by the idle sweep.
+                    if inner.destroyed.lock().map(|d| d.contains(&id)).unwrap_or(false) || removed_was_sweeping {
+                        return Ok(());
+                    }
+                    return Err(SandboxError::NoSuchBox(id.to_string()));
+                };
+                if let Ok(mut destroyed) = inner.destroyed.lock() {
+                    destroyed.insert(id.clone());
+                }
+                inner.teardown(&bx).await;
+                Ok(())
+            })
+            .await
     }
 
     fn live_boxes(&self) -> usize {

@@ -864,17 +864,25 @@ impl Backend for NativeBackend {
     }
 
     async fn destroy(&self, id: &BoxId) -> Result<(), SandboxError> {
-        match self.take_box(id) {
-            Some((sandbox, in_transit)) => {
-                self.destroy_box(sandbox).await;
-                drop(in_transit);
-                Ok(())
-            }
-            None => match self.missing(id) {
-                SandboxError::BoxGone(_) => Ok(()),
-                other => Err(other),
-            },
-        }
+        // Once the box is out of the table nothing else would clean it up,
+        // so the destruction runs to its end even if the caller goes.
+        let (backend, id) = (self.clone(), id.clone());
+        self.inner
+            .detached
+            .finish(async move {
+                match backend.take_box(&id) {
+                    Some((sandbox, in_transit)) => {
+                        backend.destroy_box(sandbox).await;
+                        drop(in_transit);
+                        Ok(())
+                    }
+                    None => match backend.missing(&id) {
+                        SandboxError::BoxGone(_) => Ok(()),
+                        other => Err(other),
+                    },
+                }
+            })
+            .await
     }
 
     fn live_boxes(&self) -> usize {

@@ -95,6 +95,21 @@ impl DetachedWork {
         }
     }
 
+    /// Runs `work` to its end on a tracked task, even if the caller stops
+    /// waiting, and returns its result; never refused, so that undoing
+    /// (destroying a box already taken out of its table) also works during
+    /// shutdown, which waits for it.
+    pub async fn finish<T, W>(&self, work: W) -> Result<T, SandboxError>
+    where
+        T: Send + 'static,
+        W: Future<Output = Result<T, SandboxError>> + Send + 'static,
+    {
+        match self.tracker.spawn(work).await {
+            Ok(result) => result,
+            Err(e) => Err(SandboxError::Internal(format!("a detached task ended without a result: {e}"))),
+        }
+    }
+
     /// For shutdown: refuses new work (`ShuttingDown`) and waits up to
     /// `within` for the work in flight and the undo steps it started;
     /// whether everything finished.
@@ -162,6 +177,23 @@ mod tests {
         assert!(got.is_err());
         assert!(work.close_and_wait(Duration::from_secs(5)).await);
         assert_eq!(undone.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn finished_work_runs_to_its_end_when_its_caller_is_dropped() {
+        let work = DetachedWork::new();
+        let (release, released) = oneshot::channel::<()>();
+        let (done_tx, done_rx) = oneshot::channel::<()>();
+        let mut caller = Box::pin(work.finish(async move {
+            let _ = released.await;
+            let _ = done_tx.send(());
+            Ok(())
+        }));
+        assert!(futures_poll_once(caller.as_mut()).await.is_none());
+        drop(caller);
+        release.send(()).unwrap();
+        done_rx.await.unwrap();
+        assert!(work.close_and_wait(Duration::from_secs(5)).await);
     }
 
     #[tokio::test]
