@@ -10,14 +10,13 @@
 //! peak memory are read from it, an OOM kill in it is seen, and Stop,
 //! timeouts and the end of the main process kill the whole tree.
 //!
-//! One supervisor task per run waits for the first of: the main process
-//! exiting (pidfd), the wall-time deadline, the CPU budget, the output
-//! cap, a Stop, the handle being dropped, the box being destroyed, or the
-//! engine connection breaking. The rest follows the native backend.
+//! The shared supervisor (`bytesbox_supervisor`) watches the run; this
+//! backend tells it when the main process exited (pidfd), when the engine
+//! connection broke (the run is lost), and reads the exit code from the
+//! engine.
 
 use std::os::fd::OwnedFd;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,43 +27,25 @@ use bollard::models::ExecConfig;
 use bollard::query_parameters::ResizeExecOptions;
 use bollard::Docker;
 use bytes::Bytes;
-use bytesbox_cgroups::{Cgroup, CgroupLimits};
-use bytesbox_sandbox::{
-    Ending, ExitReport, RunControl, RunEvent, RunHandle, RunSpec, RunStatus, SandboxError, Signal, StopReason, Stream,
+use bytesbox_cgroups::Cgroup;
+use bytesbox_sandbox::{RunControl, RunHandle, RunSpec, SandboxError, Signal, Stream};
+use bytesbox_supervisor::{
+    discard_cgroup, run_cgroup_limits, Delivery, ExitStatus, Exited, RunOutput, RunProcess, RunSwitch, Supervision,
+    Watched, READ_CHUNK,
 };
 use futures_util::{Stream as FuturesStream, StreamExt};
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio::sync::{mpsc, oneshot, Mutex, Notify};
+use tokio::sync::{oneshot, Mutex};
 
 use crate::daemon::api_error;
 use crate::sandbox_box::DockerBox;
 
-/// Output events buffered per run before reading stops (backpressure).
-const EVENT_QUEUE: usize = 16;
-/// Bytes the engine stream is read in.
-const READ_CAPACITY: usize = 64 * 1024;
-/// How often the CPU budget is checked.
-const CPU_CHECK_INTERVAL: Duration = Duration::from_millis(100);
-/// How long emptying a run's cgroup may take.
-const KILL_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the exec may take to appear and stop itself.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
-/// How long output may keep arriving after the whole tree is dead.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// What a run's stderr gets when the engine went away under it.
 const DAEMON_GONE_NOTICE: &[u8] =
     b"\nbytesbox: the Docker engine went away during this run; the next run gets a fresh container\n";
-
-/// Why the backend ended a run early. The first reason wins.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum KillReason {
-    Timeout,
-    CpuLimit,
-    OutputLimit,
-    Requested,
-    EngineGone,
-}
 
 type Input = Pin<Box<dyn AsyncWrite + Send>>;
 type Output = Pin<Box<dyn FuturesStream<Item = Result<LogOutput, bollard::errors::Error>> + Send>>;
@@ -82,25 +63,6 @@ fn wrapper_script(spec: &RunSpec) -> String {
         // dash counts file sizes in 512-byte blocks.
         limits.file_size_bytes.div_ceil(512).max(1),
     )
-}
-
-/// The environment of a run: the caller's, or a default one, with PATH,
-/// HOME, LANG and TERM added when missing.
-fn run_env(spec: &RunSpec, workspace: &str) -> Vec<String> {
-    let mut env: Vec<(String, String)> = spec.env.clone();
-    let pty = matches!(spec.stdio, bytesbox_sandbox::StdioMode::Pty { .. });
-    let defaults = [
-        ("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
-        ("HOME", workspace),
-        ("LANG", "C.UTF-8"),
-        ("TERM", if pty { "xterm-256color" } else { "dumb" }),
-    ];
-    for (key, value) in defaults {
-        if !env.iter().any(|(k, _)| k == key) {
-            env.push((key.to_string(), value.to_string()));
-        }
-    }
-    env.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
 }
 
 /// Everything needed to start a run.
@@ -122,13 +84,7 @@ pub struct RunStart {
 /// Starts a run and its supervisor.
 pub async fn start(start: RunStart) -> Result<RunHandle, SandboxError> {
     let RunStart { docker, sandbox, container, container_cgroup, run_id, spec } = start;
-    let box_limits = &sandbox.spec.limits;
-    let cgroup_limits = CgroupLimits {
-        memory_bytes: Some(spec.limits.memory_bytes.min(box_limits.memory_bytes)),
-        pids: Some(spec.limits.pids.min(box_limits.pids)),
-        // On cgroup v1 a child's quota may not exceed its parent's.
-        cpu_millicores: Some(spec.limits.cpu_millicores.min(box_limits.cpu_millicores)),
-    };
+    let cgroup_limits = run_cgroup_limits(&spec.limits, &sandbox.spec);
     let name = format!("run{run_id}");
     let cgroup = tokio::task::spawn_blocking(move || {
         let cgroup = container_cgroup.child(&name)?;
@@ -144,11 +100,7 @@ pub async fn start(start: RunStart) -> Result<RunHandle, SandboxError> {
     match launch(&docker, &sandbox, &container, &cgroup, run_id, spec).await {
         Ok(handle) => Ok(handle),
         Err(e) => {
-            let _ = tokio::task::spawn_blocking(move || {
-                let _ = cgroup.kill_all(KILL_TIMEOUT);
-                let _ = cgroup.remove();
-            })
-            .await;
+            discard_cgroup(cgroup).await;
             Err(e)
         }
     }
@@ -171,7 +123,7 @@ async fn launch(
     cmd.extend(spec.argv.iter().cloned());
     let config = ExecConfig {
         cmd: Some(cmd),
-        env: Some(run_env(&spec, &workspace)),
+        env: Some(bytesbox_sandbox::run_env(&spec)),
         user: Some(sandbox.user.clone()),
         working_dir: Some(if spec.cwd.is_empty() { workspace.clone() } else { spec.cwd.clone() }),
         tty: Some(pty.is_some()),
@@ -184,7 +136,7 @@ async fn launch(
         sandbox.mark_broken();
         api_error("creating the run", e)
     })?;
-    let options = StartExecOptions { detach: false, tty: pty.is_some(), output_capacity: Some(READ_CAPACITY) };
+    let options = StartExecOptions { detach: false, tty: pty.is_some(), output_capacity: Some(READ_CHUNK) };
     let started_at = Instant::now();
     let StartExecResults::Attached { output, input } =
         docker.start_exec(&exec.id, Some(options)).await.map_err(|e| {
@@ -213,35 +165,35 @@ async fn launch(
         }
         None => None,
     };
-    let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
-    let (kill_tx, kill_rx) = mpsc::channel(1);
-    let finished = Arc::new(AtomicBool::new(false));
+    let (supervision, switch, events) = Supervision::new(spec.limits.output_bytes);
     let control = Arc::new(DockerRunControl {
         docker: docker.clone(),
         exec_id: exec.id.clone(),
         pty: pty.is_some(),
         cgroup: cgroup.clone(),
         stdin: Mutex::new(Some(input)),
-        kill: kill_tx,
-        finished: finished.clone(),
+        switch,
     });
     bytesbox_sandbox::feed_initial_input(control.clone(), spec.stdin, spec.close_stdin);
-    let cap_hit = Arc::new(Notify::new());
-    let (reader_tx, reader_rx) = oneshot::channel();
-    let reader =
-        tokio::spawn(read_output(output, spec.limits.output_bytes, events_tx.clone(), cap_hit.clone(), reader_tx));
-    let supervisor = Supervisor {
-        docker: docker.clone(),
-        exec_id: exec.id,
-        sandbox: sandbox.clone(),
-        run_id,
+    let (broke_tx, broke_rx) = oneshot::channel();
+    let reader = tokio::spawn(read_output(output, supervision.output(), broke_tx));
+    supervision.spawn(Watched {
+        process: DockerProcess {
+            docker: docker.clone(),
+            exec_id: exec.id,
+            sandbox: sandbox.clone(),
+            run_id,
+            pidfd,
+            stream_broke: Some(broke_rx),
+        },
         cgroup: cgroup.clone(),
-        wall_time: Duration::from_millis(spec.limits.wall_time_ms),
-        cpu_budget_ns: spec.limits.cpu_time_ms.saturating_mul(1_000_000),
+        limits: spec.limits,
         started_at,
-    };
-    tokio::spawn(supervisor.run(pidfd, kill_rx, cap_hit, reader, reader_rx, events_tx, finished, control.clone()));
-    Ok(RunHandle::new(events_rx, control))
+        destroyed: sandbox.destroyed(),
+        readers: vec![reader],
+        control: control.clone(),
+    });
+    Ok(RunHandle::new(events, control))
 }
 
 /// Polls the exec until the engine reports its host pid and the wrapper
@@ -294,8 +246,7 @@ pub struct DockerRunControl {
     pty: bool,
     cgroup: Cgroup,
     stdin: Mutex<Option<Input>>,
-    kill: mpsc::Sender<()>,
-    finished: Arc<AtomicBool>,
+    switch: RunSwitch,
 }
 
 impl std::fmt::Debug for DockerRunControl {
@@ -304,19 +255,10 @@ impl std::fmt::Debug for DockerRunControl {
     }
 }
 
-impl DockerRunControl {
-    fn check_running(&self) -> Result<(), SandboxError> {
-        if self.finished.load(Ordering::Acquire) {
-            return Err(SandboxError::RunFinished);
-        }
-        Ok(())
-    }
-}
-
 #[async_trait]
 impl RunControl for DockerRunControl {
     async fn write_stdin(&self, data: Bytes) -> Result<(), SandboxError> {
-        self.check_running()?;
+        self.switch.check_running()?;
         let mut sink = self.stdin.lock().await;
         let Some(input) = sink.as_mut() else {
             return Err(SandboxError::InvalidSpec("stdin is already closed".into()));
@@ -329,7 +271,7 @@ impl RunControl for DockerRunControl {
     }
 
     async fn close_stdin(&self) -> Result<(), SandboxError> {
-        self.check_running()?;
+        self.switch.check_running()?;
         let mut sink = self.stdin.lock().await;
         if self.pty {
             // The terminal's end-of-file character, as Ctrl+D.
@@ -346,13 +288,11 @@ impl RunControl for DockerRunControl {
     }
 
     async fn resize(&self, rows: u16, cols: u16) -> Result<(), SandboxError> {
-        self.check_running()?;
+        self.switch.check_running()?;
         if !self.pty {
             return Err(SandboxError::InvalidSpec("this run has no terminal to resize".into()));
         }
-        if rows == 0 || cols == 0 || rows > 1000 || cols > 1000 {
-            return Err(SandboxError::InvalidSpec("pty size must be 1..=1000 in each dimension".into()));
-        }
+        bytesbox_sandbox::validate_pty_size(rows, cols)?;
         self.docker
             .resize_exec(&self.exec_id, ResizeExecOptions { h: rows.into(), w: cols.into() })
             .await
@@ -360,7 +300,7 @@ impl RunControl for DockerRunControl {
     }
 
     async fn signal(&self, signal: Signal) -> Result<(), SandboxError> {
-        self.check_running()?;
+        self.switch.check_running()?;
         if signal == Signal::Sigkill {
             return self.kill().await;
         }
@@ -374,183 +314,49 @@ impl RunControl for DockerRunControl {
     }
 
     async fn kill(&self) -> Result<(), SandboxError> {
-        self.check_running()?;
-        let _ = self.kill.try_send(());
-        Ok(())
+        self.switch.kill()
     }
 }
 
-/// What the output reader ended with.
-struct ReaderEnd {
-    stdout: u64,
-    stderr: u64,
-    engine_error: Option<String>,
-}
-
-/// Reads the exec's output until it ends, enforcing the cap per stream.
-async fn read_output(
-    mut output: Output,
-    cap: u64,
-    events: mpsc::Sender<RunEvent>,
-    cap_hit: Arc<Notify>,
-    done: oneshot::Sender<Option<String>>,
-) -> ReaderEnd {
-    let mut counts = [0u64; 2];
+/// Reads the exec's output until it ends; an engine error ends the stream
+/// and is also sent on `broke` at once, so the run is known lost before
+/// its processes are seen to exit.
+async fn read_output(mut output: Output, run: Arc<RunOutput>, broke: oneshot::Sender<()>) -> Result<(), String> {
     // Per stream: the engine copies stdout and stderr separately, so one
     // stream's last frames may arrive after the other went over its cap.
-    let mut over_cap = [false; 2];
+    // The stream is read to its end either way, so the engine is not left
+    // with a half-read exec.
     let mut consumer_gone = false;
-    let mut engine_error = None;
     while let Some(item) = output.next().await {
         let (stream, data) = match item {
             Ok(LogOutput::StdOut { message }) | Ok(LogOutput::Console { message }) => (Stream::Stdout, message),
             Ok(LogOutput::StdErr { message }) => (Stream::Stderr, message),
             Ok(LogOutput::StdIn { .. }) => continue,
             Err(e) => {
-                engine_error = Some(e.to_string());
-                break;
+                let _ = broke.send(());
+                return Err(e.to_string());
             }
         };
-        let index = usize::from(stream == Stream::Stderr);
-        if consumer_gone || over_cap[index] {
-            continue;
-        }
-        let room = cap.saturating_sub(counts[index]);
-        let take = (data.len() as u64).min(room) as usize;
-        if take > 0 {
-            counts[index] += take as u64;
-            if events.send(RunEvent::Output { stream, data: data.slice(..take) }).await.is_err() {
-                consumer_gone = true;
-            }
-        }
-        if data.len() > take {
-            over_cap[index] = true;
-            cap_hit.notify_one();
+        if !consumer_gone && run.deliver(stream, data).await == Delivery::ConsumerGone {
+            consumer_gone = true;
         }
     }
-    let _ = done.send(engine_error.clone());
-    ReaderEnd { stdout: counts[0], stderr: counts[1], engine_error }
+    Ok(())
 }
 
-struct Supervisor {
+/// The Docker side of a run, for the supervisor.
+struct DockerProcess {
     docker: Docker,
     exec_id: String,
     sandbox: Arc<DockerBox>,
     run_id: u64,
-    cgroup: Cgroup,
-    wall_time: Duration,
-    cpu_budget_ns: u64,
-    started_at: Instant,
+    /// The wrapper's pidfd; `None` when it had exited before it was found.
+    pidfd: Option<AsyncFd<OwnedFd>>,
+    /// Fires when the engine's output stream broke; `None` once it ended.
+    stream_broke: Option<oneshot::Receiver<()>>,
 }
 
-impl Supervisor {
-    #[allow(clippy::too_many_arguments)]
-    async fn run(
-        self,
-        pidfd: Option<AsyncFd<OwnedFd>>,
-        mut kill_rx: mpsc::Receiver<()>,
-        cap_hit: Arc<Notify>,
-        reader: tokio::task::JoinHandle<ReaderEnd>,
-        mut reader_rx: oneshot::Receiver<Option<String>>,
-        events: mpsc::Sender<RunEvent>,
-        finished: Arc<AtomicBool>,
-        control: Arc<DockerRunControl>,
-    ) {
-        let deadline = tokio::time::sleep(self.wall_time);
-        tokio::pin!(deadline);
-        let mut cpu_check =
-            tokio::time::interval_at(tokio::time::Instant::now() + CPU_CHECK_INTERVAL, CPU_CHECK_INTERVAL);
-        cpu_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut destroyed = self.sandbox.destroyed();
-        let mut reason: Option<KillReason> = None;
-        let mut reader_watch = true;
-        let exited = async {
-            if let Some(fd) = &pidfd {
-                let _ = fd.readable().await;
-            }
-        };
-        tokio::pin!(exited);
-        loop {
-            let mut kill_now = None;
-            tokio::select! {
-                biased;
-                () = &mut exited => break,
-                _ = &mut deadline, if reason.is_none() => kill_now = Some(KillReason::Timeout),
-                Some(()) = kill_rx.recv() => kill_now = Some(KillReason::Requested),
-                _ = cap_hit.notified() => kill_now = Some(KillReason::OutputLimit),
-                _ = destroyed.wait_for(|d| *d), if reason.is_none() => kill_now = Some(KillReason::Requested),
-                _ = events.closed(), if reason.is_none() => kill_now = Some(KillReason::Requested),
-                result = &mut reader_rx, if reader_watch => {
-                    reader_watch = false;
-                    if let Ok(Some(_engine_error)) = result {
-                        kill_now = Some(KillReason::EngineGone);
-                    }
-                }
-                _ = cpu_check.tick(), if reason.is_none() => {
-                    if self.cgroup.cpu_usage_ns().unwrap_or(0) >= self.cpu_budget_ns {
-                        kill_now = Some(KillReason::CpuLimit);
-                    }
-                }
-            }
-            if let Some(why) = kill_now {
-                if reason.is_none() {
-                    reason = Some(why);
-                }
-                self.kill_tree().await;
-                if why == KillReason::EngineGone {
-                    break;
-                }
-            }
-        }
-        if reason.is_none() && self.sandbox.is_destroyed() {
-            reason = Some(KillReason::Requested);
-        }
-        let wall = self.started_at.elapsed();
-        // The main process is gone; anything it left behind dies now.
-        self.kill_tree().await;
-        let stats = self.cgroup.stats().unwrap_or_default();
-        finished.store(true, Ordering::Release);
-        drop(control);
-        let ended = match tokio::time::timeout(DRAIN_TIMEOUT, reader).await {
-            Ok(Ok(end)) => end,
-            _ => ReaderEnd { stdout: 0, stderr: 0, engine_error: Some("the output stream did not end".into()) },
-        };
-        let exit = if ended.engine_error.is_some() { None } else { self.exit_code().await };
-        if exit.is_none() && reason.is_none() {
-            reason = Some(KillReason::EngineGone);
-        }
-        let (exit_code, signal) = split_exit(exit, reason);
-        let mut stderr_bytes = ended.stderr;
-        if reason == Some(KillReason::EngineGone) {
-            self.sandbox.mark_broken();
-            let notice = Bytes::from_static(DAEMON_GONE_NOTICE);
-            stderr_bytes += notice.len() as u64;
-            let _ = events.send(RunEvent::Output { stream: Stream::Stderr, data: notice }).await;
-        }
-        let report = ExitReport {
-            exit_code,
-            signal,
-            status: decide_status(
-                reason,
-                (exit_code, signal),
-                stats.oom_kills > 0,
-                stats.cpu_usage_ns >= self.cpu_budget_ns,
-            ),
-            wall_ms: wall.as_millis().try_into().unwrap_or(u64::MAX),
-            cpu_ms: stats.cpu_usage_ns / 1_000_000,
-            peak_memory_bytes: stats.memory_peak_bytes,
-            stdout_bytes: ended.stdout,
-            stderr_bytes,
-        };
-        let _ = events.send(RunEvent::Exit(report)).await;
-        self.sandbox.finish_run(self.run_id);
-        let cgroup = self.cgroup;
-        let _ = tokio::task::spawn_blocking(move || {
-            let _ = cgroup.remove();
-        })
-        .await;
-    }
-
+impl DockerProcess {
     /// The exec's exit code once the engine has seen the exit.
     async fn exit_code(&self) -> Option<i64> {
         for _ in 0..400 {
@@ -562,42 +368,62 @@ impl Supervisor {
         }
         None
     }
+}
 
-    async fn kill_tree(&self) {
-        let cgroup = self.cgroup.clone();
-        if cgroup.pids().map(|p| p.is_empty()).unwrap_or(false) {
-            return;
+#[async_trait]
+impl RunProcess for DockerProcess {
+    async fn exited(&mut self) -> Exited {
+        loop {
+            let exit = async {
+                if let Some(fd) = &self.pidfd {
+                    let _ = fd.readable().await;
+                }
+            };
+            let broke = async {
+                match self.stream_broke.as_mut() {
+                    Some(broke) => broke.await.is_ok(),
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                () = exit => return Exited::Unknown,
+                broke = broke => {
+                    if broke {
+                        return Exited::Lost;
+                    }
+                    // The stream ended normally: only the pidfd is left.
+                    self.stream_broke = None;
+                }
+            }
         }
-        let _ = tokio::task::spawn_blocking(move || cgroup.kill_all(KILL_TIMEOUT)).await;
+    }
+
+    async fn ending(&mut self, _exited: Exited, output_lost: bool, killed: bool) -> Option<ExitStatus> {
+        if output_lost {
+            return None;
+        }
+        self.exit_code().await.map(|code| split_exit(code, killed))
+    }
+
+    fn lost(&self) -> Option<Bytes> {
+        self.sandbox.mark_broken();
+        Some(Bytes::from_static(DAEMON_GONE_NOTICE))
+    }
+
+    fn forget(&self) {
+        self.sandbox.finish_run(self.run_id);
     }
 }
 
 /// The engine reports a process killed by signal N as exit code 128+N,
 /// like a shell; the report names the signal.
-fn split_exit(code: Option<i64>, reason: Option<KillReason>) -> (Option<i32>, Option<i32>) {
+fn split_exit(code: i64, killed: bool) -> ExitStatus {
     match code {
-        None => (None, Some(libc::SIGKILL)),
-        Some(code) if (129..=128 + 31).contains(&code) => (None, Some((code - 128) as i32)),
-        Some(_) if reason.is_some() => (None, Some(libc::SIGKILL)),
-        Some(code) => (Some(i32::try_from(code).unwrap_or(-1)), None),
+        code if (129..=128 + 31).contains(&code) => (None, Some((code - 128) as i32)),
+        _ if killed => (None, Some(libc::SIGKILL)),
+        code => (Some(i32::try_from(code).unwrap_or(-1)), None),
     }
-}
-
-/// The status of a finished run, by the rule every backend shares; an
-/// engine that went away counts as a kill.
-fn decide_status(
-    reason: Option<KillReason>,
-    status: (Option<i32>, Option<i32>),
-    oom: bool,
-    cpu_exhausted: bool,
-) -> RunStatus {
-    let stop = reason.map(|reason| match reason {
-        KillReason::Timeout => StopReason::Timeout,
-        KillReason::CpuLimit => StopReason::CpuLimit,
-        KillReason::OutputLimit => StopReason::OutputLimit,
-        KillReason::Requested | KillReason::EngineGone => StopReason::Killed,
-    });
-    RunStatus::decide(stop, Ending { exit_code: status.0, signal: status.1, oom, cpu_exhausted })
 }
 
 #[cfg(test)]
@@ -606,19 +432,12 @@ mod tests {
 
     #[test]
     fn engine_exit_codes_become_codes_or_signals() {
-        assert_eq!(split_exit(Some(0), None), (Some(0), None));
-        assert_eq!(split_exit(Some(42), None), (Some(42), None));
-        assert_eq!(split_exit(Some(255), None), (Some(255), None));
-        assert_eq!(split_exit(Some(143), None), (None, Some(15)));
-        assert_eq!(split_exit(Some(137), Some(KillReason::Timeout)), (None, Some(9)));
-        assert_eq!(split_exit(None, None), (None, Some(9)), "an unknown end is reported as a kill");
-    }
-
-    #[test]
-    fn kill_reasons_map_to_statuses() {
-        assert_eq!(decide_status(None, (None, Some(9)), true, false), RunStatus::MemoryLimit);
-        assert_eq!(decide_status(Some(KillReason::EngineGone), (None, Some(9)), false, false), RunStatus::Killed);
-        assert_eq!(decide_status(Some(KillReason::Timeout), (None, Some(9)), true, true), RunStatus::Timeout);
+        assert_eq!(split_exit(0, false), (Some(0), None));
+        assert_eq!(split_exit(42, false), (Some(42), None));
+        assert_eq!(split_exit(255, false), (Some(255), None));
+        assert_eq!(split_exit(143, false), (None, Some(15)));
+        assert_eq!(split_exit(137, true), (None, Some(9)));
+        assert_eq!(split_exit(1, true), (None, Some(9)), "a killed run is reported as killed");
     }
 
     #[test]
@@ -628,7 +447,5 @@ mod tests {
         assert!(script.contains("ulimit -n 256 "), "{script}");
         assert!(script.contains("ulimit -f 131072 "), "64 MiB in 512-byte blocks: {script}");
         assert!(script.ends_with("kill -STOP $$; exec \"$@\""), "{script}");
-        let env = run_env(&spec, "/workspace");
-        assert!(env.contains(&"HOME=/workspace".to_string()) && env.iter().any(|e| e.starts_with("PATH=")));
     }
 }

@@ -6,26 +6,26 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytesbox_cgroups::{Cgroup, CgroupLayout, CgroupLimits, INIT_LEAF};
 use bytesbox_jail::mounts::{plan_rootfs, RealHost, RootSource, RootfsParams};
-use bytesbox_jail::protocol::{BoxSetup, InitEvent, InitRequest, RunRequest, RunRlimits, LAUNCHER_GONE};
+use bytesbox_jail::protocol::{BoxSetup, InitEvent};
 use bytesbox_sandbox::{
-    Backend, BoxId, BoxInfo, BoxSpec, DetachedWork, FileEntry, PutMode, RootfsSpec, RunHandle, RunLimits, RunSpec,
-    SandboxError, StdioMode, WorkspaceSnapshot,
+    Backend, BoxId, BoxInfo, BoxSpec, DetachedWork, FileEntry, PutMode, RootfsSpec, RunHandle, RunSpec, SandboxError,
+    WorkspaceSnapshot,
 };
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
-use tokio::sync::oneshot;
 
+use crate::cgroup_procs::open_procs;
 use crate::config::NativeConfig;
 use crate::health::Health;
 use crate::ipc::{AsyncChannel, EVENT_BUFFER};
 use crate::jailer_client::JailerClient;
-use crate::run::{supervise, RunStart};
-use crate::sandbox_box::{ExitStatus, SandboxBox};
+use crate::sandbox_box::SandboxBox;
+use crate::slot::fill_empty_slot;
 use crate::uids::UidPool;
 use crate::workspace::{self, Owner};
 use crate::{instance, reaper};
@@ -34,12 +34,6 @@ use crate::{instance, reaper};
 const DETACHED_WORK_PATIENCE: Duration = Duration::from_secs(15);
 /// How long a box may take to build itself.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long the init may take to report a started program.
-const START_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a run waits for a launcher that is being prepared before it
-/// takes the slow path itself (which costs about as much).
-const LAUNCHER_PATIENCE: Duration = Duration::from_millis(50);
-
 /// The native backend. Cheap to clone; all clones share the same boxes.
 #[derive(Clone, Debug)]
 pub struct NativeBackend {
@@ -528,174 +522,6 @@ impl NativeBackend {
         making.insert(id.clone(), Some(sandbox.uid));
         Some((sandbox, Making { inner: self.inner.clone(), id: id.clone() }))
     }
-
-    /// Full environment of a run: the caller's, completed with defaults.
-    fn run_env(spec: &RunSpec) -> Vec<String> {
-        let terminal = matches!(spec.stdio, StdioMode::Pty { .. });
-        let defaults = [
-            ("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
-            ("HOME", "/tmp"),
-            ("LANG", "C.UTF-8"),
-            ("USER", "runner"),
-            ("TERM", if terminal { "xterm-256color" } else { "dumb" }),
-        ];
-        let mut env: Vec<String> = spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        for (key, value) in defaults {
-            if !spec.env.iter().any(|(k, _)| k == key) {
-                env.push(format!("{key}={value}"));
-            }
-        }
-        env
-    }
-
-    async fn start_run(&self, sandbox: Arc<SandboxBox>, spec: RunSpec) -> Result<RunHandle, SandboxError> {
-        let limits = run_cgroup_limits(&spec.limits, &sandbox.spec);
-        let attempt = match sandbox.take_launcher_waiting(LAUNCHER_PATIENCE).await {
-            Some(cgroup) => {
-                let prepared_with = run_cgroup_limits(&RunLimits::default(), &sandbox.spec);
-                let applied = if limits == prepared_with { Ok(()) } else { cgroup.apply(&limits) };
-                match applied {
-                    Ok(()) => self.launch(&sandbox, &spec, cgroup, true, Vec::new()).await,
-                    Err(e) => Err((SandboxError::Internal(format!("run limits: {e}")), Some(cgroup))),
-                }
-            }
-            None => Err((SandboxError::BoxGone(LAUNCHER_GONE.into()), None)),
-        };
-        let launched = match attempt {
-            Ok(launched) => Ok(launched),
-            // No launcher, or it died: fork and join the cgroups now.
-            Err((SandboxError::BoxGone(reason), stale)) if reason == LAUNCHER_GONE => {
-                if let Some(stale) = stale {
-                    discard_cgroup(stale).await;
-                }
-                let cgroup = sandbox.make_run_cgroup()?;
-                let procs = cgroup
-                    .apply(&limits)
-                    .map_err(|e| SandboxError::Internal(format!("run limits: {e}")))
-                    .and_then(|()| open_procs(&cgroup));
-                match procs {
-                    Ok(procs) => self.launch(&sandbox, &spec, cgroup, false, procs).await,
-                    Err(e) => Err((e, Some(cgroup))),
-                }
-            }
-            Err(other) => Err(other),
-        };
-        tokio::spawn(sandbox.clone().prepare_launcher());
-        let (run_id, cgroup, fds, exited_rx, started_at) = match launched {
-            Ok(launched) => launched,
-            Err((e, stale)) => {
-                if let Some(stale) = stale {
-                    discard_cgroup(stale).await;
-                }
-                return Err(e);
-            }
-        };
-        let (events, control) = supervise(RunStart {
-            run_id,
-            sandbox,
-            cgroup,
-            limits: spec.limits,
-            pty: matches!(spec.stdio, StdioMode::Pty { .. }),
-            fds,
-            exited: exited_rx,
-            started_at,
-            initial_stdin: spec.stdin,
-            close_stdin: spec.close_stdin,
-        })?;
-        Ok(RunHandle::new(events, control))
-    }
-
-    /// Sends one run request and waits for the init's answer.
-    async fn launch(
-        &self,
-        sandbox: &Arc<SandboxBox>,
-        spec: &RunSpec,
-        cgroup: Cgroup,
-        use_launcher: bool,
-        procs: Vec<OwnedFd>,
-    ) -> Result<Launched, (SandboxError, Option<Cgroup>)> {
-        let run_id = sandbox.next_run_id();
-        let limits = &spec.limits;
-        let request = InitRequest::Run(RunRequest {
-            run_id,
-            argv: spec.argv.clone(),
-            env: Self::run_env(spec),
-            cwd: if spec.cwd.is_empty() { sandbox.spec.workspace_dir.clone() } else { spec.cwd.clone() },
-            pty: match spec.stdio {
-                StdioMode::Pty { rows, cols } => Some((rows, cols)),
-                StdioMode::Pipes => None,
-            },
-            rlimits: RunRlimits {
-                open_files: limits.open_files.into(),
-                file_size_bytes: limits.file_size_bytes,
-                stack_bytes: limits.stack_bytes,
-                cpu_seconds: limits.cpu_time_ms.div_ceil(1000).max(1),
-            },
-            use_launcher,
-        });
-        let (started_rx, exited_rx) = sandbox.register_run(run_id);
-        let started_at = Instant::now();
-        let raw: Vec<_> = procs.iter().map(|fd| fd.as_raw_fd()).collect();
-        if let Err(e) = sandbox.control.send(&request, &raw).await {
-            sandbox.finish_run(run_id);
-            let error = match e {
-                bytesbox_jail::channel::ChannelError::TooLarge(n) => {
-                    SandboxError::InvalidSpec(format!("arguments and environment are too large ({n} bytes encoded)"))
-                }
-                _ => SandboxError::BoxGone(sandbox.id.to_string()),
-            };
-            return Err((error, Some(cgroup)));
-        }
-        drop(procs);
-        let started = match tokio::time::timeout(START_TIMEOUT, started_rx).await {
-            Ok(Ok(Ok(started))) => Ok(started),
-            Ok(Ok(Err(message))) if message == LAUNCHER_GONE => Err(SandboxError::BoxGone(message)),
-            Ok(Ok(Err(message))) => Err(SandboxError::SpawnFailed(message)),
-            Ok(Err(_)) => Err(SandboxError::BoxGone(sandbox.id.to_string())),
-            Err(_) => Err(SandboxError::SpawnFailed("the box did not start the program within 10 s".into())),
-        };
-        match started {
-            Ok((_pid, fds)) => Ok((run_id, cgroup, fds, exited_rx, started_at)),
-            Err(e) => {
-                sandbox.finish_run(run_id);
-                Err((e, Some(cgroup)))
-            }
-        }
-    }
-}
-
-/// What `launch` returns: run id, its cgroup, stdio, the exit waiter and
-/// the start time.
-type Launched = (u64, Cgroup, Vec<OwnedFd>, oneshot::Receiver<ExitStatus>, Instant);
-
-/// Puts `value` into `slot` if it is empty; false if it was taken (the
-/// caller then cleans up what it made).
-pub(crate) fn fill_empty_slot<T>(slot: &Mutex<Option<T>>, value: T) -> bool {
-    match slot.lock() {
-        Ok(mut slot) if slot.is_none() => {
-            *slot = Some(value);
-            true
-        }
-        _ => false,
-    }
-}
-
-/// Kills and removes a run cgroup that will not be used.
-async fn discard_cgroup(cgroup: Cgroup) {
-    let _ = tokio::task::spawn_blocking(move || {
-        let _ = cgroup.kill_all(Duration::from_secs(5));
-        let _ = cgroup.remove();
-    })
-    .await;
-}
-
-/// The cgroup limits of a run, never above its box's.
-pub(crate) fn run_cgroup_limits(limits: &RunLimits, spec: &BoxSpec) -> CgroupLimits {
-    CgroupLimits {
-        memory_bytes: Some(limits.memory_bytes.min(spec.limits.memory_bytes)),
-        pids: Some(limits.pids.min(spec.limits.pids)),
-        cpu_millicores: Some(limits.cpu_millicores.min(spec.limits.cpu_millicores)),
-    }
 }
 
 /// Host processes whose real uid is in `range`, as (pid, uid).
@@ -715,21 +541,6 @@ fn processes_with_uids(range: &std::ops::Range<u32>) -> Vec<(i32, u32)> {
         }
     }
     found
-}
-
-/// Opens a cgroup's `cgroup.procs` files for the jail to write "0" into.
-pub(crate) fn open_procs(cgroup: &Cgroup) -> Result<Vec<OwnedFd>, SandboxError> {
-    cgroup
-        .procs_files()
-        .iter()
-        .map(|path| {
-            std::fs::OpenOptions::new()
-                .write(true)
-                .open(path)
-                .map(OwnedFd::from)
-                .map_err(|e| SandboxError::Internal(format!("open {}: {e}", path.display())))
-        })
-        .collect()
 }
 
 fn kill_pidfd(pidfd: &OwnedFd) {
@@ -850,12 +661,11 @@ impl Backend for NativeBackend {
     async fn run(&self, id: &BoxId, spec: RunSpec) -> Result<RunHandle, SandboxError> {
         spec.validate(&self.inner.config.max_run_limits)?;
         let sandbox = self.get(id)?;
-        let starting = self.clone();
         // A run started for a caller that is gone is killed: dropping its
         // handle kills it.
         self.inner
             .detached
-            .run(async move { starting.start_run(sandbox, spec).await }, |run| async move { drop(run) })
+            .run(async move { crate::launch::start_run(sandbox, spec).await }, |run| async move { drop(run) })
             .await
     }
 

@@ -6,14 +6,17 @@
 //! `bytesbox-jail` binary that this crate builds.
 
 mod backend;
+mod cgroup_procs;
 mod config;
 mod health;
 mod instance;
 mod ipc;
 mod jailer_client;
+mod launch;
 pub mod reaper;
 mod run;
 mod sandbox_box;
+mod slot;
 mod uids;
 mod workspace;
 

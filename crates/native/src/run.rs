@@ -1,49 +1,26 @@
-//! A run in flight: output readers, stdin, limits, and the exit report.
+//! A run in flight on the native backend: its stdio descriptors, stdin,
+//! and what the shared supervisor (`bytesbox_supervisor`) asks of the box.
 //!
-//! One supervisor task per run waits for the first of: the main process
-//! exiting, the wall-time deadline, the CPU budget, the output cap, a
-//! Stop, the handle being dropped, or the box being destroyed. Whatever
-//! comes first decides the status; the run's cgroup is then emptied (so
-//! double-forked and `setsid` leftovers die too), its statistics read, the
-//! readers drained, and one exit report sent.
+//! The box init reports the main process's exit on the control channel;
+//! the run's cgroup holds its counters and its whole tree.
 
 use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use bytesbox_cgroups::Cgroup;
 use bytesbox_jail::protocol::InitRequest;
-use bytesbox_sandbox::{
-    Ending, ExitReport, RunControl, RunEvent, RunLimits, RunStatus, SandboxError, Signal, StopReason, Stream,
+use bytesbox_sandbox::{RunControl, RunEvent, RunLimits, SandboxError, Signal, Stream};
+use bytesbox_supervisor::{
+    Delivery, ExitStatus, Exited, RunOutput, RunProcess, RunSwitch, Supervision, Watched, READ_CHUNK,
 };
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
-use tokio::sync::{mpsc, oneshot, Mutex, Notify};
+use tokio::sync::{mpsc, oneshot, Mutex};
 
-use crate::sandbox_box::{ExitStatus, SandboxBox};
-
-/// Largest chunk read at once; a flood arrives in chunks this big, not a
-/// frame per write.
-const READ_CHUNK: usize = 64 * 1024;
-/// Output events buffered per run before the readers stop reading (and
-/// the program blocks on a full pipe): at most 16 chunks of at most 64 KiB.
-pub const EVENT_QUEUE: usize = 16;
-/// How often the CPU budget is checked against the cgroup's counter.
-const CPU_CHECK_INTERVAL: Duration = Duration::from_millis(100);
-/// How long emptying a cgroup may take before we give up and report.
-const KILL_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Why the server ended a run early. The first reason wins.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum KillReason {
-    Timeout,
-    CpuLimit,
-    OutputLimit,
-    Requested,
-}
+use crate::sandbox_box::SandboxBox;
 
 /// A readable or writable non-blocking descriptor.
 type Fd = Arc<AsyncFd<OwnedFd>>;
@@ -88,17 +65,7 @@ pub struct NativeRunControl {
     run_id: u64,
     sandbox: Arc<SandboxBox>,
     stdin: Mutex<StdinSink>,
-    kill: mpsc::Sender<()>,
-    finished: Arc<AtomicBool>,
-}
-
-impl NativeRunControl {
-    fn check_running(&self) -> Result<(), SandboxError> {
-        if self.finished.load(Ordering::Acquire) {
-            return Err(SandboxError::RunFinished);
-        }
-        Ok(())
-    }
+    switch: RunSwitch,
 }
 
 /// Writes all of `data`; a reader that went away swallows the rest.
@@ -118,7 +85,7 @@ async fn write_all(fd: &Fd, mut data: &[u8]) -> Result<(), SandboxError> {
 #[async_trait]
 impl RunControl for NativeRunControl {
     async fn write_stdin(&self, data: Bytes) -> Result<(), SandboxError> {
-        self.check_running()?;
+        self.switch.check_running()?;
         let sink = self.stdin.lock().await;
         match &*sink {
             StdinSink::Pipe(Some(fd)) | StdinSink::Pty(fd) => write_all(fd, &data).await,
@@ -127,7 +94,7 @@ impl RunControl for NativeRunControl {
     }
 
     async fn close_stdin(&self) -> Result<(), SandboxError> {
-        self.check_running()?;
+        self.switch.check_running()?;
         let mut sink = self.stdin.lock().await;
         match &mut *sink {
             StdinSink::Pipe(fd) => {
@@ -141,10 +108,8 @@ impl RunControl for NativeRunControl {
     }
 
     async fn resize(&self, rows: u16, cols: u16) -> Result<(), SandboxError> {
-        self.check_running()?;
-        if rows == 0 || cols == 0 || rows > 1000 || cols > 1000 {
-            return Err(SandboxError::InvalidSpec("pty size must be 1..=1000 in each dimension".into()));
-        }
+        self.switch.check_running()?;
+        bytesbox_sandbox::validate_pty_size(rows, cols)?;
         let sink = self.stdin.lock().await;
         let StdinSink::Pty(master) = &*sink else {
             return Err(SandboxError::InvalidSpec("this run has no terminal to resize".into()));
@@ -155,7 +120,7 @@ impl RunControl for NativeRunControl {
     }
 
     async fn signal(&self, signal: Signal) -> Result<(), SandboxError> {
-        self.check_running()?;
+        self.switch.check_running()?;
         if signal == Signal::Sigkill {
             return self.kill().await;
         }
@@ -167,9 +132,7 @@ impl RunControl for NativeRunControl {
     }
 
     async fn kill(&self) -> Result<(), SandboxError> {
-        self.check_running()?;
-        let _ = self.kill.try_send(());
-        Ok(())
+        self.switch.kill()
     }
 }
 
@@ -200,28 +163,18 @@ pub struct RunStart {
 /// Starts the supervisor; returns the events receiver and the control.
 pub fn supervise(start: RunStart) -> Result<(mpsc::Receiver<RunEvent>, Arc<NativeRunControl>), SandboxError> {
     let stdio = ServerStdio::from_fds(start.fds, start.pty)?;
-    let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
-    let (kill_tx, kill_rx) = mpsc::channel(1);
-    let finished = Arc::new(AtomicBool::new(false));
-    let output_cap_hit = Arc::new(CapHit::default());
-    let cap = start.limits.output_bytes;
-
+    let (supervision, switch, events) = Supervision::new(start.limits.output_bytes);
+    let output = supervision.output();
     let (sink, readers) = match stdio {
         ServerStdio::Pipes { stdin, stdout, stderr } => {
             let readers = vec![
-                tokio::spawn(read_stream(stdout, Stream::Stdout, cap, events_tx.clone(), output_cap_hit.clone())),
-                tokio::spawn(read_stream(stderr, Stream::Stderr, cap, events_tx.clone(), output_cap_hit.clone())),
+                tokio::spawn(read_stream(stdout, Stream::Stdout, output.clone())),
+                tokio::spawn(read_stream(stderr, Stream::Stderr, output)),
             ];
             (StdinSink::Pipe(Some(stdin)), readers)
         }
         ServerStdio::Pty { master } => {
-            let reader = tokio::spawn(read_stream(
-                master.clone(),
-                Stream::Stdout,
-                cap,
-                events_tx.clone(),
-                output_cap_hit.clone(),
-            ));
+            let reader = tokio::spawn(read_stream(master.clone(), Stream::Stdout, output));
             (StdinSink::Pty(master), vec![reader])
         }
     };
@@ -229,32 +182,23 @@ pub fn supervise(start: RunStart) -> Result<(mpsc::Receiver<RunEvent>, Arc<Nativ
         run_id: start.run_id,
         sandbox: start.sandbox.clone(),
         stdin: Mutex::new(sink),
-        kill: kill_tx,
-        finished: finished.clone(),
+        switch,
     });
     bytesbox_sandbox::feed_initial_input(control.clone(), start.initial_stdin, start.close_stdin);
-    let supervisor = Supervisor {
-        run_id: start.run_id,
-        sandbox: start.sandbox,
+    supervision.spawn(Watched {
+        process: NativeProcess { run_id: start.run_id, sandbox: start.sandbox.clone(), exited: start.exited },
         cgroup: start.cgroup,
         limits: start.limits,
         started_at: start.started_at,
-    };
-    tokio::spawn(supervisor.run(start.exited, kill_rx, output_cap_hit, readers, events_tx, finished, control.clone()));
-    Ok((events_rx, control))
+        destroyed: start.sandbox.destroyed(),
+        readers,
+        control: control.clone(),
+    });
+    Ok((events, control))
 }
 
-/// Set by a reader whose stream went over the output cap.
-#[derive(Debug, Default)]
-struct CapHit {
-    hit: AtomicBool,
-    notify: Notify,
-}
-
-/// Reads one stream until EOF, enforcing the output cap. Returns the
-/// number of bytes delivered.
-async fn read_stream(fd: Fd, stream: Stream, cap: u64, events: mpsc::Sender<RunEvent>, cap_hit: Arc<CapHit>) -> u64 {
-    let mut delivered: u64 = 0;
+/// Reads one stream until EOF or the output cap.
+async fn read_stream(fd: Fd, stream: Stream, output: Arc<RunOutput>) -> Result<(), String> {
     // One buffer for the whole run; each event copies only the bytes read,
     // so a one-byte write costs one byte in the queue, not a fresh 64 KiB.
     let mut buffer = vec![0u8; READ_CHUNK];
@@ -273,160 +217,45 @@ async fn read_stream(fd: Fd, stream: Stream, cap: u64, events: mpsc::Sender<RunE
             Ok(Err(e)) if e.raw_os_error() == Some(libc::EINTR) => continue,
             Ok(Err(_)) => break,
         };
-        let room = cap.saturating_sub(delivered);
-        let take = (n as u64).min(room) as usize;
-        if take > 0 {
-            delivered += take as u64;
-            let data = Bytes::copy_from_slice(&buffer[..take]);
-            if events.send(RunEvent::Output { stream, data }).await.is_err() {
-                break;
-            }
-        }
-        if (n as u64) > room {
-            cap_hit.hit.store(true, Ordering::Release);
-            cap_hit.notify.notify_one();
+        // Past the cap, the stream is closed: the program gets EPIPE.
+        if output.deliver(stream, Bytes::copy_from_slice(&buffer[..n])).await != Delivery::Delivered {
             break;
         }
     }
-    delivered
+    Ok(())
 }
 
-struct Supervisor {
+/// The native side of a run, for the supervisor.
+#[derive(Debug)]
+struct NativeProcess {
     run_id: u64,
     sandbox: Arc<SandboxBox>,
-    cgroup: Cgroup,
-    limits: RunLimits,
-    started_at: Instant,
+    exited: oneshot::Receiver<ExitStatus>,
 }
 
-impl Supervisor {
-    #[allow(clippy::too_many_arguments)]
-    async fn run(
-        self,
-        mut exited: oneshot::Receiver<ExitStatus>,
-        mut kill_rx: mpsc::Receiver<()>,
-        cap_hit: Arc<CapHit>,
-        readers: Vec<tokio::task::JoinHandle<u64>>,
-        events: mpsc::Sender<RunEvent>,
-        finished: Arc<AtomicBool>,
-        control: Arc<NativeRunControl>,
-    ) {
-        let deadline = tokio::time::sleep(Duration::from_millis(self.limits.wall_time_ms));
-        tokio::pin!(deadline);
-        let mut cpu_check =
-            tokio::time::interval_at(tokio::time::Instant::now() + CPU_CHECK_INTERVAL, CPU_CHECK_INTERVAL);
-        cpu_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut destroyed = self.sandbox.destroyed();
-        let mut reason: Option<KillReason> = None;
-        let cpu_budget_ns = self.limits.cpu_time_ms.saturating_mul(1_000_000);
+#[async_trait]
+impl RunProcess for NativeProcess {
+    async fn exited(&mut self) -> Exited {
+        // The box init went away: its runs died with it.
+        Exited::Status((&mut self.exited).await.unwrap_or((None, Some(libc::SIGKILL))))
+    }
 
-        let status: ExitStatus = loop {
-            let mut kill_now = None;
-            tokio::select! {
-                biased;
-                result = &mut exited => break result.unwrap_or((None, Some(libc::SIGKILL))),
-                _ = &mut deadline, if reason.is_none() => kill_now = Some(KillReason::Timeout),
-                Some(()) = kill_rx.recv() => kill_now = Some(KillReason::Requested),
-                _ = cap_hit.notify.notified() => kill_now = Some(KillReason::OutputLimit),
-                _ = destroyed.wait_for(|d| *d), if reason.is_none() => kill_now = Some(KillReason::Requested),
-                _ = events.closed(), if reason.is_none() => kill_now = Some(KillReason::Requested),
-                _ = cpu_check.tick(), if reason.is_none() => {
-                    let used = self.cgroup.cpu_usage_ns().unwrap_or(0);
-                    if used >= cpu_budget_ns {
-                        kill_now = Some(KillReason::CpuLimit);
-                    }
-                }
-            }
-            if let Some(why) = kill_now {
-                if reason.is_none() {
-                    reason = Some(why);
-                }
-                self.kill_tree().await;
-            }
-        };
-        // A box is marked destroyed before its processes are killed, so an
-        // exit that races ahead of the notification is still a kill.
-        if reason.is_none() && self.sandbox.is_destroyed() {
-            reason = Some(KillReason::Requested);
+    async fn ending(&mut self, exited: Exited, _output_lost: bool, _killed: bool) -> Option<ExitStatus> {
+        match exited {
+            Exited::Status(status) => Some(status),
+            Exited::Unknown | Exited::Lost => None,
         }
-        // Likewise a program that died of the closed pipe (SIGPIPE, or an
-        // error exit on EPIPE) before the cap's notification was seen.
-        if reason.is_none() && cap_hit.hit.load(Ordering::Acquire) {
-            reason = Some(KillReason::OutputLimit);
-        }
-        let wall = self.started_at.elapsed();
-        // The main process is gone; anything it left behind dies now.
-        self.kill_tree().await;
-        let stats = self.cgroup.stats().unwrap_or_default();
-        finished.store(true, Ordering::Release);
-        // Closing stdin lets nothing block on it any more.
-        drop(control);
-        let mut delivered = Vec::new();
-        for reader in readers {
-            delivered.push(reader.await.unwrap_or(0));
-        }
-        // A SIGKILL with no OOM kill in the run's own cgroup may still be
-        // the box-wide limit (several runs together); only then is the
-        // box's counter worth reading.
-        let box_oom = status.1 == Some(libc::SIGKILL) && stats.oom_kills == 0 && self.sandbox.saw_new_box_oom();
-        let report = ExitReport {
-            exit_code: status.0,
-            signal: status.1,
-            status: decide_status(
-                reason,
-                status,
-                stats.oom_kills > 0 || (box_oom && status.1 == Some(libc::SIGKILL)),
-                stats.cpu_usage_ns >= cpu_budget_ns,
-            ),
-            wall_ms: wall.as_millis().try_into().unwrap_or(u64::MAX),
-            cpu_ms: stats.cpu_usage_ns / 1_000_000,
-            peak_memory_bytes: stats.memory_peak_bytes,
-            stdout_bytes: delivered.first().copied().unwrap_or(0),
-            stderr_bytes: delivered.get(1).copied().unwrap_or(0),
-        };
-        let _ = events.send(RunEvent::Exit(report)).await;
+    }
+
+    fn box_oom_killed(&self) -> bool {
+        self.sandbox.saw_new_box_oom()
+    }
+
+    fn forget(&self) {
         self.sandbox.finish_run(self.run_id);
-        let cgroup = self.cgroup;
-        let sandbox = self.sandbox;
-        let _ = tokio::task::spawn_blocking(move || {
-            let _ = cgroup.remove();
-        })
-        .await;
-        sandbox.prepare_launcher().await;
     }
 
-    /// Kills every process of the run (blocking work on a blocking thread).
-    async fn kill_tree(&self) {
-        let cgroup = self.cgroup.clone();
-        if cgroup.pids().map(|p| p.is_empty()).unwrap_or(false) {
-            return;
-        }
-        let _ = tokio::task::spawn_blocking(move || cgroup.kill_all(KILL_TIMEOUT)).await;
-    }
-}
-
-/// The status of a finished run, by the rule every backend shares.
-fn decide_status(reason: Option<KillReason>, status: ExitStatus, oom: bool, cpu_exhausted: bool) -> RunStatus {
-    let stop = reason.map(|reason| match reason {
-        KillReason::Timeout => StopReason::Timeout,
-        KillReason::CpuLimit => StopReason::CpuLimit,
-        KillReason::OutputLimit => StopReason::OutputLimit,
-        KillReason::Requested => StopReason::Killed,
-    });
-    RunStatus::decide(stop, Ending { exit_code: status.0, signal: status.1, oom, cpu_exhausted })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn kill_reasons_map_to_statuses() {
-        let killed = (None, Some(libc::SIGKILL));
-        assert_eq!(decide_status(Some(KillReason::Timeout), killed, false, false), RunStatus::Timeout);
-        assert_eq!(decide_status(Some(KillReason::Requested), killed, true, true), RunStatus::Killed);
-        assert_eq!(decide_status(Some(KillReason::OutputLimit), killed, false, false), RunStatus::OutputLimit);
-        assert_eq!(decide_status(Some(KillReason::CpuLimit), killed, false, true), RunStatus::CpuLimit);
-        assert_eq!(decide_status(None, killed, true, false), RunStatus::MemoryLimit);
+    async fn after(&self) {
+        self.sandbox.clone().prepare_launcher().await;
     }
 }

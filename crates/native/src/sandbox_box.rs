@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use bytesbox_cgroups::Cgroup;
 use bytesbox_jail::protocol::{InitEvent, InitRequest};
 use bytesbox_sandbox::{BoxId, BoxInfo, BoxSpec, RunLimits, SandboxError};
+use bytesbox_supervisor::ExitStatus;
 use tokio::io::unix::AsyncFd;
 use tokio::sync::{oneshot, watch};
 
@@ -18,8 +19,6 @@ use crate::ipc::{AsyncChannel, EVENT_BUFFER};
 
 /// What the init said about a run's start.
 pub type StartResult = Result<(i32, Vec<OwnedFd>), String>;
-/// How a run's main process ended: exit code or signal.
-pub type ExitStatus = (Option<i32>, Option<i32>);
 
 /// Waiters of one run, fed by the event pump.
 #[derive(Debug, Default)]
@@ -184,11 +183,11 @@ impl SandboxBox {
             let this = self.clone();
             let prepared = tokio::task::spawn_blocking(move || -> Result<(Cgroup, Vec<OwnedFd>), SandboxError> {
                 let cgroup = this.make_run_cgroup()?;
-                let limits = crate::backend::run_cgroup_limits(&RunLimits::default(), &this.spec);
+                let limits = bytesbox_supervisor::run_cgroup_limits(&RunLimits::default(), &this.spec);
                 let procs = cgroup
                     .apply(&limits)
                     .map_err(|e| SandboxError::Internal(format!("launcher limits: {e}")))
-                    .and_then(|()| crate::backend::open_procs(&cgroup));
+                    .and_then(|()| crate::cgroup_procs::open_procs(&cgroup));
                 match procs {
                     Ok(procs) => Ok((cgroup, procs)),
                     Err(e) => {
@@ -201,13 +200,9 @@ impl SandboxBox {
             if let Ok(Ok((cgroup, procs))) = prepared {
                 let raw: Vec<_> = procs.iter().map(|fd| fd.as_raw_fd()).collect();
                 let sent = !self.is_destroyed() && self.control.send(&InitRequest::PrepareLauncher, &raw).await.is_ok();
-                let stored = sent && crate::backend::fill_empty_slot(&self.launcher, cgroup.clone());
+                let stored = sent && crate::slot::fill_empty_slot(&self.launcher, cgroup.clone());
                 if !stored {
-                    let _ = tokio::task::spawn_blocking(move || {
-                        let _ = cgroup.kill_all(Duration::from_secs(5));
-                        let _ = cgroup.remove();
-                    })
-                    .await;
+                    bytesbox_supervisor::discard_cgroup(cgroup).await;
                 }
             }
         }

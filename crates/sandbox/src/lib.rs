@@ -18,6 +18,7 @@ mod limits;
 pub mod paths;
 mod report;
 mod run;
+mod run_env;
 mod spec;
 
 pub use backend::{Backend, BoxId, BoxInfo};
@@ -27,4 +28,5 @@ pub use files::{FileEntry, PutMode, SkippedEntry, WorkspaceSnapshot};
 pub use limits::{BoxLimits, RunLimits};
 pub use report::{Ending, ExitReport, RunStatus, StopReason};
 pub use run::{feed_initial_input, CollectedRun, RunControl, RunEvent, RunHandle, Signal, Stream};
-pub use spec::{BoxSpec, NetworkMode, RootfsSpec, RunSpec, StdioMode};
+pub use run_env::{run_env, RUN_HOME, RUN_PATH, RUN_USER};
+pub use spec::{validate_pty_size, BoxSpec, NetworkMode, RootfsSpec, RunSpec, StdioMode};

@@ -137,7 +137,8 @@ pub struct RunSpec {
     /// Program and arguments; `argv[0]` is looked up in `PATH` when it has no `/`.
     pub argv: Vec<String>,
     /// Environment, replacing the default one entirely when non-empty
-    /// (a `PATH`, `HOME`, `LANG` and `TERM` are added when missing).
+    /// (`PATH`, `HOME`, `LANG`, `USER` and `TERM` are added when missing:
+    /// [`crate::run_env`]).
     pub env: Vec<(String, String)>,
     /// Absolute in-box working directory; the workspace when empty.
     pub cwd: String,
@@ -203,12 +204,18 @@ impl RunSpec {
             validate_in_box_dir(&self.cwd, "cwd")?;
         }
         if let StdioMode::Pty { rows, cols } = self.stdio {
-            if rows == 0 || cols == 0 || rows > 1000 || cols > 1000 {
-                return Err(SandboxError::InvalidSpec("pty size must be 1..=1000 in each dimension".into()));
-            }
+            validate_pty_size(rows, cols)?;
         }
         self.limits.validate_within(max)
     }
+}
+
+/// A terminal size a run may have or be resized to.
+pub fn validate_pty_size(rows: u16, cols: u16) -> Result<(), SandboxError> {
+    if rows == 0 || cols == 0 || rows > 1000 || cols > 1000 {
+        return Err(SandboxError::InvalidSpec("pty size must be 1..=1000 in each dimension".into()));
+    }
+    Ok(())
 }
 
 mod duration_ms {

@@ -53,6 +53,7 @@ pub fn conformance_tests() -> Vec<(&'static str, ConformanceTest)> {
         timeout_keeps_partial_output => runs::timeout_keeps_partial_output,
         exit_code_propagation => runs::exit_code_propagation,
         env_and_cwd => runs::env_and_cwd,
+        run_environment => runs::run_environment,
         concurrent_runs_over_loopback => runs::concurrent_runs_over_loopback,
         exit_report_plausible => runs::exit_report_plausible,
         files_round_trip => files::files_round_trip,

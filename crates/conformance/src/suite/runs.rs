@@ -262,6 +262,50 @@ pub async fn env_and_cwd(backend: &dyn Backend) -> TestResult {
     bx.finish(result).await
 }
 
+/// Every backend starts a run with the same environment
+/// (`bytesbox_sandbox::run_env`): its defaults, a writable `HOME`, a
+/// terminal `TERM` with a PTY, and the caller's own variables winning.
+pub async fn run_environment(backend: &dyn Backend) -> TestResult {
+    let bx = TestBox::create(backend, "run_environment").await?;
+    let result = async {
+        let report = "printf 'PATH=[%s]\\nHOME=[%s]\\nUSER=[%s]\\nLANG=[%s]\\nTERM=[%s]\\n' \
+                      \"$PATH\" \"$HOME\" \"$USER\" \"$LANG\" \"$TERM\"; \
+                      echo cached > \"$HOME/.bytesbox-probe\" && cat \"$HOME/.bytesbox-probe\"";
+        let run = bx.run(command(&["/bin/sh", "-c", report])).await?;
+        expect_status("the default environment", &run, RunStatus::Ok)?;
+        let expected = [
+            format!("PATH=[{}]", bytesbox_sandbox::RUN_PATH),
+            format!("HOME=[{}]", bytesbox_sandbox::RUN_HOME),
+            format!("USER=[{}]", bytesbox_sandbox::RUN_USER),
+            "LANG=[C.UTF-8]".to_string(),
+            "TERM=[dumb]".to_string(),
+            "cached".to_string(),
+        ];
+        for line in &expected {
+            ensure(run.stdout_text().lines().any(|l| l == line), || {
+                format!(
+                    "the default environment must have {line:?} (and HOME must be writable), got {:?}",
+                    run.stdout_text()
+                )
+            })?;
+        }
+
+        let run = bx.run(pty(&["/bin/sh", "-c", "printf 'TERM=[%s]\\n' \"$TERM\""], 24, 80)).await?;
+        expect_status("TERM with a terminal", &run, RunStatus::Ok)?;
+        expect_stdout("TERM with a terminal", &run, "TERM=[xterm-256color]")?;
+
+        let spec = RunSpec {
+            env: vec![("HOME".into(), "/workspace".into()), ("USER".into(), "someone".into())],
+            ..command(&["/bin/sh", "-c", "printf 'HOME=[%s] USER=[%s]\\n' \"$HOME\" \"$USER\""])
+        };
+        let run = bx.run(spec).await?;
+        expect_status("the caller's environment", &run, RunStatus::Ok)?;
+        expect_stdout("the caller's variables win over the defaults", &run, "HOME=[/workspace] USER=[someone]")
+    }
+    .await;
+    bx.finish(result).await
+}
+
 /// Two runs active at once in one box talk over the box's loopback.
 pub async fn concurrent_runs_over_loopback(backend: &dyn Backend) -> TestResult {
     let bx = TestBox::create(backend, "concurrent_runs_over_loopback").await?;
