@@ -654,6 +654,9 @@ impl Backend for DockerBackend {
             inner.boxes.lock().map(|mut b| b.drain().map(|(_, v)| v).collect()).unwrap_or_default();
         let teardowns = boxes.iter().map(|bx| inner.teardown(bx));
         futures_util::future::join_all(teardowns).await;
+        // A destroy that began after the first wait (a session ending as
+        // the server stops) took its box out of the table: wait for it too.
+        inner.detached.close_and_wait(DETACHED_WORK_PATIENCE).await;
         inner.drop_spare().await;
         // The engine removed each container's cgroup; the parent is ours.
         if let Ok(cgroup) = Cgroup::open_existing(&inner.layout, &PathBuf::from(ROOT_NAME).join(&inner.instance)) {

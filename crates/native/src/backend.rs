@@ -721,6 +721,9 @@ impl Backend for NativeBackend {
         for destroy in destroys {
             destroy.await;
         }
+        // A destroy that began after the first wait (a session ending as
+        // the server stops) took its box out of the table: wait for it too.
+        self.inner.detached.close_and_wait(DETACHED_WORK_PATIENCE).await;
         self.inner.jailer.stop().await;
         let instance = self.inner.instance.clone();
         let _ = tokio::task::spawn_blocking(move || {
