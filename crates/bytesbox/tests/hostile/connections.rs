@@ -84,6 +84,30 @@ fn rss_kib(pid: i32) -> Option<u64> {
     status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?.trim().trim_end_matches("kB").trim().parse().ok()
 }
 
+/// Sends `count` execute requests from the attacker, each declaring a
+/// 14 MiB body and sending one byte less, all at once; what the server
+/// answered each (empty when it reset the connection unread).
+async fn bodies_one_byte_short(address: SocketAddr, count: usize) -> Vec<String> {
+    let declared = 14 * MIB;
+    // One body for all (the test's memory and time go to the attack, not
+    // to making copies).
+    let body: &[u8] = &vec![b' '; usize::try_from(declared).unwrap() - 1];
+    futures_util::future::join_all((0..count).map(|_| async move {
+        let mut stream = connect_from(ATTACKER, address).await.unwrap();
+        let head = format!(
+            "POST /api/v1/execute HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
+             Content-Length: {declared}\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        // A body refused unread stops going in when the server closes.
+        let _ = tokio::time::timeout(Duration::from_secs(60), stream.write_all(body)).await;
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(60), stream.read_to_end(&mut answer)).await;
+        String::from_utf8_lossy(&answer).into_owned()
+    }))
+    .await
+}
+
 /// The victim's `/healthz` and an `echo` run: both must be answered; their
 /// latencies are recorded.
 async fn victim_is_served(served: &Served, attack: &str) {
@@ -337,23 +361,10 @@ async fn bodies_from_a_rate_limited_address_are_not_read() {
     assert_eq!(http.post(&url).json(&run).send().await.unwrap().status(), 429);
     let idle = served.rss_kib();
     let peak = RssPeak::start(served.pid());
-    let declared = 14 * MIB;
-    // One body for all (the test's memory and time go to the attack, not
-    // to making 80 copies).
-    let body: &[u8] = &vec![b' '; usize::try_from(declared).unwrap() - 1];
-    let answers = futures_util::future::join_all((0..BODIES).map(|_| async move {
-        let mut stream = connect_from(ATTACKER, address).await.unwrap();
-        let head = format!(
-            "POST /api/v1/execute HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
-             Content-Length: {declared}\r\n\r\n"
-        );
-        stream.write_all(head.as_bytes()).await.unwrap();
-        // Refused unread, the body stops going in when the server closes.
-        let _ = tokio::time::timeout(Duration::from_secs(60), stream.write_all(body)).await;
-        let mut answer = Vec::new();
-        let _ = tokio::time::timeout(Duration::from_secs(60), stream.read_to_end(&mut answer)).await;
-        String::from_utf8_lossy(&answer).split_whitespace().nth(1).map(str::to_string)
-    }));
+    let answers = async {
+        let answers = bodies_one_byte_short(address, BODIES).await;
+        answers.iter().map(|answer| answer.split_whitespace().nth(1).map(str::to_string)).collect::<Vec<_>>()
+    };
     let (answers, ()) = tokio::join!(answers, victim_is_served(&served, ATTACK));
     let peak = peak.finish();
     let rate_limited = answers.iter().filter(|status| status.as_deref() == Some("429")).count();
@@ -382,23 +393,15 @@ async fn bodies_past_the_memory_budget_are_refused_and_stalled_ones_time_out() {
     let address = socket_address(&served);
     let idle = served.rss_kib();
     let peak = RssPeak::start(served.pid());
-    let declared = 14 * MIB;
-    // One body for all (the test's memory and time go to the attack, not
-    // to making 80 copies).
-    let body: &[u8] = &vec![b' '; usize::try_from(declared).unwrap() - 1];
-    let answers = futures_util::future::join_all((0..BODIES).map(|_| async move {
-        let mut stream = connect_from(ATTACKER, address).await.unwrap();
-        let head = format!(
-            "POST /api/v1/execute HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
-             Content-Length: {declared}\r\n\r\n"
-        );
-        stream.write_all(head.as_bytes()).await.unwrap();
-        let _ = tokio::time::timeout(Duration::from_secs(60), stream.write_all(body)).await;
-        let mut answer = Vec::new();
-        let _ = tokio::time::timeout(Duration::from_secs(60), stream.read_to_end(&mut answer)).await;
-        let answer = String::from_utf8_lossy(&answer).into_owned();
-        ["server_busy", "request_timeout"].into_iter().find(|code| answer.contains(code)).unwrap_or("none")
-    }));
+    let answers = async {
+        let answers = bodies_one_byte_short(address, BODIES).await;
+        answers
+            .iter()
+            .map(|answer| {
+                ["server_busy", "request_timeout"].into_iter().find(|code| answer.contains(code)).unwrap_or("none")
+            })
+            .collect::<Vec<_>>()
+    };
     let victim = async {
         tokio::time::sleep(Duration::from_millis(500)).await;
         victim_is_served(&served, ATTACK).await;
