@@ -69,9 +69,9 @@ fn record_skip(test: &str, reason: &str) {
     }
 }
 
-/// The `bytesbox-jail` helper that `cargo test --workspace` builds into the
-/// target directory, one level above the test executable (cargo does not
-/// build binaries of dependencies, so a crate's tests cannot ask for it).
+/// The `bytesbox-jail` helper in the target directory, one level above the
+/// test executable. Cargo builds only the binaries of the package under
+/// test, so `scripts/test` runs `cargo build --workspace --bins` first.
 ///
 /// # Panics
 ///
@@ -83,7 +83,7 @@ pub fn jail_binary() -> PathBuf {
     match candidate {
         Some(path) if path.is_file() => path,
         other => panic!(
-            "the jailer helper is missing ({other:?}): run the tests with `cargo test --workspace` (scripts/test), \
+            "the jailer helper is missing ({other:?}): run the tests with scripts/test, \
              or build it first with `cargo build -p bytesbox-jail`"
         ),
     }
