@@ -5,14 +5,12 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
 use bytesbox_conformance::{
     corpus_dir, load_corpus, load_corpus_from, run_case, run_conformance_tests_named, run_corpus, Case, CaseOutcome,
     HostContext, SHARED_DIR,
 };
 use bytesbox_sandbox::Backend;
-use support::HostDouble;
+use bytesbox_testkit::host_double::HostDouble;
 
 fn cases(names: &[&str]) -> Vec<Case> {
     let all = load_corpus().unwrap();

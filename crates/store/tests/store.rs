@@ -21,6 +21,7 @@ mod store {
 }
 
 use bytesbox_store::{Role, Store, User};
+use bytesbox_testkit::stores::unique_suffix;
 
 /// A store on a fresh SQLite file; keep the directory alive with it.
 async fn sqlite_store() -> (Store, tempfile::TempDir) {
@@ -31,24 +32,14 @@ async fn sqlite_store() -> (Store, tempfile::TempDir) {
 
 /// A store on the test PostgreSQL database, or `None` (SKIPPED) without one.
 async fn postgres_store(test: &str) -> Option<Store> {
-    let url = std::env::var("BYTESBOX_TEST_POSTGRES_URL").ok().filter(|url| !url.is_empty());
-    let problem =
-        url.is_none().then(|| "BYTESBOX_TEST_POSTGRES_URL is not set (scripts/test sets it as root)".to_owned());
-    if !bytesbox_testkit::require_prerequisite(test, "PostgreSQL", problem) {
-        return None;
-    }
-    Some(Store::connect(&url?).await.unwrap())
+    let url = bytesbox_testkit::stores::postgres_url(test)?;
+    Some(Store::connect(&url).await.unwrap())
 }
 
 /// A user with a name no other test (or earlier run on the same database) has.
 async fn fresh_user(store: &Store) -> User {
     let name = format!("u{}", unique_suffix());
     store.create_user(&name, "a long password", Role::User).await.unwrap()
-}
-
-/// 80 random bits in hex: fresh names on a database that outlives test runs.
-fn unique_suffix() -> String {
-    uuid::Uuid::new_v4().simple().to_string()[..20].to_owned()
 }
 
 /// Where a `files` case keeps file contents.
@@ -84,42 +75,13 @@ impl ObjectsUnderTest {
     }
 }
 
-/// The test S3 bucket (`BYTESBOX_TEST_S3_URL`, `s3://bucket/prefix`, and
-/// the endpoint and credentials in `BYTESBOX_TEST_S3_*`, which
-/// `scripts/test` sets as root with a local moto server), under a fresh
-/// prefix for this test so that listings and sweeps see only its objects;
-/// `None` (SKIPPED) without one, a failure in CI. The client is configured
-/// from these variables only, never from the process's `AWS_*` ones.
+/// The test S3 bucket under a prefix of this test's own
+/// (`bytesbox_testkit::stores`), or `None` (SKIPPED) without one, a
+/// failure in CI.
 #[cfg(feature = "s3")]
 fn s3_objects(test: &str) -> Option<ObjectsUnderTest> {
-    let var = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
-    let url = var("BYTESBOX_TEST_S3_URL");
-    let endpoint = var("BYTESBOX_TEST_S3_ENDPOINT");
-    let problem = match (&url, &endpoint) {
-        (Some(_), Some(_)) => None,
-        _ => Some(
-            "BYTESBOX_TEST_S3_URL and BYTESBOX_TEST_S3_ENDPOINT are not set (scripts/test starts an S3 mock as root)"
-                .to_owned(),
-        ),
-    };
-    if !bytesbox_testkit::require_prerequisite(test, "an S3 endpoint", problem) {
-        return None;
-    }
-    let (url, endpoint) = (url?, endpoint?);
-    let Ok(bytesbox_store::ObjectsConfig::S3 { bucket, prefix }) =
-        bytesbox_store::ObjectsConfig::parse(&url, std::path::Path::new("/"))
-    else {
-        panic!("BYTESBOX_TEST_S3_URL must be s3://bucket/prefix, not {url:?}");
-    };
-    let own = format!("t{}", unique_suffix());
-    let prefix = if prefix.is_empty() { own } else { format!("{prefix}/{own}") };
-    let builder = object_store::aws::AmazonS3Builder::new()
-        .with_endpoint(&endpoint)
-        .with_allow_http(endpoint.starts_with("http://"))
-        .with_access_key_id(var("BYTESBOX_TEST_S3_ACCESS_KEY_ID").unwrap_or_default())
-        .with_secret_access_key(var("BYTESBOX_TEST_S3_SECRET_ACCESS_KEY").unwrap_or_default())
-        .with_region(var("BYTESBOX_TEST_S3_REGION").unwrap_or_else(|| "us-east-1".to_owned()));
-    let objects = bytesbox_store::Objects::open_s3_with(builder, &bucket, &prefix).unwrap();
+    let s3 = bytesbox_testkit::stores::S3Settings::for_test(test)?;
+    let objects = bytesbox_store::Objects::open_s3_with(s3.builder(), &s3.bucket, &s3.prefix).unwrap();
     Some(ObjectsUnderTest::S3(objects))
 }
 

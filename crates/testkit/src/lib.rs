@@ -1,7 +1,16 @@
-//! Helpers shared by the integration tests of several crates.
+//! Helpers shared by the integration tests of several crates: skips,
+//! waits, an unisolated test backend ([`host_double::HostDouble`]) and
+//! the test stores. Test support only: every crate has this one as a
+//! dev-dependency, never a normal one (checked below), so nothing here can
+//! reach a production build.
 
+pub mod host_double;
+pub mod stores;
 pub mod versions;
+mod wait;
 pub mod zip_bomb;
+
+pub use wait::wait_until;
 
 use std::path::PathBuf;
 
@@ -107,6 +116,37 @@ pub fn box_uid_range() -> (u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The test double isolates nothing: no production build may link it.
+    #[test]
+    fn every_crate_has_the_testkit_as_a_dev_dependency_only() {
+        let crates = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("crates/");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(crates).expect("crates/ is readable") {
+            let manifest = entry.expect("an entry of crates/").path().join("Cargo.toml");
+            let Ok(text) = std::fs::read_to_string(&manifest) else { continue };
+            let parsed: toml::Table = text.parse().expect("a valid manifest");
+            for section in ["dependencies", "build-dependencies"] {
+                let has =
+                    parsed.get(section).and_then(|s| s.as_table()).is_some_and(|s| s.contains_key("bytesbox-testkit"));
+                assert!(
+                    !has,
+                    "{} has bytesbox-testkit in [{section}]: only [dev-dependencies] may",
+                    manifest.display()
+                );
+            }
+            let targets = parsed.get("target").and_then(|t| t.as_table()).into_iter().flat_map(|t| t.values());
+            for target in targets {
+                let has = target
+                    .get("dependencies")
+                    .and_then(|s| s.as_table())
+                    .is_some_and(|s| s.contains_key("bytesbox-testkit"));
+                assert!(!has, "{} has bytesbox-testkit in a target's [dependencies]", manifest.display());
+            }
+            checked += 1;
+        }
+        assert!(checked > 10, "only {checked} manifests found");
+    }
 
     #[test]
     fn uid_ranges_of_one_process_never_overlap() {

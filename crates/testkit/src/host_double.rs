@@ -1,21 +1,25 @@
 //! A test double: a `Backend` that runs programs as plain host processes in
-//! a temporary directory. It isolates NOTHING; it exists only to exercise
-//! the runner, the verdicts and the generic tests against real processes
-//! before a real backend is available. Only harmless programs may run on it.
+//! a temporary directory, as the user running the tests (no root needed).
+//! It isolates NOTHING; it exists to exercise what lies above a backend
+//! (the conformance runner and verdicts, the server's HTTP, accounts,
+//! storage and protocol framing) against real processes. Only harmless,
+//! test-written programs may run on it, and it is reachable only from
+//! tests: `bytesbox-testkit` is a dev-dependency of every crate that uses
+//! it (a test of this crate checks that no crate depends on it otherwise).
 //!
 //! Supported: pipes (no PTY), env/cwd, stdin, wall timeout, output caps,
 //! kill/signal of the process group, put/get files with lexical path checks
-//! and no-follow semantics (via `symlink_metadata`). Not supported: memory,
-//! CPU and pids limits (the report's cpu/memory fields are 0).
-
-#![allow(clippy::unwrap_used, dead_code)]
+//! and no-follow semantics (via `symlink_metadata`), and a box's memory in
+//! its listing (the resident memory of its runs' main processes). Not
+//! supported: memory, CPU and pids limits (the exit report's cpu/memory
+//! fields are 0).
 
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -49,13 +53,18 @@ fn gone(id: &BoxId) -> SandboxError {
 }
 
 impl HostDouble {
+    /// The boxes; a panic that poisoned the lock already failed its test.
+    fn boxes(&self) -> MutexGuard<'_, HashMap<BoxId, HostBox>> {
+        self.boxes.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Whether no box is left.
     pub async fn list_is_empty(&self) -> bool {
-        self.boxes.lock().unwrap().is_empty()
+        self.boxes().is_empty()
     }
 
     fn dir(&self, id: &BoxId) -> Result<PathBuf, SandboxError> {
-        let boxes = self.boxes.lock().unwrap();
+        let boxes = self.boxes();
         boxes.get(id).map(|b| b.dir.path().to_path_buf()).ok_or_else(|| gone(id))
     }
 }
@@ -125,6 +134,21 @@ fn read_entry(root: &Path, path: &str, meta: &std::fs::Metadata, remaining: &mut
         }
         Err(_) => skip("special_file", snap),
     }
+}
+
+/// The resident memory of the runs still going (their main processes,
+/// from `/proc`), or `None` when none is.
+fn resident_bytes(controls: &[Arc<HostControl>]) -> Option<u64> {
+    let running = controls.iter().filter(|control| !control.finished.load(Ordering::SeqCst));
+    let sizes: Vec<u64> = running
+        .filter_map(|control| std::fs::read_to_string(format!("/proc/{}/status", control.pgid)).ok())
+        .filter_map(|status| {
+            let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kib * 1024)
+        })
+        .collect();
+    (!sizes.is_empty()).then(|| sizes.iter().sum())
 }
 
 #[derive(Debug)]
@@ -225,7 +249,7 @@ impl Backend for HostDouble {
         let id = BoxId(format!("hd-{}", self.next.fetch_add(1, Ordering::SeqCst)));
         let host_box =
             HostBox { dir, labels: spec.labels, active: Arc::new(AtomicUsize::new(0)), total: 0, controls: Vec::new() };
-        self.boxes.lock().unwrap().insert(id.clone(), host_box);
+        self.boxes().insert(id.clone(), host_box);
         Ok(id)
     }
 
@@ -319,7 +343,7 @@ impl Backend for HostDouble {
             stdin: stdin_tx,
         });
         let active = {
-            let mut boxes = self.boxes.lock().unwrap();
+            let mut boxes = self.boxes();
             let host_box = boxes.get_mut(id).ok_or_else(|| gone(id))?;
             host_box.total += 1;
             host_box.controls.push(Arc::clone(&control));
@@ -347,7 +371,7 @@ impl Backend for HostDouble {
         });
         let over = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let out = tokio::spawn(pump(
-            child.stdout.take().unwrap(),
+            child.stdout.take().expect("stdout is piped"),
             Stream::Stdout,
             spec.limits.output_bytes,
             events_tx.clone(),
@@ -355,7 +379,7 @@ impl Backend for HostDouble {
             pgid,
         ));
         let err = tokio::spawn(pump(
-            child.stderr.take().unwrap(),
+            child.stderr.take().expect("stderr is piped"),
             Stream::Stderr,
             spec.limits.output_bytes,
             events_tx.clone(),
@@ -412,7 +436,7 @@ impl Backend for HostDouble {
     }
 
     async fn destroy(&self, id: &BoxId) -> Result<(), SandboxError> {
-        let removed = self.boxes.lock().unwrap().remove(id);
+        let removed = self.boxes().remove(id);
         match removed {
             Some(host_box) => {
                 for control in &host_box.controls {
@@ -433,11 +457,11 @@ impl Backend for HostDouble {
     }
 
     fn live_boxes(&self) -> usize {
-        self.boxes.lock().unwrap().len()
+        self.boxes().len()
     }
 
     async fn list(&self) -> Vec<BoxInfo> {
-        let boxes = self.boxes.lock().unwrap();
+        let boxes = self.boxes();
         boxes
             .iter()
             .map(|(id, b)| BoxInfo {
@@ -445,14 +469,14 @@ impl Backend for HostDouble {
                 labels: b.labels.clone(),
                 active_runs: b.active.load(Ordering::SeqCst),
                 total_runs: b.total,
-                memory_bytes: None,
+                memory_bytes: resident_bytes(&b.controls),
                 idle_ms: 0,
             })
             .collect()
     }
 
     async fn shutdown(&self) {
-        let ids: Vec<BoxId> = self.boxes.lock().unwrap().keys().cloned().collect();
+        let ids: Vec<BoxId> = self.boxes().keys().cloned().collect();
         for id in ids {
             let _ = self.destroy(&id).await;
         }
