@@ -1,25 +1,23 @@
-//! The server over real WebSocket connections, on the native backend
-//! (needs root; fails in CI without it, skips loudly elsewhere). The
-//! planner here is a small shell-only one; the language catalog has its
-//! own tests.
+//! The server over real WebSocket and HTTP connections. Servers start
+//! through `TestServer` (`server/test_server.rs`): on the unisolated host
+//! double as any user, or, for tests of isolation and real limits, on the
+//! native backend (those need root: they fail in CI without it and skip
+//! loudly elsewhere). The planner is mostly a small shell-only one; the
+//! language catalog has its own tests.
 
 // Tests may panic on a broken set-up; that is how they fail.
 #![allow(clippy::unwrap_used)]
 
-use bytesbox_testkit::require_root;
-use std::sync::Arc;
+use bytesbox_testkit::{require_root, wait_until};
 use std::time::Duration;
 
-use bytesbox_engine::{AdmissionConfig, Engine, StageKind, StagePlan};
-use bytesbox_native::{NativeBackend, NativeConfig};
-use bytesbox_sandbox::{Backend, RunSpec};
-use bytesbox_server::app::{router, AppState};
-use bytesbox_server::metrics::Metrics;
+use bytesbox_engine::{AdmissionConfig, StageKind, StagePlan};
+use bytesbox_sandbox::RunSpec;
 use bytesbox_server::planner::{Plan, PlanError, PlanRequest, Planner};
-use bytesbox_server::rate_limit::{RateLimitConfig, RateLimits};
-use bytesbox_server::session::{SessionConfig, Sessions};
+use bytesbox_server::rate_limit::RateLimitConfig;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
+use test_server::{Server, Stores, TestServer};
 use tokio_tungstenite::tungstenite::Message;
 
 #[path = "server/accounts.rs"]
@@ -32,6 +30,60 @@ mod authz;
 mod piston;
 #[path = "server/projects.rs"]
 mod projects;
+#[path = "server/test_server.rs"]
+mod test_server;
+
+/// Makes, for each case `module::name(Stores)`, a test on SQLite and
+/// files (`sqlite_and_files::name`) and one on PostgreSQL and S3
+/// (`postgres_and_s3::name`, skipped through the testkit without them: a
+/// failure in CI).
+macro_rules! on_both_stores {
+    ($($module:ident :: $case:ident),* $(,)?) => {
+        mod sqlite_and_files {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    crate::$module::$case(crate::Stores::SqliteAndFiles).await;
+                }
+            )*
+        }
+        mod postgres_and_s3 {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let test = concat!("postgres_and_s3::", stringify!($case));
+                    let Some(stores) = crate::Stores::postgres_and_s3(test) else { return };
+                    crate::$module::$case(stores).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_stores!(
+    accounts::sign_up_in_and_out_with_http_only_cookies,
+    accounts::a_wrong_password_and_an_unknown_user_get_the_same_answer,
+    accounts::cookie_writes_need_the_csrf_token_and_an_allowed_origin_tokens_do_not,
+    accounts::websocket_upgrades_from_other_origins_are_refused,
+    accounts::dns_rebinding_is_refused_loopback_and_the_public_url_are_served,
+    accounts::sign_in_attempts_are_rate_limited_per_address_and_username,
+    accounts::a_guesser_cannot_lock_the_owner_out_of_sign_in,
+    accounts::sign_ups_are_capped_per_address_per_day,
+    accounts::the_storage_budget_holds_across_accounts_and_admins_see_who_holds_what,
+    accounts::without_guest_mode_every_run_api_needs_a_sign_in,
+    accounts::plans_limit_runs_on_every_api,
+    accounts::admins_see_users_sessions_and_boxes_change_plans_disable_and_kill,
+    accounts::a_session_can_be_resumed_only_by_its_owner,
+    accounts::a_run_gives_back_its_place_before_its_done_arrives,
+    authz::no_user_reaches_another_users_objects_on_any_route,
+    projects::projects_and_files_are_versioned_and_stale_writes_get_409,
+    projects::quotas_answer_413_and_say_which,
+    projects::zips_round_trip_and_hostile_zips_are_refused,
+    projects::another_user_gets_404_and_a_guest_403,
+    projects::a_saved_project_runs_by_id_and_its_runs_are_recorded,
+    projects::zip_bombs_are_refused_as_they_expand_and_leave_nothing,
+    projects::an_import_whose_client_hangs_up_finishes_or_cleans_up,
+);
 
 /// `sh main.sh`, with an optional `build.sh` compile stage.
 #[derive(Debug)]
@@ -70,108 +122,6 @@ impl Planner for ShellPlanner {
         };
         stages.push(StagePlan { kind: StageKind::Run, spec });
         Ok(Plan { language: "sh".into(), version: "posix".into(), stages, keep: vec![] })
-    }
-}
-
-struct Server {
-    url: String,
-    backend: NativeBackend,
-    sessions: Arc<Sessions>,
-}
-
-async fn start(grace: Duration) -> Server {
-    start_with(grace, Arc::new(ShellPlanner)).await
-}
-
-async fn start_with(grace: Duration, planner: Arc<dyn Planner>) -> Server {
-    start_full(grace, planner, AdmissionConfig { max_running: 4, max_queued: 8 }).await
-}
-
-async fn start_with_admission(admission: AdmissionConfig) -> Server {
-    start_full(Duration::from_secs(30), Arc::new(ShellPlanner), admission).await
-}
-
-async fn start_full(grace: Duration, planner: Arc<dyn Planner>, admission: AdmissionConfig) -> Server {
-    start_custom(Options { grace, planner, admission, rate_limit: RateLimitConfig::default() }).await
-}
-
-/// Everything a test may change about its server.
-struct Options {
-    grace: Duration,
-    planner: Arc<dyn Planner>,
-    admission: AdmissionConfig,
-    rate_limit: RateLimitConfig,
-}
-
-impl Options {
-    /// The shell-only planner and the usual admission.
-    fn shell() -> Options {
-        Options {
-            grace: Duration::from_secs(30),
-            planner: Arc::new(ShellPlanner),
-            admission: AdmissionConfig { max_running: 4, max_queued: 8 },
-            rate_limit: RateLimitConfig::default(),
-        }
-    }
-
-    fn catalog() -> Options {
-        Options {
-            grace: Duration::from_secs(30),
-            planner: Arc::new(bytesbox_server::catalog_planner::CatalogPlanner::new(
-                bytesbox_runtimes::Catalog::builtin(),
-            )),
-            admission: AdmissionConfig { max_running: 4, max_queued: 8 },
-            rate_limit: RateLimitConfig::default(),
-        }
-    }
-}
-
-async fn start_custom(options: Options) -> Server {
-    serve(build(options).await).await
-}
-
-/// A test server before it serves: its state, backend and sessions, for a
-/// test to add to (accounts, plans) first.
-struct Built {
-    state: AppState,
-    backend: NativeBackend,
-    sessions: Arc<Sessions>,
-}
-
-async fn build(options: Options) -> Built {
-    let Options { grace, planner, admission, rate_limit } = options;
-    let (uid_base, uid_count) = bytesbox_testkit::box_uid_range();
-    let backend = NativeBackend::start(NativeConfig {
-        jail_binary: Some(bytesbox_testkit::jail_binary()),
-        uid_base,
-        uid_count,
-        ..NativeConfig::default()
-    })
-    .await
-    .unwrap();
-    let metrics = Arc::new(Metrics::new());
-    let engine = Engine::new(Arc::new(backend.clone()), admission).with_observer(metrics.clone());
-    let sessions = Sessions::new(engine, SessionConfig { grace, ..SessionConfig::default() });
-    let mut state = AppState::new(sessions.clone(), planner, metrics);
-    state.rate_limits = RateLimits::new(&rate_limit);
-    Built { state, backend, sessions }
-}
-
-/// Serves a built server on an ephemeral port.
-async fn serve(built: Built) -> Server {
-    let Built { state, backend, sessions } = built;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("ws://{}/api/v1/ws", listener.local_addr().unwrap());
-    let app = router(Arc::new(state)).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    Server { url, backend, sessions }
-}
-
-impl Server {
-    async fn stop(self) {
-        self.sessions.close_all().await;
-        self.backend.shutdown().await;
-        assert!(self.backend.leftovers().is_empty(), "{:?}", self.backend.leftovers());
     }
 }
 
@@ -228,10 +178,7 @@ fn run(id: &str, script: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runs_stream_output_and_end_with_one_done() {
-    if !require_root("runs_stream_output_and_end_with_one_done") {
-        return;
-    }
-    let server = start(Duration::from_secs(30)).await;
+    let server = TestServer::new().start().await;
     let (mut socket, hello) = connect(&server.url).await;
     assert_eq!(hello["protocol"], 1);
     send(&mut socket, run("r1", "echo hello; echo oops >&2; exit 3")).await;
@@ -263,7 +210,8 @@ async fn interactive_input_after_the_prompt_and_stop() {
     if !require_root("interactive_input_after_the_prompt_and_stop") {
         return;
     }
-    let server = start(Duration::from_secs(30)).await;
+    // A PTY: the host double has none.
+    let server = TestServer::new().native().start().await;
     let (mut socket, _) = connect(&server.url).await;
     let mut ask = run("ask", "printf 'Name? '; read name; echo \"Hello, $name!\"");
     ask["tty"] = json!({"rows": 24, "cols": 80});
@@ -296,10 +244,7 @@ async fn interactive_input_after_the_prompt_and_stop() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_frames_get_clear_errors_and_the_connection_survives() {
-    if !require_root("bad_frames_get_clear_errors_and_the_connection_survives") {
-        return;
-    }
-    let server = start(Duration::from_secs(30)).await;
+    let server = TestServer::new().start().await;
     let (mut socket, _) = connect(&server.url).await;
     socket.send(Message::Text("{not json".into())).await.unwrap();
     let frame = next(&mut socket).await;
@@ -327,10 +272,8 @@ async fn bad_frames_get_clear_errors_and_the_connection_survives() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reconnect_within_the_grace_period_resumes_the_session_and_its_output() {
-    if !require_root("a_reconnect_within_the_grace_period_resumes_the_session_and_its_output") {
-        return;
-    }
-    let server = start(Duration::from_millis(1500)).await;
+    let grace = Duration::from_secs(3);
+    let server = TestServer::new().grace(grace).start().await;
     let (mut socket, hello) = connect(&server.url).await;
     let token = hello["resume"].as_str().unwrap().to_string();
     send(&mut socket, run("slow", "echo before; sleep 0.5; echo after")).await;
@@ -341,7 +284,12 @@ async fn a_reconnect_within_the_grace_period_resumes_the_session_and_its_output(
         }
     }
     drop(socket);
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Away until the run has ended (well within the grace period).
+    let session = server.sessions.find(hello["session"].as_str().unwrap()).unwrap();
+    wait_until("the run to end while its client is away", grace, || async {
+        !session.is_connected() && session.active_runs() == 0
+    })
+    .await;
     let (mut socket, again) = connect(&format!("{}?resume={token}", server.url)).await;
     assert_eq!(again["session"], hello["session"], "the same session");
     let frames = until_done(&mut socket, "slow").await;
@@ -351,8 +299,8 @@ async fn a_reconnect_within_the_grace_period_resumes_the_session_and_its_output(
 
     // Gone for longer than the grace period: the session and its box end.
     drop(socket);
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert!(server.backend.list().await.is_empty(), "the box was destroyed with the session");
+    let backend = server.backend.clone();
+    wait_until("the box to go with the session", 10 * grace, || async { backend.list().await.is_empty() }).await;
     let (mut socket, _) = tokio_tungstenite::connect_async(format!("{}?resume={token}", server.url)).await.unwrap();
     assert_eq!(next(&mut socket).await["code"], "unknown_session");
     assert_eq!(server.sessions.count(), 0);
@@ -364,8 +312,8 @@ async fn catalog_languages_run_over_the_websocket() {
     if !require_root("catalog_languages_run_over_the_websocket") {
         return;
     }
-    let planner = bytesbox_server::catalog_planner::CatalogPlanner::new(bytesbox_runtimes::Catalog::builtin());
-    let server = start_with(Duration::from_secs(30), Arc::new(planner)).await;
+    // The toolchains in a real box.
+    let server = TestServer::new().catalog().native().start().await;
     let (mut socket, _) = connect(&server.url).await;
     let python = json!({"type": "run", "id": "py", "files": [
         {"path": "main.py", "content": "from pkg.util import twice\nprint(twice(21))\n"},
@@ -434,8 +382,8 @@ async fn the_execute_api_runs_projects_and_reports_each_stage() {
     if !require_root("the_execute_api_runs_projects_and_reports_each_stage") {
         return;
     }
-    let planner = bytesbox_server::catalog_planner::CatalogPlanner::new(bytesbox_runtimes::Catalog::builtin());
-    let server = start_with(Duration::from_secs(30), Arc::new(planner)).await;
+    // Real memory accounting (the host double reports none).
+    let server = TestServer::new().catalog().native().start().await;
 
     let hello = json!({"language": "python", "files": [{"path": "main.py", "content": "import sys\nprint(input().upper())\nprint('e', file=sys.stderr)\n"}], "stdin": "shout\n"});
     let (status, _, body) = http(&server.url, "POST", "/api/v1/execute", Some(&hello.to_string())).await;
@@ -485,10 +433,7 @@ async fn the_execute_api_runs_projects_and_reports_each_stage() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_queue_answers_503_with_retry_after() {
-    if !require_root("a_full_queue_answers_503_with_retry_after") {
-        return;
-    }
-    let server = start_with_admission(AdmissionConfig { max_running: 1, max_queued: 1 }).await;
+    let server = TestServer::new().admission(AdmissionConfig { max_running: 1, max_queued: 1 }).start().await;
     let slow = json!({"language": "sh", "files": [{"path": "main.sh", "content": "sleep 1"}]}).to_string();
     let url = server.url.clone();
     let busy: Vec<_> = (0..2)
@@ -497,14 +442,7 @@ async fn a_full_queue_answers_503_with_retry_after() {
             tokio::spawn(async move { http(&url, "POST", "/api/v1/execute", Some(&slow)).await.0 })
         })
         .collect();
-    // Wait until one runs and one waits (not a fixed sleep: a loaded
-    // machine may take longer to admit them).
-    let admission = server.sessions.engine().admission();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while admission.stats().running + admission.stats().queued < 2 {
-        assert!(std::time::Instant::now() < deadline, "the two slow runs were never admitted");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_until_one_runs_and_one_waits(&server).await;
     let (status, head, body) = http(&server.url, "POST", "/api/v1/execute", Some(&slow)).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"]["code"], "queue_full");
@@ -513,4 +451,14 @@ async fn a_full_queue_answers_503_with_retry_after() {
         assert_eq!(request.await.unwrap(), 200, "admitted requests still get their answer");
     }
     server.stop().await;
+}
+
+/// Waits until one run of a server admitting one at a time, with one
+/// waiting, is running and another waiting: the queue is full.
+async fn wait_until_one_runs_and_one_waits(server: &Server) {
+    let admission = server.sessions.engine().admission();
+    wait_until("one run admitted and one queued", Duration::from_secs(20), || async {
+        admission.stats().running + admission.stats().queued >= 2
+    })
+    .await;
 }

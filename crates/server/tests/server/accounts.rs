@@ -1,70 +1,17 @@
 //! Accounts end to end over real HTTP and WebSocket connections: sign-up,
 //! sign-in and sign-out with cookies, CSRF and Origin checks, sign-in rate
 //! limits, API tokens, guest mode, resource plans on every run API, and
-//! the admin API. Each server has its own SQLite store in a temp dir.
+//! the admin API. On the host double (no root), each case on both stores
+//! (`on_both_stores!` in `server.rs`): SQLite and files in a temp dir, and
+//! a PostgreSQL schema and an S3 prefix of its own.
 
 use super::*;
 
-use bytesbox_server::accounts::{Accounts, AccountsConfig, PlanConfig, Plans};
-use bytesbox_store::{Role, Store};
+use bytesbox_server::accounts::AccountsConfig;
+use bytesbox_store::Role;
 use reqwest::header::{HeaderMap, HeaderValue, ORIGIN, SET_COOKIE};
 use reqwest::StatusCode;
-use std::collections::BTreeMap;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-
-/// A server with accounts on a fresh SQLite store.
-pub(super) struct AccountsServer {
-    pub(super) base: String,
-    pub(super) ws_url: String,
-    pub(super) store: Store,
-    server: Server,
-    _data: tempfile::TempDir,
-}
-
-pub(super) async fn start_accounts(config: AccountsConfig, plans_toml: &str) -> AccountsServer {
-    start_accounts_with(config, plans_toml, false).await
-}
-
-/// The same with project files on the local disk (in the data dir), as
-/// `bytesbox serve` keeps them by default, instead of in memory.
-pub(super) async fn start_accounts_on_disk(config: AccountsConfig) -> AccountsServer {
-    start_accounts_with(config, "", true).await
-}
-
-async fn start_accounts_with(config: AccountsConfig, plans_toml: &str, on_disk: bool) -> AccountsServer {
-    let data = tempfile::tempdir().unwrap();
-    let store = Store::open_in_data_dir(data.path()).await.unwrap();
-    let configured: BTreeMap<String, PlanConfig> = toml::from_str(plans_toml).unwrap();
-    // Run rate limits are tested elsewhere; here they would only get in
-    // the way of tests that run many times.
-    let no_rate_limit = RateLimitConfig { per_minute: 0, burst: 0, trust_forwarded_for: false };
-    let mut built = build(Options { rate_limit: no_rate_limit, ..Options::catalog() }).await;
-    let plans = Plans::new(&configured, &built.state.default_limits, &built.state.max_limits).unwrap();
-    // Project files in memory unless asked: the project routes work,
-    // nothing outlives the test.
-    let objects = if on_disk {
-        bytesbox_store::Objects::open(&bytesbox_store::ObjectsConfig::local_in_data_dir(data.path())).unwrap()
-    } else {
-        bytesbox_store::Objects::in_memory()
-    };
-    let accounts = Accounts::new(store.clone(), plans, config).with_objects(objects);
-    built.state.accounts = Some(Arc::new(accounts));
-    let server = serve(built).await;
-    let ws_url = server.url.clone();
-    AccountsServer {
-        base: ws_url.replace("ws://", "http://").replace("/api/v1/ws", ""),
-        ws_url,
-        store,
-        server,
-        _data: data,
-    }
-}
-
-impl AccountsServer {
-    pub(super) async fn stop(self) {
-        self.server.stop().await;
-    }
-}
 
 /// A browser-like client: keeps cookies, remembers the CSRF token.
 pub(super) struct Browser {
@@ -184,12 +131,8 @@ fn shell(id: &str, script: &str) -> Value {
     json!({"type": "run", "id": id, "language": "bash", "files": [{"path": "main.sh", "content": script}]})
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sign_up_in_and_out_with_http_only_cookies() {
-    if !require_root("sign_up_in_and_out_with_http_only_cookies") {
-        return;
-    }
-    let server = start_accounts(AccountsConfig::default(), "").await;
+pub(super) async fn sign_up_in_and_out_with_http_only_cookies(stores: Stores) {
+    let server = TestServer::new().catalog().accounts(AccountsConfig::default(), "", stores).start().await;
     let http = reqwest::Client::new();
     let response = http
         .post(format!("{}/api/v1/auth/signup", server.base))
@@ -247,12 +190,8 @@ async fn sign_up_in_and_out_with_http_only_cookies() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_wrong_password_and_an_unknown_user_get_the_same_answer() {
-    if !require_root("a_wrong_password_and_an_unknown_user_get_the_same_answer") {
-        return;
-    }
-    let server = start_accounts(AccountsConfig::default(), "").await;
+pub(super) async fn a_wrong_password_and_an_unknown_user_get_the_same_answer(stores: Stores) {
+    let server = TestServer::new().catalog().accounts(AccountsConfig::default(), "", stores).start().await;
     Browser::sign_up(&server.base, "bob").await;
     let mut browser = Browser::new(&server.base);
     let (wrong_status, wrong) = browser.auth("login", "bob", "not the password").await;
@@ -263,12 +202,8 @@ async fn a_wrong_password_and_an_unknown_user_get_the_same_answer() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cookie_writes_need_the_csrf_token_and_an_allowed_origin_tokens_do_not() {
-    if !require_root("cookie_writes_need_the_csrf_token_and_an_allowed_origin_tokens_do_not") {
-        return;
-    }
-    let server = start_accounts(AccountsConfig::default(), "").await;
+pub(super) async fn cookie_writes_need_the_csrf_token_and_an_allowed_origin_tokens_do_not(stores: Stores) {
+    let server = TestServer::new().catalog().accounts(AccountsConfig::default(), "", stores).start().await;
     let (cookie, csrf) = sign_in_raw(&server.base, "carol", true).await;
     let http = reqwest::Client::new();
     let create = |csrf: Option<&str>, origin: Option<&str>| {
@@ -345,42 +280,34 @@ async fn cookie_writes_need_the_csrf_token_and_an_allowed_origin_tokens_do_not()
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn websocket_upgrades_from_other_origins_are_refused() {
-    if !require_root("websocket_upgrades_from_other_origins_are_refused") {
-        return;
-    }
-    let server = start_accounts(AccountsConfig::default(), "").await;
+pub(super) async fn websocket_upgrades_from_other_origins_are_refused(stores: Stores) {
+    let server = TestServer::new().catalog().accounts(AccountsConfig::default(), "", stores).start().await;
     let own = server.base.clone();
-    assert_eq!(ws_with(&server.ws_url, &[("origin", "http://evil.example")]).await.err(), Some(403));
-    assert_eq!(ws_with(&server.ws_url, &[("origin", "null")]).await.err(), Some(403));
-    let piston = server.ws_url.replace("/api/v1/ws", "/api/v2/connect");
+    assert_eq!(ws_with(&server.url, &[("origin", "http://evil.example")]).await.err(), Some(403));
+    assert_eq!(ws_with(&server.url, &[("origin", "null")]).await.err(), Some(403));
+    let piston = server.url.replace("/api/v1/ws", "/api/v2/connect");
     let mut request = piston.as_str().into_client_request().unwrap();
     request.headers_mut().insert("origin", HeaderValue::from_static("http://evil.example"));
     assert!(tokio_tungstenite::connect_async(request).await.is_err(), "Piston's WebSocket is guarded too");
-    let (mut socket, hello) = ws_with(&server.ws_url, &[("origin", &own)]).await.expect("own origin is fine");
+    let (mut socket, hello) = ws_with(&server.url, &[("origin", &own)]).await.expect("own origin is fine");
     assert_eq!(hello["type"], "hello");
     send(&mut socket, shell("r", "echo same-origin")).await;
     assert_eq!(stdout(&until_done(&mut socket, "r").await), "same-origin\n");
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dns_rebinding_is_refused_loopback_and_the_public_url_are_served() {
-    if !require_root("dns_rebinding_is_refused_loopback_and_the_public_url_are_served") {
-        return;
-    }
+pub(super) async fn dns_rebinding_is_refused_loopback_and_the_public_url_are_served(stores: Stores) {
     let config =
         AccountsConfig { allowed_origins: vec!["https://ide.example.com".into()], ..AccountsConfig::default() };
-    let server = start_accounts(config, "").await;
+    let server = TestServer::new().catalog().accounts(config, "", stores).start().await;
     let port = server.base.rsplit(':').next().unwrap().to_string();
     // The rebinding page: Host and Origin both name the attacker's domain,
     // now pointing at this server. Host alone must not make it same-origin.
     let rebound_host = format!("attacker.example:{port}");
     let rebound_origin = format!("http://attacker.example:{port}");
     let rebound = [("host", rebound_host.as_str()), ("origin", rebound_origin.as_str())];
-    assert_eq!(ws_with(&server.ws_url, &rebound).await.err(), Some(421));
-    let piston = server.ws_url.replace("/api/v1/ws", "/api/v2/connect");
+    assert_eq!(ws_with(&server.url, &rebound).await.err(), Some(421));
+    let piston = server.url.replace("/api/v1/ws", "/api/v2/connect");
     assert_eq!(ws_with(&piston, &rebound).await.err(), Some(421));
     let http = reqwest::Client::new();
     for (method, path) in [("GET", "/api/v1/runtimes"), ("POST", "/api/v1/execute"), ("GET", "/api/v1/auth/me")] {
@@ -409,14 +336,14 @@ async fn dns_rebinding_is_refused_loopback_and_the_public_url_are_served() {
         vec![("host", localhost_host.as_str()), ("origin", loopback.as_str())],
         vec![("host", "ide.example.com"), ("origin", "https://ide.example.com")],
     ] {
-        let (mut socket, hello) = ws_with(&server.ws_url, &headers).await.expect("a trusted host is served");
+        let (mut socket, hello) = ws_with(&server.url, &headers).await.expect("a trusted host is served");
         assert_eq!(hello["type"], "hello", "{headers:?}");
         send(&mut socket, shell("r", "echo served")).await;
         assert_eq!(stdout(&until_done(&mut socket, "r").await), "served\n", "{headers:?}");
     }
     // The public URL's host with another site's origin is still cross-site.
     assert_eq!(
-        ws_with(&server.ws_url, &[("host", "ide.example.com"), ("origin", "http://attacker.example")]).await.err(),
+        ws_with(&server.url, &[("host", "ide.example.com"), ("origin", "http://attacker.example")]).await.err(),
         Some(403)
     );
     // Every API answer carries the hardening headers.
@@ -430,14 +357,10 @@ async fn dns_rebinding_is_refused_loopback_and_the_public_url_are_served() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sign_in_attempts_are_rate_limited_per_address_and_username() {
-    if !require_root("sign_in_attempts_are_rate_limited_per_address_and_username") {
-        return;
-    }
+pub(super) async fn sign_in_attempts_are_rate_limited_per_address_and_username(stores: Stores) {
     let mut config = AccountsConfig::default();
     config.sign_in.per_address_and_username = RateLimitConfig { per_minute: 1, burst: 3, trust_forwarded_for: false };
-    let server = start_accounts(config, "").await;
+    let server = TestServer::new().catalog().accounts(config, "", stores.clone()).start().await;
     Browser::sign_up(&server.base, "dave").await;
     let mut browser = Browser::new(&server.base);
     for _ in 0..3 {
@@ -458,7 +381,7 @@ async fn sign_in_attempts_are_rate_limited_per_address_and_username() {
 
     let mut config = AccountsConfig::default();
     config.sign_in.per_address = RateLimitConfig { per_minute: 1, burst: 2, trust_forwarded_for: false };
-    let strict = start_accounts(config, "").await;
+    let strict = TestServer::new().catalog().accounts(config, "", stores).start().await;
     let mut browser = Browser::new(&strict.base);
     assert_eq!(browser.auth("login", "a-name", "wrong password").await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(browser.auth("login", "b-name", "wrong password").await.0, StatusCode::UNAUTHORIZED);
@@ -469,13 +392,9 @@ async fn sign_in_attempts_are_rate_limited_per_address_and_username() {
 
 /// Issue 10, item 9: seven wrong passwords for `admin` from one address
 /// locked the real admin out everywhere (429 at another address).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_guesser_cannot_lock_the_owner_out_of_sign_in() {
-    if !require_root("a_guesser_cannot_lock_the_owner_out_of_sign_in") {
-        return;
-    }
-    let server = start_accounts(AccountsConfig::default(), "").await;
-    server.store.create_user("admin", "correct horse battery", Role::Admin).await.unwrap();
+pub(super) async fn a_guesser_cannot_lock_the_owner_out_of_sign_in(stores: Stores) {
+    let server = TestServer::new().catalog().accounts(AccountsConfig::default(), "", stores.clone()).start().await;
+    server.store().create_user("admin", "correct horse battery", Role::Admin).await.unwrap();
     let mut guesser = Browser::new(&server.base);
     let mut answers = Vec::new();
     for attempt in 0..7 {
@@ -495,8 +414,8 @@ async fn a_guesser_cannot_lock_the_owner_out_of_sign_in() {
     // clean address never touches.
     let mut config = AccountsConfig::default();
     config.sign_in.per_username_after_failure = RateLimitConfig { per_minute: 1, burst: 2, trust_forwarded_for: false };
-    let botnet = start_accounts(config, "").await;
-    botnet.store.create_user("admin", "correct horse battery", Role::Admin).await.unwrap();
+    let botnet = TestServer::new().catalog().accounts(config, "", stores).start().await;
+    botnet.store().create_user("admin", "correct horse battery", Role::Admin).await.unwrap();
     let mut bots: Vec<Browser> =
         (3..8).map(|last| Browser::from_address(&botnet.base, &format!("127.0.0.{last}"))).collect();
     let mut refused = Vec::new();
@@ -516,14 +435,10 @@ async fn a_guesser_cannot_lock_the_owner_out_of_sign_in() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sign_ups_are_capped_per_address_per_day() {
-    if !require_root("sign_ups_are_capped_per_address_per_day") {
-        return;
-    }
+pub(super) async fn sign_ups_are_capped_per_address_per_day(stores: Stores) {
     let mut config = AccountsConfig::default();
     config.sign_in.signups_per_address_per_day = 2;
-    let server = start_accounts(config, "").await;
+    let server = TestServer::new().catalog().accounts(config, "", stores).start().await;
     Browser::sign_up(&server.base, "first").await;
     // A sign-up that creates no account does not count.
     let (status, _) = Browser::new(&server.base).auth("signup", "first", "correct horse battery").await;
@@ -562,14 +477,10 @@ fn new_project(name: &str, size: usize) -> Value {
 
 /// Issue 10, item 10: open sign-up filled the disk, nothing capped what
 /// all accounts store together.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_storage_budget_holds_across_accounts_and_admins_see_who_holds_what() {
-    if !require_root("the_storage_budget_holds_across_accounts_and_admins_see_who_holds_what") {
-        return;
-    }
+pub(super) async fn the_storage_budget_holds_across_accounts_and_admins_see_who_holds_what(stores: Stores) {
     let mut config = AccountsConfig::default();
     config.storage.budget_bytes = Some(10_000);
-    let server = start_accounts(config, "").await;
+    let server = TestServer::new().catalog().accounts(config, "", stores).start().await;
     let (alice, bob) = (Browser::sign_up(&server.base, "alice").await, Browser::sign_up(&server.base, "bob").await);
     let (status, body) = alice.call(reqwest::Method::POST, "/api/v1/projects", Some(new_project("a", 6_000))).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -599,7 +510,7 @@ async fn the_storage_budget_holds_across_accounts_and_admins_see_who_holds_what(
     assert_eq!(response.status(), StatusCode::CREATED, "what fits is still stored");
 
     // The admin sees who holds the most, and the total against the budget.
-    server.store.create_user("root-admin", "correct horse battery", Role::Admin).await.unwrap();
+    server.store().create_user("root-admin", "correct horse battery", Role::Admin).await.unwrap();
     let mut admin = Browser::new(&server.base);
     assert_eq!(admin.auth("login", "root-admin", "correct horse battery").await.0, StatusCode::OK);
     assert_eq!(bob.call(reqwest::Method::GET, "/api/v1/admin/storage", None).await.0, StatusCode::FORBIDDEN);
@@ -619,13 +530,11 @@ async fn the_storage_budget_holds_across_accounts_and_admins_see_who_holds_what(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_stop_at_the_data_disk_watermark() {
-    if !require_root("writes_stop_at_the_data_disk_watermark") {
-        return;
-    }
+    // The watermark is the local data disk's: SQLite and files only.
     // A watermark above the disk's free space: the disk counts as full.
     let mut config = AccountsConfig::default();
     config.storage.min_free_bytes = u64::MAX / 2;
-    let server = start_accounts_on_disk(config).await;
+    let server = TestServer::new().catalog().accounts(config, "", Stores::SqliteAndFiles).start().await;
     let user = Browser::sign_up(&server.base, "erin").await;
     let (status, body) = user.call(reqwest::Method::POST, "/api/v1/projects", Some(new_project("p", 10))).await;
     assert_eq!(status, StatusCode::INSUFFICIENT_STORAGE, "{body}");
@@ -638,19 +547,20 @@ async fn writes_stop_at_the_data_disk_watermark() {
     server.stop().await;
 
     // The default watermark (1 GiB) leaves a normal disk writable.
-    let server = start_accounts_on_disk(AccountsConfig::default()).await;
+    let server =
+        TestServer::new().catalog().accounts(AccountsConfig::default(), "", Stores::SqliteAndFiles).start().await;
     let user = Browser::sign_up(&server.base, "erin").await;
     let (status, body) = user.call(reqwest::Method::POST, "/api/v1/projects", Some(new_project("p", 10))).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_guest_mode_every_run_api_needs_a_sign_in() {
-    if !require_root("without_guest_mode_every_run_api_needs_a_sign_in") {
-        return;
-    }
-    let server = start_accounts(AccountsConfig { guests: false, ..AccountsConfig::default() }, "").await;
+pub(super) async fn without_guest_mode_every_run_api_needs_a_sign_in(stores: Stores) {
+    let server = TestServer::new()
+        .catalog()
+        .accounts(AccountsConfig { guests: false, ..AccountsConfig::default() }, "", stores)
+        .start()
+        .await;
     let http = reqwest::Client::new();
     let body = json!({"language": "bash", "files": [{"path": "main.sh", "content": "echo hi"}]});
     let piston_body = json!({"language": "bash", "version": "*", "files": [{"content": "echo hi"}]});
@@ -658,19 +568,19 @@ async fn without_guest_mode_every_run_api_needs_a_sign_in() {
         let response = http.post(format!("{}{path}", server.base)).json(body).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{path}");
     }
-    assert_eq!(ws_with(&server.ws_url, &[]).await.err(), Some(401));
+    assert_eq!(ws_with(&server.url, &[]).await.err(), Some(401));
     assert_eq!(http.get(format!("{}/api/v1/auth/me", server.base)).send().await.unwrap().status(), 401);
     // Catalogs and health stay open.
     assert_eq!(http.get(format!("{}/api/v1/runtimes", server.base)).send().await.unwrap().status(), 200);
 
     // A signed-in browser's cookie and a program's token both work.
     let (cookie, _) = sign_in_raw(&server.base, "erin", true).await;
-    let (mut socket, hello) = ws_with(&server.ws_url, &[("cookie", &cookie)]).await.expect("signed in");
+    let (mut socket, hello) = ws_with(&server.url, &[("cookie", &cookie)]).await.expect("signed in");
     assert_eq!(hello["max_limits"]["memory_bytes"], 1024 * 1024 * 1024, "the default plan's maxima");
     send(&mut socket, shell("r", "echo signed-in")).await;
     assert_eq!(stdout(&until_done(&mut socket, "r").await), "signed-in\n");
-    let user = server.store.verify_password("erin", "correct horse battery").await.unwrap();
-    let token = server.store.create_api_token(&user.id, "ci").await.unwrap();
+    let user = server.store().verify_password("erin", "correct horse battery").await.unwrap();
+    let token = server.store().create_api_token(&user.id, "ci").await.unwrap();
     let response = http
         .post(format!("{}/api/v1/execute", server.base))
         .bearer_auth(&token.secret)
@@ -684,16 +594,12 @@ async fn without_guest_mode_every_run_api_needs_a_sign_in() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn plans_limit_runs_on_every_api() {
-    if !require_root("plans_limit_runs_on_every_api") {
-        return;
-    }
+pub(super) async fn plans_limit_runs_on_every_api(stores: Stores) {
     let plans = "[guest]\nmax_concurrent_runs = 1\n[guest.max_limits]\nwall_time_ms = 2000\n\
                  [default]\nmax_concurrent_runs = 2\n";
-    let server = start_accounts(AccountsConfig::default(), plans).await;
+    let server = TestServer::new().catalog().accounts(AccountsConfig::default(), plans, stores).start().await;
     let http = reqwest::Client::new();
-    let (mut socket, hello) = ws_with(&server.ws_url, &[]).await.unwrap();
+    let (mut socket, hello) = ws_with(&server.url, &[]).await.unwrap();
     assert_eq!(hello["max_limits"]["wall_time_ms"], 2000);
     assert_eq!(hello["default_limits"]["wall_time_ms"], 2000, "defaults are capped by the plan");
 
@@ -747,13 +653,9 @@ async fn plans_limit_runs_on_every_api() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn admins_see_users_sessions_and_boxes_change_plans_disable_and_kill() {
-    if !require_root("admins_see_users_sessions_and_boxes_change_plans_disable_and_kill") {
-        return;
-    }
-    let server = start_accounts(AccountsConfig::default(), "").await;
-    server.store.create_user("root-admin", "correct horse battery", Role::Admin).await.unwrap();
+pub(super) async fn admins_see_users_sessions_and_boxes_change_plans_disable_and_kill(stores: Stores) {
+    let server = TestServer::new().catalog().accounts(AccountsConfig::default(), "", stores).start().await;
+    server.store().create_user("root-admin", "correct horse battery", Role::Admin).await.unwrap();
     let mut admin = Browser::new(&server.base);
     assert_eq!(admin.auth("login", "root-admin", "correct horse battery").await.0, StatusCode::OK);
     let user = Browser::sign_up(&server.base, "grace").await;
@@ -766,7 +668,7 @@ async fn admins_see_users_sessions_and_boxes_change_plans_disable_and_kill() {
 
     // grace runs something: the admin sees her session and its box.
     let (cookie, _) = sign_in_raw(&server.base, "grace", false).await;
-    let (mut socket, _) = ws_with(&server.ws_url, &[("cookie", &cookie)]).await.unwrap();
+    let (mut socket, _) = ws_with(&server.url, &[("cookie", &cookie)]).await.unwrap();
     send(&mut socket, shell("long", "echo up; sleep 60")).await;
     loop {
         if next(&mut socket).await["type"] == "output" {
@@ -828,19 +730,17 @@ async fn admins_see_users_sessions_and_boxes_change_plans_disable_and_kill() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_session_can_be_resumed_only_by_its_owner() {
-    if !require_root("a_session_can_be_resumed_only_by_its_owner") {
-        return;
-    }
-    let server = start_accounts(AccountsConfig::default(), "").await;
+pub(super) async fn a_session_can_be_resumed_only_by_its_owner(stores: Stores) {
+    let server = TestServer::new().catalog().accounts(AccountsConfig::default(), "", stores).start().await;
     let (alice, _) = sign_in_raw(&server.base, "heidi", true).await;
     let (bob, _) = sign_in_raw(&server.base, "ivan", true).await;
-    let (socket, hello) = ws_with(&server.ws_url, &[("cookie", &alice)]).await.unwrap();
+    let (socket, hello) = ws_with(&server.url, &[("cookie", &alice)]).await.unwrap();
     drop(socket);
-    let resume = format!("{}?resume={}", server.ws_url, hello["resume"].as_str().unwrap());
-    // Give the server a moment to see the first connection go.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let resume = format!("{}?resume={}", server.url, hello["resume"].as_str().unwrap());
+    // A resume is refused while the session still has its connection.
+    let session = server.sessions.find(hello["session"].as_str().unwrap()).unwrap();
+    wait_until("the server to see the connection go", Duration::from_secs(20), || async { !session.is_connected() })
+        .await;
     let (_, refused) = ws_with(&resume, &[("cookie", &bob)]).await.unwrap();
     assert_eq!(refused["code"], "unknown_session", "another user's token looks like a wrong one");
     let (_, guest) = ws_with(&resume, &[]).await.unwrap();
@@ -850,21 +750,21 @@ async fn a_session_can_be_resumed_only_by_its_owner() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_run_gives_back_its_place_before_its_done_arrives() {
-    if !require_root("a_run_gives_back_its_place_before_its_done_arrives") {
-        return;
-    }
+pub(super) async fn a_run_gives_back_its_place_before_its_done_arrives(stores: Stores) {
     // Two runs at a time, two sessions each starting its next run the
     // moment `done` arrives (reusing the run id): never refused. The
     // server benchmark's saturation run (4 clients, 4 places) found runs
     // refused when the slot went back only after `done` was queued; this
     // load seldom hits that window, so it guards the behaviour rather than
     // reproducing the race every time.
-    let server = start_accounts(AccountsConfig::default(), "[guest]\nmax_concurrent_runs = 2\n").await;
+    let server = TestServer::new()
+        .catalog()
+        .accounts(AccountsConfig::default(), "[guest]\nmax_concurrent_runs = 2\n", stores)
+        .start()
+        .await;
     let mut clients = Vec::new();
     for client in 0..2 {
-        let url = server.ws_url.clone();
+        let url = server.url.clone();
         clients.push(tokio::spawn(async move {
             let (mut socket, _) = ws_with(&url, &[]).await.unwrap();
             for round in 0..60 {

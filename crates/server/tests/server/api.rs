@@ -1,6 +1,7 @@
 //! The server's APIs with the real language catalog: every language,
-//! multi-file projects, metrics, rate limits, slow readers and many
-//! sessions at once.
+//! multi-file projects and hostile input in real boxes (native backend,
+//! root), and metrics, rate limits and many sessions at once on the host
+//! double.
 
 use super::*;
 
@@ -45,7 +46,7 @@ async fn hello_world_in_every_language_over_websocket_and_execute() {
     if !require_root("hello_world_in_every_language_over_websocket_and_execute") {
         return;
     }
-    let server = start_custom(Options::catalog()).await;
+    let server = TestServer::new().catalog().native().start().await;
     let (mut socket, _) = connect(&server.url).await;
     for (language, path, source) in HELLO {
         let expected = format!("hello from {language}\n");
@@ -69,7 +70,7 @@ async fn multi_file_projects_run_over_the_api() {
     if !require_root("multi_file_projects_run_over_the_api") {
         return;
     }
-    let server = start_custom(Options::catalog()).await;
+    let server = TestServer::new().catalog().native().start().await;
     let (mut socket, _) = connect(&server.url).await;
 
     let python = project(&[
@@ -110,7 +111,7 @@ async fn two_runs_of_one_session_talk_over_the_box_loopback() {
     if !require_root("two_runs_of_one_session_talk_over_the_box_loopback") {
         return;
     }
-    let server = start_custom(Options::catalog()).await;
+    let server = TestServer::new().catalog().native().start().await;
     let (mut socket, _) = connect(&server.url).await;
     let server_py = "import socket\ns = socket.socket()\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
         s.bind(('127.0.0.1', 7000))\ns.listen()\nprint('listening', flush=True)\nc, _ = s.accept()\n\
@@ -152,10 +153,7 @@ fn sample(page: &str, name_and_labels: &str) -> Option<f64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_runs_boxes_queue_and_latency() {
-    if !require_root("metrics_count_runs_boxes_queue_and_latency") {
-        return;
-    }
-    let server = start_custom(Options::catalog()).await;
+    let server = TestServer::new().catalog().start().await;
     let (mut socket, _) = connect(&server.url).await;
     for id in ["a", "b", "c"] {
         let frames = run_in(&mut socket, id, None, project(&[("main.py", "print(1)")])).await;
@@ -207,15 +205,8 @@ async fn connect_from(source: IpAddr, url: &str) -> Result<(Socket, Value), Stri
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limits_refuse_one_busy_client_with_retry_after_and_spare_the_others() {
-    if !require_root("rate_limits_refuse_one_busy_client_with_retry_after_and_spare_the_others") {
-        return;
-    }
-    let options = Options {
-        planner: Arc::new(ShellPlanner),
-        rate_limit: RateLimitConfig { per_minute: 1, burst: 3, trust_forwarded_for: false },
-        ..Options::catalog()
-    };
-    let server = start_custom(options).await;
+    let rate_limit = RateLimitConfig { per_minute: 1, burst: 3, trust_forwarded_for: false };
+    let server = TestServer::new().rate_limit(rate_limit).start().await;
     let busy = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
     let other = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 3));
     let body = json!({"files": project(&[("main.sh", "echo ok")])}).to_string();
@@ -255,18 +246,13 @@ async fn rate_limits_refuse_one_busy_client_with_retry_after_and_spare_the_other
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_sessions_at_once_each_get_exactly_their_own_answer() {
-    if !require_root("fifty_sessions_at_once_each_get_exactly_their_own_answer") {
-        return;
-    }
-    let options = Options {
-        planner: Arc::new(ShellPlanner),
-        admission: AdmissionConfig { max_running: 8, max_queued: 64 },
+    let server = TestServer::new()
+        .admission(AdmissionConfig { max_running: 8, max_queued: 64 })
         // 100 connections and runs from one address: over the default
         // per-client burst.
-        rate_limit: RateLimitConfig { per_minute: 0, ..RateLimitConfig::default() },
-        ..Options::catalog()
-    };
-    let server = start_custom(options).await;
+        .rate_limit(RateLimitConfig { per_minute: 0, ..RateLimitConfig::default() })
+        .start()
+        .await;
     let clients: Vec<_> = (0..50)
         .map(|n| {
             let url = server.url.clone();
@@ -293,7 +279,8 @@ async fn oversized_and_hostile_input_gets_clear_errors_and_harms_no_other_sessio
     if !require_root("oversized_and_hostile_input_gets_clear_errors_and_harms_no_other_session") {
         return;
     }
-    let server = start(Duration::from_secs(30)).await;
+    // Time and output limits enforced by a real box.
+    let server = TestServer::new().native().start().await;
     // A bystander session with a program running throughout.
     let (mut bystander, _) = connect(&server.url).await;
     send(&mut bystander, run("tick", "for i in 1 2 3 4 5 6; do echo tick $i; sleep 0.3; done")).await;

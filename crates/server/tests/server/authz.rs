@@ -5,7 +5,7 @@
 //! here fails the test, so a new route cannot escape the matrix. The
 //! WebSocket messages get the same treatment at the end.
 
-use super::accounts::{sign_in_raw, start_accounts, ws_with, Browser};
+use super::accounts::{sign_in_raw, ws_with, Browser};
 use super::*;
 
 use bytesbox_server::accounts::AccountsConfig;
@@ -132,12 +132,8 @@ async fn snapshot(alice: &Browser, owned: &Owned) -> Value {
     json!({"tokens": tokens, "projects": projects, "project": project, "file": file, "plan": me["user"]["plan"]})
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_user_reaches_another_users_objects_on_any_route() {
-    if !require_root("no_user_reaches_another_users_objects_on_any_route") {
-        return;
-    }
-    let server = start_accounts(AccountsConfig::default(), "").await;
+pub(super) async fn no_user_reaches_another_users_objects_on_any_route(stores: Stores) {
+    let server = TestServer::new().catalog().accounts(AccountsConfig::default(), "", stores).start().await;
     let alice = Browser::sign_up(&server.base, "alice").await;
     let bob = Browser::sign_up(&server.base, "bob").await;
     let guest = Browser::new(&server.base);
@@ -155,7 +151,7 @@ async fn no_user_reaches_another_users_objects_on_any_route() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let (cookie, _) = sign_in_raw(&server.base, "alice", false).await;
-    let (_socket, hello) = ws_with(&server.ws_url, &[("cookie", &cookie)]).await.unwrap();
+    let (_socket, hello) = ws_with(&server.url, &[("cookie", &cookie)]).await.unwrap();
     let (_, me) = alice.call(Method::GET, "/api/v1/auth/me", None).await;
     let owned = Owned {
         user_id: me["user"]["id"].as_str().unwrap().to_string(),
@@ -192,7 +188,7 @@ async fn no_user_reaches_another_users_objects_on_any_route() {
 
     // B cannot run A's saved project, nor touch A's runs over the socket.
     let (bob_cookie, _) = sign_in_raw(&server.base, "bob", false).await;
-    let (mut socket, _) = ws_with(&server.ws_url, &[("cookie", &bob_cookie)]).await.unwrap();
+    let (mut socket, _) = ws_with(&server.url, &[("cookie", &bob_cookie)]).await.unwrap();
     send(&mut socket, json!({"type": "run", "id": "steal", "project": owned.project_id})).await;
     let frames = until_done(&mut socket, "steal").await;
     assert_eq!(frames.last().unwrap()["code"], "not_found", "{frames:?}");

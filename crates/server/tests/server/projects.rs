@@ -1,23 +1,17 @@
-//! `/api/v1/projects` on a real server with accounts (a SQLite store and a
-//! local object directory): CRUD, file versions and conflicts, quotas,
-//! zip round trips and hostile zips, and isolation between users.
+//! `/api/v1/projects` on a real server with accounts: CRUD, file versions
+//! and conflicts, quotas, zip round trips and hostile zips, and isolation
+//! between users. On the host double (no root), each case on both stores
+//! (`on_both_stores!` in `server.rs`).
 
 use super::*;
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
 
-use bytesbox_server::accounts::{Accounts, AccountsConfig, PlanConfig, Plans};
-use bytesbox_store::{Objects, ObjectsConfig, Role, Store};
+use bytesbox_server::accounts::{AccountsConfig, PlanConfig};
+use bytesbox_store::Role;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use zip::write::SimpleFileOptions;
-
-struct ProjectsServer {
-    address: String,
-    store: Store,
-    server: Server,
-    dir: tempfile::TempDir,
-}
 
 /// A user on `plan` and the bearer header of an API token of theirs.
 struct Client {
@@ -47,35 +41,29 @@ impl std::fmt::Debug for Answer {
     }
 }
 
-async fn start_projects() -> ProjectsServer {
-    start_projects_with(|_| {}).await
-}
-
-/// A server with projects whose state `adjust` may change first.
-async fn start_projects_with(adjust: impl FnOnce(&mut AppState)) -> ProjectsServer {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_in_data_dir(dir.path()).await.unwrap();
-    let objects = Objects::open(&ObjectsConfig::local_in_data_dir(dir.path())).unwrap();
-    let options = Options { admission: AdmissionConfig { max_running: 2, max_queued: 4 }, ..Options::shell() };
-    let mut built = build(options).await;
-    adjust(&mut built.state);
+/// A server with projects, and a `tiny` plan, on `stores`.
+fn projects_server(stores: &Stores) -> TestServer {
     let tiny = PlanConfig { max_projects: Some(2), max_files: Some(3), max_bytes: Some(1000), ..PlanConfig::default() };
-    let plans =
-        Plans::new(&BTreeMap::from([("tiny".to_owned(), tiny)]), &built.state.default_limits, &built.state.max_limits)
-            .unwrap();
-    let accounts = Accounts::new(store.clone(), plans, AccountsConfig::default()).with_objects(objects);
-    built.state.accounts = Some(Arc::new(accounts));
-    let server = serve(built).await;
-    let address = server.url.trim_start_matches("ws://").trim_end_matches("/api/v1/ws").to_string();
-    ProjectsServer { address, store, server, dir }
+    TestServer::new().admission(AdmissionConfig { max_running: 2, max_queued: 4 }).accounts_with_plans(
+        AccountsConfig::default(),
+        BTreeMap::from([("tiny".to_owned(), tiny)]),
+        stores.clone(),
+    )
 }
 
-impl ProjectsServer {
+/// What these tests do on a server: users with tokens, and requests.
+trait ProjectsApi {
+    async fn user(&self, plan: &str) -> Client;
+    async fn call(&self, client: Option<&Client>, method: &str, path: &str, body: &[u8]) -> Answer;
+    async fn json(&self, client: &Client, method: &str, path: &str, body: Value) -> Answer;
+}
+
+impl ProjectsApi for Server {
     async fn user(&self, plan: &str) -> Client {
         let name = format!("u{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
-        let user = self.store.create_user(&name, "a long password", Role::User).await.unwrap();
-        self.store.set_user_plan(&user.id, plan).await.unwrap();
-        let token = self.store.create_api_token(&user.id, "tests").await.unwrap();
+        let user = self.store().create_user(&name, "a long password", Role::User).await.unwrap();
+        self.store().set_user_plan(&user.id, plan).await.unwrap();
+        let token = self.store().create_api_token(&user.id, "tests").await.unwrap();
         Client { auth: format!("Bearer {}", token.secret) }
     }
 
@@ -151,12 +139,8 @@ fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
     zip.finish().unwrap().into_inner()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn projects_and_files_are_versioned_and_stale_writes_get_409() {
-    if !require_root("projects_and_files_are_versioned_and_stale_writes_get_409") {
-        return;
-    }
-    let server = start_projects().await;
+pub(super) async fn projects_and_files_are_versioned_and_stale_writes_get_409(stores: Stores) {
+    let server = projects_server(&stores).start().await;
     let alice = server.user("default").await;
 
     let created = server
@@ -255,15 +239,11 @@ async fn projects_and_files_are_versioned_and_stale_writes_get_409() {
     assert_eq!((too_large.status, too_large.code()), (413, "too_large".to_owned()), "{too_large:?}");
     let bad_body = server.call(Some(&alice), "POST", "/api/v1/projects", b"{\"nam\": 1}").await;
     assert_eq!((bad_body.status, bad_body.code()), (400, "invalid_input".to_owned()), "{bad_body:?}");
-    server.server.stop().await;
+    server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn quotas_answer_413_and_say_which() {
-    if !require_root("quotas_answer_413_and_say_which") {
-        return;
-    }
-    let server = start_projects().await;
+pub(super) async fn quotas_answer_413_and_say_which(stores: Stores) {
+    let server = projects_server(&stores).start().await;
     let user = server.user("tiny").await;
     let create =
         |name: &str, size: usize| json!({"name": name, "files": [{"path": "a.txt", "content": "x".repeat(size)}]});
@@ -286,15 +266,11 @@ async fn quotas_answer_413_and_say_which() {
     assert_eq!((third.status, third.json()["error"]["quota"].as_str()), (413, Some("max_projects")), "{third:?}");
     let listed = server.call(Some(&user), "GET", "/api/v1/projects", b"").await;
     assert_eq!(listed.json()["projects"].as_array().unwrap().len(), 2, "refused creations left nothing");
-    server.server.stop().await;
+    server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn zips_round_trip_and_hostile_zips_are_refused() {
-    if !require_root("zips_round_trip_and_hostile_zips_are_refused") {
-        return;
-    }
-    let server = start_projects().await;
+pub(super) async fn zips_round_trip_and_hostile_zips_are_refused(stores: Stores) {
+    let server = projects_server(&stores).start().await;
     let user = server.user("default").await;
     let created = server
         .json(
@@ -355,15 +331,11 @@ async fn zips_round_trip_and_hostile_zips_are_refused() {
     assert_eq!(no_name.status, 400);
     let listed = server.call(Some(&user), "GET", "/api/v1/projects", b"").await;
     assert_eq!(listed.json()["projects"].as_array().unwrap().len(), 2, "refused imports left nothing");
-    server.server.stop().await;
+    server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn another_user_gets_404_and_a_guest_403() {
-    if !require_root("another_user_gets_404_and_a_guest_403") {
-        return;
-    }
-    let server = start_projects().await;
+pub(super) async fn another_user_gets_404_and_a_guest_403(stores: Stores) {
+    let server = projects_server(&stores).start().await;
     let alice = server.user("default").await;
     let bob = server.user("default").await;
     let created = server
@@ -399,15 +371,11 @@ async fn another_user_gets_404_and_a_guest_403() {
     let got = server.call(Some(&alice), "GET", &base, b"").await;
     assert_eq!(got.json()["project"]["version"], 1);
     assert_eq!(got.json()["files"].as_array().unwrap().len(), 1);
-    server.server.stop().await;
+    server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_saved_project_runs_by_id_and_its_runs_are_recorded() {
-    if !require_root("a_saved_project_runs_by_id_and_its_runs_are_recorded") {
-        return;
-    }
-    let server = start_projects().await;
+pub(super) async fn a_saved_project_runs_by_id_and_its_runs_are_recorded(stores: Stores) {
+    let server = projects_server(&stores).start().await;
     let alice = server.user("default").await;
     let bob = server.user("default").await;
     let created = server
@@ -476,33 +444,12 @@ async fn a_saved_project_runs_by_id_and_its_runs_are_recorded() {
     let bobs = server.call(Some(&bob), "GET", &format!("/api/v1/projects/{id}/runs"), b"").await;
     assert_eq!(bobs.status, 404);
     drop(socket);
-    server.server.stop().await;
+    server.stop().await;
 }
 
-/// Every file under the server's objects directory (objects and staging
-/// files).
-fn object_files(server: &ProjectsServer) -> Vec<std::path::PathBuf> {
-    let mut found = Vec::new();
-    let mut dirs = vec![server.dir.path().join("objects")];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            if entry.file_type().unwrap().is_dir() {
-                dirs.push(entry.path());
-            } else {
-                found.push(entry.path());
-            }
-        }
-    }
-    found
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn zip_bombs_are_refused_as_they_expand_and_leave_nothing() {
-    if !require_root("zip_bombs_are_refused_as_they_expand_and_leave_nothing") {
-        return;
-    }
+pub(super) async fn zip_bombs_are_refused_as_they_expand_and_leave_nothing(stores: Stores) {
     use bytesbox_testkit::zip_bomb::{zip_bomb, BombEntry};
-    let server = start_projects().await;
+    let server = projects_server(&stores).start().await;
     let user = server.user("default").await;
     // 200 MiB in one entry that claims 100 bytes: over the 10 MiB a file
     // of a project may have, found while decompressing.
@@ -518,16 +465,15 @@ async fn zip_bombs_are_refused_as_they_expand_and_leave_nothing() {
     assert_eq!((answer.status, answer.json()["error"]["quota"].as_str()), (413, Some("max_bytes")), "{answer:?}");
     let listed = server.call(Some(&user), "GET", "/api/v1/projects", b"").await;
     assert_eq!(listed.json()["projects"], json!([]), "no refused import left a project");
-    assert_eq!(object_files(&server), Vec::<std::path::PathBuf>::new(), "no refused import left a file");
-    server.server.stop().await;
+    assert_eq!(server.object_files().await, Vec::<String>::new(), "no refused import left a file");
+    server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_saved_project_over_the_run_cap_is_refused_before_its_files_are_read() {
-    if !require_root("a_saved_project_over_the_run_cap_is_refused_before_its_files_are_read") {
-        return;
-    }
-    let server = start_projects_with(|state| state.max_project_bytes = 64 << 10).await;
+    // Deletes object files behind the server's back: local files only.
+    let stores = Stores::SqliteAndFiles;
+    let server = projects_server(&stores).adjust(|state| state.max_project_bytes = 64 << 10).start().await;
     let user = server.user("default").await;
     let half = "x".repeat(40 << 10);
     let mut ids = Vec::new();
@@ -545,7 +491,7 @@ async fn a_saved_project_over_the_run_cap_is_refused_before_its_files_are_read()
     }
     // The contents vanish behind the server's back: reading any file
     // would now fail with 500.
-    for file in object_files(&server) {
+    for file in server.object_files().await {
         std::fs::remove_file(file).unwrap();
     }
     let refused = server.json(&user, "POST", "/api/v1/execute", json!({"project": ids[0]})).await;
@@ -562,17 +508,13 @@ async fn a_saved_project_over_the_run_cap_is_refused_before_its_files_are_read()
     let frames = until_done(&mut socket, "r1").await;
     assert_eq!(frames.last().unwrap()["code"], "invalid_spec", "{frames:#?}");
     drop(socket);
-    server.server.stop().await;
+    server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_import_whose_client_hangs_up_finishes_or_cleans_up() {
-    if !require_root("an_import_whose_client_hangs_up_finishes_or_cleans_up") {
-        return;
-    }
+pub(super) async fn an_import_whose_client_hangs_up_finishes_or_cleans_up(stores: Stores) {
     use bytesbox_testkit::zip_bomb::{zip_bomb, BombEntry};
     use tokio::io::AsyncWriteExt as _;
-    let server = start_projects().await;
+    let server = projects_server(&stores).start().await;
     let user = server.user("default").await;
     // 240 MiB in 8 MiB files that claim 100 bytes each: refused at the
     // plan's 200 MiB, after writing objects for a while.
@@ -589,23 +531,23 @@ async fn an_import_whose_client_hangs_up_finishes_or_cleans_up() {
     stream.write_all(&bomb).await.unwrap();
     // Hang up once the import is writing objects.
     for _ in 0..2000 {
-        if !object_files(&server).is_empty() {
+        if !server.object_files().await.is_empty() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     drop(stream);
     // The import still ends in its refusal, which deletes what it wrote.
-    let mut left = object_files(&server);
+    let mut left = server.object_files().await;
     for _ in 0..1200 {
         if left.is_empty() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
-        left = object_files(&server);
+        left = server.object_files().await;
     }
-    assert_eq!(left, Vec::<std::path::PathBuf>::new(), "the import left files");
+    assert_eq!(left, Vec::<String>::new(), "the import left files");
     let listed = server.call(Some(&user), "GET", "/api/v1/projects", b"").await;
     assert_eq!(listed.json()["projects"], json!([]));
-    server.server.stop().await;
+    server.stop().await;
 }
