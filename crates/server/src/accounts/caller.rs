@@ -153,3 +153,62 @@ impl axum::extract::OptionalFromRequestParts<Arc<AppState>> for Caller {
         Ok(parts.extensions.get::<Caller>().cloned())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::Request;
+    use bytesbox_store::UserId;
+
+    fn parts_with(authorization: Option<&str>) -> Parts {
+        let mut request = Request::builder().uri("/api/v1/auth/tokens");
+        if let Some(value) = authorization {
+            request = request.header(AUTHORIZATION, value);
+        }
+        request.body(()).expect("a request").into_parts().0
+    }
+
+    fn user(role: Role) -> Caller {
+        let user = User {
+            id: UserId("u1".into()),
+            username: "ada".into(),
+            role,
+            plan: "default".into(),
+            disabled: false,
+            created_at_ms: 0,
+        };
+        Caller::User { user: Box::new(user), credential: Credential::ApiToken }
+    }
+
+    #[test]
+    fn only_our_bearer_tokens_are_taken_whatever_the_scheme_case() {
+        let token = format!("{API_TOKEN_PREFIX}secret");
+        assert_eq!(bearer_token(&parts_with(Some(&format!("Bearer {token}")))), Some(token.clone()));
+        assert_eq!(bearer_token(&parts_with(Some(&format!("bearer   {token} ")))), Some(token.clone()));
+        assert_eq!(bearer_token(&parts_with(Some("Bearer a-proxy-s-token"))), None, "not ours: ignored");
+        assert_eq!(bearer_token(&parts_with(Some(&format!("Basic {token}")))), None);
+        assert_eq!(bearer_token(&parts_with(Some(&token))), None, "no scheme");
+        assert_eq!(bearer_token(&parts_with(None)), None);
+    }
+
+    #[test]
+    fn only_administrators_are_administrators() {
+        let address = IpAddr::from([127, 0, 0, 1]);
+        assert!(user(Role::Admin).is_admin());
+        for caller in [user(Role::User), Caller::Guest { address }, Caller::Anonymous { address }] {
+            assert!(!caller.is_admin(), "{caller:?}");
+        }
+    }
+
+    #[test]
+    fn guests_are_refused_user_routes_and_counted_per_address() {
+        let address = IpAddr::from([127, 0, 0, 2]);
+        let guest = Caller::Guest { address };
+        let refused = guest.require_user().expect_err("a guest is no user");
+        assert_eq!((refused.status, refused.code.as_str()), (StatusCode::FORBIDDEN, "sign_in_required"));
+        assert_eq!(guest.principal(), Principal::Guest(address));
+        let signed_in = user(Role::User);
+        assert_eq!(signed_in.require_user().map(|user| user.username.as_str()).ok(), Some("ada"));
+        assert_eq!(signed_in.principal(), Principal::User("u1".into()));
+    }
+}

@@ -93,6 +93,48 @@ mod tests {
         assert!(csrf.contains(&csrf_token("secret")));
     }
 
+    fn set_cookies(headers: &HeaderMap) -> Vec<String> {
+        headers.get_all(SET_COOKIE).iter().filter_map(|v| v.to_str().ok()).map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn both_cookies_last_the_session_on_every_path_and_are_secure_only_when_asked() {
+        for secure in [true, false] {
+            let mut headers = HeaderMap::new();
+            set_sign_in(&mut headers, "secret", 3600, secure);
+            let values = set_cookies(&headers);
+            assert_eq!(values.len(), 2, "{values:?}");
+            for value in &values {
+                assert!(value.contains("Path=/") && value.contains("Max-Age=3600"), "{value}");
+                assert_eq!(value.contains("Secure"), secure, "{value}");
+            }
+            let csrf = values.iter().find(|v| v.starts_with("bbx_csrf=")).expect("csrf cookie");
+            assert!(csrf.contains("SameSite=Strict"), "no other site's request carries it: {csrf}");
+        }
+    }
+
+    #[test]
+    fn signing_out_empties_and_expires_both_cookies() {
+        let mut headers = HeaderMap::new();
+        clear_sign_in(&mut headers, true);
+        let values = set_cookies(&headers);
+        let names: Vec<&str> = values.iter().filter_map(|v| v.split('=').next()).collect();
+        assert_eq!(names, [SESSION_COOKIE, CSRF_COOKIE]);
+        for value in &values {
+            assert!(value.contains("=;") && value.contains("Max-Age=0"), "{value}");
+            assert!(value.contains("Path=/") && value.contains("Secure"), "the same cookie as set: {value}");
+        }
+    }
+
+    #[test]
+    fn only_the_exact_name_is_read_from_any_cookie_header() {
+        let mut headers = HeaderMap::new();
+        headers.append(COOKIE, HeaderValue::from_static("xbbx_session=1; bbx_session_old=2"));
+        assert_eq!(read(&headers, SESSION_COOKIE), None, "look-alike names are other cookies");
+        headers.append(COOKIE, HeaderValue::from_static("junk; bbx_session=abc"));
+        assert_eq!(read(&headers, SESSION_COOKIE).as_deref(), Some("abc"), "a second Cookie header counts too");
+    }
+
     #[test]
     fn csrf_tokens_differ_per_session_and_compare_exactly() {
         assert_ne!(csrf_token("a"), csrf_token("b"));

@@ -131,6 +131,50 @@ fn shell(id: &str, script: &str) -> Value {
     json!({"type": "run", "id": id, "language": "bash", "files": [{"path": "main.sh", "content": script}]})
 }
 
+/// Whether the cookies of a sign-up through `server`, with `headers`, are
+/// `Secure`; both cookies must agree.
+async fn signup_cookies_are_secure(server: &Server, username: &str, headers: &[(&str, &str)]) -> bool {
+    let mut request = reqwest::Client::new()
+        .post(format!("{}/api/v1/auth/signup", server.base))
+        .json(&json!({"username": username, "password": "correct horse battery"}));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let secure: Vec<bool> =
+        response.headers().get_all(SET_COOKIE).iter().map(|v| v.to_str().unwrap().contains("Secure")).collect();
+    assert_eq!(secure.len(), 2, "the session and CSRF cookies");
+    assert_eq!(secure[0], secure[1], "both cookies are Secure or neither is");
+    secure[0]
+}
+
+/// `secure_cookies` decides; unset, a request that reached a trusted proxy
+/// over TLS (`X-Forwarded-Proto: https`) gets `Secure` cookies, and one
+/// claiming so past no trusted proxy does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cookies_are_secure_when_configured_or_behind_a_trusted_tls_proxy() {
+    let over_tls = [("x-forwarded-proto", "https")];
+    let trusted_proxy = RateLimitConfig { per_minute: 0, burst: 0, trust_forwarded_for: true };
+    for (secure_cookies, trust, expected_plain, expected_tls) in [
+        (None, false, false, false),
+        (None, true, false, true),
+        (Some(true), false, true, true),
+        (Some(false), true, false, false),
+    ] {
+        let config = AccountsConfig { secure_cookies, ..AccountsConfig::default() };
+        let mut builder = TestServer::new().accounts(config, "", Stores::SqliteAndFiles);
+        if trust {
+            builder = builder.rate_limit(trusted_proxy.clone());
+        }
+        let server = builder.start().await;
+        let case = format!("secure_cookies {secure_cookies:?}, trusted proxy {trust}");
+        assert_eq!(signup_cookies_are_secure(&server, "plain", &[]).await, expected_plain, "{case}, plain HTTP");
+        assert_eq!(signup_cookies_are_secure(&server, "tls", &over_tls).await, expected_tls, "{case}, over TLS");
+        server.stop().await;
+    }
+}
+
 pub(super) async fn sign_up_in_and_out_with_http_only_cookies(stores: Stores) {
     let server = TestServer::new().catalog().accounts(AccountsConfig::default(), "", stores).start().await;
     let http = reqwest::Client::new();
