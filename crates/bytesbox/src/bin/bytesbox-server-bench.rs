@@ -7,7 +7,10 @@
 //!   `python3 -c 'print("hi")'`;
 //! - throughput of such runs at saturation against bare processes on the
 //!   same cores;
-//! - server memory per idle connected session, with many connected.
+//! - server memory per idle connected session, with many connected;
+//! - how soon a Piston `/api/v2/connect` without `init` is closed (4001):
+//!   Piston's second, the server's default (the tests check only that the
+//!   timeout is the configured one, timing belongs here).
 //!
 //! Usage (as root): `bytesbox-server-bench [--iterations N] [--seconds S]
 //! [--sessions N]`. Prints a Markdown table.
@@ -24,6 +27,9 @@ use tokio_tungstenite::tungstenite::Message;
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 const PYTHON_SOURCE: &str = "print(\"hi\")\n";
+
+/// Piston connections timed for the init timeout.
+const PISTON_CONNECTIONS: usize = 5;
 
 struct Args {
     iterations: usize,
@@ -277,6 +283,30 @@ async fn idle_sessions(server: &Server, count: usize) -> Result<(f64, u64, u64)>
     Ok((after.saturating_sub(before) as f64 / count as f64, before, after))
 }
 
+/// Piston connections that never send `init`: the median time from the
+/// connection being open to its 4001 close.
+async fn piston_init_timeout(server: &Server, connections: usize) -> Result<Duration> {
+    let mut samples = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        let url = format!("ws://{}/api/v2/connect", server.address);
+        let (mut socket, _) = tokio_tungstenite::connect_async(url).await?;
+        let start = Instant::now();
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(30), socket.next())
+                .await
+                .context("no close within 30 s")?
+                .context("closed without a close frame")??;
+            match message {
+                Message::Close(Some(close)) if u16::from(close.code) == 4001 => break,
+                Message::Close(other) => bail!("closed with {other:?}, not 4001"),
+                _ => {}
+            }
+        }
+        samples.push(start.elapsed());
+    }
+    Ok(median(&mut samples))
+}
+
 fn raise_open_file_limit() -> Result<()> {
     use nix::sys::resource::{getrlimit, setrlimit, Resource};
     let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
@@ -298,6 +328,8 @@ async fn main() -> Result<()> {
     let (bare_rate, served_rate, workers) = saturation(&server, args.seconds).await?;
     eprintln!("idle sessions: {} ...", args.sessions);
     let (per_session, before, after) = idle_sessions(&server, args.sessions).await?;
+    eprintln!("piston init timeout: {PISTON_CONNECTIONS} connections ...");
+    let init_timeout = piston_init_timeout(&server, PISTON_CONNECTIONS).await?;
 
     println!("| measurement | bare | Bytesbox | ratio | target |");
     println!("|---|---|---|---|---|");
@@ -316,6 +348,10 @@ async fn main() -> Result<()> {
     println!(
         "| server memory per idle connected session ({} sessions; RSS {before} → {after} KiB) | | {per_session:.1} KiB | | ≤ 20 KiB |",
         args.sessions
+    );
+    println!(
+        "| Piston `/api/v2/connect` without `init` → 4001 close (median of {PISTON_CONNECTIONS}) | | {:.0} ms | | 1 s (Piston's) |",
+        ms(init_timeout)
     );
     Ok(())
 }
