@@ -187,7 +187,7 @@ pub fn supervise(start: RunStart) -> Result<(mpsc::Receiver<RunEvent>, Arc<Nativ
     bytesbox_sandbox::feed_initial_input(control.clone(), start.initial_stdin, start.close_stdin);
     supervision.spawn(Watched {
         process: NativeProcess { run_id: start.run_id, sandbox: start.sandbox.clone(), exited: start.exited },
-        cgroup: start.cgroup,
+        tree: start.cgroup,
         limits: start.limits,
         started_at: start.started_at,
         destroyed: start.sandbox.destroyed(),

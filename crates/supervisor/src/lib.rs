@@ -12,8 +12,10 @@ mod limits;
 mod output;
 mod status;
 mod supervisor;
+mod tree;
 
 pub use limits::run_cgroup_limits;
 pub use output::{Delivery, RunOutput, EVENT_QUEUE, READ_CHUNK};
 pub use status::{decide_status, ExitStatus, KillReason};
-pub use supervisor::{discard_cgroup, Exited, RunProcess, RunSwitch, Supervision, Watched, KILL_TIMEOUT};
+pub use supervisor::{Exited, RunProcess, RunSwitch, Supervision, Watched};
+pub use tree::{discard_cgroup, RunTree, KILL_TIMEOUT};
