@@ -267,13 +267,3 @@ pub async fn run_corpus(backend: &dyn Backend, cases: &[Case], ctx: &HostContext
     }
     CorpusReport { backend: backend.name().to_string(), outcomes }
 }
-
-/// Keeps the cases named in `filter` (comma-separated; all when `None` or
-/// empty), typically the value of `BYTESBOX_CONFORMANCE_CASES`.
-pub fn select_cases(cases: Vec<Case>, filter: Option<&str>) -> Vec<Case> {
-    let wanted: Vec<&str> = filter.unwrap_or("").split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
-    if wanted.is_empty() {
-        return cases;
-    }
-    cases.into_iter().filter(|c| wanted.contains(&c.name.as_str())).collect()
-}
