@@ -3,7 +3,7 @@
 //! `create`, `make_box`, `spare`, `teardown` and `sweep`, starting runs
 //! in `launch`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use bollard::Docker;
 use bytesbox_cgroups::{current_instance_name, instance_path, Cgroup, CgroupLayout, ROOT_NAME};
 use bytesbox_sandbox::{
-    Backend, BoxId, BoxInfo, BoxSpec, DetachedWork, FileEntry, PutMode, RunHandle, RunSpec, SandboxError,
+    Backend, BoxId, BoxInfo, BoxSpec, DestroyedIds, DetachedWork, FileEntry, PutMode, RunHandle, RunSpec, SandboxError,
     WorkspaceSnapshot,
 };
 use bytesbox_seccomp::Policy;
@@ -79,7 +79,7 @@ impl DockerBackend {
             layout,
             seccomp_profile,
             boxes: StdMutex::new(HashMap::new()),
-            destroyed: StdMutex::new(HashSet::new()),
+            destroyed: StdMutex::new(DestroyedIds::default()),
             subnets: StdMutex::new(pool),
             next_box: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
@@ -142,7 +142,7 @@ impl Backend for DockerBackend {
         let workspace = &bx.spec.workspace_dir;
         if replace || bx.dirty.load(Ordering::Acquire) {
             files::prepare(&state.docker, &live.id, workspace, &bx.user, &files, &keep, replace).await?;
-            if bx.active_runs() == 0 {
+            if bx.activity.active_runs() == 0 {
                 bx.dirty.store(false, Ordering::Release);
             }
         }
@@ -175,7 +175,7 @@ impl Backend for DockerBackend {
     async fn run(&self, id: &BoxId, spec: RunSpec) -> Result<RunHandle, SandboxError> {
         let bx = self.state.lookup(id)?;
         spec.validate(&self.state.config.max_run_limits)?;
-        if bx.is_destroyed() {
+        if bx.activity.is_destroyed() {
             return Err(SandboxError::BoxGone(id.to_string()));
         }
         let state = self.state.clone();
@@ -204,14 +204,7 @@ impl Backend for DockerBackend {
                 Ok(slot) => slot.as_ref().and_then(|live| live.cgroup.stats().ok()).map(|s| s.memory_current_bytes),
                 Err(_) => None,
             };
-            infos.push(BoxInfo {
-                id: bx.id.clone(),
-                labels: bx.spec.labels.clone(),
-                active_runs: bx.active_runs(),
-                total_runs: bx.total_runs(),
-                memory_bytes,
-                idle_ms: bx.idle_ms(),
-            });
+            infos.push(bx.activity.info(bx.id.clone(), bx.spec.labels.clone(), memory_bytes));
         }
         infos.sort_by(|a, b| a.id.cmp(&b.id));
         infos

@@ -44,12 +44,12 @@ pub(crate) async fn start_run_in(
     // A container that stopped while the box was idle (an engine
     // restart stops them all) fails the exec: the run gets a fresh
     // container, once. Only this failure path pays for the inspect.
-    if started.is_err() && !bx.is_destroyed() && !box_container_running(state, &bx).await {
+    if started.is_err() && !bx.activity.is_destroyed() && !box_container_running(state, &bx).await {
         bx.mark_broken();
         started = start_run(state, &bx, run_id, spec).await;
     }
     if started.is_err() {
-        bx.finish_run(run_id);
+        bx.activity.finish_run();
     }
     started
 }
@@ -120,7 +120,7 @@ async fn start(start: RunStart) -> Result<RunHandle, SandboxError> {
     .await
     .map_err(|e| SandboxError::Internal(format!("run cgroup: {e}")))?
     .map_err(|e| SandboxError::Internal(format!("the run's cgroup could not be made: {e}")))?;
-    match launch(&docker, &sandbox, &container, &cgroup, run_id, spec).await {
+    match launch(&docker, &sandbox, &container, &cgroup, spec).await {
         Ok(handle) => Ok(handle),
         Err(e) => {
             discard_cgroup(cgroup).await;
@@ -134,7 +134,6 @@ async fn launch(
     sandbox: &Arc<DockerBox>,
     container: &str,
     cgroup: &Cgroup,
-    run_id: u64,
     spec: RunSpec,
 ) -> Result<RunHandle, SandboxError> {
     let pty = match spec.stdio {
@@ -196,7 +195,6 @@ async fn launch(
         output,
         pidfd,
         sandbox: sandbox.clone(),
-        run_id,
         cgroup: cgroup.clone(),
         spec,
         started_at,

@@ -16,7 +16,9 @@ use bollard::Docker;
 use bytes::Bytes;
 use bytesbox_cgroups::Cgroup;
 use bytesbox_sandbox::{RunControl, RunHandle, RunSpec, SandboxError, Signal, Stream};
-use bytesbox_supervisor::{Delivery, ExitStatus, Exited, RunOutput, RunProcess, RunSwitch, Supervision, Watched};
+use bytesbox_supervisor::{
+    Delivery, ExitStatus, Exited, RunIo, RunOutput, RunProcess, SupervisedControl, Supervision, Watched,
+};
 use futures_util::{Stream as FuturesStream, StreamExt};
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -42,7 +44,6 @@ pub(crate) struct StartedExec {
     /// The wrapper's pidfd; `None` when it had exited before it was found.
     pub(crate) pidfd: Option<AsyncFd<OwnedFd>>,
     pub(crate) sandbox: Arc<DockerBox>,
-    pub(crate) run_id: u64,
     pub(crate) cgroup: Cgroup,
     pub(crate) spec: RunSpec,
     pub(crate) started_at: Instant,
@@ -50,58 +51,50 @@ pub(crate) struct StartedExec {
 
 /// Hands a started exec to the supervisor; the run's handle.
 pub(crate) fn supervise(exec: StartedExec) -> RunHandle {
-    let StartedExec { docker, exec_id, pty, input, output, pidfd, sandbox, run_id, cgroup, spec, started_at } = exec;
+    let StartedExec { docker, exec_id, pty, input, output, pidfd, sandbox, cgroup, spec, started_at } = exec;
     let (supervision, switch, events) = Supervision::new(spec.limits.output_bytes);
-    let control = Arc::new(DockerRunControl {
+    let io = DockerRunIo {
         docker: docker.clone(),
         exec_id: exec_id.clone(),
         pty,
         cgroup: cgroup.clone(),
         stdin: Mutex::new(Some(input)),
-        switch,
-    });
+    };
+    let control: Arc<dyn RunControl> = Arc::new(SupervisedControl::new(io, switch));
     bytesbox_sandbox::feed_initial_input(control.clone(), spec.stdin, spec.close_stdin);
     let (broke_tx, broke_rx) = oneshot::channel();
     let reader = tokio::spawn(read_output(output, supervision.output(), broke_tx));
     supervision.spawn(Watched {
-        process: DockerProcess {
-            docker,
-            exec_id,
-            sandbox: sandbox.clone(),
-            run_id,
-            pidfd,
-            stream_broke: Some(broke_rx),
-        },
+        process: DockerProcess { docker, exec_id, sandbox: sandbox.clone(), pidfd, stream_broke: Some(broke_rx) },
         tree: cgroup,
         limits: spec.limits,
         started_at,
-        destroyed: sandbox.destroyed(),
+        destroyed: sandbox.activity.destroyed(),
         readers: vec![reader],
         control: control.clone(),
     });
     RunHandle::new(events, control)
 }
 
-/// Controls handed out with the run handle.
-pub struct DockerRunControl {
+/// A Docker run's stdin, terminal and signals, behind the supervisor's
+/// controls.
+struct DockerRunIo {
     docker: Docker,
     exec_id: String,
     pty: bool,
     cgroup: Cgroup,
     stdin: Mutex<Option<Input>>,
-    switch: RunSwitch,
 }
 
-impl std::fmt::Debug for DockerRunControl {
+impl std::fmt::Debug for DockerRunIo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DockerRunControl").field("exec_id", &self.exec_id).field("pty", &self.pty).finish()
+        f.debug_struct("DockerRunIo").field("exec_id", &self.exec_id).field("pty", &self.pty).finish()
     }
 }
 
 #[async_trait]
-impl RunControl for DockerRunControl {
+impl RunIo for DockerRunIo {
     async fn write_stdin(&self, data: Bytes) -> Result<(), SandboxError> {
-        self.switch.check_running()?;
         let mut sink = self.stdin.lock().await;
         let Some(input) = sink.as_mut() else {
             return Err(SandboxError::InvalidSpec("stdin is already closed".into()));
@@ -114,7 +107,6 @@ impl RunControl for DockerRunControl {
     }
 
     async fn close_stdin(&self) -> Result<(), SandboxError> {
-        self.switch.check_running()?;
         let mut sink = self.stdin.lock().await;
         if self.pty {
             // The terminal's end-of-file character, as Ctrl+D.
@@ -131,11 +123,9 @@ impl RunControl for DockerRunControl {
     }
 
     async fn resize(&self, rows: u16, cols: u16) -> Result<(), SandboxError> {
-        self.switch.check_running()?;
         if !self.pty {
             return Err(SandboxError::InvalidSpec("this run has no terminal to resize".into()));
         }
-        bytesbox_sandbox::validate_pty_size(rows, cols)?;
         self.docker
             .resize_exec(&self.exec_id, ResizeExecOptions { h: rows.into(), w: cols.into() })
             .await
@@ -143,10 +133,6 @@ impl RunControl for DockerRunControl {
     }
 
     async fn signal(&self, signal: Signal) -> Result<(), SandboxError> {
-        self.switch.check_running()?;
-        if signal == Signal::Sigkill {
-            return self.kill().await;
-        }
         // Every process of the run: its cgroup is exactly the run's tree.
         let pids = self.cgroup.pids().map_err(|e| SandboxError::Internal(format!("signal: {e}")))?;
         for pid in pids {
@@ -154,10 +140,6 @@ impl RunControl for DockerRunControl {
             unsafe { libc::kill(pid, signal.number()) };
         }
         Ok(())
-    }
-
-    async fn kill(&self) -> Result<(), SandboxError> {
-        self.switch.kill()
     }
 }
 
@@ -192,7 +174,6 @@ struct DockerProcess {
     docker: Docker,
     exec_id: String,
     sandbox: Arc<DockerBox>,
-    run_id: u64,
     /// The wrapper's pidfd; `None` when it had exited before it was found.
     pidfd: Option<AsyncFd<OwnedFd>>,
     /// Fires when the engine's output stream broke; `None` once it ended.
@@ -255,7 +236,7 @@ impl RunProcess for DockerProcess {
     }
 
     fn forget(&self) {
-        self.sandbox.finish_run(self.run_id);
+        self.sandbox.activity.finish_run();
     }
 }
 

@@ -2,13 +2,13 @@
 //! box table, the spare slot, the subnet pool and the settings boxes are
 //! made with.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
 
 use bollard::Docker;
 use bytesbox_cgroups::{instance_path, CgroupLayout};
-use bytesbox_sandbox::{BoxId, BoxSpec, DetachedWork, SandboxError};
+use bytesbox_sandbox::{BoxId, BoxSpec, DestroyedIds, DetachedWork, SandboxError};
 use tokio::task::JoinHandle;
 
 use crate::config::DockerConfig;
@@ -48,7 +48,9 @@ pub(crate) struct BackendState {
     /// Docker's JSON form of the native seccomp policy.
     pub(crate) seccomp_profile: String,
     pub(crate) boxes: StdMutex<HashMap<BoxId, Arc<DockerBox>>>,
-    pub(crate) destroyed: StdMutex<HashSet<BoxId>>,
+    /// Recently destroyed ids, so destroying twice is harmless and a call
+    /// on a destroyed box says so.
+    pub(crate) destroyed: StdMutex<DestroyedIds>,
     pub(crate) subnets: StdMutex<SubnetPool>,
     pub(crate) next_box: AtomicU64,
     pub(crate) shutting_down: AtomicBool,

@@ -32,23 +32,17 @@ pub(crate) async fn sweep(state: Weak<BackendState>) {
         let idle: Vec<Arc<DockerBox>> = state
             .boxes
             .lock()
-            .map(|boxes| {
-                boxes
-                    .values()
-                    .filter(|bx| bx.active_runs() == 0 && u128::from(bx.idle_ms()) >= bx.spec.idle_ttl.as_millis())
-                    .cloned()
-                    .collect()
-            })
+            .map(|boxes| boxes.values().filter(|bx| bx.activity.idle_for_at_least(bx.spec.idle_ttl)).cloned().collect())
             .unwrap_or_default();
         for bx in idle {
             // Torn down before it leaves the table, so a box that is no
             // longer listed has nothing left in the engine.
-            if bx.is_destroyed() {
+            if bx.activity.is_destroyed() {
                 continue;
             }
             teardown(&state, &bx).await;
             if let Ok(mut destroyed) = state.destroyed.lock() {
-                destroyed.insert(bx.id.clone());
+                destroyed.remember(bx.id.clone());
             }
             if let Ok(mut boxes) = state.boxes.lock() {
                 boxes.remove(&bx.id);

@@ -18,8 +18,8 @@ pub(crate) async fn destroy(state: &Arc<BackendState>, id: &BoxId) -> Result<(),
         .detached
         .finish(async move {
             let removed = inner.boxes.lock().ok().and_then(|mut boxes| boxes.remove(&id));
-            let removed_was_sweeping = removed.as_ref().is_some_and(|bx| bx.is_destroyed());
-            let Some(bx) = removed.filter(|bx| !bx.is_destroyed()) else {
+            let removed_was_sweeping = removed.as_ref().is_some_and(|bx| bx.activity.is_destroyed());
+            let Some(bx) = removed.filter(|bx| !bx.activity.is_destroyed()) else {
                 // Destroyed before, or being torn down by the idle sweep.
                 if inner.destroyed.lock().map(|d| d.contains(&id)).unwrap_or(false) || removed_was_sweeping {
                     return Ok(());
@@ -27,7 +27,7 @@ pub(crate) async fn destroy(state: &Arc<BackendState>, id: &BoxId) -> Result<(),
                 return Err(SandboxError::NoSuchBox(id.to_string()));
             };
             if let Ok(mut destroyed) = inner.destroyed.lock() {
-                destroyed.insert(id.clone());
+                destroyed.remember(id.clone());
             }
             teardown(&inner, &bx).await;
             Ok(())
@@ -37,7 +37,7 @@ pub(crate) async fn destroy(state: &Arc<BackendState>, id: &BoxId) -> Result<(),
 
 /// Kills the box's runs and removes its container, network and volume.
 pub(crate) async fn teardown(state: &BackendState, bx: &DockerBox) {
-    bx.mark_destroyed();
+    bx.activity.mark_destroyed();
     let container = bx.container.lock().await.take();
     remove_objects(state, &bx.objects.name, container, bx.subnet_index).await;
 }

@@ -13,13 +13,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytesbox_cgroups::{Cgroup, CgroupLayout};
 use bytesbox_sandbox::{
-    Backend, BoxId, BoxInfo, BoxSpec, DetachedWork, FileEntry, PutMode, RunHandle, RunSpec, SandboxError,
+    Backend, BoxId, BoxInfo, BoxSpec, DestroyedIds, DetachedWork, FileEntry, PutMode, RunHandle, RunSpec, SandboxError,
     WorkspaceSnapshot,
 };
 
 use crate::config::NativeConfig;
 use crate::destroy::{destroy, destroy_box};
-use crate::destroyed_ids::DestroyedIds;
 use crate::health::Health;
 use crate::jailer_client::{default_jail_binary, JailerClient};
 use crate::make_box::create;

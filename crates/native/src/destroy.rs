@@ -40,7 +40,7 @@ pub(crate) async fn destroy(state: &Arc<BackendState>, id: &BoxId) -> Result<(),
 
 /// Destroys a box already taken out of the table.
 pub(crate) async fn destroy_box(state: &BackendState, sandbox: Arc<SandboxBox>) {
-    sandbox.mark_destroyed();
+    sandbox.activity.mark_destroyed();
     if let Ok(mut destroyed) = state.destroyed.lock() {
         destroyed.remember(sandbox.id.clone());
     }

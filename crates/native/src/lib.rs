@@ -9,7 +9,6 @@ mod backend;
 mod cgroup_procs;
 mod config;
 mod destroy;
-mod destroyed_ids;
 mod health;
 mod ipc;
 mod jailer_client;

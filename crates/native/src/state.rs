@@ -10,10 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytesbox_cgroups::{Cgroup, CgroupLayout};
-use bytesbox_sandbox::{BoxId, DetachedWork, SandboxError};
+use bytesbox_sandbox::{BoxId, DestroyedIds, DetachedWork, SandboxError};
 
 use crate::config::NativeConfig;
-use crate::destroyed_ids::DestroyedIds;
 use crate::health::Health;
 use crate::jailer_client::JailerClient;
 use crate::pidfd;
@@ -70,7 +69,7 @@ impl BackendState {
         let Some(sandbox) = boxes.get(id).cloned() else {
             return Err(self.missing(id));
         };
-        if sandbox.is_destroyed() {
+        if sandbox.activity.is_destroyed() {
             return Err(SandboxError::BoxGone(id.to_string()));
         }
         Ok(sandbox)
@@ -94,7 +93,7 @@ impl Drop for BackendState {
     fn drop(&mut self) {
         if let Ok(mut boxes) = self.boxes.lock() {
             for (_, sandbox) in boxes.drain() {
-                sandbox.mark_destroyed();
+                sandbox.activity.mark_destroyed();
                 pidfd::kill(sandbox.pidfd.get_ref());
                 sandbox.remove_cgroups();
             }

@@ -4,7 +4,7 @@
 //! process, the processes it left behind, its tree's counters, its stdin
 //! and the box. The fakes hand it to the supervisor through the same
 //! public API the backends use (`Supervision`, `Watched`, `RunProcess`,
-//! `RunTree`, a `RunControl` over the `RunSwitch`), so every assertion is
+//! `RunTree`, `SupervisedControl` over a `RunIo`), so every assertion is
 //! about what the supervisor itself decided. Time is paused: deadlines are
 //! reached by tokio's clock, never by waiting.
 
@@ -15,10 +15,10 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use bytesbox_cgroups::CgroupStats;
 use bytesbox_sandbox::{
-    feed_initial_input, ExitReport, RunControl, RunEvent, RunHandle, RunLimits, RunStatus, SandboxError, Signal, Stream,
+    feed_initial_input, ExitReport, RunEvent, RunHandle, RunLimits, RunStatus, SandboxError, Signal, Stream,
 };
 use bytesbox_supervisor::{
-    Delivery, ExitStatus, Exited, RunOutput, RunProcess, RunSwitch, RunTree, Supervision, Watched,
+    Delivery, ExitStatus, Exited, RunIo, RunOutput, RunProcess, RunTree, SupervisedControl, Supervision, Watched,
 };
 use tokio::sync::watch;
 
@@ -50,6 +50,8 @@ struct HostState {
     lost: bool,
     /// Signals delivered through the control (SIGKILL never gets here).
     signals: Vec<i32>,
+    /// The terminal size last set.
+    terminal: Option<(u16, u16)>,
     stdin: Vec<u8>,
     stdin_closed: bool,
     forgotten: usize,
@@ -178,19 +180,15 @@ impl RunProcess for FakeProcess {
     }
 }
 
-/// The run's controls, built on the supervisor's switch as the backends
-/// build theirs.
+/// The backend's side of the run's controls; the supervisor's
+/// `SupervisedControl` stands in front of it, as on the backends.
 #[derive(Debug)]
-struct FakeControl {
-    host: Host,
-    switch: RunSwitch,
-}
+struct FakeIo(Host);
 
 #[async_trait]
-impl RunControl for FakeControl {
+impl RunIo for FakeIo {
     async fn write_stdin(&self, data: Bytes) -> Result<(), SandboxError> {
-        self.switch.check_running()?;
-        let mut s = self.host.state();
+        let mut s = self.0.state();
         if s.stdin_closed {
             return Err(SandboxError::InvalidSpec("stdin is already closed".into()));
         }
@@ -199,27 +197,18 @@ impl RunControl for FakeControl {
     }
 
     async fn close_stdin(&self) -> Result<(), SandboxError> {
-        self.switch.check_running()?;
-        self.host.change(|s| s.stdin_closed = true);
+        self.0.change(|s| s.stdin_closed = true);
         Ok(())
     }
 
-    async fn resize(&self, _rows: u16, _cols: u16) -> Result<(), SandboxError> {
-        self.switch.check_running()?;
-        Err(SandboxError::InvalidSpec("this run has no terminal to resize".into()))
+    async fn resize(&self, rows: u16, cols: u16) -> Result<(), SandboxError> {
+        self.0.change(|s| s.terminal = Some((rows, cols)));
+        Ok(())
     }
 
     async fn signal(&self, signal: Signal) -> Result<(), SandboxError> {
-        self.switch.check_running()?;
-        if signal == Signal::Sigkill {
-            return self.kill().await;
-        }
-        self.host.change(|s| s.signals.push(signal.number()));
+        self.0.change(|s| s.signals.push(signal.number()));
         Ok(())
-    }
-
-    async fn kill(&self) -> Result<(), SandboxError> {
-        self.switch.kill()
     }
 }
 
@@ -253,7 +242,7 @@ struct Run {
     /// The box's "being destroyed" flag.
     destroyed: watch::Sender<bool>,
     /// The supervisor's reference to the control, to see it let go.
-    control: Weak<FakeControl>,
+    control: Weak<SupervisedControl<FakeIo>>,
 }
 
 fn limits() -> RunLimits {
@@ -263,7 +252,7 @@ fn limits() -> RunLimits {
 fn start(limits: RunLimits, reader: Reader) -> Run {
     let host = Host::new();
     let (supervision, switch, events) = Supervision::new(limits.output_bytes);
-    let control = Arc::new(FakeControl { host: host.clone(), switch });
+    let control = Arc::new(SupervisedControl::new(FakeIo(host.clone()), switch));
     let destroyed = watch::channel(false).0;
     let reader = tokio::spawn(read(host.clone(), supervision.output(), reader));
     supervision.spawn(Watched {
@@ -496,6 +485,31 @@ async fn signals_reach_the_process_and_its_death_by_one_is_no_kill() {
     assert_eq!((report.signal, report.status), (Some(SIGTERM), RunStatus::Signaled));
     assert_eq!(run.host.state().kills, 0);
     assert!(matches!(control.signal(Signal::Sigint).await, Err(SandboxError::RunFinished)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn sigkill_is_the_supervisors_kill_and_never_reaches_the_backend() {
+    let run = start(limits(), silent());
+    let control = run.handle.control();
+    control.signal(Signal::Sigkill).await.unwrap();
+    let (_, _, report) = finish(run.handle).await;
+    settled(&run.host).await;
+    assert_eq!(report.status, RunStatus::Killed);
+    let s = run.host.state();
+    assert_eq!((s.kills, s.signals.len()), (1, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_terminal_size_is_checked_before_it_is_set() {
+    let run = start(limits(), silent());
+    let control = run.handle.control();
+    control.resize(40, 120).await.unwrap();
+    assert!(control.resize(0, 80).await.is_err(), "a zero-row terminal is refused");
+    assert_eq!(run.host.state().terminal, Some((40, 120)), "the refused size never reached the backend");
+    run.host.main_exits((Some(0), None), 0);
+    let _ = finish(run.handle).await;
+    settled(&run.host).await;
+    assert!(matches!(control.resize(40, 120).await, Err(SandboxError::RunFinished)));
 }
 
 #[tokio::test(start_paused = true)]

@@ -4,11 +4,11 @@
 
 use std::collections::{HashSet, VecDeque};
 
-use bytesbox_sandbox::BoxId;
+use crate::BoxId;
 
 /// The most recently destroyed ids, oldest forgotten first.
 #[derive(Debug, Default)]
-pub(crate) struct DestroyedIds {
+pub struct DestroyedIds {
     set: HashSet<BoxId>,
     order: VecDeque<BoxId>,
 }
@@ -17,7 +17,7 @@ impl DestroyedIds {
     const CAPACITY: usize = 65_536;
 
     /// Remembers `id`, forgetting the oldest past the capacity.
-    pub(crate) fn remember(&mut self, id: BoxId) {
+    pub fn remember(&mut self, id: BoxId) {
         if self.set.insert(id.clone()) {
             self.order.push_back(id);
             if self.order.len() > Self::CAPACITY {
@@ -29,7 +29,26 @@ impl DestroyedIds {
     }
 
     /// Whether `id` was destroyed (recently enough to be remembered).
-    pub(crate) fn contains(&self, id: &BoxId) -> bool {
+    pub fn contains(&self, id: &BoxId) -> bool {
         self.set.contains(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_oldest_ids_are_forgotten_past_the_capacity() {
+        let mut destroyed = DestroyedIds::default();
+        for n in 0..=DestroyedIds::CAPACITY {
+            destroyed.remember(BoxId(format!("b{n}")));
+        }
+        destroyed.remember(BoxId("b1".into()));
+        assert!(!destroyed.contains(&BoxId("b0".into())), "the oldest is forgotten");
+        assert!(
+            destroyed.contains(&BoxId("b1".into()))
+                && destroyed.contains(&BoxId(format!("b{}", DestroyedIds::CAPACITY)))
+        );
     }
 }
