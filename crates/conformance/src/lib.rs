@@ -45,7 +45,9 @@ pub use case::{
 };
 pub use expect::{decode_hex, AfterCheck, AfterPreset, Expect, ResolvedAfter, SnapshotExpect};
 pub use host::{HostContext, HostError, SECRET_ENV};
-pub use runner::{run_case, run_corpus, CaseOutcome, CorpusReport, CASE_LABEL, RUNNER_GRACE};
+pub use runner::{
+    run_case, run_corpus, run_corpus_checking_leaks, CaseOutcome, CorpusReport, CASE_LABEL, RUNNER_GRACE,
+};
 pub use selection::{load_selected_corpus, select_cases, CASES_ENV};
 pub use suite::{
     conformance_tests, run_conformance_tests, run_conformance_tests_named, BoxFuture, ConformanceTest, SuiteReport,
