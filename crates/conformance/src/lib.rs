@@ -48,7 +48,7 @@ pub use host::{HostContext, HostError, SECRET_ENV};
 pub use runner::{
     run_case, run_corpus, run_corpus_checking_leaks, CaseOutcome, CorpusReport, CASE_LABEL, RUNNER_GRACE,
 };
-pub use selection::{load_selected_corpus, select_cases, CASES_ENV};
+pub use selection::{select_cases, CASES_ENV};
 pub use suite::{
     conformance_tests, run_conformance_tests, run_conformance_tests_named, BoxFuture, ConformanceTest, SuiteReport,
     TestOutcome, TestResult, TEST_TIMEOUT,
@@ -64,4 +64,12 @@ pub fn corpus_dir() -> PathBuf {
 /// Loads and validates every corpus case, sorted by name.
 pub fn load_corpus() -> Result<Vec<Case>, CorpusError> {
     load_corpus_from(&corpus_dir())
+}
+
+/// Every corpus case, or those named in `BYTESBOX_CONFORMANCE_CASES` when
+/// it is set ([`select_cases`]). The one selection both backends' tests
+/// use.
+pub fn load_selected_corpus() -> Result<Vec<Case>, CorpusError> {
+    let selection = std::env::var(CASES_ENV).ok();
+    select_cases(load_corpus()?, selection.as_deref())
 }

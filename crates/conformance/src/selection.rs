@@ -4,17 +4,9 @@
 //! is an error: a typo must not turn into a run of zero cases that passes.
 
 use crate::case::{Case, CorpusError};
-use crate::load_corpus;
 
-/// The environment variable [`load_selected_corpus`] reads.
+/// The environment variable `load_selected_corpus` reads.
 pub const CASES_ENV: &str = "BYTESBOX_CONFORMANCE_CASES";
-
-/// Every corpus case, or those named in `BYTESBOX_CONFORMANCE_CASES` when
-/// it is set. The one selection both backends' tests use.
-pub fn load_selected_corpus() -> Result<Vec<Case>, CorpusError> {
-    let selection = std::env::var(CASES_ENV).ok();
-    select_cases(load_corpus()?, selection.as_deref())
-}
 
 /// Keeps the cases named in `selection` (comma-separated), in corpus
 /// order; all of them when there is no selection. Every name must be a

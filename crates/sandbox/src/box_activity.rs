@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use crate::{BoxId, BoxInfo};
+use crate::backend::{BoxId, BoxInfo};
 
 /// The runs and use of one box.
 #[derive(Debug)]

@@ -4,7 +4,7 @@
 
 use std::collections::{HashSet, VecDeque};
 
-use crate::BoxId;
+use crate::backend::BoxId;
 
 /// The most recently destroyed ids, oldest forgotten first.
 #[derive(Debug, Default)]
