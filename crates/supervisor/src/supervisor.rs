@@ -72,7 +72,8 @@ pub trait RunProcess: Send + Sync + 'static {
     async fn after(&self) {}
 }
 
-/// The control side of a run: Kill, and whether it is still running.
+/// The control side of a run: Kill, and whether it is still running. A
+/// backend hands it to [`crate::SupervisedControl`], which alone uses it.
 #[derive(Debug)]
 pub struct RunSwitch {
     kill: mpsc::Sender<()>,
@@ -81,7 +82,7 @@ pub struct RunSwitch {
 
 impl RunSwitch {
     /// `RunFinished` once the run has ended.
-    pub fn check_running(&self) -> Result<(), SandboxError> {
+    pub(crate) fn check_running(&self) -> Result<(), SandboxError> {
         if self.finished.load(Ordering::Acquire) {
             return Err(SandboxError::RunFinished);
         }
@@ -89,7 +90,7 @@ impl RunSwitch {
     }
 
     /// Asks the supervisor to kill the run's whole tree.
-    pub fn kill(&self) -> Result<(), SandboxError> {
+    pub(crate) fn kill(&self) -> Result<(), SandboxError> {
         self.check_running()?;
         let _ = self.kill.try_send(());
         Ok(())
