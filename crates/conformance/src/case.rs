@@ -55,6 +55,22 @@ pub enum CorpusError {
     /// The corpus directory holds no case.
     #[error("the corpus at {0} holds no case")]
     Empty(PathBuf),
+    /// A selection of cases names cases the corpus does not have.
+    #[error("{variable} names cases the corpus does not have: {unknown}; the cases are: {known}")]
+    UnknownCases {
+        /// Where the selection came from.
+        variable: &'static str,
+        /// The names not found, comma-separated.
+        unknown: String,
+        /// Every case name, comma-separated.
+        known: String,
+    },
+    /// A selection of cases is given but names none.
+    #[error("{variable} is set but names no case: unset it to run every case, or name cases separated by commas")]
+    EmptySelection {
+        /// Where the selection came from.
+        variable: &'static str,
+    },
 }
 
 /// The language of a case's program.

@@ -32,6 +32,7 @@ mod case;
 mod expect;
 mod host;
 mod runner;
+mod selection;
 mod suite;
 mod template;
 mod verdict;
@@ -44,16 +45,16 @@ pub use case::{
 };
 pub use expect::{decode_hex, AfterCheck, AfterPreset, Expect, ResolvedAfter, SnapshotExpect};
 pub use host::{HostContext, HostError, SECRET_ENV};
-pub use runner::{run_case, run_corpus, select_cases, CaseOutcome, CorpusReport, CASE_LABEL, RUNNER_GRACE};
+pub use runner::{
+    run_case, run_corpus, run_corpus_checking_leaks, CaseOutcome, CorpusReport, CASE_LABEL, RUNNER_GRACE,
+};
+pub use selection::{select_cases, CASES_ENV};
 pub use suite::{
     conformance_tests, run_conformance_tests, run_conformance_tests_named, BoxFuture, ConformanceTest, SuiteReport,
     TestOutcome, TestResult, TEST_TIMEOUT,
 };
 pub use template::{placeholders, render, TemplateVars, UnknownPlaceholder, PLACEHOLDERS};
 pub use verdict::{check_after, check_consistency, check_run, check_snapshot, describe_report, excerpt, Mismatch};
-
-/// The environment variable [`select_cases`] reads in [`load_selected_corpus`].
-pub const CASES_ENV: &str = "BYTESBOX_CONFORMANCE_CASES";
 
 /// The corpus directory of this crate's source tree.
 pub fn corpus_dir() -> PathBuf {
@@ -65,9 +66,10 @@ pub fn load_corpus() -> Result<Vec<Case>, CorpusError> {
     load_corpus_from(&corpus_dir())
 }
 
-/// [`load_corpus`], narrowed to the comma-separated names in
-/// `BYTESBOX_CONFORMANCE_CASES` when it is set.
+/// Every corpus case, or those named in `BYTESBOX_CONFORMANCE_CASES` when
+/// it is set ([`select_cases`]). The one selection both backends' tests
+/// use.
 pub fn load_selected_corpus() -> Result<Vec<Case>, CorpusError> {
-    let filter = std::env::var(CASES_ENV).ok();
-    Ok(select_cases(load_corpus()?, filter.as_deref()))
+    let selection = std::env::var(CASES_ENV).ok();
+    select_cases(load_corpus()?, selection.as_deref())
 }

@@ -268,12 +268,35 @@ pub async fn run_corpus(backend: &dyn Backend, cases: &[Case], ctx: &HostContext
     CorpusReport { backend: backend.name().to_string(), outcomes }
 }
 
-/// Keeps the cases named in `filter` (comma-separated; all when `None` or
-/// empty), typically the value of `BYTESBOX_CONFORMANCE_CASES`.
-pub fn select_cases(cases: Vec<Case>, filter: Option<&str>) -> Vec<Case> {
-    let wanted: Vec<&str> = filter.unwrap_or("").split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
-    if wanted.is_empty() {
-        return cases;
+/// Runs `cases` one after the other, each in its own box, printing a line
+/// per case (name, time, verdict) as it goes, and asks `leftovers` after
+/// each case what of the backend is still there beyond its live boxes.
+/// The failures, one entry per failed case and per leak: empty when every
+/// case passed and nothing leaked.
+pub async fn run_corpus_checking_leaks<L, F, T>(
+    backend: &dyn Backend,
+    cases: &[Case],
+    ctx: &HostContext,
+    mut leftovers: L,
+) -> Vec<String>
+where
+    L: FnMut() -> F,
+    F: std::future::Future<Output = Vec<T>>,
+    T: std::fmt::Debug,
+{
+    let mut failures = Vec::new();
+    for case in cases {
+        let started = Instant::now();
+        let outcome = run_case(backend, case, ctx).await;
+        let verdict = if outcome.passed() { "ok" } else { "FAILED" };
+        eprintln!("{:<32} {:>6} ms {verdict}", case.name, started.elapsed().as_millis());
+        if !outcome.passed() {
+            failures.push(outcome.to_string());
+        }
+        let left = leftovers().await;
+        if !left.is_empty() {
+            failures.push(format!("{}: leaked {left:#?}", case.name));
+        }
     }
-    cases.into_iter().filter(|c| wanted.contains(&c.name.as_str())).collect()
+    failures
 }

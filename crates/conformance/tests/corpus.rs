@@ -8,8 +8,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use bytesbox_conformance::{
-    conformance_tests, corpus_dir, load_corpus, placeholders, select_cases, Case, Language, TemplateVars,
-    KNOWN_BACKENDS, PLACEHOLDERS, SHARED_DIR,
+    conformance_tests, corpus_dir, load_corpus, placeholders, select_cases, Case, CorpusError, Language, TemplateVars,
+    CASES_ENV, KNOWN_BACKENDS, PLACEHOLDERS, SHARED_DIR,
 };
 
 fn corpus() -> Vec<Case> {
@@ -173,11 +173,29 @@ fn required_attacks_are_covered() {
 fn selecting_cases_by_name() {
     let all = corpus();
     let count = all.len();
-    assert_eq!(select_cases(all.clone(), None).len(), count);
-    assert_eq!(select_cases(all.clone(), Some(" ")).len(), count);
-    let picked = select_cases(all, Some("stdout_flood, fork_bomb_c"));
+    assert_eq!(select_cases(all.clone(), None).expect("no selection is every case").len(), count);
+    let picked = select_cases(all, Some("stdout_flood, fork_bomb_c,")).expect("both are cases");
     let names: Vec<&str> = picked.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, vec!["fork_bomb_c", "stdout_flood"]);
+}
+
+#[test]
+fn a_selection_that_names_no_case_is_refused() {
+    for empty in ["", " ", " , ,"] {
+        let refused = select_cases(corpus(), Some(empty)).expect_err("an empty selection runs nothing");
+        assert!(matches!(refused, CorpusError::EmptySelection { .. }), "{refused}");
+        assert!(refused.to_string().contains(CASES_ENV), "{refused}");
+    }
+}
+
+#[test]
+fn a_selection_with_a_mistyped_name_is_refused_and_names_it() {
+    let refused = select_cases(corpus(), Some("stdout_flood, fork_bomb")).expect_err("fork_bomb is no case");
+    let CorpusError::UnknownCases { unknown, known, .. } = &refused else {
+        panic!("{refused}");
+    };
+    assert_eq!(unknown, "fork_bomb");
+    assert!(known.contains("fork_bomb_c"), "the message lists the cases: {refused}");
 }
 
 #[test]

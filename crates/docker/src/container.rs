@@ -193,6 +193,18 @@ pub async fn create_container(
     Ok(created.id)
 }
 
+/// Whether the engine says the container runs (false when it is gone or
+/// the engine does not answer).
+pub async fn container_running(docker: &Docker, id: &str) -> bool {
+    docker
+        .inspect_container(id, None::<bollard::query_parameters::InspectContainerOptions>)
+        .await
+        .ok()
+        .and_then(|c| c.state)
+        .and_then(|s| s.running)
+        .unwrap_or(false)
+}
+
 /// Removes a container (killing what runs in it); a missing one is fine.
 pub async fn remove_container(docker: &Docker, id: &str) -> bool {
     let options = RemoveContainerOptions { force: true, v: true, ..RemoveContainerOptions::default() };

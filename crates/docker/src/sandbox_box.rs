@@ -1,12 +1,10 @@
 //! One box: its network, workspace volume and container, and its runs.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Mutex as StdMutex;
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytesbox_cgroups::Cgroup;
-use bytesbox_sandbox::{BoxId, BoxSpec};
-use tokio::sync::{watch, Mutex};
+use bytesbox_sandbox::{BoxActivity, BoxId, BoxSpec};
+use tokio::sync::Mutex;
 
 use crate::container::BoxObjects;
 
@@ -40,10 +38,8 @@ pub struct DockerBox {
     /// Runs may be added to the workspace since the last check: the next
     /// `put_files` has to look for planted symlinks.
     pub dirty: AtomicBool,
-    active_runs: AtomicUsize,
-    total_runs: AtomicU64,
-    last_active: StdMutex<Instant>,
-    destroyed: watch::Sender<bool>,
+    /// Its runs, its use, and whether it is being destroyed.
+    pub activity: BoxActivity,
 }
 
 impl DockerBox {
@@ -67,10 +63,7 @@ impl DockerBox {
             container: Mutex::new(Some(container)),
             broken: AtomicBool::new(false),
             dirty: AtomicBool::new(false),
-            active_runs: AtomicUsize::new(0),
-            total_runs: AtomicU64::new(0),
-            last_active: StdMutex::new(Instant::now()),
-            destroyed: watch::channel(false).0,
+            activity: BoxActivity::new(),
         }
     }
 
@@ -85,57 +78,10 @@ impl DockerBox {
         self.broken.swap(false, Ordering::AcqRel)
     }
 
-    /// Counts a run in; returns its id.
+    /// Counts a run in; returns its id. Its files may land in the
+    /// workspace from now on.
     pub fn begin_run(&self) -> u64 {
-        self.active_runs.fetch_add(1, Ordering::AcqRel);
         self.dirty.store(true, Ordering::Release);
-        self.touch();
-        self.total_runs.fetch_add(1, Ordering::AcqRel) + 1
-    }
-
-    /// Counts a run out.
-    pub fn finish_run(&self, _run_id: u64) {
-        self.touch();
-        self.active_runs.fetch_sub(1, Ordering::AcqRel);
-    }
-
-    /// Runs in progress.
-    pub fn active_runs(&self) -> usize {
-        self.active_runs.load(Ordering::Acquire)
-    }
-
-    /// Runs started since creation.
-    pub fn total_runs(&self) -> u64 {
-        self.total_runs.load(Ordering::Acquire)
-    }
-
-    /// Marks the box as used now.
-    pub fn touch(&self) {
-        if let Ok(mut last) = self.last_active.lock() {
-            *last = Instant::now();
-        }
-    }
-
-    /// Milliseconds without an active run (0 while one runs).
-    pub fn idle_ms(&self) -> u64 {
-        if self.active_runs() > 0 {
-            return 0;
-        }
-        self.last_active.lock().map(|t| t.elapsed().as_millis().try_into().unwrap_or(u64::MAX)).unwrap_or(0)
-    }
-
-    /// A receiver that turns true when the box is being destroyed.
-    pub fn destroyed(&self) -> watch::Receiver<bool> {
-        self.destroyed.subscribe()
-    }
-
-    /// Marks the box destroyed (runs see it and end as `killed`).
-    pub fn mark_destroyed(&self) {
-        self.destroyed.send_replace(true);
-    }
-
-    /// Whether the box is being destroyed.
-    pub fn is_destroyed(&self) -> bool {
-        *self.destroyed.borrow()
+        self.activity.begin_run()
     }
 }

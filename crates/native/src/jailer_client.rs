@@ -222,3 +222,21 @@ fn spawn(binary: &Path) -> Result<Connection, SandboxError> {
     let channel = AsyncChannel::new(server_end).map_err(|e| SandboxError::Internal(format!("jailer channel: {e}")))?;
     Ok(Connection { channel, child })
 }
+
+/// The `bytesbox-jail` binary next to this executable (or one level up,
+/// for test and bench executables in `deps/`).
+pub(crate) fn default_jail_binary() -> Result<PathBuf, SandboxError> {
+    let exe = std::env::current_exe().map_err(|e| SandboxError::Unavailable(format!("current_exe: {e}")))?;
+    let dir = exe.parent().ok_or_else(|| SandboxError::Unavailable("the executable has no directory".into()))?;
+    // Test and bench executables live one level down, in `deps/`.
+    for candidate in [dir.join("bytesbox-jail"), dir.join("../bytesbox-jail")] {
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+    }
+    Err(SandboxError::Unavailable(format!(
+        "the jailer helper `bytesbox-jail` was not found next to {}; build the whole workspace \
+         (`cargo build --release`) or set the native backend's jail_binary",
+        exe.display()
+    )))
+}

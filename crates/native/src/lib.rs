@@ -8,15 +8,22 @@
 mod backend;
 mod cgroup_procs;
 mod config;
+mod destroy;
 mod health;
-mod instance;
 mod ipc;
 mod jailer_client;
 mod launch;
+mod leftovers;
+mod make_box;
+mod making;
+mod pidfd;
 pub mod reaper;
 mod run;
 mod sandbox_box;
 mod slot;
+mod spare;
+mod state;
+mod sweep;
 mod uids;
 mod workspace;
 

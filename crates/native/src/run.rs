@@ -14,7 +14,7 @@ use bytesbox_cgroups::Cgroup;
 use bytesbox_jail::protocol::InitRequest;
 use bytesbox_sandbox::{RunControl, RunEvent, RunLimits, SandboxError, Signal, Stream};
 use bytesbox_supervisor::{
-    Delivery, ExitStatus, Exited, RunOutput, RunProcess, RunSwitch, Supervision, Watched, READ_CHUNK,
+    Delivery, ExitStatus, Exited, RunIo, RunOutput, RunProcess, SupervisedControl, Supervision, Watched, READ_CHUNK,
 };
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
@@ -59,13 +59,13 @@ enum StdinSink {
     Pty(Fd),
 }
 
-/// Controls handed out with the run handle.
+/// A native run's stdin, terminal and signals, behind the supervisor's
+/// controls.
 #[derive(Debug)]
-pub struct NativeRunControl {
+struct NativeRunIo {
     run_id: u64,
     sandbox: Arc<SandboxBox>,
     stdin: Mutex<StdinSink>,
-    switch: RunSwitch,
 }
 
 /// Writes all of `data`; a reader that went away swallows the rest.
@@ -83,9 +83,8 @@ async fn write_all(fd: &Fd, mut data: &[u8]) -> Result<(), SandboxError> {
 }
 
 #[async_trait]
-impl RunControl for NativeRunControl {
+impl RunIo for NativeRunIo {
     async fn write_stdin(&self, data: Bytes) -> Result<(), SandboxError> {
-        self.switch.check_running()?;
         let sink = self.stdin.lock().await;
         match &*sink {
             StdinSink::Pipe(Some(fd)) | StdinSink::Pty(fd) => write_all(fd, &data).await,
@@ -94,7 +93,6 @@ impl RunControl for NativeRunControl {
     }
 
     async fn close_stdin(&self) -> Result<(), SandboxError> {
-        self.switch.check_running()?;
         let mut sink = self.stdin.lock().await;
         match &mut *sink {
             StdinSink::Pipe(fd) => {
@@ -108,8 +106,6 @@ impl RunControl for NativeRunControl {
     }
 
     async fn resize(&self, rows: u16, cols: u16) -> Result<(), SandboxError> {
-        self.switch.check_running()?;
-        bytesbox_sandbox::validate_pty_size(rows, cols)?;
         let sink = self.stdin.lock().await;
         let StdinSink::Pty(master) = &*sink else {
             return Err(SandboxError::InvalidSpec("this run has no terminal to resize".into()));
@@ -120,19 +116,11 @@ impl RunControl for NativeRunControl {
     }
 
     async fn signal(&self, signal: Signal) -> Result<(), SandboxError> {
-        self.switch.check_running()?;
-        if signal == Signal::Sigkill {
-            return self.kill().await;
-        }
         self.sandbox
             .control
             .send(&InitRequest::Signal { run_id: self.run_id, signal: signal.number() }, &[])
             .await
             .map_err(|_| SandboxError::BoxGone(self.sandbox.id.to_string()))
-    }
-
-    async fn kill(&self) -> Result<(), SandboxError> {
-        self.switch.kill()
     }
 }
 
@@ -161,7 +149,7 @@ pub struct RunStart {
 }
 
 /// Starts the supervisor; returns the events receiver and the control.
-pub fn supervise(start: RunStart) -> Result<(mpsc::Receiver<RunEvent>, Arc<NativeRunControl>), SandboxError> {
+pub fn supervise(start: RunStart) -> Result<(mpsc::Receiver<RunEvent>, Arc<dyn RunControl>), SandboxError> {
     let stdio = ServerStdio::from_fds(start.fds, start.pty)?;
     let (supervision, switch, events) = Supervision::new(start.limits.output_bytes);
     let output = supervision.output();
@@ -178,19 +166,15 @@ pub fn supervise(start: RunStart) -> Result<(mpsc::Receiver<RunEvent>, Arc<Nativ
             (StdinSink::Pty(master), vec![reader])
         }
     };
-    let control = Arc::new(NativeRunControl {
-        run_id: start.run_id,
-        sandbox: start.sandbox.clone(),
-        stdin: Mutex::new(sink),
-        switch,
-    });
+    let io = NativeRunIo { run_id: start.run_id, sandbox: start.sandbox.clone(), stdin: Mutex::new(sink) };
+    let control: Arc<dyn RunControl> = Arc::new(SupervisedControl::new(io, switch));
     bytesbox_sandbox::feed_initial_input(control.clone(), start.initial_stdin, start.close_stdin);
     supervision.spawn(Watched {
         process: NativeProcess { run_id: start.run_id, sandbox: start.sandbox.clone(), exited: start.exited },
-        cgroup: start.cgroup,
+        tree: start.cgroup,
         limits: start.limits,
         started_at: start.started_at,
-        destroyed: start.sandbox.destroyed(),
+        destroyed: start.sandbox.activity.destroyed(),
         readers,
         control: control.clone(),
     });

@@ -6,14 +6,14 @@ use std::os::fd::AsRawFd;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytesbox_cgroups::Cgroup;
 use bytesbox_jail::protocol::{InitEvent, InitRequest};
-use bytesbox_sandbox::{BoxId, BoxInfo, BoxSpec, RunLimits, SandboxError};
+use bytesbox_sandbox::{BoxActivity, BoxId, BoxInfo, BoxSpec, RunLimits, SandboxError};
 use bytesbox_supervisor::ExitStatus;
 use tokio::io::unix::AsyncFd;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::oneshot;
 
 use crate::ipc::{AsyncChannel, EVENT_BUFFER};
 
@@ -25,14 +25,6 @@ pub type StartResult = Result<(i32, Vec<OwnedFd>), String>;
 struct RunWaiters {
     started: Option<oneshot::Sender<StartResult>>,
     exited: Option<oneshot::Sender<ExitStatus>>,
-}
-
-/// Counters for listing and the idle sweep.
-#[derive(Debug)]
-struct Activity {
-    active_runs: usize,
-    total_runs: u64,
-    last_active: Instant,
 }
 
 /// A live box.
@@ -54,7 +46,8 @@ pub struct SandboxBox {
     pub workspace: Arc<OwnedFd>,
     waiters: Mutex<HashMap<u64, RunWaiters>>,
     next_run: AtomicU64,
-    activity: Mutex<Activity>,
+    /// Its runs, its use, and whether it is being destroyed.
+    pub activity: BoxActivity,
     /// The run cgroup in which the init holds a pre-forked launcher, so a
     /// warm run pays for neither `mkdir` nor a cgroup migration.
     launcher: Mutex<Option<Cgroup>>,
@@ -62,8 +55,6 @@ pub struct SandboxBox {
     preparing_launcher: AtomicBool,
     /// Woken when a launcher preparation ends (stored or not).
     launcher_settled: tokio::sync::Notify,
-    /// Becomes true when the box is being destroyed; runs watch it.
-    destroyed: watch::Sender<bool>,
     /// The box cgroup's OOM-kill count when last looked at.
     box_oom_seen: AtomicU64,
     /// Held while a run cgroup is made and while the box tree is removed,
@@ -93,11 +84,10 @@ impl SandboxBox {
             workspace: Arc::new(workspace),
             waiters: Mutex::new(HashMap::new()),
             next_run: AtomicU64::new(1),
-            activity: Mutex::new(Activity { active_runs: 0, total_runs: 0, last_active: Instant::now() }),
+            activity: BoxActivity::new(),
             launcher: Mutex::new(None),
             preparing_launcher: AtomicBool::new(false),
             launcher_settled: tokio::sync::Notify::new(),
-            destroyed: watch::channel(false).0,
             box_oom_seen: AtomicU64::new(0),
             tree_lock: Mutex::new(()),
         }
@@ -115,11 +105,7 @@ impl SandboxBox {
         if let Ok(mut waiters) = self.waiters.lock() {
             waiters.insert(run_id, RunWaiters { started: Some(started_tx), exited: Some(exited_tx) });
         }
-        if let Ok(mut activity) = self.activity.lock() {
-            activity.active_runs += 1;
-            activity.total_runs += 1;
-            activity.last_active = Instant::now();
-        }
+        self.activity.begin_run();
         (started_rx, exited_rx)
     }
 
@@ -128,10 +114,7 @@ impl SandboxBox {
         if let Ok(mut waiters) = self.waiters.lock() {
             waiters.remove(&run_id);
         }
-        if let Ok(mut activity) = self.activity.lock() {
-            activity.active_runs = activity.active_runs.saturating_sub(1);
-            activity.last_active = Instant::now();
-        }
+        self.activity.finish_run();
     }
 
     /// Takes the cgroup of the prepared launcher, if there is one.
@@ -165,7 +148,7 @@ impl SandboxBox {
     /// Makes a new, empty run cgroup (blocking).
     pub fn make_run_cgroup(&self) -> Result<Cgroup, SandboxError> {
         let _tree = self.tree_lock.lock().map_err(|_| SandboxError::Internal("box tree lock poisoned".into()))?;
-        if self.is_destroyed() {
+        if self.activity.is_destroyed() {
             return Err(SandboxError::BoxGone(self.id.to_string()));
         }
         let name = format!("r{}", self.next_run_id());
@@ -175,7 +158,7 @@ impl SandboxBox {
     /// Prepares a launcher for the next run if there is none: a run cgroup
     /// with default limits, and a process the init forks into it now.
     pub async fn prepare_launcher(self: Arc<Self>) {
-        if self.is_destroyed() || self.preparing_launcher.swap(true, Ordering::AcqRel) {
+        if self.activity.is_destroyed() || self.preparing_launcher.swap(true, Ordering::AcqRel) {
             return;
         }
         let has_launcher = self.launcher.lock().map(|l| l.is_some()).unwrap_or(true);
@@ -199,7 +182,8 @@ impl SandboxBox {
             .await;
             if let Ok(Ok((cgroup, procs))) = prepared {
                 let raw: Vec<_> = procs.iter().map(|fd| fd.as_raw_fd()).collect();
-                let sent = !self.is_destroyed() && self.control.send(&InitRequest::PrepareLauncher, &raw).await.is_ok();
+                let sent = !self.activity.is_destroyed()
+                    && self.control.send(&InitRequest::PrepareLauncher, &raw).await.is_ok();
                 let stored = sent && crate::slot::fill_empty_slot(&self.launcher, cgroup.clone());
                 if !stored {
                     bytesbox_supervisor::discard_cgroup(cgroup).await;
@@ -215,9 +199,7 @@ impl SandboxBox {
     /// idle box does not need. The next run takes the slower path and
     /// prepares a new launcher.
     pub fn release_idle_launcher(&self, after: Duration) -> bool {
-        let idle =
-            self.activity.lock().map(|a| a.active_runs == 0 && a.last_active.elapsed() >= after).unwrap_or(false);
-        if !idle {
+        if !self.activity.idle_for_at_least(after) {
             return false;
         }
         let Some(cgroup) = self.take_launcher() else { return false };
@@ -233,47 +215,15 @@ impl SandboxBox {
         now > self.box_oom_seen.swap(now, Ordering::AcqRel)
     }
 
-    /// A receiver that turns true when the box is destroyed.
-    pub fn destroyed(&self) -> watch::Receiver<bool> {
-        self.destroyed.subscribe()
-    }
-
-    /// Flags the box as being destroyed; returns false if it already was.
-    pub fn mark_destroyed(&self) -> bool {
-        !self.destroyed.send_replace(true)
-    }
-
-    /// Whether the box is being destroyed.
-    pub fn is_destroyed(&self) -> bool {
-        *self.destroyed.borrow()
-    }
-
     /// Idle for longer than its TTL, with no run in flight.
     pub fn is_idle_expired(&self) -> bool {
-        self.activity
-            .lock()
-            .map(|a| a.active_runs == 0 && a.last_active.elapsed() >= self.spec.idle_ttl)
-            .unwrap_or(false)
+        self.activity.idle_for_at_least(self.spec.idle_ttl)
     }
 
     /// A listing entry.
     pub fn info(&self) -> BoxInfo {
-        let (active_runs, total_runs, idle) = self
-            .activity
-            .lock()
-            .map(|a| {
-                let idle = if a.active_runs > 0 { Duration::ZERO } else { a.last_active.elapsed() };
-                (a.active_runs, a.total_runs, idle)
-            })
-            .unwrap_or((0, 0, Duration::ZERO));
-        BoxInfo {
-            id: self.id.clone(),
-            labels: self.spec.labels.clone(),
-            active_runs,
-            total_runs,
-            memory_bytes: self.cgroup.stats().ok().map(|s| s.memory_current_bytes),
-            idle_ms: idle.as_millis().try_into().unwrap_or(u64::MAX),
-        }
+        let memory_bytes = self.cgroup.stats().ok().map(|s| s.memory_current_bytes);
+        self.activity.info(self.id.clone(), self.spec.labels.clone(), memory_bytes)
     }
 
     /// Delivers init events to run waiters until the init goes away. When

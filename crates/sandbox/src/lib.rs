@@ -11,6 +11,8 @@
 //!   [`RunHandle`] that streams [`RunEvent`]s and ends with one [`ExitReport`].
 
 mod backend;
+mod box_activity;
+mod destroyed_ids;
 mod detached;
 mod error;
 mod files;
@@ -22,6 +24,8 @@ mod run_env;
 mod spec;
 
 pub use backend::{Backend, BoxId, BoxInfo};
+pub use box_activity::BoxActivity;
+pub use destroyed_ids::DestroyedIds;
 pub use detached::DetachedWork;
 pub use error::SandboxError;
 pub use files::{FileEntry, PutMode, SkippedEntry, WorkspaceSnapshot};

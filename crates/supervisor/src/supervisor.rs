@@ -3,9 +3,10 @@
 //! It waits for the first of: the main process exiting, the wall-time
 //! deadline, the CPU budget, the output cap, a Stop, the handle being
 //! dropped, the box being destroyed, or the backend losing the run.
-//! Whatever comes first decides the status; the run's cgroup is then
-//! emptied (so double-forked and `setsid` leftovers die too), its
-//! statistics read, the readers drained, and one exit report sent. What
+//! Whatever comes first decides the status; the run's whole tree (its
+//! cgroup, a [`RunTree`]) is then emptied (so double-forked and `setsid`
+//! leftovers die too), its statistics read, the readers drained, and one
+//! exit report sent. What
 //! differs between backends (how the end of the main process is seen and
 //! read, box-wide counters, clean-up) comes through [`RunProcess`].
 
@@ -15,18 +16,16 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use bytesbox_cgroups::Cgroup;
 use bytesbox_sandbox::{ExitReport, RunControl, RunEvent, RunLimits, SandboxError, Stream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::output::{RunOutput, EVENT_QUEUE};
 use crate::status::{decide_status, ExitStatus, KillReason};
+use crate::tree::{kill_tree, RunTree};
 
 /// How often the CPU budget is checked against the cgroup's counter.
 const CPU_CHECK_INTERVAL: Duration = Duration::from_millis(100);
-/// How long emptying a run's cgroup may take before we give up and report.
-pub const KILL_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long output may keep arriving after the whole tree is dead.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -73,7 +72,8 @@ pub trait RunProcess: Send + Sync + 'static {
     async fn after(&self) {}
 }
 
-/// The control side of a run: Kill, and whether it is still running.
+/// The control side of a run: Kill, and whether it is still running. A
+/// backend hands it to [`crate::SupervisedControl`], which alone uses it.
 #[derive(Debug)]
 pub struct RunSwitch {
     kill: mpsc::Sender<()>,
@@ -82,7 +82,7 @@ pub struct RunSwitch {
 
 impl RunSwitch {
     /// `RunFinished` once the run has ended.
-    pub fn check_running(&self) -> Result<(), SandboxError> {
+    pub(crate) fn check_running(&self) -> Result<(), SandboxError> {
         if self.finished.load(Ordering::Acquire) {
             return Err(SandboxError::RunFinished);
         }
@@ -90,7 +90,7 @@ impl RunSwitch {
     }
 
     /// Asks the supervisor to kill the run's whole tree.
-    pub fn kill(&self) -> Result<(), SandboxError> {
+    pub(crate) fn kill(&self) -> Result<(), SandboxError> {
         self.check_running()?;
         let _ = self.kill.try_send(());
         Ok(())
@@ -98,11 +98,12 @@ impl RunSwitch {
 }
 
 /// A run's processes as the supervisor watches them.
-pub struct Watched<P> {
+pub struct Watched<P, T> {
     /// The backend's side.
     pub process: P,
-    /// The run's own cgroup: its counters, and its tree to kill.
-    pub cgroup: Cgroup,
+    /// The run's whole tree (its own cgroup): its counters, and what to
+    /// kill.
+    pub tree: T,
     /// The run's limits (wall time, CPU time).
     pub limits: RunLimits,
     /// When the program was started.
@@ -116,9 +117,9 @@ pub struct Watched<P> {
     pub control: Arc<dyn RunControl>,
 }
 
-impl<P> std::fmt::Debug for Watched<P> {
+impl<P, T> std::fmt::Debug for Watched<P, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Watched").field("cgroup", &self.cgroup).field("limits", &self.limits).finish()
+        f.debug_struct("Watched").field("limits", &self.limits).field("started_at", &self.started_at).finish()
     }
 }
 
@@ -149,12 +150,12 @@ impl Supervision {
     }
 
     /// Starts the supervisor task.
-    pub fn spawn<P: RunProcess>(self, run: Watched<P>) {
+    pub fn spawn<P: RunProcess, T: RunTree>(self, run: Watched<P, T>) {
         tokio::spawn(self.supervise(run));
     }
 
-    async fn supervise<P: RunProcess>(mut self, run: Watched<P>) {
-        let Watched { mut process, cgroup, limits, started_at, mut destroyed, readers, control } = run;
+    async fn supervise<P: RunProcess, T: RunTree>(mut self, run: Watched<P, T>) {
+        let Watched { mut process, tree, limits, started_at, mut destroyed, readers, control } = run;
         let output = self.output.clone();
         let deadline = tokio::time::sleep(Duration::from_millis(limits.wall_time_ms));
         tokio::pin!(deadline);
@@ -180,14 +181,14 @@ impl Supervision {
                 _ = destroyed.wait_for(|d| *d), if reason.is_none() => kill_now = Some(KillReason::Requested),
                 _ = output.events().closed(), if reason.is_none() => kill_now = Some(KillReason::Requested),
                 _ = cpu_check.tick(), if reason.is_none() => {
-                    if cgroup.cpu_usage_ns().unwrap_or(0) >= cpu_budget_ns {
+                    if tree.cpu_usage_ns() >= cpu_budget_ns {
                         kill_now = Some(KillReason::CpuLimit);
                     }
                 }
             }
             if let Some(why) = kill_now {
                 reason.get_or_insert(why);
-                kill_tree(&cgroup).await;
+                kill_tree(&tree).await;
             }
         };
         // A box is marked destroyed before its processes are killed, so an
@@ -202,8 +203,8 @@ impl Supervision {
         }
         let wall = started_at.elapsed();
         // The main process is gone; anything it left behind dies now.
-        kill_tree(&cgroup).await;
-        let stats = cgroup.stats().unwrap_or_default();
+        kill_tree(&tree).await;
+        let stats = tree.stats();
         self.finished.store(true, Ordering::Release);
         drop(control);
         let output_lost = drain(readers).await;
@@ -237,30 +238,9 @@ impl Supervision {
         };
         let _ = output.events().send(RunEvent::Exit(report)).await;
         process.forget();
-        let _ = tokio::task::spawn_blocking(move || {
-            let _ = cgroup.remove();
-        })
-        .await;
+        let _ = tokio::task::spawn_blocking(move || tree.remove()).await;
         process.after().await;
     }
-}
-
-/// Kills every process of the run (blocking work on a blocking thread).
-async fn kill_tree(cgroup: &Cgroup) {
-    if cgroup.pids().map(|p| p.is_empty()).unwrap_or(false) {
-        return;
-    }
-    let cgroup = cgroup.clone();
-    let _ = tokio::task::spawn_blocking(move || cgroup.kill_all(KILL_TIMEOUT)).await;
-}
-
-/// Kills and removes a run cgroup that will not be used (or is used up).
-pub async fn discard_cgroup(cgroup: Cgroup) {
-    let _ = tokio::task::spawn_blocking(move || {
-        let _ = cgroup.kill_all(KILL_TIMEOUT);
-        let _ = cgroup.remove();
-    })
-    .await;
 }
 
 /// Waits for the readers to reach the end of their streams; true when one
