@@ -439,7 +439,8 @@ pub async fn import(
     };
     // No single file larger than a project may be to run: a zip brings
     // nothing that could never run.
-    let (project, entries) = files.import_zip(&user.id, &name, archive, &quota, state.max_project_bytes).await?;
+    let (project, entries) =
+        files.import_zip(&user.id, &name, archive, &quota, state.config.projects.max_bytes).await?;
     Ok((StatusCode::CREATED, Json(project_with_files(&project, &entries))).into_response())
 }
 
@@ -520,9 +521,9 @@ pub async fn load_saved_project(
     // The files go to the run as they are: no encoding for the frame's
     // sake only to decode them again. The run's caps on a project are
     // checked against the index before any content is read.
-    let max_files = u64::try_from(state.max_files).unwrap_or(u64::MAX);
+    let max_files = u64::try_from(state.config.projects.max_files).unwrap_or(u64::MAX);
     let saved_files = files
-        .read_all_within(&user.id, &id, max_files, state.max_project_bytes)
+        .read_all_within(&user.id, &id, max_files, state.config.projects.max_bytes)
         .await
         .map_err(|error| match error {
             FilesError::TooLarge { what: SizeLimit::ProjectFiles, limit } => {
