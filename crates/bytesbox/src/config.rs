@@ -303,6 +303,13 @@ mod tests {
     }
 
     #[test]
+    fn objects_in_process_memory_are_refused() {
+        let error = FileConfig::load(None).unwrap().resolve(&serve_args(&["--objects", "memory:"]), 1 << 20);
+        let error = format!("{:#}", error.unwrap_err());
+        assert!(error.contains("--objects") && error.contains("lost at the next restart"), "{error}");
+    }
+
+    #[test]
     fn defaults_are_consistent() {
         let config = FileConfig::load(None).unwrap();
         config.limits.validate().unwrap();
