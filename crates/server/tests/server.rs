@@ -13,10 +13,13 @@ use std::time::Duration;
 use bytesbox_engine::{AdmissionConfig, Engine, StageKind, StagePlan};
 use bytesbox_native::{NativeBackend, NativeConfig};
 use bytesbox_sandbox::{Backend, RunSpec};
-use bytesbox_server::app::{router, AppState};
+use bytesbox_server::accounts::Accounts;
+use bytesbox_server::app::AppState;
+use bytesbox_server::config::ServerConfig;
 use bytesbox_server::metrics::Metrics;
 use bytesbox_server::planner::{Plan, PlanError, PlanRequest, Planner};
-use bytesbox_server::rate_limit::{RateLimitConfig, RateLimits};
+use bytesbox_server::rate_limit::RateLimitConfig;
+use bytesbox_server::routes::router;
 use bytesbox_server::session::{SessionConfig, Sessions};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -130,10 +133,14 @@ async fn start_custom(options: Options) -> Server {
     serve(build(options).await).await
 }
 
-/// A test server before it serves: its state, backend and sessions, for a
-/// test to add to (accounts, plans) first.
+/// A test server before it serves: its settings, backend, sessions and
+/// the rest of its state, for a test to change or add to (accounts,
+/// plans) first.
 struct Built {
-    state: AppState,
+    config: ServerConfig,
+    planner: Arc<dyn Planner>,
+    metrics: Arc<Metrics>,
+    accounts: Option<Arc<Accounts>>,
     backend: NativeBackend,
     sessions: Arc<Sessions>,
 }
@@ -152,14 +159,14 @@ async fn build(options: Options) -> Built {
     let metrics = Arc::new(Metrics::new());
     let engine = Engine::new(Arc::new(backend.clone()), admission).with_observer(metrics.clone());
     let sessions = Sessions::new(engine, SessionConfig { grace, ..SessionConfig::default() });
-    let mut state = AppState::new(sessions.clone(), planner, metrics);
-    state.rate_limits = RateLimits::new(&rate_limit);
-    Built { state, backend, sessions }
+    let config = ServerConfig { rate_limit, ..ServerConfig::default() };
+    Built { config, planner, metrics, accounts: None, backend, sessions }
 }
 
 /// Serves a built server on an ephemeral port.
 async fn serve(built: Built) -> Server {
-    let Built { state, backend, sessions } = built;
+    let Built { config, planner, metrics, accounts, backend, sessions } = built;
+    let state = AppState::new(config, sessions.clone(), planner, metrics, accounts);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("ws://{}/api/v1/ws", listener.local_addr().unwrap());
     let app = router(Arc::new(state)).into_make_service_with_connect_info::<std::net::SocketAddr>();

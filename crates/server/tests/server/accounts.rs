@@ -39,7 +39,7 @@ async fn start_accounts_with(config: AccountsConfig, plans_toml: &str, on_disk: 
     // the way of tests that run many times.
     let no_rate_limit = RateLimitConfig { per_minute: 0, burst: 0, trust_forwarded_for: false };
     let mut built = build(Options { rate_limit: no_rate_limit, ..Options::catalog() }).await;
-    let plans = Plans::new(&configured, &built.state.default_limits, &built.state.max_limits).unwrap();
+    let plans = Plans::new(&configured, &built.config.limits.default, &built.config.limits.max).unwrap();
     // Project files in memory unless asked: the project routes work,
     // nothing outlives the test.
     let objects = if on_disk {
@@ -48,7 +48,7 @@ async fn start_accounts_with(config: AccountsConfig, plans_toml: &str, on_disk: 
         bytesbox_store::Objects::in_memory()
     };
     let accounts = Accounts::new(store.clone(), plans, config).with_objects(objects);
-    built.state.accounts = Some(Arc::new(accounts));
+    built.accounts = Some(Arc::new(accounts));
     let server = serve(built).await;
     let ws_url = server.url.clone();
     AccountsServer {

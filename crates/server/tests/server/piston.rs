@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use bytesbox_engine::AdmissionConfig;
 use bytesbox_sandbox::Backend;
-use bytesbox_server::app::{router, AppState};
+use bytesbox_server::app::AppState;
 use bytesbox_server::catalog_planner::CatalogPlanner;
-use bytesbox_server::piston::PistonConfig;
+use bytesbox_server::config::{PistonConfig, ServerConfig};
+use bytesbox_server::routes::router;
 use bytesbox_testkit::require_root;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -137,12 +138,12 @@ async fn piston_execute_times_out_with_sigkill_and_refuses_bad_requests() {
         body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
         body
     };
+    let max = ServerConfig::default().limits.max;
+    let too_long = format!("run_timeout cannot exceed the configured limit of {}", max.wall_time_ms);
+    let too_big = format!("compile_memory_limit cannot exceed the configured limit of {}", max.memory_bytes);
     let cases = [
-        (hello(json!({"run_timeout": 999_999_999})), "run_timeout cannot exceed the configured limit of 86400000"),
-        (
-            hello(json!({"compile_memory_limit": 1u64 << 60})),
-            "compile_memory_limit cannot exceed the configured limit of 17179869184",
-        ),
+        (hello(json!({"run_timeout": 999_999_999})), too_long.as_str()),
+        (hello(json!({"compile_memory_limit": 1u64 << 60})), too_big.as_str()),
         (hello(json!({"run_timeout": "5s"})), "If specified, run_timeout must be a number"),
         (hello(json!({"run_cpu_time": -3})), "run_cpu_time must be non-negative"),
         (hello(json!({"language": "cobol"})), "cobol-* runtime is unknown"),
@@ -460,9 +461,10 @@ async fn piston_connect_closes_with_piston_s_codes() {
 
     // The timeout is configurable: the same server state behind a router
     // with a 100 ms init timeout.
-    let state =
-        Arc::new(AppState::new(server.sessions.clone(), catalog(), Arc::new(bytesbox_server::metrics::Metrics::new())));
-    let app = router(state).layer(axum::Extension(PistonConfig { init_timeout: Duration::from_millis(100) }));
+    let config =
+        ServerConfig { piston: PistonConfig { init_timeout: Duration::from_millis(100) }, ..ServerConfig::default() };
+    let metrics = Arc::new(bytesbox_server::metrics::Metrics::new());
+    let app = router(Arc::new(AppState::new(config, server.sessions.clone(), catalog(), metrics, None)));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("ws://{}/api/v2/connect", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });

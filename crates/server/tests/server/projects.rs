@@ -51,20 +51,23 @@ async fn start_projects() -> ProjectsServer {
     start_projects_with(|_| {}).await
 }
 
-/// A server with projects whose state `adjust` may change first.
-async fn start_projects_with(adjust: impl FnOnce(&mut AppState)) -> ProjectsServer {
+/// A server with projects whose settings `adjust` may change first.
+async fn start_projects_with(adjust: impl FnOnce(&mut ServerConfig)) -> ProjectsServer {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_in_data_dir(dir.path()).await.unwrap();
     let objects = Objects::open(&ObjectsConfig::local_in_data_dir(dir.path())).unwrap();
     let options = Options { admission: AdmissionConfig { max_running: 2, max_queued: 4 }, ..Options::shell() };
     let mut built = build(options).await;
-    adjust(&mut built.state);
+    adjust(&mut built.config);
     let tiny = PlanConfig { max_projects: Some(2), max_files: Some(3), max_bytes: Some(1000), ..PlanConfig::default() };
-    let plans =
-        Plans::new(&BTreeMap::from([("tiny".to_owned(), tiny)]), &built.state.default_limits, &built.state.max_limits)
-            .unwrap();
+    let plans = Plans::new(
+        &BTreeMap::from([("tiny".to_owned(), tiny)]),
+        &built.config.limits.default,
+        &built.config.limits.max,
+    )
+    .unwrap();
     let accounts = Accounts::new(store.clone(), plans, AccountsConfig::default()).with_objects(objects);
-    built.state.accounts = Some(Arc::new(accounts));
+    built.accounts = Some(Arc::new(accounts));
     let server = serve(built).await;
     let address = server.url.trim_start_matches("ws://").trim_end_matches("/api/v1/ws").to_string();
     ProjectsServer { address, store, server, dir }
@@ -527,7 +530,7 @@ async fn a_saved_project_over_the_run_cap_is_refused_before_its_files_are_read()
     if !require_root("a_saved_project_over_the_run_cap_is_refused_before_its_files_are_read") {
         return;
     }
-    let server = start_projects_with(|state| state.max_project_bytes = 64 << 10).await;
+    let server = start_projects_with(|config| config.projects.max_bytes = 64 << 10).await;
     let user = server.user("default").await;
     let half = "x".repeat(40 << 10);
     let mut ids = Vec::new();
