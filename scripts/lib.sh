@@ -1,4 +1,5 @@
 # Shared helpers of the project's scripts. Sourced, not run.
+# shellcheck shell=bash
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -13,11 +14,15 @@ ensure_apt() {
     [ ${#missing[@]} -eq 0 ] && return 0
     [ "$(id -u)" -eq 0 ] || die "missing Debian packages: ${missing[*]} (run as root to install them)"
     say "installing ${missing[*]}"
-    if [ -z "${BYTESBOX_APT_UPDATED:-}" ]; then
-        DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
-        export BYTESBOX_APT_UPDATED=1
-    fi
+    apt_update_once
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# apt-get update, at most once per script (and its children).
+apt_update_once() {
+    [ -z "${BYTESBOX_APT_UPDATED:-}" ] || return 0
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    export BYTESBOX_APT_UPDATED=1
 }
 
 # The Rust toolchain comes from rustup; a new shell may not have it on PATH.
@@ -220,4 +225,50 @@ PY
 s3_mock_answers() {
     "$1/bin/python" -c 'import sys, urllib.request; urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/", timeout=2).close()' \
         "$2" >/dev/null 2>&1
+}
+
+# What the cgroup v2 VM stage (scripts/vm-cgroup2) needs: QEMU (plain
+# emulation; KVM is not used), a static busybox for the guest's initramfs,
+# and Debian's current kernel, the image package that linux-image-amd64
+# depends on. The kernel is extracted under the target directory
+# (target/vm/kernel/PACKAGE_VERSION, with a busybox depmod), not installed:
+# installing it would run its hooks (an initramfs build, boot loader
+# updates) and write the host's /boot and /lib/modules for a kernel the host
+# never boots. Older extracted kernels are removed. Sets VM_KERNEL_DIR.
+ensure_vm_tools() {
+    ensure_apt qemu-system-x86 busybox-static
+    if ! ensure_vm_kernel; then
+        # Stale package lists name a kernel the archive no longer has.
+        apt_update_once
+        ensure_vm_kernel || die "could not download Debian's kernel (linux-image-amd64)"
+    fi
+}
+
+# ensure_vm_tools' kernel: fails when apt cannot name or download it. It
+# runs as an `if` condition, where `set -e` does not apply: every step
+# checks its own status.
+ensure_vm_kernel() {
+    local package version kernels download
+    package="$(apt-cache depends linux-image-amd64 2>/dev/null \
+        | sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*\)$/\1/p' | head -n 1)"
+    [ -n "$package" ] || return 1
+    version="$(apt-cache show --no-all-versions "$package" | sed -n 's/^Version: //p' | head -n 1)"
+    [ -n "$version" ] || return 1
+    kernels="$(mkdir -p "${CARGO_TARGET_DIR:-target}/vm/kernel" && cd "${CARGO_TARGET_DIR:-target}/vm/kernel" && pwd)"
+    VM_KERNEL_DIR="$kernels/${package}_$version"
+    [ -f "$VM_KERNEL_DIR/.complete" ] && return 0
+    say "vm: downloading $package $version (extracted into the target directory, not installed)"
+    download="$(mktemp -d)"
+    if ! (cd "$download" && apt-get download -qq -o APT::Sandbox::User=root "$package=$version" >/dev/null); then
+        rm -rf "$download"
+        return 1
+    fi
+    find "$kernels" -mindepth 1 -maxdepth 1 -exec rm -rf {} + || die "could not clear $kernels"
+    mkdir -p "$VM_KERNEL_DIR" || die "could not create $VM_KERNEL_DIR"
+    dpkg-deb -x "$download"/*.deb "$VM_KERNEL_DIR" || die "could not extract $package"
+    rm -rf "$download"
+    local release="${package#linux-image-}"
+    [ -d "$VM_KERNEL_DIR/lib/modules/$release" ] || die "$package has no lib/modules/$release"
+    busybox depmod -b "$VM_KERNEL_DIR" "$release" || die "depmod of $package failed"
+    touch "$VM_KERNEL_DIR/.complete" || die "could not write to $VM_KERNEL_DIR"
 }

@@ -1,18 +1,52 @@
-//! The TOML configuration file of `bytesbox serve`.
+//! The settings of `bytesbox serve`: the TOML file as written
+//! ([`FileConfig`]), and what it and the command line resolve to, once, at
+//! start-up ([`ServeConfig`]), which nothing changes after. A setting the
+//! file leaves out takes the default of the type it configures, written
+//! once, where that type is.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
+use bytesbox_engine::AdmissionConfig;
 use bytesbox_native::NativeConfig;
-use bytesbox_sandbox::RunLimits;
+use bytesbox_sandbox::BoxSpec;
 use bytesbox_server::accounts::origin::origin_of_url;
-use bytesbox_server::accounts::{AccountsConfig, PlanConfig, SignInRates};
+use bytesbox_server::accounts::{AccountsConfig, PlanConfig, Plans, SignInRates};
+use bytesbox_server::config::{LimitsConfig, PistonConfig, ProjectCaps, ServerConfig};
 use bytesbox_server::connections::ConnectionConfig;
 use bytesbox_server::rate_limit::RateLimitConfig;
-use bytesbox_store::StorageLimits;
+use bytesbox_server::session::SessionConfig;
+use bytesbox_store::{ObjectsConfig, StorageLimits};
 use serde::Deserialize;
+
+use crate::cli::ServeArgs;
+
+/// Descriptors kept out of `[connections] max_total`'s reach: boxes'
+/// sockets and pidfds, the database, the object store, the jailer.
+const RESERVED_FILES: u64 = 1024;
+
+/// Everything `bytesbox serve` is configured with, resolved.
+#[derive(Debug)]
+pub struct ServeConfig {
+    /// The HTTP application's settings.
+    pub server: ServerConfig,
+    /// The native backend.
+    pub native: NativeConfig,
+    /// Sessions.
+    pub sessions: SessionConfig,
+    /// How long running programs get to finish on SIGTERM.
+    pub drain: Duration,
+    /// Runs at once and waiting.
+    pub admission: AdmissionConfig,
+    /// Accounts and guests.
+    pub accounts: AccountsConfig,
+    /// Resource plans, resolved over `server.limits`.
+    pub plans: Plans,
+    /// Where saved projects' file contents are kept.
+    pub objects: ObjectsConfig,
+}
 
 /// Everything not on the command line. Every section is optional.
 #[derive(Debug, Default, Deserialize)]
@@ -23,7 +57,7 @@ pub struct FileConfig {
     /// Sessions.
     pub sessions: SessionsConfig,
     /// Admission control.
-    pub admission: AdmissionConfig,
+    pub admission: AdmissionSection,
     /// Limits of runs.
     pub limits: LimitsConfig,
     /// Per-client rate limits.
@@ -96,12 +130,12 @@ impl Default for AccountsSection {
     fn default() -> Self {
         let defaults = AccountsConfig::default();
         AccountsSection {
-            guests: true,
-            signup: true,
-            secure_cookies: None,
+            guests: defaults.guests,
+            signup: defaults.signup,
+            secure_cookies: defaults.secure_cookies,
             public_url: None,
-            allowed_origins: Vec::new(),
-            session_days: 30,
+            allowed_origins: defaults.allowed_origins,
+            session_days: defaults.session_ttl.as_secs() / SECONDS_PER_DAY,
             signups_per_address_per_day: defaults.sign_in.signups_per_address_per_day,
             storage_budget_bytes: defaults.storage.budget_bytes.unwrap_or(0),
             storage_min_free_bytes: defaults.storage.min_free_bytes,
@@ -112,17 +146,19 @@ impl Default for AccountsSection {
     }
 }
 
+const SECONDS_PER_DAY: u64 = 24 * 3600;
+
 impl AccountsSection {
-    /// The server's account settings.
-    /// (`trust_forwarded_for` is decided by `[rate_limit]`, which finds
-    /// every request's client address, sign-ins' too.)
-    pub fn to_config(&self, _trust_forwarded_for: bool) -> AccountsConfig {
+    /// The server's account settings. (Whether proxy headers are trusted
+    /// is `[rate_limit] trust_forwarded_for`, which finds every request's
+    /// client address, sign-ins' too.)
+    pub fn to_config(&self) -> AccountsConfig {
         AccountsConfig {
             guests: self.guests,
             signup: self.signup,
             secure_cookies: self.secure_cookies,
             allowed_origins: self.public_origin().into_iter().chain(self.allowed_origins.iter().cloned()).collect(),
-            session_ttl: Duration::from_secs(self.session_days.clamp(1, 365) * 24 * 3600),
+            session_ttl: Duration::from_secs(self.session_days.clamp(1, 365) * SECONDS_PER_DAY),
             sign_in: SignInRates {
                 per_address: self.sign_in_per_address.to_config(),
                 per_address_and_username: self.sign_in_per_address_and_username.to_config(),
@@ -158,46 +194,39 @@ pub struct SessionsConfig {
 
 impl Default for SessionsConfig {
     fn default() -> Self {
-        SessionsConfig { grace_secs: 30, idle_ttl_secs: 60, max_runs: 8, drain_secs: 10 }
+        let defaults = SessionConfig::default();
+        SessionsConfig {
+            grace_secs: defaults.grace.as_secs(),
+            idle_ttl_secs: defaults.box_spec.idle_ttl.as_secs(),
+            max_runs: defaults.max_runs,
+            drain_secs: 10,
+        }
+    }
+}
+
+impl SessionsConfig {
+    fn resolve(&self) -> SessionConfig {
+        let box_spec = BoxSpec { idle_ttl: Duration::from_secs(self.idle_ttl_secs.max(1)), ..BoxSpec::default() };
+        SessionConfig { grace: Duration::from_secs(self.grace_secs), box_spec, max_runs: self.max_runs.max(1) }
     }
 }
 
 /// `[admission]`; zero means "sized to this machine".
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct AdmissionConfig {
+pub struct AdmissionSection {
     /// Runs at once.
     pub max_running: usize,
     /// Runs waiting.
     pub max_queued: usize,
 }
 
-/// `[limits]`: defaults and maxima of runs.
-#[derive(Debug, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct LimitsConfig {
-    /// Limits of a run that asks for none.
-    pub default: RunLimits,
-    /// The most a run may ask for.
-    pub max: RunLimits,
-}
-
-impl Default for LimitsConfig {
-    fn default() -> Self {
-        let default = RunLimits::default();
-        // The design brief's defaults, with headroom a request may ask for.
-        let max = RunLimits {
-            memory_bytes: 1024 * 1024 * 1024,
-            cpu_millicores: 2000,
-            pids: 512,
-            wall_time_ms: 300_000,
-            cpu_time_ms: 300_000,
-            output_bytes: 16 * 1024 * 1024,
-            open_files: 4096,
-            file_size_bytes: 1024 * 1024 * 1024,
-            stack_bytes: 64 * 1024 * 1024,
-        };
-        LimitsConfig { default, max }
+impl AdmissionSection {
+    fn resolve(&self) -> AdmissionConfig {
+        match (self.max_running, self.max_queued) {
+            (0, _) | (_, 0) => AdmissionConfig::for_this_machine(),
+            (max_running, max_queued) => AdmissionConfig { max_running, max_queued },
+        }
     }
 }
 
@@ -207,16 +236,46 @@ impl FileConfig {
         let Some(path) = path else { return Ok(FileConfig::default()) };
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let config: FileConfig = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-        config.limits.default.validate_within(&config.limits.max).context("[limits] default exceeds max")?;
+        config.limits.validate().map_err(anyhow::Error::msg)?;
         if let Some(url) = &config.accounts.public_url {
             origin_of_url(url).map_err(anyhow::Error::msg).context("[accounts] public_url")?;
         }
         Ok(config)
     }
 
-    /// The grace period.
-    pub fn grace(&self) -> Duration {
-        Duration::from_secs(self.sessions.grace_secs)
+    /// Resolves the file and the command line into the settings the
+    /// server starts with. `open_files` is the process's open-file limit:
+    /// connections past it would fail anyway, and starve boxes, the
+    /// database and the jailer of descriptors first.
+    pub fn resolve(self, args: &ServeArgs, open_files: u64) -> anyhow::Result<ServeConfig> {
+        let plans = Plans::new(&self.plans, &self.limits.default, &self.limits.max).context("[plans]")?;
+        let objects = ObjectsConfig::parse(&args.store.objects, &args.store.data_dir).context("--objects")?;
+        let mut connections = self.connections;
+        let fitting = usize::try_from(open_files.saturating_sub(RESERVED_FILES)).unwrap_or(usize::MAX).max(1);
+        if connections.max_total > fitting {
+            tracing::warn!(
+                configured = connections.max_total,
+                fitting,
+                "[connections] max_total lowered to fit the open-file limit"
+            );
+            connections.max_total = fitting;
+        }
+        Ok(ServeConfig {
+            server: ServerConfig {
+                limits: self.limits,
+                projects: ProjectCaps::default(),
+                rate_limit: self.rate_limit,
+                connections,
+                piston: PistonConfig::default(),
+            },
+            native: self.native,
+            sessions: self.sessions.resolve(),
+            drain: Duration::from_secs(self.sessions.drain_secs),
+            admission: self.admission.resolve(),
+            accounts: self.accounts.to_config(),
+            plans,
+            objects,
+        })
     }
 }
 
@@ -224,11 +283,37 @@ impl FileConfig {
 mod tests {
     use super::*;
 
+    fn serve_args(flags: &[&str]) -> ServeArgs {
+        use clap::Parser as _;
+        let argv = ["bytesbox", "serve", "--data-dir", "/srv/bytesbox"].iter().chain(flags);
+        match crate::cli::Cli::parse_from(argv).command {
+            crate::cli::Command::Serve(args) => args,
+            other => panic!("not serve: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn resolving_fits_connections_to_the_open_files_and_keeps_the_defaults() {
+        let config = FileConfig::load(None).unwrap().resolve(&serve_args(&[]), 1024 + 100).unwrap();
+        assert_eq!(config.server.connections.max_total, 100, "1024 descriptors stay for the rest");
+        let roomy = FileConfig::load(None).unwrap().resolve(&serve_args(&[]), 1 << 20).unwrap();
+        assert_eq!(roomy.server, ServerConfig::default(), "no file: the server's own defaults");
+        assert_eq!(roomy.objects, ObjectsConfig::local_in_data_dir(Path::new("/srv/bytesbox")));
+        assert_eq!(roomy.sessions.grace, SessionConfig::default().grace);
+    }
+
+    #[test]
+    fn objects_in_process_memory_are_refused() {
+        let error = FileConfig::load(None).unwrap().resolve(&serve_args(&["--objects", "memory:"]), 1 << 20);
+        let error = format!("{:#}", error.unwrap_err());
+        assert!(error.contains("--objects") && error.contains("lost at the next restart"), "{error}");
+    }
+
     #[test]
     fn defaults_are_consistent() {
         let config = FileConfig::load(None).unwrap();
-        config.limits.default.validate_within(&config.limits.max).unwrap();
-        assert_eq!(config.grace(), Duration::from_secs(30));
+        config.limits.validate().unwrap();
+        assert_eq!(config.sessions.resolve().grace, SessionConfig::default().grace);
     }
 
     #[test]
@@ -253,7 +338,7 @@ mod tests {
         let public = dir.join("public.toml");
         std::fs::write(&public, "[accounts]\npublic_url = \"https://IDE.example.com/\"\n").unwrap();
         let config = FileConfig::load(Some(&public)).unwrap();
-        let origins = config.accounts.to_config(false).allowed_origins;
+        let origins = config.accounts.to_config().allowed_origins;
         assert_eq!(origins, ["https://ide.example.com"]);
         let not_a_url = dir.join("not_a_url.toml");
         std::fs::write(&not_a_url, "[accounts]\npublic_url = \"ide.example.com\"\n").unwrap();
@@ -267,7 +352,7 @@ mod tests {
 
     #[test]
     fn account_limits_default_to_the_servers_and_are_read_from_the_file() {
-        let defaults = FileConfig::load(None).unwrap().accounts.to_config(false);
+        let defaults = FileConfig::load(None).unwrap().accounts.to_config();
         let builtin = AccountsConfig::default();
         assert_eq!((&defaults.sign_in, defaults.storage), (&builtin.sign_in, builtin.storage));
 
@@ -276,7 +361,7 @@ mod tests {
              [accounts.sign_in_per_address_and_username]\nper_minute = 2\nburst = 4\n",
         )
         .unwrap();
-        let config = configured.accounts.to_config(false);
+        let config = configured.accounts.to_config();
         assert_eq!(config.sign_in.signups_per_address_per_day, 3);
         assert_eq!(config.storage, StorageLimits { budget_bytes: Some(1000), min_free_bytes: 0 });
         assert_eq!(
@@ -285,6 +370,6 @@ mod tests {
         );
         assert_eq!(config.sign_in.per_address, builtin.sign_in.per_address);
         let unbudgeted: FileConfig = toml::from_str("[accounts]\nstorage_budget_bytes = 0\n").unwrap();
-        assert_eq!(unbudgeted.accounts.to_config(false).storage.budget_bytes, None);
+        assert_eq!(unbudgeted.accounts.to_config().storage.budget_bytes, None);
     }
 }

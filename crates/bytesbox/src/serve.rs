@@ -5,19 +5,19 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use bytesbox_docker::{detect_runtimes, DockerBackend, DockerConfig};
-use bytesbox_engine::{AdmissionConfig, Engine};
+use bytesbox_engine::Engine;
 use bytesbox_native::NativeBackend;
 use bytesbox_runtimes::Catalog;
-use bytesbox_sandbox::{Backend, BoxSpec};
-use bytesbox_server::accounts::{Accounts, Plans};
-use bytesbox_server::app::{router, AppState};
+use bytesbox_sandbox::Backend;
+use bytesbox_server::accounts::Accounts;
+use bytesbox_server::app::AppState;
 use bytesbox_server::catalog_planner::CatalogPlanner;
 use bytesbox_server::listener::ListenerSettings;
 use bytesbox_server::metrics::Metrics;
-use bytesbox_server::rate_limit::RateLimits;
-use bytesbox_server::session::{SessionConfig, Sessions};
+use bytesbox_server::routes::router;
+use bytesbox_server::session::Sessions;
 use bytesbox_server::web::{with_web_ui, WebAssets};
-use bytesbox_store::{Objects, ObjectsConfig};
+use bytesbox_store::Objects;
 
 use crate::cli::{BackendKind, ServeArgs};
 use crate::config::FileConfig;
@@ -25,25 +25,12 @@ use crate::config::FileConfig;
 /// Serves until SIGTERM or Ctrl+C, then drains and exits cleanly.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_json);
-    let mut config = FileConfig::load(args.config.as_deref())?;
-    let open_files = raise_open_file_limit();
-    // Connections past the open-file limit would fail anyway, and starve
-    // boxes, the database and the jailer of descriptors first.
-    let fitting = usize::try_from(open_files.saturating_sub(RESERVED_FILES)).unwrap_or(usize::MAX).max(1);
-    if config.connections.max_total > fitting {
-        tracing::warn!(
-            configured = config.connections.max_total,
-            fitting,
-            "[connections] max_total lowered to fit the open-file limit"
-        );
-        config.connections.max_total = fitting;
-    }
+    let config = FileConfig::load(args.config.as_deref())?.resolve(&args, raise_open_file_limit())?;
     let data_dir = &args.store.data_dir;
     std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
     // The store first: a wrong DATABASE_URL should fail before the
     // sandbox backend starts.
     let store = crate::admin::open_store(&args.store).await?;
-    let plans = Plans::new(&config.plans, &config.limits.default, &config.limits.max).context("[plans]")?;
     // Native runtimes are this host's programs; Docker's are whatever the
     // runtime images hold, probed in a box of each image.
     let (backend, planner): (Arc<dyn Backend>, CatalogPlanner) = match args.backend {
@@ -58,37 +45,22 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             (Arc::new(docker), CatalogPlanner::with_statuses(catalog, statuses))
         }
     };
-    let admission = match (config.admission.max_running, config.admission.max_queued) {
-        (0, _) | (_, 0) => AdmissionConfig::for_this_machine(),
-        (max_running, max_queued) => AdmissionConfig { max_running, max_queued },
-    };
     let metrics = Arc::new(Metrics::new());
-    let engine = Engine::new(backend.clone(), admission).with_observer(metrics.clone());
-    let box_spec =
-        BoxSpec { idle_ttl: Duration::from_secs(config.sessions.idle_ttl_secs.max(1)), ..BoxSpec::default() };
-    let sessions = Sessions::new(
-        engine.clone(),
-        SessionConfig { grace: config.grace(), box_spec, max_runs: config.sessions.max_runs.max(1) },
-    );
+    let engine = Engine::new(backend.clone(), config.admission).with_observer(metrics.clone());
+    let sessions = Sessions::new(engine.clone(), config.sessions.clone());
     let planner = Arc::new(planner);
     for runtime in planner.statuses() {
         tracing::info!(runtime = %runtime.id, available = runtime.available, version = ?runtime.version, "runtime");
     }
-    let mut state = AppState::new(sessions.clone(), planner, metrics).with_connections(config.connections.clone());
-    state.rate_limits = RateLimits::new(&config.rate_limit);
-    state.default_limits = config.limits.default.clone();
-    state.max_limits = config.limits.max.clone();
-    let accounts_config = config.accounts.to_config(config.rate_limit.trust_forwarded_for);
     tracing::info!(
         database = ?store.database(),
-        guests = accounts_config.guests,
-        signup = accounts_config.signup,
+        guests = config.accounts.guests,
+        signup = config.accounts.signup,
         "accounts"
     );
-    let objects_config = ObjectsConfig::parse(&args.store.objects, data_dir).context("--objects")?;
-    let objects = Objects::open(&objects_config).context("opening the object store for project files")?;
-    tracing::info!(objects = ?objects_config, "project files");
-    let accounts = Accounts::new(store.clone(), plans, accounts_config).with_objects(objects);
+    let objects = Objects::open(&config.objects).context("opening the object store for project files")?;
+    tracing::info!(objects = ?config.objects, "project files");
+    let accounts = Accounts::new(store.clone(), config.plans.clone(), config.accounts.clone()).with_objects(objects);
     if let Some(files) = accounts.files.clone() {
         // What a crash (or a failed best-effort delete) left behind:
         // objects no index row points at. At start-up, then daily; an
@@ -103,7 +75,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             }
         });
     }
-    state.accounts = Some(Arc::new(accounts));
+    let state = AppState::new(config.server.clone(), sessions.clone(), planner, metrics, Some(Arc::new(accounts)));
     let listener =
         tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
     let address = listener.local_addr()?;
@@ -114,18 +86,18 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         WebAssets::NotBuilt(dir) => tracing::warn!(dir = %dir.display(), "the web IDE is not built; `/` says how"),
     }
     let settings = ListenerSettings {
-        config: config.connections.clone(),
-        trusted_proxy: config.rate_limit.trust_forwarded_for,
-        budget: state.memory.clone(),
+        config: config.server.connections.clone(),
+        trusted_proxy: config.server.rate_limit.trust_forwarded_for,
+        budget: state.memory_budget().clone(),
     };
     tracing::info!(connections = ?settings.config, "connection limits");
     let app = with_web_ui(router(Arc::new(state)), &web);
     let server = tokio::spawn(bytesbox_server::listener::serve(listener, app, settings));
 
     shutdown_signal().await;
-    tracing::info!("draining: no new runs; running ones get {} s", config.sessions.drain_secs);
+    tracing::info!("draining: no new runs; running ones get {} s", config.drain.as_secs());
     engine.close();
-    let deadline = Instant::now() + Duration::from_secs(config.sessions.drain_secs);
+    let deadline = Instant::now() + config.drain;
     while engine.admission().stats().running > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -162,10 +134,6 @@ fn init_logging(json: bool) {
         builder.init();
     }
 }
-
-/// Descriptors kept out of `[connections] max_total`'s reach: boxes'
-/// sockets and pidfds, the database, the object store, the jailer.
-const RESERVED_FILES: u64 = 1024;
 
 /// Every connected session holds a socket: take the whole hard limit on
 /// open files rather than the usual soft 1024. Returns the limit now in

@@ -6,10 +6,11 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -61,13 +62,31 @@ fn sleeper() -> Child {
     Command::new("sleep").arg("60").spawn().expect("spawn sleep")
 }
 
-/// Starts `program args...` with a piped stdin; the program is expected to
-/// read one line before doing anything, so it can be moved into a cgroup
-/// first and everything it does is accounted there.
+/// Starts `program args...` with a piped stdin and stdout; the program is
+/// expected to read one line before doing anything, so it can be moved into
+/// a cgroup first and everything it does is accounted there.
 fn gated(program: &str, args: &[&str]) -> (Child, ChildStdin) {
-    let mut child = Command::new(program).args(args).stdin(Stdio::piped()).spawn().expect("spawn gated program");
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn gated program");
     let stdin = child.stdin.take().expect("piped stdin");
     (child, stdin)
+}
+
+/// The first line a child prints on `output`, waiting at most `limit`, so
+/// a child that never gets there fails the test instead of hanging it.
+fn first_line_within(output: ChildStdout, limit: Duration) -> String {
+    let (send, receive) = mpsc::channel();
+    thread::spawn(move || {
+        let mut line = String::new();
+        let read = BufReader::new(output).read_line(&mut line);
+        let _ = send.send(read.map(|_| line));
+    });
+    let line = receive.recv_timeout(limit).unwrap_or_else(|_| panic!("no line within {limit:?}"));
+    line.expect("read the child's output").trim_end().to_owned()
 }
 
 fn release(stdin: &mut ChildStdin) {
@@ -168,6 +187,7 @@ fn box_and_run_lifecycle() {
              sys.stdin.readline()\n",
         ],
     );
+    let worker_output = worker.stdout.take().expect("piped stdout");
     run.add_pid(pid_of(&worker)).unwrap();
     let mut expected: Vec<i32> = sleepers.iter().chain([&worker]).map(pid_of).collect();
     expected.sort_unstable();
@@ -182,22 +202,11 @@ fn box_and_run_lifecycle() {
     assert_eq!(joined, instance.layout.hierarchies().len(), "{membership}");
 
     release(&mut gate);
-    // Wait for the worker's allocation and loop to finish (it spins until
-    // its own CPU time passes 150 ms, whatever the CPU's speed, then blocks).
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while run.stats().unwrap().cpu_usage_ns < 150_000_000 && Instant::now() < deadline {
-        thread::sleep(Duration::from_millis(20));
-    }
-    // Then until the counter stops moving: the worker printed and blocks.
-    let mut last = run.cpu_usage_ns().unwrap();
-    while Instant::now() < deadline {
-        thread::sleep(Duration::from_millis(50));
-        let now = run.cpu_usage_ns().unwrap();
-        if now == last {
-            break;
-        }
-        last = now;
-    }
+    // The worker says when it has allocated and spun past 150 ms of its own
+    // CPU time (whatever the CPU's speed); then it blocks, so the counters
+    // stop moving. Watching the counters instead misreads a worker that the
+    // host did not schedule for a while (as under emulation).
+    assert_eq!(first_line_within(worker_output, Duration::from_secs(60)), "done");
     let stats = run.stats().unwrap();
     assert!(stats.cpu_usage_ns >= 100_000_000, "{stats:?}");
     assert!(stats.memory_peak_bytes >= 24 * MIB, "{stats:?}");

@@ -14,7 +14,7 @@ use bollard::Docker;
 use bytesbox_cgroups::{current_instance_name, instance_path, Cgroup, CgroupLayout, ROOT_NAME};
 use bytesbox_sandbox::{
     Backend, BoxId, BoxInfo, BoxSpec, DestroyedIds, DetachedWork, FileEntry, PutMode, RunHandle, RunSpec, SandboxError,
-    WorkspaceSnapshot,
+    UidPool, WorkspaceSnapshot,
 };
 use bytesbox_seccomp::Policy;
 
@@ -72,6 +72,7 @@ impl DockerBackend {
         for cidr in reaper::subnets_in_use(&docker).await {
             pool.reserve_cidr(&cidr);
         }
+        let uids = UidPool::new(config.uid_base, config.uid_count);
         let state = Arc::new(BackendState {
             docker,
             config,
@@ -81,6 +82,7 @@ impl DockerBackend {
             boxes: StdMutex::new(HashMap::new()),
             destroyed: StdMutex::new(DestroyedIds::default()),
             subnets: StdMutex::new(pool),
+            uids,
             next_box: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
             sweeper: StdMutex::new(None),
@@ -141,7 +143,7 @@ impl Backend for DockerBackend {
         let live = live_container(state, &bx).await?;
         let workspace = &bx.spec.workspace_dir;
         if replace || bx.dirty.load(Ordering::Acquire) {
-            files::prepare(&state.docker, &live.id, workspace, &bx.user, &files, &keep, replace).await?;
+            files::prepare(&state.docker, &live.id, workspace, &bx.user(), &files, &keep, replace).await?;
             if bx.activity.active_runs() == 0 {
                 bx.dirty.store(false, Ordering::Release);
             }
@@ -149,7 +151,7 @@ impl Backend for DockerBackend {
         if files.is_empty() {
             return Ok(());
         }
-        let archive = files::build_tar(&files, state.config.sandbox_uid, state.config.sandbox_gid)?;
+        let archive = files::build_tar(&files, bx.uid, bx.uid)?;
         files::upload(&state.docker, &live.id, workspace, archive).await
     }
 

@@ -25,10 +25,14 @@ pub struct DockerConfig {
     pub subnet_pool_prefix: u8,
     /// Prefix length of each session network (28 = 16 addresses).
     pub subnet_prefix: u8,
-    /// uid and gid programs run as (the images create this user).
-    pub sandbox_uid: u32,
-    /// See `sandbox_uid`.
-    pub sandbox_gid: u32,
+    /// First uid handed to boxes: each box's programs run as a uid (and
+    /// gid) of their own, so no per-user kernel count (`RLIMIT_NPROC`,
+    /// inotify instances, key quotas) is shared between boxes. The images
+    /// name every uid of the range `runner` (`images/base/recipe.env`);
+    /// each box's pid 1 runs as `uid_base - 1`, which no program has.
+    pub uid_base: u32,
+    /// How many uids boxes may use (and so how many boxes at once).
+    pub uid_count: u32,
     /// How often idle boxes are destroyed and orphans reaped.
     pub sweep_interval: Duration,
     /// Largest limits a run may ask for.
@@ -46,8 +50,8 @@ impl Default for DockerConfig {
             subnet_pool: Ipv4Addr::new(10, 213, 0, 0),
             subnet_pool_prefix: 16,
             subnet_prefix: 28,
-            sandbox_uid: 10001,
-            sandbox_gid: 10001,
+            uid_base: 10001,
+            uid_count: 4096,
             sweep_interval: Duration::from_secs(30),
             max_run_limits: RunLimits::hard_maximum(),
             spare_box: true,

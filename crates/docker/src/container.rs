@@ -105,10 +105,9 @@ pub struct ContainerPlan<'a> {
     /// cgroup parent, `/bytesbox/<instance>` (runs get cgroups below the
     /// container's own).
     pub cgroup_parent: String,
-    /// The sandbox user.
-    pub uid: u32,
-    /// The sandbox group.
-    pub gid: u32,
+    /// The uid and gid of the box's pid 1, which no program has, so
+    /// programs can neither signal it nor read its /proc entries.
+    pub init_uid: u32,
     /// The seccomp profile (Docker's JSON), made from the native policy.
     pub seccomp_profile: &'a str,
 }
@@ -149,7 +148,10 @@ pub async fn create_container(
         memory_swappiness: Some(0),
         nano_cpus: Some(i64::from(limits.cpu_millicores) * 1_000_000),
         pids_limit: Some(i64::from(limits.pids)),
-        ulimits: Some(vec![ulimit("core", 0), ulimit("nofile", 4096), ulimit("nproc", i64::from(limits.pids))]),
+        // No `nproc` ulimit: the pids cgroup bounds the box, and a per-user
+        // count is the wrong tool (it would count another box's processes
+        // if a uid were ever shared).
+        ulimits: Some(vec![ulimit("core", 0), ulimit("nofile", 4096)]),
         cgroup_parent: Some(plan.cgroup_parent.clone()),
         privileged: Some(false),
         init: Some(false),
@@ -161,9 +163,7 @@ pub async fn create_container(
     let body = ContainerCreateBody {
         image: Some(plan.image.into()),
         hostname: Some(plan.spec.hostname.clone()),
-        // PID 1 runs as a uid of its own, so programs (the sandbox uid)
-        // can neither signal it nor read its /proc entries.
-        user: Some(format!("{}:{}", plan.uid.saturating_sub(1), plan.gid.saturating_sub(1))),
+        user: Some(format!("{0}:{0}", plan.init_uid)),
         cmd: Some(vec!["perl".into(), "-e".into(), INIT_PERL.into()]),
         entrypoint: Some(Vec::new()),
         working_dir: Some("/".into()),

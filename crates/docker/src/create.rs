@@ -54,15 +54,8 @@ async fn create_box(state: &Arc<BackendState>, spec: BoxSpec) -> Result<BoxId, S
     // The next session of this shape finds its box ready.
     prepare_spare(state, shape, image);
     let id = BoxId(made.objects.name.clone());
-    let bx = Arc::new(DockerBox::new(
-        id.clone(),
-        spec,
-        made.image,
-        made.objects,
-        made.subnet_index,
-        state.user(),
-        made.live,
-    ));
+    let bx =
+        Arc::new(DockerBox::new(id.clone(), spec, made.image, made.objects, made.subnet_index, made.uid, made.live));
     state.boxes.lock().map_err(|_| SandboxError::Internal("box table poisoned".into()))?.insert(id.clone(), bx);
     Ok(id)
 }

@@ -146,7 +146,7 @@ async fn launch(
     let config = ExecConfig {
         cmd: Some(cmd),
         env: Some(bytesbox_sandbox::run_env(&spec)),
-        user: Some(sandbox.user.clone()),
+        user: Some(sandbox.user()),
         working_dir: Some(if spec.cwd.is_empty() { workspace.clone() } else { spec.cwd.clone() }),
         tty: Some(pty.is_some()),
         attach_stdin: Some(true),

@@ -25,8 +25,7 @@ pub(crate) async fn new_container(
         spec,
         image,
         cgroup_parent: state.cgroup_parent(),
-        uid: state.config.sandbox_uid,
-        gid: state.config.sandbox_gid,
+        init_uid: state.config.uid_base.saturating_sub(1),
         seccomp_profile: &state.seccomp_profile,
     };
     let id = container::create_container(&state.docker, objects, &plan).await?;
@@ -41,9 +40,18 @@ pub(crate) async fn new_container(
     }
 }
 
-/// Makes a box's network, volume and container. The box id is the
-/// objects' name; the caller's labels are on all three.
+/// Makes a box's network, volume and container, with a uid of its own.
+/// The box id is the objects' name; the caller's labels are on all three.
 pub(crate) async fn make_box(state: &BackendState, spec: &BoxSpec, image: &str) -> Result<MadeBox, SandboxError> {
+    let uid = state.uids.take()?;
+    let made = make_objects(state, spec, image, uid).await;
+    if made.is_err() {
+        state.uids.give_back(uid);
+    }
+    made
+}
+
+async fn make_objects(state: &BackendState, spec: &BoxSpec, image: &str, uid: u32) -> Result<MadeBox, SandboxError> {
     let serial = state.next_box.fetch_add(1, Ordering::Relaxed);
     let name = format!("bytesbox-{}-b{serial}", state.instance);
     let objects =
@@ -79,19 +87,12 @@ pub(crate) async fn make_box(state: &BackendState, spec: &BoxSpec, image: &str) 
     let subnet_index =
         network.ok_or_else(|| SandboxError::Unavailable("no free session subnet on this engine".into()))?;
     let made = async {
-        container::create_volume(
-            &state.docker,
-            &objects,
-            spec.limits.workspace_bytes,
-            state.config.sandbox_uid,
-            state.config.sandbox_gid,
-        )
-        .await?;
+        container::create_volume(&state.docker, &objects, spec.limits.workspace_bytes, uid, uid).await?;
         new_container(state, spec, image, &objects).await
     }
     .await;
     match made {
-        Ok(live) => Ok(MadeBox { objects, subnet_index, live, image: image.to_string() }),
+        Ok(live) => Ok(MadeBox { objects, subnet_index, uid, live, image: image.to_string() }),
         Err(e) => {
             container::remove_network(&state.docker, &name).await;
             container::remove_volume(&state.docker, &name).await;

@@ -30,8 +30,8 @@ pub struct DockerBox {
     pub objects: BoxObjects,
     /// Index of its subnet in the pool.
     pub subnet_index: u32,
-    /// `uid:gid` of programs.
-    pub user: String,
+    /// The uid (and gid) of its programs, its own.
+    pub uid: u32,
     /// The container; replaced when it broke.
     pub container: Mutex<Option<LiveContainer>>,
     broken: AtomicBool,
@@ -50,7 +50,7 @@ impl DockerBox {
         image: String,
         objects: BoxObjects,
         subnet_index: u32,
-        user: String,
+        uid: u32,
         container: LiveContainer,
     ) -> DockerBox {
         DockerBox {
@@ -59,12 +59,17 @@ impl DockerBox {
             image,
             objects,
             subnet_index,
-            user,
+            uid,
             container: Mutex::new(Some(container)),
             broken: AtomicBool::new(false),
             dirty: AtomicBool::new(false),
             activity: BoxActivity::new(),
         }
+    }
+
+    /// `uid:gid` of its programs, as the engine's exec takes it.
+    pub fn user(&self) -> String {
+        format!("{0}:{0}", self.uid)
     }
 
     /// The container failed (engine restart, container gone): the next run

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex as StdMutex};
 
 use bollard::Docker;
 use bytesbox_cgroups::{instance_path, CgroupLayout};
-use bytesbox_sandbox::{BoxId, BoxSpec, DestroyedIds, DetachedWork, SandboxError};
+use bytesbox_sandbox::{BoxId, BoxSpec, DestroyedIds, DetachedWork, SandboxError, UidPool};
 use tokio::task::JoinHandle;
 
 use crate::config::DockerConfig;
@@ -23,6 +23,8 @@ pub(crate) struct MadeBox {
     pub(crate) objects: BoxObjects,
     /// Its subnet's index in the pool.
     pub(crate) subnet_index: u32,
+    /// The uid (and gid) its programs run as.
+    pub(crate) uid: u32,
     /// The started container.
     pub(crate) live: LiveContainer,
     /// Its image.
@@ -52,6 +54,8 @@ pub(crate) struct BackendState {
     /// on a destroyed box says so.
     pub(crate) destroyed: StdMutex<DestroyedIds>,
     pub(crate) subnets: StdMutex<SubnetPool>,
+    /// One uid per box.
+    pub(crate) uids: UidPool,
     pub(crate) next_box: AtomicU64,
     pub(crate) shutting_down: AtomicBool,
     pub(crate) sweeper: StdMutex<Option<JoinHandle<()>>>,
@@ -63,11 +67,6 @@ pub(crate) struct BackendState {
 }
 
 impl BackendState {
-    /// `uid:gid` of the programs in every box.
-    pub(crate) fn user(&self) -> String {
-        format!("{}:{}", self.config.sandbox_uid, self.config.sandbox_gid)
-    }
-
     /// The cgroup parent of every box container.
     pub(crate) fn cgroup_parent(&self) -> String {
         format!("/{}", instance_path(&self.instance).display())

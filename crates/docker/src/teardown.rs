@@ -1,5 +1,5 @@
 //! Taking a box down: its runs killed through their cgroups, its
-//! container, network and volume removed, its subnet given back.
+//! container, network and volume removed, its subnet and uid given back.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,11 +40,13 @@ pub(crate) async fn teardown(state: &BackendState, bx: &DockerBox) {
     bx.activity.mark_destroyed();
     let container = bx.container.lock().await.take();
     remove_objects(state, &bx.objects.name, container, bx.subnet_index).await;
+    state.uids.give_back(bx.uid);
 }
 
 /// Removes a spare nobody took.
 pub(crate) async fn remove_made(state: &BackendState, made: MadeBox) {
     remove_objects(state, &made.objects.name, Some(made.live), made.subnet_index).await;
+    state.uids.give_back(made.uid);
 }
 
 /// Kills what runs in the container and removes the container, the

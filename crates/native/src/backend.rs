@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use bytesbox_cgroups::{Cgroup, CgroupLayout};
 use bytesbox_sandbox::{
     Backend, BoxId, BoxInfo, BoxSpec, DestroyedIds, DetachedWork, FileEntry, PutMode, RunHandle, RunSpec, SandboxError,
-    WorkspaceSnapshot,
+    UidPool, WorkspaceSnapshot,
 };
 
 use crate::config::NativeConfig;
@@ -25,7 +25,6 @@ use crate::make_box::create;
 use crate::spare::prepare_spare_box;
 use crate::state::BackendState;
 use crate::sweep::sweep_forever;
-use crate::uids::UidPool;
 use crate::workspace::{self, Owner};
 use crate::{leftovers, reaper};
 

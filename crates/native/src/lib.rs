@@ -24,7 +24,6 @@ mod slot;
 mod spare;
 mod state;
 mod sweep;
-mod uids;
 mod workspace;
 
 pub use backend::NativeBackend;

@@ -10,14 +10,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytesbox_cgroups::{Cgroup, CgroupLayout};
-use bytesbox_sandbox::{BoxId, DestroyedIds, DetachedWork, SandboxError};
+use bytesbox_sandbox::{BoxId, DestroyedIds, DetachedWork, SandboxError, UidPool};
 
 use crate::config::NativeConfig;
 use crate::health::Health;
 use crate::jailer_client::JailerClient;
 use crate::pidfd;
 use crate::sandbox_box::SandboxBox;
-use crate::uids::UidPool;
 
 /// The next box's cgroups, with a process of the jailer already in them.
 #[derive(Debug)]

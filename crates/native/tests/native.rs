@@ -277,11 +277,11 @@ async fn reaper_removes_what_a_crashed_server_left() {
     // Crash: no shutdown, no destructors.
     child.0.kill().unwrap();
     child.0.wait().unwrap();
-    let leftover = std::path::Path::new("/sys/fs/cgroup/memory").join(&instance);
-    let hierarchies = ["memory", "pids", "cpu", "cpuacct", "freezer", "unified"];
-    let present =
-        || hierarchies.iter().any(|h| std::path::Path::new("/sys/fs/cgroup").join(h).join(&instance).exists());
-    assert!(present(), "the crashed server must have left its cgroups ({})", leftover.display());
+    // Wherever the detected layout (v1 or v2) keeps cgroups.
+    let layout = bytesbox_cgroups::CgroupLayout::detect().expect("the host has a usable cgroup layout");
+    let dirs: Vec<_> = layout.hierarchies().iter().map(|hierarchy| hierarchy.join(&instance)).collect();
+    let present = || dirs.iter().any(|dir| dir.exists());
+    assert!(present(), "the crashed server must have left its cgroups ({dirs:?})");
 
     // The box inits notice their server is gone and exit; a new server's
     // reaper removes the cgroups.

@@ -45,15 +45,14 @@ impl<'a> From<&'a FileEntry> for ProjectFile<'a> {
 }
 
 /// What a plan's commands are built for: the program's arguments and the
-/// limits that the command lines mention (`{memory_mb}`, `{cpus}`).
+/// run's limits, already checked by whoever took them in; the stages run
+/// with them, and command lines mention some (`{memory_mb}`, `{cpus}`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RunContext {
     /// Arguments for the program (`{args}`).
     pub args: Vec<String>,
-    /// Memory limit of the run stage.
-    pub memory_bytes: u64,
-    /// CPU share of the run, in thousandths of a CPU.
-    pub cpu_millicores: u32,
+    /// Limits of the run stage.
+    pub limits: RunLimits,
 }
 
 impl Default for RunContext {
@@ -66,7 +65,7 @@ impl Default for RunContext {
 impl RunContext {
     /// A context for runs with these limits and arguments.
     pub fn new(limits: &RunLimits, args: Vec<String>) -> Self {
-        RunContext { args, memory_bytes: limits.memory_bytes, cpu_millicores: limits.cpu_millicores }
+        RunContext { args, limits: limits.clone() }
     }
 }
 
@@ -79,19 +78,20 @@ pub struct Stage {
     pub env: Vec<(String, String)>,
     /// Absolute in-box working directory; empty means the workspace.
     pub cwd: String,
-    /// The memory limit the command line was built for: the run's, or a
-    /// compiler's minimum (`min_memory_mb`) when that is larger.
-    pub memory_bytes: u64,
+    /// The limits the stage runs with and its command line was built
+    /// for: the run's, with a compiler's minimum memory (`min_memory_mb`)
+    /// when that is larger.
+    pub limits: RunLimits,
 }
 
 impl Stage {
-    /// A batch [`RunSpec`] for this stage: `limits` with the stage's memory.
-    pub fn run_spec(&self, limits: &RunLimits) -> RunSpec {
+    /// A batch [`RunSpec`] for this stage, with its limits.
+    pub fn run_spec(&self) -> RunSpec {
         RunSpec {
             argv: self.argv.clone(),
             env: self.env.clone(),
             cwd: self.cwd.clone(),
-            limits: RunLimits { memory_bytes: self.memory_bytes, ..limits.clone() },
+            limits: self.limits.clone(),
             ..RunSpec::default()
         }
     }
@@ -153,7 +153,7 @@ impl Catalog {
         let mut values = Values {
             out: self.out_dir.clone(),
             state_file: runtime.state_file.clone().unwrap_or_default(),
-            cpus: context.cpu_millicores.div_ceil(1000).max(1),
+            cpus: context.limits.cpu_millicores.div_ceil(1000).max(1),
             sources: sources.iter().map(|f| f.path.to_string()).collect(),
             header_dirs: header_dirs(files, &runtime.headers),
             args: context.args.clone(),
@@ -171,9 +171,10 @@ impl Catalog {
 
         let compile = runtime.compile.as_ref().map(|template| {
             let floor = template.min_memory_mb.map_or(0, |mb| mb * MIB);
-            self.stage(template, &values, context.memory_bytes.max(floor))
+            let memory_bytes = context.limits.memory_bytes.max(floor);
+            self.stage(template, &values, RunLimits { memory_bytes, ..context.limits.clone() })
         });
-        let run = self.stage(&runtime.run, &values, context.memory_bytes);
+        let run = self.stage(&runtime.run, &values, context.limits.clone());
         Ok(Plan {
             runtime_id: runtime.id.clone(),
             entry: chosen.map(|f| f.path.to_string()),
@@ -183,8 +184,8 @@ impl Catalog {
         })
     }
 
-    fn stage(&self, template: &CommandTemplate, values: &Values, memory_bytes: u64) -> Stage {
-        let values = Values { memory_mb: memory_bytes.div_ceil(MIB), ..values.clone() };
+    fn stage(&self, template: &CommandTemplate, values: &Values, limits: RunLimits) -> Stage {
+        let values = Values { memory_mb: limits.memory_bytes.div_ceil(MIB), ..values.clone() };
         let mut argv = Vec::new();
         if template.clean_out {
             argv.extend(["sh", "-c", CLEAN_OUT_SCRIPT, "bytesbox-build", &self.out_dir].map(String::from));
@@ -193,7 +194,7 @@ impl Catalog {
             item.expand(&values, &mut argv);
         }
         let env = template.parsed_env.iter().map(|(key, value)| (key.clone(), value.expand_scalar(&values))).collect();
-        Stage { argv, env, cwd: String::new(), memory_bytes }
+        Stage { argv, env, cwd: String::new(), limits }
     }
 
     fn pick_runtime(

@@ -75,7 +75,7 @@ fn every_example_resolves_by_its_extension_alone() {
         assert_eq!(plan.runtime_id, runtime.id);
         assert_eq!(plan.entry.as_deref(), Some(example.path.as_str()));
         for stage in plan.compile.iter().chain([&plan.run]) {
-            stage.run_spec(&RunLimits::default()).validate(&RunLimits::hard_maximum()).unwrap();
+            stage.run_spec().validate(&RunLimits::hard_maximum()).unwrap();
             assert!(stage.argv.iter().all(|a| !a.contains('{')), "unexpanded placeholder in {:?}", stage.argv);
         }
     }
@@ -386,9 +386,9 @@ fn c_and_cpp_compile_every_source_in_subfolders_but_no_header() {
     );
     assert_eq!(p.run.argv, ["/tmp/build/main"]);
     let compile = p.compile.as_ref().unwrap();
-    assert_eq!(compile.memory_bytes, 256 * MIB, "C++ compiles get their minimum");
-    assert_eq!(p.run.memory_bytes, 128 * MIB);
-    assert_eq!(compile.run_spec(&RunLimits::default()).limits.memory_bytes, 256 * MIB);
+    assert_eq!(compile.limits.memory_bytes, 256 * MIB, "C++ compiles get their minimum");
+    assert_eq!(p.run.limits.memory_bytes, 128 * MIB);
+    assert_eq!(compile.run_spec().limits.memory_bytes, 256 * MIB);
 
     let files = named(&["main.c", "util/strings.c", "util/strings.h", "vendor/x/y.c"]);
     let p = plan(None, &files, None);
@@ -412,7 +412,7 @@ fn c_and_cpp_compile_every_source_in_subfolders_but_no_header() {
             "-lm"
         ]
     );
-    assert_eq!(p.compile.as_ref().unwrap().memory_bytes, 128 * MIB);
+    assert_eq!(p.compile.as_ref().unwrap().limits.memory_bytes, 128 * MIB);
     // Root headers give `-iquote.`; no header at all gives no flag.
     assert!(compile_argv(&plan(None, &named(&["main.c", "x.h"]), None)).contains(&"-iquote.".to_string()));
     assert!(!compile_argv(&plan(None, &named(&["main.c"]), None)).iter().any(|a| a.starts_with("-iquote")));
@@ -455,7 +455,7 @@ fn plans_build_from_sandbox_file_entries() {
     let p = plan(None, &files, None);
     assert_eq!(p.run.argv, ["python3", "-B", "main.py"]);
     assert_eq!(p.run.env, [("PYTHONUNBUFFERED".to_string(), "1".to_string())]);
-    let spec = p.run.run_spec(&RunLimits::default());
+    let spec = p.run.run_spec();
     assert_eq!(spec.cwd, "", "the workspace");
     assert!(spec.close_stdin);
 }

@@ -99,14 +99,14 @@ impl Harness {
         self.backend.put_files(&self.id, entries, PutMode::Replace { keep: plan.keep.clone() }).await.expect("files");
         let mut outcome = Outcome { plan, compile: None, run: None };
         if let Some(stage) = &outcome.plan.compile {
-            let done = self.execute(stage.run_spec(&limits)).await;
+            let done = self.execute(stage.run_spec()).await;
             let failed = done.report.status != RunStatus::Ok;
             outcome.compile = Some(done);
             if failed {
                 return outcome;
             }
         }
-        let mut spec = outcome.plan.run.run_spec(&limits);
+        let mut spec = outcome.plan.run.run_spec();
         spec.stdin = stdin.as_bytes().to_vec();
         outcome.run = Some(self.execute(spec).await);
         outcome

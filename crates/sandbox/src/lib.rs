@@ -22,6 +22,7 @@ mod report;
 mod run;
 mod run_env;
 mod spec;
+mod uids;
 
 pub use backend::{Backend, BoxId, BoxInfo};
 pub use box_activity::BoxActivity;
@@ -34,3 +35,4 @@ pub use report::{Ending, ExitReport, RunStatus, StopReason};
 pub use run::{feed_initial_input, CollectedRun, RunControl, RunEvent, RunHandle, Signal, Stream};
 pub use run_env::{run_env, RUN_HOME, RUN_PATH, RUN_USER};
 pub use spec::{validate_pty_size, BoxSpec, NetworkMode, RootfsSpec, RunSpec, StdioMode};
+pub use uids::UidPool;

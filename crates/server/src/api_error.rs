@@ -1,10 +1,12 @@
 //! One error type for every HTTP API: a status, a stable code and a
-//! message, answered as `{"error": {"code", "message", …}}`; and the JSON
-//! extractors whose rejections are such errors, so a handler never maps a
-//! rejection by hand.
+//! message, answered as `{"error": {"code", "message", …}}`; and the
+//! extractors of bodies and query strings whose rejections are such
+//! errors, so a handler never maps a rejection by hand.
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, JsonRejection};
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -151,6 +153,40 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for InputJson<T> {
     }
 }
 
+/// A query string of the project and admin APIs; one that cannot be read
+/// is 400 `invalid_input`.
+#[derive(Debug)]
+pub struct InputQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for InputQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(value)) => Ok(InputQuery(value)),
+            Err(rejection) => Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_input", rejection.body_text())),
+        }
+    }
+}
+
+/// A raw body of the project API (a file's bytes, a zip): one over the
+/// router's body limit is 413 `too_large`; one that could not be read
+/// otherwise is `invalid_input`, with the rejection's status.
+#[derive(Debug)]
+pub struct InputBytes(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for InputBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Bytes::from_request(request, state).await.map(InputBytes).map_err(|rejection: BytesRejection| {
+            let status = rejection.status();
+            let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "too_large" } else { "invalid_input" };
+            ApiError::new(status, code, rejection.body_text())
+        })
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut error = self.details;
@@ -200,6 +236,31 @@ mod tests {
         let error = ApiJson::<Named>::from_request(untyped, &()).await.expect_err("no content type");
         assert_eq!((error.status(), error.code()), (StatusCode::BAD_REQUEST, "invalid_message"));
         assert!(ApiJson::<Named>::from_request(request(Body::from(r#"{"name": "x"}"#)), &()).await.is_ok());
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Version {
+        #[allow(dead_code)]
+        version: Option<i64>,
+    }
+
+    #[tokio::test]
+    async fn bad_query_strings_and_bodies_are_invalid_input_and_a_huge_body_too_large() {
+        for query in ["/?version=x", "/?versoin=1"] {
+            let (mut parts, ()) = Request::builder().uri(query).body(()).expect("a request").into_parts();
+            let error = InputQuery::<Version>::from_request_parts(&mut parts, &()).await.expect_err(query);
+            assert_eq!((error.status(), error.code()), (StatusCode::BAD_REQUEST, "invalid_input"), "{query}");
+        }
+        let (mut parts, ()) = Request::builder().uri("/?version=3").body(()).expect("a request").into_parts();
+        assert!(InputQuery::<Version>::from_request_parts(&mut parts, &()).await.is_ok());
+
+        // Past axum's default body limit (2 MiB) without the router's own.
+        let huge = Request::builder().body(Body::from(vec![0u8; 3 * 1024 * 1024])).expect("a request");
+        let error = InputBytes::from_request(huge, &()).await.expect_err("too large");
+        assert_eq!((error.status(), error.code()), (StatusCode::PAYLOAD_TOO_LARGE, "too_large"));
+        let small = Request::builder().body(Body::from("bytes")).expect("a request");
+        assert_eq!(InputBytes::from_request(small, &()).await.expect("read").0, "bytes");
     }
 
     #[tokio::test]

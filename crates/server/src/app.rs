@@ -1,75 +1,78 @@
-//! The HTTP application: shared state and the router (whose routes are in
-//! `crate::routes`).
+//! The state every handler shares, built once from a resolved
+//! [`ServerConfig`] and never changed after; and the extractor of what
+//! handlers take from it. The routes are in `crate::routes`.
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::http::StatusCode;
-use axum::Router;
-use bytesbox_sandbox::RunLimits;
 
 use crate::accounts::run_slots::RunSlots;
 use crate::accounts::Accounts;
 use crate::api_error::ApiError;
-use crate::connections::ConnectionConfig;
+use crate::config::ServerConfig;
 use crate::memory_budget::MemoryBudget;
 use crate::metrics::Metrics;
 use crate::planner::Planner;
-use crate::rate_limit::{RateLimitConfig, RateLimits};
+use crate::rate_limit::{Client, RateLimits};
 use crate::session::Sessions;
 
 /// State shared by every handler.
 #[derive(Debug)]
 pub struct AppState {
+    /// The settings it was built from.
+    pub(crate) config: ServerConfig,
     /// Sessions (and through them the engine and backend).
-    pub sessions: Arc<Sessions>,
+    pub(crate) sessions: Arc<Sessions>,
     /// Language resolution.
-    pub planner: Arc<dyn Planner>,
+    pub(crate) planner: Arc<dyn Planner>,
     /// Counters for `/metrics`; also the engine's observer.
-    pub metrics: Arc<Metrics>,
-    /// Per-client rate limits.
-    pub rate_limits: RateLimits,
-    /// Limits of a run that asks for none (plans override them).
-    pub default_limits: RunLimits,
-    /// Limits a run may ask for at most (no plan exceeds them).
-    pub max_limits: RunLimits,
-    /// Files per project.
-    pub max_files: usize,
-    /// Bytes per project.
-    pub max_project_bytes: u64,
+    pub(crate) metrics: Arc<Metrics>,
     /// Accounts, projects and plans; `None` serves everyone anonymously
     /// with the server's limits (the embedded library's default).
-    pub accounts: Option<Arc<Accounts>>,
+    pub(crate) accounts: Option<Arc<Accounts>>,
+    /// Per-client rate limits, of `config.rate_limit`.
+    pub(crate) rate_limits: RateLimits,
     /// Runs going per caller.
-    pub run_slots: RunSlots,
-    /// Timeouts of bodies and WebSocket messages (and the accept loop's
-    /// caps, which `crate::listener` applies).
-    pub connections: ConnectionConfig,
-    /// The memory request bodies and partial WebSocket messages may take.
-    pub memory: Arc<MemoryBudget>,
+    pub(crate) run_slots: RunSlots,
+    /// The memory request bodies and partial WebSocket messages may take,
+    /// of `config.connections`.
+    pub(crate) memory: Arc<MemoryBudget>,
 }
 
 impl AppState {
-    /// The design brief's defaults: 500 files and 10 MiB per project.
-    /// `metrics` should be the observer of the sessions' engine.
-    pub fn new(sessions: Arc<Sessions>, planner: Arc<dyn Planner>, metrics: Arc<Metrics>) -> AppState {
+    /// The state of a server with `config`. `metrics` should be the
+    /// observer of the sessions' engine; without `accounts` everyone is
+    /// served anonymously with `config.limits`.
+    pub fn new(
+        config: ServerConfig,
+        sessions: Arc<Sessions>,
+        planner: Arc<dyn Planner>,
+        metrics: Arc<Metrics>,
+        accounts: Option<Arc<Accounts>>,
+    ) -> AppState {
         AppState {
+            rate_limits: RateLimits::new(&config.rate_limit),
+            memory: MemoryBudget::new(config.connections.memory_budget_bytes(), config.connections.memory_wait()),
+            run_slots: RunSlots::default(),
+            config,
             sessions,
             planner,
             metrics,
-            rate_limits: RateLimits::new(&RateLimitConfig::default()),
-            default_limits: RunLimits::default(),
-            max_limits: RunLimits::hard_maximum(),
-            max_files: 500,
-            max_project_bytes: 10 * 1024 * 1024,
-            accounts: None,
-            run_slots: RunSlots::default(),
-            memory: MemoryBudget::new(
-                ConnectionConfig::default().memory_budget_bytes(),
-                ConnectionConfig::default().memory_wait(),
-            ),
-            connections: ConnectionConfig::default(),
+            accounts,
         }
+    }
+
+    /// The settings the state was built from.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// The memory budget of reads, which the accept loop shares
+    /// (`crate::listener::ListenerSettings`).
+    pub fn memory_budget(&self) -> &Arc<MemoryBudget> {
+        &self.memory
     }
 
     /// The accounts, or the error of a server without them.
@@ -78,32 +81,13 @@ impl AppState {
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "accounts_unavailable", "this server runs without accounts")
         })
     }
-
-    /// Uses `config` for connections and the memory budget.
-    pub fn with_connections(mut self, config: ConnectionConfig) -> AppState {
-        self.memory = MemoryBudget::new(config.memory_budget_bytes(), config.memory_wait());
-        self.connections = config;
-        self
-    }
 }
 
-/// The routes.
-pub fn router(state: Arc<AppState>) -> Router {
-    crate::routes::router_from_table(&state)
-        // A 10 MiB project, base64-encoded, plus JSON.
-        .layer(axum::extract::DefaultBodyLimit::max(crate::memory_budget::UPFRONT_MAX_BYTES))
-        .layer(axum::middleware::from_fn(crate::security_headers::add))
-        .with_state(state)
-}
+/// The client of a request, as the state's rate limiter sees it.
+impl FromRequestParts<Arc<AppState>> for Client {
+    type Rejection = std::convert::Infallible;
 
-/// Ready while the engine admits jobs and the backend can make boxes.
-pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, String) {
-    let engine = state.sessions.engine();
-    if !engine.admission().is_open() {
-        return (StatusCode::SERVICE_UNAVAILABLE, "draining".into());
-    }
-    match engine.backend().health() {
-        Ok(()) => (StatusCode::OK, "ready".into()),
-        Err(reason) => (StatusCode::SERVICE_UNAVAILABLE, format!("backend unhealthy: {reason}")),
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        Ok(Client(state.rate_limits.client_of(parts)))
     }
 }

@@ -4,7 +4,6 @@ use std::collections::HashMap;
 
 use bytesbox_engine::{StageKind, StagePlan};
 use bytesbox_runtimes::{Catalog, ProjectFile, RunContext, RuntimeStatus};
-use bytesbox_sandbox::RunLimits;
 
 use crate::planner::{Plan, PlanError, PlanRequest, Planner, RuntimeInfo};
 
@@ -86,13 +85,11 @@ impl Planner for CatalogPlanner {
             // Compilers are the toolchain's work, not the user's program:
             // they get a whole CPU (twice as fast as the default half), and
             // the box's limit still applies.
-            let limits = RunLimits {
-                cpu_millicores: request.limits.cpu_millicores.max(COMPILE_MILLICORES),
-                ..request.limits.clone()
-            };
-            stages.push(StagePlan { kind: StageKind::Compile, spec: compile.run_spec(&limits) });
+            let mut spec = compile.run_spec();
+            spec.limits.cpu_millicores = spec.limits.cpu_millicores.max(COMPILE_MILLICORES);
+            stages.push(StagePlan { kind: StageKind::Compile, spec });
         }
-        let mut run = plan.run.run_spec(&request.limits);
+        let mut run = plan.run.run_spec();
         run.stdio = request.stdio;
         run.stdin = request.stdin.clone();
         run.close_stdin = request.close_stdin;

@@ -17,7 +17,7 @@ use http_body::{Frame, SizeHint};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// The most a body reserves up front: the largest body a route takes
-/// (`crate::app::router`'s limit). Anything past it is reserved as it
+/// (`crate::routes::router`'s limit). Anything past it is reserved as it
 /// arrives, without waiting.
 pub const UPFRONT_MAX_BYTES: usize = crate::protocol::MAX_FRAME_BYTES + 2 * 1024 * 1024;
 

@@ -1,16 +1,13 @@
-//! `GET /metrics`: Prometheus (OpenMetrics text) counters of runs by
-//! language and status, a job-latency histogram, queue depth, sessions and
-//! boxes, and box creations against warm reuses.
+//! The Prometheus registry that `GET /metrics` (`crate::health`) shows as
+//! OpenMetrics text: counters of runs by language and status, a
+//! job-latency histogram, queue depth, sessions and boxes, and box
+//! creations against warm reuses.
 //!
 //! Label values are bounded: languages are catalog ids (resolved before a
 //! job exists), statuses and outcomes are fixed codes.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
 use bytesbox_engine::{JobObserver, JobOutcome, StageKind};
 use bytesbox_sandbox::ExitReport;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -19,8 +16,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
-
-use crate::app::AppState;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StageLabels {
@@ -62,6 +57,19 @@ impl BoxOrigin {
             BoxOrigin::Execute => "execute",
         }
     }
+}
+
+/// What the gauges show: read when `/metrics` is asked, not counted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Gauges {
+    /// Jobs waiting for a run slot.
+    pub queued: usize,
+    /// Jobs holding a run slot.
+    pub running: usize,
+    /// Live WebSocket sessions.
+    pub sessions: usize,
+    /// Live boxes of the backend.
+    pub boxes: usize,
 }
 
 /// Every metric of the server.
@@ -130,7 +138,16 @@ impl Metrics {
         };
     }
 
-    fn encode(&self) -> Result<String, std::fmt::Error> {
+    /// Sets the gauges to what they are now, before an [`Metrics::encode`].
+    pub fn set_gauges(&self, now: &Gauges) {
+        self.queued.set(gauge_value(now.queued));
+        self.running.set(gauge_value(now.running));
+        self.sessions.set(gauge_value(now.sessions));
+        self.boxes.set(gauge_value(now.boxes));
+    }
+
+    /// The registry in the OpenMetrics text format.
+    pub fn encode(&self) -> Result<String, std::fmt::Error> {
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
         Ok(text)
@@ -162,19 +179,4 @@ impl JobObserver for Metrics {
 
 fn gauge_value(count: usize) -> i64 {
     i64::try_from(count).unwrap_or(i64::MAX)
-}
-
-/// `GET /metrics`.
-pub async fn scrape(State(state): State<Arc<AppState>>) -> Response {
-    let engine = state.sessions.engine();
-    let admission = engine.admission().stats();
-    state.metrics.queued.set(gauge_value(admission.queued));
-    state.metrics.running.set(gauge_value(admission.running));
-    state.metrics.sessions.set(gauge_value(state.sessions.count()));
-    state.metrics.boxes.set(gauge_value(engine.backend().live_boxes()));
-    match state.metrics.encode() {
-        Ok(text) => ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text)
-            .into_response(),
-        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "metrics could not be encoded").into_response(),
-    }
 }

@@ -10,16 +10,13 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::ConnectInfo;
 use axum::http::request::Parts;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::Deserialize;
-
-use crate::app::AppState;
 
 /// Rate-limit settings (`[rate_limit]` in the config file).
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -126,17 +123,10 @@ impl RateLimits {
     }
 }
 
-/// The client of a request, as the rate limiter sees it.
+/// The client of a request, as the rate limiter sees it (handlers take it
+/// with its extractor, `crate::app`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Client(pub IpAddr);
-
-impl FromRequestParts<Arc<AppState>> for Client {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
-        Ok(Client(state.rate_limits.client_of(parts)))
-    }
-}
 
 #[cfg(test)]
 mod tests {

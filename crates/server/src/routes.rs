@@ -1,43 +1,19 @@
-//! The route table: every HTTP route with the access it needs. The router
-//! is built from this table and each route is wrapped in a guard that
-//! enforces its access, so a route cannot be added without deciding who
+//! The route table: every HTTP route with the access it needs, and the
+//! router built from it. Each route is wrapped in a guard
+//! (`crate::guard`) that enforces its access, so a route cannot be added without deciding who
 //! may call it — and the authorization tests walk the same table.
 
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
 use axum::handler::Handler;
-use axum::http::header::{ORIGIN, UPGRADE};
-use axum::http::{Method, StatusCode};
-use axum::middleware::{from_fn_with_state, Next};
-use axum::response::{IntoResponse, Response};
+use axum::http::Method;
+use axum::middleware::from_fn_with_state;
 use axum::routing::{on, MethodFilter, MethodRouter};
+use axum::Router;
 
-use crate::accounts::caller::{identify, Credential};
-use crate::accounts::cookies::{csrf_token, same_secret};
-use crate::accounts::origin::{host_allowed, origin_allowed};
-use crate::accounts::Caller;
-use crate::api_error::ApiError;
 use crate::app::AppState;
-use crate::memory_budget::BudgetedBody;
-
-/// The header that carries the CSRF token on cookie-authenticated writes.
-pub const CSRF_HEADER: &str = "x-csrf-token";
-
-/// Who may call a route.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Access {
-    /// Anyone; the caller is not even looked up (health, metrics, runtimes).
-    Open,
-    /// Anyone; a stale cookie counts as none (sign-up, sign-in, sign-out, `me`).
-    SignIn,
-    /// Any caller: a user, or a guest when guest mode is on.
-    Caller,
-    /// Signed-in users (cookie or API token).
-    User,
-    /// Administrators.
-    Admin,
-}
+use crate::guard::guard;
+pub use crate::guard::Access;
 
 /// One route of the table.
 #[derive(Debug)]
@@ -72,9 +48,9 @@ pub fn route_table() -> Vec<Route> {
         route(M::POST, "/api/v2/execute", Caller, crate::piston::rest::execute),
         route(M::GET, "/api/v2/runtimes", Open, crate::piston::rest::runtimes),
         route(M::GET, "/api/v2/connect", Caller, crate::piston::ws::connect),
-        route(M::GET, "/healthz", Open, || async { "ok" }),
-        route(M::GET, "/readyz", Open, crate::app::readyz),
-        route(M::GET, "/metrics", Open, crate::metrics::scrape),
+        route(M::GET, "/healthz", Open, crate::health::healthz),
+        route(M::GET, "/readyz", Open, crate::health::readyz),
+        route(M::GET, "/metrics", Open, crate::health::scrape),
         route(M::POST, "/api/v1/auth/signup", SignIn, auth::signup),
         route(M::POST, "/api/v1/auth/login", SignIn, auth::login),
         route(M::POST, "/api/v1/auth/logout", SignIn, auth::logout),
@@ -104,90 +80,19 @@ pub fn route_table() -> Vec<Route> {
     ]
 }
 
-/// The router of [`route_table`], each route behind its guard.
-pub fn router_from_table(state: &Arc<AppState>) -> axum::Router<Arc<AppState>> {
-    let mut router = axum::Router::new();
+/// The application: every route of [`route_table`] behind its guard
+/// (`crate::guard`), with the body limit and the security headers.
+pub fn router(state: Arc<AppState>) -> Router {
+    let mut router = Router::new();
     for route in route_table() {
         let guarded = route.handler.route_layer(from_fn_with_state((state.clone(), route.access), guard));
         router = router.route(route.path, guarded);
     }
     router
-}
-
-/// Refuses hosts the server does not answer to (DNS rebinding), identifies
-/// the caller, enforces the route's access, CSRF on cookie-authenticated
-/// writes and the Origin of WebSocket upgrades, and leaves the caller in
-/// the request for the handler.
-async fn guard(State((state, access)): State<(Arc<AppState>, Access)>, request: Request, next: Next) -> Response {
-    let (mut parts, body) = request.into_parts();
-    // Whatever reads the body from here on holds its share of the memory
-    // budget while it does, and gives up on a client that stops sending.
-    let body = BudgetedBody::wrap(body, &state.memory, state.connections.idle_timeout());
-    let allowed_origins = state.accounts.as_ref().map(|a| a.config.allowed_origins.as_slice()).unwrap_or_default();
-    if !host_allowed(&parts.headers, allowed_origins) {
-        return ApiError::new(
-            StatusCode::MISDIRECTED_REQUEST,
-            "host_refused",
-            "this server does not answer to that host name; its address is set with [accounts] public_url",
-        )
-        .into_response();
-    }
-    if parts.headers.contains_key(UPGRADE) && !origin_allowed(&parts.headers, allowed_origins) {
-        return ApiError::new(
-            StatusCode::FORBIDDEN,
-            "origin_refused",
-            "WebSocket connections from this origin are refused",
-        )
-        .into_response();
-    }
-    if access == Access::Open {
-        return next.run(Request::from_parts(parts, body)).await;
-    }
-    let caller = match identify(&state, &parts, access == Access::SignIn).await {
-        Ok(caller) => caller,
-        Err(error) => return error.into_response(),
-    };
-    if let Err(error) = check_access(access, caller.as_ref()) {
-        return error.into_response();
-    }
-    if let Some(Caller::User { credential: Credential::Cookie { session_token }, .. }) = &caller {
-        let writes = !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
-        if writes {
-            let token_ok = parts
-                .headers
-                .get(CSRF_HEADER)
-                .and_then(|value| value.to_str().ok())
-                .is_some_and(|value| same_secret(value, &csrf_token(session_token)));
-            let origin_ok = !parts.headers.contains_key(ORIGIN) || origin_allowed(&parts.headers, allowed_origins);
-            if !token_ok || !origin_ok {
-                return ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    "csrf_failed",
-                    "this request needs the X-CSRF-Token header from sign-in, sent from the IDE's own origin",
-                )
-                .into_response();
-            }
-        }
-    }
-    if let Some(caller) = caller {
-        parts.extensions.insert(caller);
-    }
-    next.run(Request::from_parts(parts, body)).await
-}
-
-fn check_access(access: Access, caller: Option<&Caller>) -> Result<(), ApiError> {
-    let sign_in = || ApiError::new(StatusCode::UNAUTHORIZED, "sign_in_required", "sign in first, or use an API token");
-    match (access, caller) {
-        (Access::Open | Access::SignIn, _) => Ok(()),
-        (_, None) => Err(sign_in()),
-        (Access::Caller, Some(_)) => Ok(()),
-        (Access::User, Some(Caller::Anonymous { .. })) | (Access::Admin, Some(Caller::Anonymous { .. })) => Err(
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "accounts_unavailable", "this server runs without accounts"),
-        ),
-        (Access::User, Some(caller)) => caller.require_user().map(|_| ()),
-        (Access::Admin, Some(caller)) if caller.is_admin() => Ok(()),
-        (Access::Admin, Some(_)) => Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "administrators only")),
-    }
+        // A 10 MiB project, base64-encoded, plus JSON.
+        .layer(axum::extract::DefaultBodyLimit::max(crate::memory_budget::UPFRONT_MAX_BYTES))
+        .layer(axum::middleware::from_fn(crate::security_headers::add))
+        .with_state(state)
 }
 
 #[cfg(test)]

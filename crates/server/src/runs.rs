@@ -59,8 +59,8 @@ impl AppState {
             },
             None => RunPolicy {
                 plan: "unlimited".into(),
-                default_limits: self.default_limits.clone(),
-                max_limits: self.max_limits.clone(),
+                default_limits: self.config.limits.default.clone(),
+                max_limits: self.config.limits.max.clone(),
                 max_concurrent_runs: usize::MAX,
                 run_slot_share_percent: 100,
                 boxes: BoxCaps::UNLIMITED,
@@ -180,13 +180,16 @@ fn run_limits(requested: Option<&RequestedLimits>, policy: &RunPolicy) -> Result
 
 /// Checks a project's file count and total size against the server's caps.
 fn check_project_size(state: &AppState, count: usize, total_bytes: u64) -> Result<(), ApiError> {
-    if count > state.max_files {
-        return Err(ApiError::from_code("invalid_spec", format!("at most {} files per project", state.max_files)));
-    }
-    if total_bytes > state.max_project_bytes {
+    if count > state.config.projects.max_files {
         return Err(ApiError::from_code(
             "invalid_spec",
-            format!("a project is at most {} bytes", state.max_project_bytes),
+            format!("at most {} files per project", state.config.projects.max_files),
+        ));
+    }
+    if total_bytes > state.config.projects.max_bytes {
+        return Err(ApiError::from_code(
+            "invalid_spec",
+            format!("a project is at most {} bytes", state.config.projects.max_bytes),
         ));
     }
     Ok(())

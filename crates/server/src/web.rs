@@ -39,7 +39,7 @@ impl WebAssets {
 
 /// Adds the IDE to `router` as the fallback for every path it does not route,
 /// with the security headers (`crate::security_headers`) on every response:
-/// the fallback is added after `crate::app::router` laid its own layers.
+/// the fallback is added after `crate::routes::router` laid its own layers.
 pub fn with_web_ui(router: Router, assets: &WebAssets) -> Router {
     match assets {
         WebAssets::Directory(dir) => {

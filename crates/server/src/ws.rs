@@ -52,7 +52,8 @@ pub async fn upgrade(
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(0)
         .on_upgrade(move |socket| {
-            let inbound = Inbound::start(meter.map(|Extension(meter)| meter), state.connections.message_timeout());
+            let inbound =
+                Inbound::start(meter.map(|Extension(meter)| meter), state.config.connections.message_timeout());
             connection(socket, state, params.resume, client, caller, inbound)
         }))
 }

@@ -14,7 +14,6 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
 use object_store::local::LocalFileSystem;
-use object_store::memory::InMemory;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, PutPayload, WriteMultipart};
 
@@ -50,8 +49,6 @@ pub enum ObjectsConfig {
         /// serve several deployments.
         prefix: String,
     },
-    /// Process memory: for tests only, gone when the process ends.
-    InMemory,
 }
 
 impl ObjectsConfig {
@@ -61,16 +58,21 @@ impl ObjectsConfig {
     }
 
     /// Reads a configuration value: empty means the default under
-    /// `data_dir`, `s3://bucket/optional/prefix` a bucket, `memory:` process
-    /// memory, and anything else (an absolute path, or `file:///path`) a
-    /// local directory.
+    /// `data_dir`, `s3://bucket/optional/prefix` a bucket, and anything else
+    /// (an absolute path, or `file:///path`) a local directory. `memory:`
+    /// is refused: files kept in process memory would all be lost at the
+    /// next restart (tests have `Objects::in_memory`).
     pub fn parse(value: &str, data_dir: &FsPath) -> Result<ObjectsConfig, FilesError> {
         let value = value.trim();
         if value.is_empty() {
             return Ok(ObjectsConfig::local_in_data_dir(data_dir));
         }
         if value == "memory:" {
-            return Ok(ObjectsConfig::InMemory);
+            return Err(FilesError::Config(
+                "memory: is not object storage for a server: every saved file would be lost at the next restart; \
+                 use a directory or s3://bucket/prefix"
+                    .to_owned(),
+            ));
         }
         if let Some(rest) = value.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
@@ -82,7 +84,7 @@ impl ObjectsConfig {
         let path = value.strip_prefix("file://").unwrap_or(value);
         if !path.starts_with('/') {
             return Err(FilesError::Config(
-                "object storage is an absolute directory, file:///dir, s3://bucket/prefix or memory:".to_owned(),
+                "object storage is an absolute directory, file:///dir or s3://bucket/prefix".to_owned(),
             ));
         }
         Ok(ObjectsConfig::Local { dir: PathBuf::from(path) })
@@ -114,13 +116,18 @@ impl Objects {
                 Ok(Objects { store: Arc::new(store), local_root: Some(root), part_bytes: LOCAL_PART_BYTES })
             }
             ObjectsConfig::S3 { bucket, prefix } => open_s3(bucket, prefix),
-            ObjectsConfig::InMemory => Ok(Objects::in_memory()),
         }
     }
 
-    /// A store in process memory (tests).
+    /// A store in process memory, for tests only (the `memory-objects`
+    /// feature): everything in it is lost when the process ends.
+    #[cfg(any(test, feature = "memory-objects"))]
     pub fn in_memory() -> Objects {
-        Objects { store: Arc::new(InMemory::new()), local_root: None, part_bytes: LOCAL_PART_BYTES }
+        Objects {
+            store: Arc::new(object_store::memory::InMemory::new()),
+            local_root: None,
+            part_bytes: LOCAL_PART_BYTES,
+        }
     }
 
     /// The underlying store.
@@ -434,7 +441,8 @@ mod tests {
         assert_eq!(ObjectsConfig::parse("", data).unwrap(), ObjectsConfig::Local { dir: "/srv/data/objects".into() });
         assert_eq!(ObjectsConfig::parse(" /mnt/o ", data).unwrap(), ObjectsConfig::Local { dir: "/mnt/o".into() });
         assert_eq!(ObjectsConfig::parse("file:///mnt/o", data).unwrap(), ObjectsConfig::Local { dir: "/mnt/o".into() });
-        assert_eq!(ObjectsConfig::parse("memory:", data).unwrap(), ObjectsConfig::InMemory);
+        let memory = ObjectsConfig::parse("memory:", data).unwrap_err().to_string();
+        assert!(memory.contains("lost at the next restart"), "{memory}");
         assert_eq!(
             ObjectsConfig::parse("s3://bucket/a/b/", data).unwrap(),
             ObjectsConfig::S3 { bucket: "bucket".into(), prefix: "a/b".into() }

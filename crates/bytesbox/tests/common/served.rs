@@ -7,6 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use bytesbox_cgroups::{Cgroup, CgroupLayout, ROOT_NAME};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
@@ -100,16 +101,14 @@ impl Served {
             .unwrap()
     }
 
-    /// Cgroups of this server's backend instance still on the host.
+    /// Cgroups of this server's backend instance still on the host, in any
+    /// hierarchy of the layout its backend uses (v1 or v2, as detected).
     pub fn instance_cgroups(&self) -> Vec<String> {
         let prefix = format!("i{}-", self.pid());
-        std::fs::read_dir("/sys/fs/cgroup/pids/bytesbox")
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|name| name.starts_with(&prefix))
-            .collect()
+        let layout = CgroupLayout::detect().expect("the host has a usable cgroup layout");
+        let root = Cgroup::open_existing(&layout, std::path::Path::new(ROOT_NAME)).expect("the Bytesbox root cgroup");
+        let names = root.list_children().expect("list the Bytesbox root cgroup");
+        names.into_iter().filter(|name| name.starts_with(&prefix)).collect()
     }
 
     pub fn terminate(&self) {

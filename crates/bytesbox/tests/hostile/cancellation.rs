@@ -10,6 +10,7 @@
 
 use std::time::{Duration, Instant};
 
+use bytesbox_cgroups::{instance_path, Cgroup, CgroupLayout};
 use futures_util::SinkExt;
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
@@ -212,21 +213,16 @@ async fn metric_total(address: &str, family: &str) -> f64 {
 }
 
 /// Box cgroups of the server's backend instance (the spare box's among
-/// them), over every v1 hierarchy and the unified one.
+/// them), as directories in every hierarchy of the detected layout (v1 or
+/// v2).
 fn box_cgroups(served: &Served) -> Vec<String> {
-    let prefix = format!("i{}-", served.pid());
+    let layout = CgroupLayout::detect().expect("the host has a usable cgroup layout");
     let mut found = Vec::new();
-    let roots = std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten().map(|e| e.path());
-    for hierarchy in roots {
-        for instance in std::fs::read_dir(hierarchy.join("bytesbox")).into_iter().flatten().flatten() {
-            if !instance.file_name().to_string_lossy().starts_with(&prefix) {
-                continue;
-            }
-            for cgroup in std::fs::read_dir(instance.path()).into_iter().flatten().flatten() {
-                if cgroup.path().is_dir() {
-                    found.push(cgroup.path().display().to_string());
-                }
-            }
+    for instance in served.instance_cgroups() {
+        let instance = Cgroup::open_existing(&layout, &instance_path(&instance)).expect("an instance cgroup");
+        for name in instance.list_children().expect("list an instance's cgroups") {
+            let dirs = instance.dirs().iter().map(|dir| dir.join(&name)).filter(|dir| dir.is_dir());
+            found.extend(dirs.map(|dir| dir.display().to_string()));
         }
     }
     found

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use bytesbox_sandbox::{Backend, BoxId, FileEntry, PutMode, RunStatus};
+use bytesbox_sandbox::{Backend, BoxId, BoxLimits, FileEntry, PutMode, RunLimits, RunSpec, RunStatus};
 
 use super::util::{command, ensure, expect_stdout, TestBox, TestResult, WAIT};
 
@@ -166,10 +166,54 @@ print('full %d' % held, flush=True)
 time.sleep(300)
 ";
 
-/// A box that holds every process its limit allows does not stop another
-/// box from starting processes: the limit is per box, never shared
-/// through a common uid (on Docker, a per-user `RLIMIT_NPROC` would count
-/// every box's processes together).
+/// Opens inotify instances until the kernel refuses one while file
+/// descriptors are still free, which is the per-user count
+/// (`fs.inotify.max_user_instances`) running out: each child holds as many
+/// as its own descriptor limit allows.
+const FILL_INOTIFY_PY: &str = "import ctypes, os, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+held = 0
+for child in range(64):
+    r, w = os.pipe()
+    if os.fork() == 0:
+        os.close(r)
+        mine, exhausted = 0, False
+        while True:
+            if libc.inotify_init1(0) < 0:
+                try:
+                    os.close(os.open('/dev/null', os.O_RDONLY))
+                    exhausted = True
+                except OSError:
+                    pass
+                break
+            mine += 1
+        os.write(w, b'%d %d' % (mine, exhausted))
+        os.close(w)
+        time.sleep(300)
+        os._exit(0)
+    os.close(w)
+    mine, exhausted = os.read(r, 64).split()
+    os.close(r)
+    held += int(mine)
+    if exhausted == b'1':
+        print('full %d' % held, flush=True)
+        break
+else:
+    print('never refused %d' % held, flush=True)
+time.sleep(300)
+";
+
+/// Box B's check that it can still start processes and use inotify.
+const OTHER_BOX_PY: &str = "import ctypes, subprocess
+libc = ctypes.CDLL(None, use_errno=True)
+print('forked' if subprocess.run(['true']).returncode == 0 else 'no fork')
+print('inotify' if libc.inotify_init1(0) >= 0 else 'no inotify %d' % ctypes.get_errno())
+";
+
+/// A box that holds everything the kernel counts per user (processes up
+/// to the box's whole limit, inotify instances) does not stop another box
+/// from using them: boxes never share a uid. (Docker boxes that shared one
+/// uid let one box's processes fill every box's `RLIMIT_NPROC`.)
 pub async fn process_limit_is_per_box(backend: &dyn Backend) -> TestResult {
     let a = TestBox::create(backend, "process_limit_is_per_box_a").await?;
     let b = match TestBox::create(backend, "process_limit_is_per_box_b").await {
@@ -177,20 +221,30 @@ pub async fn process_limit_is_per_box(backend: &dyn Backend) -> TestResult {
         Err(e) => return a.finish(Err(e)).await,
     };
     let result = async {
-        let mut filler = a.start(command(&["python3", "-c", FILL_PROCESSES_PY])).await?;
-        filler.wait_for("full").await?;
-        let run = b.sh("echo one | cat | cat; echo forked").await?;
-        let forked = run.stdout_text();
-        filler.control().kill().await.map_err(|e| format!("kill failed: {e}"))?;
-        filler.expect_exit(RunStatus::Killed).await?;
-        ensure(run.report.status == RunStatus::Ok && forked == "one\nforked\n", || {
-            format!(
-                "box B could not start processes while box A held its limit ({}): {:?} stdout {forked:?} stderr {:?}",
-                filler.stdout_text().trim(),
-                run.report.status,
-                String::from_utf8_lossy(&run.stderr),
-            )
-        })
+        // The run may use the box's whole process limit (a run's limits
+        // are capped by its box's).
+        let whole_box = RunLimits { pids: BoxLimits::default().pids, ..RunLimits::default() };
+        let held = [("processes", FILL_PROCESSES_PY), ("inotify instances", FILL_INOTIFY_PY)];
+        for (what, script) in held {
+            let mut filler = a.start(RunSpec { limits: whole_box.clone(), ..command(&["python3", "-c", script]) }).await?;
+            filler.wait_for("\n").await?;
+            let run = b.run(command(&["python3", "-c", OTHER_BOX_PY])).await?;
+            filler.control().kill().await.map_err(|e| format!("kill failed: {e}"))?;
+            filler.expect_exit(RunStatus::Killed).await?;
+            ensure(filler.stdout_text().starts_with("full "), || {
+                format!("box A never ran out of {what}: {:?}", filler.stdout_text())
+            })?;
+            ensure(run.report.status == RunStatus::Ok && run.stdout_text() == "forked\ninotify\n", || {
+                format!(
+                    "box B could not fork or use inotify while box A held its {what} ({}): {:?} stdout {:?} stderr {:?}",
+                    filler.stdout_text().trim(),
+                    run.report.status,
+                    run.stdout_text(),
+                    String::from_utf8_lossy(&run.stderr),
+                )
+            })?;
+        }
+        Ok(())
     }
     .await;
     let result_b = b.finish(Ok(())).await;

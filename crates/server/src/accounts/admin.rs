@@ -4,8 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use bytesbox_sandbox::BoxInfo;
@@ -14,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::{UsageView, UserView};
 use super::{Caller, Principal};
-use crate::api_error::{ApiError, ApiJson};
+use crate::api_error::{ApiError, ApiJson, InputQuery};
 use crate::app::AppState;
 
 /// `GET /api/v1/admin/users`.
@@ -191,10 +190,8 @@ pub struct StorageQuery {
 /// and what the server stores against its budget and disk watermark.
 pub async fn storage(
     State(state): State<Arc<AppState>>,
-    query: Result<Query<StorageQuery>, QueryRejection>,
+    InputQuery(query): InputQuery<StorageQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let Query(query) =
-        query.map_err(|rejection| ApiError::new(StatusCode::BAD_REQUEST, "invalid_input", rejection.body_text()))?;
     let store = &state.accounts()?.store;
     let limits = store.storage_limits();
     let users: Vec<serde_json::Value> = store

@@ -1,22 +1,18 @@
 //! Who is calling: a signed-in user (cookie), a program (API token), a
 //! guest, or — on a server built without accounts — an anonymous client
 //! with the server's own limits. The route table's guard
-//! (`crate::routes`) works it out once per request and leaves it in the
+//! (`crate::guard`) works it out once per request and leaves it in the
 //! request's extensions, where handlers take it with the [`Caller`]
 //! extractor.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
-use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
-use bytesbox_store::{Role, User, API_TOKEN_PREFIX};
+use bytesbox_store::{Role, User};
 
-use super::cookies::{self, SESSION_COOKIE};
 use crate::api_error::ApiError;
-use crate::app::AppState;
 
 /// How a user proved who they are.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -94,81 +90,31 @@ impl Caller {
     }
 }
 
-/// A caller from the credentials of a request. `Ok(None)`: no valid
-/// credential and no guest mode. With `lenient`, a stale or invalid cookie
-/// or token counts as none (sign-in, sign-up, sign-out and `me` must work
-/// for a browser holding an old cookie).
-pub async fn identify(state: &AppState, parts: &Parts, lenient: bool) -> Result<Option<Caller>, ApiError> {
-    let address = state.rate_limits.client_of(parts);
-    let Some(accounts) = state.accounts.as_ref() else {
-        return Ok(Some(Caller::Anonymous { address }));
-    };
-    let invalid = || ApiError::new(StatusCode::UNAUTHORIZED, "invalid_session", "the sign-in expired or is invalid");
-    if let Some(secret) = bearer_token(parts) {
-        return match accounts.store.api_token_user(&secret).await? {
-            Some(user) => Ok(Some(Caller::User { user: Box::new(user), credential: Credential::ApiToken })),
-            None if lenient => Ok(guest(accounts.config.guests, address)),
-            None => Err(invalid()),
-        };
-    }
-    if let Some(session_token) = cookies::read(&parts.headers, SESSION_COOKIE) {
-        return match accounts.store.session_user(&session_token).await? {
-            Some(user) => {
-                Ok(Some(Caller::User { user: Box::new(user), credential: Credential::Cookie { session_token } }))
-            }
-            None if lenient => Ok(guest(accounts.config.guests, address)),
-            None => Err(invalid()),
-        };
-    }
-    Ok(guest(accounts.config.guests, address))
-}
-
-fn guest(guests: bool, address: IpAddr) -> Option<Caller> {
-    guests.then_some(Caller::Guest { address })
-}
-
-/// The secret of `Authorization: Bearer bbx_…`. Other schemes and bearer
-/// values are not ours (a proxy's), and are ignored.
-fn bearer_token(parts: &Parts) -> Option<String> {
-    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, secret) = value.split_once(' ')?;
-    let secret = secret.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && secret.starts_with(API_TOKEN_PREFIX)).then(|| secret.to_string())
-}
-
-impl FromRequestParts<Arc<AppState>> for Caller {
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         parts.extensions.get::<Caller>().cloned().ok_or_else(|| {
             ApiError::new(StatusCode::UNAUTHORIZED, "sign_in_required", "sign in first, or use an API token")
         })
     }
 }
 
-impl axum::extract::OptionalFromRequestParts<Arc<AppState>> for Caller {
+impl<S: Send + Sync> axum::extract::OptionalFromRequestParts<S> for Caller {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &Arc<AppState>) -> Result<Option<Self>, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Option<Self>, Self::Rejection> {
         Ok(parts.extensions.get::<Caller>().cloned())
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use axum::http::Request;
     use bytesbox_store::UserId;
 
-    fn parts_with(authorization: Option<&str>) -> Parts {
-        let mut request = Request::builder().uri("/api/v1/auth/tokens");
-        if let Some(value) = authorization {
-            request = request.header(AUTHORIZATION, value);
-        }
-        request.body(()).expect("a request").into_parts().0
-    }
-
-    fn user(role: Role) -> Caller {
+    /// A caller signed in with an API token, with `role`.
+    pub(crate) fn user(role: Role) -> Caller {
         let user = User {
             id: UserId("u1".into()),
             username: "ada".into(),
@@ -178,17 +124,6 @@ mod tests {
             created_at_ms: 0,
         };
         Caller::User { user: Box::new(user), credential: Credential::ApiToken }
-    }
-
-    #[test]
-    fn only_our_bearer_tokens_are_taken_whatever_the_scheme_case() {
-        let token = format!("{API_TOKEN_PREFIX}secret");
-        assert_eq!(bearer_token(&parts_with(Some(&format!("Bearer {token}")))), Some(token.clone()));
-        assert_eq!(bearer_token(&parts_with(Some(&format!("bearer   {token} ")))), Some(token.clone()));
-        assert_eq!(bearer_token(&parts_with(Some("Bearer a-proxy-s-token"))), None, "not ours: ignored");
-        assert_eq!(bearer_token(&parts_with(Some(&format!("Basic {token}")))), None);
-        assert_eq!(bearer_token(&parts_with(Some(&token))), None, "no scheme");
-        assert_eq!(bearer_token(&parts_with(None)), None);
     }
 
     #[test]

@@ -5,9 +5,7 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -20,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::Caller;
-use crate::api_error::{ApiError, InputJson};
+use crate::api_error::{ApiError, InputBytes, InputJson, InputQuery};
 use crate::app::AppState;
 use crate::protocol::{EncodedBytes, Encoding};
 
@@ -173,20 +171,8 @@ fn context(state: &AppState, caller: &Caller) -> Result<(User, ProjectFiles, Quo
     Ok((user, files, quota))
 }
 
-/// A raw body that could not be read: over the router's body limit (413
-/// `too_large`), or broken off.
-fn bad_bytes(rejection: BytesRejection) -> ApiError {
-    let status = rejection.status();
-    let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "too_large" } else { "invalid_input" };
-    ApiError::new(status, code, rejection.body_text())
-}
-
-fn bad_query(rejection: QueryRejection) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "invalid_input", rejection.body_text())
-}
-
-fn required_version(query: Result<Query<VersionQuery>, QueryRejection>) -> Result<i64, ApiError> {
-    let Query(query) = query.map_err(bad_query)?;
+fn required_version(query: Result<InputQuery<VersionQuery>, ApiError>) -> Result<i64, ApiError> {
+    let InputQuery(query) = query?;
     match query.version {
         Some(version) if version >= 0 => Ok(version),
         Some(_) => Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_input", "a version is 0 or more")),
@@ -316,7 +302,7 @@ pub async fn delete(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path(id): Path<String>,
-    query: Result<Query<VersionQuery>, QueryRejection>,
+    query: Result<InputQuery<VersionQuery>, ApiError>,
 ) -> Result<StatusCode, ApiError> {
     let (user, files, _) = context(&state, &caller)?;
     let version = required_version(query)?;
@@ -364,12 +350,12 @@ pub async fn write_file(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path((id, path)): Path<(String, String)>,
-    query: Result<Query<VersionQuery>, QueryRejection>,
-    content: Result<Bytes, BytesRejection>,
+    query: Result<InputQuery<VersionQuery>, ApiError>,
+    content: Result<InputBytes, ApiError>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let (user, files, quota) = context(&state, &caller)?;
     let version = required_version(query)?;
-    let content = content.map_err(bad_bytes)?;
+    let InputBytes(content) = content?;
     let entry = files.write_file(&user.id, &project_id(id), &path, content, version, &quota).await?;
     Ok(Json(json!({ "file": FileView::from(&entry) })))
 }
@@ -379,7 +365,7 @@ pub async fn delete_file(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     Path((id, path)): Path<(String, String)>,
-    query: Result<Query<VersionQuery>, QueryRejection>,
+    query: Result<InputQuery<VersionQuery>, ApiError>,
 ) -> Result<StatusCode, ApiError> {
     let (user, files, _) = context(&state, &caller)?;
     let version = required_version(query)?;
@@ -428,18 +414,19 @@ fn download_name(name: &str) -> String {
 pub async fn import(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-    query: Result<Query<ImportQuery>, QueryRejection>,
-    archive: Result<Bytes, BytesRejection>,
+    query: Result<InputQuery<ImportQuery>, ApiError>,
+    archive: Result<InputBytes, ApiError>,
 ) -> Result<Response, ApiError> {
     let (user, files, quota) = context(&state, &caller)?;
-    let archive = archive.map_err(bad_bytes)?;
-    let Query(query) = query.map_err(bad_query)?;
+    let InputBytes(archive) = archive?;
+    let InputQuery(query) = query?;
     let Some(name) = query.name else {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_input", "name the new project: ?name=NAME"));
     };
     // No single file larger than a project may be to run: a zip brings
     // nothing that could never run.
-    let (project, entries) = files.import_zip(&user.id, &name, archive, &quota, state.max_project_bytes).await?;
+    let (project, entries) =
+        files.import_zip(&user.id, &name, archive, &quota, state.config.projects.max_bytes).await?;
     Ok((StatusCode::CREATED, Json(project_with_files(&project, &entries))).into_response())
 }
 
@@ -520,9 +507,9 @@ pub async fn load_saved_project(
     // The files go to the run as they are: no encoding for the frame's
     // sake only to decode them again. The run's caps on a project are
     // checked against the index before any content is read.
-    let max_files = u64::try_from(state.max_files).unwrap_or(u64::MAX);
+    let max_files = u64::try_from(state.config.projects.max_files).unwrap_or(u64::MAX);
     let saved_files = files
-        .read_all_within(&user.id, &id, max_files, state.max_project_bytes)
+        .read_all_within(&user.id, &id, max_files, state.config.projects.max_bytes)
         .await
         .map_err(|error| match error {
             FilesError::TooLarge { what: SizeLimit::ProjectFiles, limit } => {

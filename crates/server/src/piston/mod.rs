@@ -9,21 +9,3 @@ mod request;
 pub mod rest;
 pub mod version;
 pub mod ws;
-
-use std::time::Duration;
-
-/// Settings of the Piston endpoints. Routes read them from an
-/// `axum::Extension<PistonConfig>` layer when there is one, else use the
-/// defaults.
-#[derive(Clone, Debug)]
-pub struct PistonConfig {
-    /// How long a `/api/v2/connect` socket may wait for its `init`
-    /// before it is closed with 4001 (Piston: 1 s).
-    pub init_timeout: Duration,
-}
-
-impl Default for PistonConfig {
-    fn default() -> Self {
-        PistonConfig { init_timeout: Duration::from_secs(1) }
-    }
-}

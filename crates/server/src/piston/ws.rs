@@ -23,7 +23,6 @@ use tokio::sync::mpsc;
 
 use super::outcome::outcome;
 use super::request::prepare;
-use super::PistonConfig;
 use crate::accounts::run_slots::RunSlot;
 use crate::accounts::Caller;
 use crate::api_error::ApiError;
@@ -56,20 +55,19 @@ pub async fn connect(
     State(state): State<Arc<AppState>>,
     client: Client,
     caller: Caller,
-    config: Option<Extension<PistonConfig>>,
     meter: Option<Extension<InboundMeter>>,
 ) -> Response {
     // A connection runs one job: it costs one token, taken at the upgrade.
     if let Err(retry_after_secs) = state.rate_limits.check(client.0) {
         return ApiError::rate_limited(retry_after_secs).into_response();
     }
-    let config = config.map(|Extension(config)| config).unwrap_or_default();
     ws.max_message_size(crate::protocol::MAX_FRAME_BYTES)
         .max_frame_size(crate::protocol::MAX_FRAME_BYTES)
         .read_buffer_size(crate::ws::READ_BUFFER_BYTES)
         .on_upgrade(move |socket| {
-            let inbound = Inbound::start(meter.map(|Extension(meter)| meter), state.connections.message_timeout());
-            serve(socket, state, config, caller, inbound)
+            let inbound =
+                Inbound::start(meter.map(|Extension(meter)| meter), state.config.connections.message_timeout());
+            serve(socket, state, caller, inbound)
         })
 }
 
@@ -101,10 +99,10 @@ enum Next {
     Fail(String),
 }
 
-async fn serve(socket: WebSocket, state: Arc<AppState>, config: PistonConfig, caller: Caller, inbound: Inbound) {
+async fn serve(socket: WebSocket, state: Arc<AppState>, caller: Caller, inbound: Inbound) {
     let (sink, mut stream) = socket.split();
+    let init_deadline = tokio::time::sleep(state.config.piston.init_timeout);
     let mut connection = Connection { state, caller, sink, initialized: false, sandbox: None, job: None };
-    let init_deadline = tokio::time::sleep(config.init_timeout);
     tokio::pin!(init_deadline);
     let message_timed_out = inbound.timed_out();
     tokio::pin!(message_timed_out);

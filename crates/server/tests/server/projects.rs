@@ -473,7 +473,7 @@ pub(super) async fn zip_bombs_are_refused_as_they_expand_and_leave_nothing(store
 async fn a_saved_project_over_the_run_cap_is_refused_before_its_files_are_read() {
     // Deletes object files behind the server's back: local files only.
     let stores = Stores::SqliteAndFiles;
-    let server = projects_server(&stores).adjust(|state| state.max_project_bytes = 64 << 10).start().await;
+    let server = projects_server(&stores).configure(|config| config.projects.max_bytes = 64 << 10).start().await;
     let user = server.user("default").await;
     let half = "x".repeat(40 << 10);
     let mut ids = Vec::new();

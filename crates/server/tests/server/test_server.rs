@@ -16,11 +16,12 @@ use bytesbox_engine::{AdmissionConfig, Engine};
 use bytesbox_native::{NativeBackend, NativeConfig};
 use bytesbox_sandbox::Backend;
 use bytesbox_server::accounts::{Accounts, AccountsConfig, PlanConfig, Plans};
-use bytesbox_server::app::{router, AppState};
+use bytesbox_server::app::AppState;
+use bytesbox_server::config::{PistonConfig, ServerConfig};
 use bytesbox_server::metrics::Metrics;
-use bytesbox_server::piston::PistonConfig;
 use bytesbox_server::planner::Planner;
-use bytesbox_server::rate_limit::{RateLimitConfig, RateLimits};
+use bytesbox_server::rate_limit::RateLimitConfig;
+use bytesbox_server::routes::router;
 use bytesbox_server::session::{SessionConfig, Sessions};
 use bytesbox_store::{Objects, ObjectsConfig, Store};
 use bytesbox_testkit::host_double::HostDouble;
@@ -70,20 +71,16 @@ struct AccountsSetup {
     stores: Stores,
 }
 
-type Adjustment = Box<dyn FnOnce(&mut AppState) + Send>;
-
 /// A test server to be: see the module documentation. The defaults are
 /// the shell-only planner, 4 runs at a time with 8 waiting, a 30 s grace
-/// period, the default rate limits and no accounts.
+/// period, the server's default settings and no accounts.
 pub struct TestServer {
     native: bool,
     planner: Arc<dyn Planner>,
     grace: Duration,
     admission: AdmissionConfig,
-    rate_limit: RateLimitConfig,
+    config: ServerConfig,
     accounts: Option<AccountsSetup>,
-    piston: Option<PistonConfig>,
-    adjustments: Vec<Adjustment>,
 }
 
 impl TestServer {
@@ -94,10 +91,8 @@ impl TestServer {
             planner: Arc::new(ShellPlanner),
             grace: Duration::from_secs(30),
             admission: AdmissionConfig { max_running: 4, max_queued: 8 },
-            rate_limit: RateLimitConfig::default(),
+            config: ServerConfig::default(),
             accounts: None,
-            piston: None,
-            adjustments: Vec::new(),
         }
     }
 
@@ -130,9 +125,8 @@ impl TestServer {
         self
     }
 
-    pub fn rate_limit(mut self, rate_limit: RateLimitConfig) -> TestServer {
-        self.rate_limit = rate_limit;
-        self
+    pub fn rate_limit(self, rate_limit: RateLimitConfig) -> TestServer {
+        self.configure(|config| config.rate_limit = rate_limit)
     }
 
     /// Accounts with `config`, the plans of `plans_toml` (a `[plans]`
@@ -155,14 +149,13 @@ impl TestServer {
     }
 
     /// Piston's settings instead of its defaults.
-    pub fn piston(mut self, piston: PistonConfig) -> TestServer {
-        self.piston = Some(piston);
-        self
+    pub fn piston(self, piston: PistonConfig) -> TestServer {
+        self.configure(|config| config.piston = piston)
     }
 
-    /// Changes the state once it is built, before it serves.
-    pub fn adjust(mut self, adjustment: impl FnOnce(&mut AppState) + Send + 'static) -> TestServer {
-        self.adjustments.push(Box::new(adjustment));
+    /// Changes the server's settings before the state is built from them.
+    pub fn configure(mut self, change: impl FnOnce(&mut ServerConfig)) -> TestServer {
+        change(&mut self.config);
         self
     }
 
@@ -184,27 +177,20 @@ impl TestServer {
         let metrics = Arc::new(Metrics::new());
         let engine = Engine::new(backend.clone(), self.admission).with_observer(metrics.clone());
         let sessions = Sessions::new(engine, SessionConfig { grace: self.grace, ..SessionConfig::default() });
-        let mut state = AppState::new(sessions.clone(), self.planner, metrics);
-        state.rate_limits = RateLimits::new(&self.rate_limit);
         let data_dir = tempfile::tempdir().unwrap();
         let mut stored = None;
+        let mut accounts = None;
         if let Some(AccountsSetup { config, plans, stores }) = self.accounts {
             let (store, objects) = stores.open(data_dir.path()).await;
-            let plans = Plans::new(&plans, &state.default_limits, &state.max_limits).unwrap();
-            let accounts = Accounts::new(store.clone(), plans, config).with_objects(objects.clone());
-            state.accounts = Some(Arc::new(accounts));
+            let limits = &self.config.limits;
+            let plans = Plans::new(&plans, &limits.default, &limits.max).unwrap();
+            accounts = Some(Arc::new(Accounts::new(store.clone(), plans, config).with_objects(objects.clone())));
             stored = Some((store, objects, stores));
         }
-        for adjustment in self.adjustments {
-            adjustment(&mut state);
-        }
+        let state = AppState::new(self.config, sessions.clone(), self.planner, metrics, accounts);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap().to_string();
-        let mut app = router(Arc::new(state));
-        if let Some(piston) = self.piston {
-            app = app.layer(axum::Extension(piston));
-        }
-        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let app = router(Arc::new(state)).into_make_service_with_connect_info::<std::net::SocketAddr>();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         Server {
             url: format!("ws://{address}/api/v1/ws"),

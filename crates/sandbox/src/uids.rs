@@ -1,10 +1,12 @@
 //! Unprivileged user ids for boxes: one per box, so programs of different
-//! boxes never share a uid, even in files or signals that might leak.
+//! boxes never share a uid, even in files or signals that might leak, nor
+//! the kernel's per-user counts (`RLIMIT_NPROC`, inotify instances, key
+//! quotas, pending signals), which would let one box starve the others.
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
 
-use bytesbox_sandbox::SandboxError;
+use crate::SandboxError;
 
 /// A pool of `count` uids starting at `base`.
 #[derive(Debug)]

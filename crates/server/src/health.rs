@@ -1,0 +1,47 @@
+//! What operators and load balancers ask: `GET /healthz` (the process
+//! answers), `GET /readyz` (it can take runs) and `GET /metrics` (the
+//! Prometheus registry of `crate::metrics`, with its gauges read now).
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use crate::app::AppState;
+use crate::metrics::Gauges;
+
+/// `GET /healthz`.
+pub(crate) async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// `GET /readyz`: ready while the engine admits jobs and the backend can
+/// make boxes.
+pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, String) {
+    let engine = state.sessions.engine();
+    if !engine.admission().is_open() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "draining".into());
+    }
+    match engine.backend().health() {
+        Ok(()) => (StatusCode::OK, "ready".into()),
+        Err(reason) => (StatusCode::SERVICE_UNAVAILABLE, format!("backend unhealthy: {reason}")),
+    }
+}
+
+/// `GET /metrics`.
+pub async fn scrape(State(state): State<Arc<AppState>>) -> Response {
+    let engine = state.sessions.engine();
+    let admission = engine.admission().stats();
+    state.metrics.set_gauges(&Gauges {
+        queued: admission.queued,
+        running: admission.running,
+        sessions: state.sessions.count(),
+        boxes: engine.backend().live_boxes(),
+    });
+    match state.metrics.encode() {
+        Ok(text) => ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text)
+            .into_response(),
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "metrics could not be encoded").into_response(),
+    }
+}
