@@ -426,15 +426,14 @@ pub(super) async fn a_saved_project_runs_by_id_and_its_runs_are_recorded(stores:
     assert_eq!((guest.status, guest.code()), (403, "sign_in_required".to_owned()), "{guest:?}");
 
     // The history: newest first, with the project's language. The
-    // WebSocket run is recorded as it ends, so wait for it briefly.
-    let mut runs = Value::Null;
-    for _ in 0..100 {
-        runs = server.call(Some(&alice), "GET", &format!("/api/v1/projects/{id}/runs"), b"").await.json();
-        if runs["runs"].as_array().is_some_and(|runs| runs.len() == 2) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    // WebSocket run is recorded as it ends, so wait for it.
+    let history = format!("/api/v1/projects/{id}/runs");
+    let recorded = || async { server.call(Some(&alice), "GET", &history, b"").await.json() };
+    wait_until("both runs in the history", Duration::from_secs(20), || async {
+        recorded().await["runs"].as_array().is_some_and(|runs| runs.len() == 2)
+    })
+    .await;
+    let runs = recorded().await;
     let runs = runs["runs"].as_array().unwrap_or_else(|| panic!("{runs}")).clone();
     assert_eq!(runs.len(), 2, "{runs:?}");
     assert!(runs.iter().all(|run| run["language"] == "sh"), "{runs:?}");
@@ -538,15 +537,10 @@ pub(super) async fn an_import_whose_client_hangs_up_finishes_or_cleans_up(stores
     }
     drop(stream);
     // The import still ends in its refusal, which deletes what it wrote.
-    let mut left = server.object_files().await;
-    for _ in 0..1200 {
-        if left.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        left = server.object_files().await;
-    }
-    assert_eq!(left, Vec::<String>::new(), "the import left files");
+    wait_until("the refused import to delete its files", Duration::from_secs(60), || async {
+        server.object_files().await.is_empty()
+    })
+    .await;
     let listed = server.call(Some(&user), "GET", "/api/v1/projects", b"").await;
     assert_eq!(listed.json()["projects"], json!([]));
     server.stop().await;
