@@ -17,7 +17,10 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::protocol::{MAX_FDS, MAX_PACKET};
+/// Largest packet either side sends or accepts.
+pub const MAX_PACKET: usize = 192 * 1024;
+/// Most file descriptors attached to one packet.
+pub const MAX_FDS: usize = 8;
 
 /// Channel failures.
 #[derive(Debug, Display, Error)]

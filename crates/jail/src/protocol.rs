@@ -9,11 +9,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::mounts::MountOp;
 
-/// Largest packet either side sends or accepts.
-pub const MAX_PACKET: usize = 192 * 1024;
-/// Most file descriptors attached to one packet.
-pub const MAX_FDS: usize = 8;
-
 /// Server → jailer.
 #[derive(Debug, Serialize, Deserialize)]
 pub enum JailerRequest {

@@ -40,7 +40,7 @@ pub enum StoreError {
     /// A write refused because the server as a whole is out of storage
     /// (its budget, or its disk's free-space watermark), whoever writes.
     #[error("{0}; the write was refused (ask the administrator)")]
-    StorageFull(crate::storage::StorageFull),
+    StorageFull(StorageFull),
     /// A database URL that is neither `sqlite:` nor `postgres:`.
     #[error("unsupported database URL: expected sqlite:… or postgres://…")]
     UnsupportedUrl,
@@ -68,3 +68,31 @@ impl StoreError {
 
 /// The store's result type.
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Why storage is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageFull {
+    /// The server-wide budget is used up.
+    Budget,
+    /// The data disk is at its free-space watermark.
+    Disk,
+}
+
+impl StorageFull {
+    /// `budget` or `disk`, for the API's details.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StorageFull::Budget => "budget",
+            StorageFull::Disk => "disk",
+        }
+    }
+}
+
+impl std::fmt::Display for StorageFull {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            StorageFull::Budget => "the server's storage budget is used up",
+            StorageFull::Disk => "the server's disk is nearly full",
+        })
+    }
+}

@@ -30,7 +30,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor as _};
 
-pub use error::{StoreError, StoreResult};
+pub use error::{StorageFull, StoreError, StoreResult};
 pub use model::{
     ApiToken, FileEntry, NewApiToken, NewFileEntry, NewSession, Project, ProjectId, ProjectSettings, Role, RunRecord,
     Usage, User, UserId,
@@ -40,7 +40,7 @@ pub use project_files::{
     check_path, check_paths, FilesError, NewFile, ProjectFiles, Quota, QuotaKind, SizeLimit, SweepReport,
 };
 pub use runs::RUNS_KEPT_PER_PROJECT;
-pub use storage::{StorageFull, StorageLimits, UserStorage};
+pub use storage::{StorageLimits, UserStorage};
 pub use tokens::API_TOKEN_PREFIX;
 pub use zip_export::{ZipStream, ZipStreamWriter};
 pub use zip_import::{read_zip, unpack_zip, ArchiveLimits, EntrySink, MAX_ARCHIVE_ENTRIES};

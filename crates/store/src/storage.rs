@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
-use crate::error::{StoreError, StoreResult};
+use crate::error::{StorageFull, StoreError, StoreResult};
 use crate::model::UserId;
 use crate::{column, Store};
 
@@ -26,34 +26,6 @@ pub struct StorageLimits {
     /// Writes are refused while the disk holding the file contents has
     /// less free space than this (after the write); 0: no check.
     pub min_free_bytes: u64,
-}
-
-/// Why storage is full.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StorageFull {
-    /// The server-wide budget is used up.
-    Budget,
-    /// The data disk is at its free-space watermark.
-    Disk,
-}
-
-impl StorageFull {
-    /// `budget` or `disk`, for the API's details.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StorageFull::Budget => "budget",
-            StorageFull::Disk => "disk",
-        }
-    }
-}
-
-impl std::fmt::Display for StorageFull {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            StorageFull::Budget => "the server's storage budget is used up",
-            StorageFull::Disk => "the server's disk is nearly full",
-        })
-    }
 }
 
 /// The caps and the directory whose disk the watermark watches.
