@@ -65,9 +65,13 @@ impl Server {
         let dir = exe.parent().context("the bench binary has no directory")?;
         let data = tempfile::tempdir()?;
         let config = data.path().join("bench.toml");
-        // Rate limits off: every connection comes from this one address.
-        // Enough run slots and queue for the saturation test's clients.
-        std::fs::write(&config, "[rate_limit]\nper_minute = 0\n")?;
+        // Rate limits and the per-address connection cap off: every
+        // connection comes from this one address, and the idle-session
+        // figure opens 10,000 of them.
+        std::fs::write(
+            &config,
+            "[rate_limit]\nper_minute = 0\n[connections]\nmax_per_address = 0\nmax_total = 20000\n",
+        )?;
         let mut child = Command::new(dir.join("bytesbox"))
             .args(["serve", "--listen", "127.0.0.1:0", "--config"])
             .arg(&config)
