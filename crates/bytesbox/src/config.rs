@@ -78,8 +78,10 @@ pub struct AccountsSection {
     pub guests: bool,
     /// Let anyone create an account.
     pub signup: bool,
-    /// Force `Secure` cookies on or off; unset: when the request came over
-    /// TLS through a trusted proxy.
+    /// Force `Secure` cookies on or off; unset: on when `public_url` is
+    /// `https` (people reach it over TLS, and a browser then refuses the
+    /// cookie over plain HTTP except on localhost), else when the request
+    /// came over TLS through a trusted proxy.
     pub secure_cookies: Option<bool>,
     /// The address people reach the server at (`https://ide.example.com`):
     /// its host name is answered besides `localhost` and IP addresses, and
@@ -156,7 +158,7 @@ impl AccountsSection {
         AccountsConfig {
             guests: self.guests,
             signup: self.signup,
-            secure_cookies: self.secure_cookies,
+            secure_cookies: self.secure_cookies.or_else(|| self.public_origin().map(|o| o.starts_with("https://"))),
             allowed_origins: self.public_origin().into_iter().chain(self.allowed_origins.iter().cloned()).collect(),
             session_ttl: Duration::from_secs(self.session_days.clamp(1, 365) * SECONDS_PER_DAY),
             sign_in: SignInRates {
@@ -338,8 +340,10 @@ mod tests {
         let public = dir.join("public.toml");
         std::fs::write(&public, "[accounts]\npublic_url = \"https://IDE.example.com/\"\n").unwrap();
         let config = FileConfig::load(Some(&public)).unwrap();
-        let origins = config.accounts.to_config().allowed_origins;
-        assert_eq!(origins, ["https://ide.example.com"]);
+        let accounts = config.accounts.to_config();
+        assert_eq!(accounts.allowed_origins, ["https://ide.example.com"]);
+        assert_eq!(accounts.secure_cookies, Some(true), "people reach an https public_url over TLS");
+        assert_eq!(FileConfig::load(None).unwrap().accounts.to_config().secure_cookies, None);
         let not_a_url = dir.join("not_a_url.toml");
         std::fs::write(&not_a_url, "[accounts]\npublic_url = \"ide.example.com\"\n").unwrap();
         let err = format!("{:#}", FileConfig::load(Some(&not_a_url)).unwrap_err());
