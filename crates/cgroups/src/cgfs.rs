@@ -142,6 +142,19 @@ pub(crate) fn mkdir_under(root: &Path, dir: &Path, created: &mut Vec<PathBuf>) -
     }
 }
 
+/// Makes `dir` whose parent must exist (ENOENT otherwise), recording it if
+/// this call created it. An existing directory is accepted.
+pub(crate) fn mkdir_leaf(dir: &Path, created: &mut Vec<PathBuf>) -> Result<()> {
+    match fs::create_dir(dir) {
+        Ok(()) => {
+            created.push(dir.to_path_buf());
+            Ok(())
+        }
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => ensure_dir(dir),
+        Err(e) => Err(CgroupError::Create { path: dir.to_path_buf(), source: e }),
+    }
+}
+
 /// EEXIST for a name like `tasks` means an interface file, not a cgroup.
 fn ensure_dir(path: &Path) -> Result<()> {
     if path.is_dir() {

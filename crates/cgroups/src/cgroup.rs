@@ -34,6 +34,13 @@ pub struct Cgroup {
     ancestors_ready: bool,
 }
 
+/// Whether making a cgroup may make its missing ancestors.
+#[derive(Clone, Copy, Debug)]
+enum Ancestors {
+    Create,
+    MustExist,
+}
+
 impl Cgroup {
     /// Creates the cgroup `relative` (which must start with `bytesbox/`) in
     /// every hierarchy, with any missing ancestors. On v2, enables the
@@ -42,7 +49,7 @@ impl Cgroup {
     /// accepted. On failure, the directories this call made are removed.
     pub fn create(layout: &CgroupLayout, relative: &Path) -> Result<Cgroup> {
         let mut cgroup = Cgroup::open_existing(layout, relative)?;
-        cgroup.make(false)?;
+        cgroup.make(false, Ancestors::Create)?;
         cgroup.ancestors_ready = true;
         Ok(cgroup)
     }
@@ -60,31 +67,36 @@ impl Cgroup {
     }
 
     /// Creates the child cgroup `name` (ASCII letters, digits, `-`, `_`).
-    /// On v2 this enables the controllers in this cgroup's
-    /// `cgroup.subtree_control`, which fails if this cgroup holds processes:
-    /// see the `init` leaf convention in the crate docs.
+    /// This cgroup must exist: a child never brings a removed parent back
+    /// (a run starting as its box is torn down would otherwise leave the
+    /// box's cgroup behind). On v2 this enables the controllers in this
+    /// cgroup's `cgroup.subtree_control`, which fails if this cgroup holds
+    /// processes: see the `init` leaf convention in the crate docs.
     pub fn child(&self, name: &str) -> Result<Cgroup> {
         validate_name(name.as_ref())?;
         let mut child = Cgroup::at(self.layout.clone(), self.relative.join(name));
-        child.make(self.ancestors_ready)?;
+        child.make(self.ancestors_ready, Ancestors::MustExist)?;
         child.ancestors_ready = true;
         Ok(child)
     }
 
     /// mkdir in every hierarchy, then (v2) delegate controllers; undo the
     /// mkdirs if anything fails.
-    fn make(&self, parent_ancestors_ready: bool) -> Result<()> {
+    fn make(&self, parent_ancestors_ready: bool, ancestors: Ancestors) -> Result<()> {
         let mut created = Vec::new();
-        let result = self.make_steps(parent_ancestors_ready, &mut created);
+        let result = self.make_steps(parent_ancestors_ready, ancestors, &mut created);
         if result.is_err() {
             cgfs::undo_mkdirs(&created);
         }
         result
     }
 
-    fn make_steps(&self, parent_ancestors_ready: bool, created: &mut Vec<PathBuf>) -> Result<()> {
+    fn make_steps(&self, parent_ancestors_ready: bool, ancestors: Ancestors, created: &mut Vec<PathBuf>) -> Result<()> {
         for (root, dir) in self.layout.hierarchies().iter().zip(&self.dirs) {
-            cgfs::mkdir_under(root, dir, created)?;
+            match ancestors {
+                Ancestors::Create => cgfs::mkdir_under(root, dir, created)?,
+                Ancestors::MustExist => cgfs::mkdir_leaf(dir, created)?,
+            }
         }
         let Kind::V2 { controllers } = self.layout.inner.kind else {
             return Ok(());
@@ -407,6 +419,25 @@ mod tests {
                 oom_kills: 1,
             }
         );
+    }
+
+    #[test]
+    fn a_child_never_brings_a_removed_parent_back() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let layout = v1_fake(root, false);
+        let sandbox = Cgroup::create(&layout, Path::new("bytesbox/t6/box")).unwrap();
+        assert!(sandbox.child("run1").is_ok());
+        // The box is torn down (its directories removed) while a run of it
+        // is starting.
+        for h in ["memory", "pids", "cpu", "cpuacct", "freezer"] {
+            fs::remove_dir_all(root.join(h).join("bytesbox/t6/box")).unwrap();
+        }
+        let err = sandbox.child("run2").unwrap_err();
+        assert!(matches!(err, CgroupError::Create { .. }), "{err}");
+        for h in ["memory", "pids", "cpu", "cpuacct", "freezer"] {
+            assert!(!root.join(h).join("bytesbox/t6/box").exists(), "{h}: the removed box came back");
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
+use tokio::sync::Semaphore;
 
 use crate::accounts::run_slots::RunSlots;
 use crate::accounts::Accounts;
@@ -39,6 +40,9 @@ pub struct AppState {
     /// The memory request bodies and partial WebSocket messages may take,
     /// of `config.connections`.
     pub(crate) memory: Arc<MemoryBudget>,
+    /// One-shot boxes being destroyed after their answer was sent: as many
+    /// as runs may go at once (`crate::box_lease::BoxLease::destroy_after_answer`).
+    pub(crate) teardowns: Arc<Semaphore>,
 }
 
 impl AppState {
@@ -52,7 +56,9 @@ impl AppState {
         metrics: Arc<Metrics>,
         accounts: Option<Arc<Accounts>>,
     ) -> AppState {
+        let runs_at_once = sessions.engine().admission().config().max_running.max(1);
         AppState {
+            teardowns: Arc::new(Semaphore::new(runs_at_once)),
             rate_limits: RateLimits::new(&config.rate_limit),
             memory: MemoryBudget::new(config.connections.memory_budget_bytes(), config.connections.memory_wait()),
             run_slots: RunSlots::default(),

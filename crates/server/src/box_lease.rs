@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use bytesbox_sandbox::{Backend, BoxId, BoxSpec, SandboxError};
+use tokio::sync::Semaphore;
 
 /// A box owned by one request or connection.
 #[derive(Debug)]
@@ -31,6 +32,24 @@ impl BoxLease {
     pub(crate) async fn destroy(mut self) {
         if let Some(id) = self.id.take() {
             let _ = self.backend.destroy(&id).await;
+        }
+    }
+
+    /// Destroys the box after the caller's answer is sent, on a task of
+    /// its own holding one of `teardowns`' permits; when every permit is
+    /// taken (teardowns fall behind the arrival of new boxes), waits for
+    /// the destruction here instead, so boxes being torn down never grow
+    /// past the permits however fast clients come.
+    pub(crate) async fn destroy_after_answer(mut self, teardowns: &Arc<Semaphore>) {
+        let Ok(permit) = teardowns.clone().try_acquire_owned() else {
+            return self.destroy().await;
+        };
+        if let Some(id) = self.id.take() {
+            let backend = self.backend.clone();
+            tokio::spawn(async move {
+                let _ = backend.destroy(&id).await;
+                drop(permit);
+            });
         }
     }
 }

@@ -239,7 +239,8 @@ pub(crate) struct CollectedStage {
 pub(crate) type CollectedStages = [Option<CollectedStage>; 2];
 
 /// Runs a job in a box made for it alone, destroyed afterwards (also when
-/// the caller goes away midway), and collects every stage's output.
+/// the caller goes away midway), and collects every stage's output. The
+/// box is destroyed after the answer is sent, unless teardowns fall behind.
 pub(crate) async fn run_in_fresh_box(
     state: &AppState,
     job: Job,
@@ -247,7 +248,7 @@ pub(crate) async fn run_in_fresh_box(
 ) -> Result<CollectedStages, ApiError> {
     let sandbox = fresh_box(state).await?;
     let outcome = collect(state.sessions.engine().submit_as(sandbox.id().clone(), job, requester)).await;
-    sandbox.destroy().await;
+    sandbox.destroy_after_answer(&state.teardowns).await;
     outcome
 }
 

@@ -427,7 +427,7 @@ async fn the_execute_api_runs_projects_and_reports_each_stage() {
     let python = body.as_array().unwrap().iter().find(|r| r["id"] == "python").unwrap();
     assert_eq!(python["available"], true);
     assert!(python["extensions"].as_array().unwrap().contains(&json!("py")));
-    assert!(server.backend.list().await.is_empty(), "execute boxes are destroyed after use");
+    server.wait_for_boxes(0, "execute boxes to be destroyed after use").await;
     server.stop().await;
 }
 

@@ -164,6 +164,7 @@ async fn metrics_count_runs_boxes_queue_and_latency() {
     let body = json!({"files": project(&[("main.sh", "exit 3")])}).to_string();
     let (status, _, _) = http(&server.url, "POST", "/api/v1/execute", Some(&body)).await;
     assert_eq!(status, 200);
+    server.wait_for_boxes(1, "the execute's box to be destroyed after its answer").await;
 
     let (status, head, page) = http_from(None, &server.url, "GET", "/metrics", None).await;
     assert_eq!(status, 200);

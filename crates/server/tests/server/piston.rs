@@ -65,7 +65,7 @@ async fn piston_execute_runs_python_with_stdin_args_and_data_files() {
     assert_eq!(run["stderr"], "warn\n");
     assert_eq!(run["output"], "hello Ada ['1', 'two words']\nwarn\n00ff cafe\n", "both streams in order");
     assert_clean_stage(run);
-    assert!(server.backend.list().await.is_empty(), "the box of each execute is destroyed");
+    server.wait_for_boxes(0, "the box of each execute to be destroyed").await;
     server.stop().await;
 }
 
@@ -149,7 +149,7 @@ async fn piston_execute_times_out_with_sigkill_and_refuses_bad_requests() {
     let (status, _, answer) = execute(&server, hello(json!({"files": [{"name": "../x.py", "content": "1"}]}))).await;
     assert_eq!(status, 400, "{answer}");
     assert!(answer["message"].as_str().unwrap().contains("../x.py"), "{answer}");
-    assert!(server.backend.list().await.is_empty());
+    server.wait_for_boxes(0, "every execute's box to be destroyed").await;
     server.stop().await;
 }
 

@@ -240,6 +240,17 @@ impl Server {
         }
     }
 
+    /// Waits until the backend holds `boxes` boxes: one-shot boxes are
+    /// destroyed after their answer is sent.
+    pub async fn wait_for_boxes(&self, boxes: usize, what: &str) {
+        let backend = self.backend.clone();
+        bytesbox_testkit::wait_until(what, Duration::from_secs(10), || {
+            let backend = backend.clone();
+            async move { backend.list().await.len() == boxes }
+        })
+        .await;
+    }
+
     /// Closes every session and the backend; on the native backend, checks
     /// that nothing of a box is left.
     pub async fn stop(self) {
