@@ -164,21 +164,18 @@ pub async fn get_status(address: &str, path: &str) -> Option<u16> {
     String::from_utf8_lossy(&raw).split_whitespace().nth(1)?.parse().ok()
 }
 
+/// POSTs `body` as JSON with `client` and reads the answer's JSON, of any
+/// status (callers look for what they expect and print the answer).
+pub async fn post_json(client: &reqwest::Client, url: String, body: &Value) -> Value {
+    client.post(url).json(body).send().await.unwrap().json().await.unwrap()
+}
+
 /// Signs `username` up through the API (as the IDE does: cookie and CSRF
 /// token) and makes an API token; its secret.
 pub async fn sign_up_with_token(base: &str, username: &str) -> String {
     let browser = reqwest::Client::builder().cookie_store(true).build().unwrap();
-    let me: Value = browser
-        .post(format!("{base}/api/v1/auth/signup"))
-        .json(&serde_json::json!({"username": username, "password": "a long enough password"}))
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let credentials = serde_json::json!({"username": username, "password": "a long enough password"});
+    let me = post_json(&browser, format!("{base}/api/v1/auth/signup"), &credentials).await;
     let csrf = me["csrf"].as_str().unwrap_or_else(|| panic!("no csrf in {me}")).to_owned();
     let token: Value = browser
         .post(format!("{base}/api/v1/auth/tokens"))
@@ -186,8 +183,6 @@ pub async fn sign_up_with_token(base: &str, username: &str) -> String {
         .json(&serde_json::json!({"name": "test"}))
         .send()
         .await
-        .unwrap()
-        .error_for_status()
         .unwrap()
         .json()
         .await

@@ -116,16 +116,9 @@ async fn websocket_and_drop(
 async fn user_with_project(address: &str) -> (String, String) {
     let base = format!("http://{address}");
     let secret = sign_up_with_token(&base, "canceller").await;
-    let project: Value = token_client(&secret)
-        .post(format!("{base}/api/v1/projects"))
-        .json(&json!({"name": "hello", "language": "python", "entry_file": "main.py",
-                      "files": [{"path": "main.py", "content": HELLO}]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let project = json!({"name": "hello", "language": "python", "entry_file": "main.py",
+                         "files": [{"path": "main.py", "content": HELLO}]});
+    let project = post_json(&token_client(&secret), format!("{base}/api/v1/projects"), &project).await;
     let id = project["project"]["id"].as_str().unwrap_or_else(|| panic!("no project in {project}")).to_string();
     (secret, id)
 }
@@ -228,9 +221,16 @@ fn box_cgroups(served: &Served) -> Vec<String> {
     found
 }
 
-/// Host processes running as one of the server's box uids.
-fn box_processes(served: &Served) -> Vec<String> {
-    let (base, count) = served.uid_range;
+/// Host processes running as one of the server's box uids: the native
+/// range the server was given, or the Docker backend's own range (its
+/// boxes' programs, each box a uid of its own).
+fn box_processes(served: &Served, is_docker: bool) -> Vec<String> {
+    let (base, count) = if is_docker {
+        let docker = bytesbox_docker::DockerConfig::default();
+        (docker.uid_base, docker.uid_count)
+    } else {
+        served.uid_range
+    };
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Ok(status) = std::fs::read_to_string(entry.path().join("status")) else { continue };
@@ -359,7 +359,10 @@ async fn fuzz(backend: &str) {
             box_cgroups(&served).iter().filter_map(|p| p.rsplit('/').next()).map(str::to_string).collect();
         let engine_objects = if is_docker { engine_objects_of(pid).await } else { Vec::new() };
         let containers = engine_objects.iter().filter(|o| o.starts_with("container")).count();
-        box_names.len() <= 1 && containers <= 1 && engine_objects.len() <= 3 && box_processes(&served).is_empty()
+        box_names.len() <= 1
+            && containers <= 1
+            && engine_objects.len() <= 3
+            && box_processes(&served, is_docker).is_empty()
     };
     let settled = eventually(Duration::from_secs(30), spare_only).await;
     let cgroup_dirs = box_cgroups(&served);
@@ -368,7 +371,7 @@ async fn fuzz(backend: &str) {
     report::record(attack, "box cgroups left (the spare's allowed)", box_names.len());
     let engine_objects = if is_docker { engine_objects_of(pid).await } else { Vec::new() };
     report::record(attack, "containers, networks, volumes left (the spare's allowed)", engine_objects.len());
-    let processes = box_processes(&served);
+    let processes = box_processes(&served, is_docker);
     report::record(attack, "box processes left (the spare has none)", processes.len());
     assert!(
         settled,
@@ -383,7 +386,11 @@ async fn fuzz(backend: &str) {
     let after_shutdown = box_cgroups(&served);
     assert!(after_shutdown.is_empty(), "box cgroups left after shutdown: {after_shutdown:?}");
     assert!(served.instance_cgroups().is_empty(), "instance cgroups left after shutdown");
-    assert!(box_processes(&served).is_empty(), "box processes left after shutdown: {:?}", box_processes(&served));
+    assert!(
+        box_processes(&served, is_docker).is_empty(),
+        "box processes left after shutdown: {:?}",
+        box_processes(&served, is_docker)
+    );
     if backend == "docker" {
         let engine_objects = engine_objects_of(served.pid()).await;
         assert!(engine_objects.is_empty(), "engine objects left after shutdown: {engine_objects:?}");

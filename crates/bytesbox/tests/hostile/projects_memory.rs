@@ -9,10 +9,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytesbox_testkit::zip_bomb::{zip_bomb, BombEntry};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::report;
-use crate::served::{get_status, sign_up_with_token, token_client, Served};
+use crate::served::{get_status, post_json, sign_up_with_token, token_client, Served};
 
 const MIB: u64 = 1024 * 1024;
 /// The bound the issue sets on memory over idle during an attack.
@@ -114,15 +114,7 @@ async fn zip_bombs_exports_and_duplicates_stay_in_bounded_memory() {
     check_and_record("import zip bombs x12", idle, peak, slowest);
 
     // The large project, a file at a time.
-    let created: Value = http
-        .post(format!("{base}/api/v1/projects"))
-        .json(&json!({"name": "large"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = post_json(&http, format!("{base}/api/v1/projects"), &json!({"name": "large"})).await;
     let id = created["project"]["id"].as_str().unwrap_or_else(|| panic!("{created}")).to_owned();
     for index in 0..FILES {
         let line = format!("file {index}: the quick brown fox jumps over the lazy dog\n");
