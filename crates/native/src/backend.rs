@@ -21,7 +21,7 @@ use crate::config::NativeConfig;
 use crate::destroy::{destroy, destroy_box};
 use crate::health::Health;
 use crate::jailer_client::{default_jail_binary, JailerClient};
-use crate::make_box::create;
+use crate::ready::{create_ready_or_new, ReadyBoxes};
 use crate::spare::prepare_spare_box;
 use crate::state::BackendState;
 use crate::sweep::sweep_forever;
@@ -96,6 +96,7 @@ impl NativeBackend {
             making: Mutex::new(HashMap::new()),
             detached: DetachedWork::new(),
             health: Health::default(),
+            ready: ReadyBoxes::default(),
         });
         let sweeper = tokio::spawn(sweep_forever(Arc::downgrade(&state)));
         if let Ok(mut slot) = state.sweeper.lock() {
@@ -125,7 +126,7 @@ impl Backend for NativeBackend {
     }
 
     async fn create(&self, spec: BoxSpec) -> Result<BoxId, SandboxError> {
-        create(&self.state, spec).await
+        create_ready_or_new(&self.state, spec).await
     }
 
     async fn put_files(&self, id: &BoxId, files: Vec<FileEntry>, mode: PutMode) -> Result<(), SandboxError> {
@@ -170,12 +171,14 @@ impl Backend for NativeBackend {
     }
 
     fn live_boxes(&self) -> usize {
-        self.state.boxes.lock().map(|boxes| boxes.len()).unwrap_or(0)
+        let all = self.state.boxes.lock().map(|boxes| boxes.len()).unwrap_or(0);
+        all.saturating_sub(self.state.ready.len())
     }
 
     async fn list(&self) -> Vec<BoxInfo> {
         let boxes: Vec<_> = self.state.boxes.lock().map(|b| b.values().cloned().collect()).unwrap_or_default();
-        let mut infos: Vec<_> = boxes.iter().map(|b| b.info()).collect();
+        let ready = &self.state.ready;
+        let mut infos: Vec<_> = boxes.iter().filter(|b| !ready.contains(&b.id)).map(|b| b.info()).collect();
         infos.sort_by(|a, b| a.id.cmp(&b.id));
         infos
     }

@@ -29,6 +29,10 @@ pub struct NativeConfig {
     /// (about 250 KiB of host memory); its next run starts a little slower.
     #[serde(with = "secs")]
     pub launcher_idle_release: Duration,
+    /// Boxes kept made ahead, each with its first launcher, for the spec
+    /// of the last request (about 1 MiB of host memory each); 0 makes
+    /// every box when it is asked for.
+    pub ready_boxes: usize,
     /// How often idle boxes and leftovers are swept.
     #[serde(with = "secs")]
     pub sweep_interval: Duration,
@@ -45,6 +49,7 @@ impl Default for NativeConfig {
             max_run_limits: RunLimits::hard_maximum(),
             launcher_idle_release: Duration::from_secs(10),
             sweep_interval: Duration::from_secs(5),
+            ready_boxes: 2,
         }
     }
 }

@@ -17,6 +17,7 @@ mod leftovers;
 mod make_box;
 mod making;
 mod pidfd;
+mod ready;
 pub mod reaper;
 mod run;
 mod sandbox_box;

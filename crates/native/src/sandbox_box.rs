@@ -128,21 +128,32 @@ impl SandboxBox {
     /// for an RCU grace period) while the launcher preparation pays that
     /// same wait in the background; the rest of that wait is never longer.
     pub async fn take_launcher_waiting(&self, patience: Duration) -> Option<Cgroup> {
+        self.launcher_ready_within(patience).await;
+        self.take_launcher()
+    }
+
+    /// Whether a launcher is ready, waiting up to `patience` for one being
+    /// prepared.
+    pub async fn launcher_ready_within(&self, patience: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + patience;
         loop {
             let settled = self.launcher_settled.notified();
             tokio::pin!(settled);
             settled.as_mut().enable();
-            if let Some(cgroup) = self.take_launcher() {
-                return Some(cgroup);
+            if self.has_launcher() {
+                return true;
             }
             if !self.preparing_launcher.load(Ordering::Acquire) {
-                return None;
+                return false;
             }
             if tokio::time::timeout_at(deadline, settled).await.is_err() {
-                return self.take_launcher();
+                return self.has_launcher();
             }
         }
+    }
+
+    fn has_launcher(&self) -> bool {
+        self.launcher.lock().map(|l| l.is_some()).unwrap_or(false)
     }
 
     /// Makes a new, empty run cgroup (blocking).

@@ -16,6 +16,7 @@ use crate::config::NativeConfig;
 use crate::health::Health;
 use crate::jailer_client::JailerClient;
 use crate::pidfd;
+use crate::ready::ReadyBoxes;
 use crate::sandbox_box::SandboxBox;
 
 /// The next box's cgroups, with a process of the jailer already in them.
@@ -54,6 +55,8 @@ pub(crate) struct BackendState {
     pub(crate) detached: DetachedWork,
     /// Whether boxes can be made.
     pub(crate) health: Health,
+    /// Boxes made ahead for the next `create`s.
+    pub(crate) ready: ReadyBoxes,
 }
 
 impl BackendState {

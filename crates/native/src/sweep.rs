@@ -30,7 +30,10 @@ pub(crate) async fn sweep_forever(state: Weak<BackendState>) {
             .map(|boxes| {
                 boxes
                     .values()
-                    .filter(|b| b.is_idle_expired() || pidfd::has_exited(b.pidfd.get_ref()))
+                    .filter(|b| {
+                        // A ready box waits for its first owner, not idle.
+                        (b.is_idle_expired() && !state.ready.contains(&b.id)) || pidfd::has_exited(b.pidfd.get_ref())
+                    })
                     .map(|b| b.id.clone())
                     .collect()
             })
@@ -42,7 +45,12 @@ pub(crate) async fn sweep_forever(state: Weak<BackendState>) {
                 drop(in_transit);
             }
         }
-        let live: Vec<_> = state.boxes.lock().map(|b| b.values().cloned().collect()).unwrap_or_default();
+        // Ready boxes keep their launcher for their first run.
+        let live: Vec<_> = state
+            .boxes
+            .lock()
+            .map(|b| b.values().filter(|b| !state.ready.contains(&b.id)).cloned().collect())
+            .unwrap_or_default();
         let release_after = state.config.launcher_idle_release;
         let _ = tokio::task::spawn_blocking(move || {
             for sandbox in live {

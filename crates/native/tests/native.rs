@@ -365,3 +365,81 @@ async fn the_leak_check_is_exact_while_spares_are_being_prepared() {
     }
     shutdown_and_check(backend).await;
 }
+
+/// The names of this backend's box cgroups (live, ready, spare and in
+/// transit alike).
+fn box_cgroups(backend: &NativeBackend) -> Vec<String> {
+    let layout = bytesbox_cgroups::CgroupLayout::detect().expect("cgroups");
+    let dir = layout.hierarchies()[0].join(backend.instance_cgroup());
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("the instance cgroup")
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_boxes_are_made_ahead_for_the_last_spec_and_handed_out_whole() {
+    if !require_root("ready_boxes_are_made_ahead_for_the_last_spec_and_handed_out_whole") {
+        return;
+    }
+    let backend = NativeBackend::start(NativeConfig { ready_boxes: 2, ..config() }).await.unwrap();
+    let spec = BoxSpec::default();
+    // The first request teaches the backend the spec; its box is made now.
+    let first = backend.create(spec.clone()).await.unwrap();
+    // One live box, two ready ones, one spare.
+    bytesbox_testkit::wait_until("two ready boxes and a spare", Duration::from_secs(10), || async {
+        box_cgroups(&backend).len() == 4
+    })
+    .await;
+    // Not a moment of a box in transit: the pool stays as it is.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(box_cgroups(&backend).len(), 4, "{:?}", box_cgroups(&backend));
+    assert_eq!(backend.live_boxes(), 1, "ready boxes are not live boxes");
+    assert_eq!(backend.list().await.len(), 1, "ready boxes are not listed");
+    assert_no_leaks(&backend, "refilling");
+
+    // The next box of that spec is one of those made ahead, and whole: its
+    // first run works and its files are its own.
+    let made_ahead = box_cgroups(&backend);
+    let second = backend.create(spec.clone()).await.unwrap();
+    assert!(made_ahead.contains(&second.0), "{second} was made on demand, not ahead ({made_ahead:?})");
+    assert_ne!(first, second);
+    backend
+        .put_files(&second, vec![FileEntry::new("main.sh", b"echo ready; ls /workspace\n".to_vec())], PutMode::Merge)
+        .await
+        .unwrap();
+    let done = backend.run(&second, RunSpec::command(["sh", "main.sh"])).await.unwrap().collect().await.unwrap();
+    assert_eq!(done.report.status, RunStatus::Ok, "{:?}", done.report);
+    assert_eq!(done.stdout_text(), "ready\nmain.sh\n");
+    // The box that replaces it in the pool is not live either, once it
+    // is in the pool (it is for a moment while it is made).
+    bytesbox_testkit::wait_until("two live boxes", Duration::from_secs(10), || async { backend.live_boxes() == 2 })
+        .await;
+    assert_eq!(backend.list().await.len(), 2);
+
+    // Another spec: the ready boxes of the old one go, new ones come.
+    let other = BoxSpec { hostname: "other".into(), ..spec };
+    let third = backend.create(other).await.unwrap();
+    // Three live boxes, two ready ones (new), one spare.
+    bytesbox_testkit::wait_until("the pool refilled for the new spec", Duration::from_secs(10), || async {
+        box_cgroups(&backend).len() == 6
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let now = box_cgroups(&backend);
+    assert_eq!(now.len(), 6, "{now:?}");
+    let kept_from_before: Vec<_> = made_ahead.iter().filter(|n| now.contains(n)).collect();
+    assert!(
+        kept_from_before.iter().all(|n| **n == first.0 || **n == second.0),
+        "ready boxes of the old spec outlived it: {kept_from_before:?}"
+    );
+    for id in [&first, &second, &third] {
+        backend.destroy(id).await.unwrap();
+    }
+    assert_no_leaks(&backend, "destroying the boxes");
+    shutdown_and_check(backend).await;
+}

@@ -54,6 +54,13 @@ impl BoxActivity {
         }
     }
 
+    /// Starts the idle clock again, as a box handed to a new owner.
+    pub fn touch(&self) {
+        if let Ok(mut counts) = self.counts.lock() {
+            counts.last_active = Instant::now();
+        }
+    }
+
     /// Runs in flight.
     pub fn active_runs(&self) -> usize {
         self.counts.lock().map(|c| c.active_runs).unwrap_or(0)

@@ -3,14 +3,22 @@
 use bytesbox_cgroups::CgroupLimits;
 use bytesbox_sandbox::{BoxSpec, RunLimits};
 
-/// The cgroup limits of a run, never above its box's (on cgroup v1 a
-/// child's CPU quota may not exceed its parent's).
+/// The cgroup limits of a run: only those it sets lower than its box's.
+/// The box's own limits already bound every cgroup below it, and a write
+/// costs: each CPU quota set walks every CPU cgroup on the host (the
+/// kernel checks the quotas of the whole tree), so a run that keeps its
+/// box's quota writes none. A run may never get more than its box (on
+/// cgroup v1 a child's CPU quota may not exceed its parent's).
 pub fn run_cgroup_limits(limits: &RunLimits, spec: &BoxSpec) -> CgroupLimits {
     CgroupLimits {
-        memory_bytes: Some(limits.memory_bytes.min(spec.limits.memory_bytes)),
-        pids: Some(limits.pids.min(spec.limits.pids)),
-        cpu_millicores: Some(limits.cpu_millicores.min(spec.limits.cpu_millicores)),
+        memory_bytes: lower(limits.memory_bytes, spec.limits.memory_bytes),
+        pids: lower(limits.pids, spec.limits.pids),
+        cpu_millicores: lower(limits.cpu_millicores, spec.limits.cpu_millicores),
     }
+}
+
+fn lower<T: PartialOrd>(run: T, of_box: T) -> Option<T> {
+    (run < of_box).then_some(run)
 }
 
 #[cfg(test)]
@@ -25,6 +33,16 @@ mod tests {
         spec.limits.cpu_millicores = 500;
         let run = RunLimits { memory_bytes: 200, pids: 3, cpu_millicores: 2000, ..RunLimits::default() };
         let limits = run_cgroup_limits(&run, &spec);
-        assert_eq!((limits.memory_bytes, limits.pids, limits.cpu_millicores), (Some(100), Some(3), Some(500)));
+        assert_eq!((limits.memory_bytes, limits.pids, limits.cpu_millicores), (None, Some(3), None));
+    }
+
+    #[test]
+    fn a_run_cgroup_gets_only_the_limits_its_run_lowers() {
+        let spec = BoxSpec::default();
+        let same =
+            run_cgroup_limits(&RunLimits { memory_bytes: spec.limits.memory_bytes, ..RunLimits::default() }, &spec);
+        assert_eq!(same.memory_bytes, None);
+        let lower = RunLimits { memory_bytes: spec.limits.memory_bytes / 2, ..RunLimits::default() };
+        assert_eq!(run_cgroup_limits(&lower, &spec).memory_bytes, Some(spec.limits.memory_bytes / 2));
     }
 }

@@ -1,0 +1,156 @@
+//! Ready boxes: whole boxes made ahead of the requests that will use them,
+//! each with its first launcher in place, so that `create` hands one out
+//! at once and a fresh box's first run starts as fast as a warm one.
+//!
+//! They are made for the spec the backend was last asked for (a server
+//! asks for one spec for all its boxes), live in the box table like any
+//! box (so shutdown, the leak check and `Drop` cover them), but are not
+//! listed or counted as live, not culled as idle and keep their launcher
+//! until they are handed out. A request for another spec replaces them.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytesbox_sandbox::{BoxId, BoxSpec, SandboxError};
+
+use crate::destroy::destroy;
+use crate::make_box::create;
+use crate::state::BackendState;
+
+/// How long a new ready box may take to get its first launcher before it
+/// is kept without one.
+const LAUNCHER_PATIENCE: Duration = Duration::from_secs(2);
+
+/// The ready boxes and the spec they are made for.
+#[derive(Debug, Default)]
+pub(crate) struct ReadyBoxes {
+    pool: Mutex<Pool>,
+    refilling: AtomicBool,
+}
+
+#[derive(Debug, Default)]
+struct Pool {
+    /// The spec of the last request; ready boxes are made for it.
+    wanted: Option<BoxSpec>,
+    ids: VecDeque<BoxId>,
+    /// Made, waiting for its first launcher.
+    readying: Option<BoxId>,
+}
+
+impl ReadyBoxes {
+    /// Whether `id` is a ready box nobody has asked for yet.
+    pub(crate) fn contains(&self, id: &BoxId) -> bool {
+        self.pool.lock().map(|p| p.ids.contains(id) || p.readying.as_ref() == Some(id)).unwrap_or(false)
+    }
+
+    /// How many ready boxes there are, the one being readied included.
+    pub(crate) fn len(&self) -> usize {
+        self.pool.lock().map(|p| p.ids.len() + usize::from(p.readying.is_some())).unwrap_or(0)
+    }
+
+    /// Notes a box just made for the pool, before its launcher is ready.
+    fn readying(&self, id: &BoxId) {
+        if let Ok(mut pool) = self.pool.lock() {
+            pool.readying = Some(id.clone());
+        }
+    }
+
+    /// Notes `spec` as wanted. Returns a ready box made for it, if any
+    /// (left in the table), and the ready boxes of another spec, which the
+    /// caller destroys.
+    fn take(&self, spec: &BoxSpec) -> (Option<BoxId>, Vec<BoxId>) {
+        let Ok(mut pool) = self.pool.lock() else { return (None, Vec::new()) };
+        if pool.wanted.as_ref() != Some(spec) {
+            pool.wanted = Some(spec.clone());
+            return (None, pool.ids.drain(..).collect());
+        }
+        (pool.ids.pop_front(), Vec::new())
+    }
+
+    /// The spec to make the next ready box for, if the pool is short.
+    fn next_to_make(&self, target: usize) -> Option<BoxSpec> {
+        let pool = self.pool.lock().ok()?;
+        if pool.ids.len() >= target {
+            return None;
+        }
+        pool.wanted.clone()
+    }
+
+    /// Keeps a new box made for `spec`; false when it is no longer wanted.
+    fn keep(&self, spec: &BoxSpec, id: BoxId, target: usize) -> bool {
+        let Ok(mut pool) = self.pool.lock() else { return false };
+        pool.readying = None;
+        if pool.wanted.as_ref() != Some(spec) || pool.ids.len() >= target {
+            return false;
+        }
+        pool.ids.push_back(id);
+        true
+    }
+}
+
+/// `Backend::create`: a ready box made for `spec` when there is one that
+/// is still sound, else a box made now; either way the pool is refilled
+/// in the background.
+pub(crate) async fn create_ready_or_new(state: &Arc<BackendState>, spec: BoxSpec) -> Result<BoxId, SandboxError> {
+    if state.shutting_down.load(Ordering::Acquire) {
+        return Err(SandboxError::ShuttingDown);
+    }
+    spec.validate()?;
+    // No await from taking a ready box to returning it: a caller that
+    // goes away cannot drop a box that is in no pool and no hand.
+    let (mut ready, mut unwanted) = state.ready.take(&spec);
+    let handed_out = loop {
+        let Some(id) = ready else { break None };
+        match state.get(&id) {
+            Ok(sandbox) if !crate::pidfd::has_exited(sandbox.pidfd.get_ref()) => {
+                sandbox.activity.touch();
+                break Some(id);
+            }
+            // Its init died while it waited.
+            _ => {
+                unwanted.push(id);
+                ready = state.ready.take(&spec).0;
+            }
+        }
+    };
+    if !unwanted.is_empty() {
+        let state = state.clone();
+        tokio::spawn(async move {
+            for id in unwanted {
+                let _ = destroy(&state, &id).await;
+            }
+        });
+    }
+    if let Some(id) = handed_out {
+        tokio::spawn(refill(state.clone()));
+        return Ok(id);
+    }
+    let made = create(state, spec).await;
+    tokio::spawn(refill(state.clone()));
+    made
+}
+
+/// Makes ready boxes, one at a time, until the pool holds its target for
+/// the wanted spec. A box that cannot be made ends the refill (the health
+/// record has it; the next request tries again).
+pub(crate) async fn refill(state: Arc<BackendState>) {
+    let target = state.config.ready_boxes;
+    if target == 0 || state.ready.refilling.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    while !state.shutting_down.load(Ordering::Acquire) {
+        let Some(spec) = state.ready.next_to_make(target) else { break };
+        let Ok(id) = create(&state, spec.clone()).await else { break };
+        state.ready.readying(&id);
+        if let Ok(sandbox) = state.get(&id) {
+            sandbox.clone().prepare_launcher().await;
+            sandbox.launcher_ready_within(LAUNCHER_PATIENCE).await;
+        }
+        if !state.ready.keep(&spec, id.clone(), target) {
+            let _ = destroy(&state, &id).await;
+        }
+    }
+    state.ready.refilling.store(false, Ordering::Release);
+}
