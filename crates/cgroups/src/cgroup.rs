@@ -2,11 +2,13 @@
 //! layout.
 
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::cgfs;
 use crate::error::{CgroupError, Result};
 use crate::layout::{CgroupLayout, Kind};
+use crate::stats::CounterStart;
 use crate::v1::EmptyCheck;
 use crate::{v1, v2, CgroupLimits, CgroupStats, ROOT_NAME};
 
@@ -32,6 +34,9 @@ pub struct Cgroup {
     /// v2: every ancestor delegates our controllers (true when this crate
     /// created the cgroup), so a child only has to enable them here.
     ancestors_ready: bool,
+    /// Set when the cgroup was reused: where its counters stood when its
+    /// new tenant began.
+    counters_from: Option<Arc<CounterStart>>,
 }
 
 /// Whether making a cgroup may make its missing ancestors.
@@ -63,7 +68,7 @@ impl Cgroup {
 
     fn at(layout: CgroupLayout, relative: PathBuf) -> Cgroup {
         let dirs = layout.hierarchies().iter().map(|root| root.join(&relative)).collect();
-        Cgroup { layout, relative, dirs, ancestors_ready: false }
+        Cgroup { layout, relative, dirs, ancestors_ready: false, counters_from: None }
     }
 
     /// Creates the child cgroup `name` (ASCII letters, digits, `-`, `_`).
@@ -163,18 +168,50 @@ impl Cgroup {
     /// CPU time (user + system) of this cgroup and its descendants, in
     /// nanoseconds: one file read, for frequent budget checks.
     pub fn cpu_usage_ns(&self) -> Result<u64> {
+        let used = self.raw_cpu_usage_ns()?;
+        Ok(used.saturating_sub(self.counters_from.as_ref().map_or(0, |from| from.cpu_usage_ns)))
+    }
+
+    fn raw_cpu_usage_ns(&self) -> Result<u64> {
         match self.layout.inner.kind {
             Kind::V1(index) => v1::cpu_usage_ns(&self.dirs, index),
             Kind::V2 { .. } => v2::cpu_usage_ns(&self.dirs[0]),
         }
     }
 
-    /// CPU, memory and OOM numbers of this cgroup and its descendants.
+    /// CPU, memory and OOM numbers of this cgroup and its descendants
+    /// (since [`Cgroup::restart_counters`], if it was called).
     pub fn stats(&self) -> Result<CgroupStats> {
-        match self.layout.inner.kind {
-            Kind::V1(index) => v1::stats(&self.dirs, index),
-            Kind::V2 { .. } => v2::stats(&self.dirs[0]),
+        let mut stats = match self.layout.inner.kind {
+            Kind::V1(index) => v1::stats(&self.dirs, index)?,
+            Kind::V2 { .. } => v2::stats(&self.dirs[0], self.counters_from.as_deref())?,
+        };
+        if let Some(from) = &self.counters_from {
+            stats.cpu_usage_ns = stats.cpu_usage_ns.saturating_sub(from.cpu_usage_ns);
+            stats.oom_kills = stats.oom_kills.saturating_sub(from.oom_kills);
         }
+        Ok(stats)
+    }
+
+    /// Starts this handle's counters afresh, for a reused (empty) cgroup
+    /// handed to a new tenant: from now on [`Cgroup::stats`] and
+    /// [`Cgroup::cpu_usage_ns`] through this handle and its clones count
+    /// only what comes after, and the memory peak starts from the current
+    /// use. Errors where the kernel cannot reset the peak (cgroup v2 before
+    /// Linux 6.12); such a cgroup is not for reuse.
+    pub fn restart_counters(&mut self) -> Result<()> {
+        let peak = match self.layout.inner.kind {
+            Kind::V1(index) => {
+                v1::reset_memory_peak(&self.dirs, index)?;
+                None
+            }
+            Kind::V2 { .. } => Some(v2::reset_memory_peak(&self.dirs[0])?),
+        };
+        self.counters_from = None;
+        let raw = self.stats()?;
+        self.counters_from =
+            Some(Arc::new(CounterStart { cpu_usage_ns: raw.cpu_usage_ns, oom_kills: raw.oom_kills, peak }));
+        Ok(())
     }
 
     /// SIGKILLs every process in this cgroup and all cgroups below it,

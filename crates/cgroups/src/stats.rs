@@ -20,6 +20,16 @@ pub struct CgroupStats {
     pub oom_kills: u64,
 }
 
+/// Where a reused cgroup's counters stood when its new tenant began.
+#[derive(Debug)]
+pub(crate) struct CounterStart {
+    pub(crate) cpu_usage_ns: u64,
+    pub(crate) oom_kills: u64,
+    /// v2: `memory.peak`, opened and reset: reads through this descriptor
+    /// see the peak since the reset (the reset is per open file).
+    pub(crate) peak: Option<std::fs::File>,
+}
+
 /// Reads a file holding one decimal number (`memory.current`,
 /// `cpuacct.usage`, ...).
 pub(crate) fn read_u64(path: &Path) -> Result<u64> {

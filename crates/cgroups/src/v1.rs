@@ -85,6 +85,11 @@ pub(crate) fn cpu_usage_ns(dirs: &[PathBuf], index: V1Index) -> Result<u64> {
     read_u64(&dirs[index.cpuacct].join("cpuacct.usage"))
 }
 
+/// Sets the memory high-water mark to the current use.
+pub(crate) fn reset_memory_peak(dirs: &[PathBuf], index: V1Index) -> Result<()> {
+    cgfs::write(&dirs[index.memory].join("memory.max_usage_in_bytes"), "0")
+}
+
 pub(crate) fn stats(dirs: &[PathBuf], index: V1Index) -> Result<CgroupStats> {
     let memory = &dirs[index.memory];
     Ok(CgroupStats {

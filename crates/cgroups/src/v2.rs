@@ -1,7 +1,8 @@
 //! The cgroup v2 interface: one unified directory per cgroup, controllers
 //! delegated through `cgroup.subtree_control`, `cgroup.kill` for killing.
 
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Write};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -9,7 +10,7 @@ use crate::cgfs;
 use crate::error::{CgroupError, Result};
 use crate::kill::{self, SETTLE};
 use crate::limits::{CgroupLimits, CPU_PERIOD_US};
-use crate::stats::{parse_u64, read_key, read_u64, CgroupStats};
+use crate::stats::{parse_u64, read_key, read_u64, CgroupStats, CounterStart};
 
 /// Makes `controllers` available to the children of `dir`. Controllers
 /// already enabled are left out of the write, so a parent that already
@@ -54,14 +55,35 @@ pub(crate) fn cpu_usage_ns(dir: &Path) -> Result<u64> {
     Ok(read_key(&dir.join("cpu.stat"), "usage_usec")?.saturating_mul(1000))
 }
 
-pub(crate) fn stats(dir: &Path) -> Result<CgroupStats> {
+/// Opens `memory.peak` and resets it to the current use for reads through
+/// the returned descriptor (Linux 6.12+; older kernels refuse the write).
+pub(crate) fn reset_memory_peak(dir: &Path) -> Result<std::fs::File> {
+    let path = dir.join("memory.peak");
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(|source| CgroupError::Write { path: path.clone(), value: "reset".into(), source })?;
+    file.write_all(b"reset\n").map_err(|source| CgroupError::Write { path, value: "reset".into(), source })?;
+    Ok(file)
+}
+
+pub(crate) fn stats(dir: &Path, from: Option<&CounterStart>) -> Result<CgroupStats> {
     let current = read_u64(&dir.join("memory.current"))?;
     // memory.peak arrived in 5.19; before that the current use is the best
-    // lower bound we have.
+    // lower bound we have. A reused cgroup reads its own reset peak.
     let peak_path = dir.join("memory.peak");
-    let peak = match cgfs::read_optional(&peak_path)? {
-        Some(text) => parse_u64(&peak_path, &text)?,
-        None => current,
+    let peak = match from.and_then(|f| f.peak.as_ref()) {
+        Some(reset) => {
+            let mut text = [0u8; 32];
+            let n =
+                reset.read_at(&mut text, 0).map_err(|source| CgroupError::Read { path: peak_path.clone(), source })?;
+            parse_u64(&peak_path, &String::from_utf8_lossy(&text[..n]))?
+        }
+        None => match cgfs::read_optional(&peak_path)? {
+            Some(text) => parse_u64(&peak_path, &text)?,
+            None => current,
+        },
     };
     Ok(CgroupStats {
         cpu_usage_ns: cpu_usage_ns(dir)?,
@@ -166,13 +188,13 @@ mod tests {
         fs::write(d.join("cpu.stat"), "usage_usec 2500\nuser_usec 2000\nsystem_usec 500\n").unwrap();
         fs::write(d.join("memory.current"), "8192\n").unwrap();
         fs::write(d.join("memory.events"), "low 0\nhigh 0\nmax 4\noom 1\noom_kill 1\noom_group_kill 0\n").unwrap();
-        let without_peak = stats(d).unwrap();
+        let without_peak = stats(d, None).unwrap();
         assert_eq!(
             without_peak,
             CgroupStats { cpu_usage_ns: 2_500_000, memory_peak_bytes: 8192, memory_current_bytes: 8192, oom_kills: 1 }
         );
         fs::write(d.join("memory.peak"), "1048576\n").unwrap();
-        assert_eq!(stats(d).unwrap().memory_peak_bytes, 1 << 20);
+        assert_eq!(stats(d, None).unwrap().memory_peak_bytes, 1 << 20);
     }
 
     #[test]

@@ -368,6 +368,62 @@ fn memory_limit_triggers_oom_kill() {
 }
 
 #[test]
+fn restarted_counters_count_only_the_next_tenant() {
+    if !bytesbox_testkit::require_root("restarted_counters_count_only_the_next_tenant") {
+        return;
+    }
+    let instance = Instance::detected("restart");
+    let sandbox = instance.cgroup.child("box").unwrap();
+    let mut run = sandbox.child("run").unwrap();
+    run.apply(&CgroupLimits { memory_bytes: Some(256 * MIB), ..CgroupLimits::default() }).unwrap();
+    // A first tenant that allocates and burns CPU, then OOMs.
+    let (mut hog, mut gate) = gated(
+        PYTHON,
+        &["-c", "import sys\nsys.stdin.readline()\nsum(range(3000000))\ndata = b'x' * (96 << 20)\nprint(len(data))\n"],
+    );
+    run.add_pid(pid_of(&hog)).unwrap();
+    release(&mut gate);
+    assert!(wait_bounded(&mut hog, Duration::from_secs(30)).success());
+    let first = run.stats().unwrap();
+    assert!(first.memory_peak_bytes >= 96 * MIB && first.cpu_usage_ns > 0, "{first:?}");
+
+    let restartable = instance.layout.version() == CgroupVersion::V1 || kernel_at_least(6, 12);
+    match run.restart_counters() {
+        Ok(()) => assert!(restartable, "restarted counters on a kernel that cannot reset memory.peak"),
+        Err(e) => {
+            assert!(!restartable, "could not restart the counters: {e}");
+            run.remove().unwrap();
+            instance.finish();
+            return;
+        }
+    }
+    let fresh = run.stats().unwrap();
+    assert!(fresh.memory_peak_bytes < 16 * MIB, "the peak was not restarted: {fresh:?}");
+    assert!(fresh.cpu_usage_ns < first.cpu_usage_ns, "CPU was not restarted: {fresh:?} after {first:?}");
+    // The next tenant's own numbers, through the handle and its clones.
+    let (mut small, mut gate) = gated(PYTHON, &["-c", "import sys\nsys.stdin.readline()\ndata = b'x' * (24 << 20)\n"]);
+    run.add_pid(pid_of(&small)).unwrap();
+    release(&mut gate);
+    let status = wait_bounded(&mut small, Duration::from_secs(30));
+    assert!(status.success(), "the second tenant: {status:?}");
+    let second = run.clone().stats().unwrap();
+    assert!(
+        second.memory_peak_bytes >= 24 * MIB && second.memory_peak_bytes < 64 * MIB,
+        "the second tenant's peak: {second:?}"
+    );
+    assert!(second.cpu_usage_ns > 0 && second.cpu_usage_ns < first.cpu_usage_ns + second.cpu_usage_ns);
+    assert_eq!(second.oom_kills, 0);
+    run.remove().unwrap();
+    instance.finish();
+}
+
+fn kernel_at_least(major: u32, minor: u32) -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let mut numbers = release.trim().split(|c: char| !c.is_ascii_digit()).filter_map(|n| n.parse::<u32>().ok());
+    (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0)) >= (major, minor)
+}
+
+#[test]
 fn memory_limit_can_be_raised_and_lowered() {
     if !bytesbox_testkit::require_root("memory_limit_can_be_raised_and_lowered") {
         return;

@@ -25,10 +25,12 @@ const LAUNCHER_PATIENCE: Duration = Duration::from_millis(50);
 /// Starts a run in `sandbox` and hands it to the supervisor.
 pub(crate) async fn start_run(sandbox: Arc<SandboxBox>, spec: RunSpec) -> Result<RunHandle, SandboxError> {
     let limits = run_cgroup_limits(&spec.limits, &sandbox.spec);
+    // A run with the launcher's limits leaves a cgroup the next launcher
+    // can use (see `run_tree`).
+    let keeps_launcher_limits = limits == run_cgroup_limits(&RunLimits::default(), &sandbox.spec);
     let attempt = match sandbox.take_launcher_waiting(LAUNCHER_PATIENCE).await {
         Some(cgroup) => {
-            let prepared_with = run_cgroup_limits(&RunLimits::default(), &sandbox.spec);
-            let applied = if limits == prepared_with { Ok(()) } else { cgroup.apply(&limits) };
+            let applied = if keeps_launcher_limits { Ok(()) } else { cgroup.apply(&limits) };
             match applied {
                 Ok(()) => launch(&sandbox, &spec, cgroup, true, Vec::new()).await,
                 Err(e) => Err((SandboxError::Internal(format!("run limits: {e}")), Some(cgroup))),
@@ -69,6 +71,7 @@ pub(crate) async fn start_run(sandbox: Arc<SandboxBox>, spec: RunSpec) -> Result
         run_id,
         sandbox,
         cgroup,
+        reusable: keeps_launcher_limits,
         limits: spec.limits,
         pty: matches!(spec.stdio, StdioMode::Pty { .. }),
         fds,

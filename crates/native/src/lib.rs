@@ -20,6 +20,7 @@ mod pidfd;
 mod ready;
 pub mod reaper;
 mod run;
+mod run_tree;
 mod sandbox_box;
 mod slot;
 mod spare;

@@ -20,6 +20,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
+use crate::run_tree::RunCgroup;
 use crate::sandbox_box::SandboxBox;
 
 /// A readable or writable non-blocking descriptor.
@@ -132,6 +133,8 @@ pub struct RunStart {
     pub sandbox: Arc<SandboxBox>,
     /// The run's own cgroup.
     pub cgroup: Cgroup,
+    /// Whether it may serve the box's next launcher once the run is over.
+    pub reusable: bool,
     /// Limits of the run.
     pub limits: RunLimits,
     /// Whether stdio is a PTY.
@@ -171,7 +174,7 @@ pub fn supervise(start: RunStart) -> Result<(mpsc::Receiver<RunEvent>, Arc<dyn R
     bytesbox_sandbox::feed_initial_input(control.clone(), start.initial_stdin, start.close_stdin);
     supervision.spawn(Watched {
         process: NativeProcess { run_id: start.run_id, sandbox: start.sandbox.clone(), exited: start.exited },
-        tree: start.cgroup,
+        tree: RunCgroup::new(start.cgroup, Arc::downgrade(&start.sandbox), start.reusable),
         limits: start.limits,
         started_at: start.started_at,
         destroyed: start.sandbox.activity.destroyed(),

@@ -51,6 +51,8 @@ pub struct SandboxBox {
     /// The run cgroup in which the init holds a pre-forked launcher, so a
     /// warm run pays for neither `mkdir` nor a cgroup migration.
     launcher: Mutex<Option<Cgroup>>,
+    /// An emptied run cgroup kept for the next launcher (see `run_tree`).
+    reusable_run_cgroup: Mutex<Option<Cgroup>>,
     /// A launcher is being prepared.
     preparing_launcher: AtomicBool,
     /// Woken when a launcher preparation ends (stored or not).
@@ -86,6 +88,7 @@ impl SandboxBox {
             next_run: AtomicU64::new(1),
             activity: BoxActivity::new(),
             launcher: Mutex::new(None),
+            reusable_run_cgroup: Mutex::new(None),
             preparing_launcher: AtomicBool::new(false),
             launcher_settled: tokio::sync::Notify::new(),
             box_oom_seen: AtomicU64::new(0),
@@ -156,6 +159,22 @@ impl SandboxBox {
         self.launcher.lock().map(|l| l.is_some()).unwrap_or(false)
     }
 
+    /// Keeps an emptied run cgroup for the next launcher (blocking); false
+    /// when the box is being destroyed or already keeps one.
+    pub fn keep_for_reuse(&self, cgroup: Cgroup) -> bool {
+        let Ok(_tree) = self.tree_lock.lock() else { return false };
+        !self.activity.is_destroyed() && crate::slot::fill_empty_slot(&self.reusable_run_cgroup, cgroup)
+    }
+
+    /// A run cgroup for the next launcher: a kept one, else a new one
+    /// (blocking).
+    fn next_run_cgroup(&self) -> Result<Cgroup, SandboxError> {
+        match self.reusable_run_cgroup.lock().ok().and_then(|mut kept| kept.take()) {
+            Some(cgroup) => Ok(cgroup),
+            None => self.make_run_cgroup(),
+        }
+    }
+
     /// Makes a new, empty run cgroup (blocking).
     pub fn make_run_cgroup(&self) -> Result<Cgroup, SandboxError> {
         let _tree = self.tree_lock.lock().map_err(|_| SandboxError::Internal("box tree lock poisoned".into()))?;
@@ -176,7 +195,7 @@ impl SandboxBox {
         if !has_launcher {
             let this = self.clone();
             let prepared = tokio::task::spawn_blocking(move || -> Result<(Cgroup, Vec<OwnedFd>), SandboxError> {
-                let cgroup = this.make_run_cgroup()?;
+                let cgroup = this.next_run_cgroup()?;
                 let limits = bytesbox_supervisor::run_cgroup_limits(&RunLimits::default(), &this.spec);
                 let procs = cgroup
                     .apply(&limits)
@@ -212,6 +231,9 @@ impl SandboxBox {
     pub fn release_idle_launcher(&self, after: Duration) -> bool {
         if !self.activity.idle_for_at_least(after) {
             return false;
+        }
+        if let Some(kept) = self.reusable_run_cgroup.lock().ok().and_then(|mut kept| kept.take()) {
+            let _ = kept.remove();
         }
         let Some(cgroup) = self.take_launcher() else { return false };
         let _ = cgroup.kill_all(Duration::from_secs(5));
@@ -281,6 +303,9 @@ impl SandboxBox {
         let _tree = self.tree_lock.lock();
         if let Ok(mut launcher) = self.launcher.lock() {
             launcher.take();
+        }
+        if let Ok(mut kept) = self.reusable_run_cgroup.lock() {
+            kept.take();
         }
         let _ = self.cgroup.kill_all(Duration::from_secs(5));
         crate::reaper::remove_tree(self.cgroup.layout(), &self.cgroup, 0);

@@ -443,3 +443,78 @@ async fn ready_boxes_are_made_ahead_for_the_last_spec_and_handed_out_whole() {
     assert_no_leaks(&backend, "destroying the boxes");
     shutdown_and_check(backend).await;
 }
+
+/// The run cgroups (`r…`) under a box's cgroup.
+fn run_cgroups(backend: &NativeBackend, id: &bytesbox_sandbox::BoxId) -> Vec<String> {
+    let layout = bytesbox_cgroups::CgroupLayout::detect().expect("cgroups");
+    let dir = layout.hierarchies()[0].join(backend.instance_cgroup()).join(&id.0);
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|name| name.starts_with('r'))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emptied_run_cgroups_serve_again_with_counters_of_their_own() {
+    if !require_root("emptied_run_cgroups_serve_again_with_counters_of_their_own") {
+        return;
+    }
+    let backend = start().await;
+    let id = backend.create(BoxSpec::default()).await.unwrap();
+    let big = ["python3", "-c", "b = bytearray(64 * 1024 * 1024); print(sum(b[::4096]))"];
+    let done = backend.run(&id, RunSpec::command(big)).await.unwrap().collect().await.unwrap();
+    assert_eq!(done.report.status, RunStatus::Ok, "{:?} {}", done.report, done.stderr_text());
+    let big_peak = done.report.peak_memory_bytes;
+    assert!(big_peak >= 64 * 1024 * 1024, "the big run's peak: {big_peak}");
+
+    let mut seen = std::collections::BTreeSet::new();
+    let runs = 8;
+    for round in 0..runs {
+        // The cgroup of the run before is handed back after its report.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let done = backend.run(&id, RunSpec::command(["true"])).await.unwrap().collect().await.unwrap();
+        assert_eq!(done.report.status, RunStatus::Ok, "{:?}", done.report);
+        // Each run's numbers are its own, not those of the runs before in
+        // the same cgroup.
+        assert!(
+            done.report.peak_memory_bytes < big_peak / 4,
+            "round {round}: `true` peaked at {} bytes after a run of {big_peak}",
+            done.report.peak_memory_bytes
+        );
+        assert!(done.report.cpu_ms < 50, "round {round}: `true` used {} ms of CPU", done.report.cpu_ms);
+        seen.extend(run_cgroups(&backend, &id));
+    }
+    // Without reuse every run would add a cgroup of its own. cgroup v2
+    // can restart a cgroup's memory peak from Linux 6.12 on; before that
+    // every run keeps a cgroup of its own.
+    if peak_can_restart() {
+        assert!(seen.len() <= 4, "{} run cgroups over {runs} runs: {seen:?}", seen.len());
+    } else {
+        assert!(seen.len() > runs, "reused without a peak reset: {seen:?}");
+    }
+    // A run with limits of its own gets a cgroup of its own, used once.
+    let mut lower = RunSpec::command(["true"]);
+    lower.limits.memory_bytes = 32 * 1024 * 1024;
+    let done = backend.run(&id, lower).await.unwrap().collect().await.unwrap();
+    assert_eq!(done.report.status, RunStatus::Ok, "{:?}", done.report);
+    backend.destroy(&id).await.unwrap();
+    assert_no_leaks(&backend, "destroying the box");
+    shutdown_and_check(backend).await;
+}
+
+/// Whether this host can restart a cgroup's memory peak: always on v1, on
+/// v2 from Linux 6.12.
+fn peak_can_restart() -> bool {
+    let layout = bytesbox_cgroups::CgroupLayout::detect().expect("cgroups");
+    if layout.version() == bytesbox_cgroups::CgroupVersion::V1 {
+        return true;
+    }
+    let release = nix::sys::utsname::uname().expect("uname").release().to_string_lossy().into_owned();
+    let mut numbers = release.split(|c: char| !c.is_ascii_digit()).filter_map(|n| n.parse::<u32>().ok());
+    (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0)) >= (6, 12)
+}
