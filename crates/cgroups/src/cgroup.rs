@@ -179,6 +179,15 @@ impl Cgroup {
         }
     }
 
+    /// Memory in use now by this cgroup and its descendants: one read, for
+    /// callers that look at many cgroups often.
+    pub fn memory_current_bytes(&self) -> Result<u64> {
+        match self.layout.inner.kind {
+            Kind::V1(index) => v1::memory_current_bytes(&self.dirs, index),
+            Kind::V2 { .. } => v2::memory_current_bytes(&self.dirs[0]),
+        }
+    }
+
     /// CPU, memory and OOM numbers of this cgroup and its descendants
     /// (since [`Cgroup::restart_counters`], if it was called).
     pub fn stats(&self) -> Result<CgroupStats> {

@@ -90,12 +90,16 @@ pub(crate) fn reset_memory_peak(dirs: &[PathBuf], index: V1Index) -> Result<()> 
     cgfs::write(&dirs[index.memory].join("memory.max_usage_in_bytes"), "0")
 }
 
+pub(crate) fn memory_current_bytes(dirs: &[PathBuf], index: V1Index) -> Result<u64> {
+    read_u64(&dirs[index.memory].join("memory.usage_in_bytes"))
+}
+
 pub(crate) fn stats(dirs: &[PathBuf], index: V1Index) -> Result<CgroupStats> {
     let memory = &dirs[index.memory];
     Ok(CgroupStats {
         cpu_usage_ns: cpu_usage_ns(dirs, index)?,
         memory_peak_bytes: read_u64(&memory.join("memory.max_usage_in_bytes"))?,
-        memory_current_bytes: read_u64(&memory.join("memory.usage_in_bytes"))?,
+        memory_current_bytes: memory_current_bytes(dirs, index)?,
         oom_kills: read_key(&memory.join("memory.oom_control"), "oom_kill")?,
     })
 }

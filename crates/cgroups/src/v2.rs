@@ -68,8 +68,12 @@ pub(crate) fn reset_memory_peak(dir: &Path) -> Result<std::fs::File> {
     Ok(file)
 }
 
+pub(crate) fn memory_current_bytes(dir: &Path) -> Result<u64> {
+    read_u64(&dir.join("memory.current"))
+}
+
 pub(crate) fn stats(dir: &Path, from: Option<&CounterStart>) -> Result<CgroupStats> {
-    let current = read_u64(&dir.join("memory.current"))?;
+    let current = memory_current_bytes(dir)?;
     // memory.peak arrived in 5.19; before that the current use is the best
     // lower bound we have. A reused cgroup reads its own reset peak.
     let peak_path = dir.join("memory.peak");

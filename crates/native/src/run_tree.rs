@@ -43,7 +43,7 @@ impl RunCgroup {
         if !self.reusable || !RunTree::is_empty(&self.cgroup) {
             return false;
         }
-        let charged = self.cgroup.stats().map(|s| s.memory_current_bytes).unwrap_or(u64::MAX);
+        let charged = self.cgroup.memory_current_bytes().unwrap_or(u64::MAX);
         if charged > REUSE_MAX_CHARGED_BYTES {
             return false;
         }

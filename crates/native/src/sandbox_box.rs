@@ -255,7 +255,7 @@ impl SandboxBox {
 
     /// A listing entry.
     pub fn info(&self) -> BoxInfo {
-        let memory_bytes = self.cgroup.stats().ok().map(|s| s.memory_current_bytes);
+        let memory_bytes = self.cgroup.memory_current_bytes().ok();
         self.activity.info(self.id.clone(), self.spec.labels.clone(), memory_bytes)
     }
 
