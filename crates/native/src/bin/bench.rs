@@ -84,11 +84,34 @@ async fn boxed(backend: &NativeBackend, id: &BoxId, argv: &[&str]) -> Duration {
 
 /// A new box made usable: `create`, then a first `/bin/true` run to its
 /// exit, which waits for the box's first launcher.
-async fn new_box_used(backend: &NativeBackend) -> (Duration, BoxId) {
+struct NewBox {
+    id: BoxId,
+    /// Until `create` returned.
+    created: Duration,
+    /// Until the first run exited.
+    usable: Duration,
+}
+
+async fn new_box_used(backend: &NativeBackend) -> NewBox {
     let start = Instant::now();
     let id = backend.create(BoxSpec::default()).await.expect("create");
+    let created = start.elapsed();
     run_ok(backend, &id, TRUE).await;
-    (start.elapsed(), id)
+    NewBox { id, created, usable: start.elapsed() }
+}
+
+/// Medians of new boxes: until `create` returned, and until usable.
+struct NewBoxMedians {
+    created: Duration,
+    usable: Duration,
+}
+
+impl NewBoxMedians {
+    fn of(boxes: &[NewBox]) -> NewBoxMedians {
+        let mut created: Vec<_> = boxes.iter().map(|b| b.created).collect();
+        let mut usable: Vec<_> = boxes.iter().map(|b| b.usable).collect();
+        NewBoxMedians { created: median(&mut created), usable: median(&mut usable) }
+    }
 }
 
 /// Median warm-run time against median bare time for one command.
@@ -141,25 +164,25 @@ fn part_per_box(from: &Meminfo, to: &Meminfo, key: &str, boxes: usize) -> f64 {
 
 /// New boxes one at a time, the backend settled before each (its spare
 /// ready, the previous box torn down), against bare `/bin/true` in the
-/// same loop: medians (bare, box).
-async fn new_boxes_paced(backend: &NativeBackend, n: usize) -> (Duration, Duration) {
-    let (mut bare_samples, mut box_samples) = (Vec::with_capacity(n), Vec::with_capacity(n));
+/// same loop: the bare median and the boxes' medians.
+async fn new_boxes_paced(backend: &NativeBackend, n: usize) -> (Duration, NewBoxMedians) {
+    let (mut bare_samples, mut boxes) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for _ in 0..n {
         tokio::time::sleep(SETTLE).await;
         bare_samples.push(bare(TRUE).await);
-        let (took, id) = new_box_used(backend).await;
-        box_samples.push(took);
-        backend.destroy(&id).await.expect("destroy");
+        let new_box = new_box_used(backend).await;
+        backend.destroy(&new_box.id).await.expect("destroy");
+        boxes.push(new_box);
     }
-    (median(&mut bare_samples), median(&mut box_samples))
+    (median(&mut bare_samples), NewBoxMedians::of(&boxes))
 }
 
 /// New boxes back to back, each made usable, used once and destroyed, so
 /// the spare for the next box and the teardown of the last one compete
 /// with every creation, as under a stream of one-shot runs.
 struct BackToBack {
-    /// Median of `create` → first run exited.
-    median: Duration,
+    /// Medians of the boxes.
+    medians: NewBoxMedians,
     /// Wall time of the whole loop (create, first run, destroy) per box.
     per_box: Duration,
     /// Wall time of bare `/bin/true` spawns back to back, per process.
@@ -180,17 +203,17 @@ async fn new_boxes_back_to_back(backend: &NativeBackend, n: usize) -> BackToBack
     // both sides alike.
     let mut bare_total = bare_back_to_back(n / 2).await;
     tokio::time::sleep(SETTLE).await;
-    let mut samples = Vec::with_capacity(n);
+    let mut boxes = Vec::with_capacity(n);
     let start = Instant::now();
     for _ in 0..n {
-        let (took, id) = new_box_used(backend).await;
-        samples.push(took);
-        backend.destroy(&id).await.expect("destroy");
+        let new_box = new_box_used(backend).await;
+        backend.destroy(&new_box.id).await.expect("destroy");
+        boxes.push(new_box);
     }
     let per_box = start.elapsed() / n as u32;
     tokio::time::sleep(SETTLE).await;
     bare_total += bare_back_to_back(n - n / 2).await;
-    BackToBack { median: median(&mut samples), per_box, bare_per_process: bare_total / n as u32 }
+    BackToBack { medians: NewBoxMedians::of(&boxes), per_box, bare_per_process: bare_total / n as u32 }
 }
 
 /// Many boxes alive at once, each used once and then left idle past the
@@ -290,7 +313,7 @@ async fn main() {
 
     let new_boxes = (args.iterations / 2).max(1);
     eprintln!("new boxes: {new_boxes} paced, {new_boxes} back to back ...");
-    let (paced_bare, paced_box) = new_boxes_paced(&backend, new_boxes).await;
+    let (paced_bare, paced) = new_boxes_paced(&backend, new_boxes).await;
     let back_to_back = new_boxes_back_to_back(&backend, new_boxes).await;
 
     eprintln!("{} boxes idle past the launcher release ...", args.boxes);
@@ -307,17 +330,19 @@ async fn main() {
             SETTLE.as_millis()
         ),
         paced_bare,
-        paced_box,
+        paced.usable,
         2,
         "≤ 5 ms",
     );
+    println!("| … of which `create` returned (median) | | {:.2} ms | | | |", ms(paced.created));
     println!(
         "| new box back to back, the next box's spare and the last one's teardown competing: `create` → first `/bin/true` exited (median of {new_boxes}) | | {:.2} ms | | | |",
-        ms(back_to_back.median)
+        ms(back_to_back.medians.usable)
     );
+    println!("| … of which `create` returned (median) | | {:.2} ms | | | |", ms(back_to_back.medians.created));
     row(
         &format!(
-            "… the same, wall time per box of {new_boxes} (create, first run, destroy; bare: spawns back to back)"
+            "new box back to back, wall time per box of {new_boxes} (create, first run, destroy; bare: spawns back to back)"
         ),
         back_to_back.bare_per_process,
         back_to_back.per_box,
