@@ -1,12 +1,13 @@
 //! Server benchmark: a real `bytesbox serve` process (native backend,
 //! language catalog) measured over WebSocket against bare processes
-//! spawned by this process, interleaved so machine drift hits both alike.
+//! spawned by this process, interleaved so machine drift hits both alike
+//! (each side as often first, so both follow the other's tail as often).
 //!
 //! - end-to-end latency of Python `print("hi")` in a warm session, from
 //!   `run` sent to the exit report received, against bare
 //!   `python3 -c 'print("hi")'`;
 //! - throughput of such runs at saturation against bare processes on the
-//!   same cores;
+//!   same cores, `--seconds` each, in short slices that alternate;
 //! - end-to-end latency of the same program through the one-shot APIs
 //!   (`POST /api/v1/execute`, Piston's `POST /api/v2/execute`), each
 //!   request on a new connection, a fresh box each;
@@ -201,23 +202,39 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-async fn latency(server: &Server, iterations: usize) -> Result<(Duration, Duration)> {
-    let mut socket = server.connect().await?;
-    // Warm up: the session's box, the page cache, the launcher.
+/// Medians (bare, served) of `iterations` pairs, after five warm-up pairs
+/// (the session's box, the page cache, the launcher). Every other pair
+/// starts with the served side, so each side follows the other, and the
+/// server's after-run work, as often.
+async fn interleaved(
+    iterations: usize,
+    mut served: impl AsyncFnMut(usize) -> Result<Duration>,
+) -> Result<(Duration, Duration)> {
     for n in 0..5 {
-        ws_run(&mut socket, &format!("warm{n}")).await?;
+        served(iterations + n).await?;
         bare_run().await?;
     }
-    let (mut bare, mut served) = (Vec::new(), Vec::new());
+    let (mut bare_samples, mut served_samples) = (Vec::with_capacity(iterations), Vec::with_capacity(iterations));
     for n in 0..iterations {
-        bare.push(bare_run().await?);
-        served.push(ws_run(&mut socket, &format!("r{n}")).await?);
+        if n % 2 == 0 {
+            bare_samples.push(bare_run().await?);
+            served_samples.push(served(n).await?);
+        } else {
+            served_samples.push(served(n).await?);
+            bare_samples.push(bare_run().await?);
+        }
     }
-    Ok((median(&mut bare), median(&mut served)))
+    Ok((median(&mut bare_samples), median(&mut served_samples)))
 }
 
-/// Runs and seconds of one phase: every worker loops until `deadline`.
-async fn phase<F, Fut>(workers: usize, make: F) -> Result<(u64, f64)>
+async fn latency(server: &Server, iterations: usize) -> Result<(Duration, Duration)> {
+    let mut socket = server.connect().await?;
+    interleaved(iterations, async |n| ws_run(&mut socket, &format!("r{n}")).await).await
+}
+
+/// Runs and seconds of one slice, from the workers' start to the end of
+/// the last one (each stops starting runs after `SATURATION_SLICE`).
+async fn slice<F, Fut>(workers: usize, make: F) -> Result<(u64, f64)>
 where
     F: Fn(usize) -> Fut,
     Fut: std::future::Future<Output = Result<u64>> + Send + 'static,
@@ -231,53 +248,74 @@ where
     Ok((total, start.elapsed().as_secs_f64()))
 }
 
-/// Phases each side gets, alternating, so drift hits both alike.
-const SATURATION_PHASES: u32 = 4;
+/// One saturation slice; each side gets many, alternating, so drift hits
+/// both alike. Short, but long against a run (tens of ms at saturation),
+/// so the runs still in flight when a slice ends weigh little.
+const SATURATION_SLICE: Duration = Duration::from_millis(500);
+
+/// Throughput at saturation of bare processes and of warm sessions.
+struct Saturation {
+    bare_rate: f64,
+    served_rate: f64,
+    workers: usize,
+    /// Slices each side got.
+    slices: u32,
+}
 
 /// Runs per second of bare processes and of warm sessions, with as many
-/// workers each, over `seconds` per side split into alternating phases.
-async fn saturation(server: &Server, seconds: u64) -> Result<(f64, f64, usize)> {
+/// workers each, over `seconds` per side, in alternating slices.
+async fn saturation(server: &Server, seconds: u64) -> Result<Saturation> {
     let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     // The server admits two running jobs per CPU by default; as many
     // clients keep it busy, and as many bare workers keep the cores busy.
     let workers = cpus * 2;
-    let slice = Duration::from_secs(seconds.max(1)) / SATURATION_PHASES;
+    let slices = u32::try_from(Duration::from_secs(seconds).as_millis().div_ceil(SATURATION_SLICE.as_millis()))?.max(1);
     let mut sockets = Vec::new();
     for _ in 0..workers {
         let mut socket = server.connect().await?;
         ws_run(&mut socket, "warm").await?;
         sockets.push(std::sync::Arc::new(tokio::sync::Mutex::new(socket)));
     }
-    let (mut bare, mut served) = ((0, 0.0), (0, 0.0));
-    for _ in 0..SATURATION_PHASES {
-        let (runs, secs) = phase(workers, move |_| async move {
+    let bare_slice = || {
+        slice(workers, move |_| async move {
             let start = Instant::now();
             let mut runs = 0;
-            while start.elapsed() < slice {
+            while start.elapsed() < SATURATION_SLICE {
                 bare_run().await?;
                 runs += 1;
             }
             Ok(runs)
         })
-        .await?;
-        bare = (bare.0 + runs, bare.1 + secs);
-        let (runs, secs) = phase(workers, |w| {
+    };
+    let served_slice = || {
+        slice(workers, |w| {
             let socket = sockets[w].clone();
             async move {
                 let mut socket = socket.lock().await;
                 let start = Instant::now();
                 let mut runs = 0u64;
-                while start.elapsed() < slice {
+                while start.elapsed() < SATURATION_SLICE {
                     ws_run(&mut socket, &format!("t{runs}")).await?;
                     runs += 1;
                 }
                 Ok(runs)
             }
         })
-        .await?;
-        served = (served.0 + runs, served.1 + secs);
+    };
+    let (mut bare, mut served) = ((0, 0.0), (0, 0.0));
+    let add = |total: &mut (u64, f64), (runs, secs): (u64, f64)| *total = (total.0 + runs, total.1 + secs);
+    // Every other pair of slices starts with the served side, as in
+    // `interleaved`.
+    for n in 0..slices {
+        if n % 2 == 0 {
+            add(&mut bare, bare_slice().await?);
+            add(&mut served, served_slice().await?);
+        } else {
+            add(&mut served, served_slice().await?);
+            add(&mut bare, bare_slice().await?);
+        }
     }
-    Ok((bare.0 as f64 / bare.1, served.0 as f64 / served.1, workers))
+    Ok(Saturation { bare_rate: bare.0 as f64 / bare.1, served_rate: served.0 as f64 / served.1, workers, slices })
 }
 
 /// A one-shot run API and how its answer carries the run's stdout.
@@ -334,16 +372,7 @@ async fn one_shot_run(server: &Server, api: &OneShotApi) -> Result<Duration> {
 }
 
 async fn one_shot_latency(server: &Server, api: &OneShotApi, iterations: usize) -> Result<(Duration, Duration)> {
-    for _ in 0..5 {
-        one_shot_run(server, api).await?;
-        bare_run().await?;
-    }
-    let (mut bare, mut served) = (Vec::new(), Vec::new());
-    for _ in 0..iterations {
-        bare.push(bare_run().await?);
-        served.push(one_shot_run(server, api).await?);
-    }
-    Ok((median(&mut bare), median(&mut served)))
+    interleaved(iterations, async |_| one_shot_run(server, api).await).await
 }
 
 /// Server memory per idle session: RSS growth after `count` connections
@@ -412,14 +441,14 @@ async fn main() -> Result<()> {
         let (bare, served) = one_shot_latency(&server, &api, args.iterations).await?;
         one_shot.push((api.name, bare, served));
     }
-    eprintln!("saturation: {} s each, alternating ...", args.seconds);
-    let (bare_rate, served_rate, workers) = saturation(&server, args.seconds).await?;
+    eprintln!("saturation: {} s each side, in alternating slices ...", args.seconds);
+    let saturated = saturation(&server, args.seconds).await?;
     eprintln!("idle sessions: {} ...", args.sessions);
     let (per_session, before, after) = idle_sessions(&server, args.sessions).await?;
     eprintln!("piston init timeout: {PISTON_CONNECTIONS} connections ...");
     let init_timeout = piston_init_timeout(&server, PISTON_CONNECTIONS).await?;
 
-    println!("| measurement | bare | Bytesbox | ratio | target |");
+    println!("| measurement | baseline | Bytesbox | ratio | target |");
     println!("|---|---|---|---|---|");
     println!(
         "| Python `print(\"hi\")`, warm session, `run` sent → exit report (median of {}) | {:.2} ms | {:.2} ms | {:.3}x | ≤ 1.05x |",
@@ -438,9 +467,13 @@ async fn main() -> Result<()> {
         );
     }
     println!(
-        "| warm sessions at saturation, {workers} clients for {} s each, in {SATURATION_PHASES} alternating phases | {bare_rate:.1} runs/s | {served_rate:.1} runs/s | {:.0} % | ≥ 90 % |",
-        args.seconds,
-        100.0 * served_rate / bare_rate
+        "| warm sessions at saturation, {} clients, {} alternating slices of {} ms each side | {:.1} runs/s | {:.1} runs/s | {:.0} % | ≥ 90 % |",
+        saturated.workers,
+        saturated.slices,
+        SATURATION_SLICE.as_millis(),
+        saturated.bare_rate,
+        saturated.served_rate,
+        100.0 * saturated.served_rate / saturated.bare_rate
     );
     println!(
         "| server memory per idle connected session ({} sessions; RSS {before} → {after} KiB) | | {per_session:.1} KiB | | ≤ 20 KiB |",
