@@ -15,7 +15,7 @@ use bollard::exec::{StartExecOptions, StartExecResults};
 use bollard::models::{ContainerCreateBody, ExecConfig, HostConfig};
 use bollard::query_parameters::{CreateContainerOptions, RemoveContainerOptions, WaitContainerOptions};
 use bollard::Docker;
-use bytesbox_docker::{DockerBackend, DockerConfig, DEFAULT_IMAGE};
+use bytesbox_docker::{DockerBackend, DockerConfig, SparePoolConfig, DEFAULT_IMAGE};
 use bytesbox_sandbox::{Backend, BoxSpec, RunSpec, RunStatus};
 use futures_util::StreamExt;
 
@@ -94,7 +94,7 @@ async fn main() {
     // Warm-up: image layers into the page cache, both paths once.
     let _ = plain_run(&docker).await;
 
-    let no_spare = DockerBackend::start(DockerConfig { spare_box: false, ..DockerConfig::default() })
+    let no_spare = DockerBackend::start(DockerConfig { spare_pool: SparePoolConfig::off(), ..DockerConfig::default() })
         .await
         .expect("a second backend");
     let mut cold = Vec::new();
