@@ -9,6 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
+use bytesbox_docker::{DockerConfig, SparePoolConfig};
 use bytesbox_engine::AdmissionConfig;
 use bytesbox_native::NativeConfig;
 use bytesbox_sandbox::BoxSpec;
@@ -34,6 +35,8 @@ pub struct ServeConfig {
     pub server: ServerConfig,
     /// The native backend.
     pub native: NativeConfig,
+    /// The Docker backend.
+    pub docker: DockerConfig,
     /// Sessions.
     pub sessions: SessionConfig,
     /// How long running programs get to finish on SIGTERM.
@@ -54,6 +57,8 @@ pub struct ServeConfig {
 pub struct FileConfig {
     /// The native backend.
     pub native: NativeConfig,
+    /// The Docker backend.
+    pub docker: DockerSection,
     /// Sessions.
     pub sessions: SessionsConfig,
     /// Admission control.
@@ -180,6 +185,14 @@ impl AccountsSection {
     }
 }
 
+/// `[docker]`: what of the Docker backend is set per server.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DockerSection {
+    /// `[docker.spare_pool]`: how many boxes are made ahead.
+    pub spare_pool: SparePoolConfig,
+}
+
 /// `[sessions]`.
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -239,6 +252,9 @@ impl FileConfig {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let config: FileConfig = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         config.limits.validate().map_err(anyhow::Error::msg)?;
+        if let Some(problem) = config.docker.spare_pool.problem() {
+            anyhow::bail!("[docker.spare_pool] {problem}");
+        }
         if let Some(url) = &config.accounts.public_url {
             origin_of_url(url).map_err(anyhow::Error::msg).context("[accounts] public_url")?;
         }
@@ -271,6 +287,7 @@ impl FileConfig {
                 piston: PistonConfig::default(),
             },
             native: self.native,
+            docker: DockerConfig { spare_pool: self.docker.spare_pool, ..DockerConfig::default() },
             sessions: self.sessions.resolve(),
             drain: Duration::from_secs(self.sessions.drain_secs),
             admission: self.admission.resolve(),
@@ -348,6 +365,13 @@ mod tests {
         std::fs::write(&not_a_url, "[accounts]\npublic_url = \"ide.example.com\"\n").unwrap();
         let err = format!("{:#}", FileConfig::load(Some(&not_a_url)).unwrap_err());
         assert!(err.contains("public_url"), "{err}");
+        let pool = dir.join("pool.toml");
+        std::fs::write(&pool, "[docker.spare_pool]\nmax = 3\nsafety = 1.5\n").unwrap();
+        let docker = FileConfig::load(Some(&pool)).unwrap().resolve(&serve_args(&[]), 1 << 20).unwrap().docker;
+        assert_eq!(docker.spare_pool, SparePoolConfig { max: 3, safety: 1.5, ..SparePoolConfig::default() });
+        std::fs::write(&pool, "[docker.spare_pool]\nmin = 4\nmax = 3\n").unwrap();
+        let err = format!("{:#}", FileConfig::load(Some(&pool)).unwrap_err());
+        assert!(err.contains("[docker.spare_pool]") && err.contains("above max"), "{err}");
         let greedy = dir.join("greedy.toml");
         std::fs::write(&greedy, "[limits.default]\nmemory_bytes = 99999999999999\n").unwrap();
         assert!(FileConfig::load(Some(&greedy)).is_err());

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use bytes::Bytes;
-use bytesbox_docker::{detect_runtimes, DockerBackend, DockerConfig};
+use bytesbox_docker::{detect_runtimes, DockerBackend, DockerConfig, SparePoolConfig};
 use bytesbox_engine::{AdmissionConfig, Engine, Job, JobEvent, StageKind};
 use bytesbox_native::{NativeBackend, NativeConfig};
 use bytesbox_runtimes::{Catalog, RuntimeStatus};
@@ -113,7 +113,7 @@ pub async fn runtimes(args: RuntimesArgs) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     if args.backend == BackendKind::Docker {
         // One box per image and done: no spare box for a next session.
-        let config = DockerConfig { spare_box: false, ..DockerConfig::default() };
+        let config = DockerConfig { spare_pool: SparePoolConfig::off(), ..DockerConfig::default() };
         let backend = DockerBackend::start(config).await.context("starting the Docker backend")?;
         let found = detect_runtimes(&backend, &catalog).await;
         backend.shutdown().await;

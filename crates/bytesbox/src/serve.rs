@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use bytesbox_docker::{detect_runtimes, DockerBackend, DockerConfig};
+use bytesbox_docker::{detect_runtimes, DockerBackend};
 use bytesbox_engine::Engine;
 use bytesbox_native::NativeBackend;
 use bytesbox_runtimes::Catalog;
@@ -39,7 +39,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             CatalogPlanner::new(Catalog::builtin()),
         ),
         BackendKind::Docker => {
-            let docker = DockerBackend::start(DockerConfig::default()).await.context("starting the Docker backend")?;
+            let docker = DockerBackend::start(config.docker.clone()).await.context("starting the Docker backend")?;
             let catalog = Catalog::builtin();
             let statuses = detect_runtimes(&docker, &catalog).await.into_iter().map(|r| r.status).collect();
             (Arc::new(docker), CatalogPlanner::with_statuses(catalog, statuses))

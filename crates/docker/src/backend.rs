@@ -25,8 +25,8 @@ use crate::launch::start_run_in;
 use crate::leftovers::{self, Leftover};
 use crate::live::live_container;
 use crate::sandbox_box::DockerBox;
-use crate::spare::{drop_spare, prepare_spare, settle_spare, shape_of};
-use crate::state::{BackendState, SpareSlot};
+use crate::spare::{drop_spares, settle_spares, shape_of, start_pool, SparePool};
+use crate::state::BackendState;
 use crate::subnets::SubnetPool;
 use crate::sweep::sweep;
 use crate::teardown::{destroy, teardown};
@@ -72,6 +72,9 @@ impl DockerBackend {
         for cidr in reaper::subnets_in_use(&docker).await {
             pool.reserve_cidr(&cidr);
         }
+        if let Some(problem) = config.spare_pool.problem() {
+            return Err(SandboxError::InvalidSpec(format!("the spare pool: {problem}")));
+        }
         let uids = UidPool::new(config.uid_base, config.uid_count);
         let state = Arc::new(BackendState {
             docker,
@@ -86,7 +89,7 @@ impl DockerBackend {
             next_box: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
             sweeper: StdMutex::new(None),
-            spare: StdMutex::new(SpareSlot::default()),
+            spares: SparePool::default(),
             detached: DetachedWork::new(),
         });
         let sweeper = tokio::spawn(sweep(Arc::downgrade(&state)));
@@ -94,7 +97,7 @@ impl DockerBackend {
             *slot = Some(sweeper);
         }
         // The first session finds its box ready.
-        prepare_spare(
+        start_pool(
             &state,
             shape_of(&BoxSpec::default(), &state.config.default_image),
             state.config.default_image.clone(),
@@ -102,10 +105,16 @@ impl DockerBackend {
         Ok(DockerBackend { state })
     }
 
-    /// Waits until the spare box being made (if any) is ready. For
-    /// benchmarks that measure a new session with its spare in place.
+    /// Waits until no spare box is being made or removed. For benchmarks
+    /// that measure a new session with its spare in place.
     pub async fn spare_settled(&self) {
-        settle_spare(&self.state).await;
+        settle_spares(&self.state).await;
+    }
+
+    /// Spare boxes ready now, and how many the pool aims at (from the
+    /// measured arrival rate and make time).
+    pub fn spare_pool_size(&self) -> (usize, usize) {
+        (self.state.spares.ready_count(), self.state.spares.target(&self.state))
     }
 
     /// This backend's instance name (its label value and cgroup directory).
@@ -230,7 +239,7 @@ impl Backend for DockerBackend {
         // A destroy that began after the first wait (a session ending as
         // the server stops) took its box out of the table: wait for it too.
         state.detached.close_and_wait(DETACHED_WORK_PATIENCE).await;
-        drop_spare(state).await;
+        drop_spares(state).await;
         // The engine removed each container's cgroup; the parent is ours.
         if let Ok(cgroup) = Cgroup::open_existing(&state.layout, &PathBuf::from(ROOT_NAME).join(&state.instance)) {
             let _ = tokio::task::spawn_blocking(move || cgroup.remove()).await;

@@ -4,6 +4,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use bytesbox_sandbox::RunLimits;
+use serde::Deserialize;
 
 /// The image a box gets when its spec asks for the host's runtimes
 /// (`RootfsSpec::Host`): the last image of the chain in `images/order`,
@@ -37,9 +38,9 @@ pub struct DockerConfig {
     pub sweep_interval: Duration,
     /// Largest limits a run may ask for.
     pub max_run_limits: RunLimits,
-    /// Keep one box made ahead, of the shape last asked for, so a new
-    /// session does not wait for a container to start.
-    pub spare_box: bool,
+    /// Boxes made ahead, of the shape last asked for, so a new box does
+    /// not wait for a container to start (`docs/docker-backend.md`).
+    pub spare_pool: SparePoolConfig,
 }
 
 impl Default for DockerConfig {
@@ -54,7 +55,64 @@ impl Default for DockerConfig {
             uid_count: 4096,
             sweep_interval: Duration::from_secs(30),
             max_run_limits: RunLimits::hard_maximum(),
-            spare_box: true,
+            spare_pool: SparePoolConfig::default(),
         }
+    }
+}
+
+/// How many spare boxes to keep: `ceil(arrival rate × make time ×
+/// safety)`, clamped to `min..=max`, both inputs measured (see
+/// `crate::spare_sizing`). The server's `[docker.spare_pool]`.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SparePoolConfig {
+    /// Spares kept even when no box has been asked for in a while.
+    pub min: usize,
+    /// Spares kept at most, however fast boxes are asked for (each holds
+    /// an idle container, an empty tmpfs volume, a subnet and a uid);
+    /// 0 turns the pool off.
+    pub max: usize,
+    /// The measured need is multiplied by this, for bursts.
+    pub safety: f64,
+    /// Spares made at once; the engine makes containers about one per
+    /// core at a time, and the rest of the server needs the CPU too.
+    pub make_concurrency: usize,
+    /// The arrival rate is measured over this many seconds: the pool
+    /// shrinks back to `min` about this long after creations stop.
+    pub rate_window_secs: u64,
+}
+
+impl SparePoolConfig {
+    /// No spares: every box is made on demand.
+    pub fn off() -> SparePoolConfig {
+        SparePoolConfig { min: 0, max: 0, ..SparePoolConfig::default() }
+    }
+
+    /// The window over which the arrival rate is measured.
+    pub fn rate_window(&self) -> Duration {
+        Duration::from_secs(self.rate_window_secs)
+    }
+
+    /// Why these settings cannot be used, if they cannot.
+    pub fn problem(&self) -> Option<String> {
+        if self.min > self.max {
+            return Some(format!("min ({}) is above max ({})", self.min, self.max));
+        }
+        if !(self.safety.is_finite() && (1.0..=100.0).contains(&self.safety)) {
+            return Some(format!("safety must be 1..=100, not {}", self.safety));
+        }
+        if self.max > 0 && self.make_concurrency == 0 {
+            return Some("make_concurrency must be at least 1 when max is above 0".into());
+        }
+        if !(1..=3600).contains(&self.rate_window_secs) {
+            return Some(format!("rate_window_secs must be 1..=3600, not {}", self.rate_window_secs));
+        }
+        None
+    }
+}
+
+impl Default for SparePoolConfig {
+    fn default() -> Self {
+        SparePoolConfig { min: 1, max: 8, safety: 2.0, make_concurrency: 2, rate_window_secs: 10 }
     }
 }

@@ -1,17 +1,19 @@
-//! Making a box for `Backend::create`: the spare if it has the right shape
-//! and still runs, else new engine objects; then the next spare is begun
-//! and the box enters the table.
+//! Making a box for `Backend::create`: a spare if the pool has one of the
+//! right shape that still runs, else new engine objects (the pool is
+//! refilled first, so it grows while this box is made); then the box
+//! enters the table.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytesbox_sandbox::{BoxId, BoxSpec, RootfsSpec, SandboxError};
 
 use crate::container::container_running;
 use crate::make_box::make_box;
 use crate::sandbox_box::DockerBox;
-use crate::spare::{prepare_spare, shape_of, take_spare};
-use crate::state::BackendState;
+use crate::spare::{refill, shape_of, take_spare};
+use crate::state::{BackendState, MadeBox};
 use crate::teardown::{destroy, remove_made};
 
 /// `Backend::create`: makes a box on a detached task; a box made for a
@@ -41,21 +43,30 @@ async fn create_box(state: &Arc<BackendState>, spec: BoxSpec) -> Result<BoxId, S
         }
     };
     let shape = shape_of(&spec, &image);
-    // An engine restart stops the spare's container; the idle sweep
+    let spare = take_spare(state, &shape, &image);
+    // The next boxes of this shape find theirs ready.
+    refill(state);
+    // An engine restart stops the spares' containers; the idle sweep
     // notices only later, so a taken spare is checked (one inspect).
-    let made = match take_spare(state, &shape) {
+    let made = match spare {
         Some(made) if container_running(&state.docker, &made.live.id).await => made,
         Some(stopped) => {
             remove_made(state, stopped).await;
-            make_box(state, &spec, &image).await?
+            make_on_demand(state, &spec, &image).await?
         }
-        None => make_box(state, &spec, &image).await?,
+        None => make_on_demand(state, &spec, &image).await?,
     };
-    // The next session of this shape finds its box ready.
-    prepare_spare(state, shape, image);
     let id = BoxId(made.objects.name.clone());
     let bx =
         Arc::new(DockerBox::new(id.clone(), spec, made.image, made.objects, made.subnet_index, made.uid, made.live));
     state.boxes.lock().map_err(|_| SandboxError::Internal("box table poisoned".into()))?.insert(id.clone(), bx);
     Ok(id)
+}
+
+/// Makes a box now, its time counted in the pool's measure of make time.
+async fn make_on_demand(state: &BackendState, spec: &BoxSpec, image: &str) -> Result<MadeBox, SandboxError> {
+    let started = Instant::now();
+    let made = make_box(state, spec, image).await?;
+    state.spares.record_make(started.elapsed());
+    Ok(made)
 }

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 
 use bytesbox_cgroups::instance_path;
 
-use crate::spare::settle_spare;
+use crate::spare::settle_spares;
 use crate::state::BackendState;
 use crate::{cgroup_dirs, reaper};
 
@@ -29,15 +29,11 @@ pub enum Leftover {
 /// What exists beyond the live boxes' objects (everything, once the
 /// backend has been shut down).
 pub(crate) async fn leftovers(state: &BackendState) -> Vec<Leftover> {
-    // A spare being made is finished first, so nothing is half made.
-    settle_spare(state).await;
+    // Spares being made are finished first, so nothing is half made.
+    settle_spares(state).await;
     let mut live: HashSet<String> =
         state.boxes.lock().map(|b| b.values().map(|x| x.objects.name.clone()).collect()).unwrap_or_default();
-    if let Some(name) =
-        state.spare.lock().ok().and_then(|slot| slot.ready.as_ref().map(|(_, made)| made.objects.name.clone()))
-    {
-        live.insert(name);
-    }
+    live.extend(state.spares.ready_names());
     let mut found = Vec::new();
     for (kind, name) in reaper::objects_of_instance(&state.docker, &state.instance).await {
         if live.contains(&name) {

@@ -25,13 +25,14 @@ mod run;
 mod runtimes;
 mod sandbox_box;
 mod spare;
+mod spare_sizing;
 mod state;
 mod subnets;
 mod sweep;
 mod teardown;
 
 pub use backend::DockerBackend;
-pub use config::{DockerConfig, DEFAULT_IMAGE};
+pub use config::{DockerConfig, SparePoolConfig, DEFAULT_IMAGE};
 pub use daemon::{check_ready, connect, labels};
 pub use leftovers::Leftover;
 pub use reaper::reap_orphans;

@@ -1,5 +1,5 @@
 //! What every part of the Docker backend shares: the engine client, the
-//! box table, the spare slot, the subnet pool and the settings boxes are
+//! box table, the spare pool, the subnet pool and the settings boxes are
 //! made with.
 
 use std::collections::HashMap;
@@ -8,12 +8,13 @@ use std::sync::{Arc, Mutex as StdMutex};
 
 use bollard::Docker;
 use bytesbox_cgroups::{instance_path, CgroupLayout};
-use bytesbox_sandbox::{BoxId, BoxSpec, DestroyedIds, DetachedWork, SandboxError, UidPool};
+use bytesbox_sandbox::{BoxId, DestroyedIds, DetachedWork, SandboxError, UidPool};
 use tokio::task::JoinHandle;
 
 use crate::config::DockerConfig;
 use crate::container::BoxObjects;
 use crate::sandbox_box::{DockerBox, LiveContainer};
+use crate::spare::SparePool;
 use crate::subnets::SubnetPool;
 
 /// A box's engine objects, made and started.
@@ -29,15 +30,6 @@ pub(crate) struct MadeBox {
     pub(crate) live: LiveContainer,
     /// Its image.
     pub(crate) image: String,
-}
-
-/// The spare, and the task making one.
-#[derive(Debug, Default)]
-pub(crate) struct SpareSlot {
-    /// A spare ready to be taken, with the shape it was made for.
-    pub(crate) ready: Option<(BoxSpec, MadeBox)>,
-    /// The task making the next spare.
-    pub(crate) preparing: Option<JoinHandle<()>>,
 }
 
 /// The Docker backend's shared state.
@@ -59,8 +51,8 @@ pub(crate) struct BackendState {
     pub(crate) next_box: AtomicU64,
     pub(crate) shutting_down: AtomicBool,
     pub(crate) sweeper: StdMutex<Option<JoinHandle<()>>>,
-    /// A box made ahead of the next `create` (see `crate::spare`).
-    pub(crate) spare: StdMutex<SpareSlot>,
+    /// Boxes made ahead of the next `create`s (see `crate::spare`).
+    pub(crate) spares: SparePool,
     /// Boxes being made and runs being started, each on a task of its own
     /// so that a caller that vanishes cannot leave a container half made.
     pub(crate) detached: DetachedWork,

@@ -1,5 +1,6 @@
-//! The sweeper: destroys idle boxes on the configured interval, replaces a
-//! spare whose container stopped, and reaps orphans of dead servers every
+//! The sweeper: destroys idle boxes on the configured interval, replaces
+//! spares whose container stopped, shrinks the spare pool to its target,
+//! and reaps orphans of dead servers every
 //! [`REAP_INTERVAL`].
 
 use std::sync::atomic::Ordering;
@@ -8,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::reaper;
 use crate::sandbox_box::DockerBox;
-use crate::spare::check_spare;
+use crate::spare::tend_spares;
 use crate::state::BackendState;
 use crate::teardown::teardown;
 
@@ -48,7 +49,7 @@ pub(crate) async fn sweep(state: Weak<BackendState>) {
                 boxes.remove(&bx.id);
             }
         }
-        check_spare(&state).await;
+        tend_spares(&state).await;
         if last_reap.elapsed() >= REAP_INTERVAL {
             last_reap = Instant::now();
             reaper::reap_orphans(&state.docker, &state.layout).await;

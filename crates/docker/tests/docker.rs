@@ -10,9 +10,9 @@
 use std::time::{Duration, Instant};
 
 use bytesbox_conformance::{load_selected_corpus, run_conformance_tests, run_corpus_checking_leaks, HostContext};
-use bytesbox_docker::{DockerBackend, DockerConfig, DEFAULT_IMAGE};
+use bytesbox_docker::{DockerBackend, DockerConfig, SparePoolConfig, DEFAULT_IMAGE};
 use bytesbox_sandbox::{Backend, BoxSpec, FileEntry, PutMode, RootfsSpec, RunSpec, RunStatus};
-use bytesbox_testkit::require_root;
+use bytesbox_testkit::{require_root, wait_until};
 use tokio::sync::RwLock;
 
 #[path = "docker/daemon_failures.rs"]
@@ -102,6 +102,38 @@ async fn idle_boxes_are_destroyed_after_their_ttl() {
     }
     assert!(backend.list().await.iter().any(|b| b.id == long), "a box within its TTL stays");
     assert_no_leaks(&backend, "the idle sweep").await;
+    shutdown_and_check(backend).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_spare_pool_grows_with_the_arrival_rate_shrinks_when_idle_and_leaks_nothing() {
+    let _engine = ENGINE.read().await;
+    if !require_docker("the_spare_pool_grows_with_the_arrival_rate_shrinks_when_idle_and_leaks_nothing").await {
+        return;
+    }
+    let pool = SparePoolConfig { min: 1, max: 3, rate_window_secs: 10, ..SparePoolConfig::default() };
+    let config =
+        DockerConfig { spare_pool: pool, sweep_interval: Duration::from_millis(200), ..DockerConfig::default() };
+    let backend = DockerBackend::start(config).await.expect("start");
+    let patience = Duration::from_secs(60);
+    wait_until("the minimum spare", patience, || async { backend.spare_pool_size().0 == 1 }).await;
+    // Four boxes at once: more than one spare is needed per make time.
+    let creates = (0..4).map(|_| backend.create(BoxSpec::default()));
+    let ids: Vec<_> = futures_util::future::join_all(creates).await.into_iter().map(|id| id.unwrap()).collect();
+    let (_, target) = backend.spare_pool_size();
+    assert!(target > 1, "four creations at once keep the pool at its minimum");
+    wait_until("the pool to grow", patience, || async { backend.spare_pool_size().0 > 1 }).await;
+    assert!(backend.spare_pool_size().0 <= 3, "the pool grew past its maximum: {:?}", backend.spare_pool_size());
+    // Spares are live boxes of the backend, not leaks.
+    assert_no_leaks(&backend, "the pool grew").await;
+    for id in &ids {
+        let run = backend.run(id, RunSpec::command(["true"])).await.unwrap().collect().await.unwrap();
+        assert_eq!(run.report.status, RunStatus::Ok);
+        backend.destroy(id).await.unwrap();
+    }
+    // No creations for a rate window: back to the minimum.
+    wait_until("the pool to shrink", patience, || async { backend.spare_pool_size() == (1, 1) }).await;
+    assert_no_leaks(&backend, "the pool shrank").await;
     shutdown_and_check(backend).await;
 }
 

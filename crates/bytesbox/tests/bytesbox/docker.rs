@@ -147,6 +147,33 @@ async fn serve_with_docker_runs_every_catalog_language_through_every_api() {
     assert!(left.is_empty(), "the server left engine objects behind: {left:?}");
 }
 
+/// A server killed (SIGKILL) with its spare pool full leaves spares (and
+/// perhaps one half made) in the engine; the next server's start-up
+/// removes them all. The pool's size comes from `[docker.spare_pool]`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spares_of_a_killed_docker_server_are_swept_by_the_next_one() {
+    if !require_docker("spares_of_a_killed_docker_server_are_swept_by_the_next_one").await {
+        return;
+    }
+    let mut served = Served::start_with_backend("[docker.spare_pool]\nmin = 3\nmax = 3\n", "docker");
+    let pid = served.pid();
+    let containers =
+        || async move { engine_objects_of(pid).await.iter().filter(|object| object.starts_with("container")).count() };
+    bytesbox_testkit::wait_until("three spares", Duration::from_secs(120), || async { containers().await == 3 }).await;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).unwrap();
+    served.wait(Duration::from_secs(30));
+    assert!(containers().await >= 3, "a killed server removes nothing");
+    let next = bytesbox_docker::DockerBackend::start(bytesbox_docker::DockerConfig {
+        spare_pool: bytesbox_docker::SparePoolConfig::off(),
+        ..bytesbox_docker::DockerConfig::default()
+    })
+    .await
+    .unwrap();
+    let left = engine_objects_of(pid).await;
+    bytesbox_sandbox::Backend::shutdown(&next).await;
+    assert!(left.is_empty(), "the killed server's spares are still there: {left:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runtimes_with_docker_show_each_image_present_or_missing() {
     if !require_docker("runtimes_with_docker_show_each_image_present_or_missing").await {
