@@ -40,8 +40,6 @@ pub enum MountOp {
     Mask { path: String },
     /// Makes an existing path read-only by binding it over itself.
     ReadOnly { path: String },
-    /// Makes a mount read-only once it has been filled.
-    RemountReadOnly { path: String, allow_devices: bool },
 }
 
 /// What kind of thing a host path is.
@@ -303,11 +301,12 @@ fn generated_etc(params: &RootfsParams) -> Vec<MountOp> {
     ]
 }
 
+/// `/dev` is a directory of the root tmpfs, read-only with it: no
+/// filesystem of its own, since every superblock costs each memory cgroup
+/// of the host a slot in its shrinker map (docs/performance.md, "Live
+/// boxes"). The device nodes are bind mounts, which carry their own flags.
 fn dev_plan(shm_bytes: u64) -> Vec<MountOp> {
-    let mut ops = vec![
-        MountOp::Mkdir { path: "/dev".into(), mode: 0o755 },
-        MountOp::Tmpfs { path: "/dev".into(), size_bytes: 64 * 1024, nr_inodes: 64, mode: 0o755, uid: 0, gid: 0 },
-    ];
+    let mut ops = vec![MountOp::Mkdir { path: "/dev".into(), mode: 0o755 }];
     for device in ["null", "zero", "full", "random", "urandom", "tty"] {
         ops.push(MountOp::BindDevice { source: format!("/dev/{device}"), path: format!("/dev/{device}") });
     }
@@ -331,7 +330,6 @@ fn dev_plan(shm_bytes: u64) -> Vec<MountOp> {
     ] {
         ops.push(MountOp::Symlink { path: format!("/dev/{link}"), target: target.into() });
     }
-    ops.push(MountOp::RemountReadOnly { path: "/dev".into(), allow_devices: true });
     ops
 }
 
@@ -505,16 +503,6 @@ pub fn execute(sys: &mut dyn MountSyscalls, root: &Path, ops: &[MountOp]) -> Res
                 sys.mount(None, &target, None, RO_BIND | MsFlags::MS_NOEXEC, None)
                     .map_err(mount_err("read-only remount", path))?;
             }
-            MountOp::RemountReadOnly { path, allow_devices } => {
-                let mut flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID;
-                if *allow_devices {
-                    flags |= MsFlags::MS_NOEXEC;
-                } else {
-                    flags |= MsFlags::MS_NODEV;
-                }
-                sys.mount(None, &inside(root, path), None, flags, None)
-                    .map_err(mount_err("read-only remount", path))?;
-            }
         }
     }
     Ok(())
@@ -644,7 +632,9 @@ mod tests {
             })
             .collect();
         assert_eq!(devices, ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"]);
-        assert!(plan.contains(&MountOp::RemountReadOnly { path: "/dev".into(), allow_devices: true }));
+        // A directory of the root tmpfs (read-only with it), no tmpfs of its own.
+        assert!(plan.contains(&MountOp::Mkdir { path: "/dev".into(), mode: 0o755 }));
+        assert!(!plan.iter().any(|op| matches!(op, MountOp::Tmpfs { path, .. } if path == "/dev")));
         assert!(plan.contains(&MountOp::Devpts { path: "/dev/pts".into() }));
     }
 
