@@ -151,9 +151,12 @@ fn raise_open_file_limit() -> u64 {
     let kernel_ceiling = std::fs::read_to_string("/proc/sys/fs/nr_open").ok().and_then(|n| n.trim().parse().ok());
     let raised = getrlimit(Resource::RLIMIT_NOFILE).and_then(|(_, hard)| {
         let wanted = kernel_ceiling.unwrap_or(hard).min(OPEN_FILES_WANTED).max(hard);
-        setrlimit(Resource::RLIMIT_NOFILE, wanted, wanted)
-            .map(|()| wanted)
-            .or_else(|_| setrlimit(Resource::RLIMIT_NOFILE, hard, hard).map(|()| hard))
+        setrlimit(Resource::RLIMIT_NOFILE, wanted, wanted).map(|()| wanted).or_else(|e| {
+            if wanted > hard {
+                tracing::info!(error = %e, hard, "could not raise the hard open-file limit; it caps the live boxes");
+            }
+            setrlimit(Resource::RLIMIT_NOFILE, hard, hard).map(|()| hard)
+        })
     });
     match raised {
         Ok(limit) => limit,

@@ -42,14 +42,17 @@ mod bench_common;
 mod plot;
 use bench_common::{median, ms, python_run, raise_open_file_limit, ws_run, RunCheck, Server, Socket};
 
-/// Runs kept going at once in the throughput phase.
+/// Runs kept going at once in the throughput phase (at most one per
+/// session: see `RUNS_PER_SESSION`).
 const RUNS_AT_ONCE: usize = 48;
 /// Sessions opened at once while the count grows.
 const OPENING_AT_ONCE: usize = 8;
 /// Sequential runs timed for the latency median.
 const LATENCY_RUNS: usize = 50;
-/// A session's runs at once (the server's default `[sessions] max_runs`).
-const SESSION_MAX_RUNS: usize = 8;
+/// Runs the bench keeps going in one session: a session's runs share its
+/// workspace and each run's files replace the last run's, so a second run
+/// could remove `main.py` before the first one's Python opened it.
+const RUNS_PER_SESSION: usize = 1;
 /// How long the bench waits for every box to be gone after the close.
 const GONE_TIMEOUT: Duration = Duration::from_secs(180);
 /// A box's launcher is released after 10 s without a run (the default
@@ -57,7 +60,8 @@ const GONE_TIMEOUT: Duration = Duration::from_secs(180);
 const SETTLE: Duration = Duration::from_secs(12);
 /// Host memory kept free beyond what the next count is expected to take.
 const MEMORY_HEADROOM_KIB: u64 = 2 * 1024 * 1024;
-/// The most a box is expected to take, to refuse a count that cannot fit.
+/// The least host memory a box is assumed to take (KiB), to refuse a
+/// count that cannot fit.
 const EXPECTED_KIB_PER_BOX: u64 = 1536;
 
 struct Args {
@@ -100,7 +104,7 @@ fn server_config(max_count: usize) -> String {
     format!(
         "[rate_limit]\nper_minute = 0\n\
          [connections]\nmax_per_address = 0\nmax_total = {connections}\n\
-         [sessions]\ngrace_secs = 0\nidle_ttl_secs = 86400\nmax_runs = {SESSION_MAX_RUNS}\n\
+         [sessions]\ngrace_secs = 0\nidle_ttl_secs = 86400\n\
          [admission]\nmax_running = {running}\nmax_queued = {queued}\n\
          [plans.guest]\nmax_concurrent_runs = {runs}\nrun_slot_share_percent = 100\nmax_boxes = {boxes}\n\
          max_idle_box_bytes = {idle_bytes}\n",
@@ -145,7 +149,7 @@ impl LiveSession {
                 routes.clear();
             }
         });
-        LiveSession { sink: tokio::sync::Mutex::new(sink), runs, slots: Semaphore::new(SESSION_MAX_RUNS), reader }
+        LiveSession { sink: tokio::sync::Mutex::new(sink), runs, slots: Semaphore::new(RUNS_PER_SESSION), reader }
     }
 
     /// One Python hello: `run` sent to its exit report.
@@ -212,13 +216,18 @@ async fn open_sessions(server: &Server, sessions: &mut Vec<Arc<LiveSession>>, co
     Ok(wanted as f64 / elapsed)
 }
 
-/// Runs per second with `RUNS_AT_ONCE` going at once for `seconds`, each
+/// How many runs the throughput phase keeps going with `boxes` live boxes.
+fn runs_at_once(boxes: usize) -> usize {
+    RUNS_AT_ONCE.min(boxes * RUNS_PER_SESSION)
+}
+
+/// Runs per second with `runs_at_once` going at once for `seconds`, each
 /// in the next session round-robin.
 async fn throughput(sessions: &[Arc<LiveSession>], seconds: u64) -> Result<f64> {
     let turn = Arc::new(AtomicUsize::new(0));
     let deadline = Instant::now() + Duration::from_secs(seconds.max(1));
     let start = Instant::now();
-    let workers: Vec<_> = (0..RUNS_AT_ONCE)
+    let workers: Vec<_> = (0..runs_at_once(sessions.len()))
         .map(|_| {
             let sessions = sessions.to_vec();
             let turn = turn.clone();
@@ -440,17 +449,37 @@ struct Level {
     memory_cgroups: u64,
 }
 
+/// Counts below this measure memory too coarsely to extrapolate from:
+/// the host-wide delta is mostly whatever else the host did meanwhile.
+const MEASURABLE_BOXES: usize = 500;
+
+/// Host memory (KiB) `count` boxes are expected to take in all. A box's
+/// kernel memory grows with the number of boxes (docs/performance.md,
+/// "Live boxes"), so with two measured counts the memory per box is fitted
+/// as `a + b × boxes`; with one it is taken as it was; with none it is
+/// `EXPECTED_KIB_PER_BOX`.
+fn expected_kib(count: usize, levels: &[Level]) -> f64 {
+    let measured: Vec<(f64, f64)> = levels
+        .iter()
+        .filter(|level| level.boxes >= MEASURABLE_BOXES)
+        .map(|level| (level.boxes as f64, level.available_kib_per_box))
+        .collect();
+    let per_box = match measured.as_slice() {
+        [.., (n1, kib1), (n2, kib2)] => {
+            let growth = ((kib2 - kib1) / (n2 - n1)).max(0.0);
+            kib2 + growth * (count as f64 - n2)
+        }
+        [(_, kib)] => *kib,
+        [] => 0.0,
+    };
+    count as f64 * per_box.max(EXPECTED_KIB_PER_BOX as f64)
+}
+
 /// Why `count` boxes would not fit this machine, if they would not.
-/// `last` is the previous count and the host memory it had taken (KiB):
-/// a box's kernel memory grows with the number of boxes (see
-/// docs/performance.md, "Live boxes"), so the total is extrapolated as
-/// growing with the square of the count, never less than
-/// `EXPECTED_KIB_PER_BOX` a box.
-fn too_many(count: usize, live: usize, last: Option<(usize, f64)>) -> Option<String> {
+fn too_many(count: usize, live: usize, levels: &[Level]) -> Option<String> {
     let memory = HostMemory::now().ok()?;
-    let linear = (count - live) as f64 * EXPECTED_KIB_PER_BOX as f64;
-    let quadratic = last.map_or(0.0, |(boxes, taken_kib)| taken_kib * ((count as f64 / boxes as f64).powi(2) - 1.0));
-    let needed = linear.max(quadratic) as u64 + MEMORY_HEADROOM_KIB;
+    let taken = levels.last().map_or(0.0, |level| level.available_kib_per_box * level.boxes as f64);
+    let needed = (expected_kib(count, levels) - taken.max(0.0)).max(0.0) as u64 + MEMORY_HEADROOM_KIB;
     let available = memory.field("MemAvailable");
     if available < needed {
         return Some(format!(
@@ -479,7 +508,7 @@ async fn measure_level(
     let profile = Profile::start(args.perf.as_deref(), &format!("scale-{count}"))?;
     eprintln!("{count} boxes: opening {} sessions, {OPENING_AT_ONCE} at a time ...", count - sessions.len());
     let new_boxes_per_sec = open_sessions(server, sessions, count).await?;
-    eprintln!("{count} boxes: {RUNS_AT_ONCE} runs at a time for {} s ...", args.seconds);
+    eprintln!("{count} boxes: {} runs at a time for {} s ...", runs_at_once(count), args.seconds);
     let runs_per_sec = throughput(sessions, args.seconds).await?;
     drop(profile);
     eprintln!("{count} boxes: latency, {LATENCY_RUNS} runs one at a time ...");
@@ -541,8 +570,10 @@ fn print_rows(levels: &[Level], gone: Option<(usize, Duration)>, skipped: &[Stri
     for level in levels {
         let n = level.boxes;
         println!(
-            "| warm Python hello runs, {RUNS_AT_ONCE} at a time, {n} live boxes (baseline: {} boxes) | {:.1} runs/s | {:.1} runs/s | {} | {} |",
+            "| warm Python hello runs, {} at a time, {n} live boxes (baseline: {} boxes, {} at a time) | {:.1} runs/s | {:.1} runs/s | {} | {} |",
+            runs_at_once(n),
             base.boxes,
+            runs_at_once(base.boxes),
             base.runs_per_sec,
             level.runs_per_sec,
             ratio(level.runs_per_sec, base.runs_per_sec),
@@ -603,8 +634,7 @@ async fn bench(server: &Server, args: &Args) -> Result<()> {
     let mut skipped = Vec::new();
     let mut failure = None;
     for &count in &args.counts {
-        let last = levels.last().map(|level: &Level| (level.boxes, level.available_kib_per_box * level.boxes as f64));
-        if let Some(reason) = too_many(count, sessions.len(), last) {
+        if let Some(reason) = too_many(count, sessions.len(), &levels) {
             eprintln!("{reason}");
             skipped.push(reason);
             break;
