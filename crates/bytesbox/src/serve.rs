@@ -135,13 +135,29 @@ fn init_logging(json: bool) {
     }
 }
 
-/// Every connected session holds a socket: take the whole hard limit on
-/// open files rather than the usual soft 1024. Returns the limit now in
-/// force.
+/// The open-file limit the server asks for: each live box holds a few
+/// descriptors in the server (its control socket, workspace, pidfd) and
+/// each connected session a socket, so 10,000 boxes need tens of
+/// thousands.
+const OPEN_FILES_WANTED: u64 = 1 << 20;
+
+/// Every connected session holds a socket and every box a few
+/// descriptors: take the whole hard limit on open files rather than the
+/// usual soft 1024, and where allowed (root) raise the hard limit itself
+/// to `OPEN_FILES_WANTED` or the kernel's ceiling (`fs.nr_open`), since
+/// hosts often set it to a few thousand. Returns the limit now in force.
 fn raise_open_file_limit() -> u64 {
     use nix::sys::resource::{getrlimit, setrlimit, Resource};
-    let raised = getrlimit(Resource::RLIMIT_NOFILE)
-        .and_then(|(_, hard)| setrlimit(Resource::RLIMIT_NOFILE, hard, hard).map(|()| hard));
+    let kernel_ceiling = std::fs::read_to_string("/proc/sys/fs/nr_open").ok().and_then(|n| n.trim().parse().ok());
+    let raised = getrlimit(Resource::RLIMIT_NOFILE).and_then(|(_, hard)| {
+        let wanted = kernel_ceiling.unwrap_or(hard).min(OPEN_FILES_WANTED).max(hard);
+        setrlimit(Resource::RLIMIT_NOFILE, wanted, wanted).map(|()| wanted).or_else(|e| {
+            if wanted > hard {
+                tracing::info!(error = %e, hard, "could not raise the hard open-file limit; it caps the live boxes");
+            }
+            setrlimit(Resource::RLIMIT_NOFILE, hard, hard).map(|()| hard)
+        })
+    });
     match raised {
         Ok(limit) => limit,
         Err(e) => {

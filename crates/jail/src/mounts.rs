@@ -35,13 +35,13 @@ pub enum MountOp {
     Proc { path: String },
     /// A private devpts instance.
     Devpts { path: String },
-    /// Hides a path: `/dev/null` over a file, an empty read-only tmpfs over
-    /// a directory. Missing paths are skipped.
+    /// Hides a path: `/dev/null` over a file; over a directory, a read-only
+    /// bind of an empty directory of the root that is then removed (empty
+    /// and unwritable, like an empty read-only tmpfs, without a
+    /// superblock of its own). Missing paths are skipped.
     Mask { path: String },
     /// Makes an existing path read-only by binding it over itself.
     ReadOnly { path: String },
-    /// Makes a mount read-only once it has been filled.
-    RemountReadOnly { path: String, allow_devices: bool },
 }
 
 /// What kind of thing a host path is.
@@ -303,11 +303,12 @@ fn generated_etc(params: &RootfsParams) -> Vec<MountOp> {
     ]
 }
 
+/// `/dev` is a directory of the root tmpfs, read-only with it: no
+/// filesystem of its own, since every superblock costs each memory cgroup
+/// of the host a slot in its shrinker map (docs/performance.md, "Live
+/// boxes"). The device nodes are bind mounts, which carry their own flags.
 fn dev_plan(shm_bytes: u64) -> Vec<MountOp> {
-    let mut ops = vec![
-        MountOp::Mkdir { path: "/dev".into(), mode: 0o755 },
-        MountOp::Tmpfs { path: "/dev".into(), size_bytes: 64 * 1024, nr_inodes: 64, mode: 0o755, uid: 0, gid: 0 },
-    ];
+    let mut ops = vec![MountOp::Mkdir { path: "/dev".into(), mode: 0o755 }];
     for device in ["null", "zero", "full", "random", "urandom", "tty"] {
         ops.push(MountOp::BindDevice { source: format!("/dev/{device}"), path: format!("/dev/{device}") });
     }
@@ -331,7 +332,6 @@ fn dev_plan(shm_bytes: u64) -> Vec<MountOp> {
     ] {
         ops.push(MountOp::Symlink { path: format!("/dev/{link}"), target: target.into() });
     }
-    ops.push(MountOp::RemountReadOnly { path: "/dev".into(), allow_devices: true });
     ops
 }
 
@@ -362,6 +362,8 @@ pub trait MountSyscalls {
     fn symlink(&mut self, target: &str, path: &Path) -> std::io::Result<()>;
     /// Writes a new file.
     fn write_file(&mut self, path: &Path, contents: &[u8], mode: u32) -> std::io::Result<()>;
+    /// `rmdir(2)`.
+    fn remove_dir(&mut self, path: &Path) -> std::io::Result<()>;
     /// What a path is, without following a final symlink.
     fn kind(&self, path: &Path) -> EntryKind;
 }
@@ -403,6 +405,10 @@ impl MountSyscalls for RealSyscalls {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
     }
 
+    fn remove_dir(&mut self, path: &Path) -> std::io::Result<()> {
+        std::fs::remove_dir(path)
+    }
+
     fn kind(&self, path: &Path) -> EntryKind {
         RealHost.kind(path)
     }
@@ -419,6 +425,10 @@ fn mount_err<'a>(what: &'static str, path: &'a str) -> impl FnOnce(nix::Error) -
 fn io_err<'a>(what: &'static str, path: &'a str) -> impl FnOnce(std::io::Error) -> SetupError + 'a {
     move |source| SetupError::Filesystem { what, path: path.to_string(), source }
 }
+
+/// The empty directory a directory mask binds, in the new root; removed
+/// right after each bind.
+const MASK_SOURCE: &str = ".mask";
 
 /// Read-only bind flags for runtime files.
 const RO_BIND: MsFlags = MsFlags::MS_BIND
@@ -485,9 +495,18 @@ pub fn execute(sys: &mut dyn MountSyscalls, root: &Path, ops: &[MountOp]) -> Res
                 match sys.kind(&target) {
                     EntryKind::Missing | EntryKind::Symlink(_) => {}
                     EntryKind::Dir => {
-                        let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-                        sys.mount(Some(Path::new("tmpfs")), &target, Some("tmpfs"), flags, Some("size=4k,nr_inodes=1"))
+                        // Every superblock costs each memory cgroup of the
+                        // host a shrinker-map slot (docs/performance.md,
+                        // "Live boxes"), so no tmpfs: a bind of an empty
+                        // directory, removed once bound, so it stays empty
+                        // (nothing can be made in a removed directory).
+                        let empty = root.join(MASK_SOURCE);
+                        sys.mkdir_all(&empty, 0o555).map_err(io_err("mask source", path))?;
+                        sys.mount(Some(&empty), &target, None, MsFlags::MS_BIND, None)
                             .map_err(mount_err("mask", path))?;
+                        sys.mount(None, &target, None, RO_BIND | MsFlags::MS_NOEXEC, None)
+                            .map_err(mount_err("mask remount", path))?;
+                        sys.remove_dir(&empty).map_err(io_err("remove the mask source", path))?;
                     }
                     EntryKind::File => {
                         sys.mount(Some(Path::new("/dev/null")), &target, None, MsFlags::MS_BIND, None)
@@ -503,16 +522,6 @@ pub fn execute(sys: &mut dyn MountSyscalls, root: &Path, ops: &[MountOp]) -> Res
                 sys.mount(Some(&target), &target, None, MsFlags::MS_BIND | MsFlags::MS_REC, None)
                     .map_err(mount_err("bind", path))?;
                 sys.mount(None, &target, None, RO_BIND | MsFlags::MS_NOEXEC, None)
-                    .map_err(mount_err("read-only remount", path))?;
-            }
-            MountOp::RemountReadOnly { path, allow_devices } => {
-                let mut flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID;
-                if *allow_devices {
-                    flags |= MsFlags::MS_NOEXEC;
-                } else {
-                    flags |= MsFlags::MS_NODEV;
-                }
-                sys.mount(None, &inside(root, path), None, flags, None)
                     .map_err(mount_err("read-only remount", path))?;
             }
         }
@@ -644,7 +653,9 @@ mod tests {
             })
             .collect();
         assert_eq!(devices, ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"]);
-        assert!(plan.contains(&MountOp::RemountReadOnly { path: "/dev".into(), allow_devices: true }));
+        // A directory of the root tmpfs (read-only with it), no tmpfs of its own.
+        assert!(plan.contains(&MountOp::Mkdir { path: "/dev".into(), mode: 0o755 }));
+        assert!(!plan.iter().any(|op| matches!(op, MountOp::Tmpfs { path, .. } if path == "/dev")));
         assert!(plan.contains(&MountOp::Devpts { path: "/dev/pts".into() }));
     }
 
@@ -694,6 +705,10 @@ mod tests {
             self.calls.push(format!("write {} {mode:o}", path.display()));
             Ok(())
         }
+        fn remove_dir(&mut self, path: &Path) -> std::io::Result<()> {
+            self.calls.push(format!("rmdir {}", path.display()));
+            Ok(())
+        }
         fn kind(&self, path: &Path) -> EntryKind {
             if path.ends_with("usr") || path.ends_with("proc/acpi") {
                 EntryKind::Dir
@@ -722,7 +737,17 @@ mod tests {
             "{calls}"
         );
         assert!(calls.contains("touch /new/etc/ld.so.cache"), "file binds need a file mount point");
-        assert!(calls.contains("mount Some(\"tmpfs\") /new/proc/acpi Some(\"tmpfs\") MsFlags(MS_RDONLY"));
+        // A directory is masked by a read-only bind of an empty directory
+        // that is removed at once: no tmpfs (no superblock) of its own.
+        let mask = [
+            "mkdir /new/.mask 555",
+            "mount Some(\"/new/.mask\") /new/proc/acpi None MsFlags(MS_BIND) None",
+            "mount None /new/proc/acpi None MsFlags(MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_REMOUNT | MS_BIND) None",
+            "rmdir /new/.mask",
+        ]
+        .join("\n");
+        assert!(calls.contains(&mask), "{calls}");
+        assert!(!calls.contains("tmpfs"), "{calls}");
         assert!(calls.contains("mount Some(\"/dev/null\") /new/proc/kcore None MsFlags(MS_BIND) None"));
         assert!(!calls.contains("touch /new/usr"));
     }

@@ -19,19 +19,22 @@
 //! Usage (as root): `bytesbox-server-bench [--iterations N] [--seconds S]
 //! [--sessions N]`. Prints a Markdown table.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+mod bench_common;
+use bench_common::{median, ms, raise_open_file_limit, ws_run, Server, PYTHON_SOURCE};
 
-const PYTHON_SOURCE: &str = "print(\"hi\")\n";
+/// Rate limits and the per-address connection cap off: every connection
+/// comes from this one address, and the idle-session figure opens 10,000
+/// of them.
+const SERVER_CONFIG: &str = "[rate_limit]\nper_minute = 0\n[connections]\nmax_per_address = 0\nmax_total = 20000\n";
 
 /// Piston connections timed for the init timeout.
 const PISTON_CONNECTIONS: usize = 5;
@@ -55,113 +58,6 @@ fn parse_args() -> Result<Args> {
         }
     }
     Ok(args)
-}
-
-/// The server under test, in its own process so its memory is its own.
-struct Server {
-    child: Child,
-    address: String,
-    _data: tempfile::TempDir,
-}
-
-impl Server {
-    fn start() -> Result<Server> {
-        let exe = std::env::current_exe()?;
-        let dir = exe.parent().context("the bench binary has no directory")?;
-        let data = tempfile::tempdir()?;
-        let config = data.path().join("bench.toml");
-        // Rate limits and the per-address connection cap off: every
-        // connection comes from this one address, and the idle-session
-        // figure opens 10,000 of them.
-        std::fs::write(
-            &config,
-            "[rate_limit]\nper_minute = 0\n[connections]\nmax_per_address = 0\nmax_total = 20000\n",
-        )?;
-        let mut child = Command::new(dir.join("bytesbox"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-            .arg(&config)
-            .arg("--data-dir")
-            .arg(data.path())
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .spawn()
-            .context("starting bytesbox serve (build it next to this binary)")?;
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().context("no stdout")?).read_line(&mut line)?;
-        let address = line
-            .split("http://")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .with_context(|| format!("no address in {line:?}"))?
-            .to_string();
-        Ok(Server { child, address, _data: data })
-    }
-
-    fn rss_kib(&self) -> Result<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .context("no VmRSS")
-    }
-
-    async fn connect(&self) -> Result<Socket> {
-        let url = format!("ws://{}/api/v1/ws", self.address);
-        let (mut socket, _) = tokio_tungstenite::connect_async_with_config(url, None, true).await?;
-        let hello = next(&mut socket).await?;
-        if hello["type"] != "hello" {
-            bail!("expected hello, got {hello}");
-        }
-        Ok(socket)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(pid) = i32::try_from(self.child.id()) {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
-        }
-        let _ = self.child.wait();
-    }
-}
-
-async fn next(socket: &mut Socket) -> Result<Value> {
-    loop {
-        let frame = tokio::time::timeout(Duration::from_secs(60), socket.next())
-            .await
-            .context("no frame within 60 s")?
-            .context("connection closed")??;
-        if let Message::Text(text) = frame {
-            return Ok(serde_json::from_str(&text)?);
-        }
-    }
-}
-
-/// One warm-session run over the WebSocket: `run` sent to exit report.
-async fn ws_run(socket: &mut Socket, id: &str) -> Result<Duration> {
-    let run = json!({"type": "run", "id": id, "language": "python",
-        "files": [{"path": "main.py", "content": PYTHON_SOURCE}]});
-    let start = Instant::now();
-    socket.send(Message::Text(run.to_string().into())).await?;
-    let mut output = String::new();
-    loop {
-        let frame = next(socket).await?;
-        match frame["type"].as_str() {
-            Some("output") => output.push_str(frame["data"].as_str().unwrap_or_default()),
-            Some("exit") if frame["stage"] == "run" => {
-                let elapsed = start.elapsed();
-                if frame["status"] != "ok" || output != "hi\n" {
-                    bail!("run failed: {frame} with output {output:?}");
-                }
-                // Drain the `done` so the next run starts clean.
-                while next(socket).await?["type"] != "done" {}
-                return Ok(elapsed);
-            }
-            Some("error") => bail!("run failed: {frame}"),
-            _ => {}
-        }
-    }
 }
 
 /// The `python3` a box finds: the first on the boxes' fixed `PATH` (not
@@ -191,15 +87,6 @@ async fn bare_run() -> Result<Duration> {
         bail!("bare python3 failed");
     }
     Ok(start.elapsed())
-}
-
-fn median(samples: &mut [Duration]) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
 
 /// Medians (bare, served) of `iterations` pairs, after five warm-up pairs
@@ -418,13 +305,6 @@ async fn piston_init_timeout(server: &Server, connections: usize) -> Result<Dura
     Ok(median(&mut samples))
 }
 
-fn raise_open_file_limit() -> Result<()> {
-    use nix::sys::resource::{getrlimit, setrlimit, Resource};
-    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
-    setrlimit(Resource::RLIMIT_NOFILE, hard, hard)?;
-    Ok(())
-}
-
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = parse_args()?;
@@ -432,7 +312,7 @@ async fn main() -> Result<()> {
         bail!("the server benchmark runs the native backend: run it as root");
     }
     raise_open_file_limit()?;
-    let server = Server::start()?;
+    let server = Server::start(SERVER_CONFIG)?;
     eprintln!("latency: {} interleaved runs each ...", args.iterations);
     let (bare, served) = latency(&server, args.iterations).await?;
     let mut one_shot = Vec::new();
