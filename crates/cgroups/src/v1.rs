@@ -2,6 +2,7 @@
 //! CFS quota, and the freezer for race-free killing.
 
 use std::io::ErrorKind;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -145,17 +146,21 @@ pub(crate) fn kill_all(dirs: &[PathBuf], index: V1Index, timeout: Duration, chec
     }
     let deadline = Instant::now() + timeout;
     let freezer = &dirs[index.freezer];
-    let state = freezer.join("freezer.state");
+    // One descriptor for freezing, watching and thawing: a thaw must never
+    // need a new one (a server out of descriptors would leave the cgroup
+    // frozen, its processes hung and the cgroup unremovable for good).
+    let state = FreezerState::open(freezer)?;
     loop {
-        let frozen = freeze(&state, deadline)?;
+        let frozen = match &state {
+            Some(state) => state.freeze(deadline)?,
+            None => false,
+        };
         let listed = kill::procs_in_trees(dirs, &mut pids);
         if listed.is_ok() {
             kill::sigkill(&pids);
         }
-        // Thaw whatever happened: a cgroup left frozen would hang its
-        // processes (and a later rmdir) forever.
-        if frozen {
-            cgfs::write(&state, "THAWED")?;
+        if let (true, Some(state)) = (frozen, &state) {
+            state.thaw()?;
         }
         listed?;
         if pids.is_empty() {
@@ -174,21 +179,70 @@ pub(crate) fn kill_all(dirs: &[PathBuf], index: V1Index, timeout: Duration, chec
     }
 }
 
-/// Freezes the cgroup and waits (until `deadline` at most) for the kernel to
-/// report `FROZEN`; if it does not, we kill what we see anyway and the loop
-/// in [`kill_all`] comes back. Returns false if the cgroup has no freezer
-/// directory (partly created or removed), in which case we kill unfrozen.
-fn freeze(state: &Path, deadline: Instant) -> Result<bool> {
-    match cgfs::write_raw(state, "FROZEN") {
-        Ok(()) => {}
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
-        Err(source) => {
-            return Err(CgroupError::Write { path: state.to_path_buf(), value: "FROZEN".to_owned(), source })
+/// A cgroup's `freezer.state`, open for the whole kill.
+struct FreezerState {
+    path: PathBuf,
+    file: std::fs::File,
+}
+
+impl FreezerState {
+    /// None if the cgroup has no freezer directory (partly created or
+    /// removed), in which case we kill unfrozen.
+    fn open(freezer: &Path) -> Result<Option<FreezerState>> {
+        let path = freezer.join("freezer.state");
+        match std::fs::OpenOptions::new().read(true).write(true).open(&path) {
+            Ok(file) => Ok(Some(FreezerState { path, file })),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(CgroupError::Read { path, source }),
         }
     }
-    cgfs::poll_until(deadline, || Ok(cgfs::read(state)?.trim() == "FROZEN"))?;
-    Ok(true)
+
+    fn write(&self, value: &str) -> Result<()> {
+        self.file.write_at(value.as_bytes(), 0).map(drop).map_err(|source| CgroupError::Write {
+            path: self.path.clone(),
+            value: value.to_owned(),
+            source,
+        })
+    }
+
+    fn is_frozen(&self) -> Result<bool> {
+        let mut text = [0u8; 16];
+        let n =
+            self.file.read_at(&mut text, 0).map_err(|source| CgroupError::Read { path: self.path.clone(), source })?;
+        Ok(text[..n].trim_ascii() == b"FROZEN")
+    }
+
+    /// Freezes the cgroup and waits (until `deadline` at most) for the
+    /// kernel to report `FROZEN`; if it does not, we kill what we see
+    /// anyway and the loop in [`kill_all`] comes back. Once the freeze is
+    /// asked for, every way out of here leaves the cgroup to be thawed:
+    /// true is returned even when watching it failed.
+    fn freeze(&self, deadline: Instant) -> Result<bool> {
+        self.write("FROZEN")?;
+        if let Err(e) = cgfs::poll_until(deadline, || self.is_frozen()) {
+            self.thaw()?;
+            return Err(e);
+        }
+        Ok(true)
+    }
+
+    /// Thaws the cgroup (so the SIGKILLs are delivered), retrying briefly:
+    /// a cgroup left frozen would hang its processes forever.
+    fn thaw(&self) -> Result<()> {
+        let mut last = Ok(());
+        for _ in 0..THAW_ATTEMPTS {
+            last = self.write("THAWED");
+            if last.is_ok() {
+                return last;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        last
+    }
 }
+
+/// How often a failed thaw is retried.
+const THAW_ATTEMPTS: usize = 20;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
@@ -301,6 +355,6 @@ mod tests {
         use std::os::unix::process::ExitStatusExt;
         assert_eq!(child.wait().unwrap().signal(), Some(9));
         // Never left frozen, even on error.
-        assert_eq!(fs::read_to_string(d.join("freezer.state")).unwrap(), "THAWED");
+        assert_eq!(fs::read_to_string(d.join("freezer.state")).unwrap().trim(), "THAWED");
     }
 }

@@ -475,8 +475,29 @@ fn expected_kib(count: usize, levels: &[Level]) -> f64 {
     count as f64 * per_box.max(EXPECTED_KIB_PER_BOX as f64)
 }
 
+/// Descriptors the server holds per box with a session.
+const FDS_PER_BOX: usize = 4;
+/// Descriptors kept free for everything else the server opens.
+const FD_HEADROOM: usize = 1024;
+
 /// Why `count` boxes would not fit this machine, if they would not.
-fn too_many(count: usize, live: usize, levels: &[Level]) -> Option<String> {
+fn too_many(count: usize, live: usize, levels: &[Level], server_pid: u32) -> Option<String> {
+    // The server holds about four descriptors per box (the session's
+    // socket, the box's control socket, workspace and pidfd): past its
+    // open-file limit it can neither make nor clean up boxes.
+    let limits = std::fs::read_to_string(format!("/proc/{server_pid}/limits")).ok()?;
+    let open_files: usize = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|n| n.parse().ok())?;
+    let held = std::fs::read_dir(format!("/proc/{server_pid}/fd")).ok()?.count();
+    let descriptors = held + FDS_PER_BOX * (count - live) + FD_HEADROOM;
+    if descriptors > open_files {
+        return Some(format!(
+            "{count} boxes not tried: the server would need about {descriptors} descriptors, its open-file limit is {open_files}"
+        ));
+    }
     let memory = HostMemory::now().ok()?;
     let taken = levels.last().map_or(0.0, |level| level.available_kib_per_box * level.boxes as f64);
     let needed = (expected_kib(count, levels) - taken.max(0.0)).max(0.0) as u64 + MEMORY_HEADROOM_KIB;
@@ -634,7 +655,7 @@ async fn bench(server: &Server, args: &Args) -> Result<()> {
     let mut skipped = Vec::new();
     let mut failure = None;
     for &count in &args.counts {
-        if let Some(reason) = too_many(count, sessions.len(), &levels) {
+        if let Some(reason) = too_many(count, sessions.len(), &levels, server.child.id()) {
             eprintln!("{reason}");
             skipped.push(reason);
             break;
