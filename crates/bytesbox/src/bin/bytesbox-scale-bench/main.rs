@@ -558,9 +558,11 @@ async fn close_all(census: &BoxCensus, sessions: Vec<Arc<LiveSession>>) -> Resul
     let start = Instant::now();
     futures_util::stream::iter(sessions.iter()).for_each_concurrent(256, |session| session.close()).await;
     drop(sessions);
+    // The boxes made ahead stay: the spare's cgroup (no init yet) and the
+    // ready boxes (with theirs).
+    let ready = bytesbox_native::NativeConfig::default().ready_boxes;
     loop {
-        // The spare box's cgroup stays: it is the next box's.
-        if census.inits() == 0 && census.box_cgroups() <= 1 {
+        if census.inits() <= ready && census.box_cgroups() <= 1 + ready {
             return Ok(start.elapsed());
         }
         if start.elapsed() > GONE_TIMEOUT {
