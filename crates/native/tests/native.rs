@@ -498,7 +498,7 @@ async fn emptied_run_cgroups_serve_again_with_counters_of_their_own() {
     if peak_can_restart() {
         assert!(seen.len() <= 4, "{} run cgroups over {runs} runs: {seen:?}", seen.len());
     } else {
-        assert!(seen.len() > runs, "reused without a peak reset: {seen:?}");
+        assert!(seen.len() >= runs, "reused without a peak reset: {seen:?}");
     }
     // A run with limits of its own gets a cgroup of its own, used once.
     let mut lower = RunSpec::command(["true"]);
