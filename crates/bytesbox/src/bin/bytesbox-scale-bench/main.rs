@@ -284,6 +284,7 @@ impl HostMemory {
         let slabs = std::fs::read_to_string("/proc/slabinfo")
             .context("reading /proc/slabinfo")?
             .lines()
+            // Past its version line and its column header.
             .skip(2)
             .filter_map(|line| {
                 // name active num objsize perslab pagesperslab : tunables … : slabdata active num shared
