@@ -7,15 +7,22 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 # Installs Debian packages that are missing. Needs root; apt-get update runs
 # at most once per script, and only when something is missing.
 ensure_apt() {
-    local missing=()
-    for pkg in "$@"; do
-        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
-    done
+    local missing
+    read -r -a missing <<<"$(apt_missing "$@")"
     [ ${#missing[@]} -eq 0 ] && return 0
     [ "$(id -u)" -eq 0 ] || die "missing Debian packages: ${missing[*]} (run as root to install them)"
     say "installing ${missing[*]}"
     apt_update_once
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# Which of the named Debian packages are not installed, space-separated.
+apt_missing() {
+    local missing=()
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+    done
+    echo "${missing[*]}"
 }
 
 # apt-get update, at most once per script (and its children).
@@ -35,11 +42,78 @@ ensure_cargo() {
 }
 
 # What the sandboxes and their tests use on the host: the compilers and
-# runtimes of the language catalog that boxes run (Debian's, on /usr), and
-# libc's static archive for the image test.
+# runtimes of the language catalog that boxes run (Debian's, on /usr),
+# libc's static archive for the image test, and what a terminal's shell
+# offers in a box (vim, less; top comes with procps).
 ensure_runtime_packages() {
     ensure_apt ca-certificates gcc g++ libc6-dev python3 procps iproute2 \
-        default-jdk-headless nodejs sqlite3 bash
+        default-jdk-headless nodejs sqlite3 bash vim less
+    ensure_sql_servers
+    ensure_notebook_packages
+    ensure_language_servers
+}
+
+# What notebook kernels run in a box (docs/notebooks.md): Debian's ipykernel,
+# and numpy, pandas and matplotlib ready to import in a cell; and nbformat,
+# whose schema the web tests validate the IDE's saved notebooks against.
+ensure_notebook_packages() {
+    ensure_apt python3-ipykernel python3-numpy python3-pandas python3-matplotlib python3-nbformat
+}
+
+# The language servers the IDE's completion and diagnostics come from
+# (docs/language-servers.md), run in a session's box: python-lsp-server
+# with pyflakes (errors) and autopep8 (formatting) for Python, clangd (with
+# its built-in clang-format) for C and C++.
+ensure_language_servers() {
+    ensure_apt python3-pylsp python3-pyflakes python3-pycodestyle python3-autopep8 clangd
+    ensure_typescript_language_server
+}
+
+# JavaScript's and TypeScript's language server: typescript-language-server
+# over TypeScript's tsserver, which Debian does not package; from npm, under
+# /usr/local (which boxes see read-only). It brings `tsc` too, which the
+# TypeScript runtime compiles with.
+ensure_typescript_language_server() {
+    command -v typescript-language-server >/dev/null 2>&1 && command -v tsc >/dev/null 2>&1 && return 0
+    [ "$(id -u)" -eq 0 ] || die "typescript-language-server is missing (run as root to install it)"
+    command -v npm >/dev/null 2>&1 || ensure_apt nodejs npm
+    say "installing typescript-language-server and typescript (npm, under /usr/local)"
+    npm install --global --prefix /usr/local --no-audit --no-fund --loglevel=error \
+        typescript-language-server@4 typescript@5
+}
+
+# The database servers that the `mysql` and `postgresql` runtimes start
+# inside a session's box: Debian's MariaDB (server and client) and
+# PostgreSQL. Boxes run servers of their own, so the host gets none:
+# the packages' own services are kept from starting while they install
+# (policy-rc.d answers 101), then disabled for later boots (and stopped
+# where systemd runs them). ensure_postgres starts the host cluster the store's
+# tests use, on purpose and only for them. python3-psycopg and
+# python3-pymysql are the client libraries of the structured results'
+# client (crates/runtimes/sql_results.py, docs/sql.md).
+ensure_sql_servers() {
+    local packages=(mariadb-server mariadb-client postgresql python3-psycopg python3-pymysql)
+    [ -n "$(apt_missing "${packages[@]}")" ] || return 0
+    local policy=/usr/sbin/policy-rc.d placed=""
+    if [ "$(id -u)" -eq 0 ] && [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy"
+        chmod 755 "$policy"
+        placed=1
+    fi
+    ensure_apt "${packages[@]}"
+    [ -z "$placed" ] || rm -f "$policy"
+    # The packages enable their services for the next boot too: disabled
+    # (and stopped where systemd runs); without systemd, their SysV links.
+    local service
+    for service in mariadb postgresql; do
+        if [ -d /run/systemd/system ]; then
+            systemctl disable --now "$service.service" >/dev/null 2>&1 || true
+        elif command -v systemctl >/dev/null 2>&1; then
+            systemctl disable "$service.service" >/dev/null 2>&1 || true
+        else
+            update-rc.d "$service" disable >/dev/null 2>&1 || true
+        fi
+    done
 }
 
 # Node.js and npm for the web IDE's build (Vite needs Node 20.19 or newer).
@@ -57,6 +131,8 @@ ensure_node() {
 # the Vite build, which prints the gzipped size of the initial JavaScript).
 build_web() {
     ensure_node
+    # The notebook tests: nbformat's schema (Vitest), ipykernel and friends (browser).
+    if [ "$(id -u)" -eq 0 ]; then ensure_notebook_packages; fi
     say "web: npm ci"
     (cd web && npm ci --no-audit --no-fund --loglevel=error)
     say "web: build"
@@ -101,6 +177,8 @@ test_web() {
         die "the browser tests must run as root in CI (the native sandbox needs it)"
     fi
     ensure_node
+    # The notebook tests: nbformat's schema (Vitest), ipykernel and friends (browser).
+    if [ "$(id -u)" -eq 0 ]; then ensure_notebook_packages; fi
     say "web: npm ci"
     (cd web && npm ci --no-audit --no-fund --loglevel=error)
     say "web: unit tests (vitest)"
@@ -108,7 +186,8 @@ test_web() {
     say "web: build"
     (cd web && npm run --silent build)
     say "web: browser tests (Chromium, bytesbox serve with the native backend)"
-    if [ "$(id -u)" -eq 0 ]; then ensure_chromium; fi
+    # The SQL test picks MariaDB and PostgreSQL (web/e2e/sql.test.mjs).
+    if [ "$(id -u)" -eq 0 ]; then ensure_chromium; ensure_sql_servers; fi
     ensure_cargo
     cargo build --workspace --bins --locked
     local target
@@ -154,6 +233,17 @@ END $$;
 CREATE DATABASE bytesbox_test OWNER bytesbox_test;
 SQL
     export BYTESBOX_TEST_POSTGRES_URL="postgres://bytesbox_test:bytesbox_test@127.0.0.1:$port/bytesbox_test"
+}
+
+# HAProxy (Debian's package) for the fleet test: several `bytesbox serve`
+# nodes behind the shipped deploy/haproxy/haproxy.cfg. The test starts its
+# own haproxy process with that file; the package's service is not used.
+# Exports BYTESBOX_TEST_HAPROXY, the path of the haproxy binary.
+ensure_haproxy() {
+    ensure_apt haproxy
+    BYTESBOX_TEST_HAPROXY="$(command -v haproxy || echo /usr/sbin/haproxy)"
+    [ -x "$BYTESBOX_TEST_HAPROXY" ] || die "haproxy is not installed"
+    export BYTESBOX_TEST_HAPROXY
 }
 
 # An S3-compatible endpoint for the store's S3 tests: moto's server (PyPI's
@@ -219,6 +309,59 @@ PY
     export BYTESBOX_TEST_S3_ACCESS_KEY_ID="bytesbox-test"
     export BYTESBOX_TEST_S3_SECRET_ACCESS_KEY="bytesbox-test-secret"
     export BYTESBOX_TEST_S3_REGION="us-east-1"
+}
+
+# jupyter-server from PyPI (pinned below), for the test in which it uses
+# Bytesbox as its Kernel Gateway: in a Python venv under the target
+# directory (target/jupyter-server-venv, built once and kept). Exports
+# BYTESBOX_TEST_JUPYTER_SERVER, the path of its `jupyter-server` command.
+BYTESBOX_JUPYTER_SERVER_VERSION="2.21.1"
+ensure_jupyter_server() {
+    local target venv installed=""
+    target="$(mkdir -p "${CARGO_TARGET_DIR:-target}" && cd "${CARGO_TARGET_DIR:-target}" && pwd)"
+    venv="$target/jupyter-server-venv"
+    ensure_apt python3 python3-venv
+    if [ -x "$venv/bin/jupyter-server" ]; then
+        installed="$("$venv/bin/pip" show jupyter-server 2>/dev/null | sed -n 's/^Version: //p')"
+    fi
+    if [ "$installed" != "$BYTESBOX_JUPYTER_SERVER_VERSION" ]; then
+        say "jupyter-server: installing jupyter-server==$BYTESBOX_JUPYTER_SERVER_VERSION into $venv"
+        rm -rf "$venv"
+        /usr/bin/python3 -m venv "$venv"
+        "$venv/bin/pip" install --quiet --disable-pip-version-check "jupyter-server==$BYTESBOX_JUPYTER_SERVER_VERSION"
+    fi
+    export BYTESBOX_TEST_JUPYTER_SERVER="$venv/bin/jupyter-server"
+}
+
+# The validators of the deployment files (scripts/validate-deploy), from
+# PyPI (pinned below) in a Python venv under the target directory
+# (target/deploy-validators-venv, built once and kept): kubernetes-validate,
+# which bundles the Kubernetes API's JSON schemas, and check-jsonschema,
+# which bundles the Compose Spec's; both work offline. Exports
+# BYTESBOX_KUBERNETES_VALIDATE and BYTESBOX_CHECK_JSONSCHEMA, the paths of
+# their commands.
+BYTESBOX_KUBERNETES_VALIDATE_VERSION="1.37.0"
+BYTESBOX_CHECK_JSONSCHEMA_VERSION="0.39.0"
+ensure_deploy_validators() {
+    local target venv wanted installed=""
+    target="$(mkdir -p "${CARGO_TARGET_DIR:-target}" && cd "${CARGO_TARGET_DIR:-target}" && pwd)"
+    venv="$target/deploy-validators-venv"
+    ensure_apt python3 python3-venv
+    wanted="$BYTESBOX_KUBERNETES_VALIDATE_VERSION $BYTESBOX_CHECK_JSONSCHEMA_VERSION"
+    if [ -x "$venv/bin/kubernetes-validate" ] && [ -x "$venv/bin/check-jsonschema" ]; then
+        installed="$("$venv/bin/pip" show kubernetes-validate check-jsonschema 2>/dev/null \
+            | sed -n 's/^Version: //p' | tr '\n' ' ' | sed 's/ $//')"
+    fi
+    if [ "$installed" != "$wanted" ]; then
+        say "deploy validators: installing kubernetes-validate==$BYTESBOX_KUBERNETES_VALIDATE_VERSION and check-jsonschema==$BYTESBOX_CHECK_JSONSCHEMA_VERSION into $venv"
+        rm -rf "$venv"
+        /usr/bin/python3 -m venv "$venv"
+        "$venv/bin/pip" install --quiet --disable-pip-version-check \
+            "kubernetes-validate==$BYTESBOX_KUBERNETES_VALIDATE_VERSION" \
+            "check-jsonschema==$BYTESBOX_CHECK_JSONSCHEMA_VERSION"
+    fi
+    export BYTESBOX_KUBERNETES_VALIDATE="$venv/bin/kubernetes-validate"
+    export BYTESBOX_CHECK_JSONSCHEMA="$venv/bin/check-jsonschema"
 }
 
 # Whether moto_server on 127.0.0.1:$2 answers (with the venv $1's Python).

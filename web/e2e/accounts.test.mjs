@@ -8,46 +8,24 @@ import assert from 'node:assert/strict';
 import {
   artifact,
   connected,
+  declineImport,
   newProject,
   openIde,
   outcome,
+  PASSWORD,
   setCode,
+  signUpFromIde,
+  submitAuth,
   startServer,
   suiteFixture,
+  unique,
   waitForConsole,
 } from './harness.mjs';
-
-const PASSWORD = 'correct horse battery';
-const unique = (name) => `${name}-${Date.now().toString(36)}${Math.floor(Math.random() * 1000)}`;
 
 /** Waits until everything typed is on the server: "Saved" and no unsaved marker. */
 async function savedOnServer(page) {
   await page.getByTestId('save-state').filter({ hasText: /^Saved$/ }).waitFor({ timeout: 15000 });
   await page.locator('.unsaved-dot').first().waitFor({ state: 'detached', timeout: 15000 });
-}
-
-/** Fills the sign-in form (the page's or the dialog's) and waits for the signed-in IDE. */
-async function submitAuth(page, mode, username) {
-  const form = page.locator('form.auth-form');
-  await form.waitFor();
-  await form.getByRole('tab', { name: mode === 'signup' ? 'Create account' : 'Sign in' }).click();
-  await form.getByLabel('Username').fill(username);
-  await form.getByLabel(/^Password/).fill(PASSWORD);
-  await form.locator('button[type="submit"]').click();
-  await page.getByTestId('user-button').filter({ hasText: username }).waitFor({ timeout: 20000 });
-  await connected(page);
-}
-
-/** Answers "Not now" to the offer to import the browser's guest projects. */
-async function declineImport(page) {
-  const offer = page.getByRole('dialog', { name: 'Import projects from this browser' });
-  await offer.getByRole('button', { name: 'Not now' }).click({ timeout: 15000 });
-  await offer.waitFor({ state: 'detached' });
-}
-
-async function signUpFromIde(page, username) {
-  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
-  await submitAuth(page, 'signup', username);
 }
 
 /** The text the editor shows. */
@@ -93,7 +71,7 @@ describe('accounts and saved projects', () => {
     // A guest's work, in this browser only.
     await newProject(page, 'Guest work', 'python', 'hello');
     await setCode(page, 'print("written as a guest")\n');
-    await page.getByTestId('save-state').filter({ hasText: /^Saved$/ }).waitFor();
+    await page.getByTestId('save-state').filter({ hasText: /^Kept in this browser$/ }).waitFor();
 
     await signUpFromIde(page, alice);
     const offer = page.getByRole('dialog', { name: 'Import projects from this browser' });
@@ -133,6 +111,11 @@ describe('accounts and saved projects', () => {
       return projects.find((p) => p.name === 'Saved hello').id;
     });
 
+    // Its address is its id on the server; a reload (as a bookmark would) opens it.
+    assert.equal(new URL(page.url()).pathname, `/p/${encodeURIComponent(savedId)}`);
+    await openProject(page, 'Guest work');
+    await page.goBack();
+    await page.locator('.project-name', { hasText: 'Saved hello' }).waitFor();
     await page.reload();
     await connected(page);
     await page.locator('.project-name', { hasText: 'Saved hello' }).waitFor();
@@ -229,6 +212,13 @@ describe('accounts and saved projects', () => {
       return [r.status, (await r.json()).error?.code];
     }, secret);
     assert.deepEqual(after, [401, 'invalid_session']);
+    // The page links to the API's documentation, which the server serves.
+    const href = await dialog.getByRole('link', { name: 'API documentation' }).getAttribute('href');
+    const docs = await page.evaluate(async (href) => {
+      const r = await fetch(href);
+      return [r.status, (await r.text()).split('\n')[0]];
+    }, href);
+    assert.deepEqual(docs, [200, '# HTTP API']);
     await dialog.getByRole('button', { name: 'Close' }).click();
   });
 
@@ -246,9 +236,10 @@ describe('accounts and saved projects', () => {
     // Signing in again finds the saved project.
     await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await submitAuth(page, 'signin', alice);
-    await declineImport(page);
     await openProject(page, 'Saved hello');
     await page.locator('.cm-content', { hasText: 'first tab wins' }).waitFor();
+    // The browser's projects were offered to alice once, at sign-up: not again.
+    assert.equal(await page.getByRole('dialog', { name: 'Import projects from this browser' }).count(), 0);
     await aliceContext.close();
   });
 });

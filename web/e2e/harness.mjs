@@ -6,7 +6,7 @@
 // (CI=true) it is a failure.
 
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,14 +49,23 @@ export function missingPrerequisite() {
   return null;
 }
 
-/** Skips (outside CI) or fails (in CI) when a prerequisite is missing. */
-export function requirePrerequisites(t) {
-  const missing = missingPrerequisite();
+/**
+ * True when nothing is `missing`; otherwise fails the test in CI, or
+ * skips it loudly elsewhere and records the skip in `BYTESBOX_SKIP_LOG`
+ * (the list `scripts/test` sums up at its end, as for the Rust tests).
+ */
+export function skipUnlessReady(t, what, missing) {
   if (!missing) return true;
-  if (process.env.CI) throw new Error(`browser tests cannot run: ${missing}`);
-  console.error(`\n*** SKIPPED: browser tests: ${missing} ***\n`);
+  if (process.env.CI) throw new Error(`${what} cannot run: ${missing}`);
+  console.error(`\n*** SKIPPED: ${what}: ${missing} ***\n`);
+  if (process.env.BYTESBOX_SKIP_LOG) appendFileSync(process.env.BYTESBOX_SKIP_LOG, `${what}: ${missing}\n`);
   t.skip(`SKIPPED: ${missing}`);
   return false;
+}
+
+/** Skips (outside CI) or fails (in CI) when a prerequisite is missing. */
+export function requirePrerequisites(t) {
+  return skipUnlessReady(t, 'browser tests', missingPrerequisite());
 }
 
 /**
@@ -235,6 +244,34 @@ export function activeTerminal(page) {
 }
 
 /** The text of the visible console. */
+/**
+ * Where an xterm (`terminal`, a locator of its host) shows `text`: the
+ * centre of the text's third character in page pixels, or null.
+ */
+export async function pointOfText(terminal, text) {
+  return terminal.evaluate((host, wanted) => {
+    for (const row of host.querySelectorAll('.xterm-rows > div')) {
+      const index = row.textContent.indexOf(wanted);
+      if (index < 0) continue;
+      // The row's text is split into spans by colour: find the node and
+      // offset of the text's third character, and its box.
+      let offset = index + 2;
+      const walker = document.createTreeWalker(row, NodeFilter.SHOW_TEXT);
+      for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        if (offset < node.length) {
+          const range = document.createRange();
+          range.setStart(node, offset);
+          range.setEnd(node, offset + 1);
+          const box = range.getBoundingClientRect();
+          return { x: box.x + box.width / 2, y: box.y + box.height / 2 };
+        }
+        offset -= node.length;
+      }
+    }
+    return null;
+  }, text);
+}
+
 export async function consoleText(page) {
   return activeTerminal(page).locator('.xterm-rows').innerText();
 }
@@ -271,4 +308,44 @@ export async function answer(page, value) {
   await dialog.locator('input').fill(value);
   await dialog.locator('button[type="submit"]').click();
   await dialog.waitFor({ state: 'detached', timeout: 5000 }).catch(() => {});
+}
+
+/** Answers the open dialog that picks from a list (Move's folders) with the option labelled `label`. */
+export async function choose(page, label) {
+  const dialog = page.locator('dialog[open]');
+  await dialog.locator('select').selectOption({ label });
+  await dialog.locator('button[type="submit"]').click();
+  await dialog.waitFor({ state: 'detached', timeout: 5000 }).catch(() => {});
+}
+
+// ---- accounts -----------------------------------------------------------
+
+export const PASSWORD = 'correct horse battery';
+
+/** A user name no other test run has used. */
+export const unique = (name) => `${name}-${Date.now().toString(36)}${Math.floor(Math.random() * 1000)}`;
+
+/** Fills the sign-in form (the page's or the dialog's) and waits for the signed-in IDE. */
+export async function submitAuth(page, mode, username) {
+  const form = page.locator('form.auth-form');
+  await form.waitFor();
+  await form.getByRole('tab', { name: mode === 'signup' ? 'Create account' : 'Sign in' }).click();
+  await form.getByLabel('Username').fill(username);
+  await form.getByLabel(/^Password/).fill(PASSWORD);
+  await form.locator('button[type="submit"]').click();
+  await page.getByTestId('user-button').filter({ hasText: username }).waitFor({ timeout: 20000 });
+  await connected(page);
+}
+
+/** Signs up from the IDE's Sign in button. */
+export async function signUpFromIde(page, username) {
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+  await submitAuth(page, 'signup', username);
+}
+
+/** Answers "Not now" to the offer to import the browser's guest projects. */
+export async function declineImport(page) {
+  const offer = page.getByRole('dialog', { name: 'Import projects from this browser' });
+  await offer.getByRole('button', { name: 'Not now' }).click({ timeout: 15000 });
+  await offer.waitFor({ state: 'detached' });
 }

@@ -8,6 +8,7 @@ import { unzipSync } from 'fflate';
 import {
   activeTerminal,
   answer,
+  choose,
   artifact,
   connected,
   consoleText,
@@ -115,7 +116,7 @@ describe('web IDE', () => {
 
     await page.getByRole('button', { name: 'Actions for lib/helpers.py', exact: true }).click();
     await page.getByRole('menuitem', { name: 'Move' }).click();
-    await answer(page, '');
+    await choose(page, '(top level)');
     assert.deepEqual(await treePaths(page), ['lib', 'helpers.py', 'main.py']);
 
     // Delete asks first; Cancel keeps the folder.
@@ -278,7 +279,7 @@ describe('web IDE', () => {
     await page.getByRole('button', { name: 'New file' }).click();
     await answer(page, 'notes/todo.txt');
     await page.keyboard.insertText('remember the milk');
-    await page.getByTestId('save-state').filter({ hasText: /^Saved$/ }).waitFor();
+    await page.getByTestId('save-state').filter({ hasText: /^Kept in this browser$/ }).waitFor();
     await page.reload();
     await connected(page);
     await page.locator('.project-name', { hasText: 'Persistent' }).waitFor();
@@ -319,6 +320,8 @@ describe('web IDE', () => {
     await page.keyboard.insertText(
       'import socket\nc = socket.create_connection(("127.0.0.1", 5050))\nc.sendall(b"hello over loopback")\nprint("client sent", flush=True)\n',
     );
+    // The template marked main.py as the entry: run the file open instead.
+    await page.getByLabel('Entry file').selectOption('');
     await page.getByRole('button', { name: /^Run/ }).click();
     await waitForConsole(page, /client sent/);
     const tabs = page.getByRole('tab', { name: /^Console \d/ });
@@ -419,10 +422,17 @@ describe('web IDE', () => {
     await page.keyboard.press('Enter');
     await outcome(page, 'Exited with code 0');
     const background = () => page.evaluate(() => getComputedStyle(document.querySelector('.app')).backgroundColor);
-    await page.getByLabel('Theme', { exact: true }).selectOption('light');
+    // The theme is in the ⋯ panel (Esc closes it before each screenshot).
+    const chooseTheme = async (theme) => {
+      await page.getByRole('button', { name: 'More options' }).click();
+      await page.getByLabel('Theme', { exact: true }).selectOption(theme);
+      await page.keyboard.press('Escape');
+      await page.getByRole('group', { name: 'More options' }).waitFor({ state: 'detached' });
+    };
+    await chooseTheme('light');
     const light = await background();
     await page.screenshot({ path: artifact('desktop-light.png') });
-    await page.getByLabel('Theme', { exact: true }).selectOption('dark');
+    await chooseTheme('dark');
     const dark = await background();
     await page.screenshot({ path: artifact('desktop-dark.png') });
     assert.notEqual(light, dark);

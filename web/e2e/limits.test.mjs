@@ -41,12 +41,14 @@ describe('limits in the IDE', () => {
     const run = page.getByRole('button', { name: /^Run/ });
     await run.click();
     await waitForConsole(page, /sleeping/);
-    // The one running slot is taken: the second run waits in the one queue place…
-    await run.click();
+    // The one running slot is taken: the second run (in a console of its
+    // own; Run would replace the first) waits in the one queue place…
+    const another = page.getByRole('button', { name: /^Open another console/ });
+    await another.click();
     await waitForConsole(page, /Waiting for a free slot \(position 1\)/);
     await page.getByTestId('console-outcome').filter({ hasText: 'queued #1' }).waitFor();
     // …and the third is refused at once, in words.
-    await run.click();
+    await another.click();
     const said = await outcome(page, 'queue is full', 10000);
     assert.match(said, /^The server is busy \(its queue is full\)\. Try again in a moment\./);
     await waitForConsole(page, /✖ The server is busy \(its queue is full\)/, 5000);

@@ -5,16 +5,21 @@ import { strToU8, zipSync } from 'fflate';
 import type { WireFile } from './protocol/types';
 import type { Project } from './store/project';
 import { currentText, entryFile } from './store/project';
-import { languageOfPath } from './languages';
+import { isSourceFile, languageOfPath } from './languages';
 import type { Runtime } from './api/client';
+import { wantsSqlResults } from './sql/results';
 
 /**
- * What a run sends: every file as the editor shows it, and how to start.
+ * What a run sends: every file as the editor shows it, and how to start
+ * (no entry: the server's catalog chooses it).
  * The language is the project's, else the one the entry's extension
  * implies among `languages` (none while they are unknown: the server then
  * infers it the same way).
  */
-export function runRequestOf(project: Project, languages: Runtime[]): { files: WireFile[]; entry?: string; language?: string } {
+export function runRequestOf(
+  project: Project,
+  languages: Runtime[],
+): { files: WireFile[]; entry?: string; language?: string; sql_results?: boolean } {
   const files: WireFile[] = Object.keys(project.files)
     .sort()
     .map((path) => {
@@ -22,10 +27,12 @@ export function runRequestOf(project: Project, languages: Runtime[]): { files: W
       if (file.base64 && !(path in project.drafts)) return { path, content: file.content, encoding: 'base64' };
       return { path, content: currentText(project, path) };
     });
-  const entry = entryFile(project) ?? undefined;
+  const entry = entryFile(project, (path) => isSourceFile(languages, path)) ?? undefined;
   const inferred = entry ? languageOfPath(languages, entry)?.id : undefined;
   const language = project.language ?? inferred;
-  return { files, ...(entry ? { entry } : {}), ...(language ? { language } : {}) };
+  // The SQL servers' runs come back as tables (src/sql/results.ts).
+  const structured = wantsSqlResults(languages, language);
+  return { files, ...(entry ? { entry } : {}), ...(language ? { language } : {}), ...(structured ? { sql_results: true } : {}) };
 }
 
 function bytesOf(project: Project, path: string): Uint8Array {

@@ -1,6 +1,8 @@
 // Starting points: for every language a hello world, a program that reads
 // input, and a multi-file example. Each is a complete project.
 
+import { makeProject, type Project } from './store/project';
+
 export type TemplateKind = 'hello' | 'input' | 'multi';
 
 export interface Template {
@@ -179,8 +181,47 @@ export const TEMPLATES: Record<string, Templates> = {
       entry: 'main.sql',
     },
   },
+  mysql: {
+    hello: one('main.sql', "SELECT 'Hello, World!' AS greeting;\n"),
+    input: one(
+      'main.sql',
+      "-- SQL reads no input; the database lives on between runs of this session.\nCREATE TABLE IF NOT EXISTS visits(at DATETIME);\nINSERT INTO visits VALUES (NOW());\nSELECT CONCAT(COUNT(*), ' visit(s) so far') AS visits FROM visits;\n",
+    ),
+    multi: {
+      files: {
+        'main.sql':
+          "CREATE TABLE IF NOT EXISTS people(name VARCHAR(40));\nDELETE FROM people;\nINSERT INTO people VALUES ('Ada'), ('Grace');\nSELECT CONCAT('Hello, ', name, '!') AS greeting FROM people;\n",
+        'notes/README.md': 'The entry file main.sql runs on MariaDB; other files are kept alongside it.\n',
+      },
+      entry: 'main.sql',
+    },
+  },
+  postgresql: {
+    hello: one('main.sql', "SELECT 'Hello, World!' AS greeting;\n"),
+    input: one(
+      'main.sql',
+      "-- SQL reads no input; the database lives on between runs of this session.\nCREATE TABLE IF NOT EXISTS visits(at TIMESTAMP);\nINSERT INTO visits VALUES (now());\nSELECT count(*) || ' visit(s) so far' AS visits FROM visits;\n",
+    ),
+    multi: {
+      files: {
+        'main.sql':
+          "CREATE TABLE IF NOT EXISTS people(name TEXT);\nDELETE FROM people;\nINSERT INTO people VALUES ('Ada'), ('Grace');\nSELECT 'Hello, ' || name || '!' AS greeting FROM people;\n",
+        'notes/README.md': 'The entry file main.sql runs on PostgreSQL; other files are kept alongside it.\n',
+      },
+      entry: 'main.sql',
+    },
+  },
 };
 
 export function template(language: string, kind: TemplateKind): Template {
   return (TEMPLATES[language] ?? TEMPLATES.python)[kind];
+}
+
+/**
+ * A new project made from a template, with the template's entry marked
+ * (so Run runs it whichever file is open).
+ */
+export function templateProject(name: string, language: string, kind: TemplateKind): Project {
+  const t = template(language, kind);
+  return makeProject(name, t.files, t.entry);
 }

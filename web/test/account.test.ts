@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ApiClient } from '../src/api/client';
-import { AccountStore } from '../src/store/account';
+import { AccountStore, takeProjectsToOffer } from '../src/store/account';
+import { Memory } from './memory';
 
 function answering(status: number, body: unknown, type = 'application/json') {
   return new AccountStore(new ApiClient(async () => new Response(typeof body === 'string' ? body : JSON.stringify(body), { status, headers: { 'Content-Type': type } })));
@@ -30,5 +31,18 @@ describe('AccountStore', () => {
     expect(down.status).toBe('error');
     const broken = await answering(503, { error: { code: 'accounts_unavailable', message: 'the database is down' } }).load();
     expect(broken).toEqual({ status: 'error', message: 'the database is down (accounts_unavailable)' });
+  });
+});
+
+describe('the import offer', () => {
+  it('names each guest project once per user, and new ones later', () => {
+    const kv = new Memory();
+    expect(takeProjectsToOffer(kv, 'alice', ['a', 'b'])).toEqual(['a', 'b']);
+    expect(takeProjectsToOffer(kv, 'alice', ['a', 'b'])).toEqual([]);
+    expect(takeProjectsToOffer(kv, 'bob', ['a', 'b'])).toEqual(['a', 'b']);
+    expect(takeProjectsToOffer(kv, 'alice', ['b', 'c'])).toEqual(['c']);
+    // A record that is not ours is read as nothing offered.
+    kv.setItem('bytesbox.importOffered.carol', '{"a":1}');
+    expect(takeProjectsToOffer(kv, 'carol', ['a'])).toEqual(['a']);
   });
 });

@@ -14,6 +14,8 @@ export function catalogRuntimes(): Runtime[] {
       const head = block.split(/^\[/m)[0];
       const string = (key: string) => head.match(new RegExp(`^${key} = "([^"]*)"`, 'm'))?.[1] ?? '';
       const list = (key: string) => [...(head.match(new RegExp(`^${key} = \\[([^\\]]*)\\]`, 'm'))?.[1] ?? '').matchAll(/"([^"]*)"/g)].map((m) => m[1]);
-      return { id: string('id'), name: string('name'), aliases: list('aliases'), extensions: list('extensions'), available: true };
+      const named_only = /^named_only = true$/m.test(head);
+      const sql_results = /^sql_results = true$/m.test(head);
+      return { id: string('id'), name: string('name'), aliases: list('aliases'), extensions: list('extensions'), available: true, named_only, sql_results };
     });
 }

@@ -3,12 +3,13 @@ import {
   ConsolesStore,
   applyMessage,
   describeExit,
+  statusLabel,
   formatBytes,
   isActive,
   newConsole,
   type ConsoleState,
 } from '../src/store/consoles';
-import { BytesboxClient, type SocketLike } from '../src/protocol/client';
+import { connectedClient } from './opensocket';
 import type { RunMessage } from '../src/protocol/types';
 
 const text = (writes: (string | Uint8Array)[]) =>
@@ -71,6 +72,7 @@ describe('applyMessage', () => {
   it('says clearly why a run ended', () => {
     const cases: [string, string][] = [
       ['timeout', 'Time limit reached'],
+      ['input_timeout', 'Waited too long for input'],
       ['memory_limit', 'Memory limit reached'],
       ['output_limit', 'Output limit reached'],
       ['cpu_limit', 'CPU time limit reached'],
@@ -82,6 +84,13 @@ describe('applyMessage', () => {
       expect(state.outcome).toContain(words);
     }
     expect(play([exit('compile', 'nonzero', 1)]).out).toContain('Compilation failed (code 1)');
+  });
+
+  it('shows the server’s notice apart from the program’s output, and the run goes on', () => {
+    const text = 'This program has waited 4 min 30 s for input and will be stopped in 30 s unless it gets some.';
+    const { state, out } = play([{ type: 'notice', id: 'r1', stage: 'run', text }]);
+    expect(out).toContain(`\x1b[33mNotice: ${text}`);
+    expect(isActive(state)).toBe(true);
   });
 
   it('turns a full queue into advice, and ends the run', () => {
@@ -115,40 +124,39 @@ describe('applyMessage', () => {
       'Exited with code 3',
     );
   });
+
+  it('says how a run ended in words: a crash by its signal name, every status as words', () => {
+    const ended = (status: string, signal: number | null = null, stage = 'run') =>
+      ({ stage, status, code: status === 'nonzero' ? 1 : null, signal, wallMs: 1, cpuMs: 1, memoryBytes: 1 }) as const;
+    expect(describeExit(ended('signaled', 11))).toBe('Segmentation fault (signal 11)');
+    expect(describeExit(ended('signaled', 6))).toBe('Aborted (signal 6)');
+    expect(describeExit(ended('signaled', 8))).toBe('Floating-point exception (signal 8)');
+    expect(describeExit(ended('signaled', 64))).toBe('Killed by signal 64');
+    expect(describeExit(ended('signaled', 11, 'compile'))).toBe('The compiler crashed: Segmentation fault (signal 11)');
+    expect(statusLabel(ended('signaled', 11))).toBe('segmentation fault');
+    const labels = ['ok', 'nonzero', 'timeout', 'input_timeout', 'cpu_limit', 'memory_limit', 'output_limit', 'killed', 'something_new'].map(
+      (s) => statusLabel(ended(s)),
+    );
+    expect(labels).toEqual([
+      'done',
+      'exit code 1',
+      'time limit',
+      'no input',
+      'CPU limit',
+      'memory limit',
+      'output limit',
+      'stopped',
+      'something new',
+    ]);
+    expect(statusLabel(ended('nonzero', null, 'compile'))).toBe('compile error');
+    for (const s of ['ok', 'nonzero', 'signaled', 'timeout', 'input_timeout', 'cpu_limit', 'memory_limit', 'output_limit', 'killed', 'something_new']) {
+      expect(describeExit(ended(s, 11))).not.toMatch(/_/);
+    }
+  });
 });
 
-class Socket implements SocketLike {
-  readyState = 1;
-  sent: Record<string, unknown>[] = [];
-  onopen = null;
-  onclose: ((ev: { code: number }) => void) | null = null;
-  onerror = null;
-  onmessage: ((ev: { data: unknown }) => void) | null = null;
-  send(data: string) {
-    this.sent.push(JSON.parse(data));
-  }
-  close() {
-    this.onclose?.({ code: 1006 });
-  }
-  receive(m: object) {
-    this.onmessage?.({ data: JSON.stringify(m) });
-  }
-}
-
 function setup() {
-  const sockets: Socket[] = [];
-  const client = new BytesboxClient({
-    url: 'ws://x/api/v1/ws',
-    socket: () => {
-      const s = new Socket();
-      sockets.push(s);
-      return s;
-    },
-    pingMs: 0,
-    backoffMs: [0],
-  });
-  client.connect();
-  sockets[0].receive({ type: 'hello', session: 's', resume: 'r', protocol: 1, default_limits: {}, max_limits: {} });
+  const { client, sockets } = connectedClient({ type: 'hello', session: 's', resume: 'r', protocol: 1, default_limits: {}, max_limits: {} });
   const store = new ConsolesStore(client, () => 0);
   const writes: [string, string][] = [];
   store.attach((id, d) => writes.push([id, typeof d === 'string' ? d : new TextDecoder().decode(d)]));
@@ -175,7 +183,7 @@ describe('ConsolesStore', () => {
 
   it('sends keys as input, Ctrl+C as SIGINT, Ctrl+D as end of input, and Stop as kill', () => {
     const { sockets, store } = setup();
-    const id = store.start('main.py', { files: [] });
+    const id = store.start('main.py', { files: [], tty: { rows: 24, cols: 80 } });
     store.input(id, 'Ada\r');
     store.input(id, '\x03');
     store.input(id, '\x04');
@@ -188,6 +196,14 @@ describe('ConsolesStore', () => {
       { type: 'resize', id, rows: 30, cols: 100 },
       { type: 'kill', id },
     ]);
+  });
+
+  it('sends no resize for a run on pipes (the server would refuse it and fail the run)', () => {
+    const { sockets, store } = setup();
+    const id = store.start('main.sql', { files: [], tty: null, sql_results: true });
+    store.resize(id, 30, 100);
+    expect(sockets[0].sent.slice(1)).toEqual([]);
+    expect(store.get().consoles[0].phase).toBe('starting');
   });
 
   it('sends nothing for a run that is over', () => {
@@ -248,5 +264,59 @@ describe('ConsolesStore', () => {
     expect(sockets[0].sent.at(-1)).toEqual({ type: 'kill', id: b });
     expect(store.get().activeId).toBe(a);
     expect(store.get().consoles.map((c) => c.id)).toEqual([a]);
+  });
+
+  it('Run replaces the console of the same entry, stopping its run first; a new console is asked for', () => {
+    const { sockets, store } = setup();
+    const first = store.start('main.py', { files: [] });
+    const other = store.start('other.py', { files: [] });
+    const second = store.start('main.py', { files: [] });
+    expect(sockets[0].sent.slice(-2)).toEqual([
+      { type: 'kill', id: first },
+      { type: 'run', id: second, files: [] },
+    ]);
+    expect(store.get().consoles.map((c) => c.id)).toEqual([second, other]);
+    expect(store.history(first)).toEqual([]);
+    const third = store.start('main.py', { files: [] }, { newConsole: true });
+    expect(store.get().consoles.map((c) => c.id)).toEqual([second, other, third]);
+    // The active one of the two is the one replaced.
+    sockets[0].receive({ type: 'done', id: third });
+    const fourth = store.start('main.py', { files: [] });
+    expect(sockets[0].sent.at(-1)).toEqual({ type: 'run', id: fourth, files: [] });
+    expect(store.get().consoles.map((c) => c.id)).toEqual([second, other, fourth]);
+  });
+
+  it('reads the problems of each stage from its output when it ends', () => {
+    const { sockets, store } = setup();
+    const id = store.start('main.c', { files: [{ path: 'main.c', content: '' }, { path: 'data.txt', content: '' }] });
+    const output = (stage: string, data: string) => ({ type: 'output', id, stage, stream: 'stderr', data, encoding: 'utf8' });
+    const end = (stage: string, status: string) => ({
+      type: 'exit', id, stage, status, code: 0, signal: null, wall_ms: 1, cpu_ms: 1, memory_bytes: 1,
+    });
+    sockets[0].receive({ type: 'stage', id, stage: 'compile' });
+    sockets[0].receive(output('compile', 'main.c:5:9: warn'));
+    sockets[0].receive(output('compile', 'ing: unused variable ‘x’\r\n'));
+    expect(store.find(id)?.problems).toEqual([]);
+    sockets[0].receive(end('compile', 'ok'));
+    sockets[0].receive({ type: 'stage', id, stage: 'run' });
+    sockets[0].receive(output('run', 'data.txt:1:1: error: not a source\r\n'));
+    sockets[0].receive(end('run', 'ok'));
+    expect(store.find(id)?.problems.map((p) => [p.file, p.line, p.severity, p.message])).toEqual([
+      ['main.c', 5, 'warning', 'unused variable ‘x’'],
+      ['data.txt', 1, 'error', 'not a source'],
+    ]);
+  });
+
+  it('takes the entry the server chose as the title, when the run named none', () => {
+    const { sockets, store } = setup();
+    const auto = store.start('main file', { files: [] });
+    const named = store.start('lib/a.py', { files: [], entry: 'lib/a.py' });
+    sockets[0].receive({ type: 'accepted', id: auto, language: 'cpp', version: 'g++ 12', entry: 'main.cpp' });
+    sockets[0].receive({ type: 'accepted', id: named, language: 'python', version: '3.11', entry: 'lib/a.py' });
+    expect(store.find(auto)?.title).toBe('main.cpp');
+    expect(store.find(named)?.title).toBe('lib/a.py');
+    // The key stays: the next run without an entry replaces this console.
+    const again = store.start('main file', { files: [] });
+    expect(store.get().consoles.map((c) => c.id)).toEqual([again, named]);
   });
 });

@@ -17,6 +17,7 @@ import {
   saveFile,
 } from '../src/store/project';
 import { runRequestOf, zipOf } from '../src/files';
+import { isSourceFile, extensionOf } from '../src/languages';
 import { unzipSync, strFromU8 } from 'fflate';
 import { TEMPLATES } from '../src/templates';
 import { languageOfPath } from '../src/languages';
@@ -83,13 +84,21 @@ describe('project operations', () => {
     expect(p.files['main.py'].content).toBe('y');
   });
 
-  it('runs the marked entry, else the current file', () => {
+  it('runs the marked entry, else the current file when it is a program, else leaves it to the server', () => {
+    const isSource = (path: string) => isSourceFile(LANGUAGES, path);
     let p = createFile(base(), 'other.py', '');
-    expect(entryFile(p)).toBe('other.py');
+    expect(entryFile(p, isSource)).toBe('other.py');
     p = { ...p, entry: 'main.py' };
-    expect(entryFile(p)).toBe('main.py');
+    expect(entryFile(p, isSource)).toBe('main.py');
+    // A header or a data file in focus is not the program.
+    for (const other of ['lib/util.h', 'input.txt']) {
+      const q = createFile({ ...p, entry: null }, other, '');
+      expect(q.activeTab).toBe(other);
+      expect(entryFile(q, isSource)).toBeNull();
+      expect(runRequestOf(q, LANGUAGES).entry).toBeUndefined();
+    }
     p = closeTab(closeTab({ ...p, entry: null }, 'other.py'), 'main.py');
-    expect(entryFile(p)).toBeNull();
+    expect(entryFile(p, isSource)).toBeNull();
   });
 });
 
@@ -144,7 +153,10 @@ describe('templates', () => {
       expect(kinds, language.id).toBeDefined();
       for (const t of Object.values(kinds)) {
         expect(t.entry && t.entry in t.files, language.id).toBe(true);
-        expect(languageOfPath(LANGUAGES, t.entry!)?.id).toBe(language.id);
+        // A language picked by name only (the SQL servers) shares its
+        // extension with the one a file of it implies (SQLite).
+        if (language.named_only) expect(language.extensions, language.id).toContain(extensionOf(t.entry!));
+        else expect(languageOfPath(LANGUAGES, t.entry!)?.id).toBe(language.id);
       }
       expect(Object.keys(kinds.multi.files).length).toBeGreaterThan(1);
     }

@@ -4,16 +4,7 @@ import { ProjectSync, bytesOfFile, fileOfBytes, type Desired } from '../src/stor
 import { ServerWorkspaceStore, desiredOf } from '../src/store/remote';
 import { createFile, editFile, movePath } from '../src/store/project';
 import { FakeServer } from './fakeserver';
-
-class Memory {
-  map = new Map<string, string>();
-  getItem(k: string) {
-    return this.map.get(k) ?? null;
-  }
-  setItem(k: string, v: string) {
-    this.map.set(k, v);
-  }
-}
+import { Memory } from './memory';
 
 async function setUp(files: Record<string, string> = { 'main.py': 'print(1)\n' }) {
   const server = new FakeServer();

@@ -5,16 +5,7 @@ import { ProjectDb } from '../src/store/db';
 import { WorkspaceStore } from '../src/store/workspace';
 import { SettingsStore, resolveTheme } from '../src/store/settings';
 import { createFile, editFile } from '../src/store/project';
-
-class Memory {
-  map = new Map<string, string>();
-  getItem(k: string) {
-    return this.map.get(k) ?? null;
-  }
-  setItem(k: string, v: string) {
-    this.map.set(k, v);
-  }
-}
+import { Memory } from './memory';
 
 describe('WorkspaceStore', () => {
   it('makes a first project, and finds it (with unsaved edits) after a "reload"', async () => {
@@ -34,6 +25,34 @@ describe('WorkspaceStore', () => {
     expect(p.files['notes/todo.txt'].content).toBe('buy milk');
     expect(p.drafts['notes/todo.txt']).toBe('buy oat milk');
     expect(second.get().saveState).toBe('saved');
+  });
+
+  it('opens the project its address names at load, else the last one', async () => {
+    const factory = new IDBFactory();
+    const kv = new Memory();
+    const store = new WorkspaceStore(new ProjectDb(factory), kv, 5);
+    await store.load();
+    const first = store.get().project!.id;
+    await store.create('Second', 'python', 'hello');
+    const second = store.get().project!.id;
+
+    const reloaded = new WorkspaceStore(new ProjectDb(factory), kv, 5);
+    await reloaded.load(first);
+    expect(reloaded.get().project!.id).toBe(first);
+    const unknown = new WorkspaceStore(new ProjectDb(factory), kv, 5);
+    await unknown.load('p-no-such-project');
+    // The last opened (the address's, just above), not a new one.
+    expect(unknown.get().project!.id).toBe(first);
+    expect(unknown.get().projects.map((p) => p.id).sort()).toEqual([first, second].sort());
+  });
+
+  it('marks the entry of a new project made from a template, one file or several', async () => {
+    const store = new WorkspaceStore(new ProjectDb(new IDBFactory()), new Memory(), 5);
+    await store.load();
+    await store.create('Hello C', 'c', 'hello');
+    expect(store.get().project!.entry).toBe('main.c');
+    await store.create('Geometry', 'python', 'multi');
+    expect(store.get().project!.entry).toBe('main.py');
   });
 
   it('keeps a list of projects to switch between, and deletes them', async () => {
@@ -90,12 +109,12 @@ describe('WorkspaceStore', () => {
 });
 
 describe('SettingsStore', () => {
-  it('remembers theme and tab width, and ignores junk', () => {
+  it('remembers theme, tab width and format on save, and ignores junk', () => {
     const kv = new Memory();
-    new SettingsStore(kv).update({ theme: 'dark', tabWidth: 2 });
-    expect(new SettingsStore(kv).get()).toEqual({ theme: 'dark', tabWidth: 2 });
-    kv.setItem('bytesbox.settings', '{"theme":"purple","tabWidth":99}');
-    expect(new SettingsStore(kv).get()).toEqual({ theme: 'system', tabWidth: 4 });
+    new SettingsStore(kv).update({ theme: 'dark', tabWidth: 2, formatOnSave: true });
+    expect(new SettingsStore(kv).get()).toEqual({ theme: 'dark', tabWidth: 2, formatOnSave: true });
+    kv.setItem('bytesbox.settings', '{"theme":"purple","tabWidth":99,"formatOnSave":"yes"}');
+    expect(new SettingsStore(kv).get()).toEqual({ theme: 'system', tabWidth: 4, formatOnSave: false });
     kv.setItem('bytesbox.settings', 'not json');
     expect(new SettingsStore(kv).get().theme).toBe('system');
     expect(resolveTheme('system', true)).toBe('dark');

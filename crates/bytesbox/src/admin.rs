@@ -6,12 +6,13 @@ use std::io::BufRead as _;
 use anyhow::Context;
 use bytesbox_store::{Role, Store};
 
-use crate::cli::{AdminCommand, CreateUserArgs, StoreArgs};
+use crate::cli::{AdminCommand, CreateUserArgs, DrainArgs, StoreArgs};
 
 /// Runs an admin command.
 pub async fn admin(command: AdminCommand) -> anyhow::Result<()> {
     match command {
         AdminCommand::CreateUser(args) => create_user(args).await,
+        AdminCommand::Drain(args) => drain(args).await,
     }
 }
 
@@ -44,6 +45,17 @@ async fn create_user(args: CreateUserArgs) -> anyhow::Result<()> {
         store.set_user_plan(&user.id, plan).await.context("setting the plan")?;
     }
     println!("created {} {} ({})", role.as_str(), user.username, user.id);
+    store.close().await;
+    Ok(())
+}
+
+async fn drain(args: DrainArgs) -> anyhow::Result<()> {
+    let store = open_store(&args.store).await?;
+    store.drain_node(&args.node).await.with_context(|| format!("draining node {}", args.node))?;
+    println!(
+        "node {} is draining: no new sessions from its next heartbeat, and it exits when its sessions end",
+        args.node
+    );
     store.close().await;
     Ok(())
 }

@@ -36,6 +36,20 @@ pub enum AdminCommand {
     /// Create an account. The password is read from `BYTESBOX_PASSWORD`,
     /// or else from the first line of standard input.
     CreateUser(CreateUserArgs),
+    /// Drain a node of the fleet: it takes no new sessions (its `/readyz`
+    /// answers 503 from its next heartbeat on) and exits once its
+    /// sessions are over.
+    Drain(DrainArgs),
+}
+
+/// `bytesbox admin drain`.
+#[derive(Debug, Args)]
+pub struct DrainArgs {
+    /// The node's id (`GET /api/v1/admin/nodes` lists them).
+    pub node: String,
+    /// The store the fleet shares.
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 /// Where the metadata store is: the same flags as `serve`.
@@ -102,6 +116,13 @@ pub struct ServeArgs {
     /// The web IDE's built assets (`npm run build` in `web/`), served at `/`.
     #[arg(long, env = "BYTESBOX_WEB_DIR", default_value = "web/dist")]
     pub web_dir: PathBuf,
+    /// This node's id in the fleet (over `[node] id`; default a fresh UUID).
+    #[arg(long, env = "BYTESBOX_NODE_ID")]
+    pub node_id: Option<String>,
+    /// The URL peers and the load balancer reach this node at (over
+    /// `[node] address`; default from `--listen`).
+    #[arg(long, env = "BYTESBOX_NODE_ADDRESS")]
+    pub node_address: Option<String>,
 }
 
 /// `bytesbox run`.

@@ -17,16 +17,41 @@ use bytesbox_server::accounts::origin::origin_of_url;
 use bytesbox_server::accounts::{AccountsConfig, PlanConfig, Plans, SignInRates};
 use bytesbox_server::config::{LimitsConfig, PistonConfig, ProjectCaps, ServerConfig};
 use bytesbox_server::connections::ConnectionConfig;
+use bytesbox_server::fleet::NodeConfig;
 use bytesbox_server::rate_limit::RateLimitConfig;
 use bytesbox_server::session::SessionConfig;
+use bytesbox_server::session_kernels::KernelConfig;
+use bytesbox_server::session_lsp::LspConfig;
 use bytesbox_store::{ObjectsConfig, StorageLimits};
 use serde::Deserialize;
 
-use crate::cli::ServeArgs;
+use crate::cli::{BackendKind, ServeArgs};
 
 /// Descriptors kept out of `[connections] max_total`'s reach: boxes'
 /// sockets and pidfds, the database, the object store, the jailer.
 const RESERVED_FILES: u64 = 1024;
+
+/// Descriptors the server holds for a live native box with its session:
+/// the box's control socket, pidfd and workspace directory, and the
+/// session's connection.
+const FILES_PER_BOX: u64 = 4;
+
+/// The native backend's box cap: what the open-file limit holds, or the
+/// configured cap if that is lower. Past the limit a new box would fail
+/// half made (EMFILE) and a box being torn down could not be cleaned up;
+/// at the cap a new one is refused with `at_capacity` instead.
+fn boxes_fitting(configured: usize, open_files: u64) -> usize {
+    let fitting =
+        usize::try_from(open_files.saturating_sub(RESERVED_FILES) / FILES_PER_BOX).unwrap_or(usize::MAX).max(1);
+    if configured > fitting {
+        tracing::warn!(configured, fitting, "[native] max_boxes lowered to fit the open-file limit");
+    }
+    if configured == 0 {
+        fitting
+    } else {
+        configured.min(fitting)
+    }
+}
 
 /// Everything `bytesbox serve` is configured with, resolved.
 #[derive(Debug)]
@@ -73,6 +98,70 @@ pub struct FileConfig {
     pub accounts: AccountsSection,
     /// Resource plans, over the built-in `guest`, `default` and `large`.
     pub plans: BTreeMap<String, PlanConfig>,
+    /// This server as a node of a fleet.
+    pub node: NodeSection,
+}
+
+/// `[node]`: this server's place in a fleet sharing one database
+/// (`docs/deploy.md`). Defaults from `NodeConfig`.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeSection {
+    /// The node's id (`--node-id` wins); unset: a fresh UUID per start.
+    pub id: Option<String>,
+    /// The URL peers and the load balancer reach it at (`--node-address`
+    /// wins); unset: `http://` and the listen address, with the host's
+    /// name for an unspecified IP (`0.0.0.0`).
+    pub address: Option<String>,
+    /// Seconds between heartbeats.
+    pub heartbeat_secs: u64,
+    /// Seconds of silence after which a node is out of the fleet.
+    pub timeout_secs: u64,
+    /// The most seconds a drain waits for sessions to end.
+    pub drain_timeout_secs: u64,
+}
+
+impl Default for NodeSection {
+    fn default() -> Self {
+        let node = NodeConfig::default();
+        NodeSection {
+            id: None,
+            address: None,
+            heartbeat_secs: node.heartbeat.as_secs(),
+            timeout_secs: node.timeout.as_secs(),
+            drain_timeout_secs: node.drain_timeout.as_secs(),
+        }
+    }
+}
+
+impl NodeSection {
+    /// The node's settings: the command line over the file, the listen
+    /// address for a missing address, `capacity` as the fleet is told.
+    fn resolve(&self, args: &ServeArgs, capacity: usize) -> anyhow::Result<NodeConfig> {
+        if self.heartbeat_secs == 0 || self.timeout_secs <= self.heartbeat_secs {
+            anyhow::bail!("[node] needs heartbeat_secs > 0 and timeout_secs > heartbeat_secs");
+        }
+        let id = args.node_id.clone().or_else(|| self.id.clone()).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        if id.is_empty() || id.len() > 128 || !id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+            anyhow::bail!("[node] id must be 1 to 128 of A-Z a-z 0-9 - _ .: {id:?}");
+        }
+        let address = match args.node_address.clone().or_else(|| self.address.clone()) {
+            Some(address) => address,
+            None if args.listen.ip().is_unspecified() => {
+                let host = nix::unistd::gethostname().context("the host's name, for [node] address")?;
+                format!("http://{}:{}", host.to_string_lossy(), args.listen.port())
+            }
+            None => format!("http://{}", args.listen),
+        };
+        Ok(NodeConfig {
+            id,
+            address,
+            capacity: u64::try_from(capacity).unwrap_or(u64::MAX),
+            heartbeat: Duration::from_secs(self.heartbeat_secs),
+            timeout: Duration::from_secs(self.timeout_secs),
+            drain_timeout: Duration::from_secs(self.drain_timeout_secs),
+        })
+    }
 }
 
 /// `[accounts]`.
@@ -110,6 +199,11 @@ pub struct AccountsSection {
     /// Sign-in attempts at one username from addresses that have failed
     /// on it before (the owner at a clean address never counts).
     pub sign_in_per_username_after_failure: AttemptRate,
+    /// Runs going at once for all guests of one client address (each
+    /// browser is a guest of its own, with the guest plan's caps).
+    pub guest_address_runs: usize,
+    /// Session boxes held at once by all guests of one client address.
+    pub guest_address_boxes: usize,
 }
 
 /// A rate of attempts: `per_minute` come back each minute, `burst` may be
@@ -149,6 +243,8 @@ impl Default for AccountsSection {
             sign_in_per_address: AttemptRate::of(&defaults.sign_in.per_address),
             sign_in_per_address_and_username: AttemptRate::of(&defaults.sign_in.per_address_and_username),
             sign_in_per_username_after_failure: AttemptRate::of(&defaults.sign_in.per_username_after_failure),
+            guest_address_runs: defaults.guest_address_runs,
+            guest_address_boxes: defaults.guest_address_boxes,
         }
     }
 }
@@ -176,6 +272,8 @@ impl AccountsSection {
                 budget_bytes: (self.storage_budget_bytes > 0).then_some(self.storage_budget_bytes),
                 min_free_bytes: self.storage_min_free_bytes,
             },
+            guest_address_runs: self.guest_address_runs.max(1),
+            guest_address_boxes: self.guest_address_boxes.max(1),
         }
     }
 
@@ -205,6 +303,25 @@ pub struct SessionsConfig {
     pub max_runs: usize,
     /// Seconds running programs get to finish on SIGTERM.
     pub drain_secs: u64,
+    /// Seconds a notebook kernel may sit idle before it is shut down.
+    pub kernel_idle_secs: u64,
+    /// Notebook kernels one session may have at once.
+    pub max_kernels: usize,
+    /// Start a spare kernel ahead in a session's box (faster open and
+    /// restart, at the memory of one idle kernel).
+    pub spare_kernel: bool,
+    /// Terminals one session may have open at once.
+    pub max_terminals: usize,
+    /// Seconds a box whose only activity is its terminals may go with
+    /// nothing typed or printed before it is destroyed.
+    pub terminal_idle_secs: u64,
+    /// Language servers one session may have at once (0 turns them off).
+    pub max_language_servers: usize,
+    /// Seconds a language server may go with no message either way before
+    /// it is shut down.
+    pub language_server_idle_secs: u64,
+    /// Largest message a language server may send, MiB.
+    pub language_server_max_message_mib: usize,
 }
 
 impl Default for SessionsConfig {
@@ -215,6 +332,14 @@ impl Default for SessionsConfig {
             idle_ttl_secs: defaults.box_spec.idle_ttl.as_secs(),
             max_runs: defaults.max_runs,
             drain_secs: 10,
+            kernel_idle_secs: defaults.kernels.idle_timeout.as_secs(),
+            max_kernels: defaults.kernels.max_per_session,
+            spare_kernel: defaults.kernels.spare,
+            max_terminals: defaults.max_terminals,
+            terminal_idle_secs: defaults.terminal_idle.as_secs(),
+            max_language_servers: defaults.language_servers.max_per_session,
+            language_server_idle_secs: defaults.language_servers.idle_timeout.as_secs(),
+            language_server_max_message_mib: defaults.language_servers.max_message_bytes >> 20,
         }
     }
 }
@@ -222,7 +347,25 @@ impl Default for SessionsConfig {
 impl SessionsConfig {
     fn resolve(&self) -> SessionConfig {
         let box_spec = BoxSpec { idle_ttl: Duration::from_secs(self.idle_ttl_secs.max(1)), ..BoxSpec::default() };
-        SessionConfig { grace: Duration::from_secs(self.grace_secs), box_spec, max_runs: self.max_runs.max(1) }
+        SessionConfig {
+            grace: Duration::from_secs(self.grace_secs),
+            box_spec,
+            max_runs: self.max_runs.max(1),
+            kernels: KernelConfig {
+                idle_timeout: Duration::from_secs(self.kernel_idle_secs.max(1)),
+                max_per_session: self.max_kernels,
+                spare: self.spare_kernel,
+                ..KernelConfig::default()
+            },
+            max_terminals: self.max_terminals,
+            terminal_idle: Duration::from_secs(self.terminal_idle_secs.max(1)),
+            language_servers: LspConfig {
+                idle_timeout: Duration::from_secs(self.language_server_idle_secs.max(1)),
+                max_per_session: self.max_language_servers,
+                max_message_bytes: self.language_server_max_message_mib.clamp(1, 64) << 20,
+            },
+            ..SessionConfig::default()
+        }
     }
 }
 
@@ -268,8 +411,21 @@ impl FileConfig {
     pub fn resolve(self, args: &ServeArgs, open_files: u64) -> anyhow::Result<ServeConfig> {
         let plans = Plans::new(&self.plans, &self.limits.default, &self.limits.max).context("[plans]")?;
         let objects = ObjectsConfig::parse(&args.store.objects, &args.store.data_dir).context("--objects")?;
+        let native = NativeConfig { max_boxes: boxes_fitting(self.native.max_boxes, open_files), ..self.native };
         let mut connections = self.connections;
-        let fitting = usize::try_from(open_files.saturating_sub(RESERVED_FILES)).unwrap_or(usize::MAX).max(1);
+        // One budget of descriptors: what native boxes hold at their cap
+        // besides their session's connection is not the connections' to
+        // take, so a crowd of idle connections cannot leave a box to fail
+        // half made (EMFILE), nor boxes starve the listener.
+        let held_by_boxes = match args.backend {
+            BackendKind::Native => {
+                (FILES_PER_BOX - 1).saturating_mul(u64::try_from(native.max_boxes).unwrap_or(u64::MAX))
+            }
+            BackendKind::Docker => 0,
+        };
+        let fitting = usize::try_from(open_files.saturating_sub(RESERVED_FILES).saturating_sub(held_by_boxes))
+            .unwrap_or(usize::MAX)
+            .max(1);
         if connections.max_total > fitting {
             tracing::warn!(
                 configured = connections.max_total,
@@ -278,6 +434,14 @@ impl FileConfig {
             );
             connections.max_total = fitting;
         }
+        let admission = self.admission.resolve();
+        // What the fleet is told the node holds: native boxes at their cap;
+        // Docker has no box cap, its runs at once stand for it.
+        let capacity = match args.backend {
+            BackendKind::Native => native.max_boxes,
+            BackendKind::Docker => admission.max_running,
+        };
+        let node = self.node.resolve(args, capacity)?;
         Ok(ServeConfig {
             server: ServerConfig {
                 limits: self.limits,
@@ -285,12 +449,17 @@ impl FileConfig {
                 rate_limit: self.rate_limit,
                 connections,
                 piston: PistonConfig::default(),
+                node,
             },
-            native: self.native,
+            native,
             docker: DockerConfig { spare_pool: self.docker.spare_pool, ..DockerConfig::default() },
-            sessions: self.sessions.resolve(),
+            sessions: SessionConfig {
+                // Made once per host, kept with the server's other data.
+                server_templates: Some(args.store.data_dir.join("sql-templates")),
+                ..self.sessions.resolve()
+            },
             drain: Duration::from_secs(self.sessions.drain_secs),
-            admission: self.admission.resolve(),
+            admission,
             accounts: self.accounts.to_config(),
             plans,
             objects,
@@ -313,12 +482,55 @@ mod tests {
 
     #[test]
     fn resolving_fits_connections_to_the_open_files_and_keeps_the_defaults() {
-        let config = FileConfig::load(None).unwrap().resolve(&serve_args(&[]), 1024 + 100).unwrap();
+        let config =
+            FileConfig::load(None).unwrap().resolve(&serve_args(&["--backend", "docker"]), 1024 + 100).unwrap();
         assert_eq!(config.server.connections.max_total, 100, "1024 descriptors stay for the rest");
         let roomy = FileConfig::load(None).unwrap().resolve(&serve_args(&[]), 1 << 20).unwrap();
-        assert_eq!(roomy.server, ServerConfig::default(), "no file: the server's own defaults");
+        let node = NodeConfig { id: roomy.server.node.id.clone(), ..NodeConfig::default() };
+        let expected = ServerConfig {
+            node: NodeConfig {
+                address: "http://127.0.0.1:8080".into(),
+                capacity: roomy.native.max_boxes as u64,
+                ..node
+            },
+            ..ServerConfig::default()
+        };
+        assert_eq!(roomy.server, expected, "no file: the server's own defaults");
+        assert_ne!(
+            roomy.server.node.id,
+            FileConfig::load(None).unwrap().resolve(&serve_args(&[]), 1 << 20).unwrap().server.node.id,
+            "a fresh id per start"
+        );
         assert_eq!(roomy.objects, ObjectsConfig::local_in_data_dir(Path::new("/srv/bytesbox")));
         assert_eq!(roomy.sessions.grace, SessionConfig::default().grace);
+    }
+
+    #[test]
+    fn connections_and_native_boxes_share_one_budget_of_descriptors() {
+        let open_files = 20_000;
+        let config = FileConfig::load(None).unwrap().resolve(&serve_args(&[]), open_files).unwrap();
+        let boxes = config.native.max_boxes as u64;
+        let connections = config.server.connections.max_total as u64;
+        // Every box at its cap with its session's connection, and every
+        // other connection the cap allows, still fit.
+        assert!(connections + (FILES_PER_BOX - 1) * boxes <= open_files - RESERVED_FILES, "{connections} + {boxes}");
+        assert!(connections >= boxes, "each box's session can be connected: {connections} for {boxes}");
+        let mut fewer = FileConfig::load(None).unwrap();
+        fewer.native.max_boxes = 1000;
+        let config = fewer.resolve(&serve_args(&[]), open_files).unwrap();
+        assert_eq!(config.server.connections.max_total, 10_000, "fewer boxes leave the configured connections");
+    }
+
+    #[test]
+    fn the_native_box_cap_fits_the_open_files() {
+        let derived = FileConfig::load(None).unwrap().resolve(&serve_args(&[]), 20_000).unwrap();
+        assert_eq!(derived.native.max_boxes, (20_000 - 1024) / 4, "0 means what the open files hold");
+        let mut file = FileConfig::load(None).unwrap();
+        file.native.max_boxes = 100;
+        assert_eq!(file.resolve(&serve_args(&[]), 20_000).unwrap().native.max_boxes, 100, "a lower cap stays");
+        let mut file = FileConfig::load(None).unwrap();
+        file.native.max_boxes = 1_000_000;
+        assert_eq!(file.resolve(&serve_args(&[]), 5_024).unwrap().native.max_boxes, 1_000, "a higher cap is lowered");
     }
 
     #[test]
@@ -342,11 +554,14 @@ mod tests {
         let good = dir.join("good.toml");
         std::fs::write(
             &good,
-            "[sessions]\ngrace_secs = 5\n[admission]\nmax_running = 3\n[connections]\nmax_per_address = 7\n",
+            "[sessions]\ngrace_secs = 5\nmax_terminals = 2\nterminal_idle_secs = 600\n[admission]\nmax_running = 3\n\
+             [connections]\nmax_per_address = 7\n",
         )
         .unwrap();
         let config = FileConfig::load(Some(&good)).unwrap();
         assert_eq!(config.sessions.grace_secs, 5);
+        let sessions = config.sessions.resolve();
+        assert_eq!((sessions.max_terminals, sessions.terminal_idle), (2, Duration::from_secs(600)));
         assert_eq!(config.connections.max_per_address, 7);
         assert_eq!(config.connections.header_timeout_secs, 10, "unset settings keep their defaults");
         assert_eq!(config.admission.max_running, 3);
@@ -399,5 +614,29 @@ mod tests {
         assert_eq!(config.sign_in.per_address, builtin.sign_in.per_address);
         let unbudgeted: FileConfig = toml::from_str("[accounts]\nstorage_budget_bytes = 0\n").unwrap();
         assert_eq!(unbudgeted.accounts.to_config().storage.budget_bytes, None);
+    }
+
+    #[test]
+    fn the_node_section_and_flags_resolve_with_the_flags_first() {
+        let file: FileConfig = toml::from_str(
+            "[node]\nid = \"n-1\"\naddress = \"http://10.1.0.7:8080\"\nheartbeat_secs = 2\ntimeout_secs = 9\n",
+        )
+        .unwrap();
+        let config = file.resolve(&serve_args(&["--listen", "0.0.0.0:9000"]), 1 << 20).unwrap();
+        let node = &config.server.node;
+        assert_eq!((node.id.as_str(), node.address.as_str()), ("n-1", "http://10.1.0.7:8080"));
+        assert_eq!((node.heartbeat, node.timeout), (Duration::from_secs(2), Duration::from_secs(9)));
+        let flags = ["--listen", "0.0.0.0:9000", "--node-id", "n-2", "--node-address", "http://n2:9000"];
+        let file: FileConfig = toml::from_str("[node]\nid = \"n-1\"\n").unwrap();
+        let config = file.resolve(&serve_args(&flags), 1 << 20).unwrap();
+        assert_eq!((config.server.node.id.as_str(), config.server.node.address.as_str()), ("n-2", "http://n2:9000"));
+        let config =
+            FileConfig::load(None).unwrap().resolve(&serve_args(&["--listen", "0.0.0.0:9000"]), 1 << 20).unwrap();
+        assert!(config.server.node.address.starts_with("http://") && config.server.node.address.ends_with(":9000"));
+        assert!(!config.server.node.address.contains("0.0.0.0"), "the host's name stands for an unspecified IP");
+        for bad in ["[node]\nid = \"a b\"\n", "[node]\nheartbeat_secs = 10\ntimeout_secs = 10\n"] {
+            let file: FileConfig = toml::from_str(bad).unwrap();
+            assert!(file.resolve(&serve_args(&[]), 1 << 20).is_err(), "{bad}");
+        }
     }
 }

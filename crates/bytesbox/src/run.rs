@@ -40,6 +40,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
         stdio: StdioMode::Pipes,
         stdin,
         close_stdin: true,
+        sql_results: false,
     };
     let plan = planner.plan(&request).map_err(|e| anyhow::anyhow!("{}", e.message))?;
     let backend = NativeBackend::start(NativeConfig::default()).await?;
@@ -61,6 +62,7 @@ async fn run_plan(
     while let Some(event) = handle.events.recv().await {
         match event {
             JobEvent::Output { stage, stream, data } => write_output(stage, stream, &data)?,
+            JobEvent::Notice { text, .. } => eprintln!("bytesbox: {text}"),
             JobEvent::StageFinished { stage, report } => last = Some((stage, report)),
             JobEvent::Failed { message, .. } => bail!("{message}"),
             JobEvent::Finished => break,

@@ -22,7 +22,8 @@ use bytesbox_store::Objects;
 use crate::cli::{BackendKind, ServeArgs};
 use crate::config::FileConfig;
 
-/// Serves until SIGTERM or Ctrl+C, then drains and exits cleanly.
+/// Serves until SIGTERM or Ctrl+C, or until a drain of this node
+/// (`bytesbox_server::fleet`) is over, then drains and exits cleanly.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_json);
     let config = FileConfig::load(args.config.as_deref())?.resolve(&args, raise_open_file_limit())?;
@@ -45,7 +46,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             (Arc::new(docker), CatalogPlanner::with_statuses(catalog, statuses))
         }
     };
-    let metrics = Arc::new(Metrics::new());
+    let metrics = Arc::new(Metrics::new(&config.server.node.id));
     let engine = Engine::new(backend.clone(), config.admission).with_observer(metrics.clone());
     let sessions = Sessions::new(engine.clone(), config.sessions.clone());
     let planner = Arc::new(planner);
@@ -91,10 +92,19 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         budget: state.memory_budget().clone(),
     };
     tracing::info!(connections = ?settings.config, "connection limits");
-    let app = with_web_ui(router(Arc::new(state)), &web);
+    let state = Arc::new(state);
+    let node = state.node().config().clone();
+    tracing::info!(node = %node.id, address = %node.address, capacity = node.capacity, "this node");
+    let heartbeats = tokio::spawn(bytesbox_server::fleet::keep_registered(Arc::downgrade(&state)));
+    let app = with_web_ui(router(state.clone()), &web);
     let server = tokio::spawn(bytesbox_server::listener::serve(listener, app, settings));
 
-    shutdown_signal().await;
+    tokio::select! {
+        () = shutdown_signal() => {}
+        () = bytesbox_server::fleet::drained(&state) => {}
+    }
+    // Out of the load balancer's rotation before anything closes.
+    state.node().drain();
     tracing::info!("draining: no new runs; running ones get {} s", config.drain.as_secs());
     engine.close();
     let deadline = Instant::now() + config.drain;
@@ -104,6 +114,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     sessions.close_all().await;
     backend.shutdown().await;
     server.abort();
+    heartbeats.abort();
+    if let Err(error) = store.remove_node(&node.id).await {
+        tracing::warn!(%error, "could not leave the fleet; the node drops out when its heartbeat is stale");
+    }
     store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -15,6 +15,8 @@ use tokio_tungstenite::tungstenite::Message;
 
 #[path = "bytesbox/docker.rs"]
 mod docker;
+#[path = "bytesbox/fleet.rs"]
+mod fleet;
 #[path = "bytesbox/saves.rs"]
 mod saves;
 
@@ -146,6 +148,66 @@ async fn a_slow_reader_holds_its_program_back_and_server_memory_stays_bounded() 
 fn base64_len(text: &str) -> u64 {
     let padding = text.bytes().rev().take_while(|b| *b == b'=').count() as u64;
     text.len() as u64 / 4 * 3 - padding
+}
+
+/// `bytesbox admin drain`: the node reads the drain from the shared
+/// database at its next heartbeat, leaves the load balancer's rotation
+/// (`/readyz` 503) while its session goes on, and exits 0 once the session
+/// is over, leaving the fleet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drained_node_keeps_its_sessions_then_exits_and_leaves_the_fleet() {
+    if !require_root("a_drained_node_keeps_its_sessions_then_exits_and_leaves_the_fleet") {
+        return;
+    }
+    let config = "[node]\nid = \"drain-me\"\nheartbeat_secs = 1\ntimeout_secs = 5\n[sessions]\ngrace_secs = 1\n";
+    let mut served = Served::start(config);
+    let drain = |data: &std::path::Path| {
+        Command::new(BYTESBOX)
+            .args(["admin", "drain", "drain-me", "--data-dir"])
+            .arg(data)
+            .env_remove("DATABASE_URL")
+            .output()
+            .unwrap()
+    };
+    let mut socket = served.connect().await;
+    send(&mut socket, bash_run("before", "echo before")).await;
+    while next(&mut socket).await["type"] != "done" {}
+    assert_eq!(get_status(&served.address, "/readyz").await, Some(200));
+    let output = drain(served.data.path());
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let began = Instant::now();
+    while get_status(&served.address, "/readyz").await == Some(200) {
+        assert!(began.elapsed() < Duration::from_secs(10), "readyz still says ready after the heartbeats");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(get_status(&served.address, "/readyz").await, Some(503));
+    // The session goes on: the drain waits for it, however long.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(served.child.try_wait().unwrap().is_none(), "a node with a session does not exit");
+    send(&mut socket, bash_run("during", "echo still served")).await;
+    let mut output = String::new();
+    loop {
+        let frame = next(&mut socket).await;
+        match frame["type"].as_str() {
+            Some("output") => output.push_str(frame["data"].as_str().unwrap()),
+            Some("done") => break,
+            Some("error") => panic!("{frame}"),
+            _ => {}
+        }
+    }
+    assert_eq!(output, "still served\n");
+    // Its last session gone (and its grace over), the node exits cleanly
+    // and takes its row out of the fleet.
+    drop(socket);
+    let status = served.wait(Duration::from_secs(30));
+    assert!(status.success(), "{status:?}");
+    let output = drain(served.data.path());
+    assert!(!output.status.success(), "the node left the fleet, so there is nothing to drain");
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("not found"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 fn run_cli(args: &[&str], dir: &std::path::Path) -> std::process::Output {

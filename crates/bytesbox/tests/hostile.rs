@@ -23,11 +23,17 @@ mod cancellation;
 mod connections;
 #[path = "hostile/fairness.rs"]
 mod fairness;
+#[path = "hostile/kernel_gateway.rs"]
+mod kernel_gateway;
 #[path = "hostile/kernel_memory.rs"]
 mod kernel_memory;
+#[path = "hostile/language_servers.rs"]
+mod language_servers;
 #[path = "hostile/projects_memory.rs"]
 mod projects_memory;
 #[path = "hostile/rebinding.rs"]
 mod rebinding;
 #[path = "hostile/sign_in.rs"]
 mod sign_in;
+#[path = "hostile/terminals.rs"]
+mod terminals;

@@ -8,7 +8,7 @@
 
 use std::ffi::OsString;
 use std::fs::{self, OpenOptions};
-use std::io::{self, ErrorKind, Write};
+use std::io::{self, ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -37,17 +37,64 @@ pub(crate) fn write(path: &Path, value: &str) -> Result<()> {
 }
 
 pub(crate) fn read(path: &Path) -> Result<String> {
-    fs::read_to_string(path).map_err(|source| CgroupError::Read { path: path.to_path_buf(), source })
+    read_generated(path).map_err(|source| CgroupError::Read { path: path.to_path_buf(), source })
+}
+
+/// Reads a cgroupfs file of one record (a number, a few `key value`
+/// lines) in as few calls as it takes: open, one `read(2)`, close.
+/// `fs::read_to_string` adds a `statx` for a size hint (0 on cgroupfs) and
+/// reads in 32-byte steps until one returns 0; every run's exit report
+/// reads several of these files, so the calls add up. cgroupfs makes the
+/// text of a record on read and hands out the whole record if the buffer
+/// holds it, so a read that returns less than asked for is the end (as it
+/// is for the regular files of the unit tests' fakes). Not for listings
+/// such as `cgroup.procs`: there a read may stop short at the kernel's
+/// page-sized buffer with more lines to come ([`read_listing`]).
+fn read_generated(path: &Path) -> io::Result<String> {
+    const FIRST_READ: usize = 4096;
+    let mut file = fs::File::open(path)?;
+    let mut bytes = vec![0; FIRST_READ];
+    let mut filled = 0;
+    loop {
+        match file.read(&mut bytes[filled..]) {
+            Ok(read) => {
+                filled += read;
+                if filled < bytes.len() {
+                    break;
+                }
+                bytes.resize(bytes.len() * 2, 0);
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    bytes.truncate(filled);
+    String::from_utf8(bytes).map_err(|e| io::Error::new(ErrorKind::InvalidData, e))
 }
 
 /// Reads a file that may legitimately be absent (older kernels, swap
 /// accounting off): `Ok(None)` for ENOENT.
 pub(crate) fn read_optional(path: &Path) -> Result<Option<String>> {
+    match read_generated(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(CgroupError::Read { path: path.to_path_buf(), source }),
+    }
+}
+
+/// Reads a listing (`cgroup.procs`) to its end.
+fn read_listing(path: &Path) -> Result<Option<String>> {
     match fs::read_to_string(path) {
         Ok(text) => Ok(Some(text)),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
         Err(source) => Err(CgroupError::Read { path: path.to_path_buf(), source }),
     }
+}
+
+/// Whether the cgroup directory `dir` holds a process: one read of
+/// `cgroup.procs`, whose first byte is enough to know.
+pub(crate) fn has_procs(dir: &Path) -> Result<bool> {
+    Ok(!read(&dir.join("cgroup.procs"))?.is_empty())
 }
 
 /// Parses a `cgroup.procs` listing: one decimal pid per line.
@@ -66,7 +113,8 @@ pub(crate) fn parse_procs(path: &Path, text: &str) -> Result<Vec<i32>> {
 /// The processes directly in the cgroup directory `dir`.
 pub(crate) fn read_procs(dir: &Path) -> Result<Vec<i32>> {
     let path = dir.join("cgroup.procs");
-    let text = read(&path)?;
+    let text = read_listing(&path)?
+        .ok_or_else(|| CgroupError::Read { path: path.clone(), source: io::Error::from(ErrorKind::NotFound) })?;
     parse_procs(&path, &text)
 }
 
@@ -75,7 +123,7 @@ pub(crate) fn read_procs(dir: &Path) -> Result<Vec<i32>> {
 /// processes.
 pub(crate) fn collect_procs_tree(dir: &Path, out: &mut Vec<i32>) -> Result<()> {
     let path = dir.join("cgroup.procs");
-    let text = match read_optional(&path)? {
+    let text = match read_listing(&path)? {
         Some(text) => text,
         None => return Ok(()),
     };

@@ -154,15 +154,26 @@ impl Cgroup {
         Ok(())
     }
 
-    /// The processes directly in this cgroup (not in its children), read
-    /// from the freezer hierarchy on v1 (every joined process is there, see
-    /// [`Cgroup::procs_files`]) and the unified one on v2.
+    /// The processes directly in this cgroup (not in its children).
     pub fn pids(&self) -> Result<Vec<i32>> {
-        let dir = match self.layout.inner.kind {
+        cgfs::read_procs(self.procs_dir())
+    }
+
+    /// Whether a process is directly in this cgroup: cheaper than
+    /// [`Cgroup::pids`] (one read of its first bytes), for the check after
+    /// every run.
+    pub fn has_processes(&self) -> Result<bool> {
+        cgfs::has_procs(self.procs_dir())
+    }
+
+    /// Where the processes directly in this cgroup are listed: the freezer
+    /// hierarchy on v1 (every joined process is there, see
+    /// [`Cgroup::procs_files`]), the unified one on v2.
+    fn procs_dir(&self) -> &Path {
+        match self.layout.inner.kind {
             Kind::V1(index) => &self.dirs[index.freezer],
             Kind::V2 { .. } => &self.dirs[0],
-        };
-        cgfs::read_procs(dir)
+        }
     }
 
     /// CPU time (user + system) of this cgroup and its descendants, in

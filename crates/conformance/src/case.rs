@@ -84,6 +84,11 @@ pub enum Language {
     C,
     /// `/bin/sh main.sh`.
     Shell,
+    /// `main.sql` on MariaDB in the box, as the catalog's `mysql` runs it.
+    Mysql,
+    /// `main.sql` on PostgreSQL in the box, as the catalog's `postgresql`
+    /// runs it.
+    Postgresql,
 }
 
 impl Language {
@@ -93,14 +98,19 @@ impl Language {
             Language::Python => "main.py",
             Language::C => "main.c",
             Language::Shell => "main.sh",
+            Language::Mysql | Language::Postgresql => "main.sql",
         }
     }
+
+    /// Every language.
+    pub const ALL: [Language; 5] =
+        [Language::Python, Language::C, Language::Shell, Language::Mysql, Language::Postgresql];
 
     /// The build run, for compiled languages.
     pub fn compile_argv(self) -> Option<Vec<String>> {
         match self {
             Language::C => Some(["gcc", "-O2", "-o", C_BINARY, "main.c"].map(String::from).to_vec()),
-            Language::Python | Language::Shell => None,
+            Language::Python | Language::Shell | Language::Mysql | Language::Postgresql => None,
         }
     }
 
@@ -110,9 +120,21 @@ impl Language {
             Language::Python => vec!["python3".into(), "-B".into(), "main.py".into()],
             Language::C => vec![C_BINARY.into()],
             Language::Shell => vec!["/bin/sh".into(), "main.sh".into()],
+            Language::Mysql => catalog_run_argv("mysql"),
+            Language::Postgresql => catalog_run_argv("postgresql"),
         };
         argv.extend(args.iter().cloned());
         argv
+    }
+}
+
+/// The run command the built-in catalog gives `main.sql` in `language`:
+/// the cases attack the database servers exactly as a session runs them.
+fn catalog_run_argv(language: &str) -> Vec<String> {
+    let files = [bytesbox_runtimes::ProjectFile::new("main.sql", b"")];
+    match bytesbox_runtimes::Catalog::builtin().resolve(Some(language), &files, None) {
+        Ok(plan) => plan.run.argv,
+        Err(e) => panic!("the built-in catalog plans no {language} run: {e}"),
     }
 }
 
@@ -250,8 +272,7 @@ fn read_flat_dir(dir: &Path, case: &str) -> Result<Vec<SourceFile>, CorpusError>
 /// `case.toml` or main program.
 fn check_shared_name(case: &str, name: &str) -> Result<(), CorpusError> {
     let plain = !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\\', '\0']);
-    let reserved =
-        name == "case.toml" || [Language::Python, Language::C, Language::Shell].iter().any(|l| l.main_file() == name);
+    let reserved = name == "case.toml" || Language::ALL.iter().any(|l| l.main_file() == name);
     if !plain || reserved {
         return Err(invalid(
             case,

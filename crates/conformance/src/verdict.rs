@@ -363,7 +363,12 @@ mod tests {
         let mut report = report(status, exit_code, None);
         report.stdout_bytes = stdout.len() as u64;
         report.stderr_bytes = stderr.len() as u64;
-        CollectedRun { stdout: Bytes::copy_from_slice(stdout), stderr: Bytes::copy_from_slice(stderr), report }
+        CollectedRun {
+            stdout: Bytes::copy_from_slice(stdout),
+            stderr: Bytes::copy_from_slice(stderr),
+            notices: Vec::new(),
+            report,
+        }
     }
 
     fn expect(toml_text: &str) -> Expect {
@@ -450,6 +455,7 @@ mod tests {
             report: report(RunStatus::Signaled, None, None),
             stdout: Bytes::new(),
             stderr: Bytes::new(),
+            notices: Vec::new(),
         };
         assert_eq!(checks(&check_run(&e, &limits, &signaled)), vec!["report.coherence"]);
         let nonzero_zero = run(RunStatus::Nonzero, Some(0), b"", b"");

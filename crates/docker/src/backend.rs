@@ -198,6 +198,17 @@ impl Backend for DockerBackend {
             .await
     }
 
+    async fn open_socket(&self, id: &BoxId, path: &str) -> Result<std::os::fd::OwnedFd, SandboxError> {
+        let bx = self.state.lookup(id)?;
+        let workspace = workspace_root(&self.state.docker, &bx).await?;
+        let (uid, path) = (bx.uid, path.to_string());
+        tokio::task::spawn_blocking(move || {
+            bytesbox_sandbox::beneath::open_socket(std::os::fd::AsFd::as_fd(&*workspace), &path, uid)
+        })
+        .await
+        .map_err(|e| SandboxError::Internal(format!("open_socket task: {e}")))?
+    }
+
     async fn destroy(&self, id: &BoxId) -> Result<(), SandboxError> {
         destroy(&self.state, id).await
     }
@@ -212,7 +223,9 @@ impl Backend for DockerBackend {
         let mut infos = Vec::with_capacity(boxes.len());
         for bx in boxes {
             let memory_bytes = match bx.container.try_lock() {
-                Ok(slot) => slot.as_ref().and_then(|live| live.cgroup.stats().ok()).map(|s| s.memory_current_bytes),
+                // One counter, not all of them: the idle-bytes sweep lists
+                // every box every few seconds.
+                Ok(slot) => slot.as_ref().and_then(|live| live.cgroup.memory_current_bytes().ok()),
                 Err(_) => None,
             };
             infos.push(bx.activity.info(bx.id.clone(), bx.spec.labels.clone(), memory_bytes));
@@ -250,4 +263,33 @@ impl Backend for DockerBackend {
             tokio::task::spawn_blocking(move || cgroup_dirs::remove_empty(&cgroup_dirs::cgroup_mounts(), &relative))
                 .await;
     }
+}
+
+/// An `O_PATH` descriptor of the box's workspace volume where the engine
+/// mounted it on this host (so the server must run on the Docker host),
+/// opened once per box. Paths beneath it are resolved as the native
+/// backend resolves its workspace's (`bytesbox_sandbox::beneath`).
+async fn workspace_root(docker: &Docker, bx: &DockerBox) -> Result<Arc<std::os::fd::OwnedFd>, SandboxError> {
+    bx.workspace_root
+        .get_or_try_init(|| async {
+            let volume = docker
+                .inspect_volume(&bx.objects.name)
+                .await
+                .map_err(|e| api_error("inspecting the workspace volume", e))?;
+            let mountpoint = volume.mountpoint;
+            let opened = rustix::fs::open(
+                mountpoint.as_str(),
+                rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            )
+            .map_err(|e| {
+                SandboxError::Internal(format!(
+                    "the workspace volume's mountpoint {mountpoint} cannot be opened here ({e}): \
+                     sockets in a box (notebook kernels) need the server on the Docker host"
+                ))
+            })?;
+            Ok(Arc::new(opened))
+        })
+        .await
+        .cloned()
 }

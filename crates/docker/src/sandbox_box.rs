@@ -40,6 +40,9 @@ pub struct DockerBox {
     pub dirty: AtomicBool,
     /// Its runs, its use, and whether it is being destroyed.
     pub activity: BoxActivity,
+    /// Its workspace volume's mountpoint on the host, opened `O_PATH` when
+    /// a socket in the box is first asked for.
+    pub workspace_root: tokio::sync::OnceCell<std::sync::Arc<std::os::fd::OwnedFd>>,
 }
 
 impl DockerBox {
@@ -64,6 +67,7 @@ impl DockerBox {
             broken: AtomicBool::new(false),
             dirty: AtomicBool::new(false),
             activity: BoxActivity::new(),
+            workspace_root: tokio::sync::OnceCell::new(),
         }
     }
 

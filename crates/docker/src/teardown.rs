@@ -49,16 +49,39 @@ pub(crate) async fn remove_made(state: &BackendState, made: MadeBox) {
     state.uids.give_back(made.uid);
 }
 
+/// Removals tried before one is given up (to the reaper, and the leak
+/// check), with a pause that doubles from 200 ms between them.
+const REMOVE_ATTEMPTS: u32 = 4;
+
+/// Tries a removal again when the engine refuses it: under load it can
+/// fail one (a container it could not kill or unmount in time is left
+/// "dead", and its volume, still in use, with it) and do the next.
+async fn removed<F: std::future::Future<Output = bool>>(remove: impl Fn() -> F) -> bool {
+    for attempt in 0..REMOVE_ATTEMPTS {
+        if remove().await {
+            return true;
+        }
+        if attempt + 1 < REMOVE_ATTEMPTS {
+            tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+        }
+    }
+    false
+}
+
 /// Kills what runs in the container and removes the container, the
 /// network and the volume; the subnet returns to the pool.
 async fn remove_objects(state: &BackendState, name: &str, live: Option<LiveContainer>, subnet_index: u32) {
     if let Some(live) = live {
         let cgroup = live.cgroup.clone();
         let _ = tokio::task::spawn_blocking(move || cgroup.kill_all(Duration::from_secs(5))).await;
-        container::remove_container(&state.docker, &live.id).await;
+        if !removed(|| container::remove_container(&state.docker, &live.id)).await {
+            tracing::warn!(container = %live.id, "the engine did not remove a box's container");
+        }
     }
-    let network_gone = container::remove_network(&state.docker, name).await;
-    container::remove_volume(&state.docker, name).await;
+    let network_gone = removed(|| container::remove_network(&state.docker, name)).await;
+    if !removed(|| container::remove_volume(&state.docker, name)).await {
+        tracing::warn!(volume = %name, "the engine did not remove a box's volume");
+    }
     if network_gone {
         if let Ok(mut pool) = state.subnets.lock() {
             pool.give_back(subnet_index);

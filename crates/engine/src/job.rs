@@ -87,6 +87,13 @@ pub enum JobEvent {
         /// The bytes.
         data: Bytes,
     },
+    /// The backend's notice about the running stage (not program output).
+    Notice {
+        /// Which stage.
+        stage: StageKind,
+        /// What the person should know.
+        text: String,
+    },
     /// A stage ended.
     StageFinished {
         /// Which stage.
@@ -407,6 +414,11 @@ impl JobRunner {
             match event {
                 Some(RunEvent::Output { stream, data }) => {
                     if let Err(gone) = self.send(JobEvent::Output { stage: kind, stream, data }).await {
+                        break Err(gone);
+                    }
+                }
+                Some(RunEvent::Notice(text)) => {
+                    if let Err(gone) = self.send(JobEvent::Notice { stage: kind, text }).await {
                         break Err(gone);
                     }
                 }

@@ -22,6 +22,7 @@ use crate::channel;
 use crate::error::SetupError;
 use crate::events::EventLoop;
 use crate::exec::{exec_child, harden, join_cgroups, ChildStdio, PreparedExec};
+use crate::launchers::{Launchers, Prepared};
 use crate::mounts::{execute, RealSyscalls};
 use crate::protocol::{BoxSetup, InitEvent, InitRequest, RunRequest, EXEC_MARKER, LAUNCHER_GONE};
 
@@ -105,22 +106,20 @@ fn quiet_stdio() -> Result<(), SetupError> {
     Ok(())
 }
 
-/// A process forked ahead of time into the next run's cgroup.
-struct Launcher {
-    pid: Pid,
-    socket: OwnedFd,
-}
+/// A process forked ahead of time into the next run's cgroup, and the
+/// socket its run request goes through.
+type Launcher = Prepared<OwnedFd>;
 
 /// The request loop.
 fn serve(setup: &BoxSetup, control: &OwnedFd, seccomp: &CompiledPolicy) -> Result<(), SetupError> {
     let events = EventLoop::new()?;
     let mut runs: HashMap<Pid, u64> = HashMap::new();
-    let mut launcher: Option<Launcher> = None;
+    let mut launchers: Launchers<OwnedFd> = Launchers::new();
     let mut buffer = Vec::new();
     loop {
         let wakeup = events.wait(control)?;
         if wakeup.children {
-            reap(control, &mut runs, &mut launcher)?;
+            reap(control, &mut runs, &mut launchers)?;
         }
         if wakeup.control {
             let Some((request, fds)) = channel::recv::<InitRequest>(control.as_fd(), &mut buffer)? else {
@@ -129,9 +128,9 @@ fn serve(setup: &BoxSetup, control: &OwnedFd, seccomp: &CompiledPolicy) -> Resul
             match request {
                 InitRequest::Run(run) => {
                     let run_id = run.run_id;
-                    let ready = if run.use_launcher { launcher.take() } else { None };
-                    let result = match (run.use_launcher, ready) {
-                        (true, None) => Err(LAUNCHER_GONE.to_string()),
+                    let ready = run.launcher.and_then(|id| launchers.take(id));
+                    let result = match (run.launcher, ready) {
+                        (Some(_), None) => Err(LAUNCHER_GONE.to_string()),
                         (_, ready) => start_run(setup, &run, fds, seccomp, ready),
                     };
                     match result {
@@ -143,11 +142,12 @@ fn serve(setup: &BoxSetup, control: &OwnedFd, seccomp: &CompiledPolicy) -> Resul
                         Err(error) => channel::send(control.as_fd(), &InitEvent::RunFailed { run_id, error }, &[])?,
                     }
                 }
-                InitRequest::PrepareLauncher => {
-                    if let Some(old) = launcher.take() {
+                InitRequest::PrepareLauncher { launcher } => {
+                    let given_up = fork_launcher(setup, fds, control, &events, seccomp)
+                        .and_then(|(pid, link)| launchers.add(Prepared { id: launcher, pid, link }));
+                    if let Some(old) = given_up {
                         let _ = kill(old.pid, Signal::SIGKILL);
                     }
-                    launcher = fork_launcher(setup, fds, control, &events, seccomp);
                 }
                 InitRequest::Signal { run_id, signal } => {
                     if let Some((&pid, _)) = runs.iter().find(|(_, id)| **id == run_id) {
@@ -167,15 +167,14 @@ fn fork_launcher(
     control: &OwnedFd,
     events: &EventLoop,
     seccomp: &CompiledPolicy,
-) -> Option<Launcher> {
-    let (pid, socket) = events.fork_connected(control, |launcher_end| {
+) -> Option<(Pid, OwnedFd)> {
+    events.fork_connected(control, |launcher_end| {
         if join_cgroups(&cgroup_procs).is_err() || harden(seccomp).is_err() {
             return 1;
         }
         drop(cgroup_procs);
         launcher_main(setup, launcher_end)
-    })?;
-    Some(Launcher { pid, socket })
+    })
 }
 
 /// The launcher's life: wait for a run, then become it.
@@ -214,7 +213,7 @@ fn deliver(pid: Pid, signal: i32) {
 }
 
 /// Reaps every exited child; reports runs' main processes.
-fn reap(control: &OwnedFd, runs: &mut HashMap<Pid, u64>, launcher: &mut Option<Launcher>) -> Result<(), SetupError> {
+fn reap(control: &OwnedFd, runs: &mut HashMap<Pid, u64>, launchers: &mut Launchers<OwnedFd>) -> Result<(), SetupError> {
     loop {
         let status = match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::StillAlive) | Err(nix::Error::ECHILD) => return Ok(()),
@@ -227,9 +226,7 @@ fn reap(control: &OwnedFd, runs: &mut HashMap<Pid, u64>, launcher: &mut Option<L
             WaitStatus::Signaled(pid, signal, _) => (pid, None, Some(signal as i32)),
             _ => continue,
         };
-        if launcher.as_ref().is_some_and(|l| l.pid == pid) {
-            *launcher = None;
-        }
+        launchers.exited(pid);
         if let Some(run_id) = runs.remove(&pid) {
             channel::send(control.as_fd(), &InitEvent::RunExited { run_id, code, signal }, &[])?;
         }
@@ -257,7 +254,7 @@ fn start_run(
                 }
             };
             raw.push(ready_write.as_raw_fd());
-            if channel::send(launcher.socket.as_fd(), run, &raw).is_err() {
+            if channel::send(launcher.link.as_fd(), run, &raw).is_err() {
                 let _ = kill(launcher.pid, Signal::SIGKILL);
                 return Err(LAUNCHER_GONE.into());
             }

@@ -11,7 +11,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use bytesbox_seccomp::CompiledPolicy;
 use nix::sys::resource::{setrlimit, Resource};
-use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
+use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
 use nix::unistd::{Gid, Uid};
 
 use crate::protocol::{RunRlimits, EXEC_MARKER};
@@ -99,14 +99,42 @@ const CAP_SCAN_LIMIT: libc::c_ulong = 64;
 /// credentials are set. The seccomp policy does not block any call made
 /// after this point (see `policy/default.toml`).
 pub fn harden(seccomp: &CompiledPolicy) -> nix::Result<()> {
-    // The init blocks SIGCHLD for its signalfd, and Rust ignores SIGPIPE;
-    // both would be inherited through execve.
+    // The init blocks SIGCHLD for its signalfd; both the mask and ignored
+    // signals pass through execve. Rust ignores SIGPIPE, and the server may
+    // have been started with more ignored: a background job of a
+    // non-interactive shell ignores SIGINT and SIGQUIT, `nohup` SIGHUP.
+    // A program, and a terminal's Ctrl+C, must get the defaults.
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
-    // SAFETY: restoring the default disposition of SIGPIPE installs no handler.
-    unsafe { nix::sys::signal::signal(Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl) }?;
+    restore_default_dispositions()?;
     nix::unistd::setsid()?;
     drop_bounding_set()?;
     seccomp.install().map_err(|e| nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EPERM)))
+}
+
+/// Every signal's disposition back to the default, real-time ones too.
+/// The system call itself: the C library refuses the two real-time signals
+/// it keeps for its threads (32 and 33), which a server's environment may
+/// still have ignored, and this process is about to become another program.
+fn restore_default_dispositions() -> nix::Result<()> {
+    // The kernel's `struct sigaction`, all zero: SIG_DFL, no flags, no
+    // restorer, nothing blocked during a handler (zero in every field
+    // order the architectures use).
+    let default = [0u64; 4];
+    for signal in 1..=libc::SIGRTMAX() {
+        if signal == libc::SIGKILL || signal == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: rt_sigaction reads a zeroed sigaction (SIG_DFL) of the
+        // kernel's size and writes nothing back (a null old action); the
+        // last argument is the kernel's sigset size, 8 bytes.
+        let done = unsafe {
+            libc::syscall(libc::SYS_rt_sigaction, signal, default.as_ptr(), std::ptr::null_mut::<u64>(), 8usize)
+        };
+        if done != 0 {
+            return Err(nix::Error::last());
+        }
+    }
+    Ok(())
 }
 
 /// Joins the run's cgroups ("0" means the writing process).

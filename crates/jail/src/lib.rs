@@ -10,6 +10,7 @@ pub mod error;
 mod events;
 mod exec;
 pub mod jailer;
+mod launchers;
 pub mod mounts;
 mod net;
 pub mod protocol;

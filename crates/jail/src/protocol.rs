@@ -84,12 +84,16 @@ pub struct BoxSetup {
 #[derive(Debug, Serialize, Deserialize)]
 pub enum InitRequest {
     /// Start a program. Attached fds: the run cgroup's `cgroup.procs`
-    /// files, one per hierarchy; or none when `use_launcher` is set.
+    /// files, one per hierarchy; or none when `launcher` is set.
     Run(RunRequest),
     /// Fork a launcher into a future run's cgroup now (see
     /// `JailerRequest::PrepareSpare` for why). Attached fds: that cgroup's
-    /// `cgroup.procs` files. Replaces any earlier launcher.
-    PrepareLauncher,
+    /// `cgroup.procs` files. The init holds at most `MAX_LAUNCHERS`; a new
+    /// one beyond that replaces the oldest.
+    PrepareLauncher {
+        /// Server-chosen id; a run names the launcher it was given by it.
+        launcher: u64,
+    },
     /// Deliver a signal to a run's process group.
     Signal {
         /// Which run.
@@ -114,9 +118,15 @@ pub struct RunRequest {
     pub pty: Option<(u16, u16)>,
     /// Resource limits applied with setrlimit.
     pub rlimits: RunRlimits,
-    /// Start the program in the prepared launcher (already in its cgroup).
-    pub use_launcher: bool,
+    /// Start the program in this prepared launcher (already in the cgroup
+    /// the server chose for the run). Only that launcher will do: another
+    /// one sits in another run's cgroup, under other limits.
+    pub launcher: Option<u64>,
 }
+
+/// How many prepared launchers a box init holds: the one a run is taking
+/// and the one prepared for the run after it.
+pub const MAX_LAUNCHERS: usize = 2;
 
 /// Error text of a `RunFailed` when the launcher was gone; the server
 /// retries without it.

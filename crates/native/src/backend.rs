@@ -77,7 +77,8 @@ impl NativeBackend {
                 return Err(e);
             }
         };
-        let uids = UidPool::new(config.uid_base, config.uid_count);
+        let cap = if config.max_boxes == 0 { usize::MAX } else { config.max_boxes };
+        let uids = UidPool::with_cap(config.uid_base, config.uid_count, cap);
         let state = Arc::new(BackendState {
             config,
             layout,
@@ -149,6 +150,16 @@ impl Backend for NativeBackend {
         tokio::task::spawn_blocking(move || workspace::get_files(workspace.as_fd(), &paths, max_total_bytes))
             .await
             .map_err(|e| SandboxError::Internal(format!("get_files task: {e}")))?
+    }
+
+    async fn open_socket(&self, id: &BoxId, path: &str) -> Result<std::os::fd::OwnedFd, SandboxError> {
+        let sandbox = self.state.get(id)?;
+        let workspace = sandbox.workspace.clone();
+        let uid = sandbox.uid;
+        let path = path.to_string();
+        tokio::task::spawn_blocking(move || bytesbox_sandbox::beneath::open_socket(workspace.as_fd(), &path, uid))
+            .await
+            .map_err(|e| SandboxError::Internal(format!("open_socket task: {e}")))?
     }
 
     async fn run(&self, id: &BoxId, spec: RunSpec) -> Result<RunHandle, SandboxError> {

@@ -21,6 +21,10 @@ pub struct NativeConfig {
     pub uid_base: u32,
     /// How many uids boxes may use (and so how many boxes at once).
     pub uid_count: u32,
+    /// Boxes held at once at most (live, ready and being made); 0 means
+    /// only `uid_count` caps them. `bytesbox serve` lowers it to what its
+    /// open-file limit holds. Past it, `create` says `AtCapacity`.
+    pub max_boxes: usize,
     /// `/etc` entries exposed in boxes with the host root filesystem.
     pub etc_allow: Vec<String>,
     /// Maxima a run may ask for.
@@ -45,6 +49,7 @@ impl Default for NativeConfig {
             state_dir: PathBuf::from("/run/bytesbox"),
             uid_base: 1_600_000,
             uid_count: 65_536,
+            max_boxes: 0,
             etc_allow: DEFAULT_ETC_ALLOW.iter().map(|s| s.to_string()).collect(),
             max_run_limits: RunLimits::hard_maximum(),
             launcher_idle_release: Duration::from_secs(10),

@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 use bytesbox_cgroups::Cgroup;
 use bytesbox_jail::protocol::{InitRequest, RunRequest, RunRlimits, LAUNCHER_GONE};
 use bytesbox_sandbox::{RunHandle, RunLimits, RunSpec, SandboxError, StdioMode};
-use bytesbox_supervisor::{discard_cgroup, run_cgroup_limits, ExitStatus};
+use bytesbox_supervisor::{discard_cgroup, launcher_cgroup_limits, run_cgroup_limits, ExitStatus};
 use tokio::sync::oneshot;
 
 use crate::cgroup_procs::open_procs;
 use crate::run::{supervise, RunStart};
-use crate::sandbox_box::SandboxBox;
+use crate::sandbox_box::{Launcher, SandboxBox};
 
 /// How long the init may take to report a started program.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
@@ -28,11 +28,16 @@ pub(crate) async fn start_run(sandbox: Arc<SandboxBox>, spec: RunSpec) -> Result
     // A run with the launcher's limits leaves a cgroup the next launcher
     // can use (see `run_tree`).
     let keeps_launcher_limits = limits == run_cgroup_limits(&RunLimits::default(), &sandbox.spec);
+    let last_in_box = spec.last_in_box;
     let attempt = match sandbox.take_launcher_waiting(LAUNCHER_PATIENCE).await {
-        Some(cgroup) => {
-            let applied = if keeps_launcher_limits { Ok(()) } else { cgroup.apply(&limits) };
+        Some(Launcher { id, cgroup }) => {
+            let applied = if keeps_launcher_limits {
+                Ok(())
+            } else {
+                cgroup.apply(&launcher_cgroup_limits(&spec.limits, &sandbox.spec))
+            };
             match applied {
-                Ok(()) => launch(&sandbox, &spec, cgroup, true, Vec::new()).await,
+                Ok(()) => launch(&sandbox, &spec, cgroup, Some(id), Vec::new()).await,
                 Err(e) => Err((SandboxError::Internal(format!("run limits: {e}")), Some(cgroup))),
             }
         }
@@ -51,13 +56,16 @@ pub(crate) async fn start_run(sandbox: Arc<SandboxBox>, spec: RunSpec) -> Result
                 .map_err(|e| SandboxError::Internal(format!("run limits: {e}")))
                 .and_then(|()| open_procs(&cgroup));
             match procs {
-                Ok(procs) => launch(&sandbox, &spec, cgroup, false, procs).await,
+                Ok(procs) => launch(&sandbox, &spec, cgroup, None, procs).await,
                 Err(e) => Err((e, Some(cgroup))),
             }
         }
         Err(other) => Err(other),
     };
-    tokio::spawn(sandbox.clone().prepare_launcher());
+    // The launcher for the next run, unless none will come.
+    if !last_in_box {
+        tokio::spawn(sandbox.clone().prepare_launcher());
+    }
     let (run_id, cgroup, fds, exited_rx, started_at) = match launched {
         Ok(launched) => launched,
         Err((e, stale)) => {
@@ -71,7 +79,8 @@ pub(crate) async fn start_run(sandbox: Arc<SandboxBox>, spec: RunSpec) -> Result
         run_id,
         sandbox,
         cgroup,
-        reusable: keeps_launcher_limits,
+        reusable: keeps_launcher_limits && !last_in_box,
+        last_in_box,
         limits: spec.limits,
         pty: matches!(spec.stdio, StdioMode::Pty { .. }),
         fds,
@@ -88,7 +97,7 @@ async fn launch(
     sandbox: &Arc<SandboxBox>,
     spec: &RunSpec,
     cgroup: Cgroup,
-    use_launcher: bool,
+    launcher: Option<u64>,
     procs: Vec<OwnedFd>,
 ) -> Result<Launched, (SandboxError, Option<Cgroup>)> {
     let run_id = sandbox.next_run_id();
@@ -108,7 +117,7 @@ async fn launch(
             stack_bytes: limits.stack_bytes,
             cpu_seconds: limits.cpu_time_ms.div_ceil(1000).max(1),
         },
-        use_launcher,
+        launcher,
     });
     let (started_rx, exited_rx) = sandbox.register_run(run_id);
     let started_at = Instant::now();

@@ -77,7 +77,11 @@ async fn write_all(fd: &Fd, mut data: &[u8]) -> Result<(), SandboxError> {
             Ok(Ok(n)) => data = &data[n..],
             Ok(Err(e)) if e.raw_os_error() == Some(libc::EPIPE) || e.raw_os_error() == Some(libc::EIO) => return Ok(()),
             Ok(Err(e)) => return Err(SandboxError::Internal(format!("stdin: {e}"))),
-            Err(_would_block) => continue,
+            // Yields before trying again: while the runtime shuts down its
+            // descriptors read as ready for ever, and a loop that never
+            // yields would keep the shutdown from ever ending (a terminal's
+            // writer, seen stuck so with a full PTY).
+            Err(_would_block) => tokio::task::yield_now().await,
         }
     }
     Ok(())
@@ -135,6 +139,9 @@ pub struct RunStart {
     pub cgroup: Cgroup,
     /// Whether it may serve the box's next launcher once the run is over.
     pub reusable: bool,
+    /// No run follows in the box (`RunSpec::last_in_box`): no launcher is
+    /// prepared after it.
+    pub last_in_box: bool,
     /// Limits of the run.
     pub limits: RunLimits,
     /// Whether stdio is a PTY.
@@ -173,7 +180,12 @@ pub fn supervise(start: RunStart) -> Result<(mpsc::Receiver<RunEvent>, Arc<dyn R
     let control: Arc<dyn RunControl> = Arc::new(SupervisedControl::new(io, switch));
     bytesbox_sandbox::feed_initial_input(control.clone(), start.initial_stdin, start.close_stdin);
     supervision.spawn(Watched {
-        process: NativeProcess { run_id: start.run_id, sandbox: start.sandbox.clone(), exited: start.exited },
+        process: NativeProcess {
+            run_id: start.run_id,
+            sandbox: start.sandbox.clone(),
+            exited: start.exited,
+            last_in_box: start.last_in_box,
+        },
         tree: RunCgroup::new(start.cgroup, Arc::downgrade(&start.sandbox), start.reusable),
         limits: start.limits,
         started_at: start.started_at,
@@ -218,6 +230,7 @@ struct NativeProcess {
     run_id: u64,
     sandbox: Arc<SandboxBox>,
     exited: oneshot::Receiver<ExitStatus>,
+    last_in_box: bool,
 }
 
 #[async_trait]
@@ -243,6 +256,8 @@ impl RunProcess for NativeProcess {
     }
 
     async fn after(&self) {
-        self.sandbox.clone().prepare_launcher().await;
+        if !self.last_in_box {
+            self.sandbox.clone().prepare_launcher().await;
+        }
     }
 }

@@ -65,6 +65,10 @@ impl RunTree for RunCgroup {
         RunTree::cpu_usage_ns(&self.cgroup)
     }
 
+    fn waiting_for_input(&self) -> bool {
+        RunTree::waiting_for_input(&self.cgroup)
+    }
+
     fn stats(&self) -> CgroupStats {
         RunTree::stats(&self.cgroup)
     }

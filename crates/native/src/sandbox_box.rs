@@ -27,6 +27,15 @@ struct RunWaiters {
     exited: Option<oneshot::Sender<ExitStatus>>,
 }
 
+/// A launcher the init holds, known to it by `id`, and the run cgroup it
+/// waits in: a run that takes it names the id, so the init starts the
+/// program in this launcher and no other.
+#[derive(Debug)]
+pub struct Launcher {
+    pub id: u64,
+    pub cgroup: Cgroup,
+}
+
 /// A live box.
 #[derive(Debug)]
 pub struct SandboxBox {
@@ -48,9 +57,9 @@ pub struct SandboxBox {
     next_run: AtomicU64,
     /// Its runs, its use, and whether it is being destroyed.
     pub activity: BoxActivity,
-    /// The run cgroup in which the init holds a pre-forked launcher, so a
-    /// warm run pays for neither `mkdir` nor a cgroup migration.
-    launcher: Mutex<Option<Cgroup>>,
+    /// The launcher the init holds pre-forked in a run cgroup, so a warm
+    /// run pays for neither `mkdir` nor a cgroup migration.
+    launcher: Mutex<Option<Launcher>>,
     /// An emptied run cgroup kept for the next launcher (see `run_tree`).
     reusable_run_cgroup: Mutex<Option<Cgroup>>,
     /// A launcher is being prepared.
@@ -120,8 +129,8 @@ impl SandboxBox {
         self.activity.finish_run();
     }
 
-    /// Takes the cgroup of the prepared launcher, if there is one.
-    pub fn take_launcher(&self) -> Option<Cgroup> {
+    /// Takes the prepared launcher, if there is one.
+    pub fn take_launcher(&self) -> Option<Launcher> {
         self.launcher.lock().ok().and_then(|mut launcher| launcher.take())
     }
 
@@ -130,7 +139,7 @@ impl SandboxBox {
     /// take the slow path (a cgroup migration, which on cgroup v1 waits
     /// for an RCU grace period) while the launcher preparation pays that
     /// same wait in the background; the rest of that wait is never longer.
-    pub async fn take_launcher_waiting(&self, patience: Duration) -> Option<Cgroup> {
+    pub async fn take_launcher_waiting(&self, patience: Duration) -> Option<Launcher> {
         self.launcher_ready_within(patience).await;
         self.take_launcher()
     }
@@ -166,12 +175,21 @@ impl SandboxBox {
         !self.activity.is_destroyed() && crate::slot::fill_empty_slot(&self.reusable_run_cgroup, cgroup)
     }
 
-    /// A run cgroup for the next launcher: a kept one, else a new one
-    /// (blocking).
+    /// A run cgroup for the next launcher, with the launcher's limits: a
+    /// kept one (a run gives its cgroup back only if it kept those limits,
+    /// see `run_tree`), else a new one with the limits written (blocking).
     fn next_run_cgroup(&self) -> Result<Cgroup, SandboxError> {
-        match self.reusable_run_cgroup.lock().ok().and_then(|mut kept| kept.take()) {
-            Some(cgroup) => Ok(cgroup),
-            None => self.make_run_cgroup(),
+        if let Some(kept) = self.reusable_run_cgroup.lock().ok().and_then(|mut kept| kept.take()) {
+            return Ok(kept);
+        }
+        let cgroup = self.make_run_cgroup()?;
+        let limits = bytesbox_supervisor::run_cgroup_limits(&RunLimits::default(), &self.spec);
+        match cgroup.apply(&limits) {
+            Ok(()) => Ok(cgroup),
+            Err(e) => {
+                let _ = cgroup.remove();
+                Err(SandboxError::Internal(format!("launcher limits: {e}")))
+            }
         }
     }
 
@@ -196,12 +214,7 @@ impl SandboxBox {
             let this = self.clone();
             let prepared = tokio::task::spawn_blocking(move || -> Result<(Cgroup, Vec<OwnedFd>), SandboxError> {
                 let cgroup = this.next_run_cgroup()?;
-                let limits = bytesbox_supervisor::run_cgroup_limits(&RunLimits::default(), &this.spec);
-                let procs = cgroup
-                    .apply(&limits)
-                    .map_err(|e| SandboxError::Internal(format!("launcher limits: {e}")))
-                    .and_then(|()| crate::cgroup_procs::open_procs(&cgroup));
-                match procs {
+                match crate::cgroup_procs::open_procs(&cgroup) {
                     Ok(procs) => Ok((cgroup, procs)),
                     Err(e) => {
                         let _ = cgroup.remove();
@@ -212,9 +225,11 @@ impl SandboxBox {
             .await;
             if let Ok(Ok((cgroup, procs))) = prepared {
                 let raw: Vec<_> = procs.iter().map(|fd| fd.as_raw_fd()).collect();
+                let id = self.next_run_id();
                 let sent = !self.activity.is_destroyed()
-                    && self.control.send(&InitRequest::PrepareLauncher, &raw).await.is_ok();
-                let stored = sent && crate::slot::fill_empty_slot(&self.launcher, cgroup.clone());
+                    && self.control.send(&InitRequest::PrepareLauncher { launcher: id }, &raw).await.is_ok();
+                let stored =
+                    sent && crate::slot::fill_empty_slot(&self.launcher, Launcher { id, cgroup: cgroup.clone() });
                 if !stored {
                     bytesbox_supervisor::discard_cgroup(cgroup).await;
                 }
@@ -235,7 +250,7 @@ impl SandboxBox {
         if let Some(kept) = self.reusable_run_cgroup.lock().ok().and_then(|mut kept| kept.take()) {
             let _ = kept.remove();
         }
-        let Some(cgroup) = self.take_launcher() else { return false };
+        let Some(Launcher { cgroup, .. }) = self.take_launcher() else { return false };
         let _ = cgroup.kill_all(Duration::from_secs(5));
         let _ = cgroup.remove();
         true

@@ -14,18 +14,14 @@ use std::io::{Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use bytes::Bytes;
+use bytesbox_sandbox::beneath::{io_error, open_dir, RESOLVE};
 use bytesbox_sandbox::paths::{validate_relative, validate_unique, MAX_DEPTH};
 use bytesbox_sandbox::{FileEntry, PutMode, SandboxError, SkippedEntry, WorkspaceSnapshot};
-use rustix::fs::{openat2, AtFlags, FileType, Mode, OFlags, ResolveFlags};
+use rustix::fs::{openat2, AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
 /// Most directory entries a walk visits, against hostile trees.
 const MAX_WALK_ENTRIES: usize = 20_000;
-
-const RESOLVE: ResolveFlags = ResolveFlags::BENEATH
-    .union(ResolveFlags::NO_SYMLINKS)
-    .union(ResolveFlags::NO_MAGICLINKS)
-    .union(ResolveFlags::NO_XDEV);
 
 /// Owner given to everything the server writes.
 #[derive(Clone, Copy, Debug)]
@@ -34,35 +30,6 @@ pub struct Owner {
     pub uid: u32,
     /// gid.
     pub gid: u32,
-}
-
-fn io_error(path: &str, errno: Errno) -> SandboxError {
-    match errno {
-        Errno::NOSPC | Errno::DQUOT | Errno::FBIG => {
-            SandboxError::WorkspaceFull(format!("no space left writing `{path}`"))
-        }
-        Errno::LOOP | Errno::XDEV => SandboxError::InvalidPath {
-            path: path.to_string(),
-            reason: "the path goes through a symlink or mount point",
-        },
-        Errno::NOTDIR => {
-            SandboxError::InvalidPath { path: path.to_string(), reason: "a parent of the path is not a directory" }
-        }
-        Errno::ISDIR => SandboxError::InvalidPath { path: path.to_string(), reason: "the path is a directory" },
-        other => SandboxError::Workspace { path: path.to_string(), source: other.into() },
-    }
-}
-
-/// Opens directory `name` under `parent` for reading, never following
-/// links.
-fn open_dir<P: rustix::path::Arg>(parent: BorrowedFd<'_>, name: P) -> Result<OwnedFd, Errno> {
-    openat2(
-        parent,
-        name,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-        RESOLVE,
-    )
 }
 
 /// Walks to (and creates, owned by `owner`) the parent directories of a
@@ -181,7 +148,11 @@ fn clear_except(
         let shown = name.display();
         let path = if prefix.is_empty() { shown.clone() } else { format!("{prefix}/{shown}") };
         let is_text = name.text.is_some();
-        if is_text && keep.contains(path.as_str()) {
+        // A file about to be written is replaced by a rename over it (a
+        // symlink itself, never its target), so removing it first is
+        // wasted work on every run.
+        let replaced_by_write = kind != FileType::Directory && wanted.contains(path.as_str());
+        if is_text && (keep.contains(path.as_str()) || replaced_by_write) {
             continue;
         }
         let is_parent_of = |set: &BTreeSet<&str>| set.iter().any(|p| p.starts_with(&format!("{path}/")));
@@ -376,6 +347,7 @@ fn read_entry(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytesbox_sandbox::beneath::open_socket;
 
     fn owner() -> Owner {
         Owner { uid: nix::unistd::getuid().as_raw(), gid: nix::unistd::getgid().as_raw() }
@@ -430,10 +402,48 @@ mod tests {
             FileEntry::new("state.db", "db"),
         ];
         put_files(root.as_fd(), &first, &PutMode::Merge, owner()).unwrap();
-        let second = vec![FileEntry::new("main.cpp", "int main(){}"), FileEntry::new("src/b.h", "b")];
+        // A wanted file's path holding a directory, a symlink or an older
+        // version of the file: each ends as the sent file.
+        std::fs::create_dir_all(dir.path().join("out/deep")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", dir.path().join("link.txt")).unwrap();
+        let second = vec![
+            FileEntry::new("main.cpp", "int main(){}"),
+            FileEntry::new("src/b.h", "b"),
+            FileEntry::new("src/a.h", "a2"),
+            FileEntry::new("out", "now a file"),
+            FileEntry::new("link.txt", "now a file too"),
+        ];
         put_files(root.as_fd(), &second, &PutMode::Replace { keep: vec!["state.db".into()] }, owner()).unwrap();
-        let names: Vec<_> = get_files(root.as_fd(), &[], 1 << 20).unwrap().files.into_iter().map(|f| f.path).collect();
-        assert_eq!(names, ["main.cpp", "src/b.h", "state.db"]);
+        let files = get_files(root.as_fd(), &[], 1 << 20).unwrap().files;
+        let names: Vec<_> = files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(names, ["link.txt", "main.cpp", "out", "src/a.h", "src/b.h", "state.db"]);
+        let content = |path: &str| files.iter().find(|f| f.path == path).map(|f| f.content.to_vec()).unwrap();
+        assert_eq!(content("src/a.h"), b"a2");
+        assert_eq!(content("out"), b"now a file");
+        assert_eq!(content("link.txt"), b"now a file too");
+        assert!(std::fs::symlink_metadata(dir.path().join("link.txt")).unwrap().file_type().is_file());
+    }
+
+    #[test]
+    fn sockets_are_opened_only_when_they_are_the_boxs_own_sockets_reached_without_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let uid = nix::unistd::getuid().as_raw();
+        std::fs::create_dir_all(dir.path().join("k")).unwrap();
+        let _listener = std::os::unix::net::UnixListener::bind(dir.path().join("k/shell")).unwrap();
+        let _host = std::os::unix::net::UnixListener::bind(outside.path().join("host.sock")).unwrap();
+        std::os::unix::fs::symlink(outside.path().join("host.sock"), dir.path().join("k/planted")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("via")).unwrap();
+        std::fs::write(dir.path().join("k/file"), "not a socket").unwrap();
+        let root = root_fd(dir.path());
+        let socket = open_socket(root.as_fd(), "k/shell", uid).unwrap();
+        let through = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&socket));
+        std::os::unix::net::UnixStream::connect(through).expect("connects through the descriptor");
+        for refused in ["k/planted", "via/host.sock", "k/file", "k", "../k/shell", "k/missing"] {
+            assert!(open_socket(root.as_fd(), refused, uid).is_err(), "{refused}");
+        }
+        let err = open_socket(root.as_fd(), "k/shell", uid.wrapping_add(1)).unwrap_err();
+        assert!(err.to_string().contains("not a socket of the box's"), "another uid's socket: {err}");
     }
 
     #[test]

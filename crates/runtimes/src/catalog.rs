@@ -37,6 +37,10 @@ pub struct Runtime {
     pub aliases: Vec<String>,
     /// Source extensions, without dot.
     pub extensions: Vec<String>,
+    /// Picked only when a run names it: its extensions neither pick it nor
+    /// clash with the runtime that owns them (SQL dialects share `.sql`).
+    #[serde(default)]
+    pub named_only: bool,
     /// Header extensions: never compiled; their directories are `{header_dirs}`.
     #[serde(default)]
     pub headers: Vec<String>,
@@ -51,9 +55,31 @@ pub struct Runtime {
     /// Label shown before the version number.
     #[serde(default)]
     pub version_name: Option<String>,
-    /// Workspace-relative file that keeps state across runs.
+    /// Workspace-relative file (or directory) that keeps state across runs.
     #[serde(default)]
     pub state_file: Option<String>,
+    /// Memory a run needs at least, MiB: a run allowed less is refused
+    /// before it starts (a database server would die or fail to start).
+    #[serde(default)]
+    pub min_memory_mb: Option<u64>,
+    /// The run command also serves a session: with `{mode}` = `serve` it
+    /// starts the session's server in the box and stays in the foreground;
+    /// runs (`{mode}` = `run`) use that server when it answers, else start
+    /// one of their own.
+    #[serde(default)]
+    pub session_server: bool,
+    /// Runs can give structured SQL results: with `{mode}` = `results`
+    /// the run command runs the project with the structured results'
+    /// client (`resolve::SQL_RESULTS_CLIENT`) instead of the dialect's own.
+    #[serde(default)]
+    pub sql_results: bool,
+    /// The language's Jupyter kernel, when it has one (notebooks).
+    #[serde(default)]
+    pub kernel: Option<KernelTemplate>,
+    /// The language's server of the Language Server Protocol, when it has
+    /// one (completion, diagnostics, … in the IDE).
+    #[serde(default)]
+    pub language_server: Option<LanguageServerTemplate>,
     /// How the entry file is chosen.
     #[serde(rename = "entry")]
     pub entry_rule: EntryRule,
@@ -112,6 +138,128 @@ pub struct CommandTemplate {
     pub(crate) parsed_argv: Vec<Item>,
     #[serde(skip)]
     pub(crate) parsed_env: Vec<(String, Item)>,
+}
+
+/// How a language's Jupyter kernel starts in a box (`docs/notebooks.md`).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct KernelTemplate {
+    /// The kernel's argv; exactly one item is [`KernelTemplate::CONNECTION_FILE`],
+    /// which becomes the in-box path of its connection file.
+    pub argv: Vec<String>,
+    /// Extra environment variables.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// The language as Jupyter names it (`language_info.name`, kernelspec
+    /// `language`).
+    pub language: String,
+    /// Memory the kernel needs at least, MiB: a kernel allowed less is
+    /// refused before it starts.
+    pub min_memory_mb: u64,
+}
+
+impl KernelTemplate {
+    /// The argv item replaced by the connection file's path.
+    pub const CONNECTION_FILE: &'static str = "{connection_file}";
+
+    /// The argv with `connection_file` in place of the placeholder.
+    pub fn argv_with(&self, connection_file: &str) -> Vec<String> {
+        self.argv
+            .iter()
+            .map(|item| if item == Self::CONNECTION_FILE { connection_file.to_string() } else { item.clone() })
+            .collect()
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.argv.first().is_none_or(|p| p.is_empty() || p == Self::CONNECTION_FILE) {
+            return Err("kernel.argv must name a program".into());
+        }
+        if self.argv.iter().filter(|item| *item == Self::CONNECTION_FILE).count() != 1 {
+            return Err(format!("kernel.argv must hold {} as one whole item, once", Self::CONNECTION_FILE));
+        }
+        if self.language.is_empty() || self.min_memory_mb == 0 {
+            return Err("kernel.language must be set and kernel.min_memory_mb positive".into());
+        }
+        Ok(())
+    }
+}
+
+/// How a language's LSP server starts in a box (`docs/language-servers.md`):
+/// a long-lived run speaking `Content-Length`-framed JSON-RPC on its stdin
+/// and stdout.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct LanguageServerTemplate {
+    /// The server's argv (no placeholders).
+    pub argv: Vec<String>,
+    /// Extra environment variables.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// The LSP `languageId` of the language's documents (`python`, `cpp`).
+    pub language_id: String,
+    /// Memory the server needs, MiB: it gets at least this, even above
+    /// the caller's run limit (the box's memory still holds).
+    pub min_memory_mb: u64,
+    /// What the client sends as `initializationOptions` in `initialize`,
+    /// as JSON text (`{}` when absent): clangd's `fallbackFlags`.
+    #[serde(default)]
+    pub initialization_options: Option<String>,
+    /// Settings the client sends in `workspace/didChangeConfiguration`
+    /// once the server is initialised, as JSON text: pylsp's plugins.
+    #[serde(default)]
+    pub settings: Option<String>,
+}
+
+impl LanguageServerTemplate {
+    /// A server started by `argv` for documents of `language_id`, with no
+    /// options (the catalog's entries come from its file; this is for
+    /// tests and embedders).
+    pub fn new(argv: Vec<String>, language_id: &str, min_memory_mb: u64) -> LanguageServerTemplate {
+        LanguageServerTemplate {
+            argv,
+            env: BTreeMap::new(),
+            language_id: language_id.to_string(),
+            min_memory_mb,
+            initialization_options: None,
+            settings: None,
+        }
+    }
+
+    /// The client's `initializationOptions`, as JSON (`{}` when none).
+    pub fn initialization_options(&self) -> serde_json::Value {
+        json_object(self.initialization_options.as_deref())
+    }
+
+    /// The settings the client sends once the server is initialised, as
+    /// JSON (`{}` when none).
+    pub fn settings(&self) -> serde_json::Value {
+        json_object(self.settings.as_deref())
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.argv.first().is_none_or(|program| program.is_empty()) {
+            return Err("language_server.argv must name a program".into());
+        }
+        if self.language_id.is_empty() || self.min_memory_mb == 0 {
+            return Err("language_server.language_id must be set and language_server.min_memory_mb positive".into());
+        }
+        for (name, text) in [("initialization_options", &self.initialization_options), ("settings", &self.settings)] {
+            let Some(text) = text else { continue };
+            let parsed: serde_json::Value =
+                serde_json::from_str(text).map_err(|e| format!("language_server.{name} is not JSON: {e}"))?;
+            if !parsed.is_object() {
+                return Err(format!("language_server.{name} must be a JSON object"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// JSON text checked when the catalog loaded, or `{}`.
+fn json_object(text: Option<&str>) -> serde_json::Value {
+    text.and_then(|text| serde_json::from_str(text).ok()).unwrap_or_else(|| serde_json::json!({}))
 }
 
 /// A hello-world program.
@@ -174,7 +322,8 @@ impl Catalog {
                     return Err(invalid(format!("name {name:?} is used by both {:?} and {id:?}", other.id)));
                 }
             }
-            for ext in &runtime.extensions {
+            let claimed = if runtime.named_only { &[][..] } else { &runtime.extensions[..] };
+            for ext in claimed {
                 if let Some(other) = by_extension.insert(ext.clone(), index) {
                     let other: &Runtime = &runtimes[other];
                     return Err(invalid(format!("extension .{ext} is claimed by both {:?} and {id:?}", other.id)));
@@ -279,13 +428,25 @@ impl Runtime {
         if let Some(compile) = &mut self.compile {
             compile.prepare().map_err(|e| format!("compile: {e}"))?;
         }
+        if self.min_memory_mb == Some(0) {
+            return Err("min_memory_mb must be positive".into());
+        }
+        if let Some(kernel) = &self.kernel {
+            kernel.validate()?;
+        }
+        if let Some(server) = &self.language_server {
+            server.validate()?;
+        }
         if self.run.clean_out || self.run.min_memory_mb.is_some() {
-            return Err("run: clean_out and min_memory_mb apply to compile only".into());
+            return Err("run: clean_out and min_memory_mb apply to compile only (a runtime's own min_memory_mb covers its runs)".into());
         }
         self.run.prepare().map_err(|e| format!("run: {e}"))?;
         let vars: Vec<Var> = self.templates().flat_map(|t| t.vars()).collect();
         if vars.contains(&Var::Class) && self.entry_rule.main_class.is_none() {
             return Err("{class} needs entry.main_class".into());
+        }
+        if (self.session_server || self.sql_results) != vars.contains(&Var::Mode) {
+            return Err("session_server or sql_results and a {mode} placeholder in run go together".into());
         }
         if vars.contains(&Var::StateFile) && self.state_file.is_none() {
             return Err("{state_file} needs state_file".into());

@@ -69,7 +69,10 @@ fn detect(runtime: &Runtime, search_path: &str, timeout: Duration) -> RuntimeSta
         if find_program(program, search_path).is_none() {
             return unavailable(
                 runtime,
-                format!("`{program}` is not installed (not found in {search_path}); {} needs it", runtime.name),
+                // Not the search path: this reason reaches every client
+                // (`/api/v1/runtimes`, a run's error), and the server's
+                // directories are none of their business.
+                format!("`{program}` is not installed on this server; {} needs it", runtime.name),
             );
         }
     }
@@ -250,6 +253,18 @@ mod tests {
         assert_eq!(find_program("tool", "/nonexistent"), None);
         assert_eq!(find_program(tool.to_str().unwrap(), "/nonexistent"), Some(tool));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_missing_tool_is_named_without_the_search_path() {
+        let mut runtime = Catalog::builtin().runtimes()[0].clone();
+        runtime.requires = vec!["bytesbox-no-such-tool".into()];
+        let search_path = "/nonexistent/bytesbox-secret-dir:/usr/bin";
+        let status = detect(&runtime, search_path, VERSION_TIMEOUT);
+        assert!(!status.available);
+        let reason = status.reason.expect("a reason");
+        assert!(reason.contains("`bytesbox-no-such-tool` is not installed on this server"), "{reason}");
+        assert!(!reason.contains("bytesbox-secret-dir") && !reason.contains("/usr/bin"), "{reason}");
     }
 
     #[test]

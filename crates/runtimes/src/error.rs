@@ -83,6 +83,15 @@ pub enum CatalogError {
         /// The preferred names.
         preferred: String,
     },
+    /// {language} needs at least {needed_mb} MiB of memory per run, and this run may use {limit_mb} MiB; ask for more memory (limits.memory_bytes) within your plan, or a plan that allows it
+    NotEnoughMemory {
+        /// Runtime id.
+        language: String,
+        /// The runtime's minimum, MiB.
+        needed_mb: u64,
+        /// The run's memory limit, MiB.
+        limit_mb: u64,
+    },
     /// `{entry}` cannot be run: {reason}
     NoMainClass {
         /// The entry.
@@ -106,6 +115,7 @@ impl CatalogError {
             | CatalogError::NoEntry { .. }
             | CatalogError::AmbiguousEntry { .. }
             | CatalogError::NoMainClass { .. } => "no_entry_file",
+            CatalogError::NotEnoughMemory { .. } => "limit_exceeded",
         }
     }
 }

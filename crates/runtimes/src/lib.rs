@@ -29,10 +29,15 @@ mod lexer;
 mod resolve;
 mod template;
 
-pub use catalog::{Catalog, CommandTemplate, EntryRule, Example, MainClass, Runtime, BUILTIN_CATALOG};
+pub use catalog::{
+    Catalog, CommandTemplate, EntryRule, Example, KernelTemplate, LanguageServerTemplate, MainClass, Runtime,
+    BUILTIN_CATALOG,
+};
 pub use detect::{RuntimeStatus, VERSION_TIMEOUT};
 pub use error::{CatalogError, CatalogLoadError};
-pub use resolve::{Plan, ProjectFile, RunContext, Stage, CLEAN_OUT_SCRIPT};
+pub use resolve::{
+    Plan, ProjectFile, RunContext, Stage, CLEAN_OUT_SCRIPT, SQL_RESULTS_CLIENT, SQL_RESULTS_CLIENT_PATH,
+};
 
 #[cfg(test)]
 mod tests;

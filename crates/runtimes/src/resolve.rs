@@ -12,6 +12,23 @@ use crate::CatalogError;
 
 const MIB: u64 = 1024 * 1024;
 
+/// `{mode}` of a stage that runs the project.
+const RUN_MODE: &str = "run";
+/// `{mode}` of the command that starts a session's server.
+const SERVE_MODE: &str = "serve";
+/// `{mode}` of the command that makes the host's template of the state.
+const TEMPLATE_MODE: &str = "template";
+/// `{mode}` of a run with structured results (`Plan::results`).
+const RESULTS_MODE: &str = "results";
+
+/// Where the structured results' client of the SQL runtimes goes in the
+/// workspace: the `results` mode of their command runs it from there.
+pub const SQL_RESULTS_CLIENT_PATH: &str = ".bytesbox/sql_results.py";
+/// The structured results' client (`docs/sql.md`, "Structured results"):
+/// runs a `.sql` file statement by statement and prints one JSON object
+/// per result.
+pub const SQL_RESULTS_CLIENT: &str = include_str!("../sql_results.py");
+
 /// At most this many candidates are named in an error message.
 const MAX_LISTED: usize = 10;
 
@@ -110,6 +127,19 @@ pub struct Plan {
     pub compile: Option<Stage>,
     /// The program.
     pub run: Stage,
+    /// For a runtime with a session server (`session_server`): the
+    /// command that starts it and stays in the foreground, printing
+    /// `ready` once it answers. Built with the run's limits; whoever
+    /// starts it gives it its own.
+    pub server: Option<Stage>,
+    /// With `server`: the command that makes the host's template of the
+    /// state, `{state_file}/template.tar.gz`, which the server command
+    /// starts from when it finds it there (`catalog.toml`).
+    pub template: Option<Stage>,
+    /// For a runtime with `sql_results`: the run stage with structured
+    /// results, which needs [`SQL_RESULTS_CLIENT`] at
+    /// [`SQL_RESULTS_CLIENT_PATH`].
+    pub results: Option<Stage>,
     /// Workspace-relative paths that hold state across runs: pass them as
     /// `PutMode::Replace { keep }` when replacing the workspace's files.
     pub keep: Vec<String>,
@@ -145,6 +175,13 @@ impl Catalog {
             }
         }
         let runtime = self.pick_runtime(language, files, entry)?;
+        if let Some(needed_mb) = runtime.min_memory_mb.filter(|mb| context.limits.memory_bytes < mb * MIB) {
+            return Err(CatalogError::NotEnoughMemory {
+                language: runtime.id.clone(),
+                needed_mb,
+                limit_mb: context.limits.memory_bytes / MIB,
+            });
+        }
         let mut sources: Vec<&ProjectFile<'_>> =
             files.iter().filter(|f| has_extension(f.path, &runtime.extensions)).collect();
         sources.sort_by_key(|f| f.path);
@@ -172,20 +209,32 @@ impl Catalog {
         let compile = runtime.compile.as_ref().map(|template| {
             let floor = template.min_memory_mb.map_or(0, |mb| mb * MIB);
             let memory_bytes = context.limits.memory_bytes.max(floor);
-            self.stage(template, &values, RunLimits { memory_bytes, ..context.limits.clone() })
+            self.stage(template, &values, RunLimits { memory_bytes, ..context.limits.clone() }, RUN_MODE)
         });
-        let run = self.stage(&runtime.run, &values, context.limits.clone());
+        let run = self.stage(&runtime.run, &values, context.limits.clone(), RUN_MODE);
+        let mode_stage = |mode| self.stage(&runtime.run, &values, context.limits.clone(), mode);
+        let server = runtime.session_server.then(|| mode_stage(SERVE_MODE));
+        let template = runtime.session_server.then(|| mode_stage(TEMPLATE_MODE));
+        let results = runtime.sql_results.then(|| mode_stage(RESULTS_MODE));
         Ok(Plan {
             runtime_id: runtime.id.clone(),
             entry: chosen.map(|f| f.path.to_string()),
             compile,
             run,
+            server,
+            template,
+            results,
             keep: runtime.state_file.iter().cloned().collect(),
         })
     }
 
-    fn stage(&self, template: &CommandTemplate, values: &Values, limits: RunLimits) -> Stage {
-        let values = Values { memory_mb: limits.memory_bytes.div_ceil(MIB), ..values.clone() };
+    fn stage(&self, template: &CommandTemplate, values: &Values, limits: RunLimits, mode: &'static str) -> Stage {
+        let values = Values {
+            memory_mb: limits.memory_bytes.div_ceil(MIB),
+            wall_time_ms: limits.wall_time_ms,
+            mode,
+            ..values.clone()
+        };
         let mut argv = Vec::new();
         if template.clean_out {
             argv.extend(["sh", "-c", CLEAN_OUT_SCRIPT, "bytesbox-build", &self.out_dir].map(String::from));
@@ -213,8 +262,11 @@ impl Catalog {
                 .and_then(|ext| self.by_extension(ext))
                 .ok_or_else(|| CatalogError::UnknownExtension { entry: entry.into(), known: self.extensions() });
         }
-        let present: Vec<&Runtime> =
-            self.runtimes.iter().filter(|rt| files.iter().any(|f| has_extension(f.path, &rt.extensions))).collect();
+        let present: Vec<&Runtime> = self
+            .runtimes
+            .iter()
+            .filter(|rt| !rt.named_only && files.iter().any(|f| has_extension(f.path, &rt.extensions)))
+            .collect();
         match present.as_slice() {
             [] => return Err(CatalogError::NoSources { known: self.extensions() }),
             [only] => return Ok(only),
@@ -236,8 +288,12 @@ impl Catalog {
 
     /// Every source extension, for messages.
     fn extensions(&self) -> String {
-        let all: Vec<String> =
-            self.runtimes.iter().flat_map(|rt| rt.extensions.iter().map(|e| format!(".{e}"))).collect();
+        let mut all: Vec<String> = Vec::new();
+        for ext in self.runtimes.iter().flat_map(|rt| rt.extensions.iter().map(|e| format!(".{e}"))) {
+            if !all.contains(&ext) {
+                all.push(ext);
+            }
+        }
         all.join(" ")
     }
 }

@@ -12,6 +12,8 @@ pub(crate) enum Var {
     Out,
     StateFile,
     MemoryMb,
+    WallTimeMs,
+    Mode,
     Cpus,
     Sources,
     HeaderDirs,
@@ -19,7 +21,7 @@ pub(crate) enum Var {
 }
 
 impl Var {
-    const ALL: [Var; 12] = [
+    pub(crate) const ALL: [Var; 14] = [
         Var::Entry,
         Var::EntryStem,
         Var::EntryNoext,
@@ -28,6 +30,8 @@ impl Var {
         Var::Out,
         Var::StateFile,
         Var::MemoryMb,
+        Var::WallTimeMs,
+        Var::Mode,
         Var::Cpus,
         Var::Sources,
         Var::HeaderDirs,
@@ -44,6 +48,8 @@ impl Var {
             Var::Out => "out",
             Var::StateFile => "state_file",
             Var::MemoryMb => "memory_mb",
+            Var::WallTimeMs => "wall_time_ms",
+            Var::Mode => "mode",
             Var::Cpus => "cpus",
             Var::Sources => "sources",
             Var::HeaderDirs => "header_dirs",
@@ -188,6 +194,8 @@ pub(crate) struct Values {
     pub(crate) out: String,
     pub(crate) state_file: String,
     pub(crate) memory_mb: u64,
+    pub(crate) wall_time_ms: u64,
+    pub(crate) mode: &'static str,
     pub(crate) cpus: u32,
     pub(crate) sources: Vec<String>,
     pub(crate) header_dirs: Vec<String>,
@@ -205,6 +213,8 @@ impl Values {
             Var::Out => self.out.clone(),
             Var::StateFile => self.state_file.clone(),
             Var::MemoryMb => self.memory_mb.to_string(),
+            Var::WallTimeMs => self.wall_time_ms.to_string(),
+            Var::Mode => self.mode.to_string(),
             Var::Cpus => self.cpus.to_string(),
             Var::Sources | Var::HeaderDirs | Var::Args => String::new(),
         }

@@ -39,7 +39,22 @@ fn compile_argv(plan: &Plan) -> Vec<String> {
 #[test]
 fn the_builtin_catalog_parses_and_has_every_required_language() {
     let catalog = catalog();
-    for id in ["python", "javascript", "java", "c", "cpp", "bash", "sqlite", "ruby", "go", "rust", "typescript"] {
+    let ids = [
+        "python",
+        "javascript",
+        "java",
+        "c",
+        "cpp",
+        "bash",
+        "sqlite",
+        "mysql",
+        "postgresql",
+        "ruby",
+        "go",
+        "rust",
+        "typescript",
+    ];
+    for id in ids {
         let runtime = catalog.get(id).unwrap_or_else(|| panic!("{id} is missing"));
         assert_eq!(runtime.id, id);
         let image = runtime.image.as_deref();
@@ -52,14 +67,22 @@ fn the_builtin_catalog_parses_and_has_every_required_language() {
             _ => assert_eq!(image, None, "{id}"),
         }
     }
-    assert_eq!(catalog.runtimes().len(), 11);
+    assert_eq!(catalog.runtimes().len(), ids.len());
     assert_eq!(catalog.out_dir(), "/tmp/build");
-    for (alias, id) in
-        [("Python3", "python"), ("C++", "cpp"), ("JS", "javascript"), ("node", "javascript"), ("sql", "sqlite")]
-    {
+    for (alias, id) in [
+        ("Python3", "python"),
+        ("C++", "cpp"),
+        ("JS", "javascript"),
+        ("node", "javascript"),
+        ("sql", "sqlite"),
+        ("MariaDB", "mysql"),
+        ("postgres", "postgresql"),
+        ("psql", "postgresql"),
+    ] {
         assert_eq!(catalog.get(alias).map(|r| r.id.as_str()), Some(id), "{alias}");
     }
     assert_eq!(catalog.by_extension("cc").map(|r| r.id.as_str()), Some("cpp"));
+    assert_eq!(catalog.by_extension("sql").map(|r| r.id.as_str()), Some("sqlite"), "the SQL servers are named only");
     assert_eq!(catalog.by_extension("h"), None, "headers do not pick a language");
     assert!(catalog.get("cobol").is_none());
 }
@@ -71,12 +94,17 @@ fn every_example_resolves_by_its_extension_alone() {
         let example = &runtime.example;
         assert!(example.source.contains("Hello, World!"), "{}", runtime.id);
         let files = [ProjectFile::new(&example.path, example.source.as_bytes())];
-        let plan = catalog.resolve(None, &files, None).unwrap_or_else(|e| panic!("{}: {e}", runtime.id));
+        // A runtime picked by name only is named, as its callers must.
+        let named = runtime.named_only.then_some(runtime.id.as_str());
+        let plan = catalog.resolve(named, &files, None).unwrap_or_else(|e| panic!("{}: {e}", runtime.id));
         assert_eq!(plan.runtime_id, runtime.id);
         assert_eq!(plan.entry.as_deref(), Some(example.path.as_str()));
         for stage in plan.compile.iter().chain([&plan.run]) {
             stage.run_spec().validate(&RunLimits::hard_maximum()).unwrap();
-            assert!(stage.argv.iter().all(|a| !a.contains('{')), "unexpanded placeholder in {:?}", stage.argv);
+            for var in crate::template::Var::ALL {
+                let placeholder = format!("{{{}}}", var.name());
+                assert!(stage.argv.iter().all(|a| !a.contains(&placeholder)), "{placeholder} left in {:?}", stage.argv);
+            }
         }
     }
 }
@@ -94,6 +122,17 @@ fn an_operator_catalog_loads_from_a_file() {
     assert!(plan.run.argv[0].starts_with("/tmp/other-build/"), "{:?}", plan.run.argv);
     let missing = Catalog::load(std::path::Path::new("/nonexistent/catalog.toml")).unwrap_err();
     assert!(missing.to_string().contains("/nonexistent/catalog.toml"), "{missing}");
+}
+
+#[test]
+fn python_has_a_kernel_that_gets_its_connection_file() {
+    let catalog = Catalog::builtin();
+    let python = catalog.runtimes().iter().find(|r| r.id == "python").expect("python");
+    let kernel = python.kernel.as_ref().expect("python has a kernel");
+    let argv = kernel.argv_with("/workspace/.bytesbox/kernels/k1/connection.json");
+    assert_eq!(argv.iter().filter(|a| *a == "/workspace/.bytesbox/kernels/k1/connection.json").count(), 1);
+    assert!(!argv.iter().any(|a| a.contains('{')), "{argv:?}");
+    assert_eq!(kernel.language, "python");
 }
 
 #[test]
@@ -117,6 +156,18 @@ fn invalid_catalogs_are_rejected_with_the_reason() {
         ("main_class = \"java\"", "", "{class} needs entry.main_class"),
         ("state_file = \".bytesbox/session.sqlite3\"", "state_file = \"../escape\"", "state_file"),
         ("path = \"main.py\"", "path = \"main.txt\"", "example.path"),
+        ("min_memory_mb = 96", "min_memory_mb = 0", "min_memory_mb must be positive"),
+        // Without `named_only` a dialect's `.sql` clashes with SQLite's.
+        ("named_only = true", "named_only = false", "extension .sql is claimed by both \"sqlite\" and \"mysql\""),
+        (
+            "session_server = true\nsql_results = true\n",
+            "",
+            "session_server or sql_results and a {mode} placeholder in run go together",
+        ),
+        ("sql_results = true\n", "", "session_server or sql_results and a {mode} placeholder in run go together"),
+        ("\"-f\", \"{connection_file}\"", "\"-f\"", "must hold {connection_file} as one whole item"),
+        ("\"-f\", \"{connection_file}\"", "\"-f={connection_file}\"", "must hold {connection_file}"),
+        ("min_memory_mb = 80", "min_memory_mb = 0", "kernel.min_memory_mb positive"),
     ];
     for (from, to, expected) in cases {
         assert!(BUILTIN_CATALOG.contains(from), "{from}");
@@ -189,7 +240,7 @@ fn unknown_languages_list_the_known_ids() {
     let err = error(Some("cobol"), &named(&["main.cob"]), None);
     assert_eq!(
         err.to_string(),
-        "unknown language `cobol`; known languages: python, javascript, java, c, cpp, bash, sqlite, ruby, go, rust, typescript"
+        "unknown language `cobol`; known languages: python, javascript, java, c, cpp, bash, sqlite, mysql, postgresql, ruby, go, rust, typescript"
     );
     assert_eq!(err.code(), "unknown_language");
     let err = error(None, &named(&["main.cob"]), Some("main.cob"));
@@ -438,14 +489,20 @@ fn sqlite_runs_against_a_database_kept_across_runs() {
     assert_eq!(p.runtime_id, "sqlite");
     assert_eq!(p.keep, [".bytesbox/session.sqlite3"]);
     assert!(p.compile.is_none());
-    let script = r#"mkdir -p -- "$(dirname -- "$1")" && exec sqlite3 -bail -batch "$1" < "$2""#;
-    assert_eq!(p.run.argv, ["sh", "-c", script, "sqlite", ".bytesbox/session.sqlite3", "main.sql"]);
+    let script = &p.run.argv[2];
+    assert!(script.ends_with("exec sqlite3 -bail -batch \"$1\" < \"$2\"\n"), "{script}");
+    let wall_ms = RunLimits::default().wall_time_ms.to_string();
+    assert_eq!(p.run.argv[3..], ["sqlite", ".bytesbox/session.sqlite3", "main.sql", "run", &wall_ms]);
+    // Structured results: the same script, in the results mode.
+    let results = p.results.as_ref().expect("SQLite gives structured results");
+    assert_eq!((&results.argv[2], &results.argv[6]), (script, &"results".to_string()));
     // The file name is a positional parameter, never part of the script.
-    let p = plan(None, &named(&["x\"; rm -rf / #.sql"]), None);
-    assert_eq!(p.run.argv[2], script);
-    assert_eq!(p.run.argv[5], "x\"; rm -rf / #.sql");
-    // Other languages keep nothing.
+    let named_badly = plan(None, &named(&["x\"; rm -rf / #.sql"]), None);
+    assert_eq!(&named_badly.run.argv[2], script);
+    assert_eq!(named_badly.run.argv[5], "x\"; rm -rf / #.sql");
+    // Other languages keep nothing, and have no server.
     assert!(plan(None, &named(&["main.py"]), None).keep.is_empty());
+    assert!(plan(None, &named(&["main.sql"]), None).server.is_none());
 }
 
 #[test]
@@ -467,4 +524,76 @@ fn typescript_and_go_templates_expand() {
     let p = plan(None, &named(&["cmd/tool/main.go", "cmd/tool/flags.go"]), None);
     assert_eq!(compile_argv(&p), ["go", "build", "-o", "/tmp/build/main", "./cmd/tool"]);
     assert!(p.compile.as_ref().unwrap().env.contains(&("GOMAXPROCS".to_string(), "1".to_string())));
+}
+
+#[test]
+fn sql_servers_are_picked_by_name_and_keep_a_data_directory() {
+    // `.sql` alone picks SQLite, also in projects where a server would fit.
+    assert_eq!(plan(None, &named(&["main.sql"]), None).runtime_id, "sqlite");
+    assert_eq!(plan(None, &named(&["a.sql", "b.sql"]), Some("b.sql")).runtime_id, "sqlite");
+    for (name, id) in [("mysql", "mysql"), ("mariadb", "mysql"), ("postgresql", "postgresql"), ("psql", "postgresql")] {
+        let p = plan(Some(name), &named(&["schema.sql", "main.sql"]), None);
+        assert_eq!(p.runtime_id, id);
+        assert_eq!(p.entry.as_deref(), Some("main.sql"));
+        let state = format!(".bytesbox/{id}");
+        assert_eq!(p.keep, std::slice::from_ref(&state));
+        // The script is fixed; the state directory and the file are its parameters.
+        assert_eq!(p.run.argv[..2], ["sh", "-c"]);
+        let wall_ms = RunLimits::default().wall_time_ms.to_string();
+        assert_eq!(p.run.argv[3..], [id, &state, "run", "main.sql", &wall_ms]);
+        // The session's server: the same script in its serving mode.
+        let server = p.server.as_ref().expect("a session server");
+        assert_eq!(server.argv[..3], p.run.argv[..3]);
+        assert_eq!(server.argv[3..], [id, &state, "serve", "main.sql", &wall_ms]);
+        let template = p.template.as_ref().expect("a template command");
+        assert_eq!(template.argv[3..], [id, &state, "template", "main.sql", &wall_ms]);
+        let script = &p.run.argv[2];
+        assert!(!script.contains("main.sql"), "{id}: the file name never enters the script");
+        // The server listens on a socket in the box only.
+        let no_tcp = if id == "mysql" { "skip-networking" } else { "listen_addresses=" };
+        assert!(script.contains(no_tcp), "{id}: no TCP listener");
+    }
+}
+
+#[test]
+fn a_run_with_less_memory_than_its_runtime_needs_is_refused() {
+    let catalog = catalog();
+    let files = named(&["main.sql"]);
+    for id in ["mysql", "postgresql"] {
+        let needed = catalog.get(id).and_then(|r| r.min_memory_mb).expect("a minimum memory");
+        let limits = RunLimits { memory_bytes: (needed - 1) * MIB, ..RunLimits::default() };
+        let err = catalog.resolve_with(Some(id), &files, None, &RunContext::new(&limits, Vec::new())).unwrap_err();
+        assert_eq!(err.code(), "limit_exceeded");
+        let message = err.to_string();
+        assert!(message.contains(&format!("at least {needed} MiB")), "{message}");
+        assert!(message.contains(&format!("may use {} MiB", needed - 1)), "{message}");
+        let limits = RunLimits { memory_bytes: needed * MIB, ..RunLimits::default() };
+        let plan = catalog.resolve_with(Some(id), &files, None, &RunContext::new(&limits, Vec::new())).unwrap();
+        assert_eq!(plan.run.limits.memory_bytes, needed * MIB, "the minimum itself is enough");
+    }
+}
+
+#[test]
+fn python_c_cpp_javascript_and_typescript_have_language_servers_with_their_options() {
+    let catalog = Catalog::builtin();
+    let server = |id: &str| catalog.get(id).and_then(|r| r.language_server.clone()).expect(id);
+    let python = server("python");
+    assert_eq!((python.argv[0].as_str(), python.language_id.as_str()), ("pylsp", "python"));
+    assert_eq!(python.settings()["pylsp"]["plugins"]["pycodestyle"]["enabled"], false);
+    let cpp = server("cpp");
+    assert_eq!((cpp.argv[0].as_str(), cpp.language_id.as_str()), ("clangd", "cpp"));
+    assert_eq!(cpp.initialization_options()["fallbackFlags"][0], "-std=gnu++17");
+    assert_eq!(server("c").initialization_options()["fallbackFlags"][0], "-std=gnu17");
+    for (id, language_id) in [("javascript", "javascript"), ("typescript", "typescript")] {
+        let typescript = server(id);
+        assert_eq!(
+            (typescript.argv[0].as_str(), typescript.language_id.as_str()),
+            ("typescript-language-server", language_id)
+        );
+        assert_eq!(typescript.initialization_options()["disableAutomaticTypingAcquisition"], true, "nothing fetched");
+    }
+    assert!(catalog.get("bash").is_some_and(|r| r.language_server.is_none()));
+    let bad = BUILTIN_CATALOG.replacen("settings = '{\"pylsp\"", "settings = '[\"pylsp\"", 1);
+    let err = Catalog::parse(&bad).expect_err("settings must be an object").to_string();
+    assert!(err.contains("language_server.settings"), "{err}");
 }

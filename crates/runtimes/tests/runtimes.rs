@@ -27,6 +27,8 @@ struct Harness {
     backend: NativeBackend,
     id: BoxId,
     catalog: Catalog,
+    /// Every run's limits.
+    limits: RunLimits,
 }
 
 /// What happened to one project.
@@ -53,6 +55,24 @@ impl Outcome {
         self.run.as_ref().expect("the run stage ran")
     }
 
+    /// Asserts a successful run whose output holds these rows of result
+    /// tables, each row on a line of its own, cells between `|`.
+    fn assert_result_rows(&self, rows: &[&[&str]]) {
+        let run = self.run();
+        let stdout = run.stdout_text();
+        assert_eq!(
+            run.report.status,
+            RunStatus::Ok,
+            "{}: {:?}\n{stdout}{}",
+            self.plan.runtime_id,
+            run.report,
+            run.stderr_text()
+        );
+        for row in rows {
+            assert!(has_row(&stdout, row), "{}: no row {row:?} in\n{stdout}", self.plan.runtime_id);
+        }
+    }
+
     /// Asserts a clean, successful run with exactly this output.
     fn assert_prints(&self, expected: &str) {
         let run = self.run();
@@ -68,6 +88,11 @@ impl Outcome {
 
 impl Harness {
     async fn start() -> Harness {
+        Harness::start_with(RunLimits::default()).await
+    }
+
+    /// A harness whose runs have `limits`.
+    async fn start_with(limits: RunLimits) -> Harness {
         let (uid_base, uid_count) = bytesbox_testkit::box_uid_range();
         let backend = NativeBackend::start(NativeConfig {
             jail_binary: Some(bytesbox_testkit::jail_binary()),
@@ -78,7 +103,7 @@ impl Harness {
         .await
         .expect("the native backend starts");
         let id = backend.create(BoxSpec::default()).await.expect("a box");
-        Harness { backend, id, catalog: Catalog::builtin() }
+        Harness { backend, id, catalog: Catalog::builtin(), limits }
     }
 
     /// Replaces the workspace with `files` (keeping the plan's state), then
@@ -92,8 +117,7 @@ impl Harness {
         stdin: &str,
     ) -> Outcome {
         let project: Vec<ProjectFile<'_>> = files.iter().map(|(p, c)| ProjectFile::new(p, c.as_bytes())).collect();
-        let limits = RunLimits::default();
-        let context = RunContext::new(&limits, args.iter().map(|a| a.to_string()).collect());
+        let context = RunContext::new(&self.limits, args.iter().map(|a| a.to_string()).collect());
         let plan = self.catalog.resolve_with(language, &project, entry, &context).expect("a plan");
         let entries = files.iter().map(|(p, c)| FileEntry::new(*p, c.to_string())).collect();
         self.backend.put_files(&self.id, entries, PutMode::Replace { keep: plan.keep.clone() }).await.expect("files");
@@ -157,7 +181,8 @@ async fn hello_world_in_every_available_language() {
     let harness = Harness::start().await;
     let mut table = String::from(
         "\nhello world through the native sandbox, default limits (0.5 CPU, 128 MiB), median of 3 after a warm-up\n\
-         runtime     version          compile ms  run ms  end-to-end ms  run peak MiB\n",
+         (first ms: the first round, which warms the page cache and, for the SQL servers, makes the data directory)\n\
+         runtime     version          first ms  compile ms  run ms  end-to-end ms  run peak MiB\n",
     );
     for status in statuses() {
         let runtime = harness.catalog.get(&status.id).expect("listed runtimes exist");
@@ -168,15 +193,24 @@ async fn hello_world_in_every_available_language() {
             continue;
         }
         let example = &runtime.example;
+        let named = runtime.named_only.then_some(runtime.id.as_str());
         let mut samples = Vec::new();
+        let mut first_ms = 0;
         for round in 0..4 {
             let started = std::time::Instant::now();
-            let outcome = harness.run(None, &[(&example.path, &example.source)], None, &[], "").await;
+            let outcome = harness.run(named, &[(&example.path, &example.source)], None, &[], "").await;
             let total = started.elapsed().as_millis();
-            outcome.assert_prints("Hello, World!\n");
+            if runtime.named_only {
+                // The SQL servers' clients print the greeting as a result set.
+                outcome.assert_result_rows(&[&["Hello, World!"]]);
+            } else {
+                outcome.assert_prints("Hello, World!\n");
+            }
             let run = outcome.run();
             // The first round warms the host's page cache.
-            if round > 0 {
+            if round == 0 {
+                first_ms = total;
+            } else {
                 let compile = outcome.compile.as_ref().map(|c| c.report.wall_ms);
                 samples.push((compile, run.report.wall_ms, total, run.report.peak_memory_bytes));
             }
@@ -189,9 +223,10 @@ async fn hello_world_in_every_available_language() {
             median(samples.iter().map(|s| u128::from(s.0.unwrap_or(0))).collect()).to_string()
         });
         table.push_str(&format!(
-            "{:<11} {:<16} {:>10} {:>7} {:>14} {:>13.1}\n",
+            "{:<11} {:<16} {:>8} {:>10} {:>7} {:>14} {:>13.1}\n",
             status.id,
             status.version.as_deref().unwrap_or("?"),
+            first_ms,
             compile,
             median(samples.iter().map(|s| u128::from(s.1)).collect()),
             median(samples.iter().map(|s| s.2).collect()),
@@ -409,4 +444,145 @@ async fn sqlite_state_persists_across_runs_in_a_box() {
     let outcome = harness.run(None, &[("main.sql", "SELECT count(*) FROM notes;\n")], None, &[], "").await;
     assert!(outcome.run().stderr_text().contains("no such table: notes"), "{}", outcome.run().stderr_text());
     harness.finish().await;
+}
+
+/// Whether a line of `output` is a result row with exactly these cells:
+/// psql's ` a | b ` and MariaDB's `| a | b |` alike.
+fn has_row(output: &str, cells: &[&str]) -> bool {
+    output.lines().any(|line| {
+        let found: Vec<&str> = line.split('|').map(str::trim).filter(|cell| !cell.is_empty()).collect();
+        found == cells
+    })
+}
+
+/// The SQL servers the catalog runs in a box, by id.
+const SQL_SERVERS: &[&str] = &["mysql", "postgresql"];
+
+/// The SQL servers `test` can run on: none without root; each one that is
+/// installed. `scripts/test` installs both (`ensure_sql_servers`), so a
+/// missing one is a recorded skip, and a failure in CI.
+fn sql_servers_here(test: &str) -> Vec<&'static str> {
+    if !require_root(test) {
+        return Vec::new();
+    }
+    let installed = |id: &&str| {
+        let status = statuses().iter().find(|s| s.id == *id).expect("a catalog runtime");
+        let problem = (!status.available).then(|| status.reason.clone().unwrap_or_default());
+        bytesbox_testkit::require_prerequisite(
+            test,
+            "MariaDB and PostgreSQL (scripts/lib.sh: ensure_sql_servers)",
+            problem,
+        )
+    };
+    SQL_SERVERS.iter().copied().filter(installed).collect()
+}
+
+/// A course exercise that both dialects run as it is: tables, rows, a join
+/// with GROUP BY through a view, a transaction rolled back, then a failed
+/// statement (line 12) that the file goes on after.
+const COURSE_EXERCISE: &str = "\
+CREATE TABLE students (id INT PRIMARY KEY, name VARCHAR(40) NOT NULL);
+CREATE TABLE grades (student_id INT NOT NULL REFERENCES students (id), course VARCHAR(40) NOT NULL, grade INT NOT NULL);
+INSERT INTO students VALUES (1, 'Ada'), (2, 'Alan'), (3, 'Grace');
+INSERT INTO grades VALUES (1, 'math', 90), (1, 'logic', 95), (2, 'math', 80), (3, 'logic', 70);
+CREATE VIEW averages AS SELECT s.name, ROUND(AVG(g.grade), 1) AS average, COUNT(*) AS courses FROM students s JOIN grades g ON g.student_id = s.id GROUP BY s.name;
+SELECT name, average, courses FROM averages ORDER BY name;
+BEGIN;
+DELETE FROM grades;
+SELECT COUNT(*) AS during_the_transaction FROM grades;
+ROLLBACK;
+SELECT COUNT(*) AS after_the_rollback FROM grades;
+SELECT missing_column FROM students;
+SELECT 'went on' AS after_the_error;
+";
+
+/// Whether the run's output names the failed statement's line: psql says
+/// `main.sql:12:`, MariaDB's client `at line 12`.
+fn reports_error_on_line(output: &str, line: u32, needle: &str) -> bool {
+    output.lines().any(|l| {
+        l.contains(needle) && (l.contains(&format!("main.sql:{line}:")) || l.contains(&format!("at line {line}")))
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_course_exercise_and_state_across_runs_on_each_server() {
+    for id in sql_servers_here("sql_course_exercise_and_state_across_runs_on_each_server") {
+        let harness = Harness::start().await;
+        let outcome = harness.run(Some(id), &[("main.sql", COURSE_EXERCISE)], None, &[], "").await;
+        let run = outcome.run();
+        let output = run.stdout_text();
+        for row in
+            [&["Ada", "92.5", "2"][..], &["Alan", "80.0", "1"], &["Grace", "70.0", "1"], &["0"], &["4"], &["went on"]]
+        {
+            assert!(has_row(&output, row), "{id}: no row {row:?} in\n{output}{}\n{:?}", run.stderr_text(), run.report);
+        }
+        let during = output.find("during_the_transaction").expect("the count inside the transaction");
+        let after = output.find("after_the_rollback").expect("the count after the rollback");
+        assert!(
+            during < after && after < output.find("went on").unwrap(),
+            "{id}: results in statement order\n{output}"
+        );
+        assert!(reports_error_on_line(&output, 12, "missing_column"), "{id}: the error and its line\n{output}");
+        assert_eq!(run.report.status, RunStatus::Nonzero, "{id}: a failed statement fails the run\n{output}");
+
+        // The next run replaces the files; the database is kept.
+        let next = "INSERT INTO students VALUES (4, 'Edsger');\nSELECT COUNT(*) AS students FROM students;\n";
+        harness.run(Some(id), &[("main.sql", next)], None, &[], "").await.assert_result_rows(&[&["4"]]);
+        let view = "SELECT name, courses FROM averages WHERE name = 'Ada';\n";
+        harness.run(Some(id), &[("main.sql", view)], None, &[], "").await.assert_result_rows(&[&["Ada", "2"]]);
+
+        // A second box (another session) has a database of its own.
+        let other = Harness::start().await;
+        let outcome = other.run(Some(id), &[("main.sql", "SELECT COUNT(*) FROM students;\n")], None, &[], "").await;
+        let output = outcome.run().stdout_text();
+        assert!(output.contains("students"), "{id}: the other box's server says the table is missing\n{output}");
+        assert_eq!(outcome.run().report.status, RunStatus::Nonzero, "{id}: {output}");
+        other.finish().await;
+        harness.finish().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runaway_sql_query_stops_at_the_time_limit_and_the_next_run_works() {
+    // A cross join of ten million rows per table pair, counted: far past any limit.
+    let setup = "CREATE TABLE digits (d INT);\nINSERT INTO digits VALUES (0),(1),(2),(3),(4),(5),(6),(7),(8),(9);\n";
+    let runaway = "SELECT COUNT(*) FROM digits a, digits b, digits c, digits d, digits e, digits f, digits g, digits h, digits i, digits j;\n";
+    for id in sql_servers_here("a_runaway_sql_query_stops_at_the_time_limit_and_the_next_run_works") {
+        // Every run of this box ends within 5 s; the setup takes far less.
+        let harness = Harness::start_with(RunLimits { wall_time_ms: 5_000, ..RunLimits::default() }).await;
+        harness.run(Some(id), &[("main.sql", setup)], None, &[], "").await;
+        let outcome = harness.run(Some(id), &[("main.sql", runaway)], None, &[], "").await;
+        assert_eq!(outcome.run().report.status, RunStatus::Timeout, "{id}: {:?}", outcome.run().report);
+        // The server died with the run; the next one recovers the data.
+        let after = "SELECT COUNT(*) AS digits FROM digits;\n";
+        harness.run(Some(id), &[("main.sql", after)], None, &[], "").await.assert_result_rows(&[&["10"]]);
+        harness.finish().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_servers_start_and_answer_within_their_minimum_memory() {
+    for id in sql_servers_here("sql_servers_start_and_answer_within_their_minimum_memory") {
+        let runtime = Catalog::builtin().get(id).cloned().expect("a catalog runtime");
+        let needed_mb = runtime.min_memory_mb.expect("the SQL servers say what they need");
+        let limits = RunLimits { memory_bytes: needed_mb * 1024 * 1024, ..RunLimits::default() };
+        let harness = Harness::start_with(limits).await;
+        // The first run makes the data directory, the second starts on it.
+        for round in ["cold", "warm"] {
+            let outcome = harness.run(Some(id), &[("main.sql", COURSE_EXERCISE)], None, &[], "").await;
+            let run = outcome.run();
+            let output = run.stdout_text();
+            assert!(
+                has_row(&output, &["went on"]),
+                "{id} ({round}, {needed_mb} MiB): {:?}\n{output}{}",
+                run.report,
+                run.stderr_text()
+            );
+            eprintln!("{id} {round} at {needed_mb} MiB: peak {} MiB", run.report.peak_memory_bytes >> 20);
+            // The tables exist from the cold round on; start afresh.
+            let drop = "DROP VIEW averages;\nDROP TABLE grades;\nDROP TABLE students;\n";
+            harness.run(Some(id), &[("main.sql", drop)], None, &[], "").await.assert_result_rows(&[]);
+        }
+        harness.finish().await;
+    }
 }

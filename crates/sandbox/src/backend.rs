@@ -58,6 +58,18 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
         max_total_bytes: u64,
     ) -> Result<WorkspaceSnapshot, SandboxError>;
 
+    /// Opens a Unix socket that a program of the box bound at `path` in
+    /// its workspace, for the server to connect to (a Jupyter kernel's
+    /// channels: `docs/notebooks.md`): an `O_PATH` descriptor of the socket
+    /// itself, reached without following any link, refused unless it is a
+    /// socket owned by the box's uid. The caller connects through
+    /// `/proc/self/fd/N` while it holds the descriptor, so no path that a
+    /// program of the box could swap is resolved on the host.
+    async fn open_socket(&self, id: &BoxId, path: &str) -> Result<std::os::fd::OwnedFd, SandboxError> {
+        let _ = (id, path);
+        Err(SandboxError::Unsupported("connecting to sockets in a box (notebook kernels)"))
+    }
+
     /// Starts a program. Returns once it has been executed (or failed to).
     async fn run(&self, id: &BoxId, spec: RunSpec) -> Result<RunHandle, SandboxError>;
 

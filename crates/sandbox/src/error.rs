@@ -34,10 +34,14 @@ pub enum SandboxError {
     WorkspaceFull(String),
     /// the backend is not available: {0}
     Unavailable(String),
+    /// this server holds as many boxes as it can ({0}); try again when one has closed
+    AtCapacity(String),
     /// the backend is shutting down
     ShuttingDown,
     /// internal backend error: {0}
     Internal(String),
+    /// this backend does not support {0}
+    Unsupported(&'static str),
 }
 
 impl SandboxError {
@@ -53,8 +57,10 @@ impl SandboxError {
             SandboxError::Workspace { .. } => "workspace_error",
             SandboxError::WorkspaceFull(_) => "workspace_full",
             SandboxError::Unavailable(_) => "backend_unavailable",
+            SandboxError::AtCapacity(_) => "at_capacity",
             SandboxError::ShuttingDown => "shutting_down",
             SandboxError::Internal(_) => "internal",
+            SandboxError::Unsupported(_) => "unsupported",
         }
     }
 }

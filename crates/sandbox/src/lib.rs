@@ -11,6 +11,7 @@
 //!   [`RunHandle`] that streams [`RunEvent`]s and ends with one [`ExitReport`].
 
 mod backend;
+pub mod beneath;
 mod box_activity;
 mod destroyed_ids;
 mod detached;

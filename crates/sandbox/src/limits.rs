@@ -21,7 +21,13 @@ pub struct RunLimits {
     /// Processes and threads alive at once.
     pub pids: u32,
     /// Wall-clock time before the run is killed with status `timeout`.
+    /// Time the run spends waiting for its input (every thread asleep, one
+    /// of them reading its terminal or stdin pipe) does not count.
     pub wall_time_ms: u64,
+    /// The longest one wait for input may last before the run is ended
+    /// with status `input_timeout` (a notice comes first). It keeps a
+    /// program at a prompt from holding its run slot for ever.
+    pub input_wait_ms: u64,
     /// CPU time (user + system, whole process tree) before status `cpu_limit`.
     pub cpu_time_ms: u64,
     /// Bytes accepted per output stream before status `output_limit`.
@@ -42,6 +48,7 @@ impl Default for RunLimits {
             cpu_millicores: 500,
             pids: 128,
             wall_time_ms: 30_000,
+            input_wait_ms: 300_000,
             cpu_time_ms: 30_000,
             output_bytes: MIB,
             open_files: 256,
@@ -55,11 +62,12 @@ impl RunLimits {
     /// Checks every field is positive and within `max`. Going past a maximum
     /// is an error, never a silent clamp.
     pub fn validate_within(&self, max: &RunLimits) -> Result<(), SandboxError> {
-        let fields: [(&str, u64, u64); 9] = [
+        let fields: [(&str, u64, u64); 10] = [
             ("memory_bytes", self.memory_bytes, max.memory_bytes),
             ("cpu_millicores", self.cpu_millicores.into(), max.cpu_millicores.into()),
             ("pids", self.pids.into(), max.pids.into()),
             ("wall_time_ms", self.wall_time_ms, max.wall_time_ms),
+            ("input_wait_ms", self.input_wait_ms, max.input_wait_ms),
             ("cpu_time_ms", self.cpu_time_ms, max.cpu_time_ms),
             ("output_bytes", self.output_bytes, max.output_bytes),
             ("open_files", self.open_files.into(), max.open_files.into()),
@@ -99,6 +107,7 @@ impl RunLimits {
             cpu_millicores: self.cpu_millicores.min(cap.cpu_millicores),
             pids: self.pids.min(cap.pids),
             wall_time_ms: self.wall_time_ms.min(cap.wall_time_ms),
+            input_wait_ms: self.input_wait_ms.min(cap.input_wait_ms),
             cpu_time_ms: self.cpu_time_ms.min(cap.cpu_time_ms),
             output_bytes: self.output_bytes.min(cap.output_bytes),
             open_files: self.open_files.min(cap.open_files),
@@ -114,8 +123,12 @@ impl RunLimits {
             cpu_millicores: 64_000,
             pids: 32_768,
             wall_time_ms: 24 * 3600 * 1000,
+            input_wait_ms: 24 * 3600 * 1000,
             cpu_time_ms: 24 * 3600 * 1000,
-            output_bytes: 1024 * MIB,
+            // No cap of the backend's own: output is streamed under flow
+            // control, so the cap only ever serves a caller's wishes (and
+            // a terminal, a screen that lives for hours, has none).
+            output_bytes: u64::MAX,
             open_files: 65_536,
             file_size_bytes: 64 * 1024 * MIB,
             stack_bytes: 1024 * MIB,

@@ -14,6 +14,8 @@ pub enum RunStatus {
     Signaled,
     /// Killed because it ran past its wall-time limit.
     Timeout,
+    /// Ended because it waited for input longer than its `input_wait_ms`.
+    InputTimeout,
     /// Killed because it used more CPU time than allowed.
     CpuLimit,
     /// Killed by the out-of-memory killer of its cgroup.
@@ -32,6 +34,7 @@ impl RunStatus {
             RunStatus::Nonzero => "nonzero",
             RunStatus::Signaled => "signaled",
             RunStatus::Timeout => "timeout",
+            RunStatus::InputTimeout => "input_timeout",
             RunStatus::CpuLimit => "cpu_limit",
             RunStatus::MemoryLimit => "memory_limit",
             RunStatus::OutputLimit => "output_limit",
@@ -46,6 +49,7 @@ impl RunStatus {
             RunStatus::Nonzero,
             RunStatus::Signaled,
             RunStatus::Timeout,
+            RunStatus::InputTimeout,
             RunStatus::CpuLimit,
             RunStatus::MemoryLimit,
             RunStatus::OutputLimit,
@@ -61,6 +65,8 @@ impl RunStatus {
 pub enum StopReason {
     /// Past its wall-time limit.
     Timeout,
+    /// Waited for input past its `input_wait_ms`.
+    InputTimeout,
     /// Past its CPU-time budget.
     CpuLimit,
     /// Over its output cap.
@@ -96,6 +102,7 @@ impl RunStatus {
         match stop {
             Some(StopReason::Killed) => return RunStatus::Killed,
             Some(StopReason::Timeout) => return RunStatus::Timeout,
+            Some(StopReason::InputTimeout) => return RunStatus::InputTimeout,
             Some(StopReason::OutputLimit) => return RunStatus::OutputLimit,
             Some(StopReason::CpuLimit) => return RunStatus::CpuLimit,
             None => {}
@@ -172,7 +179,17 @@ mod tests {
 
     #[test]
     fn status_names_round_trip() {
-        for name in ["ok", "nonzero", "signaled", "timeout", "cpu_limit", "memory_limit", "output_limit", "killed"] {
+        for name in [
+            "ok",
+            "nonzero",
+            "signaled",
+            "timeout",
+            "input_timeout",
+            "cpu_limit",
+            "memory_limit",
+            "output_limit",
+            "killed",
+        ] {
             let status = RunStatus::parse(name).unwrap();
             assert_eq!(status.as_str(), name);
             assert_eq!(serde_json::to_string(&status).unwrap(), format!("\"{name}\""));

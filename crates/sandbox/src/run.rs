@@ -30,6 +30,9 @@ pub enum RunEvent {
         /// The bytes, unmodified (binary-safe).
         data: Bytes,
     },
+    /// Something the backend tells the person about the run, not written
+    /// by the program (a run waiting for input is about to be ended).
+    Notice(String),
     /// The run is over.
     Exit(ExitReport),
 }
@@ -142,6 +145,8 @@ pub struct CollectedRun {
     pub stdout: Bytes,
     /// Everything written to stderr, up to the output limit.
     pub stderr: Bytes,
+    /// The backend's notices about the run, in order.
+    pub notices: Vec<String>,
     /// The exit report.
     pub report: ExitReport,
 }
@@ -179,12 +184,14 @@ impl RunHandle {
     pub async fn collect(mut self) -> Result<CollectedRun, SandboxError> {
         let mut stdout = BytesMut::new();
         let mut stderr = BytesMut::new();
+        let mut notices = Vec::new();
         while let Some(event) = self.next_event().await {
             match event {
                 RunEvent::Output { stream: Stream::Stdout, data } => stdout.extend_from_slice(&data),
                 RunEvent::Output { stream: Stream::Stderr, data } => stderr.extend_from_slice(&data),
+                RunEvent::Notice(text) => notices.push(text),
                 RunEvent::Exit(report) => {
-                    return Ok(CollectedRun { stdout: stdout.freeze(), stderr: stderr.freeze(), report })
+                    return Ok(CollectedRun { stdout: stdout.freeze(), stderr: stderr.freeze(), notices, report })
                 }
             }
         }

@@ -152,6 +152,10 @@ pub struct RunSpec {
     /// Close stdin after writing `stdin` (batch runs). Interactive runs leave
     /// it open and write through the handle.
     pub close_stdin: bool,
+    /// No run follows in this box (the last stage of a one-shot run, whose
+    /// box is destroyed after it): the backend need not get ready for
+    /// another. A hint; a run that comes anyway still works, slower.
+    pub last_in_box: bool,
 }
 
 impl Default for RunSpec {
@@ -164,6 +168,7 @@ impl Default for RunSpec {
             stdio: StdioMode::Pipes,
             stdin: Vec::new(),
             close_stdin: true,
+            last_in_box: false,
         }
     }
 }

@@ -74,8 +74,8 @@ impl ApiError {
     /// The status a protocol error code maps to.
     pub(crate) fn from_code(code: &str, message: String) -> ApiError {
         let status = match code {
-            "queue_full" | "shutting_down" | "backend_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
-            "rate_limited" => StatusCode::TOO_MANY_REQUESTS,
+            "queue_full" | "shutting_down" | "backend_unavailable" | "at_capacity" => StatusCode::SERVICE_UNAVAILABLE,
+            "rate_limited" | "too_many_boxes" => StatusCode::TOO_MANY_REQUESTS,
             "internal" | "spawn_failed" | "workspace_error" => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         };
@@ -91,6 +91,13 @@ impl From<EngineError> for ApiError {
         }
         api
     }
+}
+
+/// 404 `not_found` for a path no route serves: a client that guesses an
+/// API path gets an API error, not the IDE's page.
+pub async fn no_such_route(request: Request) -> ApiError {
+    let message = format!("no API route {} {}; see /api/v1/docs", request.method(), request.uri().path());
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
 }
 
 /// The server stopped reading a body: 503 `server_busy` (no room in the

@@ -13,6 +13,8 @@ use crate::accounts::run_slots::RunSlots;
 use crate::accounts::Accounts;
 use crate::api_error::ApiError;
 use crate::config::ServerConfig;
+use crate::fleet::Node;
+use crate::gateway::GatewayKernels;
 use crate::memory_budget::MemoryBudget;
 use crate::metrics::Metrics;
 use crate::planner::Planner;
@@ -43,6 +45,10 @@ pub struct AppState {
     /// One-shot boxes being destroyed after their answer was sent: as many
     /// as runs may go at once (`crate::box_lease::BoxLease::destroy_after_answer`).
     pub(crate) teardowns: Arc<Semaphore>,
+    /// The Kernel Gateway API's kernels.
+    pub(crate) gateway: Arc<GatewayKernels>,
+    /// This server as a node of the fleet, of `config.node`.
+    pub(crate) node: Node,
 }
 
 impl AppState {
@@ -57,7 +63,13 @@ impl AppState {
         accounts: Option<Arc<Accounts>>,
     ) -> AppState {
         let runs_at_once = sessions.engine().admission().config().max_running.max(1);
+        let gateway = Arc::new(GatewayKernels::default());
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(crate::gateway::close_dead_kernels(Arc::downgrade(&gateway), Arc::downgrade(&sessions)));
+        }
         AppState {
+            node: Node::new(config.node.clone()),
+            gateway,
             teardowns: Arc::new(Semaphore::new(runs_at_once)),
             rate_limits: RateLimits::new(&config.rate_limit),
             memory: MemoryBudget::new(config.connections.memory_budget_bytes(), config.connections.memory_wait()),
@@ -79,6 +91,11 @@ impl AppState {
     /// (`crate::listener::ListenerSettings`).
     pub fn memory_budget(&self) -> &Arc<MemoryBudget> {
         &self.memory
+    }
+
+    /// This server as a node of the fleet.
+    pub fn node(&self) -> &Node {
+        &self.node
     }
 
     /// The accounts, or the error of a server without them.

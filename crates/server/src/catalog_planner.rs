@@ -3,9 +3,11 @@
 use std::collections::HashMap;
 
 use bytesbox_engine::{StageKind, StagePlan};
-use bytesbox_runtimes::{Catalog, ProjectFile, RunContext, RuntimeStatus};
+use bytesbox_runtimes::{
+    Catalog, KernelTemplate, LanguageServerTemplate, ProjectFile, RunContext, Runtime, RuntimeStatus,
+};
 
-use crate::planner::{Plan, PlanError, PlanRequest, Planner, RuntimeInfo};
+use crate::planner::{Plan, PlanError, PlanRequest, Planner, RuntimeInfo, ServerPlan};
 
 /// CPU share of compile stages.
 const COMPILE_MILLICORES: u32 = 1000;
@@ -32,6 +34,25 @@ impl CatalogPlanner {
         CatalogPlanner { catalog, status }
     }
 
+    /// The runtime named `language`, if it is available on this server.
+    fn available_runtime(&self, language: &str) -> Result<&Runtime, PlanError> {
+        let runtime = self.catalog.get(language).ok_or_else(|| PlanError {
+            code: "unknown_language",
+            message: format!("unknown language {language:?}; known: {}", self.catalog.ids()),
+        })?;
+        match self.status.get(&runtime.id) {
+            Some(RuntimeStatus { available: false, reason, .. }) => Err(PlanError {
+                code: "runtime_unavailable",
+                message: format!(
+                    "{} is not available on this server: {}",
+                    runtime.id,
+                    reason.clone().unwrap_or_else(|| "its tools are missing".into())
+                ),
+            }),
+            _ => Ok(runtime),
+        }
+    }
+
     /// Each runtime's availability, in catalog order.
     pub fn statuses(&self) -> Vec<RuntimeStatus> {
         self.catalog.runtimes().iter().filter_map(|r| self.status.get(&r.id).cloned()).collect()
@@ -50,12 +71,32 @@ impl Planner for CatalogPlanner {
                     name: runtime.name.clone(),
                     aliases: runtime.aliases.clone(),
                     extensions: runtime.extensions.clone(),
+                    named_only: runtime.named_only,
+                    sql_results: runtime.sql_results,
                     available: status.is_some_and(|s| s.available),
                     version: status.and_then(|s| s.version.clone()),
                     reason: status.and_then(|s| s.reason.clone()),
                 }
             })
             .collect()
+    }
+
+    fn kernel(&self, language: &str) -> Result<(String, KernelTemplate), PlanError> {
+        let runtime = self.available_runtime(language)?;
+        let kernel = runtime.kernel.clone().ok_or_else(|| PlanError {
+            code: "no_kernel",
+            message: format!("{} has no notebook kernel", runtime.id),
+        })?;
+        Ok((runtime.id.clone(), kernel))
+    }
+
+    fn language_server(&self, language: &str) -> Result<(String, LanguageServerTemplate), PlanError> {
+        let runtime = self.available_runtime(language)?;
+        let server = runtime.language_server.clone().ok_or_else(|| PlanError {
+            code: "no_language_server",
+            message: format!("{} has no language server", runtime.id),
+        })?;
+        Ok((runtime.id.clone(), server))
     }
 
     fn plan(&self, request: &PlanRequest) -> Result<Plan, PlanError> {
@@ -89,11 +130,31 @@ impl Planner for CatalogPlanner {
             spec.limits.cpu_millicores = spec.limits.cpu_millicores.max(COMPILE_MILLICORES);
             stages.push(StagePlan { kind: StageKind::Compile, spec });
         }
-        let mut run = plan.run.run_spec();
+        let mut run = match (request.sql_results, &plan.results) {
+            (false, _) => plan.run.run_spec(),
+            (true, Some(results)) => results.run_spec(),
+            (true, None) => {
+                return Err(PlanError {
+                    code: "invalid_spec",
+                    message: format!(
+                        "sql_results is for the SQL runtimes (sqlite, mysql, postgresql), not {}",
+                        plan.runtime_id
+                    ),
+                })
+            }
+        };
         run.stdio = request.stdio;
         run.stdin = request.stdin.clone();
         run.close_stdin = request.close_stdin;
         stages.push(StagePlan { kind: StageKind::Run, spec: run });
-        Ok(Plan { language: plan.runtime_id, version, stages, keep: plan.keep })
+        let server = match (plan.server, plan.template, plan.keep.first()) {
+            (Some(serve), Some(template), Some(state_dir)) => Some(ServerPlan {
+                serve: serve.run_spec(),
+                template: template.run_spec(),
+                state_dir: state_dir.clone(),
+            }),
+            _ => None,
+        };
+        Ok(Plan { language: plan.runtime_id, version, entry: plan.entry, stages, keep: plan.keep, server })
     }
 }

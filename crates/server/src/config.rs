@@ -10,6 +10,7 @@ use bytesbox_sandbox::RunLimits;
 use serde::Deserialize;
 
 use crate::connections::ConnectionConfig;
+use crate::fleet::NodeConfig;
 use crate::rate_limit::RateLimitConfig;
 
 /// Everything the HTTP application is configured with.
@@ -26,6 +27,8 @@ pub struct ServerConfig {
     pub connections: ConnectionConfig,
     /// The Piston endpoints.
     pub piston: PistonConfig,
+    /// This server as a node of a fleet (`[node]`).
+    pub node: NodeConfig,
 }
 
 /// `[limits]`: the limits of a run that asks for none, and the most a run
@@ -48,6 +51,7 @@ impl Default for LimitsConfig {
             cpu_millicores: 2000,
             pids: 512,
             wall_time_ms: 300_000,
+            input_wait_ms: 3_600_000,
             cpu_time_ms: 300_000,
             output_bytes: 16 * MIB,
             open_files: 4096,

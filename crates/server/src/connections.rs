@@ -24,6 +24,10 @@ pub struct ConnectionConfig {
     pub idle_timeout_secs: u64,
     /// Seconds a WebSocket message may take from its first byte to its last.
     pub message_timeout_secs: u64,
+    /// Seconds a write to a client may wait without the client taking a
+    /// byte before the connection is closed (a client that stopped
+    /// reading).
+    pub send_timeout_secs: u64,
     /// Connections one address may hold open; 0: no cap. Not applied
     /// behind a trusted proxy, where every connection comes from the proxy.
     pub max_per_address: usize,
@@ -44,6 +48,7 @@ impl Default for ConnectionConfig {
             header_timeout_secs: 10,
             idle_timeout_secs: 30,
             message_timeout_secs: 30,
+            send_timeout_secs: 60,
             max_per_address: 256,
             max_total: 10_000,
             memory_budget_mib: 64,
@@ -66,6 +71,11 @@ impl ConnectionConfig {
     /// The WebSocket message assembly timeout (at least a second).
     pub fn message_timeout(&self) -> Duration {
         Duration::from_secs(self.message_timeout_secs.max(1))
+    }
+
+    /// The send timeout (at least a second).
+    pub fn send_timeout(&self) -> Duration {
+        Duration::from_secs(self.send_timeout_secs.max(1))
     }
 
     /// The memory budget in bytes (at least 1 MiB).

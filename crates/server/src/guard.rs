@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::header::{AUTHORIZATION, ORIGIN, UPGRADE};
+use axum::http::header::{AUTHORIZATION, ORIGIN, SET_COOKIE, UPGRADE};
 use axum::http::request::Parts;
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
@@ -17,8 +17,9 @@ use bytesbox_store::API_TOKEN_PREFIX;
 
 use crate::accounts::caller::Credential;
 use crate::accounts::cookies::{self, csrf_token, same_secret, SESSION_COOKIE};
+use crate::accounts::guest_cookie::{GuestCookies, GUEST_COOKIE};
 use crate::accounts::origin::{host_allowed, origin_allowed};
-use crate::accounts::Caller;
+use crate::accounts::{Accounts, Caller};
 use crate::api_error::ApiError;
 use crate::app::AppState;
 use crate::memory_budget::BudgetedBody;
@@ -100,10 +101,24 @@ pub(crate) async fn guard(
             }
         }
     }
+    // A guest without an identity of its own is given one for its next
+    // requests (this one counts as its address's cookieless guest).
+    let new_guest_cookie = match (&caller, state.accounts.as_ref()) {
+        (Some(Caller::Guest { browser: None, .. }), Some(accounts)) => Some((
+            accounts.guest_cookies.issue().1,
+            crate::accounts::auth::secure_cookies(&state, accounts, &parts.headers),
+        )),
+        _ => None,
+    };
     if let Some(caller) = caller {
         parts.extensions.insert(caller);
     }
-    next.run(Request::from_parts(parts, body)).await
+    let mut response = next.run(Request::from_parts(parts, body)).await;
+    // An answer that sets cookies of its own (a sign-in) ends the guest.
+    if let Some((value, secure)) = new_guest_cookie.filter(|_| !response.headers().contains_key(SET_COOKIE)) {
+        GuestCookies::set(response.headers_mut(), &value, secure);
+    }
+    response
 }
 
 fn check_access(access: Access, caller: Option<&Caller>) -> Result<(), ApiError> {
@@ -134,7 +149,7 @@ pub async fn identify(state: &AppState, parts: &Parts, lenient: bool) -> Result<
     if let Some(secret) = bearer_token(parts) {
         return match accounts.store.api_token_user(&secret).await? {
             Some(user) => Ok(Some(Caller::User { user: Box::new(user), credential: Credential::ApiToken })),
-            None if lenient => Ok(guest(accounts.config.guests, address)),
+            None if lenient => Ok(guest(accounts, parts, address)),
             None => Err(invalid()),
         };
     }
@@ -143,24 +158,29 @@ pub async fn identify(state: &AppState, parts: &Parts, lenient: bool) -> Result<
             Some(user) => {
                 Ok(Some(Caller::User { user: Box::new(user), credential: Credential::Cookie { session_token } }))
             }
-            None if lenient => Ok(guest(accounts.config.guests, address)),
+            None if lenient => Ok(guest(accounts, parts, address)),
             None => Err(invalid()),
         };
     }
-    Ok(guest(accounts.config.guests, address))
+    Ok(guest(accounts, parts, address))
 }
 
-fn guest(guests: bool, address: IpAddr) -> Option<Caller> {
-    guests.then_some(Caller::Guest { address })
+/// A guest, with the browser identity its cookie carries, when guest mode
+/// is on.
+fn guest(accounts: &Accounts, parts: &Parts, address: IpAddr) -> Option<Caller> {
+    let browser = cookies::read(&parts.headers, GUEST_COOKIE).and_then(|value| accounts.guest_cookies.verify(&value));
+    accounts.config.guests.then_some(Caller::Guest { address, browser })
 }
 
-/// The secret of `Authorization: Bearer bbx_…`. Other schemes and bearer
-/// values are not ours (a proxy's), and are ignored.
+/// The secret of `Authorization: Bearer bbx_…` (or `token bbx_…`). Other
+/// schemes and values are not ours (a proxy's), and are ignored.
 fn bearer_token(parts: &Parts) -> Option<String> {
     let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, secret) = value.split_once(' ')?;
     let secret = secret.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && secret.starts_with(API_TOKEN_PREFIX)).then(|| secret.to_string())
+    // `token` is the scheme Jupyter clients send (the Kernel Gateway API).
+    let ours = scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token");
+    (ours && secret.starts_with(API_TOKEN_PREFIX)).then(|| secret.to_string())
 }
 
 #[cfg(test)]
@@ -184,6 +204,7 @@ mod tests {
         assert_eq!(bearer_token(&parts_with(Some(&format!("Bearer {token}")))), Some(token.clone()));
         assert_eq!(bearer_token(&parts_with(Some(&format!("bearer   {token} ")))), Some(token.clone()));
         assert_eq!(bearer_token(&parts_with(Some("Bearer a-proxy-s-token"))), None, "not ours: ignored");
+        assert_eq!(bearer_token(&parts_with(Some(&format!("token {token}")))), Some(token.clone()), "Jupyter's scheme");
         assert_eq!(bearer_token(&parts_with(Some(&format!("Basic {token}")))), None);
         assert_eq!(bearer_token(&parts_with(Some(&token))), None, "no scheme");
         assert_eq!(bearer_token(&parts_with(None)), None);
@@ -199,7 +220,7 @@ mod tests {
         let forbidden = Some((StatusCode::FORBIDDEN, "forbidden".to_owned()));
         assert_eq!(refusal(Access::Admin, Some(&user(Role::Admin))), None);
         assert_eq!(refusal(Access::Admin, Some(&user(Role::User))), forbidden);
-        assert_eq!(refusal(Access::Admin, Some(&Caller::Guest { address })), forbidden);
+        assert_eq!(refusal(Access::Admin, Some(&Caller::Guest { address, browser: None })), forbidden);
         assert_eq!(refusal(Access::Admin, None), Some((StatusCode::UNAUTHORIZED, "sign_in_required".to_owned())));
         let without_accounts = Some((StatusCode::SERVICE_UNAVAILABLE, "accounts_unavailable".to_owned()));
         assert_eq!(refusal(Access::Admin, Some(&Caller::Anonymous { address })), without_accounts);
@@ -208,7 +229,7 @@ mod tests {
     #[test]
     fn user_routes_refuse_guests_and_open_ones_no_one() {
         let address = IpAddr::from([127, 0, 0, 1]);
-        let guest = Caller::Guest { address };
+        let guest = Caller::Guest { address, browser: None };
         assert_eq!(refusal(Access::User, Some(&user(Role::User))), None);
         assert_eq!(refusal(Access::User, Some(&guest)), Some((StatusCode::FORBIDDEN, "sign_in_required".to_owned())));
         assert_eq!(refusal(Access::Caller, Some(&guest)), None);

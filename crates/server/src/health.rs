@@ -16,11 +16,11 @@ pub(crate) async fn healthz() -> &'static str {
     "ok"
 }
 
-/// `GET /readyz`: ready while the engine admits jobs and the backend can
-/// make boxes.
+/// `GET /readyz`: ready while the node is not draining (`crate::fleet`),
+/// the engine admits jobs and the backend can make boxes.
 pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, String) {
     let engine = state.sessions.engine();
-    if !engine.admission().is_open() {
+    if state.node.is_draining() || !engine.admission().is_open() {
         return (StatusCode::SERVICE_UNAVAILABLE, "draining".into());
     }
     match engine.backend().health() {
@@ -38,6 +38,7 @@ pub async fn scrape(State(state): State<Arc<AppState>>) -> Response {
         running: admission.running,
         sessions: state.sessions.count(),
         boxes: engine.backend().live_boxes(),
+        kernels: state.sessions.list().iter().map(|session| session.kernels().count()).sum(),
     });
     match state.metrics.encode() {
         Ok(text) => ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text)

@@ -15,6 +15,7 @@ use crate::planner::RuntimeInfo;
 use crate::protocol::{EncodedBytes, Encoding, RunRequest, WireFile};
 use crate::rate_limit::Client;
 use crate::runs::{plan_run, run_in_fresh_box, CollectedStage, PlannedRun, Workspace};
+use crate::sql_results::{ResultsReader, StatementResult};
 
 /// `POST /api/v1/execute` body: a run spec without an id or terminal.
 #[derive(Debug, Deserialize)]
@@ -41,6 +42,10 @@ pub struct ExecuteRequest {
     /// Limit overrides, within the caller's plan's maxima.
     #[serde(default)]
     pub limits: Option<RequestedLimits>,
+    /// SQL runtimes only: the results as `sql_results` in the answer
+    /// instead of the client's text (`docs/sql.md`).
+    #[serde(default)]
+    pub sql_results: bool,
 }
 
 /// One stage's outcome.
@@ -77,6 +82,10 @@ pub struct ExecuteResponse {
     pub compile: Option<StageResult>,
     /// The run stage; absent when compiling failed.
     pub run: Option<StageResult>,
+    /// With `sql_results`: every statement's result, in order (the run's
+    /// stdout is then empty: these were its contents).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sql_results: Option<Vec<StatementResult>>,
 }
 
 /// Runs a project synchronously in a fresh box and returns every stage.
@@ -92,6 +101,7 @@ pub async fn execute(
     let slot = state.run_slot(&caller, &policy)?;
     state.check_admission()?;
     let ApiJson(body) = ApiJson::<ExecuteRequest>::from_request(request, &state).await?;
+    let structured = body.sql_results;
     let run = RunRequest {
         id: "execute".into(),
         language: body.language,
@@ -102,6 +112,7 @@ pub async fn execute(
         stdin: body.stdin,
         tty: None,
         limits: body.limits,
+        sql_results: body.sql_results,
     };
     let PlannedRun { job, version, saved, .. } =
         plan_run(&state, &caller, &policy, run, Workspace::Fresh, true).await?;
@@ -114,9 +125,14 @@ pub async fn execute(
         };
         saved.record(&language, status).await;
     }
-    let [compile, run] = outcome?;
+    let [compile, mut run] = outcome?;
+    let sql_results = match (structured, &mut run) {
+        (true, Some(stage)) => Some(ResultsReader::read_all(&std::mem::take(&mut stage.stdout))),
+        (true, None) => Some(Vec::new()),
+        (false, _) => None,
+    };
     let result = |stage: Option<CollectedStage>| stage.map(|s| stage_result(&s.stdout, &s.stderr, &s.report));
-    Ok(Json(ExecuteResponse { language, version, compile: result(compile), run: result(run) }))
+    Ok(Json(ExecuteResponse { language, version, compile: result(compile), run: result(run), sql_results }))
 }
 
 fn stage_result(stdout: &[u8], stderr: &[u8], report: &ExitReport) -> StageResult {

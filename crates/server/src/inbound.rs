@@ -181,20 +181,53 @@ impl InboundMeter {
     }
 }
 
-/// A connection's socket: reads are metered, and the connection's place
-/// among the open ones is held for as long as the socket lives (through a
-/// WebSocket upgrade too).
+/// A connection's socket: reads are metered, writes that make no progress
+/// for the send timeout fail, and the connection's place among the open
+/// ones is held for as long as the socket lives (through a WebSocket
+/// upgrade too).
+///
+/// The send timeout is the writing side of the read timeouts: a client
+/// that stops reading would otherwise hold its connection's task in a
+/// write for ever, and with it whatever that task holds (a kernel's
+/// output, a partial message's share of the memory budget, whose own
+/// timeout is checked by the same stuck task). Failing the write ends the
+/// connection wherever it is.
 #[derive(Debug)]
 pub struct MeteredIo<T> {
     inner: T,
     meter: InboundMeter,
+    send_timeout: Duration,
+    /// Running while a write waits for the client to take bytes.
+    write_stalled: Option<Pin<Box<tokio::time::Sleep>>>,
     _permit: ConnectionPermit,
 }
 
 impl<T> MeteredIo<T> {
-    /// Wraps `inner`.
-    pub fn new(inner: T, meter: InboundMeter, permit: ConnectionPermit) -> MeteredIo<T> {
-        MeteredIo { inner, meter, _permit: permit }
+    /// Wraps `inner`; a write that makes no progress for `send_timeout`
+    /// fails with `TimedOut`.
+    pub fn new(inner: T, meter: InboundMeter, permit: ConnectionPermit, send_timeout: Duration) -> MeteredIo<T> {
+        MeteredIo { inner, meter, send_timeout, write_stalled: None, _permit: permit }
+    }
+
+    /// Passes a write's outcome on; a pending one starts (or checks) the
+    /// stall clock, a finished one stops it.
+    fn after_write<R>(&mut self, cx: &mut Context<'_>, polled: Poll<io::Result<R>>) -> Poll<io::Result<R>> {
+        if polled.is_ready() {
+            self.write_stalled = None;
+            return polled;
+        }
+        let timeout = self.send_timeout;
+        let stalled = self.write_stalled.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        match stalled.as_mut().poll(cx) {
+            Poll::Ready(()) => {
+                self.write_stalled = None;
+                Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("the client took nothing for {} s", timeout.as_secs()),
+                )))
+            }
+            Poll::Pending => Poll::Pending,
+        }
     }
 }
 
@@ -233,11 +266,18 @@ impl<T: AsyncRead + Unpin> AsyncRead for MeteredIo<T> {
 
 impl<T: AsyncWrite + Unpin> AsyncWrite for MeteredIo<T> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, data)
+        let polled = Pin::new(&mut self.inner).poll_write(cx, data);
+        self.after_write(cx, polled)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        let polled = Pin::new(&mut self.inner).poll_flush(cx);
+        // A finished flush of a socket wrote nothing: no sign that the
+        // client takes bytes, so it leaves a running stall clock alone.
+        if polled.is_ready() {
+            return polled;
+        }
+        self.after_write(cx, polled)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -249,7 +289,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for MeteredIo<T> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.after_write(cx, polled)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -319,8 +360,10 @@ mod tests {
         let (server, client) = tokio::io::duplex(4 * MIB);
         let meter = InboundMeter::new(budget.clone());
         let permit = ConnectionLimits::new(None, 10).admit("127.0.0.1".parse().expect("ip")).expect("admitted");
-        (MeteredIo::new(server, meter.clone(), permit), client, meter)
+        (MeteredIo::new(server, meter.clone(), permit, SEND_TIMEOUT), client, meter)
     }
+
+    const SEND_TIMEOUT: Duration = Duration::from_millis(300);
 
     #[tokio::test]
     async fn before_the_upgrade_nothing_is_charged() {
@@ -379,5 +422,36 @@ mod tests {
         timed_out.await;
         inbound.received();
         assert!(tokio::time::timeout(Duration::from_millis(600), inbound.timed_out()).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_write_the_client_takes_nothing_of_fails_after_the_send_timeout() {
+        let budget = MemoryBudget::new(MIB, Duration::from_millis(20));
+        let (mut server, mut client, _meter) = metered(&budget);
+        // The duplex holds 4 MiB; the client reads none of it.
+        let started = std::time::Instant::now();
+        let error = server.write_all(&vec![1u8; 8 * MIB]).await.expect_err("the write is given up");
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut, "{error}");
+        assert!(started.elapsed() >= SEND_TIMEOUT);
+        // What was taken before the stall stays readable.
+        let mut taken = vec![0u8; 4 * MIB];
+        client.read_exact(&mut taken).await.expect("the first 4 MiB");
+    }
+
+    #[tokio::test]
+    async fn a_slow_reader_that_keeps_taking_bytes_is_not_cut_off() {
+        let budget = MemoryBudget::new(MIB, Duration::from_millis(20));
+        let (mut server, mut client, _meter) = metered(&budget);
+        // 8 MiB through a 4 MiB pipe, read 1 MiB at a time with pauses
+        // that add up to far more than the send timeout, each shorter.
+        let reader = tokio::spawn(async move {
+            let mut chunk = vec![0u8; MIB];
+            for _ in 0..8 {
+                tokio::time::sleep(SEND_TIMEOUT / 3).await;
+                client.read_exact(&mut chunk).await.expect("a chunk");
+            }
+        });
+        server.write_all(&vec![1u8; 8 * MIB]).await.expect("every byte goes out");
+        reader.await.expect("the reader");
     }
 }

@@ -3,12 +3,15 @@
 //! compatibility and metrics follow.
 
 pub mod accounts;
+pub mod api_docs;
 pub mod api_error;
 pub mod app;
 mod box_lease;
 pub mod catalog_planner;
 pub mod config;
 pub mod connections;
+pub mod fleet;
+pub mod gateway;
 pub mod guard;
 pub mod health;
 pub mod http;
@@ -24,6 +27,13 @@ pub mod rate_limit;
 pub mod routes;
 pub mod runs;
 pub mod security_headers;
+pub mod server_template;
 pub mod session;
+pub mod session_kernels;
+pub mod session_lsp;
+pub mod session_server;
+pub mod sql_results;
+pub mod terminal;
 pub mod web;
 pub mod ws;
+mod ws_lsp;

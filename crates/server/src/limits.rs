@@ -25,6 +25,9 @@ pub struct LimitOverrides {
     /// See [`RunLimits::wall_time_ms`].
     #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
     pub wall_time_ms: Option<u64>,
+    /// See [`RunLimits::input_wait_ms`].
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    pub input_wait_ms: Option<u64>,
     /// See [`RunLimits::cpu_time_ms`].
     #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
     pub cpu_time_ms: Option<u64>,
@@ -56,6 +59,7 @@ impl LimitOverrides {
             cpu_millicores: self.cpu_millicores.unwrap_or(defaults.cpu_millicores),
             pids: self.pids.unwrap_or(defaults.pids),
             wall_time_ms: self.wall_time_ms.unwrap_or(defaults.wall_time_ms),
+            input_wait_ms: self.input_wait_ms.unwrap_or(defaults.input_wait_ms),
             cpu_time_ms: self.cpu_time_ms.unwrap_or(defaults.cpu_time_ms),
             output_bytes: self.output_bytes.unwrap_or(defaults.output_bytes),
             open_files: self.open_files.unwrap_or(defaults.open_files),
@@ -71,6 +75,7 @@ impl LimitOverrides {
             cpu_millicores: later.cpu_millicores.or(self.cpu_millicores),
             pids: later.pids.or(self.pids),
             wall_time_ms: later.wall_time_ms.or(self.wall_time_ms),
+            input_wait_ms: later.input_wait_ms.or(self.input_wait_ms),
             cpu_time_ms: later.cpu_time_ms.or(self.cpu_time_ms),
             output_bytes: later.output_bytes.or(self.output_bytes),
             open_files: later.open_files.or(self.open_files),

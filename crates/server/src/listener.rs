@@ -9,6 +9,8 @@
 //! - must send each request's head within the header timeout, counted
 //!   from the connection's opening or from the previous response (hyper's
 //!   HTTP/1 header read timeout), in at most [`MAX_HEAD_BYTES`];
+//! - fails a write the client takes nothing of for the send timeout,
+//!   which ends the connection (`MeteredIo`);
 //! - reads through an [`InboundMeter`] that WebSocket handlers arm after
 //!   the upgrade (`crate::inbound`), found in every request's extensions
 //!   next to the peer's `ConnectInfo`.
@@ -75,7 +77,7 @@ pub async fn serve(listener: TcpListener, app: Router, settings: ListenerSetting
             tracing::warn!(%error, "could not set TCP_NODELAY");
         }
         let meter = InboundMeter::new(settings.budget.clone());
-        let io = TokioIo::new(MeteredIo::new(tcp, meter.clone(), permit));
+        let io = TokioIo::new(MeteredIo::new(tcp, meter.clone(), permit, settings.config.send_timeout()));
         let app = app.clone();
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));

@@ -4,8 +4,11 @@
 //! creations against warm reuses.
 //!
 //! Label values are bounded: languages are catalog ids (resolved before a
-//! job exists), statuses and outcomes are fixed codes.
+//! job exists), statuses and outcomes are fixed codes. Every metric also
+//! carries the `node` label, the node's id (`crate::fleet`), so that one
+//! Prometheus scraping a fleet tells its nodes apart.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use bytesbox_engine::{JobObserver, JobOutcome, StageKind};
@@ -70,6 +73,8 @@ pub struct Gauges {
     pub sessions: usize,
     /// Live boxes of the backend.
     pub boxes: usize,
+    /// Notebook kernels open in sessions (spares not counted).
+    pub kernels: usize,
 }
 
 /// Every metric of the server.
@@ -85,6 +90,7 @@ pub struct Metrics {
     running: Gauge,
     sessions: Gauge,
     boxes: Gauge,
+    kernels: Gauge,
 }
 
 fn job_histogram() -> Histogram {
@@ -93,9 +99,10 @@ fn job_histogram() -> Histogram {
 }
 
 impl Metrics {
-    /// Registers every metric.
-    pub fn new() -> Metrics {
-        let mut registry = Registry::with_prefix("bytesbox");
+    /// Registers every metric, labelled with the node's id.
+    pub fn new(node: &str) -> Metrics {
+        let node_label = (Cow::Borrowed("node"), Cow::Owned(node.to_owned()));
+        let mut registry = Registry::with_prefix_and_labels("bytesbox", std::iter::once(node_label));
         let stages = Family::<StageLabels, Counter>::default();
         registry.register("runs", "Stages that ended, by language, stage and exit status", stages.clone());
         let jobs = Family::<JobLabels, Counter>::default();
@@ -126,7 +133,21 @@ impl Metrics {
         );
         let boxes = Gauge::default();
         registry.register("boxes_active", "Live boxes of the backend", boxes.clone());
-        Metrics { registry, stages, jobs, job_seconds, box_creations, box_reuses, queued, running, sessions, boxes }
+        let kernels = Gauge::default();
+        registry.register("kernels_active", "Notebook kernels open in sessions, spares not counted", kernels.clone());
+        Metrics {
+            registry,
+            stages,
+            jobs,
+            job_seconds,
+            box_creations,
+            box_reuses,
+            queued,
+            running,
+            sessions,
+            boxes,
+            kernels,
+        }
     }
 
     /// Counts a box handed to a job: made now, or reused warm.
@@ -144,6 +165,7 @@ impl Metrics {
         self.running.set(gauge_value(now.running));
         self.sessions.set(gauge_value(now.sessions));
         self.boxes.set(gauge_value(now.boxes));
+        self.kernels.set(gauge_value(now.kernels));
     }
 
     /// The registry in the OpenMetrics text format.
@@ -151,12 +173,6 @@ impl Metrics {
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
         Ok(text)
-    }
-}
-
-impl Default for Metrics {
-    fn default() -> Self {
-        Metrics::new()
     }
 }
 

@@ -111,6 +111,10 @@ pub struct RunRequest {
     /// Limit overrides, within the caller's plan's maxima.
     #[serde(default)]
     pub limits: Option<RequestedLimits>,
+    /// SQL runtimes only: results as `sql_result` frames (structured)
+    /// instead of the client's text on stdout (`docs/sql.md`).
+    #[serde(default)]
+    pub sql_results: bool,
 }
 
 /// Client → server (read only: the server never writes these).
@@ -155,16 +159,171 @@ pub enum ClientMessage {
         /// Run id.
         id: String,
     },
+    /// Drop the session's databases (MySQL, PostgreSQL, SQLite) back to
+    /// empty: the session's box is destroyed, and the next run gets a new one.
+    ResetDatabase {
+        /// Client-chosen id, echoed in the answer.
+        id: String,
+    },
+    /// Open a terminal: a login shell in the session's box.
+    TerminalOpen {
+        /// Client-chosen id, unique among the session's open terminals.
+        id: String,
+        /// Rows.
+        rows: u16,
+        /// Columns.
+        cols: u16,
+    },
+    /// Keystrokes (or pasted text) for a terminal.
+    TerminalInput {
+        /// Terminal id.
+        id: String,
+        /// Data in `encoding`.
+        data: String,
+        /// How `data` is written.
+        #[serde(default)]
+        encoding: Encoding,
+    },
+    /// A terminal's new size.
+    TerminalResize {
+        /// Terminal id.
+        id: String,
+        /// Rows.
+        rows: u16,
+        /// Columns.
+        cols: u16,
+    },
+    /// Close a terminal: its shell and everything started from it die.
+    TerminalClose {
+        /// Terminal id.
+        id: String,
+    },
     /// Keep-alive.
     Ping {
         /// Echoed in `pong`.
         #[serde(default)]
         nonce: Option<String>,
     },
+    /// Start a notebook's kernel in the session's box (`docs/notebooks.md`).
+    KernelStart {
+        /// Client-chosen kernel id.
+        id: String,
+        /// A language with a kernel in the catalog (id or alias).
+        language: String,
+    },
+    /// Run a cell.
+    KernelExecute {
+        /// Kernel id.
+        id: String,
+        /// Client-chosen request id: the `parent` of every message about it.
+        request: String,
+        /// The cell's code.
+        code: String,
+        /// Whether the cell may ask for input (`input_request`).
+        #[serde(default = "yes")]
+        allow_stdin: bool,
+    },
+    /// Answer the kernel's `input_request`.
+    KernelInput {
+        /// Kernel id.
+        id: String,
+        /// The request the input belongs to.
+        request: String,
+        /// The line typed, without its newline.
+        value: String,
+    },
+    /// Interrupt the running cell.
+    KernelInterrupt {
+        /// Kernel id.
+        id: String,
+    },
+    /// A new kernel in place of the old: state gone, counts from 1.
+    KernelRestart {
+        /// Kernel id.
+        id: String,
+    },
+    /// Completions at a cursor.
+    KernelComplete {
+        /// Kernel id.
+        id: String,
+        /// Request id.
+        request: String,
+        /// The cell's code.
+        code: String,
+        /// Cursor position, in Unicode code points.
+        cursor_pos: usize,
+    },
+    /// Help on the name at a cursor.
+    KernelInspect {
+        /// Kernel id.
+        id: String,
+        /// Request id.
+        request: String,
+        /// The cell's code.
+        code: String,
+        /// Cursor position, in Unicode code points.
+        cursor_pos: usize,
+        /// 0 or 1 (1: with the source, where the kernel has it).
+        #[serde(default)]
+        detail_level: u8,
+    },
+    /// End a kernel.
+    KernelShutdown {
+        /// Kernel id.
+        id: String,
+    },
+    /// Start a language server in the session's box
+    /// (`docs/language-servers.md`).
+    LspStart {
+        /// Client-chosen server id, unique among the session's servers.
+        id: String,
+        /// A language with a server in the catalog (id or alias).
+        language: String,
+        /// Files written into the workspace first (added or replaced; the
+        /// rest stays), so that the server finds the project's modules and
+        /// headers on disk.
+        #[serde(default)]
+        files: Vec<WireFile>,
+    },
+    /// A JSON-RPC message for a language server.
+    LspMessage {
+        /// Server id.
+        id: String,
+        /// The message (a request, response or notification), as JSON.
+        message: serde_json::Value,
+    },
+    /// Files for the box's workspace, for the language servers (which
+    /// read the files a document imports or includes from disk).
+    LspFiles {
+        /// A running server's id.
+        id: String,
+        /// The files, added or replaced; the rest stays.
+        files: Vec<WireFile>,
+    },
+    /// End a language server.
+    LspStop {
+        /// Server id.
+        id: String,
+    },
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A terminal open in a session, as a resumed `hello` lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenTerminal {
+    /// Terminal id.
+    pub id: String,
+    /// Rows.
+    pub rows: u16,
+    /// Columns.
+    pub cols: u16,
 }
 
 /// Server → client.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMessage {
     /// First frame of a session.
@@ -179,6 +338,9 @@ pub enum ServerMessage {
         default_limits: Box<RunLimits>,
         /// Maxima a run may ask for.
         max_limits: Box<RunLimits>,
+        /// The session's open terminals (a resumed session's; a new one
+        /// has none).
+        terminals: Vec<OpenTerminal>,
     },
     /// The run passed validation.
     Accepted {
@@ -188,6 +350,10 @@ pub enum ServerMessage {
         language: String,
         /// Its version.
         version: String,
+        /// The entry file (the request's, or the one the catalog chose);
+        /// absent for a language that compiles every source without one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        entry: Option<String>,
     },
     /// Waiting for a slot.
     Queued {
@@ -216,6 +382,15 @@ pub enum ServerMessage {
         /// `utf8` or `base64`.
         encoding: Encoding,
     },
+    /// The server's notice about a running stage, not program output.
+    Notice {
+        /// Run id.
+        id: String,
+        /// Stage.
+        stage: String,
+        /// What the person should know.
+        text: String,
+    },
     /// A stage ended.
     Exit {
         /// Run id.
@@ -240,21 +415,169 @@ pub enum ServerMessage {
         /// Run id.
         id: String,
     },
+    /// A terminal's shell started.
+    TerminalOpened {
+        /// Terminal id.
+        id: String,
+    },
+    /// A terminal's output.
+    TerminalOutput {
+        /// Terminal id.
+        id: String,
+        /// Where the first byte sits in all of the terminal's output: a
+        /// gap after the previous frame's end is output the client missed.
+        offset: u64,
+        /// Data in `encoding`.
+        data: String,
+        /// `utf8` or `base64`.
+        encoding: Encoding,
+    },
+    /// A terminal's shell ended; nothing more about it follows.
+    TerminalExit {
+        /// Terminal id.
+        id: String,
+        /// Exit code.
+        code: Option<i32>,
+        /// Signal number.
+        signal: Option<i32>,
+        /// Status name, as in `exit`.
+        status: String,
+    },
     /// A refusal or failure.
     Error {
         /// Run id, when about a run.
         #[serde(skip_serializing_if = "Option::is_none")]
         id: Option<String>,
+        /// Terminal id, when about a terminal.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        terminal: Option<String>,
         /// Stable code.
         code: String,
         /// Human message.
         message: String,
+    },
+    /// The session's databases are empty now (answer to `reset_database`).
+    DatabaseReset {
+        /// The request's id.
+        id: String,
     },
     /// Keep-alive answer.
     Pong {
         /// The ping's nonce.
         nonce: Option<String>,
     },
+    /// One statement's result of a run with `sql_results`.
+    SqlResult {
+        /// Run id.
+        id: String,
+        /// The result.
+        result: Box<crate::sql_results::StatementResult>,
+    },
+    /// A kernel answers (after `kernel_start` or `kernel_restart`).
+    KernelReady {
+        /// Kernel id.
+        id: String,
+        /// The catalog's language id.
+        language: String,
+        /// The kernel's `language_info` (name, version, mimetype, …).
+        language_info: serde_json::Value,
+        /// Whether it replaced the kernel of the same id.
+        restarted: bool,
+    },
+    /// A Jupyter message from a kernel, its JSON as the kernel sent it.
+    KernelMessage(Box<KernelMessageFrame>),
+    /// A kernel's process ended.
+    KernelExited {
+        /// Kernel id.
+        id: String,
+        /// Why: a run status (`memory_limit`, `nonzero`, `killed`, …),
+        /// `culled` (idle too long) or `shutdown` (asked for).
+        status: String,
+        /// Exit code.
+        exit_code: Option<i32>,
+        /// Signal number.
+        signal: Option<i32>,
+        /// Peak memory.
+        memory_bytes: u64,
+    },
+    /// A language server started (after `lsp_start`): the client sends
+    /// `initialize` next.
+    LspReady(Box<LspReadyFrame>),
+    /// A JSON-RPC message from a language server, as it sent it.
+    LspMessage {
+        /// Server id.
+        id: String,
+        /// The message.
+        message: serde_json::Value,
+    },
+    /// A language server ended; its id is free again.
+    LspExited {
+        /// Server id.
+        id: String,
+        /// A run status (`memory_limit`, `nonzero`, `killed`, …),
+        /// `message_too_large`, `protocol_error`, `stopped` or `culled`.
+        status: String,
+        /// Exit code.
+        exit_code: Option<i32>,
+        /// Signal number.
+        signal: Option<i32>,
+        /// Peak memory.
+        memory_bytes: u64,
+        /// Why, in words (the last line of its stderr, or what it broke).
+        message: String,
+    },
+    /// A refusal or failure about a language server (its own type, so
+    /// that it never mixes with a run's `error` of the same id).
+    LspError {
+        /// Server id.
+        id: String,
+        /// Stable code.
+        code: String,
+        /// Human message.
+        message: String,
+    },
+}
+
+/// The fields of an `lsp_ready` frame.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LspReadyFrame {
+    /// Server id.
+    pub id: String,
+    /// The catalog's language id.
+    pub language: String,
+    /// The LSP `languageId` of its documents.
+    pub language_id: String,
+    /// The workspace as the server sees it (`file:///workspace`).
+    pub root_uri: String,
+    /// What to send as `initializationOptions`.
+    pub initialization_options: serde_json::Value,
+    /// What to send in `workspace/didChangeConfiguration` once
+    /// initialised.
+    pub settings: serde_json::Value,
+}
+
+/// The fields of a `kernel_message` frame.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KernelMessageFrame {
+    /// Kernel id.
+    pub id: String,
+    /// `iopub`, `shell`, `stdin` or `control`.
+    pub channel: String,
+    /// The Jupyter message type (`stream`, `execute_result`, `status`, …).
+    pub msg_type: String,
+    /// The client's request id it is about, if any.
+    pub parent: Option<String>,
+    /// Its content.
+    pub content: serde_json::Value,
+    /// Its metadata.
+    pub metadata: serde_json::Value,
+    /// Its header as the kernel sent it: not part of this protocol, kept
+    /// for the Kernel Gateway API (`crate::gateway`).
+    #[serde(skip)]
+    pub header: serde_json::Value,
+    /// Its parent header as the kernel sent it (likewise).
+    #[serde(skip)]
+    pub parent_header: serde_json::Value,
 }
 
 impl ServerMessage {
@@ -269,6 +592,32 @@ impl ServerMessage {
             wall_ms: report.wall_ms,
             cpu_ms: report.cpu_ms,
             memory_bytes: report.peak_memory_bytes,
+        }
+    }
+
+    /// A `terminal_output` frame, text when possible and base64 otherwise.
+    pub fn terminal_output(id: &str, offset: u64, bytes: &[u8]) -> ServerMessage {
+        let (data, encoding) = EncodedBytes::encode(bytes);
+        ServerMessage::TerminalOutput { id: id.to_string(), offset, data, encoding }
+    }
+
+    /// A `terminal_exit` frame from the shell's report.
+    pub fn terminal_exit(id: &str, report: &ExitReport) -> ServerMessage {
+        ServerMessage::TerminalExit {
+            id: id.to_string(),
+            code: report.exit_code,
+            signal: report.signal,
+            status: report.status.as_str().to_string(),
+        }
+    }
+
+    /// An `error` frame about terminal `id`.
+    pub fn terminal_error(id: &str, code: &str, message: impl Into<String>) -> ServerMessage {
+        ServerMessage::Error {
+            id: None,
+            terminal: Some(id.to_string()),
+            code: code.to_string(),
+            message: message.into(),
         }
     }
 
@@ -330,11 +679,78 @@ mod tests {
     }
 
     #[test]
+    fn kernel_messages_parse_with_their_defaults() {
+        let text = r#"{"type":"kernel_execute","id":"k1","request":"c1","code":"1+1"}"#;
+        let ClientMessage::KernelExecute { allow_stdin, .. } = serde_json::from_str(text).unwrap() else {
+            panic!("not an execute")
+        };
+        assert!(allow_stdin, "cells may ask for input unless the client says otherwise");
+        let text = r#"{"type":"kernel_inspect","id":"k1","request":"c2","code":"len","cursor_pos":3}"#;
+        assert!(matches!(serde_json::from_str(text).unwrap(), ClientMessage::KernelInspect { detail_level: 0, .. }));
+        assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"kernel_start","id":"k1"}"#).is_err());
+    }
+
+    #[test]
+    fn kernel_messages_are_flat_frames() {
+        let frame = ServerMessage::KernelMessage(Box::new(KernelMessageFrame {
+            id: "k1".into(),
+            channel: "iopub".into(),
+            msg_type: "stream".into(),
+            parent: Some("c1".into()),
+            content: serde_json::json!({"name": "stdout", "text": "hi\n"}),
+            metadata: serde_json::json!({}),
+            header: serde_json::Value::Null,
+            parent_header: serde_json::Value::Null,
+        }));
+        let value = serde_json::to_value(&frame).unwrap();
+        assert_eq!(value["type"], "kernel_message");
+        assert!(value.get("header").is_none(), "the kernel's headers are the gateway's, not this protocol's");
+        assert_eq!(value["content"]["text"], "hi\n");
+        assert_eq!(serde_json::from_value::<ServerMessage>(value).unwrap(), frame);
+    }
+
+    #[test]
     fn errors_omit_a_missing_run_id() {
-        let frame = ServerMessage::Error { id: None, code: "invalid_message".into(), message: "bad".into() };
+        let frame =
+            ServerMessage::Error { id: None, terminal: None, code: "invalid_message".into(), message: "bad".into() };
         let value = serde_json::to_value(frame).unwrap();
         assert!(value.get("id").is_none());
+        assert!(value.get("terminal").is_none());
         assert_eq!(value["type"], "error");
+    }
+
+    #[test]
+    fn terminal_messages_parse_and_are_written_as_documented() {
+        let open: ClientMessage =
+            serde_json::from_str(r#"{"type":"terminal_open","id":"t1","rows":24,"cols":80}"#).unwrap();
+        assert_eq!(open, ClientMessage::TerminalOpen { id: "t1".into(), rows: 24, cols: 80 });
+        let input: ClientMessage =
+            serde_json::from_str(r#"{"type":"terminal_input","id":"t1","data":"ls\r"}"#).unwrap();
+        assert_eq!(
+            input,
+            ClientMessage::TerminalInput { id: "t1".into(), data: "ls\r".into(), encoding: Encoding::Utf8 }
+        );
+        assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"terminal_close","id":"t1","now":true}"#).is_err());
+        let output = serde_json::to_value(ServerMessage::terminal_output("t1", 7, b"\x1b[31mred")).unwrap();
+        assert_eq!(output["type"], "terminal_output");
+        assert_eq!((output["offset"].as_u64(), output["encoding"].as_str()), (Some(7), Some("utf8")));
+        let error = serde_json::to_value(ServerMessage::terminal_error("t1", "unknown_terminal", "no")).unwrap();
+        assert_eq!((error["terminal"].as_str(), error.get("id")), (Some("t1"), None));
+    }
+
+    #[test]
+    fn lsp_frames_carry_json_rpc_as_json() {
+        let text = r#"{"type":"lsp_message","id":"python","message":{"jsonrpc":"2.0","id":1,"method":"shutdown"}}"#;
+        let ClientMessage::LspMessage { id, message } = serde_json::from_str(text).unwrap() else {
+            panic!("not an lsp_message")
+        };
+        assert_eq!((id.as_str(), message["method"].as_str()), ("python", Some("shutdown")));
+        let start: ClientMessage = serde_json::from_str(r#"{"type":"lsp_start","id":"cpp","language":"cpp"}"#).unwrap();
+        assert!(matches!(start, ClientMessage::LspStart { files, .. } if files.is_empty()));
+        assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"lsp_stop","id":"cpp","now":1}"#).is_err());
+        let frame = ServerMessage::LspMessage { id: "cpp".into(), message: serde_json::json!({"id": 1, "result": []}) };
+        let value = serde_json::to_value(&frame).unwrap();
+        assert_eq!((value["type"].as_str(), value["message"]["id"].as_u64()), (Some("lsp_message"), Some(1)));
     }
 
     #[test]

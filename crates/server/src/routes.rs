@@ -45,9 +45,19 @@ pub fn route_table() -> Vec<Route> {
         route(M::GET, "/api/v1/ws", Caller, crate::ws::upgrade),
         route(M::POST, "/api/v1/execute", Caller, crate::http::execute),
         route(M::GET, "/api/v1/runtimes", Open, crate::http::runtimes),
+        route(M::GET, "/api/v1/docs", Open, crate::api_docs::document),
         route(M::POST, "/api/v2/execute", Caller, crate::piston::rest::execute),
         route(M::GET, "/api/v2/runtimes", Open, crate::piston::rest::runtimes),
         route(M::GET, "/api/v2/connect", Caller, crate::piston::ws::connect),
+        route(M::GET, "/api/kernelspecs", User, crate::gateway::rest::kernelspecs),
+        route(M::GET, "/api/kernelspecs/{name}", User, crate::gateway::rest::kernelspec),
+        route(M::GET, "/api/kernels", User, crate::gateway::rest::list),
+        route(M::POST, "/api/kernels", User, crate::gateway::rest::start),
+        route(M::GET, "/api/kernels/{id}", User, crate::gateway::rest::get),
+        route(M::DELETE, "/api/kernels/{id}", User, crate::gateway::rest::delete),
+        route(M::POST, "/api/kernels/{id}/interrupt", User, crate::gateway::rest::interrupt),
+        route(M::POST, "/api/kernels/{id}/restart", User, crate::gateway::rest::restart),
+        route(M::GET, "/api/kernels/{id}/channels", User, crate::gateway::channels::channels),
         route(M::GET, "/healthz", Open, crate::health::healthz),
         route(M::GET, "/readyz", Open, crate::health::readyz),
         route(M::GET, "/metrics", Open, crate::health::scrape),
@@ -77,11 +87,15 @@ pub fn route_table() -> Vec<Route> {
         route(M::DELETE, "/api/v1/admin/sessions/{id}", Admin, admin::kill_session),
         route(M::GET, "/api/v1/admin/boxes", Admin, admin::boxes),
         route(M::GET, "/api/v1/admin/storage", Admin, admin::storage),
+        route(M::GET, "/api/v1/admin/nodes", Admin, crate::fleet::list),
+        route(M::POST, "/api/v1/admin/nodes/{id}/drain", Admin, crate::fleet::drain),
     ]
 }
 
 /// The application: every route of [`route_table`] behind its guard
-/// (`crate::guard`), with the body limit and the security headers.
+/// (`crate::guard`), with the body limit and the security headers; any
+/// other path is 404 `not_found` (`crate::web` keeps that for `/api/` and
+/// serves the IDE elsewhere).
 pub fn router(state: Arc<AppState>) -> Router {
     let mut router = Router::new();
     for route in route_table() {
@@ -89,6 +103,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         router = router.route(route.path, guarded);
     }
     router
+        .fallback(crate::api_error::no_such_route)
         // A 10 MiB project, base64-encoded, plus JSON.
         .layer(axum::extract::DefaultBodyLimit::max(crate::memory_budget::UPFRONT_MAX_BYTES))
         .layer(axum::middleware::from_fn(crate::security_headers::add))

@@ -8,9 +8,11 @@
 use axum::http::StatusCode;
 use bytes::Bytes;
 use bytesbox_engine::{EngineError, Job, JobEvent, StageKind};
+use bytesbox_runtimes::{SQL_RESULTS_CLIENT, SQL_RESULTS_CLIENT_PATH};
 use bytesbox_sandbox::paths::validate_unique;
 use bytesbox_sandbox::{ExitReport, FileEntry, PutMode, RunLimits, StdioMode, Stream};
 
+use crate::accounts::places::Refusal;
 use crate::accounts::projects::{load_saved_project, SavedRun};
 use crate::accounts::run_slots::{requester_of, RunSlot};
 use crate::accounts::Caller;
@@ -19,7 +21,7 @@ use crate::app::AppState;
 use crate::box_lease::BoxLease;
 use crate::limits::{LimitOverrides, RequestedLimits};
 use crate::metrics::BoxOrigin;
-use crate::planner::{Plan, PlanRequest};
+use crate::planner::{Plan, PlanRequest, ServerPlan};
 use crate::protocol::{EncodedBytes, RunRequest, WireFile};
 use crate::session::BoxCaps;
 
@@ -34,6 +36,8 @@ pub struct RunPolicy {
     pub max_limits: RunLimits,
     /// Runs going at once.
     pub max_concurrent_runs: usize,
+    /// Runs going at once for all guests of the caller's address.
+    pub max_runs_per_address: usize,
     /// The share of the server's run slots the plan's callers may hold.
     pub run_slot_share_percent: u8,
     /// Session boxes the caller may keep (and what idle ones may hold).
@@ -48,20 +52,31 @@ impl AppState {
             (Some(accounts), Caller::Guest { .. }) => Some(accounts.plans.get(crate::accounts::plans::GUEST_PLAN)),
             (Some(accounts), Caller::User { user, .. }) => Some(accounts.plans.get(&user.plan)),
         };
+        // What a guest's address may hold (only guests are counted there).
+        let (runs_per_address, boxes_per_address) = match &self.accounts {
+            Some(accounts) => (accounts.config.guest_address_runs, accounts.config.guest_address_boxes),
+            None => (usize::MAX, usize::MAX),
+        };
         match plan {
             Some(plan) => RunPolicy {
                 plan: plan.name.clone(),
                 default_limits: plan.limits.clone(),
                 max_limits: plan.max_limits.clone(),
                 max_concurrent_runs: plan.max_concurrent_runs,
+                max_runs_per_address: runs_per_address,
                 run_slot_share_percent: plan.run_slot_share_percent,
-                boxes: BoxCaps { max_boxes: plan.max_boxes, max_idle_bytes: plan.max_idle_box_bytes },
+                boxes: BoxCaps {
+                    max_boxes: plan.max_boxes,
+                    max_boxes_per_address: boxes_per_address,
+                    max_idle_bytes: plan.max_idle_box_bytes,
+                },
             },
             None => RunPolicy {
                 plan: "unlimited".into(),
                 default_limits: self.config.limits.default.clone(),
                 max_limits: self.config.limits.max.clone(),
                 max_concurrent_runs: usize::MAX,
+                max_runs_per_address: usize::MAX,
                 run_slot_share_percent: 100,
                 boxes: BoxCaps::UNLIMITED,
             },
@@ -80,16 +95,20 @@ impl AppState {
     /// A place for one more run of `caller`, or `too_many_runs`.
     pub fn run_slot(&self, caller: &Caller, policy: &RunPolicy) -> Result<RunSlot, ApiError> {
         let requester = requester_of(caller, &policy.plan, policy.run_slot_share_percent);
-        let slot = self.run_slots.acquire(&caller.principal(), policy.max_concurrent_runs);
-        slot.map(|slot| slot.for_requester(requester)).ok_or_else(|| {
-            ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_runs",
-                format!(
+        let slot = self.run_slots.acquire(&caller.principal(), policy.max_concurrent_runs, policy.max_runs_per_address);
+        slot.map(|slot| slot.for_requester(requester)).map_err(|refusal| {
+            let message = match refusal {
+                Refusal::Caller => format!(
                     "your plan ({}) allows {} runs at once; wait for one to finish",
                     policy.plan, policy.max_concurrent_runs
                 ),
-            )
+                Refusal::Address => format!(
+                    "the guests at your address have {} runs going, as many as it may; wait for one to finish, \
+                     or sign in for runs of your own",
+                    policy.max_runs_per_address
+                ),
+            };
+            ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_runs", message)
         })
     }
 }
@@ -111,10 +130,14 @@ pub(crate) struct PlannedRun {
     pub job: Job,
     /// The language's version.
     pub version: String,
+    /// The entry file, the request's or the one chosen for it.
+    pub entry: Option<String>,
     /// The run stage's limits.
     pub limits: RunLimits,
     /// The saved project it runs, to record the run in its history.
     pub saved: Option<SavedRun>,
+    /// The language's session server (a database), for session runs.
+    pub server: Option<ServerPlan>,
 }
 
 /// Checks a run (its saved project or files, sizes, paths, limits within
@@ -139,6 +162,10 @@ pub(crate) async fn plan_run(
         None => decode_files(state, run.files)?,
     };
     let limits = run_limits(run.limits.as_ref(), policy)?;
+    // The results are read from stdout alone; a terminal would mix stderr in.
+    if run.sql_results && run.tty.is_some() {
+        return Err(ApiError::from_code("invalid_spec", "sql_results runs on pipes: send no tty".into()));
+    }
     let stdio = match run.tty {
         Some(size) => StdioMode::Pty { rows: size.rows, cols: size.cols },
         None => StdioMode::Pipes,
@@ -152,15 +179,40 @@ pub(crate) async fn plan_run(
         stdio,
         stdin: run.stdin.map(|s| Bytes::from(s).to_vec()).unwrap_or_default(),
         close_stdin,
+        sql_results: run.sql_results,
     };
-    let Plan { language, version, stages, keep } =
+    let Plan { language, version, entry, stages, keep, server } =
         state.planner.plan(&request).map_err(|e| ApiError::from_code(e.code, e.message))?;
+    // A session's server outlives each run: it may run as long as the
+    // plan lets any run (and stops earlier with the box).
+    let server = server.map(|mut server| {
+        server.serve.limits.wall_time_ms = policy.max_limits.wall_time_ms;
+        server.serve.limits.cpu_time_ms = policy.max_limits.cpu_time_ms;
+        server
+    });
     let mode = match workspace {
         Workspace::Fresh => PutMode::Merge,
         Workspace::Session => PutMode::Replace { keep },
     };
-    let job = Job { language, files: request.files, mode, stages };
-    Ok(PlannedRun { job, version, limits: request.limits, saved })
+    let mut files = request.files;
+    // The structured results' client runs from the workspace, in place of
+    // any file of the project's at its path.
+    if request.sql_results {
+        files.retain(|file| file.path != SQL_RESULTS_CLIENT_PATH);
+        files.push(FileEntry {
+            path: SQL_RESULTS_CLIENT_PATH.into(),
+            content: Bytes::from_static(SQL_RESULTS_CLIENT.as_bytes()),
+            executable: false,
+        });
+    }
+    // A box made for this run alone has no server of the session: the
+    // run starts its own, from the host's template when there is one.
+    if let (Workspace::Fresh, Some(server)) = (workspace, &server) {
+        let backend = state.sessions.engine().backend().as_ref();
+        files.extend(state.sessions.templates().workspace_file(backend, &language, &version, server).await);
+    }
+    let job = Job { language, files, mode, stages };
+    Ok(PlannedRun { job, version, entry, limits: request.limits, saved, server })
 }
 
 /// The run's limits: the plan's defaults with the request's overrides,
@@ -197,7 +249,7 @@ fn check_project_size(state: &AppState, count: usize, total_bytes: u64) -> Resul
 
 /// Checks and decodes a request's files, stopping as soon as the total
 /// passes the cap.
-fn decode_files(state: &AppState, wire: Vec<WireFile>) -> Result<Vec<FileEntry>, ApiError> {
+pub(crate) fn decode_files(state: &AppState, wire: Vec<WireFile>) -> Result<Vec<FileEntry>, ApiError> {
     check_project_size(state, wire.len(), 0)?;
     validate_unique(wire.iter().map(|f| f.path.as_str())).map_err(|e| ApiError::from_code(e.code(), e.to_string()))?;
     let mut total = 0u64;
@@ -246,6 +298,12 @@ pub(crate) async fn run_in_fresh_box(
     job: Job,
     requester: bytesbox_engine::Requester,
 ) -> Result<CollectedStages, ApiError> {
+    let mut job = job;
+    // Its box is destroyed after the last stage: no launcher for a next
+    // run (a fork and a memory cgroup made and removed for nothing).
+    if let Some(last) = job.stages.last_mut() {
+        last.spec.last_in_box = true;
+    }
     let sandbox = fresh_box(state).await?;
     let outcome = collect(state.sessions.engine().submit_as(sandbox.id().clone(), job, requester)).await;
     sandbox.destroy_after_answer(&state.teardowns).await;
@@ -273,7 +331,9 @@ async fn collect(submitted: Result<bytesbox_engine::JobHandle, EngineError>) -> 
             }
             JobEvent::Failed { code, message } => return Err(ApiError::from_code(code, message)),
             JobEvent::Finished => break,
-            JobEvent::Queued { .. } | JobEvent::Started | JobEvent::StageStarted(_) => {}
+            // A one-shot run's input is all given up front, so it never
+            // waits for more: no notice is about anything it could act on.
+            JobEvent::Queued { .. } | JobEvent::Started | JobEvent::StageStarted(_) | JobEvent::Notice { .. } => {}
         }
     }
     Ok(results)
@@ -297,6 +357,7 @@ mod tests {
             default_limits: RunLimits::default(),
             max_limits: RunLimits { wall_time_ms: 60_000, ..RunLimits::default() },
             max_concurrent_runs: 1,
+            max_runs_per_address: 1,
             run_slot_share_percent: 100,
             boxes: BoxCaps::UNLIMITED,
         }

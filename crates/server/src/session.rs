@@ -10,16 +10,21 @@
 //! longest idle ones beyond it (`crate::session::Sessions::reclaim_idle_bytes`).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use bytesbox_engine::{Engine, JobControl};
 use bytesbox_sandbox::{BoxId, BoxInfo, BoxSpec, SandboxError};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
+use crate::accounts::places::{Place, Places, Refusal};
 use crate::accounts::Principal;
-use crate::protocol::ServerMessage;
+use crate::protocol::{OpenTerminal, ServerMessage};
+use crate::server_template::ServerTemplates;
+use crate::session_kernels::{KernelConfig, SessionKernels};
+use crate::session_lsp::{LspConfig, SessionLanguageServers};
+use crate::session_server::SessionServers;
+use crate::terminal::Terminal;
 
 /// Frames queued per session before its programs wait for the client.
 pub const OUTBOX_FRAMES: usize = 64;
@@ -32,13 +37,16 @@ pub const IDLE_SWEEP_INTERVAL: Duration = Duration::from_secs(2);
 pub struct BoxCaps {
     /// Sessions with a box at once.
     pub max_boxes: usize,
+    /// Sessions with a box at once for all guests of the caller's address.
+    pub max_boxes_per_address: usize,
     /// Bytes the caller's idle boxes may hold together.
     pub max_idle_bytes: u64,
 }
 
 impl BoxCaps {
     /// No caps (a server without accounts).
-    pub const UNLIMITED: BoxCaps = BoxCaps { max_boxes: usize::MAX, max_idle_bytes: u64::MAX };
+    pub const UNLIMITED: BoxCaps =
+        BoxCaps { max_boxes: usize::MAX, max_boxes_per_address: usize::MAX, max_idle_bytes: u64::MAX };
 }
 
 /// Why a session did not get its box.
@@ -53,6 +61,16 @@ pub enum SessionBoxError {
         /// The plan's cap.
         max: usize,
     },
+    /// The guests of the caller's address hold as many session boxes as
+    /// the address may, all in use.
+    #[error(
+        "the guests at your address have {max} sessions with a box, as many as it may, all in use; \
+         close a tab or session, or sign in for sessions of your own"
+    )]
+    TooManyBoxesAtAddress {
+        /// The address's cap (`[accounts] guest_address_boxes`).
+        max: usize,
+    },
     /// The backend failed.
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
@@ -62,55 +80,28 @@ impl SessionBoxError {
     /// The protocol's error code.
     pub fn code(&self) -> &'static str {
         match self {
-            SessionBoxError::TooManyBoxes { .. } => "too_many_boxes",
+            SessionBoxError::TooManyBoxes { .. } | SessionBoxError::TooManyBoxesAtAddress { .. } => "too_many_boxes",
             SessionBoxError::Sandbox(e) => e.code(),
         }
     }
 }
 
-type BoxCounts = Arc<Mutex<HashMap<Principal, usize>>>;
+/// A session with a run going, a terminal open, or a box being made: its
+/// box stays.
+#[derive(Debug, thiserror::Error)]
+#[error("a run or a terminal is going in this session; reset the database once it has ended")]
+pub struct SessionBusy;
 
-/// A caller's place among its live boxes; dropping it frees the place.
-#[derive(Debug)]
-struct BoxPlace {
-    counts: BoxCounts,
-    owner: Principal,
-}
-
-impl BoxPlace {
-    /// A place for `owner`, or `None` when it has `max` boxes already.
-    /// Anonymous callers (no accounts) are not counted.
-    fn acquire(counts: &BoxCounts, owner: &Principal, max: usize) -> Option<Option<BoxPlace>> {
-        if *owner == Principal::Anonymous {
-            return Some(None);
-        }
-        let mut by_owner = counts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let count = by_owner.entry(owner.clone()).or_insert(0);
-        if *count >= max {
-            return None;
-        }
-        *count += 1;
-        Some(Some(BoxPlace { counts: counts.clone(), owner: owner.clone() }))
-    }
-}
-
-impl Drop for BoxPlace {
-    fn drop(&mut self) {
-        let mut by_owner = self.counts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(count) = by_owner.get_mut(&self.owner) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                by_owner.remove(&self.owner);
-            }
-        }
-    }
+impl SessionBusy {
+    /// The protocol's error code.
+    pub const CODE: &'static str = "session_busy";
 }
 
 /// A session's box and the place it takes among its caller's boxes.
 #[derive(Debug)]
 struct SessionBox {
     id: BoxId,
-    _place: Option<BoxPlace>,
+    _place: Place,
 }
 
 /// Session settings.
@@ -122,11 +113,33 @@ pub struct SessionConfig {
     pub box_spec: BoxSpec,
     /// Runs one session may have going at once.
     pub max_runs: usize,
+    /// Where the host's templates of the SQL servers' data directories are
+    /// kept (made on first use); `None`: each new box initialises its own.
+    pub server_templates: Option<std::path::PathBuf>,
+    /// Notebook kernels.
+    pub kernels: KernelConfig,
+    /// Language servers.
+    pub language_servers: LspConfig,
+    /// Terminals one session may have open at once.
+    pub max_terminals: usize,
+    /// How long a box whose only activity is its terminals may go with
+    /// nothing typed or printed in any of them before it is destroyed
+    /// (with a notice in each).
+    pub terminal_idle: Duration,
 }
 
 impl Default for SessionConfig {
     fn default() -> Self {
-        SessionConfig { grace: Duration::from_secs(30), box_spec: BoxSpec::default(), max_runs: 8 }
+        SessionConfig {
+            grace: Duration::from_secs(30),
+            box_spec: BoxSpec::default(),
+            max_runs: 8,
+            server_templates: None,
+            kernels: KernelConfig::default(),
+            language_servers: LspConfig::default(),
+            max_terminals: 4,
+            terminal_idle: Duration::from_secs(30 * 60),
+        }
     }
 }
 
@@ -143,13 +156,22 @@ pub struct Session {
     pub owner_name: Option<String>,
     sandbox: tokio::sync::Mutex<Option<SessionBox>>,
     /// The owner's caps, as of its last run.
-    max_boxes: AtomicUsize,
-    max_idle_bytes: AtomicU64,
+    box_caps: Mutex<BoxCaps>,
     runs: Mutex<HashMap<String, JobControl>>,
+    terminals: Mutex<HashMap<String, Arc<Terminal>>>,
+    /// Whether a connection holds the session, for the terminals, which
+    /// keep their output while nobody does.
+    connected: watch::Sender<bool>,
     outbox_tx: mpsc::Sender<ServerMessage>,
     outbox_rx: Mutex<Option<mpsc::Receiver<ServerMessage>>>,
     /// Bumped on every attach, so a stale grace timer knows it lost.
     generation: Mutex<u64>,
+    /// Database servers running in the session's box.
+    servers: SessionServers,
+    /// Notebook kernels running in the session's box.
+    kernels: SessionKernels,
+    /// Language servers running in the session's box.
+    language_servers: SessionLanguageServers,
 }
 
 impl Session {
@@ -161,12 +183,16 @@ impl Session {
             owner,
             owner_name,
             sandbox: tokio::sync::Mutex::new(None),
-            max_boxes: AtomicUsize::new(BoxCaps::UNLIMITED.max_boxes),
-            max_idle_bytes: AtomicU64::new(BoxCaps::UNLIMITED.max_idle_bytes),
+            box_caps: Mutex::new(BoxCaps::UNLIMITED),
             runs: Mutex::new(HashMap::new()),
+            terminals: Mutex::new(HashMap::new()),
+            connected: watch::channel(false).0,
             outbox_tx,
             outbox_rx: Mutex::new(Some(outbox_rx)),
             generation: Mutex::new(0),
+            servers: SessionServers::default(),
+            kernels: SessionKernels::default(),
+            language_servers: SessionLanguageServers::default(),
         }
     }
 
@@ -183,6 +209,7 @@ impl Session {
             *g += 1;
             *g
         });
+        self.connected.send_replace(true);
         Some((receiver, generation.unwrap_or(0)))
     }
 
@@ -191,6 +218,12 @@ impl Session {
         if let Ok(mut slot) = self.outbox_rx.lock() {
             *slot = Some(receiver);
         }
+        self.connected.send_replace(false);
+    }
+
+    /// Turns true while a connection holds the session.
+    pub fn connection_watch(&self) -> watch::Receiver<bool> {
+        self.connected.subscribe()
     }
 
     fn generation(&self) -> u64 {
@@ -207,6 +240,76 @@ impl Session {
         self.runs.lock().map(|runs| runs.len()).unwrap_or(0)
     }
 
+    /// Whether a run is going or a terminal is open: the box is in use.
+    pub fn is_busy(&self) -> bool {
+        self.active_runs() > 0 || !self.terminals().is_empty()
+    }
+
+    /// The open terminals.
+    pub fn terminals(&self) -> Vec<Arc<Terminal>> {
+        self.terminals.lock().map(|terminals| terminals.values().cloned().collect()).unwrap_or_default()
+    }
+
+    /// The open terminals as a resumed `hello` lists them.
+    pub fn open_terminals(&self) -> Vec<OpenTerminal> {
+        let mut open: Vec<OpenTerminal> = self
+            .terminals()
+            .iter()
+            .map(|terminal| {
+                let size = terminal.size();
+                OpenTerminal { id: terminal.id.clone(), rows: size.rows, cols: size.cols }
+            })
+            .collect();
+        open.sort_by(|a, b| a.id.cmp(&b.id));
+        open
+    }
+
+    /// An open terminal.
+    pub fn terminal(&self, id: &str) -> Option<Arc<Terminal>> {
+        self.terminals.lock().ok()?.get(id).cloned()
+    }
+
+    /// Why a terminal `id` may not be opened now (its error code), if so.
+    pub fn refuse_terminal(&self, id: &str, max_terminals: usize) -> Option<&'static str> {
+        let terminals = self.terminals.lock().ok()?;
+        if terminals.contains_key(id) {
+            Some("duplicate_terminal_id")
+        } else if terminals.len() >= max_terminals {
+            Some("too_many_terminals")
+        } else {
+            None
+        }
+    }
+
+    /// Registers a started terminal.
+    pub fn add_terminal(&self, terminal: Arc<Terminal>) {
+        if let Ok(mut terminals) = self.terminals.lock() {
+            terminals.insert(terminal.id.clone(), terminal);
+        }
+    }
+
+    /// Forgets a terminal whose shell ended.
+    pub fn remove_terminal(&self, id: &str) {
+        if let Ok(mut terminals) = self.terminals.lock() {
+            terminals.remove(id);
+        }
+    }
+
+    /// The database servers running in the session's box.
+    pub fn servers(&self) -> &SessionServers {
+        &self.servers
+    }
+
+    /// The notebook kernels running in the session's box.
+    pub fn kernels(&self) -> &SessionKernels {
+        &self.kernels
+    }
+
+    /// The language servers running in the session's box.
+    pub fn language_servers(&self) -> &SessionLanguageServers {
+        &self.language_servers
+    }
+
     /// The session's box, unless one is being made right now.
     pub fn current_box(&self) -> Option<BoxId> {
         self.sandbox.try_lock().ok().and_then(|slot| slot.as_ref().map(|held| held.id.clone()))
@@ -214,27 +317,36 @@ impl Session {
 
     /// The owner's box caps, as of its last run.
     pub fn box_caps(&self) -> BoxCaps {
-        BoxCaps {
-            max_boxes: self.max_boxes.load(Ordering::Relaxed),
-            max_idle_bytes: self.max_idle_bytes.load(Ordering::Relaxed),
-        }
+        *self.box_caps.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn set_box_caps(&self, caps: BoxCaps) {
-        self.max_boxes.store(caps.max_boxes, Ordering::Relaxed);
-        self.max_idle_bytes.store(caps.max_idle_bytes, Ordering::Relaxed);
+        *self.box_caps.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = caps;
     }
 
     /// Destroys the box if the session has one and no run: false if it is
-    /// busy (a run, or a box being made).
+    /// busy (a run, or a box being made) or has none.
     async fn destroy_idle_box(&self, engine: &Engine) -> bool {
-        let Ok(mut slot) = self.sandbox.try_lock() else { return false };
-        if self.active_runs() > 0 {
-            return false;
+        matches!(self.destroy_box_unless_busy(engine).await, Ok(true))
+    }
+
+    /// Destroys the session's box, with every database its runs made, so
+    /// that the next run starts from an empty one (the protocol's
+    /// `reset_database`). Refused while a run is going.
+    pub async fn reset_database(&self, engine: &Engine) -> Result<(), SessionBusy> {
+        self.destroy_box_unless_busy(engine).await.map(|_destroyed| ())
+    }
+
+    /// Destroys the box unless a run is going or a box is being made:
+    /// whether there was one.
+    async fn destroy_box_unless_busy(&self, engine: &Engine) -> Result<bool, SessionBusy> {
+        let Ok(mut slot) = self.sandbox.try_lock() else { return Err(SessionBusy) };
+        if self.is_busy() {
+            return Err(SessionBusy);
         }
-        let Some(held) = slot.take() else { return false };
+        let Some(held) = slot.take() else { return Ok(false) };
         let _ = engine.backend().destroy(&held.id).await;
-        true
+        Ok(true)
     }
 
     /// Whether `caller` may take this session over: its owner, or any
@@ -242,7 +354,7 @@ impl Session {
     /// resume token is itself a 128-bit secret).
     pub fn may_resume(&self, caller: &Principal) -> bool {
         match (&self.owner, caller) {
-            (Principal::Guest(_), Principal::Guest(_)) => true,
+            (Principal::Guest { .. }, Principal::Guest { .. }) => true,
             (owner, caller) => owner == caller,
         }
     }
@@ -289,21 +401,58 @@ impl Session {
         }
     }
 
-    /// Kills every run and destroys the box.
+    /// Destroys the box of a session whose only activity is terminals in
+    /// which nothing was typed or printed for `idle`, after a notice in
+    /// each; false when it has none or is in use.
+    async fn cull_idle_terminals(&self, engine: &Engine, idle: Duration) -> bool {
+        let terminals = self.terminals();
+        if terminals.is_empty() || self.active_runs() > 0 || !terminals.iter().all(|t| t.idle_for_at_least(idle)) {
+            return false;
+        }
+        let Ok(mut slot) = self.sandbox.try_lock() else { return false };
+        if self.active_runs() > 0 {
+            return false;
+        }
+        let Some(held) = slot.take() else { return false };
+        let minutes = idle.as_secs().div_ceil(60);
+        for terminal in &terminals {
+            // Queued ahead of the shell's end, which the box's destruction
+            // brings.
+            terminal.notice(format!(
+                "\r\n\x1b[1;33m[bytesbox] Nothing was typed or printed here for {minutes} min: \
+                 this box is being shut down. Open a new terminal to go on.\x1b[0m\r\n"
+            ));
+        }
+        let _ = engine.backend().destroy(&held.id).await;
+        true
+    }
+
+    /// Kills every run and terminal and destroys the box.
     async fn end(&self, engine: &Engine) {
         let runs: Vec<JobControl> =
             self.runs.lock().map(|mut r| r.drain().map(|(_, c)| c).collect()).unwrap_or_default();
         for run in runs {
             run.kill().await;
         }
+        self.kernels.close_all().await;
+        self.language_servers.close_all().await;
+        for terminal in self.terminals() {
+            terminal.close().await;
+        }
         if let Some(held) = self.sandbox.lock().await.take() {
             let _ = engine.backend().destroy(&held.id).await;
+        }
+        // Nobody will take the queue again: dropping it lets what waits
+        // to send on it (a run's or a terminal's output) see the end.
+        if let Ok(mut slot) = self.outbox_rx.lock() {
+            slot.take();
         }
     }
 }
 
 /// Runs [`Sessions::reclaim_idle_bytes`] every [`IDLE_SWEEP_INTERVAL`]
-/// while the registry exists.
+/// while the registry exists, shuts down kernels and language servers idle
+/// longer than their timeouts, and destroys boxes whose only activity is idle terminals.
 async fn sweep_idle_bytes(sessions: Weak<Sessions>) {
     loop {
         tokio::time::sleep(IDLE_SWEEP_INTERVAL).await;
@@ -311,6 +460,30 @@ async fn sweep_idle_bytes(sessions: Weak<Sessions>) {
         let destroyed = sessions.reclaim_idle_bytes().await;
         if destroyed > 0 {
             tracing::info!(destroyed, "destroyed idle boxes of callers over their idle-bytes cap");
+        }
+        let timeout = sessions.config.kernels.idle_timeout;
+        for session in sessions.list().into_iter().filter(|s| s.kernels().count() > 0) {
+            // On a task of its own: shutting down reports on the
+            // session's queue, which may be full.
+            tokio::spawn(async move {
+                let culled = crate::session_kernels::cull_idle(&session, timeout).await;
+                if culled > 0 {
+                    tracing::info!(culled, session = %session.id, "shut down idle kernels");
+                }
+            });
+        }
+        let timeout = sessions.config.language_servers.idle_timeout;
+        for session in sessions.list().into_iter().filter(|s| s.language_servers().count() > 0) {
+            tokio::spawn(async move {
+                let culled = crate::session_lsp::cull_idle(&session, timeout).await;
+                if culled > 0 {
+                    tracing::info!(culled, session = %session.id, "shut down idle language servers");
+                }
+            });
+        }
+        let culled = sessions.cull_idle_terminals().await;
+        if culled > 0 {
+            tracing::info!(culled, "destroyed boxes whose only activity was idle terminals");
         }
     }
 }
@@ -321,15 +494,19 @@ pub struct Sessions {
     engine: Engine,
     config: SessionConfig,
     by_token: Mutex<HashMap<String, Arc<Session>>>,
-    /// Live session boxes per caller.
-    boxes: BoxCounts,
+    /// Live session boxes per caller (and per guests' address).
+    boxes: Places,
+    /// The host's templates of the session servers' state.
+    templates: ServerTemplates,
 }
 
 impl Sessions {
     /// An empty registry. Inside a tokio runtime, it also starts the sweep
     /// of idle boxes' bytes, which ends with the registry.
     pub fn new(engine: Engine, config: SessionConfig) -> Arc<Sessions> {
-        let sessions = Arc::new(Sessions { engine, config, by_token: Mutex::default(), boxes: Arc::default() });
+        let templates = ServerTemplates::new(config.server_templates.clone());
+        let sessions =
+            Arc::new(Sessions { engine, config, by_token: Mutex::default(), boxes: Places::default(), templates });
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(sweep_idle_bytes(Arc::downgrade(&sessions)));
         }
@@ -346,12 +523,15 @@ impl Sessions {
         if let Some(held) = slot.as_ref() {
             return Ok((held.id.clone(), false));
         }
-        let place = match BoxPlace::acquire(&self.boxes, &session.owner, caps.max_boxes) {
-            Some(place) => place,
-            None => {
-                self.reclaim_a_detached_box(session).await;
-                BoxPlace::acquire(&self.boxes, &session.owner, caps.max_boxes)
-                    .ok_or(SessionBoxError::TooManyBoxes { max: caps.max_boxes })?
+        let take = || self.boxes.take(&session.owner, caps.max_boxes, caps.max_boxes_per_address);
+        let place = match take() {
+            Ok(place) => place,
+            Err(refusal) => {
+                self.reclaim_a_detached_box(session, refusal).await;
+                take().map_err(|refusal| match refusal {
+                    Refusal::Caller => SessionBoxError::TooManyBoxes { max: caps.max_boxes },
+                    Refusal::Address => SessionBoxError::TooManyBoxesAtAddress { max: caps.max_boxes_per_address },
+                })?
             }
         };
         let id = self.engine.backend().create(self.config.box_spec.clone()).await?;
@@ -359,13 +539,19 @@ impl Sessions {
         Ok((id, true))
     }
 
-    /// Destroys the box of one of `session`'s owner's other sessions that
-    /// no connection holds and that runs nothing.
-    async fn reclaim_a_detached_box(&self, session: &Arc<Session>) {
+    /// Destroys the box of another session that no connection holds and
+    /// that runs nothing: one of `session`'s owner's, or, when the cap that
+    /// refused was its address's, one of another guest's there.
+    async fn reclaim_a_detached_box(&self, session: &Arc<Session>, refusal: Refusal) {
+        let room = session.owner.room();
+        let counted_alike = |other: &Principal| match refusal {
+            Refusal::Caller => *other == session.owner,
+            Refusal::Address => room.is_some() && other.room() == room,
+        };
         let others = self
             .list()
             .into_iter()
-            .filter(|other| !Arc::ptr_eq(other, session) && other.owner == session.owner && other.is_detached());
+            .filter(|other| !Arc::ptr_eq(other, session) && counted_alike(&other.owner) && other.is_detached());
         for other in others {
             if other.destroy_idle_box(&self.engine).await {
                 return;
@@ -384,19 +570,20 @@ impl Sessions {
         let sessions_by_box: HashMap<BoxId, Arc<Session>> = self
             .list()
             .into_iter()
-            .filter(|session| session.owner != Principal::Anonymous && session.active_runs() == 0)
+            .filter(|session| session.owner != Principal::Anonymous && !session.is_busy())
             .filter_map(|session| Some((session.current_box()?, session)))
             .collect();
         if sessions_by_box.is_empty() {
             return 0;
         }
         for info in self.engine.backend().list().await {
-            if info.active_runs > 0 {
+            let Some(session) = sessions_by_box.get(&info.id) else { continue };
+            // A box whose only runs are the session's database servers is
+            // idle: their memory counts like any idle box's.
+            if session.servers().running_in(&info.id).is_none_or(|servers| info.active_runs > servers) {
                 continue;
             }
-            if let Some(session) = sessions_by_box.get(&info.id) {
-                idle_by_owner.entry(session.owner.clone()).or_default().push((session.clone(), info));
-            }
+            idle_by_owner.entry(session.owner.clone()).or_default().push((session.clone(), info));
         }
         let mut destroyed = 0;
         for (_, mut idle) in idle_by_owner {
@@ -419,12 +606,30 @@ impl Sessions {
         destroyed
     }
 
+    /// Destroys the boxes whose only activity is terminals in which
+    /// nothing was typed or printed for `[sessions] terminal_idle_secs`,
+    /// with a notice in each terminal: how many.
+    pub async fn cull_idle_terminals(&self) -> usize {
+        let mut culled = 0;
+        for session in self.list() {
+            if session.cull_idle_terminals(&self.engine, self.config.terminal_idle).await {
+                culled += 1;
+            }
+        }
+        culled
+    }
+
     /// The engine.
     pub fn engine(&self) -> &Engine {
         &self.engine
     }
 
-    /// The settings.
+    /// The host's templates of the session servers' state.
+    pub fn templates(&self) -> &ServerTemplates {
+        &self.templates
+    }
+
+    /// The settings sessions were made with.
     pub fn config(&self) -> &SessionConfig {
         &self.config
     }
@@ -502,25 +707,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_caller_gets_at_most_max_box_places_and_anonymous_callers_are_not_counted() {
-        let counts = BoxCounts::default();
-        let guest = Principal::Guest("127.0.0.2".parse().expect("an address"));
-        let first = BoxPlace::acquire(&counts, &guest, 2).expect("first");
-        let _second = BoxPlace::acquire(&counts, &guest, 2).expect("second");
-        assert!(BoxPlace::acquire(&counts, &guest, 2).is_none(), "a third is refused");
-        let other = Principal::User("bob-id".into());
-        assert!(BoxPlace::acquire(&counts, &other, 2).is_some(), "others are not affected");
-        drop(first);
-        assert!(BoxPlace::acquire(&counts, &guest, 2).is_some(), "a freed place is taken again");
-        let anonymous: Vec<_> = (0..10).filter_map(|_| BoxPlace::acquire(&counts, &Principal::Anonymous, 1)).collect();
-        assert_eq!(anonymous.len(), 10);
-    }
-
-    #[test]
     fn the_box_cap_error_names_the_cap_and_has_a_code() {
         let error = SessionBoxError::TooManyBoxes { max: 4 };
         assert_eq!(error.code(), "too_many_boxes");
         assert!(error.to_string().contains("allows 4 sessions with a box"), "{error}");
+        let error = SessionBoxError::TooManyBoxesAtAddress { max: 48 };
+        assert_eq!(error.code(), "too_many_boxes");
+        assert!(error.to_string().contains("your address have 48 sessions with a box"), "{error}");
         assert_eq!(SessionBoxError::from(SandboxError::ShuttingDown).code(), "shutting_down");
     }
 }

@@ -2,7 +2,8 @@
 //! directory at `/` (see `docs/web.md` for why a directory and not an
 //! embedded copy).
 //!
-//! Routes the API does not claim fall through to here. Files come from the
+//! Routes the API does not claim fall through to here, except under
+//! `/api/`, which stays the API's (404 `not_found` as JSON). Files come from the
 //! directory (with a `.gz` sibling sent to browsers that accept gzip); any
 //! other path gets `index.html`, so a reload on a client-side path works.
 //! Hashed files under `assets/` are cached for good, `index.html` never.
@@ -16,6 +17,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Router;
+use tower::ServiceExt;
 use tower_http::services::{ServeDir, ServeFile};
 
 /// Where the IDE's assets are, if anywhere.
@@ -46,7 +48,15 @@ pub fn with_web_ui(router: Router, assets: &WebAssets) -> Router {
             let index = ServeFile::new(dir.join("index.html")).precompressed_gzip();
             let files = ServeDir::new(dir).precompressed_gzip().append_index_html_on_directories(true).fallback(index);
             router
-                .fallback_service(files)
+                .fallback(move |request: Request| {
+                    let files = files.clone();
+                    async move {
+                        if is_api(&request) {
+                            return crate::api_error::no_such_route(request).await.into_response();
+                        }
+                        files.oneshot(request).await.into_response()
+                    }
+                })
                 .layer(middleware::from_fn(cache_headers))
                 .layer(middleware::from_fn(crate::security_headers::add))
         }
@@ -58,6 +68,7 @@ pub fn with_web_ui(router: Router, assets: &WebAssets) -> Router {
                     async move {
                         match request.uri().path() {
                             "/" | "/index.html" => (StatusCode::OK, Html(page)).into_response(),
+                            _ if is_api(&request) => crate::api_error::no_such_route(request).await.into_response(),
                             _ => StatusCode::NOT_FOUND.into_response(),
                         }
                     }
@@ -65,6 +76,13 @@ pub fn with_web_ui(router: Router, assets: &WebAssets) -> Router {
                 .layer(middleware::from_fn(crate::security_headers::add))
         }
     }
+}
+
+/// A path of the API's (`/api` and below): one the API does not route is
+/// its 404, never the IDE's page.
+fn is_api(request: &Request) -> bool {
+    let path = request.uri().path();
+    path == "/api" || path.starts_with("/api/")
 }
 
 /// Hashed build outputs never change; the page that names them always may.
@@ -151,11 +169,36 @@ mod tests {
         assert_eq!(body, b"console.log(1)");
         assert!(headers.contains("immutable"), "{headers}");
         assert!(headers.contains("javascript"), "{headers}");
-        // A client-side path gets the page; the API keeps its routes.
-        let (_, _, body) = get(with_web_ui(api(), &assets), "/projects/p1", "").await;
-        assert_eq!(body, b"<!doctype html><title>IDE</title>");
+        // A client-side path gets the page (a project's address, `/p/<id>`,
+        // reloaded or bookmarked), never cached; the API keeps its routes.
+        for path in ["/projects/p1", "/p/4f2c9a", "/p/local-1733370000000-ab12"] {
+            let (status, headers, body) = get(with_web_ui(api(), &assets), path, "").await;
+            assert!(status.contains("200"), "{path}: {status}");
+            assert!(headers.contains("cache-control: no-cache"), "{path}: {headers}");
+            assert_eq!(body, b"<!doctype html><title>IDE</title>", "{path}");
+        }
         let (_, _, body) = get(with_web_ui(api(), &assets), "/healthz", "").await;
         assert_eq!(body, b"ok");
+    }
+
+    #[tokio::test]
+    async fn unknown_api_paths_are_json_404s_with_or_without_a_build() {
+        let built = built_dir();
+        let not_built = tempfile::tempdir().expect("tempdir");
+        for dir in [built.path(), not_built.path()] {
+            let router = with_web_ui(api(), &WebAssets::find(dir));
+            for path in ["/api/v1/nope", "/api/v3/execute", "/api", "/api/v1/projects/x/unknown"] {
+                let (status, headers, body) = get(router.clone(), path, "").await;
+                assert!(status.contains("404"), "{path}: {status}");
+                assert!(headers.contains("content-type: application/json"), "{path}: {headers}");
+                let body: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+                assert_eq!(body["error"]["code"], "not_found", "{path}: {body}");
+                assert!(body["error"]["message"].as_str().expect("message").contains(path), "{body}");
+            }
+            // Only under /api/: an "api" elsewhere in a path is the IDE's.
+            let (status, _, _) = get(router, "/apiary", "").await;
+            assert_eq!(status.contains("200"), dir == built.path(), "{status}");
+        }
     }
 
     #[tokio::test]

@@ -6,8 +6,8 @@ use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpg
 use axum::extract::{Query, State};
 use axum::response::Response;
 use axum::Extension;
-use bytesbox_engine::{EngineError, Job, JobEvent};
-use bytesbox_sandbox::Signal;
+use bytesbox_engine::{EngineError, Job, JobEvent, StageKind};
+use bytesbox_sandbox::{validate_pty_size, Signal};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 
@@ -19,11 +19,17 @@ use crate::app::AppState;
 use crate::inbound::{Inbound, InboundMeter};
 use crate::metrics::BoxOrigin;
 use crate::protocol::{
-    valid_run_id, ClientMessage, EncodedBytes, RunRequest, ServerMessage, MAX_FRAME_BYTES, PROTOCOL_VERSION,
+    valid_run_id, ClientMessage, EncodedBytes, Encoding, RunRequest, ServerMessage, TtySize, MAX_FRAME_BYTES,
+    PROTOCOL_VERSION,
 };
 use crate::rate_limit::Client;
 use crate::runs::{plan_run, PlannedRun, Workspace};
-use crate::session::Session;
+use crate::session::{Session, SessionBusy};
+use crate::session_kernels::{self, KernelRequestError};
+use crate::session_server::Server;
+use crate::sql_results::{ResultsReader, StatementResult};
+use crate::terminal::{self, terminal_spec, InputRefused, MAX_INPUT_FRAME_BYTES};
+use crate::ws_lsp;
 
 /// Query of the upgrade request.
 #[derive(Debug, Deserialize)]
@@ -75,7 +81,7 @@ pub(crate) fn inbound_close(inbound: &Inbound, timed_out: bool) -> Option<CloseF
 }
 
 fn error(id: Option<&str>, code: &str, message: impl Into<String>) -> ServerMessage {
-    ServerMessage::Error { id: id.map(str::to_string), code: code.to_string(), message: message.into() }
+    ServerMessage::Error { id: id.map(str::to_string), terminal: None, code: code.to_string(), message: message.into() }
 }
 
 async fn send_now(sink: &mut futures_util::stream::SplitSink<WebSocket, Message>, message: &ServerMessage) -> bool {
@@ -83,6 +89,32 @@ async fn send_now(sink: &mut futures_util::stream::SplitSink<WebSocket, Message>
         Ok(text) => sink.send(Message::Text(text.into())).await.is_ok(),
         Err(_) => false,
     }
+}
+
+/// Messages sent in one flush at most.
+const MAX_BATCH: usize = 16;
+
+/// Sends a queued message and what is queued behind it (up to
+/// [`MAX_BATCH`]) in one flush: a run that prints fast fills the queue
+/// faster than frames leave one write at a time.
+async fn send_queued(
+    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    outbox: &mut tokio::sync::mpsc::Receiver<ServerMessage>,
+    first: ServerMessage,
+) -> bool {
+    let mut next = Some(first);
+    let mut fed = 0;
+    while let Some(message) = next.take() {
+        let Ok(text) = serde_json::to_string(&message) else { return false };
+        if sink.feed(Message::Text(text.into())).await.is_err() {
+            return false;
+        }
+        fed += 1;
+        if fed < MAX_BATCH {
+            next = outbox.try_recv().ok();
+        }
+    }
+    sink.flush().await.is_ok()
 }
 
 async fn connection(
@@ -118,6 +150,7 @@ async fn connection(
         protocol: PROTOCOL_VERSION,
         default_limits: Box::new(policy.default_limits.clone()),
         max_limits: Box::new(policy.max_limits.clone()),
+        terminals: session.open_terminals(),
     };
     if send_now(&mut sink, &hello).await {
         let message_timed_out = inbound.timed_out();
@@ -125,7 +158,7 @@ async fn connection(
         loop {
             tokio::select! {
                 queued = outbox.recv() => match queued {
-                    Some(message) => if !send_now(&mut sink, &message).await { break },
+                    Some(message) => if !send_queued(&mut sink, &mut outbox, message).await { break },
                     None => break,
                 },
                 () = &mut message_timed_out => {
@@ -195,6 +228,51 @@ async fn handle(
             return Box::pin(start_run(state, session, caller, *run)).await;
         }
         ClientMessage::Ping { nonce } => return Some(ServerMessage::Pong { nonce }),
+        kernel @ (ClientMessage::KernelStart { .. }
+        | ClientMessage::KernelExecute { .. }
+        | ClientMessage::KernelInput { .. }
+        | ClientMessage::KernelInterrupt { .. }
+        | ClientMessage::KernelRestart { .. }
+        | ClientMessage::KernelComplete { .. }
+        | ClientMessage::KernelInspect { .. }
+        | ClientMessage::KernelShutdown { .. }) => return handle_kernel(state, session, client, caller, kernel).await,
+        ClientMessage::LspStart { id, language, files } => {
+            return Box::pin(ws_lsp::start(state, session, client, caller, (id, language, files))).await;
+        }
+        ClientMessage::LspMessage { id, message } => return ws_lsp::message(session, &id, &message),
+        ClientMessage::LspFiles { id, files } => return ws_lsp::write_files(state, session, id, files).await,
+        ClientMessage::LspStop { id } => return ws_lsp::stop(session, id),
+        ClientMessage::TerminalOpen { id, rows, cols } => {
+            // A shell costs what a run's start does.
+            if let Err(retry_after_secs) = state.rate_limits.check(client.0) {
+                let message = ApiError::rate_limited_message(retry_after_secs);
+                return Some(ServerMessage::terminal_error(&id, "rate_limited", message));
+            }
+            return Box::pin(open_terminal(state, session, caller, id, TtySize { rows, cols })).await;
+        }
+        ClientMessage::TerminalInput { id, data, encoding } => {
+            return terminal_input(session, &id, &data, encoding);
+        }
+        ClientMessage::TerminalResize { id, rows, cols } => {
+            let Some(terminal) = session.terminal(&id) else { return Some(unknown_terminal(&id)) };
+            if let Err(e) = validate_pty_size(rows, cols) {
+                return Some(ServerMessage::terminal_error(&id, e.code(), e.to_string()));
+            }
+            terminal.resize(TtySize { rows, cols });
+            return None;
+        }
+        ClientMessage::TerminalClose { id } => {
+            let Some(terminal) = session.terminal(&id) else { return Some(unknown_terminal(&id)) };
+            // Its `terminal_exit` follows once the shell's tree is dead.
+            terminal.close().await;
+            return None;
+        }
+        ClientMessage::ResetDatabase { id } => {
+            return Some(match session.reset_database(state.sessions.engine()).await {
+                Ok(()) => ServerMessage::DatabaseReset { id },
+                Err(busy) => error(Some(&id), SessionBusy::CODE, busy.to_string()),
+            });
+        }
         ClientMessage::Stdin { id, data, encoding } => match (control_of(&id), EncodedBytes::decode(&data, encoding)) {
             (Err(e), _) => return Some(e),
             (_, Err(e)) => return Some(error(Some(&id), "invalid_message", e)),
@@ -230,6 +308,83 @@ async fn handle(
     }
 }
 
+fn unknown_terminal(id: &str) -> ServerMessage {
+    ServerMessage::terminal_error(id, "unknown_terminal", format!("no open terminal {id:?}"))
+}
+
+/// Queues a `terminal_input` frame's bytes for the shell.
+fn terminal_input(session: &Session, id: &str, data: &str, encoding: Encoding) -> Option<ServerMessage> {
+    let Some(terminal) = session.terminal(id) else { return Some(unknown_terminal(id)) };
+    let bytes = match EncodedBytes::decode(data, encoding) {
+        Ok(bytes) => bytes.0,
+        Err(e) => return Some(ServerMessage::terminal_error(id, "invalid_message", e)),
+    };
+    if bytes.len() > MAX_INPUT_FRAME_BYTES {
+        let message = format!("a terminal_input frame carries at most {MAX_INPUT_FRAME_BYTES} bytes; split it");
+        return Some(ServerMessage::terminal_error(id, "invalid_message", message));
+    }
+    match terminal.write(bytes) {
+        Ok(()) => None,
+        Err(InputRefused::Full) => Some(ServerMessage::terminal_error(
+            id,
+            "input_overflow",
+            "the terminal is not reading its input; this input was dropped",
+        )),
+        // Its `terminal_exit` is on its way.
+        Err(InputRefused::Ended) => None,
+    }
+}
+
+/// Starts a login shell in the session's box (made now if it has none).
+async fn open_terminal(
+    state: &Arc<AppState>,
+    session: &Arc<Session>,
+    caller: &Caller,
+    id: String,
+    size: TtySize,
+) -> Option<ServerMessage> {
+    if !valid_run_id(&id) {
+        return Some(ServerMessage::terminal_error(&id, "invalid_spec", "a terminal id is 1-64 of [A-Za-z0-9_.-]"));
+    }
+    if let Err(e) = validate_pty_size(size.rows, size.cols) {
+        return Some(ServerMessage::terminal_error(&id, e.code(), e.to_string()));
+    }
+    let max_terminals = state.sessions.config().max_terminals;
+    if let Some(code) = session.refuse_terminal(&id, max_terminals) {
+        let message = match code {
+            "too_many_terminals" => format!("a session may have {max_terminals} terminals open; close one first"),
+            _ => format!("terminal {id:?} is open already"),
+        };
+        return Some(ServerMessage::terminal_error(&id, code, message));
+    }
+    let policy = state.run_policy(caller);
+    let spec = terminal_spec(&policy.default_limits, size);
+    let backend = state.sessions.engine().backend();
+    let mut retried = false;
+    let handle = loop {
+        let box_id = match state.sessions.sandbox(session, policy.boxes).await {
+            Ok((box_id, created)) => {
+                state.metrics.box_acquired(BoxOrigin::Session, created);
+                box_id
+            }
+            Err(e) => return Some(ServerMessage::terminal_error(&id, e.code(), e.to_string())),
+        };
+        match backend.run(&box_id, spec.clone()).await {
+            Ok(handle) => break handle,
+            // The backend destroyed the idle box under us: a new one.
+            Err(bytesbox_sandbox::SandboxError::BoxGone(_) | bytesbox_sandbox::SandboxError::NoSuchBox(_))
+                if !retried =>
+            {
+                retried = true;
+                session.forget_sandbox(&box_id).await;
+            }
+            Err(e) => return Some(ServerMessage::terminal_error(&id, e.code(), e.to_string())),
+        }
+    };
+    session.add_terminal(terminal::start(session.clone(), id.clone(), size, handle));
+    Some(ServerMessage::TerminalOpened { id })
+}
+
 /// Validates, plans and submits a run.
 async fn start_run(
     state: &Arc<AppState>,
@@ -238,6 +393,7 @@ async fn start_run(
     run: RunRequest,
 ) -> Option<ServerMessage> {
     let id = run.id.clone();
+    let structured = run.sql_results;
     if !valid_run_id(&id) {
         return Some(error(None, "invalid_spec", "a run id is 1-64 of [A-Za-z0-9_.-]"));
     }
@@ -249,7 +405,7 @@ async fn start_run(
         Ok(slot) => slot,
         Err(e) => return Some(error(Some(&id), e.code(), e.message.clone())),
     };
-    let PlannedRun { job, version, saved, .. } =
+    let PlannedRun { job, version, entry, saved, server, .. } =
         match plan_run(state, caller, &policy, run, Workspace::Session, false).await {
             Ok(planned) => planned,
             Err(e) => return Some(error(Some(&id), e.code(), e.message.clone())),
@@ -259,6 +415,11 @@ async fn start_run(
         Err(e) => return Some(error(Some(&id), e.code(), e.to_string())),
     };
     state.metrics.box_acquired(BoxOrigin::Session, created);
+    if let Some(plan) = &server {
+        let templates = state.sessions.templates();
+        let server = Server { language: &job.language, version: &version, plan, templates };
+        session.servers().ensure(state.sessions.engine().backend().as_ref(), &box_id, server).await;
+    }
     let handle = match state.sessions.engine().submit_as(box_id.clone(), job.clone(), slot.requester()) {
         Ok(handle) => handle,
         Err(e) => return Some(error(Some(&id), e.code(), e.to_string())),
@@ -267,8 +428,9 @@ async fn start_run(
         handle.control.kill().await;
         return Some(error(Some(&id), code, "the session has too many active runs"));
     }
-    let accepted = ServerMessage::Accepted { id: id.clone(), language: job.language.clone(), version };
-    let submitted = Submitted { id, box_id, job, handle, accepted, slot, saved };
+    let accepted = ServerMessage::Accepted { id: id.clone(), language: job.language.clone(), version, entry };
+    let results = structured.then(ResultsReader::new);
+    let submitted = Submitted { id, box_id, job, handle, accepted, slot, saved, results };
     tokio::spawn(forward_job(state.clone(), session.clone(), submitted));
     None
 }
@@ -284,11 +446,14 @@ struct Submitted {
     slot: RunSlot,
     /// The saved project it runs, to record the run in its history.
     saved: Option<SavedRun>,
+    /// A run with structured results: reads its stdout into `sql_result`
+    /// frames (`docs/sql.md`).
+    results: Option<ResultsReader>,
 }
 
 /// Turns a job's events into frames on the session's queue.
 async fn forward_job(state: Arc<AppState>, session: Arc<Session>, submitted: Submitted) {
-    let Submitted { id, box_id, job, mut handle, accepted, slot, saved } = submitted;
+    let Submitted { id, box_id, job, mut handle, accepted, slot, saved, mut results } = submitted;
     // The last stage's status, or the failure's code: the history's status.
     let mut status: Option<String> = None;
     // `accepted` precedes the run's own frames on the session's queue. It
@@ -313,6 +478,16 @@ async fn forward_job(state: Arc<AppState>, session: Arc<Session>, submitted: Sub
                 started_a_stage = true;
                 ServerMessage::Stage { id: id.clone(), stage: stage.as_str().to_string() }
             }
+            JobEvent::Output { stage: StageKind::Run, stream: bytesbox_sandbox::Stream::Stdout, data }
+                if results.is_some() =>
+            {
+                let frames = results.as_mut().map(|reader| reader.push(&data)).unwrap_or_default();
+                if !send_results(&session, &id, frames).await {
+                    handle.control.kill().await;
+                    break None;
+                }
+                continue;
+            }
             JobEvent::Output { stage, stream, data } => {
                 let stream = match stream {
                     bytesbox_sandbox::Stream::Stdout => "stdout",
@@ -320,7 +495,17 @@ async fn forward_job(state: Arc<AppState>, session: Arc<Session>, submitted: Sub
                 };
                 ServerMessage::output(&id, stage.as_str(), stream, &data)
             }
+            JobEvent::Notice { stage, text } => {
+                ServerMessage::Notice { id: id.clone(), stage: stage.as_str().to_string(), text }
+            }
             JobEvent::StageFinished { stage, report } => {
+                // The results come before the run stage's `exit`.
+                if let (StageKind::Run, Some(reader)) = (stage, results.take()) {
+                    if !send_results(&session, &id, reader.finish()).await {
+                        handle.control.kill().await;
+                        break None;
+                    }
+                }
                 status = Some(report.status.as_str().to_string());
                 ServerMessage::exit(&id, stage.as_str(), &report)
             }
@@ -367,5 +552,133 @@ async fn forward_job(state: Arc<AppState>, session: Arc<Session>, submitted: Sub
     }
     if let Some(last) = last {
         let _ = session.send(last).await;
+    }
+}
+
+/// Sends a run's structured results; false when the session is gone.
+async fn send_results(session: &Session, id: &str, results: Vec<StatementResult>) -> bool {
+    for result in results {
+        if !session.send(ServerMessage::SqlResult { id: id.to_string(), result: Box::new(result) }).await {
+            return false;
+        }
+    }
+    true
+}
+
+/// Handles a kernel frame (`docs/notebooks.md`); returns a direct reply,
+/// if any. Starting and restarting go on in the background and answer
+/// with `kernel_ready` (or an error) on the session's queue.
+async fn handle_kernel(
+    state: &Arc<AppState>,
+    session: &Arc<Session>,
+    client: Client,
+    caller: &Caller,
+    message: ClientMessage,
+) -> Option<ServerMessage> {
+    let kernels = session.kernels();
+    let refused = |id: &str, e: KernelRequestError| Some(error(Some(id), e.code(), e.to_string()));
+    let sent = |id: &str, result: Result<(), bytesbox_kernels::KernelError>| match result {
+        Ok(()) => None,
+        Err(e) => Some(error(Some(id), e.code(), e.to_string())),
+    };
+    match message {
+        ClientMessage::KernelStart { id, language } => {
+            if !valid_run_id(&id) {
+                return Some(error(None, "invalid_spec", "a kernel id is 1-64 of [A-Za-z0-9_.-]"));
+            }
+            if let Err(retry_after_secs) = state.rate_limits.check(client.0) {
+                return Some(error(Some(&id), "rate_limited", ApiError::rate_limited_message(retry_after_secs)));
+            }
+            let (language, template) = match state.planner.kernel(&language) {
+                Ok(found) => found,
+                Err(e) => return Some(error(Some(&id), e.code, e.message)),
+            };
+            let config = state.sessions.config().kernels.clone();
+            if let Err(e) = kernels.reserve(&id, &language, config.max_per_session) {
+                return refused(&id, e);
+            }
+            let task = match session_kernels::start_task(state, session, caller, &id, language, template, false).await {
+                Ok(task) => task,
+                Err(e) => {
+                    kernels.unreserve(&id);
+                    return Some(error(Some(&id), e.code(), e.to_string()));
+                }
+            };
+            tokio::spawn(session_kernels::start(task));
+            None
+        }
+        ClientMessage::KernelRestart { id } => {
+            let (old, language) = match kernels.take_for_restart(&id) {
+                Ok(taken) => taken,
+                Err(e) => return refused(&id, e),
+            };
+            let template = match state.planner.kernel(&language) {
+                Ok((_, template)) => template,
+                Err(e) => {
+                    // The old kernel is dropped (killed) with its place.
+                    kernels.unreserve(&id);
+                    return Some(error(Some(&id), e.code, e.message));
+                }
+            };
+            let task = match session_kernels::start_task(state, session, caller, &id, language, template, true).await {
+                Ok(task) => task,
+                Err(e) => {
+                    kernels.unreserve(&id);
+                    return Some(error(Some(&id), e.code(), e.to_string()));
+                }
+            };
+            tokio::spawn(session_kernels::restart(old, task));
+            None
+        }
+        ClientMessage::KernelExecute { id, request, code, allow_stdin } => {
+            if !valid_run_id(&request) {
+                return Some(error(Some(&id), "invalid_spec", "a request id is 1-64 of [A-Za-z0-9_.-]"));
+            }
+            if let Err(retry_after_secs) = state.rate_limits.check(client.0) {
+                return Some(error(Some(&id), "rate_limited", ApiError::rate_limited_message(retry_after_secs)));
+            }
+            match kernels.get(&id) {
+                Ok(kernel) => sent(&id, kernel.execute(&request, code, allow_stdin).await),
+                Err(e) => refused(&id, e),
+            }
+        }
+        ClientMessage::KernelInput { id, request, value } => match kernels.get(&id) {
+            Ok(kernel) => sent(&id, kernel.input_reply(&request, value).await),
+            Err(e) => refused(&id, e),
+        },
+        ClientMessage::KernelInterrupt { id } => match kernels.get(&id) {
+            Ok(kernel) => sent(&id, kernel.interrupt().await),
+            Err(e) => refused(&id, e),
+        },
+        ClientMessage::KernelComplete { id, request, code, cursor_pos } => {
+            if !valid_run_id(&request) {
+                return Some(error(Some(&id), "invalid_spec", "a request id is 1-64 of [A-Za-z0-9_.-]"));
+            }
+            match kernels.get(&id) {
+                Ok(kernel) => sent(&id, kernel.complete(&request, code, cursor_pos).await),
+                Err(e) => refused(&id, e),
+            }
+        }
+        ClientMessage::KernelInspect { id, request, code, cursor_pos, detail_level } => {
+            if !valid_run_id(&request) {
+                return Some(error(Some(&id), "invalid_spec", "a request id is 1-64 of [A-Za-z0-9_.-]"));
+            }
+            match kernels.get(&id) {
+                Ok(kernel) => sent(&id, kernel.inspect(&request, code, cursor_pos, detail_level).await),
+                Err(e) => refused(&id, e),
+            }
+        }
+        ClientMessage::KernelShutdown { id } => {
+            let session = session.clone();
+            // On a task: ending a kernel waits for it, and the answer goes
+            // on the session's queue.
+            tokio::spawn(async move {
+                if let Err(e) = session_kernels::shut_down(&session, &id, "shutdown").await {
+                    let _ = session.send(error(Some(&id), e.code(), e.to_string())).await;
+                }
+            });
+            None
+        }
+        _ => None,
     }
 }

@@ -26,10 +26,20 @@ mod accounts;
 mod api;
 #[path = "server/authz.rs"]
 mod authz;
+#[path = "server/fleet.rs"]
+mod fleet;
+#[path = "server/gateway.rs"]
+mod gateway;
+#[path = "server/language_servers.rs"]
+mod language_servers;
+#[path = "server/notebooks.rs"]
+mod notebooks;
 #[path = "server/piston.rs"]
 mod piston;
 #[path = "server/projects.rs"]
 mod projects;
+#[path = "server/terminals.rs"]
+mod terminals;
 #[path = "server/test_server.rs"]
 mod test_server;
 
@@ -72,10 +82,12 @@ on_both_stores!(
     accounts::the_storage_budget_holds_across_accounts_and_admins_see_who_holds_what,
     accounts::without_guest_mode_every_run_api_needs_a_sign_in,
     accounts::plans_limit_runs_on_every_api,
+    accounts::each_browser_at_a_guest_address_has_its_own_runs_within_the_address_cap,
     accounts::admins_see_users_sessions_and_boxes_change_plans_disable_and_kill,
     accounts::a_session_can_be_resumed_only_by_its_owner,
     accounts::a_run_gives_back_its_place_before_its_done_arrives,
     authz::no_user_reaches_another_users_objects_on_any_route,
+    fleet::nodes_heartbeat_into_the_fleet_and_a_drained_node_is_not_ready,
     projects::projects_and_files_are_versioned_and_stale_writes_get_409,
     projects::quotas_answer_413_and_say_which,
     projects::zips_round_trip_and_hostile_zips_are_refused,
@@ -96,6 +108,8 @@ impl Planner for ShellPlanner {
             name: "POSIX shell".into(),
             aliases: vec![],
             extensions: vec!["sh".into()],
+            named_only: false,
+            sql_results: false,
             available: true,
             version: Some("posix".into()),
             reason: None,
@@ -121,7 +135,7 @@ impl Planner for ShellPlanner {
             ..RunSpec::default()
         };
         stages.push(StagePlan { kind: StageKind::Run, spec });
-        Ok(Plan { language: "sh".into(), version: "posix".into(), stages, keep: vec![] })
+        Ok(Plan { language: "sh".into(), version: "posix".into(), entry: None, stages, keep: vec![], server: None })
     }
 }
 
@@ -239,6 +253,29 @@ async fn interactive_input_after_the_prompt_and_stop() {
     let frames = until_done(&mut socket, "loop").await;
     let exit = frames.iter().find(|f| f["type"] == "exit").unwrap();
     assert_eq!(exit["status"], "killed");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prompt_left_unanswered_gets_a_notice_then_ends_as_input_timeout() {
+    if !require_root("a_prompt_left_unanswered_gets_a_notice_then_ends_as_input_timeout") {
+        return;
+    }
+    // Waits are read from /proc: the host double runs no supervisor.
+    let server = TestServer::new().native().start().await;
+    let (mut socket, _) = connect(&server.url).await;
+    let mut wait = run("wait", "read line; echo never");
+    wait["limits"] = json!({"wall_time_ms": 20000, "input_wait_ms": 2000});
+    send(&mut socket, wait).await;
+    let frames = until_done(&mut socket, "wait").await;
+    let notices: Vec<&Value> = frames.iter().filter(|f| f["type"] == "notice").collect();
+    assert_eq!(notices.len(), 1, "{frames:?}");
+    assert_eq!(notices[0]["stage"], "run");
+    // About a second before the end (the checks may come late).
+    assert!(notices[0]["text"].as_str().unwrap().contains("will be stopped in"), "{notices:?}");
+    let exit = frames.iter().find(|f| f["type"] == "exit").unwrap();
+    assert_eq!(exit["status"], "input_timeout", "{exit}");
+    assert!(!stdout(&frames).contains("never"));
     server.stop().await;
 }
 
@@ -427,6 +464,18 @@ async fn the_execute_api_runs_projects_and_reports_each_stage() {
     let python = body.as_array().unwrap().iter().find(|r| r["id"] == "python").unwrap();
     assert_eq!(python["available"], true);
     assert!(python["extensions"].as_array().unwrap().contains(&json!("py")));
+    // `.sql` picks SQLite; the SQL servers say they must be named.
+    let named_only = |id: &str| body.as_array().unwrap().iter().find(|r| r["id"] == id).unwrap()["named_only"].clone();
+    assert_eq!(
+        (named_only("sqlite"), named_only("mysql"), named_only("postgresql")),
+        (json!(false), json!(true), json!(true))
+    );
+    // Only the SQL runtimes' runs may ask for structured results.
+    let field = |id: &str| body.as_array().unwrap().iter().find(|r| r["id"] == id).unwrap()["sql_results"].clone();
+    assert_eq!(
+        (field("sqlite"), field("mysql"), field("postgresql"), field("python")),
+        (json!(true), json!(true), json!(true), json!(false))
+    );
     server.wait_for_boxes(0, "execute boxes to be destroyed after use").await;
     server.stop().await;
 }

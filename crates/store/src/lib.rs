@@ -10,6 +10,7 @@
 mod error;
 mod files;
 mod model;
+mod nodes;
 mod objects;
 mod project_files;
 mod projects;
@@ -35,6 +36,7 @@ pub use model::{
     ApiToken, FileEntry, NewApiToken, NewFileEntry, NewSession, Project, ProjectId, ProjectSettings, Role, RunRecord,
     Usage, User, UserId,
 };
+pub use nodes::{NodeLoad, NodeRecord, NodeRegistration, NodeState};
 pub use objects::{new_object_key, project_prefix, Objects, ObjectsConfig, OBJECTS_ROOT};
 pub use project_files::{
     check_path, check_paths, FilesError, NewFile, ProjectFiles, Quota, QuotaKind, SizeLimit, SweepReport,

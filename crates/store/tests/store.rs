@@ -15,6 +15,7 @@ mod store {
     pub mod crash;
     pub mod files;
     pub mod keys;
+    pub mod nodes;
     pub mod projects;
     pub mod runs;
     pub mod storage;
@@ -167,6 +168,7 @@ on_both_databases!(
         projects::deleting_a_project_takes_its_files_and_runs_with_it,
         projects::file_writes_are_versioned_per_file,
         runs::a_project_keeps_its_last_fifty_runs_newest_first,
+        nodes::nodes_register_heartbeat_drain_and_leave_the_fleet,
     ],
     files: [
         writes_replace_objects_and_stale_ones_leave_nothing_behind,

@@ -10,14 +10,16 @@
 //! and the sandbox API must not depend on cgroups (the server uses it).
 
 mod control;
+pub mod input_wait;
 mod limits;
 mod output;
 mod status;
 mod supervisor;
 mod tree;
+mod wall_clock;
 
 pub use control::{RunIo, SupervisedControl};
-pub use limits::run_cgroup_limits;
+pub use limits::{launcher_cgroup_limits, run_cgroup_limits};
 pub use output::{Delivery, RunOutput, EVENT_QUEUE, READ_CHUNK};
 pub use status::{decide_status, ExitStatus, KillReason};
 pub use supervisor::{Exited, RunProcess, RunSwitch, Supervision, Watched};

@@ -10,6 +10,8 @@ pub type ExitStatus = (Option<i32>, Option<i32>);
 pub enum KillReason {
     /// Past its wall time.
     Timeout,
+    /// Waited for input past its `input_wait_ms`.
+    InputTimeout,
     /// Past its CPU time.
     CpuLimit,
     /// A stream went over the output cap.
@@ -25,6 +27,7 @@ pub enum KillReason {
 pub fn decide_status(reason: Option<KillReason>, status: ExitStatus, oom: bool, cpu_exhausted: bool) -> RunStatus {
     let stop = reason.map(|reason| match reason {
         KillReason::Timeout => StopReason::Timeout,
+        KillReason::InputTimeout => StopReason::InputTimeout,
         KillReason::CpuLimit => StopReason::CpuLimit,
         KillReason::OutputLimit => StopReason::OutputLimit,
         KillReason::Requested | KillReason::Lost => StopReason::Killed,
@@ -40,6 +43,7 @@ mod tests {
     fn kill_reasons_map_to_statuses() {
         let killed = (None, Some(9));
         assert_eq!(decide_status(Some(KillReason::Timeout), killed, true, true), RunStatus::Timeout);
+        assert_eq!(decide_status(Some(KillReason::InputTimeout), killed, false, false), RunStatus::InputTimeout);
         assert_eq!(decide_status(Some(KillReason::Requested), killed, true, true), RunStatus::Killed);
         assert_eq!(decide_status(Some(KillReason::Lost), killed, false, false), RunStatus::Killed);
         assert_eq!(decide_status(Some(KillReason::OutputLimit), killed, false, false), RunStatus::OutputLimit);

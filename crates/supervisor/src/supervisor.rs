@@ -1,7 +1,9 @@
 //! One task per run watches it to its end.
 //!
 //! It waits for the first of: the main process exiting, the wall-time
-//! deadline, the CPU budget, the output cap, a Stop, the handle being
+//! deadline (which time spent waiting for input does not count towards,
+//! [`crate::wall_clock`]), a wait for input that lasts too long, the CPU
+//! budget, the output cap, a Stop, the handle being
 //! dropped, the box being destroyed, or the backend losing the run.
 //! Whatever comes first decides the status; the run's whole tree (its
 //! cgroup, a [`RunTree`]) is then emptied (so double-forked and `setsid`
@@ -23,6 +25,7 @@ use tokio::task::JoinHandle;
 use crate::output::{RunOutput, EVENT_QUEUE};
 use crate::status::{decide_status, ExitStatus, KillReason};
 use crate::tree::{kill_tree, RunTree};
+use crate::wall_clock::{Checked, WallClock, INPUT_CHECK_INTERVAL};
 
 /// How often the CPU budget is checked against the cgroup's counter.
 const CPU_CHECK_INTERVAL: Duration = Duration::from_millis(100);
@@ -157,8 +160,12 @@ impl Supervision {
     async fn supervise<P: RunProcess, T: RunTree>(mut self, run: Watched<P, T>) {
         let Watched { mut process, tree, limits, started_at, mut destroyed, readers, control } = run;
         let output = self.output.clone();
-        let deadline = tokio::time::sleep(Duration::from_millis(limits.wall_time_ms));
+        let mut clock = WallClock::new(tokio::time::Instant::now(), &limits);
+        let deadline = tokio::time::sleep_until(clock.deadline());
         tokio::pin!(deadline);
+        let mut input_check =
+            tokio::time::interval_at(tokio::time::Instant::now() + INPUT_CHECK_INTERVAL, INPUT_CHECK_INTERVAL);
+        input_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut cpu_check =
             tokio::time::interval_at(tokio::time::Instant::now() + CPU_CHECK_INTERVAL, CPU_CHECK_INTERVAL);
         cpu_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -184,6 +191,18 @@ impl Supervision {
                     if tree.cpu_usage_ns() >= cpu_budget_ns {
                         kill_now = Some(KillReason::CpuLimit);
                     }
+                }
+                now = input_check.tick(), if reason.is_none() => {
+                    match clock.check(now, tree.waiting_for_input()) {
+                        Checked::Quiet => {}
+                        // Never blocks the supervision: a client that reads
+                        // nothing loses the notice, not the limits.
+                        Checked::Warn(text) => {
+                            let _ = output.events().try_send(RunEvent::Notice(text));
+                        }
+                        Checked::WaitedTooLong => kill_now = Some(KillReason::InputTimeout),
+                    }
+                    deadline.as_mut().reset(clock.deadline());
                 }
             }
             if let Some(why) = kill_now {

@@ -25,6 +25,11 @@ pub trait RunTree: Clone + Send + Sync + 'static {
     /// CPU time the tree has used so far, in nanoseconds (0 when unknown).
     fn cpu_usage_ns(&self) -> u64;
 
+    /// Whether every process of the tree is blocked waiting for the
+    /// person's input (`crate::input_wait`); false when that cannot be
+    /// told, so that the wall clock runs.
+    fn waiting_for_input(&self) -> bool;
+
     /// The tree's final counters (zeros when unknown).
     fn stats(&self) -> CgroupStats;
 
@@ -34,7 +39,7 @@ pub trait RunTree: Clone + Send + Sync + 'static {
 
 impl RunTree for Cgroup {
     fn is_empty(&self) -> bool {
-        self.pids().map(|pids| pids.is_empty()).unwrap_or(false)
+        self.has_processes().map(|busy| !busy).unwrap_or(false)
     }
 
     fn kill_all(&self, timeout: Duration) {
@@ -43,6 +48,10 @@ impl RunTree for Cgroup {
 
     fn cpu_usage_ns(&self) -> u64 {
         Cgroup::cpu_usage_ns(self).unwrap_or(0)
+    }
+
+    fn waiting_for_input(&self) -> bool {
+        self.pids().is_ok_and(|pids| crate::input_wait::run_waits_for_input(&pids))
     }
 
     fn stats(&self) -> CgroupStats {

@@ -41,6 +41,8 @@ struct HostState {
     removed: bool,
     removed_while_alive: bool,
     cpu_usage_ns: u64,
+    /// Every process of the tree is blocked on the person's input.
+    waiting_for_input: bool,
     oom_kills: u64,
     /// The box-wide memory limit killed something.
     box_oom: bool,
@@ -117,6 +119,10 @@ impl RunTree for FakeTree {
 
     fn cpu_usage_ns(&self) -> u64 {
         self.0.state().cpu_usage_ns
+    }
+
+    fn waiting_for_input(&self) -> bool {
+        self.0.state().waiting_for_input
     }
 
     fn stats(&self) -> CgroupStats {
@@ -273,19 +279,27 @@ fn silent() -> Reader {
 }
 
 /// Every event until the channel closes; asserts that exactly one exit
-/// report came, and came last.
-async fn finish(mut handle: RunHandle) -> (Vec<u8>, Vec<u8>, ExitReport) {
-    let (mut stdout, mut stderr, mut reports) = (Vec::new(), Vec::new(), Vec::new());
+/// report came, and came last, and that no notice came.
+async fn finish(handle: RunHandle) -> (Vec<u8>, Vec<u8>, ExitReport) {
+    let (stdout, stderr, notices, report) = finish_with_notices(handle).await;
+    assert_eq!(notices, Vec::<String>::new(), "no notice");
+    (stdout, stderr, report)
+}
+
+/// [`finish`], with the run's notices.
+async fn finish_with_notices(mut handle: RunHandle) -> (Vec<u8>, Vec<u8>, Vec<String>, ExitReport) {
+    let (mut stdout, mut stderr, mut notices, mut reports) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     while let Some(event) = handle.next_event().await {
         assert!(reports.is_empty(), "an event after the exit report: {event:?}");
         match event {
             RunEvent::Output { stream: Stream::Stdout, data } => stdout.extend_from_slice(&data),
             RunEvent::Output { stream: Stream::Stderr, data } => stderr.extend_from_slice(&data),
+            RunEvent::Notice(text) => notices.push(text),
             RunEvent::Exit(report) => reports.push(report),
         }
     }
     assert_eq!(reports.len(), 1, "one exit report");
-    (stdout, stderr, reports.remove(0))
+    (stdout, stderr, notices, reports.remove(0))
 }
 
 /// Waits for the supervisor's last step (it runs after the report).
@@ -347,6 +361,43 @@ async fn past_its_wall_time_a_run_is_killed_once_as_timeout() {
     settled(&run.host).await;
     assert_eq!((report.signal, report.status), (Some(SIGKILL), RunStatus::Timeout));
     assert_eq!(run.host.state().kills, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn time_spent_waiting_for_input_does_not_count_as_wall_time() {
+    let started = tokio::time::Instant::now();
+    let run = start(RunLimits { wall_time_ms: 2_000, ..limits() }, silent());
+    run.host.change(|s| s.waiting_for_input = true);
+    let host = run.host.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        host.change(|s| s.waiting_for_input = false);
+    });
+    let (_, _, report) = finish(run.handle).await;
+    settled(&run.host).await;
+    assert_eq!(report.status, RunStatus::Timeout);
+    // About 9.5 s of waiting was not counted (a wait counts from its
+    // second check), so the 2 s ran out at about 11.5 s, not at 2 s.
+    let ended = started.elapsed();
+    assert!(ended >= Duration::from_secs(11) && ended <= Duration::from_secs(12), "ended after {ended:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wait_for_input_past_its_limit_ends_the_run_after_a_notice() {
+    let started = tokio::time::Instant::now();
+    let run = start(RunLimits { wall_time_ms: 1_000, input_wait_ms: 4_000, ..limits() }, silent());
+    run.host.change(|s| s.waiting_for_input = true);
+    let (_, _, notices, report) = finish_with_notices(run.handle).await;
+    settled(&run.host).await;
+    assert_eq!((report.signal, report.status), (Some(SIGKILL), RunStatus::InputTimeout));
+    assert_eq!(run.host.state().kills, 1);
+    assert_eq!(
+        notices,
+        ["This program has waited 2 s for input and will be stopped in 2 s unless it gets some."],
+        "one notice, half the allowed wait before its end"
+    );
+    // The wait was first seen at the first check, 250 ms in.
+    assert_eq!(started.elapsed(), Duration::from_millis(4_250));
 }
 
 #[tokio::test(start_paused = true)]
@@ -514,7 +565,11 @@ async fn a_terminal_size_is_checked_before_it_is_set() {
 
 #[tokio::test(start_paused = true)]
 async fn stdin_is_forwarded_then_closed_and_refused_after_the_end() {
-    let run = start(limits(), silent());
+    // Paused time runs ahead, tick by tick, whenever every task waits (as
+    // while the input is handed over): with 60 s of wall time the run was
+    // sometimes over before the test wrote (`RunFinished`, 1 run in 25); a
+    // day keeps it alive until the test ends it.
+    let run = start(RunLimits { wall_time_ms: 24 * 3600 * 1000, ..limits() }, silent());
     let control = run.handle.control();
     feed_initial_input(control.clone(), b"first line\n".to_vec(), false);
     run.host.until(|s| s.stdin == b"first line\n").await;

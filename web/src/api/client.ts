@@ -127,6 +127,13 @@ export interface Runtime {
   version?: string | null;
   /** Why it is not available. */
   reason?: string | null;
+  /**
+   * Picked only when a run names it, never by a file's extension (the SQL
+   * servers: a `.sql` file is SQLite's unless the run says otherwise).
+   */
+  named_only?: boolean;
+  /** Its runs may ask for structured results (`sql_results`): the SQL servers. */
+  sql_results?: boolean;
 }
 
 export class ApiError extends Error {

@@ -1,10 +1,12 @@
 // Uploading files and folders into the project through the browser's file
 // choosers: two hidden inputs, and the folder the next upload goes into.
+// Replacing a file asks first; several files are added without opening.
 
 import { useRef, type ReactNode } from 'react';
-import { createFile, deletePath, join } from '../store/project';
+import { join, putUploads, type Project } from '../store/project';
 import { readUpload } from '../files';
 import type { ChangeProject } from './useProjectChange';
+import type { Ask } from './useDialogs';
 
 export interface Uploads {
   chooseFiles(folder: string): void;
@@ -12,7 +14,8 @@ export interface Uploads {
   inputs: ReactNode;
 }
 
-export function useUploads(change: ChangeProject): Uploads {
+/** `current` is the open project as it is when the files have been read. */
+export function useUploads(change: ChangeProject, ask: Ask, current: () => Project | null): Uploads {
   const files = useRef<HTMLInputElement>(null);
   const folderInput = useRef<HTMLInputElement>(null);
   const target = useRef('');
@@ -26,17 +29,19 @@ export function useUploads(change: ChangeProject): Uploads {
         ...(await readUpload(f)),
       })),
     );
-    change((p) => {
-      let next = p;
-      for (const f of read) {
-        if (f.path in next.files) next = deletePath(next, f.path);
-        next = createFile(next, f.path, f.base64 ? '' : f.content);
-        if (f.base64) next = { ...next, files: { ...next.files, [f.path]: { content: f.content, base64: true } } };
-      }
-      return next;
-    });
     if (files.current) files.current.value = '';
     if (folderInput.current) folderInput.current.value = '';
+    const existing = read.map((f) => f.path).filter((path) => path in (current()?.files ?? {}));
+    if (existing.length) {
+      const names = existing.length > 3 ? `${existing.slice(0, 3).join(', ')} and ${existing.length - 3} more` : existing.join(', ');
+      const replace = await ask.confirm(
+        existing.length === 1 ? `Replace ${existing[0]}?` : `Replace ${existing.length} files?`,
+        `The project already has ${names}; the upload replaces ${existing.length === 1 ? 'it' : 'them'}.`,
+        'Replace',
+      );
+      if (!replace) return;
+    }
+    change((p) => putUploads(p, read));
   };
 
   const inputs = (

@@ -1,8 +1,9 @@
 // Which account page is open, signing out, and the offer (once, after
-// signing in or up) to import the browser's projects.
+// signing in or up, for projects not offered to that user before) to
+// import the browser's projects.
 
 import { useCallback, useEffect, useState } from 'react';
-import { OFFER_IMPORT } from '../store/account';
+import { OFFER_IMPORT, takeProjectsToOffer } from '../store/account';
 import { ProjectDb } from '../store/db';
 import type { ServerWorkspaceStore } from '../store/remote';
 import type { Workspace } from '../store/workspace';
@@ -27,11 +28,13 @@ export function useAccountPages({
   const [page, setPage] = useState<AccountPage>(null);
 
   useEffect(() => {
-    if (remote && window.sessionStorage.getItem(OFFER_IMPORT)) {
+    const state = account?.get();
+    if (remote && state?.status === 'user' && state.me.user && window.sessionStorage.getItem(OFFER_IMPORT)) {
       window.sessionStorage.removeItem(OFFER_IMPORT);
-      void hasLocalProjects().then((yes) => yes && setPage('import'));
+      const userId = state.me.user.id;
+      void localProjectIds().then((ids) => takeProjectsToOffer(window.localStorage, userId, ids).length > 0 && setPage('import'));
     }
-  }, [remote]);
+  }, [remote, account]);
 
   const { confirm } = ask;
   const signOut = useCallback(async () => {
@@ -44,7 +47,8 @@ export function useAccountPages({
         return;
       }
       await account?.api.signOut();
-      window.location.reload();
+      // At `/`: the address named a project of the account, which the guest's browser does not have.
+      window.location.assign('/');
     } catch (e) {
       setNotice(`Could not sign out: ${errorText(e)}`);
     }
@@ -53,11 +57,11 @@ export function useAccountPages({
   return { page, setPage, signOut };
 }
 
-/** True when this browser holds guest projects (opened only to ask). */
-async function hasLocalProjects(): Promise<boolean> {
+/** The ids of this browser's guest projects (the database opened only to ask). */
+async function localProjectIds(): Promise<string[]> {
   try {
-    return (await new ProjectDb().list()).length > 0;
+    return (await new ProjectDb().list()).map((p) => p.id);
   } catch {
-    return false;
+    return [];
   }
 }

@@ -5,13 +5,17 @@ import type { Runtime } from '../api/client';
 import type { ConsolesStore } from '../store/consoles';
 import type { ServerWorkspaceStore } from '../store/remote';
 import type { Workspace } from '../store/workspace';
-import { entryFile, saveAll, saveFile } from '../store/project';
+import type { SettingsStore } from '../store/settings';
+import { requestFormat } from '../components/Editor/formatRequest';
+import { saveAll, saveFile } from '../store/project';
 import { lastSize } from '../components/Consoles/Consoles';
 import { runRequestOf } from '../files';
 import type { View } from './focus';
+import type { RunRequest } from '../protocol/types';
 
 export interface RunActions {
-  run(): Promise<void>;
+  /** Runs in place of the last run of the same entry, or in a console of its own. */
+  run(options?: { newConsole?: boolean }): Promise<void>;
   stop(): void;
   save(): void;
 }
@@ -21,8 +25,10 @@ export function useRunActions({
   remote,
   consoles,
   languages,
+  settings,
   setNotice,
   show,
+  beforeSave,
 }: {
   workspace: Workspace;
   /** The signed-in user's workspace, or null for a guest. */
@@ -30,36 +36,47 @@ export function useRunActions({
   consoles: ConsolesStore;
   /** The server's languages, for the one the entry's extension implies. */
   languages: Runtime[];
+  /** Whether a save formats the file first. */
+  settings: SettingsStore;
   setNotice: (message: string) => void;
   show: (view: View) => void;
+  /** Writes what waits to be written into the project first (a notebook's last outputs). */
+  beforeSave?: () => void;
 }): RunActions {
-  const run = useCallback(async () => {
+  const run = useCallback(async ({ newConsole = false } = {}) => {
     const p = workspace.get().project;
     if (!p) return;
-    const entry = entryFile(p);
-    if (!entry) {
-      setNotice('Open a file or mark one as the entry to run.');
+    if (!Object.keys(p.files).length) {
+      setNotice('Make a file to run first.');
       return;
     }
-    const tty = { rows: lastSize.rows, cols: lastSize.cols };
+    const terminal = { rows: lastSize.rows, cols: lastSize.cols };
+    const files = Object.keys(p.files);
+    // Without an entry (no program open, none marked) the server picks it.
+    const start = (request: Omit<RunRequest, 'id'>) => {
+      const title = request.entry ?? 'main file';
+      consoles.start(title, request, { key: `${request.entry ?? ''}|${request.language ?? ''}`, files, newConsole });
+    };
     if (remote) {
       // A saved project: write what is pending, then the server reads the
       // files itself. If saving fails (offline, a conflict), the files go
       // with the run as the editor shows them.
       const saved = await remote.saveForRun();
       const request = runRequestOf(workspace.get().project!, languages);
+      // Structured results are read from stdout alone: pipes, not a terminal.
+      const tty = request.sql_results ? null : terminal;
       if (saved) {
-        const { entry: e, language } = request;
-        consoles.start(entry, { project: saved, ...(e ? { entry: e } : {}), ...(language ? { language } : {}), tty });
+        const { entry, language, sql_results } = request;
+        start({ project: saved, ...(entry ? { entry } : {}), ...(language ? { language } : {}), ...(sql_results ? { sql_results } : {}), tty });
       } else {
-        consoles.start(entry, { ...request, tty });
+        start({ ...request, tty });
       }
     } else {
       // Saved in memory now; written to IndexedDB a moment later (the drafts
       // are already there), not while the program starts.
       workspace.change(saveAll, false);
       const request = runRequestOf(workspace.get().project!, languages);
-      consoles.start(entry, { ...request, tty });
+      start({ ...request, tty: request.sql_results ? null : terminal });
     }
     show('console');
   }, [workspace, remote, consoles, languages, setNotice, show]);
@@ -70,13 +87,19 @@ export function useRunActions({
   }, [consoles]);
 
   const save = useCallback(() => {
-    if (remote) {
-      void remote.flush();
-      return;
-    }
-    const p = workspace.get().project;
-    if (p?.activeTab) workspace.change((q) => saveFile(q, p.activeTab!));
-  }, [workspace, remote]);
+    const saveNow = () => {
+      beforeSave?.();
+      if (remote) {
+        void remote.flush();
+        return;
+      }
+      const p = workspace.get().project;
+      if (p?.activeTab) workspace.change((q) => saveFile(q, p.activeTab!));
+    };
+    // The formatted text is what is saved (the editor writes it into the project first).
+    if (settings.get().formatOnSave) void requestFormat().then(saveNow);
+    else saveNow();
+  }, [workspace, remote, settings, beforeSave]);
 
   return { run, stop, save };
 }

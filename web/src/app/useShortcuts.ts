@@ -13,6 +13,7 @@ export function useShortcuts({
   consoles,
   actions,
   newFile,
+  openSearch,
   show,
   showShortcuts,
 }: {
@@ -20,6 +21,7 @@ export function useShortcuts({
   consoles: ConsolesStore;
   actions: RunActions;
   newFile: () => void;
+  openSearch: () => void;
   show: (view: View) => void;
   showShortcuts: () => void;
 }) {
@@ -46,9 +48,12 @@ export function useShortcuts({
       const mod = e.ctrlKey || e.metaKey;
       const alt = e.altKey && !mod;
       let handled = true;
-      if (mod && !e.shiftKey && !e.altKey && e.key === 'Enter') void actions.run();
+      // In a notebook, Ctrl/⌘+Enter runs the cell (components/Notebook).
+      if (mod && !e.altKey && e.key === 'Enter' && !inNotebook(e.target)) void actions.run({ newConsole: e.shiftKey });
+      else if (mod && !e.altKey && e.key === 'Enter') handled = false;
       else if (mod && e.key === '.') actions.stop();
       else if (mod && !e.shiftKey && (e.key === 's' || e.key === 'S')) actions.save();
+      else if (mod && e.shiftKey && e.code === 'KeyF') openSearch();
       else if (alt && e.code === 'BracketRight') (e.shiftKey ? cycleConsole : cycleTab)(1);
       else if (alt && e.code === 'BracketLeft') (e.shiftKey ? cycleConsole : cycleTab)(-1);
       else if (alt && e.code === 'KeyN') newFile();
@@ -66,6 +71,10 @@ export function useShortcuts({
     window.addEventListener('keydown', onKey, true);
     return () => window.removeEventListener('keydown', onKey, true);
   });
+}
+
+function inNotebook(target: EventTarget | null): boolean {
+  return target instanceof Element && !!target.closest('.notebook');
 }
 
 /** Where `?` is a character typed, not the shortcut. */

@@ -18,6 +18,8 @@ const loaders: Record<string, () => Promise<Extension>> = {
   go: () => import('@codemirror/lang-go').then((m) => m.go()),
   rust: () => import('@codemirror/lang-rust').then((m) => m.rust()),
   sqlite: () => import('@codemirror/lang-sql').then((m) => m.sql({ dialect: m.SQLite })),
+  mysql: () => import('@codemirror/lang-sql').then((m) => m.sql({ dialect: m.MariaSQL })),
+  postgresql: () => import('@codemirror/lang-sql').then((m) => m.sql({ dialect: m.PostgreSQL })),
   ruby: () => import('@codemirror/legacy-modes/mode/ruby').then((m) => StreamLanguage.define(m.ruby)),
   bash: () => import('@codemirror/legacy-modes/mode/shell').then((m) => StreamLanguage.define(m.shell)),
 };

@@ -6,7 +6,7 @@
 // a fresh session and reports `session-lost` so the UI can tell the user
 // which runs were lost.
 
-import type { ClientMessage, RunLimits, RunMessage, ServerMessage } from './types';
+import type { ClientMessage, OpenTerminal, RunLimits, RunMessage, ServerMessage } from './types';
 
 export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed';
 
@@ -61,6 +61,8 @@ export class BytesboxClient {
   session: string | null = null;
   defaultLimits: RunLimits | null = null;
   maxLimits: RunLimits | null = null;
+  /** The session's open terminals, as the last `hello` listed them. */
+  terminals: OpenTerminal[] = [];
   private readonly opts: Required<ClientOptions>;
 
   constructor(opts: ClientOptions) {
@@ -162,6 +164,7 @@ export class BytesboxClient {
     this.session = hello.session;
     this.defaultLimits = hello.default_limits;
     this.maxLimits = hello.max_limits;
+    this.terminals = hello.terminals ?? [];
     this.setState('open');
     const queued = this.pending;
     this.pending = [];

@@ -1,5 +1,7 @@
 // Protocol v1 messages (docs/protocol.md; crates/server/src/protocol.rs).
 
+import type { SqlResult } from '../sql/results';
+
 export type Encoding = 'utf8' | 'base64';
 
 export interface WireFile {
@@ -13,6 +15,7 @@ export interface RunLimits {
   cpu_millicores?: number;
   pids?: number;
   wall_time_ms?: number;
+  input_wait_ms?: number;
   cpu_time_ms?: number;
   output_bytes?: number;
   open_files?: number;
@@ -31,6 +34,8 @@ export interface RunRequest {
   stdin?: string;
   tty?: { rows: number; cols: number } | null;
   limits?: RunLimits;
+  /** SQL servers only: `sql_result` frames instead of the client's text (src/sql/results.ts). */
+  sql_results?: boolean;
 }
 
 export type ClientMessage =
@@ -40,13 +45,38 @@ export type ClientMessage =
   | { type: 'resize'; id: string; rows: number; cols: number }
   | { type: 'signal'; id: string; signal: string }
   | { type: 'kill'; id: string }
+  | { type: 'reset_database'; id: string }
+  | { type: 'terminal_open'; id: string; rows: number; cols: number }
+  | { type: 'terminal_input'; id: string; data: string; encoding?: Encoding }
+  | { type: 'terminal_resize'; id: string; rows: number; cols: number }
+  | { type: 'terminal_close'; id: string }
+  | { type: 'kernel_start'; id: string; language: string }
+  | { type: 'kernel_execute'; id: string; request: string; code: string; allow_stdin?: boolean }
+  | { type: 'kernel_input'; id: string; request: string; value: string }
+  | { type: 'kernel_interrupt'; id: string }
+  | { type: 'kernel_restart'; id: string }
+  | { type: 'kernel_complete'; id: string; request: string; code: string; cursor_pos: number }
+  | { type: 'kernel_inspect'; id: string; request: string; code: string; cursor_pos: number; detail_level?: 0 | 1 }
+  | { type: 'kernel_shutdown'; id: string }
+  | { type: 'lsp_start'; id: string; language: string; files?: { path: string; content: string }[] }
+  | { type: 'lsp_message'; id: string; message: unknown }
+  | { type: 'lsp_files'; id: string; files: { path: string; content: string }[] }
+  | { type: 'lsp_stop'; id: string }
   | { type: 'ping'; nonce?: string };
+
+/** A terminal open in a session, as a resumed `hello` lists it. */
+export interface OpenTerminal {
+  id: string;
+  rows: number;
+  cols: number;
+}
 
 export type ExitStatus =
   | 'ok'
   | 'nonzero'
   | 'signaled'
   | 'timeout'
+  | 'input_timeout'
   | 'cpu_limit'
   | 'memory_limit'
   | 'output_limit'
@@ -60,11 +90,13 @@ export type ServerMessage =
       protocol: number;
       default_limits: RunLimits;
       max_limits: RunLimits;
+      terminals?: OpenTerminal[];
     }
-  | { type: 'accepted'; id: string; language: string; version: string }
+  | { type: 'accepted'; id: string; language: string; version: string; entry?: string }
   | { type: 'queued'; id: string; position: number }
   | { type: 'stage'; id: string; stage: string }
   | { type: 'output'; id: string; stage: string; stream: 'stdout' | 'stderr'; data: string; encoding: Encoding }
+  | { type: 'notice'; id: string; stage: string; text: string }
   | {
       type: 'exit';
       id: string;
@@ -77,12 +109,71 @@ export type ServerMessage =
       memory_bytes: number;
     }
   | { type: 'done'; id: string }
-  | { type: 'error'; id?: string; code: string; message: string }
+  | { type: 'error'; id?: string; terminal?: string; code: string; message: string }
   | { type: 'pong'; nonce: string | null }
-  | { type: 'output_dropped'; id: string; bytes: number };
+  | { type: 'output_dropped'; id: string; bytes: number }
+  | { type: 'database_reset'; id: string }
+  | { type: 'sql_result'; id: string; result: SqlResult }
+  | { type: 'terminal_opened'; id: string }
+  | { type: 'terminal_output'; id: string; offset: number; data: string; encoding: Encoding }
+  | { type: 'terminal_exit'; id: string; code: number | null; signal: number | null; status: ExitStatus }
+  | { type: 'kernel_ready'; id: string; language: string; language_info: Record<string, unknown>; restarted: boolean }
+  | {
+      type: 'kernel_message';
+      id: string;
+      channel: 'iopub' | 'shell' | 'stdin' | 'control';
+      msg_type: string;
+      /** The request id this message answers, or null. */
+      parent: string | null;
+      content: Record<string, unknown>;
+      metadata: Record<string, unknown>;
+    }
+  | {
+      type: 'kernel_exited';
+      id: string;
+      /** A run status, or `message_too_large`, `culled`, `shutdown`. */
+      status: string;
+      exit_code: number | null;
+      signal: number | null;
+      memory_bytes: number;
+    }
+  | LspMessage;
+
+/** Frames about a language server (docs/protocol.md, "Language servers"). */
+export type LspMessage =
+  | {
+      type: 'lsp_ready';
+      id: string;
+      language: string;
+      language_id: string;
+      root_uri: string;
+      initialization_options: unknown;
+      settings: unknown;
+    }
+  | { type: 'lsp_message'; id: string; message: unknown }
+  | {
+      type: 'lsp_exited';
+      id: string;
+      status: string;
+      exit_code: number | null;
+      signal: number | null;
+      memory_bytes: number;
+      message: string;
+    }
+  | { type: 'lsp_error'; id: string; code: string; message: string };
+
+
+/** Messages about terminals (the `error`s about one carry `terminal`). */
+export type TerminalMessage = Extract<ServerMessage, { type: `terminal_${string}` }>;
+
+/** Messages about notebook kernels (the `error`s about one carry its id as `id`). */
+export type KernelMessage = Extract<ServerMessage, { type: `kernel_${string}` }>;
 
 /** Messages that concern one run. */
-export type RunMessage = Exclude<ServerMessage, { type: 'hello' } | { type: 'pong' }>;
+export type RunMessage = Exclude<
+  ServerMessage,
+  { type: 'hello' } | { type: 'pong' } | TerminalMessage | KernelMessage | LspMessage
+>;
 
 /** Decodes output `data` to bytes. */
 export function decodeData(data: string, encoding: Encoding): Uint8Array {

@@ -3,6 +3,7 @@
 
 import { ApiError, type ApiClient, type Me } from '../api/client';
 import { Store } from './store';
+import type { KeyValue } from './workspace';
 
 export type AccountState =
   | { status: 'loading' }
@@ -16,6 +17,29 @@ export type AccountState =
 
 /** Set before the reload that follows sign-in or sign-up: offer to import the browser's projects. */
 export const OFFER_IMPORT = 'bytesbox.offerImport';
+
+/** Where the guest projects already offered to each user are remembered (`localStorage`). */
+const OFFERED = 'bytesbox.importOffered.';
+
+/**
+ * The guest projects of this browser (`localIds`) that were never offered
+ * to `userId` for import, and from now on remembered as offered: a user
+ * is asked about each project once, not at every sign-in (the user menu
+ * still offers the import at any time).
+ */
+export function takeProjectsToOffer(kv: KeyValue, userId: string, localIds: string[]): string[] {
+  let offered: string[] = [];
+  try {
+    const stored: unknown = JSON.parse(kv.getItem(OFFERED + userId) ?? '[]');
+    if (Array.isArray(stored)) offered = stored.filter((id): id is string => typeof id === 'string');
+  } catch {
+    /* unreadable: as if nothing was offered */
+  }
+  const fresh = localIds.filter((id) => !offered.includes(id));
+  // Only the ids still in this browser are kept, so the record never grows past them.
+  if (fresh.length) kv.setItem(OFFERED + userId, JSON.stringify(localIds));
+  return fresh;
+}
 
 export class AccountStore extends Store<AccountState> {
   constructor(readonly api: ApiClient) {

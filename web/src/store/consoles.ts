@@ -6,6 +6,9 @@ import type { BytesboxClient, ConnectionState } from '../protocol/client';
 import type { RunMessage, RunRequest, ServerMessage } from '../protocol/types';
 import { decodeData } from '../protocol/types';
 import { Store } from './store';
+import type { Problem } from '../problems/parse';
+import { Transcript } from '../problems/transcript';
+import { MAX_RESULTS, problemsOfResults, type SqlResult } from '../sql/results';
 
 export type Phase = 'starting' | 'queued' | 'compiling' | 'running' | 'finished' | 'failed' | 'lost';
 
@@ -22,6 +25,10 @@ export interface ExitInfo {
 export interface ConsoleState {
   id: string;
   title: string;
+  /** What it runs (entry and language): Run replaces the console of the same key. */
+  key: string;
+  /** The server chooses the entry; `accepted` names it, and it becomes the title. */
+  awaitsEntry: boolean;
   phase: Phase;
   language: string | null;
   version: string | null;
@@ -33,6 +40,12 @@ export interface ConsoleState {
   /** `performance.now()` when Run was pressed and when output first arrived. */
   startedAt: number;
   firstOutputAt: number | null;
+  /** Errors and warnings read from the output of the stages that ended. */
+  problems: Problem[];
+  /** A run with structured SQL results: its results so far (else null). */
+  sqlResults: SqlResult[] | null;
+  /** The run has a terminal (else pipes, which take no resize). */
+  tty: boolean;
 }
 
 const DIM = '\x1b[2m';
@@ -42,6 +55,13 @@ const CYAN = '\x1b[36m';
 const GREEN = '\x1b[32m';
 const YELLOW = '\x1b[33m';
 const RESET = '\x1b[0m';
+
+/**
+ * The symbols the console's own lines use (▶ Compiling, ■ exit, ✖ error):
+ * terminal text, drawn in the terminal's monospace font (DejaVu Sans Mono
+ * has them all); the IDE's icons are SVG (components/Icons).
+ */
+export const CONSOLE_SYMBOLS = '▶■✖·…●';
 
 export function formatBytes(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`;
@@ -54,6 +74,61 @@ export function formatMs(ms: number): string {
   return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(2)} s`;
 }
 
+/** Linux's signals as `strsignal` names them, by number (x86-64 and arm64 agree on these). */
+const SIGNALS: Record<number, string> = {
+  1: 'Hangup',
+  2: 'Interrupted',
+  3: 'Quit',
+  4: 'Illegal instruction',
+  5: 'Trace/breakpoint trap',
+  6: 'Aborted',
+  7: 'Bus error',
+  8: 'Floating-point exception',
+  9: 'Killed',
+  10: 'User defined signal 1',
+  11: 'Segmentation fault',
+  12: 'User defined signal 2',
+  13: 'Broken pipe',
+  14: 'Alarm clock',
+  15: 'Terminated',
+  24: 'CPU time limit exceeded',
+  25: 'File size limit exceeded',
+  31: 'Bad system call',
+};
+
+/** "Segmentation fault (signal 11)". */
+export function describeSignal(signal: number | null): string {
+  if (signal === null) return 'Killed by a signal';
+  const name = SIGNALS[signal];
+  return name ? `${name} (signal ${signal})` : `Killed by signal ${signal}`;
+}
+
+/** The few words a console tab shows for how a stage ended. */
+export function statusLabel(exit: ExitInfo): string {
+  switch (exit.status) {
+    case 'ok':
+      return 'done';
+    case 'nonzero':
+      return exit.stage === 'compile' ? 'compile error' : `exit code ${exit.code}`;
+    case 'signaled':
+      return (exit.signal !== null && SIGNALS[exit.signal]?.toLowerCase()) || 'crashed';
+    case 'timeout':
+      return 'time limit';
+    case 'input_timeout':
+      return 'no input';
+    case 'cpu_limit':
+      return 'CPU limit';
+    case 'memory_limit':
+      return 'memory limit';
+    case 'output_limit':
+      return 'output limit';
+    case 'killed':
+      return 'stopped';
+    default:
+      return exit.status.replace(/_/g, ' ');
+  }
+}
+
 /** What an exit status means to a person. */
 export function describeExit(exit: ExitInfo): string {
   const what = exit.stage === 'compile' ? 'Compilation' : 'The program';
@@ -63,9 +138,11 @@ export function describeExit(exit: ExitInfo): string {
     case 'nonzero':
       return exit.stage === 'compile' ? `Compilation failed (code ${exit.code})` : `Exited with code ${exit.code}`;
     case 'signaled':
-      return `${what} was killed by signal ${exit.signal}`;
+      return exit.stage === 'compile' ? `The compiler crashed: ${describeSignal(exit.signal)}` : describeSignal(exit.signal);
     case 'timeout':
       return `Time limit reached: ${what.toLowerCase()} was stopped`;
+    case 'input_timeout':
+      return 'Waited too long for input: the program was stopped';
     case 'cpu_limit':
       return `CPU time limit reached: ${what.toLowerCase()} was stopped`;
     case 'memory_limit':
@@ -75,7 +152,7 @@ export function describeExit(exit: ExitInfo): string {
     case 'killed':
       return 'Stopped';
     default:
-      return `Ended: ${exit.status}`;
+      return `Ended (${exit.status.replace(/_/g, ' ')})`;
   }
 }
 
@@ -106,10 +183,12 @@ function exitLine(exit: ExitInfo): string {
   return `\r\n${colour}■ ${describeExit(exit)}${RESET} ${DIM}(${figures})${RESET}\r\n`;
 }
 
-export function newConsole(id: string, title: string, now: number): ConsoleState {
+export function newConsole(id: string, title: string, now: number, key = title, awaitsEntry = false): ConsoleState {
   return {
     id,
     title,
+    key,
+    awaitsEntry,
     phase: 'starting',
     language: null,
     version: null,
@@ -118,6 +197,9 @@ export function newConsole(id: string, title: string, now: number): ConsoleState
     outcome: null,
     startedAt: now,
     firstOutputAt: null,
+    problems: [],
+    sqlResults: null,
+    tty: true,
   };
 }
 
@@ -134,6 +216,7 @@ export function applyMessage(state: ConsoleState, message: RunMessage, now: numb
   switch (message.type) {
     case 'accepted':
       next = { ...state, language: message.language, version: message.version };
+      if (state.awaitsEntry && message.entry) next = { ...next, title: message.entry, awaitsEntry: false };
       break;
     case 'queued':
       next = { ...state, phase: 'queued', queuePosition: message.position };
@@ -156,6 +239,17 @@ export function applyMessage(state: ConsoleState, message: RunMessage, now: numb
       } else {
         writes.push(bytes);
       }
+      break;
+    }
+    case 'notice':
+      writes.push(`\r\n${YELLOW}Notice: ${message.text}${RESET}\r\n`);
+      break;
+    case 'sql_result': {
+      const results = state.sqlResults ?? [];
+      if (results.length >= MAX_RESULTS) break;
+      const problems = [...state.problems, ...problemsOfResults([message.result], state.title)];
+      next = { ...state, sqlResults: [...results, message.result], problems };
+      if (next.firstOutputAt === null) next.firstOutputAt = now;
       break;
     }
     case 'output_dropped':
@@ -224,6 +318,8 @@ export class ConsolesStore extends Store<ConsolesSnapshot> {
   private sinks = new Set<TerminalSink>();
   /** Text written before a terminal attached, by console. */
   private backlog = new Map<string, (string | Uint8Array)[]>();
+  /** Each run's output as text, for its problems. */
+  private transcripts = new Map<string, Transcript>();
 
   constructor(
     private client: BytesboxClient,
@@ -272,25 +368,69 @@ export class ConsolesStore extends Store<ConsolesSnapshot> {
   }
 
   private onMessage(message: ServerMessage) {
-    if (!('id' in message) || !message.id) return;
+    if (!('id' in message) || !message.id || message.type.startsWith('terminal_') || message.type.startsWith('kernel_')) return;
     const now = this.clock();
-    this.update(message.id, (c) => applyMessage(c, message as RunMessage, now));
+    const run = message as RunMessage;
+    const id = message.id;
+    const transcript = this.transcripts.get(id);
+    if (run.type === 'output') transcript?.add(decodeData(run.data, run.encoding));
+    this.update(id, (c) => {
+      const applied = applyMessage(c, run, now);
+      if (run.type !== 'exit' || !transcript) return applied;
+      const problems = [...c.problems, ...transcript.endStage()];
+      return { ...applied, console: { ...applied.console, problems } };
+    });
   }
 
   private onSessionLost() {
     for (const c of this.get().consoles) if (isActive(c)) this.update(c.id, markLost);
   }
 
-  /** Starts a run in a new console and makes it the active one. */
-  start(title: string, request: Omit<RunRequest, 'id'>): string {
+  /**
+   * Starts a run and makes its console the active one. It takes the place
+   * of the console that ran the same `key` (stopping that run first),
+   * unless `newConsole` asks for one more. `files` are the project's paths,
+   * for the problems in the output (the request's files by default).
+   */
+  start(
+    title: string,
+    request: Omit<RunRequest, 'id'>,
+    {
+      key = title,
+      files,
+      newConsole: another = false,
+    }: { key?: string; files?: string[]; newConsole?: boolean } = {},
+  ): string {
     const id = `run-${Date.now().toString(36)}-${++counter}`;
-    const console = newConsole(id, title, this.clock());
+    const console = {
+      ...newConsole(id, title, this.clock(), key, !request.entry),
+      sqlResults: request.sql_results ? [] : null,
+      tty: request.tty != null,
+    };
     const snapshot = this.get();
+    const active = snapshot.consoles.find((c) => c.id === snapshot.activeId);
+    const previous = another
+      ? undefined
+      : active?.key === key
+        ? active
+        : [...snapshot.consoles].reverse().find((c) => c.key === key);
+    // The old run is stopped before the new one starts.
+    if (previous) this.stop(previous.id);
     // The frame goes out before anything is drawn for it.
     this.client.send({ type: 'run', id, ...request });
-    this.set({ ...snapshot, consoles: [...snapshot.consoles, console], activeId: id });
+    this.transcripts.set(id, new Transcript(new Set(files ?? request.files?.map((f) => f.path) ?? [])));
+    const consoles = previous
+      ? snapshot.consoles.map((c) => (c === previous ? console : c))
+      : [...snapshot.consoles, console];
+    if (previous) this.forget(previous.id);
+    this.set({ ...snapshot, consoles, activeId: id });
     this.write(id, [`\x1b[2m$ run ${title}\x1b[0m\r\n`]);
     return id;
+  }
+
+  private forget(id: string) {
+    this.backlog.delete(id);
+    this.transcripts.delete(id);
   }
 
   input(id: string, data: string) {
@@ -305,7 +445,10 @@ export class ConsolesStore extends Store<ConsolesSnapshot> {
 
   resize(id: string, rows: number, cols: number) {
     const c = this.find(id);
-    if (c && isActive(c)) this.client.send({ type: 'resize', id, rows, cols });
+    // A run on pipes has no terminal to resize: the server would refuse
+    // the frame, and its error would end the console's run as failed (a
+    // SQL run's console shrinks as its first results show).
+    if (c && isActive(c) && c.tty) this.client.send({ type: 'resize', id, rows, cols });
   }
 
   stop(id: string) {
@@ -325,7 +468,7 @@ export class ConsolesStore extends Store<ConsolesSnapshot> {
     const consoles = snapshot.consoles.filter((c) => c.id !== id);
     const activeId =
       snapshot.activeId === id ? (consoles[Math.min(index, consoles.length - 1)]?.id ?? null) : snapshot.activeId;
-    this.backlog.delete(id);
+    this.forget(id);
     this.set({ ...snapshot, consoles, activeId });
   }
 

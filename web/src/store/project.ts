@@ -132,6 +132,101 @@ export function movePath(project: Project, from: string, rawTo: string): Project
   });
 }
 
+/**
+ * The path a name typed for something new in `folder` stands for: relative
+ * to that folder (`lib` + `mathx.cpp` → `lib/mathx.cpp`). A name that
+ * already starts with the folder's path (`lib/mathx.cpp`) is taken as
+ * typed, never as `lib/lib/…`; a leading `/` means the top level.
+ */
+export function pathInFolder(folder: string, typed: string): string {
+  const name = typed.trim().replace(/\\/g, '/');
+  if (name.startsWith('/')) return name;
+  if (folder && name.startsWith(folder + '/')) return name;
+  return join(folder, name);
+}
+
+/**
+ * Puts uploaded files into the project, replacing files of the same path
+ * (the caller asked first). One file is opened; of several none is, so an
+ * upload of a folder does not fill the tab bar.
+ */
+export function putUploads(project: Project, uploads: { path: string; content: string; base64?: boolean }[]): Project {
+  let next = project;
+  for (const upload of uploads) {
+    const path = normalizePath(upload.path);
+    if (path in next.files) next = deletePath(next, path);
+    next = createFile(next, path);
+    next = { ...next, files: { ...next.files, [path]: upload.base64 ? { content: upload.content, base64: true } : { content: upload.content } } };
+  }
+  if (uploads.length === 1) return next;
+  // Tabs as they were, less the ones of files replaced (closed by deletePath): reopened unchanged.
+  return { ...next, openTabs: project.openTabs, activeTab: project.activeTab };
+}
+
+/** What a delete took away, enough to put it back (`restoreDeleted`). */
+export interface Deleted {
+  path: string;
+  files: Record<string, ProjectFile>;
+  drafts: Record<string, string>;
+  folders: string[];
+  entry: string | null;
+  openTabs: string[];
+  activeTab: string | null;
+}
+
+/** What deleting `path` from `project` would take away. */
+export function deletedBy(project: Project, path: string): Deleted {
+  const gone = (p: string) => p === path || isInside(p, path);
+  const pick = <T,>(record: Record<string, T>) => Object.fromEntries(Object.entries(record).filter(([p]) => gone(p)));
+  return {
+    path,
+    files: pick(project.files),
+    drafts: pick(project.drafts),
+    // The explicit ones (empty folders): the others come back with their files.
+    folders: project.folders.filter(gone),
+    entry: project.entry && gone(project.entry) ? project.entry : null,
+    openTabs: project.openTabs.filter(gone),
+    activeTab: project.activeTab && gone(project.activeTab) ? project.activeTab : null,
+  };
+}
+
+/** Puts back what a delete took away; refuses when something took its place meanwhile. */
+export function restoreDeleted(project: Project, deleted: Deleted): Project {
+  for (const path of [...Object.keys(deleted.files), ...deleted.folders]) {
+    for (let at = path; at; at = parentOf(at)) {
+      if (at in project.files) throw new ProjectError(`"${path}" cannot come back: a file "${at}" was made since`);
+    }
+  }
+  if (Object.keys(deleted.files).some((path) => allFolders(project).includes(path))) {
+    throw new ProjectError(`"${deleted.path}" cannot come back: a folder took its place`);
+  }
+  const openTabs = [...project.openTabs, ...deleted.openTabs.filter((p) => !project.openTabs.includes(p))];
+  return touch(project, {
+    files: { ...project.files, ...deleted.files },
+    drafts: { ...project.drafts, ...deleted.drafts },
+    folders: [...new Set([...project.folders, ...deleted.folders])].sort(),
+    entry: project.entry ?? deleted.entry,
+    openTabs,
+    activeTab: deleted.activeTab ?? project.activeTab,
+  });
+}
+
+/**
+ * What each open tab is called: its file name, and for names open more
+ * than once its folder too (`util.h` in `lib` and at the top level).
+ */
+export function tabLabels(paths: string[]): Record<string, { name: string; folder: string | null }> {
+  const count = new Map<string, number>();
+  for (const path of paths) count.set(baseName(path), (count.get(baseName(path)) ?? 0) + 1);
+  return Object.fromEntries(
+    paths.map((path) => {
+      const name = baseName(path);
+      const shared = (count.get(name) ?? 0) > 1;
+      return [path, { name, folder: shared ? parentOf(path) || 'top level' : null }];
+    }),
+  );
+}
+
 /** Deletes a file, or a folder with everything in it. */
 export function deletePath(project: Project, path: string): Project {
   const gone = (p: string) => p === path || isInside(p, path);
@@ -195,10 +290,16 @@ export function closeTab(project: Project, path: string): Project {
   return touch(project, { openTabs, activeTab });
 }
 
-/** The file a run starts from: the marked entry, else the current file. */
-export function entryFile(project: Project): string | null {
+/**
+ * The file a run starts from: the marked entry, else the current file when
+ * it is a program (`isSource`); else none, and the server picks the entry
+ * by the catalog's rule (a header, a data file or no open tab never stops
+ * a run).
+ */
+export function entryFile(project: Project, isSource: (path: string) => boolean): string | null {
   if (project.entry && project.entry in project.files) return project.entry;
-  return project.activeTab && project.activeTab in project.files ? project.activeTab : null;
+  const current = project.activeTab && project.activeTab in project.files ? project.activeTab : null;
+  return current && isSource(current) ? current : null;
 }
 
 export function newProjectId(): string {

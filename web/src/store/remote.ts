@@ -9,11 +9,11 @@
 import { ApiError, type ApiClient, type NewFile, type ServerProject } from '../api/client';
 import type { ProjectSummary } from './db';
 import { deletePath, type Project } from './project';
-import { changeTime, makeProject } from './project';
+import { changeTime } from './project';
 import { Store } from './store';
 import { ProjectSync, fileOfBytes, type Desired, type SyncFile, type SyncSnapshot } from './sync';
 import type { KeyValue, Workspace, WorkspaceSnapshot } from './workspace';
-import { template, type TemplateKind } from '../templates';
+import { templateProject, type TemplateKind } from '../templates';
 
 const LAST_PROJECT = 'bytesbox.lastServerProject';
 /** Edits not yet on the server, per project: `{path: {text, base}}` (base: the version they were made on). */
@@ -26,11 +26,6 @@ function summaryOfServer(p: ServerProject): ProjectSummary {
 }
 
 /** A new project's files from a template (one file: run the current file). */
-export function templateProject(name: string, language: string, kind: TemplateKind): Project {
-  const t = template(language, kind);
-  const project = makeProject(name, t.files, t.entry);
-  return Object.keys(t.files).length > 1 ? project : { ...project, entry: null };
-}
 
 /** A project's files as the editor shows them (drafts included), for the server. */
 export function filesOf(project: Project): NewFile[] {
@@ -80,11 +75,12 @@ export class ServerWorkspaceStore extends Store<WorkspaceSnapshot> implements Wo
     this.set({ ...this.get(), projects: this.list.map(summaryOfServer) });
   }
 
-  /** Opens the last project, or the newest, or makes a first one. */
-  async load(): Promise<void> {
+  /** Opens the project `wanted` names (the page's address), else the last one, or the newest, or makes a first one. */
+  async load(wanted: string | null = null): Promise<void> {
     await this.refreshList();
+    const found = this.list.find((p) => p.id === wanted)?.id;
     const last = this.kv.getItem(LAST_PROJECT);
-    const id = this.list.find((p) => p.id === last)?.id ?? this.list[0]?.id;
+    const id = found ?? this.list.find((p) => p.id === last)?.id ?? this.list[0]?.id;
     if (id) await this.open(id);
     else await this.create('My first project', 'python', 'input');
   }

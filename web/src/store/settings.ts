@@ -1,4 +1,4 @@
-// Per-browser settings: theme and tab width.
+// Per-browser settings: theme, tab width, and whether a save formats first.
 
 import { Store } from './store';
 import type { KeyValue } from './workspace';
@@ -8,10 +8,12 @@ export type Theme = 'system' | 'light' | 'dark';
 export interface Settings {
   theme: Theme;
   tabWidth: number;
+  /** A save formats the file through its language server first (if it has one). */
+  formatOnSave: boolean;
 }
 
 const KEY = 'bytesbox.settings';
-const DEFAULTS: Settings = { theme: 'system', tabWidth: 4 };
+const DEFAULTS: Settings = { theme: 'system', tabWidth: 4, formatOnSave: false };
 
 export class SettingsStore extends Store<Settings> {
   constructor(private kv: KeyValue) {
@@ -23,7 +25,7 @@ export class SettingsStore extends Store<Settings> {
     }
     const theme = ['system', 'light', 'dark'].includes(stored.theme as string) ? (stored.theme as Theme) : 'system';
     const tabWidth = [2, 4, 8].includes(stored.tabWidth as number) ? (stored.tabWidth as number) : 4;
-    super({ ...DEFAULTS, theme, tabWidth });
+    super({ ...DEFAULTS, theme, tabWidth, formatOnSave: stored.formatOnSave === true });
   }
 
   update(change: Partial<Settings>) {

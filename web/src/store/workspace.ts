@@ -6,10 +6,10 @@
 
 import { summaryOf, type ProjectDb, type ProjectSummary } from './db';
 import type { Project } from './project';
-import { changeTime, makeProject, newProjectId } from './project';
+import { changeTime, newProjectId } from './project';
 import { Store } from './store';
 import type { SyncConflict } from './sync';
-import { template, type TemplateKind } from '../templates';
+import { templateProject, type TemplateKind } from '../templates';
 
 /** `offline` and `conflict` happen only to saved (server) projects. */
 export type SaveState = 'saved' | 'saving' | 'error' | 'offline' | 'conflict';
@@ -60,10 +60,14 @@ export class WorkspaceStore extends Store<WorkspaceSnapshot> implements Workspac
     super({ project: null, projects: [], saveState: 'saved', error: null });
   }
 
-  /** Opens the last project, or makes a first one. */
-  async load(): Promise<void> {
+  /**
+   * Opens the project `wanted` names (the page's address), else the last
+   * one, else makes a first one.
+   */
+  async load(wanted: string | null = null): Promise<void> {
+    const found = wanted ? await this.db.get(wanted) : undefined;
     const last = this.kv.getItem(LAST_PROJECT);
-    let project = last ? await this.db.get(last) : undefined;
+    let project = found ?? (last ? await this.db.get(last) : undefined);
     if (!project) {
       const list = await this.db.list();
       project = list.length ? await this.db.get(list[0].id) : undefined;
@@ -77,10 +81,7 @@ export class WorkspaceStore extends Store<WorkspaceSnapshot> implements Workspac
   }
 
   fromTemplate(name: string, language: string, kind: TemplateKind): Project {
-    const t = template(language, kind);
-    // One file: run the current file. Several: the template's entry is marked.
-    const project = makeProject(name, t.files, t.entry);
-    return Object.keys(t.files).length > 1 ? project : { ...project, entry: null };
+    return templateProject(name, language, kind);
   }
 
   /** Applies a change to the open project; `immediate` writes it now. */

@@ -27,6 +27,19 @@ pub fn serve_in_uid_range(
     data: &std::path::Path,
     backend: &str,
     extra_config: &str,
+    uid_range: (u32, u32),
+) -> (Child, String) {
+    let mut command = Command::new(BYTESBOX);
+    command.args(["serve", "--listen", "127.0.0.1:0", "--backend", backend]).env_remove("DATABASE_URL");
+    serve_command(command, data, extra_config, uid_range)
+}
+
+/// Starts `command` (a `bytesbox serve` with its own flags) with its data,
+/// config and project files in `data`; returns the process and its address.
+pub fn serve_command(
+    mut command: Command,
+    data: &std::path::Path,
+    extra_config: &str,
     (uid_base, uid_count): (u32, u32),
 ) -> (Child, String) {
     let config = data.join("bytesbox.toml");
@@ -36,12 +49,11 @@ pub fn serve_in_uid_range(
         format!("[native]\njail_binary = {jail:?}\nuid_base = {uid_base}\nuid_count = {uid_count}\n{extra_config}"),
     )
     .unwrap();
-    let mut child = Command::new(BYTESBOX)
-        .args(["serve", "--listen", "127.0.0.1:0", "--backend", backend, "--config"])
+    let mut child = command
+        .arg("--config")
         .arg(&config)
         .arg("--data-dir")
         .arg(data)
-        .env_remove("DATABASE_URL")
         .env_remove("BYTESBOX_OBJECTS")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())

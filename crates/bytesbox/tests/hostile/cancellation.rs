@@ -189,9 +189,10 @@ async fn normal_runs_succeed(served: &Served) {
 }
 
 /// One figure of `/metrics`.
-async fn metric(address: &str, name: &str) -> Option<f64> {
+pub(crate) async fn metric(address: &str, name: &str) -> Option<f64> {
     let text = reqwest::get(format!("http://{address}/metrics")).await.ok()?.text().await.ok()?;
-    text.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+    // `name{node="…"} value`: every metric has the node label.
+    text.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix("{node=")?.rsplit(' ').next()?.parse().ok())
 }
 
 /// The sum of a metric family over its labels.

@@ -23,7 +23,7 @@ const ATTACKER: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const VICTIM: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
 const MIB: u64 = 1024 * 1024;
 /// The bound on server memory during a memory attack.
-const ALLOWED_GROWTH_KIB: u64 = 256 * 1024;
+pub(crate) const ALLOWED_GROWTH_KIB: u64 = 256 * 1024;
 
 fn socket_address(served: &Served) -> SocketAddr {
     served.address.parse().unwrap()
@@ -50,14 +50,14 @@ fn still_open(stream: &TcpStream) -> bool {
 }
 
 /// Samples the server's resident memory until stopped; the peak, in KiB.
-struct RssPeak {
+pub(crate) struct RssPeak {
     stop: Arc<AtomicBool>,
     peak: Arc<AtomicU64>,
     sampler: std::thread::JoinHandle<()>,
 }
 
 impl RssPeak {
-    fn start(pid: i32) -> RssPeak {
+    pub(crate) fn start(pid: i32) -> RssPeak {
         let stop = Arc::new(AtomicBool::new(false));
         let peak = Arc::new(AtomicU64::new(0));
         let (stopped, highest) = (stop.clone(), peak.clone());
@@ -72,7 +72,7 @@ impl RssPeak {
         RssPeak { stop, peak, sampler }
     }
 
-    fn finish(self) -> u64 {
+    pub(crate) fn finish(self) -> u64 {
         self.stop.store(true, Ordering::Relaxed);
         self.sampler.join().unwrap();
         self.peak.load(Ordering::Relaxed)
@@ -110,7 +110,7 @@ async fn bodies_one_byte_short(address: SocketAddr, count: usize) -> Vec<String>
 
 /// The victim's `/healthz` and an `echo` run: both must be answered; their
 /// latencies are recorded.
-async fn victim_is_served(served: &Served, attack: &str) {
+pub(crate) async fn victim_is_served(served: &Served, attack: &str) {
     let http = client_from(VICTIM);
     let started = Instant::now();
     let health = http.get(format!("http://{}/healthz", served.address)).send().await.unwrap();

@@ -51,6 +51,7 @@ pub fn conformance_tests() -> Vec<(&'static str, ConformanceTest)> {
         signal_delivery => runs::signal_delivery,
         kill_mid_run => runs::kill_mid_run,
         timeout_keeps_partial_output => runs::timeout_keeps_partial_output,
+        input_waits_do_not_count => runs::input_waits_do_not_count,
         exit_code_propagation => runs::exit_code_propagation,
         env_and_cwd => runs::env_and_cwd,
         run_environment => runs::run_environment,

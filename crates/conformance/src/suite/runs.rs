@@ -179,6 +179,50 @@ pub async fn timeout_keeps_partial_output(backend: &dyn Backend) -> TestResult {
     bx.finish(result).await
 }
 
+/// A program at a prompt does not spend its wall time: answered after
+/// longer than its wall limit, it goes on; a wait longer than
+/// `input_wait_ms` ends it as `input_timeout`, after a notice.
+pub async fn input_waits_do_not_count(backend: &dyn Backend) -> TestResult {
+    let bx = TestBox::create(backend, "input_waits_do_not_count").await?;
+    let result = async {
+        let script = "name = input('name? ')\nprint('hello ' + name)";
+        let prompt = RunSpec {
+            limits: RunLimits { wall_time_ms: 3000, input_wait_ms: 60_000, ..RunLimits::default() },
+            ..pty(&["python3", "-c", script], 24, 80)
+        };
+        let mut live = bx.start(prompt).await?;
+        live.wait_for("name? ").await?;
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        live.control()
+            .write_stdin(Bytes::from_static(b"bob\n"))
+            .await
+            .map_err(|e| format!("write_stdin failed: {e}"))?;
+        live.wait_for("hello bob")
+            .await
+            .map_err(|e| format!("5 s at a prompt must not use up a 3 s wall limit: {e}"))?;
+        let report = live.expect_exit(RunStatus::Ok).await?;
+        ensure(report.wall_ms >= 5000, || format!("wall_ms is the whole run's, got {}", report.wall_ms))?;
+
+        // Over a pipe, and past the longest wait allowed.
+        let waiting = RunSpec {
+            limits: RunLimits { wall_time_ms: 20_000, input_wait_ms: 2000, ..RunLimits::default() },
+            ..interactive(&["python3", "-c", "input()"])
+        };
+        let mut live = bx.start(waiting).await?;
+        let report = live.expect_exit(RunStatus::InputTimeout).await?;
+        ensure((2000..15_000).contains(&report.wall_ms), || {
+            format!("the wait should end after about 2 s, got wall_ms {}", report.wall_ms)
+        })?;
+        // The checks come every 250 ms and may come late, so the time the
+        // notice names is about a second, not exactly one.
+        ensure(live.notices.len() == 1 && live.notices[0].contains("will be stopped in"), || {
+            format!("one notice should come before the end, got {:?}", live.notices)
+        })
+    }
+    .await;
+    bx.finish(result).await
+}
+
 /// Exit codes and terminating signals reach the report.
 pub async fn exit_code_propagation(backend: &dyn Backend) -> TestResult {
     let bx = TestBox::create(backend, "exit_code_propagation").await?;

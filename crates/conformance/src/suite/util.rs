@@ -98,7 +98,7 @@ impl<'a> TestBox<'a> {
     pub async fn start(&self, spec: RunSpec) -> Result<Live, String> {
         let what = spec.argv.join(" ");
         let handle = self.backend.run(&self.id, spec).await.map_err(|e| format!("starting {what:?} failed: {e}"))?;
-        Ok(Live { handle, stdout: Vec::new(), stderr: Vec::new(), exit: None, what })
+        Ok(Live { handle, stdout: Vec::new(), stderr: Vec::new(), notices: Vec::new(), exit: None, what })
     }
 }
 
@@ -107,6 +107,7 @@ pub(crate) struct Live {
     handle: RunHandle,
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
+    pub notices: Vec<String>,
     pub exit: Option<ExitReport>,
     what: String,
 }
@@ -139,6 +140,10 @@ impl Live {
                     Stream::Stdout => self.stdout.extend_from_slice(&data),
                     Stream::Stderr => self.stderr.extend_from_slice(&data),
                 }
+                Ok(())
+            }
+            Ok(Some(RunEvent::Notice(text))) => {
+                self.notices.push(text);
                 Ok(())
             }
             Ok(Some(RunEvent::Exit(report))) => {

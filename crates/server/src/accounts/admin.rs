@@ -128,7 +128,12 @@ pub async fn sessions(State(state): State<Arc<AppState>>) -> Json<serde_json::Va
         .map(|session| {
             let owner = match &session.owner {
                 Principal::User(id) => serde_json::json!({"user_id": id, "username": session.owner_name}),
-                Principal::Guest(address) => serde_json::json!({"guest": address.to_string()}),
+                Principal::Guest { address, browser } => serde_json::json!({
+                    "guest": address.to_string(),
+                    // Enough to tell a room's guests apart, not to act as one.
+                    "browser": browser.as_ref().map(|id| id.as_str()[..8].to_string()),
+                }),
+                Principal::GuestAddress(address) => serde_json::json!({"guest": address.to_string()}),
                 Principal::Anonymous => serde_json::json!({"anonymous": true}),
             };
             let sandbox = session

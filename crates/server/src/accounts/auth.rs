@@ -208,7 +208,10 @@ fn admit_attempt<'a>(state: &'a AppState, client: Client, headers: &HeaderMap) -
     Ok(accounts)
 }
 
-fn secure_cookies(state: &AppState, accounts: &Accounts, headers: &HeaderMap) -> bool {
+/// Whether the cookies set in answer to `headers` are `Secure`: as
+/// configured, else when the request came over TLS (a trusted proxy's
+/// `X-Forwarded-Proto: https`).
+pub(crate) fn secure_cookies(state: &AppState, accounts: &Accounts, headers: &HeaderMap) -> bool {
     accounts.config.secure_cookies.unwrap_or_else(|| {
         state.rate_limits.trusts_proxy()
             && headers

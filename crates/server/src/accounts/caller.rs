@@ -12,6 +12,7 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use bytesbox_store::{Role, User};
 
+use crate::accounts::guest_cookie::GuestId;
 use crate::api_error::ApiError;
 
 /// How a user proved who they are.
@@ -36,8 +37,13 @@ pub enum Caller {
     },
     /// Not signed in, on a server with guest mode on.
     Guest {
-        /// The client's address; guests share a plan per address.
+        /// The client's address: what all its guests hold together is
+        /// capped.
         address: IpAddr,
+        /// The browser's identity (its `bbx_guest` cookie); `None` for a
+        /// client without one, which shares its address's cookieless
+        /// identity (API clients).
+        browser: Option<GuestId>,
     },
     /// A signed-in user or a program with the user's API token.
     User {
@@ -53,10 +59,29 @@ pub enum Caller {
 pub enum Principal {
     /// Not counted.
     Anonymous,
-    /// Guests, per client address.
-    Guest(IpAddr),
+    /// A guest: one browser, or an address's clients without a cookie.
+    Guest {
+        /// The client's address.
+        address: IpAddr,
+        /// The browser's identity, if it has one.
+        browser: Option<GuestId>,
+    },
+    /// All guests of one client address together: never a caller, only
+    /// what their runs and boxes are also counted against.
+    GuestAddress(IpAddr),
     /// A user, by id.
     User(String),
+}
+
+impl Principal {
+    /// What this principal's runs and boxes are also counted against:
+    /// a guest's address.
+    pub fn room(&self) -> Option<Principal> {
+        match self {
+            Principal::Guest { address, .. } => Some(Principal::GuestAddress(*address)),
+            _ => None,
+        }
+    }
 }
 
 impl Caller {
@@ -64,7 +89,7 @@ impl Caller {
     pub fn principal(&self) -> Principal {
         match self {
             Caller::Anonymous { .. } => Principal::Anonymous,
-            Caller::Guest { address } => Principal::Guest(*address),
+            Caller::Guest { address, browser } => Principal::Guest { address: *address, browser: browser.clone() },
             Caller::User { user, .. } => Principal::User(user.id.0.clone()),
         }
     }
@@ -130,20 +155,26 @@ pub(crate) mod tests {
     fn only_administrators_are_administrators() {
         let address = IpAddr::from([127, 0, 0, 1]);
         assert!(user(Role::Admin).is_admin());
-        for caller in [user(Role::User), Caller::Guest { address }, Caller::Anonymous { address }] {
+        for caller in [user(Role::User), Caller::Guest { address, browser: None }, Caller::Anonymous { address }] {
             assert!(!caller.is_admin(), "{caller:?}");
         }
     }
 
     #[test]
-    fn guests_are_refused_user_routes_and_counted_per_address() {
+    fn guests_are_refused_user_routes_and_counted_per_browser_within_their_address() {
         let address = IpAddr::from([127, 0, 0, 2]);
-        let guest = Caller::Guest { address };
+        let guest = Caller::Guest { address, browser: None };
         let refused = guest.require_user().expect_err("a guest is no user");
         assert_eq!((refused.status, refused.code.as_str()), (StatusCode::FORBIDDEN, "sign_in_required"));
-        assert_eq!(guest.principal(), Principal::Guest(address));
+        assert_eq!(guest.principal(), Principal::Guest { address, browser: None });
+        assert_eq!(guest.principal().room(), Some(Principal::GuestAddress(address)));
+        let (browser, _) = crate::accounts::guest_cookie::GuestCookies::with_random_key().issue();
+        let with_cookie = Caller::Guest { address, browser: Some(browser) };
+        assert_ne!(with_cookie.principal(), guest.principal(), "each browser is a guest of its own");
+        assert_eq!(with_cookie.principal().room(), guest.principal().room(), "in the same room");
         let signed_in = user(Role::User);
         assert_eq!(signed_in.require_user().map(|user| user.username.as_str()).ok(), Some("ada"));
         assert_eq!(signed_in.principal(), Principal::User("u1".into()));
+        assert_eq!(signed_in.principal().room(), None);
     }
 }

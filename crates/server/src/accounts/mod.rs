@@ -8,7 +8,9 @@ pub mod auth;
 pub mod caller;
 pub mod cookies;
 mod errors;
+pub mod guest_cookie;
 pub mod origin;
+pub mod places;
 pub mod plans;
 pub mod projects;
 pub mod run_slots;
@@ -22,6 +24,7 @@ pub use caller::{Caller, Principal};
 pub use plans::{Plan, PlanConfig, Plans};
 
 use crate::rate_limit::RateLimitConfig;
+use guest_cookie::GuestCookies;
 use sign_in_limits::SignInLimits;
 pub use sign_in_limits::SignInRates;
 
@@ -49,6 +52,12 @@ pub struct AccountsConfig {
     pub sign_in: SignInRates,
     /// Server-wide caps on what all users store together.
     pub storage: StorageLimits,
+    /// Runs going at once for all guests of one client address together
+    /// (each guest, one browser, has its plan's `max_concurrent_runs`):
+    /// sized for a classroom behind one NAT address.
+    pub guest_address_runs: usize,
+    /// Session boxes held at once by all guests of one client address.
+    pub guest_address_boxes: usize,
 }
 
 /// 1 GiB: room for the database, logs and a few large saves in flight.
@@ -69,6 +78,8 @@ impl Default for AccountsConfig {
                 signups_per_address_per_day: 20,
             },
             storage: StorageLimits { budget_bytes: None, min_free_bytes: DEFAULT_MIN_FREE_BYTES },
+            guest_address_runs: 24,
+            guest_address_boxes: 48,
         }
     }
 }
@@ -88,6 +99,8 @@ pub struct Accounts {
     pub config: AccountsConfig,
     /// Sign-in attempt limits.
     pub(crate) sign_in: SignInLimits,
+    /// Guests' per-browser identities.
+    pub guest_cookies: GuestCookies,
     /// Saved projects' files: the store plus the object store of their
     /// contents (`None` until [`Accounts::with_objects`]: the project
     /// routes then answer 503).
@@ -98,7 +111,7 @@ impl Accounts {
     /// Accounts over `store`.
     pub fn new(store: Store, plans: Plans, config: AccountsConfig) -> Accounts {
         let sign_in = SignInLimits::new(&config.sign_in);
-        Accounts { store, plans, config, sign_in, files: None }
+        Accounts { store, plans, config, sign_in, guest_cookies: GuestCookies::with_random_key(), files: None }
     }
 
     /// The same accounts with project files kept in `objects`, within the

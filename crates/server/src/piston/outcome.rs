@@ -49,6 +49,7 @@ pub(crate) fn outcome(report: &ExitReport, output_cap: u64) -> Outcome {
             status: Some("SG"),
         },
         RunStatus::Timeout => killed("TO", "Time limit exceeded (wall clock)"),
+        RunStatus::InputTimeout => killed("TO", "Time limit exceeded (waiting for input)"),
         RunStatus::CpuLimit => killed("TO", "Time limit exceeded"),
         RunStatus::OutputLimit if report.stderr_bytes >= output_cap && report.stdout_bytes < output_cap => {
             killed("EL", "stderr length exceeded")

@@ -148,6 +148,7 @@ pub(crate) async fn prepare(
         stdin: Some(stdin),
         tty: None,
         limits: Some(run_overrides.into()),
+        sql_results: false,
     };
     let PlannedRun { mut job, limits, .. } = plan_run(state, caller, policy, run, Workspace::Fresh, batch).await?;
     let mut output_caps = [limits.output_bytes; 2];

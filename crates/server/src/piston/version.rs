@@ -140,6 +140,8 @@ mod tests {
             name: id.into(),
             aliases: aliases.iter().map(|a| a.to_string()).collect(),
             extensions: vec![],
+            named_only: false,
+            sql_results: false,
             available,
             version: version.map(str::to_string),
             reason: None,

@@ -237,7 +237,8 @@ impl Connection {
         let Some(job) = self.job.as_mut() else { return Next::Continue };
         let frame = match event {
             None => return Next::Fail("the job ended without a result".into()),
-            Some(JobEvent::Queued { .. } | JobEvent::Started) => return Next::Continue,
+            // Piston's protocol has no frame for a notice.
+            Some(JobEvent::Queued { .. } | JobEvent::Started | JobEvent::Notice { .. }) => return Next::Continue,
             Some(JobEvent::StageStarted(stage)) => json!({"type": "stage", "stage": stage.as_str()}),
             Some(JobEvent::Output { stream, data, .. }) => {
                 let index = stream_index(stream);

@@ -697,6 +697,74 @@ pub(super) async fn plans_limit_runs_on_every_api(stores: Stores) {
     server.stop().await;
 }
 
+/// Starts a run that goes on until killed and waits for its first output.
+async fn start_long_run(socket: &mut Socket, id: &str) {
+    send(socket, shell(id, "echo started; sleep 30")).await;
+    loop {
+        let frame = next(socket).await;
+        assert_ne!(frame["type"], "error", "{frame}");
+        if frame["type"] == "output" {
+            return;
+        }
+    }
+}
+
+pub(super) async fn each_browser_at_a_guest_address_has_its_own_runs_within_the_address_cap(stores: Stores) {
+    let config = AccountsConfig { guest_address_runs: 2, ..AccountsConfig::default() };
+    let server =
+        TestServer::new().catalog().accounts(config, "[guest]\nmax_concurrent_runs = 1\n", stores).start().await;
+    let http = reqwest::Client::new();
+    // A browser is given its identity with its first answer; a cookie of
+    // its own making is none.
+    let mut browsers = Vec::new();
+    for _ in 0..3 {
+        let response = http.get(format!("{}/api/v1/auth/me", server.base)).send().await.unwrap();
+        let set = response.headers().get("set-cookie").expect("a guest cookie").to_str().unwrap().to_string();
+        assert!(set.starts_with("bbx_guest=") && set.contains("HttpOnly"), "{set}");
+        browsers.push(set.split(';').next().unwrap().to_string());
+    }
+    assert_ne!(browsers[0], browsers[1]);
+    let (mut a, _) = ws_with(&server.url, &[("cookie", &browsers[0])]).await.unwrap();
+    start_long_run(&mut a, "a-long").await;
+    send(&mut a, shell("a-second", "echo second")).await;
+    let frames = until_done(&mut a, "a-second").await;
+    let refused = frames.last().unwrap();
+    assert_eq!(refused["code"], "too_many_runs", "{frames:?}");
+    assert!(refused["message"].as_str().unwrap().contains("your plan (guest) allows 1"), "{refused}");
+
+    // Another browser at the same address is another guest...
+    let (mut b, _) = ws_with(&server.url, &[("cookie", &browsers[1])]).await.unwrap();
+    start_long_run(&mut b, "b-long").await;
+    // ...but the address holds 2 runs at most, whoever asks.
+    let (mut c, _) = ws_with(&server.url, &[("cookie", &browsers[2])]).await.unwrap();
+    send(&mut c, shell("c-first", "echo c")).await;
+    let frames = until_done(&mut c, "c-first").await;
+    let refused = frames.last().unwrap();
+    assert_eq!(refused["code"], "too_many_runs", "{frames:?}");
+    assert!(refused["message"].as_str().unwrap().contains("guests at your address have 2 runs going"), "{refused}");
+    let forged = format!("bbx_guest={}.AAAAAAAAAAAAAAAAAAAAAA", "0".repeat(32));
+    let quick = json!({"language": "bash", "files": [{"path": "main.sh", "content": "echo hi"}]});
+    for cookie in [None, Some(forged.as_str())] {
+        let mut request = http.post(format!("{}/api/v1/execute", server.base)).json(&quick);
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::TOO_MANY_REQUESTS,
+            "a client without a valid cookie is in the room too"
+        );
+    }
+    // A run that ends frees the address's place.
+    send(&mut a, json!({"type": "kill", "id": "a-long"})).await;
+    until_done(&mut a, "a-long").await;
+    send(&mut c, shell("c-again", "echo c")).await;
+    let frames = until_done(&mut c, "c-again").await;
+    assert!(frames.iter().any(|f| f["type"] == "done"), "{frames:?}");
+    server.stop().await;
+}
+
 pub(super) async fn admins_see_users_sessions_and_boxes_change_plans_disable_and_kill(stores: Stores) {
     let server = TestServer::new().catalog().accounts(AccountsConfig::default(), "", stores).start().await;
     server.store().create_user("root-admin", "correct horse battery", Role::Admin).await.unwrap();

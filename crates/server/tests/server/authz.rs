@@ -19,6 +19,11 @@ struct Owned {
     project_id: String,
     file_path: String,
     session_id: String,
+    /// A kernel id of the Kernel Gateway API. No kernel starts on the host
+    /// double, so it names none: B's requests must look exactly like A's
+    /// own then (404), and `gateway.rs` shows both sides on the native
+    /// backend with a live kernel.
+    kernel_id: String,
 }
 
 enum Body {
@@ -39,6 +44,10 @@ fn concrete(pattern: &str, owned: &Owned) -> String {
             "{id}" if pattern.starts_with("/api/v1/projects/") => owned.project_id.as_str(),
             "{id}" if pattern.starts_with("/api/v1/admin/users/") => owned.user_id.as_str(),
             "{id}" if pattern.starts_with("/api/v1/admin/sessions/") => owned.session_id.as_str(),
+            "{id}" if pattern.starts_with("/api/kernels/") => owned.kernel_id.as_str(),
+            "{name}" if pattern.starts_with("/api/kernelspecs/") => "python",
+            // The test server's node (`NodeConfig`'s default id).
+            "{id}" if pattern.starts_with("/api/v1/admin/nodes/") => "local",
             "{*path}" | "{path}" => owned.file_path.as_str(),
             other if other.starts_with('{') => panic!("route {pattern}: the matrix does not know parameter {other}"),
             other => other,
@@ -70,6 +79,9 @@ fn sample(method: &Method, pattern: &str) -> (Body, &'static str) {
             (Body::Bytes(b"print('overwritten')\n".to_vec()), "?version={fv}")
         }
         ("POST", "/api/v1/projects/import") => (Body::Bytes(Vec::new()), "?name=imported"),
+        ("POST", "/api/kernels") => (Body::Json(json!({"name": "python"})), ""),
+        ("POST", "/api/kernels/{id}/interrupt" | "/api/kernels/{id}/restart") => (Body::None, ""),
+        ("POST", "/api/v1/admin/nodes/{id}/drain") => (Body::None, ""),
         _ => panic!("no authorization sample for {method} {pattern}: add one to crates/server/tests/server/authz.rs"),
     }
 }
@@ -159,6 +171,7 @@ pub(super) async fn no_user_reaches_another_users_objects_on_any_route(stores: S
         project_id: created["project"]["id"].as_str().unwrap().to_string(),
         file_path: "src/main.py".to_string(),
         session_id: hello["session"].as_str().unwrap().to_string(),
+        kernel_id: uuid::Uuid::new_v4().to_string(),
     };
     let before = snapshot(&alice, &owned).await;
 
@@ -177,6 +190,8 @@ pub(super) async fn no_user_reaches_another_users_objects_on_any_route(stores: S
                 // Creating one's own project or token is fine; anything
                 // aimed at A's ids must look like a missing object.
                 _ if !route.path.contains('{') => status.is_success() || status.is_client_error(),
+                // The kernelspecs are the server's catalog, every user's.
+                _ if route.path.starts_with("/api/kernelspecs/") => status.is_success(),
                 _ => status == StatusCode::NOT_FOUND,
             };
             assert!(refused, "{who}: {} {full} answered {status}: {text}", route.method);
@@ -216,9 +231,17 @@ pub(super) async fn no_user_reaches_another_users_objects_on_any_route(stores: S
         let path = concrete(route.path, &owned);
         let (body, query) = filled(&alice, &owned, &route.method, route.path).await;
         let (status, text) = send_as(&alice, &route.method, &format!("{path}{query}"), body).await;
-        let expected_failure = route.path == "/api/v1/projects/import"; // an empty zip is refused
+        let expected_failure = match route.path {
+            // An empty zip is refused.
+            "/api/v1/projects/import" => status == StatusCode::BAD_REQUEST,
+            // The host double cannot run kernels (`unsupported`), so A's
+            // kernel id names none (see `Owned::kernel_id`).
+            "/api/kernels" => route.method == Method::POST && status == StatusCode::BAD_REQUEST,
+            path if path.starts_with("/api/kernels/") => status == StatusCode::NOT_FOUND,
+            _ => false,
+        };
         assert!(
-            status.is_success() || (expected_failure && status == StatusCode::BAD_REQUEST),
+            status.is_success() || expected_failure,
             "A's own {} {path}{query} answered {status}: {text}",
             route.method
         );

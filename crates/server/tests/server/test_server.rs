@@ -23,6 +23,7 @@ use bytesbox_server::planner::Planner;
 use bytesbox_server::rate_limit::RateLimitConfig;
 use bytesbox_server::routes::router;
 use bytesbox_server::session::{SessionConfig, Sessions};
+use bytesbox_server::session_kernels::KernelConfig;
 use bytesbox_store::{Objects, ObjectsConfig, Store};
 use bytesbox_testkit::host_double::HostDouble;
 use bytesbox_testkit::stores::{fresh_postgres_schema, postgres_url, S3Settings};
@@ -77,10 +78,11 @@ struct AccountsSetup {
 pub struct TestServer {
     native: bool,
     planner: Arc<dyn Planner>,
-    grace: Duration,
+    sessions: SessionConfig,
     admission: AdmissionConfig,
     config: ServerConfig,
     accounts: Option<AccountsSetup>,
+    kernels: KernelConfig,
 }
 
 impl TestServer {
@@ -89,11 +91,18 @@ impl TestServer {
         TestServer {
             native: false,
             planner: Arc::new(ShellPlanner),
-            grace: Duration::from_secs(30),
+            sessions: SessionConfig { grace: Duration::from_secs(30), ..SessionConfig::default() },
             admission: AdmissionConfig { max_running: 4, max_queued: 8 },
             config: ServerConfig::default(),
             accounts: None,
+            kernels: KernelConfig::default(),
         }
+    }
+
+    /// Notebook kernel settings.
+    pub fn kernels(mut self, kernels: KernelConfig) -> TestServer {
+        self.kernels = kernels;
+        self
     }
 
     /// Boxes on the native backend, for tests of isolation and real
@@ -115,8 +124,13 @@ impl TestServer {
     }
 
     /// How long a session outlives its connection.
-    pub fn grace(mut self, grace: Duration) -> TestServer {
-        self.grace = grace;
+    pub fn grace(self, grace: Duration) -> TestServer {
+        self.sessions(|sessions| sessions.grace = grace)
+    }
+
+    /// Changes the sessions' settings (terminals, grace period).
+    pub fn sessions(mut self, change: impl FnOnce(&mut SessionConfig)) -> TestServer {
+        change(&mut self.sessions);
         self
     }
 
@@ -174,10 +188,12 @@ impl TestServer {
         } else {
             (Arc::new(HostDouble::default()) as Arc<dyn Backend>, None)
         };
-        let metrics = Arc::new(Metrics::new());
+        let metrics = Arc::new(Metrics::new(&self.config.node.id));
         let engine = Engine::new(backend.clone(), self.admission).with_observer(metrics.clone());
-        let sessions = Sessions::new(engine, SessionConfig { grace: self.grace, ..SessionConfig::default() });
         let data_dir = tempfile::tempdir().unwrap();
+        let server_templates = Some(data_dir.path().join("sql-templates"));
+        let sessions =
+            Sessions::new(engine, SessionConfig { server_templates, kernels: self.kernels, ..self.sessions });
         let mut stored = None;
         let mut accounts = None;
         if let Some(AccountsSetup { config, plans, stores }) = self.accounts {
@@ -190,7 +206,9 @@ impl TestServer {
         let state = AppState::new(self.config, sessions.clone(), self.planner, metrics, accounts);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap().to_string();
-        let app = router(Arc::new(state)).into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let state = Arc::new(state);
+        tokio::spawn(bytesbox_server::fleet::keep_registered(Arc::downgrade(&state)));
+        let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         Server {
             url: format!("ws://{address}/api/v1/ws"),
@@ -224,6 +242,11 @@ impl Server {
     /// The accounts' store.
     pub fn store(&self) -> &Store {
         &self.stored.as_ref().expect("a server with accounts").0
+    }
+
+    /// The host's templates of the SQL servers' state the server made.
+    pub fn server_templates(&self) -> Vec<String> {
+        files_under(&self.data_dir.path().join("sql-templates"))
     }
 
     /// Every object and staging file the server's object store holds.

@@ -2,8 +2,20 @@
 
 import type { ConsolesStore } from '../../store/consoles';
 import { useStoreValue } from '../../hooks';
+import type { NoticeAction } from '../../app/useNotice';
+import { Icon } from '../Icons/Icon';
 
-export function Banners({ consoles, message, onDismiss }: { consoles: ConsolesStore; message: string | null; onDismiss: () => void }) {
+export function Banners({
+  consoles,
+  message,
+  action,
+  onDismiss,
+}: {
+  consoles: ConsolesStore;
+  message: string | null;
+  action?: NoticeAction | null;
+  onDismiss: () => void;
+}) {
   const connection = useStoreValue(consoles, (s) => s.connection);
   return (
     <>
@@ -13,10 +25,23 @@ export function Banners({ consoles, message, onDismiss }: { consoles: ConsolesSt
         </div>
       )}
       {message && (
-        <div className="banner error" role="alert">
+        // A notice with an action reports something done (Deleted …, Replaced …), not a failure.
+        <div className={`banner ${action ? 'info' : 'error'}`} role="alert">
           {message}
+          {action && (
+            <button
+              type="button"
+              className="banner-action"
+              onClick={() => {
+                onDismiss();
+                action.run();
+              }}
+            >
+              {action.label}
+            </button>
+          )}
           <button type="button" className="icon" aria-label="Dismiss" onClick={onDismiss}>
-            ✕
+            <Icon name="close" />
           </button>
         </div>
       )}

@@ -1,26 +1,20 @@
 // Consoles: a tab per run, each with its own xterm.js terminal. Keys typed
 // into a terminal go to the run's PTY, which echoes and edits the line.
+// Locations of project files in the output are links to the line.
 
-import { useEffect, useRef } from 'react';
+import { useEffect, useMemo, useRef } from 'react';
 import { Terminal } from '@xterm/xterm';
 import { FitAddon } from '@xterm/addon-fit';
 import '@xterm/xterm/css/xterm.css';
 import type { ConsoleState, ConsolesStore } from '../../store/consoles';
-import { isActive } from '../../store/consoles';
+import { CONSOLE_SYMBOLS, isActive, statusLabel } from '../../store/consoles';
 import { useStore } from '../../hooks';
-
-const DARK = { background: '#14161a', foreground: '#d7dae0', cursor: '#d7dae0', selectionBackground: '#3a4150' };
-const LIGHT = {
-  background: '#fbfbfc',
-  foreground: '#1f2328',
-  cursor: '#1f2328',
-  selectionBackground: '#c8d7f0',
-  red: '#c62828',
-  green: '#2e7d32',
-  yellow: '#8d6e00',
-  cyan: '#00838f',
-  brightBlack: '#6b7280',
-};
+import { findLocations } from '../../problems/parse';
+import { focusView } from '../../app/focus';
+import { Problems, type SourceLocation } from '../Problems/Problems';
+import { DARK, LIGHT } from './themes';
+import { Icon } from '../Icons/Icon';
+import { SqlResults, type SqlSession } from '../SqlResults/SqlResults';
 
 interface Entry {
   term: Terminal;
@@ -46,7 +40,7 @@ function phaseLabel(c: ConsoleState): string {
     case 'running':
       return 'running';
     case 'finished':
-      return c.exit?.status === 'ok' ? 'done' : (c.exit?.status ?? 'done');
+      return c.exit ? statusLabel(c.exit) : 'done';
     case 'failed':
       return 'error';
     case 'lost':
@@ -54,10 +48,28 @@ function phaseLabel(c: ConsoleState): string {
   }
 }
 
-export function Consoles({ store, theme }: { store: ConsolesStore; theme: 'light' | 'dark' }) {
+export function Consoles({
+  store,
+  theme,
+  files,
+  onJump,
+  sql,
+}: {
+  store: ConsolesStore;
+  /** The session's databases, for a SQL run's results (components/SqlResults). */
+  sql?: SqlSession;
+  theme: 'light' | 'dark';
+  /** The project's paths: only locations of these are links. */
+  files: string[];
+  onJump: (at: SourceLocation) => void;
+}) {
   const { consoles, activeId } = useStore(store);
   const host = useRef<HTMLDivElement>(null);
   const terms = useRef(new Map<string, Entry>());
+  // Read by the terminals' link providers when a line is hovered.
+  const links = useRef({ files: new Set<string>(), onJump });
+  const fileSet = useMemo(() => new Set(files), [files]);
+  links.current = { files: fileSet, onJump };
 
   // Terminal writes, from the store.
   useEffect(
@@ -97,6 +109,29 @@ export function Consoles({ store, theme }: { store: ConsolesStore; theme: 'light
     const fit = new FitAddon();
     term.loadAddon(fit);
     term.open(el);
+    term.registerLinkProvider({
+      provideLinks(y, callback) {
+        const line = term.buffer.active.getLine(y - 1)?.translateToString(true) ?? '';
+        const found = findLocations(line, links.current.files).map((at) => ({
+          range: { start: { x: at.start + 1, y }, end: { x: at.end, y } },
+          text: line.slice(at.start, at.end),
+          decorations: { underline: true, pointerCursor: true },
+          activate: () => links.current.onJump(at),
+        }));
+        callback(found.length ? found : undefined);
+      },
+    });
+    // Escape leaves the console for the editor, so the keyboard is never
+    // trapped in a terminal (Tab is the program's); Ctrl+[ is the same
+    // byte (ESC) for a program that wants one.
+    term.attachCustomKeyEventHandler((e) => {
+      if (e.key !== 'Escape' || e.ctrlKey || e.altKey || e.metaKey || e.shiftKey) return true;
+      if (e.type === 'keydown') {
+        term.blur();
+        focusView('code');
+      }
+      return false;
+    });
     const entry: Entry = { term, fit, el, owner: null, warming: false };
     term.onData((data) => entry.owner && store.input(entry.owner, data));
     term.onResize(({ rows, cols }) => entry.owner && store.resize(entry.owner, rows, cols));
@@ -186,9 +221,17 @@ export function Consoles({ store, theme }: { store: ConsolesStore; theme: 'light
 
   const active = consoles.find((c) => c.id === activeId) ?? null;
 
+  // The active tab is scrolled into view (a new run's tab is the last one).
+  const strip = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    strip.current?.querySelector('.console-tab.active')?.scrollIntoView({ block: 'nearest', inline: 'nearest' });
+  }, [activeId, consoles.length]);
+
   return (
-    <section className="consoles" aria-label="Consoles">
-      <div className="console-tabs" role="tablist" aria-label="Console tabs">
+    <section className={`consoles${active?.sqlResults ? ' with-sql-results' : ''}`} aria-label="Consoles">
+      <div className="console-tabs">
+        {/* Only the tabs scroll; the actions stay in view however many there are. */}
+        <div className="console-tab-strip" role="tablist" aria-label="Console tabs" ref={strip}>
         {consoles.map((c, i) => (
           <div key={c.id} className={`console-tab ${c.id === activeId ? 'active' : ''}`} data-phase={c.phase}>
             <button
@@ -203,11 +246,12 @@ export function Consoles({ store, theme }: { store: ConsolesStore; theme: 'light
               <span className="phase">{phaseLabel(c)}</span>
             </button>
             <button type="button" className="icon" aria-label={`Close console ${c.title}`} onClick={() => store.close(c.id)}>
-              ✕
+              <Icon name="close" />
             </button>
           </div>
         ))}
         {consoles.length === 0 && <span className="muted console-hint">Run a program to open a console (Ctrl+Enter).</span>}
+        </div>
         {active && (
           <span className="console-actions">
             {isActive(active) && (
@@ -242,6 +286,8 @@ export function Consoles({ store, theme }: { store: ConsolesStore; theme: 'light
       >
         {active?.outcome ?? (active ? phaseLabel(active) : '')}
       </div>
+      {active && <Problems key={active.id} problems={active.problems} onJump={onJump} />}
+      {active?.sqlResults && sql && <SqlResults key={active.id} console={active} session={sql} onJump={onJump} />}
       <div className="terminals" ref={host} />
     </section>
   );
@@ -267,7 +313,7 @@ function fitTerminal(entry: Entry) {
 const WARM_UP_TEXT = (() => {
   let ascii = '';
   for (let c = 0x20; c < 0x7f; c++) ascii += String.fromCharCode(c);
-  return `${ascii}▶■✖·…●\r\n\x1b[1m${ascii}▶■✖\x1b[0m`;
+  return `${ascii}${CONSOLE_SYMBOLS}\r\n\x1b[1m${ascii}${CONSOLE_SYMBOLS}\x1b[0m`;
 })();
 
 function warmUp(entry: Entry) {

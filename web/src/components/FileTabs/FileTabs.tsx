@@ -1,9 +1,13 @@
-// The open files above the editor, with the unsaved marker and a close button.
+// The open files above the editor, with the unsaved marker and a close
+// button; files of the same name show their folder.
 
-import { baseName, closeTab, isUnsaved, openTab, type Project } from '../../store/project';
+import { closeTab, isUnsaved, openTab, tabLabels, type Project } from '../../store/project';
 import type { ChangeProject } from '../../app/useProjectChange';
+import { Icon } from '../Icons/Icon';
 
 export function FileTabs({ project, change }: { project: Project; change: ChangeProject }) {
+  // Two open files of one name (`util.h` here and in `lib`) show their folders.
+  const labels = tabLabels(project.openTabs);
   return (
     <div className="file-tabs" role="tablist" aria-label="Open files">
       {project.openTabs.map((path) => (
@@ -15,15 +19,16 @@ export function FileTabs({ project, change }: { project: Project; change: Change
             title={path}
             onClick={() => change((p) => openTab(p, path), false)}
           >
-            {baseName(path)}
+            {labels[path].name}
+            {labels[path].folder !== null && <span className="tab-folder">{labels[path].folder}</span>}
             {isUnsaved(project, path) && (
               <span className="unsaved-dot" aria-label="unsaved changes" title="Unsaved changes (Ctrl+S saves)">
-                ●
+                <Icon name="dot" />
               </span>
             )}
           </button>
           <button type="button" className="icon" aria-label={`Close ${path}`} onClick={() => change((p) => closeTab(p, path), false)}>
-            ✕
+            <Icon name="close" />
           </button>
         </div>
       ))}

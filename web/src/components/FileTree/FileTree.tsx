@@ -1,12 +1,14 @@
 // The project's files as a tree. Every action is a visible button or a
 // key (no hover-only controls), so it works on touch screens too.
 
-import { useMemo, useRef, useState } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import type { Project } from '../../store/project';
 import { allFolders, baseName, isUnsaved, parentOf } from '../../store/project';
+import { Icon } from '../Icons/Icon';
 
 export interface TreeActions {
-  open(path: string): void;
+  /** Opens a file; `focusEditor` moves the keyboard there (Enter does, a click keeps it on the tree, so F2 and Delete still apply). */
+  open(path: string, focusEditor: boolean): void;
   newFile(folder: string): void;
   newFolder(folder: string): void;
   rename(path: string): void;
@@ -17,6 +19,8 @@ export interface TreeActions {
   uploadFiles(folder: string): void;
   uploadFolder(folder: string): void;
   downloadProject(): void;
+  /** Opens project-wide search and replace in place of the tree. */
+  search(): void;
 }
 
 interface Node {
@@ -61,6 +65,19 @@ export function FileTree({ project, actions }: { project: Project; actions: Tree
   const isFolder = (path: string) => !(path in project.files);
   const selectedFolder = selected ? (isFolder(selected) ? selected : parentOf(selected)) : '';
 
+  // The open file's folders open to show it (a new file, a problem's file).
+  const active = project.activeTab;
+  useEffect(() => {
+    if (!active) return;
+    setCollapsed((now) => {
+      const closed = [...now].filter((folder) => active.startsWith(folder + '/'));
+      if (!closed.length) return now;
+      const next = new Set(now);
+      for (const folder of closed) next.delete(folder);
+      return next;
+    });
+  }, [active]);
+
   const toggle = (path: string) => {
     const next = new Set(collapsed);
     if (next.has(path)) next.delete(path);
@@ -68,10 +85,10 @@ export function FileTree({ project, actions }: { project: Project; actions: Tree
     setCollapsed(next);
   };
 
-  const activate = (node: Node) => {
+  const activate = (node: Node, focusEditor: boolean) => {
     setSelected(node.path);
     if (node.folder) toggle(node.path);
-    else actions.open(node.path);
+    else actions.open(node.path, focusEditor);
   };
 
   const focusRow = (index: number) => {
@@ -95,7 +112,7 @@ export function FileTree({ project, actions }: { project: Project; actions: Tree
         break;
       case 'Enter':
       case ' ':
-        activate(node);
+        activate(node, true);
         break;
       case 'F2':
         actions.rename(node.path);
@@ -120,19 +137,28 @@ export function FileTree({ project, actions }: { project: Project; actions: Tree
     <nav className="files" aria-label="Files">
       <div className="files-toolbar" role="toolbar" aria-label="File actions">
         <button type="button" className="icon" aria-label="New file" title="New file (Alt+N)" onClick={() => actions.newFile(selectedFolder)}>
-          +<span className="icon-label">File</span>
+          <Icon name="filePlus" />
+          <span className="icon-label">File</span>
         </button>
         <button type="button" className="icon" aria-label="New folder" title="New folder" onClick={() => actions.newFolder(selectedFolder)}>
-          +<span className="icon-label">Folder</span>
+          <Icon name="folderPlus" />
+          <span className="icon-label">Folder</span>
         </button>
         <button type="button" className="icon" aria-label="Upload files" title="Upload files" onClick={() => actions.uploadFiles(selectedFolder)}>
-          ⇪<span className="icon-label">Files</span>
+          <Icon name="upload" />
+          <span className="icon-label">Files</span>
         </button>
         <button type="button" className="icon" aria-label="Upload a folder" title="Upload a folder" onClick={() => actions.uploadFolder(selectedFolder)}>
-          ⇪<span className="icon-label">Folder</span>
+          <Icon name="folderUpload" />
+          <span className="icon-label">Folder</span>
         </button>
         <button type="button" className="icon" aria-label="Download project as zip" title="Download project as zip" onClick={actions.downloadProject}>
-          ⇩<span className="icon-label">Zip</span>
+          <Icon name="download" />
+          <span className="icon-label">Zip</span>
+        </button>
+        <button type="button" className="icon" aria-label="Search in project" title="Search and replace in the project (Ctrl/⌘+Shift+F)" onClick={actions.search}>
+          <Icon name="search" />
+          <span className="icon-label">Search</span>
         </button>
       </div>
       <ul
@@ -176,16 +202,18 @@ export function FileTree({ project, actions }: { project: Project; actions: Tree
                 aria-level={node.depth + 1}
                 data-path={node.path}
                 className="tree-item"
-                onClick={() => activate(node)}
+                onClick={() => activate(node, false)}
                 onKeyDown={(e) => onKey(e, node, index)}
               >
                 <span className="tree-icon" aria-hidden="true">
-                  {node.folder ? (collapsed.has(node.path) ? '▸' : '▾') : '·'}
+                  {node.folder ? <Icon name={collapsed.has(node.path) ? 'chevronRight' : 'chevronDown'} /> : '·'}
                 </span>
                 <span className="tree-name">{node.name}</span>
                 {entry && <span className="badge" title="Entry file">entry</span>}
                 {!node.folder && isUnsaved(project, node.path) && (
-                  <span className="unsaved-dot" aria-label="unsaved changes">●</span>
+                  <span className="unsaved-dot" aria-label="unsaved changes">
+                    <Icon name="dot" />
+                  </span>
                 )}
               </span>
               <button
@@ -196,7 +224,7 @@ export function FileTree({ project, actions }: { project: Project; actions: Tree
                 aria-expanded={menu === node.path}
                 onClick={() => setMenu(menu === node.path ? null : node.path)}
               >
-                ⋯
+                <Icon name="more" />
               </button>
               {menu === node.path && (
                 <RowMenu node={node} entry={entry} actions={actions} close={() => setMenu(null)} />

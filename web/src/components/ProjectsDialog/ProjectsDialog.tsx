@@ -4,8 +4,9 @@ import { useState } from 'react';
 import { Modal } from '../Dialogs/Dialogs';
 import type { ProjectSummary } from '../../store/db';
 import type { Runtime } from '../../api/client';
-import { languageName } from '../../languages';
+import { languageChoice, languageName } from '../../languages';
 import { TEMPLATES, TEMPLATE_KINDS, type TemplateKind } from '../../templates';
+import { Icon } from '../Icons/Icon';
 
 export function ProjectsDialog({
   projects,
@@ -55,11 +56,14 @@ export function ProjectsDialog({
           <select value={language} onChange={(e) => setLanguage(e.target.value)} aria-label="Template language">
             {languages
               .filter((l) => l.id in TEMPLATES)
-              .map((l) => (
-                <option key={l.id} value={l.id}>
-                  {l.name}
-                </option>
-              ))}
+              .map((l) => {
+                const choice = languageChoice(l);
+                return (
+                  <option key={l.id} value={l.id} disabled={choice.disabled} title={choice.title}>
+                    {choice.label}
+                  </option>
+                );
+              })}
           </select>
         </label>
         <label className="field">
@@ -88,15 +92,15 @@ export function ProjectsDialog({
               </span>
             </button>
             <button type="button" className="icon" aria-label={`Rename project ${p.name}`} onClick={() => onRename(p.id)}>
-              ✎
+              <Icon name="edit" />
             </button>
             {onDuplicate && (
               <button type="button" className="icon" aria-label={`Duplicate project ${p.name}`} onClick={() => onDuplicate(p.id)}>
-                ⧉
+                <Icon name="duplicate" />
               </button>
             )}
             <button type="button" className="icon danger" aria-label={`Delete project ${p.name}`} onClick={() => onDelete(p.id)}>
-              🗑
+              <Icon name="trash" />
             </button>
           </li>
         ))}

@@ -1,13 +1,14 @@
 // The toolbar: projects, Run and Stop, what runs and how, the connection,
-// the save state, view settings, who is signed in and the shortcuts. On a
-// phone it is one row, the rest in the ⋯ panel.
+// the save state, who is signed in, and the ⋯ panel for the rest (view
+// settings and the shortcuts). It is always one row: on a phone only
+// project, Run, Stop and the connection stay in it, the rest moves to ⋯.
 
 import { useEffect, useRef, useState } from 'react';
 import { isActive, type ConsolesStore } from '../../store/consoles';
 import type { AccountState } from '../../store/account';
 import type { SettingsStore } from '../../store/settings';
 import type { SaveState } from '../../store/workspace';
-import { entryFile, type Project } from '../../store/project';
+import type { Project } from '../../store/project';
 import type { Runtime } from '../../api/client';
 import type { ChangeProject } from '../../app/useProjectChange';
 import type { RunActions } from '../../app/useRunActions';
@@ -18,6 +19,7 @@ import { ConnectionStatus } from './ConnectionStatus';
 import { RunOptions } from './RunOptions';
 import { SaveStatus } from './SaveStatus';
 import { ViewOptions } from './ViewOptions';
+import { Icon } from '../Icons/Icon';
 
 export function Toolbar({
   project,
@@ -57,7 +59,8 @@ export function Toolbar({
   const [showMore, setShowMore] = useState(false);
   const morePanel = useRef<HTMLDivElement>(null);
 
-  // The phone's ⋯ panel closes on a tap anywhere else.
+  // The ⋯ panel closes on a tap or click anywhere else, and on Escape
+  // wherever the keyboard is (on a desktop it stays on the ⋯ button).
   useEffect(() => {
     if (!showMore) return;
     const onDown = (e: PointerEvent) => {
@@ -65,18 +68,26 @@ export function Toolbar({
       if (morePanel.current?.contains(target) || (target as HTMLElement).closest?.('.more-button')) return;
       setShowMore(false);
     };
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key !== 'Escape') return;
+      setShowMore(false);
+      document.querySelector<HTMLElement>('.more-button')?.focus();
+    };
     document.addEventListener('pointerdown', onDown, true);
-    return () => document.removeEventListener('pointerdown', onDown, true);
+    document.addEventListener('keydown', onKey);
+    return () => {
+      document.removeEventListener('pointerdown', onDown, true);
+      document.removeEventListener('keydown', onKey);
+    };
   }, [showMore]);
 
   const runOptions = <RunOptions project={project} change={change} languages={languages} />;
   const viewOptions = <ViewOptions settings={settings} />;
-  const saveStatus = <SaveStatus state={saveState} />;
+  const saveStatus = <SaveStatus state={saveState} inBrowser={account.status !== 'user'} />;
   const accountControl = <AccountControl account={account} onPage={onPage} onSignOut={onSignOut} />;
   const shortcutsButton = (
     <button
       type="button"
-      className="icon"
       aria-label="Keyboard shortcuts"
       title="Keyboard shortcuts (?)"
       onClick={() => {
@@ -84,16 +95,16 @@ export function Toolbar({
         onShortcuts();
       }}
     >
-      {narrow ? '? Shortcuts' : '?'}
+      ? Shortcuts
     </button>
   );
 
   return (
     <header className={`toolbar ${narrow ? 'one-row' : ''}`} role="banner">
       <button type="button" className="project-button" onClick={onProjects} aria-label={`Projects (current: ${project.name})`}>
-        <span className="logo" aria-hidden="true">▣</span>
+        <Icon name="logo" className="logo" />
         <span className="project-name">{project.name}</span>
-        <span aria-hidden="true">▾</span>
+        <Icon name="chevronDown" />
       </button>
       <div className="run-group">
         <button
@@ -102,54 +113,55 @@ export function Toolbar({
           onClick={() => void actions.run()}
           aria-label="Run (Ctrl+Enter)"
           title="Run (Ctrl/⌘+Enter)"
-          disabled={!entryFile(project)}
+          disabled={!Object.keys(project.files).length}
         >
-          ▶ Run
+          <Icon name="play" /> Run
+        </button>
+        <button
+          type="button"
+          className="run-another"
+          onClick={() => void actions.run({ newConsole: true })}
+          disabled={!Object.keys(project.files).length}
+          aria-label="Open another console and run (Ctrl+Shift+Enter)"
+          title="Run in a new console, keeping the current one (Ctrl/⌘+Shift+Enter)"
+        >
+          <Icon name="plus" />
         </button>
         <button type="button" className="stop" onClick={actions.stop} disabled={!running} aria-label="Stop (Ctrl+.)" title="Stop (Ctrl/⌘+.)">
-          ■<span className="stop-text"> Stop</span>
+          <Icon name="stop" />
+          <span className="stop-text"> Stop</span>
         </button>
       </div>
       {!narrow && runOptions}
       <span className="spacer" />
       <ConnectionStatus consoles={consoles} />
       {!narrow && saveStatus}
-      {!narrow && viewOptions}
       {!narrow && accountControl}
-      {narrow ? (
-        <button
-          type="button"
-          className="icon more-button"
-          aria-label="More options"
-          aria-haspopup="true"
-          aria-expanded={showMore}
-          aria-controls="more-options"
-          onClick={() => setShowMore((v) => !v)}
-        >
-          ⋯
-        </button>
-      ) : (
-        shortcutsButton
-      )}
-      {narrow && showMore && (
+      <button
+        type="button"
+        className="icon more-button"
+        aria-label="More options"
+        title="More options: theme, tab width, shortcuts"
+        aria-haspopup="true"
+        aria-expanded={showMore}
+        aria-controls="more-options"
+        onClick={() => setShowMore((v) => !v)}
+      >
+        <Icon name="more" />
+      </button>
+      {showMore && (
         <div
           id="more-options"
           className="more-panel"
           role="group"
           aria-label="More options"
           ref={morePanel}
-          onKeyDown={(e) => {
-            if (e.key === 'Escape') {
-              setShowMore(false);
-              document.querySelector<HTMLElement>('.more-button')?.focus();
-            }
-          }}
         >
-          {runOptions}
+          {narrow && runOptions}
           {viewOptions}
           <div className="more-footer">
-            {accountControl}
-            {saveStatus}
+            {narrow && accountControl}
+            {narrow && saveStatus}
             {shortcutsButton}
           </div>
         </div>

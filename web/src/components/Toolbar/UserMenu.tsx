@@ -2,6 +2,7 @@
 // importing the browser's projects, signing out.
 
 import { useEffect, useRef, useState } from 'react';
+import { Icon } from '../Icons/Icon';
 
 export function UserMenu({
   username,
@@ -57,7 +58,7 @@ export function UserMenu({
         data-testid="user-button"
         onClick={() => setOpen((v) => !v)}
       >
-        <span aria-hidden="true">●</span> <span className="user-name">{username}</span> <span aria-hidden="true">▾</span>
+        <Icon name="dot" /> <span className="user-name">{username}</span> <Icon name="chevronDown" />
       </button>
       {open && (
         <div className="menu" role="menu" aria-label="Account">

@@ -26,7 +26,8 @@ export function Workbench({
   consolePane: ReactNode;
 }) {
   const [sideWidth, setSideWidth] = useState(240);
-  const [consoleHeight, setConsoleHeight] = useState(280);
+  // The console as tall as before the Console | Terminal switch took a row over it.
+  const [consoleHeight, setConsoleHeight] = useState(310);
   const consoleCount = useStoreValue(consoles, (s) => s.consoles.length);
 
   if (narrow) {

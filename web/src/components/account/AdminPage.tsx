@@ -4,6 +4,7 @@ import { useCallback, useEffect, useState } from 'react';
 import type { AdminBox, AdminSession, AdminStorage, AdminUser, ApiClient, Me, Plan } from '../../api/client';
 import { Modal } from '../Dialogs/Dialogs';
 import { boxUse, formatBytes, messageOf } from './format';
+import { Icon } from '../Icons/Icon';
 
 type AdminTab = 'users' | 'sessions' | 'boxes' | 'storage';
 
@@ -56,7 +57,7 @@ export function AdminPage({ api, me, onClose }: { api: ApiClient; me: Me; onClos
           </button>
         ))}
         <button type="button" onClick={reload} aria-label="Refresh">
-          ⟳
+          <Icon name="refresh" />
         </button>
       </div>
       {error && (

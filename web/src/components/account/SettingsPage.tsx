@@ -76,6 +76,11 @@ export function SettingsPage({ api, me, onSignOut, onClose }: { api: ApiClient; 
         <h3>API tokens</h3>
         <p className="muted">
           Programs use a token as <code>Authorization: Bearer …</code>. It acts as you: keep it secret, revoke it when it is no longer used.
+          What they can call is in the{' '}
+          <a href="/api/v1/docs" target="_blank" rel="noopener noreferrer">
+            API documentation
+          </a>
+          .
         </p>
         {secret && (
           <div className="banner warn" role="status" data-testid="token-secret">

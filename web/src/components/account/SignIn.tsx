@@ -7,14 +7,30 @@ import type { ApiClient } from '../../api/client';
 import { OFFER_IMPORT } from '../../store/account';
 import { Modal } from '../Dialogs/Dialogs';
 import { messageOf } from './format';
+import { Icon } from '../Icons/Icon';
 
-/** After signing in or up: a fresh page, so the WebSocket session and the projects are the user's. */
-function reloadSignedIn() {
+/**
+ * After signing in or up: a fresh page, so the WebSocket session and the
+ * projects are the user's. From a guest's IDE at `/` (the address named a
+ * project of this browser, which the account does not have); from the
+ * sign-in page at the address it was opened at (a bookmark of a saved
+ * project).
+ */
+function reloadSignedIn(fromGuest: boolean) {
   window.sessionStorage.setItem(OFFER_IMPORT, '1');
-  window.location.reload();
+  if (fromGuest) window.location.assign('/');
+  else window.location.reload();
 }
 
-export function AuthForm({ api, initialMode = 'signin' }: { api: ApiClient; initialMode?: 'signin' | 'signup' }) {
+export function AuthForm({
+  api,
+  initialMode = 'signin',
+  fromGuest = false,
+}: {
+  api: ApiClient;
+  initialMode?: 'signin' | 'signup';
+  fromGuest?: boolean;
+}) {
   const [mode, setMode] = useState(initialMode);
   const [username, setUsername] = useState('');
   const [password, setPassword] = useState('');
@@ -32,7 +48,7 @@ export function AuthForm({ api, initialMode = 'signin' }: { api: ApiClient; init
         try {
           if (signup) await api.signUp(username.trim(), password);
           else await api.signIn(username.trim(), password);
-          reloadSignedIn();
+          reloadSignedIn(fromGuest);
         } catch (err) {
           setError(messageOf(err));
           setBusy(false);
@@ -90,9 +106,7 @@ export function SignInPage({ api, reason }: { api: ApiClient; reason: string | n
   return (
     <main className="auth-page">
       <h1>
-        <span className="logo" aria-hidden="true">
-          ▣
-        </span>{' '}
+        <Icon name="logo" className="logo" />{' '}
         Bytesbox
       </h1>
       {reason && (
@@ -109,7 +123,7 @@ export function AuthDialog({ api, onClose }: { api: ApiClient; onClose: () => vo
   return (
     <Modal title="Sign in to Bytesbox" onClose={onClose} className="auth-dialog">
       <p className="muted">Signed in, your projects are saved on the server and follow you to any browser.</p>
-      <AuthForm api={api} />
+      <AuthForm api={api} fromGuest />
     </Modal>
   );
 }
