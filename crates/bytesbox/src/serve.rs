@@ -22,6 +22,10 @@ use bytesbox_store::Objects;
 use crate::cli::{BackendKind, ServeArgs};
 use crate::config::FileConfig;
 
+/// How long a shutdown past its drain deadline waits for the runs it
+/// killed to tell their clients so.
+const KILLED_RUNS_REPORT_WITHIN: Duration = Duration::from_secs(3);
+
 /// Serves until SIGTERM or Ctrl+C, or until a drain of this node
 /// (`bytesbox_server::fleet`) is over, then drains and exits cleanly.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -111,6 +115,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     while engine.admission().stats().running > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    sessions.kill_runs_and_settle(KILLED_RUNS_REPORT_WITHIN).await;
     sessions.close_all().await;
     backend.shutdown().await;
     server.abort();

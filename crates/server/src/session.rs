@@ -394,6 +394,22 @@ impl Session {
         self.runs.lock().ok()?.get(id).cloned()
     }
 
+    /// Kills the session's runs and leaves them to report how they ended.
+    async fn kill_runs(&self) {
+        let runs: Vec<JobControl> = self.runs.lock().map(|runs| runs.values().cloned().collect()).unwrap_or_default();
+        for run in runs {
+            run.kill().await;
+        }
+    }
+
+    /// Whether every run has reported its end and the client, if one is
+    /// attached, has been handed every frame queued for it.
+    fn is_settled(&self) -> bool {
+        let runs_over = self.runs.lock().map(|runs| runs.is_empty()).unwrap_or(true);
+        let delivered = self.is_detached() || self.outbox_tx.capacity() == self.outbox_tx.max_capacity();
+        runs_over && delivered
+    }
+
     /// Forgets a finished run.
     pub fn remove_run(&self, id: &str) {
         if let Ok(mut runs) = self.runs.lock() {
@@ -690,6 +706,21 @@ impl Sessions {
             sessions.remove(&session.resume_token);
         }
         session.end(&self.engine).await;
+    }
+
+    /// Kills every session's runs and waits, at most `within`, until they
+    /// have reported their ends and those frames have gone to the clients:
+    /// a shutdown past its drain deadline tells each client which runs it
+    /// killed before [`Sessions::close_all`] closes the connections.
+    pub async fn kill_runs_and_settle(&self, within: Duration) {
+        let all = self.list();
+        for session in &all {
+            session.kill_runs().await;
+        }
+        let deadline = tokio::time::Instant::now() + within;
+        while !all.iter().all(|session| session.is_settled()) && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Ends every session (shutdown).
