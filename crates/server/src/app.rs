@@ -14,6 +14,7 @@ use crate::accounts::Accounts;
 use crate::api_error::ApiError;
 use crate::config::ServerConfig;
 use crate::fleet::Node;
+use crate::fleet_runs::FleetRuns;
 use crate::gateway::GatewayKernels;
 use crate::memory_budget::MemoryBudget;
 use crate::metrics::Metrics;
@@ -49,6 +50,9 @@ pub struct AppState {
     pub(crate) gateway: Arc<GatewayKernels>,
     /// This server as a node of the fleet, of `config.node`.
     pub(crate) node: Node,
+    /// Signed-in users' runs counted across the fleet (`None` unless the
+    /// database is shared).
+    pub(crate) fleet_runs: Option<FleetRuns>,
 }
 
 impl AppState {
@@ -67,8 +71,12 @@ impl AppState {
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(crate::gateway::close_dead_kernels(Arc::downgrade(&gateway), Arc::downgrade(&sessions)));
         }
+        let fleet_runs = accounts
+            .as_ref()
+            .and_then(|accounts| FleetRuns::new(&accounts.store, &config.node.id, config.node.timeout));
         AppState {
             node: Node::new(config.node.clone()),
+            fleet_runs,
             gateway,
             teardowns: Arc::new(Semaphore::new(runs_at_once)),
             rate_limits: RateLimits::new(&config.rate_limit),

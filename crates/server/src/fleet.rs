@@ -103,10 +103,19 @@ pub async fn keep_registered(state: Weak<AppState>) {
         NodeRegistration { id: config.id.clone(), address: config.address.clone(), capacity: config.capacity }
     };
     let mut registered = false;
+    let mut earlier_places_freed = false;
     loop {
         let Some(state) = state.upgrade() else { return };
         let Some(accounts) = state.accounts.as_ref() else { return };
         let store = &accounts.store;
+        if let Some(fleet_runs) = state.fleet_runs.as_ref().filter(|_| !earlier_places_freed) {
+            // Before the node is in the fleet again, so that no place of
+            // this start is among them.
+            match fleet_runs.forget_earlier_places().await {
+                Ok(()) => earlier_places_freed = true,
+                Err(error) => tracing::warn!(%error, "could not free the run places of this node's last start"),
+            }
+        }
         if !registered {
             match store.register_node(&registration).await {
                 Ok(()) => {
@@ -115,6 +124,9 @@ pub async fn keep_registered(state: Weak<AppState>) {
                 }
                 Err(error) => tracing::warn!(%error, "could not register the node; retrying"),
             }
+        }
+        if let Some(fleet_runs) = state.fleet_runs.as_ref().filter(|_| registered) {
+            fleet_runs.release_unreleased().await;
         }
         if registered {
             let engine = state.sessions.engine();

@@ -98,7 +98,7 @@ pub async fn execute(
     // Everything that can refuse the run does so before the body is read.
     state.rate_limits.check(client.0).map_err(ApiError::rate_limited)?;
     let policy = state.run_policy(&caller);
-    let slot = state.run_slot(&caller, &policy)?;
+    let slot = state.run_slot(&caller, &policy).await?;
     state.check_admission()?;
     let ApiJson(body) = ApiJson::<ExecuteRequest>::from_request(request, &state).await?;
     let structured = body.sql_results;
@@ -118,6 +118,7 @@ pub async fn execute(
         plan_run(&state, &caller, &policy, run, Workspace::Fresh, true).await?;
     let language = job.language.clone();
     let outcome = run_in_fresh_box(&state, job, slot.requester()).await;
+    slot.release().await;
     if let Some(saved) = saved {
         let status = match &outcome {
             Ok([compile, run]) => run.as_ref().or(compile.as_ref()).map_or("internal", |s| s.report.status.as_str()),

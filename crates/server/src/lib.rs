@@ -11,6 +11,7 @@ pub mod catalog_planner;
 pub mod config;
 pub mod connections;
 pub mod fleet;
+pub mod fleet_runs;
 pub mod gateway;
 pub mod guard;
 pub mod health;

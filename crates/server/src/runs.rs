@@ -92,11 +92,12 @@ impl AppState {
         }
     }
 
-    /// A place for one more run of `caller`, or `too_many_runs`.
-    pub fn run_slot(&self, caller: &Caller, policy: &RunPolicy) -> Result<RunSlot, ApiError> {
+    /// A place for one more run of `caller`, or `too_many_runs`. A
+    /// signed-in user's runs are also counted across the fleet
+    /// ([`crate::fleet_runs`]).
+    pub async fn run_slot(&self, caller: &Caller, policy: &RunPolicy) -> Result<RunSlot, ApiError> {
         let requester = requester_of(caller, &policy.plan, policy.run_slot_share_percent);
-        let slot = self.run_slots.acquire(&caller.principal(), policy.max_concurrent_runs, policy.max_runs_per_address);
-        slot.map(|slot| slot.for_requester(requester)).map_err(|refusal| {
+        let refused = |refusal: Refusal| {
             let message = match refusal {
                 Refusal::Caller => format!(
                     "your plan ({}) allows {} runs at once; wait for one to finish",
@@ -109,7 +110,19 @@ impl AppState {
                 ),
             };
             ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_runs", message)
-        })
+        };
+        let slot = self
+            .run_slots
+            .acquire(&caller.principal(), policy.max_concurrent_runs, policy.max_runs_per_address)
+            .map_err(refused)?
+            .for_requester(requester);
+        let (Caller::User { user, .. }, Some(fleet)) = (caller, &self.fleet_runs) else {
+            return Ok(slot);
+        };
+        match fleet.take(&user.id, policy.max_concurrent_runs).await? {
+            Some(place) => Ok(slot.holding(place)),
+            None => Err(refused(Refusal::Caller)),
+        }
     }
 }
 

@@ -401,7 +401,7 @@ async fn start_run(
         return Some(error(Some(&id), "duplicate_run_id", format!("run {id:?} is still active")));
     }
     let policy = state.run_policy(caller);
-    let slot = match state.run_slot(caller, &policy) {
+    let slot = match state.run_slot(caller, &policy).await {
         Ok(slot) => slot,
         Err(e) => return Some(error(Some(&id), e.code(), e.message.clone())),
     };
@@ -545,7 +545,7 @@ async fn forward_job(state: Arc<AppState>, session: Arc<Session>, submitted: Sub
             break None;
         }
     };
-    drop(slot);
+    slot.release().await;
     session.remove_run(&id);
     if let Some(saved) = saved {
         saved.record(&job.language, status.as_deref().unwrap_or("internal")).await;

@@ -14,6 +14,7 @@ mod nodes;
 mod objects;
 mod project_files;
 mod projects;
+mod run_places;
 mod runs;
 mod secrets;
 mod sessions;
@@ -41,6 +42,7 @@ pub use objects::{new_object_key, project_prefix, Objects, ObjectsConfig, OBJECT
 pub use project_files::{
     check_path, check_paths, FilesError, NewFile, ProjectFiles, Quota, QuotaKind, SizeLimit, SweepReport,
 };
+pub use run_places::RunPlace;
 pub use runs::RUNS_KEPT_PER_PROJECT;
 pub use storage::{StorageLimits, UserStorage};
 pub use tokens::API_TOKEN_PREFIX;

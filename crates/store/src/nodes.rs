@@ -83,7 +83,7 @@ const FORGOTTEN_AFTER: Duration = Duration::from_secs(7 * 24 * 3600);
 
 const NODE_COLUMNS: &str = "id, address, capacity, boxes, sessions, state, started_at, heartbeat_at";
 
-fn millis(duration: Duration) -> i64 {
+pub(crate) fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 

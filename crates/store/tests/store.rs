@@ -169,6 +169,7 @@ on_both_databases!(
         projects::file_writes_are_versioned_per_file,
         runs::a_project_keeps_its_last_fifty_runs_newest_first,
         nodes::nodes_register_heartbeat_drain_and_leave_the_fleet,
+        nodes::run_places_count_a_users_runs_on_live_nodes_only,
     ],
     files: [
         writes_replace_objects_and_stale_ones_leave_nothing_behind,

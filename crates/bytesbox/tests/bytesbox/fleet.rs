@@ -2,7 +2,7 @@
 //! (`deploy/haproxy/haproxy.cfg`), sharing the test PostgreSQL (a schema
 //! of this test's own) and the S3 mock (a prefix of its own): sessions stick to
 //! their node through HAProxy's cookie, one-shot runs spread over the
-//! nodes, a node killed with SIGKILL costs a session but no saved file,
+//! nodes, a user's runs at once are limited over all nodes, a node killed with SIGKILL costs a session but no saved file,
 //! and a drained node gets no new sessions. Each node runs in a network
 //! namespace of its own that the test makes, joined to the host by a veth
 //! pair with a /30 of 10.213.0.0/16 (never an outside address); it reaches
@@ -131,7 +131,9 @@ async fn start_node(index: u32, id: &str, database_url: &str, s3: &S3) -> Node {
         .env("AWS_ACCESS_KEY_ID", variable("BYTESBOX_TEST_S3_ACCESS_KEY_ID"))
         .env("AWS_SECRET_ACCESS_KEY", variable("BYTESBOX_TEST_S3_SECRET_ACCESS_KEY"))
         .env("AWS_REGION", variable("BYTESBOX_TEST_S3_REGION"));
-    let config = "[node]\nheartbeat_secs = 1\ntimeout_secs = 3\n[sessions]\ngrace_secs = 30\n";
+    // Signed-in users may have three runs at once, over all nodes together.
+    let config = "[node]\nheartbeat_secs = 1\ntimeout_secs = 3\n[sessions]\ngrace_secs = 30\n\
+                  [plans.default]\nmax_concurrent_runs = 3\n";
     let (child, address) = serve_command(command, data.path(), config, bytesbox_testkit::box_uid_range());
     Node { process: Killed(child), address, _data: data, _forwarders: forwarders, _namespace: namespace }
 }
@@ -277,14 +279,17 @@ async fn three_nodes_behind_haproxy_keep_sessions_spread_runs_and_survive_a_dead
     drop(socket);
 
     // One-shot runs go to the least loaded node: all three take some.
-    let token = sign_up_with_token(&front, "fleet-api").await;
-    let api = token_client(&token);
+    // Three users (the plan allows each three runs at once) send three each.
+    let mut apis = Vec::new();
+    for user in ["fleet-api-1", "fleet-api-2", "fleet-api-3"] {
+        apis.push(token_client(&sign_up_with_token(&front, user).await));
+    }
     let before: Vec<f64> = futures_util::future::join_all(
         nodes.iter().map(|node| node_metric(&node.address, "bytesbox_box_creations_total")),
     )
     .await;
-    let runs = (0..9).map(|_| {
-        let api = api.clone();
+    let runs = (0..9).map(|index| {
+        let api = apis[index % apis.len()].clone();
         let url = format!("{front}/api/v1/execute");
         async move {
             let body = json!({"language": "bash", "files": [{"path": "main.sh", "content": "sleep 1; echo one-shot"}]});
@@ -298,6 +303,37 @@ async fn three_nodes_behind_haproxy_keep_sessions_spread_runs_and_survive_a_dead
         let after = node_metric(&node.address, "bytesbox_box_creations_total").await;
         assert!(after > before[index], "{} took no one-shot run", NODES[index]);
     }
+
+    // The limit holds across the fleet: three long runs of one user, one
+    // straight to each node, fill it; a fourth is refused by a node that
+    // runs only one of them, and taken once they are over.
+    let api = token_client(&sign_up_with_token(&front, "fleet-limit").await);
+    let execute = |address: &str, script: &str| {
+        let api = api.clone();
+        let url = format!("http://{address}/api/v1/execute");
+        let body = json!({"language": "bash", "files": [{"path": "main.sh", "content": script}]});
+        async move { post_json(&api, url, &body).await }
+    };
+    let held: Vec<_> = nodes.iter().map(|node| tokio::spawn(execute(&node.address, "sleep 4; echo held"))).collect();
+    wait_until("each node to run one of the user's runs", Duration::from_secs(20), || async {
+        for node in &nodes {
+            if node_metric(&node.address, "bytesbox_running_jobs").await < 1.0 {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+    let refused = execute(&nodes[0].address, "echo fourth").await;
+    assert_eq!(refused["error"]["code"], "too_many_runs", "a fourth run in the fleet: {refused}");
+    for run in held {
+        let answer = run.await.unwrap();
+        assert_eq!(answer["run"]["stdout"], "held\n", "{answer}");
+    }
+    wait_until("a run once the user's runs are over", Duration::from_secs(20), || async {
+        execute(&nodes[0].address, "echo fourth").await["run"]["stdout"] == "fourth\n"
+    })
+    .await;
 
     // The session's node dies: the reconnect goes to another node (the
     // session is gone with it), and the saved project runs there.

@@ -6,6 +6,7 @@ use bytesbox_engine::Requester;
 
 use super::places::{Place, Places, Refusal};
 use super::{Caller, Principal};
+use crate::fleet_runs::FleetRun;
 
 /// Runs going per principal.
 #[derive(Debug, Default)]
@@ -13,10 +14,12 @@ pub struct RunSlots {
     places: Places,
 }
 
-/// One run's place; dropping it frees the place.
+/// One run's place; dropping it frees the place (and its place in the
+/// fleet, when it has one).
 #[derive(Debug)]
 pub struct RunSlot {
     _place: Place,
+    _fleet: Option<FleetRun>,
     requester: Requester,
 }
 
@@ -42,7 +45,7 @@ impl RunSlots {
     /// refused it. Anonymous callers (no accounts) are not counted.
     pub fn acquire(&self, principal: &Principal, max: usize, address_max: usize) -> Result<RunSlot, Refusal> {
         let place = self.places.take(principal, max, address_max)?;
-        Ok(RunSlot { _place: place, requester: Requester::default() })
+        Ok(RunSlot { _place: place, _fleet: None, requester: Requester::default() })
     }
 
     /// Runs `principal` has going.
@@ -56,6 +59,22 @@ impl RunSlot {
     pub fn for_requester(mut self, requester: Requester) -> RunSlot {
         self.requester = requester;
         self
+    }
+
+    /// The slot, also holding the run's place in the fleet.
+    pub fn holding(self, fleet: FleetRun) -> RunSlot {
+        RunSlot { _fleet: Some(fleet), ..self }
+    }
+
+    /// Gives the place back, and the fleet's place too before it returns:
+    /// call it before the run's answer is sent (dropping the slot frees the
+    /// fleet's place on a task of its own, which the next run may beat).
+    pub async fn release(self) {
+        let RunSlot { _place: place, _fleet: fleet, .. } = self;
+        drop(place);
+        if let Some(fleet) = fleet {
+            fleet.release().await;
+        }
     }
 
     /// Whom to submit the run's job as.

@@ -91,7 +91,7 @@ async fn execute_inner(state: &Arc<AppState>, caller: &Caller, request: Request)
     }
     // Everything that can refuse the run does so before the body is read.
     let policy = state.run_policy(caller);
-    let slot = state.run_slot(caller, &policy)?;
+    let slot = state.run_slot(caller, &policy).await?;
     state.check_admission()?;
     let body = Bytes::from_request(request, state).await.map_err(|rejection| match ReadRefused::find(&rejection) {
         Some(refused) => PistonError::from(ApiError::from(refused.clone())),
@@ -100,7 +100,9 @@ async fn execute_inner(state: &Arc<AppState>, caller: &Caller, request: Request)
     let body: Value = serde_json::from_slice(&body)
         .map_err(|e| PistonError::bad_request(format!("the body is not valid JSON: {e}")))?;
     let prepared = prepare(state, caller, &policy, &body, true).await?;
-    let [compile, run] = run_in_fresh_box(state, prepared.job, slot.requester()).await?;
+    let outcome = run_in_fresh_box(state, prepared.job, slot.requester()).await;
+    slot.release().await;
+    let [compile, run] = outcome?;
     let [compile_cap, run_cap] = prepared.output_caps;
     let compile = compile.map(|stage| PistonStage::new(&stage, compile_cap));
     let run = run.map(|stage| PistonStage::new(&stage, run_cap)).or_else(|| compile.clone());

@@ -173,7 +173,7 @@ impl Connection {
     async fn init(&mut self, message: &Value) -> Next {
         self.initialized = true;
         let policy = self.state.run_policy(&self.caller);
-        let slot = match self.state.run_slot(&self.caller, &policy) {
+        let slot = match self.state.run_slot(&self.caller, &policy).await {
             Ok(slot) => slot,
             Err(error) => return Next::Fail(error.message),
         };
