@@ -46,6 +46,21 @@ describe('SQL in the IDE', () => {
     const columns = await schema.locator('li').evaluateAll((els) => els.map((e) => e.firstChild.textContent.trim()));
     assert.deepEqual(columns, ['id', 'body']);
     await page.screenshot({ path: artifact('sql-sqlite.png') });
+
+    // A long result is paged: 250 rows, 100 a page.
+    await setCode(page, 'WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 250) SELECT i FROM n;\n');
+    await page.getByRole('button', { name: /^Run/ }).click();
+    await outcome(page, /Exited with code 0/);
+    const pages = page.getByRole('navigation', { name: 'Result pages' });
+    await pages.getByText('Rows 1–100 of 250 (page 1 of 3)').waitFor();
+    const firstCell = page.getByTestId('sql-results').locator('table.sql-table tbody tr td').first();
+    assert.equal(await firstCell.innerText(), '1');
+    await pages.getByRole('button', { name: 'Next ›' }).click();
+    await pages.getByText('Rows 101–200 of 250 (page 2 of 3)').waitFor();
+    assert.equal(await firstCell.innerText(), '101');
+    await pages.getByRole('button', { name: '»' }).click();
+    await pages.getByText('Rows 201–250 of 250 (page 3 of 3)').waitFor();
+    assert.equal(await page.getByTestId('sql-results').locator('table.sql-table tbody tr').count(), 50);
     await context.close();
   });
 

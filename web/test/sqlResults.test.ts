@@ -18,7 +18,7 @@ import {
   wantsSqlResults,
   type SqlResult,
 } from '../src/sql/results';
-import { ResultTable, FIRST_ROWS } from '../src/components/SqlResults/ResultTable';
+import { ResultTable, PAGE_ROWS, pageBounds } from '../src/components/SqlResults/ResultTable';
 import { applyMessage, newConsole, type ConsoleState } from '../src/store/consoles';
 import { runRequestOf } from '../src/files';
 import { makeProject } from '../src/store/project';
@@ -199,11 +199,22 @@ describe('the result table', () => {
     expect(markup).toContain(`<td class="cut" title="${'x'.repeat(CELL_CHARS + 1)}">`);
   });
 
-  it('draws the first rows of a long result and says how many there are', () => {
-    const rows = Array.from({ length: FIRST_ROWS + 50 }, (_, i) => [String(i), 'v']);
+  it('pages a long result and says which rows are shown', () => {
+    const rows = Array.from({ length: PAGE_ROWS * 2 + 50 }, (_, i) => [String(i), 'v']);
     const markup = html(rows);
-    expect(markup.match(/<tr>/g)?.length).toBe(FIRST_ROWS + 1);
-    expect(markup).toContain(`Showing the first ${FIRST_ROWS} of ${FIRST_ROWS + 50} rows: show all`);
+    expect(markup.match(/<tr>/g)?.length).toBe(PAGE_ROWS + 1);
+    expect(markup).toContain(`Rows 1–${PAGE_ROWS} of ${PAGE_ROWS * 2 + 50} (page 1 of 3)`);
+    expect(markup).toContain('<nav class="sql-pages" aria-label="Result pages">');
+    expect(html(rows.slice(0, PAGE_ROWS))).not.toContain('sql-pages');
+  });
+
+  it('bounds pages at both ends', () => {
+    expect(pageBounds(250, 0)).toEqual({ start: 0, end: 100, pages: 3, page: 0 });
+    expect(pageBounds(250, 2)).toEqual({ start: 200, end: 250, pages: 3, page: 2 });
+    expect(pageBounds(250, 7)).toEqual({ start: 200, end: 250, pages: 3, page: 2 });
+    expect(pageBounds(250, -1)).toEqual({ start: 0, end: 100, pages: 3, page: 0 });
+    expect(pageBounds(0, 0)).toEqual({ start: 0, end: 0, pages: 1, page: 0 });
+    expect(pageBounds(1000, 9, 100)).toEqual({ start: 900, end: 1000, pages: 10, page: 9 });
   });
 });
 

@@ -1,28 +1,45 @@
 // One result set as a table: a sticky header with each column's type (a
 // click sorts by it), NULL drawn apart from text, numbers right-aligned,
 // long values cut with the whole value in the cell's title and shown in
-// full on click, and buttons that copy the table as CSV or TSV. A long
-// result shows its first rows and a button for the rest (the server sends
-// at most 1000); the values are text, never HTML.
+// full on click, and buttons that copy the table as CSV or TSV (all rows,
+// in the order shown). A long result is paged (the server sends at most
+// 1000 rows; the summary under the table says when it had more); the values
+// are text, never HTML.
 
 import { useMemo, useState } from 'react';
 import { Icon } from '../Icons/Icon';
 import { isNumericType, showCell, sortRows, tableText, type SortOrder, type SqlColumn, type SqlCell } from '../../sql/results';
 
-/** Rows drawn before "Show all". */
-export const FIRST_ROWS = 200;
+/** Rows on one page of a long result. */
+export const PAGE_ROWS = 100;
+
+/** The page `page` (from 0, clamped) of `total` rows: its first row, the row after its last, and the page count. */
+export function pageBounds(total: number, page: number, size = PAGE_ROWS): { start: number; end: number; pages: number; page: number } {
+  const pages = Math.max(1, Math.ceil(total / size));
+  const clamped = Math.min(Math.max(0, page), pages - 1);
+  const start = clamped * size;
+  return { start, end: Math.min(total, start + size), pages, page: clamped };
+}
 
 export function ResultTable({ columns, rows }: { columns: SqlColumn[]; rows: SqlCell[][] }) {
-  const [all, setAll] = useState(false);
+  const [page, setPage] = useState(0);
   const [expanded, setExpanded] = useState<string | null>(null);
   const [order, setOrder] = useState<SortOrder>(null);
   const [copied, setCopied] = useState<string | null>(null);
   const numeric = columns.map((c) => isNumericType(c.type));
   const sorted = useMemo(() => sortRows(rows, order, order ? numeric[order.column] : false), [rows, order, numeric]);
-  const shown = all ? sorted : sorted.slice(0, FIRST_ROWS);
-  // Ascending, descending, then as the server sent them.
-  const sortBy = (column: number) =>
+  const bounds = pageBounds(sorted.length, page);
+  const shown = sorted.slice(bounds.start, bounds.end);
+  // Ascending, descending, then as the server sent them; from the first page.
+  const sortBy = (column: number) => {
     setOrder((last) => (last?.column !== column ? { column, descending: false } : last.descending ? null : { column, descending: true }));
+    setPage(0);
+    setExpanded(null);
+  };
+  const goTo = (next: number) => {
+    setPage(pageBounds(sorted.length, next).page);
+    setExpanded(null);
+  };
   const copy = (format: 'csv' | 'tsv') => {
     void navigator.clipboard
       ?.writeText(tableText(columns, sorted, format))
@@ -66,10 +83,10 @@ export function ResultTable({ columns, rows }: { columns: SqlColumn[]; rows: Sql
         </thead>
         <tbody>
           {shown.map((row, r) => (
-            <tr key={r}>
+            <tr key={bounds.start + r}>
               {row.map((value, c) => {
                 const cell = showCell(value);
-                const key = `${r}:${c}`;
+                const key = `${bounds.start + r}:${c}`;
                 const open = expanded === key;
                 const classes = [cell.kind === 'null' ? 'null' : '', numeric[c] ? 'num' : '', cell.truncated ? 'cut' : '']
                   .filter(Boolean)
@@ -90,10 +107,24 @@ export function ResultTable({ columns, rows }: { columns: SqlColumn[]; rows: Sql
         </tbody>
       </table>
       </div>
-      {rows.length > shown.length && (
-        <button type="button" className="sql-more" onClick={() => setAll(true)}>
-          Showing the first {shown.length} of {rows.length} rows: show all
-        </button>
+      {bounds.pages > 1 && (
+        <nav className="sql-pages" aria-label="Result pages">
+          <button type="button" onClick={() => goTo(0)} disabled={bounds.page === 0} title="First page">
+            «
+          </button>
+          <button type="button" onClick={() => goTo(bounds.page - 1)} disabled={bounds.page === 0}>
+            ‹ Previous
+          </button>
+          <span className="muted">
+            Rows {bounds.start + 1}–{bounds.end} of {sorted.length} (page {bounds.page + 1} of {bounds.pages})
+          </span>
+          <button type="button" onClick={() => goTo(bounds.page + 1)} disabled={bounds.page === bounds.pages - 1}>
+            Next ›
+          </button>
+          <button type="button" onClick={() => goTo(bounds.pages - 1)} disabled={bounds.page === bounds.pages - 1} title="Last page">
+            »
+          </button>
+        </nav>
       )}
     </div>
   );
