@@ -140,8 +140,14 @@ pub struct Plan {
     /// results, which needs [`SQL_RESULTS_CLIENT`] at
     /// [`SQL_RESULTS_CLIENT_PATH`].
     pub results: Option<Stage>,
+    /// The language's own state in the workspace (its SQLite file, its
+    /// server's data directory), if it keeps any.
+    pub state: Option<String>,
     /// Workspace-relative paths that hold state across runs: pass them as
     /// `PutMode::Replace { keep }` when replacing the workspace's files.
+    /// Every runtime's state, whatever the run's language: a Python run in
+    /// a session must not remove its SQLite file, or the data directory a
+    /// running MariaDB of the session works on.
     pub keep: Vec<String>,
 }
 
@@ -224,8 +230,17 @@ impl Catalog {
             server,
             template,
             results,
-            keep: runtime.state_file.iter().cloned().collect(),
+            state: runtime.state_file.clone(),
+            keep: self.state_files(),
         })
+    }
+
+    /// Every runtime's state file or directory, each once.
+    fn state_files(&self) -> Vec<String> {
+        let mut files: Vec<String> = self.runtimes().iter().filter_map(|runtime| runtime.state_file.clone()).collect();
+        files.sort();
+        files.dedup();
+        files
     }
 
     fn stage(&self, template: &CommandTemplate, values: &Values, limits: RunLimits, mode: &'static str) -> Stage {

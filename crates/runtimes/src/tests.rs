@@ -60,7 +60,7 @@ fn the_builtin_catalog_parses_and_has_every_required_language() {
         let image = runtime.image.as_deref();
         match id {
             // Built by scripts/images (images/order): the full image holds all of them.
-            "python" | "javascript" | "java" | "c" | "cpp" | "bash" | "sqlite" => {
+            "python" | "javascript" | "java" | "c" | "cpp" | "bash" | "sqlite" | "mysql" | "postgresql" => {
                 assert_eq!(image, Some("bytesbox-runtime:full"), "{id}")
             }
             // No image recipe installs these.
@@ -483,11 +483,14 @@ fn c_projects_need_no_single_entry() {
     assert_eq!(plan(None, &files, None).entry.as_deref(), Some("prog.c"), "the file with main");
 }
 
+/// The state every run keeps: each database of the catalog's runtimes.
+const EVERY_STATE: [&str; 3] = [".bytesbox/mysql", ".bytesbox/postgresql", ".bytesbox/session.sqlite3"];
+
 #[test]
 fn sqlite_runs_against_a_database_kept_across_runs() {
     let p = plan(None, &named(&["main.sql", "seed.sql"]), None);
     assert_eq!(p.runtime_id, "sqlite");
-    assert_eq!(p.keep, [".bytesbox/session.sqlite3"]);
+    assert_eq!(p.keep, EVERY_STATE);
     assert!(p.compile.is_none());
     let script = &p.run.argv[2];
     assert!(script.ends_with("exec sqlite3 -bail -batch \"$1\" < \"$2\"\n"), "{script}");
@@ -500,8 +503,9 @@ fn sqlite_runs_against_a_database_kept_across_runs() {
     let named_badly = plan(None, &named(&["x\"; rm -rf / #.sql"]), None);
     assert_eq!(&named_badly.run.argv[2], script);
     assert_eq!(named_badly.run.argv[5], "x\"; rm -rf / #.sql");
-    // Other languages keep nothing, and have no server.
-    assert!(plan(None, &named(&["main.py"]), None).keep.is_empty());
+    // Other languages keep the databases too (a session's Python run must
+    // not remove them), and have no server.
+    assert_eq!(plan(None, &named(&["main.py"]), None).keep, EVERY_STATE);
     assert!(plan(None, &named(&["main.sql"]), None).server.is_none());
 }
 
@@ -536,7 +540,8 @@ fn sql_servers_are_picked_by_name_and_keep_a_data_directory() {
         assert_eq!(p.runtime_id, id);
         assert_eq!(p.entry.as_deref(), Some("main.sql"));
         let state = format!(".bytesbox/{id}");
-        assert_eq!(p.keep, std::slice::from_ref(&state));
+        assert_eq!(p.keep, EVERY_STATE);
+        assert_eq!(p.state.as_ref(), Some(&state));
         // The script is fixed; the state directory and the file are its parameters.
         assert_eq!(p.run.argv[..2], ["sh", "-c"]);
         let wall_ms = RunLimits::default().wall_time_ms.to_string();

@@ -147,7 +147,7 @@ impl Planner for CatalogPlanner {
         run.stdin = request.stdin.clone();
         run.close_stdin = request.close_stdin;
         stages.push(StagePlan { kind: StageKind::Run, spec: run });
-        let server = match (plan.server, plan.template, plan.keep.first()) {
+        let server = match (plan.server, plan.template, plan.state.as_ref()) {
             (Some(serve), Some(template), Some(state_dir)) => Some(ServerPlan {
                 serve: serve.run_spec(),
                 template: template.run_spec(),

@@ -554,6 +554,11 @@ async fn sql_databases_last_across_a_sessions_runs_until_reset() {
         let sql = |source: &str| project(&[("main.sql", source)]);
         let frames = run_in(&mut socket, &format!("{language}-create"), Some(language), sql(create)).await;
         assert_eq!(exit_of(&frames, "run")["status"], "ok", "{language}: {frames:#?}");
+        // A run of another language in between keeps the database (and
+        // the server running on it).
+        let between = project(&[("main.sh", "echo another language")]);
+        let frames = run_in(&mut socket, &format!("{language}-between"), Some("bash"), between).await;
+        assert_eq!(exit_of(&frames, "run")["status"], "ok", "{language}: {frames:#?}");
         // A later run of the session finds the table.
         let frames = run_in(&mut socket, &format!("{language}-select"), Some(language), sql(select)).await;
         assert_eq!(exit_of(&frames, "run")["status"], "ok", "{language}: {frames:#?}");
