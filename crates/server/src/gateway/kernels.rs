@@ -120,6 +120,19 @@ impl GatewayKernel {
         }
     }
 
+    /// A status message of the kernel: its state now, unless a restart
+    /// is going. The restart says when it is over: the new kernel's first
+    /// status messages come while it is still being made ready, and a
+    /// client that saw `idle` then would find it starting.
+    pub(crate) fn observe_status(&self, execution_state: &str) {
+        if let Ok(mut lifecycle) = self.lifecycle.lock() {
+            if lifecycle.execution_state != "restarting" {
+                lifecycle.execution_state = execution_state.to_string();
+            }
+            lifecycle.last_activity = SystemTime::now();
+        }
+    }
+
     pub(crate) fn is_dead(&self) -> bool {
         self.lifecycle.lock().map(|l| l.execution_state == "dead").unwrap_or(true)
     }
@@ -332,7 +345,7 @@ async fn pump(
             ServerMessage::KernelMessage(frame) => {
                 if frame.msg_type == "status" {
                     if let Some(state) = frame.content.get("execution_state").and_then(Value::as_str) {
-                        kernel.set_state(state);
+                        kernel.observe_status(state);
                     }
                 }
                 kernel.touch();
