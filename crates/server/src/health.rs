@@ -39,10 +39,22 @@ pub async fn scrape(State(state): State<Arc<AppState>>) -> Response {
         sessions: state.sessions.count(),
         boxes: engine.backend().live_boxes(),
         kernels: state.sessions.list().iter().map(|session| session.kernels().count()).sum(),
+        resident_bytes: resident_bytes(),
     });
     match state.metrics.encode() {
         Ok(text) => ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text)
             .into_response(),
         Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "metrics could not be encoded").into_response(),
     }
+}
+
+/// This process's resident memory (`VmRSS` of `/proc/self/status`), or 0
+/// where procfs does not say.
+fn resident_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kib = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse::<u64>().ok());
+    kib.unwrap_or(0).saturating_mul(1024)
 }

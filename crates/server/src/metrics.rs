@@ -75,6 +75,8 @@ pub struct Gauges {
     pub boxes: usize,
     /// Notebook kernels open in sessions (spares not counted).
     pub kernels: usize,
+    /// The server process's resident memory (its boxes' memory is theirs).
+    pub resident_bytes: u64,
 }
 
 /// Every metric of the server.
@@ -91,6 +93,7 @@ pub struct Metrics {
     sessions: Gauge,
     boxes: Gauge,
     kernels: Gauge,
+    resident_bytes: Gauge,
 }
 
 fn job_histogram() -> Histogram {
@@ -135,6 +138,12 @@ impl Metrics {
         registry.register("boxes_active", "Live boxes of the backend", boxes.clone());
         let kernels = Gauge::default();
         registry.register("kernels_active", "Notebook kernels open in sessions, spares not counted", kernels.clone());
+        let resident_bytes = Gauge::default();
+        registry.register(
+            "resident_memory_bytes",
+            "The server process's resident memory, its boxes' not included",
+            resident_bytes.clone(),
+        );
         Metrics {
             registry,
             stages,
@@ -147,6 +156,7 @@ impl Metrics {
             sessions,
             boxes,
             kernels,
+            resident_bytes,
         }
     }
 
@@ -166,6 +176,7 @@ impl Metrics {
         self.sessions.set(gauge_value(now.sessions));
         self.boxes.set(gauge_value(now.boxes));
         self.kernels.set(gauge_value(now.kernels));
+        self.resident_bytes.set(i64::try_from(now.resident_bytes).unwrap_or(i64::MAX));
     }
 
     /// The registry in the OpenMetrics text format.
@@ -196,3 +207,6 @@ impl JobObserver for Metrics {
 fn gauge_value(count: usize) -> i64 {
     i64::try_from(count).unwrap_or(i64::MAX)
 }
+
+#[cfg(test)]
+mod dashboard_tests;

@@ -187,6 +187,10 @@ async fn metrics_count_runs_boxes_queue_and_latency() {
     for (name, value) in expect {
         assert_eq!(sample(&page, name), Some(value), "{name} in\n{page}");
     }
+    // The server's own memory: this test process, so more than a MiB and
+    // less than the machine.
+    let resident = sample(&page, r#"bytesbox_resident_memory_bytes{node="local"}"#).expect("the server's memory");
+    assert!((1024.0 * 1024.0..1e12).contains(&resident), "{resident}");
     // Every metric carries the node's id (the default here).
     let samples = page.lines().filter(|line| line.starts_with("bytesbox_"));
     for line in samples {
