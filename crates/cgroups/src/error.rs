@@ -21,6 +21,11 @@ pub enum CgroupError {
         #[source]
         source: io::Error,
     },
+    /// cannot turn on the cgroup2 root's favordynmods flag: {reason}
+    Dynmods {
+        /// What failed: the mount, or the root that kept its flags.
+        reason: String,
+    },
     /// no usable cgroup setup: {reason}
     NoUsableSetup {
         /// Names every controller that is missing, for v2 and for v1.

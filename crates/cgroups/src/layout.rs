@@ -15,7 +15,7 @@ pub(crate) const V2_CONTROLLERS: &[&str] = &["memory", "pids", "cpu"];
 /// The v1 controllers Bytesbox needs, each in some mounted hierarchy.
 const V1_CONTROLLERS: &[&str] = &["memory", "pids", "cpu", "cpuacct", "freezer"];
 
-const MOUNTINFO: &str = "/proc/self/mountinfo";
+pub(crate) const MOUNTINFO: &str = "/proc/self/mountinfo";
 
 /// The cgroup interface in use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -149,11 +149,16 @@ impl CgroupLayout {
 }
 
 /// One cgroup-related line of mountinfo.
-struct Mount {
-    point: PathBuf,
+pub(crate) struct Mount {
+    pub(crate) point: PathBuf,
     /// `cgroup` or `cgroup2`.
-    fstype: String,
-    super_options: String,
+    pub(crate) fstype: String,
+    pub(crate) super_options: String,
+}
+
+/// The cgroup and cgroup2 mounts of a mountinfo text, in its order.
+pub(crate) fn mounts(text: &str) -> Vec<Mount> {
+    text.lines().filter_map(parse_line).collect()
 }
 
 /// [`CgroupLayout::from_mountinfo`] with the `cgroup.controllers` reader
@@ -162,7 +167,7 @@ pub(crate) fn from_mountinfo_with(
     text: &str,
     read_controllers: &mut dyn FnMut(&Path) -> io::Result<String>,
 ) -> Result<CgroupLayout> {
-    let mounts: Vec<Mount> = text.lines().filter_map(parse_line).collect();
+    let mounts = mounts(text);
 
     let mut v2_problem = String::from("cgroup v2 is not mounted");
     for mount in mounts.iter().filter(|m| m.fstype == "cgroup2") {

@@ -55,6 +55,7 @@
 
 mod cgfs;
 mod cgroup;
+mod dynmods;
 mod error;
 mod instance;
 mod kill;
@@ -65,6 +66,7 @@ mod v1;
 mod v2;
 
 pub use cgroup::Cgroup;
+pub use dynmods::{favor_dynamic_changes, Dynmods};
 pub use error::CgroupError;
 pub use instance::{current_instance_name, instance_is_alive, instance_path};
 pub use layout::{CgroupLayout, CgroupVersion, V1Paths};

@@ -509,12 +509,22 @@ fn instances_do_not_see_each_other() {
 
 /// The first cgroup2 mount point in mountinfo, if any.
 fn cgroup2_mount() -> Option<PathBuf> {
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    mountinfo.lines().find_map(|line| {
-        let fields: Vec<&str> = line.split(' ').collect();
-        let sep = fields.iter().position(|f| *f == "-")?;
-        (fields.get(sep + 1) == Some(&"cgroup2")).then(|| PathBuf::from(fields[4]))
-    })
+    cgroup2_mounts().into_iter().next().map(|(point, _)| point)
+}
+
+/// Every cgroup2 line of this process's mountinfo: mount point and super
+/// options.
+fn cgroup2_mounts() -> Vec<(PathBuf, String)> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    mountinfo
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split(' ').collect();
+            let sep = fields.iter().position(|f| *f == "-")?;
+            (fields.get(sep + 1) == Some(&"cgroup2"))
+                .then(|| (PathBuf::from(fields[4]), fields.get(sep + 3).unwrap_or(&"").to_string()))
+        })
+        .collect()
 }
 
 #[test]
@@ -563,4 +573,30 @@ fn v2_grouping_on_the_unified_mount() {
     sandbox.remove().unwrap();
     assert_sigkilled(wait_bounded(&mut in_init, Duration::from_secs(5)));
     instance.finish();
+}
+
+#[test]
+fn favordynmods_is_turned_on_and_the_probe_mount_is_gone() {
+    if !bytesbox_testkit::require_root("favordynmods_is_turned_on_and_the_probe_mount_is_gone") {
+        return;
+    }
+    let scratch = tempfile::tempdir().unwrap();
+    let probe = scratch.path().join("probe");
+    let first = bytesbox_cgroups::favor_dynamic_changes(&probe).expect("favordynmods (Linux >= 6.0)");
+    assert!(!probe.exists(), "the probe directory was left behind");
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mountinfo.contains(scratch.path().to_str().unwrap()), "the probe mount was left behind");
+    let mounts = cgroup2_mounts();
+    if mounts.is_empty() {
+        // Nothing shows the root's flags outside the probe: it said it
+        // saw the flag there.
+        assert_eq!(first, bytesbox_cgroups::Dynmods::TurnedOn);
+        return;
+    }
+    for (point, options) in &mounts {
+        let flagged = options.split(',').any(|o| o == "favordynmods");
+        assert!(flagged, "{} has no favordynmods: {options}", point.display());
+    }
+    let second = bytesbox_cgroups::favor_dynamic_changes(&probe).unwrap();
+    assert_eq!(second, bytesbox_cgroups::Dynmods::AlreadyOn);
 }

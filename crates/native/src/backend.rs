@@ -28,6 +28,21 @@ use crate::sweep::sweep_forever;
 use crate::workspace::{self, Owner};
 use crate::{leftovers, reaper};
 
+/// Turns on `favordynmods` (`bytesbox_cgroups::favor_dynamic_changes`);
+/// a host that refuses it only makes boxes and slow-path runs slower.
+fn favor_cgroup_changes(probe_dir: &std::path::Path) {
+    match bytesbox_cgroups::favor_dynamic_changes(probe_dir) {
+        Ok(bytesbox_cgroups::Dynmods::AlreadyOn) => tracing::debug!("cgroup2 favordynmods was already on"),
+        Ok(bytesbox_cgroups::Dynmods::TurnedOn) => {
+            tracing::info!("turned on cgroup2 favordynmods: processes join cgroups without an RCU grace period")
+        }
+        Err(e) => tracing::warn!(
+            "{e}; every box and slow-path run waits for an RCU grace period to join its cgroups \
+             (set [native] favor_cgroup_changes = false to skip this)"
+        ),
+    }
+}
+
 /// How long shutdown waits for boxes being made and runs being started.
 const DETACHED_WORK_PATIENCE: Duration = Duration::from_secs(15);
 
@@ -63,6 +78,9 @@ impl NativeBackend {
         let instance = Cgroup::create(&layout, &instance_path).map_err(|e| {
             SandboxError::Unavailable(format!("cannot create the cgroup {}: {e}", instance_path.display()))
         })?;
+        if config.favor_cgroup_changes {
+            favor_cgroup_changes(&config.state_dir.join("cgroup2-flags"));
+        }
         let new_root = config.state_dir.join("newroot");
         std::fs::create_dir_all(&new_root)
             .map_err(|e| SandboxError::Unavailable(format!("cannot create {}: {e}", new_root.display())))?;
