@@ -92,7 +92,7 @@ ensure_typescript_language_server() {
 # python3-pymysql are the client libraries of the structured results'
 # client (crates/runtimes/sql_results.py, docs/sql.md).
 ensure_sql_servers() {
-    local packages=(mariadb-server mariadb-client postgresql python3-psycopg python3-pymysql)
+    local packages=(mariadb-server mariadb-client postgresql python3-psycopg python3-pymysql zstd)
     [ -n "$(apt_missing "${packages[@]}")" ] || return 0
     local policy=/usr/sbin/policy-rc.d placed=""
     if [ "$(id -u)" -eq 0 ] && [ ! -e "$policy" ]; then

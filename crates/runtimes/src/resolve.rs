@@ -133,7 +133,7 @@ pub struct Plan {
     /// starts it gives it its own.
     pub server: Option<Stage>,
     /// With `server`: the command that makes the host's template of the
-    /// state, `{state_file}/template.tar.gz`, which the server command
+    /// state, `{state_file}/template.tar.zst`, which the server command
     /// starts from when it finds it there (`catalog.toml`).
     pub template: Option<Stage>,
     /// For a runtime with `sql_results`: the run stage with structured

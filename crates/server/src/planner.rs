@@ -61,7 +61,7 @@ pub struct ServerPlan {
 
 impl ServerPlan {
     /// The template's file name in `state_dir`, where `serve` looks for it.
-    pub const TEMPLATE: &'static str = "template.tar.gz";
+    pub const TEMPLATE: &'static str = "template.tar.zst";
 }
 
 /// Why a request could not be planned.

@@ -83,13 +83,13 @@ impl ServerTemplates {
     }
 }
 
-/// `mysql-MariaDB_10.11.19.tar.gz`: the language and its version, in
+/// `mysql-MariaDB_10.11.19.tar.zst`: the language and its version, in
 /// characters any file system takes.
 fn file_name(language: &str, version: &str) -> String {
     let safe = |text: &str| -> String {
         text.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' }).collect()
     };
-    format!("{}-{}.tar.gz", safe(language), safe(version))
+    format!("{}-{}.tar.zst", safe(language), safe(version))
 }
 
 /// Runs the template command in a box of its own and takes its file out.
@@ -128,7 +128,7 @@ mod tests {
 
     #[test]
     fn template_file_names_hold_only_safe_characters() {
-        assert_eq!(file_name("mysql", "MariaDB 10.11.19"), "mysql-MariaDB_10.11.19.tar.gz");
-        assert_eq!(file_name("postgresql", "15.18/../x"), "postgresql-15.18_.._x.tar.gz");
+        assert_eq!(file_name("mysql", "MariaDB 10.11.19"), "mysql-MariaDB_10.11.19.tar.zst");
+        assert_eq!(file_name("postgresql", "15.18/../x"), "postgresql-15.18_.._x.tar.zst");
     }
 }
