@@ -96,7 +96,8 @@ fn parse_args() -> Result<Args> {
 
 /// The server's configuration: every cap that would stop one client
 /// address from holding this many boxes and runs is lifted (rate limits,
-/// connections per address, the guest plan's boxes and runs), boxes stay
+/// connections per address, the guest plan's boxes and runs, and those of
+/// all guests at one address), boxes stay
 /// until their session ends, and a closed session ends at once (no grace
 /// for a reconnect), so the close-to-gone time is the teardown's alone.
 fn server_config(max_count: usize) -> String {
@@ -107,7 +108,8 @@ fn server_config(max_count: usize) -> String {
          [sessions]\ngrace_secs = 0\nidle_ttl_secs = 86400\n\
          [admission]\nmax_running = {running}\nmax_queued = {queued}\n\
          [plans.guest]\nmax_concurrent_runs = {runs}\nrun_slot_share_percent = 100\nmax_boxes = {boxes}\n\
-         max_idle_box_bytes = {idle_bytes}\n",
+         max_idle_box_bytes = {idle_bytes}\n\
+         [accounts]\nguest_address_runs = {runs}\nguest_address_boxes = {boxes}\n",
         connections = max_count + 1_000,
         running = 2 * cpus,
         queued = 4 * RUNS_AT_ONCE,
@@ -210,8 +212,17 @@ async fn open_sessions(server: &Server, sessions: &mut Vec<Arc<LiveSession>>, co
         .collect()
         .await;
     let elapsed = start.elapsed().as_secs_f64();
+    // Every session that opened is kept, so that it is closed with the
+    // others even when one failed: a dropped one keeps its box alive.
+    let mut failure = None;
     for session in opened {
-        sessions.push(Arc::new(session?));
+        match session {
+            Ok(session) => sessions.push(Arc::new(session)),
+            Err(error) => failure = failure.or(Some(error)),
+        }
+    }
+    if let Some(error) = failure {
+        return Err(error.context("opening sessions"));
     }
     Ok(wanted as f64 / elapsed)
 }
@@ -673,6 +684,9 @@ async fn bench(server: &Server, args: &Args) -> Result<()> {
     }
     let boxes = sessions.len();
     eprintln!("closing {boxes} sessions ...");
+    if let Some(error) = &failure {
+        eprintln!("failed: {error:#}");
+    }
     let gone = close_all(&census, sessions).await?;
     print_rows(&levels, Some((boxes, gone)), &skipped);
     if levels.len() > 1 {
