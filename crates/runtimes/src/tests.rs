@@ -60,7 +60,8 @@ fn the_builtin_catalog_parses_and_has_every_required_language() {
         let image = runtime.image.as_deref();
         match id {
             // Built by scripts/images (images/order): the full image holds all of them.
-            "python" | "javascript" | "java" | "c" | "cpp" | "bash" | "sqlite" | "mysql" | "postgresql" => {
+            "python" | "javascript" | "typescript" | "java" | "c" | "cpp" | "bash" | "sqlite" | "mysql"
+            | "postgresql" => {
                 assert_eq!(image, Some("bytesbox-runtime:full"), "{id}")
             }
             // No image recipe installs these.

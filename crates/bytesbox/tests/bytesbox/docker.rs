@@ -21,8 +21,8 @@ fn languages_with_an_image() -> Vec<(String, String, String)> {
         .collect();
     assert_eq!(
         languages.len(),
-        9,
-        "python, javascript, java, c, cpp, bash, sqlite, mysql and postgresql have an image"
+        10,
+        "python, javascript, typescript, java, c, cpp, bash, sqlite, mysql and postgresql have an image"
     );
     languages
 }
@@ -120,7 +120,7 @@ async fn serve_with_docker_runs_every_catalog_language_through_every_api() {
         let runtime = runtimes.as_array().unwrap().iter().find(|r| r["id"] == id.as_str()).unwrap();
         assert_eq!(runtime["available"], true, "{runtime}");
     }
-    for absent in ["ruby", "go", "rust", "typescript"] {
+    for absent in ["ruby", "go", "rust"] {
         let runtime = runtimes.as_array().unwrap().iter().find(|r| r["id"] == absent).unwrap();
         assert_eq!(runtime["available"], false, "no image holds {absent}: {runtime}");
     }
@@ -171,6 +171,91 @@ async fn serve_with_docker_runs_every_catalog_language_through_every_api() {
     assert!(served.wait(Duration::from_secs(60)).success());
     let left = engine_objects_of(pid).await;
     assert!(left.is_empty(), "the server left engine objects behind: {left:?}");
+}
+
+/// Frames about language server `id` until one satisfies `last`,
+/// answering the server's own requests with `null` as a client must.
+async fn lsp_frames_until(socket: &mut Socket, id: &str, mut last: impl FnMut(&Value) -> bool) -> Value {
+    let mut seen = Vec::new();
+    tokio::time::timeout(Duration::from_secs(120), async {
+        loop {
+            let frame = next(socket).await;
+            if frame["id"] != id || !frame["type"].as_str().is_some_and(|t| t.starts_with("lsp_")) {
+                continue;
+            }
+            let message = &frame["message"];
+            if message.get("method").is_some() && message.get("id").is_some() {
+                let answer = json!({"jsonrpc": "2.0", "id": message["id"], "result": null});
+                send(socket, json!({"type": "lsp_message", "id": id, "message": answer})).await;
+            }
+            if last(&frame) || frame["type"] == "lsp_exited" || frame["type"] == "lsp_error" {
+                return frame;
+            }
+            seen.push(frame);
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("language server {id}: nothing conclusive in 120 s: {seen:#?}"))
+}
+
+/// The IDE's language servers run in the session's container from the
+/// images (docs/language-servers.md): pylsp, clangd and
+/// typescript-language-server each start, initialise and diagnose the
+/// mistake in a file of the project.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn language_servers_diagnose_in_docker_boxes() {
+    if !require_docker("language_servers_diagnose_in_docker_boxes").await {
+        return;
+    }
+    let mut served = Served::start_with_backend("", "docker");
+    let mut socket = served.connect().await;
+    let cases = [
+        ("python", "main.py", "print(undefined_name)\n", "undefined name 'undefined_name'"),
+        ("cpp", "main.cpp", "int main() { return missing; }\n", "undeclared identifier 'missing'"),
+        ("typescript", "index.ts", "const n: number = \"text\";\n", "is not assignable to type 'number'"),
+    ];
+    for (language, path, text, expected) in cases {
+        let id = format!("lsp-{language}");
+        let files = json!([{"path": path, "content": text}]);
+        send(&mut socket, json!({"type": "lsp_start", "id": id, "language": language, "files": files})).await;
+        let ready = lsp_frames_until(&mut socket, &id, |f| f["type"] == "lsp_ready").await;
+        assert_eq!(ready["type"], "lsp_ready", "{language}: {ready}");
+        let root = ready["root_uri"].as_str().unwrap().to_string();
+        // typescript-language-server publishes diagnostics only to a client
+        // that says it takes them (the IDE's client does).
+        let capabilities = json!({"textDocument": {"publishDiagnostics": {}}});
+        let init = json!({"processId": null, "rootUri": root, "capabilities": capabilities,
+            "initializationOptions": ready["initialization_options"]});
+        let message = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": init});
+        send(&mut socket, json!({"type": "lsp_message", "id": id, "message": message})).await;
+        let answer = lsp_frames_until(&mut socket, &id, |f| f["message"]["id"] == 1).await;
+        assert!(answer["message"]["result"]["capabilities"].is_object(), "{language}: {answer}");
+        for (method, params) in [
+            ("initialized", json!({})),
+            ("workspace/didChangeConfiguration", json!({"settings": ready["settings"]})),
+            (
+                "textDocument/didOpen",
+                json!({"textDocument": {"uri": format!("{root}/{path}"), "languageId": ready["language_id"],
+                    "version": 1, "text": text}}),
+            ),
+        ] {
+            let message = json!({"jsonrpc": "2.0", "method": method, "params": params});
+            send(&mut socket, json!({"type": "lsp_message", "id": id, "message": message})).await;
+        }
+        let diagnosed = lsp_frames_until(&mut socket, &id, |f| {
+            f["message"]["method"] == "textDocument/publishDiagnostics"
+                && f["message"]["params"]["diagnostics"].as_array().is_some_and(|d| !d.is_empty())
+        })
+        .await;
+        let diagnostics = diagnosed["message"]["params"]["diagnostics"].to_string();
+        assert!(diagnostics.contains(expected), "{language}: {diagnosed}");
+        send(&mut socket, json!({"type": "lsp_stop", "id": id})).await;
+        let stopped = lsp_frames_until(&mut socket, &id, |f| f["type"] == "lsp_exited").await;
+        assert_eq!(stopped["status"], "stopped", "{language}: {stopped}");
+    }
+    drop(socket);
+    served.terminate();
+    assert!(served.wait(Duration::from_secs(60)).success());
 }
 
 /// A server killed (SIGKILL) with its spare pool full leaves spares (and
@@ -227,7 +312,7 @@ async fn runtimes_with_docker_show_each_image_present_or_missing() {
     }
     // The versions are the image's, from its own tools.
     assert!(line_of(&table, "python").contains("3."), "{table}");
-    for id in ["ruby", "go", "rust", "typescript"] {
+    for id in ["ruby", "go", "rust"] {
         let line = line_of(&table, id);
         assert!(line.contains("missing") && line.contains("no runtime image holds"), "{table}");
     }
