@@ -18,11 +18,12 @@ use bytesbox_server::accounts::{AccountsConfig, PlanConfig, Plans, SignInRates};
 use bytesbox_server::config::{LimitsConfig, PistonConfig, ProjectCaps, ServerConfig};
 use bytesbox_server::connections::ConnectionConfig;
 use bytesbox_server::fleet::NodeConfig;
+use bytesbox_server::monitoring::MonitoringConfig;
 use bytesbox_server::rate_limit::RateLimitConfig;
 use bytesbox_server::session::SessionConfig;
 use bytesbox_server::session_kernels::KernelConfig;
 use bytesbox_server::session_lsp::LspConfig;
-use bytesbox_store::{ObjectsConfig, StorageLimits};
+use bytesbox_store::{MonitorRetention, ObjectsConfig, StorageLimits};
 use serde::Deserialize;
 
 use crate::cli::{BackendKind, ServeArgs};
@@ -100,6 +101,45 @@ pub struct FileConfig {
     pub plans: BTreeMap<String, PlanConfig>,
     /// This server as a node of a fleet.
     pub node: NodeSection,
+    /// How long the admin Dashboard's aggregates are kept.
+    pub monitoring: MonitoringSection,
+}
+
+/// `[monitoring]`: how long the admin Dashboard's rows are kept
+/// (`docs/monitoring.md`). Defaults from `MonitoringConfig`.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MonitoringSection {
+    /// Days per-minute aggregates and error records are kept (at least 1:
+    /// the Dashboard shows a day).
+    pub minutes_days: u64,
+    /// Days users' activity and storage samples are kept.
+    pub user_days: u64,
+}
+
+const SECS_A_DAY: u64 = 24 * 3600;
+
+impl Default for MonitoringSection {
+    fn default() -> Self {
+        let retention = MonitoringConfig::default().retention;
+        MonitoringSection {
+            minutes_days: retention.minutes.as_secs() / SECS_A_DAY,
+            user_days: retention.user_days.as_secs() / SECS_A_DAY,
+        }
+    }
+}
+
+impl MonitoringSection {
+    fn resolve(&self) -> anyhow::Result<MonitoringConfig> {
+        if self.minutes_days == 0 || self.user_days == 0 {
+            anyhow::bail!("[monitoring] minutes_days and user_days are at least 1");
+        }
+        let retention = MonitorRetention {
+            minutes: Duration::from_secs(self.minutes_days.saturating_mul(SECS_A_DAY)),
+            user_days: Duration::from_secs(self.user_days.saturating_mul(SECS_A_DAY)),
+        };
+        Ok(MonitoringConfig { retention, ..MonitoringConfig::default() })
+    }
 }
 
 /// `[node]`: this server's place in a fleet sharing one database
@@ -450,6 +490,7 @@ impl FileConfig {
                 connections,
                 piston: PistonConfig::default(),
                 node,
+                monitoring: self.monitoring.resolve()?,
             },
             native,
             docker: DockerConfig { spare_pool: self.docker.spare_pool, ..DockerConfig::default() },

@@ -25,18 +25,46 @@ pub struct ApiError {
     pub(crate) retry_after_secs: Option<u64>,
     /// More fields of the error object (`current_version` of a conflict).
     pub(crate) details: serde_json::Map<String, serde_json::Value>,
+    /// For a failure of the server's own (a 500, 502 or 504, or one marked
+    /// with [`ApiError::server_fault`]): what went wrong, for the log and
+    /// the Dashboard's error list, not for the client.
+    pub(crate) fault: Option<String>,
+}
+
+/// The server's own failure behind an answer, left in the response's
+/// extensions for `crate::monitoring::track_failures`: its id is in the
+/// answer's error object (`error_id`), the log line and the error list.
+#[derive(Clone, Debug)]
+pub struct ServerFault {
+    /// The error id.
+    pub id: String,
+    /// The answer's code.
+    pub code: String,
+    /// What went wrong.
+    pub detail: String,
 }
 
 impl ApiError {
     /// An error with a status, a stable code and a message.
     pub fn new(status: StatusCode, code: impl Into<String>, message: impl Into<String>) -> ApiError {
+        let message = message.into();
+        let server_failure =
+            matches!(status, StatusCode::INTERNAL_SERVER_ERROR | StatusCode::BAD_GATEWAY | StatusCode::GATEWAY_TIMEOUT);
         ApiError {
             status,
             code: code.into(),
-            message: message.into(),
+            fault: server_failure.then(|| message.clone()),
+            message,
             retry_after_secs: None,
             details: serde_json::Map::new(),
         }
+    }
+
+    /// The same error, tracked as the server's own failure with `detail`
+    /// (which the client does not see).
+    pub fn server_fault(mut self, detail: impl Into<String>) -> ApiError {
+        self.fault = Some(detail.into());
+        self
     }
 
     /// The same error with one more field in its object.
@@ -197,10 +225,21 @@ impl<S: Send + Sync> FromRequest<S> for InputBytes {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut error = self.details;
+        let fault = self.fault.map(|detail| ServerFault {
+            id: crate::monitoring::new_error_id(),
+            code: self.code.clone(),
+            detail,
+        });
+        if let Some(fault) = &fault {
+            error.insert("error_id".to_string(), fault.id.clone().into());
+        }
         error.insert("code".to_string(), self.code.into());
         error.insert("message".to_string(), self.message.into());
         let body = Json(serde_json::json!({ "error": error }));
         let mut response = (self.status, body).into_response();
+        if let Some(fault) = fault {
+            response.extensions_mut().insert(fault);
+        }
         if let Some(secs) = self.retry_after_secs {
             if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, value);

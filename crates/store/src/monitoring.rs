@@ -110,6 +110,9 @@ pub struct MinuteReport {
     pub latency: Vec<(usize, i64)>,
     /// Server-side failures seen, whether or not their record is kept.
     pub errors: i64,
+    /// Of those, the ones the node already only counted (it keeps at most
+    /// [`ERRORS_KEPT_PER_MINUTE`] records a minute too).
+    pub dropped: i64,
 }
 
 /// A server-side failure.
@@ -237,6 +240,7 @@ impl Store {
             let entry =
                 minutes.entry(minute).or_insert_with(|| MinuteReport { minute_ms: minute, ..Default::default() });
             entry.errors += report.errors;
+            entry.dropped += report.dropped;
             entry.gauges = report.gauges.or(entry.gauges);
         }
         let mut transaction = self.pool.begin().await?;
@@ -250,12 +254,14 @@ impl Store {
         }
         for report in minutes.values() {
             sqlx::query(
-                "INSERT INTO monitor_minutes (node_id, minute, errors) VALUES ($1, $2, $3) \
-                 ON CONFLICT (node_id, minute) DO UPDATE SET errors = monitor_minutes.errors + excluded.errors",
+                "INSERT INTO monitor_minutes (node_id, minute, errors, errors_dropped) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (node_id, minute) DO UPDATE SET errors = monitor_minutes.errors + excluded.errors, \
+                 errors_dropped = monitor_minutes.errors_dropped + excluded.errors_dropped",
             )
             .bind(node)
             .bind(report.minute_ms)
             .bind(report.errors)
+            .bind(report.dropped)
             .execute(&mut *transaction)
             .await?;
             if let Some(gauges) = report.gauges {

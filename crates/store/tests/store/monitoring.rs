@@ -58,6 +58,7 @@ pub async fn minutes_add_up_per_step_over_the_fleet_or_one_node(store: &Store) {
         runs,
         latency,
         errors: 0,
+        dropped: 0,
     };
     let fast = latency_bucket(10);
     let slow = latency_bucket(2000);
@@ -141,7 +142,7 @@ pub async fn errors_are_capped_per_node_and_minute_and_the_rest_counted(store: &
     let errors = more.iter().cloned().chain([next.clone()]).collect();
     let minutes = vec![
         MinuteReport { minute_ms: at, errors: 3, ..MinuteReport::default() },
-        MinuteReport { minute_ms: at + MINUTE_MS, errors: 1, ..MinuteReport::default() },
+        MinuteReport { minute_ms: at + MINUTE_MS, errors: 2, dropped: 1, ..MinuteReport::default() },
     ];
     let flush = MonitorFlush { node_id: node.clone(), minutes, errors, users: vec![] };
     assert_eq!(store.write_monitoring(&flush).await.unwrap(), 3);
@@ -156,7 +157,7 @@ pub async fn errors_are_capped_per_node_and_minute_and_the_rest_counted(store: &
 
     let series = store.monitor_series(day, day + DAY_MS, MINUTE_MS, Some(&node)).await.unwrap();
     let counts: Vec<_> = series.iter().map(|point| (point.start_ms, point.errors, point.errors_dropped)).collect();
-    assert_eq!(counts, vec![(at, 28, 8), (at + MINUTE_MS, 1, 0)]);
+    assert_eq!(counts, vec![(at, 28, 8), (at + MINUTE_MS, 2, 1)], "a node's own drops are counted too");
 }
 
 pub async fn users_days_and_storage_are_kept_per_user(store: &Store) {
@@ -218,6 +219,7 @@ pub async fn old_rows_are_pruned_and_recent_ones_kept(store: &Store) {
         runs: vec![run("python", "ok", 1)],
         latency: vec![(3, 1)],
         errors: 1,
+        dropped: 0,
     };
     let now = day + 8 * DAY_MS;
     let (old, recent) = (day, now - MINUTE_MS);
