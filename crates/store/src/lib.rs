@@ -39,9 +39,9 @@ pub use model::{
     Usage, User, UserId,
 };
 pub use monitoring::{
-    latency_bound_ms, latency_bucket, latency_quantile, ErrorRecord, MinuteReport, MonitorFlush, MonitorGauges,
-    MonitorRetention, RunCount, SeriesPoint, StorageSample, UserActivity, DAY_MS, ERRORS_KEPT_PER_MINUTE,
-    LATENCY_BUCKETS, MAX_ERROR_MESSAGE, MINUTE_MS,
+    bounded, latency_bound_ms, latency_bucket, latency_quantile, ErrorRecord, MinuteReport, MonitorFlush,
+    MonitorGauges, MonitorRetention, RunCount, SeriesPoint, StorageSample, UserActivity, DAY_MS,
+    ERRORS_KEPT_PER_MINUTE, LATENCY_BUCKETS, MAX_ERROR_MESSAGE, MINUTE_MS,
 };
 pub use nodes::{NodeLoad, NodeRecord, NodeRegistration, NodeState};
 pub use objects::{new_object_key, project_prefix, Objects, ObjectsConfig, OBJECTS_ROOT};

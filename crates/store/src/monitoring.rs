@@ -210,7 +210,7 @@ pub struct StorageSample {
 }
 
 /// `text` cut to at most `max` bytes, on a character boundary.
-fn bounded(text: &str, max: usize) -> &str {
+pub fn bounded(text: &str, max: usize) -> &str {
     if text.len() <= max {
         return text;
     }

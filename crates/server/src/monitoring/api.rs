@@ -23,6 +23,15 @@ fn invalid(message: &str) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, "invalid_input", message.to_owned())
 }
 
+/// A `node` query parameter: a node's id (`[node] id`, 1 to 128
+/// characters), if any.
+fn node_of(node: &Option<String>) -> Result<Option<&str>, ApiError> {
+    match node.as_deref() {
+        Some(id) if id.is_empty() || id.len() > 128 => Err(invalid("node is a node's id")),
+        other => Ok(other),
+    }
+}
+
 /// `GET /api/v1/admin/monitoring` query.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -73,20 +82,18 @@ pub async fn series(
         "day" => (10 * MINUTE_MS, 144),
         _ => return Err(invalid("range is \"hour\" or \"day\"")),
     };
-    if query.node.as_ref().is_some_and(|node| node.is_empty() || node.len() > 200) {
-        return Err(invalid("node is a node's id"));
-    }
+    let node = node_of(&query.node)?;
     let now = now_ms();
     let to_ms = now - now.rem_euclid(step_ms) + step_ms;
     let from_ms = to_ms - steps * step_ms;
-    let points = store.monitor_series(from_ms, to_ms, step_ms, query.node.as_deref()).await?;
+    let points = store.monitor_series(from_ms, to_ms, step_ms, node).await?;
     let nodes = store.monitored_nodes(from_ms).await?;
     Ok(Json(json!({
         "range": query.range.as_deref().unwrap_or("hour"),
         "step_ms": step_ms,
         "from_ms": from_ms,
         "to_ms": to_ms,
-        "node": query.node,
+        "node": node,
         "nodes": nodes,
         "this_node": state.node.id(),
         "points": points.iter().map(point_json).collect::<Vec<_>>(),
@@ -114,7 +121,7 @@ pub async fn errors(
         return Err(invalid("limit is 1 to 500"));
     }
     let errors: Vec<Value> = store
-        .recent_errors(limit, query.node.as_deref())
+        .recent_errors(limit, node_of(&query.node)?)
         .await?
         .into_iter()
         .map(|error| {

@@ -37,12 +37,31 @@ struct Minute {
     kept: i64,
 }
 
+/// Minutes kept unflushed at the most: a node whose writes fail (or a
+/// program that never flushes) forgets the oldest rather than grow.
+const MAX_PENDING_MINUTES: usize = 120;
+/// (user, day, language) entries kept unflushed at the most.
+const MAX_PENDING_USERS: usize = 100_000;
+
 #[derive(Debug, Default)]
 struct Pending {
     minutes: BTreeMap<i64, Minute>,
     errors: Vec<ErrorRecord>,
     /// (user, day, language) → (runs, CPU ms).
     users: BTreeMap<(String, i64, String), (i64, i64)>,
+}
+
+impl Pending {
+    /// The minute starting at `minute`, made if need be; the oldest
+    /// minutes (and their error records) go past [`MAX_PENDING_MINUTES`].
+    fn minute(&mut self, minute: i64) -> &mut Minute {
+        if !self.minutes.contains_key(&minute) && self.minutes.len() >= MAX_PENDING_MINUTES {
+            self.minutes.pop_first();
+            let oldest = self.minutes.keys().next().copied().unwrap_or(minute).min(minute);
+            self.errors.retain(|error| error.at_ms >= oldest);
+        }
+        self.minutes.entry(minute).or_default()
+    }
 }
 
 /// The node's monitoring since its last flush.
@@ -90,7 +109,7 @@ impl Recorder {
             }
         }
         let Ok(mut pending) = self.pending.lock() else { return };
-        let entry = pending.minutes.entry(minute).or_default();
+        let entry = pending.minute(minute);
         *entry.runs.entry((summary.language.to_owned(), status_of(summary).to_owned())).or_default() += 1;
         if matches!(summary.outcome, JobOutcome::Rejected(_)) {
             return;
@@ -100,6 +119,9 @@ impl Recorder {
         if let Some(user) = summary.requester.strip_prefix("user:") {
             let day = now - now.rem_euclid(DAY_MS);
             let key = (user.to_owned(), day, summary.language.to_owned());
+            if pending.users.len() >= MAX_PENDING_USERS && !pending.users.contains_key(&key) {
+                return;
+            }
             let (runs, cpu_ms) = pending.users.entry(key).or_default();
             *runs += 1;
             *cpu_ms += i64::try_from(summary.cpu_ms).unwrap_or(i64::MAX);
@@ -113,21 +135,14 @@ impl Recorder {
         tracing::error!(error_id = %id, node = %self.node, kind, code, subject, "{message}");
         let now = now_ms();
         let Ok(mut pending) = self.pending.lock() else { return };
-        let minute = pending.minutes.entry(now - now.rem_euclid(MINUTE_MS)).or_default();
+        let minute = pending.minute(now - now.rem_euclid(MINUTE_MS));
         minute.errors += 1;
         if minute.kept >= ERRORS_KEPT_PER_MINUTE {
             return;
         }
         minute.kept += 1;
         // Cut here already: a huge message should not sit in memory.
-        let mut message = message.to_owned();
-        if message.len() > bytesbox_store::MAX_ERROR_MESSAGE {
-            let mut end = bytesbox_store::MAX_ERROR_MESSAGE;
-            while !message.is_char_boundary(end) {
-                end -= 1;
-            }
-            message.truncate(end);
-        }
+        let message = bytesbox_store::bounded(message, bytesbox_store::MAX_ERROR_MESSAGE).to_owned();
         pending.errors.push(ErrorRecord {
             id: id.to_owned(),
             node_id: self.node.clone(),
@@ -229,5 +244,28 @@ mod tests {
         assert_eq!(user, vec![("u1", 3, 21)], "users' runs, not guests'; refused jobs not counted");
         let empty = recorder.take(MonitorGauges::default());
         assert!(empty.errors.is_empty() && empty.users.is_empty());
+    }
+
+    #[test]
+    fn unflushed_minutes_are_bounded_the_oldest_forgotten_with_their_errors() {
+        let mut pending = Pending::default();
+        let record = |at_ms: i64| ErrorRecord {
+            id: at_ms.to_string(),
+            node_id: "n".into(),
+            at_ms,
+            kind: "http".into(),
+            code: "internal".into(),
+            subject: "/".into(),
+            message: "m".into(),
+        };
+        for n in 0..130i64 {
+            pending.minute(n * MINUTE_MS).errors += 1;
+            pending.errors.push(record(n * MINUTE_MS));
+        }
+        assert_eq!(pending.minutes.len(), MAX_PENDING_MINUTES);
+        let oldest = *pending.minutes.keys().next().unwrap_or(&0);
+        assert_eq!(oldest, 10 * MINUTE_MS);
+        assert!(pending.errors.iter().all(|error| error.at_ms >= oldest - MINUTE_MS), "forgotten with their minute");
+        assert!(pending.errors.len() <= MAX_PENDING_MINUTES + 1);
     }
 }
