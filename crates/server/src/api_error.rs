@@ -44,6 +44,13 @@ pub struct ServerFault {
     pub detail: String,
 }
 
+impl ServerFault {
+    /// A failure with a fresh id.
+    pub fn new(code: &str, detail: String) -> ServerFault {
+        ServerFault { id: crate::monitoring::new_error_id(), code: code.to_owned(), detail }
+    }
+}
+
 impl ApiError {
     /// An error with a status, a stable code and a message.
     pub fn new(status: StatusCode, code: impl Into<String>, message: impl Into<String>) -> ApiError {
@@ -225,11 +232,7 @@ impl<S: Send + Sync> FromRequest<S> for InputBytes {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut error = self.details;
-        let fault = self.fault.map(|detail| ServerFault {
-            id: crate::monitoring::new_error_id(),
-            code: self.code.clone(),
-            detail,
-        });
+        let fault = self.fault.map(|detail| ServerFault::new(&self.code, detail));
         if let Some(fault) = &fault {
             error.insert("error_id".to_string(), fault.id.clone().into());
         }
