@@ -313,6 +313,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn only_the_servers_own_failures_carry_an_error_id_and_a_fault() {
+        let body = |response: Response| async move {
+            let bytes = axum::body::to_bytes(response.into_body(), 1 << 16).await.expect("a body");
+            serde_json::from_slice::<serde_json::Value>(&bytes).expect("JSON")
+        };
+        let failed = ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "it broke").into_response();
+        let fault = failed.extensions().get::<ServerFault>().cloned().expect("a fault");
+        assert_eq!((fault.code.as_str(), fault.detail.as_str()), ("internal", "it broke"));
+        assert_eq!(body(failed).await["error"]["error_id"], fault.id.as_str());
+        let refused = ApiError::new(StatusCode::BAD_REQUEST, "invalid_input", "no").into_response();
+        assert!(refused.extensions().get::<ServerFault>().is_none());
+        assert!(body(refused).await["error"].get("error_id").is_none());
+        let busy = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "queue_full", "later").into_response();
+        assert!(busy.extensions().get::<ServerFault>().is_none(), "overload is not a failure");
+        let store = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "accounts_unavailable", "try again")
+            .server_fault("store failure: pool closed")
+            .into_response();
+        let fault = store.extensions().get::<ServerFault>().cloned().expect("a fault");
+        assert_eq!(fault.detail, "store failure: pool closed");
+        let shown = body(store).await;
+        assert_eq!(shown["error"]["message"], "try again", "the detail is not the client's");
+        assert_eq!(shown["error"]["error_id"], fault.id.as_str());
+    }
+
+    #[tokio::test]
     async fn a_body_the_memory_budget_refused_is_server_busy_not_bad_input() {
         const MIB: usize = 1024 * 1024;
         let budget = MemoryBudget::new(MIB, Duration::from_millis(20));
