@@ -2,10 +2,14 @@
 // 16): after runs in the IDE and over the execute API, an administrator
 // opens the Dashboard from the account menu and sees charts of the runs
 // (per language and status, latency, load, memory, errors), the error
-// list and the per-user table. The node writes its minutes every second
+// list and the per-user table. A real server-side failure (a saved file
+// whose contents vanished from the object store) is listed under the id
+// its answer and its log line carry. The node writes its minutes every second
 // here (`[monitoring] flush_secs`), every minute by default.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   artifact,
   declineImport,
@@ -35,6 +39,35 @@ async function execute(page, language, path, content) {
   );
 }
 
+/** Every file under `dir`. */
+function filesUnder(dir) {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? filesUnder(join(dir, e.name)) : [join(dir, e.name)],
+  );
+}
+
+/** Makes a saved project, removes its file's contents from the object store and reads the file: a 500. */
+async function missingObject(page, dataDir) {
+  const objects = join(dataDir, 'objects');
+  const before = new Set(filesUnder(objects));
+  const id = await page.evaluate(async () => {
+    const { csrf } = await (await fetch('/api/v1/auth/me')).json();
+    const r = await fetch('/api/v1/projects', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf },
+      body: JSON.stringify({ name: 'Vanishing', files: [{ path: 'gone.txt', content: 'soon gone' }] }),
+    });
+    return (await r.json()).project.id;
+  });
+  const added = filesUnder(objects).filter((f) => !before.has(f));
+  assert.equal(added.length, 1, added.join(', '));
+  rmSync(added[0]);
+  return page.evaluate(async (id) => {
+    const r = await fetch(`/api/v1/projects/${id}/files/gone.txt`);
+    return [r.status, (await r.json()).error];
+  }, id);
+}
+
 describe('the admin Dashboard', () => {
   const admin = { username: unique('chief'), password: PASSWORD };
   const fixture = suiteFixture({ admin, config: '[monitoring]\nflush_secs = 1\n' });
@@ -57,6 +90,13 @@ describe('the admin Dashboard', () => {
     }
     assert.equal(await execute(page, 'python', 'main.py', 'import sys\nsys.exit(3)\n'), 200);
     assert.equal(await execute(page, 'bash', 'main.sh', 'echo hi\n'), 200);
+    const [status, failure] = await missingObject(page, fixture.server.dataDir);
+    assert.equal(status, 500, JSON.stringify(failure));
+    assert.match(failure.error_id, /^e-[0-9a-f]{16}$/);
+    for (let i = 0; i < 50 && !fixture.server.log().includes(failure.error_id); i++) await page.waitForTimeout(100);
+    const line = fixture.server.log().split('\n').find((l) => l.includes(failure.error_id));
+    assert.ok(line, 'the log line carries the error id');
+    console.log(`the log line: ${line.replace(/\x1b\[[0-9;]*m/g, '')}`);
 
     await page.getByTestId('user-button').click();
     await page.getByRole('menuitem', { name: 'Dashboard' }).click();
@@ -73,6 +113,13 @@ describe('the admin Dashboard', () => {
     }
     console.log(`the runs showed on the Dashboard after ${Date.now() - started} ms`);
     assert.match(await totals.innerText(), /^[4-9]\d* runs \(\d+ not ok\)/);
+    // The failure in the list, under its id.
+    const listed = dialog.locator(`tr[data-error-id="${failure.error_id}"]`);
+    for (let i = 0; i < 20 && !(await listed.count()); i++) {
+      await page.waitForTimeout(500);
+      await dialog.getByRole('button', { name: 'Refresh' }).click();
+    }
+    assert.match(await listed.innerText(), /GET \/api\/v1\/projects\/\{id\}\/files/);
     // Six charts, each a uPlot canvas with its legend.
     await dialog.locator('.dashboard-chart canvas').nth(5).waitFor();
     for (const title of ['Runs per minute by language', 'Run latency (submission to end)', 'Server memory']) {

@@ -67,7 +67,8 @@ export function Dashboard({ api, onClose }: { api: ApiClient; onClose: () => voi
       )}
       {sum && (
         <p className="muted" data-testid="dashboard-totals">
-          {sum.runs} runs ({sum.failedRuns} not ok), {sum.errors} server-side errors in the last {range}
+          {sum.runs} runs ({sum.failedRuns} not ok), {sum.errors} server-side error{sum.errors === 1 ? '' : 's'} in the
+          last {range}
           {node ? ` on ${node}` : ` over ${series?.nodes.length ?? 0} node(s)`}.
         </p>
       )}
