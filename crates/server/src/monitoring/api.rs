@@ -186,12 +186,12 @@ pub async fn users(
         let user = totals.entry(sample.user_id.0).or_default();
         user.days.entry(sample.day_ms).or_default().2 = Some(sample.bytes);
     }
+    // Every user with what they store now, in one query.
     let mut users = Vec::new();
-    for user in store.list_users().await? {
-        let usage = store.usage(&user.id).await?;
+    for user in store.storage_by_user(u32::MAX).await? {
         let mut found = totals.remove(&user.id.0).unwrap_or_default();
-        found.files = usage.files;
-        found.bytes = usage.bytes;
+        found.files = user.files;
+        found.bytes = user.bytes;
         users.push((user, found));
     }
     users.sort_by(|(a, ta), (b, tb)| tb.runs.cmp(&ta.runs).then(a.username.cmp(&b.username)));
