@@ -120,8 +120,11 @@ describe('the admin Dashboard', () => {
       await dialog.getByRole('button', { name: 'Refresh' }).click();
     }
     assert.match(await listed.innerText(), /GET \/api\/v1\/projects\/\{id\}\/files/);
-    // Six charts, each a uPlot canvas with its legend.
-    await dialog.locator('.dashboard-chart canvas').nth(5).waitFor();
+    // Six charts, and four with the nodes side by side: each a uPlot
+    // canvas with its legend.
+    await dialog.locator('.dashboard-chart canvas').nth(9).waitFor();
+    const perNode = await dialog.locator('[data-chart="Runs per minute per node"] .u-legend').innerText();
+    assert.ok(perNode.trim().length > 0, 'the node is named in the legend');
     for (const title of ['Runs per minute by language', 'Run latency (submission to end)', 'Server memory']) {
       await dialog.locator(`[data-chart="${title}"] .u-legend`).waitFor();
     }
@@ -142,6 +145,9 @@ describe('the admin Dashboard', () => {
     await dialog.locator('.dashboard-chart canvas').nth(5).waitFor();
     await page.waitForTimeout(300);
     await dialog.screenshot({ path: artifact('dashboard.png') });
+    // And its lower half: the error list and the users.
+    await dialog.locator('section[aria-label="Users"]').scrollIntoViewIfNeeded();
+    await dialog.screenshot({ path: artifact('dashboard-errors-users.png') });
     await context.close();
   });
 });

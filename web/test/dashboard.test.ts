@@ -8,7 +8,9 @@ import {
   latency,
   load,
   memory,
+  perNode,
   runsByLanguage,
+  runsPerNode,
   runsByStatus,
   steps,
   totals,
@@ -28,6 +30,10 @@ function hour(): MonitorSeries {
     node: null,
     nodes: ['a', 'b'],
     this_node: 'a',
+    per_node: [
+      { node: 'a', points: [{ t_ms: T0, runs: 4, p95_ms: 80, sessions: 5, boxes: 6, errors: 0 }] },
+      { node: 'b', points: [{ t_ms: T0 + 2 * MIN, runs: 2, p95_ms: null, sessions: null, boxes: null, errors: 2 }] },
+    ],
     points: [
       {
         t_ms: T0,
@@ -84,6 +90,21 @@ describe('the Dashboard’s data shaping', () => {
     expect(l.names).toEqual(['boxes', 'queued', 'running', 'sessions']);
     expect(l.columns[3]).toEqual([5, null, null, null]);
     expect(memory(hour()).columns).toEqual([[100, null, null, null]]);
+  });
+
+  it('puts the nodes side by side, gaps where a node has no figure', () => {
+    const runs = runsPerNode(hour());
+    expect(runs.names).toEqual(['a', 'b']);
+    expect(runs.columns).toEqual([
+      [4, 0, 0, 0],
+      [0, 0, 2, 0],
+    ]);
+    const p95 = perNode(hour(), (p) => p.p95_ms);
+    expect(p95.columns).toEqual([
+      [80, null, null, null],
+      [null, null, null, null],
+    ]);
+    expect(perNode({ ...hour(), per_node: [] }, (p) => p.runs).names).toEqual([]);
   });
 
   it('counts errors per step and totals the window', () => {

@@ -131,6 +131,19 @@ export interface MonitorSeries {
   this_node: string;
   /** Steps with data, oldest first (steps without any are left out). */
   points: MonitorPoint[];
+  /** In the fleet's view (no `node`), each node's main figures side by side (20 nodes at the most). */
+  per_node: { node: string; points: MonitorNodePoint[] }[];
+}
+
+/** A step of one node in `MonitorSeries.per_node`. */
+export interface MonitorNodePoint {
+  t_ms: number;
+  runs: number;
+  p95_ms: number | null;
+  /** `null` without a gauge sample. */
+  sessions: number | null;
+  boxes: number | null;
+  errors: number;
 }
 
 /** A server-side failure (`GET /api/v1/admin/errors`); `id` is in the server's log line. */

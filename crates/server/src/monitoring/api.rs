@@ -42,13 +42,18 @@ pub struct SeriesQuery {
     pub node: Option<String>,
 }
 
+/// A latency percentile of the step, to a tenth of a millisecond.
+fn quantile_ms(point: &SeriesPoint, quantile: f64) -> Option<f64> {
+    latency_quantile(&point.latency, quantile).map(|ms| (ms * 10.0).round() / 10.0)
+}
+
 fn point_json(point: &SeriesPoint) -> Value {
     let runs: Vec<Value> = point
         .runs
         .iter()
         .map(|run| json!({ "language": run.language, "status": run.status, "runs": run.runs }))
         .collect();
-    let quantile = |q: f64| latency_quantile(&point.latency, q).map(|ms| (ms * 10.0).round() / 10.0);
+    let quantile = |q: f64| quantile_ms(point, q);
     let mut value = json!({
         "t_ms": point.start_ms,
         "runs": runs,
@@ -71,6 +76,22 @@ fn point_json(point: &SeriesPoint) -> Value {
     value
 }
 
+/// Nodes shown side by side in the fleet's view at the most.
+const MAX_NODES_SIDE_BY_SIDE: usize = 20;
+
+/// A step of one node, side by side with the others: its runs, p95
+/// latency, sessions and boxes.
+fn node_point_json(point: &SeriesPoint) -> Value {
+    json!({
+        "t_ms": point.start_ms,
+        "runs": point.runs.iter().map(|run| run.runs).sum::<i64>(),
+        "p95_ms": quantile_ms(point, 0.95),
+        "sessions": point.gauges.map(|gauges| gauges.sessions),
+        "boxes": point.gauges.map(|gauges| gauges.boxes),
+        "errors": point.errors,
+    })
+}
+
 /// `GET /api/v1/admin/monitoring?range=hour|day&node=<id>`.
 pub async fn series(
     State(state): State<Arc<AppState>>,
@@ -88,6 +109,15 @@ pub async fn series(
     let from_ms = to_ms - steps * step_ms;
     let points = store.monitor_series(from_ms, to_ms, step_ms, node).await?;
     let nodes = store.monitored_nodes(from_ms).await?;
+    // The fleet's view also has each node's main figures, side by side.
+    let mut per_node = Vec::new();
+    if node.is_none() {
+        for id in nodes.iter().take(MAX_NODES_SIDE_BY_SIDE) {
+            let points = store.monitor_series(from_ms, to_ms, step_ms, Some(id)).await?;
+            let points: Vec<Value> = points.iter().map(node_point_json).collect();
+            per_node.push(json!({ "node": id, "points": points }));
+        }
+    }
     Ok(Json(json!({
         "range": query.range.as_deref().unwrap_or("hour"),
         "step_ms": step_ms,
@@ -97,6 +127,7 @@ pub async fn series(
         "nodes": nodes,
         "this_node": state.node.id(),
         "points": points.iter().map(point_json).collect::<Vec<_>>(),
+        "per_node": per_node,
     })))
 }
 

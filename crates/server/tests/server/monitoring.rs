@@ -127,8 +127,13 @@ pub(super) async fn the_dashboard_shows_runs_errors_and_users_to_admins_only(sto
     assert!(points.iter().any(|point| point["latency_ms"]["p50"].as_f64().is_some()), "{hour}");
     assert!(points.iter().any(|point| point["gauges"]["resident_bytes"].as_i64() > Some(0)), "{hour}");
     assert!(points.iter().map(|point| point["errors"].as_i64().unwrap()).sum::<i64>() >= 3, "{hour}");
+    assert_eq!(hour["per_node"], json!([]), "one node's view has no side by side");
     let (status, day) = admin.call(Method::GET, "/api/v1/admin/monitoring?range=day", None).await;
     assert_eq!((status, day["step_ms"].as_i64()), (StatusCode::OK, Some(600_000)));
+    // The fleet's view has each node side by side: this one's runs are 4.
+    let this = day["per_node"].as_array().unwrap().iter().find(|node| node["node"] == "dash-node").unwrap();
+    let runs: i64 = this["points"].as_array().unwrap().iter().map(|point| point["runs"].as_i64().unwrap()).sum();
+    assert_eq!(runs, 4, "{this}");
 
     // Per user: the four runs, all of the shell.
     let (_, analytics) = admin.call(Method::GET, "/api/v1/admin/analytics/users?days=7", None).await;

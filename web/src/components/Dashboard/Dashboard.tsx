@@ -1,6 +1,7 @@
 // The admin's Dashboard: runs per minute by language and status, latency
 // percentiles, load (queue, running jobs, sessions, boxes), server memory
-// and errors over the last hour or day, for the fleet or one node; the
+// and errors over the last hour or day, for the fleet or one node (and,
+// for the fleet, runs, p95, sessions and boxes per node side by side); the
 // latest server-side failures; and per-user analytics. The server keeps
 // the figures per minute in its database (docs/monitoring.md).
 
@@ -10,7 +11,19 @@ import { Modal } from '../Dialogs/Dialogs';
 import { formatBytes, when } from '../account/format';
 import { Icon } from '../Icons/Icon';
 import { Chart } from './Chart';
-import { errors, languagesOf, latency, load, memory, runsByLanguage, runsByStatus, totals, userRunsByDay } from './series';
+import {
+  errors,
+  languagesOf,
+  latency,
+  load,
+  memory,
+  perNode,
+  runsByLanguage,
+  runsByStatus,
+  runsPerNode,
+  totals,
+  userRunsByDay,
+} from './series';
 import { type Range, useDashboard } from './useDashboard';
 
 export function Dashboard({ api, onClose }: { api: ApiClient; onClose: () => void }) {
@@ -27,6 +40,15 @@ export function Dashboard({ api, onClose }: { api: ApiClient; onClose: () => voi
         { title: 'Queue, running jobs, sessions and boxes', unit: 'count', lines: load(series) },
         { title: 'Server memory', unit: 'MiB', lines: memory(series) },
         { title: 'Server-side errors', unit: 'errors', lines: errors(series) },
+        // The fleet's view: the nodes side by side.
+        ...(series.node === null && series.per_node.length > 0
+          ? [
+              { title: 'Runs per minute per node', unit: 'runs/min', lines: runsPerNode(series) },
+              { title: 'p95 latency per node', unit: 'ms', lines: perNode(series, (p) => p.p95_ms) },
+              { title: 'Sessions per node', unit: 'sessions', lines: perNode(series, (p) => p.sessions) },
+              { title: 'Boxes per node', unit: 'boxes', lines: perNode(series, (p) => p.boxes) },
+            ]
+          : []),
       ],
     [series],
   );

@@ -2,7 +2,7 @@
 // become uPlot's aligned columns over every step of the window, with
 // gaps as null, per language, status, percentile or gauge.
 
-import type { MonitorPoint, MonitorSeries, UserAnalytics } from '../../api/client';
+import type { MonitorNodePoint, MonitorPoint, MonitorSeries, UserAnalytics } from '../../api/client';
 
 /** A chart's data: x in Unix seconds, then one column per named line. */
 export interface Lines {
@@ -89,6 +89,25 @@ export function memory(series: MonitorSeries): Lines {
 export function errors(series: MonitorSeries): Lines {
   const lines = align(series, (p) => ({ errors: p.errors }), false);
   return lines.names.length ? lines : { ...lines, names: ['errors'], columns: [lines.x.map(() => 0)] };
+}
+
+/**
+ * One line per node of the fleet's view (`per_node`), of what `pick` takes
+ * from its steps; a step without data is `null` when `gaps`, else 0.
+ */
+export function perNode(series: MonitorSeries, pick: (point: MonitorNodePoint) => number | null, gaps = true): Lines {
+  const times = steps(series);
+  const nodes = series.per_node ?? [];
+  const columns = nodes.map(({ points }) => {
+    const byTime = new Map(points.map((p) => [p.t_ms, pick(p)]));
+    return times.map((t) => byTime.get(t) ?? (gaps ? null : 0));
+  });
+  return { x: times.map((t) => t / 1000), names: nodes.map((n) => n.node), columns };
+}
+
+/** Runs per minute of each node. */
+export function runsPerNode(series: MonitorSeries): Lines {
+  return perNode(series, (p) => perMinute(p.runs, series.step_ms), false);
 }
 
 /** The window's totals, for the figures above the charts. */
