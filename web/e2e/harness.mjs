@@ -92,8 +92,8 @@ export function suiteFixture(serverOptions) {
 }
 
 /**
- * Starts `bytesbox serve` on an ephemeral port; resolves with its URL and a
- * stop function. `config` is the text of a config file (docs/configuration.md);
+ * Starts `bytesbox serve` on an ephemeral port; resolves with its URL, a
+ * stop function, its log so far and its data directory. `config` is the text of a config file (docs/configuration.md);
  * `admin` ({username, password}) is an administrator made first with
  * `bytesbox admin create-user`; `web` is the built IDE to serve (web/dist
  * unless given).
@@ -148,7 +148,7 @@ export async function startServer({ config, admin, web = join(webDir, 'dist') } 
     }
     rmSync(dataDir, { recursive: true, force: true });
   };
-  return { url, stop, log: () => log };
+  return { url, stop, log: () => log, dataDir };
 }
 
 export async function startBrowser() {

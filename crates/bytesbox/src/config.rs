@@ -18,11 +18,12 @@ use bytesbox_server::accounts::{AccountsConfig, PlanConfig, Plans, SignInRates};
 use bytesbox_server::config::{LimitsConfig, PistonConfig, ProjectCaps, ServerConfig};
 use bytesbox_server::connections::ConnectionConfig;
 use bytesbox_server::fleet::NodeConfig;
+use bytesbox_server::monitoring::MonitoringConfig;
 use bytesbox_server::rate_limit::RateLimitConfig;
 use bytesbox_server::session::SessionConfig;
 use bytesbox_server::session_kernels::KernelConfig;
 use bytesbox_server::session_lsp::LspConfig;
-use bytesbox_store::{ObjectsConfig, StorageLimits};
+use bytesbox_store::{MonitorRetention, ObjectsConfig, StorageLimits};
 use serde::Deserialize;
 
 use crate::cli::{BackendKind, ServeArgs};
@@ -100,6 +101,51 @@ pub struct FileConfig {
     pub plans: BTreeMap<String, PlanConfig>,
     /// This server as a node of a fleet.
     pub node: NodeSection,
+    /// How long the admin Dashboard's aggregates are kept.
+    pub monitoring: MonitoringSection,
+}
+
+/// `[monitoring]`: how long the admin Dashboard's rows are kept
+/// (`docs/monitoring.md`). Defaults from `MonitoringConfig`.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MonitoringSection {
+    /// Seconds between two of the node's writes (60: a batch a minute;
+    /// less only to see figures sooner, as the browser tests do).
+    pub flush_secs: u64,
+    /// Days per-minute aggregates and error records are kept (at least 1:
+    /// the Dashboard shows a day).
+    pub minutes_days: u64,
+    /// Days users' activity and storage samples are kept.
+    pub user_days: u64,
+}
+
+const SECS_A_DAY: u64 = 24 * 3600;
+
+impl Default for MonitoringSection {
+    fn default() -> Self {
+        let defaults = MonitoringConfig::default();
+        let retention = defaults.retention;
+        MonitoringSection {
+            flush_secs: defaults.flush_interval.as_secs(),
+            minutes_days: retention.minutes.as_secs() / SECS_A_DAY,
+            user_days: retention.user_days.as_secs() / SECS_A_DAY,
+        }
+    }
+}
+
+impl MonitoringSection {
+    fn resolve(&self) -> anyhow::Result<MonitoringConfig> {
+        if self.flush_secs == 0 || self.minutes_days == 0 || self.user_days == 0 {
+            anyhow::bail!("[monitoring] flush_secs, minutes_days and user_days are at least 1");
+        }
+        let retention = MonitorRetention {
+            minutes: Duration::from_secs(self.minutes_days.saturating_mul(SECS_A_DAY)),
+            user_days: Duration::from_secs(self.user_days.saturating_mul(SECS_A_DAY)),
+        };
+        let flush_interval = Duration::from_secs(self.flush_secs);
+        Ok(MonitoringConfig { flush_interval, retention, ..MonitoringConfig::default() })
+    }
 }
 
 /// `[node]`: this server's place in a fleet sharing one database
@@ -450,6 +496,7 @@ impl FileConfig {
                 connections,
                 piston: PistonConfig::default(),
                 node,
+                monitoring: self.monitoring.resolve()?,
             },
             native,
             docker: DockerConfig { spare_pool: self.docker.spare_pool, ..DockerConfig::default() },
@@ -637,6 +684,21 @@ mod tests {
         for bad in ["[node]\nid = \"a b\"\n", "[node]\nheartbeat_secs = 10\ntimeout_secs = 10\n"] {
             let file: FileConfig = toml::from_str(bad).unwrap();
             assert!(file.resolve(&serve_args(&[]), 1 << 20).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_monitoring_section_sets_the_flush_and_the_retention() {
+        let file: FileConfig = toml::from_str("[monitoring]\nflush_secs = 5\nminutes_days = 2\n").unwrap();
+        let monitoring = file.resolve(&serve_args(&[]), 1 << 20).unwrap().server.monitoring;
+        assert_eq!(monitoring.flush_interval, Duration::from_secs(5));
+        assert_eq!(monitoring.retention.minutes, Duration::from_secs(2 * 24 * 3600));
+        assert_eq!(monitoring.retention.user_days, MonitoringConfig::default().retention.user_days);
+        let defaults = FileConfig::load(None).unwrap().resolve(&serve_args(&[]), 1 << 20).unwrap();
+        assert_eq!(defaults.server.monitoring, MonitoringConfig::default());
+        for bad in ["[monitoring]\nflush_secs = 0\n", "[monitoring]\nminutes_days = 0\n", "[monitoring]\nhours = 1\n"] {
+            let parsed: Result<FileConfig, _> = toml::from_str(bad);
+            assert!(parsed.map_or(true, |file| file.resolve(&serve_args(&[]), 1 << 20).is_err()), "{bad}");
         }
     }
 }

@@ -120,6 +120,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     backend.shutdown().await;
     server.abort();
     heartbeats.abort();
+    // The last minutes' monitoring, before the store closes.
+    bytesbox_server::monitoring::flush(&state).await;
     if let Err(error) = store.remove_node(&node.id).await {
         tracing::warn!(%error, "could not leave the fleet; the node drops out when its heartbeat is stale");
     }

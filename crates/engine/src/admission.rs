@@ -63,6 +63,11 @@ impl Requester {
         self
     }
 
+    /// Its key: whom its jobs are for.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
     fn pool_name(&self) -> Option<&str> {
         self.pool.as_ref().map(|pool| pool.name.as_str())
     }

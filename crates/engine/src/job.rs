@@ -13,7 +13,7 @@ use bytesbox_sandbox::{
 use tokio::sync::{mpsc, OwnedMutexGuard};
 
 use crate::admission::{Admission, AdmissionConfig, Requester, Ticket};
-use crate::observer::{JobObserver, JobOutcome, NoObserver};
+use crate::observer::{JobObserver, JobOutcome, JobSummary, NoObserver};
 use crate::EngineError;
 
 /// Events buffered per job before the job stops reading its program's
@@ -293,10 +293,23 @@ impl Engine {
             return Err(EngineError::NoStages);
         }
         let submitted = Instant::now();
+        let requester_key = requester.key().to_owned();
         let ticket = match self.admission.enter_as(requester) {
             Ok(ticket) => ticket,
             Err(error) => {
-                self.observer.job_ended(&job.language, JobOutcome::Rejected(error.code()), submitted.elapsed());
+                let outcome = JobOutcome::Rejected(error.code());
+                let elapsed = submitted.elapsed();
+                self.observer.job_ended(&job.language, outcome, elapsed);
+                let message = error.to_string();
+                self.observer.job_summary(&JobSummary {
+                    language: &job.language,
+                    requester: &requester_key,
+                    outcome,
+                    last_status: None,
+                    cpu_ms: 0,
+                    elapsed,
+                    failure: Some(&message),
+                });
                 return Err(error);
             }
         };
@@ -310,7 +323,9 @@ impl Engine {
             control: control.clone(),
             observer: self.observer.clone(),
             language: job.language.clone(),
+            requester: requester_key,
             submitted,
+            accounting: Mutex::default(),
         };
         tokio::spawn(runner.run(job, ticket));
         Ok(JobHandle { events: events_rx, control })
@@ -331,7 +346,10 @@ struct JobRunner {
     control: JobControl,
     observer: Arc<dyn JobObserver>,
     language: String,
+    requester: String,
     submitted: Instant,
+    /// The last stage's status and the stages' CPU time so far.
+    accounting: Mutex<(Option<RunStatus>, u64)>,
 }
 
 impl JobRunner {
@@ -345,7 +363,21 @@ impl JobRunner {
             Err(Stop::Gone) => (JobEvent::Finished, JobOutcome::Abandoned),
             Err(Stop::Failed(code, message)) => (JobEvent::Failed { code, message }, JobOutcome::Failed(code)),
         };
-        self.observer.job_ended(&self.language, outcome, self.submitted.elapsed());
+        let elapsed = self.submitted.elapsed();
+        self.observer.job_ended(&self.language, outcome, elapsed);
+        let (last_status, cpu_ms) = self.accounting.lock().map(|accounting| *accounting).unwrap_or_default();
+        self.observer.job_summary(&JobSummary {
+            language: &self.language,
+            requester: &self.requester,
+            outcome,
+            last_status,
+            cpu_ms,
+            elapsed,
+            failure: match &last {
+                JobEvent::Failed { message, .. } => Some(message),
+                _ => None,
+            },
+        });
         if outcome != JobOutcome::Abandoned {
             let _ = self.events.send(last).await;
         }
@@ -431,6 +463,9 @@ impl JobRunner {
         drop(handle);
         let report = result?;
         self.observer.stage_finished(&self.language, kind, &report);
+        if let Ok(mut accounting) = self.accounting.lock() {
+            *accounting = (Some(report.status), accounting.1.saturating_add(report.cpu_ms));
+        }
         self.send(JobEvent::StageFinished { stage: kind, report: report.clone() }).await?;
         Ok(report)
     }

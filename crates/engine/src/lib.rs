@@ -16,4 +16,4 @@ mod observer;
 pub use admission::{Admission, AdmissionConfig, AdmissionStats, Requester};
 pub use error::EngineError;
 pub use job::{Engine, Job, JobControl, JobEvent, JobHandle, StageKind, StagePlan};
-pub use observer::{JobObserver, JobOutcome, NoObserver};
+pub use observer::{JobObserver, JobOutcome, JobSummary, NoObserver};

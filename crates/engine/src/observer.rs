@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use bytesbox_sandbox::ExitReport;
+use bytesbox_sandbox::{ExitReport, RunStatus};
 
 use crate::StageKind;
 
@@ -40,6 +40,29 @@ pub trait JobObserver: Send + Sync + std::fmt::Debug {
     fn stage_finished(&self, language: &str, stage: StageKind, report: &ExitReport);
     /// A job ended, `elapsed` after it was submitted (queueing included).
     fn job_ended(&self, language: &str, outcome: JobOutcome, elapsed: Duration);
+    /// A job ended: what [`JobObserver::job_ended`] says and more, for
+    /// accounting and error tracking; called right after it.
+    fn job_summary(&self, _summary: &JobSummary<'_>) {}
+}
+
+/// How a job ended, in full.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JobSummary<'a> {
+    /// The language.
+    pub language: &'a str,
+    /// Whom it ran for: the key of its requester in the fair queue
+    /// (`user:<id>`, `guest:…`, `address:…`; empty by default).
+    pub requester: &'a str,
+    /// How it ended.
+    pub outcome: JobOutcome,
+    /// The status of the last stage that ended, if one did.
+    pub last_status: Option<RunStatus>,
+    /// CPU time of its stages together.
+    pub cpu_ms: u64,
+    /// Time from submission to its end, queueing included.
+    pub elapsed: Duration,
+    /// The message of a job that failed or was refused.
+    pub failure: Option<&'a str>,
 }
 
 /// Observes nothing.

@@ -25,18 +25,53 @@ pub struct ApiError {
     pub(crate) retry_after_secs: Option<u64>,
     /// More fields of the error object (`current_version` of a conflict).
     pub(crate) details: serde_json::Map<String, serde_json::Value>,
+    /// For a failure of the server's own (a 500, 502 or 504, or one marked
+    /// with [`ApiError::server_fault`]): what went wrong, for the log and
+    /// the Dashboard's error list, not for the client.
+    pub(crate) fault: Option<String>,
+}
+
+/// The server's own failure behind an answer, left in the response's
+/// extensions for `crate::monitoring::track_failures`: its id is in the
+/// answer's error object (`error_id`), the log line and the error list.
+#[derive(Clone, Debug)]
+pub struct ServerFault {
+    /// The error id.
+    pub id: String,
+    /// The answer's code.
+    pub code: String,
+    /// What went wrong.
+    pub detail: String,
+}
+
+impl ServerFault {
+    /// A failure with a fresh id.
+    pub fn new(code: &str, detail: String) -> ServerFault {
+        ServerFault { id: crate::monitoring::new_error_id(), code: code.to_owned(), detail }
+    }
 }
 
 impl ApiError {
     /// An error with a status, a stable code and a message.
     pub fn new(status: StatusCode, code: impl Into<String>, message: impl Into<String>) -> ApiError {
+        let message = message.into();
+        let server_failure =
+            matches!(status, StatusCode::INTERNAL_SERVER_ERROR | StatusCode::BAD_GATEWAY | StatusCode::GATEWAY_TIMEOUT);
         ApiError {
             status,
             code: code.into(),
-            message: message.into(),
+            fault: server_failure.then(|| message.clone()),
+            message,
             retry_after_secs: None,
             details: serde_json::Map::new(),
         }
+    }
+
+    /// The same error, tracked as the server's own failure with `detail`
+    /// (which the client does not see).
+    pub fn server_fault(mut self, detail: impl Into<String>) -> ApiError {
+        self.fault = Some(detail.into());
+        self
     }
 
     /// The same error with one more field in its object.
@@ -197,10 +232,17 @@ impl<S: Send + Sync> FromRequest<S> for InputBytes {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut error = self.details;
+        let fault = self.fault.map(|detail| ServerFault::new(&self.code, detail));
+        if let Some(fault) = &fault {
+            error.insert("error_id".to_string(), fault.id.clone().into());
+        }
         error.insert("code".to_string(), self.code.into());
         error.insert("message".to_string(), self.message.into());
         let body = Json(serde_json::json!({ "error": error }));
         let mut response = (self.status, body).into_response();
+        if let Some(fault) = fault {
+            response.extensions_mut().insert(fault);
+        }
         if let Some(secs) = self.retry_after_secs {
             if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, value);
@@ -268,6 +310,31 @@ mod tests {
         assert_eq!((error.status(), error.code()), (StatusCode::PAYLOAD_TOO_LARGE, "too_large"));
         let small = Request::builder().body(Body::from("bytes")).expect("a request");
         assert_eq!(InputBytes::from_request(small, &()).await.expect("read").0, "bytes");
+    }
+
+    #[tokio::test]
+    async fn only_the_servers_own_failures_carry_an_error_id_and_a_fault() {
+        let body = |response: Response| async move {
+            let bytes = axum::body::to_bytes(response.into_body(), 1 << 16).await.expect("a body");
+            serde_json::from_slice::<serde_json::Value>(&bytes).expect("JSON")
+        };
+        let failed = ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "it broke").into_response();
+        let fault = failed.extensions().get::<ServerFault>().cloned().expect("a fault");
+        assert_eq!((fault.code.as_str(), fault.detail.as_str()), ("internal", "it broke"));
+        assert_eq!(body(failed).await["error"]["error_id"], fault.id.as_str());
+        let refused = ApiError::new(StatusCode::BAD_REQUEST, "invalid_input", "no").into_response();
+        assert!(refused.extensions().get::<ServerFault>().is_none());
+        assert!(body(refused).await["error"].get("error_id").is_none());
+        let busy = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "queue_full", "later").into_response();
+        assert!(busy.extensions().get::<ServerFault>().is_none(), "overload is not a failure");
+        let store = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "accounts_unavailable", "try again")
+            .server_fault("store failure: pool closed")
+            .into_response();
+        let fault = store.extensions().get::<ServerFault>().cloned().expect("a fault");
+        assert_eq!(fault.detail, "store failure: pool closed");
+        let shown = body(store).await;
+        assert_eq!(shown["error"]["message"], "try again", "the detail is not the client's");
+        assert_eq!(shown["error"]["error_id"], fault.id.as_str());
     }
 
     #[tokio::test]

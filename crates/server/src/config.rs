@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use crate::connections::ConnectionConfig;
 use crate::fleet::NodeConfig;
+use crate::monitoring::MonitoringConfig;
 use crate::rate_limit::RateLimitConfig;
 
 /// Everything the HTTP application is configured with.
@@ -29,6 +30,9 @@ pub struct ServerConfig {
     pub piston: PistonConfig,
     /// This server as a node of a fleet (`[node]`).
     pub node: NodeConfig,
+    /// The Dashboard's aggregates: how often they are written, how long
+    /// kept.
+    pub monitoring: MonitoringConfig,
 }
 
 /// `[limits]`: the limits of a run that asks for none, and the most a run

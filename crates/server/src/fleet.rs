@@ -91,9 +91,12 @@ impl Node {
     }
 }
 
-/// Registers the node and heartbeats until the state is dropped. Without
-/// accounts (no database) there is no fleet and this returns at once.
+/// Registers the node and heartbeats until the state is dropped; and
+/// starts the node's monitoring flush (`crate::monitoring`). Without
+/// accounts (no database) there is no fleet and this returns at once (the
+/// flush only empties the node's memory of what it saw).
 pub async fn keep_registered(state: Weak<AppState>) {
+    tokio::spawn(crate::monitoring::keep_flushing(state.clone()));
     let registration = {
         let Some(state) = state.upgrade() else { return };
         if state.accounts.is_none() {

@@ -31,20 +31,25 @@ pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, S
 
 /// `GET /metrics`.
 pub async fn scrape(State(state): State<Arc<AppState>>) -> Response {
+    state.metrics.set_gauges(&gauges_now(&state));
+    match state.metrics.encode() {
+        Ok(text) => ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text)
+            .into_response(),
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "metrics could not be encoded").into_response(),
+    }
+}
+
+/// The gauges as they are now.
+pub(crate) fn gauges_now(state: &AppState) -> Gauges {
     let engine = state.sessions.engine();
     let admission = engine.admission().stats();
-    state.metrics.set_gauges(&Gauges {
+    Gauges {
         queued: admission.queued,
         running: admission.running,
         sessions: state.sessions.count(),
         boxes: engine.backend().live_boxes(),
         kernels: state.sessions.list().iter().map(|session| session.kernels().count()).sum(),
         resident_bytes: resident_bytes(),
-    });
-    match state.metrics.encode() {
-        Ok(text) => ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text)
-            .into_response(),
-        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "metrics could not be encoded").into_response(),
     }
 }
 

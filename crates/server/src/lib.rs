@@ -21,6 +21,7 @@ pub mod limits;
 pub mod listener;
 pub mod memory_budget;
 pub mod metrics;
+pub mod monitoring;
 pub mod piston;
 pub mod planner;
 pub mod protocol;

@@ -11,7 +11,7 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
-use bytesbox_engine::{JobObserver, JobOutcome, StageKind};
+use bytesbox_engine::{JobObserver, JobOutcome, JobSummary, StageKind};
 use bytesbox_sandbox::ExitReport;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -19,6 +19,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+
+use crate::monitoring::Recorder;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StageLabels {
@@ -94,6 +96,9 @@ pub struct Metrics {
     boxes: Gauge,
     kernels: Gauge,
     resident_bytes: Gauge,
+    /// The same jobs, and server-side failures, for the Dashboard's
+    /// per-minute aggregates (`crate::monitoring`).
+    recorder: Recorder,
 }
 
 fn job_histogram() -> Histogram {
@@ -157,7 +162,13 @@ impl Metrics {
             boxes,
             kernels,
             resident_bytes,
+            recorder: Recorder::new(node),
         }
+    }
+
+    /// What the node saw since its last monitoring flush.
+    pub fn recorder(&self) -> &Recorder {
+        &self.recorder
     }
 
     /// Counts a box handed to a job: made now, or reused warm.
@@ -201,6 +212,10 @@ impl JobObserver for Metrics {
                 .get_or_create(&LanguageLabel { language: language.to_string() })
                 .observe(elapsed.as_secs_f64());
         }
+    }
+
+    fn job_summary(&self, summary: &JobSummary<'_>) {
+        self.recorder.job(summary);
     }
 }
 

@@ -89,11 +89,15 @@ pub fn route_table() -> Vec<Route> {
         route(M::GET, "/api/v1/admin/storage", Admin, admin::storage),
         route(M::GET, "/api/v1/admin/nodes", Admin, crate::fleet::list),
         route(M::POST, "/api/v1/admin/nodes/{id}/drain", Admin, crate::fleet::drain),
+        route(M::GET, "/api/v1/admin/monitoring", Admin, crate::monitoring::api::series),
+        route(M::GET, "/api/v1/admin/errors", Admin, crate::monitoring::api::errors),
+        route(M::GET, "/api/v1/admin/analytics/users", Admin, crate::monitoring::api::users),
     ]
 }
 
 /// The application: every route of [`route_table`] behind its guard
-/// (`crate::guard`), with the body limit and the security headers; any
+/// (`crate::guard`), with the body limit, the security headers and the
+/// tracking of server-side failures (`crate::monitoring`); any
 /// other path is 404 `not_found` (`crate::web` keeps that for `/api/` and
 /// serves the IDE elsewhere).
 pub fn router(state: Arc<AppState>) -> Router {
@@ -104,6 +108,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     }
     router
         .fallback(crate::api_error::no_such_route)
+        .layer(from_fn_with_state(state.clone(), crate::monitoring::track_failures))
         // A 10 MiB project, base64-encoded, plus JSON.
         .layer(axum::extract::DefaultBodyLimit::max(crate::memory_budget::UPFRONT_MAX_BYTES))
         .layer(axum::middleware::from_fn(crate::security_headers::add))

@@ -401,18 +401,25 @@ async fn start_run(
         return Some(error(Some(&id), "duplicate_run_id", format!("run {id:?} is still active")));
     }
     let policy = state.run_policy(caller);
+    let refused = |e: ApiError| {
+        state.track_api_error(&e, "WebSocket run");
+        Some(error(Some(&id), e.code(), e.message.clone()))
+    };
     let slot = match state.run_slot(caller, &policy).await {
         Ok(slot) => slot,
-        Err(e) => return Some(error(Some(&id), e.code(), e.message.clone())),
+        Err(e) => return refused(e),
     };
     let PlannedRun { job, version, entry, saved, server, .. } =
         match plan_run(state, caller, &policy, run, Workspace::Session, false).await {
             Ok(planned) => planned,
-            Err(e) => return Some(error(Some(&id), e.code(), e.message.clone())),
+            Err(e) => return refused(e),
         };
     let (box_id, created) = match state.sessions.sandbox(session, policy.boxes).await {
         Ok(found) => found,
-        Err(e) => return Some(error(Some(&id), e.code(), e.to_string())),
+        Err(e) => {
+            state.track_failure("box", e.code(), &job.language, &e.to_string());
+            return Some(error(Some(&id), e.code(), e.to_string()));
+        }
     };
     state.metrics.box_acquired(BoxOrigin::Session, created);
     if let Some(plan) = &server {

@@ -32,6 +32,8 @@ mod fleet;
 mod gateway;
 #[path = "server/language_servers.rs"]
 mod language_servers;
+#[path = "server/monitoring.rs"]
+mod monitoring;
 #[path = "server/notebooks.rs"]
 mod notebooks;
 #[path = "server/piston.rs"]
@@ -88,6 +90,7 @@ on_both_stores!(
     accounts::a_run_gives_back_its_place_before_its_done_arrives,
     authz::no_user_reaches_another_users_objects_on_any_route,
     fleet::nodes_heartbeat_into_the_fleet_and_a_drained_node_is_not_ready,
+    monitoring::the_dashboard_shows_runs_errors_and_users_to_admins_only,
     projects::projects_and_files_are_versioned_and_stale_writes_get_409,
     projects::quotas_answer_413_and_say_which,
     projects::zips_round_trip_and_hostile_zips_are_refused,

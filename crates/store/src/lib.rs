@@ -10,6 +10,7 @@
 mod error;
 mod files;
 mod model;
+mod monitoring;
 mod nodes;
 mod objects;
 mod project_files;
@@ -36,6 +37,11 @@ pub use error::{StorageFull, StoreError, StoreResult};
 pub use model::{
     ApiToken, FileEntry, NewApiToken, NewFileEntry, NewSession, Project, ProjectId, ProjectSettings, Role, RunRecord,
     Usage, User, UserId,
+};
+pub use monitoring::{
+    bounded, latency_bound_ms, latency_bucket, latency_quantile, ErrorRecord, MinuteReport, MonitorFlush,
+    MonitorGauges, MonitorRetention, RunCount, SeriesPoint, StorageSample, UserActivity, DAY_MS,
+    ERRORS_KEPT_PER_MINUTE, LATENCY_BUCKETS, MAX_ERROR_MESSAGE, MINUTE_MS,
 };
 pub use nodes::{NodeLoad, NodeRecord, NodeRegistration, NodeState};
 pub use objects::{new_object_key, project_prefix, Objects, ObjectsConfig, OBJECTS_ROOT};

@@ -15,6 +15,7 @@ mod store {
     pub mod crash;
     pub mod files;
     pub mod keys;
+    pub mod monitoring;
     pub mod nodes;
     pub mod projects;
     pub mod runs;
@@ -170,6 +171,10 @@ on_both_databases!(
         runs::a_project_keeps_its_last_fifty_runs_newest_first,
         nodes::nodes_register_heartbeat_drain_and_leave_the_fleet,
         nodes::run_places_count_a_users_runs_on_live_nodes_only,
+        monitoring::minutes_add_up_per_step_over_the_fleet_or_one_node,
+        monitoring::errors_are_capped_per_node_and_minute_and_the_rest_counted,
+        monitoring::users_days_and_storage_are_kept_per_user,
+        monitoring::old_rows_are_pruned_and_recent_ones_kept,
     ],
     files: [
         writes_replace_objects_and_stale_ones_leave_nothing_behind,

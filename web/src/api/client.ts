@@ -103,6 +103,80 @@ export interface AdminStorage {
   users: { id: string; username: string; projects: number; files: number; bytes: number }[];
 }
 
+/** One step of `GET /api/v1/admin/monitoring`: the fleet's (or a node's) minutes added up. */
+export interface MonitorPoint {
+  /** The step's start (Unix ms). */
+  t_ms: number;
+  /** Runs that ended, by language and status (the last stage's, or the job's outcome). */
+  runs: { language: string; status: string; runs: number }[];
+  /** Latency percentiles, `null` without runs. */
+  latency_ms: { p50: number | null; p95: number | null; p99: number | null };
+  /** Server-side failures; of those, `errors_dropped` were only counted. */
+  errors: number;
+  errors_dropped: number;
+  /** Sampled at the nodes' flushes, added over nodes, the mean over the step; absent without a sample. */
+  gauges?: { queue_depth: number; running: number; sessions: number; boxes: number; resident_bytes: number };
+}
+
+/** `GET /api/v1/admin/monitoring`: the last hour (per minute) or day (per 10 minutes). */
+export interface MonitorSeries {
+  range: 'hour' | 'day';
+  step_ms: number;
+  from_ms: number;
+  to_ms: number;
+  /** The node shown; `null`: the fleet. */
+  node: string | null;
+  /** Nodes that wrote minutes in the window. */
+  nodes: string[];
+  this_node: string;
+  /** Steps with data, oldest first (steps without any are left out). */
+  points: MonitorPoint[];
+  /** In the fleet's view (no `node`), each node's main figures side by side (20 nodes at the most). */
+  per_node: { node: string; points: MonitorNodePoint[] }[];
+}
+
+/** A step of one node in `MonitorSeries.per_node`. */
+export interface MonitorNodePoint {
+  t_ms: number;
+  runs: number;
+  p95_ms: number | null;
+  /** `null` without a gauge sample. */
+  sessions: number | null;
+  boxes: number | null;
+  errors: number;
+}
+
+/** A server-side failure (`GET /api/v1/admin/errors`); `id` is in the server's log line. */
+export interface MonitorError {
+  id: string;
+  node: string;
+  at_ms: number;
+  kind: 'http' | 'run' | 'box' | string;
+  code: string;
+  /** The route (`POST /api/v1/execute`) or the run's language. */
+  subject: string;
+  message: string;
+}
+
+/** `GET /api/v1/admin/analytics/users`: per user over the last `days` days. */
+export interface UserAnalytics {
+  from_ms: number;
+  days: number;
+  users: {
+    id: string;
+    username: string;
+    runs: number;
+    cpu_ms: number;
+    /** Runs per language. */
+    languages: Record<string, number>;
+    /** Stored now. */
+    files: number;
+    bytes: number;
+    /** Per day: runs, CPU time and the day's storage sample (`null`: none). */
+    days: { day_ms: number; runs: number; cpu_ms: number; bytes: number | null }[];
+  }[];
+}
+
 export interface AdminSession {
   id: string;
   owner: { user_id: string; username: string } | { guest: string } | { anonymous: true };
@@ -351,6 +425,20 @@ export class ApiClient {
 
   async adminStorage(limit = 20): Promise<AdminStorage> {
     return this.json<AdminStorage>('GET', `/api/v1/admin/storage?limit=${limit}`);
+  }
+
+  async adminMonitoring(range: 'hour' | 'day', node: string | null): Promise<MonitorSeries> {
+    const query = `range=${range}${node ? `&node=${encodeURIComponent(node)}` : ''}`;
+    return this.json<MonitorSeries>('GET', `/api/v1/admin/monitoring?${query}`);
+  }
+
+  async adminErrors(limit = 100, node: string | null = null): Promise<MonitorError[]> {
+    const query = `limit=${limit}${node ? `&node=${encodeURIComponent(node)}` : ''}`;
+    return (await this.json<{ errors: MonitorError[] }>('GET', `/api/v1/admin/errors?${query}`)).errors;
+  }
+
+  async adminUserAnalytics(days = 30): Promise<UserAnalytics> {
+    return this.json<UserAnalytics>('GET', `/api/v1/admin/analytics/users?days=${days}`);
   }
 }
 

@@ -30,13 +30,14 @@ impl From<StoreError> for ApiError {
             | StoreError::Database(_)
             | StoreError::Migration(_)
             | StoreError::Hashing(_) => {
-                // Details go to the log, not to the client.
-                tracing::error!(%error, "store failure");
+                // Details go to the log and the Dashboard's error list
+                // (`crate::monitoring`), not to the client.
                 return ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "accounts_unavailable",
                     "the account database is unavailable; try again",
-                );
+                )
+                .server_fault(format!("store failure: {error}"));
             }
         };
         ApiError::new(status, code, message)

@@ -228,6 +228,7 @@ impl From<FilesError> for ApiError {
                     "accounts_unavailable",
                     "file storage is unavailable; try again",
                 )
+                .server_fault(format!("object storage failure: {error}"))
             }
         }
     }

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::version::{piston_runtimes, select, PistonRuntime};
 use crate::accounts::Caller;
-use crate::api_error::ApiError;
+use crate::api_error::{ApiError, ServerFault};
 use crate::app::AppState;
 use crate::limits::LimitOverrides;
 use crate::protocol::{EncodedBytes, Encoding, RunRequest, WireFile};
@@ -26,23 +26,34 @@ pub(crate) struct PistonError {
     pub status: StatusCode,
     pub message: String,
     pub retry_after_secs: Option<u64>,
+    /// The server's own failure behind it, tracked (`crate::monitoring`)
+    /// but not shown in Piston's body.
+    pub fault: Option<ServerFault>,
 }
 
 impl PistonError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> PistonError {
+        PistonError { status, message: message.into(), retry_after_secs: None, fault: None }
+    }
+
     pub fn bad_request(message: impl Into<String>) -> PistonError {
-        PistonError { status: StatusCode::BAD_REQUEST, message: message.into(), retry_after_secs: None }
+        PistonError::new(StatusCode::BAD_REQUEST, message)
     }
 }
 
 impl From<ApiError> for PistonError {
     fn from(error: ApiError) -> PistonError {
-        PistonError { status: error.status, message: error.message, retry_after_secs: error.retry_after_secs }
+        let fault = error.fault.map(|detail| ServerFault::new(&error.code, detail));
+        PistonError { status: error.status, message: error.message, retry_after_secs: error.retry_after_secs, fault }
     }
 }
 
 impl IntoResponse for PistonError {
     fn into_response(self) -> Response {
         let mut response = (self.status, Json(serde_json::json!({ "message": self.message }))).into_response();
+        if let Some(fault) = self.fault {
+            response.extensions_mut().insert(fault);
+        }
         if let Some(secs) = self.retry_after_secs {
             if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, value);

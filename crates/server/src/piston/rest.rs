@@ -83,11 +83,7 @@ pub async fn execute(State(state): State<Arc<AppState>>, client: Client, caller:
 
 async fn execute_inner(state: &Arc<AppState>, caller: &Caller, request: Request) -> Result<PistonResult, PistonError> {
     if !is_json(request.headers()) {
-        return Err(PistonError {
-            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            message: "requests must be of type application/json".into(),
-            retry_after_secs: None,
-        });
+        return Err(PistonError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "requests must be of type application/json"));
     }
     // Everything that can refuse the run does so before the body is read.
     let policy = state.run_policy(caller);
@@ -95,7 +91,7 @@ async fn execute_inner(state: &Arc<AppState>, caller: &Caller, request: Request)
     state.check_admission()?;
     let body = Bytes::from_request(request, state).await.map_err(|rejection| match ReadRefused::find(&rejection) {
         Some(refused) => PistonError::from(ApiError::from(refused.clone())),
-        None => PistonError { status: rejection.status(), message: rejection.body_text(), retry_after_secs: None },
+        None => PistonError::new(rejection.status(), rejection.body_text()),
     })?;
     let body: Value = serde_json::from_slice(&body)
         .map_err(|e| PistonError::bad_request(format!("the body is not valid JSON: {e}")))?;

@@ -1,12 +1,13 @@
-// The account page that is open (sign-in, settings, admin, import), from
-// the lazy chunk in components/account/.
+// The account page that is open (sign-in, settings, admin, the admin's
+// Dashboard, import), from the lazy chunks in components/account/ and
+// components/Dashboard/.
 
 import { Suspense, lazy } from 'react';
 import type { AccountStore } from '../../store/account';
 import type { Me } from '../../api/client';
 import type { ServerWorkspaceStore } from '../../store/remote';
 
-export type AccountPage = 'signin' | 'settings' | 'admin' | 'import' | null;
+export type AccountPage = 'signin' | 'settings' | 'admin' | 'dashboard' | 'import' | null;
 
 // The account pages are a chunk of their own, loaded on first use.
 const accountPages = () => import('../account');
@@ -14,6 +15,8 @@ const AuthDialog = lazy(() => accountPages().then((m) => ({ default: m.AuthDialo
 const SettingsPage = lazy(() => accountPages().then((m) => ({ default: m.SettingsPage })));
 const AdminPage = lazy(() => accountPages().then((m) => ({ default: m.AdminPage })));
 const ImportDialog = lazy(() => accountPages().then((m) => ({ default: m.ImportDialog })));
+// The Dashboard and its chart library: a chunk of their own.
+const Dashboard = lazy(() => import('../Dashboard').then((m) => ({ default: m.Dashboard })));
 
 export function AccountPages({
   page,
@@ -36,6 +39,7 @@ export function AccountPages({
       {page === 'signin' && <AuthDialog api={account.api} onClose={onClose} />}
       {page === 'settings' && me && <SettingsPage api={account.api} me={me} onSignOut={onSignOut} onClose={onClose} />}
       {page === 'admin' && me && <AdminPage api={account.api} me={me} onClose={onClose} />}
+      {page === 'dashboard' && me && <Dashboard api={account.api} onClose={onClose} />}
       {page === 'import' && remote && <ImportDialog workspace={remote} onClose={onClose} />}
     </Suspense>
   );

@@ -22,6 +22,7 @@ export function AccountControl({
         admin={user.role === 'admin'}
         onSettings={() => onPage('settings')}
         onAdmin={() => onPage('admin')}
+        onDashboard={() => onPage('dashboard')}
         onImport={() => onPage('import')}
         onSignOut={onSignOut}
       />

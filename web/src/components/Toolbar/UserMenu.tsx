@@ -1,4 +1,5 @@
-// The signed-in user in the toolbar, with a menu: settings, admin,
+// The signed-in user in the toolbar, with a menu: settings, admin and the
+// Dashboard (for admins),
 // importing the browser's projects, signing out.
 
 import { useEffect, useRef, useState } from 'react';
@@ -9,6 +10,7 @@ export function UserMenu({
   admin,
   onSettings,
   onAdmin,
+  onDashboard,
   onImport,
   onSignOut,
 }: {
@@ -16,6 +18,7 @@ export function UserMenu({
   admin: boolean;
   onSettings: () => void;
   onAdmin: () => void;
+  onDashboard: () => void;
   onImport: () => void;
   onSignOut: () => void;
 }) {
@@ -64,6 +67,7 @@ export function UserMenu({
         <div className="menu" role="menu" aria-label="Account">
           {item('Settings', onSettings)}
           {admin && item('Admin', onAdmin)}
+          {admin && item('Dashboard', onDashboard)}
           {item('Import browser projects…', onImport)}
           {item('Sign out', onSignOut)}
         </div>

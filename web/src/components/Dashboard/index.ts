@@ -1,0 +1,3 @@
+// The admin Dashboard, a lazy chunk of its own (uPlot comes with it).
+
+export { Dashboard } from './Dashboard';
