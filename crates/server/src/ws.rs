@@ -29,7 +29,7 @@ use crate::session_kernels::{self, KernelRequestError};
 use crate::session_server::Server;
 use crate::sql_results::{ResultsReader, StatementResult};
 use crate::terminal::{self, terminal_spec, InputRefused, MAX_INPUT_FRAME_BYTES};
-use crate::ws_lsp;
+use crate::{workspace_watch, ws_lsp};
 
 /// Query of the upgrade request.
 #[derive(Debug, Deserialize)]
@@ -228,6 +228,19 @@ async fn handle(
             return Box::pin(start_run(state, session, caller, *run)).await;
         }
         ClientMessage::Ping { nonce } => return Some(ServerMessage::Pong { nonce }),
+        ClientMessage::FilesWatch => {
+            let backend = state.sessions.engine().backend().clone();
+            session.files().start(Arc::downgrade(session), backend);
+            return Some(ServerMessage::FilesWatching {
+                max_file_bytes: workspace_watch::MAX_FILE_BYTES,
+                max_entries: workspace_watch::MAX_ENTRIES,
+                interval_ms: workspace_watch::SCAN_INTERVAL.as_millis() as u64,
+            });
+        }
+        ClientMessage::FilesUnwatch => {
+            session.files().stop();
+            return None;
+        }
         kernel @ (ClientMessage::KernelStart { .. }
         | ClientMessage::KernelExecute { .. }
         | ClientMessage::KernelInput { .. }
@@ -415,6 +428,8 @@ async fn start_run(
         Err(e) => return Some(error(Some(&id), e.code(), e.to_string())),
     };
     state.metrics.box_acquired(BoxOrigin::Session, created);
+    // The client's own files, about to be written: not news to it.
+    session.files().note_written(&job.files);
     if let Some(plan) = &server {
         let templates = state.sessions.templates();
         let server = Server { language: &job.language, version: &version, plan, templates };

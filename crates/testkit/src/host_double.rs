@@ -309,6 +309,14 @@ impl Backend for HostDouble {
         Ok(snapshot)
     }
 
+    async fn workspace_root(&self, id: &BoxId) -> Result<Arc<std::os::fd::OwnedFd>, SandboxError> {
+        let root = self.dir(id)?;
+        let flags = rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC;
+        rustix::fs::open(&root, flags, rustix::fs::Mode::empty())
+            .map(Arc::new)
+            .map_err(|e| SandboxError::Internal(format!("opening the box's directory: {e}")))
+    }
+
     async fn run(&self, id: &BoxId, spec: RunSpec) -> Result<RunHandle, SandboxError> {
         spec.validate(&bytesbox_sandbox::RunLimits::hard_maximum())?;
         if matches!(spec.stdio, StdioMode::Pty { .. }) {
