@@ -26,6 +26,7 @@
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -47,7 +48,7 @@ pub const MAX_ENTRIES: usize = 10_000;
 /// Largest file whose bytes are sent.
 pub const MAX_FILE_BYTES: u64 = 1 << 20;
 /// Most changes in one frame.
-pub const MAX_FRAME_CHANGES: usize = 256;
+pub const MAX_FRAME_CHANGES: usize = 1000;
 /// Most bytes of file content in one frame (before encoding).
 pub const MAX_FRAME_BYTES: u64 = 4 << 20;
 /// A file modified less than this before a scan is read again by the
@@ -70,6 +71,30 @@ fn sha(bytes: &[u8]) -> Sha {
 pub struct FilesWatch {
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     written: Arc<Mutex<Arc<HashMap<String, Sha>>>>,
+    writing: Arc<Writing>,
+}
+
+/// Runs of the session writing their files into the workspace now: a
+/// scan then would see the server's own writes half done (a replaced
+/// workspace emptied, a file cut short), so none is made, and one that
+/// overlapped a write is thrown away.
+#[derive(Debug, Default)]
+struct Writing {
+    now: AtomicUsize,
+    /// Bumped as each write begins and ends.
+    generation: AtomicU64,
+}
+
+/// A run's files being written into the workspace (see
+/// [`FilesWatch::writing`]); dropped when they are.
+#[derive(Debug)]
+pub struct WritingFiles(Arc<Writing>);
+
+impl Drop for WritingFiles {
+    fn drop(&mut self) {
+        self.0.now.fetch_sub(1, Ordering::AcqRel);
+        self.0.generation.fetch_add(1, Ordering::AcqRel);
+    }
 }
 
 impl FilesWatch {
@@ -80,7 +105,7 @@ impl FilesWatch {
         if task.as_ref().is_some_and(|running| !running.is_finished()) {
             return false;
         }
-        *task = Some(tokio::spawn(watch(session, backend, self.written.clone())));
+        *task = Some(tokio::spawn(watch(session, backend, self.written.clone(), self.writing.clone())));
         true
     }
 
@@ -94,6 +119,13 @@ impl FilesWatch {
     /// Whether a watch is running.
     pub fn is_watching(&self) -> bool {
         self.task.lock().map(|task| task.as_ref().is_some_and(|t| !t.is_finished())).unwrap_or(false)
+    }
+
+    /// Marks a run's files as being written until the guard is dropped.
+    pub fn writing(&self) -> WritingFiles {
+        self.writing.now.fetch_add(1, Ordering::AcqRel);
+        self.writing.generation.fetch_add(1, Ordering::AcqRel);
+        WritingFiles(self.writing.clone())
     }
 
     /// Records what a run of the session writes into the workspace (the
@@ -115,13 +147,20 @@ impl Drop for FilesWatch {
 
 /// The watch's task: scans while the session lives, has a box and a
 /// connection.
-async fn watch(session: Weak<Session>, backend: Arc<dyn Backend>, written: Arc<Mutex<Arc<HashMap<String, Sha>>>>) {
+async fn watch(
+    session: Weak<Session>,
+    backend: Arc<dyn Backend>,
+    written: Arc<Mutex<Arc<HashMap<String, Sha>>>>,
+    writing: Arc<Writing>,
+) {
     let mut scanner: Option<(BoxId, Scanner)> = None;
     loop {
         let mut pause = SCAN_INTERVAL;
         {
             let Some(session) = session.upgrade() else { return };
-            let current = session.current_box().filter(|_| session.is_connected());
+            let generation = writing.generation.load(Ordering::Acquire);
+            let quiet = writing.now.load(Ordering::Acquire) == 0;
+            let current = session.current_box().filter(|_| quiet && session.is_connected());
             if let Some(box_id) = current {
                 // A new box starts from nothing: the files the last one
                 // held are not reported deleted (a box's end is no edit).
@@ -135,13 +174,21 @@ async fn watch(session: Weak<Session>, backend: Arc<dyn Backend>, written: Arc<M
                     let expected = written.lock().map(|w| w.clone()).unwrap_or_default();
                     let started = Instant::now();
                     let scanned = tokio::task::spawn_blocking(move || {
+                        let before = scan.clone();
                         let frame = scan.scan(root.as_fd(), &expected);
-                        (scan, frame)
+                        (before, scan, frame)
                     })
                     .await;
-                    let Ok((scan, frame)) = scanned else { return };
+                    let Ok((before, scan, mut frame)) = scanned else { return };
                     pause = pause.max(started.elapsed() * SCAN_DUTY);
-                    scanner = Some((box_id, scan));
+                    if writing.generation.load(Ordering::Acquire) == generation {
+                        scanner = Some((box_id, scan));
+                    } else {
+                        // A run wrote files meanwhile: the next scan sees
+                        // what this one did, and more.
+                        scanner = Some((box_id, before));
+                        frame = None;
+                    }
                     if let Some(frame) = frame {
                         if !session.send(ServerMessage::FilesChanged(Box::new(frame))).await {
                             return;
@@ -180,7 +227,7 @@ impl Known {
 }
 
 /// Which entries the watch never lists.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Rules {
     ignore: Option<Gitignore>,
 }
@@ -210,13 +257,17 @@ impl Rules {
 }
 
 /// One box's scans: what the last one saw.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct Scanner {
     known: HashMap<String, Known>,
     rules: Rules,
     /// The exclusion file's size, modification time and inode when read.
     rules_stamp: Option<(u64, i128, u64)>,
     left_out: LeftOut,
+    /// What the session's last run wrote, less what was reported since.
+    written: HashMap<String, Sha>,
+    /// The record that `written` was taken from.
+    written_source: Option<Arc<HashMap<String, Sha>>>,
 }
 
 impl Scanner {
@@ -237,7 +288,11 @@ impl Scanner {
 
     /// Lists the workspace and returns the frame to send, if anything
     /// changed.
-    fn scan(&mut self, root: BorrowedFd<'_>, written: &HashMap<String, Sha>) -> Option<FilesChanged> {
+    fn scan(&mut self, root: BorrowedFd<'_>, written: &Arc<HashMap<String, Sha>>) -> Option<FilesChanged> {
+        if !self.written_source.as_ref().is_some_and(|source| Arc::ptr_eq(source, written)) {
+            self.written_source = Some(written.clone());
+            self.written = HashMap::clone(written);
+        }
         self.refresh_rules(root);
         let ignored = Cell::new(0u64);
         let rules = &self.rules;
@@ -255,12 +310,22 @@ impl Scanner {
         let mut frame = FilesChanged::default();
         let mut seen = HashSet::new();
         let mut changed = Vec::new();
+        let mut new = Vec::new();
         for entry in listing.entries.iter().filter(|entry| !entry.dir) {
             seen.insert(entry.path.as_str());
-            if !self.known.get(&entry.path).is_some_and(|known| known.same_as(entry)) {
-                changed.push(entry);
+            match self.known.get(&entry.path) {
+                Some(known) if known.same_as(entry) => {}
+                Some(_) => changed.push(entry),
+                None => new.push(entry),
             }
         }
+        // What the watch knows is bounded too: past the cap, the files
+        // nearest the root are the ones kept.
+        let room = MAX_ENTRIES.saturating_sub(self.known.len());
+        let truncated = listing.truncated || new.len() > room;
+        new.sort_by_key(|entry| entry.path.matches('/').count());
+        changed.extend(new.into_iter().take(room));
+        changed.sort_by(|a, b| a.path.cmp(&b.path));
         // Past the entry cap, an unseen file may still be there.
         if !listing.truncated {
             let gone: Vec<String> = self.known.keys().filter(|path| !seen.contains(path.as_str())).cloned().collect();
@@ -310,7 +375,7 @@ impl Scanner {
                 let digest = sha(&file.content);
                 known.digest = Some(digest);
                 let before = self.known.get(&entry.path).and_then(|known| known.digest);
-                if before == Some(digest) || (before.is_none() && written.get(&entry.path) == Some(&digest)) {
+                if before == Some(digest) || self.written.get(&entry.path) == Some(&digest) {
                     self.known.insert(entry.path.clone(), known);
                     continue;
                 }
@@ -319,16 +384,14 @@ impl Scanner {
                 change.size = Some(file.content.len() as u64);
                 (change.data, change.encoding) = (Some(data), Some(encoding));
             }
+            // The client has these bytes now: the run's version is news
+            // again if a program puts it back.
+            self.written.remove(&entry.path);
             self.known.insert(entry.path.clone(), known);
             frame.changes.push(change);
         }
         frame.changes.sort_by(|a, b| a.path.cmp(&b.path));
-        frame.left_out = LeftOut {
-            ignored: ignored.get(),
-            unlisted: listing.unlisted as u64,
-            truncated: listing.truncated,
-            pending,
-        };
+        frame.left_out = LeftOut { ignored: ignored.get(), unlisted: listing.unlisted as u64, truncated, pending };
         if frame.changes.is_empty() && frame.left_out == self.left_out {
             return None;
         }
@@ -373,7 +436,7 @@ mod tests {
         let root = root_of(dir.path());
         let mut scanner = Scanner::default();
         std::fs::write(dir.path().join("main.py"), "print(1)").unwrap();
-        let written = HashMap::from([("main.py".to_string(), sha(b"print(1)"))]);
+        let written = Arc::new(HashMap::from([("main.py".to_string(), sha(b"print(1)"))]));
         assert!(scanner.scan(root.as_fd(), &written).is_none(), "the run's own file is not echoed");
         std::fs::create_dir(dir.path().join("out")).unwrap();
         std::fs::write(dir.path().join("out/a.bin"), [0u8, 255, 1, 2]).unwrap();
@@ -390,6 +453,10 @@ mod tests {
         std::fs::remove_file(dir.path().join("out/a.bin")).unwrap();
         let frame = scanner.scan(root.as_fd(), &written).unwrap();
         assert_eq!((paths(&frame, FileOp::Write), paths(&frame, FileOp::Delete)), (vec!["main.py"], vec!["out/a.bin"]));
+        // Put back as the run wrote it: news to the client, which has
+        // the program's version.
+        std::fs::write(dir.path().join("main.py"), "print(1)").unwrap();
+        assert_eq!(paths(&scanner.scan(root.as_fd(), &written).unwrap(), FileOp::Write), ["main.py"]);
     }
 
     #[test]
@@ -405,7 +472,7 @@ mod tests {
         }
         std::fs::write(dir.path().join(IGNORE_FILE), "build/\n*.log\n[invalid\n").unwrap();
         std::fs::write(dir.path().join("big.bin"), vec![7u8; MAX_FILE_BYTES as usize + 1]).unwrap();
-        let frame = Scanner::default().scan(root.as_fd(), &HashMap::new()).unwrap();
+        let frame = Scanner::default().scan(root.as_fd(), &Arc::default()).unwrap();
         assert_eq!(paths(&frame, FileOp::Write), [IGNORE_FILE, "big.bin", "keep.txt"]);
         let big = frame.changes.iter().find(|c| c.path == "big.bin").unwrap();
         assert_eq!(
@@ -421,9 +488,9 @@ mod tests {
         let root = root_of(dir.path());
         let mut scanner = Scanner::default();
         std::fs::write(dir.path().join("gen.txt"), "x").unwrap();
-        assert_eq!(paths(&scanner.scan(root.as_fd(), &HashMap::new()).unwrap(), FileOp::Write), ["gen.txt"]);
+        assert_eq!(paths(&scanner.scan(root.as_fd(), &Arc::default()).unwrap(), FileOp::Write), ["gen.txt"]);
         std::fs::write(dir.path().join(IGNORE_FILE), "gen.txt\n").unwrap();
-        let frame = scanner.scan(root.as_fd(), &HashMap::new()).unwrap();
+        let frame = scanner.scan(root.as_fd(), &Arc::default()).unwrap();
         assert_eq!((paths(&frame, FileOp::Write), paths(&frame, FileOp::Delete)), (vec![IGNORE_FILE], vec![]));
     }
 
@@ -435,12 +502,12 @@ mod tests {
             std::fs::write(dir.path().join(format!("f{n:05}")), "").unwrap();
         }
         let mut scanner = Scanner::default();
-        let first = scanner.scan(root.as_fd(), &HashMap::new()).unwrap();
+        let first = scanner.scan(root.as_fd(), &Arc::default()).unwrap();
         assert_eq!(first.changes.len(), MAX_FRAME_CHANGES);
         assert!(first.left_out.truncated);
         assert_eq!(first.left_out.pending as usize + MAX_FRAME_CHANGES, MAX_ENTRIES);
         let mut total = first.changes.len();
-        while let Some(frame) = scanner.scan(root.as_fd(), &HashMap::new()) {
+        while let Some(frame) = scanner.scan(root.as_fd(), &Arc::default()) {
             assert!(frame.changes.len() <= MAX_FRAME_CHANGES);
             assert!(frame.changes.iter().all(|c| c.op == FileOp::Write), "past the cap, nothing is called deleted");
             total += frame.changes.len();

@@ -29,7 +29,8 @@ use crate::session_kernels::{self, KernelRequestError};
 use crate::session_server::Server;
 use crate::sql_results::{ResultsReader, StatementResult};
 use crate::terminal::{self, terminal_spec, InputRefused, MAX_INPUT_FRAME_BYTES};
-use crate::{workspace_watch, ws_lsp};
+use crate::workspace_watch::{self, WritingFiles};
+use crate::ws_lsp;
 
 /// Query of the upgrade request.
 #[derive(Debug, Deserialize)]
@@ -479,6 +480,8 @@ async fn forward_job(state: Arc<AppState>, session: Arc<Session>, submitted: Sub
     }
     let mut retried = false;
     let mut started_a_stage = false;
+    // While the engine writes the run's files, the workspace watch waits.
+    let mut writing: Option<WritingFiles> = None;
     // The frame that ends the run (`done` or `error`), sent once the run
     // has given back its slot and id, so a client that starts the next
     // run as soon as it sees it is never refused.
@@ -488,8 +491,12 @@ async fn forward_job(state: Arc<AppState>, session: Arc<Session>, submitted: Sub
         };
         let frame = match event {
             JobEvent::Queued { position } => ServerMessage::Queued { id: id.clone(), position },
-            JobEvent::Started => continue,
+            JobEvent::Started => {
+                writing.replace(session.files().writing());
+                continue;
+            }
             JobEvent::StageStarted(stage) => {
+                drop(writing.take());
                 started_a_stage = true;
                 ServerMessage::Stage { id: id.clone(), stage: stage.as_str().to_string() }
             }
