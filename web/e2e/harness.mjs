@@ -293,6 +293,33 @@ export async function outcome(page, pattern, timeout = 60000) {
   return status.innerText();
 }
 
+// ---- terminals (the Terminal tab's shells) --------------------------------
+
+/** The terminal shown (not the hidden ones, nor any console's). */
+export const shownTerminal = (page) => page.locator('.term-host[data-terminal]:not([hidden])');
+
+export async function terminalText(page) {
+  return shownTerminal(page).locator('.xterm-rows').innerText();
+}
+
+export async function waitForTerminal(page, pattern, timeout = 30000) {
+  const deadline = Date.now() + timeout;
+  let text = '';
+  while (Date.now() < deadline) {
+    text = await terminalText(page).catch(() => '');
+    if (pattern.test(text)) return text;
+    await page.waitForTimeout(50);
+  }
+  throw new Error(`the terminal never showed ${pattern}; it shows:\n${text}`);
+}
+
+/** Types a command line into the shown terminal (as keys, then Enter). */
+export async function typeLine(page, line) {
+  await shownTerminal(page).locator('textarea').focus();
+  await page.keyboard.type(line);
+  await page.keyboard.press('Enter');
+}
+
 /** Opens a file by clicking it in the tree. */
 export async function openFile(page, path) {
   await page.locator(`[role="treeitem"][data-path="${path}"]`).click();
