@@ -514,4 +514,24 @@ mod tests {
         }
         assert_eq!(total, MAX_ENTRIES, "every listed file once, the rest left out");
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_watch_ends_with_its_session_and_never_keeps_it_alive() {
+        use crate::accounts::Principal;
+        use crate::session::{SessionConfig, Sessions};
+        let backend: Arc<dyn Backend> = Arc::new(bytesbox_testkit::host_double::HostDouble::default());
+        let engine =
+            bytesbox_engine::Engine::new(backend.clone(), bytesbox_engine::AdmissionConfig::for_this_machine());
+        let sessions = Sessions::new(engine, SessionConfig::default());
+        let session = sessions.open(Principal::Anonymous, None);
+        assert!(session.files().start(Arc::downgrade(&session), backend.clone()));
+        assert!(!session.files().start(Arc::downgrade(&session), backend.clone()), "one watch per session");
+        assert!(session.files().is_watching());
+        tokio::time::sleep(SCAN_INTERVAL * 2).await;
+        let weak = Arc::downgrade(&session);
+        sessions.close(&session).await;
+        assert!(!session.files().is_watching(), "closing the session stops its watch");
+        drop(session);
+        assert!(weak.upgrade().is_none(), "the watch holds no session");
+    }
 }

@@ -354,7 +354,10 @@ pub async fn workspace_root_lists_beneath(backend: &dyn Backend) -> TestResult {
             format!("the listing should hold the files and folder made, and no link or FIFO; got {paths:?}")
         })?;
         ensure(listing.unlisted == 2 && !listing.truncated, || {
-            format!("the link and the FIFO count as unlisted: {} unlisted, truncated {}", listing.unlisted, listing.truncated)
+            format!(
+                "the link and the FIFO count as unlisted: {} unlisted, truncated {}",
+                listing.unlisted, listing.truncated
+            )
         })?;
         let read = read.map_err(|e| format!("reading sub/data.bin beneath the root failed: {e}"))?;
         ensure(read.files.first().is_some_and(|f| f.content.as_ref() == binary.as_slice()), || {
