@@ -204,6 +204,15 @@ pub enum ClientMessage {
     FilesWatch,
     /// Stop watching the workspace.
     FilesUnwatch,
+    /// Write files into the session's box now (the editor's saved files,
+    /// for the shells and programs already running there); answered by
+    /// `files_written`.
+    FilesWrite {
+        /// Client-chosen id, echoed in the answer.
+        id: String,
+        /// The files, as a run's.
+        files: Vec<WireFile>,
+    },
     /// Keep-alive.
     Ping {
         /// Echoed in `pong`.
@@ -519,6 +528,14 @@ pub enum ServerMessage {
         max_entries: usize,
         /// Milliseconds between two scans, at least.
         interval_ms: u64,
+    },
+    /// The answer to `files_write`.
+    FilesWritten {
+        /// The request's id.
+        id: String,
+        /// Files written; 0 when the session has no box yet (its first
+        /// run or terminal writes every file).
+        count: usize,
     },
     /// Files of the workspace created, changed or deleted since the last
     /// such frame.

@@ -139,6 +139,18 @@ impl FilesWatch {
     }
 }
 
+impl FilesWatch {
+    /// Records files written into the workspace besides a run's (a
+    /// client's `files_write`): added to what the last run wrote.
+    pub fn note_also_written(&self, files: &[FileEntry]) {
+        if let Ok(mut slot) = self.written.lock() {
+            let mut written = HashMap::clone(&slot);
+            written.extend(files.iter().map(|file| (file.path.clone(), sha(&file.content))));
+            *slot = Arc::new(written);
+        }
+    }
+}
+
 impl Drop for FilesWatch {
     fn drop(&mut self) {
         self.stop();

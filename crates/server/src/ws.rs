@@ -7,7 +7,7 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use axum::Extension;
 use bytesbox_engine::{EngineError, Job, JobEvent, StageKind};
-use bytesbox_sandbox::{validate_pty_size, Signal};
+use bytesbox_sandbox::{validate_pty_size, PutMode, Signal};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 
@@ -19,11 +19,11 @@ use crate::app::AppState;
 use crate::inbound::{Inbound, InboundMeter};
 use crate::metrics::BoxOrigin;
 use crate::protocol::{
-    valid_run_id, ClientMessage, EncodedBytes, Encoding, RunRequest, ServerMessage, TtySize, MAX_FRAME_BYTES,
+    valid_run_id, ClientMessage, EncodedBytes, Encoding, RunRequest, ServerMessage, TtySize, WireFile, MAX_FRAME_BYTES,
     PROTOCOL_VERSION,
 };
 use crate::rate_limit::Client;
-use crate::runs::{plan_run, PlannedRun, Workspace};
+use crate::runs::{decode_files, plan_run, PlannedRun, Workspace};
 use crate::session::{Session, SessionBusy};
 use crate::session_kernels::{self, KernelRequestError};
 use crate::session_server::Server;
@@ -242,6 +242,7 @@ async fn handle(
             session.files().stop();
             return None;
         }
+        ClientMessage::FilesWrite { id, files } => return Some(write_files(state, session, id, files).await),
         kernel @ (ClientMessage::KernelStart { .. }
         | ClientMessage::KernelExecute { .. }
         | ClientMessage::KernelInput { .. }
@@ -319,6 +320,24 @@ async fn handle(
         // is on its way.
         (_, Err(bytesbox_sandbox::SandboxError::RunFinished)) => None,
         (id, Err(e)) => Some(error(Some(&id), e.code(), e.to_string())),
+    }
+}
+
+/// Writes a client's files into the session's box, if it has one (else
+/// its first run or terminal writes them all).
+async fn write_files(state: &AppState, session: &Session, id: String, files: Vec<WireFile>) -> ServerMessage {
+    let files = match decode_files(state, files) {
+        Ok(files) => files,
+        Err(e) => return error(Some(&id), e.code(), e.message.clone()),
+    };
+    let Some(box_id) = session.current_box() else { return ServerMessage::FilesWritten { id, count: 0 } };
+    let count = files.len();
+    // Not news to the client that sent them; no scan while they land.
+    session.files().note_also_written(&files);
+    let _writing = session.files().writing();
+    match state.sessions.engine().backend().put_files(&box_id, files, PutMode::Merge).await {
+        Ok(()) => ServerMessage::FilesWritten { id, count },
+        Err(e) => error(Some(&id), e.code(), e.to_string()),
     }
 }
 

@@ -152,6 +152,56 @@ async fn files_that_runs_create_change_and_delete_reach_a_watching_client() {
     assert_eq!(view.keys().collect::<Vec<_>>(), ["notes.txt", "out/data.bin"]);
     assert_eq!(view["out/data.bin"], bytes(b"\x00\xff\x01\x80binary"), "the binary file came back intact");
 
+    // The client writes its saved files into the box (binary too) for a
+    // program already running there: it reads them, and they are not
+    // reported back.
+    let waiting = "while [ ! -s pic.bin ]; do sleep 0.05; done; sleep 0.3; cat edited.txt; echo; od -An -tx1 pic.bin | tr -d ' \\n'";
+    send(&mut socket, run("r-wait", json!([{"path": "main.sh", "content": waiting}]))).await;
+    loop {
+        let frame = next(&mut socket).await;
+        if frame["type"] == "files_changed" {
+            apply(&mut view, &frame);
+        }
+        if frame["type"] == "stage" && frame["id"] == "r-wait" {
+            break;
+        }
+    }
+    let written = json!({"type": "files_write", "id": "w1", "files": [
+        {"path": "edited.txt", "content": "from the editor"},
+        {"path": "pic.bin", "content": "iVBORw0KGgo=", "encoding": "base64"},
+    ]});
+    send(&mut socket, written).await;
+    let mut answered = None;
+    let mut output = String::new();
+    loop {
+        let frame = next(&mut socket).await;
+        if frame["type"] == "files_changed" {
+            apply(&mut view, &frame);
+        } else if frame["id"] == "w1" {
+            answered = Some(frame);
+        } else if frame["id"] == "r-wait" && frame["type"] == "output" {
+            output.push_str(frame["data"].as_str().unwrap());
+        } else if frame["id"] == "r-wait" && frame["type"] == "done" {
+            break;
+        }
+    }
+    assert_eq!(answered, Some(json!({"type": "files_written", "id": "w1", "count": 2})));
+    assert_eq!(output, "from the editor\n89504e470d0a1a0a", "the running program read the written files, bytes intact");
+    settle(&mut socket, &mut view, &mut frames).await;
+    assert!(
+        !view.contains_key("edited.txt") && !view.contains_key("pic.bin"),
+        "the client's own files are not echoed: {view:?}"
+    );
+    let refused = json!({"type": "files_write", "id": "w2", "files": [{"path": "../escape", "content": "x"}]});
+    send(&mut socket, refused).await;
+    let answer = loop {
+        let frame = next(&mut socket).await;
+        if frame["id"] == "w2" {
+            break frame;
+        }
+    };
+    assert_eq!((answer["type"].as_str(), answer["code"].as_str()), (Some("error"), Some("invalid_path")), "{answer}");
+
     // Unwatched, nothing more comes.
     send(&mut socket, json!({"type": "files_unwatch"})).await;
     send(&mut socket, run("r3", json!([{"path": "main.sh", "content": "printf x > after.txt"}]))).await;
