@@ -1,6 +1,7 @@
 // Files that flow both ways (issue 14), in a real browser against a real
 // server: files a shell in the box creates, changes and deletes show in the
-// tree and the open editor; binary bytes survive the trip out and back;
+// tree and the open editor, and a file saved in the editor is in the box
+// for the shell; binary bytes survive the trip out and back;
 // `.git` and what `.bytesboxignore` excludes stay out (and the tree says
 // so); a file changed under unsaved edits gets the keep mine / take theirs
 // / show both notice; a signed-in user's project saves what came from the
@@ -123,6 +124,13 @@ describe('files flow both ways', () => {
     await notice.getByRole('button', { name: 'Keep mine' }).click();
     await notice.waitFor({ state: 'detached' });
     assert.match(await page.locator('.cm-content').innerText(), /mine again/);
+
+    // Saved in the editor: in the box at once, for the shell.
+    await page.locator('.cm-content').click();
+    await page.keyboard.press('ControlOrMeta+S');
+    await page.locator('.file-tab.active .unsaved-dot').waitFor({ state: 'detached' });
+    await typeLine(page, 'cat main.py; echo "cat-$((40+2))"');
+    assert.match(await waitForTerminal(page, /cat-42/), /print\("mine again"\)/);
     await context.close();
   });
 

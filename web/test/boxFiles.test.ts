@@ -2,8 +2,8 @@ import { IDBFactory } from 'fake-indexeddb';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ApiClient } from '../src/api/client';
 import type { FileChange } from '../src/protocol/types';
-import { BoxFilesStore, MAX_TOO_LARGE, applyBoxChanges, leftOutText, mergeConflicts, takeTheirs } from '../src/store/boxFiles';
-import { createFolder, editFile, makeProject, type Project } from '../src/store/project';
+import { BoxFilesStore, MAX_TOO_LARGE, WRITE_BATCH_CHARS, WRITE_BATCH_FILES, applyBoxChanges, filesToWrite, leftOutText, mergeConflicts, takeTheirs } from '../src/store/boxFiles';
+import { createFolder, editFile, makeProject, saveFile, type Project } from '../src/store/project';
 import { ServerWorkspaceStore } from '../src/store/remote';
 import { WorkspaceStore } from '../src/store/workspace';
 import { ProjectDb } from '../src/store/db';
@@ -141,5 +141,42 @@ describe('BoxFilesStore with a signed-in user', () => {
     await remote.flush();
     expect(server.projects.get(id)!.files.has('out/result.txt')).toBe(false);
     expect(remote.get().saveState).toBe('saved');
+  });
+});
+
+describe('files saved in the editor go to the box', () => {
+  afterEach(() => vi.useRealTimers());
+
+  it('sends saved files the box does not have, in bounded batches, and never what came from the box', async () => {
+    const local = new WorkspaceStore(new ProjectDb(new IDBFactory()), new Memory(), 0);
+    await local.load();
+    // The browser's database keeps real timers; the writes' delay is faked.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const { client, sockets } = connectedClient(hello);
+    new BoxFilesStore(client, local, 10);
+    const writes = () => sockets[0].sent.filter((m) => (m as { type: string }).type === 'files_write') as { files: { path: string; content: string; encoding?: string }[] }[];
+    // The project as opened is what its first run writes: nothing to send.
+    local.change((p) => p);
+    await vi.advanceTimersByTimeAsync(20);
+    expect(writes()).toEqual([]);
+    // Unsaved edits stay here; saving sends the file.
+    local.change((p) => editFile(p, 'main.py', 'print("saved")'));
+    await vi.advanceTimersByTimeAsync(20);
+    expect(writes()).toEqual([]);
+    local.change((p) => saveFile(p, 'main.py'));
+    local.change((p) => ({ ...p, files: { ...p.files, 'img.bin': { content: 'AP8=', base64: true } } }));
+    await vi.advanceTimersByTimeAsync(20);
+    expect(writes().map((w) => w.files)).toEqual([[{ path: 'img.bin', content: 'AP8=', encoding: 'base64' }, { path: 'main.py', content: 'print("saved")' }]]);
+    // A file that came from the box is not sent back.
+    sockets[0].receive({ type: 'files_changed', changes: [write('made.txt', 'from the box')], left_out: noneLeftOut });
+    await vi.advanceTimersByTimeAsync(20);
+    expect(writes()).toHaveLength(1);
+  });
+
+  it('keeps batches bounded', () => {
+    const many = makeProject('P', Object.fromEntries(Array.from({ length: WRITE_BATCH_FILES + 5 }, (_, n) => [`f${n}`, 'x'])));
+    expect(filesToWrite(many, new Map())).toHaveLength(WRITE_BATCH_FILES);
+    const big = makeProject('P', { a: 'x'.repeat(WRITE_BATCH_CHARS), b: 'y' });
+    expect(filesToWrite(big, new Map()).map((f) => f.path)).toEqual(['a']);
   });
 });

@@ -64,6 +64,7 @@ export type ClientMessage =
   | { type: 'lsp_stop'; id: string }
   | { type: 'files_watch' }
   | { type: 'files_unwatch' }
+  | { type: 'files_write'; id: string; files: WireFile[] }
   | { type: 'ping'; nonce?: string };
 
 /** One file's change in the session's workspace (`files_changed`). */
@@ -136,6 +137,7 @@ export type ServerMessage =
   | { type: 'pong'; nonce: string | null }
   | { type: 'files_watching'; max_file_bytes: number; max_entries: number; interval_ms: number }
   | { type: 'files_changed'; changes: FileChange[]; left_out: LeftOut }
+  | { type: 'files_written'; id: string; count: number }
   | { type: 'output_dropped'; id: string; bytes: number }
   | { type: 'database_reset'; id: string }
   | { type: 'sql_result'; id: string; result: SqlResult }

@@ -9,9 +9,14 @@
 // becomes a conflict the user settles (keep mine, take theirs, or look at
 // both first). A file too large to bring in is listed in the tree with its
 // size, and so is what the watch left out.
+//
+// The other way, files saved in the editor go to the box at once
+// (`files_write`), for the shells and programs already running there;
+// runs write every file anyway. Deleting or renaming in the tree reaches
+// the box with the next run.
 
 import type { BytesboxClient } from '../protocol/client';
-import type { FileChange, LeftOut, ServerMessage } from '../protocol/types';
+import type { FileChange, LeftOut, ServerMessage, WireFile } from '../protocol/types';
 import type { Project, ProjectFile } from './project';
 import { allFolders, changeTime, deletePath, parentOf } from './project';
 import { Store } from './store';
@@ -35,6 +40,28 @@ export interface BoxFilesSnapshot {
 /** Most conflicts and too-large files remembered (a flood stays bounded here too). */
 export const MAX_CONFLICTS = 20;
 export const MAX_TOO_LARGE = 200;
+
+/** Most files, and bytes of content, one `files_write` carries; the rest follows in the next. */
+export const WRITE_BATCH_FILES = 200;
+export const WRITE_BATCH_CHARS = 4 << 20;
+
+/**
+ * The project's saved files that differ from what the box was last given
+ * (`sent`), as one bounded `files_write` batch.
+ */
+export function filesToWrite(project: Project, sent: Map<string, ProjectFile>): WireFile[] {
+  const batch: WireFile[] = [];
+  let chars = 0;
+  for (const path of Object.keys(project.files).sort()) {
+    const file = project.files[path];
+    const before = sent.get(path);
+    if (before && sameFile(before, file)) continue;
+    if (batch.length >= WRITE_BATCH_FILES || (batch.length > 0 && chars + file.content.length > WRITE_BATCH_CHARS)) break;
+    chars += file.content.length;
+    batch.push(file.base64 ? { path, content: file.content, encoding: 'base64' } : { path, content: file.content });
+  }
+  return batch;
+}
 
 export interface Applied {
   project: Project;
@@ -145,17 +172,54 @@ export function leftOutText(leftOut: LeftOut | null, tooLarge: Record<string, nu
 }
 
 export class BoxFilesStore extends Store<BoxFilesSnapshot> {
+  /** What the box was last given of each file (by a run, a write, or itself). */
+  private sent = new Map<string, ProjectFile>();
+  private sentProject: string | null = null;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private writes = 0;
+
   constructor(
-    client: BytesboxClient,
+    private client: BytesboxClient,
     private workspace: Workspace,
+    private writeDelayMs = 100,
   ) {
     super({ leftOut: null, tooLarge: {}, conflicts: [] });
     // Every session (a new one after a lost one too) is asked to watch.
     client.on('state', (state) => {
-      if (state === 'open') client.send({ type: 'files_watch' });
+      if (state === 'open') {
+        client.send({ type: 'files_watch' });
+        this.schedule();
+      }
     });
     if (client.state === 'open') client.send({ type: 'files_watch' });
     client.on('message', (message) => this.receive(message));
+    workspace.subscribe(() => this.schedule());
+  }
+
+  private schedule() {
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.write();
+    }, this.writeDelayMs);
+  }
+
+  /** Sends the saved files the box does not have yet (a batch; the next follows). */
+  private write() {
+    const project = this.workspace.get().project;
+    if (!project) return;
+    if (project.id !== this.sentProject) {
+      // Another project: its first run writes all of it.
+      this.sentProject = project.id;
+      this.sent = new Map(Object.entries(project.files));
+      return;
+    }
+    if (this.client.state !== 'open') return;
+    const files = filesToWrite(project, this.sent);
+    if (!files.length) return;
+    for (const file of files) this.sent.set(file.path, project.files[file.path]);
+    this.client.send({ type: 'files_write', id: `w${++this.writes}`, files });
+    if (files.length >= WRITE_BATCH_FILES) this.schedule();
   }
 
   /** Applies a `files_changed` frame. */
@@ -167,6 +231,16 @@ export class BoxFilesStore extends Store<BoxFilesSnapshot> {
       return applied.project;
     });
     const result = applied as Applied | null;
+    // What came from the box is there already; a file in conflict keeps
+    // what the box was given before, so that keeping mine writes nothing
+    // until mine is saved.
+    const conflicted = new Set(result?.conflicts.map((c) => c.path));
+    for (const change of message.changes) {
+      if (conflicted.has(change.path)) continue;
+      const theirs = theirsOf(change);
+      if (change.op === 'delete') this.sent.delete(change.path);
+      else if (theirs) this.sent.set(change.path, theirs);
+    }
     const state = this.get();
     this.set({
       leftOut: message.left_out,
