@@ -40,6 +40,8 @@ use crate::session::Session;
 
 /// Least time between two scans.
 pub const SCAN_INTERVAL: Duration = Duration::from_millis(200);
+/// Wait before asking again for a workspace the backend could not give.
+const UNREACHABLE_PAUSE: Duration = Duration::from_secs(10);
 /// A scan takes at most this share of the time (1/N): a slow scan waits
 /// N times its own length before the next.
 const SCAN_DUTY: u32 = 5;
@@ -176,13 +178,21 @@ async fn watch(
             if let Some(box_id) = current {
                 // A new box starts from nothing: the files the last one
                 // held are not reported deleted (a box's end is no edit).
-                let (_, mut scan) = match scanner.take() {
-                    Some((id, scan)) if id == box_id => (id, scan),
-                    _ => (box_id.clone(), Scanner::default()),
+                let mut scan = match scanner.take() {
+                    Some((id, scan)) if id == box_id => scan,
+                    _ => Scanner::default(),
                 };
                 // Taken anew each time, so that no descriptor keeps a
                 // destroyed box's workspace alive.
-                if let Ok(root) = backend.workspace_root(&box_id).await {
+                let root = backend.workspace_root(&box_id).await;
+                if root.is_err() {
+                    // A backend that cannot reach this workspace (the
+                    // Docker backend's server off the Docker host) is not
+                    // asked again at once.
+                    pause = UNREACHABLE_PAUSE;
+                    scanner = Some((box_id.clone(), std::mem::take(&mut scan)));
+                }
+                if let Ok(root) = root {
                     let expected = written.lock().map(|w| w.clone()).unwrap_or_default();
                     let started = Instant::now();
                     let scanned = tokio::task::spawn_blocking(move || {
