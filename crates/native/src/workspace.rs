@@ -271,6 +271,14 @@ mod tests {
         assert_eq!(content("out"), b"now a file");
         assert_eq!(content("link.txt"), b"now a file too");
         assert!(std::fs::symlink_metadata(dir.path().join("link.txt")).unwrap().file_type().is_file());
+
+        // A kept folder keeps everything in it (a session's `.git`, or a
+        // build its `.bytesboxignore` excludes).
+        std::fs::create_dir_all(dir.path().join("build/deep")).unwrap();
+        std::fs::write(dir.path().join("build/deep/x.o"), "obj").unwrap();
+        put_files(root.as_fd(), &second, &PutMode::Replace { keep: vec!["build".into()] }, owner()).unwrap();
+        assert_eq!(std::fs::read(dir.path().join("build/deep/x.o")).unwrap(), b"obj");
+        assert!(!dir.path().join("state.db").exists(), "what is not kept goes");
     }
 
     #[test]

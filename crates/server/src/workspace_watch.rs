@@ -159,6 +159,39 @@ impl Drop for FilesWatch {
     }
 }
 
+/// Most paths [`kept_across_runs`] keeps.
+const MAX_KEPT: usize = 200;
+
+/// What a session's next run keeps in the workspace besides the
+/// language's state: `.git` folders and what the run's `.bytesboxignore`
+/// excludes (dependencies installed and builds made from a terminal), the
+/// top-most such paths, at most [`MAX_KEPT`]. Nothing when the backend
+/// cannot give the workspace.
+pub async fn kept_across_runs(backend: &dyn Backend, box_id: &BoxId, files: &[FileEntry]) -> Vec<String> {
+    let Ok(root) = backend.workspace_root(box_id).await else { return Vec::new() };
+    let rules = files
+        .iter()
+        .find(|file| file.path == IGNORE_FILE)
+        .map(|file| Rules::parse(&String::from_utf8_lossy(&file.content)))
+        .unwrap_or_default();
+    tokio::task::spawn_blocking(move || {
+        let kept = std::cell::RefCell::new(Vec::new());
+        let skip = |path: &str, is_dir: bool| {
+            let git = path.split('/').any(|name| name == ".git");
+            let keep = git || rules.is_ignored(path, is_dir);
+            if keep && kept.borrow().len() < MAX_KEPT {
+                kept.borrow_mut().push(path.to_string());
+            }
+            // The server's own state is the planner's to keep.
+            keep || path == ".bytesbox"
+        };
+        let _ = list_tree(root.as_fd(), MAX_ENTRIES, &skip);
+        kept.into_inner()
+    })
+    .await
+    .unwrap_or_default()
+}
+
 /// The watch's task: scans while the session lives, has a box and a
 /// connection.
 async fn watch(

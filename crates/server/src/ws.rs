@@ -438,7 +438,7 @@ async fn start_run(
         Ok(slot) => slot,
         Err(e) => return Some(error(Some(&id), e.code(), e.message.clone())),
     };
-    let PlannedRun { job, version, entry, saved, server, .. } =
+    let PlannedRun { mut job, version, entry, saved, server, .. } =
         match plan_run(state, caller, &policy, run, Workspace::Session, false).await {
             Ok(planned) => planned,
             Err(e) => return Some(error(Some(&id), e.code(), e.message.clone())),
@@ -450,6 +450,11 @@ async fn start_run(
     state.metrics.box_acquired(BoxOrigin::Session, created);
     // The client's own files, about to be written: not news to it.
     session.files().note_written(&job.files);
+    // What the project leaves out (.bytesboxignore, .git) stays in the box.
+    if let PutMode::Replace { keep } = &mut job.mode {
+        let backend = state.sessions.engine().backend().as_ref();
+        keep.extend(workspace_watch::kept_across_runs(backend, &box_id, &job.files).await);
+    }
     if let Some(plan) = &server {
         let templates = state.sessions.templates();
         let server = Server { language: &job.language, version: &version, plan, templates };

@@ -263,7 +263,8 @@ impl Backend for HostDouble {
             let mut existing = Vec::new();
             walk(&root, "", &mut existing).map_err(|e| SandboxError::Internal(e.to_string()))?;
             for (path, _) in existing {
-                if !keep.contains(&path) {
+                // A kept folder keeps what is in it, as on every backend.
+                if !keep.iter().any(|kept| path == *kept || path.starts_with(&format!("{kept}/"))) {
                     let _ = std::fs::remove_file(root.join(&path));
                 }
             }

@@ -277,3 +277,27 @@ async fn a_flood_of_files_and_a_huge_file_come_bounded_and_the_server_answers_me
     assert_eq!(view.get("huge.bin"), Some(&Seen::TooLarge(1 << 30)), "the huge file comes with its size alone");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_the_project_leaves_out_stays_in_the_box_across_runs() {
+    let server = TestServer::new().start().await;
+    let (mut socket, _) = connect(&server.url).await;
+    let ignore = json!({"path": ".bytesboxignore", "content": "build/\n*.log\n"});
+    let make = "mkdir -p build/deep .git && printf obj > build/deep/x.o && printf ref > .git/HEAD \
+                && printf log > run.log && printf stray > stray.txt";
+    send(&mut socket, run("make", json!([{"path": "main.sh", "content": make}, ignore]))).await;
+    until_done(&mut socket, "make").await;
+    let check = "cat build/deep/x.o .git/HEAD run.log; test -e stray.txt && echo stray-still-here; true";
+    send(&mut socket, run("check", json!([{"path": "main.sh", "content": check}, ignore]))).await;
+    let frames = until_done(&mut socket, "check").await;
+    assert_eq!(
+        crate::stdout(&frames),
+        "objreflog",
+        "ignored files and .git stay for the next run; a file the project does not have goes"
+    );
+    // Without the rules, the next run's workspace is the project alone.
+    send(&mut socket, run("plain", json!([{"path": "main.sh", "content": "find . -type f | sort"}]))).await;
+    let frames = until_done(&mut socket, "plain").await;
+    assert_eq!(crate::stdout(&frames), "./.git/HEAD\n./main.sh\n", ".git stays whatever the rules");
+    server.stop().await;
+}
