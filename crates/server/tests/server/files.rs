@@ -91,17 +91,24 @@ async fn settle(socket: &mut Socket, view: &mut BTreeMap<String, Seen>, frames: 
     }
 }
 
+/// A server on the host double and a connection watching its workspace;
+/// the `files_watching` answer.
+async fn watching() -> (crate::test_server::Server, Socket, Value) {
+    let server = TestServer::new().start().await;
+    let (mut socket, _) = connect(&server.url).await;
+    send(&mut socket, json!({"type": "files_watch"})).await;
+    let watching = next(&mut socket).await;
+    assert_eq!(watching["type"], "files_watching", "{watching}");
+    (server, socket, watching)
+}
+
 fn run(id: &str, files: Value) -> Value {
     json!({"type": "run", "id": id, "language": "sh", "files": files})
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn files_that_runs_create_change_and_delete_reach_a_watching_client() {
-    let server = TestServer::new().start().await;
-    let (mut socket, _) = connect(&server.url).await;
-    send(&mut socket, json!({"type": "files_watch"})).await;
-    let watching = next(&mut socket).await;
-    assert_eq!(watching["type"], "files_watching", "{watching}");
+    let (server, mut socket, watching) = watching().await;
     assert!(watching["max_file_bytes"].as_u64().unwrap() > 0);
 
     let ignore = "build/\n*.log\n";
@@ -215,10 +222,7 @@ async fn files_that_runs_create_change_and_delete_reach_a_watching_client() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_files_and_a_huge_file_come_bounded_and_the_server_answers_meanwhile() {
-    let server = TestServer::new().start().await;
-    let (mut socket, _) = connect(&server.url).await;
-    send(&mut socket, json!({"type": "files_watch"})).await;
-    let watching = next(&mut socket).await;
+    let (server, mut socket, watching) = watching().await;
     let max_entries = watching["max_entries"].as_u64().unwrap();
     // Past the scan's cap, and a 1 GiB file that takes no disk (sparse).
     let flood = format!(
