@@ -276,21 +276,46 @@ export async function consoleText(page) {
   return activeTerminal(page).locator('.xterm-rows').innerText();
 }
 
-export async function waitForConsole(page, pattern, timeout = 30000) {
+/** Polls an xterm's text (`read`) until it matches `pattern`; returns the text. */
+async function waitForXterm(page, read, what, pattern, timeout) {
   const deadline = Date.now() + timeout;
   let text = '';
   while (Date.now() < deadline) {
-    text = await consoleText(page).catch(() => '');
+    text = await read(page).catch(() => '');
     if (pattern.test(text)) return text;
     await page.waitForTimeout(50);
   }
-  throw new Error(`the console never showed ${pattern}; it shows:\n${text}`);
+  throw new Error(`the ${what} never showed ${pattern}; it shows:\n${text}`);
+}
+
+export async function waitForConsole(page, pattern, timeout = 30000) {
+  return waitForXterm(page, consoleText, 'console', pattern, timeout);
 }
 
 export async function outcome(page, pattern, timeout = 60000) {
   const status = page.getByTestId('console-outcome');
   await status.filter({ hasText: pattern }).waitFor({ timeout });
   return status.innerText();
+}
+
+// ---- terminals (the Terminal tab's shells) --------------------------------
+
+/** The terminal shown (not the hidden ones, nor any console's). */
+export const shownTerminal = (page) => page.locator('.term-host[data-terminal]:not([hidden])');
+
+export async function terminalText(page) {
+  return shownTerminal(page).locator('.xterm-rows').innerText();
+}
+
+export async function waitForTerminal(page, pattern, timeout = 30000) {
+  return waitForXterm(page, terminalText, 'terminal', pattern, timeout);
+}
+
+/** Types a command line into the shown terminal (as keys, then Enter). */
+export async function typeLine(page, line) {
+  await shownTerminal(page).locator('textarea').focus();
+  await page.keyboard.type(line);
+  await page.keyboard.press('Enter');
 }
 
 /** Opens a file by clicking it in the tree. */

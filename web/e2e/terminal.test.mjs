@@ -6,32 +6,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
-import { artifact, newProject, openIde, outcome, pointOfText, suiteFixture } from './harness.mjs';
-
-/** The terminal shown (not the hidden ones, nor any console's). */
-const shownTerminal = (page) => page.locator('.term-host[data-terminal]:not([hidden])');
-
-async function terminalText(page) {
-  return shownTerminal(page).locator('.xterm-rows').innerText();
-}
-
-async function waitForTerminal(page, pattern, timeout = 30000) {
-  const deadline = Date.now() + timeout;
-  let text = '';
-  while (Date.now() < deadline) {
-    text = await terminalText(page).catch(() => '');
-    if (pattern.test(text)) return text;
-    await page.waitForTimeout(50);
-  }
-  throw new Error(`the terminal never showed ${pattern}; it shows:\n${text}`);
-}
-
-/** Types a command line into the shown terminal (as keys, then Enter). */
-async function typeLine(page, line) {
-  await shownTerminal(page).locator('textarea').focus();
-  await page.keyboard.type(line);
-  await page.keyboard.press('Enter');
-}
+import { artifact, newProject, openIde, outcome, pointOfText, shownTerminal, suiteFixture, typeLine, waitForTerminal } from './harness.mjs';
 
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const percentile = (values, p) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * p))];

@@ -6,6 +6,7 @@ import { BytesboxClient, defaultUrl } from './protocol/client';
 import { AccountStore } from './store/account';
 import { ConsolesStore } from './store/consoles';
 import { TerminalsStore } from './store/terminals';
+import { BoxFilesStore } from './store/boxFiles';
 import { KernelsStore } from './store/kernels';
 import { ProjectDb } from './store/db';
 import { RuntimesStore } from './store/runtimes';
@@ -70,6 +71,8 @@ async function start() {
     });
   }
   debug.workspace = workspace;
+  const boxFiles = new BoxFilesStore(client, workspace);
+  debug.boxFiles = boxFiles;
   client.connect();
   render(
     <App
@@ -82,6 +85,7 @@ async function start() {
       sqlSession={sqlSession}
       kernels={kernels}
       languageServers={languageServers}
+      boxFiles={boxFiles}
     />,
   );
 }

@@ -23,6 +23,8 @@ mod cancellation;
 mod connections;
 #[path = "hostile/fairness.rs"]
 mod fairness;
+#[path = "hostile/files.rs"]
+mod files;
 #[path = "hostile/kernel_gateway.rs"]
 mod kernel_gateway;
 #[path = "hostile/kernel_memory.rs"]

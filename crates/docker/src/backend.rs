@@ -198,6 +198,11 @@ impl Backend for DockerBackend {
             .await
     }
 
+    async fn workspace_root(&self, id: &BoxId) -> Result<Arc<std::os::fd::OwnedFd>, SandboxError> {
+        let bx = self.state.lookup(id)?;
+        workspace_root(&self.state.docker, &bx).await
+    }
+
     async fn open_socket(&self, id: &BoxId, path: &str) -> Result<std::os::fd::OwnedFd, SandboxError> {
         let bx = self.state.lookup(id)?;
         let workspace = workspace_root(&self.state.docker, &bx).await?;
@@ -285,7 +290,8 @@ async fn workspace_root(docker: &Docker, bx: &DockerBox) -> Result<Arc<std::os::
             .map_err(|e| {
                 SandboxError::Internal(format!(
                     "the workspace volume's mountpoint {mountpoint} cannot be opened here ({e}): \
-                     sockets in a box (notebook kernels) need the server on the Docker host"
+                     sockets in a box (notebook kernels) and watching the workspace need the server \
+                     on the Docker host"
                 ))
             })?;
             Ok(Arc::new(opened))

@@ -170,6 +170,10 @@ impl Backend for NativeBackend {
             .map_err(|e| SandboxError::Internal(format!("get_files task: {e}")))?
     }
 
+    async fn workspace_root(&self, id: &BoxId) -> Result<std::sync::Arc<std::os::fd::OwnedFd>, SandboxError> {
+        Ok(self.state.get(id)?.workspace.clone())
+    }
+
     async fn open_socket(&self, id: &BoxId, path: &str) -> Result<std::os::fd::OwnedFd, SandboxError> {
         let sandbox = self.state.get(id)?;
         let workspace = sandbox.workspace.clone();

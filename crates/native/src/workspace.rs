@@ -10,18 +10,15 @@
 //! blocking thread.
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use bytes::Bytes;
-use bytesbox_sandbox::beneath::{io_error, open_dir, RESOLVE};
+pub use bytesbox_sandbox::beneath::get_files;
+use bytesbox_sandbox::beneath::{io_error, list_dir, open_dir, MAX_WALK_ENTRIES, RESOLVE};
 use bytesbox_sandbox::paths::{validate_relative, validate_unique, MAX_DEPTH};
-use bytesbox_sandbox::{FileEntry, PutMode, SandboxError, SkippedEntry, WorkspaceSnapshot};
+use bytesbox_sandbox::{FileEntry, PutMode, SandboxError};
 use rustix::fs::{openat2, AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
-
-/// Most directory entries a walk visits, against hostile trees.
-const MAX_WALK_ENTRIES: usize = 20_000;
 
 /// Owner given to everything the server writes.
 #[derive(Clone, Copy, Debug)]
@@ -194,160 +191,12 @@ fn remove_tree(
     }
 }
 
-/// A directory entry's name: always its raw bytes, and its text when it is
-/// valid UTF-8 (the API's paths are strings; other names are skipped when
-/// reading and removed as bytes when clearing).
-#[derive(Debug)]
-struct Name {
-    raw: std::ffi::CString,
-    text: Option<String>,
-}
-
-impl Name {
-    fn display(&self) -> String {
-        self.text.clone().unwrap_or_else(|| String::from_utf8_lossy(self.raw.as_bytes()).into_owned())
-    }
-}
-
-/// Entries of a directory (without `.` and `..`), sorted, charged to the
-/// walk budget.
-fn list_dir(dir: BorrowedFd<'_>, path: &str, budget: &mut usize) -> Result<Vec<(Name, FileType)>, SandboxError> {
-    let reopened = open_dir(dir, ".").map_err(|e| io_error(path, e))?;
-    let mut entries = Vec::new();
-    for entry in rustix::fs::Dir::read_from(&reopened).map_err(|e| io_error(path, e))? {
-        let entry = entry.map_err(|e| io_error(path, e))?;
-        let raw = entry.file_name().to_owned();
-        if raw.as_bytes() == b"." || raw.as_bytes() == b".." {
-            continue;
-        }
-        let name = Name { text: raw.to_str().ok().map(str::to_string), raw };
-        if *budget == 0 {
-            return Err(SandboxError::InvalidSpec("the workspace has too many entries to walk".into()));
-        }
-        *budget -= 1;
-        let mut kind = entry.file_type();
-        if kind == FileType::Unknown {
-            let stat =
-                rustix::fs::statat(dir, entry.file_name(), AtFlags::SYMLINK_NOFOLLOW).map_err(|e| io_error(path, e))?;
-            kind = FileType::from_raw_mode(stat.st_mode);
-        }
-        entries.push((name, kind));
-    }
-    entries.sort_by(|a, b| a.0.raw.cmp(&b.0.raw));
-    Ok(entries)
-}
-
-/// Reads files from the workspace: `paths`, or every file when empty, up to
-/// `max_total_bytes` in all. Symlinks and special files are listed as
-/// skipped and never followed or opened.
-pub fn get_files(
-    root: BorrowedFd<'_>,
-    paths: &[String],
-    max_total_bytes: u64,
-) -> Result<WorkspaceSnapshot, SandboxError> {
-    let mut snapshot = WorkspaceSnapshot::default();
-    let mut remaining = max_total_bytes;
-    if paths.is_empty() {
-        let dir = open_dir(root, ".").map_err(|e| io_error(".", e))?;
-        let mut budget = MAX_WALK_ENTRIES;
-        collect_tree(dir.as_fd(), "", 0, &mut budget, &mut remaining, &mut snapshot)?;
-    } else {
-        for path in paths {
-            let components = validate_relative(path)?;
-            let (name, parents) =
-                components.split_last().ok_or_else(|| SandboxError::InvalidSpec("empty path".into()))?;
-            let mut dir = open_dir(root, ".").map_err(|e| io_error(path, e))?;
-            for component in parents {
-                dir = open_dir(dir.as_fd(), *component).map_err(|e| io_error(path, e))?;
-            }
-            read_entry(dir.as_fd(), name, path, &mut remaining, &mut snapshot)?;
-        }
-    }
-    Ok(snapshot)
-}
-
-fn collect_tree(
-    dir: BorrowedFd<'_>,
-    prefix: &str,
-    depth: usize,
-    budget: &mut usize,
-    remaining: &mut u64,
-    snapshot: &mut WorkspaceSnapshot,
-) -> Result<(), SandboxError> {
-    for (name, kind) in list_dir(dir, prefix, budget)? {
-        let shown = name.display();
-        let path = if prefix.is_empty() { shown } else { format!("{prefix}/{shown}") };
-        let Some(name) = name.text else {
-            snapshot.skipped.push(SkippedEntry { path, reason: "non_utf8_name".into() });
-            continue;
-        };
-        match kind {
-            FileType::Directory if depth + 1 < MAX_DEPTH => {
-                let child = open_dir(dir, &name).map_err(|e| io_error(&path, e))?;
-                collect_tree(child.as_fd(), &path, depth + 1, budget, remaining, snapshot)?;
-            }
-            FileType::Directory => snapshot.skipped.push(SkippedEntry { path, reason: "too_deep".into() }),
-            FileType::Symlink => snapshot.skipped.push(SkippedEntry { path, reason: "symlink".into() }),
-            FileType::RegularFile => read_entry(dir, &name, &path, remaining, snapshot)?,
-            _ => snapshot.skipped.push(SkippedEntry { path, reason: "special_file".into() }),
-        }
-    }
-    Ok(())
-}
-
-fn read_entry(
-    dir: BorrowedFd<'_>,
-    name: &str,
-    path: &str,
-    remaining: &mut u64,
-    snapshot: &mut WorkspaceSnapshot,
-) -> Result<(), SandboxError> {
-    // O_NONBLOCK so that opening a FIFO cannot hang us; O_NOFOLLOW so a
-    // final symlink fails with ELOOP instead of being followed.
-    let opened = openat2(
-        dir,
-        name,
-        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
-        Mode::empty(),
-        RESOLVE,
-    );
-    let fd = match opened {
-        Ok(fd) => fd,
-        Err(Errno::LOOP) => {
-            snapshot.skipped.push(SkippedEntry { path: path.to_string(), reason: "symlink".into() });
-            return Ok(());
-        }
-        Err(e) => return Err(io_error(path, e)),
-    };
-    let stat = rustix::fs::fstat(&fd).map_err(|e| io_error(path, e))?;
-    if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
-        snapshot.skipped.push(SkippedEntry { path: path.to_string(), reason: "special_file".into() });
-        return Ok(());
-    }
-    let size = u64::try_from(stat.st_size).unwrap_or(u64::MAX);
-    if size > *remaining {
-        snapshot.skipped.push(SkippedEntry { path: path.to_string(), reason: "too_large".into() });
-        return Ok(());
-    }
-    let mut content = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-    // The file may grow while we read; never read past the budget.
-    std::fs::File::from(fd)
-        .take(*remaining)
-        .read_to_end(&mut content)
-        .map_err(|e| SandboxError::Workspace { path: path.to_string(), source: e })?;
-    *remaining -= content.len() as u64;
-    snapshot.files.push(FileEntry {
-        path: path.to_string(),
-        content: Bytes::from(content),
-        executable: stat.st_mode & 0o111 != 0,
-    });
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
     use bytesbox_sandbox::beneath::open_socket;
+    use std::io::Read;
 
     fn owner() -> Owner {
         Owner { uid: nix::unistd::getuid().as_raw(), gid: nix::unistd::getgid().as_raw() }
@@ -422,6 +271,14 @@ mod tests {
         assert_eq!(content("out"), b"now a file");
         assert_eq!(content("link.txt"), b"now a file too");
         assert!(std::fs::symlink_metadata(dir.path().join("link.txt")).unwrap().file_type().is_file());
+
+        // A kept folder keeps everything in it (a session's `.git`, or a
+        // build its `.bytesboxignore` excludes).
+        std::fs::create_dir_all(dir.path().join("build/deep")).unwrap();
+        std::fs::write(dir.path().join("build/deep/x.o"), "obj").unwrap();
+        put_files(root.as_fd(), &second, &PutMode::Replace { keep: vec!["build".into()] }, owner()).unwrap();
+        assert_eq!(std::fs::read(dir.path().join("build/deep/x.o")).unwrap(), b"obj");
+        assert!(!dir.path().join("state.db").exists(), "what is not kept goes");
     }
 
     #[test]

@@ -70,6 +70,16 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
         Err(SandboxError::Unsupported("connecting to sockets in a box (notebook kernels)"))
     }
 
+    /// An `O_PATH` descriptor of the box's workspace directory, for the
+    /// server to watch it (`docs/architecture.md`, "Files flow both
+    /// ways"): read only through [`crate::beneath`], which resolves every
+    /// path beneath it without following a link. The same directory that
+    /// [`Backend::get_files`] reads.
+    async fn workspace_root(&self, id: &BoxId) -> Result<std::sync::Arc<std::os::fd::OwnedFd>, SandboxError> {
+        let _ = id;
+        Err(SandboxError::Unsupported("watching the workspace"))
+    }
+
     /// Starts a program. Returns once it has been executed (or failed to).
     async fn run(&self, id: &BoxId, spec: RunSpec) -> Result<RunHandle, SandboxError>;
 

@@ -37,5 +37,6 @@ pub mod session_server;
 pub mod sql_results;
 pub mod terminal;
 pub mod web;
+pub mod workspace_watch;
 pub mod ws;
 mod ws_lsp;

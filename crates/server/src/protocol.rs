@@ -198,6 +198,21 @@ pub enum ClientMessage {
         /// Terminal id.
         id: String,
     },
+    /// Start watching the session's workspace: `files_changed` frames
+    /// follow whenever a file in it is created, changed or deleted
+    /// (`docs/protocol.md`, "Files flow both ways").
+    FilesWatch,
+    /// Stop watching the workspace.
+    FilesUnwatch,
+    /// Write files into the session's box now (the editor's saved files,
+    /// for the shells and programs already running there); answered by
+    /// `files_written`.
+    FilesWrite {
+        /// Client-chosen id, echoed in the answer.
+        id: String,
+        /// The files, as a run's.
+        files: Vec<WireFile>,
+    },
     /// Keep-alive.
     Ping {
         /// Echoed in `pong`.
@@ -322,6 +337,65 @@ pub struct OpenTerminal {
     pub cols: u16,
 }
 
+/// What happened to one file of the workspace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileOp {
+    /// Created or changed.
+    Write,
+    /// Deleted (or now excluded by nothing: gone from the workspace).
+    Delete,
+}
+
+/// One file's change in a `files_changed` frame.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileChange {
+    /// Workspace-relative path.
+    pub path: String,
+    /// `write` or `delete`.
+    pub op: FileOp,
+    /// The file's bytes in `encoding` (a `write` whose bytes are sent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
+    /// `utf8` or `base64`, with `data`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<Encoding>,
+    /// Size in bytes (a `write`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// Whether the file is executable (a `write`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub executable: bool,
+    /// Why `data` is missing from a `write`: `too_large`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub omitted: Option<String>,
+}
+
+/// What the watch left out of the workspace, as of the last scan.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeftOut {
+    /// Entries excluded by `.bytesboxignore` (each excluded folder counts
+    /// once; what is inside it is never visited).
+    pub ignored: u64,
+    /// Symlinks, special files, names that are not UTF-8 and folders
+    /// nested too deep: never listed.
+    pub unlisted: u64,
+    /// The workspace has more entries than a scan visits: files past the
+    /// cap are missing (and are not reported deleted).
+    pub truncated: bool,
+    /// Changes seen but held for a later frame (each frame is bounded).
+    pub pending: u64,
+}
+
+/// A `files_changed` frame.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FilesChanged {
+    /// The changes, in path order.
+    pub changes: Vec<FileChange>,
+    /// What the watch left out.
+    pub left_out: LeftOut,
+}
+
 /// Server → client.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -443,6 +517,29 @@ pub enum ServerMessage {
         /// Status name, as in `exit`.
         status: String,
     },
+    /// The workspace is watched now (answer to `files_watch`), with the
+    /// watch's bounds.
+    FilesWatching {
+        /// Largest file whose bytes a `files_changed` frame carries; a
+        /// larger one comes with its size alone (`omitted: too_large`).
+        max_file_bytes: u64,
+        /// Most entries (files and folders) a scan of the workspace
+        /// visits; past them, `left_out.truncated`.
+        max_entries: usize,
+        /// Milliseconds between two scans, at least.
+        interval_ms: u64,
+    },
+    /// The answer to `files_write`.
+    FilesWritten {
+        /// The request's id.
+        id: String,
+        /// Files written; 0 when the session has no box yet (its first
+        /// run or terminal writes every file).
+        count: usize,
+    },
+    /// Files of the workspace created, changed or deleted since the last
+    /// such frame.
+    FilesChanged(Box<FilesChanged>),
     /// A refusal or failure.
     Error {
         /// Run id, when about a run.

@@ -25,6 +25,7 @@ use crate::session_kernels::{KernelConfig, SessionKernels};
 use crate::session_lsp::{LspConfig, SessionLanguageServers};
 use crate::session_server::SessionServers;
 use crate::terminal::Terminal;
+use crate::workspace_watch::FilesWatch;
 
 /// Frames queued per session before its programs wait for the client.
 pub const OUTBOX_FRAMES: usize = 64;
@@ -172,6 +173,8 @@ pub struct Session {
     kernels: SessionKernels,
     /// Language servers running in the session's box.
     language_servers: SessionLanguageServers,
+    /// The watch of the box's workspace, while a client asks for it.
+    files: FilesWatch,
 }
 
 impl Session {
@@ -193,6 +196,7 @@ impl Session {
             servers: SessionServers::default(),
             kernels: SessionKernels::default(),
             language_servers: SessionLanguageServers::default(),
+            files: FilesWatch::default(),
         }
     }
 
@@ -308,6 +312,11 @@ impl Session {
     /// The language servers running in the session's box.
     pub fn language_servers(&self) -> &SessionLanguageServers {
         &self.language_servers
+    }
+
+    /// The watch of the session's workspace.
+    pub fn files(&self) -> &FilesWatch {
+        &self.files
     }
 
     /// The session's box, unless one is being made right now.
@@ -445,6 +454,7 @@ impl Session {
 
     /// Kills every run and terminal and destroys the box.
     async fn end(&self, engine: &Engine) {
+        self.files.stop();
         let runs: Vec<JobControl> =
             self.runs.lock().map(|mut r| r.drain().map(|(_, c)| c).collect()).unwrap_or_default();
         for run in runs {

@@ -7,7 +7,7 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use axum::Extension;
 use bytesbox_engine::{EngineError, Job, JobEvent, StageKind};
-use bytesbox_sandbox::{validate_pty_size, Signal};
+use bytesbox_sandbox::{validate_pty_size, PutMode, Signal};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 
@@ -19,16 +19,17 @@ use crate::app::AppState;
 use crate::inbound::{Inbound, InboundMeter};
 use crate::metrics::BoxOrigin;
 use crate::protocol::{
-    valid_run_id, ClientMessage, EncodedBytes, Encoding, RunRequest, ServerMessage, TtySize, MAX_FRAME_BYTES,
+    valid_run_id, ClientMessage, EncodedBytes, Encoding, RunRequest, ServerMessage, TtySize, WireFile, MAX_FRAME_BYTES,
     PROTOCOL_VERSION,
 };
 use crate::rate_limit::Client;
-use crate::runs::{plan_run, PlannedRun, Workspace};
+use crate::runs::{decode_files, plan_run, PlannedRun, Workspace};
 use crate::session::{Session, SessionBusy};
 use crate::session_kernels::{self, KernelRequestError};
 use crate::session_server::Server;
 use crate::sql_results::{ResultsReader, StatementResult};
 use crate::terminal::{self, terminal_spec, InputRefused, MAX_INPUT_FRAME_BYTES};
+use crate::workspace_watch::{self, WritingFiles};
 use crate::ws_lsp;
 
 /// Query of the upgrade request.
@@ -228,6 +229,20 @@ async fn handle(
             return Box::pin(start_run(state, session, caller, *run)).await;
         }
         ClientMessage::Ping { nonce } => return Some(ServerMessage::Pong { nonce }),
+        ClientMessage::FilesWatch => {
+            let backend = state.sessions.engine().backend().clone();
+            session.files().start(Arc::downgrade(session), backend);
+            return Some(ServerMessage::FilesWatching {
+                max_file_bytes: workspace_watch::MAX_FILE_BYTES,
+                max_entries: workspace_watch::MAX_ENTRIES,
+                interval_ms: workspace_watch::SCAN_INTERVAL.as_millis() as u64,
+            });
+        }
+        ClientMessage::FilesUnwatch => {
+            session.files().stop();
+            return None;
+        }
+        ClientMessage::FilesWrite { id, files } => return Some(write_files(state, session, id, files).await),
         kernel @ (ClientMessage::KernelStart { .. }
         | ClientMessage::KernelExecute { .. }
         | ClientMessage::KernelInput { .. }
@@ -305,6 +320,24 @@ async fn handle(
         // is on its way.
         (_, Err(bytesbox_sandbox::SandboxError::RunFinished)) => None,
         (id, Err(e)) => Some(error(Some(&id), e.code(), e.to_string())),
+    }
+}
+
+/// Writes a client's files into the session's box, if it has one (else
+/// its first run or terminal writes them all).
+async fn write_files(state: &AppState, session: &Session, id: String, files: Vec<WireFile>) -> ServerMessage {
+    let files = match decode_files(state, files) {
+        Ok(files) => files,
+        Err(e) => return error(Some(&id), e.code(), e.message.clone()),
+    };
+    let Some(box_id) = session.current_box() else { return ServerMessage::FilesWritten { id, count: 0 } };
+    let count = files.len();
+    // Not news to the client that sent them; no scan while they land.
+    session.files().note_also_written(&files);
+    let _writing = session.files().writing();
+    match state.sessions.engine().backend().put_files(&box_id, files, PutMode::Merge).await {
+        Ok(()) => ServerMessage::FilesWritten { id, count },
+        Err(e) => error(Some(&id), e.code(), e.to_string()),
     }
 }
 
@@ -409,7 +442,7 @@ async fn start_run(
         Ok(slot) => slot,
         Err(e) => return refused(e),
     };
-    let PlannedRun { job, version, entry, saved, server, .. } =
+    let PlannedRun { mut job, version, entry, saved, server, .. } =
         match plan_run(state, caller, &policy, run, Workspace::Session, false).await {
             Ok(planned) => planned,
             Err(e) => return refused(e),
@@ -422,6 +455,13 @@ async fn start_run(
         }
     };
     state.metrics.box_acquired(BoxOrigin::Session, created);
+    // The client's own files, about to be written: not news to it.
+    session.files().note_written(&job.files);
+    // What the project leaves out (.bytesboxignore, .git) stays in the box.
+    if let PutMode::Replace { keep } = &mut job.mode {
+        let backend = state.sessions.engine().backend().as_ref();
+        keep.extend(workspace_watch::kept_across_runs(backend, &box_id, &job.files).await);
+    }
     if let Some(plan) = &server {
         let templates = state.sessions.templates();
         let server = Server { language: &job.language, version: &version, plan, templates };
@@ -471,6 +511,8 @@ async fn forward_job(state: Arc<AppState>, session: Arc<Session>, submitted: Sub
     }
     let mut retried = false;
     let mut started_a_stage = false;
+    // While the engine writes the run's files, the workspace watch waits.
+    let mut writing: Option<WritingFiles> = None;
     // The frame that ends the run (`done` or `error`), sent once the run
     // has given back its slot and id, so a client that starts the next
     // run as soon as it sees it is never refused.
@@ -480,8 +522,12 @@ async fn forward_job(state: Arc<AppState>, session: Arc<Session>, submitted: Sub
         };
         let frame = match event {
             JobEvent::Queued { position } => ServerMessage::Queued { id: id.clone(), position },
-            JobEvent::Started => continue,
+            JobEvent::Started => {
+                writing.replace(session.files().writing());
+                continue;
+            }
             JobEvent::StageStarted(stage) => {
+                drop(writing.take());
                 started_a_stage = true;
                 ServerMessage::Stage { id: id.clone(), stage: stage.as_str().to_string() }
             }

@@ -263,7 +263,8 @@ impl Backend for HostDouble {
             let mut existing = Vec::new();
             walk(&root, "", &mut existing).map_err(|e| SandboxError::Internal(e.to_string()))?;
             for (path, _) in existing {
-                if !keep.contains(&path) {
+                // A kept folder keeps what is in it, as on every backend.
+                if !keep.iter().any(|kept| path == *kept || path.starts_with(&format!("{kept}/"))) {
                     let _ = std::fs::remove_file(root.join(&path));
                 }
             }
@@ -307,6 +308,14 @@ impl Backend for HostDouble {
             }
         }
         Ok(snapshot)
+    }
+
+    async fn workspace_root(&self, id: &BoxId) -> Result<Arc<std::os::fd::OwnedFd>, SandboxError> {
+        let root = self.dir(id)?;
+        let flags = rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC;
+        rustix::fs::open(&root, flags, rustix::fs::Mode::empty())
+            .map(Arc::new)
+            .map_err(|e| SandboxError::Internal(format!("opening the box's directory: {e}")))
     }
 
     async fn run(&self, id: &BoxId, spec: RunSpec) -> Result<RunHandle, SandboxError> {

@@ -6,6 +6,7 @@ import { Suspense, lazy, useCallback, useEffect, useLayoutEffect, useMemo, useSt
 import type { ConsolesStore } from '../store/consoles';
 import type { SqlSessionStore } from '../store/sqlSession';
 import type { TerminalsStore } from '../store/terminals';
+import type { BoxFilesSnapshot, BoxFilesStore } from '../store/boxFiles';
 import { isNotebookPath, type KernelsStore, type NotebookSession } from '../store/kernels';
 import type { Workspace } from '../store/workspace';
 import type { ServerWorkspaceStore } from '../store/remote';
@@ -31,6 +32,7 @@ import { ProjectsDialog } from '../components/ProjectsDialog/ProjectsDialog';
 import { ShortcutsOverlay } from '../components/ShortcutsOverlay/ShortcutsOverlay';
 import { AccountPages } from '../components/AccountPages/AccountPages';
 import { Banners } from '../components/Banners/Banners';
+import { BoxConflicts } from '../components/Banners/BoxConflicts';
 import { FileTabs } from '../components/FileTabs/FileTabs';
 import { StatusBar } from '../components/StatusBar/StatusBar';
 import { Toolbar } from '../components/Toolbar/Toolbar';
@@ -60,8 +62,11 @@ export function App({
   sqlSession,
   kernels,
   languageServers,
+  boxFiles,
 }: {
   workspace: Workspace;
+  /** Files that programs and terminals change in the session's box. */
+  boxFiles?: BoxFilesStore;
   /** The notebooks open in this page and their kernels. */
   kernels: KernelsStore;
   consoles: ConsolesStore;
@@ -92,6 +97,7 @@ export function App({
     if (narrow) setView(v);
   }, [narrow]);
 
+  const box = useStore(boxFiles ?? NO_BOX_FILES);
   const { notice, noticeAction, setNotice, attempt } = useNotice();
   const { dialog, closeDialog, ask } = useDialogs();
   const sql = useMemo(() => (sqlSession ? { store: sqlSession, confirm: ask.confirm } : undefined), [sqlSession, ask.confirm]);
@@ -231,6 +237,7 @@ export function App({
         onSignOut={() => void signOut()}
       />
       <Banners consoles={consoles} message={notice ?? error} action={notice ? noticeAction : null} onDismiss={() => setNotice(null)} />
+      {boxFiles && <BoxConflicts store={boxFiles} project={project} />}
       <Workbench
         narrow={narrow}
         view={view}
@@ -247,7 +254,7 @@ export function App({
               onClose={() => setShowSearch(false)}
             />
           ) : (
-            <FileTree project={project} actions={treeActions} />
+            <FileTree project={project} actions={treeActions} box={boxFiles ? box : undefined} />
           )
         }
         editor={editor}
@@ -328,3 +335,4 @@ const NO_PROBLEMS: Problem[] = [];
 
 /** Stands in for the account store when the IDE runs without one. */
 const NO_ACCOUNT = new Store<AccountState>({ status: 'no-accounts' });
+const NO_BOX_FILES = new Store<BoxFilesSnapshot>({ leftOut: null, tooLarge: {}, conflicts: [] });

@@ -62,7 +62,31 @@ export type ClientMessage =
   | { type: 'lsp_message'; id: string; message: unknown }
   | { type: 'lsp_files'; id: string; files: { path: string; content: string }[] }
   | { type: 'lsp_stop'; id: string }
+  | { type: 'files_watch' }
+  | { type: 'files_unwatch' }
+  | { type: 'files_write'; id: string; files: WireFile[] }
   | { type: 'ping'; nonce?: string };
+
+/** One file's change in the session's workspace (`files_changed`). */
+export interface FileChange {
+  path: string;
+  op: 'write' | 'delete';
+  /** The bytes in `encoding` (absent for a delete, or with `omitted`). */
+  data?: string;
+  encoding?: Encoding;
+  size?: number;
+  executable?: boolean;
+  /** Why a write came without bytes: `too_large`. */
+  omitted?: string;
+}
+
+/** What the workspace watch left out, as of its last scan. */
+export interface LeftOut {
+  ignored: number;
+  unlisted: number;
+  truncated: boolean;
+  pending: number;
+}
 
 /** A terminal open in a session, as a resumed `hello` lists it. */
 export interface OpenTerminal {
@@ -111,6 +135,9 @@ export type ServerMessage =
   | { type: 'done'; id: string }
   | { type: 'error'; id?: string; terminal?: string; code: string; message: string }
   | { type: 'pong'; nonce: string | null }
+  | { type: 'files_watching'; max_file_bytes: number; max_entries: number; interval_ms: number }
+  | { type: 'files_changed'; changes: FileChange[]; left_out: LeftOut }
+  | { type: 'files_written'; id: string; count: number }
   | { type: 'output_dropped'; id: string; bytes: number }
   | { type: 'database_reset'; id: string }
   | { type: 'sql_result'; id: string; result: SqlResult }

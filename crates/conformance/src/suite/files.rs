@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 
 use bytes::Bytes;
-use bytesbox_sandbox::{Backend, FileEntry, PutMode, SandboxError, WorkspaceSnapshot};
+use bytesbox_sandbox::{beneath, Backend, FileEntry, PutMode, SandboxError, WorkspaceSnapshot};
 
 use super::util::{ensure, expect_stdout, TestBox, TestResult};
 
@@ -319,6 +319,51 @@ pub async fn put_files_planted_symlink(backend: &dyn Backend) -> TestResult {
             })?;
         }
         Ok(())
+    }
+    .await;
+    bx.finish(result).await
+}
+
+/// The workspace's descriptor (for the server's watch of the workspace)
+/// lists what runs and programs made there, reads its bytes intact, and
+/// never lists or follows a link or a special file planted in it.
+pub async fn workspace_root_lists_beneath(backend: &dyn Backend) -> TestResult {
+    let bx = TestBox::create(backend, "workspace_root_lists_beneath").await?;
+    let result = async {
+        let binary: Vec<u8> = (0..=255u8).collect();
+        let put = vec![FileEntry::new("put.txt", "put\n"), FileEntry::new("sub/data.bin", binary.clone())];
+        bx.backend.put_files(&bx.id, put, PutMode::Merge).await.map_err(|e| format!("put_files failed: {e}"))?;
+        bx.sh_ok("printf made > sub/made.txt && ln -s /etc etc_link && mkfifo pipe && echo planted").await?;
+        let root = match bx.backend.workspace_root(&bx.id).await {
+            Ok(root) => root,
+            Err(SandboxError::Unsupported(what)) => return Err(format!("{what}: unsupported by this backend")),
+            Err(e) => return Err(format!("workspace_root failed: {e}")),
+        };
+        let (listing, read, through_link) = tokio::task::spawn_blocking(move || {
+            use std::os::fd::AsFd;
+            let listing = beneath::list_tree(root.as_fd(), 1000, &|_, _| false);
+            let read = beneath::get_files(root.as_fd(), &["sub/data.bin".to_string()], MIB);
+            let through_link = beneath::get_files(root.as_fd(), &["etc_link/passwd".to_string()], MIB);
+            (listing, read, through_link)
+        })
+        .await
+        .map_err(|e| format!("the listing task failed: {e}"))?;
+        let listing = listing.map_err(|e| format!("list_tree failed: {e}"))?;
+        let paths: Vec<&str> = listing.entries.iter().map(|e| e.path.as_str()).collect();
+        ensure(paths == ["put.txt", "sub", "sub/data.bin", "sub/made.txt"], || {
+            format!("the listing should hold the files and folder made, and no link or FIFO; got {paths:?}")
+        })?;
+        ensure(listing.unlisted == 2 && !listing.truncated, || {
+            format!(
+                "the link and the FIFO count as unlisted: {} unlisted, truncated {}",
+                listing.unlisted, listing.truncated
+            )
+        })?;
+        let read = read.map_err(|e| format!("reading sub/data.bin beneath the root failed: {e}"))?;
+        ensure(read.files.first().is_some_and(|f| f.content.as_ref() == binary.as_slice()), || {
+            "sub/data.bin's bytes changed on the way out".to_string()
+        })?;
+        ensure(through_link.is_err(), || "a read through a planted link to /etc must fail".to_string())
     }
     .await;
     bx.finish(result).await

@@ -1,6 +1,9 @@
 // The project's files as a tree. Every action is a visible button or a
 // key (no hover-only controls), so it works on touch screens too.
 
+import type { BoxFilesSnapshot } from '../../store/boxFiles';
+import { leftOutText } from '../../store/boxFiles';
+import { formatBytes } from '../account/format';
 import { useEffect, useMemo, useRef, useState } from 'react';
 import type { Project } from '../../store/project';
 import { allFolders, baseName, isUnsaved, parentOf } from '../../store/project';
@@ -55,7 +58,7 @@ function visibleNodes(project: Project, collapsed: Set<string>): Node[] {
   return out;
 }
 
-export function FileTree({ project, actions }: { project: Project; actions: TreeActions }) {
+export function FileTree({ project, actions, box }: { project: Project; actions: TreeActions; box?: BoxFilesSnapshot }) {
   const [collapsed, setCollapsed] = useState<Set<string>>(new Set());
   const [menu, setMenu] = useState<string | null>(null);
   const [selected, setSelected] = useState<string | null>(null);
@@ -234,6 +237,7 @@ export function FileTree({ project, actions }: { project: Project; actions: Tree
         })}
         {nodes.length === 0 && <li className="empty">No files yet: add one with + File.</li>}
       </ul>
+      {box && <LeftOutNote box={box} />}
     </nav>
   );
 }
@@ -272,3 +276,25 @@ function RowMenu({ node, entry, actions, close }: { node: Node; entry: boolean; 
     </div>
   );
 }
+
+/** What of the box's workspace the tree does not show, and why. */
+function LeftOutNote({ box }: { box: BoxFilesSnapshot }) {
+  const text = leftOutText(box.leftOut, box.tooLarge);
+  if (!text) return null;
+  const large = Object.entries(box.tooLarge).sort(([a], [b]) => a.localeCompare(b));
+  return (
+    <div className="files-left-out" role="note" aria-label="Files in the box not shown">
+      <p>{text}</p>
+      {large.length > 0 && (
+        <ul>
+          {large.slice(0, 20).map(([path, size]) => (
+            <li key={path} title={`${path} is in the box but too large to open here`}>
+              {path} <span className="size">({formatBytes(size)})</span>
+            </li>
+          ))}
+        </ul>
+      )}
+    </div>
+  );
+}
+

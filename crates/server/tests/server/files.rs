@@ -1,0 +1,307 @@
+//! The workspace watch over the WebSocket protocol (`files_watch`,
+//! `files_changed`), on the host double: files that runs create, change
+//! and delete reach the client, bytes intact; `.git`, `.bytesbox/` and
+//! what `.bytesboxignore` excludes never do; a flood of files comes in
+//! bounded frames with the cap said, and the server answers meanwhile.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde_json::{json, Value};
+
+use crate::test_server::TestServer;
+use crate::{connect, next, send, until_done, Socket};
+
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// A file as the client knows it from the frames: its bytes, or its size
+/// when they were left out.
+#[derive(Debug, PartialEq, Eq)]
+enum Seen {
+    Bytes(Vec<u8>),
+    TooLarge(u64),
+}
+
+/// Applies a `files_changed` frame to the client's view.
+fn apply(view: &mut BTreeMap<String, Seen>, frame: &Value) {
+    for change in frame["changes"].as_array().unwrap() {
+        let path = change["path"].as_str().unwrap().to_string();
+        match change["op"].as_str().unwrap() {
+            "delete" => {
+                view.remove(&path);
+            }
+            "write" => {
+                let seen = match (change["data"].as_str(), change["encoding"].as_str()) {
+                    (Some(data), Some("base64")) => {
+                        Seen::Bytes(base64::engine::general_purpose::STANDARD.decode(data).unwrap())
+                    }
+                    (Some(data), _) => Seen::Bytes(data.as_bytes().to_vec()),
+                    (None, _) => {
+                        assert_eq!(change["omitted"], "too_large", "a write without bytes says why: {change}");
+                        Seen::TooLarge(change["size"].as_u64().unwrap())
+                    }
+                };
+                view.insert(path, seen);
+            }
+            other => panic!("unknown op {other:?}"),
+        }
+    }
+}
+
+/// Reads frames, applying `files_changed` ones, until `done(view)`; every
+/// frame goes to `frames` too.
+async fn until_seen(
+    socket: &mut Socket,
+    view: &mut BTreeMap<String, Seen>,
+    frames: &mut Vec<Value>,
+    what: &str,
+    done: impl Fn(&BTreeMap<String, Seen>) -> bool,
+) {
+    let deadline = Instant::now() + PATIENCE;
+    while !done(view) {
+        assert!(Instant::now() < deadline, "never saw {what}; the view is {view:?}");
+        let frame = next(socket).await;
+        if frame["type"] == "files_changed" {
+            apply(view, &frame);
+        }
+        frames.push(frame);
+    }
+}
+
+fn bytes(text: &[u8]) -> Seen {
+    Seen::Bytes(text.to_vec())
+}
+
+/// Waits a beat for frames that should not come, then reads until the
+/// answer to a ping, applying what came meanwhile.
+async fn settle(socket: &mut Socket, view: &mut BTreeMap<String, Seen>, frames: &mut Vec<Value>) {
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    send(socket, json!({"type": "ping", "nonce": "settle"})).await;
+    loop {
+        let frame = next(socket).await;
+        if frame["type"] == "files_changed" {
+            apply(view, &frame);
+        }
+        let pong = frame["type"] == "pong";
+        frames.push(frame);
+        if pong {
+            return;
+        }
+    }
+}
+
+/// A server on the host double and a connection watching its workspace;
+/// the `files_watching` answer.
+async fn watching() -> (crate::test_server::Server, Socket, Value) {
+    let server = TestServer::new().start().await;
+    let (mut socket, _) = connect(&server.url).await;
+    send(&mut socket, json!({"type": "files_watch"})).await;
+    let watching = next(&mut socket).await;
+    assert_eq!(watching["type"], "files_watching", "{watching}");
+    (server, socket, watching)
+}
+
+fn run(id: &str, files: Value) -> Value {
+    json!({"type": "run", "id": id, "language": "sh", "files": files})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_that_runs_create_change_and_delete_reach_a_watching_client() {
+    let (server, mut socket, watching) = watching().await;
+    assert!(watching["max_file_bytes"].as_u64().unwrap() > 0);
+
+    let ignore = "build/\n*.log\n";
+    let first = "mkdir -p out build/deep .git sub/.git .bytesbox\n\
+                 printf 'hello' > out/hello.txt\n\
+                 printf '\\000\\377\\001\\200binary' > out/data.bin\n\
+                 printf 'x' > build/deep/obj.o; printf 'x' > run.log\n\
+                 printf 'ref' > .git/HEAD; printf 'c' > sub/.git/config; printf 's' > .bytesbox/state\n\
+                 printf 'v1' > notes.txt\n";
+    let files = json!([{"path": "main.sh", "content": first}, {"path": ".bytesboxignore", "content": ignore}]);
+    send(&mut socket, run("r1", files)).await;
+    let mut view = BTreeMap::new();
+    let mut frames = Vec::new();
+    until_seen(&mut socket, &mut view, &mut frames, "the first run's files", |view| view.len() >= 3).await;
+    settle(&mut socket, &mut view, &mut frames).await;
+    let expected = BTreeMap::from([
+        ("notes.txt".to_string(), bytes(b"v1")),
+        ("out/data.bin".to_string(), bytes(b"\x00\xff\x01\x80binary")),
+        ("out/hello.txt".to_string(), bytes(b"hello")),
+    ]);
+    assert_eq!(
+        view, expected,
+        "only the program's files, bytes intact: not the run's own, .git, .bytesbox or ignored ones"
+    );
+    let ignored = frames.iter().rev().find(|f| f["type"] == "files_changed").unwrap();
+    assert_eq!(ignored["left_out"]["ignored"], 2, "build/ and run.log: {ignored}");
+    assert!(frames.iter().any(|f| f["type"] == "done" && f["id"] == "r1"));
+
+    // The next run sends what the client now has, as the IDE does; its
+    // program changes one file and deletes another.
+    let second = "printf 'v2' > notes.txt; rm out/hello.txt\n";
+    let files = json!([
+        {"path": "main.sh", "content": second},
+        {"path": ".bytesboxignore", "content": ignore},
+        {"path": "notes.txt", "content": "v1"},
+        {"path": "out/hello.txt", "content": "hello"},
+        {"path": "out/data.bin", "content": "AP8BgGJpbmFyeQ==", "encoding": "base64"},
+    ]);
+    send(&mut socket, run("r2", files)).await;
+    until_seen(&mut socket, &mut view, &mut frames, "the change and the deletion", |view| {
+        view.get("notes.txt") == Some(&bytes(b"v2")) && !view.contains_key("out/hello.txt")
+    })
+    .await;
+    if !frames.iter().any(|f| f["type"] == "done" && f["id"] == "r2") {
+        until_done(&mut socket, "r2").await;
+    }
+    settle(&mut socket, &mut view, &mut frames).await;
+    assert_eq!(view.keys().collect::<Vec<_>>(), ["notes.txt", "out/data.bin"]);
+    assert_eq!(view["out/data.bin"], bytes(b"\x00\xff\x01\x80binary"), "the binary file came back intact");
+
+    // The client writes its saved files into the box (binary too) for a
+    // program already running there: it reads them, and they are not
+    // reported back.
+    let waiting = "while [ ! -s pic.bin ]; do sleep 0.05; done; sleep 0.3; cat edited.txt; echo; od -An -tx1 pic.bin | tr -d ' \\n'";
+    send(&mut socket, run("r-wait", json!([{"path": "main.sh", "content": waiting}]))).await;
+    loop {
+        let frame = next(&mut socket).await;
+        if frame["type"] == "files_changed" {
+            apply(&mut view, &frame);
+        }
+        if frame["type"] == "stage" && frame["id"] == "r-wait" {
+            break;
+        }
+    }
+    let written = json!({"type": "files_write", "id": "w1", "files": [
+        {"path": "edited.txt", "content": "from the editor"},
+        {"path": "pic.bin", "content": "iVBORw0KGgo=", "encoding": "base64"},
+    ]});
+    send(&mut socket, written).await;
+    let mut answered = None;
+    let mut output = String::new();
+    loop {
+        let frame = next(&mut socket).await;
+        if frame["type"] == "files_changed" {
+            apply(&mut view, &frame);
+        } else if frame["id"] == "w1" {
+            answered = Some(frame);
+        } else if frame["id"] == "r-wait" && frame["type"] == "output" {
+            output.push_str(frame["data"].as_str().unwrap());
+        } else if frame["id"] == "r-wait" && frame["type"] == "done" {
+            break;
+        }
+    }
+    assert_eq!(answered, Some(json!({"type": "files_written", "id": "w1", "count": 2})));
+    assert_eq!(output, "from the editor\n89504e470d0a1a0a", "the running program read the written files, bytes intact");
+    settle(&mut socket, &mut view, &mut frames).await;
+    assert!(
+        !view.contains_key("edited.txt") && !view.contains_key("pic.bin"),
+        "the client's own files are not echoed: {view:?}"
+    );
+    let refused = json!({"type": "files_write", "id": "w2", "files": [{"path": "../escape", "content": "x"}]});
+    send(&mut socket, refused).await;
+    let answer = loop {
+        let frame = next(&mut socket).await;
+        if frame["id"] == "w2" {
+            break frame;
+        }
+    };
+    assert_eq!((answer["type"].as_str(), answer["code"].as_str()), (Some("error"), Some("invalid_path")), "{answer}");
+
+    // Unwatched, nothing more comes.
+    send(&mut socket, json!({"type": "files_unwatch"})).await;
+    send(&mut socket, run("r3", json!([{"path": "main.sh", "content": "printf x > after.txt"}]))).await;
+    until_done(&mut socket, "r3").await;
+    let mut after = BTreeMap::new();
+    let mut rest = Vec::new();
+    settle(&mut socket, &mut after, &mut rest).await;
+    assert!(rest.iter().all(|f| f["type"] != "files_changed"), "no frame after files_unwatch: {rest:?}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_files_and_a_huge_file_come_bounded_and_the_server_answers_meanwhile() {
+    let (server, mut socket, watching) = watching().await;
+    let max_entries = watching["max_entries"].as_u64().unwrap();
+    // Past the scan's cap, and a 1 GiB file that takes no disk (sparse).
+    let flood = format!(
+        "truncate -s 1G huge.bin && mkdir flood && cd flood && seq 1 {} | xargs touch && echo made",
+        max_entries + 5_000
+    );
+    send(&mut socket, run("flood", json!([{"path": "main.sh", "content": flood}]))).await;
+    let started = Instant::now();
+    let mut view = BTreeMap::new();
+    let mut frames = Vec::new();
+    let mut truncated = false;
+    let mut largest_frame = 0;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    // Until the watch has reported everything it will.
+    let mut pings = 0;
+    loop {
+        assert!(Instant::now() < deadline, "the flood never settled: {} files seen", view.len());
+        let frame = next(&mut socket).await;
+        if frame["type"] == "files_changed" {
+            let changes = frame["changes"].as_array().unwrap().len();
+            largest_frame = largest_frame.max(changes);
+            truncated |= frame["left_out"]["truncated"] == true;
+            apply(&mut view, &frame);
+            // The server answers a ping in the middle of the flood.
+            if pings == 0 {
+                pings += 1;
+                let asked = Instant::now();
+                send(&mut socket, json!({"type": "ping", "nonce": "flood"})).await;
+                let mut between = Vec::new();
+                loop {
+                    let frame = next(&mut socket).await;
+                    if frame["type"] == "pong" {
+                        break;
+                    }
+                    between.push(frame);
+                }
+                println!("a ping during the flood was answered in {:?}", asked.elapsed());
+                for frame in &between {
+                    if frame["type"] == "files_changed" {
+                        apply(&mut view, frame);
+                    }
+                }
+                frames.extend(between);
+            }
+            if frame["left_out"]["pending"] == 0 && truncated && view.contains_key("huge.bin") {
+                break;
+            }
+        }
+        frames.push(frame);
+    }
+    println!("{} files seen of the flood in {:?}", view.len(), started.elapsed());
+    assert!(truncated, "the cap is said");
+    assert!(largest_frame <= 1000, "frames are bounded: one had {largest_frame} changes");
+    assert!(view.len() as u64 <= max_entries, "at most the cap of files: {}", view.len());
+    assert!(view.len() as u64 > max_entries / 2, "the files within the cap come: {}", view.len());
+    assert_eq!(view.get("huge.bin"), Some(&Seen::TooLarge(1 << 30)), "the huge file comes with its size alone");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_the_project_leaves_out_stays_in_the_box_across_runs() {
+    let server = TestServer::new().start().await;
+    let (mut socket, _) = connect(&server.url).await;
+    let ignore = json!({"path": ".bytesboxignore", "content": "build/\n*.log\n"});
+    let make = "mkdir -p build/deep .git && printf obj > build/deep/x.o && printf ref > .git/HEAD \
+                && printf log > run.log && printf stray > stray.txt";
+    send(&mut socket, run("make", json!([{"path": "main.sh", "content": make}, ignore]))).await;
+    until_done(&mut socket, "make").await;
+    let check = "cat build/deep/x.o .git/HEAD run.log; test -e stray.txt && echo stray-still-here; true";
+    send(&mut socket, run("check", json!([{"path": "main.sh", "content": check}, ignore]))).await;
+    let frames = until_done(&mut socket, "check").await;
+    assert_eq!(
+        crate::stdout(&frames),
+        "objreflog",
+        "ignored files and .git stay for the next run; a file the project does not have goes"
+    );
+    // Without the rules, the next run's workspace is the project alone.
+    send(&mut socket, run("plain", json!([{"path": "main.sh", "content": "find . -type f | sort"}]))).await;
+    let frames = until_done(&mut socket, "plain").await;
+    assert_eq!(crate::stdout(&frames), "./.git/HEAD\n./main.sh\n", ".git stays whatever the rules");
+    server.stop().await;
+}
