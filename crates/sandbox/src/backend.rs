@@ -71,10 +71,10 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     }
 
     /// An `O_PATH` descriptor of the box's workspace directory, for the
-    /// server to watch it (`docs/architecture.md`, "Files flow both
-    /// ways"): read only through [`crate::beneath`], which resolves every
-    /// path beneath it without following a link. The same directory that
-    /// [`Backend::get_files`] reads.
+    /// server to watch it (`docs/files.md`): read only through
+    /// [`crate::beneath`], which resolves every path beneath it without
+    /// following a link. The same directory that [`Backend::get_files`]
+    /// reads.
     async fn workspace_root(&self, id: &BoxId) -> Result<std::sync::Arc<std::os::fd::OwnedFd>, SandboxError> {
         let _ = id;
         Err(SandboxError::Unsupported("watching the workspace"))

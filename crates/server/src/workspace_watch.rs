@@ -1,7 +1,7 @@
 //! The workspace watch: files that programs and terminals create, change
 //! or delete in a session's box, sent to the client as `files_changed`
 //! frames (`docs/protocol.md`, "Files flow both ways";
-//! `docs/architecture.md` says why it scans instead of using inotify).
+//! `docs/files.md` says why it scans instead of using inotify).
 //!
 //! While a client watches and a connection holds the session, a task of
 //! the session lists the workspace every [`SCAN_INTERVAL`] (longer when a
