@@ -1,4 +1,4 @@
-import { useSyncExternalStore } from 'react';
+import { useEffect, useSyncExternalStore, type RefObject } from 'react';
 /** Anything observable like `Store`. */
 export interface Observable<T> {
   get(): T;
@@ -37,4 +37,16 @@ function mediaList(query: string): MediaQueryList {
   let list = lists.get(query);
   if (!list) lists.set(query, (list = window.matchMedia(query)));
   return list;
+}
+
+/** While `open`, a pointer pressed outside `box` calls `close` (menus and popovers). */
+export function useCloseOnOutsidePointer(open: boolean, box: RefObject<HTMLElement | null>, close: () => void) {
+  useEffect(() => {
+    if (!open) return;
+    const onDown = (e: PointerEvent) => {
+      if (!box.current?.contains(e.target as Node)) close();
+    };
+    document.addEventListener('pointerdown', onDown, true);
+    return () => document.removeEventListener('pointerdown', onDown, true);
+  }, [open, box, close]);
 }

@@ -320,3 +320,17 @@ describe('ConsolesStore', () => {
     expect(store.get().consoles.map((c) => c.id)).toEqual([again, named]);
   });
 });
+
+describe('the limits a run gets', () => {
+  it('are the last hello’s default_limits, kept up to date across a reconnect', async () => {
+    const hello = { type: 'hello', session: 's', resume: 'r', protocol: 1, max_limits: {} };
+    const { client, sockets } = connectedClient({ ...hello, default_limits: { wall_time_ms: 30000, memory_bytes: 134217728 } });
+    const store = new ConsolesStore(client, () => 0);
+    expect(store.get().limits).toEqual({ wall_time_ms: 30000, memory_bytes: 134217728 });
+    client.dropConnection();
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    sockets[1].receive({ ...hello, default_limits: { wall_time_ms: 60000 } });
+    expect(store.get().connection).toBe('open');
+    expect(store.get().limits).toEqual({ wall_time_ms: 60000 });
+  });
+});

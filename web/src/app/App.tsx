@@ -267,7 +267,7 @@ export function App({
           />
         }
       />
-      <StatusBar project={project} languages={languages} settings={settings} canFormat={!!languageServers && !!activePath && LSP_LANGUAGES.includes(modeOfPath(languages, activePath) ?? '')} />
+      <StatusBar project={project} languages={languages} settings={settings} consoles={consoles} canFormat={!!languageServers && !!activePath && LSP_LANGUAGES.includes(modeOfPath(languages, activePath) ?? '')} />
 
       {uploads.inputs}
       <DialogHost spec={dialog} onDone={closeDialog} />

@@ -3,7 +3,7 @@
 // terminal; `ConsolesStore` holds every console and talks to the client.
 
 import type { BytesboxClient, ConnectionState } from '../protocol/client';
-import type { RunMessage, RunRequest, ServerMessage } from '../protocol/types';
+import type { RunLimits, RunMessage, RunRequest, ServerMessage } from '../protocol/types';
 import { decodeData } from '../protocol/types';
 import { Store } from './store';
 import type { Problem } from '../problems/parse';
@@ -309,6 +309,8 @@ export interface ConsolesSnapshot {
   consoles: ConsoleState[];
   activeId: string | null;
   connection: ConnectionState;
+  /** The limits a run that asks for none gets: the last `hello`'s `default_limits`. */
+  limits: RunLimits | null;
 }
 
 let counter = 0;
@@ -325,8 +327,8 @@ export class ConsolesStore extends Store<ConsolesSnapshot> {
     private client: BytesboxClient,
     private clock: () => number = () => performance.now(),
   ) {
-    super({ consoles: [], activeId: null, connection: client.state });
-    client.on('state', (connection) => this.set({ ...this.get(), connection }));
+    super({ consoles: [], activeId: null, connection: client.state, limits: client.defaultLimits });
+    client.on('state', (connection) => this.set({ ...this.get(), connection, limits: client.defaultLimits }));
     client.on('message', (message) => this.onMessage(message));
     client.on('sessionLost', () => this.onSessionLost());
   }

@@ -1,6 +1,6 @@
-// The line at the bottom: what Run runs, in which language, and Format
-// document (and whether a save formats) for a file whose language has a
-// server.
+// The line at the bottom: what Run runs, in which language, the limits a
+// run gets, and Format document (and whether a save formats) for a file
+// whose language has a server.
 
 import { entryFile, type Project } from '../../store/project';
 import { isSourceFile, languageName, languageOfPath } from '../../languages';
@@ -8,16 +8,20 @@ import type { Runtime } from '../../api/client';
 import type { SettingsStore } from '../../store/settings';
 import { useStore } from '../../hooks';
 import { requestFormat } from '../Editor/formatRequest';
+import type { ConsolesStore } from '../../store/consoles';
+import { RunLimits } from '../RunLimits/RunLimits';
 
 export function StatusBar({
   project,
   languages,
   settings,
+  consoles,
   canFormat = false,
 }: {
   project: Project;
   languages: Runtime[];
   settings: SettingsStore;
+  consoles: ConsolesStore;
   canFormat?: boolean;
 }) {
   const { formatOnSave } = useStore(settings);
@@ -27,6 +31,7 @@ export function StatusBar({
     <footer className="statusbar">
       <span>{entry ? `Runs ${entry}` : 'Runs the main file (the server picks it)'}</span>
       <span>{project.language ? languageName(languages, project.language) : inferred ? inferred.name : ''}</span>
+      <RunLimits consoles={consoles} />
       {canFormat && (
         <>
           <button type="button" className="link" title="Format document (Shift+Alt+F)" onClick={() => void requestFormat()}>

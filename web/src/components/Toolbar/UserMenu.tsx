@@ -2,8 +2,9 @@
 // Dashboard (for admins),
 // importing the browser's projects, signing out.
 
-import { useEffect, useRef, useState } from 'react';
+import { useRef, useState } from 'react';
 import { Icon } from '../Icons/Icon';
+import { useCloseOnOutsidePointer } from '../../hooks';
 
 export function UserMenu({
   username,
@@ -24,14 +25,7 @@ export function UserMenu({
 }) {
   const [open, setOpen] = useState(false);
   const box = useRef<HTMLDivElement>(null);
-  useEffect(() => {
-    if (!open) return;
-    const onDown = (e: PointerEvent) => {
-      if (!box.current?.contains(e.target as Node)) setOpen(false);
-    };
-    document.addEventListener('pointerdown', onDown, true);
-    return () => document.removeEventListener('pointerdown', onDown, true);
-  }, [open]);
+  useCloseOnOutsidePointer(open, box, () => setOpen(false));
   const item = (label: string, action: () => void) => (
     <button
       type="button"
