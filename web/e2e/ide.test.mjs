@@ -458,4 +458,53 @@ describe('web IDE', () => {
     await overlay.waitFor({ state: 'detached' });
     await context.close();
   });
+
+  it('lets nothing typed after a global shortcut replace a file’s content', async (t) => {
+    if (!fixture.ready(t)) return;
+    const { context, page } = await openIde(fixture.browser, fixture.server.url);
+    await newProject(page, 'Keys', 'python', 'hello');
+    const original = { 'main.py': 'print("main stays")', 'other.py': 'print("other stays")' };
+    await setCode(page, `${original['main.py']}\n`);
+    await page.getByRole('button', { name: 'New file' }).click();
+    await answer(page, 'other.py');
+    await page.keyboard.insertText(`${original['other.py']}\n`);
+    const paths = await treePaths(page);
+    // Every shortcut of useShortcuts (and F1), each followed by typing: at once where it only moves the
+    // keyboard (as a fast typist would), once shown where it opens something.
+    const dialog = page.locator('dialog[open]');
+    const search = page.getByRole('searchbox', { name: 'Search in project' });
+    const shortcuts = [
+      ['Alt+Digit1'],
+      ['Alt+Digit2'],
+      ['Alt+Digit3'],
+      ['Alt+BracketRight'],
+      ['Alt+BracketLeft'],
+      ['Alt+Shift+BracketRight'],
+      ['F1', dialog],
+      ['ControlOrMeta+Shift+KeyF', search],
+      ['Alt+KeyN', dialog],
+      ['ControlOrMeta+KeyS'],
+      ['ControlOrMeta+Period'],
+      ['ControlOrMeta+Enter'],
+    ];
+    for (const [key, opens] of shortcuts) {
+      await page.keyboard.press(key);
+      await opens?.waitFor();
+      await page.keyboard.type('zz');
+      await page.keyboard.press('Escape');
+      await opens?.waitFor({ state: 'detached' });
+    }
+    // The run's code may have a `zz` line by now (typed into the editor after Alt+2): any exit will do.
+    await outcome(page, /Exited with code \d+/);
+    // No file made or lost, and each file's text is all there: at most `zz` typed at the cursor.
+    assert.deepEqual(await treePaths(page), paths);
+    for (const [path, text] of Object.entries(original)) {
+      await openFile(page, path);
+      await page.locator('.file-tab.active', { hasText: path }).waitFor();
+      const shown = await page.locator('.cm-content').innerText();
+      assert.equal(shown.replaceAll('zz', '').trim(), text, `${path} after the shortcuts:\n${shown}`);
+    }
+    await context.close();
+  });
 });
+

@@ -8,6 +8,7 @@ import {
   activeTerminal,
   answer,
   artifact,
+  connected,
   newProject,
   openFile,
   openIde,
@@ -34,6 +35,26 @@ async function clickInConsole(page, text) {
   await activeTerminal(page).locator('.xterm-screen.xterm-cursor-pointer').waitFor({ timeout: 5000 });
   await page.mouse.click(at.x, at.y);
 }
+
+/** Reloads the page and returns the `default_limits` of the server's `hello` to it. */
+async function helloLimits(page) {
+  const hello = new Promise((resolve) => {
+    page.on('websocket', (ws) =>
+      ws.on('framereceived', (f) => {
+        const m = JSON.parse(String(f.payload));
+        if (m.type === 'hello') resolve(m.default_limits);
+      }),
+    );
+  });
+  await page.reload();
+  await connected(page);
+  return hello;
+}
+
+/** How the status bar's Limits words a size or a duration, for the round figures servers use. */
+const MIB = 1024 * 1024;
+const mib = (bytes) => (assert.equal(bytes % MIB, 0, `${bytes} B is not whole MiB`), `${bytes / MIB} MiB`);
+const seconds = (ms) => (ms >= 60000 && ms % 60000 === 0 ? `${ms / 60000} min` : `${ms / 1000} s`);
 
 describe('errors on the code and runs that behave', () => {
   const fixture = suiteFixture();
@@ -176,6 +197,51 @@ describe('errors on the code and runs that behave', () => {
     await page.getByRole('tab', { name: /^Console 2/ }).waitFor();
     await waitForConsole(page, /Distance: 5/, 90000);
     await outcome(page, 'Exited with code 0');
+    await context.close();
+  });
+
+  it('shows a guest the limits a run gets, as the server gave them, before a run', async (t) => {
+    if (!fixture.ready(t)) return;
+    const { context, page } = await openIde(fixture.browser, fixture.server.url);
+    const limits = await helloLimits(page);
+    const button = page.locator('.statusbar').getByRole('button', { name: 'Limits' });
+    await button.click();
+    const popover = page.getByRole('dialog', { name: 'Limits of a run' });
+    const text = await popover.innerText();
+    const shown = (figure, name) => assert.match(text.replace(/\s+/g, ' '), new RegExp(`${figure} ${name}`), text);
+    shown(seconds(limits.wall_time_ms), 'wall time');
+    shown(seconds(limits.cpu_time_ms), 'CPU time');
+    shown(mib(limits.memory_bytes), 'memory');
+    shown(String(limits.pids), 'processes');
+    shown(mib(limits.output_bytes), 'output');
+    shown(seconds(limits.input_wait_ms), 'input wait');
+    assert.match(await button.getAttribute('title'), new RegExp(`^Each run: ${seconds(limits.wall_time_ms)} wall time`));
+    await page.screenshot({ path: artifact('limits.png') });
+    await page.keyboard.press('Escape');
+    await popover.waitFor({ state: 'detached' });
+    await context.close();
+  });
+
+  it('takes input typed after 45 s of waiting, longer than the wall-time limit, and exits normally', async (t) => {
+    if (!fixture.ready(t)) return;
+    const { context, page } = await openIde(fixture.browser, fixture.server.url);
+    const limits = await helloLimits(page);
+    const WAIT_MS = 45000;
+    // The point: the wait is longer than the run may take, and shorter than one wait for input may last.
+    assert.ok(limits.wall_time_ms < WAIT_MS, `the guest's wall-time limit is ${limits.wall_time_ms} ms`);
+    assert.ok(limits.input_wait_ms > WAIT_MS, `the guest's input wait is ${limits.input_wait_ms} ms`);
+    await newProject(page, 'Patient', 'python', 'hello');
+    await setCode(page, 'name = input("Name? ")\nprint(f"Hello, {name}, at last!")\n');
+    await run(page);
+    await waitForConsole(page, /Name\? /);
+    // The one fixed wait, on purpose: a person thinking.
+    await page.waitForTimeout(WAIT_MS);
+    assert.equal(await page.getByRole('button', { name: /^Stop/ }).isDisabled(), false, 'the run is still going');
+    await activeTerminal(page).click();
+    await page.keyboard.type('Ada');
+    await page.keyboard.press('Enter');
+    await waitForConsole(page, /Hello, Ada, at last!/);
+    assert.match(await outcome(page, 'Exited with code 0'), /Exited with code 0/);
     await context.close();
   });
 });
