@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use bytesbox_sandbox::beneath::{get_files, list_tree, root_file, TreeEntry};
-use bytesbox_sandbox::{Backend, BoxId, FileEntry};
+use bytesbox_sandbox::{Backend, BoxId, FileEntry, PutMode, SandboxError};
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use sha2::{Digest, Sha256};
 
@@ -142,14 +142,31 @@ impl FilesWatch {
 }
 
 impl FilesWatch {
-    /// Records files written into the workspace besides a run's (a
-    /// client's `files_write`): added to what the last run wrote.
-    pub fn note_also_written(&self, files: &[FileEntry]) {
+    /// Records files written into the workspace besides a run's: added to
+    /// what the last run wrote.
+    fn note_also_written(&self, files: &[FileEntry]) {
         if let Ok(mut slot) = self.written.lock() {
             let mut written = HashMap::clone(&slot);
             written.extend(files.iter().map(|file| (file.path.clone(), sha(&file.content))));
             *slot = Arc::new(written);
         }
+    }
+
+    /// Puts a client's files into the box between runs (`files_write`, a
+    /// language server's `lsp_start` and `lsp_files`, which carry the
+    /// editor's unsaved text too): noted first as the client's own, so the
+    /// watch never reports them back (an echo would bring back a file the
+    /// client has moved since, or pass unsaved edits off as the box's),
+    /// and no scan runs while they land.
+    pub async fn put_client_files(
+        &self,
+        backend: &dyn Backend,
+        box_id: &BoxId,
+        files: Vec<FileEntry>,
+    ) -> Result<(), SandboxError> {
+        self.note_also_written(&files);
+        let _writing = self.writing();
+        backend.put_files(box_id, files, PutMode::Merge).await
     }
 }
 

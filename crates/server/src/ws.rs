@@ -332,10 +332,7 @@ async fn write_files(state: &AppState, session: &Session, id: String, files: Vec
     };
     let Some(box_id) = session.current_box() else { return ServerMessage::FilesWritten { id, count: 0 } };
     let count = files.len();
-    // Not news to the client that sent them; no scan while they land.
-    session.files().note_also_written(&files);
-    let _writing = session.files().writing();
-    match state.sessions.engine().backend().put_files(&box_id, files, PutMode::Merge).await {
+    match session.files().put_client_files(state.sessions.engine().backend().as_ref(), &box_id, files).await {
         Ok(()) => ServerMessage::FilesWritten { id, count },
         Err(e) => error(Some(&id), e.code(), e.to_string()),
     }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bytesbox_lsp::{language_server_limits, LanguageServer, LanguageServerStart};
 use bytesbox_runtimes::LanguageServerTemplate;
-use bytesbox_sandbox::{FileEntry, PutMode, SandboxError};
+use bytesbox_sandbox::{FileEntry, SandboxError};
 
 use crate::accounts::Caller;
 use crate::api_error::ApiError;
@@ -111,7 +111,7 @@ impl StartTask {
             self.state.metrics.box_acquired(BoxOrigin::Session, created);
             let started = async {
                 if !self.files.is_empty() {
-                    backend.put_files(&box_id, self.files.clone(), PutMode::Merge).await?;
+                    self.session.files().put_client_files(backend.as_ref(), &box_id, self.files.clone()).await?;
                 }
                 let start = LanguageServerStart {
                     template: &self.template,
@@ -177,7 +177,7 @@ pub(crate) async fn write_files(
             LspRefusal::new("box_gone", "the session's box is being made again; send the files later").frame(&id),
         );
     };
-    let written = state.sessions.engine().backend().put_files(&box_id, files, PutMode::Merge).await;
+    let written = session.files().put_client_files(state.sessions.engine().backend().as_ref(), &box_id, files).await;
     written.err().map(|e| LspRefusal::new(e.code(), e.to_string()).frame(&id))
 }
 

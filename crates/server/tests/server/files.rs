@@ -305,3 +305,44 @@ async fn what_the_project_leaves_out_stays_in_the_box_across_runs() {
     assert_eq!(crate::stdout(&frames), "./.git/HEAD\n./main.sh\n", ".git stays whatever the rules");
     server.stop().await;
 }
+
+/// What a language server is given (`lsp_start`'s and `lsp_files`'s
+/// files: the editor's text, unsaved edits included) is the client's own
+/// and never comes back as the box's: an echo passed unsaved edits off as
+/// saved, and brought a file the client had moved since back to its old
+/// place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_given_to_a_language_server_are_not_reported_back() {
+    let test = "files_given_to_a_language_server_are_not_reported_back";
+    if !crate::language_servers::pylsp_installed(test) {
+        return;
+    }
+    let server = TestServer::new().catalog().start().await;
+    let (mut socket, _) = connect(&server.url).await;
+    send(&mut socket, json!({"type": "files_watch"})).await;
+    assert_eq!(next(&mut socket).await["type"], "files_watching");
+    let mut view = BTreeMap::new();
+    let mut frames = Vec::new();
+    let files = json!([
+        {"path": "main.py", "content": "print('unsaved edits')\n"},
+        {"path": "lib/util.py", "content": "X = 1\n"},
+    ]);
+    send(&mut socket, json!({"type": "lsp_start", "id": "py", "language": "python", "files": files})).await;
+    loop {
+        let frame = next(&mut socket).await;
+        if frame["type"] == "files_changed" {
+            apply(&mut view, &frame);
+        }
+        assert_ne!(frame["type"], "lsp_error", "{frame}");
+        let ready = frame["type"] == "lsp_ready";
+        frames.push(frame);
+        if ready {
+            break;
+        }
+    }
+    let later = json!([{"path": "later.py", "content": "print('left for another tab')\n"}]);
+    send(&mut socket, json!({"type": "lsp_files", "id": "py", "files": later})).await;
+    settle(&mut socket, &mut view, &mut frames).await;
+    assert!(view.is_empty(), "the client's own text came back as the box's: {view:?}");
+    server.stop().await;
+}
