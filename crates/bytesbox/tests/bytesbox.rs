@@ -13,6 +13,9 @@ use futures_util::StreamExt;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
+#[allow(dead_code, reason = "the fleet test uses the benchmarks' fleet, not the rest")]
+#[path = "../src/bin/bench_common/mod.rs"]
+mod bench_common;
 #[path = "bytesbox/docker.rs"]
 mod docker;
 #[path = "bytesbox/fleet.rs"]

@@ -19,7 +19,6 @@
 //! Usage (as root): `bytesbox-server-bench [--iterations N] [--seconds S]
 //! [--sessions N]`. Prints a Markdown table.
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -28,8 +27,9 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 
+#[allow(dead_code, reason = "each benchmark binary uses its own part of the shared module")]
 mod bench_common;
-use bench_common::{median, ms, raise_open_file_limit, ws_run, Server, PYTHON_SOURCE};
+use bench_common::{bare_run, median, ms, raise_open_file_limit, ws_run, Server, PYTHON_SOURCE};
 
 /// Rate limits and the per-address connection cap off: every connection
 /// comes from this one address, and the idle-session figure opens 10,000
@@ -58,35 +58,6 @@ fn parse_args() -> Result<Args> {
         }
     }
     Ok(args)
-}
-
-/// The `python3` a box finds: the first on the boxes' fixed `PATH` (not
-/// this shell's, which may hold a version manager's shim).
-fn box_python() -> Result<std::path::PathBuf> {
-    ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]
-        .iter()
-        .map(|dir| std::path::Path::new(dir).join("python3"))
-        .find(|path| path.is_file())
-        .context("no python3 on the boxes' PATH")
-}
-
-async fn bare_run() -> Result<Duration> {
-    static PYTHON: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-    let python = match PYTHON.get() {
-        Some(python) => python,
-        None => PYTHON.get_or_init(|| box_python().unwrap_or_else(|_| "python3".into())),
-    };
-    let start = Instant::now();
-    let output = tokio::process::Command::new(python)
-        .args(["-c", "print(\"hi\")"])
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .context("spawning python3")?;
-    if !output.status.success() || output.stdout != b"hi\n" {
-        bail!("bare python3 failed");
-    }
-    Ok(start.elapsed())
 }
 
 /// Medians (bare, served) of `iterations` pairs, after five warm-up pairs

@@ -1,6 +1,9 @@
 //! What the benchmark binaries that measure a real `bytesbox serve` share:
 //! starting the server with a configuration of their own, WebSocket
-//! sessions, a warm run, and the statistics they print.
+//! sessions, a warm run, the bare baseline, and the statistics they print;
+//! `fleet` starts three of them behind HAProxy.
+
+pub mod fleet;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -40,14 +43,7 @@ impl Server {
             .stdout(Stdio::piped())
             .spawn()
             .context("starting bytesbox serve (build it next to this binary)")?;
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().context("no stdout")?).read_line(&mut line)?;
-        let address = line
-            .split("http://")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .with_context(|| format!("no address in {line:?}"))?
-            .to_string();
+        let address = read_listen_address(&mut child)?;
         Ok(Server { child, address, _data: data })
     }
 
@@ -64,6 +60,20 @@ impl Server {
         }
         Ok(socket)
     }
+}
+
+/// The address a starting `bytesbox serve` prints on the first line of its
+/// stdout (`listening on http://ADDRESS`); the stdout is taken.
+pub fn read_listen_address(child: &mut Child) -> Result<String> {
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().context("no stdout")?).read_line(&mut line)?;
+    let address = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .with_context(|| format!("no address in {line:?}"))?
+        .to_string();
+    Ok(address)
 }
 
 impl Drop for Server {
@@ -144,6 +154,56 @@ pub async fn ws_run(socket: &mut Socket, id: &str) -> Result<Duration> {
             return Ok(elapsed);
         }
     }
+}
+
+/// The `python3` a box finds: the first on the boxes' fixed `PATH` (not
+/// this shell's, which may hold a version manager's shim).
+fn box_python() -> Result<std::path::PathBuf> {
+    ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+        .iter()
+        .map(|dir| std::path::Path::new(dir).join("python3"))
+        .find(|path| path.is_file())
+        .context("no python3 on the boxes' PATH")
+}
+
+/// The baseline of a Python hello: a bare `python3 -c 'print("hi")'`.
+pub async fn bare_run() -> Result<Duration> {
+    static PYTHON: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    let python = match PYTHON.get() {
+        Some(python) => python,
+        None => PYTHON.get_or_init(|| box_python().unwrap_or_else(|_| "python3".into())),
+    };
+    let start = Instant::now();
+    let output = tokio::process::Command::new(python)
+        .args(["-c", "print(\"hi\")"])
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .context("spawning python3")?;
+    if !output.status.success() || output.stdout != b"hi\n" {
+        bail!("bare python3 failed");
+    }
+    Ok(start.elapsed())
+}
+
+/// Server configuration that lifts every cap that would stop one client
+/// address from holding `boxes` boxes and sessions and `runs` runs at
+/// once: rate limits, connections per address, the guest plan's boxes and
+/// runs, and those of all guests at one address (a benchmark's sessions
+/// all come from one address). At most `queued` runs wait for one of the
+/// `2 × CPUs` run slots.
+pub fn lifted_caps_config(boxes: usize, runs: usize, queued: usize) -> String {
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    format!(
+        "[rate_limit]\nper_minute = 0\n\
+         [connections]\nmax_per_address = 0\nmax_total = {boxes}\n\
+         [admission]\nmax_running = {running}\nmax_queued = {queued}\n\
+         [plans.guest]\nmax_concurrent_runs = {runs}\nrun_slot_share_percent = 100\nmax_boxes = {boxes}\n\
+         max_idle_box_bytes = {idle_bytes}\n\
+         [accounts]\nguest_address_runs = {runs}\nguest_address_boxes = {boxes}\n",
+        running = 2 * cpus,
+        idle_bytes = u64::MAX / 2,
+    )
 }
 
 pub fn median(samples: &mut [Duration]) -> Duration {

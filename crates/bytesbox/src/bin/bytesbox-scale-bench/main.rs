@@ -37,10 +37,13 @@ use serde_json::Value;
 use tokio::sync::{mpsc, Semaphore};
 use tokio_tungstenite::tungstenite::Message;
 
+#[allow(dead_code, reason = "each benchmark binary uses its own part of the shared module")]
 #[path = "../bench_common/mod.rs"]
 mod bench_common;
 mod plot;
-use bench_common::{median, ms, python_run, raise_open_file_limit, ws_run, RunCheck, Server, Socket};
+use bench_common::{
+    lifted_caps_config, median, ms, python_run, raise_open_file_limit, ws_run, RunCheck, Server, Socket,
+};
 
 /// Runs kept going at once in the throughput phase (at most one per
 /// session: see `RUNS_PER_SESSION`).
@@ -95,28 +98,12 @@ fn parse_args() -> Result<Args> {
 }
 
 /// The server's configuration: every cap that would stop one client
-/// address from holding this many boxes and runs is lifted (rate limits,
-/// connections per address, the guest plan's boxes and runs, and those of
-/// all guests at one address), boxes stay
+/// address from holding this many boxes and runs is lifted, boxes stay
 /// until their session ends, and a closed session ends at once (no grace
 /// for a reconnect), so the close-to-gone time is the teardown's alone.
 fn server_config(max_count: usize) -> String {
-    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    format!(
-        "[rate_limit]\nper_minute = 0\n\
-         [connections]\nmax_per_address = 0\nmax_total = {connections}\n\
-         [sessions]\ngrace_secs = 0\nidle_ttl_secs = 86400\n\
-         [admission]\nmax_running = {running}\nmax_queued = {queued}\n\
-         [plans.guest]\nmax_concurrent_runs = {runs}\nrun_slot_share_percent = 100\nmax_boxes = {boxes}\n\
-         max_idle_box_bytes = {idle_bytes}\n\
-         [accounts]\nguest_address_runs = {runs}\nguest_address_boxes = {boxes}\n",
-        connections = max_count + 1_000,
-        running = 2 * cpus,
-        queued = 4 * RUNS_AT_ONCE,
-        runs = 2 * RUNS_AT_ONCE,
-        boxes = max_count + 1_000,
-        idle_bytes = u64::MAX / 2,
-    )
+    let caps = lifted_caps_config(max_count + 1_000, 2 * RUNS_AT_ONCE, 4 * RUNS_AT_ONCE);
+    format!("{caps}[sessions]\ngrace_secs = 0\nidle_ttl_secs = 86400\n")
 }
 
 /// A session with a box, whose runs may overlap: a reader task hands each
