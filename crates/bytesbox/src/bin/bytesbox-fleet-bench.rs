@@ -236,17 +236,44 @@ async fn user_with_project(front: &str, ids: &[&str], name: &str) -> Result<User
     Ok(user)
 }
 
+/// The IDE's reconnect delays (`web/src/protocol/client.ts`): before the
+/// first attempt, and after each that failed.
+const RECONNECT_BACKOFF: [Duration; 5] = [
+    Duration::from_millis(100),
+    Duration::from_millis(250),
+    Duration::from_millis(500),
+    Duration::from_millis(1000),
+    Duration::from_millis(2000),
+];
+
+/// Opens a session through the front door as the IDE does after a
+/// close: after the backoff's delay, again until one answers (a node
+/// dying as the upgrade reaches it makes HAProxy answer 502). The socket,
+/// its first frame, and the attempts it took.
+async fn reconnect(front: &str, jar: &reqwest::cookie::Jar, query: &str) -> Result<(Socket, Value, usize)> {
+    let mut attempts = 0;
+    loop {
+        tokio::time::sleep(RECONNECT_BACKOFF[attempts.min(RECONNECT_BACKOFF.len() - 1)]).await;
+        attempts += 1;
+        match open_session(front, jar, query).await {
+            Ok((socket, first)) => return Ok((socket, first, attempts)),
+            Err(error) if attempts < 10 => eprintln!("reconnect attempt {attempts}: {error}"),
+            Err(error) => return Err(error.context(format!("{attempts} reconnect attempts"))),
+        }
+    }
+}
+
 /// A client whose session died with its node, as the IDE does it: once
 /// its socket closes, it reconnects through the front door with its
 /// resume token (and its cookie, naming the dead node), is told the
-/// session was lost, opens a new one and runs its saved project. Returns
-/// the time from `killed_at` to that run's end, and the user, now on its
-/// new node.
-async fn come_back(front: &str, ids: &[&str], mut user: User, killed_at: Instant) -> Result<(Duration, User)> {
+/// session was lost, opens a new session and runs its saved project.
+/// Returns the time from `killed_at` to that run's end, the connection
+/// attempts that failed on the way, and the user, now on its new node.
+async fn come_back(front: &str, ids: &[&str], mut user: User, killed_at: Instant) -> Result<(Duration, usize, User)> {
     while next(&mut user.socket).await.is_ok() {}
-    let (_, lost) = open_session(front, &user.jar, &format!("?resume={}", user.resume)).await?;
+    let (_, lost, resumes) = reconnect(front, &user.jar, &format!("?resume={}", user.resume)).await?;
     ensure!(lost["type"] == "error" && lost.to_string().contains("unknown_session"), "the resume answered {lost}");
-    let (mut socket, hello) = open_session(front, &user.jar, "").await?;
+    let (mut socket, hello, opens) = reconnect(front, &user.jar, "").await?;
     ensure!(hello["type"] == "hello", "the new session: {hello}");
     let output = run_project(&mut socket, "after", &user.project).await?;
     let back = killed_at.elapsed();
@@ -254,7 +281,7 @@ async fn come_back(front: &str, ids: &[&str], mut user: User, killed_at: Instant
     user.node = landed(ids, &user.jar, front)?;
     user.resume = hello["resume"].as_str().unwrap_or_default().to_owned();
     user.socket = socket;
-    Ok((back, user))
+    Ok((back, resumes + opens - 2, user))
 }
 
 /// New clients while the node is dead: a session opened every 100 ms
@@ -275,6 +302,9 @@ async fn probe_new_sessions(
             ensure!(hello["type"] == "hello", "{hello}");
             landed(&ids, &jar, &front)
         });
+        if let Err(error) = &node {
+            eprintln!("a new session {:.2} s after the kill failed: {error}", started.as_secs_f64());
+        }
         probes.push((started, took, node));
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -287,6 +317,8 @@ struct Failover {
     down_after: Option<Duration>,
     probes: Vec<(Duration, Duration, Result<usize>)>,
     comebacks: Vec<Duration>,
+    /// The most connection attempts that failed in one comeback.
+    retries: usize,
     intact: usize,
     saved: usize,
     drained: &'static str,
@@ -326,11 +358,11 @@ async fn failover(front: &str, nodes: &mut [Node], balancer: &Balancer, load: &L
         .collect();
     let probes = tokio::spawn(probe_new_sessions(front.to_owned(), ids.clone(), killed_at, Duration::from_secs(6)));
     tokio::task::block_in_place(|| nodes[victim].process.0.wait())?;
-    let mut returned = Vec::new();
-    let mut comeback_times = Vec::new();
+    let (mut returned, mut comeback_times, mut retries) = (Vec::new(), Vec::new(), 0);
     for comeback in comebacks {
-        let (took, user) = comeback.await??;
+        let (took, tries, user) = comeback.await??;
         comeback_times.push(took);
+        retries = retries.max(tries);
         returned.push(user);
     }
     let probes = probes.await?;
@@ -391,6 +423,7 @@ async fn failover(front: &str, nodes: &mut [Node], balancer: &Balancer, load: &L
         down_after,
         probes,
         comebacks: comeback_times,
+        retries,
         intact,
         saved: saved.len(),
         drained: ids[drained],
@@ -498,8 +531,10 @@ fn print_summary(load: &mut Load, failover: Option<&Failover>, args: &Args) {
     );
     let mut comebacks = failover.comebacks.clone();
     println!(
-        "| SIGKILL → a lost session's user ran its saved project on another node (median / slowest of {}) | | {} / {} | | |",
+        "| SIGKILL → a lost session's user ran its saved project on another node (median / slowest of {}; \
+         failed connection attempts: {} at most) | | {} / {} | | |",
         comebacks.len(),
+        failover.retries,
         seconds(median(&mut comebacks)),
         seconds(comebacks.last().copied().unwrap_or_default())
     );
