@@ -197,11 +197,15 @@ test_web() {
 
 # PostgreSQL for the store's tests: Debian's postgresql, its cluster started
 # in the background (as the postgres user, through pg_ctlcluster) when
-# nothing answers, and a fresh test database `bytesbox_test` (dropped and
-# made again, so every run applies the migrations from scratch). Exports
-# BYTESBOX_TEST_POSTGRES_URL. Needs root. The server's log goes to the
-# cluster's usual log under /var/log/postgresql.
+# nothing answers, and a fresh database, `bytesbox_test` or the name given
+# (dropped and made again, so every run applies the migrations from
+# scratch; the benchmarks name their own, so that a benchmark never drops
+# the database of tests running at the same time), owned by the role
+# `bytesbox_test`. Exports BYTESBOX_TEST_POSTGRES_URL. Needs root. The
+# server's log goes to the cluster's usual log under /var/log/postgresql.
 ensure_postgres() {
+    local database="${1:-bytesbox_test}"
+    [[ "$database" =~ ^[a-z_][a-z0-9_]*$ ]] || die "ensure_postgres: not a plain database name: $database"
     ensure_apt postgresql
     local cluster version name port
     cluster="$(pg_lsclusters --no-header | head -n 1)"
@@ -222,17 +226,17 @@ ensure_postgres() {
             [ "$waited" -lt 60 ] || die "PostgreSQL did not answer within 30 s; see /var/log/postgresql/"
         done
     fi
-    runuser -u postgres -- psql -q -p "$port" -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
+    runuser -u postgres -- psql -q -p "$port" -v ON_ERROR_STOP=1 >/dev/null <<SQL
 SET client_min_messages = warning;
-DROP DATABASE IF EXISTS bytesbox_test WITH (FORCE);
-DO $$ BEGIN
+DROP DATABASE IF EXISTS $database WITH (FORCE);
+DO \$\$ BEGIN
     IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bytesbox_test') THEN
         CREATE ROLE bytesbox_test LOGIN PASSWORD 'bytesbox_test';
     END IF;
-END $$;
-CREATE DATABASE bytesbox_test OWNER bytesbox_test;
+END \$\$;
+CREATE DATABASE $database OWNER bytesbox_test;
 SQL
-    export BYTESBOX_TEST_POSTGRES_URL="postgres://bytesbox_test:bytesbox_test@127.0.0.1:$port/bytesbox_test"
+    export BYTESBOX_TEST_POSTGRES_URL="postgres://bytesbox_test:bytesbox_test@127.0.0.1:$port/$database"
 }
 
 # HAProxy (Debian's package) for the fleet test: several `bytesbox serve`

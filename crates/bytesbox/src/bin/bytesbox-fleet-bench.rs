@@ -596,8 +596,10 @@ async fn main() -> Result<()> {
     let setup = NodeSetup { bytesbox: &bytesbox, jail: &jail, database_url: &database_url, s3: &s3, config: &config };
     // Whatever ends the bench, the fleet is dropped: nodes stopped, their
     // namespaces deleted.
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         result = bench(&args, &setup, &haproxy) => result,
         _ = tokio::signal::ctrl_c() => bail!("interrupted"),
+        _ = terminate.recv() => bail!("terminated"),
     }
 }
