@@ -9,10 +9,9 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use bytesbox_server::git::{GUEST_AUTHOR, MAX_OUTPUT_BYTES, QUEUED_COMMANDS};
-use bytesbox_testkit::require_root;
 use serde_json::{json, Value};
 
-use crate::test_server::{Server, TestServer};
+use crate::test_server::TestServer;
 use crate::{connect, next, run, send, stdout, until_done, Socket};
 
 fn git(id: &str, args: &[&str]) -> Value {
@@ -47,13 +46,6 @@ fn decoded(frame: &Value, stream: &str) -> String {
         }
         _ => data.to_string(),
     }
-}
-
-async fn native(test: &str, server: TestServer) -> Option<Server> {
-    if !require_root(test) {
-        return None;
-    }
-    Some(server.native().start().await)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -99,7 +91,7 @@ async fn git_frames_that_could_run_programs_or_leave_the_workspace_are_refused()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_repository_round_trip_in_the_box_and_a_switch_reaches_the_watch() {
     let test = "a_repository_round_trip_in_the_box_and_a_switch_reaches_the_watch";
-    let Some(server) = native(test, TestServer::new()).await else { return };
+    let Some(server) = TestServer::new().start_native(test).await else { return };
     let (mut socket, _) = connect(&server.url).await;
     send(&mut socket, json!({"type": "files_watch"})).await;
     assert_eq!(next(&mut socket).await["type"], "files_watching");
@@ -157,7 +149,7 @@ async fn a_repository_round_trip_in_the_box_and_a_switch_reaches_the_watch() {
 async fn output_is_bounded_a_hang_is_stopped_and_a_flood_stays_in_the_queue() {
     let test = "output_is_bounded_a_hang_is_stopped_and_a_flood_stays_in_the_queue";
     let limited = TestServer::new().sessions(|s| s.git_time_limit = Duration::from_secs(2));
-    let Some(server) = native(test, limited).await else { return };
+    let Some(server) = limited.start_native(test).await else { return };
     let (mut socket, _) = connect(&server.url).await;
     // A repository with a 1.5 MiB file and a pre-commit hook that hangs.
     let setup = "git init -q -b main && head -c 1572864 /dev/zero | tr '\\0' x > big.txt && \
