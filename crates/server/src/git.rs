@@ -452,6 +452,16 @@ mod tests {
     }
 
     #[test]
+    fn commits_are_the_signed_in_users_and_a_guests_are_guests() {
+        let ada = crate::accounts::caller::tests::user(bytesbox_store::Role::User);
+        assert_eq!(author_of(&ada), ("ada".to_string(), "ada@users.bytesbox.invalid".to_string()));
+        let address = std::net::IpAddr::from([127, 0, 0, 1]);
+        for caller in [Caller::Guest { address, browser: None }, Caller::Anonymous { address }] {
+            assert_eq!(author_of(&caller), ("Guest".to_string(), "guest@bytesbox.invalid".to_string()));
+        }
+    }
+
+    #[test]
     fn the_spec_runs_git_itself_with_the_author_and_no_pager() {
         let author = ("ada".to_string(), "ada@users.bytesbox.invalid".to_string());
         let spec = git_spec(&args(&["status"]), &author, &RunLimits::default(), Duration::from_secs(5));
