@@ -155,4 +155,19 @@ describe('GitStore', () => {
     await refresh;
     expect(git.get().repo).toBe('none');
   });
+
+  it('follows saved files, not keystrokes, while the panel shows', async () => {
+    const { local, git, gitFrames } = await setUp();
+    const stop = git.follow(20);
+    const path = Object.keys(local.get().project!.files)[0];
+    local.change((p) => editFile(p, path, 'typing'));
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(gitFrames()).toHaveLength(0);
+    local.change((p) => saveFile(p, path));
+    await vi.waitFor(() => expect(gitFrames().map((f) => f.args[0])).toEqual(['status']));
+    stop();
+    local.change((p) => saveFile(editFile(p, path, 'more'), path));
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(gitFrames()).toHaveLength(1);
+  });
 });

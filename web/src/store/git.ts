@@ -101,6 +101,30 @@ export class GitStore extends Store<GitSnapshot> {
     return outputText(result, 'stdout');
   }
 
+  /**
+   * While the panel shows: reads git's status again a moment after the
+   * project's saved files change (an edit saved, a file the box changed),
+   * not on every keystroke. Returns the way to stop.
+   */
+  follow(delayMs = 700): () => void {
+    let files = this.workspace.get().project?.files;
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    const stop = this.workspace.subscribe(() => {
+      const now = this.workspace.get().project?.files;
+      if (now === files) return;
+      files = now;
+      if (timer) clearTimeout(timer);
+      timer = setTimeout(() => {
+        timer = null;
+        if (!this.get().busy) void this.refresh();
+      }, delayMs);
+    });
+    return () => {
+      stop();
+      if (timer) clearTimeout(timer);
+    };
+  }
+
   /** Reads status, branches and log again. */
   async refresh() {
     const result = await this.run(STATUS_ARGS).catch((e: unknown) => e as Error);

@@ -27,6 +27,7 @@ export function SourceControl({
   const [diff, setDiff] = useState<DiffSides | null>(null);
   useEffect(() => {
     void git.refresh();
+    return git.follow();
   }, [git]);
 
   const openDiff = (path: string, staged: boolean, untracked: boolean) => {
