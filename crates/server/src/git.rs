@@ -13,6 +13,7 @@
 //! from a queue of [`QUEUED_COMMANDS`]: a client that floods frames gets
 //! `too_many_git_commands`, not a pile of processes.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -97,6 +98,10 @@ pub const MAX_ARG_BYTES: usize = 64 * 1024;
 pub const MAX_OUTPUT_BYTES: u64 = 1024 * 1024;
 /// Commands one session may have waiting behind the one running.
 pub const QUEUED_COMMANDS: usize = 8;
+/// Bytes of `files` the waiting commands of one session may hold
+/// together (one command's own are bounded as a run's are; this keeps
+/// [`QUEUED_COMMANDS`] frames full of files from holding 8 times that).
+pub const QUEUED_FILE_BYTES: usize = 16 * 1024 * 1024;
 /// How long a command may run by default (`SessionConfig::git_time_limit`).
 pub const DEFAULT_TIME_LIMIT: Duration = Duration::from_secs(30);
 
@@ -276,30 +281,57 @@ struct GitCommand {
     boxes: BoxCaps,
 }
 
+impl GitCommand {
+    fn file_bytes(&self) -> usize {
+        self.files.iter().map(|file| file.content.len()).sum()
+    }
+}
+
 /// A session's queue of git commands and the task that runs them.
 #[derive(Debug, Default)]
 pub struct GitQueue {
     commands: Mutex<Option<mpsc::Sender<GitCommand>>>,
+    /// What the waiting commands' `files` hold, in bytes.
+    waiting_file_bytes: AtomicUsize,
 }
 
 impl GitQueue {
     /// Queues a command; starts the session's runner on first use.
     fn push(&self, state: &Arc<AppState>, session: &Arc<Session>, command: GitCommand) -> Result<(), GitRefusal> {
+        let too_many =
+            |what: String| GitRefusal::new("too_many_git_commands", format!("{what}; wait for their answers"));
         let Ok(mut commands) = self.commands.lock() else {
             return Err(GitRefusal::new("internal", "the git queue is broken"));
         };
+        let bytes = command.file_bytes();
+        let waiting = self.waiting_file_bytes.load(Ordering::Relaxed);
+        // A command alone may carry what a run may; behind others, only
+        // up to the budget.
+        if bytes > 0 && waiting > 0 && waiting + bytes > QUEUED_FILE_BYTES {
+            return Err(too_many(format!("git commands with {waiting} bytes of files are waiting already")));
+        }
         let sender = commands.get_or_insert_with(|| {
             let (sender, receiver) = mpsc::channel(QUEUED_COMMANDS);
             tokio::spawn(run_commands(state.clone(), Arc::downgrade(session), receiver));
             sender
         });
-        sender.try_send(command).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => GitRefusal::new(
-                "too_many_git_commands",
-                format!("{QUEUED_COMMANDS} git commands are waiting already; wait for their answers"),
-            ),
-            mpsc::error::TrySendError::Closed(_) => GitRefusal::new("internal", "the session's git runner ended"),
-        })
+        // Counted before the runner can take it, so it is never taken
+        // off before it was added.
+        self.waiting_file_bytes.fetch_add(bytes, Ordering::Relaxed);
+        let refused = match sender.try_send(command) {
+            Ok(()) => return Ok(()),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                too_many(format!("{QUEUED_COMMANDS} git commands are waiting already"))
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => GitRefusal::new("internal", "the session's git runner ended"),
+        };
+        self.waiting_file_bytes.fetch_sub(bytes, Ordering::Relaxed);
+        Err(refused)
+    }
+
+    /// A command left the queue for the runner.
+    fn taken(&self, command: &GitCommand) {
+        self.waiting_file_bytes.fetch_sub(command.file_bytes(), Ordering::Relaxed);
     }
 }
 
@@ -339,6 +371,7 @@ pub(crate) fn request(
 async fn run_commands(state: Arc<AppState>, session: Weak<Session>, mut commands: mpsc::Receiver<GitCommand>) {
     while let Some(command) = commands.recv().await {
         let Some(session) = session.upgrade() else { return };
+        session.git().taken(&command);
         let id = command.id.clone();
         let frame = match run(&state, &session, command).await {
             Ok(result) => ServerMessage::GitResult(Box::new(result)),

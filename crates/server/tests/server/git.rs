@@ -118,6 +118,11 @@ async fn a_repository_round_trip_in_the_box_and_a_switch_reaches_the_watch() {
     send(&mut socket, change).await;
     assert_eq!(answer(&mut socket, "add2", &mut Vec::new()).await["status"], "ok");
     git_ok(&mut socket, "c2", &["commit", "-m", "second"]).await;
+    // A scan of the watch between the client's write and the switch, as a
+    // person's pace gives: a file the client wrote that the box puts back
+    // as it was before, within one scan interval, goes unreported (the
+    // watch compares with what its last scan saw; docs/git.md).
+    tokio::time::sleep(Duration::from_millis(600)).await;
     let branches = git_ok(&mut socket, "br", &["branch", "--format=%(refname:short)"]).await;
     assert_eq!(branches, "feature\nmain\n");
     let mut others = Vec::new();
@@ -166,9 +171,21 @@ async fn output_is_bounded_a_hang_is_stopped_and_a_flood_stays_in_the_queue() {
 
     let started = Instant::now();
     send(&mut socket, git("hang", &["commit", "--allow-empty", "-m", "never"])).await;
+    // Behind it, files wait only up to the queue's budget in bytes.
+    let seven_mib = "y".repeat(7 << 20);
+    for n in 0..3 {
+        let id = format!("files{n}");
+        let files = json!([{"path": format!("data{n}.txt"), "content": seven_mib}]);
+        send(&mut socket, json!({"type": "git", "id": id, "args": ["status"], "files": files})).await;
+    }
+    let refused = answer(&mut socket, "files2", &mut Vec::new()).await;
+    assert_eq!(refused["code"], "too_many_git_commands", "21 MiB of files would wait: {refused}");
     let frame = answer(&mut socket, "hang", &mut Vec::new()).await;
     assert_eq!(frame["status"], "timeout", "{frame}");
     assert!(started.elapsed() < Duration::from_secs(10), "stopped at the time limit: {:?}", started.elapsed());
+    for queued in ["files0", "files1"] {
+        assert_eq!(answer(&mut socket, queued, &mut Vec::new()).await["status"], "ok");
+    }
     let check = "n=0; for c in /proc/[0-9]*/comm; do [ \"$(cat $c 2>/dev/null)\" = sleep ] && n=$((n+1)); done; \
                  echo sleeping=$n; ls .git/index.lock 2>/dev/null; echo end";
     send(&mut socket, run("check", check)).await;
