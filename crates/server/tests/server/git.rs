@@ -118,11 +118,6 @@ async fn a_repository_round_trip_in_the_box_and_a_switch_reaches_the_watch() {
     send(&mut socket, change).await;
     assert_eq!(answer(&mut socket, "add2", &mut Vec::new()).await["status"], "ok");
     git_ok(&mut socket, "c2", &["commit", "-m", "second"]).await;
-    // A scan of the watch between the client's write and the switch, as a
-    // person's pace gives: a file the client wrote that the box puts back
-    // as it was before, within one scan interval, goes unreported (the
-    // watch compares with what its last scan saw; docs/git.md).
-    tokio::time::sleep(Duration::from_millis(600)).await;
     let branches = git_ok(&mut socket, "br", &["branch", "--format=%(refname:short)"]).await;
     assert_eq!(branches, "feature\nmain\n");
     let mut others = Vec::new();
