@@ -48,9 +48,16 @@ ensure_cargo() {
 ensure_runtime_packages() {
     ensure_apt ca-certificates gcc g++ libc6-dev python3 procps iproute2 \
         default-jdk-headless nodejs sqlite3 bash vim less
+    ensure_git
     ensure_sql_servers
     ensure_notebook_packages
     ensure_language_servers
+}
+
+# git in the box (docs/git.md): the native backend's boxes see the host's
+# /usr, so the terminal and the IDE's Source Control panel use the host's git.
+ensure_git() {
+    ensure_apt git
 }
 
 # What notebook kernels run in a box (docs/notebooks.md): Debian's ipykernel,

@@ -7,6 +7,7 @@ import { AccountStore } from './store/account';
 import { ConsolesStore } from './store/consoles';
 import { TerminalsStore } from './store/terminals';
 import { BoxFilesStore } from './store/boxFiles';
+import { GitStore } from './store/git';
 import { KernelsStore } from './store/kernels';
 import { ProjectDb } from './store/db';
 import { RuntimesStore } from './store/runtimes';
@@ -73,6 +74,7 @@ async function start() {
   debug.workspace = workspace;
   const boxFiles = new BoxFilesStore(client, workspace);
   debug.boxFiles = boxFiles;
+  const git = new GitStore(client, workspace, boxFiles);
   client.connect();
   render(
     <App
@@ -86,6 +88,7 @@ async function start() {
       kernels={kernels}
       languageServers={languageServers}
       boxFiles={boxFiles}
+      git={git}
     />,
   );
 }

@@ -25,6 +25,8 @@ mod connections;
 mod fairness;
 #[path = "hostile/files.rs"]
 mod files;
+#[path = "hostile/git.rs"]
+mod git;
 #[path = "hostile/kernel_gateway.rs"]
 mod kernel_gateway;
 #[path = "hostile/kernel_memory.rs"]

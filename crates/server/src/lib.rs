@@ -13,6 +13,7 @@ pub mod connections;
 pub mod fleet;
 pub mod fleet_runs;
 pub mod gateway;
+pub mod git;
 pub mod guard;
 pub mod health;
 pub mod http;

@@ -213,6 +213,19 @@ pub enum ClientMessage {
         /// The files, as a run's.
         files: Vec<WireFile>,
     },
+    /// Run one allowlisted git subcommand in the session's box
+    /// (`docs/protocol.md`, "Git"); answered by `git_result` or
+    /// `git_error`.
+    Git {
+        /// Client-chosen id, echoed in the answer.
+        id: String,
+        /// The subcommand and its arguments, without `git`.
+        args: Vec<String>,
+        /// Files written into the workspace first (added or replaced,
+        /// the rest stays), as a run's.
+        #[serde(default)]
+        files: Vec<WireFile>,
+    },
     /// Keep-alive.
     Ping {
         /// Echoed in `pong`.
@@ -633,6 +646,45 @@ pub enum ServerMessage {
         /// Human message.
         message: String,
     },
+    /// What a `git` command did.
+    GitResult(Box<GitResultFrame>),
+    /// A `git` frame refused, or a command that could not be started (its
+    /// own type, as `lsp_error`).
+    GitError {
+        /// The command's id.
+        id: String,
+        /// Stable code.
+        code: String,
+        /// Human message.
+        message: String,
+    },
+}
+
+/// The fields of a `git_result` frame.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GitResultFrame {
+    /// The command's id.
+    pub id: String,
+    /// A run status, as in `exit`: `ok` and `nonzero` are git's own
+    /// answer; `timeout` and `output_limit` mean the server stopped it.
+    pub status: String,
+    /// Exit code.
+    pub exit_code: Option<i32>,
+    /// Signal number.
+    pub signal: Option<i32>,
+    /// What it printed (up to the output bound).
+    pub stdout: String,
+    /// `utf8`, or `base64` when not valid UTF-8.
+    pub stdout_encoding: Encoding,
+    /// Its errors and hints.
+    pub stderr: String,
+    /// As `stdout_encoding`.
+    pub stderr_encoding: Encoding,
+    /// The session's box was made for this command: its workspace held
+    /// only the frame's files (the client should send them all).
+    pub fresh_box: bool,
+    /// How long it ran.
+    pub wall_ms: u64,
 }
 
 /// The fields of an `lsp_ready` frame.

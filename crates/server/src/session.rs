@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::accounts::places::{Place, Places, Refusal};
 use crate::accounts::Principal;
+use crate::git::GitQueue;
 use crate::protocol::{OpenTerminal, ServerMessage};
 use crate::server_template::ServerTemplates;
 use crate::session_kernels::{KernelConfig, SessionKernels};
@@ -127,6 +128,8 @@ pub struct SessionConfig {
     /// nothing typed or printed in any of them before it is destroyed
     /// (with a notice in each).
     pub terminal_idle: Duration,
+    /// How long one `git` command may run before it is stopped.
+    pub git_time_limit: Duration,
 }
 
 impl Default for SessionConfig {
@@ -140,6 +143,7 @@ impl Default for SessionConfig {
             language_servers: LspConfig::default(),
             max_terminals: 4,
             terminal_idle: Duration::from_secs(30 * 60),
+            git_time_limit: crate::git::DEFAULT_TIME_LIMIT,
         }
     }
 }
@@ -175,6 +179,8 @@ pub struct Session {
     language_servers: SessionLanguageServers,
     /// The watch of the box's workspace, while a client asks for it.
     files: FilesWatch,
+    /// Its `git` commands, run one at a time.
+    git: GitQueue,
 }
 
 impl Session {
@@ -197,6 +203,7 @@ impl Session {
             kernels: SessionKernels::default(),
             language_servers: SessionLanguageServers::default(),
             files: FilesWatch::default(),
+            git: GitQueue::default(),
         }
     }
 
@@ -317,6 +324,11 @@ impl Session {
     /// The watch of the session's workspace.
     pub fn files(&self) -> &FilesWatch {
         &self.files
+    }
+
+    /// Its queue of `git` commands.
+    pub fn git(&self) -> &GitQueue {
+        &self.git
     }
 
     /// The session's box, unless one is being made right now.

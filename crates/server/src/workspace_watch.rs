@@ -362,6 +362,16 @@ impl Scanner {
     /// changed.
     fn scan(&mut self, root: BorrowedFd<'_>, written: &Arc<HashMap<String, Sha>>) -> Option<FilesChanged> {
         if !self.written_source.as_ref().is_some_and(|source| Arc::ptr_eq(source, written)) {
+            // What was noted since the last record is what the client has
+            // now, even if no scan saw it in the box: a program that puts
+            // back the bytes from before (a `git switch` just after a
+            // save) changed the file for the client.
+            for (path, digest) in written.iter() {
+                let noted_now = self.written_source.as_ref().and_then(|source| source.get(path)) != Some(digest);
+                if let Some(known) = self.known.get_mut(path).filter(|_| noted_now) {
+                    known.digest = Some(*digest);
+                }
+            }
             self.written_source = Some(written.clone());
             self.written = HashMap::clone(written);
         }
@@ -529,6 +539,24 @@ mod tests {
         // the program's version.
         std::fs::write(dir.path().join("main.py"), "print(1)").unwrap();
         assert_eq!(paths(&scanner.scan(root.as_fd(), &written).unwrap(), FileOp::Write), ["main.py"]);
+    }
+
+    #[test]
+    fn a_clients_write_that_the_box_puts_back_before_a_scan_sees_it_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = root_of(dir.path());
+        let mut scanner = Scanner::default();
+        std::fs::write(dir.path().join("notes.txt"), "v1").unwrap();
+        let first = Arc::new(HashMap::from([("notes.txt".to_string(), sha(b"v1"))]));
+        assert!(scanner.scan(root.as_fd(), &first).is_none());
+        // The client writes v2; before any scan, a program writes v1
+        // again as a new file (git checks files out that way).
+        let second = Arc::new(HashMap::from([("notes.txt".to_string(), sha(b"v2"))]));
+        std::fs::write(dir.path().join("new"), "v1").unwrap();
+        std::fs::rename(dir.path().join("new"), dir.path().join("notes.txt")).unwrap();
+        let frame = scanner.scan(root.as_fd(), &second).expect("the client has v2, the box v1");
+        assert_eq!(paths(&frame, FileOp::Write), ["notes.txt"]);
+        assert_eq!(frame.changes[0].data.as_deref(), Some("v1"));
     }
 
     #[test]

@@ -16,6 +16,7 @@ use crate::accounts::run_slots::RunSlot;
 use crate::accounts::Caller;
 use crate::api_error::ApiError;
 use crate::app::AppState;
+use crate::git;
 use crate::inbound::{Inbound, InboundMeter};
 use crate::metrics::BoxOrigin;
 use crate::protocol::{
@@ -243,6 +244,7 @@ async fn handle(
             return None;
         }
         ClientMessage::FilesWrite { id, files } => return Some(write_files(state, session, id, files).await),
+        ClientMessage::Git { id, args, files } => return git::request(state, session, caller, (id, args, files)),
         kernel @ (ClientMessage::KernelStart { .. }
         | ClientMessage::KernelExecute { .. }
         | ClientMessage::KernelInput { .. }

@@ -32,6 +32,8 @@ mod files;
 mod fleet;
 #[path = "server/gateway.rs"]
 mod gateway;
+#[path = "server/git.rs"]
+mod git;
 #[path = "server/language_servers.rs"]
 mod language_servers;
 #[path = "server/monitoring.rs"]

@@ -21,6 +21,8 @@ import { modeOfPath } from '../editor/modes';
 import { useMedia, useStore, useStoreValue } from '../hooks';
 import { FileTree } from '../components/FileTree/FileTree';
 import { Search } from '../components/Search/Search';
+import { SourceControl } from '../components/SourceControl/SourceControl';
+import type { GitStore } from '../store/git';
 import { Editor, type Reveal } from '../components/Editor/Editor';
 import type { SourceLocation } from '../components/Problems/Problems';
 import type { Problem } from '../problems/parse';
@@ -63,8 +65,11 @@ export function App({
   kernels,
   languageServers,
   boxFiles,
+  git,
 }: {
   workspace: Workspace;
+  /** The Source Control panel's git commands in the session's box. */
+  git?: GitStore;
   /** Files that programs and terminals change in the session's box. */
   boxFiles?: BoxFilesStore;
   /** The notebooks open in this page and their kernels. */
@@ -91,6 +96,7 @@ export function App({
   const [showProjects, setShowProjects] = useState(false);
   const [showShortcuts, setShowShortcuts] = useState(false);
   const [showSearch, setShowSearch] = useState(false);
+  const [showGit, setShowGit] = useState(false);
   const [view, setView] = useState<View>('code');
   /** Switches the phone's view; a desktop shows every area. */
   const show = useCallback((v: View) => {
@@ -109,7 +115,8 @@ export function App({
     // Already open: back to its field.
     setTimeout(() => document.querySelector<HTMLElement>('input[aria-label="Search in project"]')?.focus(), 0);
   }, [show]);
-  const treeActions = useTreeActions({ project, change, ask, uploads, show, narrow, setNotice, openSearch });
+  const baseTreeActions = useTreeActions({ project, change, ask, uploads, show, narrow, setNotice, openSearch });
+  const treeActions = useMemo(() => (git ? { ...baseTreeActions, sourceControl: () => setShowGit(true) } : baseTreeActions), [baseTreeActions, git]);
   const flushNotebooks = useCallback(() => kernels.flushAll(), [kernels]);
   const runActions = useRunActions({ workspace, remote, consoles, languages, settings, setNotice, show, beforeSave: flushNotebooks });
   const { page, setPage, signOut } = useAccountPages({ workspace, remote, account, ask, setNotice });
@@ -244,7 +251,9 @@ export function App({
         onView={setView}
         consoles={consoles}
         files={
-          showSearch ? (
+          git && showGit ? (
+            <SourceControl git={git} prompt={ask.prompt} confirm={ask.confirm} onClose={() => setShowGit(false)} />
+          ) : showSearch ? (
             <Search
               project={project}
               change={change}

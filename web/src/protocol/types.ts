@@ -65,6 +65,7 @@ export type ClientMessage =
   | { type: 'files_watch' }
   | { type: 'files_unwatch' }
   | { type: 'files_write'; id: string; files: WireFile[] }
+  | { type: 'git'; id: string; args: string[]; files?: WireFile[] }
   | { type: 'ping'; nonce?: string };
 
 /** One file's change in the session's workspace (`files_changed`). */
@@ -164,7 +165,27 @@ export type ServerMessage =
       signal: number | null;
       memory_bytes: number;
     }
-  | LspMessage;
+  | LspMessage
+  | GitMessage;
+
+/** The answers to `git` frames (docs/protocol.md, "Git"). */
+export type GitMessage =
+  | {
+      type: 'git_result';
+      id: string;
+      /** A run status: `ok` and `nonzero` are git's answer; `timeout`, `output_limit`… the server stopped it. */
+      status: ExitStatus;
+      exit_code: number | null;
+      signal: number | null;
+      stdout: string;
+      stdout_encoding: Encoding;
+      stderr: string;
+      stderr_encoding: Encoding;
+      /** The session's box was made for this command: it held only the frame's files. */
+      fresh_box: boolean;
+      wall_ms: number;
+    }
+  | { type: 'git_error'; id: string; code: string; message: string };
 
 /** Frames about a language server (docs/protocol.md, "Language servers"). */
 export type LspMessage =

@@ -222,6 +222,26 @@ export class BoxFilesStore extends Store<BoxFilesSnapshot> {
     if (files.length >= WRITE_BATCH_FILES) this.schedule();
   }
 
+  /**
+   * The saved files the box does not have yet, as one bounded batch that
+   * the caller sends along with its own frame (a `git` command reads the
+   * workspace); `all` for a box that may have none of them (a new
+   * session's). What does not fit follows as `files_write`.
+   */
+  takeUnsent(all: boolean): WireFile[] {
+    const project = this.workspace.get().project;
+    if (!project) return [];
+    if (all || project.id !== this.sentProject) {
+      this.sentProject = project.id;
+      this.sent = new Map();
+    }
+    const files = filesToWrite(project, this.sent);
+    for (const file of files) this.sent.set(file.path, project.files[file.path]);
+    // The rest of a big project, if a batch did not hold it.
+    this.schedule();
+    return files;
+  }
+
   /** Applies a `files_changed` frame. */
   receive(message: ServerMessage) {
     if (message.type !== 'files_changed') return;

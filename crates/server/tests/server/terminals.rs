@@ -5,10 +5,10 @@
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use bytesbox_testkit::{require_root, wait_until};
+use bytesbox_testkit::wait_until;
 use serde_json::{json, Value};
 
-use crate::test_server::{Server, TestServer};
+use crate::test_server::TestServer;
 use crate::{connect, next, send, Socket};
 
 /// How long a terminal may take to show what a test waits for.
@@ -106,13 +106,6 @@ async fn type_in(socket: &mut Socket, id: &str, keys: &str) {
     send(socket, json!({"type": "terminal_input", "id": id, "data": keys})).await;
 }
 
-async fn native(test: &str, server: TestServer) -> Option<Server> {
-    if !require_root(test) {
-        return None;
-    }
-    Some(server.native().start().await)
-}
-
 /// Resident memory of this process (the server runs in it).
 fn resident_bytes() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
@@ -123,7 +116,7 @@ fn resident_bytes() -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_terminal_is_a_login_shell_with_its_size_its_users_uid_and_ctrl_c() {
     let test = "a_terminal_is_a_login_shell_with_its_size_its_users_uid_and_ctrl_c";
-    let Some(server) = native(test, TestServer::new()).await else { return };
+    let Some(server) = TestServer::new().start_native(test).await else { return };
     let (mut socket, hello) = connect(&server.url).await;
     assert_eq!(hello["terminals"], json!([]), "a new session has no terminals");
     open(&mut socket, "t1", 33, 101).await;
@@ -177,7 +170,7 @@ async fn a_terminal_is_a_login_shell_with_its_size_its_users_uid_and_ctrl_c() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_in_a_terminal_stays_bounded_and_other_sessions_stay_responsive() {
     let test = "a_flood_in_a_terminal_stays_bounded_and_other_sessions_stay_responsive";
-    let Some(server) = native(test, TestServer::new()).await else { return };
+    let Some(server) = TestServer::new().start_native(test).await else { return };
     let (mut flooder, _) = connect(&server.url).await;
     open(&mut flooder, "t1", 24, 80).await;
     let before = resident_bytes();
@@ -219,7 +212,7 @@ async fn a_flood_in_a_terminal_stays_bounded_and_other_sessions_stay_responsive(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_terminal_survives_a_dropped_connection_and_replays_what_it_printed_meanwhile() {
     let test = "a_terminal_survives_a_dropped_connection_and_replays_what_it_printed_meanwhile";
-    let Some(server) = native(test, TestServer::new().grace(Duration::from_secs(20))).await else { return };
+    let Some(server) = TestServer::new().grace(Duration::from_secs(20)).start_native(test).await else { return };
     let (mut socket, hello) = connect(&server.url).await;
     let token = hello["resume"].as_str().unwrap().to_string();
     open(&mut socket, "t1", 24, 80).await;
@@ -280,7 +273,7 @@ async fn a_terminal_survives_a_dropped_connection_and_replays_what_it_printed_me
 async fn closing_a_terminal_kills_everything_it_started_and_terminals_are_capped() {
     let test = "closing_a_terminal_kills_everything_it_started_and_terminals_are_capped";
     let server = TestServer::new().grace(Duration::from_secs(1)).sessions(|sessions| sessions.max_terminals = 2);
-    let Some(server) = native(test, server).await else { return };
+    let Some(server) = server.start_native(test).await else { return };
     let (mut socket, _) = connect(&server.url).await;
     open(&mut socket, "t1", 24, 80).await;
     open(&mut socket, "t2", 24, 80).await;
@@ -322,7 +315,7 @@ async fn closing_a_terminal_kills_everything_it_started_and_terminals_are_capped
 async fn a_box_with_only_idle_terminals_is_culled_with_a_notice_but_not_while_a_run_goes() {
     let test = "a_box_with_only_idle_terminals_is_culled_with_a_notice_but_not_while_a_run_goes";
     let server = TestServer::new().sessions(|sessions| sessions.terminal_idle = Duration::from_secs(1));
-    let Some(server) = native(test, server).await else { return };
+    let Some(server) = server.start_native(test).await else { return };
     let (mut socket, _) = connect(&server.url).await;
     open(&mut socket, "t1", 24, 80).await;
     let mut screen = Screen::default();
@@ -359,7 +352,7 @@ async fn opening_a_terminal_costs_a_rate_limit_token() {
     let test = "opening_a_terminal_costs_a_rate_limit_token";
     // Two tokens, none back for a minute: the connection takes one.
     let limits = bytesbox_server::rate_limit::RateLimitConfig { per_minute: 1, burst: 2, trust_forwarded_for: false };
-    let Some(server) = native(test, TestServer::new().rate_limit(limits)).await else { return };
+    let Some(server) = TestServer::new().rate_limit(limits).start_native(test).await else { return };
     let (mut socket, _) = connect(&server.url).await;
     open(&mut socket, "t1", 24, 80).await;
     send(&mut socket, json!({"type": "terminal_open", "id": "t2", "rows": 24, "cols": 80})).await;

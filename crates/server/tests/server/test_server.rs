@@ -112,6 +112,15 @@ impl TestServer {
         self
     }
 
+    /// Starts on the native backend when the test may (as root); `None`
+    /// when `require_root` skipped it.
+    pub async fn start_native(self, test: &str) -> Option<Server> {
+        if !bytesbox_testkit::require_root(test) {
+            return None;
+        }
+        Some(self.native().start().await)
+    }
+
     /// The language catalog's planner instead of the shell-only one.
     pub fn catalog(self) -> TestServer {
         let catalog = bytesbox_server::catalog_planner::CatalogPlanner::new(bytesbox_runtimes::Catalog::builtin());

@@ -24,6 +24,8 @@ export interface TreeActions {
   downloadProject(): void;
   /** Opens project-wide search and replace in place of the tree. */
   search(): void;
+  /** Opens the Source Control panel in place of the tree, when the IDE has one. */
+  sourceControl?: () => void;
 }
 
 interface Node {
@@ -163,6 +165,12 @@ export function FileTree({ project, actions, box }: { project: Project; actions:
           <Icon name="search" />
           <span className="icon-label">Search</span>
         </button>
+        {actions.sourceControl && (
+          <button type="button" className="icon" aria-label="Source Control" title="Source Control: git status, diffs, commits and branches" onClick={actions.sourceControl}>
+            <Icon name="branch" />
+            <span className="icon-label">Git</span>
+          </button>
+        )}
       </div>
       <ul
         ref={list}

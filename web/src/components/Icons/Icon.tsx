@@ -25,6 +25,8 @@ const ICONS = {
   refresh: <path d="M13 8a5 5 0 1 1-1.5-3.5M13 2.5v3h-3" />,
   edit: <path d="M10.5 2.5l3 3-8 8H2.5v-3z" />,
   duplicate: <><rect x="5.5" y="5.5" width="8" height="8" rx="1" /><path d="M10.5 3.5v-1h-8v8h1" /></>,
+  branch: <><circle cx="4.5" cy="3.5" r="1.5" /><circle cx="4.5" cy="12.5" r="1.5" /><circle cx="11.5" cy="5.5" r="1.5" /><path d="M4.5 5v6M11.5 7c0 3-7 2-7 4" /></>,
+  minus: <path d="M3 8h10" />,
   trash: <path d="M2.5 4.5h11M6 4.5V2.5h4v2M4 4.5l.8 9h6.4l.8-9M6.7 7v4M9.3 7v4" />,
 } as const;
 
