@@ -258,6 +258,48 @@ async fn language_servers_diagnose_in_docker_boxes() {
     assert!(served.wait(Duration::from_secs(60)).success());
 }
 
+/// The answer to git command `id`: its `git_result`, or a panic with the
+/// `git_error`.
+async fn git_over_websocket(socket: &mut Socket, id: &str, args: &[&str], files: Value) -> Value {
+    send(socket, json!({"type": "git", "id": id, "args": args, "files": files})).await;
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(90), next(socket)).await.expect("frames keep coming");
+        if frame["id"] != id {
+            continue;
+        }
+        match frame["type"].as_str() {
+            Some("git_result") => return frame,
+            Some("git_error") | Some("error") => panic!("git {args:?}: {frame}"),
+            _ => {}
+        }
+    }
+}
+
+/// The images hold git (docs/git.md): a session's container makes a
+/// repository, commits as the session's author and reads its log, as
+/// the Source Control panel does on the native backend.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn git_commands_run_in_docker_boxes() {
+    if !require_docker("git_commands_run_in_docker_boxes").await {
+        return;
+    }
+    let mut served = Served::start_with_backend("", "docker");
+    let mut socket = served.connect().await;
+    let files = json!([{"path": "main.py", "content": "print('hi')\n"}]);
+    let steps: [(&str, &[&str]); 3] =
+        [("g-init", &["init", "-b", "main"]), ("g-add", &["add", "main.py"]), ("g-commit", &["commit", "-m", "first"])];
+    for (id, args) in steps {
+        let result = git_over_websocket(&mut socket, id, args, files.clone()).await;
+        assert_eq!(result["status"], "ok", "git {args:?}: {result}");
+    }
+    let log = git_over_websocket(&mut socket, "g-log", &["log", "--format=%an <%ae> %s"], json!([])).await;
+    assert_eq!(log["status"], "ok", "{log}");
+    assert_eq!(log["stdout"], "Guest <guest@bytesbox.invalid> first\n", "{log}");
+    drop(socket);
+    served.terminate();
+    assert!(served.wait(Duration::from_secs(60)).success());
+}
+
 /// A server killed (SIGKILL) with its spare pool full leaves spares (and
 /// perhaps one half made) in the engine; the next server's start-up
 /// removes them all. The pool's size comes from `[docker.spare_pool]`.
