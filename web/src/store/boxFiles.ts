@@ -41,6 +41,8 @@ export interface BoxFilesSnapshot {
 export const MAX_CONFLICTS = 20;
 export const MAX_TOO_LARGE = 200;
 
+/** How long after a save the saved files go to the box (`files_write`). */
+export const WRITE_DELAY_MS = 100;
 /** Most files, and bytes of content, one `files_write` carries; the rest follows in the next. */
 export const WRITE_BATCH_FILES = 200;
 export const WRITE_BATCH_CHARS = 4 << 20;
@@ -181,7 +183,7 @@ export class BoxFilesStore extends Store<BoxFilesSnapshot> {
   constructor(
     private client: BytesboxClient,
     private workspace: Workspace,
-    private writeDelayMs = 100,
+    private writeDelayMs = WRITE_DELAY_MS,
   ) {
     super({ leftOut: null, tooLarge: {}, conflicts: [] });
     // Every session (a new one after a lost one too) is asked to watch.
