@@ -159,8 +159,8 @@ pub async fn ws_run(socket: &mut Socket, id: &str) -> Result<Duration> {
 /// The `python3` a box finds: the first on the boxes' fixed `PATH` (not
 /// this shell's, which may hold a version manager's shim).
 fn box_python() -> Result<std::path::PathBuf> {
-    ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]
-        .iter()
+    bytesbox_sandbox::RUN_PATH
+        .split(':')
         .map(|dir| std::path::Path::new(dir).join("python3"))
         .find(|path| path.is_file())
         .context("no python3 on the boxes' PATH")
@@ -169,10 +169,7 @@ fn box_python() -> Result<std::path::PathBuf> {
 /// The baseline of a Python hello: a bare `python3 -c 'print("hi")'`.
 pub async fn bare_run() -> Result<Duration> {
     static PYTHON: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-    let python = match PYTHON.get() {
-        Some(python) => python,
-        None => PYTHON.get_or_init(|| box_python().unwrap_or_else(|_| "python3".into())),
-    };
+    let python = PYTHON.get_or_init(|| box_python().unwrap_or_else(|_| "python3".into()));
     let start = Instant::now();
     let output = tokio::process::Command::new(python)
         .args(["-c", "print(\"hi\")"])
