@@ -159,6 +159,13 @@ ensure_docker() {
     ensure_apt docker.io debootstrap ca-certificates
     if docker_answers; then return 0; fi
     [ "$(id -u)" -eq 0 ] || die "the Docker daemon is not running; start it (systemctl start docker) or run as root"
+    # A dockerd that was killed leaves its pid file, and a new one refuses
+    # to start while it is there: remove it when no dockerd has that pid.
+    local pid_file=/var/run/docker.pid
+    if [ -f "$pid_file" ] && [ "$(cat "/proc/$(cat "$pid_file")/comm" 2>/dev/null)" != dockerd ]; then
+        say "removing the pid file of a dockerd that is gone"
+        rm -f "$pid_file"
+    fi
     say "starting dockerd in the background"
     nohup dockerd >/var/log/bytesbox-dockerd.log 2>&1 &
     local waited=0
