@@ -43,6 +43,11 @@ impl Egress {
         &self.proxy
     }
 
+    /// How many boxes have the proxy now.
+    pub fn proxied_boxes(&self) -> usize {
+        lock(&self.envs).len()
+    }
+
     /// Starts the proxy in box `id`: a listener in its network namespace,
     /// served until the returned guard is dropped; from now on the box's
     /// runs get the proxy variables.
