@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -141,45 +142,49 @@ impl EgressProxy {
         let idle = self.policy.idle_timeout;
         let (mut client_read, mut client_write) = client.into_split();
         let (mut upstream_read, mut upstream_write) = upstream.into_split();
-        if !early.is_empty() {
-            if !matches!(tokio::time::timeout(idle, upstream_write.write_all(&early)).await, Ok(Ok(()))) {
-                return;
-            }
-            self.counters.bytes_out.fetch_add(early.len() as u64, Ordering::Relaxed);
+        if !early.is_empty()
+            && !pass(Ok(early.len()), &early, &mut upstream_write, idle, &self.counters.bytes_out).await
+        {
+            return;
         }
         let mut out_buf = vec![0u8; RELAY_CHUNK];
         let mut in_buf = vec![0u8; RELAY_CHUNK];
         let (mut client_open, mut upstream_open) = (true, true);
         while client_open || upstream_open {
             tokio::select! {
-                read = client_read.read(&mut out_buf), if client_open => match read {
-                    Ok(0) | Err(_) => {
-                        client_open = false;
-                        let _ = upstream_write.shutdown().await;
-                    }
-                    Ok(n) => {
-                        if !matches!(tokio::time::timeout(idle, upstream_write.write_all(&out_buf[..n])).await, Ok(Ok(()))) {
-                            return;
-                        }
-                        self.counters.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
-                    }
-                },
-                read = upstream_read.read(&mut in_buf), if upstream_open => match read {
-                    Ok(0) | Err(_) => {
-                        upstream_open = false;
-                        let _ = client_write.shutdown().await;
-                    }
-                    Ok(n) => {
-                        if !matches!(tokio::time::timeout(idle, client_write.write_all(&in_buf[..n])).await, Ok(Ok(()))) {
-                            return;
-                        }
-                        self.counters.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
-                    }
-                },
+                read = client_read.read(&mut out_buf), if client_open => {
+                    client_open = pass(read, &out_buf, &mut upstream_write, idle, &self.counters.bytes_out).await;
+                }
+                read = upstream_read.read(&mut in_buf), if upstream_open => {
+                    upstream_open = pass(read, &in_buf, &mut client_write, idle, &self.counters.bytes_in).await;
+                }
                 () = tokio::time::sleep(idle) => return,
             }
         }
     }
+}
+
+/// Passes what one read of a side got to the other side, within `idle`,
+/// and counts it: whether the read side is still open. At its end (or an
+/// error) the other side's writing is shut down, so the end travels on; a
+/// write that fails or stalls shuts it down too.
+async fn pass(
+    read: std::io::Result<usize>,
+    buf: &[u8],
+    to: &mut OwnedWriteHalf,
+    idle: Duration,
+    count: &AtomicU64,
+) -> bool {
+    let n = match read {
+        Ok(0) | Err(_) => 0,
+        Ok(n) => n,
+    };
+    if n > 0 && matches!(tokio::time::timeout(idle, to.write_all(&buf[..n])).await, Ok(Ok(()))) {
+        count.fetch_add(n as u64, Ordering::Relaxed);
+        return true;
+    }
+    let _ = tokio::time::timeout(idle, to.shutdown()).await;
+    false
 }
 
 /// A request the proxy answers itself.

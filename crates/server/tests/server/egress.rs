@@ -43,16 +43,23 @@ fn policy(host: &TestHost, server_port: u16) -> EgressPolicy {
     EgressPolicy::new(&config, bytesbox_egress::host_addresses()).unwrap().unwrap()
 }
 
-/// A native server with accounts where the `default` plan (new users') has
-/// egress and the guest plan has not; `service_port` is a port of the
-/// host's loopback that the rules list for names resolving to loopback.
-async fn server_with_egress(test: &str, host: &TestHost, service_port: u16) -> Option<Server> {
-    let policy = policy(host, service_port);
-    TestServer::new()
+/// As root: a test host, and a native server with accounts where the
+/// `default` plan (new users') has egress and the guest plan has not;
+/// `service_port` is a port of the host's loopback that the rules list for
+/// names resolving to loopback. `None` when `require_root` skipped the test.
+async fn start(test: &str, service_port: u16) -> Option<(TestHost, Server)> {
+    if !bytesbox_testkit::require_root(test) {
+        return None;
+    }
+    let host = TestHost::start().unwrap();
+    let policy = policy(&host, service_port);
+    let server = TestServer::new()
         .accounts(AccountsConfig::default(), "[default]\negress = true\n", Stores::SqliteAndFiles)
         .sessions(|sessions| sessions.egress = Some(policy))
-        .start_native(test)
-        .await
+        .native()
+        .start()
+        .await;
+    Some((host, server))
 }
 
 async fn signed_in_socket(server: &Server, username: &str) -> Socket {
@@ -81,11 +88,7 @@ async fn run_ok(socket: &mut Socket, id: &str, script: &str, files: &[(&str, &st
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plan_with_egress_clones_commits_and_pushes_to_an_allowed_host() {
     let test = "a_plan_with_egress_clones_commits_and_pushes_to_an_allowed_host";
-    if !bytesbox_testkit::require_root(test) {
-        return;
-    }
-    let host = TestHost::start().unwrap();
-    let Some(server) = server_with_egress(test, &host, 9).await else { return };
+    let Some((host, server)) = start(test, 9).await else { return };
     let mut socket = signed_in_socket(&server, "ada").await;
     let script = format!(
         "set -e\n\
@@ -122,11 +125,7 @@ async fn a_plan_with_egress_clones_commits_and_pushes_to_an_allowed_host() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plan_with_egress_installs_a_package_from_an_allowed_index() {
     let test = "a_plan_with_egress_installs_a_package_from_an_allowed_index";
-    if !bytesbox_testkit::require_root(test) {
-        return;
-    }
-    let host = TestHost::start().unwrap();
-    let Some(server) = server_with_egress(test, &host, 9).await else { return };
+    let Some((host, server)) = start(test, 9).await else { return };
     let mut socket = signed_in_socket(&server, "ada").await;
     // pip refuses a plain-http index unless it is trusted; the host's pip
     // is the Debian one, which refuses installs beside the system's
@@ -174,14 +173,10 @@ except OSError as error:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn everything_but_the_allowed_hosts_and_ports_is_refused() {
     let test = "everything_but_the_allowed_hosts_and_ports_is_refused";
-    if !bytesbox_testkit::require_root(test) {
-        return;
-    }
-    let host = TestHost::start().unwrap();
     // A service of the host's loopback, which the rules list for names.
     let service = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let service_port = service.local_addr().unwrap().port();
-    let Some(server) = server_with_egress(test, &host, service_port).await else { return };
+    let Some((host, server)) = start(test, service_port).await else { return };
     let server_port = server.address.rsplit(':').next().unwrap().to_string();
     let mut socket = signed_in_socket(&server, "ada").await;
     let (address, host_side) = (host.address.to_string(), host.host_side.to_string());
@@ -219,11 +214,7 @@ async fn everything_but_the_allowed_hosts_and_ports_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_guest_whose_plan_has_no_egress_gets_no_proxy() {
     let test = "a_guest_whose_plan_has_no_egress_gets_no_proxy";
-    if !bytesbox_testkit::require_root(test) {
-        return;
-    }
-    let host = TestHost::start().unwrap();
-    let Some(server) = server_with_egress(test, &host, 9).await else { return };
+    let Some((_host, server)) = start(test, 9).await else { return };
     let (mut socket, _) = connect(&server.url).await;
     let script = format!(
         "env | grep -ci proxy || true\n\
