@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex};
 
+use crate::metrics::EgressTotals;
 use async_trait::async_trait;
 use bytesbox_egress::{proxy_env, EgressPolicy, EgressProxy};
 use bytesbox_sandbox::{
@@ -41,6 +42,19 @@ impl Egress {
     /// The proxy (its counters for metrics).
     pub fn proxy(&self) -> &Arc<EgressProxy> {
         &self.proxy
+    }
+
+    /// What the proxy counted since the server started, for `/metrics`.
+    pub fn totals(&self) -> EgressTotals {
+        let counters = self.proxy.counters();
+        let read = |counter: &std::sync::atomic::AtomicU64| counter.load(std::sync::atomic::Ordering::Relaxed);
+        EgressTotals {
+            bytes_out: read(&counters.bytes_out),
+            bytes_in: read(&counters.bytes_in),
+            relayed: read(&counters.relayed),
+            refused: read(&counters.refused),
+            over_cap: read(&counters.over_cap),
+        }
     }
 
     /// How many boxes have the proxy now.

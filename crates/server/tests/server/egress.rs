@@ -114,8 +114,14 @@ async fn a_plan_with_egress_clones_commits_and_pushes_to_an_allowed_host() {
     assert!(out.ends_with("from the box\n"), "a clone by name has the pushed commit: {out}");
     assert_eq!(host.last_commit_subject().unwrap(), "pushed from a box", "the push arrived on the test host");
     let egress = server.sessions.egress().unwrap();
-    assert!(egress.proxy().counters().bytes_out.load(std::sync::atomic::Ordering::Relaxed) > 0);
     assert_eq!(egress.proxied_boxes(), 1);
+    let (status, _, page) = crate::http_from(None, &server.url, "GET", "/metrics", None).await;
+    assert_eq!(status, 200);
+    let relayed = page
+        .lines()
+        .find(|line| line.starts_with("bytesbox_egress_connections_total{") && line.contains("outcome=\"relayed\""));
+    let relayed: u64 = relayed.and_then(|line| line.rsplit(' ').next()).unwrap().parse().unwrap();
+    assert!(relayed >= 4, "a clone and a push are several requests: {relayed}");
     drop(socket);
     server.sessions.close_all().await;
     assert_eq!(server.sessions.egress().unwrap().proxied_boxes(), 0, "the proxy ended with the box");
