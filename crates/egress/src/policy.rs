@@ -73,6 +73,12 @@ pub enum EgressConfigError {
         /// The entry.
         entry: String,
     },
+    /// A name of `[egress.hosts]` that is not a host name.
+    #[error("[egress.hosts]: {name:?} is not a host name")]
+    BadName {
+        /// The name.
+        name: String,
+    },
     /// A rule without hosts or ports.
     #[error("[egress] rule {rule}: needs at least one host and one port (ports 1-65535)")]
     EmptyRule {
@@ -245,7 +251,7 @@ impl EgressPolicy {
         let mut hosts = BTreeMap::new();
         for (name, addresses) in &config.hosts {
             let Some(normal) = normalize_name(name) else {
-                return Err(EgressConfigError::BadHost { rule: usize::MAX, entry: name.clone() });
+                return Err(EgressConfigError::BadName { name: name.clone() });
             };
             hosts.insert(normal, addresses.clone());
         }
@@ -459,5 +465,10 @@ mod tests {
         let portless: EgressConfig =
             toml::from_str(r#"rules = [{ hosts = ["a.internal"], ports = [] }]"#).expect("toml");
         assert_eq!(EgressPolicy::new(&portless, Vec::new()), Err(EgressConfigError::EmptyRule { rule: 0 }));
+        let numeric: EgressConfig = toml::from_str(
+            "rules = [{ hosts = [\"a.internal\"], ports = [80] }]\n[hosts]\n\"127.1\" = [\"10.0.0.1\"]\n",
+        )
+        .expect("toml");
+        assert_eq!(EgressPolicy::new(&numeric, Vec::new()), Err(EgressConfigError::BadName { name: "127.1".into() }));
     }
 }
