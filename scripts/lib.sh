@@ -43,10 +43,11 @@ ensure_cargo() {
 
 # What the sandboxes and their tests use on the host: the compilers and
 # runtimes of the language catalog that boxes run (Debian's, on /usr),
-# libc's static archive for the image test, and what a terminal's shell
-# offers in a box (vim, less; top comes with procps).
+# libc's static archive for the image test, what a terminal's shell
+# offers in a box (vim, less; top comes with procps), and pip, which
+# boxes with egress install packages with (docs/egress.md).
 ensure_runtime_packages() {
-    ensure_apt ca-certificates gcc g++ libc6-dev python3 procps iproute2 \
+    ensure_apt ca-certificates gcc g++ libc6-dev python3 python3-pip procps iproute2 \
         default-jdk-headless nodejs sqlite3 bash vim less
     ensure_git
     ensure_sql_servers
