@@ -424,6 +424,9 @@ async fn egress_reaches_an_allowed_host_from_docker_boxes_and_nothing_else() {
     );
     let mut served = Served::start_with_backend(&config, "docker");
     let mut socket = served.connect().await;
+    // The loopback address is asked through the proxy (no_proxy, which
+    // sends 127.0.0.1 straight to the container's own loopback, is unset
+    // for it): the proxy must refuse the host's loopback itself.
     let script = format!(
         "set -e\n\
          echo \"proxy=$http_proxy\"\n\
@@ -434,7 +437,7 @@ async fn egress_reaches_an_allowed_host_from_docker_boxes_and_nothing_else() {
          git -c user.name=Ada -c user.email=ada@test.invalid commit --quiet -m 'pushed from a container'\n\
          git push --quiet origin main\n\
          for url in http://169.254.169.254/x.git http://127.0.0.1:{port}/x.git; do\n\
-           if git ls-remote \"$url\" >/dev/null 2>/tmp/err; then echo \"reached $url\"; fi\n\
+           if env -u no_proxy -u NO_PROXY git ls-remote \"$url\" >/dev/null 2>/tmp/err; then echo \"reached $url\"; fi\n\
            grep -q 403 /tmp/err && echo refused\n\
          done\n\
          if git -c http.proxy= ls-remote {url} >/dev/null 2>&1; then echo 'direct reached'; else echo 'direct refused'; fi\n",
