@@ -39,6 +39,36 @@ function serverBinary() {
   return null;
 }
 
+/**
+ * A test host in a network namespace of its own, serving a git repository
+ * over smart HTTP (`bytesbox-test-host`, built beside the server from
+ * `crates/testkit`): resolves with its `address`, `repository_url`, the
+ * bare `repository`'s path on this machine, and `stop()`, which closes
+ * the helper's stdin so it removes the namespace. Needs root.
+ */
+export async function startTestHost() {
+  const binary = join(dirname(serverBinary()), 'bytesbox-test-host');
+  if (!existsSync(binary)) throw new Error(`no test host helper at ${binary} (cargo build --workspace --bins)`);
+  const child = spawn(binary, [], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr.on('data', (d) => (err += d));
+  const fields = await new Promise((resolveFields, reject) => {
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (/^ready$/m.test(out)) resolveFields(Object.fromEntries(out.trim().split('\n').map((l) => [l.slice(0, l.indexOf(' ')), l.slice(l.indexOf(' ') + 1)])));
+    });
+    child.on('exit', (code) => reject(new Error(`the test host helper exited (${code}): ${err}`)));
+  });
+  const stop = async () => {
+    if (child.exitCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.stdin.end();
+    await exited;
+  };
+  return { ...fields, stop };
+}
+
 /** Why the suite cannot run here, or null. */
 export function missingPrerequisite() {
   if (process.getuid?.() !== 0) return 'not root (the native sandbox needs root)';
