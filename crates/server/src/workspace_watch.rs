@@ -204,20 +204,19 @@ impl FilesWatch {
     /// knew of them (and of what they held), and a program's file put
     /// there later is news again.
     fn note_deleted(&self, paths: &[String]) {
-        if !self.is_watching() {
-            // A watch that starts later knows nothing of them anyway.
-            return;
-        }
-        if let Ok(mut deleted) = self.deleted.lock() {
-            // Bounded: past it, a deletion may come back as one (which
-            // the client applies as a no-op).
-            let room = MAX_ENTRIES.saturating_sub(deleted.len());
-            deleted.extend(paths.iter().take(room).cloned());
-        }
         if let Ok(mut slot) = self.written.lock() {
             if paths.iter().any(|path| slot.keys().any(|written| is_at_or_under(written, path))) {
                 let kept = slot.iter().filter(|(written, _)| !paths.iter().any(|path| is_at_or_under(written, path)));
                 *slot = Arc::new(kept.map(|(path, sha)| (path.clone(), *sha)).collect());
+            }
+        }
+        // A watch that starts later knows nothing of them anyway.
+        if self.is_watching() {
+            if let Ok(mut deleted) = self.deleted.lock() {
+                // Bounded: past it, a deletion may come back as one (which
+                // the client applies as a no-op).
+                let room = MAX_ENTRIES.saturating_sub(deleted.len());
+                deleted.extend(paths.iter().take(room).cloned());
             }
         }
     }
