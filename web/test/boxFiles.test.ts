@@ -145,16 +145,22 @@ describe('BoxFilesStore with a signed-in user', () => {
   });
 });
 
+/** A guest's workspace and a store on a connected client that writes 10 ms after a change. */
+async function guestStore() {
+  const local = new WorkspaceStore(new ProjectDb(new IDBFactory()), new Memory(), 0);
+  await local.load();
+  // The browser's database keeps real timers; the writes' delay is faked.
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+  const { client, sockets } = connectedClient(hello);
+  const store = new BoxFilesStore(client, local, 10);
+  return { local, client, sockets, store };
+}
+
 describe('files saved in the editor go to the box', () => {
   afterEach(() => vi.useRealTimers());
 
   it('sends saved files the box does not have, in bounded batches, and never what came from the box', async () => {
-    const local = new WorkspaceStore(new ProjectDb(new IDBFactory()), new Memory(), 0);
-    await local.load();
-    // The browser's database keeps real timers; the writes' delay is faked.
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    const { client, sockets } = connectedClient(hello);
-    new BoxFilesStore(client, local, 10);
+    const { local, sockets } = await guestStore();
     const writes = () => sockets[0].sent.filter((m) => (m as { type: string }).type === 'files_write') as { files: { path: string; content: string; encoding?: string }[] }[];
     // The project as opened is what its first run writes: nothing to send.
     local.change((p) => p);
@@ -206,11 +212,7 @@ describe('files deleted or moved in the tree leave the box', () => {
   });
 
   async function setUp() {
-    const local = new WorkspaceStore(new ProjectDb(new IDBFactory()), new Memory(), 0);
-    await local.load();
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    const { client, sockets } = connectedClient(hello);
-    const store = new BoxFilesStore(client, local, 10);
+    const { local, sockets, store } = await guestStore();
     const frames = () => sockets[0].sent.filter((m) => ['files_write', 'files_delete'].includes((m as { type: string }).type)) as { type: string; paths?: string[]; files?: { path: string; content: string }[] }[];
     // The project as opened is what its first run writes.
     local.change((p) => ({ ...p, files: { ...p.files, 'lib/a.py': { content: 'a' }, 'lib/b.py': { content: 'b' } } }));
@@ -265,11 +267,7 @@ describe('a run marks its files as sent', () => {
   afterEach(() => vi.useRealTimers());
 
   it("sends nothing after Run saved: the run wrote the files, the save's write would repeat them", async () => {
-    const local = new WorkspaceStore(new ProjectDb(new IDBFactory()), new Memory(), 0);
-    await local.load();
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    const { client, sockets } = connectedClient(hello);
-    const store = new BoxFilesStore(client, local, 10);
+    const { local, client, sockets, store } = await guestStore();
     const writes = () => sockets[0].sent.filter((m) => (m as { type: string }).type === 'files_write');
     local.change((p) => p);
     await vi.advanceTimersByTimeAsync(20);

@@ -428,13 +428,7 @@ async fn accepted_names_the_entry_a_run_uses_given_or_chosen() {
 /// first failed statement ends the run, as the text mode's `sqlite3 -bail`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_runs_give_structured_results_and_stop_at_a_failed_statement() {
-    let test = "sqlite_runs_give_structured_results_and_stop_at_a_failed_statement";
-    let missing = bytesbox_runtimes::Catalog::builtin()
-        .detect_versions()
-        .into_iter()
-        .find(|s| s.id == "sqlite" && !s.available)
-        .map(|s| format!("sqlite: {}", s.reason.unwrap_or_default()));
-    if !bytesbox_testkit::require_prerequisite(test, "the sqlite3 shell (scripts/lib.sh)", missing) {
+    if !sqlite_installed("sqlite_runs_give_structured_results_and_stop_at_a_failed_statement") {
         return;
     }
     let server = TestServer::new().catalog().start().await;
@@ -520,13 +514,7 @@ async fn sqlite_runs_give_structured_results_and_stop_at_a_failed_statement() {
 /// (the IDE would delete the file, with its error marks).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scratch_query_runs_beside_the_project_and_leaves_the_workspace_as_it_was() {
-    let test = "a_scratch_query_runs_beside_the_project_and_leaves_the_workspace_as_it_was";
-    let missing = bytesbox_runtimes::Catalog::builtin()
-        .detect_versions()
-        .into_iter()
-        .find(|s| s.id == "sqlite" && !s.available)
-        .map(|s| format!("sqlite: {}", s.reason.unwrap_or_default()));
-    if !bytesbox_testkit::require_prerequisite(test, "the sqlite3 shell (scripts/lib.sh)", missing) {
+    if !sqlite_installed("a_scratch_query_runs_beside_the_project_and_leaves_the_workspace_as_it_was") {
         return;
     }
     let server = TestServer::new().catalog().start().await;
@@ -586,6 +574,17 @@ async fn a_scratch_query_runs_beside_the_project_and_leaves_the_workspace_as_it_
         assert_eq!((&answer[0]["type"], &answer[0]["code"]), (&json!("error"), &json!("invalid_spec")), "{answer:?}");
     }
     server.stop().await;
+}
+
+/// The sqlite3 shell that `scripts/test` installs: a recorded skip
+/// without it, a failure in CI (the host double needs no root).
+fn sqlite_installed(test: &str) -> bool {
+    let missing = bytesbox_runtimes::Catalog::builtin()
+        .detect_versions()
+        .into_iter()
+        .find(|s| s.id == "sqlite" && !s.available)
+        .map(|s| format!("sqlite: {}", s.reason.unwrap_or_default()));
+    bytesbox_testkit::require_prerequisite(test, "the sqlite3 shell (scripts/lib.sh)", missing)
 }
 
 /// Root, and the SQL servers that `scripts/test` installs
