@@ -4,7 +4,7 @@
 // database.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { artifact, newProject, openIde, outcome, setCode, shownTerminal, skipUnlessReady, suiteFixture, typeLine, waitForTerminal } from './harness.mjs';
+import { artifact, enterLine, newProject, openIde, outcome, setCode, shownTerminal, skipUnlessReady, suiteFixture, waitForTerminal } from './harness.mjs';
 
 describe('SQL in the IDE', () => {
   const fixture = suiteFixture();
@@ -52,7 +52,7 @@ describe('SQL in the IDE', () => {
     await page.getByRole('tab', { name: /^Terminal/ }).click();
     await shownTerminal(page).waitFor();
     await waitForTerminal(page, /\$\s*$/m);
-    await typeLine(page, 'grep -q notez main.sql && echo "kept-$((40+2))"');
+    await enterLine(page, 'grep -q notez main.sql && echo "kept-$((40+2))"');
     await waitForTerminal(page, /kept-42/, 10000);
     await page.getByRole('tab', { name: /^Console/ }).click();
 

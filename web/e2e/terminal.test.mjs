@@ -7,7 +7,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
-import { answer, artifact, newProject, openIde, outcome, pointOfText, shownTerminal, suiteFixture, typeLine, waitForTerminal } from './harness.mjs';
+import { answer, artifact, enterLine, newProject, openIde, outcome, pointOfText, shownTerminal, suiteFixture, typeLine, waitForTerminal } from './harness.mjs';
 
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const percentile = (values, p) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * p))];
@@ -60,7 +60,7 @@ describe('terminals', () => {
       await page.keyboard.press('ControlOrMeta+S');
       await page.locator('.file-tab.active .unsaved-dot').waitFor({ state: 'detached' });
     }
-    await typeLine(page, 'until [ -e notes/todo.txt ] && [ -e scratch.txt ]; do sleep 0.05; done; echo "made-$((40+3))"');
+    await enterLine(page, 'until [ -e notes/todo.txt ] && [ -e scratch.txt ]; do sleep 0.05; done; echo "made-$((40+3))"');
     await waitForTerminal(page, /made-43/, 10000);
     await page.getByRole('button', { name: 'Actions for scratch.txt', exact: true }).click();
     await page.getByRole('menuitem', { name: 'Delete' }).click();
@@ -68,7 +68,7 @@ describe('terminals', () => {
     await page.getByRole('button', { name: 'Actions for notes', exact: true }).click();
     await page.getByRole('menuitem', { name: 'Rename' }).click();
     await answer(page, 'docs');
-    await typeLine(page, 'until [ ! -e scratch.txt ] && [ ! -e notes ] && [ -e docs/todo.txt ]; do sleep 0.05; done; clear; ls -1p; echo "tree-$((40+4))"');
+    await enterLine(page, 'until [ ! -e scratch.txt ] && [ ! -e notes ] && [ -e docs/todo.txt ]; do sleep 0.05; done; clear; ls -1p; echo "tree-$((40+4))"');
     const after = await waitForTerminal(page, /tree-44/, 10000);
     const lines = after.slice(0, after.lastIndexOf('tree-44')).split('\n').map((l) => l.trim());
     assert.ok(lines.includes('docs/') && lines.includes('main.py'), `ls: ${after}`);

@@ -243,10 +243,13 @@ describe('files deleted or moved in the tree leave the box', () => {
     expect(frames()).toHaveLength(4);
   });
 
-  it('sends no deletion for what the box deleted itself', async () => {
+  it('sends no deletion for what the box deleted itself, nor for a file of the box the project could not take', async () => {
     const { local, sockets, frames } = await setUp();
     sockets[0].receive({ type: 'files_changed', changes: [del('lib/a.py')], left_out: noneLeftOut });
     expect('lib/a.py' in local.get().project!.files).toBe(false);
+    // `lib` is a folder here: the box's file of that name stays out, and stays in the box.
+    sockets[0].receive({ type: 'files_changed', changes: [write('lib', 'a file')], left_out: noneLeftOut });
+    expect(local.get().project!.files.lib).toBeUndefined();
     await vi.advanceTimersByTimeAsync(20);
     expect(frames()).toEqual([]);
   });

@@ -327,7 +327,9 @@ export class BoxFilesStore extends Store<BoxFilesSnapshot> {
       if (conflicted.has(change.path)) continue;
       const theirs = theirsOf(change);
       if (change.op === 'delete') this.sent.delete(change.path);
-      else if (theirs) this.sent.set(change.path, theirs);
+      // A file the project could not take in (a folder of the project's
+      // has its path) stays the box's alone: it is not deleted there.
+      else if (theirs && (!result || change.path in result.project.files)) this.sent.set(change.path, theirs);
     }
     const state = this.get();
     this.set({
