@@ -399,40 +399,30 @@ pub fn remove_tree(
 /// Deletes files and folders (with everything in them) beneath `root`,
 /// never following a link on the way (a path through one is refused) or at
 /// its end (a link is removed itself). Every path is checked, and its
-/// folder reached, before anything is deleted; a path that is not there is
-/// no error. What `spare(path)` names stays, with the folders holding it.
-/// Returns how many of `paths` were there. Removing visits at most
-/// `max_entries` entries in all.
+/// folder reached, before anything is deleted (so a refused call deletes
+/// nothing, unless a program swaps a folder for a link meanwhile, which
+/// the deletion refuses in turn); a path that is not there is no error.
+/// What `spare(path)` names stays, with the folders holding it. Returns
+/// how many of `paths` were there. Removing visits at most `max_entries`
+/// entries in all.
 pub fn delete_paths(
     root: BorrowedFd<'_>,
     paths: &[String],
     max_entries: usize,
     spare: &dyn Fn(&str) -> bool,
 ) -> Result<usize, SandboxError> {
-    let mut found = Vec::with_capacity(paths.len());
+    // Checked first, one at a time: no more descriptors open at once than
+    // one path's folders.
     for path in paths {
-        let components = validate_relative(path)?;
-        let (name, parents) = components.split_last().ok_or_else(|| SandboxError::InvalidSpec("empty path".into()))?;
-        let mut dir = Some(open_dir(root, ".").map_err(|e| io_error(path, e))?);
-        for component in parents {
-            let Some(parent) = dir.take() else { break };
-            dir = match open_dir(parent.as_fd(), *component) {
-                Ok(opened) => Some(opened),
-                // Not there: nothing to delete.
-                Err(Errno::NOENT) => None,
-                Err(e) => return Err(io_error(path, e)),
-            };
-        }
-        if let Some(dir) = dir {
-            found.push((dir, std::ffi::CString::new(*name).map_err(|_| io_error(path, Errno::INVAL))?, path.as_str()));
-        }
+        parent_of(root, path)?;
     }
     let mut budget = max_entries;
     let mut deleted = 0;
-    for (dir, name, path) in found {
+    for path in paths {
+        let Some((dir, name)) = parent_of(root, path)? else { continue };
         let kind = match rustix::fs::statat(&dir, name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW) {
             Ok(stat) => FileType::from_raw_mode(stat.st_mode),
-            // Gone already (a folder deleted before it held this path).
+            // Not there (or gone with a folder deleted before it).
             Err(Errno::NOENT) => continue,
             Err(e) => return Err(io_error(path, e)),
         };
@@ -440,4 +430,21 @@ pub fn delete_paths(
         deleted += 1;
     }
     Ok(deleted)
+}
+
+/// The folder that holds `path` (reached without following a link) and the
+/// path's last name; `None` when a folder on the way is not there.
+fn parent_of(root: BorrowedFd<'_>, path: &str) -> Result<Option<(OwnedFd, std::ffi::CString)>, SandboxError> {
+    let components = validate_relative(path)?;
+    let (name, parents) = components.split_last().ok_or_else(|| SandboxError::InvalidSpec("empty path".into()))?;
+    let name = std::ffi::CString::new(*name).map_err(|_| io_error(path, Errno::INVAL))?;
+    let mut dir = open_dir(root, ".").map_err(|e| io_error(path, e))?;
+    for component in parents {
+        dir = match open_dir(dir.as_fd(), *component) {
+            Ok(opened) => opened,
+            Err(Errno::NOENT) => return Ok(None),
+            Err(e) => return Err(io_error(path, e)),
+        };
+    }
+    Ok(Some((dir, name)))
 }
