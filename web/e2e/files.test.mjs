@@ -11,6 +11,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   declineImport,
+  enterLine,
   newProject,
   openFile,
   openIde,
@@ -26,17 +27,6 @@ import {
 } from './harness.mjs';
 
 const row = (page, path) => page.locator(`[role="treeitem"][data-path="${path}"]`);
-
-/**
- * Enters a command line in the shown terminal as one piece of input (as
- * a paste is sent), then Enter: a key a frame could outrun a busy shell's
- * input queue on a loaded machine.
- */
-async function enterLine(page, line) {
-  await shownTerminal(page).locator('textarea').focus();
-  await page.keyboard.insertText(line);
-  await page.keyboard.press('Enter');
-}
 
 /** Runs the project once (which puts its files in the box), then opens a terminal. */
 async function runThenOpenTerminal(page) {

@@ -341,6 +341,17 @@ export async function waitForTerminal(page, pattern, timeout = 30000) {
   return waitForXterm(page, terminalText, 'terminal', pattern, timeout);
 }
 
+/**
+ * Enters a command line in the shown terminal as one piece of input (as
+ * a paste is sent), then Enter: a key a frame could outrun a busy shell's
+ * input queue on a loaded machine.
+ */
+export async function enterLine(page, line) {
+  await shownTerminal(page).locator('textarea').focus();
+  await page.keyboard.insertText(line);
+  await page.keyboard.press('Enter');
+}
+
 /** Types a command line into the shown terminal (as keys, then Enter). */
 export async function typeLine(page, line) {
   await shownTerminal(page).locator('textarea').focus();

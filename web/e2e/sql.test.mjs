@@ -1,9 +1,10 @@
 // SQL on a real database server in the IDE (issue 15): the dialect picker,
-// result tables per statement, an error on its line, the schema panel and
-// Reset database.
+// result tables per statement, an error on its line, the schema panel (its
+// query run beside the project, which a terminal still sees) and Reset
+// database.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { artifact, newProject, openIde, outcome, setCode, skipUnlessReady, suiteFixture } from './harness.mjs';
+import { artifact, enterLine, newProject, openIde, outcome, setCode, shownTerminal, skipUnlessReady, suiteFixture, waitForTerminal } from './harness.mjs';
 
 describe('SQL in the IDE', () => {
   const fixture = suiteFixture();
@@ -46,6 +47,14 @@ describe('SQL in the IDE', () => {
     const columns = await schema.locator('li').evaluateAll((els) => els.map((e) => e.firstChild.textContent.trim()));
     assert.deepEqual(columns, ['id', 'body']);
     await page.screenshot({ path: artifact('sql-sqlite.png') });
+    // The schema query ran beside the project: the box still holds the
+    // project's main.sql for a terminal (and git), not the query.
+    await page.getByRole('tab', { name: /^Terminal/ }).click();
+    await shownTerminal(page).waitFor();
+    await waitForTerminal(page, /\$\s*$/m);
+    await enterLine(page, 'grep -q notez main.sql && echo "kept-$((40+2))"');
+    await waitForTerminal(page, /kept-42/, 10000);
+    await page.getByRole('tab', { name: /^Console/ }).click();
 
     // A long result is paged: 250 rows, 100 a page.
     await setCode(page, 'WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 250) SELECT i FROM n;\n');

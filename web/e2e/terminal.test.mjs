@@ -1,12 +1,13 @@
 // Terminals (issue 14), in a real browser against a real server: a shell
-// in the session's box that sees the project's files, `python3` at its
+// in the session's box that sees the project's files (and a file deleted
+// or a folder renamed in the tree at once, without a run), `python3` at its
 // prompt, vim writing a file, the size following the panel, copy and
 // paste, and several terminals at once. Prints the key-to-echo latency
 // next to the server's own round trip.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
-import { artifact, newProject, openIde, outcome, pointOfText, shownTerminal, suiteFixture, typeLine, waitForTerminal } from './harness.mjs';
+import { answer, artifact, enterLine, newProject, openIde, outcome, pointOfText, shownTerminal, suiteFixture, typeLine, waitForTerminal } from './harness.mjs';
 
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const percentile = (values, p) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * p))];
@@ -49,6 +50,29 @@ describe('terminals', () => {
     await typeLine(page, 'ls; echo "files-$((40+2))"');
     const listed = await waitForTerminal(page, /files-42/);
     assert.match(listed, /main\.py/);
+
+    // Files made, renamed and deleted in the tree: the shell sees each at
+    // once, without a run in between.
+    for (const path of ['notes/todo.txt', 'scratch.txt']) {
+      await page.getByRole('button', { name: 'New file', exact: true }).click();
+      await answer(page, path);
+      await page.keyboard.insertText(`made as ${path}\n`);
+      await page.keyboard.press('ControlOrMeta+S');
+      await page.locator('.file-tab.active .unsaved-dot').waitFor({ state: 'detached' });
+    }
+    await enterLine(page, 'until [ -e notes/todo.txt ] && [ -e scratch.txt ]; do sleep 0.05; done; echo "made-$((40+3))"');
+    await waitForTerminal(page, /made-43/, 10000);
+    await page.getByRole('button', { name: 'Actions for scratch.txt', exact: true }).click();
+    await page.getByRole('menuitem', { name: 'Delete' }).click();
+    await page.locator('dialog[open]').getByRole('button', { name: 'Delete' }).click();
+    await page.getByRole('button', { name: 'Actions for notes', exact: true }).click();
+    await page.getByRole('menuitem', { name: 'Rename' }).click();
+    await answer(page, 'docs');
+    await enterLine(page, 'until [ ! -e scratch.txt ] && [ ! -e notes ] && [ -e docs/todo.txt ]; do sleep 0.05; done; clear; ls -1p; echo "tree-$((40+4))"');
+    const after = await waitForTerminal(page, /tree-44/, 10000);
+    const lines = after.slice(0, after.lastIndexOf('tree-44')).split('\n').map((l) => l.trim());
+    assert.ok(lines.includes('docs/') && lines.includes('main.py'), `ls: ${after}`);
+    assert.ok(!lines.includes('scratch.txt') && !lines.includes('notes/'), `deleted and renamed in the tree, gone from the box: ${after}`);
 
     // The size follows the panel.
     const rowsShown = await shownTerminal(page).locator('.xterm-rows > div').count();

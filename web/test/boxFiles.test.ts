@@ -2,8 +2,9 @@ import { IDBFactory } from 'fake-indexeddb';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ApiClient } from '../src/api/client';
 import type { FileChange } from '../src/protocol/types';
-import { BoxFilesStore, MAX_TOO_LARGE, WRITE_BATCH_CHARS, WRITE_BATCH_FILES, applyBoxChanges, filesToWrite, leftOutText, mergeConflicts, takeTheirs } from '../src/store/boxFiles';
-import { createFolder, editFile, makeProject, saveFile, type Project } from '../src/store/project';
+import { BoxFilesStore, DELETE_BATCH_PATHS, MAX_TOO_LARGE, WRITE_BATCH_CHARS, WRITE_BATCH_FILES, applyBoxChanges, filesToWrite, leftOutText, mergeConflicts, pathsToDelete, takeTheirs } from '../src/store/boxFiles';
+import { createFolder, deletePath, deletedBy, editFile, makeProject, movePath, restoreDeleted, saveFile, type Project } from '../src/store/project';
+import { runRequestOf } from '../src/files';
 import { ServerWorkspaceStore } from '../src/store/remote';
 import { WorkspaceStore } from '../src/store/workspace';
 import { ProjectDb } from '../src/store/db';
@@ -144,16 +145,22 @@ describe('BoxFilesStore with a signed-in user', () => {
   });
 });
 
+/** A guest's workspace and a store on a connected client that writes 10 ms after a change. */
+async function guestStore() {
+  const local = new WorkspaceStore(new ProjectDb(new IDBFactory()), new Memory(), 0);
+  await local.load();
+  // The browser's database keeps real timers; the writes' delay is faked.
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+  const { client, sockets } = connectedClient(hello);
+  const store = new BoxFilesStore(client, local, 10);
+  return { local, client, sockets, store };
+}
+
 describe('files saved in the editor go to the box', () => {
   afterEach(() => vi.useRealTimers());
 
   it('sends saved files the box does not have, in bounded batches, and never what came from the box', async () => {
-    const local = new WorkspaceStore(new ProjectDb(new IDBFactory()), new Memory(), 0);
-    await local.load();
-    // The browser's database keeps real timers; the writes' delay is faked.
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    const { client, sockets } = connectedClient(hello);
-    new BoxFilesStore(client, local, 10);
+    const { local, sockets } = await guestStore();
     const writes = () => sockets[0].sent.filter((m) => (m as { type: string }).type === 'files_write') as { files: { path: string; content: string; encoding?: string }[] }[];
     // The project as opened is what its first run writes: nothing to send.
     local.change((p) => p);
@@ -178,5 +185,112 @@ describe('files saved in the editor go to the box', () => {
     expect(filesToWrite(many, new Map())).toHaveLength(WRITE_BATCH_FILES);
     const big = makeProject('P', { a: 'x'.repeat(WRITE_BATCH_CHARS), b: 'y' });
     expect(filesToWrite(big, new Map()).map((f) => f.path)).toEqual(['a']);
+  });
+});
+
+describe('files deleted or moved in the tree leave the box', () => {
+  afterEach(() => vi.useRealTimers());
+
+  const sentOf = (p: Project) => new Map(Object.entries(p.files));
+
+  it('names a deleted file, or the outermost folder the project no longer has', () => {
+    const before = makeProject('P', { 'main.py': 'x', 'lib/a.py': 'a', 'lib/deep/b.py': 'b', 'docs/x.md': 'x', 'docs/y.md': 'y' });
+    const sent = sentOf(before);
+    expect(pathsToDelete(before, sent)).toEqual([]);
+    expect(pathsToDelete(deletePath(before, 'main.py'), sent)).toEqual(['main.py']);
+    expect(pathsToDelete(deletePath(before, 'lib'), sent)).toEqual(['lib']);
+    expect(pathsToDelete(deletePath(before, 'lib/deep'), sent)).toEqual(['lib/deep']);
+    // A moved folder: the old one goes whole.
+    expect(pathsToDelete(movePath(before, 'lib', 'src/lib'), sent)).toEqual(['lib']);
+    // A file of a folder that stays: the file alone.
+    expect(pathsToDelete(deletePath(before, 'docs/x.md'), sent)).toEqual(['docs/x.md']);
+    // An emptied folder the project keeps (explicitly): the files alone.
+    const kept = createFolder(deletePath(deletePath(before, 'docs/x.md'), 'docs/y.md'), 'docs');
+    expect(pathsToDelete(kept, sent)).toEqual(['docs/x.md', 'docs/y.md']);
+    const many = makeProject('P', Object.fromEntries(Array.from({ length: DELETE_BATCH_PATHS + 5 }, (_, n) => [`f${n}`, 'x'])));
+    expect(pathsToDelete(makeProject('P', {}), sentOf(many))).toHaveLength(DELETE_BATCH_PATHS);
+  });
+
+  async function setUp() {
+    const { local, sockets, store } = await guestStore();
+    const frames = () => sockets[0].sent.filter((m) => ['files_write', 'files_delete'].includes((m as { type: string }).type)) as { type: string; paths?: string[]; files?: { path: string; content: string }[] }[];
+    // The project as opened is what its first run writes.
+    local.change((p) => ({ ...p, files: { ...p.files, 'lib/a.py': { content: 'a' }, 'lib/b.py': { content: 'b' } } }));
+    await vi.advanceTimersByTimeAsync(20);
+    store.sentWithRun(runRequestOf(local.get().project!, []));
+    return { local, sockets, store, frames };
+  }
+
+  it('deletes at once, moves as a deletion before the write, and writes back what an undo restores', async () => {
+    const { local, frames } = await setUp();
+    const main = Object.keys(local.get().project!.files).find((p) => !p.startsWith('lib/'))!;
+    const deleted = deletedBy(local.get().project!, main);
+    local.change((p) => deletePath(p, main));
+    await vi.advanceTimersByTimeAsync(20);
+    expect(frames()).toEqual([{ type: 'files_delete', id: 'd1', paths: [main] }]);
+    // Undo of the delete: the file is written again.
+    local.change((p) => restoreDeleted(p, deleted));
+    await vi.advanceTimersByTimeAsync(20);
+    expect(frames().slice(1).map((f) => [f.type, f.files?.map((x) => x.path)])).toEqual([['files_write', [main]]]);
+    // A folder renamed: the old folder goes first, then its files come at their new paths.
+    local.change((p) => movePath(p, 'lib', 'src'));
+    await vi.advanceTimersByTimeAsync(20);
+    expect(frames().slice(2).map((f) => f.paths ?? f.files!.map((x) => x.path))).toEqual([['lib'], ['src/a.py', 'src/b.py']]);
+    expect(frames().slice(2).map((f) => f.type)).toEqual(['files_delete', 'files_write']);
+    // Nothing more: each went once.
+    local.change((p) => p);
+    await vi.advanceTimersByTimeAsync(20);
+    expect(frames()).toHaveLength(4);
+  });
+
+  it('sends no deletion for what the box deleted itself, nor for a file of the box the project could not take', async () => {
+    const { local, sockets, frames } = await setUp();
+    sockets[0].receive({ type: 'files_changed', changes: [del('lib/a.py')], left_out: noneLeftOut });
+    expect('lib/a.py' in local.get().project!.files).toBe(false);
+    // `lib` is a folder here: the box's file of that name stays out, and stays in the box.
+    sockets[0].receive({ type: 'files_changed', changes: [write('lib', 'a file')], left_out: noneLeftOut });
+    expect(local.get().project!.files.lib).toBeUndefined();
+    await vi.advanceTimersByTimeAsync(20);
+    expect(frames()).toEqual([]);
+  });
+
+  it('sends the deletions before a git command that carries the unsent files', async () => {
+    const { local, sockets, store, frames } = await setUp();
+    local.change((p) => saveFile(editFile(deletePath(p, 'lib/b.py'), 'lib/a.py', 'a2'), 'lib/a.py'));
+    const carried = store.takeUnsent(false);
+    expect(carried.map((f) => f.path)).toEqual(['lib/a.py']);
+    expect(frames()).toEqual([{ type: 'files_delete', id: 'd1', paths: ['lib/b.py'] }]);
+    expect(sockets[0].sent.at(-1)).toMatchObject({ type: 'files_delete' });
+    await vi.advanceTimersByTimeAsync(20);
+    expect(frames()).toHaveLength(1);
+  });
+});
+
+describe('a run marks its files as sent', () => {
+  afterEach(() => vi.useRealTimers());
+
+  it("sends nothing after Run saved: the run wrote the files, the save's write would repeat them", async () => {
+    const { local, client, sockets, store } = await guestStore();
+    const writes = () => sockets[0].sent.filter((m) => (m as { type: string }).type === 'files_write');
+    local.change((p) => p);
+    await vi.advanceTimersByTimeAsync(20);
+    const path = Object.keys(local.get().project!.files)[0];
+    local.change((p) => editFile(p, path, 'edited before Run'));
+    // Run: save, then the run carries the files; the save's write comes later.
+    local.change((p) => saveFile(p, path));
+    const request = runRequestOf(local.get().project!, []);
+    client.send({ type: 'run', id: 'r1', ...request });
+    store.sentWithRun(request);
+    await vi.advanceTimersByTimeAsync(20);
+    expect(writes()).toEqual([]);
+    // A later save is written, as the run left the rest.
+    local.change((p) => saveFile(editFile(p, path, 'after'), path));
+    await vi.advanceTimersByTimeAsync(20);
+    expect(writes()).toEqual([{ type: 'files_write', id: 'w1', files: [{ path, content: 'after' }] }]);
+    // A run of a saved project writes the saved files.
+    local.change((p) => saveFile(editFile(p, path, 'saved for the run'), path));
+    store.sentWithRun({ project: local.get().project!.id });
+    await vi.advanceTimersByTimeAsync(20);
+    expect(writes()).toHaveLength(1);
   });
 });

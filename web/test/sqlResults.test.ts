@@ -227,11 +227,12 @@ describe('the session databases store', () => {
     return { socket, store: new SqlSessionStore(client) };
   }
 
-  it('reads the schema with a structured run of the schema query, on pipes', async () => {
+  it('reads the schema with a structured run of the schema query, on pipes, beside the project', async () => {
     const { socket, store } = setup();
     const done = store.refresh('postgresql');
     const run = socket.sent.at(-1)!;
-    expect(run).toMatchObject({ type: 'run', language: 'postgresql', entry: 'main.sql', sql_results: true, tty: null });
+    // A scratch run: the box keeps the project's main.sql.
+    expect(run).toMatchObject({ type: 'run', language: 'postgresql', entry: 'schema.sql', sql_results: true, scratch: true, tty: null });
     expect((run.files as { content: string }[])[0].content).toBe(schemaQuery('postgresql'));
     expect(store.get().loading).toBe('postgresql');
     const columns = [

@@ -185,13 +185,14 @@ async fn generic_tests_pass_on_real_processes() {
             "get_files_budget",
             "put_files_hostile_paths",
             "put_files_planted_symlink",
+            "workspace_root_deletes_beneath",
             "destroy_while_running",
             "destroyed_box_rejects_use",
             "box_listing",
         ],
     )
     .await;
-    assert_eq!(report.outcomes.len(), 15);
+    assert_eq!(report.outcomes.len(), 16);
     assert!(report.all_passed(), "{report}");
     assert!(backend.list_is_empty().await, "every test destroys its boxes");
 }

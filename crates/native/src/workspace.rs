@@ -14,10 +14,10 @@ use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 pub use bytesbox_sandbox::beneath::get_files;
-use bytesbox_sandbox::beneath::{io_error, list_dir, open_dir, MAX_WALK_ENTRIES, RESOLVE};
+use bytesbox_sandbox::beneath::{io_error, list_dir, open_dir, remove_tree, MAX_WALK_ENTRIES, RESOLVE};
 use bytesbox_sandbox::paths::{validate_relative, validate_unique, MAX_DEPTH};
 use bytesbox_sandbox::{FileEntry, PutMode, SandboxError};
-use rustix::fs::{openat2, AtFlags, FileType, Mode, OFlags};
+use rustix::fs::{openat2, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
 /// Owner given to everything the server writes.
@@ -157,38 +157,10 @@ fn clear_except(
             let child = open_dir(dir, name.raw.as_c_str()).map_err(|e| io_error(&path, e))?;
             clear_except(child.as_fd(), &path, keep, wanted, depth + 1, budget)?;
         } else {
-            remove_tree(dir, name.raw.as_c_str(), kind, &path, depth, budget)?;
+            remove_tree(dir, name.raw.as_c_str(), kind, &path, depth, budget, &|_| false)?;
         }
     }
     Ok(())
-}
-
-/// Removes one entry; directories recursively. Symlinks are removed, never
-/// followed.
-fn remove_tree(
-    parent: BorrowedFd<'_>,
-    name: &std::ffi::CStr,
-    kind: FileType,
-    path: &str,
-    depth: usize,
-    budget: &mut usize,
-) -> Result<(), SandboxError> {
-    if kind == FileType::Directory {
-        if depth >= MAX_DEPTH * 4 {
-            return Err(SandboxError::InvalidPath {
-                path: path.to_string(),
-                reason: "the directory tree is too deep to clear",
-            });
-        }
-        let child = open_dir(parent, name).map_err(|e| io_error(path, e))?;
-        for (inner, inner_kind) in list_dir(child.as_fd(), path, budget)? {
-            let inner_path = format!("{path}/{}", inner.display());
-            remove_tree(child.as_fd(), inner.raw.as_c_str(), inner_kind, &inner_path, depth + 1, budget)?;
-        }
-        rustix::fs::unlinkat(parent, name, AtFlags::REMOVEDIR).map_err(|e| io_error(path, e))
-    } else {
-        rustix::fs::unlinkat(parent, name, AtFlags::empty()).map_err(|e| io_error(path, e))
-    }
 }
 
 #[cfg(test)]

@@ -356,3 +356,95 @@ pub fn root_file(root: BorrowedFd<'_>, name: &str) -> Option<TreeEntry> {
     let stat = rustix::fs::statat(root, name, AtFlags::SYMLINK_NOFOLLOW).ok()?;
     (FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile).then(|| TreeEntry::of(name.to_string(), &stat))
 }
+
+/// Removes the entry `name` of `parent` (a directory with everything in
+/// it), never following a link: a symlink is removed itself. An entry for
+/// which `spare(path)` is true stays, and so do the directories that hold
+/// it. Every entry visited is charged to `budget`. Returns whether the
+/// entry is gone.
+pub fn remove_tree(
+    parent: BorrowedFd<'_>,
+    name: &std::ffi::CStr,
+    kind: FileType,
+    path: &str,
+    depth: usize,
+    budget: &mut usize,
+    spare: &dyn Fn(&str) -> bool,
+) -> Result<bool, SandboxError> {
+    if spare(path) {
+        return Ok(false);
+    }
+    if kind != FileType::Directory {
+        rustix::fs::unlinkat(parent, name, AtFlags::empty()).map_err(|e| io_error(path, e))?;
+        return Ok(true);
+    }
+    if depth >= MAX_DEPTH * 4 {
+        return Err(SandboxError::InvalidPath {
+            path: path.to_string(),
+            reason: "the directory tree is too deep to clear",
+        });
+    }
+    let child = open_dir(parent, name).map_err(|e| io_error(path, e))?;
+    let mut emptied = true;
+    for (inner, inner_kind) in list_dir(child.as_fd(), path, budget)? {
+        let inner_path = format!("{path}/{}", inner.display());
+        emptied &= remove_tree(child.as_fd(), inner.raw.as_c_str(), inner_kind, &inner_path, depth + 1, budget, spare)?;
+    }
+    if emptied {
+        rustix::fs::unlinkat(parent, name, AtFlags::REMOVEDIR).map_err(|e| io_error(path, e))?;
+    }
+    Ok(emptied)
+}
+
+/// Deletes files and folders (with everything in them) beneath `root`,
+/// never following a link on the way (a path through one is refused) or at
+/// its end (a link is removed itself). Every path is checked, and its
+/// folder reached, before anything is deleted (so a refused call deletes
+/// nothing, unless a program swaps a folder for a link meanwhile, which
+/// the deletion refuses in turn); a path that is not there is no error.
+/// What `spare(path)` names stays, with the folders holding it. Returns
+/// how many of `paths` were there. Removing visits at most `max_entries`
+/// entries in all.
+pub fn delete_paths(
+    root: BorrowedFd<'_>,
+    paths: &[String],
+    max_entries: usize,
+    spare: &dyn Fn(&str) -> bool,
+) -> Result<usize, SandboxError> {
+    // Checked first, one at a time: no more descriptors open at once than
+    // one path's folders.
+    for path in paths {
+        parent_of(root, path)?;
+    }
+    let mut budget = max_entries;
+    let mut deleted = 0;
+    for path in paths {
+        let Some((dir, name)) = parent_of(root, path)? else { continue };
+        let kind = match rustix::fs::statat(&dir, name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(stat) => FileType::from_raw_mode(stat.st_mode),
+            // Not there (or gone with a folder deleted before it).
+            Err(Errno::NOENT) => continue,
+            Err(e) => return Err(io_error(path, e)),
+        };
+        remove_tree(dir.as_fd(), name.as_c_str(), kind, path, 0, &mut budget, spare)?;
+        deleted += 1;
+    }
+    Ok(deleted)
+}
+
+/// The folder that holds `path` (reached without following a link) and the
+/// path's last name; `None` when a folder on the way is not there.
+fn parent_of(root: BorrowedFd<'_>, path: &str) -> Result<Option<(OwnedFd, std::ffi::CString)>, SandboxError> {
+    let components = validate_relative(path)?;
+    let (name, parents) = components.split_last().ok_or_else(|| SandboxError::InvalidSpec("empty path".into()))?;
+    let name = std::ffi::CString::new(*name).map_err(|_| io_error(path, Errno::INVAL))?;
+    let mut dir = open_dir(root, ".").map_err(|e| io_error(path, e))?;
+    for component in parents {
+        dir = match open_dir(dir.as_fd(), *component) {
+            Ok(opened) => opened,
+            Err(Errno::NOENT) => return Ok(None),
+            Err(e) => return Err(io_error(path, e)),
+        };
+    }
+    Ok(Some((dir, name)))
+}

@@ -113,6 +113,7 @@ pub async fn execute(
         tty: None,
         limits: body.limits,
         sql_results: body.sql_results,
+        scratch: false,
     };
     let PlannedRun { job, version, saved, .. } =
         plan_run(&state, &caller, &policy, run, Workspace::Fresh, true).await?;

@@ -115,7 +115,17 @@ pub struct RunRequest {
     /// instead of the client's text on stdout (`docs/sql.md`).
     #[serde(default)]
     pub sql_results: bool,
+    /// With `sql_results` in a session only: the files go into a folder
+    /// of the server's ([`SCRATCH_DIR`]) instead of replacing the
+    /// workspace's, which stays as it is (a query beside the project, such
+    /// as the IDE's schema panel's).
+    #[serde(default)]
+    pub scratch: bool,
 }
+
+/// Where a `scratch` run's files go: inside the server's own folder, which
+/// the workspace watch never lists and runs keep.
+pub const SCRATCH_DIR: &str = ".bytesbox/scratch";
 
 /// Client → server (read only: the server never writes these).
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -212,6 +222,15 @@ pub enum ClientMessage {
         id: String,
         /// The files, as a run's.
         files: Vec<WireFile>,
+    },
+    /// Delete files and folders (with everything in them) in the session's
+    /// box now (what was deleted or moved in the IDE); answered by
+    /// `files_deleted`.
+    FilesDelete {
+        /// Client-chosen id, echoed in the answer.
+        id: String,
+        /// Workspace-relative paths of files or folders.
+        paths: Vec<String>,
     },
     /// Run one allowlisted git subcommand in the session's box
     /// (`docs/protocol.md`, "Git"); answered by `git_result` or
@@ -548,6 +567,14 @@ pub enum ServerMessage {
         id: String,
         /// Files written; 0 when the session has no box yet (its first
         /// run or terminal writes every file).
+        count: usize,
+    },
+    /// The answer to `files_delete`.
+    FilesDeleted {
+        /// The request's id.
+        id: String,
+        /// Paths that were there and are deleted; 0 when the session has
+        /// no box yet.
         count: usize,
     },
     /// Files of the workspace created, changed or deleted since the last

@@ -22,7 +22,7 @@ use crate::box_lease::BoxLease;
 use crate::limits::{LimitOverrides, RequestedLimits};
 use crate::metrics::BoxOrigin;
 use crate::planner::{Plan, PlanRequest, ServerPlan};
-use crate::protocol::{EncodedBytes, RunRequest, WireFile};
+use crate::protocol::{EncodedBytes, RunRequest, WireFile, SCRATCH_DIR};
 use crate::session::BoxCaps;
 
 /// What a caller's runs may use: its plan, resolved.
@@ -165,16 +165,26 @@ pub(crate) async fn plan_run(
     workspace: Workspace,
     close_stdin: bool,
 ) -> Result<PlannedRun, ApiError> {
+    let scratch = run.scratch;
+    if scratch {
+        check_scratch(&run, workspace)?;
+    }
     let (saved, saved_files) = load_saved_project(state, caller, &mut run).await?.unzip();
     // A saved project's files come from the store already decoded; a
     // request's come encoded in the frame.
-    let files = match saved_files {
+    let mut files = match saved_files {
         Some(files) => {
             check_project_size(state, files.len(), files.iter().map(|f| f.content.len() as u64).sum())?;
             files
         }
         None => decode_files(state, run.files)?,
     };
+    if scratch {
+        for file in &mut files {
+            file.path = in_scratch(&file.path)?;
+        }
+        run.entry = run.entry.as_deref().map(in_scratch).transpose()?;
+    }
     let limits = run_limits(run.limits.as_ref(), policy)?;
     // The results are read from stdout alone; a terminal would mix stderr in.
     if run.sql_results && run.tty.is_some() {
@@ -205,8 +215,10 @@ pub(crate) async fn plan_run(
         server
     });
     let mode = match workspace {
-        Workspace::Fresh => PutMode::Merge,
-        Workspace::Session => PutMode::Replace { keep },
+        Workspace::Session if !scratch => PutMode::Replace { keep },
+        // Added beside what is there: a box of its own, or the scratch
+        // folder of a session's box.
+        _ => PutMode::Merge,
     };
     let mut files = request.files;
     // The structured results' client runs from the workspace, in place of
@@ -227,6 +239,31 @@ pub(crate) async fn plan_run(
     }
     let job = Job { language, files, mode, stages };
     Ok(PlannedRun { job, version, entry, limits: request.limits, saved, server })
+}
+
+/// Refuses a `scratch` run that is not a session's structured SQL query
+/// with its files and entry named: the scratch folder is for a query
+/// beside the project (`docs/protocol.md`, "Structured SQL results"),
+/// whose command runs the one file it is given.
+fn check_scratch(run: &RunRequest, workspace: Workspace) -> Result<(), ApiError> {
+    let refuse = |why: &str| Err(ApiError::from_code("invalid_spec", format!("scratch: {why}")));
+    if workspace != Workspace::Session {
+        return refuse("only a session's runs have a workspace to keep");
+    }
+    if !run.sql_results {
+        return refuse("only for sql_results runs");
+    }
+    if run.project.is_some() || run.entry.is_none() {
+        return refuse("send the files and name the entry");
+    }
+    Ok(())
+}
+
+/// A scratch run's path inside the server's scratch folder.
+fn in_scratch(path: &str) -> Result<String, ApiError> {
+    let placed = format!("{SCRATCH_DIR}/{path}");
+    bytesbox_sandbox::paths::validate_relative(&placed).map_err(|e| ApiError::from_code(e.code(), e.to_string()))?;
+    Ok(placed)
 }
 
 /// The run's limits: the plan's defaults with the request's overrides,

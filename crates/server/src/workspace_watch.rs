@@ -30,7 +30,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use bytesbox_sandbox::beneath::{get_files, list_tree, root_file, TreeEntry};
+use bytesbox_sandbox::beneath::{delete_paths, get_files, list_tree, root_file, TreeEntry};
 use bytesbox_sandbox::{Backend, BoxId, FileEntry, PutMode, SandboxError};
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use sha2::{Digest, Sha256};
@@ -74,6 +74,9 @@ pub struct FilesWatch {
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     written: Arc<Mutex<Arc<HashMap<String, Sha>>>>,
     writing: Arc<Writing>,
+    /// Paths the client deleted since the last scan began: the next scan
+    /// forgets them, so their absence is not reported back.
+    deleted: Arc<Mutex<Vec<String>>>,
 }
 
 /// Runs of the session writing their files into the workspace now: a
@@ -107,7 +110,9 @@ impl FilesWatch {
         if task.as_ref().is_some_and(|running| !running.is_finished()) {
             return false;
         }
-        *task = Some(tokio::spawn(watch(session, backend, self.written.clone(), self.writing.clone())));
+        let shared =
+            Shared { written: self.written.clone(), writing: self.writing.clone(), deleted: self.deleted.clone() };
+        *task = Some(tokio::spawn(watch(session, backend, shared)));
         true
     }
 
@@ -168,6 +173,85 @@ impl FilesWatch {
         let _writing = self.writing();
         backend.put_files(box_id, files, PutMode::Merge).await
     }
+
+    /// Deletes files and folders of the client's in the box between runs
+    /// (`files_delete`: a file or folder deleted or moved in the IDE),
+    /// through the workspace's descriptor, never following a link. The
+    /// paths are checked as every path is, and none may be or hold a
+    /// `.git` or be the server's `.bytesbox/`; a folder's `.git` folders
+    /// stay (the repository lives only in the box). Noted as the client's
+    /// own, so the watch does not report them deleted, and no scan runs
+    /// while they go. Returns how many of the paths were there.
+    pub async fn delete_client_paths(
+        &self,
+        backend: &dyn Backend,
+        box_id: &BoxId,
+        paths: Vec<String>,
+    ) -> Result<usize, SandboxError> {
+        check_deletable(&paths)?;
+        let root = backend.workspace_root(box_id).await?;
+        let _writing = self.writing();
+        self.note_deleted(&paths);
+        tokio::task::spawn_blocking(move || {
+            let spare = |path: &str| path.rsplit('/').next() == Some(".git");
+            delete_paths(root.as_fd(), &paths, MAX_DELETED_ENTRIES, &spare)
+        })
+        .await
+        .map_err(|e| SandboxError::Internal(format!("deleting files: {e}")))?
+    }
+
+    /// Records paths the client deleted: the next scan forgets what it
+    /// knew of them (and of what they held), and a program's file put
+    /// there later is news again.
+    fn note_deleted(&self, paths: &[String]) {
+        if let Ok(mut slot) = self.written.lock() {
+            if paths.iter().any(|path| slot.keys().any(|written| is_at_or_under(written, path))) {
+                let kept = slot.iter().filter(|(written, _)| !paths.iter().any(|path| is_at_or_under(written, path)));
+                *slot = Arc::new(kept.map(|(path, sha)| (path.clone(), *sha)).collect());
+            }
+        }
+        // A watch that starts later knows nothing of them anyway.
+        if self.is_watching() {
+            if let Ok(mut deleted) = self.deleted.lock() {
+                // Bounded: past it, a deletion may come back as one (which
+                // the client applies as a no-op).
+                let room = MAX_ENTRIES.saturating_sub(deleted.len());
+                deleted.extend(paths.iter().take(room).cloned());
+            }
+        }
+    }
+}
+
+/// Most paths one `files_delete` names.
+pub const MAX_DELETE_PATHS: usize = 1000;
+/// Most entries one `files_delete` visits while removing folders.
+const MAX_DELETED_ENTRIES: usize = 100_000;
+
+/// Whether `path` is `at` or inside the folder `at`.
+fn is_at_or_under(path: &str, at: &str) -> bool {
+    path.strip_prefix(at).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// Refuses what a client may not delete: bad paths, too many, a `.git`
+/// (the repository is git's to change, and lives only in the box) or the
+/// server's own `.bytesbox/`.
+pub fn check_deletable(paths: &[String]) -> Result<(), SandboxError> {
+    if paths.len() > MAX_DELETE_PATHS {
+        return Err(SandboxError::InvalidSpec(format!("at most {MAX_DELETE_PATHS} paths per files_delete")));
+    }
+    for path in paths {
+        let components = bytesbox_sandbox::paths::validate_relative(path)?;
+        if components.contains(&".git") {
+            return Err(SandboxError::InvalidPath {
+                path: path.clone(),
+                reason: "a repository (.git) is changed with git, not deleted as files",
+            });
+        }
+        if components.first() == Some(&".bytesbox") {
+            return Err(SandboxError::InvalidPath { path: path.clone(), reason: "the server's own folder" });
+        }
+    }
+    Ok(())
 }
 
 impl Drop for FilesWatch {
@@ -211,12 +295,15 @@ pub async fn kept_across_runs(backend: &dyn Backend, box_id: &BoxId, files: &[Fi
 
 /// The watch's task: scans while the session lives, has a box and a
 /// connection.
-async fn watch(
-    session: Weak<Session>,
-    backend: Arc<dyn Backend>,
+/// What the watch's task shares with its [`FilesWatch`].
+struct Shared {
     written: Arc<Mutex<Arc<HashMap<String, Sha>>>>,
     writing: Arc<Writing>,
-) {
+    deleted: Arc<Mutex<Vec<String>>>,
+}
+
+async fn watch(session: Weak<Session>, backend: Arc<dyn Backend>, shared: Shared) {
+    let Shared { written, writing, deleted } = shared;
     let mut scanner: Option<(BoxId, Scanner)> = None;
     loop {
         let mut pause = SCAN_INTERVAL;
@@ -243,6 +330,10 @@ async fn watch(
                     scanner = Some((box_id.clone(), std::mem::take(&mut scan)));
                 }
                 if let Ok(root) = root {
+                    // Taken after the generation: a deletion still going
+                    // on now makes this scan one that is thrown away.
+                    let forgotten = deleted.lock().map(|mut paths| std::mem::take(&mut *paths)).unwrap_or_default();
+                    scan.forget(&forgotten);
                     let expected = written.lock().map(|w| w.clone()).unwrap_or_default();
                     let started = Instant::now();
                     let scanned = tokio::task::spawn_blocking(move || {
@@ -343,6 +434,14 @@ struct Scanner {
 }
 
 impl Scanner {
+    /// Forgets the files at or under `paths` (the client deleted them):
+    /// their absence is no news, and a file put there again is.
+    fn forget(&mut self, paths: &[String]) {
+        if !paths.is_empty() {
+            self.known.retain(|known, _| !paths.iter().any(|path| is_at_or_under(known, path)));
+        }
+    }
+
     /// Reads `.bytesboxignore` again if it changed.
     fn refresh_rules(&mut self, root: BorrowedFd<'_>) {
         let stamp = root_file(root, IGNORE_FILE).map(|entry| (entry.size, entry.mtime_ns, entry.ino));

@@ -244,6 +244,7 @@ async fn handle(
             return None;
         }
         ClientMessage::FilesWrite { id, files } => return Some(write_files(state, session, id, files).await),
+        ClientMessage::FilesDelete { id, paths } => return Some(delete_files(state, session, id, paths).await),
         ClientMessage::Git { id, args, files } => return git::request(state, session, caller, (id, args, files)),
         kernel @ (ClientMessage::KernelStart { .. }
         | ClientMessage::KernelExecute { .. }
@@ -336,6 +337,19 @@ async fn write_files(state: &AppState, session: &Session, id: String, files: Vec
     let count = files.len();
     match session.files().put_client_files(state.sessions.engine().backend().as_ref(), &box_id, files).await {
         Ok(()) => ServerMessage::FilesWritten { id, count },
+        Err(e) => error(Some(&id), e.code(), e.to_string()),
+    }
+}
+
+/// Deletes a client's files and folders in the session's box, if it has
+/// one (else its first run writes only the files the client still has).
+async fn delete_files(state: &AppState, session: &Session, id: String, paths: Vec<String>) -> ServerMessage {
+    if let Err(e) = workspace_watch::check_deletable(&paths) {
+        return error(Some(&id), e.code(), e.to_string());
+    }
+    let Some(box_id) = session.current_box() else { return ServerMessage::FilesDeleted { id, count: 0 } };
+    match session.files().delete_client_paths(state.sessions.engine().backend().as_ref(), &box_id, paths).await {
+        Ok(count) => ServerMessage::FilesDeleted { id, count },
         Err(e) => error(Some(&id), e.code(), e.to_string()),
     }
 }
@@ -454,10 +468,12 @@ async fn start_run(
         }
     };
     state.metrics.box_acquired(BoxOrigin::Session, created);
-    // The client's own files, about to be written: not news to it.
-    session.files().note_written(&job.files);
-    // What the project leaves out (.bytesboxignore, .git) stays in the box.
+    // A run that replaces the workspace: its files are the client's own,
+    // about to be written, so not news to it; and what the project leaves
+    // out (.bytesboxignore, .git) stays in the box. (A scratch run's files
+    // go into the server's own folder, which the watch never lists.)
     if let PutMode::Replace { keep } = &mut job.mode {
+        session.files().note_written(&job.files);
         let backend = state.sessions.engine().backend().as_ref();
         keep.extend(workspace_watch::kept_across_runs(backend, &box_id, &job.files).await);
     }

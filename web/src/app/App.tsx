@@ -118,7 +118,7 @@ export function App({
   const baseTreeActions = useTreeActions({ project, change, ask, uploads, show, narrow, setNotice, openSearch });
   const treeActions = useMemo(() => (git ? { ...baseTreeActions, sourceControl: () => setShowGit(true) } : baseTreeActions), [baseTreeActions, git]);
   const flushNotebooks = useCallback(() => kernels.flushAll(), [kernels]);
-  const runActions = useRunActions({ workspace, remote, consoles, languages, settings, setNotice, show, beforeSave: flushNotebooks });
+  const runActions = useRunActions({ workspace, remote, consoles, languages, settings, setNotice, show, beforeSave: flushNotebooks, boxFiles });
   const { page, setPage, signOut } = useAccountPages({ workspace, remote, account, ask, setNotice });
   useShortcuts({
     workspace,

@@ -2,6 +2,7 @@
 
 import { useCallback } from 'react';
 import type { Runtime } from '../api/client';
+import type { BoxFilesStore } from '../store/boxFiles';
 import type { ConsolesStore } from '../store/consoles';
 import type { ServerWorkspaceStore } from '../store/remote';
 import type { Workspace } from '../store/workspace';
@@ -29,6 +30,7 @@ export function useRunActions({
   setNotice,
   show,
   beforeSave,
+  boxFiles,
 }: {
   workspace: Workspace;
   /** The signed-in user's workspace, or null for a guest. */
@@ -42,6 +44,8 @@ export function useRunActions({
   show: (view: View) => void;
   /** Writes what waits to be written into the project first (a notebook's last outputs). */
   beforeSave?: () => void;
+  /** What the session's box was given (absent without a box to sync). */
+  boxFiles?: Pick<BoxFilesStore, 'sentWithRun'>;
 }): RunActions {
   const run = useCallback(async ({ newConsole = false } = {}) => {
     const p = workspace.get().project;
@@ -56,6 +60,8 @@ export function useRunActions({
     const start = (request: Omit<RunRequest, 'id'>) => {
       const title = request.entry ?? 'main file';
       consoles.start(title, request, { key: `${request.entry ?? ''}|${request.language ?? ''}`, files, newConsole });
+      // The run writes these into the box: the save's write would repeat them.
+      boxFiles?.sentWithRun(request);
     };
     if (remote) {
       // A saved project: write what is pending, then the server reads the
@@ -79,7 +85,7 @@ export function useRunActions({
       start({ ...request, tty: request.sql_results ? null : terminal });
     }
     show('console');
-  }, [workspace, remote, consoles, languages, setNotice, show]);
+  }, [workspace, remote, consoles, languages, setNotice, show, boxFiles]);
 
   const stop = useCallback(() => {
     const { activeId } = consoles.get();

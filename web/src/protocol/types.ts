@@ -36,6 +36,8 @@ export interface RunRequest {
   limits?: RunLimits;
   /** SQL servers only: `sql_result` frames instead of the client's text (src/sql/results.ts). */
   sql_results?: boolean;
+  /** With `sql_results`: the files go beside the project (the server's scratch folder), not in its place. */
+  scratch?: boolean;
 }
 
 export type ClientMessage =
@@ -65,6 +67,7 @@ export type ClientMessage =
   | { type: 'files_watch' }
   | { type: 'files_unwatch' }
   | { type: 'files_write'; id: string; files: WireFile[] }
+  | { type: 'files_delete'; id: string; paths: string[] }
   | { type: 'git'; id: string; args: string[]; files?: WireFile[] }
   | { type: 'ping'; nonce?: string };
 
@@ -139,6 +142,7 @@ export type ServerMessage =
   | { type: 'files_watching'; max_file_bytes: number; max_entries: number; interval_ms: number }
   | { type: 'files_changed'; changes: FileChange[]; left_out: LeftOut }
   | { type: 'files_written'; id: string; count: number }
+  | { type: 'files_deleted'; id: string; count: number }
   | { type: 'output_dropped'; id: string; bytes: number }
   | { type: 'database_reset'; id: string }
   | { type: 'sql_result'; id: string; result: SqlResult }

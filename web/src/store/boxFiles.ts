@@ -11,12 +11,14 @@
 // size, and so is what the watch left out.
 //
 // The other way, files saved in the editor go to the box at once
-// (`files_write`), for the shells and programs already running there;
-// runs write every file anyway. Deleting or renaming in the tree reaches
-// the box with the next run.
+// (`files_write`), for the shells and programs already running there, and
+// files and folders deleted or moved in the tree leave it at once
+// (`files_delete`; a move is the old path deleted and the new one
+// written). A run writes every file itself: what it carried counts as
+// sent, so nothing goes twice.
 
 import type { BytesboxClient } from '../protocol/client';
-import type { FileChange, LeftOut, ServerMessage, WireFile } from '../protocol/types';
+import type { FileChange, LeftOut, RunRequest, ServerMessage, WireFile } from '../protocol/types';
 import type { Project, ProjectFile } from './project';
 import { allFolders, changeTime, deletePath, parentOf } from './project';
 import { Store } from './store';
@@ -42,7 +44,9 @@ export const MAX_CONFLICTS = 20;
 export const MAX_TOO_LARGE = 200;
 
 /** How long after a save the saved files go to the box (`files_write`). */
-export const WRITE_DELAY_MS = 100;
+const WRITE_DELAY_MS = 100;
+/** Most paths one `files_delete` names (the server's bound); the rest follows in the next. */
+export const DELETE_BATCH_PATHS = 1000;
 /** Most files, and bytes of content, one `files_write` carries; the rest follows in the next. */
 export const WRITE_BATCH_FILES = 200;
 export const WRITE_BATCH_CHARS = 4 << 20;
@@ -63,6 +67,31 @@ export function filesToWrite(project: Project, sent: Map<string, ProjectFile>): 
     batch.push(file.base64 ? { path, content: file.content, encoding: 'base64' } : { path, content: file.content });
   }
   return batch;
+}
+
+/**
+ * What the box was given (`sent`) that the project no longer has, as the
+ * paths to delete there (at most [`DELETE_BATCH_PATHS`]): a file, or the
+ * outermost folder the project no longer has at all (a folder deleted or
+ * moved goes whole, with what the box holds in it besides the project's
+ * files).
+ */
+export function pathsToDelete(project: Project, sent: Map<string, ProjectFile>): string[] {
+  let folders: Set<string> | null = null;
+  const paths = new Set<string>();
+  for (const path of sent.keys()) {
+    if (path in project.files) continue;
+    folders ??= new Set(allFolders(project));
+    let gone = path;
+    for (let dir = parentOf(path); dir && !folders.has(dir); dir = parentOf(dir)) gone = dir;
+    paths.add(gone);
+  }
+  return [...paths].sort().slice(0, DELETE_BATCH_PATHS);
+}
+
+/** Whether `path` is `at` or inside the folder `at`. */
+function isAtOrUnder(path: string, at: string): boolean {
+  return path === at || path.startsWith(at + '/');
 }
 
 export interface Applied {
@@ -179,6 +208,7 @@ export class BoxFilesStore extends Store<BoxFilesSnapshot> {
   private sentProject: string | null = null;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private writes = 0;
+  private deletes = 0;
 
   constructor(
     private client: BytesboxClient,
@@ -217,18 +247,51 @@ export class BoxFilesStore extends Store<BoxFilesSnapshot> {
       return;
     }
     if (this.client.state !== 'open') return;
+    // Deletions first: a folder replaced by a file of the same name (or
+    // the other way) must be gone before the new one is written.
+    const deleted = this.sendDeletes(project);
     const files = filesToWrite(project, this.sent);
-    if (!files.length) return;
-    for (const file of files) this.sent.set(file.path, project.files[file.path]);
-    this.client.send({ type: 'files_write', id: `w${++this.writes}`, files });
-    if (files.length >= WRITE_BATCH_FILES) this.schedule();
+    if (files.length) {
+      for (const file of files) this.sent.set(file.path, project.files[file.path]);
+      this.client.send({ type: 'files_write', id: `w${++this.writes}`, files });
+    }
+    if (files.length >= WRITE_BATCH_FILES || deleted >= DELETE_BATCH_PATHS) this.schedule();
+  }
+
+  /** Sends a `files_delete` for what the project no longer has; returns how many paths it named. */
+  private sendDeletes(project: Project): number {
+    const paths = pathsToDelete(project, this.sent);
+    if (!paths.length) return 0;
+    for (const path of [...this.sent.keys()]) {
+      if (paths.some((gone) => isAtOrUnder(path, gone))) this.sent.delete(path);
+    }
+    this.client.send({ type: 'files_delete', id: `d${++this.deletes}`, paths });
+    return paths.length;
+  }
+
+  /**
+   * Notes a run's files as the box's (the run writes them, in place of
+   * everything else there), so the save that came with Run sends nothing
+   * again. A run of a saved project (`project`) writes the saved files.
+   */
+  sentWithRun(request: Pick<RunRequest, 'files' | 'project'>) {
+    const project = this.workspace.get().project;
+    if (!project) return;
+    this.sentProject = project.id;
+    if (request.files) {
+      const files = request.files.map((f): [string, ProjectFile] => [f.path, f.encoding === 'base64' ? { content: f.content, base64: true } : { content: f.content }]);
+      this.sent = new Map(files);
+    } else {
+      this.sent = new Map(Object.entries(project.files));
+    }
   }
 
   /**
    * The saved files the box does not have yet, as one bounded batch that
    * the caller sends along with its own frame (a `git` command reads the
-   * workspace); `all` for a box that may have none of them (a new
-   * session's). What does not fit follows as `files_write`.
+   * workspace), after a `files_delete` of what the project no longer has;
+   * `all` for a box that may have none of them (a new session's). What
+   * does not fit follows as `files_write`.
    */
   takeUnsent(all: boolean): WireFile[] {
     const project = this.workspace.get().project;
@@ -236,6 +299,9 @@ export class BoxFilesStore extends Store<BoxFilesSnapshot> {
     if (all || project.id !== this.sentProject) {
       this.sentProject = project.id;
       this.sent = new Map();
+    } else if (this.client.state === 'open') {
+      // What was deleted here goes first: the caller's frame follows it.
+      this.sendDeletes(project);
     }
     const files = filesToWrite(project, this.sent);
     for (const file of files) this.sent.set(file.path, project.files[file.path]);
@@ -261,7 +327,9 @@ export class BoxFilesStore extends Store<BoxFilesSnapshot> {
       if (conflicted.has(change.path)) continue;
       const theirs = theirsOf(change);
       if (change.op === 'delete') this.sent.delete(change.path);
-      else if (theirs) this.sent.set(change.path, theirs);
+      // A file the project could not take in (a folder of the project's
+      // has its path) stays the box's alone: it is not deleted there.
+      else if (theirs && (!result || change.path in result.project.files)) this.sent.set(change.path, theirs);
     }
     const state = this.get();
     this.set({

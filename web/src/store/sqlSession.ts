@@ -1,7 +1,8 @@
 // The session's SQL databases, as the schema panel and its Reset button
 // see them: the tables and columns of each dialect's database (read by a
-// run of the schema query with structured results, which no console shows)
-// and the protocol's `reset_database`.
+// run of the schema query with structured results, which no console shows,
+// in the server's scratch folder beside the project) and the protocol's
+// `reset_database`.
 
 import type { BytesboxClient } from '../protocol/client';
 import type { RunMessage } from '../protocol/types';
@@ -49,9 +50,12 @@ export class SqlSessionStore extends Store<SqlSessionState> {
         type: 'run',
         id,
         language,
-        files: [{ path: 'main.sql', content: schemaQuery(language) }],
-        entry: 'main.sql',
+        files: [{ path: 'schema.sql', content: schemaQuery(language) }],
+        entry: 'schema.sql',
         sql_results: true,
+        // Beside the project's files, not in their place: the box keeps
+        // the project's main.sql for a terminal and git.
+        scratch: true,
         tty: null,
       });
     });

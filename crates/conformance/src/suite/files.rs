@@ -368,3 +368,46 @@ pub async fn workspace_root_lists_beneath(backend: &dyn Backend) -> TestResult {
     .await;
     bx.finish(result).await
 }
+
+/// Deleting beneath the workspace's descriptor (the server's
+/// `files_delete`): a folder a program made goes with what it holds, but
+/// a `.git` in it stays; a planted link is deleted itself, never what it
+/// points at, and a path through it is refused before anything is
+/// deleted; the box's programs see the result.
+pub async fn workspace_root_deletes_beneath(backend: &dyn Backend) -> TestResult {
+    let bx = TestBox::create(backend, "workspace_root_deletes_beneath").await?;
+    let result = async {
+        let put = vec![FileEntry::new("keep.txt", "keep\n"), FileEntry::new("gone.txt", "gone\n")];
+        bx.backend.put_files(&bx.id, put, PutMode::Merge).await.map_err(|e| format!("put_files failed: {e}"))?;
+        bx.sh_ok(
+            "mkdir -p sub/deep sub/.git && printf x > sub/deep/f && printf r > sub/.git/HEAD && ln -s /etc etc_link",
+        )
+        .await?;
+        let root = match bx.backend.workspace_root(&bx.id).await {
+            Ok(root) => root,
+            Err(SandboxError::Unsupported(what)) => return Err(format!("{what}: unsupported by this backend")),
+            Err(e) => return Err(format!("workspace_root failed: {e}")),
+        };
+        let (through_link, deleted) = tokio::task::spawn_blocking(move || {
+            use std::os::fd::AsFd;
+            let spare = |path: &str| path.ends_with("/.git");
+            let paths = |names: &[&str]| names.iter().map(|name| name.to_string()).collect::<Vec<_>>();
+            let through_link =
+                beneath::delete_paths(root.as_fd(), &paths(&["gone.txt", "etc_link/passwd"]), 1000, &spare);
+            let deleted =
+                beneath::delete_paths(root.as_fd(), &paths(&["gone.txt", "sub", "etc_link", "absent"]), 1000, &spare);
+            (through_link, deleted)
+        })
+        .await
+        .map_err(|e| format!("the deleting task failed: {e}"))?;
+        ensure(through_link.is_err(), || "a path through a planted link to /etc must be refused".to_string())?;
+        let deleted = deleted.map_err(|e| format!("delete_paths failed: {e}"))?;
+        ensure(deleted == 3, || format!("three of the four paths were there; {deleted} counted"))?;
+        let seen = bx.sh_ok("find . | sort; test -e /etc/passwd && echo etc-intact").await?.stdout_text();
+        ensure(seen == ".\n./keep.txt\n./sub\n./sub/.git\n./sub/.git/HEAD\netc-intact\n", || {
+            format!("after the deletion the box should hold keep.txt and sub/.git alone; it holds:\n{seen}")
+        })
+    }
+    .await;
+    bx.finish(result).await
+}

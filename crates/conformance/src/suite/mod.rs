@@ -63,6 +63,7 @@ pub fn conformance_tests() -> Vec<(&'static str, ConformanceTest)> {
         put_files_hostile_paths => files::put_files_hostile_paths,
         put_files_planted_symlink => files::put_files_planted_symlink,
         workspace_root_lists_beneath => files::workspace_root_lists_beneath,
+        workspace_root_deletes_beneath => files::workspace_root_deletes_beneath,
         boxes_isolated => boxes::boxes_isolated,
         process_limit_is_per_box => boxes::process_limit_is_per_box,
         destroy_while_running => boxes::destroy_while_running,

@@ -160,6 +160,7 @@ pub(crate) async fn prepare(
         tty: None,
         limits: Some(run_overrides.into()),
         sql_results: false,
+        scratch: false,
     };
     let PlannedRun { mut job, limits, .. } = plan_run(state, caller, policy, run, Workspace::Fresh, batch).await?;
     let mut output_caps = [limits.output_bytes; 2];

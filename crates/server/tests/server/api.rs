@@ -428,13 +428,7 @@ async fn accepted_names_the_entry_a_run_uses_given_or_chosen() {
 /// first failed statement ends the run, as the text mode's `sqlite3 -bail`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_runs_give_structured_results_and_stop_at_a_failed_statement() {
-    let test = "sqlite_runs_give_structured_results_and_stop_at_a_failed_statement";
-    let missing = bytesbox_runtimes::Catalog::builtin()
-        .detect_versions()
-        .into_iter()
-        .find(|s| s.id == "sqlite" && !s.available)
-        .map(|s| format!("sqlite: {}", s.reason.unwrap_or_default()));
-    if !bytesbox_testkit::require_prerequisite(test, "the sqlite3 shell (scripts/lib.sh)", missing) {
+    if !sqlite_installed("sqlite_runs_give_structured_results_and_stop_at_a_failed_statement") {
         return;
     }
     let server = TestServer::new().catalog().start().await;
@@ -511,6 +505,86 @@ async fn sqlite_runs_give_structured_results_and_stop_at_a_failed_statement() {
         "{answer}"
     );
     server.stop().await;
+}
+
+/// A `scratch` query (the IDE's schema panel's) runs beside the project:
+/// the workspace's `main.sql` stays as the project's run left it (a
+/// terminal or `git status` sees the project's, not the query), and the
+/// watch reports nothing, neither the query nor the project's file gone
+/// (the IDE would delete the file, with its error marks).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scratch_query_runs_beside_the_project_and_leaves_the_workspace_as_it_was() {
+    if !sqlite_installed("a_scratch_query_runs_beside_the_project_and_leaves_the_workspace_as_it_was") {
+        return;
+    }
+    let server = TestServer::new().catalog().start().await;
+    let (mut socket, _) = connect(&server.url).await;
+    let source = "CREATE TABLE notes (id INT, body TEXT);\nSELECT nope FROM notes;\n";
+    let files = project(&[("main.sql", source)]);
+    send(&mut socket, json!({"type": "run", "id": "user", "language": "sqlite", "files": files, "sql_results": true}))
+        .await;
+    until_done(&mut socket, "user").await;
+    crate::git::git_ok(&mut socket, "init", &["init", "-q"]).await;
+    crate::git::git_ok(&mut socket, "add", &["add", "main.sql"]).await;
+    crate::git::git_ok(&mut socket, "commit", &["commit", "-q", "-m", "the project"]).await;
+    send(&mut socket, json!({"type": "files_watch"})).await;
+    assert_eq!(next(&mut socket).await["type"], "files_watching");
+
+    let query = "SELECT name FROM sqlite_master WHERE type = 'table';\n";
+    let scratch = |id: &str| {
+        json!({"type": "run", "id": id, "language": "sqlite", "files": project(&[("main.sql", query)]),
+               "entry": "main.sql", "sql_results": true, "scratch": true})
+    };
+    send(&mut socket, scratch("schema")).await;
+    let mut frames = Vec::new();
+    loop {
+        let frame = next(&mut socket).await;
+        let done = frame["id"] == "schema" && (frame["type"] == "done" || frame["type"] == "error");
+        frames.push(frame);
+        if done {
+            break;
+        }
+    }
+    let rows: Vec<&Value> = frames.iter().filter(|f| f["type"] == "sql_result").map(|f| &f["result"]["rows"]).collect();
+    assert_eq!(rows, [&json!([["notes"]])], "the query ran on the session's database\n{frames:#?}");
+    // Nothing of the workspace changed: the project's main.sql is there as
+    // committed, nothing is new.
+    let status =
+        crate::git::git_ok(&mut socket, "status", &["status", "--porcelain=v1", "-uall", "--", "main.sql"]).await;
+    assert_eq!(status, "", "main.sql is the project's");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    send(&mut socket, json!({"type": "ping", "nonce": "settle"})).await;
+    loop {
+        let frame = next(&mut socket).await;
+        assert_ne!(frame["type"], "files_changed", "the scratch run is no change of the workspace: {frame}");
+        if frame["type"] == "pong" {
+            break;
+        }
+    }
+
+    // Only a session's structured query, with its files and entry named.
+    let mut plain = scratch("plain");
+    plain["sql_results"] = json!(false);
+    let mut no_entry = scratch("no-entry");
+    no_entry.as_object_mut().unwrap().remove("entry");
+    for frame in [plain, no_entry] {
+        let id = frame["id"].as_str().unwrap().to_string();
+        send(&mut socket, frame).await;
+        let answer = until_done(&mut socket, &id).await;
+        assert_eq!((&answer[0]["type"], &answer[0]["code"]), (&json!("error"), &json!("invalid_spec")), "{answer:?}");
+    }
+    server.stop().await;
+}
+
+/// The sqlite3 shell that `scripts/test` installs: a recorded skip
+/// without it, a failure in CI (the host double needs no root).
+fn sqlite_installed(test: &str) -> bool {
+    let missing = bytesbox_runtimes::Catalog::builtin()
+        .detect_versions()
+        .into_iter()
+        .find(|s| s.id == "sqlite" && !s.available)
+        .map(|s| format!("sqlite: {}", s.reason.unwrap_or_default()));
+    bytesbox_testkit::require_prerequisite(test, "the sqlite3 shell (scripts/lib.sh)", missing)
 }
 
 /// Root, and the SQL servers that `scripts/test` installs

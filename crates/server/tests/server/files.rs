@@ -346,3 +346,149 @@ async fn files_given_to_a_language_server_are_not_reported_back() {
     assert!(view.is_empty(), "the client's own text came back as the box's: {view:?}");
     server.stop().await;
 }
+
+/// The answer to the files frame `id` (`files_deleted`, `files_written`
+/// or an `error`); `files_changed` frames meanwhile go to `view`.
+async fn files_answer(socket: &mut Socket, id: &str, view: &mut BTreeMap<String, Seen>) -> Value {
+    loop {
+        let frame = next(socket).await;
+        if frame["type"] == "files_changed" {
+            apply(view, &frame);
+        } else if frame["id"] == id {
+            return frame;
+        }
+    }
+}
+
+fn delete(id: &str, paths: &[&str]) -> Value {
+    json!({"type": "files_delete", "id": id, "paths": paths})
+}
+
+/// The workspace's files as git sees them (`git status`, every untracked
+/// file named), in the box, without a run that would replace them.
+async fn box_files(socket: &mut Socket, id: &str) -> Vec<String> {
+    let status = crate::git::git_ok(socket, id, &["status", "--porcelain=v1", "-uall"]).await;
+    let mut files: Vec<String> =
+        status.lines().filter_map(|line| line.strip_prefix("?? ")).map(str::to_string).collect();
+    files.sort();
+    files
+}
+
+/// A file or folder deleted in the IDE, and one moved (deleted at its old
+/// path, written at its new one), are gone from the box at once, as git
+/// sees it; the watch does not report the client's own deletions back;
+/// a folder's `.git` stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_deleted_and_moved_in_the_ide_leave_the_box_and_are_not_reported_back() {
+    let (server, mut socket, _) = watching().await;
+    let mut view = BTreeMap::new();
+    let mut frames = Vec::new();
+    let make = "mkdir -p nested/.git && printf ref > nested/.git/HEAD && printf n > nested/notes.txt";
+    let project = json!([
+        {"path": "main.sh", "content": make},
+        {"path": "a.txt", "content": "a"},
+        {"path": "dir/b.txt", "content": "b"},
+        {"path": "dir/deep/c.txt", "content": "c"},
+        {"path": "keep.txt", "content": "k"},
+    ]);
+    send(&mut socket, run("make", project)).await;
+    until_done(&mut socket, "make").await;
+    crate::git::git_ok(&mut socket, "init", &["init", "-q"]).await;
+    assert_eq!(
+        box_files(&mut socket, "before").await,
+        ["a.txt", "dir/b.txt", "dir/deep/c.txt", "keep.txt", "main.sh", "nested/notes.txt"]
+    );
+    settle(&mut socket, &mut view, &mut frames).await;
+    let reported = view.keys().cloned().collect::<Vec<_>>();
+    assert_eq!(reported, ["nested/notes.txt"], "only the program's file comes");
+
+    send(&mut socket, delete("d1", &["a.txt", "never-there.txt"])).await;
+    let answer = files_answer(&mut socket, "d1", &mut view).await;
+    assert_eq!((&answer["type"], &answer["count"]), (&json!("files_deleted"), &json!(1)), "{answer}");
+    // The IDE moves `dir` to `moved`: the old folder goes, the files come
+    // at their new paths.
+    send(&mut socket, delete("d2", &["dir"])).await;
+    assert_eq!(files_answer(&mut socket, "d2", &mut view).await["count"], 1);
+    let moved = json!([{"path": "moved/b.txt", "content": "b"}, {"path": "moved/deep/c.txt", "content": "c"}]);
+    send(&mut socket, json!({"type": "files_write", "id": "w1", "files": moved})).await;
+    assert_eq!(files_answer(&mut socket, "w1", &mut view).await["count"], 2);
+    // A folder holding a repository: its files go, its `.git` stays.
+    send(&mut socket, delete("d3", &["nested"])).await;
+    assert_eq!(files_answer(&mut socket, "d3", &mut view).await["count"], 1);
+    assert_eq!(box_files(&mut socket, "after").await, ["keep.txt", "main.sh", "moved/b.txt", "moved/deep/c.txt"]);
+
+    settle(&mut socket, &mut view, &mut frames).await;
+    let changes: Vec<&Value> =
+        frames.iter().filter(|f| f["type"] == "files_changed").flat_map(|f| f["changes"].as_array().unwrap()).collect();
+    assert_eq!(changes.len(), 1, "the client's own deletions and writes never come back: {changes:#?}");
+    // The next run keeps the nested `.git` as every `.git`.
+    let check = "cat nested/.git/HEAD; test -e nested/notes.txt && echo notes-still-here; true";
+    send(&mut socket, run("check", json!([{"path": "main.sh", "content": check}]))).await;
+    assert_eq!(crate::stdout(&until_done(&mut socket, "check").await), "ref");
+    server.stop().await;
+}
+
+/// `files_delete` checks its paths as every path is checked, refuses the
+/// repository and the server's folder, never goes through a link a program
+/// planted (a link itself is deleted, never what it points at), deletes
+/// nothing when one path is refused, and names at most
+/// `MAX_DELETE_PATHS` paths.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_delete_refuses_bad_paths_and_never_follows_a_planted_link() {
+    let server = TestServer::new().start().await;
+    let (mut socket, _) = connect(&server.url).await;
+    let mut view = BTreeMap::new();
+    // Before the session has a box: nothing to delete, and still checked.
+    send(&mut socket, delete("early", &["x.txt"])).await;
+    assert_eq!(
+        files_answer(&mut socket, "early", &mut view).await,
+        json!({"type": "files_deleted", "id": "early", "count": 0})
+    );
+    send(&mut socket, delete("early-bad", &["../x"])).await;
+    assert_eq!(files_answer(&mut socket, "early-bad", &mut view).await["code"], "invalid_path");
+
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("victim.txt"), "keep me").unwrap();
+    let plant = format!(
+        "ln -s '{}' link && mkdir -p d/.git && printf x > d/f && ln -s ../.. d/up && printf r > d/.git/HEAD",
+        outside.path().display()
+    );
+    send(&mut socket, crate::run("plant", &plant)).await;
+    until_done(&mut socket, "plant").await;
+
+    let refused = [
+        ("../x", "invalid_path"),
+        ("/etc/passwd", "invalid_path"),
+        ("d/../../x", "invalid_path"),
+        ("", "invalid_path"),
+        (".git", "invalid_path"),
+        ("d/.git", "invalid_path"),
+        ("d/.git/HEAD", "invalid_path"),
+        (".bytesbox", "invalid_path"),
+        (".bytesbox/session.sqlite3", "invalid_path"),
+        ("link/victim.txt", "invalid_path"),
+        ("d/up/x", "invalid_path"),
+    ];
+    for (n, (path, code)) in refused.iter().enumerate() {
+        let id = format!("bad{n}");
+        // With a good path first: a refused frame deletes nothing.
+        send(&mut socket, json!({"type": "files_delete", "id": id, "paths": ["d/f", path]})).await;
+        let answer = files_answer(&mut socket, &id, &mut view).await;
+        assert_eq!((&answer["type"], &answer["code"]), (&json!("error"), &json!(code)), "{path:?}: {answer}");
+    }
+    let too_many: Vec<String> =
+        (0..=bytesbox_server::workspace_watch::MAX_DELETE_PATHS).map(|n| format!("f{n}")).collect();
+    send(&mut socket, json!({"type": "files_delete", "id": "many", "paths": too_many})).await;
+    assert_eq!(files_answer(&mut socket, "many", &mut view).await["code"], "invalid_spec");
+    assert_eq!(std::fs::read_to_string(outside.path().join("victim.txt")).unwrap(), "keep me");
+
+    // The links themselves may go; what they point at stays.
+    send(&mut socket, delete("links", &["link", "d/up", "d/f"])).await;
+    assert_eq!(files_answer(&mut socket, "links", &mut view).await["count"], 3, "d/f was still there");
+    assert_eq!(std::fs::read_to_string(outside.path().join("victim.txt")).unwrap(), "keep me");
+    let check = "ls -A; ls -A d";
+    send(&mut socket, crate::run("check", check)).await;
+    // The run's own main.sh, and `d` with its `.git` (runs keep every `.git`).
+    assert_eq!(crate::stdout(&until_done(&mut socket, "check").await), "d\nmain.sh\n.git\n");
+    server.stop().await;
+}

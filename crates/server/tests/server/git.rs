@@ -20,7 +20,7 @@ fn git(id: &str, args: &[&str]) -> Value {
 
 /// The answer to git command `id` (`git_result` or `git_error`); other
 /// frames go to `others`.
-async fn answer(socket: &mut Socket, id: &str, others: &mut Vec<Value>) -> Value {
+pub(crate) async fn answer(socket: &mut Socket, id: &str, others: &mut Vec<Value>) -> Value {
     loop {
         let frame = next(socket).await;
         if (frame["type"] == "git_result" || frame["type"] == "git_error") && frame["id"] == id {
@@ -31,7 +31,7 @@ async fn answer(socket: &mut Socket, id: &str, others: &mut Vec<Value>) -> Value
 }
 
 /// Runs `args` and expects git's own success; returns its stdout.
-async fn git_ok(socket: &mut Socket, id: &str, args: &[&str]) -> String {
+pub(crate) async fn git_ok(socket: &mut Socket, id: &str, args: &[&str]) -> String {
     send(socket, git(id, args)).await;
     let frame = answer(socket, id, &mut Vec::new()).await;
     assert_eq!((frame["type"].as_str(), frame["status"].as_str()), (Some("git_result"), Some("ok")), "{frame}");
