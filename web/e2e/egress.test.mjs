@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import {
   artifact,
+  enterLine,
   newProject,
   openIde,
   outcome,
@@ -24,13 +25,6 @@ import {
   waitForConsole,
   waitForTerminal,
 } from './harness.mjs';
-
-/** A command line into the shown terminal, pasted whole, then Enter. */
-async function enter(page, line) {
-  await shownTerminal(page).locator('textarea').focus();
-  await page.keyboard.insertText(line);
-  await page.keyboard.press('Enter');
-}
 
 describe('egress', () => {
   let host = null;
@@ -61,10 +55,10 @@ describe('egress', () => {
 
       // A clone through the proxy; then the workspace itself becomes a
       // checkout of it (the project's main.py stays, untracked).
-      await enter(page, `git clone -q ${host.repository_url} upstream && cat upstream/README && echo "cloned-$((6*7))"`);
+      await enterLine(page, `git clone -q ${host.repository_url} upstream && cat upstream/README && echo "cloned-$((6*7))"`);
       const cloned = await waitForTerminal(page, /cloned-42/, 60000);
       assert.match(cloned, /seeded by the test host/);
-      await enter(page, `rm -rf upstream && git init -q -b main && git remote add origin ${host.repository_url} && git pull -q origin main && echo "pulled-$((6*7))"`);
+      await enterLine(page, `rm -rf upstream && git init -q -b main && git remote add origin ${host.repository_url} && git pull -q origin main && echo "pulled-$((6*7))"`);
       await waitForTerminal(page, /pulled-42/, 60000);
       // The README arrives in the tree through the workspace watch.
       await page.locator('[role="treeitem"][data-path="README"]').waitFor({ timeout: 15000 });
@@ -91,7 +85,7 @@ describe('egress', () => {
 
       // Push from the terminal; it arrives on the test host.
       await page.getByRole('tab', { name: /^Terminal/ }).click();
-      await enter(page, `git push -q origin main && echo "pushed-$((6*7))"`);
+      await enterLine(page, `git push -q origin main && echo "pushed-$((6*7))"`);
       await waitForTerminal(page, /pushed-42/, 60000);
       const subject = execFileSync('git', ['--git-dir', host.repository, 'log', '-1', '--format=%s', 'main']).toString().trim();
       assert.equal(subject, 'from the browser');
@@ -99,7 +93,7 @@ describe('egress', () => {
       assert.equal(pushed, 'print("edited in the browser")\n');
 
       // Any other address is refused by the proxy, not reached.
-      await enter(page, `curl -s -o /dev/null -w "status-%{http_code}\\n" http://169.254.169.254/ ; echo "asked-$((6*7))"`);
+      await enterLine(page, `curl -s -o /dev/null -w "status-%{http_code}\\n" http://169.254.169.254/ ; echo "asked-$((6*7))"`);
       const refused = await waitForTerminal(page, /asked-42/, 30000);
       assert.match(refused, /status-403/);
       await page.screenshot({ path: artifact('egress-terminal.png') });
