@@ -191,13 +191,17 @@ impl Store {
         Ok(Checked::Done((entry, current.map(|file| file.object_key))))
     }
 
-    /// Every object key the index of `project` points at, whoever owns it
+    /// Every object key the index of `project` points at (its files' and
+    /// its saved git repository's), whoever owns it
     /// (for the orphan sweep: not for answering users).
     pub async fn indexed_object_keys(&self, project: &ProjectId) -> StoreResult<Vec<String>> {
-        let rows = sqlx::query("SELECT object_key FROM project_files WHERE project_id = $1")
-            .bind(&project.0)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT object_key FROM project_files WHERE project_id = $1 \
+             UNION ALL SELECT object_key FROM project_git WHERE project_id = $1",
+        )
+        .bind(&project.0)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(|row| column(row, "object_key")).collect()
     }
 
