@@ -59,15 +59,7 @@ impl Store {
         object_key: &str,
         quota: &Quota,
     ) -> StoreResult<Checked<(SavedGit, Option<String>)>> {
-        let mut tx = self.begin_for_user(owner).await?;
-        let owned = sqlx::query("SELECT id FROM projects WHERE id = $1 AND owner_id = $2")
-            .bind(&project.0)
-            .bind(&owner.0)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if owned.is_none() {
-            return Err(StoreError::NotFound);
-        }
+        let mut tx = self.begin_for_owned_project(owner, project).await?;
         let current = sqlx::query("SELECT size_bytes, object_key FROM project_git WHERE project_id = $1")
             .bind(&project.0)
             .fetch_optional(&mut *tx)

@@ -48,6 +48,13 @@ async fn session(server: &Server, auth: Option<&str>) -> Socket {
     socket
 }
 
+/// A new session of the bearer that holds `project`.
+async fn session_on(server: &Server, auth: &str, project: &str) -> Socket {
+    let mut socket = session(server, Some(auth)).await;
+    assert_eq!(attach(&mut socket, project).await, json!({"type": "project_attached", "id": project}));
+    socket
+}
+
 /// Sends `project` and returns the answer.
 async fn attach(socket: &mut Socket, project: &str) -> Value {
     send(socket, json!({"type": "project", "id": project})).await;
@@ -106,8 +113,7 @@ async fn end(server: &Server, socket: Socket) {
 pub(super) async fn a_signed_in_users_commit_comes_back_in_a_new_session(stores: Stores) {
     let server = server_with_accounts(&stores).start().await;
     let (owner, project, auth) = user_with_project(&server, "default").await;
-    let mut socket = session(&server, Some(&auth)).await;
-    assert_eq!(attach(&mut socket, &project).await, json!({"type": "project_attached", "id": project}));
+    let mut socket = session_on(&server, &auth, &project).await;
     let init = json!({"type": "git", "id": "init", "args": ["init", "-b", "main"],
         "files": [{"path": "notes.txt", "content": "v1\n"}]});
     send(&mut socket, init).await;
@@ -142,8 +148,7 @@ pub(super) async fn a_signed_in_users_commit_comes_back_in_a_new_session(stores:
     let after_end = server.store().saved_git(&owner, &bytesbox_store::ProjectId(project.clone())).await.unwrap();
     assert_ne!(after_end.unwrap().object_key, saved.object_key, "saved again before the box went");
 
-    let mut socket = session(&server, Some(&auth)).await;
-    assert_eq!(attach(&mut socket, &project).await["type"], "project_attached");
+    let mut socket = session_on(&server, &auth, &project).await;
     let (log, saves) = git_ok(&mut socket, "log", &["log", "--format=%an %s"], false).await;
     let name = server.store().user(&owner).await.unwrap().username;
     assert_eq!(log, format!("T second\n{name} first\n"), "the new session's box has the history");
@@ -195,8 +200,7 @@ pub(super) async fn guests_save_nothing_and_nobody_attaches_to_anothers_project(
 pub(super) async fn a_repository_over_the_quota_is_refused_and_the_saved_copy_stays(stores: Stores) {
     let server = server_with_accounts(&stores).start().await;
     let (_, project, auth) = user_with_project(&server, "small").await;
-    let mut socket = session(&server, Some(&auth)).await;
-    assert_eq!(attach(&mut socket, &project).await["type"], "project_attached");
+    let mut socket = session_on(&server, &auth, &project).await;
     git_ok(&mut socket, "init", &["init", "-b", "main"], true).await;
     git_ok(&mut socket, "c1", &["commit", "--allow-empty", "-m", "small"], true).await;
     // 100 KiB that do not compress, committed: over the plan's 64 KiB.
@@ -210,8 +214,7 @@ pub(super) async fn a_repository_over_the_quota_is_refused_and_the_saved_copy_st
     assert!(refused.get("error_id").is_none(), "a quota is no server failure: {refused}");
     end(&server, socket).await;
 
-    let mut socket = session(&server, Some(&auth)).await;
-    assert_eq!(attach(&mut socket, &project).await["type"], "project_attached");
+    let mut socket = session_on(&server, &auth, &project).await;
     let (log, _) = git_ok(&mut socket, "log", &["log", "--format=%s"], false).await;
     assert_eq!(log, "small\n", "the copy saved before the refused one");
     drop(socket);
@@ -221,8 +224,7 @@ pub(super) async fn a_repository_over_the_quota_is_refused_and_the_saved_copy_st
 pub(super) async fn a_hostile_git_folder_is_read_within_bounds_following_nothing(stores: Stores) {
     let server = server_with_accounts(&stores).start().await;
     let (_, project, auth) = user_with_project(&server, "default").await;
-    let mut socket = session(&server, Some(&auth)).await;
-    assert_eq!(attach(&mut socket, &project).await["type"], "project_attached");
+    let mut socket = session_on(&server, &auth, &project).await;
     git_ok(&mut socket, "init", &["init", "-b", "main"], true).await;
     git_ok(&mut socket, "c1", &["commit", "--allow-empty", "-m", "kept"], true).await;
     let outside = tempfile::tempdir().unwrap();
@@ -258,8 +260,7 @@ pub(super) async fn a_hostile_git_folder_is_read_within_bounds_following_nothing
     sh(&mut socket, "clean", "rm -r .git/many").await;
     end(&server, socket).await;
 
-    let mut socket = session(&server, Some(&auth)).await;
-    assert_eq!(attach(&mut socket, &project).await["type"], "project_attached");
+    let mut socket = session_on(&server, &auth, &project).await;
     let (log, _) = git_ok(&mut socket, "log", &["log", "--format=%s"], false).await;
     assert_eq!(log, "with links\nkept\n");
     let seen = sh(&mut socket, "look", "ls -A .git; ls -A .git/refs/tags").await;
