@@ -258,7 +258,7 @@ impl Attachment {
             return self.refused_once(fingerprint, "too_large", message);
         }
         let empty_folders = scan.empty_folders;
-        let packed = tokio::task::spawn_blocking(move || pack(&read.files, &empty_folders))
+        let packed = tokio::task::spawn_blocking(move || pack(read.files, &empty_folders))
             .await
             .unwrap_or_else(|error| Err(std::io::Error::other(error)));
         let archive = match packed {
@@ -460,12 +460,15 @@ async fn scan(backend: &dyn Backend, box_id: &BoxId) -> Result<Option<Scan>, San
 }
 
 /// The archive of `.git`'s files (and a marker in each empty folder).
-fn pack(files: &[FileEntry], empty_folders: &[String]) -> std::io::Result<Bytes> {
+/// Each file is let go once packed, so the files and the archive together
+/// hold about one copy of the repository.
+fn pack(files: Vec<FileEntry>, empty_folders: &[String]) -> std::io::Result<Bytes> {
     let mut zip = ZipStreamWriter::new();
     let mut archive = Vec::new();
     for file in files {
         zip.start_file(&file.path)?;
         zip.write(&file.content)?;
+        drop(file);
         archive.extend_from_slice(&zip.take_output());
     }
     for folder in empty_folders {
@@ -507,13 +510,13 @@ mod tests {
     fn an_archive_round_trips_with_its_empty_folders_and_refuses_paths_outside_git() {
         let files =
             vec![FileEntry::new(".git/HEAD", "ref: refs/heads/main\n"), FileEntry::new(".git/objects/ab/cd", "x")];
-        let archive = pack(&files, &[".git/refs/tags".to_string()]).unwrap();
+        let archive = pack(files, &[".git/refs/tags".to_string()]).unwrap();
         let unpacked = unpack(&archive).unwrap();
         let paths: Vec<&str> = unpacked.iter().map(|file| file.path.as_str()).collect();
         assert_eq!(paths, [".git/HEAD", ".git/objects/ab/cd", ".git/refs/tags/.bytesbox-empty"]);
         assert_eq!(&unpacked[0].content[..], b"ref: refs/heads/main\n");
 
-        let outside = pack(&[FileEntry::new("main.py", "print(1)")], &[]).unwrap();
+        let outside = pack(vec![FileEntry::new("main.py", "print(1)")], &[]).unwrap();
         assert!(matches!(unpack(&outside), Err(FilesError::InvalidArchive(_))));
     }
 }
