@@ -12,7 +12,9 @@
 //! workspace descriptor without following a link (a symlinked `.git` is
 //! no repository; links and special files inside it are left out), at
 //! most [`MAX_ENTRIES`] entries of at most [`MAX_BYTES`] together, and
-//! read with the backend's bounded `get_files`. A save first compares a
+//! read with the backend's bounded `get_files`; the saves and restores of
+//! the server hold at most [`MEMORY_MIB`] of repositories at once. A save
+//! first compares a
 //! fingerprint of the listing (each entry's path, size, modification time
 //! and inode) with the last save's, so an unchanged repository costs one
 //! listing. A project's saves and restores on this server take turns.
@@ -57,9 +59,10 @@ pub const SAVE_INTERVAL: Duration = Duration::from_secs(10);
 /// `refs/` and `objects/` even when all refs are packed), which git
 /// ignores: refs and packs starting with a dot are not read.
 pub const EMPTY_FOLDER_MARKER: &str = ".bytesbox-empty";
-/// Saves and restores holding a repository in memory at once, on the
-/// whole server: each may hold [`MAX_BYTES`] and its archive.
-const AT_ONCE: usize = 2;
+/// MiB the saves and restores of the whole server may hold at once: each
+/// takes twice its repository's size (its files and its archive), so
+/// small ones go side by side and the largest one at a time.
+const MEMORY_MIB: u32 = 160;
 
 /// Subcommands that never change `.git`: no save after them.
 const READ_ONLY: &[&str] =
@@ -116,9 +119,13 @@ fn turn_of(project: &ProjectId) -> Arc<tokio::sync::Mutex<()>> {
     turn
 }
 
-fn memory_permits() -> &'static Semaphore {
+/// Holds the memory a repository of `bytes` takes in a save or restore
+/// (never more than all of it).
+async fn hold_memory_for(bytes: u64) -> Option<tokio::sync::SemaphorePermit<'static>> {
     static PERMITS: OnceLock<Semaphore> = OnceLock::new();
-    PERMITS.get_or_init(|| Semaphore::new(AT_ONCE))
+    let permits = PERMITS.get_or_init(|| Semaphore::new(MEMORY_MIB as usize));
+    let mib = u32::try_from(bytes.div_ceil(1 << 20).saturating_mul(2).saturating_add(1)).unwrap_or(u32::MAX);
+    permits.acquire_many(mib.min(MEMORY_MIB)).await.ok()
 }
 
 /// How a save or restore ended, when the client should hear of it.
@@ -181,7 +188,11 @@ impl Attachment {
 
     async fn restore(&self, backend: &dyn Backend, box_id: &BoxId) -> Outcome {
         let _turn = self.turn.lock().await;
-        let Ok(_memory) = memory_permits().acquire().await else { return Outcome::Quiet };
+        let size = match self.files.store().saved_git(&self.owner, &self.project).await {
+            Ok(saved) => saved.map_or(0, |saved| u64::try_from(saved.size_bytes).unwrap_or(0)),
+            Err(error) => return self.failure(error.into(), "restoring"),
+        };
+        let Some(_memory) = hold_memory_for(size.min(MAX_ARCHIVE_BYTES)).await else { return Outcome::Quiet };
         let archive = match self.files.load_git(&self.owner, &self.project, MAX_ARCHIVE_BYTES).await {
             Ok(Some(archive)) => archive,
             Ok(None) => {
@@ -245,7 +256,7 @@ impl Attachment {
             let message = format!("the repository is over {MAX_BYTES} bytes: it was not saved");
             return self.refused_once(fingerprint, "too_large", message);
         }
-        let Ok(_memory) = memory_permits().acquire().await else { return Outcome::Quiet };
+        let Some(_memory) = hold_memory_for(scan.bytes).await else { return Outcome::Quiet };
         let read = match backend.get_files(box_id, scan.files.clone(), MAX_BYTES).await {
             Ok(read) => read,
             Err(SandboxError::BoxGone(_) | SandboxError::NoSuchBox(_)) => return Outcome::Quiet,
