@@ -216,7 +216,7 @@ impl Attachment {
                 format!("the saved repository was not restored: {error}"),
             );
         }
-        let fingerprint = match scan(backend, box_id).await {
+        let fingerprint = match scan_of(backend, box_id).await {
             Ok(Some(scan)) => Some(scan.fingerprint),
             _ => None,
         };
@@ -229,7 +229,7 @@ impl Attachment {
             return Outcome::Quiet;
         }
         let _turn = self.turn.lock().await;
-        let scan = match scan(backend, box_id).await {
+        let scan = match scan_of(backend, box_id).await {
             Ok(Some(scan)) => scan,
             // No repository (or a link where it should be): nothing to
             // save, and the saved one stays.
@@ -267,6 +267,12 @@ impl Attachment {
         if read.skipped.iter().any(|skipped| skipped.reason == "too_large") {
             let message = format!("the repository grew over {MAX_BYTES} bytes: it was not saved");
             return self.refused_once(fingerprint, "too_large", message);
+        }
+        // A program (a terminal's git) wrote to `.git` while it was read:
+        // the files may not belong together (a ref naming an object not
+        // listed). Not saved now; the next look, once it is quiet, saves.
+        if !matches!(scan_of(backend, box_id).await, Ok(Some(again)) if again.fingerprint == scan.fingerprint) {
+            return Outcome::Quiet;
         }
         let empty_folders = scan.empty_folders;
         let packed = tokio::task::spawn_blocking(move || pack(read.files, &empty_folders))
@@ -435,7 +441,7 @@ struct Scan {
 
 /// Lists the box's `.git` without following any link: `None` when there
 /// is no `.git` folder (or a link or a file in its place).
-async fn scan(backend: &dyn Backend, box_id: &BoxId) -> Result<Option<Scan>, SandboxError> {
+async fn scan_of(backend: &dyn Backend, box_id: &BoxId) -> Result<Option<Scan>, SandboxError> {
     let root = backend.workspace_root(box_id).await?;
     tokio::task::spawn_blocking(move || {
         let Ok(git) = open_dir(root.as_fd(), GIT_DIR) else { return Ok(None) };

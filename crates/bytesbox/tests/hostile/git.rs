@@ -15,7 +15,7 @@ use serde_json::json;
 
 use crate::connections::{victim_is_served, RssPeak, ALLOWED_GROWTH_KIB};
 use crate::report::record;
-use crate::served::{next, send, sign_up_with_token, token_client, Served, Socket};
+use crate::served::{next, post_json, send, sign_up_with_token, token_client, Served, Socket};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_git_frames_stays_in_each_sessions_queue() {
@@ -130,15 +130,7 @@ async fn large_repositories_saved_and_restored_at_once_stay_in_bounds() {
     let api = token_client(&secret);
     let mut projects = Vec::new();
     for n in 0..REPOSITORIES {
-        let made: serde_json::Value = api
-            .post(format!("{base}/api/v1/projects"))
-            .json(&json!({"name": format!("r{n}")}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let made = post_json(&api, format!("{base}/api/v1/projects"), &json!({"name": format!("r{n}")})).await;
         projects.push(made["project"]["id"].as_str().unwrap_or_else(|| panic!("{made}")).to_string());
     }
     let mut sessions = Vec::new();

@@ -62,8 +62,9 @@ async fn attach(socket: &mut Socket, project: &str) -> Value {
 }
 
 /// Runs a git command and expects git's success; returns its stdout and
-/// the `project_git` frames that came before its answer... and right
-/// after it, when `wait_for_save` (a command that changes the repository).
+/// the `project_git` frames that came before its answer, and, when
+/// `wait_for_save` (a command that changes the repository), the first one
+/// after it.
 async fn git_ok(socket: &mut Socket, id: &str, args: &[&str], wait_for_save: bool) -> (String, Vec<Value>) {
     send(socket, json!({"type": "git", "id": id, "args": args})).await;
     let mut saves = Vec::new();
@@ -88,6 +89,17 @@ async fn git_ok(socket: &mut Socket, id: &str, args: &[&str], wait_for_save: boo
     (stdout, saves)
 }
 
+/// The next `project_git` frame that says a save was refused (a save the
+/// 10 s check made of what a program was writing may come first).
+async fn refusal(socket: &mut Socket) -> Value {
+    loop {
+        let frame = next(socket).await;
+        if frame["type"] == "project_git" && frame["event"] == "not_saved" {
+            return frame;
+        }
+    }
+}
+
 /// Runs a shell script in the session's box (a program's own changes).
 async fn sh(socket: &mut Socket, id: &str, script: &str) -> String {
     send(socket, run(id, script)).await;
@@ -99,6 +111,12 @@ async fn sh(socket: &mut Socket, id: &str, script: &str) -> String {
 /// Ends a session as a closed tab does: the grace period passes.
 async fn end(server: &Server, socket: Socket) {
     drop(socket);
+    all_sessions_end(server).await;
+}
+
+/// Waits until every session (whose tab closed) has ended, and its box
+/// has gone.
+async fn all_sessions_end(server: &Server) {
     let sessions = server.sessions.clone();
     bytesbox_testkit::wait_until("the session to end", Duration::from_secs(20), || {
         let sessions = sessions.clone();
@@ -108,6 +126,18 @@ async fn end(server: &Server, socket: Socket) {
     // The session is forgotten before its box goes (and its repository
     // is saved).
     server.wait_for_boxes(0, "the session's box to go").await;
+}
+
+/// A server, a user on `plan` with a project, and a session on it whose
+/// repository has one commit (`message`), saved.
+async fn a_saved_commit(stores: &Stores, plan: &str, message: &str) -> (Server, String, String, Socket) {
+    let server = server_with_accounts(stores).start().await;
+    let (_, project, auth) = user_with_project(&server, plan).await;
+    let mut socket = session_on(&server, &auth, &project).await;
+    git_ok(&mut socket, "init", &["init", "-b", "main"], true).await;
+    let (_, saves) = git_ok(&mut socket, "c1", &["commit", "--allow-empty", "-m", message], true).await;
+    assert_eq!(saves.last().unwrap()["event"], "saved", "{saves:?}");
+    (server, project, auth, socket)
 }
 
 pub(super) async fn a_signed_in_users_commit_comes_back_in_a_new_session(stores: Stores) {
@@ -186,29 +216,21 @@ pub(super) async fn guests_save_nothing_and_nobody_attaches_to_anothers_project(
     git_ok(&mut bobs, "init", &["init"], false).await;
     git_ok(&mut bobs, "c", &["commit", "--allow-empty", "-m", "bob's"], false).await;
     drop((guest, bobs));
-    let sessions = server.sessions.clone();
-    bytesbox_testkit::wait_until("the sessions to end", Duration::from_secs(20), || {
-        let sessions = sessions.clone();
-        async move { sessions.count() == 0 }
-    })
-    .await;
+    all_sessions_end(&server).await;
     let saved = server.store().saved_git(&alice, &bytesbox_store::ProjectId(project)).await.unwrap();
     assert_eq!(saved, None, "neither the guest's nor bob's repository went into alice's project");
     server.stop().await;
 }
 
 pub(super) async fn a_repository_over_the_quota_is_refused_and_the_saved_copy_stays(stores: Stores) {
-    let server = server_with_accounts(&stores).start().await;
-    let (_, project, auth) = user_with_project(&server, "small").await;
-    let mut socket = session_on(&server, &auth, &project).await;
-    git_ok(&mut socket, "init", &["init", "-b", "main"], true).await;
-    git_ok(&mut socket, "c1", &["commit", "--allow-empty", "-m", "small"], true).await;
+    let (server, project, auth, mut socket) = a_saved_commit(&stores, "small", "small").await;
     // 100 KiB that do not compress, committed: over the plan's 64 KiB.
     sh(&mut socket, "r1", "head -c 102400 /dev/urandom > noise.bin").await;
-    git_ok(&mut socket, "add", &["add", "noise.bin"], true).await;
-    let (_, saves) = git_ok(&mut socket, "c2", &["commit", "-m", "big"], true).await;
-    let refused = saves.last().unwrap();
-    assert_eq!((refused["event"].as_str(), refused["code"].as_str()), (Some("not_saved"), Some("quota_exceeded")));
+    git_ok(&mut socket, "add", &["add", "noise.bin"], false).await;
+    assert_eq!(refusal(&mut socket).await["code"], "quota_exceeded");
+    git_ok(&mut socket, "c2", &["commit", "-m", "big"], false).await;
+    let refused = refusal(&mut socket).await;
+    assert_eq!(refused["code"], "quota_exceeded", "{refused}");
     let message = refused["message"].as_str().unwrap();
     assert!(message.contains("quota") && message.contains("copy saved before stays"), "{message}");
     assert!(refused.get("error_id").is_none(), "a quota is no server failure: {refused}");
@@ -222,11 +244,7 @@ pub(super) async fn a_repository_over_the_quota_is_refused_and_the_saved_copy_st
 }
 
 pub(super) async fn a_hostile_git_folder_is_read_within_bounds_following_nothing(stores: Stores) {
-    let server = server_with_accounts(&stores).start().await;
-    let (_, project, auth) = user_with_project(&server, "default").await;
-    let mut socket = session_on(&server, &auth, &project).await;
-    git_ok(&mut socket, "init", &["init", "-b", "main"], true).await;
-    git_ok(&mut socket, "c1", &["commit", "--allow-empty", "-m", "kept"], true).await;
+    let (server, project, auth, mut socket) = a_saved_commit(&stores, "default", "kept").await;
     let outside = tempfile::tempdir().unwrap();
     std::fs::write(outside.path().join("secret"), "outside the box\n").unwrap();
     let plant = format!(
@@ -240,23 +258,14 @@ pub(super) async fn a_hostile_git_folder_is_read_within_bounds_following_nothing
     // A huge file, then too many entries: refused, said once, nothing
     // read past the bounds.
     sh(&mut socket, "huge", "head -c 70000000 /dev/zero > .git/huge").await;
-    let (_, saves) = git_ok(&mut socket, "t1", &["tag", "huge"], true).await;
-    let refused = saves.last().unwrap();
-    assert_eq!(
-        (refused["event"].as_str(), refused["code"].as_str()),
-        (Some("not_saved"), Some("too_large")),
-        "{refused}"
-    );
     let many = format!("rm .git/huge && mkdir .git/many && cd .git/many && seq 1 {} | xargs touch", MAX_ENTRIES + 1);
-    sh(&mut socket, "many", &many).await;
-    let (_, saves) = git_ok(&mut socket, "t2", &["tag", "many"], true).await;
-    let refused = saves.last().unwrap();
-    assert_eq!(
-        (refused["event"].as_str(), refused["code"].as_str()),
-        (Some("not_saved"), Some("too_large")),
-        "{refused}"
-    );
-    assert!(refused["message"].as_str().unwrap().contains("files and folders"), "{refused}");
+    for (tag, then, words) in [("huge", many.as_str(), "bytes"), ("many", "true", "files and folders")] {
+        git_ok(&mut socket, tag, &["tag", tag], false).await;
+        let refused = refusal(&mut socket).await;
+        assert_eq!(refused["code"], "too_large", "{refused}");
+        assert!(refused["message"].as_str().unwrap().contains(words), "{refused}");
+        sh(&mut socket, &format!("after-{tag}"), then).await;
+    }
     sh(&mut socket, "clean", "rm -r .git/many").await;
     end(&server, socket).await;
 
