@@ -43,10 +43,11 @@ ensure_cargo() {
 
 # What the sandboxes and their tests use on the host: the compilers and
 # runtimes of the language catalog that boxes run (Debian's, on /usr),
-# libc's static archive for the image test, and what a terminal's shell
-# offers in a box (vim, less; top comes with procps).
+# libc's static archive for the image test, what a terminal's shell
+# offers in a box (vim, less; top comes with procps), and pip, which
+# boxes with egress install packages with (docs/egress.md).
 ensure_runtime_packages() {
-    ensure_apt ca-certificates gcc g++ libc6-dev python3 procps iproute2 \
+    ensure_apt ca-certificates gcc g++ libc6-dev python3 python3-pip procps iproute2 \
         default-jdk-headless nodejs sqlite3 bash vim less
     ensure_git
     ensure_sql_servers
@@ -159,6 +160,13 @@ ensure_docker() {
     ensure_apt docker.io debootstrap ca-certificates
     if docker_answers; then return 0; fi
     [ "$(id -u)" -eq 0 ] || die "the Docker daemon is not running; start it (systemctl start docker) or run as root"
+    # A dockerd that was killed leaves its pid file, and a new one refuses
+    # to start while it is there: remove it when no dockerd has that pid.
+    local pid_file=/var/run/docker.pid
+    if [ -f "$pid_file" ] && [ "$(cat "/proc/$(cat "$pid_file")/comm" 2>/dev/null)" != dockerd ]; then
+        say "removing the pid file of a dockerd that is gone"
+        rm -f "$pid_file"
+    fi
     say "starting dockerd in the background"
     nohup dockerd >/var/log/bytesbox-dockerd.log 2>&1 &
     local waited=0

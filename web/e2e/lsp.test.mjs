@@ -273,6 +273,31 @@ describe('language servers in the editor', () => {
     }
   });
 
+  it('TypeScript: squiggles a type error and completes a typed member', async (t) => {
+    if (!fixture.ready(t)) return;
+    const { context, page } = await openIde(fixture.browser, fixture.server.url);
+    try {
+      await newProject(page, 'Completion ts', 'typescript', 'hello');
+      const typed = Date.now();
+      await setCode(page, 'const count: number = "three";\nconst label = "ok";\n');
+      // tsserver reads TypeScript's library before its first answer.
+      await squiggle(page, /Type 'string' is not assignable to type 'number'/, 90000);
+      console.log(`typescript: first diagnostic (typescript-language-server started) ${Date.now() - typed} ms`);
+      await page.screenshot({ path: artifact('lsp-typescript-diagnostic.png') });
+      // A member only the declared type has: `label` is a string.
+      const cold = await timeCompletion(page, 'label.toUpp', 'e', 'toUpperCase');
+      console.log(`typescript: first member completion ${cold} ms`);
+      const warm = [];
+      for (let i = 0; i < 5; i++) {
+        await erase(page, 12);
+        warm.push(await timeCompletion(page, 'label.toUpp', 'e', 'toUpperCase'));
+      }
+      console.log(`typescript: keystroke to completion list, warm: median ${median(warm)} ms (${warm.join(', ')}; target 150 ms)`);
+    } finally {
+      await context.close();
+    }
+  });
+
   it('C++: squiggles a type error and completes a std::vector member', async (t) => {
     if (!fixture.ready(t)) return;
     const { context, page } = await openIde(fixture.browser, fixture.server.url);

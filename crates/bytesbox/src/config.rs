@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use bytesbox_docker::{DockerConfig, SparePoolConfig};
+use bytesbox_egress::{EgressConfig, EgressPolicy};
 use bytesbox_engine::AdmissionConfig;
 use bytesbox_native::NativeConfig;
 use bytesbox_sandbox::BoxSpec;
@@ -103,6 +104,8 @@ pub struct FileConfig {
     pub node: NodeSection,
     /// How long the admin Dashboard's aggregates are kept.
     pub monitoring: MonitoringSection,
+    /// What boxes of plans with egress may reach (`docs/egress.md`).
+    pub egress: EgressConfig,
 }
 
 /// `[monitoring]`: how long the admin Dashboard's rows are kept
@@ -456,6 +459,11 @@ impl FileConfig {
     /// database and the jailer of descriptors first.
     pub fn resolve(self, args: &ServeArgs, open_files: u64) -> anyhow::Result<ServeConfig> {
         let plans = Plans::new(&self.plans, &self.limits.default, &self.limits.max).context("[plans]")?;
+        // The host's addresses as of start-up: boxes may never reach them.
+        let egress = EgressPolicy::new(&self.egress, bytesbox_egress::host_addresses())?;
+        if egress.is_some() && !plans.all().any(|plan| plan.egress) {
+            tracing::warn!("[egress] has rules but no plan has `egress = true`: no box gets egress");
+        }
         let objects = ObjectsConfig::parse(&args.store.objects, &args.store.data_dir).context("--objects")?;
         let native = NativeConfig { max_boxes: boxes_fitting(self.native.max_boxes, open_files), ..self.native };
         let mut connections = self.connections;
@@ -503,6 +511,7 @@ impl FileConfig {
             sessions: SessionConfig {
                 // Made once per host, kept with the server's other data.
                 server_templates: Some(args.store.data_dir.join("sql-templates")),
+                egress,
                 ..self.sessions.resolve()
             },
             drain: Duration::from_secs(self.sessions.drain_secs),
@@ -638,6 +647,25 @@ mod tests {
         std::fs::write(&greedy, "[limits.default]\nmemory_bytes = 99999999999999\n").unwrap();
         assert!(FileConfig::load(Some(&greedy)).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn egress_is_resolved_once_and_only_plans_that_ask_get_it() {
+        let offline: FileConfig = toml::from_str("[plans.dev]\negress = true\n").unwrap();
+        let resolved = offline.resolve(&serve_args(&[]), 1 << 20).unwrap();
+        assert_eq!(resolved.sessions.egress, None, "no rules: no box gets egress");
+        let allowed: FileConfig = toml::from_str(
+            "[egress]\nport = 3130\nrules = [{ hosts = [\"git.internal\", \"10.200.0.2/32\"], ports = [80] }]\n\
+             [egress.hosts]\n\"git.internal\" = [\"10.200.0.2\"]\n[plans.dev]\negress = true\n",
+        )
+        .unwrap();
+        let resolved = allowed.resolve(&serve_args(&[]), 1 << 20).unwrap();
+        assert_eq!(resolved.sessions.egress.as_ref().map(|policy| policy.port), Some(3130));
+        let egress_of = |name: &str| resolved.plans.get(name).egress;
+        assert!(egress_of("dev"));
+        assert!(!egress_of("guest") && !egress_of("default") && !egress_of("large"), "no built-in plan has egress");
+        let bad: FileConfig = toml::from_str("[egress]\nrules = [{ hosts = [\"a b\"], ports = [80] }]\n").unwrap();
+        assert!(format!("{:#}", bad.resolve(&serve_args(&[]), 1 << 20).unwrap_err()).contains("[egress]"));
     }
 
     #[test]

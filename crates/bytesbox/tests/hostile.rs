@@ -21,6 +21,8 @@ mod report;
 mod cancellation;
 #[path = "hostile/connections.rs"]
 mod connections;
+#[path = "hostile/egress.rs"]
+mod egress;
 #[path = "hostile/fairness.rs"]
 mod fairness;
 #[path = "hostile/files.rs"]

@@ -203,6 +203,14 @@ impl Backend for DockerBackend {
         workspace_root(&self.state.docker, &bx).await
     }
 
+    async fn open_listener(&self, id: &BoxId, port: u16) -> Result<std::os::fd::OwnedFd, SandboxError> {
+        let bx = self.state.lookup(id)?;
+        let container = bx.container.lock().await.as_ref().map(|live| live.id.clone());
+        let container = container.ok_or_else(|| SandboxError::Internal("the box has no container".into()))?;
+        let namespace = crate::container::network_namespace(&self.state.docker, &container).await?;
+        bytesbox_sandbox::netns::listen_in_namespace(namespace, port).await
+    }
+
     async fn open_socket(&self, id: &BoxId, path: &str) -> Result<std::os::fd::OwnedFd, SandboxError> {
         let bx = self.state.lookup(id)?;
         let workspace = workspace_root(&self.state.docker, &bx).await?;

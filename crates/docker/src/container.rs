@@ -205,6 +205,28 @@ pub async fn container_running(docker: &Docker, id: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// The pid of the container's first process on this host, while it runs.
+async fn init_pid(docker: &Docker, id: &str) -> Option<i64> {
+    let state =
+        docker.inspect_container(id, None::<bollard::query_parameters::InspectContainerOptions>).await.ok()?.state?;
+    state.running.unwrap_or(false).then_some(state.pid?).filter(|pid| *pid > 0)
+}
+
+/// A descriptor of the container's network namespace, through its first
+/// process's `/proc/PID/ns/net` (the server runs on the Docker host, as
+/// root). The pid is asked again after the open: the same pid of a
+/// container still running is the same process, not a reused pid.
+pub async fn network_namespace(docker: &Docker, id: &str) -> Result<std::os::fd::OwnedFd, SandboxError> {
+    let gone = || SandboxError::Internal("the box container is not running".into());
+    let pid = init_pid(docker, id).await.ok_or_else(gone)?;
+    let namespace = std::fs::File::open(format!("/proc/{pid}/ns/net"))
+        .map_err(|e| SandboxError::Internal(format!("opening the box container's network namespace: {e}")))?;
+    if init_pid(docker, id).await != Some(pid) {
+        return Err(gone());
+    }
+    Ok(std::os::fd::OwnedFd::from(namespace))
+}
+
 /// Removes a container (killing what runs in it); a missing one is fine.
 pub async fn remove_container(docker: &Docker, id: &str) -> bool {
     let options = RemoveContainerOptions { force: true, v: true, ..RemoveContainerOptions::default() };

@@ -265,6 +265,13 @@ impl Engine {
         self
     }
 
+    /// The same engine over `wrap(backend)`: for a server that adds to
+    /// what its boxes' runs get (the egress proxy's environment).
+    pub fn wrap_backend(mut self, wrap: impl FnOnce(Arc<dyn Backend>) -> Arc<dyn Backend>) -> Engine {
+        self.backend = wrap(self.backend);
+        self
+    }
+
     /// The backend.
     pub fn backend(&self) -> &Arc<dyn Backend> {
         &self.backend

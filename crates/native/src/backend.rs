@@ -184,6 +184,19 @@ impl Backend for NativeBackend {
             .map_err(|e| SandboxError::Internal(format!("open_socket task: {e}")))?
     }
 
+    async fn open_listener(&self, id: &BoxId, port: u16) -> Result<std::os::fd::OwnedFd, SandboxError> {
+        let sandbox = self.state.get(id)?;
+        // The init's pidfd names its network namespace (`setns` takes a
+        // pidfd since Linux 5.8), so no pid is looked up that could be
+        // reused.
+        let pidfd = sandbox
+            .pidfd
+            .get_ref()
+            .try_clone()
+            .map_err(|e| SandboxError::Internal(format!("duplicating the box init's pidfd: {e}")))?;
+        bytesbox_sandbox::netns::listen_in_namespace(pidfd, port).await
+    }
+
     async fn run(&self, id: &BoxId, spec: RunSpec) -> Result<RunHandle, SandboxError> {
         spec.validate(&self.state.config.max_run_limits)?;
         let sandbox = self.state.get(id)?;

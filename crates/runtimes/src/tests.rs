@@ -584,7 +584,17 @@ fn python_c_cpp_javascript_and_typescript_have_language_servers_with_their_optio
     let catalog = Catalog::builtin();
     let server = |id: &str| catalog.get(id).and_then(|r| r.language_server.clone()).expect(id);
     let python = server("python");
-    assert_eq!((python.argv[0].as_str(), python.language_id.as_str()), ("pylsp", "python"));
+    assert_eq!(
+        (python.argv[0].as_str(), python.argv[1].as_str(), python.language_id.as_str()),
+        ("python3", "-c", "python")
+    );
+    let start = &python.argv[2];
+    assert!(start.contains("min(interval_s, 0.1)"), "pylsp's lint debounce is capped: {start}");
+    assert!(
+        start.find("utils.debounce =").expect("wrapped")
+            < start.find("from pylsp.__main__ import main").expect("started"),
+        "before pylsp loads: {start}"
+    );
     assert_eq!(python.settings()["pylsp"]["plugins"]["pycodestyle"]["enabled"], false);
     let cpp = server("cpp");
     assert_eq!((cpp.argv[0].as_str(), cpp.language_id.as_str()), ("clangd", "cpp"));

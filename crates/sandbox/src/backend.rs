@@ -80,6 +80,16 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
         Err(SandboxError::Unsupported("watching the workspace"))
     }
 
+    /// A TCP listener bound to `127.0.0.1:port` inside the box's network
+    /// namespace, non-blocking, for the server to accept on: how a box
+    /// reaches the egress proxy without any interface of its own
+    /// (`docs/egress.md`). The socket keeps the namespace alive while it
+    /// is open, so the caller closes it when the box ends.
+    async fn open_listener(&self, id: &BoxId, port: u16) -> Result<std::os::fd::OwnedFd, SandboxError> {
+        let _ = (id, port);
+        Err(SandboxError::Unsupported("listening in a box (egress)"))
+    }
+
     /// Starts a program. Returns once it has been executed (or failed to).
     async fn run(&self, id: &BoxId, spec: RunSpec) -> Result<RunHandle, SandboxError>;
 

@@ -18,6 +18,7 @@ mod detached;
 mod error;
 mod files;
 mod limits;
+pub mod netns;
 pub mod paths;
 mod report;
 mod run;

@@ -50,6 +50,7 @@ pub(crate) fn gauges_now(state: &AppState) -> Gauges {
         boxes: engine.backend().live_boxes(),
         kernels: state.sessions.list().iter().map(|session| session.kernels().count()).sum(),
         resident_bytes: resident_bytes(),
+        egress: state.sessions.egress().map(|egress| egress.totals()).unwrap_or_default(),
     }
 }
 

@@ -10,6 +10,7 @@ mod box_lease;
 pub mod catalog_planner;
 pub mod config;
 pub mod connections;
+pub mod egress;
 pub mod fleet;
 pub mod fleet_runs;
 pub mod gateway;

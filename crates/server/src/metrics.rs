@@ -41,6 +41,16 @@ struct LanguageLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DirectionLabel {
+    direction: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OriginLabel {
     origin: &'static str,
 }
@@ -79,6 +89,23 @@ pub struct Gauges {
     pub kernels: usize,
     /// The server process's resident memory (its boxes' memory is theirs).
     pub resident_bytes: u64,
+    /// The egress proxy's totals since start (`docs/egress.md`).
+    pub egress: EgressTotals,
+}
+
+/// What the egress proxy counted since the server started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EgressTotals {
+    /// Bytes from boxes to hosts.
+    pub bytes_out: u64,
+    /// Bytes from hosts to boxes.
+    pub bytes_in: u64,
+    /// Connections relayed to an allowed host.
+    pub relayed: u64,
+    /// Requests refused or failed.
+    pub refused: u64,
+    /// Connections turned away at a cap.
+    pub over_cap: u64,
 }
 
 /// Every metric of the server.
@@ -96,6 +123,8 @@ pub struct Metrics {
     boxes: Gauge,
     kernels: Gauge,
     resident_bytes: Gauge,
+    egress_bytes: Family<DirectionLabel, Counter>,
+    egress_connections: Family<OutcomeLabel, Counter>,
     /// The same jobs, and server-side failures, for the Dashboard's
     /// per-minute aggregates (`crate::monitoring`).
     recorder: Recorder,
@@ -149,8 +178,22 @@ impl Metrics {
             "The server process's resident memory, its boxes' not included",
             resident_bytes.clone(),
         );
+        let egress_bytes = Family::<DirectionLabel, Counter>::default();
+        registry.register(
+            "egress_bytes",
+            "Bytes relayed by the egress proxy, out (from boxes) and in (to boxes)",
+            egress_bytes.clone(),
+        );
+        let egress_connections = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "egress_connections",
+            "Connections to the egress proxy, by outcome (relayed, refused, over_cap)",
+            egress_connections.clone(),
+        );
         Metrics {
             registry,
+            egress_bytes,
+            egress_connections,
             stages,
             jobs,
             job_seconds,
@@ -188,6 +231,18 @@ impl Metrics {
         self.boxes.set(gauge_value(now.boxes));
         self.kernels.set(gauge_value(now.kernels));
         self.resident_bytes.set(i64::try_from(now.resident_bytes).unwrap_or(i64::MAX));
+        // The proxy keeps its own totals; the counters catch up to them.
+        let catch_up = |counter: &Counter, total: u64| {
+            counter.inc_by(total.saturating_sub(counter.get()));
+        };
+        let egress = &now.egress;
+        catch_up(&self.egress_bytes.get_or_create(&DirectionLabel { direction: "out" }), egress.bytes_out);
+        catch_up(&self.egress_bytes.get_or_create(&DirectionLabel { direction: "in" }), egress.bytes_in);
+        for (outcome, total) in
+            [("relayed", egress.relayed), ("refused", egress.refused), ("over_cap", egress.over_cap)]
+        {
+            catch_up(&self.egress_connections.get_or_create(&OutcomeLabel { outcome }), total);
+        }
     }
 
     /// The registry in the OpenMetrics text format.

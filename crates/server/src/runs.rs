@@ -69,6 +69,7 @@ impl AppState {
                     max_boxes: plan.max_boxes,
                     max_boxes_per_address: boxes_per_address,
                     max_idle_bytes: plan.max_idle_box_bytes,
+                    egress: plan.egress,
                 },
             },
             None => RunPolicy {

@@ -13,12 +13,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
+use bytesbox_egress::EgressPolicy;
 use bytesbox_engine::{Engine, JobControl};
 use bytesbox_sandbox::{BoxId, BoxInfo, BoxSpec, SandboxError};
 use tokio::sync::{mpsc, watch};
 
 use crate::accounts::places::{Place, Places, Refusal};
 use crate::accounts::Principal;
+use crate::egress::{BoxEgress, Egress};
 use crate::git::GitQueue;
 use crate::git_save::ProjectGit;
 use crate::protocol::{OpenTerminal, ServerMessage};
@@ -44,12 +46,15 @@ pub struct BoxCaps {
     pub max_boxes_per_address: usize,
     /// Bytes the caller's idle boxes may hold together.
     pub max_idle_bytes: u64,
+    /// Whether the caller's boxes get the egress proxy (when the server
+    /// has egress rules: `docs/egress.md`).
+    pub egress: bool,
 }
 
 impl BoxCaps {
     /// No caps (a server without accounts).
     pub const UNLIMITED: BoxCaps =
-        BoxCaps { max_boxes: usize::MAX, max_boxes_per_address: usize::MAX, max_idle_bytes: u64::MAX };
+        BoxCaps { max_boxes: usize::MAX, max_boxes_per_address: usize::MAX, max_idle_bytes: u64::MAX, egress: false };
 }
 
 /// Why a session did not get its box.
@@ -105,6 +110,9 @@ impl SessionBusy {
 struct SessionBox {
     id: BoxId,
     _place: Place,
+    /// The box's egress proxy, if its caller's plan has egress; ends with
+    /// the hold on the box.
+    _egress: Option<BoxEgress>,
 }
 
 /// Session settings.
@@ -131,6 +139,9 @@ pub struct SessionConfig {
     pub terminal_idle: Duration,
     /// How long one `git` command may run before it is stopped.
     pub git_time_limit: Duration,
+    /// What boxes of callers whose plan has egress may reach (`[egress]`);
+    /// `None`: no box gets egress.
+    pub egress: Option<EgressPolicy>,
 }
 
 impl Default for SessionConfig {
@@ -145,6 +156,7 @@ impl Default for SessionConfig {
             max_terminals: 4,
             terminal_idle: Duration::from_secs(30 * 60),
             git_time_limit: crate::git::DEFAULT_TIME_LIMIT,
+            egress: None,
         }
     }
 }
@@ -558,6 +570,8 @@ pub struct Sessions {
     boxes: Places,
     /// The host's templates of the session servers' state.
     templates: ServerTemplates,
+    /// The egress proxy, when `[egress]` has rules.
+    egress: Option<Egress>,
 }
 
 impl Sessions {
@@ -565,8 +579,21 @@ impl Sessions {
     /// of idle boxes' bytes, which ends with the registry.
     pub fn new(engine: Engine, config: SessionConfig) -> Arc<Sessions> {
         let templates = ServerTemplates::new(config.server_templates.clone());
-        let sessions =
-            Arc::new(Sessions { engine, config, by_token: Mutex::default(), boxes: Places::default(), templates });
+        let (engine, egress) = match config.egress.clone() {
+            Some(policy) => {
+                let (egress, wrap) = Egress::new(policy);
+                (engine.wrap_backend(wrap), Some(egress))
+            }
+            None => (engine, None),
+        };
+        let sessions = Arc::new(Sessions {
+            engine,
+            config,
+            by_token: Mutex::default(),
+            boxes: Places::default(),
+            templates,
+            egress,
+        });
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(sweep_idle_bytes(Arc::downgrade(&sessions)));
         }
@@ -594,9 +621,22 @@ impl Sessions {
                 })?
             }
         };
-        let id = self.engine.backend().create(self.config.box_spec.clone()).await?;
+        let backend = self.engine.backend();
+        let id = backend.create(self.config.box_spec.clone()).await?;
+        let egress = match (&self.egress, caps.egress) {
+            (Some(egress), true) => match egress.open(backend.as_ref(), &id).await {
+                Ok(opened) => Some(opened),
+                Err(error) => {
+                    // The box works offline; the caller sees the proxy's
+                    // absence, the operator this line.
+                    tracing::warn!(%error, box_id = %id, "could not start the egress proxy in a box");
+                    None
+                }
+            },
+            _ => None,
+        };
         // The project's repository is there before anything runs.
-        if let Some(frame) = session.project_git.restore(self.engine.backend().as_ref(), &id).await {
+        if let Some(frame) = session.project_git.restore(backend.as_ref(), &id).await {
             // Ahead of the answer of the command the box is made for,
             // unless the client's queue is full.
             if let Err(mpsc::error::TrySendError::Full(frame)) = session.outbox_tx.try_send(frame) {
@@ -604,7 +644,7 @@ impl Sessions {
                 tokio::spawn(async move { session.send(frame).await });
             }
         }
-        *slot = Some(SessionBox { id: id.clone(), _place: place });
+        *slot = Some(SessionBox { id: id.clone(), _place: place, _egress: egress });
         Ok((id, true))
     }
 
@@ -686,6 +726,11 @@ impl Sessions {
             }
         }
         culled
+    }
+
+    /// The egress proxy, when `[egress]` has rules (for metrics).
+    pub fn egress(&self) -> Option<&Egress> {
+        self.egress.as_ref()
     }
 
     /// The engine.

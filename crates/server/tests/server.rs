@@ -26,6 +26,8 @@ mod accounts;
 mod api;
 #[path = "server/authz.rs"]
 mod authz;
+#[path = "server/egress.rs"]
+mod egress;
 #[path = "server/files.rs"]
 mod files;
 #[path = "server/fleet.rs"]

@@ -6,6 +6,7 @@
 
 pub mod host_double;
 pub mod stores;
+pub mod test_hosts;
 pub mod versions;
 mod wait;
 pub mod zip_bomb;

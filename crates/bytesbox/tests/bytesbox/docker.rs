@@ -406,3 +406,46 @@ fn serve_with_docker_says_how_to_fix_an_engine_that_does_not_answer() {
     assert!(stderr.contains("dockerd") && stderr.contains("DOCKER_HOST"), "says how to fix it: {stderr}");
     assert!(stderr.contains("scripts/images build"), "and how to get the images: {stderr}");
 }
+
+/// Egress on the Docker backend (`docs/egress.md`): the proxy listens in
+/// the container's network namespace, so a guest of a plan with egress
+/// clones from and pushes to a test host in a network namespace of the
+/// test's own, and is refused the metadata address and the host's
+/// loopback; the container itself still has no route out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn egress_reaches_an_allowed_host_from_docker_boxes_and_nothing_else() {
+    if !require_docker("egress_reaches_an_allowed_host_from_docker_boxes_and_nothing_else").await {
+        return;
+    }
+    let host = bytesbox_testkit::test_hosts::TestHost::start().unwrap();
+    let config = format!(
+        "[egress]\nrules = [{{ hosts = [\"{}/32\"], ports = [80] }}]\n[plans.guest]\negress = true\n",
+        host.address
+    );
+    let mut served = Served::start_with_backend(&config, "docker");
+    let mut socket = served.connect().await;
+    let script = format!(
+        "set -e\n\
+         echo \"proxy=$http_proxy\"\n\
+         git clone --quiet {url} /tmp/clone\n\
+         cd /tmp/clone\n\
+         echo 'from a container' > pushed.txt\n\
+         git add pushed.txt\n\
+         git -c user.name=Ada -c user.email=ada@test.invalid commit --quiet -m 'pushed from a container'\n\
+         git push --quiet origin main\n\
+         for url in http://169.254.169.254/x.git http://127.0.0.1:{port}/x.git; do\n\
+           if git ls-remote \"$url\" >/dev/null 2>/tmp/err; then echo \"reached $url\"; fi\n\
+           grep -q 403 /tmp/err && echo refused\n\
+         done\n\
+         if git -c http.proxy= ls-remote {url} >/dev/null 2>&1; then echo 'direct reached'; else echo 'direct refused'; fi\n",
+        url = host.repository_url(),
+        port = served.address.rsplit(':').next().unwrap(),
+    );
+    let (stdout, exit) = run_over_websocket(&mut socket, "egress", "bash", "main.sh", &script).await;
+    assert_eq!(exit["status"], "ok", "{exit} {stdout}");
+    assert_eq!(stdout, "proxy=http://127.0.0.1:3128\nrefused\nrefused\ndirect refused\n");
+    assert_eq!(host.last_commit_subject().unwrap(), "pushed from a container", "the push arrived");
+    drop(socket);
+    served.terminate();
+    assert!(served.wait(Duration::from_secs(60)).success());
+}

@@ -42,6 +42,9 @@ pub struct PlanConfig {
     pub max_files: Option<u64>,
     /// Saved bytes over all projects.
     pub max_bytes: Option<u64>,
+    /// Whether the caller's session boxes get the egress proxy
+    /// (`docs/egress.md`); no built-in plan has it.
+    pub egress: Option<bool>,
 }
 
 /// A plan with every value resolved.
@@ -67,6 +70,8 @@ pub struct Plan {
     pub max_files: u64,
     /// Saved bytes over all projects.
     pub max_bytes: u64,
+    /// Whether the caller's session boxes reach the hosts `[egress]` allows.
+    pub egress: bool,
 }
 
 /// Every plan of a server.
@@ -122,6 +127,7 @@ fn builtin(name: &str) -> PlanConfig {
             max_projects: Some(0),
             max_files: Some(0),
             max_bytes: Some(0),
+            egress: None,
         },
         DEFAULT_PLAN => PlanConfig {
             limits: RequestedLimits::default(),
@@ -141,6 +147,7 @@ fn builtin(name: &str) -> PlanConfig {
             max_projects: Some(100),
             max_files: Some(5_000),
             max_bytes: Some(200 * MIB),
+            egress: None,
         },
         _ => PlanConfig {
             max_concurrent_runs: Some(32),
@@ -178,6 +185,7 @@ impl Plans {
                     max_projects: config.max_projects.or(base.max_projects),
                     max_files: config.max_files.or(base.max_files),
                     max_bytes: config.max_bytes.or(base.max_bytes),
+                    egress: config.egress.or(base.egress),
                 },
                 None => config.clone(),
             };
@@ -207,6 +215,7 @@ impl Plans {
                 max_projects: config.max_projects.or(fallback.max_projects).unwrap_or(0),
                 max_files: config.max_files.or(fallback.max_files).unwrap_or(0),
                 max_bytes: config.max_bytes.or(fallback.max_bytes).unwrap_or(0),
+                egress: config.egress.unwrap_or(false),
             };
             by_name.insert(name, plan);
         }

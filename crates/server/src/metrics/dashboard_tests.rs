@@ -30,7 +30,15 @@ fn exported() -> String {
     metrics.job_ended("python", JobOutcome::Finished, Duration::from_millis(3));
     metrics.box_acquired(BoxOrigin::Session, true);
     metrics.box_acquired(BoxOrigin::Session, false);
-    metrics.set_gauges(&Gauges { queued: 1, running: 1, sessions: 1, boxes: 1, kernels: 1, resident_bytes: 1 });
+    metrics.set_gauges(&Gauges {
+        queued: 1,
+        running: 1,
+        sessions: 1,
+        boxes: 1,
+        kernels: 1,
+        resident_bytes: 1,
+        ..Gauges::default()
+    });
     metrics.encode().unwrap()
 }
 
