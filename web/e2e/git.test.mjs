@@ -3,10 +3,24 @@
 // diff in the merge view, staged and committed, in the history with the
 // guest's author; a branch made, a file changed and committed there, and
 // switching back brings the open editor back to the first branch's text
-// (through the workspace watch); a terminal's `git log` agrees.
+// (through the workspace watch); a terminal's `git log` agrees. A
+// signed-in user's commit is saved with the project: after a reload (a
+// new session, a new box) the history still shows it.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { answer, artifact, newProject, openIde, setCode, shownTerminal, suiteFixture, waitForTerminal } from './harness.mjs';
+import {
+  answer,
+  artifact,
+  declineImport,
+  newProject,
+  openIde,
+  setCode,
+  shownTerminal,
+  signUpFromIde,
+  suiteFixture,
+  unique,
+  waitForTerminal,
+} from './harness.mjs';
 
 describe('source control', () => {
   const fixture = suiteFixture();
@@ -80,6 +94,36 @@ describe('source control', () => {
     await page.keyboard.insertText("git log --all --format='%an|%s' | tr '\\n' ' '; echo");
     await page.keyboard.press('Enter');
     await waitForTerminal(page, /Guest\|on feature Guest\|second Guest\|first/);
+    await context.close();
+  });
+
+  it("a signed-in user's commit is in the history of a new session", async (t) => {
+    if (!fixture.ready(t)) return;
+    const { context, page } = await openIde(fixture.browser, fixture.server.url);
+    const username = unique('gitsave');
+    await signUpFromIde(page, username);
+    await declineImport(page);
+    await newProject(page, 'Saved history', 'python', 'hello');
+    await page.getByRole('button', { name: 'Source Control' }).click();
+    let panel = page.getByRole('region', { name: 'Source Control' });
+    await panel.getByRole('button', { name: 'Initialize repository' }).click({ timeout: 60000 });
+    const untracked = panel.getByRole('region', { name: 'Untracked' });
+    await untracked.getByRole('button', { name: 'Stage all untracked' }).click({ timeout: 30000 });
+    await panel.getByRole('textbox', { name: 'Commit message' }).fill('saved with the project');
+    await panel.getByRole('button', { name: 'Commit' }).click();
+    // The panel reads the log after the commit's save, which the server
+    // runs before the session's next git command.
+    await panel.getByRole('list', { name: 'Commits' }).getByText('saved with the project').waitFor();
+
+    // A reload is a new session with a new box: the history comes back.
+    await page.reload();
+    await page.getByTestId('connection').filter({ hasText: 'Connected' }).waitFor({ timeout: 15000 });
+    await page.getByRole('button', { name: 'Source Control' }).click();
+    panel = page.getByRole('region', { name: 'Source Control' });
+    const history = panel.getByRole('list', { name: 'Commits' });
+    await history.getByText('saved with the project').waitFor({ timeout: 30000 });
+    assert.match((await history.locator('li').first().getAttribute('title')) ?? '', new RegExp(username), 'the author is the user');
+    assert.equal(await panel.locator('.git-save-problem').count(), 0, 'no failed save is shown');
     await context.close();
   });
 });

@@ -8,6 +8,7 @@ import { ConsolesStore } from './store/consoles';
 import { TerminalsStore } from './store/terminals';
 import { BoxFilesStore } from './store/boxFiles';
 import { GitStore } from './store/git';
+import { ProjectGitStore } from './store/projectGit';
 import { KernelsStore } from './store/kernels';
 import { ProjectDb } from './store/db';
 import { RuntimesStore } from './store/runtimes';
@@ -74,7 +75,9 @@ async function start() {
   debug.workspace = workspace;
   const boxFiles = new BoxFilesStore(client, workspace);
   debug.boxFiles = boxFiles;
-  const git = new GitStore(client, workspace, boxFiles);
+  // A signed-in user's repository is saved with the open project.
+  const projectGit = state.status === 'user' ? new ProjectGitStore(client, workspace) : null;
+  const git = new GitStore(client, workspace, boxFiles, projectGit);
   client.connect();
   render(
     <App

@@ -373,11 +373,20 @@ async fn run_commands(state: Arc<AppState>, session: Weak<Session>, mut commands
         let Some(session) = session.upgrade() else { return };
         session.git().taken(&command);
         let id = command.id.clone();
+        let changes = crate::git_save::may_change_repository(&command.args);
         let frame = match run(&state, &session, command).await {
             Ok(result) => ServerMessage::GitResult(Box::new(result)),
             Err(e) => e.frame(&id),
         };
         let _ = session.send(frame).await;
+        // Before the next command: the project's saved repository follows
+        // the panel's changes.
+        if let Some(box_id) = session.current_box().filter(|_| changes) {
+            let backend = state.sessions.engine().backend();
+            if let Some(saved) = session.project_git().save(backend.as_ref(), &box_id).await {
+                let _ = session.send(saved).await;
+            }
+        }
     }
 }
 

@@ -15,6 +15,7 @@ pub mod fleet;
 pub mod fleet_runs;
 pub mod gateway;
 pub mod git;
+pub mod git_save;
 pub mod guard;
 pub mod health;
 pub mod http;

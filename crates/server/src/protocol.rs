@@ -245,6 +245,15 @@ pub enum ClientMessage {
         #[serde(default)]
         files: Vec<WireFile>,
     },
+    /// The signed-in user's saved project the session's box holds (`id`),
+    /// or none (`null`): its git repository is saved with it and brought
+    /// back into the session's next box (`docs/git.md`, "Saved with the
+    /// project"); answered by `project_attached` or `project_error`.
+    Project {
+        /// The project's id; `null` detaches.
+        #[serde(default)]
+        id: Option<String>,
+    },
     /// Keep-alive.
     Ping {
         /// Echoed in `pong`.
@@ -673,6 +682,24 @@ pub enum ServerMessage {
         /// Human message.
         message: String,
     },
+    /// The session now holds this project (or none).
+    ProjectAttached {
+        /// The project's id, as the `project` frame named it.
+        id: Option<String>,
+    },
+    /// A `project` frame refused: the session's project is unchanged.
+    ProjectError {
+        /// The id the frame named.
+        id: Option<String>,
+        /// Stable code.
+        code: String,
+        /// Human message.
+        message: String,
+    },
+    /// What became of the project's saved git repository: saved, not
+    /// saved (over the quota, too large, storage failing) or brought back
+    /// into a new box.
+    ProjectGit(Box<ProjectGitFrame>),
     /// What a `git` command did.
     GitResult(Box<GitResultFrame>),
     /// A `git` frame refused, or a command that could not be started (its
@@ -685,6 +712,28 @@ pub enum ServerMessage {
         /// Human message.
         message: String,
     },
+}
+
+/// The fields of a `project_git` frame.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProjectGitFrame {
+    /// The project.
+    pub project: String,
+    /// `saved`, `not_saved`, `restored` or `not_restored`.
+    pub event: String,
+    /// The saved archive's size (`saved`, `restored`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+    /// Why not (`not_saved`, `not_restored`): a stable code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// Why not, for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// For the server's own failures (storage down): the id of its log
+    /// line and of the Dashboard's error list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_id: Option<String>,
 }
 
 /// The fields of a `git_result` frame.

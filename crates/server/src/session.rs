@@ -22,6 +22,7 @@ use crate::accounts::places::{Place, Places, Refusal};
 use crate::accounts::Principal;
 use crate::egress::{BoxEgress, Egress};
 use crate::git::GitQueue;
+use crate::git_save::ProjectGit;
 use crate::protocol::{OpenTerminal, ServerMessage};
 use crate::server_template::ServerTemplates;
 use crate::session_kernels::{KernelConfig, SessionKernels};
@@ -193,6 +194,9 @@ pub struct Session {
     files: FilesWatch,
     /// Its `git` commands, run one at a time.
     git: GitQueue,
+    /// The signed-in user's project its box holds, whose repository is
+    /// saved and restored.
+    project_git: ProjectGit,
 }
 
 impl Session {
@@ -216,6 +220,7 @@ impl Session {
             language_servers: SessionLanguageServers::default(),
             files: FilesWatch::default(),
             git: GitQueue::default(),
+            project_git: ProjectGit::default(),
         }
     }
 
@@ -343,6 +348,20 @@ impl Session {
         &self.git
     }
 
+    /// The project its box holds.
+    pub fn project_git(&self) -> &ProjectGit {
+        &self.project_git
+    }
+
+    /// Saves the repository of a box about to be destroyed into the
+    /// session's project, if it changed; the client hears of it if its
+    /// queue has room (the box's end does not wait for a slow client).
+    async fn save_git_before_destroy(&self, engine: &Engine, box_id: &BoxId) {
+        if let Some(frame) = self.project_git.save(engine.backend().as_ref(), box_id).await {
+            let _ = self.outbox_tx.try_send(frame);
+        }
+    }
+
     /// The session's box, unless one is being made right now.
     pub fn current_box(&self) -> Option<BoxId> {
         self.sandbox.try_lock().ok().and_then(|slot| slot.as_ref().map(|held| held.id.clone()))
@@ -378,6 +397,7 @@ impl Session {
             return Err(SessionBusy);
         }
         let Some(held) = slot.take() else { return Ok(false) };
+        self.save_git_before_destroy(engine, &held.id).await;
         let _ = engine.backend().destroy(&held.id).await;
         Ok(true)
     }
@@ -463,6 +483,7 @@ impl Session {
             return false;
         }
         let Some(held) = slot.take() else { return false };
+        self.save_git_before_destroy(engine, &held.id).await;
         let minutes = idle.as_secs().div_ceil(60);
         for terminal in &terminals {
             // Queued ahead of the shell's end, which the box's destruction
@@ -490,6 +511,7 @@ impl Session {
             terminal.close().await;
         }
         if let Some(held) = self.sandbox.lock().await.take() {
+            self.save_git_before_destroy(engine, &held.id).await;
             let _ = engine.backend().destroy(&held.id).await;
         }
         // Nobody will take the queue again: dropping it lets what waits
@@ -613,6 +635,15 @@ impl Sessions {
             },
             _ => None,
         };
+        // The project's repository is there before anything runs.
+        if let Some(frame) = session.project_git.restore(backend.as_ref(), &id).await {
+            // Ahead of the answer of the command the box is made for,
+            // unless the client's queue is full.
+            if let Err(mpsc::error::TrySendError::Full(frame)) = session.outbox_tx.try_send(frame) {
+                let session = session.clone();
+                tokio::spawn(async move { session.send(frame).await });
+            }
+        }
         *slot = Some(SessionBox { id: id.clone(), _place: place, _egress: egress });
         Ok((id, true))
     }

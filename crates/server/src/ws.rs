@@ -246,6 +246,7 @@ async fn handle(
         ClientMessage::FilesWrite { id, files } => return Some(write_files(state, session, id, files).await),
         ClientMessage::FilesDelete { id, paths } => return Some(delete_files(state, session, id, paths).await),
         ClientMessage::Git { id, args, files } => return git::request(state, session, caller, (id, args, files)),
+        ClientMessage::Project { id } => return Some(crate::git_save::attach(state, session, caller, id).await),
         kernel @ (ClientMessage::KernelStart { .. }
         | ClientMessage::KernelExecute { .. }
         | ClientMessage::KernelInput { .. }

@@ -36,6 +36,8 @@ mod fleet;
 mod gateway;
 #[path = "server/git.rs"]
 mod git;
+#[path = "server/git_saved.rs"]
+mod git_saved;
 #[path = "server/language_servers.rs"]
 mod language_servers;
 #[path = "server/monitoring.rs"]
@@ -97,6 +99,10 @@ on_both_stores!(
     authz::no_user_reaches_another_users_objects_on_any_route,
     fleet::nodes_heartbeat_into_the_fleet_and_a_drained_node_is_not_ready,
     monitoring::the_dashboard_shows_runs_errors_and_users_to_admins_only,
+    git_saved::a_signed_in_users_commit_comes_back_in_a_new_session,
+    git_saved::guests_save_nothing_and_nobody_attaches_to_anothers_project,
+    git_saved::a_repository_over_the_quota_is_refused_and_the_saved_copy_stays,
+    git_saved::a_hostile_git_folder_is_read_within_bounds_following_nothing,
     projects::projects_and_files_are_versioned_and_stale_writes_get_409,
     projects::quotas_answer_413_and_say_which,
     projects::zips_round_trip_and_hostile_zips_are_refused,

@@ -116,6 +116,25 @@ impl Store {
         }
     }
 
+    /// [`Store::begin_for_user`], for a write to one of the owner's
+    /// projects: someone else's (or none) is `NotFound`.
+    pub(crate) async fn begin_for_owned_project(
+        &self,
+        owner: &UserId,
+        project: &ProjectId,
+    ) -> StoreResult<sqlx::Transaction<'static, sqlx::Any>> {
+        let mut tx = self.begin_for_user(owner).await?;
+        let owned = sqlx::query("SELECT id FROM projects WHERE id = $1 AND owner_id = $2")
+            .bind(&project.0)
+            .bind(&owner.0)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if owned.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        Ok(tx)
+    }
+
     /// Moves `path` to a new object if it is still at `expected_version`
     /// (0: it must not exist) and the change keeps the user within
     /// `quota` — checked and written in one transaction that holds off the
@@ -131,15 +150,7 @@ impl Store {
     ) -> StoreResult<Checked<(FileEntry, Option<String>)>> {
         let NewFileEntry { path, size_bytes, object_key } = file;
         let (size_bytes, object_key) = (*size_bytes, object_key.as_str());
-        let mut tx = self.begin_for_user(owner).await?;
-        let owned = sqlx::query("SELECT id FROM projects WHERE id = $1 AND owner_id = $2")
-            .bind(&project.0)
-            .bind(&owner.0)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if owned.is_none() {
-            return Err(StoreError::NotFound);
-        }
+        let mut tx = self.begin_for_owned_project(owner, project).await?;
         let sql = format!("SELECT {FILE_COLUMNS} FROM project_files WHERE project_id = $1 AND path = $2");
         let current = sqlx::query(&sql).bind(&project.0).bind(path).fetch_optional(&mut *tx).await?;
         let current = current.as_ref().map(file_from_row).transpose()?;
@@ -191,13 +202,17 @@ impl Store {
         Ok(Checked::Done((entry, current.map(|file| file.object_key))))
     }
 
-    /// Every object key the index of `project` points at, whoever owns it
+    /// Every object key the index of `project` points at (its files' and
+    /// its saved git repository's), whoever owns it
     /// (for the orphan sweep: not for answering users).
     pub async fn indexed_object_keys(&self, project: &ProjectId) -> StoreResult<Vec<String>> {
-        let rows = sqlx::query("SELECT object_key FROM project_files WHERE project_id = $1")
-            .bind(&project.0)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT object_key FROM project_files WHERE project_id = $1 \
+             UNION ALL SELECT object_key FROM project_git WHERE project_id = $1",
+        )
+        .bind(&project.0)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(|row| column(row, "object_key")).collect()
     }
 

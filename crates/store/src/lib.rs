@@ -14,6 +14,7 @@ mod monitoring;
 mod nodes;
 mod objects;
 mod project_files;
+mod project_git;
 mod projects;
 mod run_places;
 mod runs;
@@ -48,6 +49,7 @@ pub use objects::{new_object_key, project_prefix, Objects, ObjectsConfig, OBJECT
 pub use project_files::{
     check_path, check_paths, FilesError, NewFile, ProjectFiles, Quota, QuotaKind, SizeLimit, SweepReport,
 };
+pub use project_git::SavedGit;
 pub use run_places::RunPlace;
 pub use runs::RUNS_KEPT_PER_PROJECT;
 pub use storage::{StorageLimits, UserStorage};

@@ -81,7 +81,10 @@ impl Store {
         let rows = sqlx::query(
             "SELECT users.id AS id, users.username AS username, \
                     COUNT(DISTINCT projects.id) AS projects, COUNT(project_files.path) AS files, \
-                    CAST(COALESCE(SUM(project_files.size_bytes), 0) AS BIGINT) AS bytes \
+                    CAST(COALESCE(SUM(project_files.size_bytes), 0) + \
+                         (SELECT COALESCE(SUM(project_git.size_bytes), 0) FROM project_git \
+                          JOIN projects AS owned ON owned.id = project_git.project_id \
+                          WHERE owned.owner_id = users.id) AS BIGINT) AS bytes \
              FROM users LEFT JOIN projects ON projects.owner_id = users.id \
                   LEFT JOIN project_files ON project_files.project_id = projects.id \
              GROUP BY users.id, users.username ORDER BY bytes DESC, username LIMIT $1",
@@ -178,13 +181,17 @@ fn time_to_warn() -> bool {
         && LAST_WARNED_MS.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
 }
 
-/// Bytes over all projects as `connection` (or its transaction) sees them.
+/// Bytes over all projects (files and saved git repositories) as
+/// `connection` (or its transaction) sees them.
 async fn total_bytes_in(connection: &mut sqlx::AnyConnection) -> StoreResult<u64> {
     // SUM of a BIGINT is NUMERIC on PostgreSQL, which `Any` cannot decode.
-    let row = sqlx::query("SELECT CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT) AS bytes FROM project_files")
-        .fetch_one(&mut *connection)
-        .await?;
-    let bytes: i64 = column(&row, "bytes")?;
+    let row = sqlx::query(
+        "SELECT (SELECT CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT) FROM project_files) AS bytes, \
+                (SELECT CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT) FROM project_git) AS git_bytes",
+    )
+    .fetch_one(&mut *connection)
+    .await?;
+    let bytes = column::<i64>(&row, "bytes")?.saturating_add(column(&row, "git_bytes")?);
     Ok(u64::try_from(bytes).unwrap_or(0))
 }
 

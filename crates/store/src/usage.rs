@@ -5,7 +5,8 @@ use crate::model::{Usage, UserId};
 use crate::{column, Store};
 
 impl Store {
-    /// The user's projects, files and bytes over all projects.
+    /// The user's projects, files and bytes over all projects (their files
+    /// and saved git repositories).
     pub async fn usage(&self, owner: &UserId) -> StoreResult<Usage> {
         let mut connection = self.pool.acquire().await?;
         usage_in(&mut connection, owner).await
@@ -21,10 +22,14 @@ pub(crate) async fn usage_in(connection: &mut sqlx::AnyConnection, owner: &UserI
                 (SELECT COUNT(*) FROM project_files JOIN projects ON projects.id = project_files.project_id \
                   WHERE projects.owner_id = $1) AS files, \
                 (SELECT CAST(COALESCE(SUM(project_files.size_bytes), 0) AS BIGINT) FROM project_files \
-                  JOIN projects ON projects.id = project_files.project_id WHERE projects.owner_id = $1) AS bytes",
+                  JOIN projects ON projects.id = project_files.project_id WHERE projects.owner_id = $1) AS bytes, \
+                (SELECT CAST(COALESCE(SUM(project_git.size_bytes), 0) AS BIGINT) FROM project_git \
+                  JOIN projects ON projects.id = project_git.project_id WHERE projects.owner_id = $1) AS git_bytes",
     )
     .bind(&owner.0)
     .fetch_one(&mut *connection)
     .await?;
-    Ok(Usage { projects: column(&row, "projects")?, files: column(&row, "files")?, bytes: column(&row, "bytes")? })
+    // A saved repository's archive counts as bytes, not as a file.
+    let bytes = column::<i64>(&row, "bytes")?.saturating_add(column(&row, "git_bytes")?);
+    Ok(Usage { projects: column(&row, "projects")?, files: column(&row, "files")?, bytes })
 }

@@ -191,6 +191,7 @@ on_both_databases!(
         zip_bombs_are_refused_as_they_expand_without_holding_them,
         exports_stream_and_duplicates_copy_without_reading,
         reads_for_a_run_check_the_caps_before_reading,
+        a_saved_repository_counts_in_the_quota_and_goes_with_its_project,
     ],
 );
 

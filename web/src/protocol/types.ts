@@ -69,6 +69,8 @@ export type ClientMessage =
   | { type: 'files_write'; id: string; files: WireFile[] }
   | { type: 'files_delete'; id: string; paths: string[] }
   | { type: 'git'; id: string; args: string[]; files?: WireFile[] }
+  /** The signed-in user's project the session's box holds (null: none). */
+  | { type: 'project'; id: string | null }
   | { type: 'ping'; nonce?: string };
 
 /** One file's change in the session's workspace (`files_changed`). */
@@ -170,7 +172,22 @@ export type ServerMessage =
       memory_bytes: number;
     }
   | LspMessage
-  | GitMessage;
+  | GitMessage
+  | { type: 'project_attached'; id: string | null }
+  | { type: 'project_error'; id: string | null; code: string; message: string }
+  | ProjectGitMessage;
+
+/** What became of the project's saved repository (docs/protocol.md, "Git"). */
+export type ProjectGitMessage = {
+  type: 'project_git';
+  project: string;
+  event: 'saved' | 'not_saved' | 'restored' | 'not_restored';
+  bytes?: number;
+  code?: string;
+  message?: string;
+  /** The server's own failure: the id of its log line. */
+  error_id?: string;
+};
 
 /** The answers to `git` frames (docs/protocol.md, "Git"). */
 export type GitMessage =

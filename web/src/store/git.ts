@@ -11,6 +11,7 @@ import { decodeData } from '../protocol/types';
 import { parseStatus, STATUS_ARGS, type GitStatus } from '../git/status';
 import { LOG_ARGS, parseLog, type Commit } from '../git/log';
 import { saveAll } from './project';
+import type { ProjectGitStore } from './projectGit';
 import { Store } from './store';
 import type { Workspace } from './workspace';
 
@@ -55,6 +56,8 @@ export class GitStore extends Store<GitSnapshot> {
     private client: BytesboxClient,
     private workspace: Workspace,
     private boxFiles: { takeUnsent(all: boolean): WireFile[] } | null,
+    /** A signed-in user's: the repository saved with the project (null for a guest, whose repository lives as long as the box). */
+    readonly saved: ProjectGitStore | null = null,
   ) {
     super(EMPTY);
     client.on('message', (message) => this.receive(message));

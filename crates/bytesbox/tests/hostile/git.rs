@@ -2,7 +2,11 @@
 //! one guest address sends hundreds of git commands and never reads the
 //! answers. Each session runs one command at a time from a queue of 8 and
 //! refuses the rest at once, the server's memory stays bounded, a victim
-//! at another address is served, and SIGTERM still ends the server.
+//! at another address is served, and SIGTERM still ends the server. And a
+//! signed-in user whose sessions each fill their project's `.git` close to
+//! the workspace's size and have it saved and restored at once: the server
+//! holds at most two repositories at a time (`docs/git.md`, "Saved with the
+//! project").
 
 use std::time::Duration;
 
@@ -11,7 +15,7 @@ use serde_json::json;
 
 use crate::connections::{victim_is_served, RssPeak, ALLOWED_GROWTH_KIB};
 use crate::report::record;
-use crate::served::{next, send, Served};
+use crate::served::{next, post_json, send, sign_up_with_token, token_client, Served, Socket};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_git_frames_stays_in_each_sessions_queue() {
@@ -63,5 +67,110 @@ async fn a_flood_of_git_frames_stays_in_each_sessions_queue() {
     served.terminate();
     let status = served.wait(Duration::from_secs(60));
     assert!(status.success(), "the server exited with {status}");
+    drop(sessions);
+}
+
+/// Sessions of one user that save and restore large repositories at once.
+const REPOSITORIES: usize = 4;
+/// What each repository holds beyond git's own files: random bytes, which
+/// no compression shrinks, under the default workspace's 64 MiB.
+const REPOSITORY_MIB: u64 = 40;
+/// The bound on the server's growth: the saves' and restores' 160 MiB
+/// (one such repository and its archive at a time), and room for the rest.
+const REPOSITORIES_GROWTH_KIB: u64 = 256 * 1024;
+
+/// A session of `secret`'s that holds `project`.
+async fn session_on(served: &Served, secret: &str, project: &str) -> Socket {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+    let mut request = format!("ws://{}/api/v1/ws", served.address).into_client_request().unwrap();
+    request.headers_mut().insert("authorization", format!("Bearer {secret}").parse().unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    assert_eq!(next(&mut socket).await["type"], "hello");
+    send(&mut socket, json!({"type": "project", "id": project})).await;
+    assert_eq!(next(&mut socket).await["type"], "project_attached");
+    socket
+}
+
+/// Sends git command `args` and returns its answer's stdout, and the next
+/// `project_git` frame when `then_saved`.
+async fn git_then(
+    socket: &mut Socket,
+    id: &str,
+    args: &[&str],
+    then_saved: bool,
+) -> (String, Option<serde_json::Value>) {
+    send(socket, json!({"type": "git", "id": id, "args": args})).await;
+    let mut stdout = None;
+    loop {
+        let frame = next(socket).await;
+        if frame["type"] == "git_result" && frame["id"] == id {
+            assert_eq!(frame["status"], "ok", "{frame}");
+            stdout = Some(frame["stdout"].as_str().unwrap().to_string());
+            if !then_saved {
+                return (stdout.unwrap(), None);
+            }
+        } else if frame["type"] == "git_error" && frame["id"] == id {
+            panic!("{frame}");
+        } else if frame["type"] == "project_git" && stdout.is_some() {
+            return (stdout.unwrap(), Some(frame));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_repositories_saved_and_restored_at_once_stay_in_bounds() {
+    if !require_root("large_repositories_saved_and_restored_at_once_stay_in_bounds") {
+        return;
+    }
+    const ATTACK: &str = "git-large-repositories";
+    let room = (REPOSITORIES as u64 * (REPOSITORY_MIB + 8)) << 20;
+    let served = Served::start(&format!("[plans.default]\nmax_bytes = {room}\n"));
+    let base = format!("http://{}", served.address);
+    let secret = sign_up_with_token(&base, "repositories").await;
+    let api = token_client(&secret);
+    let mut projects = Vec::new();
+    for n in 0..REPOSITORIES {
+        let made = post_json(&api, format!("{base}/api/v1/projects"), &json!({"name": format!("r{n}")})).await;
+        projects.push(made["project"]["id"].as_str().unwrap_or_else(|| panic!("{made}")).to_string());
+    }
+    let mut sessions = Vec::new();
+    for project in &projects {
+        let mut socket = session_on(&served, &secret, project).await;
+        git_then(&mut socket, "init", &["init", "-b", "main"], true).await;
+        let fill = format!("head -c {} /dev/urandom > .git/ballast", REPOSITORY_MIB << 20);
+        let run =
+            json!({"type": "run", "id": "fill", "language": "bash", "files": [{"path": "main.sh", "content": fill}]});
+        send(&mut socket, run).await;
+        while next(&mut socket).await["type"] != "done" {}
+        sessions.push(socket);
+    }
+    let idle_kib = served.rss_kib();
+    let peak = RssPeak::start(served.pid());
+    // Every session saves its repository at once.
+    let saves = sessions.iter_mut().map(|socket| async move {
+        git_then(socket, "commit", &["commit", "--allow-empty", "-m", "ballast"], true).await.1.unwrap()
+    });
+    for saved in futures_util::future::join_all(saves).await {
+        assert_eq!(saved["event"], "saved", "{saved}");
+        assert!(saved["bytes"].as_u64().unwrap() > REPOSITORY_MIB << 20, "{saved}");
+    }
+    drop(sessions);
+    // New sessions (the old ones may linger in their grace period, their
+    // boxes too) restore them at once.
+    let mut sessions = Vec::new();
+    for project in &projects {
+        sessions.push(session_on(&served, &secret, project).await);
+    }
+    let restores = sessions
+        .iter_mut()
+        .map(|socket| async move { git_then(socket, "log", &["log", "--format=%s"], false).await.0 });
+    for log in futures_util::future::join_all(restores).await {
+        assert_eq!(log, "ballast\n");
+    }
+    let peak_kib = peak.finish();
+    let grown = peak_kib.saturating_sub(idle_kib);
+    record(ATTACK, "server RSS growth, 4 x 40 MiB saved and restored (KiB)", grown);
+    assert!(grown < REPOSITORIES_GROWTH_KIB, "the server grew by {grown} KiB");
+    victim_is_served(&served, ATTACK).await;
     drop(sessions);
 }

@@ -171,6 +171,21 @@ fn context(state: &AppState, caller: &Caller) -> Result<(User, ProjectFiles, Quo
     Ok((user, files, quota))
 }
 
+/// For a session that says which project its box holds (`docs/git.md`,
+/// "Saved with the project"): the caller's user, the project files
+/// service and the plan's quota, if the project is the caller's own
+/// (someone else's is `not_found`, a guest gets `sign_in_required`).
+pub(crate) async fn owned_project(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<(User, ProjectFiles, Quota, ProjectId), ApiError> {
+    let (user, files, quota) = context(state, caller)?;
+    let id = project_id(id.to_owned());
+    files.store().project(&user.id, &id).await?;
+    Ok((user, files, quota, id))
+}
+
 fn required_version(query: Result<InputQuery<VersionQuery>, ApiError>) -> Result<i64, ApiError> {
     let InputQuery(query) = query?;
     match query.version {

@@ -737,3 +737,66 @@ pub async fn reads_for_a_run_check_the_caps_before_reading(store: &Store, backen
     let error = files.read_all_within(&user.id, &project.id, 3, 300).await.unwrap_err();
     assert!(matches!(error, FilesError::MissingObject { .. }), "{error}");
 }
+
+pub async fn a_saved_repository_counts_in_the_quota_and_goes_with_its_project(
+    store: &Store,
+    backend: &ObjectsUnderTest,
+) {
+    let files = files_on(store, backend);
+    let user = fresh_user(store).await;
+    let quota = Quota { max_bytes: 1000, ..Quota::UNLIMITED };
+    let (project, _) = files
+        .create_project(&user.id, &settings("git"), vec![file("main.py", &"x".repeat(100))], &quota)
+        .await
+        .unwrap();
+    let id = &project.id;
+    assert_eq!(files.load_git(&user.id, id, u64::MAX).await.unwrap(), None, "nothing saved yet");
+    assert_eq!(files.git_room(&user.id, id, &quota).await.unwrap(), 900);
+
+    let first = files.save_git(&user.id, id, Bytes::from(vec![1u8; 600]), &quota).await.unwrap();
+    assert_eq!(first.size_bytes, 600);
+    assert_eq!(files.usage(&user.id).await.unwrap().bytes, 700, "the archive counts as bytes");
+    assert_eq!(files.usage(&user.id).await.unwrap().files, 1, "and not as a file");
+    assert!(store.total_stored_bytes().await.unwrap() >= 700);
+    let mine = store.storage_by_user(1000).await.unwrap().into_iter().find(|row| row.id == user.id).unwrap();
+    assert_eq!(mine.bytes, 700);
+    // A save replaces the previous archive: its bytes are free for it.
+    assert_eq!(files.git_room(&user.id, id, &quota).await.unwrap(), 900);
+    let second = files.save_git(&user.id, id, Bytes::from(vec![2u8; 800]), &quota).await.unwrap();
+    assert_ne!(second.object_key, first.object_key);
+    assert_eq!(files.load_git(&user.id, id, u64::MAX).await.unwrap().unwrap(), Bytes::from(vec![2u8; 800]));
+    assert!(matches!(files.load_git(&user.id, id, 799).await, Err(FilesError::TooLarge { .. })));
+
+    // Over the quota: refused, and the previous copy stays.
+    assert_quota(
+        files.save_git(&user.id, id, Bytes::from(vec![3u8; 901]), &quota).await.unwrap_err(),
+        QuotaKind::Bytes,
+    );
+    assert_eq!(files.load_git(&user.id, id, u64::MAX).await.unwrap().unwrap(), Bytes::from(vec![2u8; 800]));
+    // The archive's bytes hold file writes to the quota too.
+    assert_quota(
+        files.write_file(&user.id, id, "big.bin", Bytes::from(vec![0u8; 101]), 0, &quota).await.unwrap_err(),
+        QuotaKind::Bytes,
+    );
+
+    // Only the current archive and the file are stored; the sweep keeps both.
+    let mut indexed = indexed_keys(&files, &user.id, id).await;
+    indexed.push(second.object_key.clone());
+    indexed.sort();
+    assert_eq!(objects_of(&files, id).await, indexed);
+    files.sweep_orphans(Duration::ZERO).await.unwrap();
+    assert_eq!(objects_of(&files, id).await, indexed);
+
+    // Someone else's project: not found.
+    let other = fresh_user(store).await;
+    assert!(matches!(
+        files.save_git(&other.id, id, Bytes::from("x"), &Quota::UNLIMITED).await,
+        Err(FilesError::Store(StoreError::NotFound))
+    ));
+    assert!(matches!(files.load_git(&other.id, id, u64::MAX).await, Err(FilesError::Store(StoreError::NotFound))));
+
+    // Deleting the project deletes its archive.
+    files.delete_project(&user.id, id, project.version).await.unwrap();
+    assert!(objects_of(&files, id).await.is_empty());
+    assert_eq!(files.usage(&user.id).await.unwrap().bytes, 0);
+}

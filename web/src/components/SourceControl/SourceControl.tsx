@@ -10,6 +10,7 @@ import { GitChanges } from '../GitChanges/GitChanges';
 import { GitDiff, type DiffSides } from '../GitDiff/GitDiff';
 import { GitLog } from '../GitLog/GitLog';
 import { Icon } from '../Icons/Icon';
+import { GitSaveProblem } from './GitSaveProblem';
 
 export function SourceControl({
   git,
@@ -65,6 +66,7 @@ export function SourceControl({
           {error}
         </p>
       )}
+      {git.saved && <GitSaveProblem saved={git.saved} />}
       {repo === 'unknown' && <p className="git-muted git-pad">Reading git's status…</p>}
       {repo === 'none' && (
         <div className="git-pad">
