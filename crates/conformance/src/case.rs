@@ -233,6 +233,23 @@ pub struct ResolvedCase {
     pub after: Vec<ResolvedAfter>,
     /// The reason of the applied backend difference, if any.
     pub difference: Option<String>,
+    /// Whether the main run is under a terminal ([`ResolvedCase::under_a_terminal`]).
+    pub terminal: bool,
+}
+
+impl ResolvedCase {
+    /// The case with its main run under a terminal, or why it cannot be:
+    /// a case that writes to stdin is left out, since a terminal echoes
+    /// its input into the output and edits it by line (those paths are the
+    /// terminal protocol tests' to check).
+    pub fn under_a_terminal(mut self) -> Result<ResolvedCase, &'static str> {
+        if !self.stdin.is_empty() {
+            return Err("it writes to stdin, which a terminal echoes and edits");
+        }
+        self.spec.expect = self.spec.expect.under_a_terminal();
+        self.terminal = true;
+        Ok(self)
+    }
 }
 
 fn invalid(case: &str, message: impl Into<String>) -> CorpusError {
@@ -476,7 +493,14 @@ impl Case {
             (None, None) => Vec::new(),
         };
         let after = spec.after.iter().map(AfterCheck::resolve).collect();
-        Ok(ResolvedCase { files, stdin, after, difference: difference.map(|d| d.reason.clone()), spec })
+        Ok(ResolvedCase {
+            files,
+            stdin,
+            after,
+            difference: difference.map(|d| d.reason.clone()),
+            spec,
+            terminal: false,
+        })
     }
 }
 

@@ -100,6 +100,29 @@ pub struct Expect {
 }
 
 impl Expect {
+    /// The same expectations for a main run under a terminal (a PTY), as a
+    /// program started from one of the IDE's terminals runs: its stdout
+    /// and stderr are one stream, and the terminal's line discipline turns
+    /// each `\n` into `\r\n` (the runner turns them back before checking).
+    /// What either stream must contain, that stream must; what either must
+    /// not, it must not. Exact bytes and the upper bounds of a stream's
+    /// size do not hold through a line discipline and are left out, and so
+    /// is the lower bound of stderr's. Statuses, exit code, signal, the
+    /// lower bound of stdout's size, wall time, host connections and the
+    /// workspace snapshot are kept: they are what isolation is judged on.
+    pub fn under_a_terminal(&self) -> Expect {
+        let mut terminal = self.clone();
+        terminal.stdout_contains.extend(std::mem::take(&mut terminal.stderr_contains));
+        terminal.stdout_not_contains.extend(std::mem::take(&mut terminal.stderr_not_contains));
+        terminal.stdout_exact = None;
+        terminal.stdout_exact_hex = None;
+        terminal.stderr_exact_hex = None;
+        terminal.max_stdout_bytes = None;
+        terminal.min_stderr_bytes = None;
+        terminal.max_stderr_bytes = None;
+        terminal
+    }
+
     /// How many separate expectations this holds.
     pub fn expectation_count(&self) -> usize {
         let lists = self.status.len()

@@ -46,7 +46,8 @@ pub use case::{
 pub use expect::{decode_hex, AfterCheck, AfterPreset, Expect, ResolvedAfter, SnapshotExpect};
 pub use host::{HostContext, HostError, SECRET_ENV};
 pub use runner::{
-    run_case, run_corpus, run_corpus_checking_leaks, CaseOutcome, CorpusReport, CASE_LABEL, RUNNER_GRACE,
+    run_case, run_case_attached, run_corpus, run_corpus_checking_leaks, Attachment, CaseOutcome, CorpusReport,
+    CASE_LABEL, RUNNER_GRACE,
 };
 pub use selection::{select_cases, CASES_ENV};
 pub use suite::{

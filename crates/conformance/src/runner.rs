@@ -32,6 +32,9 @@ pub struct CaseOutcome {
     pub kept_box: Option<BoxId>,
     /// How long the whole case took.
     pub duration: Duration,
+    /// Why the case was passed over without running (a case that cannot
+    /// run under a terminal).
+    pub skipped: Option<&'static str>,
 }
 
 impl CaseOutcome {
@@ -44,6 +47,7 @@ impl CaseOutcome {
             main_run: None,
             kept_box: None,
             duration: Duration::ZERO,
+            skipped: None,
         }
     }
 
@@ -97,9 +101,36 @@ pub(crate) async fn run_to_end(backend: &dyn Backend, id: &BoxId, spec: RunSpec)
     }
 }
 
+/// How a case's main run is attached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attachment {
+    /// Three pipes, as a run of the execute APIs.
+    Pipes,
+    /// A terminal (a PTY), as a program started from a terminal in the
+    /// IDE: the corpus run this way checks that the terminal path holds
+    /// a hostile program as the pipe path does
+    /// ([`crate::ResolvedCase::under_a_terminal`]).
+    Terminal,
+}
+
+/// Terminal size of [`Attachment::Terminal`] runs.
+const TERMINAL_SIZE: (u16, u16) = (24, 80);
+
 /// Runs one case in a fresh box and returns the verdict. Never panics; every
 /// failure, including setup errors, is a mismatch in the outcome.
 pub async fn run_case(backend: &dyn Backend, case: &Case, ctx: &HostContext) -> CaseOutcome {
+    run_case_attached(backend, case, ctx, Attachment::Pipes).await
+}
+
+/// [`run_case`] with the main run attached as asked. A case that cannot
+/// run under a terminal is passed over: its outcome has no main run and
+/// says why in `skipped`.
+pub async fn run_case_attached(
+    backend: &dyn Backend,
+    case: &Case,
+    ctx: &HostContext,
+    attachment: Attachment,
+) -> CaseOutcome {
     let started = Instant::now();
     let mut outcome = CaseOutcome::new(&case.name, backend.name());
     let resolved = match case.resolve(backend.name(), &ctx.vars()) {
@@ -108,6 +139,16 @@ pub async fn run_case(backend: &dyn Backend, case: &Case, ctx: &HostContext) -> 
             outcome.fail("setup.resolve", "the case to resolve", e.to_string());
             return outcome;
         }
+    };
+    let resolved = match attachment {
+        Attachment::Pipes => resolved,
+        Attachment::Terminal => match resolved.under_a_terminal() {
+            Ok(resolved) => resolved,
+            Err(why) => {
+                outcome.skipped = Some(why);
+                return outcome;
+            }
+        },
     };
     outcome.difference.clone_from(&resolved.difference);
     let spec = BoxSpec {
@@ -175,7 +216,11 @@ async fn exercise(
         env: Vec::new(),
         cwd: String::new(),
         limits: limits.clone(),
-        stdio: StdioMode::Pipes,
+        stdio: if case.terminal {
+            StdioMode::Pty { rows: TERMINAL_SIZE.0, cols: TERMINAL_SIZE.1 }
+        } else {
+            StdioMode::Pipes
+        },
         stdin: case.stdin.clone(),
         close_stdin: true,
         // The box of a case without later runs is destroyed next: the
@@ -184,8 +229,17 @@ async fn exercise(
     };
     let connections_before = ctx.connections();
     match run_to_end(backend, id, spec).await {
-        Ok(run) => {
-            outcome.mismatches.extend(verdict::check_run(&case.spec.expect, &limits, &run));
+        Ok(mut run) => {
+            if case.terminal {
+                // The report is checked against the bytes as they came,
+                // the expectations against the text as a pipe would have
+                // carried it.
+                outcome.mismatches.extend(verdict::check_consistency(&limits, &run));
+                run.stdout = undo_line_discipline(&run.stdout);
+                outcome.mismatches.extend(verdict::check_expectations(&case.spec.expect, &run));
+            } else {
+                outcome.mismatches.extend(verdict::check_run(&case.spec.expect, &limits, &run));
+            }
             outcome.main_run = Some(run);
         }
         Err(e) => outcome.fail("main_run", "an exit report", e),
@@ -275,11 +329,14 @@ pub async fn run_corpus(backend: &dyn Backend, cases: &[Case], ctx: &HostContext
 /// per case (name, time, verdict) as it goes, and asks `leftovers` after
 /// each case what of the backend is still there beyond its live boxes.
 /// The failures, one entry per failed case and per leak: empty when every
-/// case passed and nothing leaked.
+/// case passed and nothing leaked. Each main run is attached as asked;
+/// under a terminal, a case that cannot run so is printed as passed over
+/// with its reason.
 pub async fn run_corpus_checking_leaks<L, F, T>(
     backend: &dyn Backend,
     cases: &[Case],
     ctx: &HostContext,
+    attachment: Attachment,
     mut leftovers: L,
 ) -> Vec<String>
 where
@@ -290,8 +347,12 @@ where
     let mut failures = Vec::new();
     for case in cases {
         let started = Instant::now();
-        let outcome = run_case(backend, case, ctx).await;
-        let verdict = if outcome.passed() { "ok" } else { "FAILED" };
+        let outcome = run_case_attached(backend, case, ctx, attachment).await;
+        let verdict = match (outcome.skipped, outcome.passed()) {
+            (Some(why), _) => format!("passed over: {why}"),
+            (None, true) => "ok".to_string(),
+            (None, false) => "FAILED".to_string(),
+        };
         eprintln!("{:<32} {:>6} ms {verdict}", case.name, started.elapsed().as_millis());
         if !outcome.passed() {
             failures.push(outcome.to_string());
@@ -302,4 +363,31 @@ where
         }
     }
     failures
+}
+
+/// A terminal's output with the line discipline's `\r\n` turned back into
+/// `\n` (`onlcr`), so that what a case expects of its output reads the
+/// same through a terminal as through a pipe.
+fn undo_line_discipline(output: &[u8]) -> bytes::Bytes {
+    let mut text = Vec::with_capacity(output.len());
+    let mut bytes = output.iter().peekable();
+    while let Some(&byte) = bytes.next() {
+        if byte == b'\r' && bytes.peek() == Some(&&b'\n') {
+            continue;
+        }
+        text.push(byte);
+    }
+    text.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::undo_line_discipline;
+
+    #[test]
+    fn a_terminals_crlf_reads_as_a_newline_and_nothing_else_changes() {
+        assert_eq!(&undo_line_discipline(b"a\r\nb\r\n")[..], b"a\nb\n");
+        assert_eq!(&undo_line_discipline(b"\r\r\n\rx\n\r")[..], b"\r\n\rx\n\r");
+        assert_eq!(&undo_line_discipline(b"")[..], b"");
+    }
 }

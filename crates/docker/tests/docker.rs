@@ -9,7 +9,9 @@
 
 use std::time::{Duration, Instant};
 
-use bytesbox_conformance::{load_selected_corpus, run_conformance_tests, run_corpus_checking_leaks, HostContext};
+use bytesbox_conformance::{
+    load_selected_corpus, run_conformance_tests, run_corpus_checking_leaks, Attachment, HostContext,
+};
 use bytesbox_docker::{DockerBackend, DockerConfig, SparePoolConfig, DEFAULT_IMAGE};
 use bytesbox_sandbox::{Backend, BoxSpec, FileEntry, PutMode, RootfsSpec, RunSpec, RunStatus};
 use bytesbox_testkit::{require_root, wait_until};
@@ -63,8 +65,19 @@ async fn shared_conformance_suite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_corpus() {
+    hostile_corpus_attached("hostile_corpus", Attachment::Pipes).await;
+}
+
+/// The corpus again with each program under a terminal, as one started
+/// from a terminal of the IDE runs (`docs/testing.md`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_corpus_under_a_terminal() {
+    hostile_corpus_attached("hostile_corpus_under_a_terminal", Attachment::Terminal).await;
+}
+
+async fn hostile_corpus_attached(test: &str, attachment: Attachment) {
     let _engine = ENGINE.read().await;
-    if !require_docker("hostile_corpus").await {
+    if !require_docker(test).await {
         return;
     }
     let ctx = HostContext::start().await.expect("host context");
@@ -72,7 +85,7 @@ async fn hostile_corpus() {
     // Every case, or the ones BYTESBOX_CONFORMANCE_CASES names (a name
     // that is no case, or none at all, fails here).
     let cases = load_selected_corpus().unwrap_or_else(|e| panic!("{e}"));
-    let failures = run_corpus_checking_leaks(&backend, &cases, &ctx, || backend.leftovers()).await;
+    let failures = run_corpus_checking_leaks(&backend, &cases, &ctx, attachment, || backend.leftovers()).await;
     assert_eq!(ctx.connections(), 0, "a box reached the host's loopback listener");
     shutdown_and_check(backend).await;
     assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));

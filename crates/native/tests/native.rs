@@ -8,7 +8,9 @@
 use bytesbox_testkit::require_root;
 use std::time::{Duration, Instant};
 
-use bytesbox_conformance::{load_selected_corpus, run_conformance_tests, run_corpus_checking_leaks, HostContext};
+use bytesbox_conformance::{
+    load_selected_corpus, run_conformance_tests, run_corpus_checking_leaks, Attachment, HostContext,
+};
 use bytesbox_native::{NativeBackend, NativeConfig};
 use bytesbox_sandbox::{Backend, BoxSpec, FileEntry, PutMode, RootfsSpec, RunSpec, RunStatus, SandboxError};
 
@@ -68,7 +70,18 @@ async fn shared_conformance_suite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_corpus() {
-    if !require_root("hostile_corpus") {
+    hostile_corpus_attached("hostile_corpus", Attachment::Pipes).await;
+}
+
+/// The corpus again with each program under a terminal, as one started
+/// from a terminal of the IDE runs (`docs/testing.md`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_corpus_under_a_terminal() {
+    hostile_corpus_attached("hostile_corpus_under_a_terminal", Attachment::Terminal).await;
+}
+
+async fn hostile_corpus_attached(test: &str, attachment: Attachment) {
+    if !require_root(test) {
         return;
     }
     // The host context (listener, secret) must exist before the jailer is
@@ -78,7 +91,8 @@ async fn hostile_corpus() {
     // Every case, or the ones BYTESBOX_CONFORMANCE_CASES names (a name
     // that is no case, or none at all, fails here).
     let cases = load_selected_corpus().unwrap_or_else(|e| panic!("{e}"));
-    let failures = run_corpus_checking_leaks(&backend, &cases, &ctx, || std::future::ready(backend.leftovers())).await;
+    let failures =
+        run_corpus_checking_leaks(&backend, &cases, &ctx, attachment, || std::future::ready(backend.leftovers())).await;
     assert_eq!(ctx.connections(), 0, "a box reached the host's loopback listener");
     shutdown_and_check(backend).await;
     assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));

@@ -111,8 +111,10 @@ async fn git_then(
             }
         } else if frame["type"] == "git_error" && frame["id"] == id {
             panic!("{frame}");
-        } else if frame["type"] == "project_git" && stdout.is_some() {
-            return (stdout.unwrap(), Some(frame));
+        } else if frame["type"] == "project_git" {
+            if let Some(stdout) = stdout.take() {
+                return (stdout, Some(frame));
+            }
         }
     }
 }
