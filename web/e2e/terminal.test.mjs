@@ -7,7 +7,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
-import { answer, artifact, enterLine, newProject, openIde, outcome, pointOfText, shownTerminal, suiteFixture, typeLine, waitForTerminal } from './harness.mjs';
+import { answer, artifact, enterLine, newProject, openFile, openIde, outcome, pointOfText, shownTerminal, suiteFixture, typeLine, waitForTerminal } from './harness.mjs';
 
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const percentile = (values, p) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * p))];
@@ -110,6 +110,20 @@ describe('terminals', () => {
     await page.keyboard.press('Enter');
     await typeLine(page, 'clear; cat note.txt | tr a-z A-Z');
     await waitForTerminal(page, /HELLO FROM VIM/);
+    // The IDE sees it too: in the tree, and opened, in the editor; vim
+    // changing it again changes the open editor.
+    await page.locator('[role="treeitem"][data-path="note.txt"]').waitFor({ timeout: 15000 });
+    await openFile(page, 'note.txt');
+    await page.locator('.cm-content', { hasText: 'Hello from vim' }).waitFor({ timeout: 15000 });
+    await typeLine(page, 'vim note.txt');
+    await waitForTerminal(page, /"note\.txt"/);
+    await page.keyboard.type('A, twice');
+    await page.keyboard.press('Escape');
+    await page.keyboard.type(':wq');
+    await page.keyboard.press('Enter');
+    await page.locator('.cm-content', { hasText: 'Hello from vim, twice' }).waitFor({ timeout: 15000 });
+    await typeLine(page, 'clear; cat note.txt | tr a-z A-Z');
+    await waitForTerminal(page, /HELLO FROM VIM, TWICE/);
     await page.screenshot({ path: artifact('terminal.png') });
 
     // Copy a word the shell printed (double-click selects it), paste a line.
