@@ -9,6 +9,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
 import {
   artifact,
   enterLine,
@@ -49,7 +50,7 @@ describe('egress', () => {
     const { context, page } = await openIde(browser, server.url);
     try {
       await newProject(page, 'Egress', 'python', 'hello');
-      await page.getByRole('tab', { name: /^Terminal/ }).click();
+      await page.getByRole('tab', { name: /^Terminal( \(\d+\))?$/ }).click();
       await shownTerminal(page).waitFor();
       await waitForTerminal(page, /\$\s*$/m);
 
@@ -81,18 +82,41 @@ describe('egress', () => {
       await panel.getByRole('textbox', { name: 'Commit message' }).fill('from the browser');
       await panel.getByRole('button', { name: 'Commit' }).click();
       await panel.getByRole('list', { name: 'Commits' }).getByText('from the browser').waitFor({ timeout: 30000 });
-      await page.screenshot({ path: artifact('egress-commit.png') });
 
-      // Push from the terminal; it arrives on the test host.
-      await page.getByRole('tab', { name: /^Terminal/ }).click();
-      await enterLine(page, `git push -q origin main && echo "pushed-$((6*7))"`);
-      await waitForTerminal(page, /pushed-42/, 60000);
+      // Push from the panel: the branch follows nothing yet (`git pull
+      // origin main` sets no upstream), so Push sends it to origin under
+      // its name and follows origin/main from then on.
+      const remote = panel.getByRole('group', { name: 'Remote' });
+      await remote.getByText('No upstream').waitFor({ timeout: 30000 });
+      await page.screenshot({ path: artifact('egress-commit.png') });
+      await remote.getByRole('button', { name: 'Push' }).click();
+      await remote.getByText('origin/main: 0 ahead, 0 behind').waitFor({ timeout: 60000 });
       const subject = execFileSync('git', ['--git-dir', host.repository, 'log', '-1', '--format=%s', 'main']).toString().trim();
       assert.equal(subject, 'from the browser');
       const pushed = execFileSync('git', ['--git-dir', host.repository, 'show', 'main:main.py']).toString();
       assert.equal(pushed, 'print("edited in the browser")\n');
 
+      // Another commit, pushed from the test host's side, comes back with Pull.
+      execFileSync('git', ['clone', '-q', host.repository, `${host.repository}-other`]);
+      const other = `${host.repository}-other`;
+      writeFileSync(`${other}/NEWS`, 'from elsewhere\n');
+      execFileSync('git', ['-C', other, 'add', 'NEWS']);
+      execFileSync('git', ['-C', other, '-c', 'user.name=Other', '-c', 'user.email=other@test.invalid', 'commit', '-q', '-m', 'from elsewhere']);
+      execFileSync('git', ['-C', other, 'push', '-q', 'origin', 'main']);
+      rmSync(other, { recursive: true, force: true });
+      await remote.getByRole('button', { name: 'Fetch' }).click();
+      await remote.getByText('origin/main: 0 ahead, 1 behind').waitFor({ timeout: 60000 });
+      await remote.getByRole('button', { name: 'Pull' }).click();
+      await panel.getByRole('list', { name: 'Commits' }).getByText('from elsewhere').waitFor({ timeout: 60000 });
+      await remote.getByText('origin/main: 0 ahead, 0 behind').waitFor({ timeout: 30000 });
+      await page.getByRole('tab', { name: /^Terminal( \(\d+\))?$/ }).click();
+      await page.screenshot({ path: artifact('egress-panel.png') });
+      // The pulled file reaches the tree through the workspace watch.
+      await page.getByRole('button', { name: 'Close Source Control' }).click();
+      await page.locator('[role="treeitem"][data-path="NEWS"]').waitFor({ timeout: 15000 });
+
       // Any other address is refused by the proxy, not reached.
+      await page.getByRole('tab', { name: /^Terminal( \(\d+\))?$/ }).click();
       await enterLine(page, `curl -s -o /dev/null -w "status-%{http_code}\\n" http://169.254.169.254/ ; echo "asked-$((6*7))"`);
       const refused = await waitForTerminal(page, /asked-42/, 30000);
       assert.match(refused, /status-403/);

@@ -156,6 +156,43 @@ describe('GitStore', () => {
     expect(git.get().repo).toBe('none');
   });
 
+  it('pushes to the upstream, or to origin under the branch’s name when it has none; pulls only fast-forward', async () => {
+    const { sockets, git, gitFrames } = await setUp();
+    const answer = async (stdout = '') => {
+      await vi.waitFor(() => expect(gitFrames().length).toBeGreaterThan(answered));
+      sockets[0].receive(result(gitFrames()[answered].id, { stdout }));
+      answered += 1;
+    };
+    let answered = 0;
+    // A refresh with no upstream: `git status` says only the head.
+    const refreshed = git.refresh();
+    await answer('# branch.oid abc\0# branch.head main\0');
+    await answer('main\n');
+    await answer('');
+    await refreshed;
+    expect(git.get().status).toMatchObject({ upstream: null, ahead: 0, behind: 0 });
+    const pushed = git.push();
+    await answer();
+    expect(gitFrames()[3].args).toEqual(['push', '--quiet', '--set-upstream', 'origin', 'HEAD']);
+    // The refresh after it finds the upstream, one commit behind.
+    await answer('# branch.oid abc\0# branch.head main\0# branch.upstream origin/main\0# branch.ab +0 -1\0');
+    await answer('main\n');
+    await answer('');
+    await pushed;
+    expect(git.get().status).toMatchObject({ upstream: 'origin/main', ahead: 0, behind: 1 });
+    const again = git.push();
+    await answer();
+    expect(gitFrames()[7].args).toEqual(['push', '--quiet']);
+    for (let i = 0; i < 3; i++) await answer('# branch.oid abc\0# branch.head main\0# branch.upstream origin/main\0# branch.ab +0 -1\0');
+    await again;
+    const pulled = git.pull();
+    await answer();
+    expect(gitFrames()[11].args).toEqual(['pull', '--ff-only', '--quiet']);
+    for (let i = 0; i < 3; i++) await answer('# branch.oid def\0# branch.head main\0# branch.upstream origin/main\0# branch.ab +0 -0\0');
+    await pulled;
+    expect(git.get().status).toMatchObject({ head: 'def', behind: 0 });
+  });
+
   it('follows saved files, not keystrokes, while the panel shows', async () => {
     const { local, git, gitFrames } = await setUp();
     const stop = git.follow(20);

@@ -41,11 +41,14 @@ pub const ALLOWED_SUBCOMMANDS: &[&str] = &[
     "commit",
     "describe",
     "diff",
+    "fetch",
     "init",
     "log",
     "ls-files",
     "merge",
     "mv",
+    "pull",
+    "push",
     "reset",
     "restore",
     "rev-list",
@@ -82,6 +85,21 @@ const REFUSED_LONG_OPTIONS: &[&str] = &[
     "--upload-pack",
     "--work-tree",
 ];
+
+/// The subcommands that talk to a remote: their arguments before `--`
+/// may name remotes and refspecs, never a repository by path or URL
+/// (that would reach a repository outside the workspace, or choose a
+/// transport such as `ext::` that runs a program); the remote comes from
+/// the repository's own configuration, which a terminal sets. The
+/// options that name a program for the other side (`--upload-pack`,
+/// `--receive-pack`, `--exec`) are refused for every subcommand.
+const REMOTE_SUBCOMMANDS: &[&str] = &["fetch", "pull", "push"];
+
+/// Whether an argument of a [`REMOTE_SUBCOMMANDS`] command names a
+/// repository rather than a remote or a refspec.
+fn names_a_repository(arg: &str) -> bool {
+    arg.contains("://") || arg.contains("::") || arg.starts_with(['/', '.', '~']) || arg.starts_with("file:")
+}
 
 /// Short options refused, alone or in a cluster (`-ac`): `-c` (config,
 /// or a commit message read through an editor) and `-F` (a message read
@@ -150,8 +168,14 @@ pub fn validate_args(args: &[String]) -> Result<(), GitRefusal> {
     if rest.len() > MAX_ARGS {
         return Err(GitRefusal::invalid(format!("at most {MAX_ARGS} arguments")));
     }
+    let remote = REMOTE_SUBCOMMANDS.contains(&subcommand.as_str());
     let mut options_over = false;
     for arg in rest {
+        if remote && !arg.starts_with('-') && names_a_repository(arg) {
+            return Err(GitRefusal::invalid(format!(
+                "{arg:?}: git {subcommand} here uses the repository's remotes (add one in a terminal: git remote add NAME URL)"
+            )));
+        }
         if arg.len() > MAX_ARG_BYTES {
             return Err(GitRefusal::invalid(format!("an argument is longer than {MAX_ARG_BYTES} bytes")));
         }
@@ -456,6 +480,10 @@ mod tests {
             &["show", "HEAD:src/main.py"],
             &["init", "-b", "main"],
             &["branch", "--no-ext-diff-does-not-exist"],
+            &["fetch", "--quiet", "origin"],
+            &["pull", "--ff-only", "--quiet"],
+            &["push", "--quiet", "--set-upstream", "origin", "HEAD"],
+            &["push", "origin", "+main:refs/heads/main"],
         ] {
             assert_eq!(validate_args(&args(ok)), Ok(()), "{ok:?}");
         }
@@ -484,6 +512,14 @@ mod tests {
             &["add", "--", "/etc/passwd"],
             &["add", "a\0b"],
             &["STATUS"],
+            &["fetch", "ext::sh -c touch% /tmp/x"],
+            &["fetch", "/tmp/other-repository"],
+            &["pull", "../elsewhere", "main"],
+            &["push", "http://10.0.0.1/repo.git", "main"],
+            &["push", "file:///tmp/r", "main"],
+            &["push", "--receive-pack=sh", "origin"],
+            &["fetch", "--upload-pack", "sh", "origin"],
+            &["push", "--exec=sh", "origin"],
         ] {
             assert_eq!(validate_args(&args(bad)).map_err(|e| e.code), Err("invalid_spec".to_string()), "{bad:?}");
         }

@@ -23,6 +23,11 @@ export interface GitStatus {
   branch: string | null;
   /** The commit checked out, or null before the first commit. */
   head: string | null;
+  /** The branch's upstream (`origin/main`), or null when it has none. */
+  upstream: string | null;
+  /** Commits the branch has that its upstream has not, and the other way round (0 without an upstream). */
+  ahead: number;
+  behind: number;
   /** Changes in the index: what the next commit records. */
   staged: StatusEntry[];
   /** Tracked files changed in the working tree but not staged. */
@@ -34,7 +39,7 @@ export interface GitStatus {
 
 /** Parses porcelain v2 with `-z`: records end in NUL, and a rename's source is the record after it. */
 export function parseStatus(output: string): GitStatus {
-  const status: GitStatus = { branch: null, head: null, staged: [], changes: [], untracked: [], conflicted: [] };
+  const status: GitStatus = { branch: null, head: null, upstream: null, ahead: 0, behind: 0, staged: [], changes: [], untracked: [], conflicted: [] };
   const records = output.split('\0');
   for (let i = 0; i < records.length; i++) {
     const record = records[i];
@@ -45,6 +50,13 @@ export function parseStatus(output: string): GitStatus {
     } else if (record.startsWith('# branch.oid ')) {
       const oid = record.slice('# branch.oid '.length);
       status.head = oid === '(initial)' ? null : oid;
+    } else if (record.startsWith('# branch.upstream ')) {
+      status.upstream = record.slice('# branch.upstream '.length);
+    } else if (record.startsWith('# branch.ab ')) {
+      // `# branch.ab +A -B`
+      const [ahead, behind] = record.slice('# branch.ab '.length).split(' ');
+      status.ahead = Math.abs(Number.parseInt(ahead, 10)) || 0;
+      status.behind = Math.abs(Number.parseInt(behind, 10)) || 0;
     } else if (record.startsWith('? ')) {
       status.untracked.push({ path: record.slice(2), kind: 'untracked', index: '?', worktree: '?' });
     } else if (record.startsWith('1 ') || record.startsWith('2 ')) {

@@ -178,6 +178,13 @@ export class GitStore extends Store<GitSnapshot> {
   commit = (message: string) => this.act(() => this.check(['commit', '--quiet', '-m', message]));
   createBranch = (name: string) => this.act(() => this.check(['switch', '--create', name]));
   switchTo = (name: string) => this.act(() => this.check(['switch', name]));
+  /** Remotes are the repository's own (a terminal adds them); they are reached through the operator's egress, if the plan has it (docs/egress.md). */
+  fetch = () => this.act(() => this.check(['fetch', '--quiet', '--all']));
+  /** Fast-forward only: a pull never starts a merge the panel cannot finish. */
+  pull = () => this.act(() => this.check(['pull', '--ff-only', '--quiet']));
+  /** To the branch's upstream; a branch without one goes to `origin` under its own name and gets it as its upstream. */
+  push = () =>
+    this.act(() => this.check(this.get().status?.upstream ? ['push', '--quiet'] : ['push', '--quiet', '--set-upstream', 'origin', 'HEAD']));
 
   /** The two sides of a file's diff: staged (HEAD → index) or not (index → working tree). */
   async diffSides(path: string, staged: boolean, untracked: boolean): Promise<{ before: string; after: string }> {

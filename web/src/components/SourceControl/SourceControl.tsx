@@ -10,6 +10,7 @@ import { GitChanges } from '../GitChanges/GitChanges';
 import { GitDiff, type DiffSides } from '../GitDiff/GitDiff';
 import { GitLog } from '../GitLog/GitLog';
 import { Icon } from '../Icons/Icon';
+import { GitRemoteActions } from './GitRemoteActions';
 import { GitSaveProblem } from './GitSaveProblem';
 
 export function SourceControl({
@@ -92,6 +93,7 @@ export function SourceControl({
               <Icon name="plus" />
             </button>
           </div>
+          <GitRemoteActions git={git} status={status} busy={busy} />
           <form
             className="git-commit"
             onSubmit={(e) => {
