@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { ProjectGitStore, problemText } from '../src/store/projectGit';
+import { PROJECT_RETRY_MS, ProjectGitStore, problemText } from '../src/store/projectGit';
 import { Store } from '../src/store/store';
 import type { WorkspaceSnapshot } from '../src/store/workspace';
 import { connectedClient } from './opensocket';
@@ -59,6 +59,23 @@ describe('ProjectGitStore', () => {
 
     sockets[0].receive({ type: 'project_error', id: 'p1', code: 'session_busy', message: 'close the terminals' });
     expect(saved.get()).toMatchObject({ attached: null, problem: 'close the terminals' });
+  });
+
+  it('tells a rate-limited project again a moment later', () => {
+    vi.useFakeTimers();
+    const { client, sockets } = connectedClient(hello);
+    const saved = new ProjectGitStore(client, workspaceWith('p1').store);
+    const told = () => sockets[0].sent.filter((m) => m.type === 'project');
+    sockets[0].receive({ type: 'project_error', id: 'p1', code: 'rate_limited', message: 'too many requests' });
+    expect(saved.get().problem).toBe('too many requests');
+    vi.advanceTimersByTime(PROJECT_RETRY_MS);
+    expect(told()).toEqual([
+      { type: 'project', id: 'p1' },
+      { type: 'project', id: 'p1' },
+    ]);
+    sockets[0].receive({ type: 'project_attached', id: 'p1' });
+    expect(saved.get()).toMatchObject({ attached: 'p1', problem: null });
+    vi.useRealTimers();
   });
 
   it('words a server failure with its error id and a restore that failed', () => {

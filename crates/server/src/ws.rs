@@ -246,7 +246,17 @@ async fn handle(
         ClientMessage::FilesWrite { id, files } => return Some(write_files(state, session, id, files).await),
         ClientMessage::FilesDelete { id, paths } => return Some(delete_files(state, session, id, paths).await),
         ClientMessage::Git { id, args, files } => return git::request(state, session, caller, (id, args, files)),
-        ClientMessage::Project { id } => return Some(crate::git_save::attach(state, session, caller, id).await),
+        ClientMessage::Project { id } => {
+            // Each costs a database lookup, and a change of project ends
+            // the session's box and starts a save task: a token, as a
+            // run's start.
+            if let Err(retry_after_secs) = state.rate_limits.check(client.0) {
+                let message = ApiError::rate_limited_message(retry_after_secs);
+                return Some(ServerMessage::ProjectError { id, code: "rate_limited".into(), message });
+            }
+            // Boxed: the lookup's future is large (see `Run` above).
+            return Some(Box::pin(crate::git_save::attach(state, session, caller, id)).await);
+        }
         kernel @ (ClientMessage::KernelStart { .. }
         | ClientMessage::KernelExecute { .. }
         | ClientMessage::KernelInput { .. }

@@ -22,6 +22,9 @@ export interface ProjectGitSnapshot {
 
 const EMPTY: ProjectGitSnapshot = { attached: null, problem: null, savedBytes: null };
 
+/** How long after a rate-limited `project` frame it is sent again. */
+export const PROJECT_RETRY_MS = 2000;
+
 /** A failed save or restore in words, with the server's error id when it was the server's fault. */
 export function problemText(frame: ProjectGitMessage): string | null {
   if (frame.event === 'saved' || frame.event === 'restored') return null;
@@ -61,7 +64,10 @@ export class ProjectGitStore extends Store<ProjectGitSnapshot> {
     if (message.type === 'project_attached') {
       if (message.id === this.told) this.set({ ...this.get(), attached: message.id, problem: null });
     } else if (message.type === 'project_error') {
-      if (message.id === this.told) this.set({ ...this.get(), attached: null, problem: message.message });
+      if (message.id !== this.told) return;
+      this.set({ ...this.get(), attached: null, problem: message.message });
+      // The frame costs a rate-limit token: asked again once one is back.
+      if (message.code === 'rate_limited') setTimeout(() => this.tell(true), PROJECT_RETRY_MS);
     } else if (message.type === 'project_git' && message.project === this.told) {
       const problem = problemText(message);
       this.set({ ...this.get(), problem, savedBytes: problem ? this.get().savedBytes : (message.bytes ?? null) });

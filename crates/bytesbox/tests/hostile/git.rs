@@ -6,7 +6,9 @@
 //! signed-in user whose sessions each fill their project's `.git` close to
 //! the workspace's size and have it saved and restored at once: the server
 //! holds at most two repositories at a time (`docs/git.md`, "Saved with the
-//! project").
+//! project"). And a signed-in user's connection that switches its session
+//! between two projects thousands of times: each `project` frame costs a
+//! rate-limit token, so most are refused at once.
 
 use std::time::Duration;
 
@@ -175,4 +177,48 @@ async fn large_repositories_saved_and_restored_at_once_stay_in_bounds() {
     assert!(grown < REPOSITORIES_GROWTH_KIB, "the server grew by {grown} KiB");
     victim_is_served(&served, ATTACK).await;
     drop(sessions);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_project_switches_is_rate_limited() {
+    if !require_root("a_flood_of_project_switches_is_rate_limited") {
+        return;
+    }
+    const ATTACK: &str = "project-switch-flood";
+    const FRAMES: usize = 2000;
+    let served = Served::start("");
+    let base = format!("http://{}", served.address);
+    let secret = sign_up_with_token(&base, "switcher").await;
+    let api = token_client(&secret);
+    let mut projects = Vec::new();
+    for name in ["a", "b"] {
+        let made = post_json(&api, format!("{base}/api/v1/projects"), &json!({"name": name})).await;
+        projects.push(made["project"]["id"].as_str().unwrap_or_else(|| panic!("{made}")).to_string());
+    }
+    let mut socket = session_on(&served, &secret, &projects[0]).await;
+    let idle_kib = served.rss_kib();
+    let peak = RssPeak::start(served.pid());
+    for n in 0..FRAMES {
+        send(&mut socket, json!({"type": "project", "id": projects[(n + 1) % 2]})).await;
+    }
+    send(&mut socket, json!({"type": "ping", "nonce": "end"})).await;
+    let (mut attached, mut limited) = (0usize, 0usize);
+    loop {
+        let frame = next(&mut socket).await;
+        match frame["type"].as_str() {
+            Some("project_attached") => attached += 1,
+            Some("project_error") if frame["code"] == "rate_limited" => limited += 1,
+            Some("project_error") => panic!("{frame}"),
+            Some("pong") => break,
+            _ => {}
+        }
+    }
+    victim_is_served(&served, ATTACK).await;
+    let peak_kib = peak.finish();
+    let grown = peak_kib.saturating_sub(idle_kib);
+    record(ATTACK, "project frames attached, rate-limited", format!("{attached}, {limited}"));
+    record(ATTACK, "server RSS growth during the flood (KiB)", grown);
+    assert_eq!(attached + limited, FRAMES, "every frame answered");
+    assert!(limited > FRAMES * 9 / 10, "only {limited} of {FRAMES} rate-limited, {attached} attached");
+    assert!(grown < ALLOWED_GROWTH_KIB, "the server grew by {grown} KiB under {FRAMES} project frames");
 }
