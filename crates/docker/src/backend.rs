@@ -146,22 +146,15 @@ impl Backend for DockerBackend {
 
     async fn put_files(&self, id: &BoxId, files: Vec<FileEntry>, mode: PutMode) -> Result<(), SandboxError> {
         let bx = self.state.lookup(id)?;
-        let keep = files::validate_batch(&files, &mode)?;
-        let replace = matches!(mode, PutMode::Replace { .. });
-        let state = &self.state;
-        let live = live_container(state, &bx).await?;
-        let workspace = &bx.spec.workspace_dir;
-        if replace || bx.dirty.load(Ordering::Acquire) {
-            files::prepare(&state.docker, &live.id, workspace, &bx.user(), &files, &keep, replace).await?;
-            if bx.activity.active_runs() == 0 {
-                bx.dirty.store(false, Ordering::Release);
+        let written = put_files_in(&self.state, &bx, files, mode).await;
+        // A box torn down meanwhile kills the workspace check or fails the
+        // upload: the caller is told the box is gone, and may take another.
+        match written {
+            Err(e) if bx.activity.is_destroyed() && !matches!(e, SandboxError::InvalidPath { .. }) => {
+                Err(SandboxError::BoxGone(id.to_string()))
             }
+            written => written,
         }
-        if files.is_empty() {
-            return Ok(());
-        }
-        let archive = files::build_tar(&files, bx.uid, bx.uid)?;
-        files::upload(&state.docker, &live.id, workspace, archive).await
     }
 
     async fn get_files(
@@ -276,6 +269,31 @@ impl Backend for DockerBackend {
             tokio::task::spawn_blocking(move || cgroup_dirs::remove_empty(&cgroup_dirs::cgroup_mounts(), &relative))
                 .await;
     }
+}
+
+/// Writes a batch into the box's workspace (checked in the container first
+/// when a run may have changed it).
+async fn put_files_in(
+    state: &BackendState,
+    bx: &DockerBox,
+    files: Vec<FileEntry>,
+    mode: PutMode,
+) -> Result<(), SandboxError> {
+    let keep = files::validate_batch(&files, &mode)?;
+    let replace = matches!(mode, PutMode::Replace { .. });
+    let live = live_container(state, bx).await?;
+    let workspace = &bx.spec.workspace_dir;
+    if replace || bx.dirty.load(Ordering::Acquire) {
+        files::prepare(&state.docker, &live.id, workspace, &bx.user(), &files, &keep, replace).await?;
+        if bx.activity.active_runs() == 0 {
+            bx.dirty.store(false, Ordering::Release);
+        }
+    }
+    if files.is_empty() {
+        return Ok(());
+    }
+    let archive = files::build_tar(&files, bx.uid, bx.uid)?;
+    files::upload(&state.docker, &live.id, workspace, archive).await
 }
 
 /// An `O_PATH` descriptor of the box's workspace volume where the engine

@@ -422,8 +422,8 @@ async fn run(state: &AppState, session: &Arc<Session>, command: GitCommand) -> R
     let refused = |e: &dyn std::fmt::Display, code: &str| GitRefusal::new(code, e.to_string());
     let mut retried = false;
     let (collected, fresh_box) = loop {
-        let (box_id, created) =
-            state.sessions.sandbox(session, command.boxes).await.map_err(|e| refused(&e, e.code()))?;
+        let acquired = state.sessions.sandbox(session, command.boxes).await.map_err(|e| refused(&e, e.code()))?;
+        let (box_id, created, _in_use) = (acquired.id, acquired.created, acquired.in_use);
         state.metrics.box_acquired(BoxOrigin::Session, created);
         let ran = async {
             if !command.files.is_empty() {

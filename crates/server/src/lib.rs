@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod api_docs;
 pub mod api_error;
 pub mod app;
+pub mod box_in_use;
 mod box_lease;
 pub mod catalog_planner;
 pub mod config;

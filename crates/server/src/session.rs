@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::accounts::places::{Place, Places, Refusal};
 use crate::accounts::Principal;
+use crate::box_in_use::{BoxInUse, BoxUsers};
 use crate::egress::{BoxEgress, Egress};
 use crate::git::GitQueue;
 use crate::git_save::ProjectGit;
@@ -55,6 +56,18 @@ impl BoxCaps {
     /// No caps (a server without accounts).
     pub const UNLIMITED: BoxCaps =
         BoxCaps { max_boxes: usize::MAX, max_boxes_per_address: usize::MAX, max_idle_bytes: u64::MAX, egress: false };
+}
+
+/// A session's box as an operation gets it: held in use while `in_use`
+/// lives.
+#[derive(Debug)]
+pub struct AcquiredBox {
+    /// The box.
+    pub id: BoxId,
+    /// Whether it was made for this operation.
+    pub created: bool,
+    /// The operation's hold on it.
+    pub in_use: BoxInUse,
 }
 
 /// Why a session did not get its box.
@@ -197,6 +210,8 @@ pub struct Session {
     /// The signed-in user's project its box holds, whose repository is
     /// saved and restored.
     project_git: ProjectGit,
+    /// Operations using the box now, which is then not idle.
+    box_users: BoxUsers,
 }
 
 impl Session {
@@ -221,6 +236,7 @@ impl Session {
             files: FilesWatch::default(),
             git: GitQueue::default(),
             project_git: ProjectGit::default(),
+            box_users: BoxUsers::default(),
         }
     }
 
@@ -268,9 +284,10 @@ impl Session {
         self.runs.lock().map(|runs| runs.len()).unwrap_or(0)
     }
 
-    /// Whether a run is going or a terminal is open: the box is in use.
+    /// Whether a run is going, a terminal is open or an operation holds
+    /// the box ([`crate::box_in_use`]): the box is in use.
     pub fn is_busy(&self) -> bool {
-        self.active_runs() > 0 || !self.terminals().is_empty()
+        self.active_runs() > 0 || !self.terminals().is_empty() || self.box_users.any()
     }
 
     /// The open terminals.
@@ -365,6 +382,12 @@ impl Session {
     /// The session's box, unless one is being made right now.
     pub fn current_box(&self) -> Option<BoxId> {
         self.sandbox.try_lock().ok().and_then(|slot| slot.as_ref().map(|held| held.id.clone()))
+    }
+
+    /// [`Session::current_box`], held in use until the guard is dropped.
+    pub fn current_box_in_use(&self) -> Option<(BoxId, BoxInUse)> {
+        let in_use = self.box_users.hold();
+        self.current_box().map(|id| (id, in_use))
     }
 
     /// The owner's box caps, as of its last run.
@@ -604,11 +627,16 @@ impl Sessions {
     /// more under `caps`. At the cap, the box of one of the caller's
     /// disconnected sessions without a run is destroyed to make room;
     /// otherwise the answer is [`SessionBoxError::TooManyBoxes`].
-    pub async fn sandbox(&self, session: &Arc<Session>, caps: BoxCaps) -> Result<(BoxId, bool), SessionBoxError> {
+    /// The box is held in use (no sweep destroys it) until the answer's
+    /// [`BoxInUse`] is dropped.
+    pub async fn sandbox(&self, session: &Arc<Session>, caps: BoxCaps) -> Result<AcquiredBox, SessionBoxError> {
+        // Held before the slot is locked: a sweep that finds the session
+        // not busy holds the slot while it destroys, so this waits for it.
+        let in_use = session.box_users.hold();
         session.set_box_caps(caps);
         let mut slot = session.sandbox.lock().await;
         if let Some(held) = slot.as_ref() {
-            return Ok((held.id.clone(), false));
+            return Ok(AcquiredBox { id: held.id.clone(), created: false, in_use });
         }
         let take = || self.boxes.take(&session.owner, caps.max_boxes, caps.max_boxes_per_address);
         let place = match take() {
@@ -645,7 +673,7 @@ impl Sessions {
             }
         }
         *slot = Some(SessionBox { id: id.clone(), _place: place, _egress: egress });
-        Ok((id, true))
+        Ok(AcquiredBox { id, created: true, in_use })
     }
 
     /// Destroys the box of another session that no connection holds and

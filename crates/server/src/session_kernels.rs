@@ -22,6 +22,7 @@ use tokio::time::Instant;
 
 use crate::accounts::caller::Caller;
 use crate::app::AppState;
+use crate::box_in_use::BoxInUse;
 use crate::metrics::BoxOrigin;
 use crate::protocol::{KernelMessageFrame, ServerMessage};
 use crate::session::{Session, SessionBoxError};
@@ -292,6 +293,9 @@ pub struct KernelStartTask {
     pub workspace_dir: String,
     /// Whether it replaces a kernel of the same id.
     pub restarted: bool,
+    /// The box held in use until the kernel runs (a run keeps the box in
+    /// use itself).
+    pub in_use: BoxInUse,
 }
 
 /// What starting kernel `id` in the session's box needs: the box (made
@@ -307,18 +311,19 @@ pub(crate) async fn start_task(
     restarted: bool,
 ) -> Result<KernelStartTask, SessionBoxError> {
     let policy = state.run_policy(caller);
-    let (box_id, created) = state.sessions.sandbox(session, policy.boxes).await?;
-    state.metrics.box_acquired(BoxOrigin::Session, created);
+    let acquired = state.sessions.sandbox(session, policy.boxes).await?;
+    state.metrics.box_acquired(BoxOrigin::Session, acquired.created);
     let limits = KernelPlan::limits_within(&policy.max_limits);
     Ok(KernelStartTask {
         session: session.clone(),
         backend: state.sessions.engine().backend().clone(),
-        box_id,
+        box_id: acquired.id,
         id: id.to_string(),
         plan: KernelPlan { language, template, limits },
         config: state.sessions.config().kernels.clone(),
         workspace_dir: state.sessions.config().box_spec.workspace_dir.clone(),
         restarted,
+        in_use: acquired.in_use,
     })
 }
 
@@ -344,7 +349,8 @@ pub async fn start(task: KernelStartTask) {
 /// `language_info`, or `None` when its place was given up meanwhile (the
 /// new kernel is then ended).
 pub async fn launch(task: KernelStartTask) -> Result<Option<serde_json::Value>, KernelError> {
-    let KernelStartTask { session, backend, box_id, id, plan, config, workspace_dir, restarted: _ } = task;
+    let KernelStartTask { session, backend, box_id, id, plan, config, workspace_dir, restarted: _, in_use: _in_use } =
+        task;
     let started = match take_spare(&session, &box_id, &plan.language).await {
         Some(spare) => Ok(spare),
         None => start_kernel(backend.clone(), &box_id, &plan, &config, &workspace_dir).await,

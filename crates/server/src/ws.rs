@@ -25,7 +25,7 @@ use crate::protocol::{
 };
 use crate::rate_limit::Client;
 use crate::runs::{decode_files, plan_run, PlannedRun, Workspace};
-use crate::session::{Session, SessionBusy};
+use crate::session::{AcquiredBox, Session, SessionBusy};
 use crate::session_kernels::{self, KernelRequestError};
 use crate::session_server::Server;
 use crate::sql_results::{ResultsReader, StatementResult};
@@ -344,7 +344,9 @@ async fn write_files(state: &AppState, session: &Session, id: String, files: Vec
         Ok(files) => files,
         Err(e) => return error(Some(&id), e.code(), e.message.clone()),
     };
-    let Some(box_id) = session.current_box() else { return ServerMessage::FilesWritten { id, count: 0 } };
+    let Some((box_id, _in_use)) = session.current_box_in_use() else {
+        return ServerMessage::FilesWritten { id, count: 0 };
+    };
     let count = files.len();
     match session.files().put_client_files(state.sessions.engine().backend().as_ref(), &box_id, files).await {
         Ok(()) => ServerMessage::FilesWritten { id, count },
@@ -358,7 +360,9 @@ async fn delete_files(state: &AppState, session: &Session, id: String, paths: Ve
     if let Err(e) = workspace_watch::check_deletable(&paths) {
         return error(Some(&id), e.code(), e.to_string());
     }
-    let Some(box_id) = session.current_box() else { return ServerMessage::FilesDeleted { id, count: 0 } };
+    let Some((box_id, _in_use)) = session.current_box_in_use() else {
+        return ServerMessage::FilesDeleted { id, count: 0 };
+    };
     match session.files().delete_client_paths(state.sessions.engine().backend().as_ref(), &box_id, paths).await {
         Ok(count) => ServerMessage::FilesDeleted { id, count },
         Err(e) => error(Some(&id), e.code(), e.to_string()),
@@ -419,10 +423,12 @@ async fn open_terminal(
     let backend = state.sessions.engine().backend();
     let mut retried = false;
     let handle = loop {
-        let box_id = match state.sessions.sandbox(session, policy.boxes).await {
-            Ok((box_id, created)) => {
-                state.metrics.box_acquired(BoxOrigin::Session, created);
-                box_id
+        // Held until the terminal is registered (an open terminal keeps
+        // the box in use itself).
+        let (box_id, _in_use) = match state.sessions.sandbox(session, policy.boxes).await {
+            Ok(acquired) => {
+                state.metrics.box_acquired(BoxOrigin::Session, acquired.created);
+                (acquired.id, acquired.in_use)
             }
             Err(e) => return Some(ServerMessage::terminal_error(&id, e.code(), e.to_string())),
         };
@@ -471,7 +477,9 @@ async fn start_run(
             Ok(planned) => planned,
             Err(e) => return refused(e),
         };
-    let (box_id, created) = match state.sessions.sandbox(session, policy.boxes).await {
+    // Held until the run is registered (a run keeps the box in use itself).
+    let AcquiredBox { id: box_id, created, in_use: _in_use } = match state.sessions.sandbox(session, policy.boxes).await
+    {
         Ok(found) => found,
         Err(e) => {
             state.track_failure("box", e.code(), &job.language, &e.to_string());
@@ -597,10 +605,11 @@ async fn forward_job(state: Arc<AppState>, session: Arc<Session>, submitted: Sub
                     session.forget_sandbox(&box_id).await;
                     let engine = state.sessions.engine();
                     let resubmitted = match state.sessions.sandbox(&session, session.box_caps()).await {
-                        Ok((new_box, created)) => {
-                            state.metrics.box_acquired(BoxOrigin::Session, created);
+                        // The run is still registered: the box is in use.
+                        Ok(acquired) => {
+                            state.metrics.box_acquired(BoxOrigin::Session, acquired.created);
                             engine
-                                .submit_as(new_box, job.clone(), slot.requester())
+                                .submit_as(acquired.id, job.clone(), slot.requester())
                                 .map_err(|e: EngineError| e.to_string())
                         }
                         Err(e) => Err(e.to_string()),

@@ -102,13 +102,15 @@ impl StartTask {
         let backend = self.state.sessions.engine().backend();
         let mut retried = false;
         let (server, events) = loop {
-            let (box_id, created) = self
+            let acquired = self
                 .state
                 .sessions
                 .sandbox(&self.session, self.boxes)
                 .await
                 .map_err(|e| LspRefusal::new(e.code(), e.to_string()))?;
-            self.state.metrics.box_acquired(BoxOrigin::Session, created);
+            // Held until the server runs (a run keeps the box in use itself).
+            let (box_id, _in_use) = (acquired.id, acquired.in_use);
+            self.state.metrics.box_acquired(BoxOrigin::Session, acquired.created);
             let started = async {
                 if !self.files.is_empty() {
                     self.session.files().put_client_files(backend.as_ref(), &box_id, self.files.clone()).await?;

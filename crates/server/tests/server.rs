@@ -38,6 +38,8 @@ mod gateway;
 mod git;
 #[path = "server/git_saved.rs"]
 mod git_saved;
+#[path = "server/idle_boxes.rs"]
+mod idle_boxes;
 #[path = "server/language_servers.rs"]
 mod language_servers;
 #[path = "server/monitoring.rs"]

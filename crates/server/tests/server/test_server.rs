@@ -77,6 +77,7 @@ struct AccountsSetup {
 /// period, the server's default settings and no accounts.
 pub struct TestServer {
     native: bool,
+    backend: Option<Arc<dyn Backend>>,
     planner: Arc<dyn Planner>,
     sessions: SessionConfig,
     admission: AdmissionConfig,
@@ -90,6 +91,7 @@ impl TestServer {
     pub fn new() -> TestServer {
         TestServer {
             native: false,
+            backend: None,
             planner: Arc::new(ShellPlanner),
             sessions: SessionConfig { grace: Duration::from_secs(30), ..SessionConfig::default() },
             admission: AdmissionConfig { max_running: 4, max_queued: 8 },
@@ -109,6 +111,13 @@ impl TestServer {
     /// limits; the test must have passed `require_root` first.
     pub fn native(mut self) -> TestServer {
         self.native = true;
+        self
+    }
+
+    /// Boxes on `backend` (a wrapper of the host double that a test
+    /// steers).
+    pub fn backend(mut self, backend: Arc<dyn Backend>) -> TestServer {
+        self.backend = Some(backend);
         self
     }
 
@@ -184,7 +193,9 @@ impl TestServer {
 
     /// Builds the state and serves it on an ephemeral port of 127.0.0.1.
     pub async fn start(self) -> Server {
-        let (backend, native) = if self.native {
+        let (backend, native) = if let Some(backend) = self.backend {
+            (backend, None)
+        } else if self.native {
             let (uid_base, uid_count) = bytesbox_testkit::box_uid_range();
             let config = NativeConfig {
                 jail_binary: Some(bytesbox_testkit::jail_binary()),

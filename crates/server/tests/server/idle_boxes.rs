@@ -1,0 +1,115 @@
+//! A session's box is destroyed as idle only when nothing uses it: an
+//! operation between getting the box and being done with it (here the
+//! client's `files_write`, slowed by the backend past several sweeps of
+//! idle bytes) keeps it, and the sweep takes it once the operation ends.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytesbox_sandbox::{
+    Backend, BoxId, BoxInfo, BoxSpec, FileEntry, PutMode, RunHandle, RunSpec, SandboxError, WorkspaceSnapshot,
+};
+use bytesbox_server::accounts::AccountsConfig;
+use bytesbox_testkit::host_double::HostDouble;
+use serde_json::json;
+
+use crate::test_server::{Stores, TestServer};
+use crate::{connect, next, run, send, until_done};
+
+/// What the slow write waits: longer than two sweeps of idle bytes
+/// (every 2 s).
+const SLOW_WRITE: Duration = Duration::from_secs(5);
+
+/// The host double, whose boxes weigh 1 GiB once a write of `slow.txt`
+/// has begun, and whose writes of `slow.txt` take [`SLOW_WRITE`].
+#[derive(Debug, Default)]
+struct SlowWrites {
+    inner: HostDouble,
+    heavy: AtomicBool,
+}
+
+#[async_trait]
+impl Backend for SlowWrites {
+    fn name(&self) -> &'static str {
+        "slow-writes"
+    }
+
+    async fn create(&self, spec: BoxSpec) -> Result<BoxId, SandboxError> {
+        self.inner.create(spec).await
+    }
+
+    async fn put_files(&self, id: &BoxId, files: Vec<FileEntry>, mode: PutMode) -> Result<(), SandboxError> {
+        if files.iter().any(|file| file.path == "slow.txt") {
+            self.heavy.store(true, Ordering::Release);
+            tokio::time::sleep(SLOW_WRITE).await;
+        }
+        self.inner.put_files(id, files, mode).await
+    }
+
+    async fn get_files(
+        &self,
+        id: &BoxId,
+        paths: Vec<String>,
+        max_total_bytes: u64,
+    ) -> Result<WorkspaceSnapshot, SandboxError> {
+        self.inner.get_files(id, paths, max_total_bytes).await
+    }
+
+    async fn run(&self, id: &BoxId, spec: RunSpec) -> Result<RunHandle, SandboxError> {
+        self.inner.run(id, spec).await
+    }
+
+    async fn destroy(&self, id: &BoxId) -> Result<(), SandboxError> {
+        self.inner.destroy(id).await
+    }
+
+    async fn list(&self) -> Vec<BoxInfo> {
+        let heavy = self.heavy.load(Ordering::Acquire);
+        let mut boxes = self.inner.list().await;
+        for info in boxes.iter_mut().filter(|_| heavy) {
+            info.memory_bytes = Some(1 << 30);
+        }
+        boxes
+    }
+
+    fn live_boxes(&self) -> usize {
+        self.inner.live_boxes()
+    }
+
+    async fn shutdown(&self) {
+        self.inner.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_box_in_use_is_not_destroyed_as_idle_and_is_once_the_use_ends() {
+    let backend = Arc::new(SlowWrites::default());
+    // A guest may keep 1 byte in idle boxes: any box of theirs that is
+    // idle is over the cap.
+    let plans = "[guest]\nmax_idle_box_bytes = 1\n";
+    let server = TestServer::new()
+        .backend(backend.clone())
+        .accounts(AccountsConfig::default(), plans, Stores::SqliteAndFiles)
+        .start()
+        .await;
+    let (mut socket, _) = connect(&server.url).await;
+    send(&mut socket, run("r1", "echo made")).await;
+    until_done(&mut socket, "r1").await;
+
+    let write = json!({"type": "files_write", "id": "w1", "files": [{"path": "slow.txt", "content": "kept"}]});
+    send(&mut socket, write).await;
+    let answer = loop {
+        let frame = next(&mut socket).await;
+        if frame["id"] == "w1" {
+            break frame;
+        }
+    };
+    assert_eq!(answer, json!({"type": "files_written", "id": "w1", "count": 1}), "the box was kept while in use");
+    assert_eq!(backend.live_boxes(), 1, "the write went into the session's box");
+
+    // Idle now, and over its cap: the sweep takes it.
+    server.wait_for_boxes(0, "the idle box over its caller's cap to be destroyed").await;
+    server.stop().await;
+}
