@@ -31,7 +31,9 @@ struct Instance {
 
 impl Instance {
     fn new(layout: CgroupLayout, test: &str) -> Instance {
-        let name = format!("t{}-{test}", std::process::id());
+        // A live instance's name, so that a server or backend starting
+        // meanwhile (which reaps dead instances) leaves this test's alone.
+        let name = current_instance_name().unwrap_or_else(|e| panic!("{test}: instance name: {e}"));
         let cgroup = Cgroup::create(&layout, &instance_path(&name)).expect("create instance");
         Instance { layout, cgroup }
     }
