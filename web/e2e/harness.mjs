@@ -302,6 +302,23 @@ export async function pointOfText(terminal, text) {
   }, text);
 }
 
+/** The colour xterm.js draws the first row with `text` in, at its third character. */
+export async function colourOfText(terminal, text) {
+  return terminal.evaluate((host, wanted) => {
+    for (const row of host.querySelectorAll('.xterm-rows > div')) {
+      const index = row.textContent.indexOf(wanted);
+      if (index < 0) continue;
+      let offset = index + 2;
+      const walker = document.createTreeWalker(row, NodeFilter.SHOW_TEXT);
+      for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        if (offset < node.length) return getComputedStyle(node.parentElement).color;
+        offset -= node.length;
+      }
+    }
+    return null;
+  }, text);
+}
+
 export async function consoleText(page) {
   return activeTerminal(page).locator('.xterm-rows').innerText();
 }

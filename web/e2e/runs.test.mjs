@@ -8,6 +8,8 @@ import {
   activeTerminal,
   answer,
   artifact,
+  colourOfText,
+  consoleText,
   connected,
   newProject,
   openFile,
@@ -94,7 +96,7 @@ describe('errors on the code and runs that behave', () => {
     await context.close();
   });
 
-  it('points at the line of a Python traceback, and names a crash in words', async (t) => {
+  it('points at the line of a Python traceback, shows it apart from the output, and names a crash in words', async (t) => {
     if (!fixture.ready(t)) return;
     const { context, page } = await openIde(fixture.browser, fixture.server.url);
     await newProject(page, 'Traceback', 'python', 'hello');
@@ -105,6 +107,15 @@ describe('errors on the code and runs that behave', () => {
     assert.match(await problem.innerText(), /ZeroDivisionError: division by zero/);
     await clickInConsole(page, 'line 4');
     await page.locator('.cm-activeLine', { hasText: 'print(ratio(1, 0))' }).waitFor();
+
+    // The program runs under a terminal; its stderr comes apart, in red.
+    await setCode(page, "import sys\nprint('out', 'put', sep='')\nprint('err', 'ors', sep='', file=sys.stderr)\n");
+    await run(page);
+    await outcome(page, 'Exited with code 0');
+    const output = await colourOfText(activeTerminal(page), 'output');
+    const errors = await colourOfText(activeTerminal(page), 'errors');
+    assert.ok(output && errors, `both lines are in the console: ${await consoleText(page)}`);
+    assert.notEqual(errors, output, 'stderr is drawn apart from stdout');
 
     // A crash: a C program that writes through a null pointer.
     await newProject(page, 'Crash', 'c', 'hello');

@@ -216,11 +216,7 @@ async fn exercise(
         env: Vec::new(),
         cwd: String::new(),
         limits: limits.clone(),
-        stdio: if case.terminal {
-            StdioMode::Pty { rows: TERMINAL_SIZE.0, cols: TERMINAL_SIZE.1 }
-        } else {
-            StdioMode::Pipes
-        },
+        stdio: if case.terminal { StdioMode::terminal(TERMINAL_SIZE.0, TERMINAL_SIZE.1) } else { StdioMode::Pipes },
         stdin: case.stdin.clone(),
         close_stdin: true,
         // The box of a case without later runs is destroyed next: the

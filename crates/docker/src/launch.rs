@@ -10,6 +10,15 @@
 //! peak memory are read from it, an OOM kill in it is seen, and Stop,
 //! timeouts and the end of the main process kill the whole tree. A
 //! container that stopped while the box was idle is replaced, once.
+//!
+//! Under a terminal with stderr apart, the engine's exec has one stream
+//! (a TTY merges stdout and stderr), so the wrapper makes a FIFO of a
+//! random name in the container's `/tmp` and opens it read-write as its
+//! stderr (which never blocks) before it stops; the backend, while it is
+//! stopped, opens the FIFO's read end from the host through
+//! `/proc/<pid>/root/tmp` (no link followed, a FIFO of the box's uid or
+//! nothing), unlinks it and reads it as the run's stderr. It ends when
+//! the last process of the run that holds it closes it.
 
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
@@ -20,6 +29,7 @@ use bollard::models::ExecConfig;
 use bollard::query_parameters::ResizeExecOptions;
 use bollard::Docker;
 use bytesbox_cgroups::Cgroup;
+use bytesbox_sandbox::StdioMode;
 use bytesbox_sandbox::{RunHandle, RunSpec, SandboxError};
 use bytesbox_supervisor::{discard_cgroup, run_cgroup_limits, READ_CHUNK};
 use tokio::io::unix::AsyncFd;
@@ -73,19 +83,67 @@ async fn start_run(
     .await
 }
 
-/// The shell every exec starts: rlimits, stop until the backend has moved
-/// it into the run's cgroup, then become the program. `ulimit` failures
-/// (a value above the container's hard limit) keep the container's limit.
-fn wrapper_script(spec: &RunSpec) -> String {
+/// The shell every exec starts: rlimits, stderr onto the FIFO named
+/// `stderr_fifo` in `/tmp` when there is one, stop until the backend has
+/// moved it into the run's cgroup, then become the program. `ulimit`
+/// failures (a value above the container's hard limit) keep the
+/// container's limit.
+fn wrapper_script(spec: &RunSpec, stderr_fifo: Option<&str>) -> String {
     let limits = &spec.limits;
+    // The name is ours (hex), so it needs no quoting.
+    let stderr_apart = stderr_fifo
+        .map(|name| {
+            format!(
+                "mkfifo -m 600 /tmp/{name} && exec 2<>/tmp/{name} || \
+                 {{ echo 'bytesbox: no pipe for stderr in /tmp' >&2; exit 125; }}; "
+            )
+        })
+        .unwrap_or_default();
     format!(
         "ulimit -n {} 2>/dev/null; ulimit -s {} 2>/dev/null; ulimit -f {} 2>/dev/null; ulimit -c 0 2>/dev/null; \
-         kill -STOP $$; exec \"$@\"",
+         {stderr_apart}kill -STOP $$; exec \"$@\"",
         limits.open_files,
         (limits.stack_bytes / 1024).max(64),
         // dash counts file sizes in 512-byte blocks.
         limits.file_size_bytes.div_ceil(512).max(1),
     )
+}
+
+/// A FIFO name no program in the box can guess.
+fn stderr_fifo_name() -> String {
+    format!(".bytesbox-stderr-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Opens the read end of the wrapper's stderr FIFO `/tmp/<name>` in the
+/// container of (stopped) host process `pid`, then unlinks it. Nothing on
+/// the way is a link a box user made (`/proc/<pid>/root` is the
+/// container's root, whose `tmp` only root can replace; the FIFO is opened
+/// `O_NOFOLLOW`), and only a FIFO of the box's uid is taken.
+fn open_stderr_fifo(pid: i32, name: &str, uid: u32) -> Result<OwnedFd, SandboxError> {
+    use rustix::fs::{fstat, openat2, unlinkat, AtFlags, FileType, Mode, OFlags, ResolveFlags};
+    let failed =
+        |what: &str, e: rustix::io::Errno| SandboxError::SpawnFailed(format!("the run's stderr pipe: {what}: {e}"));
+    let tmp = rustix::fs::open(
+        format!("/proc/{pid}/root/tmp"),
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| failed("the container's /tmp", e))?;
+    let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+    let fifo = openat2(
+        &tmp,
+        name,
+        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+        resolve,
+    )
+    .map_err(|e| failed("opening", e))?;
+    let _ = unlinkat(&tmp, name, AtFlags::empty());
+    let stat = fstat(&fifo).map_err(|e| failed("fstat", e))?;
+    if FileType::from_raw_mode(stat.st_mode) != FileType::Fifo || stat.st_uid != uid {
+        return Err(SandboxError::SpawnFailed("the run's stderr pipe is not the FIFO the run made".into()));
+    }
+    Ok(fifo)
 }
 
 /// Everything needed to start a run.
@@ -137,11 +195,13 @@ async fn launch(
     spec: RunSpec,
 ) -> Result<RunHandle, SandboxError> {
     let pty = match spec.stdio {
-        bytesbox_sandbox::StdioMode::Pty { rows, cols } => Some((rows, cols)),
+        bytesbox_sandbox::StdioMode::Pty { rows, cols, .. } => Some((rows, cols)),
         bytesbox_sandbox::StdioMode::Pipes => None,
     };
     let workspace = sandbox.spec.workspace_dir.clone();
-    let mut cmd = vec!["/bin/sh".to_string(), "-c".to_string(), wrapper_script(&spec), "bytesbox-run".to_string()];
+    let stderr_fifo = matches!(spec.stdio, StdioMode::Pty { stderr_apart: true, .. }).then(stderr_fifo_name);
+    let script = wrapper_script(&spec, stderr_fifo.as_deref());
+    let mut cmd = vec!["/bin/sh".to_string(), "-c".to_string(), script, "bytesbox-run".to_string()];
     cmd.extend(spec.argv.iter().cloned());
     let config = ExecConfig {
         cmd: Some(cmd),
@@ -177,9 +237,18 @@ async fn launch(
     if let Some((rows, cols)) = pty {
         let _ = docker.resize_exec(&exec.id, ResizeExecOptions { h: rows.into(), w: cols.into() }).await;
     }
+    let mut stderr = None;
     let pidfd = match pid {
         Some(pid) => {
             let fd = pidfd(pid)?;
+            if let Some(name) = &stderr_fifo {
+                // Dropping the stopped wrapper's pidfd and exec on an error
+                // leaves it to the cgroup's removal, which kills it.
+                let fifo = open_stderr_fifo(pid, name, sandbox.uid)?;
+                let fifo = register_readable(fifo)
+                    .map_err(|e| SandboxError::Internal(format!("the run's stderr pipe: {e}")))?;
+                stderr = Some(fifo);
+            }
             cgroup.add_pid(pid).map_err(|e| SandboxError::Internal(format!("joining the run's cgroup: {e}")))?;
             // SAFETY: kill(2) with a pid we hold a pidfd for; no memory is involved.
             unsafe { libc::kill(pid, libc::SIGCONT) };
@@ -194,6 +263,7 @@ async fn launch(
         input,
         output,
         pidfd,
+        stderr,
         sandbox: sandbox.clone(),
         cgroup: cgroup.clone(),
         spec,
@@ -238,10 +308,14 @@ fn pidfd(pid: i32) -> Result<AsyncFd<OwnedFd>, SandboxError> {
         rustix::process::Pid::from_raw(pid).ok_or_else(|| SandboxError::Internal(format!("invalid run pid {pid}")))?;
     let fd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())
         .map_err(|e| SandboxError::Internal(format!("pidfd_open: {e}")))?;
+    register_readable(fd).map_err(|e| SandboxError::Internal(format!("pidfd: {e}")))
+}
+
+/// A descriptor the reactor wakes us for when it is readable.
+fn register_readable(fd: OwnedFd) -> std::io::Result<AsyncFd<OwnedFd>> {
     // SAFETY: the AsyncFd takes ownership of the OwnedFd, so the raw fd
-    // stays open and refers to the same pidfd until the AsyncFd is dropped.
-    unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
-        .map_err(|e| SandboxError::Internal(format!("pidfd: {}", e.into_parts().1)))
+    // stays open and refers to the same file until the AsyncFd is dropped.
+    unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }.map_err(|e| e.into_parts().1)
 }
 
 #[cfg(test)]
@@ -251,9 +325,21 @@ mod tests {
     #[test]
     fn the_wrapper_sets_rlimits_and_stops_before_exec() {
         let spec = RunSpec::command(["true"]);
-        let script = wrapper_script(&spec);
+        let script = wrapper_script(&spec, None);
         assert!(script.contains("ulimit -n 256 "), "{script}");
         assert!(script.contains("ulimit -f 131072 "), "64 MiB in 512-byte blocks: {script}");
         assert!(script.ends_with("kill -STOP $$; exec \"$@\""), "{script}");
+        assert!(!script.contains("mkfifo"), "stderr stays where the engine puts it: {script}");
+    }
+
+    #[test]
+    fn with_stderr_apart_the_wrapper_opens_its_fifo_before_it_stops() {
+        let name = stderr_fifo_name();
+        assert!(name.starts_with(".bytesbox-stderr-") && name.len() == 17 + 32, "{name}");
+        assert_ne!(name, stderr_fifo_name(), "a fresh name per run");
+        let script = wrapper_script(&RunSpec::command(["true"]), Some(&name));
+        let fifo = format!("mkfifo -m 600 /tmp/{name} && exec 2<>/tmp/{name} || ");
+        let (before, after) = script.split_once(&fifo).expect("the FIFO is made and opened");
+        assert!(before.contains("ulimit -n") && after.contains("kill -STOP $$"), "{script}");
     }
 }

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use bytesbox_cgroups::Cgroup;
 use bytesbox_sandbox::{RunControl, RunHandle, RunSpec, SandboxError, Signal, Stream};
 use bytesbox_supervisor::{
-    Delivery, ExitStatus, Exited, RunIo, RunOutput, RunProcess, SupervisedControl, Supervision, Watched,
+    read_fd_stream, Delivery, ExitStatus, Exited, RunIo, RunOutput, RunProcess, SupervisedControl, Supervision, Watched,
 };
 use futures_util::{Stream as FuturesStream, StreamExt};
 use tokio::io::unix::AsyncFd;
@@ -43,6 +43,9 @@ pub(crate) struct StartedExec {
     pub(crate) output: Output,
     /// The wrapper's pidfd; `None` when it had exited before it was found.
     pub(crate) pidfd: Option<AsyncFd<OwnedFd>>,
+    /// The read end of the run's stderr FIFO, when stderr is apart from
+    /// its terminal.
+    pub(crate) stderr: Option<AsyncFd<OwnedFd>>,
     pub(crate) sandbox: Arc<DockerBox>,
     pub(crate) cgroup: Cgroup,
     pub(crate) spec: RunSpec,
@@ -51,7 +54,7 @@ pub(crate) struct StartedExec {
 
 /// Hands a started exec to the supervisor; the run's handle.
 pub(crate) fn supervise(exec: StartedExec) -> RunHandle {
-    let StartedExec { docker, exec_id, pty, input, output, pidfd, sandbox, cgroup, spec, started_at } = exec;
+    let StartedExec { docker, exec_id, pty, input, output, pidfd, stderr, sandbox, cgroup, spec, started_at } = exec;
     let (supervision, switch, events) = Supervision::new(spec.limits.output_bytes);
     let io = DockerRunIo {
         docker: docker.clone(),
@@ -63,14 +66,17 @@ pub(crate) fn supervise(exec: StartedExec) -> RunHandle {
     let control: Arc<dyn RunControl> = Arc::new(SupervisedControl::new(io, switch));
     bytesbox_sandbox::feed_initial_input(control.clone(), spec.stdin, spec.close_stdin);
     let (broke_tx, broke_rx) = oneshot::channel();
-    let reader = tokio::spawn(read_output(output, supervision.output(), broke_tx));
+    let mut readers = vec![tokio::spawn(read_output(output, supervision.output(), broke_tx))];
+    if let Some(stderr) = stderr {
+        readers.push(tokio::spawn(read_fd_stream(Arc::new(stderr), Stream::Stderr, supervision.output())));
+    }
     supervision.spawn(Watched {
         process: DockerProcess { docker, exec_id, sandbox: sandbox.clone(), pidfd, stream_broke: Some(broke_rx) },
         tree: cgroup,
         limits: spec.limits,
         started_at,
         destroyed: sandbox.activity.destroyed(),
-        readers: vec![reader],
+        readers,
         control: control.clone(),
     });
     RunHandle::new(events, control)

@@ -183,7 +183,10 @@ fn launcher_main(setup: &BoxSetup, socket: OwnedFd) -> ! {
     if let Ok(Some((run, fds))) = channel::recv::<RunRequest>(socket.as_fd(), &mut buffer) {
         let mut fds = fds.into_iter();
         let (stdio, ready) = match (run.pty.is_some(), fds.next(), fds.next(), fds.next(), fds.next()) {
-            (true, Some(slave), Some(ready), None, None) => (ChildStdio::Pty { slave }, ready),
+            (true, Some(slave), Some(ready), None, None) => (ChildStdio::Pty { slave, stderr: None }, ready),
+            (true, Some(slave), Some(stderr), Some(ready), None) => {
+                (ChildStdio::Pty { slave, stderr: Some(stderr) }, ready)
+            }
             (false, Some(stdin), Some(stdout), Some(stderr), Some(ready)) => {
                 (ChildStdio::Pipes { stdin, stdout, stderr }, ready)
             }
@@ -243,12 +246,15 @@ fn start_run(
     seccomp: &CompiledPolicy,
     launcher: Option<Launcher>,
 ) -> Result<(Pid, Vec<OwnedFd>), String> {
-    let (child_stdio, server_stdio) = make_stdio(run.pty, setup.uid, setup.gid).map_err(|e| format!("stdio: {e}"))?;
+    let (child_stdio, server_stdio) =
+        make_stdio(run.pty, run.stderr_apart, setup.uid, setup.gid).map_err(|e| format!("stdio: {e}"))?;
     let (ready_read, ready_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
     let pid = match launcher {
         Some(launcher) => {
             let mut raw: Vec<RawFd> = match &child_stdio {
-                ChildStdio::Pty { slave } => vec![slave.as_raw_fd()],
+                ChildStdio::Pty { slave, stderr } => {
+                    [Some(slave), stderr.as_ref()].into_iter().flatten().map(|fd| fd.as_raw_fd()).collect()
+                }
                 ChildStdio::Pipes { stdin, stdout, stderr } => {
                     vec![stdin.as_raw_fd(), stdout.as_raw_fd(), stderr.as_raw_fd()]
                 }
@@ -312,8 +318,15 @@ fn read_full(fd: &OwnedFd, buffer: &mut [u8]) -> usize {
     filled
 }
 
-/// Pipes, or a PTY from the box's own devpts.
-fn make_stdio(pty: Option<(u16, u16)>, uid: u32, gid: u32) -> nix::Result<(ChildStdio, Vec<OwnedFd>)> {
+/// Pipes, or a PTY from the box's own devpts (with a pipe for stderr when
+/// it is apart). The server's ends come in the order it reads them:
+/// stdin, stdout, stderr; or the PTY's master, then stderr's read end.
+fn make_stdio(
+    pty: Option<(u16, u16)>,
+    stderr_apart: bool,
+    uid: u32,
+    gid: u32,
+) -> nix::Result<(ChildStdio, Vec<OwnedFd>)> {
     match pty {
         None => {
             let (stdin_r, stdin_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
@@ -330,7 +343,20 @@ fn make_stdio(pty: Option<(u16, u16)>, uid: u32, gid: u32) -> nix::Result<(Child
             nix::unistd::fchown(&pair.slave, Some(uid.into()), Some(gid.into()))?;
             nix::fcntl::fcntl(&pair.master, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC))?;
             nix::fcntl::fcntl(&pair.slave, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC))?;
-            Ok((ChildStdio::Pty { slave: pair.slave }, vec![pair.master]))
+            if !stderr_apart {
+                return Ok((ChildStdio::Pty { slave: pair.slave, stderr: None }, vec![pair.master]));
+            }
+            // stderr's own terminal of the same size: the program sees a
+            // terminal on all three (colours, unbuffered stderr), and its
+            // output and errors take the same path through the kernel, so
+            // they keep their order about as well as the program wrote it
+            // (a pipe for stderr overtakes the terminal's output, which a
+            // kernel worker moves to the master later).
+            let errors = nix::pty::openpty(Some(&size), None)?;
+            nix::unistd::fchown(&errors.slave, Some(uid.into()), Some(gid.into()))?;
+            nix::fcntl::fcntl(&errors.master, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC))?;
+            nix::fcntl::fcntl(&errors.slave, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC))?;
+            Ok((ChildStdio::Pty { slave: pair.slave, stderr: Some(errors.slave) }, vec![pair.master, errors.master]))
         }
     }
 }

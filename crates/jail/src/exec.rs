@@ -74,8 +74,9 @@ impl PreparedExec {
 pub enum ChildStdio {
     /// stdin read end, stdout and stderr write ends.
     Pipes { stdin: OwnedFd, stdout: OwnedFd, stderr: OwnedFd },
-    /// A PTY slave for all three, made the controlling terminal.
-    Pty { slave: OwnedFd },
+    /// A PTY slave, made the controlling terminal, for stdin and stdout,
+    /// and for stderr unless it has a pipe's write end of its own.
+    Pty { slave: OwnedFd, stderr: Option<OwnedFd> },
 }
 
 impl ChildStdio {
@@ -83,7 +84,8 @@ impl ChildStdio {
     pub fn stderr(&self) -> &OwnedFd {
         match self {
             ChildStdio::Pipes { stderr, .. } => stderr,
-            ChildStdio::Pty { slave } => slave,
+            ChildStdio::Pty { stderr: Some(stderr), .. } => stderr,
+            ChildStdio::Pty { slave, stderr: None } => slave,
         }
     }
 }
@@ -192,16 +194,16 @@ fn attach_stdio(stdio: &ChildStdio) -> nix::Result<()> {
             dup_onto(stdout.as_raw_fd(), 1)?;
             dup_onto(stderr.as_raw_fd(), 2)?;
         }
-        ChildStdio::Pty { slave } => {
+        ChildStdio::Pty { slave, stderr } => {
             // SAFETY: TIOCSCTTY on a terminal fd we own, with argument 0
             // (do not steal another session's terminal). We are a session
             // leader since `harden`.
             if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } < 0 {
                 return Err(nix::Error::last());
             }
-            for target in 0..3 {
-                dup_onto(slave.as_raw_fd(), target)?;
-            }
+            dup_onto(slave.as_raw_fd(), 0)?;
+            dup_onto(slave.as_raw_fd(), 1)?;
+            dup_onto(stderr.as_ref().unwrap_or(slave).as_raw_fd(), 2)?;
         }
     }
     // SAFETY: close_range only changes flags on our own descriptor table.

@@ -116,6 +116,9 @@ pub struct RunRequest {
     pub cwd: String,
     /// A PTY of this size, or pipes when `None`.
     pub pty: Option<(u16, u16)>,
+    /// Under a PTY, stderr on a pipe of its own instead of the PTY.
+    #[serde(default)]
+    pub stderr_apart: bool,
     /// Resource limits applied with setrlimit.
     pub rlimits: RunRlimits,
     /// Start the program in this prepared launcher (already in the cgroup

@@ -108,9 +108,10 @@ async fn launch(
         env: bytesbox_sandbox::run_env(spec),
         cwd: if spec.cwd.is_empty() { sandbox.spec.workspace_dir.clone() } else { spec.cwd.clone() },
         pty: match spec.stdio {
-            StdioMode::Pty { rows, cols } => Some((rows, cols)),
+            StdioMode::Pty { rows, cols, .. } => Some((rows, cols)),
             StdioMode::Pipes => None,
         },
+        stderr_apart: matches!(spec.stdio, StdioMode::Pty { stderr_apart: true, .. }),
         rlimits: RunRlimits {
             open_files: limits.open_files.into(),
             file_size_bytes: limits.file_size_bytes,

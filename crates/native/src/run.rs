@@ -14,7 +14,7 @@ use bytesbox_cgroups::Cgroup;
 use bytesbox_jail::protocol::InitRequest;
 use bytesbox_sandbox::{RunControl, RunEvent, RunLimits, SandboxError, Signal, Stream};
 use bytesbox_supervisor::{
-    Delivery, ExitStatus, Exited, RunIo, RunOutput, RunProcess, SupervisedControl, Supervision, Watched, READ_CHUNK,
+    read_fd_stream, read_fd_streams, ExitStatus, Exited, RunIo, RunProcess, SupervisedControl, Supervision, Watched,
 };
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
@@ -36,7 +36,7 @@ fn async_fd(fd: OwnedFd) -> std::io::Result<Fd> {
 /// The server's ends of a run's stdio.
 enum ServerStdio {
     Pipes { stdin: Fd, stdout: Fd, stderr: Fd },
-    Pty { master: Fd },
+    Pty { master: Fd, stderr: Option<Fd> },
 }
 
 impl ServerStdio {
@@ -44,7 +44,9 @@ impl ServerStdio {
         let wrap = |fd| async_fd(fd).map_err(|e| SandboxError::Internal(format!("stdio: {e}")));
         let mut fds = fds.into_iter();
         match (pty, fds.next(), fds.next(), fds.next()) {
-            (true, Some(master), None, None) => Ok(ServerStdio::Pty { master: wrap(master)? }),
+            (true, Some(master), stderr, None) => {
+                Ok(ServerStdio::Pty { master: wrap(master)?, stderr: stderr.map(wrap).transpose()? })
+            }
             (false, Some(stdin), Some(stdout), Some(stderr)) => {
                 Ok(ServerStdio::Pipes { stdin: wrap(stdin)?, stdout: wrap(stdout)?, stderr: wrap(stderr)? })
             }
@@ -67,6 +69,9 @@ struct NativeRunIo {
     run_id: u64,
     sandbox: Arc<SandboxBox>,
     stdin: Mutex<StdinSink>,
+    /// The master of stderr's own terminal (`stderr_apart`), resized with
+    /// the run's.
+    stderr_terminal: Option<Fd>,
 }
 
 /// Writes all of `data`; a reader that went away swallows the rest.
@@ -116,8 +121,12 @@ impl RunIo for NativeRunIo {
             return Err(SandboxError::InvalidSpec("this run has no terminal to resize".into()));
         };
         let size = rustix::termios::Winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
-        rustix::termios::tcsetwinsize(master.get_ref(), size)
-            .map_err(|e| SandboxError::Internal(format!("resize: {e}")))
+        // stderr's own terminal, when it has one, is the same size.
+        for terminal in std::iter::once(master).chain(self.stderr_terminal.as_ref()) {
+            rustix::termios::tcsetwinsize(terminal.get_ref(), size)
+                .map_err(|e| SandboxError::Internal(format!("resize: {e}")))?;
+        }
+        Ok(())
     }
 
     async fn signal(&self, signal: Signal) -> Result<(), SandboxError> {
@@ -163,20 +172,24 @@ pub fn supervise(start: RunStart) -> Result<(mpsc::Receiver<RunEvent>, Arc<dyn R
     let stdio = ServerStdio::from_fds(start.fds, start.pty)?;
     let (supervision, switch, events) = Supervision::new(start.limits.output_bytes);
     let output = supervision.output();
-    let (sink, readers) = match stdio {
+    let (sink, stderr_terminal, readers) = match stdio {
         ServerStdio::Pipes { stdin, stdout, stderr } => {
             let readers = vec![
-                tokio::spawn(read_stream(stdout, Stream::Stdout, output.clone())),
-                tokio::spawn(read_stream(stderr, Stream::Stderr, output)),
+                tokio::spawn(read_fd_stream(stdout, Stream::Stdout, output.clone())),
+                tokio::spawn(read_fd_stream(stderr, Stream::Stderr, output)),
             ];
-            (StdinSink::Pipe(Some(stdin)), readers)
+            (StdinSink::Pipe(Some(stdin)), None, readers)
         }
-        ServerStdio::Pty { master } => {
-            let reader = tokio::spawn(read_stream(master.clone(), Stream::Stdout, output));
-            (StdinSink::Pty(master), vec![reader])
+        ServerStdio::Pty { master, stderr } => {
+            let reader = match &stderr {
+                Some(stderr) => tokio::spawn(read_fd_streams(master.clone(), stderr.clone(), output)),
+                None => tokio::spawn(read_fd_stream(master.clone(), Stream::Stdout, output)),
+            };
+            (StdinSink::Pty(master), stderr, vec![reader])
         }
     };
-    let io = NativeRunIo { run_id: start.run_id, sandbox: start.sandbox.clone(), stdin: Mutex::new(sink) };
+    let io =
+        NativeRunIo { run_id: start.run_id, sandbox: start.sandbox.clone(), stdin: Mutex::new(sink), stderr_terminal };
     let control: Arc<dyn RunControl> = Arc::new(SupervisedControl::new(io, switch));
     bytesbox_sandbox::feed_initial_input(control.clone(), start.initial_stdin, start.close_stdin);
     supervision.spawn(Watched {
@@ -194,34 +207,6 @@ pub fn supervise(start: RunStart) -> Result<(mpsc::Receiver<RunEvent>, Arc<dyn R
         control: control.clone(),
     });
     Ok((events, control))
-}
-
-/// Reads one stream until EOF or the output cap.
-async fn read_stream(fd: Fd, stream: Stream, output: Arc<RunOutput>) -> Result<(), String> {
-    // One buffer for the whole run; each event copies only the bytes read,
-    // so a one-byte write costs one byte in the queue, not a fresh 64 KiB.
-    let mut buffer = vec![0u8; READ_CHUNK];
-    loop {
-        let Ok(mut guard) = fd.readable().await else {
-            break;
-        };
-        let result =
-            guard.try_io(|inner| nix::unistd::read(inner.get_ref(), &mut buffer).map_err(std::io::Error::from));
-        let n = match result {
-            Err(_would_block) => continue,
-            Ok(Ok(0)) => break,
-            Ok(Ok(n)) => n,
-            // A PTY master reads EIO once the last slave is closed.
-            Ok(Err(e)) if e.raw_os_error() == Some(libc::EIO) => break,
-            Ok(Err(e)) if e.raw_os_error() == Some(libc::EINTR) => continue,
-            Ok(Err(_)) => break,
-        };
-        // Past the cap, the stream is closed: the program gets EPIPE.
-        if output.deliver(stream, Bytes::copy_from_slice(&buffer[..n])).await != Delivery::Delivered {
-            break;
-        }
-    }
-    Ok(())
 }
 
 /// The native side of a run, for the supervisor.

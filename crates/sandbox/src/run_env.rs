@@ -50,7 +50,7 @@ mod tests {
         for expected in ["USER=runner", "LANG=C.UTF-8", "TERM=dumb", &format!("PATH={RUN_PATH}")] {
             assert!(env.iter().any(|e| e == expected), "{expected} missing from {env:?}");
         }
-        let pty = RunSpec { stdio: StdioMode::Pty { rows: 24, cols: 80 }, ..RunSpec::command(["true"]) };
+        let pty = RunSpec { stdio: StdioMode::terminal(24, 80), ..RunSpec::command(["true"]) };
         assert!(run_env(&pty).contains(&"TERM=xterm-256color".to_string()));
     }
 }

@@ -120,14 +120,35 @@ pub enum StdioMode {
     /// Three pipes: stdin, stdout and stderr are separate.
     #[default]
     Pipes,
-    /// A pseudo-terminal: stdout and stderr are merged into stdout, and
-    /// programs see a terminal (line-buffered output, prompts appear early).
+    /// A pseudo-terminal: programs see a terminal (line-buffered output,
+    /// prompts appear early, line editing, Ctrl+C). Its output is
+    /// [`Stream::Stdout`](crate::Stream::Stdout); stderr is the terminal
+    /// too (merged into it), unless `stderr_apart`.
     Pty {
         /// Terminal rows.
         rows: u16,
         /// Terminal columns.
         cols: u16,
+        /// stderr on a pipe of its own ([`Stream::Stderr`](crate::Stream::Stderr)),
+        /// not the terminal: a program's errors stay apart from its output
+        /// (the IDE's runs). A shell needs it false: its prompt and line
+        /// editing are written to stderr.
+        #[serde(default)]
+        stderr_apart: bool,
     },
+}
+
+impl StdioMode {
+    /// A terminal of `rows` × `cols` with stderr on it (a shell's).
+    pub fn terminal(rows: u16, cols: u16) -> StdioMode {
+        StdioMode::Pty { rows, cols, stderr_apart: false }
+    }
+
+    /// A terminal of `rows` × `cols` for stdin and stdout, stderr apart
+    /// (a program's run).
+    pub fn terminal_with_stderr_apart(rows: u16, cols: u16) -> StdioMode {
+        StdioMode::Pty { rows, cols, stderr_apart: true }
+    }
 }
 
 /// Everything needed to start one program in a box.
@@ -208,7 +229,7 @@ impl RunSpec {
         if !self.cwd.is_empty() {
             validate_in_box_dir(&self.cwd, "cwd")?;
         }
-        if let StdioMode::Pty { rows, cols } = self.stdio {
+        if let StdioMode::Pty { rows, cols, .. } = self.stdio {
             validate_pty_size(rows, cols)?;
         }
         self.limits.validate_within(max)
@@ -274,7 +295,7 @@ mod tests {
         spec.cwd = "relative".into();
         assert!(spec.validate(&max).is_err());
         let mut spec = RunSpec::command(["true"]);
-        spec.stdio = StdioMode::Pty { rows: 0, cols: 80 };
+        spec.stdio = StdioMode::terminal(0, 80);
         assert!(spec.validate(&max).is_err());
     }
 }

@@ -5,7 +5,7 @@
 
 use base64::Engine as _;
 use bytes::Bytes;
-use bytesbox_sandbox::{ExitReport, RunLimits};
+use bytesbox_sandbox::{ExitReport, RunLimits, StdioMode};
 use serde::{Deserialize, Serialize};
 
 use crate::limits::RequestedLimits;
@@ -80,6 +80,42 @@ pub struct TtySize {
     pub cols: u16,
 }
 
+/// A run's terminal: its size, and where the program's stderr goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunTty {
+    /// Rows.
+    pub rows: u16,
+    /// Columns.
+    pub cols: u16,
+    /// stderr apart from the terminal (the default) or on it.
+    #[serde(default)]
+    pub stderr: TtyStderr,
+}
+
+impl RunTty {
+    /// The run's standard streams.
+    pub fn stdio(self) -> StdioMode {
+        match self.stderr {
+            TtyStderr::Apart => StdioMode::terminal_with_stderr_apart(self.rows, self.cols),
+            TtyStderr::Terminal => StdioMode::terminal(self.rows, self.cols),
+        }
+    }
+}
+
+/// Where a run's stderr goes under a terminal.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TtyStderr {
+    /// A pipe of its own: `output` frames with `stream: "stderr"`, so a
+    /// client can show errors apart from output (the program sees no
+    /// terminal on fd 2).
+    #[default]
+    Apart,
+    /// The terminal, merged with stdout, as in a shell.
+    Terminal,
+}
+
 /// A `run` request.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -107,7 +143,7 @@ pub struct RunRequest {
     pub stdin: Option<String>,
     /// A terminal, or pipes when absent.
     #[serde(default)]
-    pub tty: Option<TtySize>,
+    pub tty: Option<RunTty>,
     /// Limit overrides, within the caller's plan's maxima.
     #[serde(default)]
     pub limits: Option<RequestedLimits>,
@@ -874,7 +910,12 @@ mod tests {
         let ClientMessage::Run(run) = serde_json::from_str(text).unwrap() else { panic!("not a run") };
         assert_eq!(run.id, "r1");
         assert_eq!(run.files[0].encoding, Encoding::Utf8);
-        assert_eq!(run.tty, Some(TtySize { rows: 24, cols: 80 }));
+        assert_eq!(run.tty, Some(RunTty { rows: 24, cols: 80, stderr: TtyStderr::Apart }));
+        let merged = text.replace(r#""cols":80}"#, r#""cols":80,"stderr":"terminal"}"#);
+        let ClientMessage::Run(run) = serde_json::from_str(&merged).unwrap() else { panic!("not a run") };
+        assert_eq!(run.tty.map(RunTty::stdio), Some(StdioMode::terminal(24, 80)));
+        let apart = RunTty { rows: 24, cols: 80, stderr: TtyStderr::Apart };
+        assert_eq!(apart.stdio(), StdioMode::Pty { rows: 24, cols: 80, stderr_apart: true });
         assert!(run.limits.is_none());
     }
 

@@ -22,7 +22,7 @@ use crate::box_lease::BoxLease;
 use crate::limits::{LimitOverrides, RequestedLimits};
 use crate::metrics::BoxOrigin;
 use crate::planner::{Plan, PlanRequest, ServerPlan};
-use crate::protocol::{EncodedBytes, RunRequest, WireFile, SCRATCH_DIR};
+use crate::protocol::{EncodedBytes, RunRequest, RunTty, WireFile, SCRATCH_DIR};
 use crate::session::BoxCaps;
 
 /// What a caller's runs may use: its plan, resolved.
@@ -190,10 +190,7 @@ pub(crate) async fn plan_run(
     if run.sql_results && run.tty.is_some() {
         return Err(ApiError::from_code("invalid_spec", "sql_results runs on pipes: send no tty".into()));
     }
-    let stdio = match run.tty {
-        Some(size) => StdioMode::Pty { rows: size.rows, cols: size.cols },
-        None => StdioMode::Pipes,
-    };
+    let stdio = run.tty.map_or(StdioMode::Pipes, RunTty::stdio);
     let request = PlanRequest {
         language: run.language,
         files,

@@ -64,7 +64,7 @@ pub fn terminal_spec(plan_defaults: &RunLimits, size: TtySize) -> RunSpec {
     RunSpec {
         argv: SHELL_ARGV.iter().map(|arg| arg.to_string()).collect(),
         limits: terminal_limits(plan_defaults),
-        stdio: StdioMode::Pty { rows: size.rows, cols: size.cols },
+        stdio: StdioMode::terminal(size.rows, size.cols),
         close_stdin: false,
         ..RunSpec::default()
     }
@@ -362,7 +362,7 @@ mod tests {
         let plan = RunLimits { memory_bytes: 64 << 20, pids: 50, ..RunLimits::default() };
         let spec = terminal_spec(&plan, TtySize { rows: 30, cols: 100 });
         assert_eq!(spec.argv, ["bash", "-l"]);
-        assert_eq!(spec.stdio, StdioMode::Pty { rows: 30, cols: 100 });
+        assert_eq!(spec.stdio, StdioMode::terminal(30, 100));
         assert!(!spec.close_stdin);
         assert_eq!((spec.limits.memory_bytes, spec.limits.pids), (64 << 20, 50));
         assert_eq!(spec.limits.cpu_millicores, plan.cpu_millicores);

@@ -10,6 +10,7 @@
 //! and the sandbox API must not depend on cgroups (the server uses it).
 
 mod control;
+mod fd_stream;
 pub mod input_wait;
 mod limits;
 mod output;
@@ -19,6 +20,7 @@ mod tree;
 mod wall_clock;
 
 pub use control::{RunIo, SupervisedControl};
+pub use fd_stream::{read_fd_stream, read_fd_streams, ReadFd};
 pub use limits::{launcher_cgroup_limits, run_cgroup_limits};
 pub use output::{Delivery, RunOutput, EVENT_QUEUE, READ_CHUNK};
 pub use status::{decide_status, ExitStatus, KillReason};

@@ -48,6 +48,7 @@ pub fn conformance_tests() -> Vec<(&'static str, ConformanceTest)> {
         stdin_pipes => runs::stdin_pipes,
         stdin_interactive_pty => runs::stdin_interactive_pty,
         pty_resize => runs::pty_resize,
+        pty_stderr_apart => runs::pty_stderr_apart,
         signal_delivery => runs::signal_delivery,
         kill_mid_run => runs::kill_mid_run,
         timeout_keeps_partial_output => runs::timeout_keeps_partial_output,

@@ -6,7 +6,7 @@ use bytesbox_sandbox::{Backend, RunLimits, RunSpec, RunStatus, SandboxError, Sig
 use super::util::{command, ensure, expect_status, expect_stdout, TestBox, TestResult};
 
 fn pty(argv: &[&str], rows: u16, cols: u16) -> RunSpec {
-    RunSpec { stdio: StdioMode::Pty { rows, cols }, close_stdin: false, ..command(argv) }
+    RunSpec { stdio: StdioMode::terminal(rows, cols), close_stdin: false, ..command(argv) }
 }
 
 fn interactive(argv: &[&str]) -> RunSpec {
@@ -81,6 +81,42 @@ pub async fn stdin_interactive_pty(backend: &dyn Backend) -> TestResult {
         live.expect_exit(RunStatus::Ok).await?;
         ensure(live.stderr.is_empty(), || {
             format!("under a PTY everything goes to stdout, but stderr got {:?}", live.stderr)
+        })
+    }
+    .await;
+    bx.finish(result).await
+}
+
+/// Under a terminal with stderr apart, stdin and stdout are the terminal
+/// and stderr a stream of its own, before and after input; nothing of the
+/// plumbing is left in the box.
+pub async fn pty_stderr_apart(backend: &dyn Backend) -> TestResult {
+    let bx = TestBox::create(backend, "pty_stderr_apart").await?;
+    let result = async {
+        let script = "if [ -t 0 ] && [ -t 1 ]; then echo terminal-out; fi; echo first-err >&2; \
+                      read line; echo \"got $line\"; echo second-err >&2; sh -c 'echo child-err >&2'";
+        let spec = RunSpec {
+            stdio: StdioMode::terminal_with_stderr_apart(24, 80),
+            close_stdin: false,
+            ..command(&["/bin/sh", "-c", script])
+        };
+        let mut live = bx.start(spec).await?;
+        live.wait_for("terminal-out")
+            .await
+            .map_err(|e| format!("stdin and stdout must be the terminal, stderr not: {e}"))?;
+        live.control().write_stdin(Bytes::from_static(b"x\n")).await.map_err(|e| format!("write_stdin failed: {e}"))?;
+        live.wait_for("got x").await?;
+        live.expect_exit(RunStatus::Ok).await?;
+        // A backend may give stderr a terminal of its own (CRLF) or a pipe.
+        let stderr = String::from_utf8_lossy(&live.stderr).replace("\r\n", "\n");
+        ensure(stderr.starts_with("first-err\nsecond-err\n") && stderr.contains("child-err\n"), || {
+            format!("stderr should come apart, in order, a child's too: got {stderr:?}")
+        })?;
+        let stdout = String::from_utf8_lossy(&live.stdout).into_owned();
+        ensure(!stdout.contains("-err"), || format!("stderr must not reach the terminal: stdout was {stdout:?}"))?;
+        let listing = bx.sh("ls -a /tmp").await?;
+        ensure(!listing.stdout_text().contains("bytesbox"), || {
+            format!("the run left its plumbing in /tmp: {:?}", listing.stdout_text())
         })
     }
     .await;
