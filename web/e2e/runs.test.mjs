@@ -116,6 +116,7 @@ describe('errors on the code and runs that behave', () => {
     const errors = await colourOfText(activeTerminal(page), 'errors');
     assert.ok(output && errors, `both lines are in the console: ${await consoleText(page)}`);
     assert.notEqual(errors, output, 'stderr is drawn apart from stdout');
+    await page.screenshot({ path: artifact('stderr.png') });
 
     // A crash: a C program that writes through a null pointer.
     await newProject(page, 'Crash', 'c', 'hello');

@@ -67,6 +67,16 @@ fn sha(bytes: &[u8]) -> Sha {
     Sha256::digest(bytes).into()
 }
 
+/// Each file's path and digest, computed on a blocking thread: a client's
+/// batch may hold megabytes, which would hold up a runtime worker (and
+/// every connection it serves) while they are hashed.
+async fn digests_of(files: &[FileEntry]) -> Vec<(String, Sha)> {
+    let contents: Vec<(String, bytes::Bytes)> = files.iter().map(|f| (f.path.clone(), f.content.clone())).collect();
+    tokio::task::spawn_blocking(move || contents.into_iter().map(|(path, content)| (path, sha(&content))).collect())
+        .await
+        .unwrap_or_default()
+}
+
 /// A session's watch: its task, while a client watches, and what the
 /// session's runs wrote into the workspace.
 #[derive(Debug, Default)]
@@ -138,8 +148,8 @@ impl FilesWatch {
     /// Records what a run of the session writes into the workspace (the
     /// client's own files): they are not reported back unless a program
     /// changes them.
-    pub fn note_written(&self, files: &[FileEntry]) {
-        let written: HashMap<String, Sha> = files.iter().map(|file| (file.path.clone(), sha(&file.content))).collect();
+    pub async fn note_written(&self, files: &[FileEntry]) {
+        let written: HashMap<String, Sha> = digests_of(files).await.into_iter().collect();
         if let Ok(mut slot) = self.written.lock() {
             *slot = Arc::new(written);
         }
@@ -149,10 +159,11 @@ impl FilesWatch {
 impl FilesWatch {
     /// Records files written into the workspace besides a run's: added to
     /// what the last run wrote.
-    fn note_also_written(&self, files: &[FileEntry]) {
+    async fn note_also_written(&self, files: &[FileEntry]) {
+        let digests = digests_of(files).await;
         if let Ok(mut slot) = self.written.lock() {
             let mut written = HashMap::clone(&slot);
-            written.extend(files.iter().map(|file| (file.path.clone(), sha(&file.content))));
+            written.extend(digests);
             *slot = Arc::new(written);
         }
     }
@@ -169,7 +180,7 @@ impl FilesWatch {
         box_id: &BoxId,
         files: Vec<FileEntry>,
     ) -> Result<(), SandboxError> {
-        self.note_also_written(&files);
+        self.note_also_written(&files).await;
         let _writing = self.writing();
         backend.put_files(box_id, files, PutMode::Merge).await
     }

@@ -492,7 +492,7 @@ async fn start_run(
     // out (.bytesboxignore, .git) stays in the box. (A scratch run's files
     // go into the server's own folder, which the watch never lists.)
     if let PutMode::Replace { keep } = &mut job.mode {
-        session.files().note_written(&job.files);
+        session.files().note_written(&job.files).await;
         let backend = state.sessions.engine().backend().as_ref();
         keep.extend(workspace_watch::kept_across_runs(backend, &box_id, &job.files).await);
     }
