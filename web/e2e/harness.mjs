@@ -273,12 +273,11 @@ export function activeTerminal(page) {
   return page.locator('.term-host[data-console]:not([hidden])');
 }
 
-/** The text of the visible console. */
 /**
- * Where an xterm (`terminal`, a locator of its host) shows `text`: the
- * centre of the text's third character in page pixels, or null.
+ * Where xterm.js draws the first row with `text`: the middle of its third
+ * character and the colour it is drawn in, or null.
  */
-export async function pointOfText(terminal, text) {
+async function spotOfText(terminal, text) {
   return terminal.evaluate((host, wanted) => {
     for (const row of host.querySelectorAll('.xterm-rows > div')) {
       const index = row.textContent.indexOf(wanted);
@@ -293,7 +292,7 @@ export async function pointOfText(terminal, text) {
           range.setStart(node, offset);
           range.setEnd(node, offset + 1);
           const box = range.getBoundingClientRect();
-          return { x: box.x + box.width / 2, y: box.y + box.height / 2 };
+          return { x: box.x + box.width / 2, y: box.y + box.height / 2, colour: getComputedStyle(node.parentElement).color };
         }
         offset -= node.length;
       }
@@ -302,23 +301,18 @@ export async function pointOfText(terminal, text) {
   }, text);
 }
 
-/** The colour xterm.js draws the first row with `text` in, at its third character. */
-export async function colourOfText(terminal, text) {
-  return terminal.evaluate((host, wanted) => {
-    for (const row of host.querySelectorAll('.xterm-rows > div')) {
-      const index = row.textContent.indexOf(wanted);
-      if (index < 0) continue;
-      let offset = index + 2;
-      const walker = document.createTreeWalker(row, NodeFilter.SHOW_TEXT);
-      for (let node = walker.nextNode(); node; node = walker.nextNode()) {
-        if (offset < node.length) return getComputedStyle(node.parentElement).color;
-        offset -= node.length;
-      }
-    }
-    return null;
-  }, text);
+/** The middle of `text`'s third character where the terminal shows it, or null. */
+export async function pointOfText(terminal, text) {
+  const spot = await spotOfText(terminal, text);
+  return spot && { x: spot.x, y: spot.y };
 }
 
+/** The colour xterm.js draws the first row with `text` in, or null. */
+export async function colourOfText(terminal, text) {
+  return (await spotOfText(terminal, text))?.colour ?? null;
+}
+
+/** The text of the visible console. */
 export async function consoleText(page) {
   return activeTerminal(page).locator('.xterm-rows').innerText();
 }
