@@ -95,7 +95,7 @@ fn wrapper_script(spec: &RunSpec, stderr_fifo: Option<&str>) -> String {
         .map(|name| {
             format!(
                 "mkfifo -m 600 /tmp/{name} && exec 2<>/tmp/{name} || \
-                 {{ echo 'bytesbox: no pipe for stderr in /tmp' >&2; exit 125; }}; "
+                 {{ echo 'bytesbox: could not make the pipe for stderr in /tmp (is /tmp full?)' >&2; exit 125; }}; "
             )
         })
         .unwrap_or_default();
@@ -241,15 +241,15 @@ async fn launch(
     let pidfd = match pid {
         Some(pid) => {
             let fd = pidfd(pid)?;
+            cgroup.add_pid(pid).map_err(|e| SandboxError::Internal(format!("joining the run's cgroup: {e}")))?;
             if let Some(name) = &stderr_fifo {
-                // Dropping the stopped wrapper's pidfd and exec on an error
-                // leaves it to the cgroup's removal, which kills it.
+                // The stopped wrapper is in the run's cgroup already: on an
+                // error here the caller's discard of that cgroup kills it.
                 let fifo = open_stderr_fifo(pid, name, sandbox.uid)?;
                 let fifo = register_readable(fifo)
                     .map_err(|e| SandboxError::Internal(format!("the run's stderr pipe: {e}")))?;
                 stderr = Some(fifo);
             }
-            cgroup.add_pid(pid).map_err(|e| SandboxError::Internal(format!("joining the run's cgroup: {e}")))?;
             // SAFETY: kill(2) with a pid we hold a pidfd for; no memory is involved.
             unsafe { libc::kill(pid, libc::SIGCONT) };
             Some(fd)

@@ -318,45 +318,45 @@ fn read_full(fd: &OwnedFd, buffer: &mut [u8]) -> usize {
     filled
 }
 
-/// Pipes, or a PTY from the box's own devpts (with a pipe for stderr when
-/// it is apart). The server's ends come in the order it reads them:
-/// stdin, stdout, stderr; or the PTY's master, then stderr's read end.
+/// Pipes, or a PTY from the box's own devpts (and a second one for stderr
+/// when it is apart). The server's ends come in the order it reads them:
+/// stdin, stdout, stderr; or the PTY's master, then stderr's PTY's master.
 fn make_stdio(
     pty: Option<(u16, u16)>,
     stderr_apart: bool,
     uid: u32,
     gid: u32,
 ) -> nix::Result<(ChildStdio, Vec<OwnedFd>)> {
-    match pty {
-        None => {
-            let (stdin_r, stdin_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
-            let (stdout_r, stdout_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
-            let (stderr_r, stderr_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
-            Ok((
-                ChildStdio::Pipes { stdin: stdin_r, stdout: stdout_w, stderr: stderr_w },
-                vec![stdin_w, stdout_r, stderr_r],
-            ))
-        }
-        Some((rows, cols)) => {
-            let size = nix::pty::Winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
-            let pair = nix::pty::openpty(Some(&size), None)?;
-            nix::unistd::fchown(&pair.slave, Some(uid.into()), Some(gid.into()))?;
-            nix::fcntl::fcntl(&pair.master, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC))?;
-            nix::fcntl::fcntl(&pair.slave, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC))?;
-            if !stderr_apart {
-                return Ok((ChildStdio::Pty { slave: pair.slave, stderr: None }, vec![pair.master]));
-            }
-            // stderr's own terminal of the same size: the program sees a
-            // terminal on all three (colours, unbuffered stderr), and its
-            // output and errors take the same path through the kernel, so
-            // they keep their order about as well as the program wrote it
-            // (a pipe for stderr overtakes the terminal's output, which a
-            // kernel worker moves to the master later).
-            let errors = nix::pty::openpty(Some(&size), None)?;
-            nix::unistd::fchown(&errors.slave, Some(uid.into()), Some(gid.into()))?;
-            nix::fcntl::fcntl(&errors.master, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC))?;
-            nix::fcntl::fcntl(&errors.slave, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC))?;
-            Ok((ChildStdio::Pty { slave: pair.slave, stderr: Some(errors.slave) }, vec![pair.master, errors.master]))
-        }
+    let Some((rows, cols)) = pty else {
+        let (stdin_r, stdin_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+        let (stdout_r, stdout_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+        let (stderr_r, stderr_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+        return Ok((
+            ChildStdio::Pipes { stdin: stdin_r, stdout: stdout_w, stderr: stderr_w },
+            vec![stdin_w, stdout_r, stderr_r],
+        ));
+    };
+    let size = nix::pty::Winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+    let terminal = open_terminal(&size, uid, gid)?;
+    if !stderr_apart {
+        return Ok((ChildStdio::Pty { slave: terminal.slave, stderr: None }, vec![terminal.master]));
     }
+    // stderr's own terminal of the same size: the program sees a terminal
+    // on all three (colours, unbuffered stderr), and its output and errors
+    // take the same path through the kernel, so they keep their order
+    // about as well as the program wrote it (a pipe for stderr overtakes
+    // the terminal's output, which a kernel worker moves to the master
+    // later).
+    let errors = open_terminal(&size, uid, gid)?;
+    Ok((ChildStdio::Pty { slave: terminal.slave, stderr: Some(errors.slave) }, vec![terminal.master, errors.master]))
+}
+
+/// A PTY of `size` whose slave the box's user owns, both ends close-on-exec.
+fn open_terminal(size: &nix::pty::Winsize, uid: u32, gid: u32) -> nix::Result<nix::pty::OpenptyResult> {
+    let pair = nix::pty::openpty(Some(size), None)?;
+    nix::unistd::fchown(&pair.slave, Some(uid.into()), Some(gid.into()))?;
+    for end in [&pair.master, &pair.slave] {
+        nix::fcntl::fcntl(end, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC))?;
+    }
+    Ok(pair)
 }

@@ -75,7 +75,7 @@ pub enum ChildStdio {
     /// stdin read end, stdout and stderr write ends.
     Pipes { stdin: OwnedFd, stdout: OwnedFd, stderr: OwnedFd },
     /// A PTY slave, made the controlling terminal, for stdin and stdout,
-    /// and for stderr unless it has a pipe's write end of its own.
+    /// and for stderr unless it has a terminal (slave) of its own.
     Pty { slave: OwnedFd, stderr: Option<OwnedFd> },
 }
 

@@ -116,7 +116,7 @@ pub struct RunRequest {
     pub cwd: String,
     /// A PTY of this size, or pipes when `None`.
     pub pty: Option<(u16, u16)>,
-    /// Under a PTY, stderr on a pipe of its own instead of the PTY.
+    /// Under a PTY, stderr on a second PTY of its own instead of the first.
     #[serde(default)]
     pub stderr_apart: bool,
     /// Resource limits applied with setrlimit.

@@ -129,9 +129,9 @@ pub enum StdioMode {
         rows: u16,
         /// Terminal columns.
         cols: u16,
-        /// stderr on a pipe of its own ([`Stream::Stderr`](crate::Stream::Stderr)),
-        /// not the terminal: a program's errors stay apart from its output
-        /// (the IDE's runs). A shell needs it false: its prompt and line
+        /// stderr apart from the terminal, as [`Stream::Stderr`](crate::Stream::Stderr)
+        /// (a second terminal on the native backend, a FIFO on Docker's): a
+        /// program's errors stay apart from its output (the IDE's runs). A shell needs it false: its prompt and line
         /// editing are written to stderr.
         #[serde(default)]
         stderr_apart: bool,

@@ -107,9 +107,9 @@ impl RunTty {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TtyStderr {
-    /// A pipe of its own: `output` frames with `stream: "stderr"`, so a
-    /// client can show errors apart from output (the program sees no
-    /// terminal on fd 2).
+    /// A stream of its own: `output` frames with `stream: "stderr"`, so a
+    /// client can show errors apart from output (`docs/protocol.md`,
+    /// "stderr under a terminal", says what each backend gives fd 2).
     #[default]
     Apart,
     /// The terminal, merged with stdout, as in a shell.

@@ -67,10 +67,17 @@ fn sha(bytes: &[u8]) -> Sha {
     Sha256::digest(bytes).into()
 }
 
-/// Each file's path and digest, computed on a blocking thread: a client's
-/// batch may hold megabytes, which would hold up a runtime worker (and
-/// every connection it serves) while they are hashed.
+/// Batches up to this size are hashed where they are: a thread hand-off
+/// would cost a warm run more than hashing its few small files.
+const DIGEST_INLINE_BYTES: usize = 256 * 1024;
+
+/// Each file's path and digest; a larger batch (a client's may hold
+/// megabytes) on a blocking thread, so it does not hold up a runtime
+/// worker and every connection that worker serves.
 async fn digests_of(files: &[FileEntry]) -> Vec<(String, Sha)> {
+    if files.iter().map(|f| f.content.len()).sum::<usize>() <= DIGEST_INLINE_BYTES {
+        return files.iter().map(|f| (f.path.clone(), sha(&f.content))).collect();
+    }
     let contents: Vec<(String, bytes::Bytes)> = files.iter().map(|f| (f.path.clone(), f.content.clone())).collect();
     tokio::task::spawn_blocking(move || contents.into_iter().map(|(path, content)| (path, sha(&content))).collect())
         .await
