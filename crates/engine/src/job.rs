@@ -390,6 +390,17 @@ impl JobRunner {
         }
     }
 
+    /// A backend's failure, or the kill that brought it: a job stopped
+    /// while its files were written or a stage was starting (its box
+    /// destroyed with its session) reports `killed`, not the box's end,
+    /// which a caller would answer with a new box.
+    fn failed(&self, error: SandboxError) -> Stop {
+        if self.control.is_killed() {
+            return Stop::Failed("killed", format!("the job was stopped ({error})"));
+        }
+        Stop::Failed(error.code(), error.to_string())
+    }
+
     async fn run_inner(&self, job: Job, ticket: Ticket) -> Result<(), Stop> {
         if ticket.position > 0 {
             self.send(JobEvent::Queued { position: ticket.position }).await?;
@@ -406,7 +417,7 @@ impl JobRunner {
             _ = self.events.closed() => return Err(Stop::Gone),
         });
         self.send(JobEvent::Started).await?;
-        self.backend.put_files(&self.id, job.files, job.mode).await.map_err(failed)?;
+        self.backend.put_files(&self.id, job.files, job.mode).await.map_err(|e| self.failed(e))?;
         for stage in job.stages {
             if self.control.is_killed() {
                 break;
@@ -423,7 +434,7 @@ impl JobRunner {
     /// started.
     async fn run_stage(&self, stage: StagePlan, staging: &mut Option<OwnedMutexGuard<()>>) -> Result<ExitReport, Stop> {
         let kind = stage.kind;
-        let mut handle = self.backend.run(&self.id, stage.spec).await.map_err(failed)?;
+        let mut handle = self.backend.run(&self.id, stage.spec).await.map_err(|e| self.failed(e))?;
         if kind == StageKind::Run {
             staging.take();
         }
@@ -481,8 +492,4 @@ impl JobRunner {
 /// A stage after which the job goes no further.
 fn stage_failed(report: &ExitReport) -> bool {
     report.status != RunStatus::Ok
-}
-
-fn failed(error: SandboxError) -> Stop {
-    Stop::Failed(error.code(), error.to_string())
 }

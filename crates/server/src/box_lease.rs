@@ -1,14 +1,14 @@
-//! A box made for one request or one connection alone, destroyed when that
-//! ends, however it ends: a handler dropped at any await because its client
-//! went away destroys its box at once instead of leaving it to the idle
-//! sweep.
+//! A box made for one request, one connection or one session alone,
+//! destroyed when that ends, however it ends: a handler dropped at any
+//! await because its client went away destroys its box at once instead of
+//! leaving it to the idle sweep.
 
 use std::sync::Arc;
 
 use bytesbox_sandbox::{Backend, BoxId, BoxSpec, SandboxError};
 use tokio::sync::Semaphore;
 
-/// A box owned by one request or connection.
+/// A box owned by one request, connection or session.
 #[derive(Debug)]
 pub(crate) struct BoxLease {
     backend: Arc<dyn Backend>,
@@ -33,6 +33,11 @@ impl BoxLease {
         if let Some(id) = self.id.take() {
             let _ = self.backend.destroy(&id).await;
         }
+    }
+
+    /// Lets go of a box the backend has destroyed already.
+    pub(crate) fn forget(mut self) {
+        self.id.take();
     }
 
     /// Destroys the box after the caller's answer is sent, on a task of

@@ -10,6 +10,7 @@
 //! longest idle ones beyond it (`crate::session::Sessions::reclaim_idle_bytes`).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -21,6 +22,7 @@ use tokio::sync::{mpsc, watch};
 use crate::accounts::places::{Place, Places, Refusal};
 use crate::accounts::Principal;
 use crate::box_in_use::{BoxInUse, BoxUsers};
+use crate::box_lease::BoxLease;
 use crate::egress::{BoxEgress, Egress};
 use crate::git::GitQueue;
 use crate::git_save::ProjectGit;
@@ -92,6 +94,11 @@ pub enum SessionBoxError {
         /// The address's cap (`[accounts] guest_address_boxes`).
         max: usize,
     },
+    /// The session ended (its grace period passed, or its owner was
+    /// disabled) while the operation was under way: its box is gone and no
+    /// new one is made for it.
+    #[error("the session has ended")]
+    SessionEnded,
     /// The backend failed.
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
@@ -102,6 +109,7 @@ impl SessionBoxError {
     pub fn code(&self) -> &'static str {
         match self {
             SessionBoxError::TooManyBoxes { .. } | SessionBoxError::TooManyBoxesAtAddress { .. } => "too_many_boxes",
+            SessionBoxError::SessionEnded => "unknown_session",
             SessionBoxError::Sandbox(e) => e.code(),
         }
     }
@@ -121,11 +129,19 @@ impl SessionBusy {
 /// A session's box and the place it takes among its caller's boxes.
 #[derive(Debug)]
 struct SessionBox {
-    id: BoxId,
+    /// Destroys the box if this is dropped without [`Session::destroy_box`]
+    /// (a session dropped with its box, a creation cut short).
+    lease: BoxLease,
     _place: Place,
     /// The box's egress proxy, if its caller's plan has egress; ends with
     /// the hold on the box.
     _egress: Option<BoxEgress>,
+}
+
+impl SessionBox {
+    fn id(&self) -> &BoxId {
+        self.lease.id()
+    }
 }
 
 /// Session settings.
@@ -212,6 +228,8 @@ pub struct Session {
     project_git: ProjectGit,
     /// Operations using the box now, which is then not idle.
     box_users: BoxUsers,
+    /// Set once the session has ended: no box is made for it again.
+    ended: AtomicBool,
 }
 
 impl Session {
@@ -237,6 +255,7 @@ impl Session {
             git: GitQueue::default(),
             project_git: ProjectGit::default(),
             box_users: BoxUsers::default(),
+            ended: AtomicBool::new(false),
         }
     }
 
@@ -370,18 +389,20 @@ impl Session {
         &self.project_git
     }
 
-    /// Saves the repository of a box about to be destroyed into the
-    /// session's project, if it changed; the client hears of it if its
-    /// queue has room (the box's end does not wait for a slow client).
-    async fn save_git_before_destroy(&self, engine: &Engine, box_id: &BoxId) {
-        if let Some(frame) = self.project_git.save(engine.backend().as_ref(), box_id).await {
+    /// Destroys the session's box, taken from its slot, after saving its
+    /// repository into the session's project if it changed; the client
+    /// hears of the save if its queue has room (the box's end does not
+    /// wait for a slow client).
+    async fn destroy_box(&self, engine: &Engine, held: SessionBox) {
+        if let Some(frame) = self.project_git.save(engine.backend().as_ref(), held.id()).await {
             let _ = self.outbox_tx.try_send(frame);
         }
+        held.lease.destroy().await;
     }
 
     /// The session's box, unless one is being made right now.
     pub fn current_box(&self) -> Option<BoxId> {
-        self.sandbox.try_lock().ok().and_then(|slot| slot.as_ref().map(|held| held.id.clone()))
+        self.sandbox.try_lock().ok().and_then(|slot| slot.as_ref().map(|held| held.id().clone()))
     }
 
     /// [`Session::current_box`], held in use until the guard is dropped.
@@ -420,8 +441,7 @@ impl Session {
             return Err(SessionBusy);
         }
         let Some(held) = slot.take() else { return Ok(false) };
-        self.save_git_before_destroy(engine, &held.id).await;
-        let _ = engine.backend().destroy(&held.id).await;
+        self.destroy_box(engine, held).await;
         Ok(true)
     }
 
@@ -442,8 +462,12 @@ impl Session {
     /// Forgets a box the backend destroyed (idle TTL), if it is this one.
     pub async fn forget_sandbox(&self, id: &BoxId) {
         let mut slot = self.sandbox.lock().await;
-        if slot.as_ref().map(|held| &held.id) == Some(id) {
-            *slot = None;
+        if slot.as_ref().map(SessionBox::id) == Some(id) {
+            // Gone already: nothing to save, and nothing for the lease to
+            // destroy.
+            if let Some(held) = slot.take() {
+                held.lease.forget();
+            }
         }
     }
 
@@ -506,7 +530,6 @@ impl Session {
             return false;
         }
         let Some(held) = slot.take() else { return false };
-        self.save_git_before_destroy(engine, &held.id).await;
         let minutes = idle.as_secs().div_ceil(60);
         for terminal in &terminals {
             // Queued ahead of the shell's end, which the box's destruction
@@ -516,7 +539,7 @@ impl Session {
                  this box is being shut down. Open a new terminal to go on.\x1b[0m\r\n"
             ));
         }
-        let _ = engine.backend().destroy(&held.id).await;
+        self.destroy_box(engine, held).await;
         true
     }
 
@@ -533,10 +556,15 @@ impl Session {
         for terminal in self.terminals() {
             terminal.close().await;
         }
-        if let Some(held) = self.sandbox.lock().await.take() {
-            self.save_git_before_destroy(engine, &held.id).await;
-            let _ = engine.backend().destroy(&held.id).await;
+        let mut slot = self.sandbox.lock().await;
+        // Under the slot's lock, so an operation still under way (a run's
+        // retry on a new box, a kernel's start) finds the session ended
+        // instead of making a box nobody would destroy.
+        self.ended.store(true, Ordering::Release);
+        if let Some(held) = slot.take() {
+            self.destroy_box(engine, held).await;
         }
+        drop(slot);
         // Nobody will take the queue again: dropping it lets what waits
         // to send on it (a run's or a terminal's output) see the end.
         if let Ok(mut slot) = self.outbox_rx.lock() {
@@ -635,8 +663,11 @@ impl Sessions {
         let in_use = session.box_users.hold();
         session.set_box_caps(caps);
         let mut slot = session.sandbox.lock().await;
+        if session.ended.load(Ordering::Acquire) {
+            return Err(SessionBoxError::SessionEnded);
+        }
         if let Some(held) = slot.as_ref() {
-            return Ok(AcquiredBox { id: held.id.clone(), created: false, in_use });
+            return Ok(AcquiredBox { id: held.id().clone(), created: false, in_use });
         }
         let take = || self.boxes.take(&session.owner, caps.max_boxes, caps.max_boxes_per_address);
         let place = match take() {
@@ -650,7 +681,10 @@ impl Sessions {
             }
         };
         let backend = self.engine.backend();
-        let id = backend.create(self.config.box_spec.clone()).await?;
+        // Held by a lease from here: a caller that drops this future before
+        // the box is in the slot leaves nothing behind.
+        let lease = BoxLease::create(backend, self.config.box_spec.clone()).await?;
+        let id = lease.id().clone();
         let egress = match (&self.egress, caps.egress) {
             (Some(egress), true) => match egress.open(backend.as_ref(), &id).await {
                 Ok(opened) => Some(opened),
@@ -672,7 +706,7 @@ impl Sessions {
                 tokio::spawn(async move { session.send(frame).await });
             }
         }
-        *slot = Some(SessionBox { id: id.clone(), _place: place, _egress: egress });
+        *slot = Some(SessionBox { lease, _place: place, _egress: egress });
         Ok(AcquiredBox { id, created: true, in_use })
     }
 
