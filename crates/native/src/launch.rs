@@ -29,6 +29,9 @@ pub(crate) async fn start_run(sandbox: Arc<SandboxBox>, spec: RunSpec) -> Result
     // can use (see `run_tree`).
     let keeps_launcher_limits = limits == run_cgroup_limits(&RunLimits::default(), &sandbox.spec);
     let last_in_box = spec.last_in_box;
+    let reusable = keeps_launcher_limits && !last_in_box;
+    // Set when the run takes the slow path (below).
+    let mut launcher_after = false;
     let attempt = match sandbox.take_launcher_waiting(LAUNCHER_PATIENCE).await {
         Some(Launcher { id, cgroup }) => {
             let applied = if keeps_launcher_limits {
@@ -50,7 +53,16 @@ pub(crate) async fn start_run(sandbox: Arc<SandboxBox>, spec: RunSpec) -> Result
             if let Some(stale) = stale {
                 discard_cgroup(stale).await;
             }
-            let cgroup = sandbox.make_run_cgroup()?;
+            // The box was idle (its launcher released) or its launcher
+            // died: the cgroup it kept, if the run may use it, and the next
+            // launcher once the run is over, in the run's cgroup, rather
+            // than a new cgroup now (`run_tree`).
+            launcher_after = reusable;
+            let kept = if keeps_launcher_limits { sandbox.take_kept_run_cgroup() } else { None };
+            let cgroup = match kept {
+                Some(kept) => kept,
+                None => sandbox.make_run_cgroup()?,
+            };
             let procs = cgroup
                 .apply(&limits)
                 .map_err(|e| SandboxError::Internal(format!("run limits: {e}")))
@@ -62,8 +74,9 @@ pub(crate) async fn start_run(sandbox: Arc<SandboxBox>, spec: RunSpec) -> Result
         }
         Err(other) => Err(other),
     };
-    // The launcher for the next run, unless none will come.
-    if !last_in_box {
+    // The launcher for the next run, unless none will come or it is
+    // prepared once this run is over.
+    if !last_in_box && (!launcher_after || launched.is_err()) {
         tokio::spawn(sandbox.clone().prepare_launcher());
     }
     let (run_id, cgroup, fds, exited_rx, started_at) = match launched {
@@ -79,7 +92,8 @@ pub(crate) async fn start_run(sandbox: Arc<SandboxBox>, spec: RunSpec) -> Result
         run_id,
         sandbox,
         cgroup,
-        reusable: keeps_launcher_limits && !last_in_box,
+        reusable,
+        launcher_after,
         last_in_box,
         limits: spec.limits,
         pty: matches!(spec.stdio, StdioMode::Pty { .. }),

@@ -148,6 +148,9 @@ pub struct RunStart {
     pub cgroup: Cgroup,
     /// Whether it may serve the box's next launcher once the run is over.
     pub reusable: bool,
+    /// Whether the box's next launcher is prepared once the run is over
+    /// (the run took the slow path) rather than already.
+    pub launcher_after: bool,
     /// No run follows in the box (`RunSpec::last_in_box`): no launcher is
     /// prepared after it.
     pub last_in_box: bool,
@@ -199,7 +202,7 @@ pub fn supervise(start: RunStart) -> Result<(mpsc::Receiver<RunEvent>, Arc<dyn R
             exited: start.exited,
             last_in_box: start.last_in_box,
         },
-        tree: RunCgroup::new(start.cgroup, Arc::downgrade(&start.sandbox), start.reusable),
+        tree: RunCgroup::new(start.cgroup, Arc::downgrade(&start.sandbox), start.reusable, start.launcher_after),
         limits: start.limits,
         started_at: start.started_at,
         destroyed: start.sandbox.activity.destroyed(),

@@ -21,6 +21,22 @@ use crate::sandbox_box::SandboxBox;
 /// next run's peak starts near zero.
 const REUSE_MAX_CHARGED_BYTES: u64 = 1024 * 1024;
 
+/// Keeps an emptied run cgroup in `sandbox` for its next launcher or
+/// run (blocking); false when it cannot serve again (processes left in it,
+/// memory charged, counters the kernel cannot restart, or the box is being
+/// destroyed or keeps one already): the caller removes it then.
+pub(crate) fn keep_for_next_run(sandbox: &SandboxBox, cgroup: &Cgroup) -> bool {
+    if !RunTree::is_empty(cgroup) {
+        return false;
+    }
+    let charged = cgroup.memory_current_bytes().unwrap_or(u64::MAX);
+    if charged > REUSE_MAX_CHARGED_BYTES {
+        return false;
+    }
+    let mut reused = cgroup.clone();
+    reused.restart_counters().is_ok() && sandbox.keep_for_reuse(reused)
+}
+
 /// A run's cgroup and the box that may take it back.
 #[derive(Clone, Debug)]
 pub(crate) struct RunCgroup {
@@ -28,27 +44,22 @@ pub(crate) struct RunCgroup {
     sandbox: Weak<SandboxBox>,
     /// The run kept the launcher's limits, so the cgroup can serve again.
     reusable: bool,
+    /// The run took the slow path (its box had no launcher): the box's next
+    /// launcher is prepared once the run is over, in this cgroup if it can
+    /// serve again, rather than in a new one while it runs.
+    launcher_after: bool,
 }
 
 impl RunCgroup {
-    pub(crate) fn new(cgroup: Cgroup, sandbox: Weak<SandboxBox>, reusable: bool) -> RunCgroup {
-        RunCgroup { cgroup, sandbox, reusable }
+    pub(crate) fn new(cgroup: Cgroup, sandbox: Weak<SandboxBox>, reusable: bool, launcher_after: bool) -> RunCgroup {
+        RunCgroup { cgroup, sandbox, reusable, launcher_after }
     }
 
     /// Gives the empty cgroup back to its box; false when it cannot serve
-    /// again (the box is gone or has one, the cgroup holds memory, or the
-    /// kernel cannot restart its counters).
+    /// again.
     fn give_back(&self) -> bool {
         let Some(sandbox) = self.sandbox.upgrade() else { return false };
-        if !self.reusable || !RunTree::is_empty(&self.cgroup) {
-            return false;
-        }
-        let charged = self.cgroup.memory_current_bytes().unwrap_or(u64::MAX);
-        if charged > REUSE_MAX_CHARGED_BYTES {
-            return false;
-        }
-        let mut reused = self.cgroup.clone();
-        reused.restart_counters().is_ok() && sandbox.keep_for_reuse(reused)
+        self.reusable && keep_for_next_run(&sandbox, &self.cgroup)
     }
 }
 
@@ -76,6 +87,12 @@ impl RunTree for RunCgroup {
     fn remove(&self) {
         if !self.give_back() {
             RunTree::remove(&self.cgroup);
+        }
+        // Called on a blocking thread of the runtime.
+        if let (true, Some(sandbox), Ok(runtime)) =
+            (self.launcher_after, self.sandbox.upgrade(), tokio::runtime::Handle::try_current())
+        {
+            runtime.spawn(sandbox.prepare_launcher());
         }
     }
 }

@@ -179,7 +179,7 @@ impl SandboxBox {
     /// kept one (a run gives its cgroup back only if it kept those limits,
     /// see `run_tree`), else a new one with the limits written (blocking).
     fn next_run_cgroup(&self) -> Result<Cgroup, SandboxError> {
-        if let Some(kept) = self.reusable_run_cgroup.lock().ok().and_then(|mut kept| kept.take()) {
+        if let Some(kept) = self.take_kept_run_cgroup() {
             return Ok(kept);
         }
         let cgroup = self.make_run_cgroup()?;
@@ -191,6 +191,12 @@ impl SandboxBox {
                 Err(SandboxError::Internal(format!("launcher limits: {e}")))
             }
         }
+    }
+
+    /// The emptied run cgroup kept for reuse, if any: it has the
+    /// launcher's limits.
+    pub fn take_kept_run_cgroup(&self) -> Option<Cgroup> {
+        self.reusable_run_cgroup.lock().ok().and_then(|mut kept| kept.take())
     }
 
     /// Makes a new, empty run cgroup (blocking).
@@ -240,19 +246,26 @@ impl SandboxBox {
     }
 
     /// Gives up the prepared launcher if the box has had no run for
-    /// `after` (a blocking call): its process and cgroup cost memory that an
-    /// idle box does not need. The next run takes the slower path and
-    /// prepares a new launcher.
+    /// `after` (a blocking call): its process costs memory that an idle box
+    /// does not need. The next run takes the slower path (a fork in the box)
+    /// and its launcher is prepared once it is over.
+    ///
+    /// The launcher's emptied cgroup is kept for that run unless the box
+    /// keeps one already: removing a memory cgroup walks a list of every
+    /// superblock on the host under the kernel's global cgroup lock, and
+    /// making one grows a map by them, so with thousands of live boxes a
+    /// cgroup removed at each release and made at each slow run made every
+    /// run wait on the others' (`docs/performance.md`, "Live boxes"). An
+    /// idle box keeps one empty run cgroup instead.
     pub fn release_idle_launcher(&self, after: Duration) -> bool {
         if !self.activity.idle_for_at_least(after) {
             return false;
         }
-        if let Some(kept) = self.reusable_run_cgroup.lock().ok().and_then(|mut kept| kept.take()) {
-            let _ = kept.remove();
-        }
         let Some(Launcher { cgroup, .. }) = self.take_launcher() else { return false };
         let _ = cgroup.kill_all(Duration::from_secs(5));
-        let _ = cgroup.remove();
+        if !crate::run_tree::keep_for_next_run(self, &cgroup) {
+            let _ = cgroup.remove();
+        }
         true
     }
 

@@ -674,6 +674,61 @@ async fn emptied_run_cgroups_serve_again_with_counters_of_their_own() {
     shutdown_and_check(backend).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_box_keeps_one_run_cgroup_that_its_next_run_joins() {
+    if !require_root("an_idle_box_keeps_one_run_cgroup_that_its_next_run_joins") {
+        return;
+    }
+    let backend = NativeBackend::start(NativeConfig {
+        ready_boxes: 0,
+        sweep_interval: Duration::from_millis(50),
+        launcher_idle_release: Duration::from_millis(300),
+        ..config()
+    })
+    .await
+    .unwrap();
+    let id = backend.create(BoxSpec::default()).await.unwrap();
+    let launcher = |backend: &NativeBackend| -> Vec<String> {
+        run_cgroups(backend, &id).into_iter().filter(|name| run_cgroup_has_processes(backend, &id, name)).collect()
+    };
+    let big = ["python3", "-c", "b = bytearray(32 * 1024 * 1024); print(sum(b[::4096]))"];
+    let done = backend.run(&id, RunSpec::command(big)).await.unwrap().collect().await.unwrap();
+    assert_eq!(done.report.status, RunStatus::Ok, "{:?} {}", done.report, done.stderr_text());
+    let big_peak = done.report.peak_memory_bytes;
+    for round in 0..3 {
+        // Idle past the release: the launcher's process is gone and one
+        // empty run cgroup stays (where the kernel can restart a cgroup's
+        // counters; elsewhere none).
+        let kept = usize::from(peak_can_restart());
+        bytesbox_testkit::wait_until("the launcher's release", Duration::from_secs(10), || async {
+            launcher(&backend).is_empty() && run_cgroups(&backend, &id).len() == kept
+        })
+        .await;
+        let before = run_cgroups(&backend, &id);
+        // The next run takes the slow path in that cgroup, and the next
+        // launcher waits in it once the run is over: no cgroup is made.
+        let done = backend.run(&id, RunSpec::command(["echo", "again"])).await.unwrap().collect().await.unwrap();
+        assert_eq!(done.report.status, RunStatus::Ok, "round {round}: {:?}", done.report);
+        assert_eq!(done.stdout_text(), "again\n");
+        assert!(
+            done.report.peak_memory_bytes < big_peak / 4,
+            "round {round}: the run's peak {} counts an earlier run's {big_peak}",
+            done.report.peak_memory_bytes
+        );
+        bytesbox_testkit::wait_until("the next launcher", Duration::from_secs(10), || async {
+            launcher(&backend).len() == 1
+        })
+        .await;
+        if peak_can_restart() {
+            assert_eq!(launcher(&backend), before, "round {round}: the launcher is in the cgroup the box kept");
+            assert_eq!(run_cgroups(&backend, &id), before, "round {round}: no run cgroup was made");
+        }
+    }
+    backend.destroy(&id).await.unwrap();
+    assert_no_leaks(&backend, "destroying the box");
+    shutdown_and_check(backend).await;
+}
+
 /// Whether this host can restart a cgroup's memory peak: always on v1, on
 /// v2 from Linux 6.12.
 fn peak_can_restart() -> bool {
