@@ -180,6 +180,26 @@ describe('files saved in the editor go to the box', () => {
     expect(writes()).toHaveLength(1);
   });
 
+  it('sends nothing back when the user takes the box\'s version: the box may have changed the file again since', async () => {
+    const { local, sockets, store } = await guestStore();
+    const sentFrames = () => sockets[0].sent.filter((m) => ['files_write', 'files_delete'].includes((m as { type: string }).type));
+    local.change((p) => p);
+    await vi.advanceTimersByTimeAsync(20);
+    local.change((p) => ({ ...p, files: { ...p.files, 'notes.txt': { content: 'old' } } }));
+    await vi.advanceTimersByTimeAsync(20);
+    const before = sentFrames().length;
+    // Unsaved edits to both; the box rewrites one and deletes the other.
+    local.change((p) => editFile(editFile(p, 'main.py', 'mine'), 'notes.txt', 'mine too'));
+    sockets[0].receive({ type: 'files_changed', changes: [write('main.py', 'theirs'), del('notes.txt')], left_out: noneLeftOut });
+    expect(store.get().conflicts.map((c) => c.path).sort()).toEqual(['main.py', 'notes.txt']);
+    store.takeTheirs('main.py');
+    store.takeTheirs('notes.txt');
+    await vi.advanceTimersByTimeAsync(20);
+    expect(local.get().project!.files['main.py'].content).toBe('theirs');
+    expect('notes.txt' in local.get().project!.files).toBe(false);
+    expect(sentFrames().slice(before)).toEqual([]);
+  });
+
   it('keeps batches bounded', () => {
     const many = makeProject('P', Object.fromEntries(Array.from({ length: WRITE_BATCH_FILES + 5 }, (_, n) => [`f${n}`, 'x'])));
     expect(filesToWrite(many, new Map())).toHaveLength(WRITE_BATCH_FILES);

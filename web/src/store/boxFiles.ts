@@ -344,10 +344,15 @@ export class BoxFilesStore extends Store<BoxFilesSnapshot> {
     this.set({ ...this.get(), conflicts: this.get().conflicts.filter((c) => c.path !== path) });
   }
 
-  /** Takes the box's version. */
+  /**
+   * Takes the box's version. The box has it already: nothing is sent back,
+   * which could overwrite (or delete) what the box made of the file since.
+   */
   takeTheirs(path: string) {
     const conflict = this.get().conflicts.find((c) => c.path === path);
     if (!conflict) return;
+    if (conflict.theirs) this.sent.set(path, conflict.theirs);
+    else this.sent.delete(path);
     this.workspace.change((project) => takeTheirs(project, conflict));
     this.keepMine(path);
   }
