@@ -275,9 +275,22 @@ export function activeTerminal(page) {
 
 /**
  * Where xterm.js draws the first row with `text`: the middle of its third
- * character and the colour it is drawn in, or null.
+ * character and the colour it is drawn in, or null once 5 s have passed
+ * without it.
  */
 async function spotOfText(terminal, text) {
+  // xterm.js draws its rows on the next animation frame: text the page
+  // already holds (the run's end is shown) may not be in them yet.
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const spot = await spotInRows(terminal, text);
+    if (spot || Date.now() > deadline) return spot;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** `spotOfText` as the rows are drawn now. */
+async function spotInRows(terminal, text) {
   return terminal.evaluate((host, wanted) => {
     for (const row of host.querySelectorAll('.xterm-rows > div')) {
       const index = row.textContent.indexOf(wanted);
