@@ -1,7 +1,8 @@
-//! Native backend benchmark: warm runs, new boxes, runs in boxes whose
-//! launcher was released, and idle-box memory, each against the same
-//! command spawned bare (plain fork+exec) in the same process, interleaved
-//! so machine drift hits both sides alike.
+//! Native backend benchmark: warm runs, what system calls, page faults and
+//! path lookups cost more in a box, new boxes, runs in boxes whose launcher
+//! was released, and idle-box memory, each against the same command
+//! spawned bare (plain fork+exec) in the same process, interleaved so
+//! machine drift hits both sides alike.
 //!
 //! The backend runs with its default configuration: a new box counts until
 //! its first run has exited (that run goes through the launcher prepared
