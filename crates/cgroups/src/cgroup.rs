@@ -10,7 +10,7 @@ use crate::error::{CgroupError, Result};
 use crate::layout::{CgroupLayout, Kind};
 use crate::stats::CounterStart;
 use crate::v1::EmptyCheck;
-use crate::{v1, v2, CgroupLimits, CgroupStats, ROOT_NAME};
+use crate::{v1, v2, CgroupLimits, CgroupStats, CpuWeight, ROOT_NAME};
 
 /// How long [`Cgroup::remove`] spends killing leftovers after EBUSY.
 const REMOVE_KILL_TIMEOUT: Duration = Duration::from_secs(2);
@@ -131,6 +131,21 @@ impl Cgroup {
         match self.layout.inner.kind {
             Kind::V1(index) => v1::apply(&self.dirs, index, limits),
             Kind::V2 { .. } => v2::apply(&self.dirs[0], limits),
+        }
+    }
+
+    /// Sets how this cgroup weighs against its siblings for CPU time. A
+    /// layout without the CPU controller here (v2 grouping only) has
+    /// nothing to weigh: that is not an error.
+    pub fn set_cpu_weight(&self, weight: CpuWeight) -> Result<()> {
+        let (file, value) = match self.layout.inner.kind {
+            Kind::V1(index) => (self.dirs[index.cpu].join("cpu.shares"), weight.v1_shares()),
+            Kind::V2 { .. } => (self.dirs[0].join("cpu.weight"), weight.v2_weight()),
+        };
+        match cgfs::write_raw(&file, value) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(CgroupError::Write { path: file, value: value.to_owned(), source }),
         }
     }
 
@@ -623,6 +638,31 @@ mod tests {
         assert!(!root.join("bytesbox/t7/box").exists());
         // Removing a cgroup leaves its ancestors alone.
         assert!(root.join("bytesbox/t7").is_dir());
+    }
+
+    #[test]
+    fn cpu_weight_is_shares_on_v1_and_weight_on_v2_and_nothing_without_the_controller() {
+        let tmp = tempfile::tempdir().unwrap();
+        let v1 = Cgroup::create(&v1_fake(&tmp.path().join("v1"), false), Path::new("bytesbox/t8/box")).unwrap();
+        let shares = tmp.path().join("v1/cpu/bytesbox/t8/box/cpu.shares");
+        touch(shares.parent().unwrap(), &[("cpu.shares", "1024\n")]);
+        v1.set_cpu_weight(CpuWeight::Background).unwrap();
+        assert_eq!(read(shares.clone()), "128");
+        v1.set_cpu_weight(CpuWeight::Normal).unwrap();
+        assert_eq!(read(shares), "1024");
+
+        let root = tmp.path().join("v2");
+        fs::create_dir(&root).unwrap();
+        let layout = CgroupLayout::v2_grouping_only(root.clone());
+        let v2 = Cgroup::create(&layout, Path::new("bytesbox/t8/box")).unwrap();
+        // No CPU controller in this cgroup: no file, nothing to weigh.
+        v2.set_cpu_weight(CpuWeight::Background).unwrap();
+        assert!(!root.join("bytesbox/t8/box/cpu.weight").exists());
+        touch(&root.join("bytesbox/t8/box"), &[("cpu.weight", "100\n")]);
+        v2.set_cpu_weight(CpuWeight::Background).unwrap();
+        assert_eq!(read(root.join("bytesbox/t8/box/cpu.weight")), "12");
+        v2.set_cpu_weight(CpuWeight::Normal).unwrap();
+        assert_eq!(read(root.join("bytesbox/t8/box/cpu.weight")), "100");
     }
 
     #[test]

@@ -70,7 +70,7 @@ pub use dynmods::{favor_dynamic_changes, Dynmods};
 pub use error::CgroupError;
 pub use instance::{current_instance_name, instance_is_alive, instance_path};
 pub use layout::{CgroupLayout, CgroupVersion, V1Paths};
-pub use limits::CgroupLimits;
+pub use limits::{CgroupLimits, CpuWeight};
 pub use stats::CgroupStats;
 
 /// The top-level directory of everything Bytesbox creates in a hierarchy.

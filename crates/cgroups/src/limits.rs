@@ -26,6 +26,37 @@ pub struct CgroupLimits {
     pub cpu_millicores: Option<u32>,
 }
 
+/// How a cgroup's processes weigh against its siblings' when both want
+/// the same CPU. Unlike a quota it limits nothing: an idle CPU is used
+/// whatever the weight.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CpuWeight {
+    /// The kernel's default weight.
+    Normal,
+    /// An eighth of the default: work that can wait (a box made ahead)
+    /// takes little from a sibling that wants the same CPU, and is never
+    /// starved by it.
+    Background,
+}
+
+impl CpuWeight {
+    /// The value of v1's `cpu.shares`.
+    pub(crate) fn v1_shares(self) -> &'static str {
+        match self {
+            CpuWeight::Normal => "1024",
+            CpuWeight::Background => "128",
+        }
+    }
+
+    /// The value of v2's `cpu.weight`.
+    pub(crate) fn v2_weight(self) -> &'static str {
+        match self {
+            CpuWeight::Normal => "100",
+            CpuWeight::Background => "12",
+        }
+    }
+}
+
 impl CgroupLimits {
     /// The CFS quota for [`CPU_PERIOD_US`], after validation. Values the
     /// kernel would reject are an error here rather than a silent clamp.

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytesbox_cgroups::{Cgroup, CgroupLimits};
+use bytesbox_cgroups::{Cgroup, CgroupLimits, CpuWeight};
 use bytesbox_jail::mounts::{plan_rootfs, RealHost, RootSource, RootfsParams};
 use bytesbox_jail::protocol::{BoxSetup, InitEvent};
 use bytesbox_sandbox::{BoxId, BoxSpec, RootfsSpec, SandboxError};
@@ -31,8 +31,9 @@ type StartedBox = (i32, AsyncChannel, AsyncFd<OwnedFd>, OwnedFd);
 
 /// `Backend::create`: makes a box on a detached task (a box made for a
 /// caller that is gone is destroyed) and notes the outcome in the health
-/// record.
-pub(crate) async fn create(state: &Arc<BackendState>, spec: BoxSpec) -> Result<BoxId, SandboxError> {
+/// record. `weight` is its CPU weight against the other boxes: background
+/// for a box made ahead, until it is handed out.
+pub(crate) async fn create(state: &Arc<BackendState>, spec: BoxSpec, weight: CpuWeight) -> Result<BoxId, SandboxError> {
     if state.shutting_down.load(Ordering::Acquire) {
         return Err(SandboxError::ShuttingDown);
     }
@@ -40,7 +41,7 @@ pub(crate) async fn create(state: &Arc<BackendState>, spec: BoxSpec) -> Result<B
     let (making, undoing) = (state.clone(), state.clone());
     let made = state
         .detached
-        .run(async move { create_box(&making, spec).await }, move |id| async move {
+        .run(async move { create_box(&making, spec, weight).await }, move |id| async move {
             let _ = destroy(&undoing, &id).await;
         })
         .await;
@@ -48,7 +49,7 @@ pub(crate) async fn create(state: &Arc<BackendState>, spec: BoxSpec) -> Result<B
     made
 }
 
-async fn create_box(state: &Arc<BackendState>, spec: BoxSpec) -> Result<BoxId, SandboxError> {
+async fn create_box(state: &Arc<BackendState>, spec: BoxSpec, weight: CpuWeight) -> Result<BoxId, SandboxError> {
     let source = root_source(state, &spec)?;
     let uid = state.uids.take()?;
     let (making, cgroup, spare_name) = match Making::take_spare(state) {
@@ -65,7 +66,10 @@ async fn create_box(state: &Arc<BackendState>, spec: BoxSpec) -> Result<BoxId, S
         },
     };
     let id = making.id.clone();
-    let result = start_box(state, &id, &spec, source, uid, &cgroup, spare_name).await;
+    let result = match cgroup.set_cpu_weight(weight) {
+        Ok(()) => start_box(state, &id, &spec, source, uid, &cgroup, spare_name).await,
+        Err(e) => Err(SandboxError::Internal(format!("box CPU weight: {e}"))),
+    };
     tokio::spawn(prepare_spare_box(state.clone()));
     match result {
         Ok((init_pid, control, pidfd, workspace)) => {

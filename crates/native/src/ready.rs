@@ -13,10 +13,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytesbox_cgroups::CpuWeight;
 use bytesbox_sandbox::{BoxId, BoxSpec, SandboxError};
 
 use crate::destroy::destroy;
 use crate::make_box::create;
+use crate::sandbox_box::SandboxBox;
 use crate::state::BackendState;
 
 /// How long a new ready box may take to get its first launcher before it
@@ -123,13 +125,47 @@ pub(crate) async fn create_ready_or_new(state: &Arc<BackendState>, spec: BoxSpec
             }
         });
     }
-    if let Some(id) = handed_out {
-        tokio::spawn(refill(state.clone()));
-        return Ok(id);
-    }
-    let made = create(state, spec).await;
-    tokio::spawn(refill(state.clone()));
+    let made = match handed_out {
+        Some(id) => hand_out(state, id),
+        None => create(state, spec, CpuWeight::Normal).await,
+    };
+    match made.as_ref().map(|id| state.get(id)) {
+        Ok(Ok(sandbox)) => tokio::spawn(refill_after_first_run(state.clone(), sandbox)),
+        _ => tokio::spawn(refill(state.clone())),
+    };
     made
+}
+
+/// A ready box, made at background CPU weight, now weighs as any box
+/// that runs something (a box that cannot is destroyed).
+fn hand_out(state: &Arc<BackendState>, id: BoxId) -> Result<BoxId, SandboxError> {
+    let weighed = state.get(&id).and_then(|sandbox| {
+        sandbox
+            .cgroup
+            .set_cpu_weight(CpuWeight::Normal)
+            .map_err(|e| SandboxError::Internal(format!("box CPU weight: {e}")))
+    });
+    if let Err(e) = weighed {
+        let state = state.clone();
+        tokio::spawn(async move { destroy(&state, &id).await });
+        return Err(e);
+    }
+    Ok(id)
+}
+
+/// How long the refill a handed-out box owes waits for that box's first
+/// run to be over.
+const REFILL_PATIENCE: Duration = Duration::from_secs(1);
+
+/// Refills the pool once `sandbox`'s first run and its after-work are
+/// over (or the box is being destroyed, or `REFILL_PATIENCE` has passed).
+/// The box was handed out to run something now: making its successor
+/// meanwhile would take CPU from that run on a small machine (about 1 ms of
+/// a one-shot Python hello's latency on two cores, `docs/performance.md`).
+async fn refill_after_first_run(state: Arc<BackendState>, sandbox: Arc<SandboxBox>) {
+    let _ = tokio::time::timeout(REFILL_PATIENCE, sandbox.run_over_or_destroyed()).await;
+    drop(sandbox);
+    refill(state).await;
 }
 
 /// Makes ready boxes, one at a time, until the pool holds its target for
@@ -142,7 +178,7 @@ pub(crate) async fn refill(state: Arc<BackendState>) {
     }
     while !state.shutting_down.load(Ordering::Acquire) {
         let Some(spec) = state.ready.next_to_make(target) else { break };
-        let Ok(id) = create(&state, spec.clone()).await else { break };
+        let Ok(id) = create(&state, spec.clone(), CpuWeight::Background).await else { break };
         state.ready.readying(&id);
         if let Ok(sandbox) = state.get(&id) {
             sandbox.clone().prepare_launcher().await;

@@ -247,5 +247,6 @@ impl RunProcess for NativeProcess {
         if !self.last_in_box {
             self.sandbox.clone().prepare_launcher().await;
         }
+        self.sandbox.run_is_over();
     }
 }

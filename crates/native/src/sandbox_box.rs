@@ -66,6 +66,9 @@ pub struct SandboxBox {
     preparing_launcher: AtomicBool,
     /// Woken when a launcher preparation ends (stored or not).
     launcher_settled: tokio::sync::Notify,
+    /// Given a permit each time a run's after-work is over (the ready
+    /// pool's refill waits for a handed-out box's first).
+    run_over: tokio::sync::Notify,
     /// The box cgroup's OOM-kill count when last looked at.
     box_oom_seen: AtomicU64,
     /// Held while a run cgroup is made and while the box tree is removed,
@@ -100,6 +103,7 @@ impl SandboxBox {
             reusable_run_cgroup: Mutex::new(None),
             preparing_launcher: AtomicBool::new(false),
             launcher_settled: tokio::sync::Notify::new(),
+            run_over: tokio::sync::Notify::new(),
             box_oom_seen: AtomicU64::new(0),
             tree_lock: Mutex::new(()),
         }
@@ -127,6 +131,24 @@ impl SandboxBox {
             waiters.remove(&run_id);
         }
         self.activity.finish_run();
+    }
+
+    /// Notes that a run and its after-work are over.
+    pub fn run_is_over(&self) {
+        self.run_over.notify_one();
+    }
+
+    /// Resolves once a run of this box is over (since the last call) or
+    /// the box is being destroyed.
+    pub async fn run_over_or_destroyed(&self) {
+        let mut destroyed = self.activity.destroyed();
+        if *destroyed.borrow_and_update() {
+            return;
+        }
+        tokio::select! {
+            () = self.run_over.notified() => {}
+            _ = destroyed.changed() => {}
+        }
     }
 
     /// Takes the prepared launcher, if there is one.

@@ -478,6 +478,11 @@ async fn ready_boxes_are_made_ahead_for_the_last_spec_and_handed_out_whole() {
     // The next box of that spec is one of those made ahead, and whole: its
     // first run works and its files are its own.
     let made_ahead = box_cgroups(&backend);
+    // The ready ones are at background weight; the spare's cgroup has no
+    // weight of its own yet (it may become a box of any spec).
+    let old_ready: Vec<_> =
+        made_ahead.iter().filter(|n| cpu_weight(&backend, n) == cpu_weights().background).cloned().collect();
+    assert_eq!(old_ready.len(), 2, "two ready boxes among {made_ahead:?}");
     let second = backend.create(spec.clone()).await.unwrap();
     assert!(made_ahead.contains(&second.0), "{second} was made on demand, not ahead ({made_ahead:?})");
     assert_ne!(first, second);
@@ -505,16 +510,101 @@ async fn ready_boxes_are_made_ahead_for_the_last_spec_and_handed_out_whole() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let now = box_cgroups(&backend);
     assert_eq!(now.len(), 6, "{now:?}");
-    let kept_from_before: Vec<_> = made_ahead.iter().filter(|n| now.contains(n)).collect();
-    assert!(
-        kept_from_before.iter().all(|n| **n == first.0 || **n == second.0),
-        "ready boxes of the old spec outlived it: {kept_from_before:?}"
-    );
+    let outlived: Vec<_> = old_ready.iter().filter(|n| **n != second.0 && now.contains(n)).collect();
+    assert!(outlived.is_empty(), "ready boxes of the old spec outlived it: {outlived:?} of {now:?}");
     for id in [&first, &second, &third] {
         backend.destroy(id).await.unwrap();
     }
     assert_no_leaks(&backend, "destroying the boxes");
     shutdown_and_check(backend).await;
+}
+
+/// The CPU weights of a box that runs and of a box made ahead, as the
+/// kernel writes them on this host's cgroup version.
+struct CpuWeights {
+    normal: &'static str,
+    background: &'static str,
+}
+
+fn cpu_weights() -> CpuWeights {
+    match bytesbox_cgroups::CgroupLayout::detect().expect("cgroups").version() {
+        bytesbox_cgroups::CgroupVersion::V1 => CpuWeights { normal: "1024", background: "128" },
+        bytesbox_cgroups::CgroupVersion::V2 => CpuWeights { normal: "100", background: "12" },
+    }
+}
+
+/// A box cgroup's CPU weight as the kernel has it (`cpu.shares` on v1,
+/// `cpu.weight` on v2).
+fn cpu_weight(backend: &NativeBackend, box_name: &str) -> String {
+    let layout = bytesbox_cgroups::CgroupLayout::detect().expect("cgroups");
+    for hierarchy in layout.hierarchies() {
+        for file in ["cpu.shares", "cpu.weight"] {
+            let path = hierarchy.join(backend.instance_cgroup()).join(box_name).join(file);
+            if let Ok(value) = std::fs::read_to_string(&path) {
+                return value.trim().to_owned();
+            }
+        }
+    }
+    panic!("box {box_name} has no CPU weight file in {:?}", layout.hierarchies());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ready_box_is_made_at_background_weight_and_its_successor_waits_for_its_first_run() {
+    if !require_root("a_ready_box_is_made_at_background_weight_and_its_successor_waits_for_its_first_run") {
+        return;
+    }
+    let backend = NativeBackend::start(NativeConfig { ready_boxes: 1, ..config() }).await.unwrap();
+    let spec = BoxSpec::default();
+    let first = backend.create(spec.clone()).await.unwrap();
+    // One live box, one ready, one spare (the first box never runs: its
+    // successor is made once the refill's patience, 1 s, is over).
+    bytesbox_testkit::wait_until("a ready box and a spare", Duration::from_secs(10), || async {
+        box_cgroups(&backend).len() == 3
+    })
+    .await;
+    let CpuWeights { normal, background } = cpu_weights();
+    assert_eq!(cpu_weight(&backend, &first.0), normal, "a box made on demand runs at once");
+    // The test checks what happens within the refill's patience; on a
+    // machine too loaded to look within it, the round is tried again.
+    for round in 0..5 {
+        let before = box_cgroups(&backend);
+        let ready: Vec<_> = before.iter().filter(|n| **n != first.0 && cpu_weight(&backend, n) == background).collect();
+        assert!(!ready.is_empty(), "round {round}: no box at background weight among {before:?}");
+        let handed_at = Instant::now();
+        let taken = backend.create(spec.clone()).await.unwrap();
+        assert!(before.contains(&taken.0), "round {round}: {taken} was not made ahead ({before:?})");
+        assert_eq!(cpu_weight(&backend, &taken.0), normal, "round {round}: a handed-out box weighs as any");
+        // Its first run goes on for 3 s: no successor is made meanwhile,
+        // until the patience is over.
+        let run = backend.run(&taken, RunSpec::command(["sleep", "3"])).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let during = box_cgroups(&backend);
+        if handed_at.elapsed() >= Duration::from_millis(900) {
+            eprintln!("round {round}: looked {:?} after the hand-out, too late to tell", handed_at.elapsed());
+            let _ = run.control().kill().await;
+            let _ = run.collect().await;
+            backend.destroy(&taken).await.unwrap();
+            bytesbox_testkit::wait_until("the pool refilled", Duration::from_secs(10), || async {
+                box_cgroups(&backend).len() == 3
+            })
+            .await;
+            continue;
+        }
+        assert_eq!(during, before, "round {round}: a successor was made while the first run went on");
+        bytesbox_testkit::wait_until("the successor, after the patience", Duration::from_secs(10), || async {
+            box_cgroups(&backend).len() == 4
+        })
+        .await;
+        let done = run.collect().await.unwrap();
+        assert_eq!(done.report.status, RunStatus::Ok, "{:?}", done.report);
+        for id in [&first, &taken] {
+            backend.destroy(id).await.unwrap();
+        }
+        assert_no_leaks(&backend, "destroying the boxes");
+        shutdown_and_check(backend).await;
+        return;
+    }
+    panic!("five rounds in a row could not look within the refill's patience");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
