@@ -217,14 +217,12 @@ impl Backend for NativeBackend {
     }
 
     fn live_boxes(&self) -> usize {
-        let all = self.state.boxes.lock().map(|boxes| boxes.len()).unwrap_or(0);
-        all.saturating_sub(self.state.ready.len())
+        self.state.ready.not_ready(&self.state.boxes).len()
     }
 
     async fn list(&self) -> Vec<BoxInfo> {
-        let boxes: Vec<_> = self.state.boxes.lock().map(|b| b.values().cloned().collect()).unwrap_or_default();
-        let ready = &self.state.ready;
-        let mut infos: Vec<_> = boxes.iter().filter(|b| !ready.contains(&b.id)).map(|b| b.info()).collect();
+        let boxes = self.state.ready.not_ready(&self.state.boxes);
+        let mut infos: Vec<_> = boxes.iter().map(|b| b.info()).collect();
         infos.sort_by(|a, b| a.id.cmp(&b.id));
         infos
     }

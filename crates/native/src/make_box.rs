@@ -31,9 +31,8 @@ type StartedBox = (i32, AsyncChannel, AsyncFd<OwnedFd>, OwnedFd);
 
 /// `Backend::create`: makes a box on a detached task (a box made for a
 /// caller that is gone is destroyed) and notes the outcome in the health
-/// record. `weight` is its CPU weight against the other boxes: background
-/// for a box made ahead, until it is handed out.
-pub(crate) async fn create(state: &Arc<BackendState>, spec: BoxSpec, weight: CpuWeight) -> Result<BoxId, SandboxError> {
+/// record.
+pub(crate) async fn create(state: &Arc<BackendState>, spec: BoxSpec, made_for: MadeFor) -> Result<BoxId, SandboxError> {
     if state.shutting_down.load(Ordering::Acquire) {
         return Err(SandboxError::ShuttingDown);
     }
@@ -41,7 +40,7 @@ pub(crate) async fn create(state: &Arc<BackendState>, spec: BoxSpec, weight: Cpu
     let (making, undoing) = (state.clone(), state.clone());
     let made = state
         .detached
-        .run(async move { create_box(&making, spec, weight).await }, move |id| async move {
+        .run(async move { create_box(&making, spec, made_for).await }, move |id| async move {
             let _ = destroy(&undoing, &id).await;
         })
         .await;
@@ -49,7 +48,18 @@ pub(crate) async fn create(state: &Arc<BackendState>, spec: BoxSpec, weight: Cpu
     made
 }
 
-async fn create_box(state: &Arc<BackendState>, spec: BoxSpec, weight: CpuWeight) -> Result<BoxId, SandboxError> {
+/// Who a box is made for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum MadeFor {
+    /// A caller waiting for it: the default CPU weight.
+    Caller,
+    /// The ready pool: an eighth of the CPU weight until it is handed out,
+    /// and a ready box from the moment it is in the box table, so it is
+    /// never counted or listed as live.
+    Pool,
+}
+
+async fn create_box(state: &Arc<BackendState>, spec: BoxSpec, made_for: MadeFor) -> Result<BoxId, SandboxError> {
     let source = root_source(state, &spec)?;
     let uid = state.uids.take()?;
     let (making, cgroup, spare_name) = match Making::take_spare(state) {
@@ -66,6 +76,10 @@ async fn create_box(state: &Arc<BackendState>, spec: BoxSpec, weight: CpuWeight)
         },
     };
     let id = making.id.clone();
+    let weight = match made_for {
+        MadeFor::Caller => CpuWeight::Normal,
+        MadeFor::Pool => CpuWeight::Background,
+    };
     let result = match cgroup.set_cpu_weight(weight) {
         Ok(()) => start_box(state, &id, &spec, source, uid, &cgroup, spare_name).await,
         Err(e) => Err(SandboxError::Internal(format!("box CPU weight: {e}"))),
@@ -77,6 +91,9 @@ async fn create_box(state: &Arc<BackendState>, spec: BoxSpec, weight: CpuWeight)
             let sandbox = Arc::new(SandboxBox::new(id.clone(), spec, uid, cgroup, control, pidfd, workspace));
             tokio::spawn(sandbox.clone().pump_events());
             tokio::spawn(sandbox.clone().prepare_launcher());
+            if made_for == MadeFor::Pool {
+                state.ready.readying(&id);
+            }
             making.into_box(sandbox)?;
             Ok(id)
         }

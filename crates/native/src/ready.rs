@@ -8,7 +8,7 @@
 //! listed or counted as live, not culled as idle and keep their launcher
 //! until they are handed out. A request for another spec replaces them.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -17,7 +17,7 @@ use bytesbox_cgroups::CpuWeight;
 use bytesbox_sandbox::{BoxId, BoxSpec, SandboxError};
 
 use crate::destroy::destroy;
-use crate::make_box::create;
+use crate::make_box::{create, MadeFor};
 use crate::sandbox_box::SandboxBox;
 use crate::state::BackendState;
 
@@ -41,19 +41,23 @@ struct Pool {
     readying: Option<BoxId>,
 }
 
+impl Pool {
+    /// Whether `id` is a ready box (or one being readied).
+    fn holds(&self, id: &BoxId) -> bool {
+        self.ids.contains(id) || self.readying.as_ref() == Some(id)
+    }
+}
+
 impl ReadyBoxes {
     /// Whether `id` is a ready box nobody has asked for yet.
     pub(crate) fn contains(&self, id: &BoxId) -> bool {
-        self.pool.lock().map(|p| p.ids.contains(id) || p.readying.as_ref() == Some(id)).unwrap_or(false)
+        self.pool.lock().map(|pool| pool.holds(id)).unwrap_or(false)
     }
 
-    /// How many ready boxes there are, the one being readied included.
-    pub(crate) fn len(&self) -> usize {
-        self.pool.lock().map(|p| p.ids.len() + usize::from(p.readying.is_some())).unwrap_or(0)
-    }
-
-    /// Notes a box just made for the pool, before its launcher is ready.
-    fn readying(&self, id: &BoxId) {
+    /// Notes a box being made for the pool, before it enters the box
+    /// table (so it is never seen there as a live box) and until it is
+    /// kept or destroyed.
+    pub(crate) fn readying(&self, id: &BoxId) {
         if let Ok(mut pool) = self.pool.lock() {
             pool.readying = Some(id.clone());
         }
@@ -80,15 +84,35 @@ impl ReadyBoxes {
         pool.wanted.clone()
     }
 
-    /// Keeps a new box made for `spec`; false when it is no longer wanted.
+    /// Keeps a new box made for `spec`; false when it is no longer wanted
+    /// (it stays noted as readying until [`ReadyBoxes::dropped`]).
     fn keep(&self, spec: &BoxSpec, id: BoxId, target: usize) -> bool {
         let Ok(mut pool) = self.pool.lock() else { return false };
-        pool.readying = None;
         if pool.wanted.as_ref() != Some(spec) || pool.ids.len() >= target {
             return false;
         }
+        pool.readying = None;
         pool.ids.push_back(id);
         true
+    }
+
+    /// Forgets a box made for the pool and destroyed unkept.
+    fn dropped(&self, id: &BoxId) {
+        if let Ok(mut pool) = self.pool.lock() {
+            if pool.readying.as_ref() == Some(id) {
+                pool.readying = None;
+            }
+        }
+    }
+
+    /// The boxes of `table` that are not ready boxes, read with the pool
+    /// held: a box made for the pool is noted before it enters the table
+    /// and leaves the pool only when it is handed out, so it is never
+    /// among them.
+    pub(crate) fn not_ready(&self, table: &Mutex<HashMap<BoxId, Arc<SandboxBox>>>) -> Vec<Arc<SandboxBox>> {
+        let Ok(pool) = self.pool.lock() else { return Vec::new() };
+        let Ok(boxes) = table.lock() else { return Vec::new() };
+        boxes.values().filter(|sandbox| !pool.holds(&sandbox.id)).cloned().collect()
     }
 }
 
@@ -127,7 +151,7 @@ pub(crate) async fn create_ready_or_new(state: &Arc<BackendState>, spec: BoxSpec
     }
     let made = match handed_out {
         Some(id) => hand_out(state, id),
-        None => create(state, spec, CpuWeight::Normal).await,
+        None => create(state, spec, MadeFor::Caller).await,
     };
     match made.as_ref().map(|id| state.get(id)) {
         Ok(Ok(sandbox)) => tokio::spawn(refill_after_first_run(state.clone(), sandbox)),
@@ -178,14 +202,14 @@ pub(crate) async fn refill(state: Arc<BackendState>) {
     }
     while !state.shutting_down.load(Ordering::Acquire) {
         let Some(spec) = state.ready.next_to_make(target) else { break };
-        let Ok(id) = create(&state, spec.clone(), CpuWeight::Background).await else { break };
-        state.ready.readying(&id);
+        let Ok(id) = create(&state, spec.clone(), MadeFor::Pool).await else { break };
         if let Ok(sandbox) = state.get(&id) {
             sandbox.clone().prepare_launcher().await;
             sandbox.launcher_ready_within(LAUNCHER_PATIENCE).await;
         }
         if !state.ready.keep(&spec, id.clone(), target) {
             let _ = destroy(&state, &id).await;
+            state.ready.dropped(&id);
         }
     }
     state.ready.refilling.store(false, Ordering::Release);

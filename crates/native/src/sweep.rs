@@ -5,11 +5,10 @@
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
-use bytesbox_cgroups::CpuWeight;
 use bytesbox_sandbox::{BoxId, BoxSpec};
 
 use crate::destroy::{destroy, destroy_box};
-use crate::make_box::create;
+use crate::make_box::{create, MadeFor};
 use crate::making::Making;
 use crate::state::BackendState;
 use crate::{pidfd, reaper};
@@ -79,7 +78,7 @@ async fn mend(state: &Arc<BackendState>) {
         let layout = state.layout.clone();
         let _ = tokio::task::spawn_blocking(move || reaper::remove_tree(&layout, &stale.cgroup, 0)).await;
     }
-    match create(state, BoxSpec::default(), CpuWeight::Background).await {
+    match create(state, BoxSpec::default(), MadeFor::Caller).await {
         Ok(probe) => {
             let _ = destroy(state, &probe).await;
             tracing::info!("the backend makes boxes again");

@@ -493,10 +493,8 @@ async fn ready_boxes_are_made_ahead_for_the_last_spec_and_handed_out_whole() {
     let done = backend.run(&second, RunSpec::command(["sh", "main.sh"])).await.unwrap().collect().await.unwrap();
     assert_eq!(done.report.status, RunStatus::Ok, "{:?}", done.report);
     assert_eq!(done.stdout_text(), "ready\nmain.sh\n");
-    // The box that replaces it in the pool is not live either, once it
-    // is in the pool (it is for a moment while it is made).
-    bytesbox_testkit::wait_until("two live boxes", Duration::from_secs(10), || async { backend.live_boxes() == 2 })
-        .await;
+    // The box that replaces it in the pool is not live either.
+    assert_eq!(backend.live_boxes(), 2);
     assert_eq!(backend.list().await.len(), 2);
 
     // Another spec: the ready boxes of the old one go, new ones come.
@@ -605,6 +603,36 @@ async fn a_ready_box_is_made_at_background_weight_and_its_successor_waits_for_it
         return;
     }
     panic!("five rounds in a row could not look within the refill's patience");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boxes_made_for_the_pool_are_never_counted_or_listed_as_live() {
+    if !require_root("boxes_made_for_the_pool_are_never_counted_or_listed_as_live") {
+        return;
+    }
+    let backend = NativeBackend::start(NativeConfig { ready_boxes: 2, ..config() }).await.unwrap();
+    let spec = BoxSpec::default();
+    let first = backend.create(spec.clone()).await.unwrap();
+    // The pool fills (after the refill's 1 s patience, since this box never
+    // runs) while the count and the listing are read as fast as they can.
+    let deadline = Instant::now() + Duration::from_secs(4);
+    let mut looks = 0u64;
+    while Instant::now() < deadline {
+        let (counted, listed) = (backend.live_boxes(), backend.list().await);
+        assert_eq!(counted, 1, "look {looks}: a box being made for the pool was counted as live");
+        assert_eq!(listed.len(), 1, "look {looks}: a box being made for the pool was listed: {listed:?}");
+        looks += 1;
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(box_cgroups(&backend).len(), 4, "the pool filled meanwhile (one live, two ready, a spare)");
+    // A box handed out from the pool counts at once.
+    let second = backend.create(spec).await.unwrap();
+    assert_eq!(backend.live_boxes(), 2);
+    for id in [&first, &second] {
+        backend.destroy(id).await.unwrap();
+    }
+    assert_no_leaks(&backend, "destroying the boxes");
+    shutdown_and_check(backend).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
