@@ -106,8 +106,8 @@ pub async fn pty_stderr_apart(backend: &dyn Backend) -> TestResult {
             .map_err(|e| format!("stdin and stdout must be the terminal, stderr not: {e}"))?;
         live.control().write_stdin(Bytes::from_static(b"x\n")).await.map_err(|e| format!("write_stdin failed: {e}"))?;
         live.wait_for("got x").await?;
-        // Status `ok` is exit code 0.
-        live.expect_exit(RunStatus::Ok).await?;
+        let report = live.expect_exit(RunStatus::Ok).await?;
+        ensure(report.exit_code == Some(0), || format!("the script should exit 0, got {report:?}"))?;
         // A backend may give stderr a terminal of its own (CRLF) or a pipe.
         let stderr = String::from_utf8_lossy(&live.stderr).replace("\r\n", "\n");
         ensure(stderr.starts_with("first-err\nsecond-err\n") && stderr.contains("child-err\n"), || {
