@@ -844,6 +844,10 @@ async fn an_idle_box_keeps_one_run_cgroup_that_its_next_run_joins() {
         if peak_can_restart() {
             assert_eq!(launcher(&backend), before, "round {round}: the launcher is in the cgroup the box kept");
             assert_eq!(run_cgroups(&backend, &id), before, "round {round}: no run cgroup was made");
+        } else {
+            // Nothing was kept (the release removed the launcher's cgroup,
+            // the run removed its own): one cgroup, the next launcher's.
+            assert_eq!(run_cgroups(&backend, &id), launcher(&backend), "round {round}: one run cgroup, the launcher's");
         }
     }
     backend.destroy(&id).await.unwrap();
